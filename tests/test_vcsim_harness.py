@@ -1,0 +1,90 @@
+"""The vCenter simulator harness: real SOAP and REST clients, verified TLS, real credentials."""
+
+from __future__ import annotations
+
+import hashlib
+import ssl
+
+import pytest
+import requests
+from pyVim.connect import Disconnect, SmartConnect
+from pyVmomi import vim
+
+from tkgs_lib.simulators.vcsim import build_vcsim
+
+pytestmark = pytest.mark.vcsim
+
+
+def _connect(sim, password=None):
+    context = ssl.create_default_context(cafile=str(sim.ca_file))
+    return SmartConnect(host=sim.host, port=sim.port, user=sim.username,
+                        pwd=sim.password if password is None else password, sslContext=context)
+
+
+def _session() -> requests.Session:
+    session = requests.Session()
+    session.trust_env = False  # REQUESTS_CA_BUNDLE would otherwise override verify=
+    return session
+
+
+def test_soap_login_reports_vsphere_7(vcsim):
+    si = _connect(vcsim)
+    try:
+        about = si.content.about
+        assert about.version.startswith("7."), about.version
+        assert about.apiType == "VirtualCenter"
+    finally:
+        Disconnect(si)
+
+
+def test_soap_login_with_wrong_password_is_refused(vcsim):
+    with pytest.raises(vim.fault.InvalidLogin):
+        _connect(vcsim, password=vcsim.password + "-wrong")
+
+
+def test_inventory_has_two_datastores(vcsim):
+    si = _connect(vcsim)
+    try:
+        view = si.content.viewManager.CreateContainerView(si.content.rootFolder, [vim.Datastore], True)
+        names = sorted(ds.name for ds in view.view)
+        view.Destroy()
+    finally:
+        Disconnect(si)
+    assert names[:2] == ["LocalDS_0", "LocalDS_1"]
+
+
+def test_rest_session_login_over_verified_tls(vcsim):
+    base = f"https://{vcsim.host}:{vcsim.port}/rest/com/vmware/cis/session"
+    with _session() as http:
+        response = http.post(base, auth=(vcsim.username, vcsim.password), verify=str(vcsim.ca_file))
+        assert response.status_code == 200, response.text
+        token = response.json()["value"]
+        who = http.post(base, params={"~action": "get"}, verify=str(vcsim.ca_file),
+                        headers={"vmware-api-session-id": token})
+        assert who.status_code == 200, who.text
+        assert who.json()["value"]["user"] == vcsim.username
+        # This simulator accepts any non-empty REST password, but not an empty one.
+        assert http.post(base, auth=(vcsim.username, ""), verify=str(vcsim.ca_file)).status_code == 401
+
+
+def test_system_ca_store_does_not_trust_the_simulator(vcsim):
+    with _session() as http, pytest.raises(requests.exceptions.SSLError):
+        http.post(f"https://{vcsim.host}:{vcsim.port}/rest/com/vmware/cis/session",
+                  auth=(vcsim.username, vcsim.password), verify=True)
+    with pytest.raises(ssl.SSLCertVerificationError):
+        SmartConnect(host=vcsim.host, port=vcsim.port, user=vcsim.username, pwd=vcsim.password,
+                     sslContext=ssl.create_default_context())
+
+
+def test_thumbprint_matches_the_served_certificate(vcsim):
+    pem = ssl.get_server_certificate((vcsim.host, vcsim.port))
+    digest = hashlib.sha256(ssl.PEM_cert_to_DER_cert(pem)).hexdigest().upper()
+    assert vcsim.thumbprint == ":".join(digest[i:i + 2] for i in range(0, len(digest), 2))
+
+
+def test_cached_binary_is_reused(vcsim_binary):
+    before = vcsim_binary.stat()
+    again = build_vcsim()
+    assert again == vcsim_binary
+    after = again.stat()
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)

@@ -1,0 +1,122 @@
+"""tkgs-runbook: validate a site, run the runbook's stages, list the site file's fields."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Optional, Sequence
+
+from .errors import SiteError, TkgsError
+
+EXIT_OK, EXIT_ERRORS, EXIT_UNREADABLE = 0, 1, 2
+
+
+def _print_tables(plan) -> None:
+    import pandas as pd
+
+    from .report import allocation_table, anyip_routes_cfg, subnet_summary
+
+    with pd.option_context("display.width", 200, "display.max_columns", 20, "display.max_colwidth", 80):
+        print("Subnet summary")
+        print(subnet_summary(plan).to_string(index=False))
+        print("\nAllocations")
+        print(allocation_table(plan).to_string(index=False))
+    print("\n/etc/vmware/anyip-routes.cfg as the appliance will write it")
+    print(anyip_routes_cfg(plan))
+
+
+def cmd_validate(args) -> int:
+    from .findings import errors, sort_findings
+    from .network import plan_networks
+    from .site import load_site
+
+    try:
+        site = load_site(args.site)
+    except SiteError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_UNREADABLE
+    plan = plan_networks(site)
+    findings = sort_findings(plan.findings)
+    if args.format == "json":
+        print(json.dumps({"site": str(args.site), "errors": len(errors(findings)),
+                          "findings": [f.to_dict() for f in findings]}, indent=2))
+    else:
+        _print_tables(plan)
+        print("Findings" if findings else "Findings: none")
+        for f in findings:
+            print(f"  {f}")
+        n = len(errors(findings))
+        print(f"\n{args.site}: {n} error{'s' if n != 1 else ''}, {len(findings) - n} warning"
+              f"{'s' if len(findings) - n != 1 else ''}.")
+    return EXIT_ERRORS if errors(findings) else EXIT_OK
+
+
+def cmd_run(args) -> int:
+    from .runbook import new_run_folder, run_stages, select_stages
+    from .site import load_site
+
+    try:
+        site = load_site(args.site)
+    except SiteError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_UNREADABLE
+    try:
+        stages = select_stages(args.stages)
+        folder = new_run_folder(site, Path(args.output))
+        print(f"run folder: {folder}")
+        for path in run_stages(site, stages, folder, apply=args.apply):
+            print(f"  done: {path.name}  ({path.with_suffix('.html').name})")
+    except TkgsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_ERRORS
+    return EXIT_OK
+
+
+def cmd_fields(args) -> int:
+    from .site import field_docs
+
+    rows = field_docs()
+    if args.format == "markdown":
+        print("| key | type | default | meaning |\n|---|---|---|---|")
+        for r in rows:
+            print(f"| `{r['key']}` | {r['type']} | {r['default']} | {r['meaning']} |")
+    else:
+        for r in rows:
+            print(f"{r['key']:<42} {r['type']:<24} {r['default']:<32} {r['meaning']}")
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tkgs-runbook", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("validate", help="check a site file's networks before anything is touched")
+    p.add_argument("site", help="the site file (YAML)")
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("run", help="execute the stage notebooks headlessly into a run folder")
+    p.add_argument("site", help="the site file (YAML)")
+    p.add_argument("--stages", nargs="+", metavar="STAGE",
+                   help="stages to run, in runbook order (default: all); e.g. --stages plan")
+    p.add_argument("--output", default="runs", help="folder that receives the run folder (default: runs)")
+    p.add_argument("--apply", action="store_true", help="change vSphere / the appliance (default: plan only)")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("fields", help="document every key of a site file")
+    p.add_argument("--format", choices=("text", "markdown"), default="text")
+    p.set_defaults(func=cmd_fields)
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,65 @@
+"""The one exception hierarchy of tkgs_lib.
+
+Every error a person can act on derives from :class:`TkgsError` and carries the
+sentence that person should read; the notebooks and the command line print that
+sentence, never a traceback.
+
+    TkgsError
+    ├── SiteError            the site file cannot be read or holds a bad value
+    ├── ValidationFailed     the plan has error findings (carries them)
+    ├── VSphereError         talking to vCenter failed
+    │   ├── ConnectionFailed     TLS, credentials, unreachable host
+    │   └── NotFound             a named inventory object does not exist
+    ├── ConflictError        what exists contradicts the site; nothing was changed
+    ├── SimulatorUnavailable the bundled vCenter simulator cannot be built or started
+    └── StageFailed          a runbook stage (notebook) failed
+"""
+
+from __future__ import annotations
+
+
+class TkgsError(Exception):
+    """Base of every error tkgs_lib raises on purpose."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class SiteError(TkgsError):
+    """The site file is missing, unreadable, not YAML, or holds a bad value."""
+
+
+class ValidationFailed(TkgsError):
+    """The site's plan has at least one error finding."""
+
+    def __init__(self, message: str, findings=()) -> None:
+        super().__init__(message)
+        self.findings = list(findings)
+
+
+class VSphereError(TkgsError):
+    """Something went wrong talking to vCenter."""
+
+
+class ConnectionFailed(VSphereError):
+    """vCenter could not be reached, its certificate was not trusted, or login failed."""
+
+
+class NotFound(VSphereError):
+    """A named inventory object (datacenter, cluster, switch, datastore...) does not exist."""
+
+
+class ConflictError(TkgsError):
+    """What exists contradicts the site; the stage stopped before changing anything."""
+
+
+class SimulatorUnavailable(TkgsError):
+    """The bundled vCenter simulator cannot be built or started on this machine."""
+
+
+class StageFailed(TkgsError):
+    """A runbook stage failed; the message names the stage and its notebook."""

@@ -1,0 +1,65 @@
+"""Findings: what a check found, where, and what to write instead."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Iterable, Literal
+
+from .errors import ValidationFailed
+
+Severity = Literal["error", "warning", "info"]
+_ORDER = {"error": 0, "warning": 1, "info": 2}
+
+
+@dataclass(frozen=True)
+class Finding:
+    severity: Severity
+    path: str  # the field, e.g. networks.frontend.gateway
+    message: str  # what is wrong
+    fix: str = ""  # what to write or do instead
+
+    @classmethod
+    def error(cls, path: str, message: str, fix: str = "") -> "Finding":
+        return cls("error", path, message, fix)
+
+    @classmethod
+    def warning(cls, path: str, message: str, fix: str = "") -> "Finding":
+        return cls("warning", path, message, fix)
+
+    @property
+    def is_error(self) -> bool:
+        return self.severity == "error"
+
+    def __str__(self) -> str:
+        text = f"{self.severity.upper()} {self.path}: {self.message}"
+        return f"{text} Fix: {self.fix}" if self.fix else text
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def errors(findings: Iterable[Finding]) -> list[Finding]:
+    return [f for f in findings if f.is_error]
+
+
+def sort_findings(findings: Iterable[Finding]) -> list[Finding]:
+    """Errors first, then warnings; within each, in the order found (file order)."""
+    return sorted(findings, key=lambda f: _ORDER[f.severity])
+
+
+def raise_for_errors(findings: Iterable[Finding], what: str = "The site") -> None:
+    """Raise ValidationFailed, listing every error, when any finding is an error."""
+    found = errors(findings)
+    if found:
+        lines = "\n".join(f"  - {f}" for f in found)
+        plural = "s" if len(found) > 1 else ""
+        raise ValidationFailed(f"{what} has {len(found)} error{plural}; nothing was changed.\n{lines}", found)
+
+
+def findings_table(findings: Iterable[Finding]):
+    """The findings as a pandas DataFrame (severity, field, problem, fix)."""
+    import pandas as pd
+
+    rows = [{"severity": f.severity, "field": f.path, "problem": f.message, "fix": f.fix}
+            for f in sort_findings(findings)]
+    return pd.DataFrame(rows, columns=["severity", "field", "problem", "fix"])

@@ -1,0 +1,484 @@
+"""The address plan: parse the site's networks and check every rule the article warns about.
+
+Everything here is interval arithmetic on (first, last) integers: a /8 costs what a /24
+costs, and no code ever enumerates a network's addresses. IPv4 only, as the appliance.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Iterable, Optional, Union
+
+import netaddr
+from netaddr import IPAddress, IPNetwork, IPRange
+
+from .findings import Finding
+from .site import Site
+
+ROLES = ("management", "workload", "frontend")
+Block = Union[IPNetwork, IPRange]
+
+
+@dataclass
+class PlannedNetwork:
+    """One of the appliance's networks, as parsed; a value that failed to parse is None."""
+
+    role: str
+    vlan: Optional[int]
+    portgroup: str
+    network: Optional[IPNetwork]
+    gateway: Optional[IPAddress]
+    appliance: Optional[IPNetwork]  # the appliance's address with the network's prefix
+
+    @property
+    def path(self) -> str:
+        return f"networks.{self.role}"
+
+    @property
+    def appliance_path(self) -> str:
+        return f"haproxy.{self.role}_ip"
+
+
+@dataclass
+class Allocation:
+    """An address or range the plan reserves, with the field that reserves it."""
+
+    kind: str
+    path: str
+    first: IPAddress
+    last: IPAddress
+    role: str  # the network it lies in, or "" when outside every network
+
+    @property
+    def count(self) -> int:
+        return int(self.last) - int(self.first) + 1
+
+
+@dataclass
+class NetworkPlan:
+    deployment: str
+    networks: dict[str, PlannedNetwork]
+    workload_ranges: list[tuple[str, IPRange]] = field(default_factory=list)
+    load_balancer_ranges: list[tuple[str, Block]] = field(default_factory=list)
+    load_balancer_lines: list[str] = field(default_factory=list)  # verbatim, as the appliance writes them
+    findings: list[Finding] = field(default_factory=list)
+
+    @property
+    def vip_role(self) -> str:
+        """Where virtual IPs live: the frontend network, or the workload network under `default`."""
+        return "frontend" if self.deployment == "frontend" else "workload"
+
+    @property
+    def shared_workload_frontend(self) -> bool:
+        w, f = self.networks.get("workload"), self.networks.get("frontend")
+        return bool(w and f and w.network is not None and w.network == f.network)
+
+    def role_of(self, first: int, last: int) -> str:
+        for role, net in self.networks.items():
+            if net.network is not None and _within(first, last, net.network):
+                return role
+        return ""
+
+    def allocations(self) -> list[Allocation]:
+        """Every reserved address and range, in address order."""
+        rows: list[Allocation] = []
+
+        def add(kind: str, path: str, first: int, last: int) -> None:
+            rows.append(Allocation(kind, path, IPAddress(first), IPAddress(last), self.role_of(first, last)))
+
+        for net in self.networks.values():
+            if net.gateway is not None:
+                add("gateway", f"{net.path}.gateway", int(net.gateway), int(net.gateway))
+            if net.appliance is not None:
+                add("appliance address", net.appliance_path, int(net.appliance.ip), int(net.appliance.ip))
+        for path, block in self.workload_ranges:
+            add("workload range", path, block.first, block.last)
+        for path, block in self.load_balancer_ranges:
+            add("load-balancer range", path, block.first, block.last)
+        return sorted(rows, key=lambda a: (int(a.first), int(a.last)))
+
+
+# --- the small value operations ----------------------------------------------------------------
+
+def _within(first: int, last: int, net: Block) -> bool:
+    return net.first <= first and last <= net.last
+
+
+def _overlaps(a: Block, b: Block) -> bool:
+    return a.first <= b.last and b.first <= a.last
+
+
+def _holds(block: Block, address: int) -> bool:
+    return block.first <= address <= block.last
+
+
+def _span(block: Block) -> str:
+    if isinstance(block, IPNetwork):
+        return str(block)
+    return f"{block}" if block.first != block.last else str(IPAddress(block.first))
+
+
+def range_to_cidrs(first: str | IPAddress, last: str | IPAddress) -> list[IPNetwork]:
+    """The exact CIDR blocks that together cover first..last (logarithmic, no enumeration)."""
+    return netaddr.iprange_to_cidrs(first, last)
+
+
+def smallest_enclosing_cidr(first: str | IPAddress, last: str | IPAddress) -> IPNetwork:
+    return netaddr.spanning_cidr([IPAddress(first), IPAddress(last)])
+
+
+def usable_addresses(net: IPNetwork) -> int:
+    """Host addresses of a network: all but network and broadcast (a /31 or /32 keeps all)."""
+    return net.size - 2 if net.prefixlen <= 30 else net.size
+
+
+# --- parsing, each with the finding that explains a failure ---------------------------------------
+
+_IPV4 = re.compile(r"^\d{1,3}(\.\d{1,3}){3}$")
+
+
+class _Parser:
+    def __init__(self, findings: list[Finding]):
+        self.findings = findings
+
+    def error(self, path: str, message: str, fix: str = "") -> None:
+        self.findings.append(Finding.error(path, message, fix))
+
+    def _ipv6(self, path: str, text: str) -> bool:
+        if ":" in text:
+            self.error(path, f"{text} is IPv6, which the HAProxy appliance does not support.",
+                       "use an IPv4 value.")
+            return True
+        return False
+
+    def address(self, path: str, text: str) -> Optional[IPAddress]:
+        if not text or self._ipv6(path, text):
+            return None
+        if not _IPV4.match(text):
+            self.error(path, f"{text!r} is not an IPv4 address.", "write four numbers, e.g. 10.64.2.1.")
+            return None
+        try:
+            return IPAddress(text)
+        except (netaddr.AddrFormatError, ValueError):
+            self.error(path, f"{text!r} is not an IPv4 address (each number must be 0-255).",
+                       "write four numbers 0-255, e.g. 10.64.2.1.")
+            return None
+
+    def network(self, path: str, text: str, consequence: str = "") -> Optional[IPNetwork]:
+        """A network written as network-address/prefix; host bits are an error (rule 1).
+
+        Returns the network with host bits cleared, so later rules can still run."""
+        if not text or self._ipv6(path, text):
+            return None
+        address, _, prefix = text.partition("/")
+        if not prefix:
+            self.error(path, f"{text} has no prefix length.", "write the network with its prefix, e.g. 10.64.2.0/23.")
+            return None
+        if self.address(path, address) is None:
+            return None
+        if not prefix.isdigit() or int(prefix) > 32:
+            self.error(path, f"/{prefix} is not a prefix length.", "write a prefix from /0 to /32, e.g. /23.")
+            return None
+        net = IPNetwork(text)
+        if net.ip != net.network:
+            self.error(path, f"{text} is not a network address: it has host bits set{consequence}.",
+                       f"write {net.cidr} (the network that {net.ip} lies in).")
+        return net.cidr
+
+
+# --- the plan and its rules ------------------------------------------------------------------------
+
+def plan_networks(site: Site) -> NetworkPlan:
+    """Parse the site's address plan and check every rule.
+
+    The plan's findings start with the site file's own (unknown keys, secrets, types), so
+    ``plan.findings`` is everything wrong with the site before anything is touched."""
+    findings: list[Finding] = list(site.findings)
+    parse = _Parser(findings)
+    hp = site.haproxy
+    deployment = hp.deployment if hp else "frontend"
+
+    nets = site.networks
+    active: dict[str, object] = {}
+    if nets is not None:
+        active = {"management": nets.management, "workload": nets.workload}
+        if deployment == "frontend":
+            if nets.frontend is None:
+                findings.append(Finding.error(
+                    "networks.frontend", "is required under the frontend deployment.",
+                    "add the frontend network (vlan, portgroup, cidr, gateway), or set haproxy.deployment: default."))
+            active["frontend"] = nets.frontend
+        elif nets.frontend is not None:
+            findings.append(Finding.warning(
+                "networks.frontend", "is ignored under the default deployment (2 NICs; virtual IPs on the workload network).",
+                "remove it, or set haproxy.deployment: frontend to use it."))
+    if hp is not None and deployment == "default" and hp.frontend_ip:
+        findings.append(Finding.warning("haproxy.frontend_ip", "is ignored under the default deployment.",
+                                        "remove it, or set haproxy.deployment: frontend."))
+
+    plan = NetworkPlan(deployment, {}, findings=findings)
+    for role, spec in active.items():
+        if spec is None:
+            continue
+        plan.networks[role] = _plan_network(parse, role, spec, getattr(hp, f"{role}_ip", None) if hp else None,
+                                            deployment)
+    _check_distinct_networks(plan)
+    if nets is not None and nets.workload is not None:
+        _check_workload_ranges(plan, parse, nets.workload.ranges)
+    if hp is not None:
+        _check_load_balancer_ranges(plan, parse, hp.load_balancer_ranges)
+        _check_appliance(plan, parse, site)
+    return plan
+
+
+def _plan_network(parse: _Parser, role: str, spec, appliance_text: Optional[str], deployment: str) -> PlannedNetwork:
+    path = f"networks.{role}"
+    net = parse.network(f"{path}.cidr", spec.cidr)
+    if net is not None and net.prefixlen > 30:
+        parse.error(f"{path}.cidr", f"{net} leaves no room for a gateway, the appliance and its ranges.",
+                    "use a network of /30 or larger (the article uses /23 and /21).")
+        net = None
+    gateway = parse.address(f"{path}.gateway", spec.gateway)
+    if net is not None and gateway is not None:
+        _check_host_address(parse, f"{path}.gateway", gateway, net, "gateway", role)
+
+    if spec.vlan is not None and not 0 <= spec.vlan <= 4094:
+        parse.error(f"{path}.vlan", f"VLAN {spec.vlan} is out of range.", "use a VLAN id from 0 (untagged) to 4094.")
+
+    appliance = None
+    ip_path = f"haproxy.{role}_ip"
+    if appliance_text is None or appliance_text == "":
+        if role != "frontend" or deployment == "frontend":
+            parse.error(ip_path, "is required but missing.",
+                        f"add the appliance's {role} address with the network's prefix, e.g. "
+                        f"{IPAddress(net.first + 10) if net is not None else '10.64.2.10'}/{net.prefixlen if net is not None else 23}.")
+    elif not parse._ipv6(ip_path, appliance_text):
+        address_text, _, prefix = appliance_text.partition("/")
+        address = parse.address(ip_path, address_text)
+        if address is not None and net is not None:
+            if prefix and prefix != str(net.prefixlen):
+                parse.error(ip_path, f"{appliance_text} has prefix /{prefix}, but the {role} network {net} is "
+                                     f"/{net.prefixlen}.", f"write {address}/{net.prefixlen}.")
+            if _check_host_address(parse, ip_path, address, net, "appliance address", role):
+                if gateway is not None and address == gateway:
+                    parse.error(ip_path, f"{address} is the {role} gateway.",
+                                "give the appliance its own address, outside every range.")
+            appliance = IPNetwork(f"{address}/{net.prefixlen}")
+    return PlannedNetwork(role, spec.vlan, spec.portgroup, net, gateway, appliance)
+
+
+def _check_host_address(parse: _Parser, path: str, address: IPAddress, net: IPNetwork, what: str, role: str) -> bool:
+    """An address must lie inside its network and be neither its network nor broadcast address."""
+    if not _holds(net, int(address)):
+        parse.error(path, f"{what} {address} is outside the {role} network {net}.",
+                    f"use an address from {IPAddress(net.first + 1)} to {IPAddress(net.last - 1)}.")
+        return False
+    if int(address) in (net.first, net.last):
+        which = "network" if int(address) == net.first else "broadcast"
+        parse.error(path, f"{what} {address} is the {which} address of {net}.",
+                    f"use an address from {IPAddress(net.first + 1)} to {IPAddress(net.last - 1)}.")
+        return False
+    return True
+
+
+def _check_distinct_networks(plan: NetworkPlan) -> None:
+    """Rules 4 and 7: no overlap, no shared VLAN or port group, except workload == frontend."""
+    items = list(plan.networks.values())
+    for i, a in enumerate(items):
+        for b in items[i + 1:]:
+            same = a.network is not None and a.network == b.network
+            allowed_same = same and {a.role, b.role} == {"workload", "frontend"}
+            if a.network is not None and b.network is not None and _overlaps(a.network, b.network) and not allowed_same:
+                plan.findings.append(Finding.error(
+                    f"{b.path}.cidr", f"{b.network} overlaps the {a.role} network {a.network}.",
+                    "give each network its own subnet; only workload and frontend may be the very same network."))
+            if allowed_same:
+                if a.vlan != b.vlan:
+                    plan.findings.append(Finding.warning(
+                        f"{b.path}.vlan", f"the {b.role} network is the same subnet as the {a.role} network but on "
+                                         f"VLAN {b.vlan}, not {a.vlan}.", f"use VLAN {a.vlan} for both."))
+                continue
+            if a.vlan is not None and a.vlan == b.vlan:
+                plan.findings.append(Finding.error(
+                    f"{b.path}.vlan", f"VLAN {b.vlan} is also the {a.role} network's VLAN.",
+                    "give each network its own VLAN."))
+            if a.portgroup and a.portgroup == b.portgroup:
+                plan.findings.append(Finding.error(
+                    f"{b.path}.portgroup", f"port group {b.portgroup!r} is also the {a.role} network's.",
+                    "give each network its own port group."))
+
+
+def _reserved(plan: NetworkPlan) -> list[tuple[str, str, int]]:
+    """(description, field, address) of every gateway and appliance address: no range may hold one."""
+    out = []
+    for net in plan.networks.values():
+        if net.gateway is not None:
+            out.append((f"the {net.role} gateway {net.gateway}", f"{net.path}.gateway", int(net.gateway)))
+        if net.appliance is not None:
+            out.append((f"the appliance's {net.role} address {net.appliance.ip}", net.appliance_path,
+                        int(net.appliance.ip)))
+    return out
+
+
+def _check_range_contents(plan: NetworkPlan, path: str, block: Block, net: Optional[IPNetwork],
+                          kind: str, boundary_is_error: bool) -> None:
+    for what, _field, address in _reserved(plan):
+        if _holds(block, address):
+            why = " (AnyIP would answer for it)" if kind == "load-balancer range" else ""
+            plan.findings.append(Finding.error(
+                path, f"{kind} {_span(block)} holds {what}{why}.", "shrink or move the range so it leaves that address out."))
+    if net is None:
+        return
+    for address, which in ((net.first, "network"), (net.last, "broadcast")):
+        if not _holds(block, address):
+            continue
+        if boundary_is_error:
+            plan.findings.append(Finding.error(
+                path, f"{kind} {_span(block)} holds {IPAddress(address)}, the {which} address of {net}.",
+                "start the range after the network address and end it before the broadcast address."))
+        else:
+            plan.findings.append(Finding.warning(
+                path, f"{kind} {_span(block)} holds {IPAddress(address)}, the {which} address of {net}. The "
+                      f"appliance accepts it, but no virtual server can use that address.",
+                f"leave {IPAddress(address)} out of the virtual-server ranges you give Workload Management later."))
+
+
+def _check_overlaps(plan: NetworkPlan, path: str, block: Block, earlier: Iterable[tuple[str, Block]], kind: str) -> None:
+    for other_path, other in earlier:
+        if _overlaps(block, other):
+            plan.findings.append(Finding.error(
+                path, f"{kind} {_span(block)} overlaps {_span(other)} ({other_path}).",
+                "make the ranges disjoint."))
+
+
+def _check_workload_ranges(plan: NetworkPlan, parse: _Parser, ranges: list[str]) -> None:
+    """Rule 5: first-last ranges inside the workload network, clear of reserved addresses and each other."""
+    net = plan.networks.get("workload")
+    network = net.network if net else None
+    if not ranges:
+        plan.findings.append(Finding.warning(
+            "networks.workload.ranges", "no workload range: Workload Management needs addresses for node VMs.",
+            "add a range like 10.64.8.50-10.64.15.150 that avoids the gateway and the appliance."))
+    for i, text in enumerate(ranges):
+        path = f"networks.workload.ranges[{i}]"
+        block = _parse_range(parse, path, text)
+        if block is None:
+            continue
+        if network is not None and not _within(block.first, block.last, network):
+            plan.findings.append(Finding.error(
+                path, f"workload range {_span(block)} is not inside the workload network {network}.",
+                f"keep it within {IPAddress(network.first + 1)}-{IPAddress(network.last - 1)}."))
+        _check_range_contents(plan, path, block, network, "workload range", boundary_is_error=True)
+        _check_overlaps(plan, path, block, plan.workload_ranges, "workload range")
+        plan.workload_ranges.append((path, block))
+
+
+def _parse_range(parse: _Parser, path: str, text: str) -> Optional[IPRange]:
+    """A workload range: first-last, or one address."""
+    if parse._ipv6(path, text):
+        return None
+    if "/" in text:
+        net = parse.network(path, text)
+        if net is not None:
+            parse.error(path, f"workload ranges are written first-last, not as a CIDR block ({text}).",
+                        f"write {IPAddress(net.first + 1)}-{IPAddress(net.last - 1)} (its usable addresses).")
+        return None
+    first_text, dash, last_text = (part.strip() for part in text.partition("-"))
+    first = parse.address(path, first_text)
+    last = parse.address(path, last_text) if dash else first
+    if first is None or last is None:
+        return None
+    if first > last:
+        parse.error(path, f"range {text} ends before it starts.", f"write {last}-{first}.")
+        return None
+    return IPRange(first, last)
+
+
+def _check_load_balancer_ranges(plan: NetworkPlan, parse: _Parser, ranges: list[str]) -> None:
+    """Rule 6: CIDR blocks without host bits, inside the virtual-IP network, clear of everything else."""
+    role = plan.vip_role
+    net = plan.networks.get(role)
+    network = net.network if net else None
+    if not ranges:
+        plan.findings.append(Finding.error(
+            "haproxy.load_balancer_ranges", "no load-balancer range: the appliance has no virtual IPs to hand out.",
+            f"add a CIDR block inside the {role} network, e.g. 10.64.1.0/24."))
+    for i, text in enumerate(ranges):
+        path = f"haproxy.load_balancer_ranges[{i}]"
+        plan.load_balancer_lines.append(text)
+        block = _parse_load_balancer_block(parse, path, text)
+        if block is None:
+            continue
+        if network is not None and not _within(block.first, block.last, network):
+            plan.findings.append(Finding.error(
+                path, f"load-balancer range {_span(block)} is not inside the {role} network {network}"
+                      f" (anyip-routes.service would fail or answer for another network).",
+                f"use a block inside {network}."))
+        _check_range_contents(plan, path, block, network, "load-balancer range", boundary_is_error=False)
+        _check_overlaps(plan, path, block, plan.workload_ranges, "load-balancer range")
+        _check_overlaps(plan, path, block, plan.load_balancer_ranges, "load-balancer range")
+        plan.load_balancer_ranges.append((path, block))
+
+
+def _parse_load_balancer_block(parse: _Parser, path: str, text: str) -> Optional[Block]:
+    if parse._ipv6(path, text):
+        return None
+    if "-" in text:
+        first_text, _, last_text = (part.strip() for part in text.partition("-"))
+        first, last = parse.address(path, first_text), parse.address(path, last_text)
+        if first is None or last is None:
+            return None
+        if first > last:
+            parse.error(path, f"range {text} ends before it starts.", f"write {last}-{first}.")
+            return None
+        blocks = range_to_cidrs(first, last)
+        if len(blocks) == 1:
+            parse.error(path, f"the appliance takes CIDR blocks, not first-last ranges ({text}).", f"write {blocks[0]}.")
+        else:
+            listed = ", ".join(str(b) for b in blocks)
+            parse.error(path, f"{text} is not one CIDR block; exactly, it is the {len(blocks)} blocks {listed}.",
+                        f"write those blocks as separate ranges, or the smallest block holding it, "
+                        f"{smallest_enclosing_cidr(first, last)}, if every address in that is free.")
+        return IPRange(first, last)
+    if "/" not in text:
+        address = parse.address(path, text)
+        if address is not None:
+            parse.error(path, f"{text} has no prefix length.", f"write {address}/32 for one address, or a block.")
+        return None
+    return parse.network(path, text, consequence=(
+        ": anyip-routes.service fails on it with 'RTNETLINK answers: Invalid argument' and adds no range after it"))
+
+
+_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
+
+
+def _check_appliance(plan: NetworkPlan, parse: _Parser, site: Site) -> None:
+    """Rules 7 (distinct addresses on a shared network) and 8 (host name, DNS, ports)."""
+    hp = site.haproxy
+    w, f = plan.networks.get("workload"), plan.networks.get("frontend")
+    if plan.shared_workload_frontend and w.appliance is not None and f.appliance is not None \
+            and w.appliance.ip == f.appliance.ip:
+        parse.error("haproxy.frontend_ip", f"{f.appliance.ip} is also the appliance's workload address; on a shared "
+                                           "network the two interfaces still need different addresses.",
+                    "give the frontend interface its own address.")
+
+    name = hp.hostname
+    if name:
+        labels = name.rstrip(".").split(".")
+        bad = [label for label in labels if not _LABEL.match(label)]
+        if len(labels) < 2:
+            parse.error("haproxy.hostname", f"{name!r} is not fully qualified.",
+                        f"add the domain, e.g. {labels[0]}.test.corp.")
+        elif bad or len(name) > 253 or labels[-1].isdigit():
+            parse.error("haproxy.hostname", f"{name!r} is not a valid host name (RFC 1123): labels are letters, "
+                                            "digits and inner hyphens, 1-63 characters.", "e.g. haproxy01.test.corp.")
+    if not hp.nameservers:
+        plan.findings.append(Finding.warning("haproxy.nameservers", "no name server: the appliance falls back to "
+                                             "1.1.1.1, which a closed network cannot reach.",
+                                             "add your DNS server, e.g. the management gateway if it resolves."))
+    for i, text in enumerate(hp.nameservers):
+        parse.address(f"haproxy.nameservers[{i}]", text)
+    for path, port in (("haproxy.dataplane_port", hp.dataplane_port), ("vcenter.port", getattr(site.vcenter, "port", 443))):
+        if port is not None and not 1 <= port <= 65535:
+            parse.error(path, f"port {port} is out of range.", "use a port from 1 to 65535.")

@@ -1,0 +1,272 @@
+"""VMware's vCenter simulator (govmomi ``vcsim``), built from Debian's govmomi source.
+
+:func:`build_vcsim` compiles the bundled Go launcher once and caches the binary;
+:class:`VCenterSimulator` runs it on a loopback port with its own 2048-bit
+certificate and real credentials, so clients exercise verified TLS and a login
+that can fail. ``python -m tkgs_lib.simulators.vcsim`` starts one for a person.
+"""
+
+from __future__ import annotations
+
+import atexit
+import datetime
+import fcntl
+import hashlib
+import ipaddress
+import os
+import secrets
+import select
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from tkgs_lib.errors import SimulatorUnavailable
+
+LAUNCHER = Path(__file__).with_name("vcsim") / "launcher.go"
+GOPATH = Path("/usr/share/gocode")
+GOVMOMI = GOPATH / "src/github.com/vmware/govmomi"
+INSTALL_HINT = "apt-get install golang-go golang-github-vmware-govmomi-dev"
+READY = "VCSIM_READY "
+
+__all__ = ["build_vcsim", "make_self_signed_cert", "VCenterSimulator", "default_cache_dir"]
+
+
+def default_cache_dir() -> Path:
+    base = os.environ.get("TKGS_CACHE_DIR") or Path.home() / ".cache" / "tkgs-runbook"
+    return Path(base) / "vcsim"
+
+
+def _tail(text: str, lines: int = 15) -> str:
+    return "\n".join(text.strip().splitlines()[-lines:])
+
+
+def _go_env(cache_dir: Path) -> dict[str, str]:
+    # GOPATH mode against Debian's sources: no module download, no network.
+    return {**os.environ, "GO111MODULE": "off", "GOPATH": str(GOPATH),
+            "GOCACHE": str(cache_dir / "gocache"), "GOFLAGS": ""}
+
+
+def build_vcsim(cache_dir: Path | None = None) -> Path:
+    """Return the simulator binary, compiling it first if this launcher/Go pair has none cached."""
+    cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
+    go = shutil.which("go")
+    if go is None:
+        raise SimulatorUnavailable(f"go is not installed: {INSTALL_HINT}")
+    if not (GOVMOMI / "simulator").is_dir():
+        raise SimulatorUnavailable(f"the govmomi sources are missing from {GOVMOMI}: {INSTALL_HINT}")
+    env = _go_env(cache_dir)
+    version = subprocess.run([go, "version"], capture_output=True, text=True, env=env).stdout
+    key = hashlib.sha256(LAUNCHER.read_bytes() + version.encode()).hexdigest()[:16]
+    out_dir = cache_dir / key
+    binary = out_dir / "vcsim"
+    if binary.exists():
+        return binary
+    out_dir.mkdir(parents=True, exist_ok=True)
+    # Parallel test workers: one builds, the others wait on the lock and then reuse it.
+    with open(out_dir / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if binary.exists():
+            return binary
+        tmp = out_dir / f".vcsim.{os.getpid()}.tmp"
+        try:
+            result = subprocess.run([go, "build", "-o", str(tmp), str(LAUNCHER)], cwd=out_dir,
+                                    env=env, capture_output=True, text=True, timeout=900)
+        except subprocess.TimeoutExpired as exc:
+            raise SimulatorUnavailable("building the vCenter simulator timed out") from exc
+        if result.returncode != 0:
+            tmp.unlink(missing_ok=True)
+            raise SimulatorUnavailable(
+                f"building the vCenter simulator failed ({INSTALL_HINT}?):\n{_tail(result.stderr)}")
+        os.replace(tmp, binary)
+    return binary
+
+
+def make_self_signed_cert(dir: Path, host: str = "127.0.0.1") -> tuple[Path, Path]:
+    """Write a fresh self-signed 2048-bit certificate for ``host`` (and localhost); it is its own CA."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host),
+                      x509.NameAttribute(NameOID.ORGANIZATION_NAME, "tkgs-runbook vcsim")])
+    try:
+        host_san: x509.GeneralName = x509.IPAddress(ipaddress.ip_address(host))
+    except ValueError:
+        host_san = x509.DNSName(host)
+    now = datetime.datetime.now(datetime.timezone.utc)
+    ski = x509.SubjectKeyIdentifier.from_public_key(key.public_key())
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name).issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=365))
+        .add_extension(x509.SubjectAlternativeName([host_san, x509.DNSName("localhost")]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(x509.KeyUsage(digital_signature=True, key_encipherment=True, key_cert_sign=True,
+                                     content_commitment=False, data_encipherment=False,
+                                     key_agreement=False, crl_sign=False, encipher_only=False,
+                                     decipher_only=False), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(ski, critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    dir = Path(dir)
+    dir.mkdir(parents=True, exist_ok=True)
+    cert_path, key_path = dir / "vcsim-cert.pem", dir / "vcsim-key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.touch(mode=0o600)
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                           serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_path, key_path
+
+
+def _thumbprint(cert_path: Path) -> str:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+
+    digest = x509.load_pem_x509_certificate(cert_path.read_bytes()).fingerprint(hashes.SHA256())
+    return ":".join(f"{b:02X}" for b in digest)
+
+
+_running: set[VCenterSimulator] = set()
+
+
+@atexit.register
+def _stop_all() -> None:
+    for sim in list(_running):
+        sim.stop()
+
+
+class VCenterSimulator:
+    """A vCenter simulator on 127.0.0.1 with a fresh inventory (DC0, DC0_C0, LocalDS_0..N-1).
+
+    Use as a context manager, or call :meth:`start` and :meth:`stop`.
+    """
+
+    host = "127.0.0.1"
+
+    def __init__(self, *, username: str = "administrator@vsphere.local", password: str | None = None,
+                 datastores: int = 2, workdir: Path | None = None, binary: Path | None = None,
+                 start_timeout: float = 60.0) -> None:
+        self.username = username
+        self.password = password or secrets.token_urlsafe(16)
+        self.datastores = datastores
+        self.workdir = Path(workdir) if workdir else None
+        self.binary = Path(binary) if binary else None
+        self.start_timeout = start_timeout
+        self.port: int | None = None
+        self.url: str | None = None
+        self.ca_file: Path | None = None
+        self.thumbprint: str | None = None
+        self._proc: subprocess.Popen | None = None
+        self._own_workdir = False
+
+    def __repr__(self) -> str:  # never the password
+        return f"<VCenterSimulator {self.url or 'not started'} user={self.username}>"
+
+    def __enter__(self) -> VCenterSimulator:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def start(self) -> VCenterSimulator:
+        if self._proc is not None:
+            return self
+        binary = self.binary or build_vcsim()
+        if self.workdir is None:
+            self.workdir, self._own_workdir = Path(tempfile.mkdtemp(prefix="vcsim-")), True
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        cert, key = make_self_signed_cert(self.workdir, self.host)
+        self.ca_file, self.thumbprint = cert, _thumbprint(cert)
+        stderr_path = self.workdir / "vcsim.log"
+        # The password goes through the environment, not argv (visible in ps); the datastores'
+        # backing folders go under workdir via TMPDIR; stdin stays open so the child exits if we die.
+        env = {**os.environ, "VCSIM_PASSWORD": self.password, "TMPDIR": str(self.workdir)}
+        argv = [str(binary), "-listen", f"{self.host}:0", "-username", self.username,
+                "-cert", str(cert), "-key", str(key), "-datastores", str(self.datastores),
+                "-exit-on-eof"]
+        try:
+            with open(stderr_path, "wb") as stderr:
+                self._proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                              stderr=stderr, env=env)
+        except OSError as exc:
+            self._cleanup_workdir()
+            raise SimulatorUnavailable(f"the vCenter simulator could not be started: {exc}") from exc
+        _running.add(self)
+        line = self._read_ready_line()
+        if line is None:
+            code = self._proc.poll()
+            self.stop(keep_workdir=True)
+            log = _tail(stderr_path.read_text(errors="replace"))
+            how = f"exited with code {code}" if code is not None else \
+                f"was not ready within {self.start_timeout:.0f} s"
+            self._cleanup_workdir()
+            raise SimulatorUnavailable(f"the vCenter simulator {how}" + (f":\n{log}" if log else "."))
+        self.url = line[len(READY):].strip()
+        self.port = int(self.url.split("//", 1)[1].split("/", 1)[0].rsplit(":", 1)[1])
+        return self
+
+    def _read_ready_line(self) -> str | None:
+        assert self._proc is not None and self._proc.stdout is not None
+        fd, buf = self._proc.stdout.fileno(), b""
+        deadline = time.monotonic() + self.start_timeout
+        while (left := deadline - time.monotonic()) > 0:
+            if select.select([fd], [], [], min(left, 0.5))[0]:
+                chunk = os.read(fd, 4096)
+                if not chunk:  # EOF: the process died
+                    return None
+                buf += chunk
+                for line in buf.decode(errors="replace").splitlines():
+                    if line.startswith(READY):
+                        return line
+            elif self._proc.poll() is not None:
+                return None
+        return None
+
+    def stop(self, keep_workdir: bool = False) -> None:
+        proc, self._proc = self._proc, None
+        _running.discard(self)
+        if proc is not None:
+            if proc.poll() is None:
+                proc.terminate()
+                try:
+                    proc.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+            for pipe in (proc.stdin, proc.stdout):
+                if pipe:
+                    pipe.close()
+        if not keep_workdir:
+            self._cleanup_workdir()
+
+    def _cleanup_workdir(self) -> None:
+        if self._own_workdir and self.workdir is not None:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+            self.workdir, self._own_workdir = None, False
+
+
+def _main() -> None:
+    import signal
+
+    with VCenterSimulator() as sim:
+        print(f"vCenter simulator at {sim.url}\n  user:       {sim.username}\n"
+              f"  password:   {sim.password}\n  CA file:    {sim.ca_file}\n"
+              f"  thumbprint: {sim.thumbprint}\nCtrl-C stops it.", flush=True)
+        try:
+            signal.pause()
+        except KeyboardInterrupt:
+            pass
+
+
+if __name__ == "__main__":
+    _main()
