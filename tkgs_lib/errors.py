@@ -11,6 +11,8 @@ sentence, never a traceback.
     │   ├── ConnectionFailed     TLS, credentials, unreachable host
     │   └── NotFound             a named inventory object does not exist
     ├── ConflictError        what exists contradicts the site; nothing was changed
+    ├── OvaError             an OVA cannot be read
+    │   └── ManifestMismatch     an OVA's files do not match its manifest (.mf)
     ├── SimulatorUnavailable the bundled vCenter simulator cannot be built or started
     └── StageFailed          a runbook stage (notebook) failed
 """
@@ -27,6 +29,11 @@ class TkgsError(Exception):
 
     def __str__(self) -> str:
         return self.message
+
+    def _render_traceback_(self) -> list[str]:
+        # IPython shows this instead of a traceback: a user's mistake reads as one sentence
+        # in the notebook. The cell still fails, so papermill stops and reports it.
+        return [f"{type(self).__name__}: {self.message}"]
 
 
 class SiteError(TkgsError):
@@ -55,6 +62,21 @@ class NotFound(VSphereError):
 
 class ConflictError(TkgsError):
     """What exists contradicts the site; the stage stopped before changing anything."""
+
+
+class OvaError(TkgsError):
+    """An OVA cannot be read: not a tar archive, no OVF descriptor, an unreadable manifest."""
+
+
+class ManifestMismatch(OvaError):
+    """A file of an OVA does not match its manifest: wrong digest, missing, or not listed.
+
+    ``file``, ``expected`` and ``actual`` name the file and both digests (empty when not known).
+    """
+
+    def __init__(self, message: str, file: str = "", expected: str = "", actual: str = "") -> None:
+        super().__init__(message)
+        self.file, self.expected, self.actual = file, expected, actual
 
 
 class SimulatorUnavailable(TkgsError):

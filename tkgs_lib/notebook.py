@@ -1,10 +1,8 @@
-"""Helpers for the notebooks' first cell: friendly errors and knowing who is at the keyboard."""
+"""Helpers for the notebooks: knowing who is at the keyboard, and the parameter form."""
 
 from __future__ import annotations
 
 import sys
-
-from .errors import TkgsError
 
 
 def kernel_allows_input() -> bool:
@@ -20,21 +18,6 @@ def kernel_allows_input() -> bool:
     if kernel is None:
         return sys.stdin is not None and sys.stdin.isatty()
     return bool(getattr(kernel, "_allow_stdin", False))
-
-
-def _show_tkgs_error(shell, etype, value, tb, tb_offset=None):
-    # A user's mistake reads as one sentence, not a traceback. The cell still fails, so a
-    # headless run (papermill) stops here and reports the same sentence.
-    return [f"{etype.__name__}: {value}"]
-
-
-def setup() -> None:
-    """Make TkgsError print as its sentence in this kernel (other exceptions keep tracebacks)."""
-    try:
-        shell = get_ipython()  # type: ignore[name-defined]  # noqa: F821
-    except NameError:
-        return
-    shell.set_custom_exc((TkgsError,), _show_tkgs_error)
 
 
 def show_parameter_form(namespace, *names: str) -> None:

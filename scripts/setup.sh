@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Set up a fresh machine for tkgs-runbook: the Debian packages the simulator and tests need
+# (when run as root on Debian), then a virtual environment in .venv with the package installed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+debs=(golang-go golang-github-vmware-govmomi-dev curl)
+if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+    missing=()
+    for p in "${debs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+    if [ ${#missing[@]} -gt 0 ]; then
+        echo "installing Debian packages: ${missing[*]}"
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+    fi
+else
+    echo "note: not root on Debian; install ${debs[*]} yourself for the vCenter simulator" >&2
+fi
+
+python3 -m venv .venv
+.venv/bin/python -m pip install -q --upgrade pip
+.venv/bin/python -m pip install -q -e '.[dev]'

@@ -1,0 +1,42 @@
+"""Build variants of the example site for tests: load its YAML, change a few keys, parse."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import yaml
+
+from tkgs_lib.network import plan_networks
+from tkgs_lib.site import parse_site
+
+EXAMPLE_SITE = Path(__file__).resolve().parent.parent / "examples" / "example-site.yaml"
+EXAMPLE = yaml.safe_load(EXAMPLE_SITE.read_text())
+
+
+def variant(changes: dict | None = None, remove: tuple[str, ...] = ()) -> dict:
+    """The example as a dict with dotted keys set (``{"networks.frontend.gateway": "x"}``) or removed."""
+    data = copy.deepcopy(EXAMPLE)
+    for dotted, value in (changes or {}).items():
+        *parents, last = dotted.split(".")
+        node = data
+        for key in parents:
+            node = node.setdefault(key, {})
+        node[last] = value
+    for dotted in remove:
+        *parents, last = dotted.split(".")
+        node = data
+        for key in parents:
+            node = node[key]
+        del node[last]
+    return data
+
+
+def findings_for(changes: dict | None = None, remove: tuple[str, ...] = (), source: Path | None = None):
+    site = parse_site(yaml.safe_dump(variant(changes, remove)), source=source or EXAMPLE_SITE)
+    return plan_networks(site).findings
+
+
+def at(findings, path: str, severity: str = "error"):
+    """The findings at one field with one severity."""
+    return [f for f in findings if f.path == path and f.severity == severity]

@@ -1,0 +1,22 @@
+"""The benchmarks' inputs stay valid (their timings are printed by the scripts, never asserted here)."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent.parent / "benchmarks"
+
+
+def _load(name: str):
+    spec = importlib.util.spec_from_file_location(name, BENCH / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_scale_benchmark_sites_are_valid_at_both_sizes():
+    bench = _load("bench_validate_scale")
+    for prefix in (24, 8):
+        bench.validate(bench.site_text(prefix))  # raises on any error finding
+    assert "10.0.0.0/8" in bench.site_text(8) and "30.128.0.0/9" in bench.site_text(8)

@@ -1,0 +1,121 @@
+"""`tkgs-runbook validate` and `run` through the installed console script."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from helpers import EXAMPLE_SITE, variant
+
+SCRIPT = Path(sys.executable).with_name("tkgs-runbook")
+CANARY = "canary-Pa55w0rd-never-shown"
+
+
+def cli(*args, env=None, cwd=None) -> subprocess.CompletedProcess:
+    assert SCRIPT.exists(), f"the console script is not installed next to {sys.executable}"
+    return subprocess.run([str(SCRIPT), *map(str, args)], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, **(env or {})}, cwd=cwd)
+
+
+def write_site(tmp_path: Path, changes=None, remove=(), name="site.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump(variant(changes, remove), sort_keys=False))
+    return path
+
+
+def test_validate_the_article_site_exits_0_with_its_one_warning():
+    result = cli("validate", EXAMPLE_SITE)
+    assert result.returncode == 0, result.stderr
+    assert "0 errors, 1 warning." in result.stdout
+    assert "Subnet summary" in result.stdout and "10.64.1.0/24" in result.stdout
+
+
+def test_validate_exits_1_on_an_error_and_names_the_field(tmp_path):
+    result = cli("validate", write_site(tmp_path, {"haproxy.load_balancer_ranges": ["10.64.0.1/23"]}))
+    assert result.returncode == 1
+    assert "ERROR haproxy.load_balancer_ranges[0]" in result.stdout
+    assert "Traceback" not in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("changes, path", [
+    ({"networks.frontend.gatway": "10.64.0.1"}, "networks.frontend.gatway"),
+    ({"vcenter.password": "hunter2"}, "vcenter.password"),
+])
+def test_unknown_and_secret_keys_exit_1(tmp_path, changes, path):
+    result = cli("validate", write_site(tmp_path, changes), "--format", "json")
+    assert result.returncode == 1
+    report = json.loads(result.stdout)
+    assert path in [f["path"] for f in report["findings"] if f["severity"] == "error"]
+    assert "hunter2" not in result.stdout
+
+
+def test_json_format_lists_findings():
+    result = cli("validate", EXAMPLE_SITE, "--format", "json")
+    report = json.loads(result.stdout)
+    assert report["errors"] == 0
+    assert [(f["severity"], f["path"]) for f in report["findings"]] == [("warning", "haproxy.load_balancer_ranges[0]")]
+
+
+@pytest.mark.parametrize("content, words", [
+    (None, "no such site file"),
+    ("networks: [", "is not valid YAML"),
+    ("just a string", "must be a YAML mapping"),
+])
+def test_validate_exits_2_when_the_file_cannot_be_read_as_a_mapping(tmp_path, content, words):
+    path = tmp_path / "site.yaml"
+    if content is not None:
+        path.write_text(content)
+    result = cli("validate", path)
+    assert result.returncode == 2
+    assert words in result.stderr and "Traceback" not in result.stderr
+
+
+def test_run_plan_writes_an_executed_notebook_and_html_without_secrets(tmp_path):
+    site = write_site(tmp_path)
+    result = cli("run", site, "--stages", "plan", "--output", tmp_path / "runs",
+                 env={"TKGS_VCENTER_PASSWORD": CANARY, "TKGS_HAPROXY_ROOT_PASSWORD": CANARY})
+    assert result.returncode == 0, result.stderr
+    (folder,) = (tmp_path / "runs").iterdir()
+    assert folder.name.startswith("lab01-")
+    names = {p.name for p in folder.iterdir()}
+    assert {"01_plan_networks.ipynb", "01_plan_networks.html", "address-space.png", "anyip-routes.cfg"} <= names
+    executed = json.loads((folder / "01_plan_networks.ipynb").read_text())
+    injected = [c for c in executed["cells"] if "injected-parameters" in c["metadata"].get("tags", [])]
+    assert str(site) in "".join(injected[0]["source"])
+    for path in folder.iterdir():
+        assert CANARY.encode() not in path.read_bytes(), f"a secret reached {path.name}"
+    assert (folder / "anyip-routes.cfg").read_text().endswith("10.64.1.0/24\n")
+
+
+def test_run_stops_at_the_failing_stage_and_names_it(tmp_path):
+    site = write_site(tmp_path, {"networks.workload.gateway": "10.64.16.1"})
+    result = cli("run", site, "--output", tmp_path / "runs")
+    assert result.returncode == 1
+    assert "stage 'plan' (Plan the networks) failed" in result.stderr
+    assert "networks.workload.gateway" in result.stderr
+    (folder,) = (tmp_path / "runs").iterdir()
+    assert (folder / "01_plan_networks.html").exists()  # the failed notebook is kept as the record
+
+
+def test_run_refuses_an_unknown_stage(tmp_path):
+    result = cli("run", EXAMPLE_SITE, "--stages", "deploy-everything", "--output", tmp_path)
+    assert result.returncode == 1
+    assert "unknown stage deploy-everything; the stages are: plan" in result.stderr
+
+
+def test_scrub_secrets_removes_raw_and_json_escaped_values(tmp_path):
+    from tkgs_lib.runbook import scrub_secrets
+
+    secret = 'p"a\\ss'
+    path = tmp_path / "x.ipynb"
+    path.write_text(json.dumps({"text": f"before {secret} after"}) + f"\nraw {secret}\n")
+    scrub_secrets(path, [secret])
+    text = path.read_text()
+    assert secret not in text and json.dumps(secret)[1:-1] not in text
+    assert text.count("********") == 2

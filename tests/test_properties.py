@@ -1,0 +1,74 @@
+"""Property-based tests for range and CIDR conversion (hypothesis)."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from netaddr import IPAddress, IPNetwork
+
+from tkgs_lib.network import range_to_cidrs, smallest_enclosing_cidr
+
+addresses = st.integers(min_value=0, max_value=2**32 - 1)
+
+
+@st.composite
+def ranges(draw):
+    a, b = draw(addresses), draw(addresses)
+    return min(a, b), max(a, b)
+
+
+@given(ranges())
+@settings(max_examples=300)
+def test_exact_blocks_cover_the_range_with_no_gap_or_overlap(bounds):
+    first, last = bounds
+    blocks = range_to_cidrs(IPAddress(first), IPAddress(last))
+    assert blocks[0].first == first and blocks[-1].last == last
+    for a, b in zip(blocks, blocks[1:]):
+        assert a.last + 1 == b.first  # contiguous, disjoint, in order
+    assert all(b.ip == b.network for b in blocks)  # every block is a proper network
+    assert len(blocks) <= 62  # at most two per prefix length: logarithmic, never per address
+
+
+@given(ranges())
+@settings(max_examples=300)
+def test_smallest_enclosing_block_holds_the_range_and_no_smaller_one_does(bounds):
+    first, last = bounds
+    block = smallest_enclosing_cidr(IPAddress(first), IPAddress(last))
+    assert block.first <= first and last <= block.last
+    if block.prefixlen < 32:
+        smaller = IPNetwork(f"{IPAddress(first)}/{block.prefixlen + 1}").cidr
+        assert not (smaller.first <= first and last <= smaller.last)
+
+
+@given(addresses, st.integers(min_value=0, max_value=32))
+def test_a_cidr_block_is_exactly_one_block(start, prefix):
+    net = IPNetwork(f"{IPAddress(start)}/{prefix}").cidr
+    assert range_to_cidrs(IPAddress(net.first), IPAddress(net.last)) == [net]
+    assert smallest_enclosing_cidr(IPAddress(net.first), IPAddress(net.last)) == net
+
+
+@given(st.integers(min_value=24, max_value=32), st.data())
+@settings(max_examples=100, deadline=None)
+def test_the_validator_accepts_any_free_block_of_the_frontend_network(prefix, data):
+    """Any block of 10.64.1.0/24 (clear of the gateway and appliance in 10.64.0.0/24) is not an error."""
+    from helpers import findings_for
+
+    offset = data.draw(st.integers(min_value=0, max_value=2 ** (32 - 24) - 1))
+    block = IPNetwork(f"10.64.1.{offset}/{prefix}").cidr
+    findings = findings_for({"haproxy.load_balancer_ranges": [str(block)]})
+    assert [f for f in findings if f.is_error] == []
+
+
+@given(ranges())
+@settings(max_examples=100, deadline=None)
+def test_the_validator_lists_exactly_the_blocks_of_a_first_last_range(bounds):
+    from helpers import at, findings_for
+
+    first, last = IPAddress(bounds[0]), IPAddress(bounds[1])
+    (f, *_) = at(findings_for({"haproxy.load_balancer_ranges": [f"{first}-{last}"]}), "haproxy.load_balancer_ranges[0]")
+    blocks = range_to_cidrs(first, last)
+    if len(blocks) == 1:
+        assert f.fix == f"write {blocks[0]}."
+    else:
+        assert ", ".join(map(str, blocks)) in f.message
+        assert str(smallest_enclosing_cidr(first, last)) in f.fix
