@@ -1,0 +1,272 @@
+"""Connecting to vCenter (the simulator): verified TLS three ways, insecure only loudly, and
+every way a connection fails gives one sentence naming the cause."""
+
+from __future__ import annotations
+
+import base64
+import logging
+import socket
+import ssl
+import threading
+
+import pytest
+import requests
+from pyVim.connect import SmartConnect
+from pyVmomi import pbm, vim
+
+from sim_site import site_for
+from tkgs_lib.errors import ConnectionFailed, NotFound, SiteError
+from tkgs_lib.simulators.vcsim import make_self_signed_cert
+from tkgs_lib.vsphere.connection import connect
+from tkgs_lib.vsphere.inventory import Inventory
+from tkgs_lib.vsphere.rest import RestClient, RestError
+from tkgs_lib.vsphere.tls import InsecureTlsWarning, PinMismatch, TlsPolicy, normalize_thumbprint
+
+pytestmark = pytest.mark.vcsim
+
+WRONG_PIN = ":".join(["AB"] * 32)
+
+
+def _vcenter(sim, **overrides):
+    return site_for(sim, **{f"vcenter.{k}": v for k, v in overrides.items()}).vcenter
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]  # nothing listens once the socket is closed
+
+
+# --- verified TLS ------------------------------------------------------------------------------
+
+def test_ca_file_gives_verified_soap_rest_and_spbm_sessions(vcsim_module):
+    with connect(_vcenter(vcsim_module), password=vcsim_module.password) as session:
+        assert session.tls.mode == "ca_file"
+        assert session.content.about.version.startswith("7.")
+        assert session.content.sessionManager.currentSession.userName == vcsim_module.username
+        who = session.rest.post("/rest/com/vmware/cis/session", action="get")
+        assert who["user"] == vcsim_module.username
+        # SPBM rides on the SOAP session's cookie: no second login.
+        assert session.pbm.aboutInfo.name == "PBM"
+        ids = session.pbm.profileManager.PbmQueryProfile(
+            resourceType=pbm.profile.ResourceType(resourceType="STORAGE"), profileCategory="REQUIREMENT")
+        names = {p.name for p in session.pbm.profileManager.PbmRetrieveContent(ids)}
+        assert "vSAN Default Storage Policy" in names
+
+
+def test_pinned_thumbprint_connects_in_any_spelling(vcsim_module):
+    spelled = vcsim_module.thumbprint.replace(":", "").lower()
+    with connect(_vcenter(vcsim_module, ca_file=None, thumbprint=spelled),
+                 password=vcsim_module.password) as session:
+        assert session.tls.mode == "thumbprint"
+        assert session.tls.thumbprint == vcsim_module.thumbprint
+        assert session.rest.get("/rest/com/vmware/cis/tagging/category") in (None, [])
+        assert session.content.about.apiType == "VirtualCenter"
+
+
+def test_wrong_thumbprint_is_refused_naming_both_fingerprints(vcsim_module):
+    with pytest.raises(ConnectionFailed) as caught:
+        connect(_vcenter(vcsim_module, ca_file=None, thumbprint=WRONG_PIN), password=vcsim_module.password)
+    message = str(caught.value)
+    assert "does not match the pinned vcenter.thumbprint" in message
+    assert f"expected {WRONG_PIN}" in message
+    assert f"got {vcsim_module.thumbprint}" in message
+
+
+def test_pin_is_enforced_by_both_clients_not_only_up_front(vcsim_module):
+    """pyvmomi's own thumbprint= is not checked with an unverified context; our context checks it."""
+    tls = TlsPolicy(thumbprint=WRONG_PIN)
+    with pytest.raises(PinMismatch):
+        SmartConnect(host=vcsim_module.host, port=vcsim_module.port, user=vcsim_module.username,
+                     pwd=vcsim_module.password, sslContext=tls.ssl_context())
+    rest = RestClient(vcsim_module.host, vcsim_module.port, tls)
+    with pytest.raises(ConnectionFailed, match="TLS failed under the pinned SHA-256 fingerprint"):
+        rest.login(vcsim_module.username, vcsim_module.password)
+
+
+def test_ca_file_that_did_not_sign_vcenter_is_named(vcsim_module, tmp_path):
+    other_ca, _ = make_self_signed_cert(tmp_path / "other")
+    with pytest.raises(ConnectionFailed) as caught:
+        connect(_vcenter(vcsim_module, ca_file=str(other_ca)), password=vcsim_module.password)
+    message = str(caught.value)
+    assert message.startswith(f"vCenter's certificate is not trusted by {other_ca}")
+    assert vcsim_module.thumbprint in message  # what the server presents, to compare out of band
+
+
+def test_system_ca_store_does_not_trust_the_self_signed_simulator(vcsim_module):
+    with pytest.raises(ConnectionFailed) as caught:
+        connect(_vcenter(vcsim_module, ca_file=None), password=vcsim_module.password)
+    message = str(caught.value)
+    assert "is not trusted by the system's CA store" in message
+    assert "vcenter.ca_file" in message and "vcenter.thumbprint" in message
+
+
+def test_certificate_for_another_name_is_named(tmp_path):
+    """The simulator's certificate always names 127.0.0.1: a one-shot TLS listener stands in for a
+    vCenter whose certificate names another host (only the handshake is needed)."""
+    cert, key = make_self_signed_cert(tmp_path, host="vcenter.elsewhere.test")
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_context.load_cert_chain(cert, key)
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        port = listener.getsockname()[1]
+
+        def serve_two():  # the refused handshake, then the one that reads the fingerprint for the message
+            for _ in range(2):
+                conn, _ = listener.accept()
+                try:
+                    server_context.wrap_socket(conn, server_side=True).close()
+                except (ssl.SSLError, OSError):
+                    conn.close()  # the client hangs up once it sees the wrong name
+
+        thread = threading.Thread(target=serve_two, daemon=True)
+        thread.start()
+        with pytest.raises(ConnectionFailed) as caught:
+            TlsPolicy(ca_file=str(cert)).check("127.0.0.1", port, timeout=5)
+        thread.join(5)
+    assert "does not name '127.0.0.1'" in str(caught.value)
+    assert "vcenter.server" in str(caught.value)
+
+
+def test_bad_thumbprints_and_both_trust_settings_are_site_errors():
+    with pytest.raises(SiteError, match="SHA-1"):
+        normalize_thumbprint("AB" * 20)
+    with pytest.raises(SiteError, match="64 hex digits"):
+        normalize_thumbprint("not a fingerprint")
+    with pytest.raises(SiteError, match="either ca_file or thumbprint"):
+        TlsPolicy(ca_file="/x.pem", thumbprint=WRONG_PIN)
+    with pytest.raises(SiteError, match="does not exist"):
+        TlsPolicy(ca_file="/nonexistent/ca.pem").ssl_context()
+
+
+@pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")
+def test_insecure_is_an_explicit_opt_in_that_warns_loudly(vcsim_module, caplog):
+    vcenter = _vcenter(vcsim_module, ca_file=None, insecure=True)
+    with caplog.at_level(logging.WARNING), pytest.warns(InsecureTlsWarning, match="TLS verification is OFF"):
+        with connect(vcenter, password=vcsim_module.password) as session:
+            assert session.tls.mode == "insecure"
+            assert session.content.about.apiType == "VirtualCenter"
+    assert any(r.levelno == logging.WARNING and "TLS verification is OFF" in r.getMessage()
+               for r in caplog.records)
+
+
+# --- login and reachability --------------------------------------------------------------------
+
+def test_wrong_password_is_refused_naming_the_user(vcsim_module):
+    with pytest.raises(ConnectionFailed) as caught:
+        connect(_vcenter(vcsim_module), password=vcsim_module.password + "-wrong")
+    assert str(caught.value).startswith(f"vCenter refused the login for user '{vcsim_module.username}'")
+
+
+def test_password_comes_from_the_named_environment_variable(vcsim_module, monkeypatch):
+    vcenter = _vcenter(vcsim_module, password_env="TKGS_TEST_VC_PASSWORD")
+    monkeypatch.delenv("TKGS_TEST_VC_PASSWORD", raising=False)
+    with pytest.raises(SiteError, match="TKGS_TEST_VC_PASSWORD"):  # headless: no prompt, say what to set
+        connect(vcenter)
+    monkeypatch.setenv("TKGS_TEST_VC_PASSWORD", vcsim_module.password)
+    with connect(vcenter) as session:
+        assert session.content.sessionManager.currentSession.userName == vcsim_module.username
+    monkeypatch.setenv("TKGS_TEST_VC_PASSWORD", "wrong")
+    with pytest.raises(ConnectionFailed, match=r"password in \$TKGS_TEST_VC_PASSWORD"):
+        connect(vcenter)
+
+
+def test_unreachable_host_is_named():
+    port = _closed_port()
+    vcenter = site_for(_FakeSim(port)).vcenter
+    with pytest.raises(ConnectionFailed) as caught:
+        connect(vcenter, password="unused")
+    assert str(caught.value).startswith(f"cannot reach vCenter at 127.0.0.1:{port}: the connection was refused")
+
+
+class _FakeSim:
+    """Just enough of VCenterSimulator for site_for, pointing at a port nothing listens on."""
+
+    host, username, ca_file = "127.0.0.1", "administrator@vsphere.local", None
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+
+
+def test_password_never_appears_in_logs_errors_or_reprs(vcsim_module, caplog):
+    secret = vcsim_module.password
+    basic = base64.b64encode(f"{vcsim_module.username}:{secret}".encode()).decode()
+    texts = []
+    with caplog.at_level(logging.DEBUG):
+        with pytest.raises(ConnectionFailed) as wrong:
+            connect(_vcenter(vcsim_module), password=secret + "-wrong")
+        texts.append(str(wrong.value))
+        with pytest.raises(ConnectionFailed) as pinned:
+            connect(_vcenter(vcsim_module, ca_file=None, thumbprint=WRONG_PIN), password=secret)
+        texts.append(str(pinned.value))
+        with connect(_vcenter(vcsim_module), password=secret) as session:
+            texts += [repr(session), repr(session.rest), str(vars(session))]
+            with pytest.raises(RestError) as rest_error:
+                session.rest.get("/rest/com/vmware/cis/tagging/category/id:nope")
+            texts.append(str(rest_error.value))
+    texts.append(caplog.text)
+    for text in texts:
+        assert secret not in text and basic not in text
+
+
+# --- logout ------------------------------------------------------------------------------------
+
+def test_close_logs_out_of_rest_and_soap(vcsim_module):
+    session = connect(_vcenter(vcsim_module), password=vcsim_module.password)
+    token = session.rest.session.headers["vmware-api-session-id"]
+    stub = session.si._stub
+    session.close()
+    session.close()  # twice is harmless
+    http = TlsPolicy.from_site(session.vcenter).configure(requests.Session())
+    answer = http.get(f"{session.rest.base_url}/rest/com/vmware/cis/tagging/category",
+                      headers={"vmware-api-session-id": token})
+    assert answer.status_code == 401
+    with pytest.raises(vim.fault.NotAuthenticated):
+        vim.ServiceInstance("ServiceInstance", stub).content.sessionManager.currentSession  # noqa: B018
+
+
+# --- REST client -------------------------------------------------------------------------------
+
+def test_rest_errors_carry_status_and_vapi_type(vcsim_module):
+    body = {"create_spec": {"name": "rest-error-test", "description": "", "cardinality": "SINGLE",
+                            "associable_types": ["Datastore"]}}
+    with connect(_vcenter(vcsim_module), password=vcsim_module.password) as session:
+        category = session.rest.post("/rest/com/vmware/cis/tagging/category", body)
+        try:
+            with pytest.raises(RestError) as twice:
+                session.rest.post("/rest/com/vmware/cis/tagging/category", body)
+            assert twice.value.status == 400 and twice.value.already_exists
+            assert "already exists" in str(twice.value)
+            with pytest.raises(RestError) as missing:
+                session.rest.get("/rest/com/vmware/cis/tagging/category/id:nope")
+            assert missing.value.status == 404 and missing.value.not_found
+        finally:
+            session.rest.delete(f"/rest/com/vmware/cis/tagging/category/id:{category}")
+
+
+# --- inventory ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("field, value, what, listing", [
+    ("datacenter", "Datacenter", "datacenter", "DC0"),
+    ("cluster", "Cluster", "cluster", "DC0_C0"),
+    ("distributed_switch", "DSwitch", "distributed switch", "DVS0"),
+    ("datastores", ["LocalDS_0", "vsanDatastore"], "datastore", "LocalDS_0, LocalDS_1"),
+])
+def test_missing_inventory_object_is_named_with_what_exists(vcsim_module, field, value, what, listing):
+    vcenter = _vcenter(vcsim_module, **{field: value})
+    with connect(vcenter, password=vcsim_module.password) as session:
+        with pytest.raises(NotFound) as caught:
+            Inventory(session, vcenter).check()
+    message = str(caught.value)
+    missing = value[-1] if isinstance(value, list) else value
+    assert message.startswith(f"{what} '{missing}'")
+    assert f"found: {listing}" in message
+
+
+def test_inventory_finds_the_site_objects(vcsim_module):
+    vcenter = _vcenter(vcsim_module, datastores=["LocalDS_1", "LocalDS_0"])
+    with connect(vcenter, password=vcsim_module.password) as session:
+        inventory = Inventory(session, vcenter)
+        inventory.check()
+        assert (inventory.datacenter.name, inventory.cluster.name, inventory.switch.name) == ("DC0", "DC0_C0", "DVS0")
+        assert [d.name for d in inventory.datastores] == ["LocalDS_1", "LocalDS_0"]
+        assert isinstance(inventory.switch, vim.DistributedVirtualSwitch)

@@ -1,0 +1,85 @@
+"""The inventory objects a site names: datacenter, cluster, distributed switch, datastores.
+
+Each is looked up by name when first used; a missing one is a :class:`NotFound` that names
+it and lists what does exist, so a typo in the site file reads as one sentence.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import Iterable, TypeVar
+
+from pyVmomi import vim
+
+from ..errors import NotFound
+from ..site import VCenter
+
+__all__ = ["Inventory", "find_by_name", "names_in"]
+
+T = TypeVar("T")
+
+
+def names_in(session, root, kind: type) -> dict[str, object]:
+    """Name → object of every ``kind`` below ``root`` (first of each name; the simulator repeats some)."""
+    view = session.content.viewManager.CreateContainerView(root, [kind], True)
+    try:
+        found: dict[str, object] = {}
+        for obj in view.view:
+            found.setdefault(obj.name, obj)
+        return found
+    finally:
+        view.Destroy()
+
+
+def find_by_name(objects: dict[str, T], name: str, what: str, where: str, field: str) -> T:
+    if name in objects:
+        return objects[name]
+    listing = ", ".join(sorted(objects)) or "none"
+    raise NotFound(f"{what} '{name}' (site field {field}) does not exist in {where}; found: {listing}.")
+
+
+class Inventory:
+    """The site's inventory objects, resolved by name on first use."""
+
+    def __init__(self, session, vcenter: VCenter) -> None:
+        self.session, self.vcenter = session, vcenter
+        self._where = f"vCenter {vcenter.server}"
+
+    @cached_property
+    def datacenter(self) -> vim.Datacenter:
+        found = names_in(self.session, self.session.content.rootFolder, vim.Datacenter)
+        return find_by_name(found, self.vcenter.datacenter, "datacenter", self._where, "vcenter.datacenter")
+
+    @cached_property
+    def cluster(self) -> vim.ClusterComputeResource:
+        found = names_in(self.session, self.datacenter.hostFolder, vim.ClusterComputeResource)
+        return find_by_name(found, self.vcenter.cluster, "cluster",
+                            f"datacenter '{self.vcenter.datacenter}'", "vcenter.cluster")
+
+    @cached_property
+    def switch(self) -> vim.DistributedVirtualSwitch:
+        found = names_in(self.session, self.datacenter.networkFolder, vim.DistributedVirtualSwitch)
+        return find_by_name(found, self.vcenter.distributed_switch, "distributed switch",
+                            f"datacenter '{self.vcenter.datacenter}'", "vcenter.distributed_switch")
+
+    @cached_property
+    def all_datastores(self) -> dict[str, vim.Datastore]:
+        """Every datastore of the datacenter, by name."""
+        return names_in(self.session, self.datacenter.datastoreFolder, vim.Datastore)  # type: ignore[return-value]
+
+    @cached_property
+    def datastores(self) -> list[vim.Datastore]:
+        """The site's datastores, in site order."""
+        return [self.datastore(name, f"vcenter.datastores[{i}]") for i, name in enumerate(self.vcenter.datastores)]
+
+    def datastore(self, name: str, field: str = "vcenter.datastores") -> vim.Datastore:
+        return find_by_name(self.all_datastores, name, "datastore", f"datacenter '{self.vcenter.datacenter}'", field)
+
+    def networks(self) -> dict[str, vim.Network]:
+        """Every network (standard or distributed port group) of the datacenter, by name; read fresh."""
+        return names_in(self.session, self.datacenter.networkFolder, vim.Network)  # type: ignore[return-value]
+
+    def check(self, parts: Iterable[str] = ("datacenter", "cluster", "switch", "datastores")) -> None:
+        """Resolve each part now, so a missing one stops a stage before it reads anything else."""
+        for part in parts:
+            getattr(self, part)

@@ -1,0 +1,258 @@
+"""The Tanzu port groups on the site's distributed switch: read, plan, create; and their teaming.
+
+The site wants one port group per network of its deployment (management, workload and, under
+``frontend``, frontend) with its VLAN id. :func:`read_portgroups` turns the switch into plain
+values, :func:`plan_portgroups` compares them with the site (a pure function, so every path can
+be tested with values), and the plan's ``create`` steps call ``AddDVPortgroup_Task``.
+
+The article says to check the up-links: a port group whose traffic has no active uplink on a
+switch that has uplinks goes nowhere (an error finding). A switch that defines no uplink names
+at all (as the simulator's) cannot be checked (a warning).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Optional
+
+from pyVim.task import WaitForTask
+from pyVmomi import vim, vmodl
+
+from ..errors import VSphereError
+from ..findings import Finding
+from ..plan import Plan, Step
+from ..site import Site
+from .inventory import Inventory
+
+__all__ = ["PortgroupFacts", "SwitchFacts", "WantedPortgroup", "wanted_portgroups", "read_portgroups",
+           "plan_portgroups", "prepare_portgroups", "create_portgroup", "teaming_table", "STAGE"]
+
+STAGE = "port groups"
+DEFAULT_PORTS = 8  # vSphere's default; autoExpand grows an early-binding port group as VMs connect
+
+VmwareDvs = vim.dvs.VmwareDistributedVirtualSwitch
+
+
+@dataclass(frozen=True)
+class PortgroupFacts:
+    name: str
+    vlan: str  # as vCenter shows it: "26", "trunk 0-4094", "private VLAN 5", "none"
+    vlan_id: Optional[int]  # the single VLAN id, None for a trunk, private VLAN or none
+    active: tuple[str, ...] = ()
+    standby: tuple[str, ...] = ()
+    inherited: bool = True  # the failover order is the switch's default
+
+
+@dataclass(frozen=True)
+class SwitchFacts:
+    name: str
+    uplinks: tuple[str, ...] = ()  # the switch's uplink names (Uplink 1...)
+    default_active: tuple[str, ...] = ()  # the switch's default failover order
+    default_standby: tuple[str, ...] = ()
+    hosts: tuple[str, ...] = ()
+    portgroups: dict[str, PortgroupFacts] = field(default_factory=dict)
+    other_networks: dict[str, str] = field(default_factory=dict)  # name → kind, not on this switch
+
+
+@dataclass(frozen=True)
+class WantedPortgroup:
+    role: str  # management, workload, frontend
+    name: str
+    vlan: int
+
+    @property
+    def path(self) -> str:
+        return f"networks.{self.role}"
+
+
+def wanted_portgroups(site: Site) -> list[WantedPortgroup]:
+    """The port groups the site's deployment needs: three, or two under ``default``."""
+    nets = site.networks
+    if nets is None:
+        return []
+    deployment = site.haproxy.deployment if site.haproxy else "frontend"
+    roles = ["management", "workload"] + (["frontend"] if deployment == "frontend" else [])
+    wanted: dict[str, WantedPortgroup] = {}
+    for role in roles:
+        net = getattr(nets, role, None)
+        if net is None or not net.portgroup or net.vlan is None:
+            continue
+        wanted.setdefault(net.portgroup, WantedPortgroup(role, net.portgroup, net.vlan))  # frontend may share
+    return list(wanted.values())
+
+
+# --- read ------------------------------------------------------------------------------------
+
+def read_portgroups(session, inventory: Inventory) -> SwitchFacts:
+    """The site's distributed switch, its port groups and the datacenter's other networks, as values."""
+    switch = inventory.switch
+    config = switch.config
+    uplinks: tuple[str, ...] = ()
+    if isinstance(config.uplinkPortPolicy, vim.DistributedVirtualSwitch.NameArrayUplinkPortPolicy):
+        uplinks = tuple(config.uplinkPortPolicy.uplinkPortName or ())
+    default_order = _failover_order(config.defaultPortConfig)
+    hosts = tuple(sorted(h.name for h in (switch.summary.hostMember or ())))
+    portgroups: dict[str, PortgroupFacts] = {}
+    for pg in switch.portgroup:
+        port_config = pg.config.defaultPortConfig
+        order = _failover_order(port_config)
+        vlan, vlan_id = _vlan(port_config)
+        inherited = order is None or bool(order.inherited)
+        portgroups.setdefault(pg.name, PortgroupFacts(
+            pg.name, vlan, vlan_id,
+            active=tuple(order.activeUplinkPort or ()) if order else (),
+            standby=tuple(order.standbyUplinkPort or ()) if order else (),
+            inherited=inherited))
+    others = {name: _kind(net) for name, net in inventory.networks().items() if name not in portgroups}
+    return SwitchFacts(
+        switch.name, uplinks,
+        default_active=tuple(default_order.activeUplinkPort or ()) if default_order else (),
+        default_standby=tuple(default_order.standbyUplinkPort or ()) if default_order else (),
+        hosts=hosts, portgroups=portgroups, other_networks=others)
+
+
+def _failover_order(port_config):
+    teaming = getattr(port_config, "uplinkTeamingPolicy", None) if port_config else None
+    return getattr(teaming, "uplinkPortOrder", None) if teaming else None
+
+
+def _vlan(port_config) -> tuple[str, Optional[int]]:
+    spec = getattr(port_config, "vlan", None) if port_config else None
+    if isinstance(spec, VmwareDvs.VlanIdSpec):
+        return str(spec.vlanId), int(spec.vlanId)
+    if isinstance(spec, VmwareDvs.TrunkVlanSpec):
+        ranges = ", ".join(f"{r.start}-{r.end}" if r.start != r.end else str(r.start) for r in spec.vlanId or ())
+        return f"trunk {ranges}", None
+    if isinstance(spec, VmwareDvs.PvlanSpec):
+        return f"private VLAN {spec.pvlanId}", None
+    return "none", None
+
+
+def _kind(network) -> str:
+    if isinstance(network, vim.dvs.DistributedVirtualPortgroup):
+        return "port group of another distributed switch"
+    if isinstance(network, vim.OpaqueNetwork):
+        return "NSX network"
+    return "standard port group"
+
+
+# --- plan ------------------------------------------------------------------------------------
+
+def _not_applicable(name: str, vlan: int) -> None:
+    raise VSphereError(f"port group '{name}' was planned from values only; plan with prepare_portgroups to apply.")
+
+
+def plan_portgroups(site: Site, facts: SwitchFacts,
+                    create: Callable[[str, int], object] = _not_applicable) -> Plan:
+    """Compare the site's port groups with ``facts``; ``create(name, vlan)`` runs each create step."""
+    plan = Plan(STAGE)
+    switch = facts.name
+    for want in wanted_portgroups(site):
+        obj, desired = f"port group {want.name}", f"VLAN {want.vlan} on {switch}"
+        found = facts.portgroups.get(want.name)
+        if found is not None:
+            if found.vlan_id == want.vlan:
+                plan.add(Step(obj, desired, f"VLAN {found.vlan}", "ok"))
+            else:
+                plan.add(Step(obj, desired, f"VLAN {found.vlan}", "conflict",
+                              why=f"port group '{want.name}' exists on switch '{switch}' with VLAN {found.vlan}, "
+                                  f"but {want.path}.vlan is {want.vlan}: fix the VLAN in the site or in vCenter."))
+        elif want.name in facts.other_networks:
+            kind = facts.other_networks[want.name]
+            plan.add(Step(obj, desired, f"a {kind}", "conflict",
+                          why=f"a {kind} named '{want.name}' already exists in the datacenter: give "
+                              f"{want.path}.portgroup another name, or remove that network."))
+        else:
+            plan.add(Step(obj, desired, "missing", "create",
+                          run=lambda name=want.name, vlan=want.vlan: create(name, vlan)))
+    plan.findings += teaming_findings(site, facts)
+    return plan
+
+
+def _effective(want: WantedPortgroup, facts: SwitchFacts) -> tuple[tuple[str, ...], tuple[str, ...], bool]:
+    """(active, standby, inherited) the port group has, or will have once created (the switch's default)."""
+    found = facts.portgroups.get(want.name)
+    if found is not None and not found.inherited:
+        return found.active, found.standby, False
+    return facts.default_active, facts.default_standby, True
+
+
+def teaming_findings(site: Site, facts: SwitchFacts) -> list[Finding]:
+    """The article's up-link check: every port group needs an active uplink of its switch."""
+    findings: list[Finding] = []
+    if not facts.hosts:
+        findings.append(Finding.warning(
+            "vcenter.distributed_switch", f"switch '{facts.name}' has no member hosts: its port groups reach "
+                                          f"no physical network.",
+            "add the cluster's hosts (and their physical NICs) to the switch."))
+    if not facts.uplinks:
+        findings.append(Finding.warning(
+            "vcenter.distributed_switch", f"cannot check the uplinks: switch '{facts.name}' defines no uplink names.",
+            "check in vCenter that each Tanzu port group has an active uplink to a routable network."))
+        return findings
+    for want in wanted_portgroups(site):
+        if want.name in facts.other_networks and want.name not in facts.portgroups:
+            continue  # a conflict row already says what is wrong
+        active, standby, inherited = _effective(want, facts)
+        usable = [u for u in active if u in facts.uplinks]
+        if usable:
+            continue
+        whose = f"inherited from switch '{facts.name}'" if inherited else "its own"
+        listed = f"active: {', '.join(active) or 'none'}, standby: {', '.join(standby) or 'none'}"
+        fix = ("edit the switch's default port group policy (Teaming and failover)" if inherited else
+               f"edit port group '{want.name}' (Teaming and failover)")
+        findings.append(Finding.error(
+            f"{want.path}.portgroup",
+            f"port group '{want.name}' has no active uplink ({listed}; {whose}) although switch '{facts.name}' "
+            f"has uplinks {', '.join(facts.uplinks)}: its traffic would go nowhere.",
+            f"{fix} and move at least one of {', '.join(facts.uplinks)} to Active uplinks."))
+    return findings
+
+
+def teaming_table(site: Site, facts: SwitchFacts):
+    """Each site port group's VLAN and failover order (own or inherited), with the switch's uplinks and hosts."""
+    import pandas as pd
+
+    rows = []
+    for want in wanted_portgroups(site):
+        found = facts.portgroups.get(want.name)
+        active, standby, inherited = _effective(want, facts)
+        rows.append({
+            "port group": want.name,
+            "VLAN": found.vlan if found else f"{want.vlan} (to create)",
+            "active uplinks": ", ".join(active) or "none",
+            "standby uplinks": ", ".join(standby) or "none",
+            "inherited": inherited,
+            "switch uplinks": ", ".join(facts.uplinks) or "none defined",
+            "switch hosts": ", ".join(facts.hosts) or "none",
+        })
+    return pd.DataFrame(rows, columns=["port group", "VLAN", "active uplinks", "standby uplinks", "inherited",
+                                       "switch uplinks", "switch hosts"])
+
+
+# --- apply -----------------------------------------------------------------------------------
+
+def create_portgroup(switch: vim.DistributedVirtualSwitch, name: str, vlan: int,
+                     ports: int = DEFAULT_PORTS) -> vim.dvs.DistributedVirtualPortgroup:
+    """One early-binding port group with VLAN ``vlan``; its teaming is inherited from the switch."""
+    spec = vim.dvs.DistributedVirtualPortgroup.ConfigSpec(
+        name=name, type="earlyBinding", numPorts=ports, autoExpand=True,
+        defaultPortConfig=VmwareDvs.VmwarePortConfigPolicy(
+            vlan=VmwareDvs.VlanIdSpec(vlanId=vlan, inherited=False)))
+    task = switch.AddDVPortgroup_Task([spec])
+    try:
+        WaitForTask(task)
+    except vmodl.MethodFault as fault:  # AddDVPortgroup is all or nothing: nothing to clean up
+        raise VSphereError(f"creating port group '{name}' (VLAN {vlan}) on switch '{switch.name}' failed: "
+                           f"{fault.msg or type(fault).__name__}.") from None
+    for pg in switch.portgroup:
+        if pg.name == name:
+            return pg
+    raise VSphereError(f"port group '{name}' was created on switch '{switch.name}' but does not read back.")
+
+
+def prepare_portgroups(session, site: Site, inventory: Optional[Inventory] = None) -> Plan:
+    """Read the switch and plan the site's port groups; ``plan.apply()`` creates the missing ones."""
+    inventory = inventory or Inventory(session, site.vcenter)
+    facts = read_portgroups(session, inventory)
+    return plan_portgroups(site, facts, create=lambda name, vlan: create_portgroup(inventory.switch, name, vlan))

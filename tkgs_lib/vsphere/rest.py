@@ -1,0 +1,161 @@
+"""A small client of vCenter's vAPI REST endpoints under ``/rest``.
+
+The official Python SDK speaks JSON-RPC at ``/api``, which the vCenter simulator does not
+serve; the ``/rest`` endpoints (sessions, tagging, content library, OVF) are served by both,
+so this client speaks those. Every answer's ``value`` is returned as plain JSON; every
+failure is a :class:`RestError` whose message names the request and vCenter's error type.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Optional
+
+import requests
+
+from ..errors import ConnectionFailed, VSphereError
+from .tls import TlsPolicy, unreachable_sentence
+
+log = logging.getLogger(__name__)
+
+__all__ = ["RestClient", "RestError", "SESSION_PATH"]
+
+SESSION_PATH = "/rest/com/vmware/cis/session"
+SESSION_HEADER = "vmware-api-session-id"
+
+
+class RestError(VSphereError):
+    """A /rest request failed: ``status`` is the HTTP status, ``error_type`` vAPI's error type (or "")."""
+
+    def __init__(self, message: str, status: int = 0, error_type: str = "") -> None:
+        super().__init__(message)
+        self.status = status
+        self.error_type = error_type
+
+    @property
+    def not_found(self) -> bool:
+        return self.status == 404 or self.error_type.endswith(".not_found")
+
+    @property
+    def already_exists(self) -> bool:
+        return self.error_type.endswith(".already_exists")
+
+
+class RestClient:
+    """A logged-in (after :meth:`login`) session against ``https://host:port/rest``."""
+
+    def __init__(self, host: str, port: int, tls: TlsPolicy, timeout: float = 120.0) -> None:
+        self.host, self.port, self.tls = host, port, tls
+        self.base_url = f"https://{host}:{port}"
+        self.timeout = (15.0, timeout)  # (connect, read) seconds
+        self.session = tls.configure(requests.Session())
+
+    def __repr__(self) -> str:  # never the session id
+        state = "logged in" if SESSION_HEADER in self.session.headers else "not logged in"
+        return f"<RestClient {self.base_url} {state}>"
+
+    # --- session ---------------------------------------------------------------------------------
+
+    def login(self, username: str, password: str) -> None:
+        """Create a vAPI session with basic auth; its id rides on every later request."""
+        try:
+            response = self.session.post(self.base_url + SESSION_PATH, auth=(username, password),
+                                         timeout=self.timeout)
+        except requests.RequestException as exc:
+            raise ConnectionFailed(self._transport_sentence("log in to", exc)) from None
+        if response.status_code in (401, 403):
+            raise ConnectionFailed(f"vCenter refused the REST login for user '{username}' (HTTP "
+                                   f"{response.status_code}): check vcenter.username and the password.")
+        if not response.ok:
+            raise self._error("POST", SESSION_PATH, response)
+        self.session.headers[SESSION_HEADER] = response.json()["value"]
+
+    def logout(self) -> None:
+        """End the vAPI session; never raises (it runs while cleaning up)."""
+        if SESSION_HEADER not in self.session.headers:
+            self.session.close()
+            return
+        try:
+            self.session.delete(self.base_url + SESSION_PATH, timeout=self.timeout)
+        except requests.RequestException as exc:
+            log.warning("logging out of vCenter's REST session failed: %s", type(exc).__name__)
+        finally:
+            self.session.headers.pop(SESSION_HEADER, None)
+            self.session.close()
+
+    # --- requests --------------------------------------------------------------------------------
+
+    def get(self, path: str, params: Optional[dict] = None) -> Any:
+        return self._request("GET", path, params=params)
+
+    def post(self, path: str, body: Optional[dict] = None, action: Optional[str] = None) -> Any:
+        # Always a JSON body: the simulator rejects an empty one even for operations without input.
+        return self._request("POST", path, json=body if body is not None else {},
+                             params={"~action": action} if action else None)
+
+    def patch(self, path: str, body: dict) -> Any:
+        return self._request("PATCH", path, json=body)
+
+    def delete(self, path: str) -> None:
+        self._request("DELETE", path)
+
+    def _request(self, method: str, path: str, **kwargs) -> Any:
+        try:
+            response = self.session.request(method, self.base_url + path, timeout=self.timeout, **kwargs)
+        except requests.RequestException as exc:
+            raise ConnectionFailed(self._transport_sentence(f"{method} {path} at", exc)) from None
+        if not response.ok:
+            raise self._error(method, path, response)
+        if not response.content:
+            return None
+        try:
+            return response.json().get("value")
+        except ValueError:
+            raise RestError(f"{method} {path}: vCenter answered HTTP {response.status_code} with something "
+                            f"that is not JSON.", response.status_code) from None
+
+    def _error(self, method: str, path: str, response: requests.Response) -> RestError:
+        error_type, detail = "", ""
+        try:
+            data = response.json()
+        except ValueError:
+            data = None
+        if isinstance(data, dict):
+            error_type = str(data.get("type") or "")
+            value = data.get("value")
+            if isinstance(value, dict):
+                error_type = error_type or str(value.get("error_type") or "")
+                messages = value.get("messages") or []
+                detail = "; ".join(m.get("default_message", "") if isinstance(m, dict) else str(m)
+                                   for m in messages if m)
+        elif response.text.strip():
+            detail = response.text.strip().splitlines()[0][:200]
+        what = error_type.rsplit(".", 1)[-1].replace("_", " ") if error_type else (response.reason or "error")
+        message = f"{method} {path} failed: HTTP {response.status_code} {what}"
+        if detail and detail.lower() not in message.lower():
+            message += f" ({detail})"
+        return RestError(message + ".", response.status_code, error_type)
+
+    def _transport_sentence(self, doing: str, exc: requests.RequestException) -> str:
+        if isinstance(exc, requests.exceptions.SSLError):
+            return (f"could not {doing} vCenter {self.base_url}: TLS failed under {self.tls.describe()} "
+                    f"({_root_cause(exc)}).")
+        cause = _root_os_error(exc)
+        if cause is not None:
+            return unreachable_sentence(self.host, self.port, cause)
+        return f"could not {doing} vCenter {self.base_url}: {type(exc).__name__} ({_root_cause(exc)})."
+
+
+def _root_cause(exc: BaseException) -> str:
+    while exc.__context__ is not None or exc.__cause__ is not None:
+        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
+    return str(exc) or type(exc).__name__
+
+
+def _root_os_error(exc: BaseException) -> Optional[OSError]:
+    seen = exc
+    while seen is not None:
+        if isinstance(seen, (ConnectionRefusedError, TimeoutError)) or type(seen).__name__ == "gaierror":
+            return seen  # type: ignore[return-value]
+        seen = seen.__cause__ or seen.__context__  # type: ignore[assignment]
+    return None

@@ -1,0 +1,294 @@
+"""The Tanzu storage policy: a tag category for datastores, a tag on each site datastore, and a
+tag-based VM storage policy (SPBM) that requires the tag.
+
+Read → plan → apply, like every stage. Which datastores satisfy the policy is worked out from
+the tag attachments (:func:`compliance_table`), not asked of SPBM: the simulator's placement
+check returns every datastore whatever the policy, and a tag rule means exactly "carries the tag".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+from pyVmomi import pbm
+
+from ..errors import VSphereError
+from ..findings import Finding
+from ..plan import Plan, Step
+from ..site import Site
+from .inventory import Inventory
+from .rest import RestClient
+
+__all__ = ["Category", "Tag", "TagRule", "PolicyFacts", "StorageFacts", "StorageOps", "read_storage",
+           "plan_storage", "prepare_storage", "compliance_table", "tag_rule_spec", "STAGE", "TAG_NAMESPACE"]
+
+STAGE = "storage policy"
+TAG_NAMESPACE = "http://www.vmware.com/storage/tag"  # SPBM's namespace for tag-based placement rules
+CATEGORY_PATH = "/rest/com/vmware/cis/tagging/category"
+TAG_PATH = "/rest/com/vmware/cis/tagging/tag"
+ASSOCIATION_PATH = "/rest/com/vmware/cis/tagging/tag-association"
+DATASTORE = "Datastore"
+CARDINALITY = "SINGLE"  # vSphere's default, "one tag per object", as VMware's Tanzu storage guide uses
+DESCRIPTION = "Datastores for vSphere with Tanzu (tkgs-runbook)"
+
+
+@dataclass(frozen=True)
+class Category:
+    id: str
+    name: str
+    cardinality: str
+    associable_types: tuple[str, ...]  # empty: every object type
+
+    @property
+    def for_datastores(self) -> bool:
+        return not self.associable_types or DATASTORE in self.associable_types
+
+
+@dataclass(frozen=True)
+class Tag:
+    id: str
+    name: str
+    category_id: str
+
+
+@dataclass(frozen=True)
+class TagRule:
+    """A tag-based placement rule: the datastore carries one of ``tags`` of ``category``."""
+
+    category: str
+    tags: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class PolicyFacts:
+    id: str
+    name: str
+    rule_sets: tuple[tuple[TagRule, ...], ...]  # one per sub-profile (rule set); rule sets are alternatives
+    other_rules: tuple[str, ...] = ()  # namespace.id of capabilities that are not tag rules (vSAN...)
+
+    def requires(self, category: str, tag: str) -> bool:
+        return any(r.category == category and tag in r.tags for rules in self.rule_sets for r in rules)
+
+
+@dataclass
+class StorageFacts:
+    category: Optional[Category]
+    tags: dict[str, Tag]  # the category's tags, by name
+    datastores: dict[str, str]  # every datastore of the datacenter: name → managed object id
+    attached: dict[str, tuple[str, ...]]  # datastore name → names of the category's tags on it
+    policies: list[PolicyFacts] = field(default_factory=list)  # storage policies with the site's name
+
+
+# --- read ------------------------------------------------------------------------------------
+
+def read_storage(session, inventory: Inventory, site: Site) -> StorageFacts:
+    """The site's category, its tags and their datastores, and the policies of the site's name."""
+    rest: RestClient = session.rest
+    storage = site.storage
+    inventory.check(("datacenter", "datastores"))
+    datastores = {name: ds._moId for name, ds in inventory.all_datastores.items()}
+    category = _find_category(rest, storage.tag_category)
+    tags: dict[str, Tag] = {}
+    attached: dict[str, list[str]] = {name: [] for name in datastores}
+    if category is not None:
+        by_moid = {moid: name for name, moid in datastores.items()}
+        for tag_id in rest.post(f"{TAG_PATH}/id:{category.id}", action="list-tags-for-category") or []:
+            value = rest.get(f"{TAG_PATH}/id:{tag_id}")
+            tag = Tag(value["id"], value["name"], value.get("category_id", category.id))
+            tags[tag.name] = tag
+            for obj in rest.post(f"{ASSOCIATION_PATH}/id:{tag.id}", action="list-attached-objects") or []:
+                if obj.get("type") == DATASTORE and obj.get("id") in by_moid:
+                    attached[by_moid[obj["id"]]].append(tag.name)
+    return StorageFacts(category, tags, datastores, {k: tuple(sorted(v)) for k, v in attached.items()},
+                        read_policies(session, storage.policy))
+
+
+def _find_category(rest: RestClient, name: str) -> Optional[Category]:
+    for category_id in rest.get(CATEGORY_PATH) or []:
+        value = rest.get(f"{CATEGORY_PATH}/id:{category_id}")
+        if value.get("name") == name:
+            return Category(value["id"], value["name"], value.get("cardinality", ""),
+                            tuple(value.get("associable_types") or ()))
+    return None
+
+
+def read_policies(session, name: str) -> list[PolicyFacts]:
+    """Every VM storage policy (requirement profile) called ``name``, with its tag rules."""
+    manager = session.pbm.profileManager
+    ids = manager.PbmQueryProfile(resourceType=pbm.profile.ResourceType(resourceType="STORAGE"),
+                                  profileCategory="REQUIREMENT")
+    if not ids:
+        return []
+    return [_policy_facts(p) for p in manager.PbmRetrieveContent(ids) if p.name == name]
+
+
+def _policy_facts(profile) -> PolicyFacts:
+    rule_sets, others = [], []
+    for sub in getattr(profile.constraints, "subProfiles", None) or ():
+        rules = []
+        for capability in sub.capability or ():
+            if capability.id.namespace != TAG_NAMESPACE:
+                others.append(f"{capability.id.namespace}.{capability.id.id}")
+                continue
+            tags = [str(v) for c in capability.constraint or () for p in c.propertyInstance or ()
+                    for v in (getattr(p.value, "values", None) or ())]
+            rules.append(TagRule(capability.id.id, tuple(tags)))
+        rule_sets.append(tuple(rules))
+    return PolicyFacts(profile.profileId.uniqueId, profile.name, tuple(rule_sets), tuple(others))
+
+
+# --- plan ------------------------------------------------------------------------------------
+
+class StorageOps:
+    """The changes a storage plan makes; each is one API call, so a failure leaves nothing half-made."""
+
+    def __init__(self, session) -> None:
+        self.session = session
+
+    def create_category(self, name: str) -> str:
+        return self.session.rest.post(CATEGORY_PATH, {"create_spec": {
+            "name": name, "description": DESCRIPTION, "cardinality": CARDINALITY, "associable_types": [DATASTORE]}})
+
+    def create_tag(self, name: str, category_id: str) -> str:
+        return self.session.rest.post(TAG_PATH, {"create_spec": {
+            "name": name, "description": DESCRIPTION, "category_id": category_id}})
+
+    def attach(self, tag_id: str, datastore_id: str) -> None:
+        body = {"object_id": {"type": DATASTORE, "id": datastore_id}}
+        self.session.rest.post(f"{ASSOCIATION_PATH}/id:{tag_id}", body, action="attach")
+
+    def create_policy(self, name: str, category: str, tag: str) -> str:
+        spec = pbm.profile.CapabilityBasedProfileCreateSpec(
+            name=name, description=DESCRIPTION, category="REQUIREMENT",
+            resourceType=pbm.profile.ResourceType(resourceType="STORAGE"),
+            constraints=pbm.profile.SubProfileCapabilityConstraints(subProfiles=[tag_rule_spec(category, tag)]))
+        return self.session.pbm.profileManager.PbmCreate(spec).uniqueId
+
+
+def tag_rule_spec(category: str, tag: str):
+    """The rule set "Tag based placement": datastores carrying ``tag`` of ``category`` (as vCenter's UI writes it)."""
+    cap = pbm.capability
+    return pbm.profile.SubProfileCapabilityConstraints.SubProfile(name="Tag based placement", capability=[
+        cap.CapabilityInstance(
+            id=cap.CapabilityMetadata.UniqueId(namespace=TAG_NAMESPACE, id=category),
+            constraint=[cap.ConstraintInstance(propertyInstance=[cap.PropertyInstance(
+                id=f"com.vmware.storage.tag.{category}.property", value=cap.types.DiscreteSet(values=[tag]))])])])
+
+
+class _ValuesOnly:
+    def __getattr__(self, name):
+        def refuse(*args):
+            raise VSphereError("this storage plan was made from values only; plan with prepare_storage to apply.")
+        return refuse
+
+
+def plan_storage(site: Site, facts: StorageFacts, ops=None) -> Plan:
+    """Compare the site's storage block with ``facts``; ``ops`` (a StorageOps) runs the create steps."""
+    plan = Plan(STAGE)
+    storage = site.storage
+    if storage is None:
+        plan.findings.append(Finding("info", "storage", "the site has no storage block; nothing to do."))
+        return plan
+    ops = ops or _ValuesOnly()
+    c_name, t_name, p_name = storage.tag_category, storage.tag, storage.policy
+    ids: dict[str, str] = {}  # ids made by earlier steps, for the later ones
+
+    category = facts.category
+    desired = f"{CARDINALITY.lower()} cardinality, associable to {DATASTORE}"
+    if category is None:
+        plan.add(Step(f"tag category {c_name}", desired, "missing", "create",
+                      run=lambda: ids.__setitem__("category", ops.create_category(c_name))))
+    else:
+        ids["category"] = category.id
+        found = (f"{category.cardinality.lower()} cardinality, associable to "
+                 f"{', '.join(category.associable_types) or 'every object type'}")
+        if category.for_datastores:
+            plan.add(Step(f"tag category {c_name}", desired, found, "ok"))
+        else:
+            plan.add(Step(f"tag category {c_name}", desired, found, "conflict",
+                          why=f"tag category '{c_name}' exists but its tags cannot be attached to datastores: add "
+                              f"{DATASTORE} to its associable object types in vCenter, or name another category "
+                              f"in storage.tag_category."))
+
+    tag = facts.tags.get(t_name)
+    if tag is None:
+        plan.add(Step(f"tag {t_name}", f"in category {c_name}", "missing", "create",
+                      run=lambda: ids.__setitem__("tag", ops.create_tag(t_name, ids["category"]))))
+    else:
+        ids["tag"] = tag.id
+        plan.add(Step(f"tag {t_name}", f"in category {c_name}", f"in category {c_name}", "ok"))
+
+    single = category is None or category.cardinality.upper() == "SINGLE"
+    for name in site.vcenter.datastores:
+        on_it = facts.attached.get(name, ())
+        obj, desired = f"tag {t_name} on datastore {name}", "attached"
+        if t_name in on_it:
+            plan.add(Step(obj, desired, "attached", "ok"))
+        elif single and on_it:
+            plan.add(Step(obj, desired, f"carries {', '.join(on_it)}", "conflict",
+                          why=f"datastore '{name}' already carries tag {', '.join(on_it)} of category '{c_name}', "
+                              f"which allows one tag per object: detach it in vCenter, or use another category."))
+        elif name not in facts.datastores:
+            plan.add(Step(obj, desired, "no such datastore", "conflict",
+                          why=f"datastore '{name}' (vcenter.datastores) does not exist in the datacenter."))
+        else:
+            plan.add(Step(obj, desired, "not attached", "create",
+                          run=lambda moid=facts.datastores[name]: ops.attach(ids["tag"], moid)))
+
+    desired = f"requires tag {c_name}/{t_name}"
+    if not facts.policies:
+        plan.add(Step(f"storage policy {p_name}", desired, "missing", "create",
+                      run=lambda: ops.create_policy(p_name, c_name, t_name)))
+    elif len(facts.policies) > 1:
+        plan.add(Step(f"storage policy {p_name}", desired, f"{len(facts.policies)} policies of that name", "conflict",
+                      why=f"{len(facts.policies)} VM storage policies are named '{p_name}': rename all but one in "
+                          f"vCenter, or name another policy in storage.policy."))
+    else:
+        policy = facts.policies[0]
+        found = _describe_rules(policy)
+        if policy.requires(c_name, t_name):
+            plan.add(Step(f"storage policy {p_name}", desired, found, "ok"))
+        else:
+            plan.add(Step(f"storage policy {p_name}", desired, found, "conflict",
+                          why=f"VM storage policy '{p_name}' exists but does not require tag {c_name}/{t_name}: add "
+                              f"that tag-based placement rule to it in vCenter, or name another policy in "
+                              f"storage.policy."))
+    return plan
+
+
+def _describe_rules(policy: PolicyFacts) -> str:
+    rules = [f"tag {r.category}/{' or '.join(r.tags) or '?'}" for rules in policy.rule_sets for r in rules]
+    text = "; ".join(rules) or "no tag rule"
+    return text + (f" (+ {', '.join(policy.other_rules)})" if policy.other_rules else "")
+
+
+def compliance_table(site: Site, facts: StorageFacts):
+    """Every datastore of the datacenter: named by the site, tagged, and whether it satisfies the policy.
+
+    Worked out from the tag attachments, against the policy as found or, while it does not exist
+    yet, as the site wants it. Rules that are not tag rules (vSAN...) are not judged here."""
+    import pandas as pd
+
+    storage = site.storage
+    if facts.policies and len(facts.policies) == 1:
+        rule_sets = [rules for rules in facts.policies[0].rule_sets if rules]
+    else:
+        rule_sets = [(TagRule(storage.tag_category, (storage.tag,)),)]
+    rows = []
+    for name in sorted(facts.datastores):
+        on_it = set(facts.attached.get(name, ()))
+        # Only the site's category was read, so rules of other categories count as unmet.
+        satisfies = any(all(r.category == storage.tag_category and on_it & set(r.tags) for r in rules)
+                        for rules in rule_sets)
+        rows.append({"datastore": name, "in site": name in site.vcenter.datastores,
+                     "tagged": storage.tag in on_it, "satisfies policy": satisfies})
+    return pd.DataFrame(rows, columns=["datastore", "in site", "tagged", "satisfies policy"])
+
+
+def prepare_storage(session, site: Site, inventory: Optional[Inventory] = None) -> Plan:
+    """Read the tags, attachments and policies and plan the site's storage; ``plan.apply()`` makes them."""
+    if site.storage is None:
+        return plan_storage(site, StorageFacts(None, {}, {}, {}))
+    inventory = inventory or Inventory(session, site.vcenter)
+    return plan_storage(site, read_storage(session, inventory, site), StorageOps(session))
