@@ -1,0 +1,220 @@
+"""Content libraries and the OVA item, against VMware's vCenter simulator."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from sim_site import site_for
+from tkgs_lib.errors import ConflictError, ManifestMismatch, NotFound, TkgsError
+from tkgs_lib.ova import Ova
+from tkgs_lib.simulators.ova import build_ova
+from tkgs_lib.vsphere.connection import connect
+from tkgs_lib.vsphere.inventory import Inventory
+from tkgs_lib.vsphere.library import (DIGEST_PREFIX, ContentLibraryApi, library_table,
+                                      plan_content_libraries)
+
+pytestmark = pytest.mark.vcsim
+
+SUBSCRIBED, LOCAL, ITEM = "Tanzu VMware", "HAProxy", "haproxy-v0.1.10"
+URL = "https://wp-content.vmware.com/v2/latest/lib.json"
+
+
+@pytest.fixture(scope="module")
+def ova(tmp_path_factory) -> Path:
+    return build_ova(tmp_path_factory.mktemp("ova"), disk_size=3 << 20)
+
+
+def _site(vcsim, ova_path, **overrides):
+    return site_for(vcsim, **{"content_libraries.haproxy.ova": str(ova_path), **overrides})
+
+
+@pytest.fixture
+def vc(vcsim):
+    """A logged-in session to a fresh simulator."""
+    site = site_for(vcsim)
+    with connect(site.vcenter, vcsim.password) as session:
+        yield session
+
+
+def _moid(vc, site, name):
+    return Inventory(vc, site.vcenter).datastore(name)._moId
+
+
+def _count_requests(vc) -> list[tuple[str, str]]:
+    """Every request the REST client makes from now on (method, path): a real hook, not a mock."""
+    calls: list[tuple[str, str]] = []
+    vc.rest.session.hooks["response"].append(
+        lambda r, *a, **k: calls.append((r.request.method, r.request.path_url.split("?")[0])))
+    return calls
+
+
+def test_creates_both_libraries_and_uploads_the_ova(vcsim, vc, ova):
+    site = _site(vcsim, ova)
+    api = ContentLibraryApi(vc.rest)
+    plan = plan_content_libraries(vc, site, progress=False)
+    assert [(s.object, s.action) for s in plan.steps] == [
+        (f"subscribed library '{SUBSCRIBED}'", "create"), (f"local library '{LOCAL}'", "create"),
+        (f"OVA item '{ITEM}' in '{LOCAL}'", "create")]
+    assert api.libraries_named(SUBSCRIBED) == [] and api.libraries_named(LOCAL) == []  # planning changed nothing
+
+    plan.apply(progress=False)
+
+    ds = _moid(vc, site, "LocalDS_0")
+    (sub,) = api.libraries_named(SUBSCRIBED)
+    assert (sub.type, sub.subscription_url, sub.on_demand, sub.automatic_sync, sub.datastore_ids) == \
+        ("SUBSCRIBED", URL, False, True, (ds,))
+    (local,) = api.libraries_named(LOCAL)
+    assert (local.type, local.datastore_ids) == ("LOCAL", (ds,))
+    (item,) = api.items_named(local.id, ITEM)
+    content = Ova(ova).content()
+    assert item.type == "ovf" and item.manifest_digest == content.manifest_digest
+    assert item.description == f"{DIGEST_PREFIX}{content.manifest_digest}"
+    assert item.files == tuple(sorted(content.files))
+    # The bytes that landed on the simulator's datastore are the OVA's, member by member.
+    stored = Path(ds.split("@")[0]) / f"contentlib-{local.id}" / item.id
+    with tarfile.open(ova) as tar:
+        for name, _ in content.files:
+            assert hashlib.sha256((stored / name).read_bytes()).digest() == \
+                hashlib.sha256(tar.extractfile(name).read()).digest(), name
+
+
+def test_a_rerun_plans_only_ok_rows_and_uploads_nothing(vcsim, vc, ova):
+    site = _site(vcsim, ova)
+    plan_content_libraries(vc, site, progress=False).apply(progress=False)
+    api = ContentLibraryApi(vc.rest)
+    sessions = api.update_sessions()
+    (local,) = api.libraries_named(LOCAL)
+    (before,) = api.items_named(local.id, ITEM)
+    calls = _count_requests(vc)
+
+    rerun = plan_content_libraries(vc, site, progress=False)
+    assert [s.action for s in rerun.steps] == ["ok", "ok", "ok"] and rerun.is_noop
+    assert rerun.apply(progress=False) == []
+
+    assert api.update_sessions() == sessions  # no new update session...
+    assert not [c for c in calls if c[0] in ("PUT", "PATCH", "DELETE")]  # ...no upload, no change
+    assert not [c for c in calls if c[0] == "POST" and not c[1].endswith(("/library", "/item"))]
+    assert api.items_named(local.id, ITEM) == [before]  # same item, same files, same digest
+
+
+def test_a_manifest_mismatch_is_refused_before_anything_is_created(vcsim, vc, tmp_path):
+    bad = build_ova(tmp_path, corrupt=True, disk_size=1 << 20)
+    site = _site(vcsim, bad)
+    calls = _count_requests(vc)
+    with pytest.raises(ManifestMismatch, match=r"haproxy-v0\.1\.10\.ova\.vmdk does not match the manifest") as caught:
+        plan_content_libraries(vc, site, progress=False)
+    assert caught.value.expected and caught.value.actual
+    api = ContentLibraryApi(vc.rest)
+    assert api.libraries_named(SUBSCRIBED) == [] and api.libraries_named(LOCAL) == []
+    assert api.update_sessions() == []
+    assert not [c for c in calls if c[0] != "GET" and not c[1].endswith(("/library",))]  # only reads
+
+
+def test_another_ova_under_the_same_item_name_is_a_conflict(vcsim, vc, ova, tmp_path):
+    plan_content_libraries(vc, _site(vcsim, ova), progress=False).apply(progress=False)
+    other = build_ova(tmp_path, disk_size=3 << 20, seed=7)  # same names and sizes, other bytes
+    api = ContentLibraryApi(vc.rest)
+    sessions = api.update_sessions()
+
+    plan = plan_content_libraries(vc, _site(vcsim, other), progress=False)
+    assert [s.action for s in plan.steps] == ["ok", "ok", "conflict"]
+    why = plan.steps[2].why
+    assert Ova(ova).manifest_digest() in why and Ova(other).manifest_digest() in why
+    assert "content_libraries.haproxy.item" in why
+    with pytest.raises(ConflictError, match="nothing was changed"):
+        plan.apply(progress=False)
+    (local,) = api.libraries_named(LOCAL)
+    (item,) = api.items_named(local.id, ITEM)
+    assert item.manifest_digest == Ova(ova).manifest_digest() and api.update_sessions() == sessions
+
+
+def test_an_item_made_by_hand_is_a_conflict(vcsim, vc, ova):
+    site = _site(vcsim, ova)
+    api = ContentLibraryApi(vc.rest)
+    library = api.create_local_library(LOCAL, _moid(vc, site, "LocalDS_0"))
+    api.create_item(library, ITEM, "uploaded by someone")
+    plan = plan_content_libraries(vc, site, progress=False)
+    assert [s.action for s in plan.steps] == ["create", "ok", "conflict"]
+    assert "records no sha256-manifest: digest" in plan.steps[2].why
+
+
+def test_content_libraries_datastore_overrides_the_first_datastore(vcsim, vc, ova):
+    site = _site(vcsim, ova, **{"content_libraries.datastore": "LocalDS_1"})
+    plan = plan_content_libraries(vc, site, progress=False)
+    assert all("LocalDS_1" in s.desired for s in plan.steps[:2])
+    plan.apply(progress=False)
+    api = ContentLibraryApi(vc.rest)
+    ds1 = _moid(vc, site, "LocalDS_1")
+    assert ds1 != _moid(vc, site, "LocalDS_0")
+    assert [lib.datastore_ids for lib in api.libraries_named(SUBSCRIBED) + api.libraries_named(LOCAL)] == \
+        [(ds1,), (ds1,)]
+    table = library_table(vc, site)
+    assert list(table["storage"]) == ["LocalDS_1", "LocalDS_1"]
+
+
+def test_an_unknown_backing_datastore_names_the_field(vcsim, vc, ova):
+    site = _site(vcsim, ova, **{"content_libraries.datastore": "NoSuchDS"})
+    with pytest.raises(NotFound, match=r"datastore 'NoSuchDS' \(site field content_libraries.datastore\)"):
+        plan_content_libraries(vc, site, progress=False)
+
+
+def test_a_subscribed_library_with_other_settings_is_a_conflict(vcsim, vc, ova):
+    site = _site(vcsim, ova, **{"content_libraries.kubernetes.download": "immediately"})
+    api = ContentLibraryApi(vc.rest)
+    api.create_subscribed_library(SUBSCRIBED, _moid(vc, site, "LocalDS_0"), "https://example.com/lib.json",
+                                  on_demand=True)
+    plan = plan_content_libraries(vc, site, progress=False)
+    assert [s.action for s in plan.steps] == ["conflict", "create", "create"]
+    why = plan.steps[0].why
+    assert "https://example.com/lib.json" in why and URL in why
+    assert "downloads on_demand, the site wants immediately" in why
+    with pytest.raises(ConflictError):
+        plan.apply(progress=False)
+    assert api.libraries_named(LOCAL) == []  # the conflict stopped everything
+
+
+def test_the_report_shows_what_vcenter_keeps_of_the_subscription(vcsim, vc, ova):
+    site = _site(vcsim, ova, **{"content_libraries.kubernetes.download": "on_demand"})
+    plan_content_libraries(vc, site, progress=False).apply(progress=False)
+    rows = library_table(vc, site).to_dict("records")
+    assert rows[0] == {"library": SUBSCRIBED, "type": "subscribed", "subscription_url": URL,
+                       "download": "on_demand", "automatic_sync": True, "ssl_thumbprint": "",
+                       "last_sync_time": "never reported", "storage": "LocalDS_0"}
+    assert (rows[1]["library"], rows[1]["type"], rows[1]["storage"]) == (LOCAL, "local", "LocalDS_0")
+
+
+def test_a_failed_upload_leaves_no_item_behind(vcsim, vc, tmp_path):
+    # A member in a sub-folder: the simulator's upload URL then names no known file and the PUT
+    # fails with 404 after the descriptor was already uploaded into the new item.
+    ovf = Ova(build_ova(tmp_path / "good.ova", disk_size=1024)).read_bytes("haproxy-v0.1.10.ovf")
+    disk = b"\0" * 4096
+    mf = (f"SHA256(haproxy-v0.1.10.ovf)= {hashlib.sha256(ovf).hexdigest()}\n"
+          f"SHA256(disks/disk1.vmdk)= {hashlib.sha256(disk).hexdigest()}\n").encode()
+    path = tmp_path / "odd.ova"
+    with tarfile.open(path, "w", format=tarfile.USTAR_FORMAT) as tar:
+        for name, data in (("haproxy-v0.1.10.ovf", ovf), ("haproxy-v0.1.10.mf", mf), ("disks/disk1.vmdk", disk)):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    site = _site(vcsim, path)
+    plan = plan_content_libraries(vc, site, progress=False)
+    with pytest.raises(TkgsError, match=r"OVA item 'haproxy-v0.1.10'.*failed, and the item was removed.*"
+                                        r"disks/disk1.vmdk.*404"):
+        plan.apply(progress=False)
+    api = ContentLibraryApi(vc.rest)
+    (local,) = api.libraries_named(LOCAL)  # the steps before it stand, complete
+    assert api.items_named(local.id, ITEM) == []
+    assert api.update_sessions() == []  # the failed session was deleted too
+
+
+def test_the_upload_is_verified_by_a_pinned_thumbprint_too(vcsim, ova):
+    # The PUTs go to the upload URL vCenter hands out, over the same pinned TLS as every request.
+    site = _site(vcsim, ova, **{"vcenter.ca_file": None, "vcenter.thumbprint": vcsim.thumbprint})
+    with connect(site.vcenter, vcsim.password) as session:
+        plan_content_libraries(session, site, progress=False).apply(progress=False)
+        assert plan_content_libraries(session, site, progress=False).is_noop
