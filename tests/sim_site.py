@@ -10,6 +10,7 @@ from pathlib import Path
 
 import yaml
 
+from tkgs_lib.simulators.demo import simulator_site_data
 from tkgs_lib.site import Site, parse_site
 
 EXAMPLE_SITE = Path(__file__).resolve().parent.parent / "examples" / "example-site.yaml"
@@ -17,13 +18,7 @@ EXAMPLE_SITE = Path(__file__).resolve().parent.parent / "examples" / "example-si
 
 def site_data(sim, **overrides) -> dict:
     """The example site as a mapping, with the simulator's vcenter block and ``overrides`` applied."""
-    data = yaml.safe_load(EXAMPLE_SITE.read_text())
-    data["vcenter"].update({
-        "server": sim.host, "port": sim.port, "username": sim.username,
-        "ca_file": str(sim.ca_file) if sim.ca_file else None,
-        "thumbprint": None, "datacenter": "DC0", "cluster": "DC0_C0", "distributed_switch": "DVS0",
-        "datastores": ["LocalDS_0"],
-    })
+    data = simulator_site_data(sim)
     for dotted, value in overrides.items():
         *parents, last = dotted.split(".")
         node = data

@@ -75,6 +75,20 @@ def cmd_run(args) -> int:
     return EXIT_OK
 
 
+def cmd_demo(args) -> int:
+    from .simulators.demo import run_demo
+
+    try:
+        folder = run_demo(Path(args.output))
+    except TkgsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_ERRORS
+    print(f"demo run folder: {folder}")
+    for path in sorted(folder.glob("*.html")):
+        print(f"  {path.name}")
+    return EXIT_OK
+
+
 def cmd_fields(args) -> int:
     from .site import field_docs
 
@@ -105,6 +119,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", default="runs", help="folder that receives the run folder (default: runs)")
     p.add_argument("--apply", action="store_true", help="change vSphere / the appliance (default: plan only)")
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("demo", help="run plan and prepare with apply against the bundled vCenter simulator")
+    p.add_argument("--output", default="runs", help="folder that receives the run folder (default: runs)")
+    p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("fields", help="document every key of a site file")
     p.add_argument("--format", choices=("text", "markdown"), default="text")

@@ -29,3 +29,14 @@ def show_parameter_form(namespace, *names: str) -> None:
     from .widgets import parameter_form
 
     display(parameter_form(namespace, *names))
+
+
+def _show_whole_cells() -> None:
+    # The plan tables' "desired" and "note" columns are sentences; pandas would cut them at 50
+    # characters, in the notebook and in the HTML record handed to colleagues.
+    import pandas as pd
+
+    pd.set_option("display.max_colwidth", None)
+
+
+_show_whole_cells()

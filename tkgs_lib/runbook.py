@@ -28,6 +28,7 @@ class Stage:
 
 STAGES: tuple[Stage, ...] = (
     Stage("plan", "01_plan_networks.ipynb", "Plan the networks"),
+    Stage("prepare", "02_prepare_vsphere.ipynb", "Prepare vSphere"),
 )
 STAGE_NAMES = tuple(s.name for s in STAGES)
 

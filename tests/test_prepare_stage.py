@@ -1,0 +1,117 @@
+"""Stage 2 end to end: the prepare notebook and the CLI against the vCenter simulator."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import papermill as pm
+import pytest
+import yaml
+
+from sim_site import site_data
+from tkgs_lib.simulators.ova import build_ova
+from tkgs_lib.site import load_site
+from tkgs_lib.vsphere.connection import connect
+
+NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
+PREPARE = NOTEBOOKS / "02_prepare_vsphere.ipynb"
+SCRIPT = Path(sys.executable).with_name("tkgs-runbook")
+
+
+@pytest.fixture
+def sim_site_file(vcsim, tmp_path, monkeypatch):
+    """A site file for the simulator with a small generated OVA beside it; the password in the environment."""
+    ova = build_ova(tmp_path / "haproxy-v0.1.10.ova", disk_size=256 * 1024)
+    data = site_data(vcsim)
+    data["content_libraries"]["haproxy"]["ova"] = ova.name  # relative to the site file
+    path = tmp_path / "site.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    monkeypatch.setenv(data["vcenter"]["password_env"], vcsim.password)
+    return path
+
+
+def run_prepare(site_file: Path, out: Path, apply: bool):
+    pm.execute_notebook(str(PREPARE), str(out), cwd=str(NOTEBOOKS), progress_bar=False, kernel_name="python3",
+                        parameters={"site_file": str(site_file), "output_dir": str(out.parent), "apply": apply})
+    return json.loads(out.read_text())
+
+
+def text_of(nb) -> str:
+    parts = []
+    for cell in nb["cells"]:
+        for o in cell.get("outputs", []):
+            data = o.get("data", {})
+            parts += ["".join(data.get(kind, "")) for kind in ("text/plain", "text/markdown")]
+            parts.append("".join(o.get("text", "")))
+    return "\n".join(parts)
+
+
+def portgroup_names(site_file: Path, password: str) -> set[str]:
+    site = load_site(site_file)
+    with connect(site.vcenter, password=password) as session:
+        from tkgs_lib.vsphere.inventory import Inventory
+
+        return {pg.name for pg in Inventory(session, site.vcenter).switch.portgroup}
+
+
+def test_dry_run_plans_creates_and_changes_nothing_then_apply_then_rerun_is_all_ok(sim_site_file, vcsim, tmp_path):
+    nb = run_prepare(sim_site_file, tmp_path / "dry.ipynb", apply=False)
+    assert "Dry run: nothing was changed" in text_of(nb)
+    assert "tkgs-workload" not in portgroup_names(sim_site_file, vcsim.password)
+
+    nb = run_prepare(sim_site_file, tmp_path / "apply.ipynb", apply=True)
+    assert "After apply" in text_of(nb)
+    assert {"tkgs-management", "tkgs-workload", "tkgs-frontend"} <= portgroup_names(sim_site_file, vcsim.password)
+
+    run_prepare(sim_site_file, tmp_path / "rerun.ipynb", apply=True)
+    import pandas as pd
+
+    plan = pd.read_csv(tmp_path / "prepare-plan.csv")  # written by the rerun: the plan before its apply
+    assert set(plan["action"]) == {"ok"}, plan.to_string()
+
+
+def test_a_vlan_conflict_fails_the_headless_run_with_its_sentence(sim_site_file, vcsim, tmp_path):
+    data = yaml.safe_load(sim_site_file.read_text())
+    data["networks"]["workload"]["portgroup"] = "DC0_DVPG0"  # exists in the simulator, with another VLAN
+    sim_site_file.write_text(yaml.safe_dump(data))
+    with pytest.raises(pm.PapermillExecutionError) as failure:
+        run_prepare(sim_site_file, tmp_path / "conflict.ipynb", apply=True)
+    assert failure.value.ename == "ConflictError"
+    assert "DC0_DVPG0" in failure.value.evalue and "nothing was changed" in failure.value.evalue
+    assert "tkgs-management" not in portgroup_names(sim_site_file, vcsim.password)
+
+
+def test_headless_without_the_password_variable_names_the_variable(sim_site_file, tmp_path, monkeypatch):
+    monkeypatch.delenv("TKGS_VCENTER_PASSWORD")
+    with pytest.raises(pm.PapermillExecutionError) as failure:
+        run_prepare(sim_site_file, tmp_path / "nopw.ipynb", apply=False)
+    assert failure.value.ename == "SiteError"
+    assert "TKGS_VCENTER_PASSWORD" in failure.value.evalue
+
+
+def test_cli_run_prepare_apply_through_the_entry_point(sim_site_file, vcsim, tmp_path):
+    result = subprocess.run([str(SCRIPT), "run", str(sim_site_file), "--stages", "plan", "prepare", "--apply",
+                             "--output", str(tmp_path / "runs")], capture_output=True, text=True, timeout=300,
+                            env=os.environ.copy())
+    assert result.returncode == 0, result.stderr[-3000:]
+    (folder,) = (tmp_path / "runs").iterdir()
+    assert (folder / "02_prepare_vsphere.html").exists()
+    executed = json.loads((folder / "02_prepare_vsphere.ipynb").read_text())
+    assert executed["metadata"]["papermill"]["parameters"]["apply"] is True
+    for path in folder.iterdir():
+        assert vcsim.password.encode() not in path.read_bytes(), f"the password reached {path.name}"
+    assert "tkgs-frontend" in portgroup_names(sim_site_file, vcsim.password)
+
+
+def test_demo_runs_plan_and_prepare_against_the_bundled_simulator(vcsim_binary, tmp_path):
+    result = subprocess.run([str(SCRIPT), "demo", "--output", str(tmp_path / "runs")], capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    (folder,) = [p for p in (tmp_path / "runs").iterdir() if p.name.startswith("demo-")]
+    names = {p.name for p in folder.iterdir()}
+    assert {"01_plan_networks.html", "02_prepare_vsphere.html", "demo-site.yaml", "prepare-plan.csv"} <= names
+    assert "password" not in yaml.safe_load((folder / "demo-site.yaml").read_text())["vcenter"]

@@ -1,0 +1,39 @@
+"""Stage 2, prepare vSphere: port groups, the storage policy and the content libraries, as one plan.
+
+One plan for the whole stage, so a conflict anywhere stops it before anything is changed.
+"""
+
+from __future__ import annotations
+
+from .plan import Plan
+from .site import Site
+from .vsphere.inventory import Inventory
+from .vsphere.library import library_table, plan_content_libraries
+from .vsphere.portgroups import prepare_portgroups, read_portgroups, teaming_table
+from .vsphere.storage import compliance_table, prepare_storage, read_storage
+
+STAGE = "prepare vSphere"
+
+
+def plan_prepare(session, site: Site, *, progress: bool = True) -> Plan:
+    """Read vCenter and plan every object of the stage; changes nothing."""
+    inventory = Inventory(session, site.vcenter)
+    inventory.check()
+    plan = Plan(STAGE)
+    plan.extend(prepare_portgroups(session, site, inventory))
+    if site.storage is not None:
+        plan.extend(prepare_storage(session, site, inventory))
+    if site.content_libraries is not None:
+        plan.extend(plan_content_libraries(session, site, progress=progress))
+    return plan
+
+
+def prepare_reports(session, site: Site) -> dict:
+    """What vCenter reports after (or before) the stage: teaming, storage compliance, libraries."""
+    inventory = Inventory(session, site.vcenter)
+    reports = {"port group teaming": teaming_table(site, read_portgroups(session, inventory))}
+    if site.storage is not None:
+        reports["datastores and the storage policy"] = compliance_table(site, read_storage(session, inventory, site))
+    if site.content_libraries is not None:
+        reports["content libraries"] = library_table(session, site)
+    return reports

@@ -1,0 +1,58 @@
+"""A site for the bundled vCenter simulator: the example site pointed at the simulator's inventory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import yaml
+
+EXAMPLE_SITE = Path(__file__).resolve().parent.parent.parent / "examples" / "example-site.yaml"
+
+# The simulator's default VPX inventory (see vcsim.py): what a demo site names.
+SIMULATOR_INVENTORY = {"datacenter": "DC0", "cluster": "DC0_C0", "distributed_switch": "DVS0",
+                       "datastores": ["LocalDS_0"]}
+
+
+def simulator_site_data(sim, base: Optional[dict] = None, ova: Optional[Path] = None) -> dict:
+    """``base`` (default: the example site) with its vcenter block aimed at ``sim``, verified by its CA."""
+    data = base if base is not None else yaml.safe_load(EXAMPLE_SITE.read_text())
+    data["vcenter"].update({"server": sim.host, "port": sim.port, "username": sim.username,
+                            "ca_file": str(sim.ca_file) if sim.ca_file else None, "thumbprint": None, **SIMULATOR_INVENTORY})
+    if ova is not None:
+        data["content_libraries"]["haproxy"]["ova"] = str(ova)
+    return data
+
+
+def run_demo(output: Path, *, stages=("plan", "prepare"), disk_size: int = 2 * 1024 * 1024) -> Path:
+    """Start the bundled simulator, write a demo site and a small generated OVA, run the stages with apply.
+
+    Returns the run folder. The simulator's password reaches the notebooks only through the
+    environment variable the site names, never as a parameter or in the site file."""
+    import os
+
+    from ..runbook import new_run_folder, run_stages, select_stages
+    from ..site import load_site
+    from .ova import build_ova
+    from .vcsim import VCenterSimulator
+
+    output = Path(output)
+    output.mkdir(parents=True, exist_ok=True)
+    with VCenterSimulator() as sim:
+        work = output / ".demo"
+        work.mkdir(exist_ok=True)
+        ova = build_ova(work / "haproxy-v0.1.10.ova", disk_size=disk_size)
+        data = simulator_site_data(sim, ova=ova)
+        data["site"] = "demo"
+        site_path = work / "demo-site.yaml"
+        site_path.write_text("# The example site aimed at the bundled vCenter simulator (tkgs-runbook demo).\n"
+                             + yaml.safe_dump(data, sort_keys=False))
+        site = load_site(site_path)
+        folder = new_run_folder(site, output)
+        os.environ[site.vcenter.password_env] = sim.password
+        try:
+            run_stages(site, select_stages(stages), folder, apply=True)
+        finally:
+            os.environ.pop(site.vcenter.password_env, None)
+        (folder / "demo-site.yaml").write_text(site_path.read_text())
+    return folder
