@@ -1,8 +1,7 @@
 #!/usr/bin/env bash
-# Set up (idempotent) and run the main job: validate the example site and run the runbook
-# headlessly into a run folder under runs/.
+# Set up (idempotent) and run the main job: the runbook's stages, with apply, against the bundled
+# vCenter simulator (`tkgs-runbook demo`), into a run folder under runs/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-.venv/bin/tkgs-runbook validate examples/example-site.yaml
-exec .venv/bin/tkgs-runbook run examples/example-site.yaml --output runs "$@"
+exec .venv/bin/tkgs-runbook demo --output runs "$@"

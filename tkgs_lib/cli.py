@@ -33,12 +33,7 @@ def cmd_validate(args) -> int:
     from .network import plan_networks
     from .site import load_site
 
-    try:
-        site = load_site(args.site)
-    except SiteError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_UNREADABLE
-    plan = plan_networks(site)
+    plan = plan_networks(load_site(args.site))
     findings = sort_findings(plan.findings)
     if args.format == "json":
         print(json.dumps({"site": str(args.site), "errors": len(errors(findings)),
@@ -58,31 +53,19 @@ def cmd_run(args) -> int:
     from .runbook import new_run_folder, run_stages, select_stages
     from .site import load_site
 
-    try:
-        site = load_site(args.site)
-    except SiteError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_UNREADABLE
-    try:
-        stages = select_stages(args.stages)
-        folder = new_run_folder(site, Path(args.output))
-        print(f"run folder: {folder}")
-        for path in run_stages(site, stages, folder, apply=args.apply):
-            print(f"  done: {path.name}  ({path.with_suffix('.html').name})")
-    except TkgsError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_ERRORS
+    site = load_site(args.site)
+    stages = select_stages(args.stages)
+    folder = new_run_folder(site, Path(args.output))
+    print(f"run folder: {folder}")
+    for path in run_stages(site, stages, folder, apply=args.apply):
+        print(f"  done: {path.name}  ({path.with_suffix('.html').name})")
     return EXIT_OK
 
 
 def cmd_demo(args) -> int:
     from .simulators.demo import run_demo
 
-    try:
-        folder = run_demo(Path(args.output))
-    except TkgsError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_ERRORS
+    folder = run_demo(Path(args.output))
     print(f"demo run folder: {folder}")
     for path in sorted(folder.glob("*.html")):
         print(f"  {path.name}")
@@ -133,7 +116,17 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except SiteError as exc:  # the site file itself cannot be read as a YAML mapping
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_UNREADABLE
+    except TkgsError as exc:  # one sentence a person can act on, never a traceback
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_ERRORS
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -186,6 +186,18 @@ class _Parser:
                        f"write {net.cidr} (the network that {net.ip} lies in).")
         return net.cidr
 
+    def first_last(self, path: str, text: str) -> Optional[IPRange]:
+        """A range written first-last (or one address)."""
+        first_text, dash, last_text = (part.strip() for part in text.partition("-"))
+        first = self.address(path, first_text)
+        last = self.address(path, last_text) if dash else first
+        if first is None or last is None:
+            return None
+        if first > last:
+            self.error(path, f"range {text} ends before it starts.", f"write {last}-{first}.")
+            return None
+        return IPRange(first, last)
+
 
 # --- the plan and its rules ------------------------------------------------------------------------
 
@@ -321,11 +333,21 @@ def _reserved(plan: NetworkPlan) -> list[tuple[str, str, int]]:
     return out
 
 
-def _check_range_contents(plan: NetworkPlan, path: str, block: Block, net: Optional[IPNetwork],
-                          kind: str, boundary_is_error: bool) -> None:
+def _check_range_placement(plan: NetworkPlan, path: str, block: Block, role: str, virtual_ips: bool) -> None:
+    """A range lies inside its network and holds no gateway or appliance address. Holding the
+    network's own network or broadcast address is an error for a workload range, but only a
+    warning for a block of virtual IPs (the appliance accepts it)."""
+    kind = "load-balancer range" if virtual_ips else "workload range"
+    planned = plan.networks.get(role)
+    net = planned.network if planned else None
+    if net is not None and not _within(block.first, block.last, net):
+        why = " (anyip-routes.service would fail or answer for another network)" if virtual_ips else ""
+        plan.findings.append(Finding.error(
+            path, f"{kind} {_span(block)} is not inside the {role} network {net}{why}.",
+            f"keep it within {IPAddress(net.first + 1)}-{IPAddress(net.last - 1)}."))
     for what, _field, address in _reserved(plan):
         if _holds(block, address):
-            why = " (AnyIP would answer for it)" if kind == "load-balancer range" else ""
+            why = " (AnyIP would answer for it)" if virtual_ips else ""
             plan.findings.append(Finding.error(
                 path, f"{kind} {_span(block)} holds {what}{why}.", "shrink or move the range so it leaves that address out."))
     if net is None:
@@ -333,7 +355,7 @@ def _check_range_contents(plan: NetworkPlan, path: str, block: Block, net: Optio
     for address, which in ((net.first, "network"), (net.last, "broadcast")):
         if not _holds(block, address):
             continue
-        if boundary_is_error:
+        if not virtual_ips:
             plan.findings.append(Finding.error(
                 path, f"{kind} {_span(block)} holds {IPAddress(address)}, the {which} address of {net}.",
                 "start the range after the network address and end it before the broadcast address."))
@@ -354,8 +376,6 @@ def _check_overlaps(plan: NetworkPlan, path: str, block: Block, earlier: Iterabl
 
 def _check_workload_ranges(plan: NetworkPlan, parse: _Parser, ranges: list[str]) -> None:
     """Rule 5: first-last ranges inside the workload network, clear of reserved addresses and each other."""
-    net = plan.networks.get("workload")
-    network = net.network if net else None
     if not ranges:
         plan.findings.append(Finding.warning(
             "networks.workload.ranges", "no workload range: Workload Management needs addresses for node VMs.",
@@ -365,11 +385,7 @@ def _check_workload_ranges(plan: NetworkPlan, parse: _Parser, ranges: list[str])
         block = _parse_range(parse, path, text)
         if block is None:
             continue
-        if network is not None and not _within(block.first, block.last, network):
-            plan.findings.append(Finding.error(
-                path, f"workload range {_span(block)} is not inside the workload network {network}.",
-                f"keep it within {IPAddress(network.first + 1)}-{IPAddress(network.last - 1)}."))
-        _check_range_contents(plan, path, block, network, "workload range", boundary_is_error=True)
+        _check_range_placement(plan, path, block, "workload", virtual_ips=False)
         _check_overlaps(plan, path, block, plan.workload_ranges, "workload range")
         plan.workload_ranges.append((path, block))
 
@@ -384,22 +400,12 @@ def _parse_range(parse: _Parser, path: str, text: str) -> Optional[IPRange]:
             parse.error(path, f"workload ranges are written first-last, not as a CIDR block ({text}).",
                         f"write {IPAddress(net.first + 1)}-{IPAddress(net.last - 1)} (its usable addresses).")
         return None
-    first_text, dash, last_text = (part.strip() for part in text.partition("-"))
-    first = parse.address(path, first_text)
-    last = parse.address(path, last_text) if dash else first
-    if first is None or last is None:
-        return None
-    if first > last:
-        parse.error(path, f"range {text} ends before it starts.", f"write {last}-{first}.")
-        return None
-    return IPRange(first, last)
+    return parse.first_last(path, text)
 
 
 def _check_load_balancer_ranges(plan: NetworkPlan, parse: _Parser, ranges: list[str]) -> None:
     """Rule 6: CIDR blocks without host bits, inside the virtual-IP network, clear of everything else."""
     role = plan.vip_role
-    net = plan.networks.get(role)
-    network = net.network if net else None
     if not ranges:
         plan.findings.append(Finding.error(
             "haproxy.load_balancer_ranges", "no load-balancer range: the appliance has no virtual IPs to hand out.",
@@ -410,12 +416,7 @@ def _check_load_balancer_ranges(plan: NetworkPlan, parse: _Parser, ranges: list[
         block = _parse_load_balancer_block(parse, path, text)
         if block is None:
             continue
-        if network is not None and not _within(block.first, block.last, network):
-            plan.findings.append(Finding.error(
-                path, f"load-balancer range {_span(block)} is not inside the {role} network {network}"
-                      f" (anyip-routes.service would fail or answer for another network).",
-                f"use a block inside {network}."))
-        _check_range_contents(plan, path, block, network, "load-balancer range", boundary_is_error=False)
+        _check_range_placement(plan, path, block, role, virtual_ips=True)
         _check_overlaps(plan, path, block, plan.workload_ranges, "load-balancer range")
         _check_overlaps(plan, path, block, plan.load_balancer_ranges, "load-balancer range")
         plan.load_balancer_ranges.append((path, block))
@@ -425,13 +426,10 @@ def _parse_load_balancer_block(parse: _Parser, path: str, text: str) -> Optional
     if parse._ipv6(path, text):
         return None
     if "-" in text:
-        first_text, _, last_text = (part.strip() for part in text.partition("-"))
-        first, last = parse.address(path, first_text), parse.address(path, last_text)
-        if first is None or last is None:
+        block = parse.first_last(path, text)
+        if block is None:
             return None
-        if first > last:
-            parse.error(path, f"range {text} ends before it starts.", f"write {last}-{first}.")
-            return None
+        first, last = IPAddress(block.first), IPAddress(block.last)
         blocks = range_to_cidrs(first, last)
         if len(blocks) == 1:
             parse.error(path, f"the appliance takes CIDR blocks, not first-last ranges ({text}).", f"write {blocks[0]}.")
@@ -440,7 +438,7 @@ def _parse_load_balancer_block(parse: _Parser, path: str, text: str) -> Optional
             parse.error(path, f"{text} is not one CIDR block; exactly, it is the {len(blocks)} blocks {listed}.",
                         f"write those blocks as separate ranges, or the smallest block holding it, "
                         f"{smallest_enclosing_cidr(first, last)}, if every address in that is free.")
-        return IPRange(first, last)
+        return block
     if "/" not in text:
         address = parse.address(path, text)
         if address is not None:
