@@ -8,6 +8,8 @@ debs=(golang-go golang-github-vmware-govmomi-dev curl)
 if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
     missing=()
     for p in "${debs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+    # A minimal Debian has no python3, or one without venv (ensurepip).
+    python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || missing+=(python3 python3-venv)
     if [ ${#missing[@]} -gt 0 ]; then
         echo "installing Debian packages: ${missing[*]}"
         apt-get update -qq
@@ -17,6 +19,8 @@ else
     echo "note: not root on Debian; install ${debs[*]} yourself for the vCenter simulator" >&2
 fi
 
+python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
+    || { echo "tkgs-runbook needs Python 3.11 or newer; found $(python3 --version)" >&2; exit 1; }
 python3 -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q -e '.[dev]'

@@ -106,16 +106,62 @@ def test_run_stops_at_the_failing_stage_and_names_it(tmp_path):
 def test_run_refuses_an_unknown_stage(tmp_path):
     result = cli("run", EXAMPLE_SITE, "--stages", "deploy-everything", "--output", tmp_path)
     assert result.returncode == 1
-    assert "unknown stage deploy-everything; the stages are: plan" in result.stderr
+    assert "unknown stage deploy-everything; the stages are: plan, prepare" in result.stderr
 
 
-def test_scrub_secrets_removes_raw_and_json_escaped_values(tmp_path):
-    from tkgs_lib.runbook import scrub_secrets
+def _notebook_with(text: str, html_text: str):
+    import nbformat
 
-    secret = 'p"a\\ss'
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("print('hello')")
+    cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=text),
+                    nbformat.v4.new_output("display_data", data={"text/html": html_text, "text/plain": text})]
+    nb.cells = [cell]
+    return nb
+
+
+def test_scrub_secrets_removes_raw_and_html_escaped_values(tmp_path):
+    import html
+
+    import nbformat
+
+    from tkgs_lib.runbook import scrub_secrets, write_html
+
+    secret = 'p"a<s>&s\\w'
     path = tmp_path / "x.ipynb"
-    path.write_text(json.dumps({"text": f"before {secret} after"}) + f"\nraw {secret}\n")
+    nbformat.write(_notebook_with(f"before {secret} after", f"<td>{html.escape(secret)}</td>"), str(path))
     scrub_secrets(path, [secret])
     text = path.read_text()
-    assert secret not in text and json.dumps(secret)[1:-1] not in text
-    assert text.count("********") == 2
+    assert "********" in text and "p\\\"a<s>" not in text and html.escape(secret) not in text
+    nbformat.validate(nbformat.read(str(path), as_version=4))
+    assert secret not in write_html(path).read_text()
+
+
+@pytest.mark.parametrize("secret", ["1", "cells", "source", "metadata"])
+def test_scrubbing_a_secret_that_looks_like_structure_leaves_a_valid_notebook(tmp_path, secret):
+    import nbformat
+
+    from tkgs_lib.runbook import scrub_secrets, write_html
+
+    path = tmp_path / "x.ipynb"
+    nbformat.write(_notebook_with(f"a {secret} b", "<p>x</p>"), str(path))
+    scrub_secrets(path, [secret])
+    nb = nbformat.read(str(path), as_version=4)
+    nbformat.validate(nb)
+    assert nb.cells[0].outputs[0].text == "a ******** b"
+    write_html(path)
+
+
+@pytest.mark.parametrize("stages", [",", " "])
+def test_run_refuses_an_empty_stage_list(tmp_path, stages):
+    result = cli("run", EXAMPLE_SITE, "--stages", stages, "--output", tmp_path)
+    assert result.returncode == 1 and "no stage named; the stages are: plan, prepare" in result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_run_into_an_output_that_is_a_file_is_one_sentence(tmp_path):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    result = cli("run", EXAMPLE_SITE, "--output", blocker)
+    assert result.returncode == 1
+    assert "cannot create the run folder" in result.stderr and "Traceback" not in result.stderr

@@ -252,3 +252,50 @@ def test_frontend_deployment_requires_the_frontend_network_and_address():
     assert at(findings, "networks.frontend")
     findings = findings_for(remove=("haproxy.frontend_ip",))
     assert at(findings, "haproxy.frontend_ip")
+
+
+# Values that are there but say nothing are errors, not silently skipped.
+@pytest.mark.parametrize("dotted, value, path", [
+    ("haproxy.load_balancer_ranges", ["-"], "haproxy.load_balancer_ranges[0]"),
+    ("haproxy.load_balancer_ranges", [""], "haproxy.load_balancer_ranges[0]"),
+    ("haproxy.load_balancer_ranges", ["10.64.1.0-"], "haproxy.load_balancer_ranges[0]"),
+    ("networks.workload.ranges", [""], "networks.workload.ranges[0]"),
+    ("networks.workload.ranges", ["10.64.8.50-"], "networks.workload.ranges[0]"),
+    ("networks.workload.ranges", [" - "], "networks.workload.ranges[0]"),
+    ("haproxy.nameservers", ["10.64.2.1", ""], "haproxy.nameservers[1]"),
+])
+def test_empty_parts_of_ranges_and_lists_are_errors(dotted, value, path):
+    assert at(findings_for({dotted: value}), path)
+
+
+@pytest.mark.parametrize("dotted, value", [
+    ("haproxy.load_balancer_ranges", ["10.64.1.0/024"]),  # iproute2 would read the prefix as octal 20
+    ("networks.management.cidr", "10.64.2.0/٢٣"),  # Arabic-Indic digits are not ASCII digits
+    ("networks.management.gateway", "10.64.2.١"),
+    ("haproxy.management_ip", "10.64.2.10/"),
+    ("haproxy.load_balancer_ranges", ["10.064.1.0/24"]),
+])
+def test_only_plain_ascii_decimal_forms_pass(dotted, value):
+    path = dotted + ("[0]" if isinstance(value, list) else "")
+    assert at(findings_for({dotted: value}), path)
+
+
+def test_on_a_shared_network_gateway_and_vlan_must_agree():
+    findings = findings_for({
+        "networks.frontend": {"vlan": 28, "portgroup": "tkgs-frontend", "cidr": "10.64.8.0/21", "gateway": "10.64.8.2"},
+        "haproxy.frontend_ip": "10.64.8.11/21",
+        "haproxy.load_balancer_ranges": ["10.64.14.0/24"],
+        "networks.workload.ranges": ["10.64.8.50-10.64.13.255"],
+    })
+    assert "VLAN 28, not 27" in at(findings, "networks.frontend.vlan")[0].message
+    assert "gateway 10.64.8.2, not 10.64.8.1" in at(findings, "networks.frontend.gateway")[0].message
+
+
+def test_a_missing_appliance_address_is_reported_once():
+    findings = findings_for(remove=("haproxy.management_ip",))
+    assert len([f for f in findings if f.path == "haproxy.management_ip"]) == 1
+
+
+def test_a_load_balancer_block_outside_its_network_is_told_to_use_a_block():
+    (f, *_) = at(findings_for({"haproxy.load_balancer_ranges": ["10.64.4.0/24"]}), "haproxy.load_balancer_ranges[0]")
+    assert f.fix == "use a block inside 10.64.0.0/23."

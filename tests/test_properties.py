@@ -72,3 +72,36 @@ def test_the_validator_lists_exactly_the_blocks_of_a_first_last_range(bounds):
     else:
         assert ", ".join(map(str, blocks)) in f.message
         assert str(smallest_enclosing_cidr(first, last)) in f.fix
+
+
+@given(addresses, st.integers(min_value=0, max_value=32))
+@settings(max_examples=300)
+def test_the_parser_flags_host_bits_exactly_when_the_address_is_not_the_network(start, prefix):
+    from tkgs_lib.network import _Parser
+
+    findings = []
+    text = f"{IPAddress(start)}/{prefix}"
+    net = _Parser(findings).network("x", text)
+    expected = IPNetwork(text).cidr
+    assert net == expected  # host bits or not, later rules see the network
+    host_bits = [f for f in findings if "host bits" in f.message]
+    assert bool(host_bits) == (IPAddress(start) != expected.network)
+    if host_bits:
+        assert host_bits[0].fix.startswith(f"write {expected} ")
+    else:
+        assert findings == [] and str(net) == text  # plain text round-trips
+
+
+@given(ranges())
+@settings(max_examples=300)
+def test_the_parser_reads_first_last_as_written(bounds):
+    from tkgs_lib.network import _Parser
+
+    findings = []
+    first, last = IPAddress(bounds[0]), IPAddress(bounds[1])
+    block = _Parser(findings).first_last("x", f"{first}-{last}")
+    assert findings == [] and (block.first, block.last) == bounds
+    reversed_findings = []
+    if first != last:
+        assert _Parser(reversed_findings).first_last("x", f"{last}-{first}") is None
+        assert reversed_findings[0].fix == f"write {first}-{last}."

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from helpers import EXAMPLE_SITE, at, variant
 from tkgs_lib.errors import SiteError
@@ -132,3 +134,117 @@ def test_readme_field_table_is_generated_from_the_model():
         main(["fields", "--format", "markdown"])
     readme = (EXAMPLE_SITE.parent.parent / "README.md").read_text()
     assert out.getvalue().strip() in readme
+
+
+# --- YAML as a person means it, and no traceback for any input -------------------------------
+
+def test_a_duplicate_key_is_an_error_naming_it_and_its_line():
+    text = EXAMPLE_SITE.read_text().replace("    gateway: 10.64.0.1\n", "    gateway: 10.64.0.1\n    gateway: 10.64.0.2\n")
+    with pytest.raises(SiteError, match=r"duplicate key 'gateway'.*|line \d+"):
+        parse_site(text)
+
+
+def test_whole_numbers_are_decimal_and_times_are_not_numbers():
+    text = EXAMPLE_SITE.read_text().replace("vlan: 26", "vlan: 026").replace("port: 443", "port: 1:20")
+    site = parse_site(text)
+    assert site.networks.management.vlan == 26  # YAML 1.1 would read octal 22
+    assert at(site.findings, "vcenter.port")  # YAML 1.1 would read 80
+
+
+@pytest.mark.parametrize("text", [
+    "site: " + "9" * 5000,
+    "site: " + "[" * 3000 + "]" * 3000,
+])
+def test_pathological_yaml_is_a_site_error(text):
+    with pytest.raises(SiteError):
+        parse_site(text)
+
+
+@pytest.mark.parametrize("dotted, value", [
+    ("vcenter.port", "9" * 5000),
+    ("networks.management.vlan", "²"),
+    ("vcenter.ca_file", "~nosuchuser-tkgs/ca.pem"),
+    ("vcenter.ca_file", "a\0b"),
+    ("vcenter.server", ""),
+    ("vcenter.datastores", None),
+    ("haproxy.nameservers", []),
+])
+def test_odd_values_become_findings_at_their_field(dotted, value):
+    site = _parse(variant({dotted: value}))
+    assert [f for f in site.findings if f.is_error and f.path.startswith(dotted)], site.findings
+
+
+def test_a_secret_pasted_into_an_env_field_is_refused_and_never_echoed():
+    site = _parse(variant({"vcenter.password_env": "Hunter2!Secret"}))
+    (f,) = at(site.findings, "vcenter.password_env")
+    assert "not an environment variable name" in f.message
+    assert "Hunter2" not in str(f)
+
+
+@pytest.mark.parametrize("dotted, value, words", [
+    ("site", "../../escape", "cannot name a run folder"),
+    ("vcenter.server", "vc..test.corp", "not a valid host name"),
+    ("vcenter.thumbprint", "nothex", "not a SHA-256 fingerprint"),
+    ("vcenter.thumbprint", "AB" * 20, "SHA-1"),
+    ("content_libraries.haproxy.name", "tanzu vmware", "also the subscribed library's name"),
+    ("content_libraries.kubernetes.subscription_url", "https://me:s3cret@wp.example/lib.json", "holds credentials"),
+    ("content_libraries.kubernetes.subscription_url", "http://wp.example/lib.json", "https URL"),
+    ("content_libraries.haproxy.ova", "https://cdn.example/haproxy-v0.1.10.ova", "URL is not supported"),
+])
+def test_site_rules_beyond_addresses(dotted, value, words):
+    site = _parse(variant({dotted: value}))
+    assert [f for f in site.findings if f.is_error and words in f.message], site.findings
+
+
+def test_tls_settings_are_checked_before_any_connection():
+    both = _parse(variant({"vcenter.ca_file": "ca.pem", "vcenter.thumbprint": "AB" * 32}))
+    assert at(both.findings, "vcenter.thumbprint")
+    loud = _parse(variant({"vcenter.insecure": True}))
+    (w,) = at(loud.findings, "vcenter.insecure", "warning")
+    assert "OFF" in w.message
+    contradictory = _parse(variant({"vcenter.insecure": True, "vcenter.thumbprint": "AB" * 32}))
+    assert at(contradictory.findings, "vcenter.insecure")
+
+
+_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=30),
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=8), children, max_size=3),
+    max_leaves=8)
+
+
+def _dotted_keys(node, prefix=""):
+    for key, value in node.items():
+        path = f"{prefix}.{key}" if prefix else key
+        yield path
+        if isinstance(value, dict):
+            yield from _dotted_keys(value, path)
+
+
+_KEYS = sorted(_dotted_keys(variant()))
+
+
+@given(st.dictionaries(st.sampled_from(_KEYS), _values, min_size=1, max_size=4))
+@settings(max_examples=300, deadline=None)
+def test_no_value_anywhere_makes_validation_crash(changes):
+    """Whatever a person writes at any key, validation answers with findings or a SiteError."""
+    from tkgs_lib.network import plan_networks
+
+    try:
+        data = variant(changes)
+    except (TypeError, AttributeError):  # a parent key was replaced by a scalar: nothing to set below it
+        return
+    try:
+        plan_networks(parse_site(yaml.safe_dump(data)))
+    except SiteError:
+        pass
+
+
+@given(st.text(max_size=200))
+@settings(max_examples=300, deadline=None)
+def test_no_text_makes_loading_crash(text):
+    from tkgs_lib.network import plan_networks
+
+    try:
+        plan_networks(parse_site(text))
+    except SiteError:
+        pass

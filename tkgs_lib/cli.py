@@ -114,7 +114,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # Our own steps at INFO; the libraries underneath (papermill, nbconvert) only when they warn.
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("tkgs_lib").setLevel(logging.INFO)
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)

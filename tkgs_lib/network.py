@@ -135,7 +135,8 @@ def usable_addresses(net: IPNetwork) -> int:
 
 # --- parsing, each with the finding that explains a failure ---------------------------------------
 
-_IPV4 = re.compile(r"^\d{1,3}(\.\d{1,3}){3}$")
+_IPV4 = re.compile(r"^[0-9]{1,3}(\.[0-9]{1,3}){3}$")  # ASCII digits only: "\d" would take "٢"
+_PREFIX = re.compile(r"^(0|[1-9][0-9]?)$")  # decimal, no leading zero: iproute2 reads "/024" as octal
 
 
 class _Parser:
@@ -153,7 +154,10 @@ class _Parser:
         return False
 
     def address(self, path: str, text: str) -> Optional[IPAddress]:
-        if not text or self._ipv6(path, text):
+        if not text:
+            self.error(path, "is empty.", "write an IPv4 address, e.g. 10.64.2.1.")
+            return None
+        if self._ipv6(path, text):
             return None
         if not _IPV4.match(text):
             self.error(path, f"{text!r} is not an IPv4 address.", "write four numbers, e.g. 10.64.2.1.")
@@ -161,7 +165,7 @@ class _Parser:
         try:
             return IPAddress(text)
         except (netaddr.AddrFormatError, ValueError):
-            self.error(path, f"{text!r} is not an IPv4 address (each number must be 0-255).",
+            self.error(path, f"{text!r} is not an IPv4 address (each number 0-255, without leading zeros).",
                        "write four numbers 0-255, e.g. 10.64.2.1.")
             return None
 
@@ -169,7 +173,7 @@ class _Parser:
         """A network written as network-address/prefix; host bits are an error (rule 1).
 
         Returns the network with host bits cleared, so later rules can still run."""
-        if not text or self._ipv6(path, text):
+        if self._ipv6(path, text):
             return None
         address, _, prefix = text.partition("/")
         if not prefix:
@@ -177,7 +181,7 @@ class _Parser:
             return None
         if self.address(path, address) is None:
             return None
-        if not prefix.isdigit() or int(prefix) > 32:
+        if not _PREFIX.match(prefix) or int(prefix) > 32:
             self.error(path, f"/{prefix} is not a prefix length.", "write a prefix from /0 to /32, e.g. /23.")
             return None
         net = IPNetwork(text)
@@ -246,12 +250,13 @@ def plan_networks(site: Site) -> NetworkPlan:
 
 def _plan_network(parse: _Parser, role: str, spec, appliance_text: Optional[str], deployment: str) -> PlannedNetwork:
     path = f"networks.{role}"
-    net = parse.network(f"{path}.cidr", spec.cidr)
+    # An empty cidr or gateway was already reported by the site loader ("required").
+    net = parse.network(f"{path}.cidr", spec.cidr) if spec.cidr else None
     if net is not None and net.prefixlen > 30:
         parse.error(f"{path}.cidr", f"{net} leaves no room for a gateway, the appliance and its ranges.",
                     "use a network of /30 or larger (the article uses /23 and /21).")
         net = None
-    gateway = parse.address(f"{path}.gateway", spec.gateway)
+    gateway = parse.address(f"{path}.gateway", spec.gateway) if spec.gateway else None
     if net is not None and gateway is not None:
         _check_host_address(parse, f"{path}.gateway", gateway, net, "gateway", role)
 
@@ -260,14 +265,18 @@ def _plan_network(parse: _Parser, role: str, spec, appliance_text: Optional[str]
 
     appliance = None
     ip_path = f"haproxy.{role}_ip"
-    if appliance_text is None or appliance_text == "":
-        if role != "frontend" or deployment == "frontend":
+    if not appliance_text:
+        if role == "frontend" and deployment == "frontend":  # the others are required by the site loader
             parse.error(ip_path, "is required but missing.",
                         f"add the appliance's {role} address with the network's prefix, e.g. "
                         f"{IPAddress(net.first + 10) if net is not None else '10.64.2.10'}/{net.prefixlen if net is not None else 23}.")
     elif not parse._ipv6(ip_path, appliance_text):
-        address_text, _, prefix = appliance_text.partition("/")
+        address_text, slash, prefix = appliance_text.partition("/")
         address = parse.address(ip_path, address_text)
+        if address is not None and slash and not _PREFIX.match(prefix):
+            parse.error(ip_path, f"{appliance_text} has no valid prefix after '/'.",
+                        f"write {address}/{net.prefixlen if net is not None else 23}.")
+            address = None
         if address is not None and net is not None:
             if prefix and prefix != str(net.prefixlen):
                 parse.error(ip_path, f"{appliance_text} has prefix /{prefix}, but the {role} network {net} is "
@@ -306,10 +315,15 @@ def _check_distinct_networks(plan: NetworkPlan) -> None:
                     f"{b.path}.cidr", f"{b.network} overlaps the {a.role} network {a.network}.",
                     "give each network its own subnet; only workload and frontend may be the very same network."))
             if allowed_same:
+                # One subnet is one broadcast domain with one gateway, whatever the port groups.
                 if a.vlan != b.vlan:
-                    plan.findings.append(Finding.warning(
+                    plan.findings.append(Finding.error(
                         f"{b.path}.vlan", f"the {b.role} network is the same subnet as the {a.role} network but on "
                                          f"VLAN {b.vlan}, not {a.vlan}.", f"use VLAN {a.vlan} for both."))
+                if a.gateway is not None and b.gateway is not None and a.gateway != b.gateway:
+                    plan.findings.append(Finding.error(
+                        f"{b.path}.gateway", f"the {b.role} network is the same subnet as the {a.role} network but "
+                                            f"names gateway {b.gateway}, not {a.gateway}.", f"use {a.gateway} for both."))
                 continue
             if a.vlan is not None and a.vlan == b.vlan:
                 plan.findings.append(Finding.error(
@@ -344,6 +358,7 @@ def _check_range_placement(plan: NetworkPlan, path: str, block: Block, role: str
         why = " (anyip-routes.service would fail or answer for another network)" if virtual_ips else ""
         plan.findings.append(Finding.error(
             path, f"{kind} {_span(block)} is not inside the {role} network {net}{why}.",
+            f"use a block inside {net}." if virtual_ips else
             f"keep it within {IPAddress(net.first + 1)}-{IPAddress(net.last - 1)}."))
     for what, _field, address in _reserved(plan):
         if _holds(block, address):
@@ -406,10 +421,6 @@ def _parse_range(parse: _Parser, path: str, text: str) -> Optional[IPRange]:
 def _check_load_balancer_ranges(plan: NetworkPlan, parse: _Parser, ranges: list[str]) -> None:
     """Rule 6: CIDR blocks without host bits, inside the virtual-IP network, clear of everything else."""
     role = plan.vip_role
-    if not ranges:
-        plan.findings.append(Finding.error(
-            "haproxy.load_balancer_ranges", "no load-balancer range: the appliance has no virtual IPs to hand out.",
-            f"add a CIDR block inside the {role} network, e.g. 10.64.1.0/24."))
     for i, text in enumerate(ranges):
         path = f"haproxy.load_balancer_ranges[{i}]"
         plan.load_balancer_lines.append(text)
@@ -444,15 +455,15 @@ def _parse_load_balancer_block(parse: _Parser, path: str, text: str) -> Optional
         if address is not None:
             parse.error(path, f"{text} has no prefix length.", f"write {address}/32 for one address, or a block.")
         return None
+    # The line goes verbatim into anyip-routes.cfg: the parser accepts only the plain decimal form
+    # that iproute2 reads the same way (no "/024", which it would take as octal).
     return parse.network(path, text, consequence=(
         ": anyip-routes.service fails on it with 'RTNETLINK answers: Invalid argument' and adds no range after it"))
 
 
-_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
-
-
 def _check_appliance(plan: NetworkPlan, parse: _Parser, site: Site) -> None:
-    """Rules 7 (distinct addresses on a shared network) and 8 (host name, DNS, ports)."""
+    """Rule 7 (distinct addresses on a shared network) and the name servers of rule 8 (host name and
+    ports are checked with the other non-address rules, in rules.py)."""
     hp = site.haproxy
     w, f = plan.networks.get("workload"), plan.networks.get("frontend")
     if plan.shared_workload_frontend and w.appliance is not None and f.appliance is not None \
@@ -461,22 +472,5 @@ def _check_appliance(plan: NetworkPlan, parse: _Parser, site: Site) -> None:
                                            "network the two interfaces still need different addresses.",
                     "give the frontend interface its own address.")
 
-    name = hp.hostname
-    if name:
-        labels = name.rstrip(".").split(".")
-        bad = [label for label in labels if not _LABEL.match(label)]
-        if len(labels) < 2:
-            parse.error("haproxy.hostname", f"{name!r} is not fully qualified.",
-                        f"add the domain, e.g. {labels[0]}.test.corp.")
-        elif bad or len(name) > 253 or labels[-1].isdigit():
-            parse.error("haproxy.hostname", f"{name!r} is not a valid host name (RFC 1123): labels are letters, "
-                                            "digits and inner hyphens, 1-63 characters.", "e.g. haproxy01.test.corp.")
-    if not hp.nameservers:
-        plan.findings.append(Finding.warning("haproxy.nameservers", "no name server: the appliance falls back to "
-                                             "1.1.1.1, which a closed network cannot reach.",
-                                             "add your DNS server, e.g. the management gateway if it resolves."))
     for i, text in enumerate(hp.nameservers):
         parse.address(f"haproxy.nameservers[{i}]", text)
-    for path, port in (("haproxy.dataplane_port", hp.dataplane_port), ("vcenter.port", getattr(site.vcenter, "port", 443))):
-        if port is not None and not 1 <= port <= 65535:
-            parse.error(path, f"port {port} is out of range.", "use a port from 1 to 65535.")

@@ -20,8 +20,15 @@ def kernel_allows_input() -> bool:
     return bool(getattr(kernel, "_allow_stdin", False))
 
 
-def show_parameter_form(namespace, *names: str) -> None:
-    """Show the widget form for these parameters when a person runs the notebook; headless, nothing."""
+def start(namespace, *names: str) -> None:
+    """The first step of every stage notebook.
+
+    Shows table cells whole (the plan's "desired" and "note" columns are sentences that pandas
+    would cut at 50 characters, in the notebook and in its HTML record), and, when a person runs
+    the notebook, the widget form for the named parameters. Headless, no form: nothing waits."""
+    import pandas as pd
+
+    pd.set_option("display.max_colwidth", None)
     if not kernel_allows_input():
         return
     from IPython.display import display
@@ -29,14 +36,3 @@ def show_parameter_form(namespace, *names: str) -> None:
     from .widgets import parameter_form
 
     display(parameter_form(namespace, *names))
-
-
-def _show_whole_cells() -> None:
-    # The plan tables' "desired" and "note" columns are sentences; pandas would cut them at 50
-    # characters, in the notebook and in the HTML record handed to colleagues.
-    import pandas as pd
-
-    pd.set_option("display.max_colwidth", None)
-
-
-_show_whole_cells()

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Literal, Optional
+from typing import Callable, Literal, Optional
 
 from .errors import ConflictError, TkgsError
 from .findings import Finding, raise_for_errors
@@ -91,16 +91,13 @@ class Plan:
             log.info("%s: %s %s", self.stage, step.action, step.object)
             try:
                 step.run()
-            except TkgsError as exc:
-                raise type(exc)(f"{step.object}: {exc.message}") from exc
+            except TkgsError as exc:  # name the object, keep the error's class and fields
+                if not exc.message.startswith(step.object):
+                    exc.message = f"{step.object}: {exc.message}"
+                    exc.args = (exc.message,)
+                raise
             except Exception as exc:  # a vSphere fault: name the object, keep the cause
                 raise TkgsError(f"{self.stage}: {step.action} {step.object} failed: {exc}") from exc
             done.append(step)
         return done
 
-
-def summarize(steps: Iterable[Step]) -> str:
-    counts: dict[str, int] = {}
-    for s in steps:
-        counts[s.action] = counts.get(s.action, 0) + 1
-    return ", ".join(f"{n} {a}" for a, n in counts.items()) or "nothing"

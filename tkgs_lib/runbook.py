@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 import logging
 import os
@@ -39,19 +40,26 @@ def select_stages(names: Optional[Iterable[str]]) -> list[Stage]:
         return list(STAGES)
     wanted = [n.strip() for name in names for n in name.split(",") if n.strip()]
     unknown = [n for n in wanted if n not in STAGE_NAMES]
-    if unknown:
-        raise TkgsError(f"unknown stage {', '.join(unknown)}; the stages are: {', '.join(STAGE_NAMES)}.")
+    if unknown or not wanted:
+        named = f"unknown stage {', '.join(unknown)}" if unknown else "no stage named"
+        raise TkgsError(f"{named}; the stages are: {', '.join(STAGE_NAMES)}.")
     return [s for s in STAGES if s.name in wanted]
 
 
 def new_run_folder(site: Site, output: Path) -> Path:
+    """A new folder ``<site>-<timestamp>`` under ``output`` (the site name is checked to be a plain name)."""
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    folder = output / f"{site.site or 'site'}-{stamp}"
+    name = site.site or "site"
+    folder = output / f"{name}-{stamp}"
     n = 1
-    while folder.exists():
-        n += 1
-        folder = output / f"{site.site or 'site'}-{stamp}-{n}"
-    folder.mkdir(parents=True)
+    try:
+        while folder.exists():
+            n += 1
+            folder = output / f"{name}-{stamp}-{n}"
+        folder.mkdir(parents=True)
+    except OSError as exc:
+        raise TkgsError(f"cannot create the run folder {folder}: {exc.strerror or exc}; "
+                        f"choose another --output.") from None
     return folder
 
 
@@ -64,6 +72,9 @@ def run_stages(site: Site, stages: Sequence[Stage], run_folder: Path, *, apply: 
     still shows up in an executed notebook is scrubbed before its HTML is written."""
     import papermill as pm
 
+    if not notebooks.is_dir():
+        raise TkgsError(f"the stage notebooks are not in {notebooks}: run from a clone of tkgs-runbook installed "
+                        f"with `pip install -e .`, or set TKGS_NOTEBOOKS to its notebooks folder.")
     executed = []
     for stage in stages:
         source = notebooks / stage.notebook
@@ -78,10 +89,11 @@ def run_stages(site: Site, stages: Sequence[Stage], run_folder: Path, *, apply: 
                                 progress_bar=progress, log_output=False, kernel_name="python3")
         except pm.PapermillExecutionError as exc:
             failure = f"{exc.ename}: {exc.evalue}"
+        except Exception as exc:  # the kernel died, a timeout...: still a failed stage, still a record
+            failure = f"the notebook could not be executed: {type(exc).__name__}: {exc}"
         finally:
             if target.exists():
-                scrub_secrets(target, secret_values(site))
-                write_html(target)
+                _keep_record(target, secret_values(site))
         executed.append(target)
         if failure is not None:
             raise StageFailed(f"stage {stage.name!r} ({stage.title}) failed: {failure}\n"
@@ -89,17 +101,51 @@ def run_stages(site: Site, stages: Sequence[Stage], run_folder: Path, *, apply: 
     return executed
 
 
+def _keep_record(notebook_path: Path, secrets: list[str]) -> None:
+    """Scrub the executed notebook and write its HTML; a failure here must not hide the stage's own."""
+    try:
+        scrub_secrets(notebook_path, secrets)
+        write_html(notebook_path)
+    except Exception as exc:  # noqa: BLE001 (the record is best effort; the stage result is not)
+        log.warning("could not write the record of %s: %s", notebook_path.name, exc)
+
+
 def scrub_secrets(path: Path, secrets: Iterable[str]) -> None:
-    """Replace every secret value in a file with asterisks (defence in depth: nothing should print one)."""
-    secrets = [s for s in secrets if s]
-    if not secrets:
+    """Replace every secret value in what a notebook shows with asterisks.
+
+    Defence in depth: nothing should print a secret. Only the text a reader sees is rewritten
+    (sources, text outputs, tracebacks, widget state), never ids, names or images, so even a
+    secret such as "1" or "cells" leaves a valid notebook. Raw and HTML-escaped forms both go."""
+    forms = sorted({form for secret in secrets if secret for form in (secret, html.escape(secret))},
+                   key=len, reverse=True)
+    if not forms:
         return
-    text = path.read_text(encoding="utf-8")
-    for secret in secrets:
-        # Raw, and as it appears inside a JSON string (notebooks are JSON).
-        for form in {secret, json.dumps(secret)[1:-1]}:
-            text = text.replace(form, "********")
-    path.write_text(text, encoding="utf-8")
+
+    def scrub(node):
+        if isinstance(node, str):
+            for form in forms:
+                node = node.replace(form, "********")
+            return node
+        if isinstance(node, list):
+            return [scrub(item) for item in node]
+        if isinstance(node, dict):
+            return {key: scrub(value) for key, value in node.items()}
+        return node
+
+    nb = json.loads(path.read_text(encoding="utf-8"))
+    for cell in nb.get("cells", []):
+        cell["source"] = scrub(cell.get("source", ""))
+        for output in cell.get("outputs", []):
+            for key in ("text", "evalue", "traceback"):
+                if key in output:
+                    output[key] = scrub(output[key])
+            data = output.get("data", {})
+            for mime in data:
+                if mime.startswith("text/") or mime.endswith("json"):
+                    data[mime] = scrub(data[mime])
+    if "widgets" in nb.get("metadata", {}):
+        nb["metadata"]["widgets"] = scrub(nb["metadata"]["widgets"])
+    path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
 def write_html(notebook_path: Path) -> Path:

@@ -109,7 +109,7 @@ class SubscribedLibrary:
 @dataclass
 class LocalLibrary:
     name: str = doc("Name of the local content library that holds the HAProxy OVA.")
-    ova: str = doc("The HAProxy OVA: a local path (relative to the site file) or an https URL.", path=True)
+    ova: str = doc("The HAProxy OVA file, as downloaded (a path, relative to the site file).", path=True)
     item: str = doc("Name of the library item for the OVA, e.g. haproxy-v0.1.10.")
 
 
@@ -162,8 +162,38 @@ class Site:
 
 # --- loading ---------------------------------------------------------------------------------
 
+class _StrictLoader(yaml.SafeLoader):
+    """YAML as a person means it: a duplicate key is an error, and whole numbers are decimal.
+
+    YAML 1.1 reads `vlan: 026` as octal 22 and `1:20` as 80, and lets a second `gateway:`
+    silently win; none of that may pass unnoticed in a site file."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r} (the second would silently replace the first)",
+                    key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep)
+
+
+_StrictLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:int"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+_StrictLoader.add_implicit_resolver("tag:yaml.org,2002:int", re.compile(r"^[-+]?[0-9]+$"), list("-+0123456789"))
+_StrictLoader.add_constructor("tag:yaml.org,2002:int", lambda loader, node: int(loader.construct_scalar(node), 10))
+
+
 # A key that would hold a secret itself; `*_env` and `*_file` keys only name where one lives.
 _SECRET_KEY = re.compile(r"^(.*_)?(password|passwd|pwd|secret|token)$|^(api_)?key$", re.IGNORECASE)
+
+
+def is_secret_key(name: str) -> bool:
+    """A key (or parameter) whose name says it would hold a secret itself."""
+    return bool(_SECRET_KEY.match(name))
 
 
 def load_site(path: str | Path) -> Site:
@@ -184,12 +214,14 @@ def parse_site(text: str, source: Optional[Path] = None) -> Site:
     """Parse site YAML. Structure errors raise SiteError; field errors land on ``Site.findings``."""
     where = str(source) if source else "site"
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 (a SafeLoader subclass)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc)
         raise SiteError(f"{where}: is not valid YAML{at}: {problem}.") from None
+    except (ValueError, RecursionError) as exc:  # e.g. a 5000-digit number, or nesting 3000 deep
+        raise SiteError(f"{where}: cannot be read as a site file: {str(exc)[:120]}.") from None
     if not isinstance(data, dict):
         kind = "empty" if data is None else f"a {type(data).__name__}"
         raise SiteError(f"{where}: a site file must be a YAML mapping of keys (site, vcenter, networks, "
@@ -198,7 +230,9 @@ def parse_site(text: str, source: Optional[Path] = None) -> Site:
     findings: list[Finding] = []
     site = _build(Site, data, "", base, findings)
     site.source = source.resolve() if source else None
-    site.findings = findings
+    from .rules import site_rules  # the rules read a built Site; they live apart from loading
+
+    site.findings = findings + site_rules(site)
     return site
 
 
@@ -213,7 +247,7 @@ def _build(cls: type, data: Any, prefix: str, base: Path, findings: list[Finding
     values: dict[str, Any] = {}
     for key, raw in data.items():
         path = f"{prefix}.{key}" if prefix else str(key)
-        if isinstance(key, str) and _SECRET_KEY.match(key):
+        if isinstance(key, str) and is_secret_key(key):
             findings.append(Finding.error(
                 path, "a site file must not hold a secret: it is shared, committed and passed to notebooks.",
                 f"remove it, put the secret in an environment variable and name that variable with "
@@ -225,18 +259,28 @@ def _build(cls: type, data: Any, prefix: str, base: Path, findings: list[Finding
             findings.append(Finding.error(path, "unknown key.", f"remove it or fix its spelling; {hint}"))
             continue
         f = known[key]
-        values[key] = _convert(hints[key], raw, path, f, base, findings)
+        value = _convert(hints[key], raw, path, f, base, findings)
+        if _is_required(f) and value in ("", []):
+            findings.append(Finding.error(path, "is required but empty.", _what_to_add(key, f)))
+            value = _BAD
+        values[key] = value
     for name, f in known.items():
         if name in values and values[name] is not _BAD:
             continue
-        has_default = f.default is not MISSING or f.default_factory is not MISSING
-        if name not in values and not has_default:
+        if name not in values and _is_required(f):
             path = f"{prefix}.{name}" if prefix else name
-            example = f.metadata.get("example")
-            fix = f"add `{name}:` ({f.metadata['doc']})" + (f", e.g. {example}" if example else "")
-            findings.append(Finding.error(path, "is required but missing.", fix))
+            findings.append(Finding.error(path, "is required but missing.", _what_to_add(name, f)))
         values[name] = _placeholder(hints[name], f)
     return cls(**values)
+
+
+def _is_required(f) -> bool:
+    return f.default is MISSING and f.default_factory is MISSING
+
+
+def _what_to_add(name: str, f) -> str:
+    example = f.metadata.get("example")
+    return f"add `{name}:` ({f.metadata['doc']})" + (f", e.g. {example}" if example else "")
 
 
 _BAD = object()  # a value that failed conversion; replaced by a placeholder
@@ -276,17 +320,20 @@ def _convert(hint, raw, path: str, f, base: Path, findings: list[Finding]):
             return raw
         return bad("true or false", "write true or false.")
     if hint is int:
-        if isinstance(raw, int) and not isinstance(raw, bool):
+        if isinstance(raw, int) and not isinstance(raw, bool) and abs(raw) < 10**9:
             return raw
-        if isinstance(raw, str) and raw.strip().isdigit():
-            return int(raw)
-        return bad("a whole number", "write a whole number without quotes.")
+        if isinstance(raw, str) and re.fullmatch(r"[0-9]{1,9}", raw.strip()):
+            return int(raw.strip())
+        return bad("a whole number", "write a whole number (digits 0-9) without quotes.")
     if hint is str:
         if isinstance(raw, bool) or raw is None or isinstance(raw, (dict, list)):
             return bad("a text value", "write a single value (quote it if it looks like a number).")
         text = str(raw).strip()
         if f.metadata.get("path") and text and not re.match(r"^https?://", text):
-            return str((base / Path(text).expanduser()).resolve())
+            try:
+                return str((base / Path(text).expanduser()).resolve())
+            except (OSError, RuntimeError, ValueError) as exc:  # ~nosuchuser, a NUL byte...
+                return bad("a file path", f"write a plain path ({exc}).")
         return text
     raise TypeError(f"unsupported field type {hint!r} at {path}")  # a programming error
 

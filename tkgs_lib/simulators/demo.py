@@ -27,32 +27,31 @@ def simulator_site_data(sim, base: Optional[dict] = None, ova: Optional[Path] = 
 def run_demo(output: Path, *, stages=("plan", "prepare"), disk_size: int = 2 * 1024 * 1024) -> Path:
     """Start the bundled simulator, write a demo site and a small generated OVA, run the stages with apply.
 
-    Returns the run folder. The simulator's password reaches the notebooks only through the
+    Returns the run folder, which keeps the demo site it ran (the simulator, its CA file and the
+    OVA lived only for the run). The simulator's password reaches the notebooks only through the
     environment variable the site names, never as a parameter or in the site file."""
     import os
+    import tempfile
 
     from ..runbook import new_run_folder, run_stages, select_stages
-    from ..site import load_site
+    from ..site import load_site, parse_site
     from .ova import build_ova
     from .vcsim import VCenterSimulator
 
     output = Path(output)
-    output.mkdir(parents=True, exist_ok=True)
-    with VCenterSimulator() as sim:
-        work = output / ".demo"
-        work.mkdir(exist_ok=True)
-        ova = build_ova(work / "haproxy-v0.1.10.ova", disk_size=disk_size)
+    with tempfile.TemporaryDirectory(prefix="tkgs-demo-") as work, VCenterSimulator() as sim:
+        ova = build_ova(Path(work) / "haproxy-v0.1.10.ova", disk_size=disk_size)
         data = simulator_site_data(sim, ova=ova)
         data["site"] = "demo"
-        site_path = work / "demo-site.yaml"
-        site_path.write_text("# The example site aimed at the bundled vCenter simulator (tkgs-runbook demo).\n"
-                             + yaml.safe_dump(data, sort_keys=False))
-        site = load_site(site_path)
-        folder = new_run_folder(site, output)
+        text = ("# The example site aimed at the bundled vCenter simulator (tkgs-runbook demo). The simulator,\n"
+                "# its CA file and the generated OVA existed only during this run.\n"
+                + yaml.safe_dump(data, sort_keys=False))
+        folder = new_run_folder(parse_site(text), output)
+        (folder / "demo-site.yaml").write_text(text)
+        site = load_site(folder / "demo-site.yaml")
         os.environ[site.vcenter.password_env] = sim.password
         try:
             run_stages(site, select_stages(stages), folder, apply=True)
         finally:
             os.environ.pop(site.vcenter.password_env, None)
-        (folder / "demo-site.yaml").write_text(site_path.read_text())
     return folder
