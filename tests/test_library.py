@@ -10,13 +10,12 @@ from pathlib import Path
 import pytest
 
 from sim_site import site_for
-from tkgs_lib.errors import ConflictError, ManifestMismatch, NotFound, TkgsError
-from tkgs_lib.ova import Ova
+from tkgs_lib.errors import ConflictError, ManifestMismatch, NotFound, TkgsError, VSphereError
+from tkgs_lib.ova import DIGEST_PREFIX, Ova
 from tkgs_lib.simulators.ova import build_ova
 from tkgs_lib.vsphere.connection import connect
 from tkgs_lib.vsphere.inventory import Inventory
-from tkgs_lib.vsphere.library import (DIGEST_PREFIX, ContentLibraryApi, library_table,
-                                      plan_content_libraries)
+from tkgs_lib.vsphere.library import ContentLibraryApi, library_table, plan_content_libraries
 
 pytestmark = pytest.mark.vcsim
 
@@ -218,3 +217,21 @@ def test_the_upload_is_verified_by_a_pinned_thumbprint_too(vcsim, ova):
     with connect(site.vcenter, vcsim.password) as session:
         plan_content_libraries(session, site, progress=False).apply(progress=False)
         assert plan_content_libraries(session, site, progress=False).is_noop
+
+
+def test_an_upload_address_on_another_host_gets_no_session_id_and_nothing_remains(vcsim, ova):
+    """vCenter names itself in the upload address; the simulator says 127.0.0.1. Logged in as
+    'localhost' (its certificate names both), that address is another origin: no PUT goes there."""
+    site = _site(vcsim, ova, **{"vcenter.server": "localhost"})
+    with connect(site.vcenter, vcsim.password) as session:
+        calls = _count_requests(session)
+        plan = plan_content_libraries(session, site, progress=False)
+        with pytest.raises(VSphereError) as caught:
+            plan.apply(progress=False)
+        api = ContentLibraryApi(session.rest)
+        (local,) = api.libraries_named(LOCAL)  # the step before it stands
+        assert api.items_named(local.id, ITEM) == [] and api.update_sessions() == []
+    message = str(caught.value)
+    assert f"https://127.0.0.1:{vcsim.port}/" in message and f"https://localhost:{vcsim.port}" in message
+    assert "failed, and the item was removed" in message and "vcenter.server" in message
+    assert not [c for c in calls if c[0] == "PUT"]  # nothing was sent to the other address

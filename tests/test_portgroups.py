@@ -169,7 +169,7 @@ def test_inherited_order_without_active_uplink_is_an_error_too():
     assert "inherited from switch 'DSwitch'" in errors["networks.frontend.portgroup"].message
     assert "active: lag1" in errors["networks.workload.portgroup"].message
     assert [s.action for s in plan.steps] == ["ok", "ok", "create"]
-    with pytest.raises(VSphereError, match="planned from values only"):
+    with pytest.raises(VSphereError, match="made from values only; plan with prepare_portgroups"):
         plan.steps[2].run()
 
 

@@ -12,10 +12,14 @@ import papermill as pm
 import pytest
 import yaml
 
-from sim_site import site_data
+from sim_site import site_data, site_for
+from tkgs_lib.prepare import plan_prepare
 from tkgs_lib.simulators.ova import build_ova
 from tkgs_lib.site import load_site
 from tkgs_lib.vsphere.connection import connect
+from tkgs_lib.vsphere.inventory import Inventory
+from tkgs_lib.vsphere.library import ContentLibraryApi
+from tkgs_lib.vsphere.storage import CATEGORY_PATH, read_policies
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 PREPARE = NOTEBOOKS / "02_prepare_vsphere.ipynb"
@@ -53,9 +57,19 @@ def text_of(nb) -> str:
 def portgroup_names(site_file: Path, password: str) -> set[str]:
     site = load_site(site_file)
     with connect(site.vcenter, password=password) as session:
-        from tkgs_lib.vsphere.inventory import Inventory
-
         return {pg.name for pg in Inventory(session, site.vcenter).switch.portgroup}
+
+
+def made_by_the_stage(site_file: Path, password: str) -> dict:
+    """What the stage would create besides port groups: tag categories, the site's policy, libraries."""
+    site = load_site(site_file)
+    with connect(site.vcenter, password=password) as session:
+        api = ContentLibraryApi(session.rest)
+        return {"tag categories": session.rest.get(CATEGORY_PATH) or [],
+                "storage policies": [p.name for p in read_policies(session, site.storage.policy)],
+                "content libraries": [lib.name for name in (site.content_libraries.kubernetes.name,
+                                                            site.content_libraries.haproxy.name)
+                                      for lib in api.libraries_named(name)]}
 
 
 def test_dry_run_plans_creates_and_changes_nothing_then_apply_then_rerun_is_all_ok(sim_site_file, vcsim, tmp_path):
@@ -83,6 +97,21 @@ def test_a_vlan_conflict_fails_the_headless_run_with_its_sentence(sim_site_file,
     assert failure.value.ename == "ConflictError"
     assert "DC0_DVPG0" in failure.value.evalue and "nothing was changed" in failure.value.evalue
     assert "tkgs-management" not in portgroup_names(sim_site_file, vcsim.password)
+    # The conflict stopped everything: the storage and library steps after it ran neither.
+    assert made_by_the_stage(sim_site_file, vcsim.password) == {
+        "tag categories": [], "storage policies": [], "content libraries": []}
+
+
+def test_a_site_without_storage_or_content_libraries_says_what_is_left_out(vcsim):
+    site = site_for(vcsim, storage=None, content_libraries=None)
+    with connect(site.vcenter, password=vcsim.password) as session:
+        plan = plan_prepare(session, site, progress=False)
+    assert {s.object.split(" ")[0] for s in plan.steps} == {"port"}  # port groups only, as before
+    warnings = {f.path: f for f in plan.findings if f.severity == "warning"}
+    assert warnings["storage"].message.startswith("is not in the site, so no datastore tag or storage policy")
+    assert warnings["content_libraries"].message.startswith("is not in the site, so no content library")
+    assert "add storage" in warnings["storage"].fix and "add content_libraries" in warnings["content_libraries"].fix
+    assert not [f for f in plan.findings if f.is_error]  # a warning: the stage still runs
 
 
 def test_headless_without_the_password_variable_names_the_variable(sim_site_file, tmp_path, monkeypatch):

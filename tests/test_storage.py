@@ -125,7 +125,7 @@ def test_article_style_policy_with_more_rules_is_accepted():
     plan = plan_storage(site, facts)
     assert [s.action for s in plan.steps] == ["create", "create", "create", "ok"]
     assert plan.steps[-1].found == f"tag {CATEGORY}/{TAG} (+ VSAN.hostFailuresToTolerate)"
-    with pytest.raises(VSphereError, match="made from values only"):
+    with pytest.raises(VSphereError, match="made from values only; plan with prepare_storage"):
         plan.steps[0].run()
     # Nothing is tagged yet: no datastore satisfies the policy.
     assert compliance_table(site, facts)["satisfies policy"].tolist() == [False, False]

@@ -4,17 +4,26 @@ every way a connection fails gives one sentence naming the cause."""
 from __future__ import annotations
 
 import base64
+import dataclasses
+import gc
 import logging
+import os
 import socket
 import ssl
+import subprocess
+import sys
 import threading
+import weakref
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import requests
+import requests.adapters
+import yaml
 from pyVim.connect import SmartConnect
 from pyVmomi import pbm, vim
 
-from sim_site import site_for
+from sim_site import site_data, site_for
 from tkgs_lib.errors import ConnectionFailed, NotFound, SiteError
 from tkgs_lib.simulators.vcsim import make_self_signed_cert
 from tkgs_lib.vsphere.connection import connect
@@ -99,6 +108,39 @@ def test_system_ca_store_does_not_trust_the_self_signed_simulator(vcsim_module):
     message = str(caught.value)
     assert "is not trusted by the system's CA store" in message
     assert "vcenter.ca_file" in message and "vcenter.thumbprint" in message
+
+
+def test_system_mode_trusts_the_system_store_only_whatever_the_environment_says(vcsim_module, monkeypatch):
+    """SOAP and REST trust exactly the same store: neither REQUESTS_CA_BUNDLE, nor SSL_CERT_FILE /
+    SSL_CERT_DIR, nor the CA bundle requests ships (certifi) can quietly add the simulator's CA."""
+    sim, ca = vcsim_module, str(vcsim_module.ca_file)
+    for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE"):
+        monkeypatch.setenv(name, ca)
+    monkeypatch.setenv("SSL_CERT_DIR", str(vcsim_module.ca_file.parent))
+    monkeypatch.setattr(requests.adapters, "DEFAULT_CA_BUNDLE_PATH", ca)  # as if certifi trusted it
+    # The environment really is in effect: Python's own default context now trusts the simulator.
+    with socket.create_connection((sim.host, sim.port)) as raw:
+        ssl.create_default_context().wrap_socket(raw, server_hostname=sim.host).close()
+
+    tls = TlsPolicy()
+    assert tls.mode == "system"
+    with pytest.raises(ssl.SSLCertVerificationError):  # SOAP
+        SmartConnect(host=sim.host, port=sim.port, user=sim.username, pwd=sim.password,
+                     sslContext=tls.ssl_context())
+    rest = RestClient(sim.host, sim.port, tls)  # REST
+    with pytest.raises(ConnectionFailed, match="TLS failed under the system's CA store"):
+        rest.login(sim.username, sim.password)
+    with pytest.raises(ConnectionFailed, match="not trusted by the system's CA store"):  # the up-front check
+        connect(_vcenter(sim, ca_file=None), password=sim.password)
+
+
+def test_a_malformed_server_name_is_one_sentence_naming_vcenter_server(vcsim_module):
+    """The site's own check reports such a name too; connect() must not trace back on it either."""
+    for server in ("vc..test.corp", "x" * 64 + ".test.corp"):
+        vcenter = dataclasses.replace(_vcenter(vcsim_module), server=server)
+        with pytest.raises(ConnectionFailed) as caught:
+            connect(vcenter, password=vcsim_module.password)
+        assert str(caught.value).startswith(f"vcenter.server '{server}' is not a valid host name")
 
 
 def test_certificate_for_another_name_is_named(tmp_path):
@@ -224,7 +266,106 @@ def test_close_logs_out_of_rest_and_soap(vcsim_module):
         vim.ServiceInstance("ServiceInstance", stub).content.sessionManager.currentSession  # noqa: B018
 
 
+EXITS_WITHOUT_CLOSING = """
+import sys
+from tkgs_lib.site import load_site
+from tkgs_lib.vsphere.connection import connect
+
+session = connect(load_site(sys.argv[1]).vcenter)
+print(session.rest.session.headers["vmware-api-session-id"], session.content.sessionManager.currentSession.key,
+      flush=True)
+raise RuntimeError("a notebook cell failed before session.close()")
+"""
+
+
+def test_a_session_logs_out_when_the_process_ends_without_close(vcsim_module, tmp_path):
+    """A kernel that shuts down after a failed cell: atexit logs both sessions out."""
+    site_file = tmp_path / "site.yaml"
+    site_file.write_text(yaml.safe_dump(site_data(vcsim_module)))
+    env = {**os.environ, "TKGS_VCENTER_PASSWORD": vcsim_module.password}
+    result = subprocess.run([sys.executable, "-c", EXITS_WITHOUT_CLOSING, str(site_file)], env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1 and "a notebook cell failed" in result.stderr, result.stderr[-2000:]
+    token, soap_key = result.stdout.split()
+
+    vcenter = _vcenter(vcsim_module)
+    http = TlsPolicy.from_site(vcenter).configure(requests.Session())
+    answer = http.get(f"https://{vcenter.server}:{vcenter.port}/rest/com/vmware/cis/tagging/category",
+                      headers={"vmware-api-session-id": token})
+    assert answer.status_code == 401  # the REST session is gone
+    with connect(vcenter, password=vcsim_module.password) as admin:
+        keys = {s.key for s in admin.content.sessionManager.sessionList}
+        assert admin.content.sessionManager.currentSession.key in keys  # the list is real...
+        assert soap_key not in keys  # ...and the SOAP session is gone from it
+
+
+def test_close_unregisters_its_exit_handler(vcsim_module):
+    """A long-lived kernel that connects many times keeps no exit handler, so no session, per closed one."""
+    session = connect(_vcenter(vcsim_module), password=vcsim_module.password)
+    alive = weakref.ref(session)
+    session.close()
+    del session
+    gc.collect()
+    assert alive() is None
+
+
 # --- REST client -------------------------------------------------------------------------------
+
+def test_only_https_urls_on_the_sessions_own_host_and_port_are_its_own():
+    """The session id header may go only there (the upload addresses vCenter hands out included)."""
+    rest = RestClient("127.0.0.1", 8443, TlsPolicy())
+    own = ["https://127.0.0.1:8443/cis/data/x/disk.vmdk", "HTTPS://127.0.0.1:8443", "https://127.0.0.1:8443/a?b=c"]
+    foreign = ["http://127.0.0.1:8443/x", "https://127.0.0.2:8443/x", "https://127.0.0.1:9443/x",
+               "https://127.0.0.1/x", "https://localhost:8443/x", "https://127.0.0.1:8443@evil.test/x",
+               "https://evil.test/?https://127.0.0.1:8443/", "https://*:8443/x", "https://127.0.0.1:port/x",
+               "//127.0.0.1:8443/x", "/cis/data/x"]
+    assert [u for u in own if not rest.is_own_url(u)] == []
+    assert [u for u in foreign if rest.is_own_url(u)] == []
+    named = RestClient("VC.Test.Corp", 443, TlsPolicy())
+    assert named.is_own_url("https://vc.test.corp/x") and named.is_own_url("https://vc.test.corp.:443/x")
+    assert not named.is_own_url("https://vc.test.corp:8443/x")
+    assert RestClient("::1", 443, TlsPolicy()).is_own_url("https://[0:0::1]/x")
+
+
+def test_a_redirect_is_not_followed_so_the_session_id_stays_home(tmp_path):
+    """requests drops Authorization on a redirect to another host, but not vmware-api-session-id.
+    A TLS server standing in for vCenter answers 307 to another server, which records what reaches it."""
+    seen: list[dict] = []
+
+    class Catcher(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            seen.append(dict(self.headers))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    class Redirector(Catcher):
+        def do_GET(self):  # noqa: N802
+            self.send_response(307)
+            self.send_header("Location", f"http://127.0.0.1:{catcher.server_port}/elsewhere")
+            self.end_headers()
+
+    cert, key = make_self_signed_cert(tmp_path)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    with ThreadingHTTPServer(("127.0.0.1", 0), Catcher) as catcher, \
+            ThreadingHTTPServer(("127.0.0.1", 0), Redirector) as vcenter:
+        vcenter.socket = context.wrap_socket(vcenter.socket, server_side=True)
+        for server in (catcher, vcenter):
+            threading.Thread(target=server.serve_forever, daemon=True).start()
+        try:
+            rest = RestClient("127.0.0.1", vcenter.server_port, TlsPolicy(ca_file=str(cert)))
+            rest.session.headers["vmware-api-session-id"] = "session-secret"  # as after login
+            with pytest.raises(RestError) as caught:
+                rest.get("/rest/com/vmware/cis/tagging/category")
+        finally:
+            catcher.shutdown()
+            vcenter.shutdown()
+    assert caught.value.status == 307
+    assert seen == []
+
 
 def test_rest_errors_carry_status_and_vapi_type(vcsim_module):
     body = {"create_spec": {"name": "rest-error-test", "description": "", "cardinality": "SINGLE",

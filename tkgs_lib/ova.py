@@ -24,12 +24,14 @@ from typing import Iterator, Optional
 from .errors import ManifestMismatch, OvaError
 
 __all__ = [
-    "CHUNK_SIZE", "Ova", "OvaMember", "OvaContent", "ManifestEntry", "MemberReader",
+    "CHUNK_SIZE", "DIGEST_PREFIX", "Ova", "OvaMember", "OvaContent", "ManifestEntry", "MemberReader",
     "OvfDescriptor", "DeploymentOption", "OvfNetwork", "OvfProperty", "OvfDisk",
     "parse_manifest", "parse_descriptor", "manifest_digest",
 ]
 
 CHUNK_SIZE = 1 << 20  # 1 MiB: large enough that per-chunk Python overhead vanishes next to I/O
+# How an OVA's identity (the sha256 of its manifest) is written, e.g. on a library item's description.
+DIGEST_PREFIX = "sha256-manifest:"
 
 _ALGORITHMS = {"SHA1": "sha1", "SHA256": "sha256", "SHA512": "sha512"}
 _MANIFEST_LINE = re.compile(r"^\s*(SHA1|SHA256|SHA512)\s*\(\s*(.+?)\s*\)\s*=\s*([0-9A-Fa-f]+)\s*$",
@@ -69,7 +71,7 @@ class OvaContent:
 
     def describe(self) -> str:
         files = ", ".join(f"{name} ({size:,} B)" for name, size in sorted(self.files))
-        return f"sha256-manifest:{self.manifest_digest[:12]}…; {files}"
+        return f"{DIGEST_PREFIX}{self.manifest_digest[:12]}…; {files}"
 
 
 class MemberReader:

@@ -17,12 +17,14 @@ import os
 import secrets
 import select
 import shutil
+import ssl
 import subprocess
 import tempfile
 import time
 from pathlib import Path
 
 from tkgs_lib.errors import SimulatorUnavailable
+from tkgs_lib.vsphere.tls import fingerprint_of
 
 LAUNCHER = Path(__file__).with_name("vcsim") / "launcher.go"
 GOPATH = Path("/usr/share/gocode")
@@ -128,14 +130,6 @@ def make_self_signed_cert(dir: Path, host: str = "127.0.0.1") -> tuple[Path, Pat
     return cert_path, key_path
 
 
-def _thumbprint(cert_path: Path) -> str:
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes
-
-    digest = x509.load_pem_x509_certificate(cert_path.read_bytes()).fingerprint(hashes.SHA256())
-    return ":".join(f"{b:02X}" for b in digest)
-
-
 _running: set[VCenterSimulator] = set()
 
 
@@ -186,7 +180,7 @@ class VCenterSimulator:
             self.workdir, self._own_workdir = Path(tempfile.mkdtemp(prefix="vcsim-")), True
         self.workdir.mkdir(parents=True, exist_ok=True)
         cert, key = make_self_signed_cert(self.workdir, self.host)
-        self.ca_file, self.thumbprint = cert, _thumbprint(cert)
+        self.ca_file, self.thumbprint = cert, fingerprint_of(ssl.PEM_cert_to_DER_cert(cert.read_text()))
         stderr_path = self.workdir / "vcsim.log"
         # The password goes through the environment, not argv (visible in ps); the datastores'
         # backing folders go under workdir via TMPDIR; stdin stays open so the child exits if we die.

@@ -2,11 +2,14 @@
 
 :func:`connect` checks TLS first (one handshake, so trust problems read as one sentence
 before any password is sent), then logs in over SOAP (which refuses a wrong password, also
-in the simulator) and then over REST. :meth:`VCenterSession.close` logs both out.
+in the simulator) and then over REST. :meth:`VCenterSession.close` logs both out; it is also
+registered with :mod:`atexit`, so a notebook whose cell failed before its ``close()`` still logs
+out when its kernel shuts down (or a script when it exits, even on an exception).
 """
 
 from __future__ import annotations
 
+import atexit
 import logging
 import socket
 import ssl
@@ -46,7 +49,9 @@ def connect(vcenter: VCenter, password: Optional[str] = None, *, timeout: float 
         _soap_logout(si)
         raise
     log.info("logged in to vCenter %s:%s as %s (TLS: %s)", host, port, user, tls.describe())
-    return VCenterSession(vcenter, tls, si, rest)
+    session = VCenterSession(vcenter, tls, si, rest)
+    atexit.register(session.close)  # unregistered by close()
+    return session
 
 
 def _soap_login(host: str, port: int, user: str, password: str, tls: TlsPolicy, timeout: float,
@@ -125,6 +130,7 @@ class VCenterSession:
         if self._closed:
             return
         self._closed = True
+        atexit.unregister(self.close)
         self._pbm = None
         self.rest.logout()
         _soap_logout(self.si)

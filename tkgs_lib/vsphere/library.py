@@ -8,39 +8,35 @@ and returns a :class:`~tkgs_lib.plan.Plan`; nothing changes until ``plan.apply()
   stage stops and says what differs; it never rewrites a library someone else may depend on.
 * The OVA item: before an upload is planned the OVA is checked against its manifest (a
   mismatch raises :class:`~tkgs_lib.errors.ManifestMismatch` from planning, so nothing, not even
-  a library, is created). The upload streams each file from inside the OVA (no extraction,
-  flat memory, a progress bar by bytes) through one update session; on any failure the session
-  is failed and the item deleted, so nothing half-made remains. When complete, the item's
-  description records ``sha256-manifest:<hex>`` (vCenter keeps no checksums of library files),
-  so a rerun that finds the same digest and the same file names and sizes leaves the item alone
-  and a different one is a conflict.
+  a library, is created). The upload itself (streamed, all or nothing) is
+  :func:`~tkgs_lib.vsphere.upload.upload_ova`; it records ``sha256-manifest:<hex>`` in the item's
+  description, so a rerun that finds the same digest and the same file names and sizes leaves
+  the item alone and a different one is a conflict.
+
+This module holds the typed wrapper of the content-library REST endpoints
+(:class:`ContentLibraryApi`), reading, planning and the report.
 """
 
 from __future__ import annotations
 
-import copy
-import logging
 import os
-import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator, Optional
+from typing import Any, Optional
 
-from ..errors import OvaError, SiteError, TkgsError, VSphereError
+from ..errors import OvaError, SiteError, VSphereError
 from ..findings import Finding
-from ..ova import CHUNK_SIZE, MemberReader, Ova, OvaContent
+from ..ova import DIGEST_PREFIX, Ova, OvaContent
 from ..plan import Plan, Step
 from .inventory import Inventory
-from .rest import RestClient, RestError
-
-log = logging.getLogger(__name__)
+from .rest import RestClient
+from .upload import upload_ova
 
 __all__ = [
-    "STAGE", "DIGEST_PREFIX", "Library", "LibraryItem", "ContentLibraryApi", "ContentLibraryState",
-    "read_content_libraries", "plan_content_libraries", "library_table", "upload_ova",
+    "STAGE", "Library", "LibraryItem", "ContentLibraryApi", "ContentLibraryState",
+    "read_content_libraries", "plan_content_libraries", "library_table",
 ]
 
 STAGE = "content libraries"
-DIGEST_PREFIX = "sha256-manifest:"
 ITEM_TYPE = "ovf"
 
 LIBRARY = "/rest/com/vmware/content/library"
@@ -131,10 +127,6 @@ class ContentLibraryApi:
                 "subscription_info": subscription}
         return self.rest.post(SUBSCRIBED_LIBRARY, {"create_spec": spec})
 
-    def delete_library(self, library: Library) -> None:
-        path = SUBSCRIBED_LIBRARY if library.type == "SUBSCRIBED" else LOCAL_LIBRARY
-        self.rest.delete(f"{path}/id:{library.id}")
-
     def items_named(self, library_id: str, name: str) -> list[LibraryItem]:
         ids = self.rest.post(ITEM, {"spec": {"library_id": library_id, "name": name}}, action="find") or []
         return [self.item(i) for i in ids]
@@ -186,121 +178,6 @@ class ContentLibraryApi:
 
 def _backing(datastore_id: str) -> dict:
     return {"type": "DATASTORE", "datastore_id": datastore_id}
-
-
-# --- the upload ----------------------------------------------------------------------------------
-
-class _UploadBody:
-    """A request body streamed from inside the OVA: iterable in 1 MiB chunks, with a length.
-
-    No ``read``: requests/urllib3 then send the chunks as they come (rather than re-reading in
-    16 KiB blocks), and ``len`` makes it a Content-Length upload instead of a chunked one.
-    """
-
-    def __init__(self, reader: MemberReader, on_chunk: Callable[[int], object]) -> None:
-        self._reader, self._on_chunk = reader, on_chunk
-
-    def __len__(self) -> int:
-        return len(self._reader)
-
-    def __iter__(self) -> Iterator[bytes]:
-        for chunk in self._reader:
-            yield chunk
-            self._on_chunk(len(chunk))
-
-
-def _put(rest: RestClient, uri: str, body: _UploadBody, name: str) -> None:
-    import requests
-
-    try:
-        # An empty body must be b"": requests sends a zero-length iterable as chunked.
-        response = rest.session.put(uri, data=body if len(body) else b"",
-                                    headers={"Content-Type": "application/octet-stream"},
-                                    timeout=(rest.timeout[0], max(rest.timeout[1], 600.0)))
-    except requests.RequestException as exc:
-        raise VSphereError(f"sending {name} to vCenter failed: {type(exc).__name__} ({exc}).") from None
-    if not response.ok:
-        detail = response.text.strip().splitlines()[0][:200] if response.text.strip() else response.reason
-        raise RestError(f"vCenter refused {name}: HTTP {response.status_code} ({detail}).", response.status_code)
-
-
-def _wait_done(api: ContentLibraryApi, session_id: str, timeout: float = 600.0) -> None:
-    deadline = time.monotonic() + timeout
-    delay = 0.05
-    while True:
-        state = api.update_session(session_id)
-        status = state.get("state", "")
-        if status == "DONE":
-            return
-        if status in ("ERROR", "CANCELED"):
-            message = (state.get("error_message") or {}).get("default_message") or status.lower()
-            raise VSphereError(f"vCenter did not accept the upload: {message}.")
-        if time.monotonic() > deadline:
-            raise VSphereError(f"the upload session stayed {status or 'unknown'} for {timeout:.0f} s.")
-        time.sleep(delay)
-        delay = min(delay * 2, 2.0)
-
-
-def upload_ova(rest: RestClient, library_id: str, item_name: str, ova: Ova, *,
-               progress: bool = True) -> str:
-    """Create OVF item ``item_name`` in ``library_id`` from ``ova``'s files; returns the item id.
-
-    Every member of the OVA (descriptor, manifest, disks) is PUT streamed from inside the tar.
-    All or nothing: on any failure the update session is failed and the item deleted. Call only
-    after :meth:`Ova.verify`.
-    """
-    from tqdm.auto import tqdm
-
-    api = ContentLibraryApi(rest)
-    content = ova.content()
-    item_id = api.create_item(library_id, item_name, "tkgs-runbook: upload in progress")
-    session_id: Optional[str] = None
-    try:
-        session_id = api.create_update_session(item_id)
-        with tqdm(total=content.total_size, unit="B", unit_scale=True, unit_divisor=1024,
-                  desc=f"uploading {ova.path.name}", disable=not progress) as bar:
-            for member in ova.members:
-                uri = api.add_file(session_id, member.name, member.size)
-                with ova.open(member.name, CHUNK_SIZE) as reader:
-                    _put(rest, uri, _UploadBody(reader, bar.update), member.name)
-        check = api.validate(session_id)
-        if isinstance(check, dict) and check.get("has_errors"):
-            raise VSphereError(f"vCenter found problems in the uploaded files: missing "
-                               f"{check.get('missing_files') or []}, invalid {check.get('invalid_files') or []}.")
-        api.session_action(session_id, "complete")
-        _wait_done(api, session_id)
-        # Recorded last: an item carries the digest only once its content is complete.
-        api.set_item_description(item_id, f"{DIGEST_PREFIX}{content.manifest_digest}")
-    except BaseException as exc:
-        removed = _discard(api, item_id, session_id)
-        if isinstance(exc, TkgsError):
-            outcome = ("the item was removed" if removed else
-                       f"removing the item failed too: delete library item '{item_name}' in vCenter")
-            reworded = copy.copy(exc)  # same class and fields (status, file...), the fuller sentence
-            reworded.message = (f"uploading {ova.path.name} into library item '{item_name}' failed, and "
-                                f"{outcome}: {exc.message}")
-            reworded.args = (reworded.message,)
-            raise reworded from exc
-        raise
-    return item_id
-
-
-def _discard(api: ContentLibraryApi, item_id: str, session_id: Optional[str]) -> bool:
-    """Undo a failed upload: fail and delete the session, delete the item. Returns whether the item is gone."""
-    if session_id is not None:
-        _best_effort(f"fail update session {session_id}", lambda: api.session_action(session_id, "fail"))
-        _best_effort(f"delete update session {session_id}", lambda: api.delete_session(session_id))
-    return _best_effort(f"delete library item {item_id}", lambda: api.delete_item(item_id))
-
-
-def _best_effort(what: str, action: Callable[[], object]) -> bool:
-    """Cleanup never raises over the error that made it necessary; it logs and reports failure."""
-    try:
-        action()
-        return True
-    except Exception as exc:  # noqa: BLE001
-        log.warning("cleanup after a failed upload: could not %s: %s", what, exc)
-        return False
 
 
 # --- read ---------------------------------------------------------------------------------------
@@ -410,23 +287,17 @@ def _plan_subscribed(plan: Plan, api: ContentLibraryApi, site, state: ContentLib
         plan.add(Step(obj, desired, found, "ok"))
 
 
-@dataclass
-class _LocalLibraryId:
-    """The local library's id: known at plan time, or once its create step has run."""
-
-    value: Optional[str] = None
-
-
 def _plan_local(plan: Plan, api: ContentLibraryApi, site, state: ContentLibraryState,
-                local_id: _LocalLibraryId) -> bool:
-    """Plan the local library; False when it is in conflict (the item cannot be planned)."""
+                ids: dict[str, str]) -> bool:
+    """Plan the local library; False when it is in conflict (the item cannot be planned).
+
+    Its id goes into ``ids["local library"]``: now when it exists, or when its create step runs."""
     want = site.content_libraries.haproxy
     obj = f"local library '{want.name}'"
     desired = f"local, on {state.datastore_name}"
     if not state.local:
-        def create() -> None:
-            local_id.value = api.create_local_library(want.name, state.datastore_id)
-        plan.add(Step(obj, desired, "absent", "create", run=create))
+        plan.add(Step(obj, desired, "absent", "create", run=lambda: ids.__setitem__(
+            "local library", api.create_local_library(want.name, state.datastore_id))))
         return True
     if len(state.local) > 1:
         plan.add(Step(obj, desired, f"{len(state.local)} libraries of that name", "conflict",
@@ -446,7 +317,7 @@ def _plan_local(plan: Plan, api: ContentLibraryApi, site, state: ContentLibraryS
                       why=f"it is stored on {stores}, the site wants {state.datastore_name}; set "
                           f"content_libraries.datastore: {stores.split(', ')[0]}, or delete the library."))
         return False
-    local_id.value = lib.id
+    ids["local library"] = lib.id
     plan.add(Step(obj, desired, found, "ok"))
     return True
 
@@ -466,7 +337,7 @@ def _open_ova(site) -> Ova:
 
 
 def _plan_item(plan: Plan, api: ContentLibraryApi, site, state: ContentLibraryState,
-               local_id: _LocalLibraryId, progress: bool) -> None:
+               ids: dict[str, str], progress: bool) -> None:
     want = site.content_libraries.haproxy
     obj = f"OVA item '{want.item}' in '{want.name}'"
     ova = _open_ova(site)
@@ -488,9 +359,7 @@ def _plan_item(plan: Plan, api: ContentLibraryApi, site, state: ContentLibrarySt
         now = os.stat(ova.path)
         if (now.st_size, now.st_mtime_ns) != (checked.st_size, checked.st_mtime_ns):
             raise OvaError(f"{ova.path} changed after its manifest was checked; plan again.")
-        if local_id.value is None:
-            raise TkgsError(f"local library '{want.name}' was not created; cannot upload into it.")
-        upload_ova(api.rest, local_id.value, want.item, ova, progress=progress)
+        upload_ova(api, ids["local library"], want.item, ova, progress=progress)
 
     plan.add(Step(obj, desired, "absent", "create", run=upload))
 
@@ -524,15 +393,16 @@ def plan_content_libraries(session, site, *, progress: bool = True) -> Plan:
     plan = Plan(STAGE)
     if site.content_libraries is None:
         plan.findings.append(Finding.warning(
-            "content_libraries", "is not set: no content library is prepared.",
-            "add content_libraries (kubernetes, haproxy) to the site file."))
+            "content_libraries", "is not in the site, so no content library is prepared (neither the "
+                                 "subscribed Tanzu library nor the local one with the HAProxy OVA).",
+            "add content_libraries (kubernetes, haproxy) to the site file; see `tkgs-runbook fields`."))
         return plan
     state = read_content_libraries(session, site)
     api = ContentLibraryApi(session.rest)
-    local_id = _LocalLibraryId()
+    ids: dict[str, str] = {}  # ids known now or made by earlier steps, for the later ones
     _plan_subscribed(plan, api, site, state)
-    if _plan_local(plan, api, site, state, local_id):
-        _plan_item(plan, api, site, state, local_id, progress)
+    if _plan_local(plan, api, site, state, ids):
+        _plan_item(plan, api, site, state, ids, progress)
     return plan
 
 

@@ -3,7 +3,8 @@
 The site wants one port group per network of its deployment (management, workload and, under
 ``frontend``, frontend) with its VLAN id. :func:`read_portgroups` turns the switch into plain
 values, :func:`plan_portgroups` compares them with the site (a pure function, so every path can
-be tested with values), and the plan's ``create`` steps call ``AddDVPortgroup_Task``.
+be tested with values), and the plan's ``create`` steps call ``AddDVPortgroup_Task`` through
+:class:`PortgroupOps`.
 
 The article says to check the up-links: a port group whose traffic has no active uplink on a
 switch that has uplinks goes nowhere (an error finding). A switch that defines no uplink names
@@ -13,7 +14,7 @@ at all (as the simulator's) cannot be checked (a warning).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Optional
+from typing import Optional
 
 from pyVim.task import WaitForTask
 from pyVmomi import vim, vmodl
@@ -22,10 +23,11 @@ from ..errors import VSphereError
 from ..findings import Finding
 from ..plan import Plan, Step
 from ..site import Site
+from . import ValuesOnly
 from .inventory import Inventory
 
 __all__ = ["PortgroupFacts", "SwitchFacts", "WantedPortgroup", "wanted_portgroups", "read_portgroups",
-           "plan_portgroups", "prepare_portgroups", "create_portgroup", "teaming_table", "STAGE"]
+           "plan_portgroups", "prepare_portgroups", "create_portgroup", "PortgroupOps", "teaming_table", "STAGE"]
 
 STAGE = "port groups"
 DEFAULT_PORTS = 8  # vSphere's default; autoExpand grows an early-binding port group as VMs connect
@@ -138,13 +140,9 @@ def _kind(network) -> str:
 
 # --- plan ------------------------------------------------------------------------------------
 
-def _not_applicable(name: str, vlan: int) -> None:
-    raise VSphereError(f"port group '{name}' was planned from values only; plan with prepare_portgroups to apply.")
-
-
-def plan_portgroups(site: Site, facts: SwitchFacts,
-                    create: Callable[[str, int], object] = _not_applicable) -> Plan:
-    """Compare the site's port groups with ``facts``; ``create(name, vlan)`` runs each create step."""
+def plan_portgroups(site: Site, facts: SwitchFacts, ops: Optional[PortgroupOps] = None) -> Plan:
+    """Compare the site's port groups with ``facts``; ``ops`` (a PortgroupOps) runs the create steps."""
+    ops = ops or ValuesOnly("prepare_portgroups")
     plan = Plan(STAGE)
     switch = facts.name
     for want in wanted_portgroups(site):
@@ -164,7 +162,7 @@ def plan_portgroups(site: Site, facts: SwitchFacts,
                               f"{want.path}.portgroup another name, or remove that network."))
         else:
             plan.add(Step(obj, desired, "missing", "create",
-                          run=lambda name=want.name, vlan=want.vlan: create(name, vlan)))
+                          run=lambda name=want.name, vlan=want.vlan: ops.create_portgroup(name, vlan)))
     plan.findings += teaming_findings(site, facts)
     return plan
 
@@ -251,8 +249,17 @@ def create_portgroup(switch: vim.DistributedVirtualSwitch, name: str, vlan: int,
     raise VSphereError(f"port group '{name}' was created on switch '{switch.name}' but does not read back.")
 
 
+class PortgroupOps:
+    """The changes a port-group plan makes: one ``AddDVPortgroup_Task`` per step."""
+
+    def __init__(self, inventory: Inventory) -> None:
+        self.inventory = inventory
+
+    def create_portgroup(self, name: str, vlan: int) -> vim.dvs.DistributedVirtualPortgroup:
+        return create_portgroup(self.inventory.switch, name, vlan)
+
+
 def prepare_portgroups(session, site: Site, inventory: Optional[Inventory] = None) -> Plan:
     """Read the switch and plan the site's port groups; ``plan.apply()`` creates the missing ones."""
     inventory = inventory or Inventory(session, site.vcenter)
-    facts = read_portgroups(session, inventory)
-    return plan_portgroups(site, facts, create=lambda name, vlan: create_portgroup(inventory.switch, name, vlan))
+    return plan_portgroups(site, read_portgroups(session, inventory), PortgroupOps(inventory))

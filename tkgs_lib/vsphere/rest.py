@@ -8,8 +8,10 @@ failure is a :class:`RestError` whose message names the request and vCenter's er
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 from typing import Any, Optional
+from urllib.parse import urlsplit
 
 import requests
 
@@ -54,19 +56,32 @@ class RestClient:
         state = "logged in" if SESSION_HEADER in self.session.headers else "not logged in"
         return f"<RestClient {self.base_url} {state}>"
 
+    def is_own_url(self, url: str) -> bool:
+        """Whether ``url`` is https on this client's host and port: the only place its session id may go.
+
+        Host names compare case-insensitively and without a trailing dot, addresses by value, a
+        missing port as 443; a name and an address of the same machine do not match (no DNS)."""
+        try:
+            parts = urlsplit(url)
+            port = parts.port or 443
+        except ValueError:  # a port that is not a number, a malformed IPv6 literal
+            return False
+        return (parts.scheme.lower() == "https" and port == self.port
+                and _host_key(parts.hostname or "") == _host_key(self.host))
+
     # --- session ---------------------------------------------------------------------------------
 
     def login(self, username: str, password: str) -> None:
         """Create a vAPI session with basic auth; its id rides on every later request."""
         try:
             response = self.session.post(self.base_url + SESSION_PATH, auth=(username, password),
-                                         timeout=self.timeout)
+                                         timeout=self.timeout, allow_redirects=False)
         except requests.RequestException as exc:
             raise ConnectionFailed(self._transport_sentence("log in to", exc)) from None
         if response.status_code in (401, 403):
             raise ConnectionFailed(f"vCenter refused the REST login for user '{username}' (HTTP "
                                    f"{response.status_code}): check vcenter.username and the password.")
-        if not response.ok:
+        if response.status_code >= 300:
             raise self._error("POST", SESSION_PATH, response)
         self.session.headers[SESSION_HEADER] = response.json()["value"]
 
@@ -76,7 +91,7 @@ class RestClient:
             self.session.close()
             return
         try:
-            self.session.delete(self.base_url + SESSION_PATH, timeout=self.timeout)
+            self.session.delete(self.base_url + SESSION_PATH, timeout=self.timeout, allow_redirects=False)
         except requests.RequestException as exc:
             log.warning("logging out of vCenter's REST session failed: %s", type(exc).__name__)
         finally:
@@ -101,10 +116,12 @@ class RestClient:
 
     def _request(self, method: str, path: str, **kwargs) -> Any:
         try:
-            response = self.session.request(method, self.base_url + path, timeout=self.timeout, **kwargs)
+            # No redirects: requests would carry the session id header to wherever one points.
+            response = self.session.request(method, self.base_url + path, timeout=self.timeout,
+                                            allow_redirects=False, **kwargs)
         except requests.RequestException as exc:
             raise ConnectionFailed(self._transport_sentence(f"{method} {path} at", exc)) from None
-        if not response.ok:
+        if response.status_code >= 300:  # a redirect is not followed: it is an answer we cannot use
             raise self._error(method, path, response)
         if not response.content:
             return None
@@ -144,6 +161,14 @@ class RestClient:
         if cause is not None:
             return unreachable_sentence(self.host, self.port, cause)
         return f"could not {doing} vCenter {self.base_url}: {type(exc).__name__} ({_root_cause(exc)})."
+
+
+def _host_key(host: str) -> str:
+    host = host.strip("[]").rstrip(".").lower()
+    try:
+        return ipaddress.ip_address(host).compressed
+    except ValueError:
+        return host
 
 
 def _root_cause(exc: BaseException) -> str:

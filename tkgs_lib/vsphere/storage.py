@@ -13,10 +13,10 @@ from typing import Optional
 
 from pyVmomi import pbm
 
-from ..errors import VSphereError
 from ..findings import Finding
 from ..plan import Plan, Step
 from ..site import Site
+from . import ValuesOnly
 from .inventory import Inventory
 from .rest import RestClient
 
@@ -176,23 +176,19 @@ def tag_rule_spec(category: str, tag: str):
                 id=f"com.vmware.storage.tag.{category}.property", value=cap.types.DiscreteSet(values=[tag]))])])])
 
 
-class _ValuesOnly:
-    def __getattr__(self, name):
-        def refuse(*args):
-            raise VSphereError("this storage plan was made from values only; plan with prepare_storage to apply.")
-        return refuse
-
-
-def plan_storage(site: Site, facts: StorageFacts, ops=None) -> Plan:
+def plan_storage(site: Site, facts: StorageFacts, ops: Optional[StorageOps] = None) -> Plan:
     """Compare the site's storage block with ``facts``; ``ops`` (a StorageOps) runs the create steps."""
     plan = Plan(STAGE)
     storage = site.storage
     if storage is None:
-        plan.findings.append(Finding("info", "storage", "the site has no storage block; nothing to do."))
+        plan.findings.append(Finding.warning(
+            "storage", "is not in the site, so no datastore tag or storage policy is prepared (Workload "
+                       "Management needs a storage policy).",
+            "add storage (tag_category, tag, policy) to the site file; see `tkgs-runbook fields`."))
         return plan
-    ops = ops or _ValuesOnly()
+    ops = ops or ValuesOnly("prepare_storage")
     c_name, t_name, p_name = storage.tag_category, storage.tag, storage.policy
-    ids: dict[str, str] = {}  # ids made by earlier steps, for the later ones
+    ids: dict[str, str] = {}  # ids known now or made by earlier steps, for the later ones
 
     category = facts.category
     desired = f"{CARDINALITY.lower()} cardinality, associable to {DATASTORE}"
@@ -229,10 +225,7 @@ def plan_storage(site: Site, facts: StorageFacts, ops=None) -> Plan:
             plan.add(Step(obj, desired, f"carries {', '.join(on_it)}", "conflict",
                           why=f"datastore '{name}' already carries tag {', '.join(on_it)} of category '{c_name}', "
                               f"which allows one tag per object: detach it in vCenter, or use another category."))
-        elif name not in facts.datastores:
-            plan.add(Step(obj, desired, "no such datastore", "conflict",
-                          why=f"datastore '{name}' (vcenter.datastores) does not exist in the datacenter."))
-        else:
+        else:  # every site datastore exists: read_storage checked them
             plan.add(Step(obj, desired, "not attached", "create",
                           run=lambda moid=facts.datastores[name]: ops.attach(ids["tag"], moid)))
 
@@ -271,7 +264,7 @@ def compliance_table(site: Site, facts: StorageFacts):
     import pandas as pd
 
     storage = site.storage
-    if facts.policies and len(facts.policies) == 1:
+    if len(facts.policies) == 1:
         rule_sets = [rules for rules in facts.policies[0].rule_sets if rules]
     else:
         rule_sets = [(TagRule(storage.tag_category, (storage.tag,)),)]

@@ -2,7 +2,10 @@
 CA store, or, only as a loud explicit opt-in, nothing.
 
 One :class:`TlsPolicy` serves both clients: :meth:`TlsPolicy.ssl_context` for pyvmomi (and
-anything else built on ``ssl``) and :meth:`TlsPolicy.configure` for a ``requests`` session.
+anything else built on ``ssl``) and :meth:`TlsPolicy.configure` for a ``requests`` session, and
+both trust exactly the same certificates. "The system's CA store" is the one OpenSSL was built to
+use (:func:`system_context`): neither ``REQUESTS_CA_BUNDLE`` nor ``SSL_CERT_FILE``/``SSL_CERT_DIR``
+nor requests' bundled certifi CAs can quietly add to it.
 :meth:`TlsPolicy.check` makes one handshake up front so that every way trust can fail becomes
 one sentence naming the cause, before a password is sent anywhere.
 
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import re
 import socket
 import ssl
@@ -32,7 +36,7 @@ from ..errors import ConnectionFailed, SiteError
 log = logging.getLogger(__name__)
 
 __all__ = ["TlsPolicy", "InsecureTlsWarning", "PinMismatch", "normalize_thumbprint", "fingerprint_of",
-           "server_fingerprint"]
+           "server_fingerprint", "system_context"]
 
 
 class InsecureTlsWarning(UserWarning):
@@ -84,8 +88,26 @@ class _PinnedContext(ssl.SSLContext):
         return tls
 
 
+def system_context() -> ssl.SSLContext:
+    """A verifying client context that trusts the system's CA store and nothing else.
+
+    The store is where OpenSSL was built to look (on Debian /usr/lib/ssl/cert.pem and certs/, that
+    is /etc/ssl/certs); unlike ``ssl.create_default_context()`` this ignores ``SSL_CERT_FILE`` and
+    ``SSL_CERT_DIR``, so the environment cannot change what is trusted."""
+    paths = ssl.get_default_verify_paths()
+    cafile = paths.openssl_cafile if os.path.isfile(paths.openssl_cafile) else None
+    capath = paths.openssl_capath if os.path.isdir(paths.openssl_capath) else None
+    if cafile is None and capath is None:
+        raise SiteError(f"vcenter: this machine has no system CA store ({paths.openssl_cafile} and "
+                        f"{paths.openssl_capath} are missing); set vcenter.ca_file or vcenter.thumbprint.")
+    return ssl.create_default_context(cafile=cafile, capath=capath)
+
+
 class _ContextAdapter(HTTPAdapter):
-    """An HTTPAdapter whose connections use one ssl.SSLContext (the system's CA store)."""
+    """An HTTPAdapter whose connections verify with one ssl.SSLContext and only with it.
+
+    requests' own ``cert_verify`` would point every connection at certifi's bundle (or
+    ``verify``'s), which urllib3 then loads into the context: REST would trust more than SOAP."""
 
     def __init__(self, context: ssl.SSLContext, **kwargs) -> None:
         self._context = context
@@ -94,6 +116,10 @@ class _ContextAdapter(HTTPAdapter):
     def init_poolmanager(self, *args, **kwargs):
         kwargs["ssl_context"] = self._context
         return super().init_poolmanager(*args, **kwargs)
+
+    def cert_verify(self, conn, url, verify, cert) -> None:
+        conn.cert_reqs = "CERT_REQUIRED"
+        conn.ca_certs = conn.ca_cert_dir = None
 
 
 class _FingerprintAdapter(HTTPAdapter):
@@ -168,10 +194,11 @@ class TlsPolicy:
             except (ssl.SSLError, OSError) as exc:
                 raise SiteError(f"vcenter.ca_file: {self.ca_file} is not a readable PEM certificate "
                                 f"bundle ({exc}).") from None
-        return ssl.create_default_context()
+        return system_context()
 
     def configure(self, session: requests.Session) -> requests.Session:
-        """Make ``session`` enforce this policy; environment variables (REQUESTS_CA_BUNDLE) can't override it."""
+        """Make ``session`` enforce this policy, trusting what :meth:`ssl_context` trusts; environment
+        variables (REQUESTS_CA_BUNDLE, SSL_CERT_FILE...) and certifi's bundle can't change it."""
         session.trust_env = False
         if self.insecure:
             self._warn()
@@ -184,7 +211,7 @@ class TlsPolicy:
             session.verify = self.ca_file
         else:
             session.verify = True
-            session.mount("https://", _ContextAdapter(ssl.create_default_context()))
+            session.mount("https://", _ContextAdapter(system_context()))
         return session
 
     def _warn(self) -> None:
@@ -223,6 +250,10 @@ class TlsPolicy:
                                    f"check that vcenter.port is vCenter's HTTPS port.") from None
         except OSError as exc:
             raise ConnectionFailed(unreachable_sentence(host, port, exc)) from None
+        except UnicodeError as exc:  # the idna codec: an empty label ("vc..corp") or one over 63 characters
+            why = str(exc).rsplit("UnicodeError: ", 1)[-1].rstrip(")")
+            raise ConnectionFailed(f"vcenter.server '{host}' is not a valid host name ({why}): write vCenter's "
+                                   f"name as its certificate names it, or its address.") from None
 
     def _untrusted_sentence(self, host: str, port: int, exc: ssl.SSLCertVerificationError,
                             timeout: float) -> str:

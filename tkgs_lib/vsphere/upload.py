@@ -1,0 +1,146 @@
+"""Uploading an OVA into a content library item: streamed, all or nothing.
+
+Every member of the OVA (descriptor, manifest, disks) is PUT straight out of the tar file through
+one update session, in 1 MiB chunks (flat memory) with a progress bar by bytes. Each PUT goes only
+to an upload address on the vCenter the REST session logged in to, over https: that request
+carries the session id. On any failure the update session is failed and deleted and the item
+deleted, so nothing half-made remains. When complete, the item's description records the OVA's
+manifest digest (``sha256-manifest:<hex>``; vCenter keeps no checksums of library files), so a
+rerun can recognise the same content.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import time
+from typing import TYPE_CHECKING, Callable, Iterator, Optional
+
+from ..errors import TkgsError, VSphereError
+from ..ova import CHUNK_SIZE, DIGEST_PREFIX, MemberReader, Ova
+from .rest import RestClient, RestError
+
+if TYPE_CHECKING:
+    from .library import ContentLibraryApi
+
+log = logging.getLogger(__name__)
+
+__all__ = ["upload_ova"]
+
+
+class _UploadBody:
+    """A request body streamed from inside the OVA: iterable in 1 MiB chunks, with a length.
+
+    No ``read``: requests/urllib3 then send the chunks as they come (rather than re-reading in
+    16 KiB blocks), and ``len`` makes it a Content-Length upload instead of a chunked one.
+    """
+
+    def __init__(self, reader: MemberReader, on_chunk: Callable[[int], object]) -> None:
+        self._reader, self._on_chunk = reader, on_chunk
+
+    def __len__(self) -> int:
+        return len(self._reader)
+
+    def __iter__(self) -> Iterator[bytes]:
+        for chunk in self._reader:
+            yield chunk
+            self._on_chunk(len(chunk))
+
+
+def _put(rest: RestClient, uri: str, body: _UploadBody, name: str) -> None:
+    import requests
+
+    if not rest.is_own_url(uri):
+        raise VSphereError(
+            f"vCenter gave {uri[:200]} as the upload address for {name}, which is not the vCenter this "
+            f"session logged in to ({rest.base_url}); the upload carries the session id, so it is sent "
+            f"nowhere else. If that is the same vCenter under another name, set vcenter.server (and "
+            f"vcenter.port) to the name and port it gives.")
+    try:
+        # An empty body must be b"": requests sends a zero-length iterable as chunked.
+        response = rest.session.put(uri, data=body if len(body) else b"", allow_redirects=False,
+                                    headers={"Content-Type": "application/octet-stream"},
+                                    timeout=(rest.timeout[0], max(rest.timeout[1], 600.0)))
+    except requests.RequestException as exc:
+        raise VSphereError(f"sending {name} to vCenter failed: {type(exc).__name__} ({exc}).") from None
+    if response.status_code >= 300:
+        detail = response.text.strip().splitlines()[0][:200] if response.text.strip() else response.reason
+        raise RestError(f"vCenter refused {name}: HTTP {response.status_code} ({detail}).", response.status_code)
+
+
+def _wait_done(api: ContentLibraryApi, session_id: str, timeout: float = 600.0) -> None:
+    deadline = time.monotonic() + timeout
+    delay = 0.05
+    while True:
+        state = api.update_session(session_id)
+        status = state.get("state", "")
+        if status == "DONE":
+            return
+        if status in ("ERROR", "CANCELED"):
+            message = (state.get("error_message") or {}).get("default_message") or status.lower()
+            raise VSphereError(f"vCenter did not accept the upload: {message}.")
+        if time.monotonic() > deadline:
+            raise VSphereError(f"the upload session stayed {status or 'unknown'} for {timeout:.0f} s.")
+        time.sleep(delay)
+        delay = min(delay * 2, 2.0)
+
+
+def upload_ova(api: ContentLibraryApi, library_id: str, item_name: str, ova: Ova, *,
+               progress: bool = True) -> str:
+    """Create OVF item ``item_name`` in ``library_id`` from ``ova``'s files; returns the item id.
+
+    Every member of the OVA (descriptor, manifest, disks) is PUT streamed from inside the tar.
+    All or nothing: on any failure the update session is failed and the item deleted. Call only
+    after :meth:`Ova.verify`.
+    """
+    from tqdm.auto import tqdm
+
+    content = ova.content()
+    item_id = api.create_item(library_id, item_name, "tkgs-runbook: upload in progress")
+    session_id: Optional[str] = None
+    try:
+        session_id = api.create_update_session(item_id)
+        with tqdm(total=content.total_size, unit="B", unit_scale=True, unit_divisor=1024,
+                  desc=f"uploading {ova.path.name}", disable=not progress) as bar:
+            for member in ova.members:
+                uri = api.add_file(session_id, member.name, member.size)
+                with ova.open(member.name, CHUNK_SIZE) as reader:
+                    _put(api.rest, uri, _UploadBody(reader, bar.update), member.name)
+        check = api.validate(session_id)
+        if isinstance(check, dict) and check.get("has_errors"):
+            raise VSphereError(f"vCenter found problems in the uploaded files: missing "
+                               f"{check.get('missing_files') or []}, invalid {check.get('invalid_files') or []}.")
+        api.session_action(session_id, "complete")
+        _wait_done(api, session_id)
+        # Recorded last: an item carries the digest only once its content is complete.
+        api.set_item_description(item_id, f"{DIGEST_PREFIX}{content.manifest_digest}")
+    except BaseException as exc:
+        removed = _discard(api, item_id, session_id)
+        if isinstance(exc, TkgsError):
+            outcome = ("the item was removed" if removed else
+                       f"removing the item failed too: delete library item '{item_name}' in vCenter")
+            reworded = copy.copy(exc)  # same class and fields (status, file...), the fuller sentence
+            reworded.message = (f"uploading {ova.path.name} into library item '{item_name}' failed, and "
+                                f"{outcome}: {exc.message}")
+            reworded.args = (reworded.message,)
+            raise reworded from exc
+        raise
+    return item_id
+
+
+def _discard(api: ContentLibraryApi, item_id: str, session_id: Optional[str]) -> bool:
+    """Undo a failed upload: fail and delete the session, delete the item. Returns whether the item is gone."""
+    if session_id is not None:
+        _best_effort(f"fail update session {session_id}", lambda: api.session_action(session_id, "fail"))
+        _best_effort(f"delete update session {session_id}", lambda: api.delete_session(session_id))
+    return _best_effort(f"delete library item {item_id}", lambda: api.delete_item(item_id))
+
+
+def _best_effort(what: str, action: Callable[[], object]) -> bool:
+    """Cleanup never raises over the error that made it necessary; it logs and reports failure."""
+    try:
+        action()
+        return True
+    except Exception as exc:  # noqa: BLE001
+        log.warning("cleanup after a failed upload: could not %s: %s", what, exc)
+        return False
