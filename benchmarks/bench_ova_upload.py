@@ -1,6 +1,6 @@
 """Uploading an OVA into a content library streams: curl's speed, flat memory.
 
-    python benchmarks/bench_ova_upload.py [--size-gib 1] [--rounds 3] [--tmpdir DIR] [--no-progress]
+    python benchmarks/bench_ova_upload.py [--size-gib 1] [--rounds 5] [--tmpdir DIR] [--no-progress]
 
 Starts VMware's vCenter simulator, generates a HAProxy-like OVA of ``--size-gib`` GiB in a
 temporary folder (removed afterwards; the run is skipped, exit 0, when that folder's file system
@@ -131,7 +131,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size-gib", type=float, default=1.0, help="disk size of the generated OVA (GiB)")
     parser.add_argument("--tmpdir", default=None, help="where to put the OVA and the simulator's datastores "
                                                        "(default: /dev/shm when it has room, else the system's)")
-    parser.add_argument("--rounds", type=int, default=3, help="timed uploads per side, in ABBA order")
+    parser.add_argument("--rounds", type=int, default=5,
+                        help="timed uploads per side, in ABBA order (on 2 busy cores single runs vary by 2x)")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bars")
     args = parser.parse_args(argv)
     progress = not args.no_progress
