@@ -81,6 +81,7 @@ def test_run_plan_writes_an_executed_notebook_and_html_without_secrets(tmp_path)
     result = cli("run", site, "--stages", "plan", "--output", tmp_path / "runs",
                  env={"TKGS_VCENTER_PASSWORD": CANARY, "TKGS_HAPROXY_ROOT_PASSWORD": CANARY})
     assert result.returncode == 0, result.stderr
+    assert "without encryption" not in result.stderr  # the kernel talks over private Unix sockets, not TCP
     (folder,) = (tmp_path / "runs").iterdir()
     assert folder.name.startswith("lab01-")
     names = {p.name for p in folder.iterdir()}

@@ -86,7 +86,8 @@ def run_stages(site: Site, stages: Sequence[Stage], run_folder: Path, *, apply: 
         failure = None
         try:
             pm.execute_notebook(str(source), str(target), parameters=parameters, cwd=str(notebooks),
-                                progress_bar=progress, log_output=False, kernel_name="python3")
+                                progress_bar=progress, log_output=False, kernel_name="python3",
+                                kernel_manager_class=_ipc_kernel_manager())
         except pm.PapermillExecutionError as exc:
             failure = f"{exc.ename}: {exc.evalue}"
         except Exception as exc:  # the kernel died, a timeout...: still a failed stage, still a record
@@ -99,6 +100,19 @@ def run_stages(site: Site, stages: Sequence[Stage], run_folder: Path, *, apply: 
             raise StageFailed(f"stage {stage.name!r} ({stage.title}) failed: {failure}\n"
                               f"See {target} and {target.with_suffix('.html')}.")
     return executed
+
+
+def _ipc_kernel_manager():
+    """A kernel manager whose channels are Unix sockets in the user's private runtime folder.
+
+    The default is plain-text TCP on loopback, which any local user can reach (ipykernel warns
+    about it); a stage's kernel holds vCenter's password, so it talks over IPC instead."""
+    from jupyter_client.manager import AsyncKernelManager
+
+    class IpcKernelManager(AsyncKernelManager):
+        transport = "ipc"
+
+    return IpcKernelManager
 
 
 def _keep_record(notebook_path: Path, secrets: list[str]) -> None:
