@@ -107,10 +107,21 @@ def _ipc_kernel_manager():
 
     The default is plain-text TCP on loopback, which any local user can reach (ipykernel warns
     about it); a stage's kernel holds vCenter's password, so it talks over IPC instead."""
+    import uuid
+
     from jupyter_client.manager import AsyncKernelManager
+    from jupyter_core.paths import jupyter_runtime_dir
 
     class IpcKernelManager(AsyncKernelManager):
         transport = "ipc"
+
+        def _ip_default(self) -> str:
+            # A unique path per kernel in the private runtime folder: the default ("kernel-ipc" in
+            # the working folder) would collide between two runs at once. jupyter_client removes
+            # the sockets when the kernel stops.
+            runtime = jupyter_runtime_dir()
+            os.makedirs(runtime, mode=0o700, exist_ok=True)
+            return os.path.join(runtime, f"tkgs-kernel-{uuid.uuid4().hex}")
 
     return IpcKernelManager
 
