@@ -166,3 +166,30 @@ def test_run_into_an_output_that_is_a_file_is_one_sentence(tmp_path):
     result = cli("run", EXAMPLE_SITE, "--output", blocker)
     assert result.returncode == 1
     assert "cannot create the run folder" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("name", ["../../escaped", "/tmp/absolute"])
+def test_a_site_name_that_is_a_path_never_makes_a_folder_outside_output(tmp_path, name):
+    site = write_site(tmp_path, {"site": name})
+    result = cli("run", site, "--stages", "plan", "--output", tmp_path / "runs")
+    assert result.returncode == 1 and "cannot name a run folder" in result.stderr
+    assert not (tmp_path / "runs").exists()
+    assert not any(p.name.startswith(("escaped-", "absolute-")) for p in (tmp_path, tmp_path.parent, Path("/tmp"))
+                   for p in p.iterdir())
+
+
+def test_every_form_of_a_secret_is_scrubbed(tmp_path):
+    import html
+
+    import nbformat
+
+    from tkgs_lib.runbook import scrub_secrets, scrub_text
+
+    secret = "Pa<ss'w\\rd"
+    shown = [secret, repr(secret), html.escape(secret, quote=False), html.escape(secret)]
+    path = tmp_path / "x.ipynb"
+    nbformat.write(_notebook_with(" | ".join(shown), f"<td>{html.escape(secret, quote=False)}</td>"), str(path))
+    scrub_secrets(path, [secret])
+    text = path.read_text()
+    assert "Pa<ss" not in text and "Pa&lt;ss" not in text and "Pa\\\\u003css" not in text
+    assert scrub_text(f"StageFailed: login {secret!r} refused", [secret]) == 'StageFailed: login "********" refused'

@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 
 from sim_site import site_for
-from tkgs_lib.errors import ConflictError, ManifestMismatch, NotFound, TkgsError, VSphereError
+from tkgs_lib.errors import ConflictError, ManifestMismatch, NotFound, OvaError, TkgsError, VSphereError
 from tkgs_lib.ova import DIGEST_PREFIX, Ova
 from tkgs_lib.simulators.ova import build_ova
 from tkgs_lib.vsphere.connection import connect
 from tkgs_lib.vsphere.inventory import Inventory
-from tkgs_lib.vsphere.library import ContentLibraryApi, library_table, plan_content_libraries
+from tkgs_lib.vsphere.library import ContentLibraryApi, library_item_table, library_table, plan_content_libraries
 
 pytestmark = pytest.mark.vcsim
 
@@ -80,6 +80,13 @@ def test_creates_both_libraries_and_uploads_the_ova(vcsim, vc, ova):
         for name, _ in content.files:
             assert hashlib.sha256((stored / name).read_bytes()).digest() == \
                 hashlib.sha256(tar.extractfile(name).read()).digest(), name
+
+
+def test_headless_the_upload_leaves_its_final_progress_line_in_stdout(vcsim, vc, ova, capsys):
+    plan_content_libraries(vc, _site(vcsim, ova), progress=True).apply(progress=False)
+    lines = capsys.readouterr().out.replace("\r", "\n").splitlines()
+    uploading = [line for line in lines if line.startswith(f"uploading {ova.name}:")]
+    assert uploading and uploading[-1].startswith(f"uploading {ova.name}: 100%"), lines
 
 
 def test_a_rerun_plans_only_ok_rows_and_uploads_nothing(vcsim, vc, ova):
@@ -162,6 +169,16 @@ def test_an_unknown_backing_datastore_names_the_field(vcsim, vc, ova):
         plan_content_libraries(vc, site, progress=False)
 
 
+def test_an_ova_that_is_not_there_is_one_sentence_before_anything_is_created(vcsim, vc, tmp_path):
+    missing = tmp_path / "haproxy-v0.1.10.ova"
+    calls = _count_requests(vc)
+    with pytest.raises(OvaError) as caught:
+        plan_content_libraries(vc, _site(vcsim, missing), progress=False)
+    assert str(caught.value) == (f"content_libraries.haproxy.ova: the OVA file {missing} does not exist; download "
+                                 f"the HAProxy OVA and give its path (relative to the site file).")
+    assert not [c for c in calls if c[0] != "GET" and not c[1].endswith("/library")]  # only reads
+
+
 def test_a_subscribed_library_with_other_settings_is_a_conflict(vcsim, vc, ova):
     site = _site(vcsim, ova, **{"content_libraries.kubernetes.download": "immediately"})
     api = ContentLibraryApi(vc.rest)
@@ -181,10 +198,27 @@ def test_the_report_shows_what_vcenter_keeps_of_the_subscription(vcsim, vc, ova)
     site = _site(vcsim, ova, **{"content_libraries.kubernetes.download": "on_demand"})
     plan_content_libraries(vc, site, progress=False).apply(progress=False)
     rows = library_table(vc, site).to_dict("records")
-    assert rows[0] == {"library": SUBSCRIBED, "type": "subscribed", "subscription_url": URL,
-                       "download": "on_demand", "automatic_sync": True, "ssl_thumbprint": "",
-                       "last_sync_time": "never reported", "storage": "LocalDS_0"}
-    assert (rows[1]["library"], rows[1]["type"], rows[1]["storage"]) == (LOCAL, "local", "LocalDS_0")
+    assert rows == [
+        {"library": SUBSCRIBED, "type": "subscribed", "subscription URL": URL, "download": "on_demand",
+         "automatic sync": "on", "SSL thumbprint": "", "last sync": "never reported", "storage": "LocalDS_0"},
+        # What does not apply to a local library is empty, and empty is always "" (never None).
+        {"library": LOCAL, "type": "local", "subscription URL": "", "download": "", "automatic sync": "",
+         "SSL thumbprint": "", "last sync": "", "storage": "LocalDS_0"}]
+
+
+def test_the_report_confirms_the_ova_item_is_there_with_its_files_and_digest(vcsim, vc, ova):
+    site = _site(vcsim, ova)
+    (before,) = library_item_table(vc, site).to_dict("records")
+    assert before == {"library": LOCAL, "item": ITEM, "found": "no", "files": "", "total size": "",
+                      "recorded manifest digest": ""}
+    plan_content_libraries(vc, site, progress=False).apply(progress=False)
+
+    content = Ova(ova).content()
+    (after,) = library_item_table(vc, site).to_dict("records")
+    assert (after["library"], after["item"], after["found"]) == (LOCAL, ITEM, "yes")
+    assert after["files"] == ", ".join(f"{name} ({size:,} B)" for name, size in sorted(content.files))
+    assert after["total size"].startswith(f"{content.total_size:,} B (3.0 MiB)")
+    assert after["recorded manifest digest"] == f"{DIGEST_PREFIX}{content.manifest_digest}"
 
 
 def test_a_failed_upload_leaves_no_item_behind(vcsim, vc, tmp_path):

@@ -89,6 +89,15 @@ def test_a_correct_ova_verifies(tmp_path, algorithm):
     assert {e.algorithm for e in entries.values()} == {algorithm}
 
 
+def test_headless_the_check_leaves_its_final_progress_line_in_stdout(tmp_path, capsys):
+    """Under papermill (as under pytest) nobody can watch a widget: the record keeps plain text."""
+    path = build_ova(tmp_path, disk_size=1 << 20)
+    Ova(path).verify(progress=True)
+    out = capsys.readouterr().out
+    final = out.replace("\r", "\n").strip().splitlines()[-1]
+    assert final.startswith(f"checking {path.name}: 100%"), out
+
+
 def test_a_wrong_digest_names_the_file_and_both_digests(tmp_path):
     path = build_ova(tmp_path, corrupt=True, disk_size=1 << 20)
     with pytest.raises(ManifestMismatch) as caught:

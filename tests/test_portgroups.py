@@ -100,6 +100,8 @@ def test_switch_without_uplink_names_cannot_be_checked(vcsim, session):
     assert [f.severity for f in plan.findings] == ["warning"]
     assert "cannot check the uplinks" in plan.findings[0].message
     table = teaming_table(site, facts)
+    # The table alone must not read as the article's "no active uplink" error: it says why it cannot tell.
+    assert table["check"].tolist() == ["cannot check: switch defines no uplinks"] * 3
     assert table["switch uplinks"].tolist() == ["none defined"] * 3
     assert table["switch hosts"].iloc[0] == ", ".join(facts.hosts)
 
@@ -146,11 +148,11 @@ def test_port_group_without_active_uplink_on_a_switch_with_uplinks_is_an_error(v
     assert _switch_state(switch) == before  # nothing created
 
     table = teaming_table(site, facts).set_index("port group")
-    assert table.loc["tkgs-workload", ["active uplinks", "standby uplinks", "inherited"]].tolist() == [
-        "none", "Uplink 2", False]
+    assert table.loc["tkgs-workload", ["active uplinks", "standby uplinks", "failover order", "check"]].tolist() == [
+        "none", "Uplink 2", "its own", "no active uplink"]
     # A port group still to create inherits the switch's order: Uplink 1 active, so no finding for it.
-    assert table.loc["tkgs-management", ["VLAN", "active uplinks", "inherited"]].tolist() == [
-        "26 (to create)", "Uplink 1", True]
+    assert table.loc["tkgs-management", ["VLAN", "active uplinks", "failover order", "check"]].tolist() == [
+        "26 (to create)", "Uplink 1", "inherited from the switch", "ok"]
 
 
 def test_inherited_order_without_active_uplink_is_an_error_too():
@@ -168,6 +170,8 @@ def test_inherited_order_without_active_uplink_is_an_error_too():
                            "networks.frontend.portgroup"}
     assert "inherited from switch 'DSwitch'" in errors["networks.frontend.portgroup"].message
     assert "active: lag1" in errors["networks.workload.portgroup"].message
+    # The table's check column agrees with the findings, row by row.
+    assert teaming_table(site, facts)["check"].tolist() == ["no active uplink"] * 3
     assert [s.action for s in plan.steps] == ["ok", "ok", "create"]
     with pytest.raises(VSphereError, match="made from values only; plan with prepare_portgroups"):
         plan.steps[2].run()
@@ -177,6 +181,10 @@ def test_switch_with_uplinks_and_active_ones_has_no_findings():
     facts = SwitchFacts("DSwitch", uplinks=("Uplink 1", "Uplink 2"), default_active=("Uplink 1", "Uplink 2"),
                         hosts=("esx01", "esx02"))
     assert plan_portgroups(_values_site(), facts).findings == []
+    table = teaming_table(_values_site(), facts)
+    assert table["check"].tolist() == ["ok"] * 3
+    assert list(table.columns) == ["port group", "VLAN", "active uplinks", "standby uplinks", "failover order",
+                                   "check", "switch uplinks", "switch hosts"]
 
 
 def _values_site():

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from sim_site import site_data, site_for
-from tkgs_lib.prepare import plan_prepare
+from tkgs_lib.prepare import plan_prepare, prepare_reports
 from tkgs_lib.simulators.ova import build_ova
 from tkgs_lib.site import load_site
 from tkgs_lib.vsphere.connection import connect
@@ -114,6 +114,23 @@ def test_a_site_without_storage_or_content_libraries_says_what_is_left_out(vcsim
     assert not [f for f in plan.findings if f.is_error]  # a warning: the stage still runs
 
 
+def test_the_reports_are_titled_tables_that_confirm_what_vcenter_holds(sim_site_file, vcsim):
+    import pandas as pd
+
+    site = load_site(sim_site_file)
+    with connect(site.vcenter, password=vcsim.password) as session:
+        plan_prepare(session, site, progress=False).apply(progress=False)
+        reports = prepare_reports(session, site)
+    assert list(reports) == ["port group teaming", "datastores and the storage policy", "content libraries",
+                             "the HAProxy OVA item"]
+    assert all(isinstance(table, pd.DataFrame) for table in reports.values())
+    # The simulator's switch defines no uplinks: the table says so rather than reading as an error.
+    assert set(reports["port group teaming"]["check"]) == {"cannot check: switch defines no uplinks"}
+    (item,) = reports["the HAProxy OVA item"].to_dict("records")
+    assert item["found"] == "yes" and item["item"] == site.content_libraries.haproxy.item
+    assert item["recorded manifest digest"].startswith("sha256-manifest:")
+
+
 def test_headless_without_the_password_variable_names_the_variable(sim_site_file, tmp_path, monkeypatch):
     monkeypatch.delenv("TKGS_VCENTER_PASSWORD")
     with pytest.raises(pm.PapermillExecutionError) as failure:
@@ -127,6 +144,7 @@ def test_cli_run_prepare_apply_through_the_entry_point(sim_site_file, vcsim, tmp
                              "--output", str(tmp_path / "runs")], capture_output=True, text=True, timeout=300,
                             env=os.environ.copy())
     assert result.returncode == 0, result.stderr[-3000:]
+    assert "plan only" not in result.stdout  # --apply was given
     (folder,) = (tmp_path / "runs").iterdir()
     assert (folder / "02_prepare_vsphere.html").exists()
     executed = json.loads((folder / "02_prepare_vsphere.ipynb").read_text())

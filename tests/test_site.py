@@ -184,7 +184,9 @@ def test_a_secret_pasted_into_an_env_field_is_refused_and_never_echoed():
 @pytest.mark.parametrize("dotted, value, words", [
     ("site", "../../escape", "cannot name a run folder"),
     ("vcenter.server", "vc..test.corp", "not a valid host name"),
-    ("vcenter.thumbprint", "nothex", "not a SHA-256 fingerprint"),
+    ("vcenter.thumbprint", "nothex", "expected a SHA-256 fingerprint"),
+    ("vcenter.server", "https://vcenter.test.corp/ui", "is a URL"),
+    ("vcenter.datastores", ["vsanDatastore, nfs01"], "several datastores in one value"),
     ("vcenter.thumbprint", "AB" * 20, "SHA-1"),
     ("content_libraries.haproxy.name", "tanzu vmware", "also the subscribed library's name"),
     ("content_libraries.kubernetes.subscription_url", "https://me:s3cret@wp.example/lib.json", "holds credentials"),
@@ -248,3 +250,24 @@ def test_no_text_makes_loading_crash(text):
         plan_networks(parse_site(text))
     except SiteError:
         pass
+
+
+def test_a_list_as_a_key_is_a_site_error():
+    with pytest.raises(SiteError, match="a key must be a plain name"):
+        parse_site("? [a, b]\n: 1\n")
+
+
+def test_merge_keys_let_sites_share_blocks():
+    text = EXAMPLE_SITE.read_text().replace(
+        "  management:\n    vlan: 26\n    portgroup: tkgs-management\n",
+        "  management:\n    <<: {vlan: 26, portgroup: tkgs-management}\n")
+    site = parse_site(text)
+    assert site.findings == []
+    assert (site.networks.management.vlan, site.networks.management.portgroup) == (26, "tkgs-management")
+
+
+def test_the_fingerprint_as_openssl_prints_it_is_accepted():
+    fingerprint = ":".join(["AB"] * 32)
+    for written in (fingerprint, f"sha256 Fingerprint={fingerprint}", fingerprint.replace(":", " ")):
+        site = _parse(variant({"vcenter.thumbprint": written}))
+        assert site.findings == [], (written, site.findings)

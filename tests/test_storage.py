@@ -5,11 +5,14 @@ datastore that must stay untagged and not satisfy the policy."""
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 from pyVmomi import pbm
 
 from sim_site import site_for
-from tkgs_lib.errors import ConflictError, VSphereError
+from tkgs_lib.errors import ConflictError, ValidationFailed, VSphereError
+from tkgs_lib.vsphere import PendingId, ValuesOnly
 from tkgs_lib.vsphere.connection import connect
 from tkgs_lib.vsphere.inventory import Inventory
 from tkgs_lib.vsphere.storage import (ASSOCIATION_PATH, CATEGORY_PATH, TAG_PATH, PolicyFacts, StorageFacts,
@@ -129,6 +132,37 @@ def test_article_style_policy_with_more_rules_is_accepted():
         plan.steps[0].run()
     # Nothing is tagged yet: no datastore satisfies the policy.
     assert compliance_table(site, facts)["satisfies policy"].tolist() == [False, False]
+
+
+def test_values_only_facts_without_a_site_datastore_are_an_error_finding_not_a_key_error():
+    """read_storage checks every site datastore exists; facts built from values need not list them."""
+    site = _values_site()  # names vsanDatastore
+    facts = StorageFacts(None, {}, {"nfs01": "datastore-2"}, {"nfs01": ()})
+    plan = plan_storage(site, facts)
+    assert [s.object for s in plan.steps] == [f"tag category {CATEGORY}", f"tag {TAG}", f"storage policy {POLICY}"]
+    (error,) = [f for f in plan.findings if f.is_error]
+    assert error.path == "vcenter.datastores[0]"
+    assert error.message.startswith("datastore 'vsanDatastore' does not exist in datacenter 'Datacenter' "
+                                    "(found: nfs01)")
+    with pytest.raises(ValidationFailed, match="vsanDatastore"):
+        plan.apply(progress=False)
+
+
+def test_a_values_only_plan_answers_only_public_names():
+    """Notebook display, copy and pickle probe special names; they must not get a refusing function."""
+    values_only = ValuesOnly("prepare_storage")
+    for probe in ("_repr_html_", "_ipython_display_", "__deepcopy__", "_private"):
+        assert not hasattr(values_only, probe), probe
+    assert copy.deepcopy(values_only) is not values_only
+    with pytest.raises(VSphereError, match="made from values only; plan with prepare_storage"):
+        values_only.create_tag("t", "c")
+
+
+def test_an_id_read_before_the_step_that_makes_it_ran_says_so():
+    category = PendingId(f"tag category {CATEGORY}")
+    with pytest.raises(VSphereError, match=f"the id of tag category {CATEGORY} is not known"):
+        category.get()
+    assert category.set("urn:cat:1") == "urn:cat:1" and category.get() == "urn:cat:1"
 
 
 def _values_site():

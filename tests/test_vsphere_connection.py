@@ -8,6 +8,7 @@ import dataclasses
 import gc
 import logging
 import os
+import shutil
 import socket
 import ssl
 import subprocess
@@ -140,7 +141,8 @@ def test_a_malformed_server_name_is_one_sentence_naming_vcenter_server(vcsim_mod
         vcenter = dataclasses.replace(_vcenter(vcsim_module), server=server)
         with pytest.raises(ConnectionFailed) as caught:
             connect(vcenter, password=vcsim_module.password)
-        assert str(caught.value).startswith(f"vcenter.server '{server}' is not a valid host name")
+        assert str(caught.value).startswith(f"vcenter.server '{server}' is not a valid host name (label empty "
+                                            f"or too long): ")
 
 
 def test_certificate_for_another_name_is_named(tmp_path):
@@ -174,10 +176,39 @@ def test_bad_thumbprints_and_both_trust_settings_are_site_errors():
         normalize_thumbprint("AB" * 20)
     with pytest.raises(SiteError, match="64 hex digits"):
         normalize_thumbprint("not a fingerprint")
+    with pytest.raises(SiteError, match="got 62 characters"):
+        normalize_thumbprint("sha256 Fingerprint=" + ":".join(["AB"] * 31))
+    with pytest.raises(SiteError, match="not all hex digits"):
+        normalize_thumbprint("sha256 Fingerprint=" + ":".join(["ZZ"] * 32))
     with pytest.raises(SiteError, match="either ca_file or thumbprint"):
         TlsPolicy(ca_file="/x.pem", thumbprint=WRONG_PIN)
     with pytest.raises(SiteError, match="does not exist"):
         TlsPolicy(ca_file="/nonexistent/ca.pem").ssl_context()
+
+
+def _openssl_fingerprint(cert, algorithm: str) -> str:
+    """What a person pastes: the exact line ``openssl x509 -noout -fingerprint -<algorithm>`` prints."""
+    if shutil.which("openssl") is None:
+        pytest.skip("no openssl command on this machine")
+    return subprocess.run(["openssl", "x509", "-noout", "-fingerprint", f"-{algorithm}", "-in", str(cert)],
+                          capture_output=True, text=True, check=True).stdout
+
+
+def test_openssls_fingerprint_line_pins_as_pasted_for_the_site_check_and_the_connection(vcsim_module):
+    line = _openssl_fingerprint(vcsim_module.ca_file, "sha256")
+    assert line.lower().startswith("sha256 fingerprint=")  # OpenSSL 3; 1.1 writes SHA256
+    for spelling in (line, line.replace(line.split("=")[0], "SHA256 Fingerprint"),
+                     vcsim_module.thumbprint.replace(":", " ").lower()):
+        assert normalize_thumbprint(spelling) == vcsim_module.thumbprint, spelling
+    # site_for fails on any error finding: the site check takes the pasted line too.
+    site = site_for(vcsim_module, **{"vcenter.ca_file": None, "vcenter.thumbprint": line})
+    with connect(site.vcenter, password=vcsim_module.password) as session:
+        assert session.tls.thumbprint == vcsim_module.thumbprint
+        assert session.content.about.apiType == "VirtualCenter"
+    with pytest.raises(SiteError, match="SHA-1"):
+        normalize_thumbprint(_openssl_fingerprint(vcsim_module.ca_file, "sha1"))
+    with pytest.raises(SiteError, match="MD5 fingerprint"):
+        normalize_thumbprint(_openssl_fingerprint(vcsim_module.ca_file, "md5"))
 
 
 @pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")
@@ -318,13 +349,85 @@ def test_only_https_urls_on_the_sessions_own_host_and_port_are_its_own():
     foreign = ["http://127.0.0.1:8443/x", "https://127.0.0.2:8443/x", "https://127.0.0.1:9443/x",
                "https://127.0.0.1/x", "https://localhost:8443/x", "https://127.0.0.1:8443@evil.test/x",
                "https://evil.test/?https://127.0.0.1:8443/", "https://*:8443/x", "https://127.0.0.1:port/x",
-               "//127.0.0.1:8443/x", "/cis/data/x"]
+               "//127.0.0.1:8443/x", "/cis/data/x",
+               # Parsers disagree on these: urlsplit sees host 127.0.0.1, urllib3 (what requests
+               # sends with) sees evil.test or 127.0.0.2:1, because it ends the authority at "\\".
+               "https://evil.test\\@127.0.0.1:8443/x", "https://127.0.0.2:1\\@127.0.0.1:8443/x",
+               "https://127.0.0.1:8443\\@evil.test/x", "https://127.0.0.1:8443/cis\\data/x",
+               # User info, whitespace and control characters anywhere are refused outright.
+               "https://user@127.0.0.1:8443/x", "https://:@127.0.0.1:8443/x", " https://127.0.0.1:8443/x",
+               "https://127.0.0.1:8443/x ", "https://127.0.0.1:8443/a b", "https://127.0.0.1:8443\t/x",
+               "https://127.0.0.1:8443/x\r\nHost: evil.test", "https://127.0.0.1:8443/\x00x",
+               "https://127.0.0.1:8443/\x7fx", "https://127.0.0.1:8443/\u00a0x"]
     assert [u for u in own if not rest.is_own_url(u)] == []
     assert [u for u in foreign if rest.is_own_url(u)] == []
+    # What is sent is rebuilt on the session's own base URL: only the path and query are taken.
+    assert rest.own_url("HTTPS://127.0.0.1:8443/cis/data/x/disk.vmdk?a=b#frag") == \
+        "https://127.0.0.1:8443/cis/data/x/disk.vmdk?a=b"
+    assert rest.own_url("https://127.0.0.1:8443") == "https://127.0.0.1:8443"
+    assert rest.own_url("https://evil.test\\@127.0.0.1:8443/x") is None
     named = RestClient("VC.Test.Corp", 443, TlsPolicy())
     assert named.is_own_url("https://vc.test.corp/x") and named.is_own_url("https://vc.test.corp.:443/x")
     assert not named.is_own_url("https://vc.test.corp:8443/x")
     assert RestClient("::1", 443, TlsPolicy()).is_own_url("https://[0:0::1]/x")
+
+
+class _Recorder(ThreadingHTTPServer):
+    """A local TLS server that records every connection it accepts (before any TLS byte is read)
+    and every PUT it receives (path and headers)."""
+
+    def __init__(self, context: ssl.SSLContext) -> None:
+        self.connections, self.puts = 0, []
+        recorder = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_PUT(self):  # noqa: N802
+                length = int(self.headers.get("Content-Length") or 0)
+                recorder.puts.append((self.path, dict(self.headers), self.rfile.read(length)))
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        super().__init__(("127.0.0.1", 0), Handler)
+        self.socket = context.wrap_socket(self.socket, server_side=True, do_handshake_on_connect=False)
+
+    def get_request(self):
+        conn, address = super().get_request()
+        self.connections += 1
+        return conn, address
+
+
+def test_an_upload_address_parsers_disagree_on_sends_no_byte_to_the_other_host(tmp_path):
+    """urlsplit reads https://127.0.0.1:<evil>\\@127.0.0.1:<vcenter>/... as vCenter's host and port;
+    urllib3 ends the authority at the backslash and would connect to <evil>, session id and all.
+    Two local TLS servers (one certificate, trusted by the CA file) stand in for vCenter and for
+    the other host: the address is refused and not one connection reaches the other server, while
+    an honest upload address still gets its PUT, at vCenter."""
+    from tkgs_lib.errors import VSphereError
+    from tkgs_lib.vsphere.upload import _put
+
+    cert, key = make_self_signed_cert(tmp_path)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    with _Recorder(context) as vcenter, _Recorder(context) as evil:
+        for server in (vcenter, evil):
+            threading.Thread(target=server.serve_forever, daemon=True).start()
+        try:
+            rest = RestClient("127.0.0.1", vcenter.server_port, TlsPolicy(ca_file=str(cert)))
+            rest.session.headers["vmware-api-session-id"] = "session-secret"  # as after login
+            tricky = f"https://127.0.0.1:{evil.server_port}\\@127.0.0.1:{vcenter.server_port}/cls-data/x/disk.vmdk"
+            with pytest.raises(VSphereError, match="holds a backslash.*sent nowhere"):
+                _put(rest, tricky, b"disk bytes", "disk.vmdk")
+            _put(rest, f"https://127.0.0.1:{vcenter.server_port}/cls-data/x/disk.vmdk", b"disk bytes", "disk.vmdk")
+        finally:
+            vcenter.shutdown()
+            evil.shutdown()
+    assert (evil.connections, evil.puts) == (0, [])
+    assert [(path, headers["vmware-api-session-id"], body) for path, headers, body in vcenter.puts] == [
+        ("/cls-data/x/disk.vmdk", "session-secret", b"disk bytes")]
 
 
 def test_a_redirect_is_not_followed_so_the_session_id_stays_home(tmp_path):

@@ -27,6 +27,7 @@ def test_form_is_typed_from_the_parameters_and_writes_values_back():
     assert "Run the cells below again" in form.children[-1].children[1].value
 
 
-def test_a_secret_is_never_a_widget():
+@pytest.mark.parametrize("name", ["root_password", "password_text", "secret_value", "api_token"])
+def test_a_secret_is_never_a_widget(name):
     with pytest.raises(ValueError, match="secret"):
-        parameter_form({"root_password": "x"}, "root_password")
+        parameter_form({name: "x"}, name)

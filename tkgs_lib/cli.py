@@ -57,8 +57,12 @@ def cmd_run(args) -> int:
     stages = select_stages(args.stages)
     folder = new_run_folder(site, Path(args.output))
     print(f"run folder: {folder}")
-    for path in run_stages(site, stages, folder, apply=args.apply):
+    for path in run_stages(site, stages, folder, apply=args.apply, progress=sys.stderr.isatty()):
         print(f"  done: {path.name}  ({path.with_suffix('.html').name})")
+    changing = [s for s in stages if s.changes]
+    if changing and not args.apply:
+        print(f"plan only: {', '.join(sorted({s.changes for s in changing}))} was not changed. Read the plan in "
+              f"{', '.join(s.notebook.replace('.ipynb', '.html') for s in changing)}, then rerun with --apply.")
     return EXIT_OK
 
 
@@ -117,6 +121,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     # Our own steps at INFO; the libraries underneath (papermill, nbconvert) only when they warn.
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("tkgs_lib").setLevel(logging.INFO)
+    # nbconvert warns on every report that matplotlib's figure has no alt text, which its lab
+    # template cannot carry; that is noise to an operator.
+    logging.getLogger("traitlets").setLevel(logging.ERROR)
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)

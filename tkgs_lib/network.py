@@ -14,6 +14,7 @@ import netaddr
 from netaddr import IPAddress, IPNetwork, IPRange
 
 from .findings import Finding
+from .site_checks import IPV4_TEXT
 from .site import Site
 
 ROLES = ("management", "workload", "frontend")
@@ -135,7 +136,6 @@ def usable_addresses(net: IPNetwork) -> int:
 
 # --- parsing, each with the finding that explains a failure ---------------------------------------
 
-_IPV4 = re.compile(r"^[0-9]{1,3}(\.[0-9]{1,3}){3}$")  # ASCII digits only: "\d" would take "٢"
 _PREFIX = re.compile(r"^(0|[1-9][0-9]?)$")  # decimal, no leading zero: iproute2 reads "/024" as octal
 
 
@@ -159,7 +159,7 @@ class _Parser:
             return None
         if self._ipv6(path, text):
             return None
-        if not _IPV4.match(text):
+        if not IPV4_TEXT.match(text):
             self.error(path, f"{text!r} is not an IPv4 address.", "write four numbers, e.g. 10.64.2.1.")
             return None
         try:

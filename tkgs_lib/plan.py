@@ -84,20 +84,30 @@ class Plan:
         if not todo:
             log.info("%s: nothing to change", self.stage)
             return []
-        from tqdm.auto import tqdm
+        from .progress import progress_bar
 
-        done = []
-        for step in tqdm(todo, desc=self.stage, unit="step", disable=not progress):
+        done: list[Step] = []
+        for step in progress_bar(todo, desc=self.stage, unit="step", disable=not progress):
             log.info("%s: %s %s", self.stage, step.action, step.object)
             try:
                 step.run()
-            except TkgsError as exc:  # name the object, keep the error's class and fields
-                if not exc.message.startswith(step.object):
-                    exc.message = f"{step.object}: {exc.message}"
-                    exc.args = (exc.message,)
+            except TkgsError as exc:  # name the object and what already ran; keep the class and fields
+                named = exc.message if exc.message.startswith(step.object) else f"{step.object}: {exc.message}"
+                exc.message = f"{named}{_already_done(done)}"
+                exc.args = (exc.message,)
                 raise
             except Exception as exc:  # a vSphere fault: name the object, keep the cause
-                raise TkgsError(f"{self.stage}: {step.action} {step.object} failed: {exc}") from exc
+                raise TkgsError(f"{self.stage}: {step.action} {step.object} failed: {exc}"
+                                f"{_already_done(done)}") from exc
             done.append(step)
         return done
+
+
+def _already_done(done: list[Step]) -> str:
+    """What a failed apply had already changed, so a person knows where vCenter stands (a rerun
+    plans those rows ok and carries on from the failed one)."""
+    if not done:
+        return " Nothing had been changed."
+    return " Already done before it: " + "; ".join(f"{s.action} {s.object}" for s in done) + \
+        ". Rerun to carry on: those rows will show ok."
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from .plan import Plan
 from .site import Site
 from .vsphere.inventory import Inventory
-from .vsphere.library import library_table, plan_content_libraries
+from .vsphere.library import library_item_table, library_table, plan_content_libraries, read_content_libraries
 from .vsphere.portgroups import prepare_portgroups, read_portgroups, teaming_table
 from .vsphere.storage import compliance_table, prepare_storage, read_storage
 
@@ -29,11 +29,14 @@ def plan_prepare(session, site: Site, *, progress: bool = True) -> Plan:
 
 
 def prepare_reports(session, site: Site) -> dict:
-    """What vCenter reports after (or before) the stage: teaming, storage compliance, libraries."""
+    """What vCenter reports after (or before) the stage, as titled tables: port group teaming, storage
+    compliance, the content libraries and the HAProxy OVA item."""
     inventory = Inventory(session, site.vcenter)
     reports = {"port group teaming": teaming_table(site, read_portgroups(session, inventory))}
     if site.storage is not None:
         reports["datastores and the storage policy"] = compliance_table(site, read_storage(session, inventory, site))
     if site.content_libraries is not None:
-        reports["content libraries"] = library_table(session, site)
+        state = read_content_libraries(session, site)
+        reports["content libraries"] = library_table(session, site, state)
+        reports["the HAProxy OVA item"] = library_item_table(session, site, state)
     return reports

@@ -25,11 +25,12 @@ class Stage:
     name: str
     notebook: str
     title: str
+    changes: str = ""  # what it changes when applied ("" for a stage that only reads)
 
 
 STAGES: tuple[Stage, ...] = (
     Stage("plan", "01_plan_networks.ipynb", "Plan the networks"),
-    Stage("prepare", "02_prepare_vsphere.ipynb", "Prepare vSphere"),
+    Stage("prepare", "02_prepare_vsphere.ipynb", "Prepare vSphere", changes="vSphere"),
 )
 STAGE_NAMES = tuple(s.name for s in STAGES)
 
@@ -47,9 +48,14 @@ def select_stages(names: Optional[Iterable[str]]) -> list[Stage]:
 
 
 def new_run_folder(site: Site, output: Path) -> Path:
-    """A new folder ``<site>-<timestamp>`` under ``output`` (the site name is checked to be a plain name)."""
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    """A new folder ``<site>-<timestamp>`` under ``output``; a site name that is not a plain name
+    (a path like ``../x`` or ``/tmp/x``) is refused before anything is made."""
+    from .site_checks import SITE_NAME
+
     name = site.site or "site"
+    if not SITE_NAME.match(name):
+        raise TkgsError(f"site {name!r} cannot name a run folder: use letters, digits, '.', '_' and '-' only.")
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     folder = output / f"{name}-{stamp}"
     n = 1
     try:
@@ -93,10 +99,12 @@ def run_stages(site: Site, stages: Sequence[Stage], run_folder: Path, *, apply: 
         except Exception as exc:  # the kernel died, a timeout...: still a failed stage, still a record
             failure = f"the notebook could not be executed: {type(exc).__name__}: {exc}"
         finally:
+            secrets = secret_values(site)
             if target.exists():
-                _keep_record(target, secret_values(site))
+                _keep_record(target, secrets)
         executed.append(target)
         if failure is not None:
+            failure = scrub_text(failure, secrets)  # it goes to the terminal and CI logs
             raise StageFailed(f"stage {stage.name!r} ({stage.title}) failed: {failure}\n"
                               f"See {target} and {target.with_suffix('.html')}.")
     return executed
@@ -140,17 +148,14 @@ def scrub_secrets(path: Path, secrets: Iterable[str]) -> None:
 
     Defence in depth: nothing should print a secret. Only the text a reader sees is rewritten
     (sources, text outputs, tracebacks, widget state), never ids, names or images, so even a
-    secret such as "1" or "cells" leaves a valid notebook. Raw and HTML-escaped forms both go."""
-    forms = sorted({form for secret in secrets if secret for form in (secret, html.escape(secret))},
-                   key=len, reverse=True)
+    secret such as "1" or "cells" leaves a valid notebook. Every form of _secret_forms goes."""
+    forms = _secret_forms(secrets)
     if not forms:
         return
 
     def scrub(node):
         if isinstance(node, str):
-            for form in forms:
-                node = node.replace(form, "********")
-            return node
+            return _replace(node, forms)
         if isinstance(node, list):
             return [scrub(item) for item in node]
         if isinstance(node, dict):
@@ -171,6 +176,28 @@ def scrub_secrets(path: Path, secrets: Iterable[str]) -> None:
     if "widgets" in nb.get("metadata", {}):
         nb["metadata"]["widgets"] = scrub(nb["metadata"]["widgets"])
     path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def _secret_forms(secrets: Iterable[str]) -> list[str]:
+    """A secret as it may appear in a record: raw, HTML-escaped (with and without quotes, as pandas
+    and nbconvert escape), as Python's repr shows it, and as JSON quotes it. Longest first."""
+    forms = set()
+    for secret in secrets:
+        if secret:
+            forms |= {secret, html.escape(secret), html.escape(secret, quote=False), repr(secret)[1:-1],
+                      json.dumps(secret)[1:-1]}
+    return sorted(forms, key=len, reverse=True)
+
+
+def scrub_text(text: str, secrets: Iterable[str]) -> str:
+    """``text`` with every form of every secret replaced by asterisks."""
+    return _replace(text, _secret_forms(secrets))
+
+
+def _replace(text: str, forms: list[str]) -> str:
+    for form in forms:
+        text = text.replace(form, "********")
+    return text
 
 
 def write_html(notebook_path: Path) -> Path:

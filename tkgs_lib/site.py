@@ -169,10 +169,16 @@ class _StrictLoader(yaml.SafeLoader):
     silently win; none of that may pass unnoticed in a site file."""
 
     def construct_mapping(self, node, deep=False):
+        self.flatten_mapping(node)  # resolve `<<: *anchor` merges first, as SafeLoader does
         seen = set()
         for key_node, _ in node.value:
             key = self.construct_object(key_node, deep=deep)
-            if key in seen:
+            try:
+                duplicate = key in seen
+            except TypeError:  # a list or mapping used as a key
+                raise yaml.constructor.ConstructorError(
+                    None, None, "a key must be a plain name, not a list or mapping", key_node.start_mark) from None
+            if duplicate:
                 raise yaml.constructor.ConstructorError(
                     None, None, f"duplicate key {key!r} (the second would silently replace the first)",
                     key_node.start_mark)
@@ -188,12 +194,18 @@ _StrictLoader.add_constructor("tag:yaml.org,2002:int", lambda loader, node: int(
 
 
 # A key that would hold a secret itself; `*_env` and `*_file` keys only name where one lives.
-_SECRET_KEY = re.compile(r"^(.*_)?(password|passwd|pwd|secret|token)$|^(api_)?key$", re.IGNORECASE)
+_SECRET_WORDS = "password|passwd|pwd|secret|token"
+_SECRET_KEY = re.compile(rf"^(.*_)?({_SECRET_WORDS})$|^(api_)?key$", re.IGNORECASE)
 
 
 def is_secret_key(name: str) -> bool:
-    """A key (or parameter) whose name says it would hold a secret itself."""
+    """A site key whose name says it would hold a secret itself (``*_env`` and ``*_file`` keys don't)."""
     return bool(_SECRET_KEY.match(name))
+
+
+def mentions_secret(name: str) -> bool:
+    """Any name with a secret's word in it (``root_password_text`` too): stricter, for widget values."""
+    return bool(re.search(_SECRET_WORDS, name, re.IGNORECASE)) or is_secret_key(name)
 
 
 def load_site(path: str | Path) -> Site:
@@ -230,9 +242,9 @@ def parse_site(text: str, source: Optional[Path] = None) -> Site:
     findings: list[Finding] = []
     site = _build(Site, data, "", base, findings)
     site.source = source.resolve() if source else None
-    from .rules import site_rules  # the rules read a built Site; they live apart from loading
+    from .site_checks import site_checks  # they read a built Site; they live apart from loading
 
-    site.findings = findings + site_rules(site)
+    site.findings = findings + site_checks(site)
     return site
 
 

@@ -12,7 +12,7 @@ from typing import Any, MutableMapping
 
 import ipywidgets as w
 
-from .site import is_secret_key
+from .site import mentions_secret
 
 
 
@@ -42,7 +42,7 @@ def parameter_form(namespace: MutableMapping[str, Any], *names: str) -> w.VBox:
     """A form for the named parameters, typed from the cell's annotations (or the values)."""
     hints = namespace.get("__annotations__", {})
     for name in names:
-        if is_secret_key(name):  # widget state is saved in the notebook: never a secret
+        if mentions_secret(name):  # widget state is saved in the notebook: never a secret
             raise ValueError(f"{name} looks like a secret; secrets are never parameters or widget values")
     fields = {name: _widget_for(name, namespace[name], hints.get(name)) for name in names}
     button = w.Button(description="Use these values", button_style="primary", icon="check")

@@ -31,6 +31,7 @@ def run_demo(output: Path, *, stages=("plan", "prepare"), disk_size: int = 2 * 1
     OVA lived only for the run). The simulator's password reaches the notebooks only through the
     environment variable the site names, never as a parameter or in the site file."""
     import os
+    import sys
     import tempfile
 
     from ..runbook import new_run_folder, run_stages, select_stages
@@ -51,7 +52,7 @@ def run_demo(output: Path, *, stages=("plan", "prepare"), disk_size: int = 2 * 1
         site = load_site(folder / "demo-site.yaml")
         os.environ[site.vcenter.password_env] = sim.password
         try:
-            run_stages(site, select_stages(stages), folder, apply=True)
+            run_stages(site, select_stages(stages), folder, apply=True, progress=sys.stderr.isatty())
         finally:
             os.environ.pop(site.vcenter.password_env, None)
     return folder

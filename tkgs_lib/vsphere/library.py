@@ -21,19 +21,21 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Optional
 
 from ..errors import OvaError, SiteError, VSphereError
 from ..findings import Finding
 from ..ova import DIGEST_PREFIX, Ova, OvaContent
 from ..plan import Plan, Step
+from . import PendingId
 from .inventory import Inventory
 from .rest import RestClient
 from .upload import upload_ova
 
 __all__ = [
     "STAGE", "Library", "LibraryItem", "ContentLibraryApi", "ContentLibraryState",
-    "read_content_libraries", "plan_content_libraries", "library_table",
+    "read_content_libraries", "plan_content_libraries", "library_table", "library_item_table",
 ]
 
 STAGE = "content libraries"
@@ -149,6 +151,7 @@ class ContentLibraryApi:
         self.rest.delete(f"{ITEM}/id:{item_id}")
 
     def update_sessions(self) -> list[str]:
+        # Only the tests call this: they prove an upload (failed or repeated) leaves no update session behind.
         return self.rest.get(UPDATE_SESSION) or []
 
     def create_update_session(self, item_id: str) -> str:
@@ -288,16 +291,16 @@ def _plan_subscribed(plan: Plan, api: ContentLibraryApi, site, state: ContentLib
 
 
 def _plan_local(plan: Plan, api: ContentLibraryApi, site, state: ContentLibraryState,
-                ids: dict[str, str]) -> bool:
+                library_id: PendingId) -> bool:
     """Plan the local library; False when it is in conflict (the item cannot be planned).
 
-    Its id goes into ``ids["local library"]``: now when it exists, or when its create step runs."""
+    Its id is set in ``library_id``: now when it exists, or when its create step runs."""
     want = site.content_libraries.haproxy
     obj = f"local library '{want.name}'"
     desired = f"local, on {state.datastore_name}"
     if not state.local:
-        plan.add(Step(obj, desired, "absent", "create", run=lambda: ids.__setitem__(
-            "local library", api.create_local_library(want.name, state.datastore_id))))
+        plan.add(Step(obj, desired, "absent", "create",
+                      run=lambda: library_id.set(api.create_local_library(want.name, state.datastore_id))))
         return True
     if len(state.local) > 1:
         plan.add(Step(obj, desired, f"{len(state.local)} libraries of that name", "conflict",
@@ -317,19 +320,20 @@ def _plan_local(plan: Plan, api: ContentLibraryApi, site, state: ContentLibraryS
                       why=f"it is stored on {stores}, the site wants {state.datastore_name}; set "
                           f"content_libraries.datastore: {stores.split(', ')[0]}, or delete the library."))
         return False
-    ids["local library"] = lib.id
+    library_id.set(lib.id)
     plan.add(Step(obj, desired, found, "ok"))
     return True
 
 
 def _open_ova(site) -> Ova:
+    """The site's OVA, read in place. The site check refuses a URL (the manifest is checked locally
+    first); here only a file that is not there, or is not an OVA, is reported."""
     where = site.content_libraries.haproxy.ova
     if not where:
         raise SiteError("content_libraries.haproxy.ova: no OVA is named; give the path of the HAProxy OVA.")
-    if where.startswith(("https://", "http://")):
-        raise SiteError(f"content_libraries.haproxy.ova: {where} is a URL; download the OVA (with its "
-                        f"publisher's checksum) and give its local path, so its manifest can be checked "
-                        f"before the upload.")
+    if not Path(where).exists():
+        raise OvaError(f"content_libraries.haproxy.ova: the OVA file {where} does not exist; download the HAProxy "
+                       f"OVA and give its path (relative to the site file).")
     try:
         return Ova(where)
     except OvaError as exc:
@@ -337,7 +341,7 @@ def _open_ova(site) -> Ova:
 
 
 def _plan_item(plan: Plan, api: ContentLibraryApi, site, state: ContentLibraryState,
-               ids: dict[str, str], progress: bool) -> None:
+               library_id: PendingId, progress: bool) -> None:
     want = site.content_libraries.haproxy
     obj = f"OVA item '{want.item}' in '{want.name}'"
     ova = _open_ova(site)
@@ -359,7 +363,7 @@ def _plan_item(plan: Plan, api: ContentLibraryApi, site, state: ContentLibrarySt
         now = os.stat(ova.path)
         if (now.st_size, now.st_mtime_ns) != (checked.st_size, checked.st_mtime_ns):
             raise OvaError(f"{ova.path} changed after its manifest was checked; plan again.")
-        upload_ova(api, ids["local library"], want.item, ova, progress=progress)
+        upload_ova(api, library_id.get(), want.item, ova, progress=progress)
 
     plan.add(Step(obj, desired, "absent", "create", run=upload))
 
@@ -399,32 +403,76 @@ def plan_content_libraries(session, site, *, progress: bool = True) -> Plan:
         return plan
     state = read_content_libraries(session, site)
     api = ContentLibraryApi(session.rest)
-    ids: dict[str, str] = {}  # ids known now or made by earlier steps, for the later ones
+    library_id = PendingId(f"local library '{site.content_libraries.haproxy.name}'")  # for the upload step
     _plan_subscribed(plan, api, site, state)
-    if _plan_local(plan, api, site, state, ids):
-        _plan_item(plan, api, site, state, ids, progress)
+    if _plan_local(plan, api, site, state, library_id):
+        _plan_item(plan, api, site, state, library_id, progress)
     return plan
 
 
 # --- report --------------------------------------------------------------------------------------
 
-def library_table(session, site):
-    """What vCenter reports of the site's libraries (type, subscription, sync, storage), one row each."""
+LIBRARY_COLUMNS = ["library", "type", "subscription URL", "download", "automatic sync", "SSL thumbprint",
+                   "last sync", "storage"]
+ITEM_COLUMNS = ["library", "item", "found", "files", "total size", "recorded manifest digest"]
+
+
+def library_table(session, site, state: Optional[ContentLibraryState] = None):
+    """What vCenter reports of the site's libraries (type, subscription, sync, storage), one row each.
+
+    Every cell is text; what does not apply (a local library's subscription) is empty."""
     import pandas as pd
 
-    columns = ["library", "type", "subscription_url", "download", "automatic_sync", "ssl_thumbprint",
-               "last_sync_time", "storage"]
     rows = []
     if site.content_libraries is not None:
-        state = read_content_libraries(session, site)
+        if state is None:
+            state = read_content_libraries(session, site)
         for lib in state.subscribed + state.local:
             subscribed = lib.type == "SUBSCRIBED"
             rows.append({
                 "library": lib.name, "type": lib.type.lower(),
-                "subscription_url": lib.subscription_url if subscribed else "",
+                "subscription URL": (lib.subscription_url or "") if subscribed else "",
                 "download": _download(lib.on_demand) if subscribed else "",
-                "automatic_sync": lib.automatic_sync if subscribed else None,
-                "ssl_thumbprint": lib.ssl_thumbprint or "",
-                "last_sync_time": lib.last_sync_time or ("never reported" if subscribed else ""),
+                "automatic sync": _SYNC[lib.automatic_sync] if subscribed else "",
+                "SSL thumbprint": lib.ssl_thumbprint or "",
+                "last sync": lib.last_sync_time or ("never reported" if subscribed else ""),
                 "storage": ", ".join(state.datastore_name_of(d) for d in lib.datastore_ids)})
-    return pd.DataFrame(rows, columns=columns)
+    return pd.DataFrame(rows, columns=LIBRARY_COLUMNS)
+
+
+_SYNC = {True: "on", False: "off", None: "unknown"}
+
+
+def library_item_table(session, site, state: Optional[ContentLibraryState] = None):
+    """What vCenter reports of the HAProxy OVA item: its files with their sizes, the total, and the
+    manifest digest recorded when it was uploaded. One row per item of the site's name; a row
+    with found "no" when there is none. Every cell is text; what does not apply is empty."""
+    import pandas as pd
+
+    rows = []
+    if site.content_libraries is not None:
+        want = site.content_libraries.haproxy
+        if state is None:
+            state = read_content_libraries(session, site)
+        for item in state.items:
+            digest = item.manifest_digest
+            rows.append({
+                "library": want.name, "item": item.name, "found": "yes",
+                "files": ", ".join(f"{name} ({size:,} B)" for name, size in item.files) or "none",
+                "total size": _size(sum(size for _, size in item.files)),
+                "recorded manifest digest": f"{DIGEST_PREFIX}{digest}" if digest else "none recorded"})
+        if not state.items:
+            found = (f"cannot tell: {len(state.local)} libraries named '{want.name}'" if len(state.local) > 1
+                     else "no")
+            rows.append({"library": want.name, "item": want.item, "found": found, "files": "", "total size": "",
+                         "recorded manifest digest": ""})
+    return pd.DataFrame(rows, columns=ITEM_COLUMNS)
+
+
+def _size(n: int) -> str:
+    """Bytes exactly, and in the largest binary unit that keeps the number at least 1: 3,146,752 B (3.0 MiB)."""
+    exact = f"{n:,} B"
+    for unit, power in (("GiB", 30), ("MiB", 20), ("KiB", 10)):
+        if n >= 1 << power:
+            return f"{exact} ({n / (1 << power):.1f} {unit})"
+    return exact

@@ -8,7 +8,8 @@ be tested with values), and the plan's ``create`` steps call ``AddDVPortgroup_Ta
 
 The article says to check the up-links: a port group whose traffic has no active uplink on a
 switch that has uplinks goes nowhere (an error finding). A switch that defines no uplink names
-at all (as the simulator's) cannot be checked (a warning).
+at all (as the simulator's) cannot be checked (a warning). :func:`teaming_table` shows the same
+verdict per port group in its ``check`` column.
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ from . import ValuesOnly
 from .inventory import Inventory
 
 __all__ = ["PortgroupFacts", "SwitchFacts", "WantedPortgroup", "wanted_portgroups", "read_portgroups",
-           "plan_portgroups", "prepare_portgroups", "create_portgroup", "PortgroupOps", "teaming_table", "STAGE"]
+           "plan_portgroups", "prepare_portgroups", "create_portgroup", "PortgroupOps", "teaming_table", "uplink_check",
+           "STAGE"]
 
 STAGE = "port groups"
 DEFAULT_PORTS = 8  # vSphere's default; autoExpand grows an early-binding port group as VMs connect
@@ -175,6 +177,19 @@ def _effective(want: WantedPortgroup, facts: SwitchFacts) -> tuple[tuple[str, ..
     return facts.default_active, facts.default_standby, True
 
 
+CHECK_OK = "ok"
+CHECK_NO_ACTIVE = "no active uplink"
+CHECK_UNCHECKABLE = "cannot check: switch defines no uplinks"
+
+
+def uplink_check(want: WantedPortgroup, facts: SwitchFacts) -> str:
+    """The article's up-link check for one port group: ok, no active uplink, or cannot check."""
+    if not facts.uplinks:
+        return CHECK_UNCHECKABLE
+    active, _, _ = _effective(want, facts)
+    return CHECK_OK if any(u in facts.uplinks for u in active) else CHECK_NO_ACTIVE
+
+
 def teaming_findings(site: Site, facts: SwitchFacts) -> list[Finding]:
     """The article's up-link check: every port group needs an active uplink of its switch."""
     findings: list[Finding] = []
@@ -191,10 +206,9 @@ def teaming_findings(site: Site, facts: SwitchFacts) -> list[Finding]:
     for want in wanted_portgroups(site):
         if want.name in facts.other_networks and want.name not in facts.portgroups:
             continue  # a conflict row already says what is wrong
-        active, standby, inherited = _effective(want, facts)
-        usable = [u for u in active if u in facts.uplinks]
-        if usable:
+        if uplink_check(want, facts) == CHECK_OK:
             continue
+        active, standby, inherited = _effective(want, facts)
         whose = f"inherited from switch '{facts.name}'" if inherited else "its own"
         listed = f"active: {', '.join(active) or 'none'}, standby: {', '.join(standby) or 'none'}"
         fix = ("edit the switch's default port group policy (Teaming and failover)" if inherited else
@@ -207,8 +221,14 @@ def teaming_findings(site: Site, facts: SwitchFacts) -> list[Finding]:
     return findings
 
 
+TEAMING_COLUMNS = ["port group", "VLAN", "active uplinks", "standby uplinks", "failover order", "check",
+                   "switch uplinks", "switch hosts"]
+
+
 def teaming_table(site: Site, facts: SwitchFacts):
-    """Each site port group's VLAN and failover order (own or inherited), with the switch's uplinks and hosts."""
+    """Each site port group's VLAN, failover order (its own or the switch's) and the article's up-link
+    check (ok, no active uplink, or cannot check when the switch defines no uplinks, as the
+    simulator's), with the switch's uplinks and hosts."""
     import pandas as pd
 
     rows = []
@@ -220,12 +240,12 @@ def teaming_table(site: Site, facts: SwitchFacts):
             "VLAN": found.vlan if found else f"{want.vlan} (to create)",
             "active uplinks": ", ".join(active) or "none",
             "standby uplinks": ", ".join(standby) or "none",
-            "inherited": inherited,
+            "failover order": "inherited from the switch" if inherited else "its own",
+            "check": uplink_check(want, facts),
             "switch uplinks": ", ".join(facts.uplinks) or "none defined",
             "switch hosts": ", ".join(facts.hosts) or "none",
         })
-    return pd.DataFrame(rows, columns=["port group", "VLAN", "active uplinks", "standby uplinks", "inherited",
-                                       "switch uplinks", "switch hosts"])
+    return pd.DataFrame(rows, columns=TEAMING_COLUMNS)
 
 
 # --- apply -----------------------------------------------------------------------------------

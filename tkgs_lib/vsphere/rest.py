@@ -20,7 +20,7 @@ from .tls import TlsPolicy, unreachable_sentence
 
 log = logging.getLogger(__name__)
 
-__all__ = ["RestClient", "RestError", "SESSION_PATH"]
+__all__ = ["RestClient", "RestError", "SESSION_PATH", "unsafe_url"]
 
 SESSION_PATH = "/rest/com/vmware/cis/session"
 SESSION_HEADER = "vmware-api-session-id"
@@ -48,7 +48,7 @@ class RestClient:
 
     def __init__(self, host: str, port: int, tls: TlsPolicy, timeout: float = 120.0) -> None:
         self.host, self.port, self.tls = host, port, tls
-        self.base_url = f"https://{host}:{port}"
+        self.base_url = f"https://{f'[{host}]' if ':' in host else host}:{port}"  # an IPv6 address in brackets
         self.timeout = (15.0, timeout)  # (connect, read) seconds
         self.session = tls.configure(requests.Session())
 
@@ -56,18 +56,33 @@ class RestClient:
         state = "logged in" if SESSION_HEADER in self.session.headers else "not logged in"
         return f"<RestClient {self.base_url} {state}>"
 
-    def is_own_url(self, url: str) -> bool:
-        """Whether ``url`` is https on this client's host and port: the only place its session id may go.
+    def own_url(self, url: str) -> Optional[str]:
+        """``url`` rebuilt on :attr:`base_url` when it names this client's host and port over https, else None.
 
-        Host names compare case-insensitively and without a trailing dot, addresses by value, a
-        missing port as 443; a name and an address of the same machine do not match (no DNS)."""
+        Only there may the session id go (it rides on every request of the session). Host names
+        compare case-insensitively and without a trailing dot, addresses by value, a missing port
+        as 443; a name and an address of the same machine do not match (no DNS).
+
+        Parsers disagree about odd URLs: urlsplit reads ``https://evil\\@vc/x`` as host ``vc``,
+        urllib3 (what requests sends with) as host ``evil``. So a URL holding a backslash,
+        whitespace or a control character, or user info (``@``) before its host, is refused
+        outright; and what is returned, the only URL to send to, is this client's own base URL
+        plus the path and query read here: never the host as the URL spells it."""
+        if unsafe_url(url):
+            return None
         try:
             parts = urlsplit(url)
-            port = parts.port or 443
+            port = 443 if parts.port is None else parts.port
         except ValueError:  # a port that is not a number, a malformed IPv6 literal
-            return False
-        return (parts.scheme.lower() == "https" and port == self.port
-                and _host_key(parts.hostname or "") == _host_key(self.host))
+            return None
+        if (parts.scheme.lower() != "https" or port != self.port
+                or _host_key(parts.hostname or "") != _host_key(self.host)):
+            return None
+        return self.base_url + parts.path + (f"?{parts.query}" if parts.query else "")
+
+    def is_own_url(self, url: str) -> bool:
+        """Whether :meth:`own_url` accepts ``url``."""
+        return self.own_url(url) is not None
 
     # --- session ---------------------------------------------------------------------------------
 
@@ -161,6 +176,18 @@ class RestClient:
         if cause is not None:
             return unreachable_sentence(self.host, self.port, cause)
         return f"could not {doing} vCenter {self.base_url}: {type(exc).__name__} ({_root_cause(exc)})."
+
+
+def unsafe_url(url: str) -> bool:
+    """Whether ``url`` holds a backslash, whitespace or a control character, or user info (``@``)
+    before its host: parsers read such URLs differently (or quietly drop the characters), so no
+    session id is sent to one."""
+    if not isinstance(url, str) or any(c == "\\" or c.isspace() or not c.isprintable() for c in url):
+        return True
+    try:
+        return "@" in urlsplit(url).netloc
+    except ValueError:
+        return True
 
 
 def _host_key(host: str) -> str:

@@ -16,7 +16,7 @@ from pyVmomi import pbm
 from ..findings import Finding
 from ..plan import Plan, Step
 from ..site import Site
-from . import ValuesOnly
+from . import PendingId, ValuesOnly
 from .inventory import Inventory
 from .rest import RestClient
 
@@ -188,15 +188,16 @@ def plan_storage(site: Site, facts: StorageFacts, ops: Optional[StorageOps] = No
         return plan
     ops = ops or ValuesOnly("prepare_storage")
     c_name, t_name, p_name = storage.tag_category, storage.tag, storage.policy
-    ids: dict[str, str] = {}  # ids known now or made by earlier steps, for the later ones
+    # Known now when the object exists; set by its create step otherwise, for the steps after it.
+    category_id, tag_id = PendingId(f"tag category {c_name}"), PendingId(f"tag {t_name}")
 
     category = facts.category
     desired = f"{CARDINALITY.lower()} cardinality, associable to {DATASTORE}"
     if category is None:
         plan.add(Step(f"tag category {c_name}", desired, "missing", "create",
-                      run=lambda: ids.__setitem__("category", ops.create_category(c_name))))
+                      run=lambda: category_id.set(ops.create_category(c_name))))
     else:
-        ids["category"] = category.id
+        category_id.set(category.id)
         found = (f"{category.cardinality.lower()} cardinality, associable to "
                  f"{', '.join(category.associable_types) or 'every object type'}")
         if category.for_datastores:
@@ -210,24 +211,32 @@ def plan_storage(site: Site, facts: StorageFacts, ops: Optional[StorageOps] = No
     tag = facts.tags.get(t_name)
     if tag is None:
         plan.add(Step(f"tag {t_name}", f"in category {c_name}", "missing", "create",
-                      run=lambda: ids.__setitem__("tag", ops.create_tag(t_name, ids["category"]))))
+                      run=lambda: tag_id.set(ops.create_tag(t_name, category_id.get()))))
     else:
-        ids["tag"] = tag.id
+        tag_id.set(tag.id)
         plan.add(Step(f"tag {t_name}", f"in category {c_name}", f"in category {c_name}", "ok"))
 
     single = category is None or category.cardinality.upper() == "SINGLE"
-    for name in site.vcenter.datastores:
+    for index, name in enumerate(site.vcenter.datastores):
         on_it = facts.attached.get(name, ())
         obj, desired = f"tag {t_name} on datastore {name}", "attached"
-        if t_name in on_it:
+        if name not in facts.datastores:
+            # read_storage checks every site datastore exists; facts made from values may not list it.
+            listing = ", ".join(sorted(facts.datastores)) or "none"
+            plan.findings.append(Finding.error(
+                f"vcenter.datastores[{index}]",
+                f"datastore '{name}' does not exist in datacenter '{site.vcenter.datacenter}' (found: {listing}), "
+                f"so tag {t_name} cannot be attached to it.",
+                "name an existing datastore in vcenter.datastores."))
+        elif t_name in on_it:
             plan.add(Step(obj, desired, "attached", "ok"))
         elif single and on_it:
             plan.add(Step(obj, desired, f"carries {', '.join(on_it)}", "conflict",
                           why=f"datastore '{name}' already carries tag {', '.join(on_it)} of category '{c_name}', "
                               f"which allows one tag per object: detach it in vCenter, or use another category."))
-        else:  # every site datastore exists: read_storage checked them
+        else:
             plan.add(Step(obj, desired, "not attached", "create",
-                          run=lambda moid=facts.datastores[name]: ops.attach(ids["tag"], moid)))
+                          run=lambda moid=facts.datastores[name]: ops.attach(tag_id.get(), moid)))
 
     desired = f"requires tag {c_name}/{t_name}"
     if not facts.policies:

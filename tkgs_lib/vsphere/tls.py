@@ -57,12 +57,29 @@ def fingerprint_of(der: bytes) -> str:
     return ":".join(f"{b:02X}" for b in hashlib.sha256(der).digest())
 
 
+# What ``openssl x509 -noout -fingerprint -sha256`` prints before the hex: "sha256 Fingerprint="
+# (OpenSSL 3) or "SHA256 Fingerprint=" (1.1); the algorithm is optional, as some tools omit it.
+_FINGERPRINT_PREFIX = re.compile(r"^\s*(?:([A-Za-z]+-?\d*)\s+)?Fingerprint\s*=\s*", re.IGNORECASE)
+
+
 def normalize_thumbprint(text: str) -> str:
-    """``text`` as AA:BB:... (64 hex digits); a SiteError says what is wrong with it."""
-    digits = re.sub(r"[\s:]", "", text or "").upper()
-    if len(digits) == 40 and re.fullmatch(r"[0-9A-F]+", digits):
+    """``text`` as AA:BB:... (64 hex digits); a SiteError says what is wrong with it.
+
+    Accepts the hex with colons, spaces or nothing between the bytes, in either case, and the
+    exact line ``openssl x509 -noout -fingerprint -sha256`` prints (``sha256 Fingerprint=AE:...``)."""
+    text = text or ""
+    algorithm = ""
+    prefix = _FINGERPRINT_PREFIX.match(text)
+    if prefix:
+        algorithm = (prefix.group(1) or "").upper().replace("-", "")
+        text = text[prefix.end():]
+    digits = re.sub(r"[\s:]", "", text).upper()
+    if algorithm == "SHA1" or (not algorithm and len(digits) == 40 and re.fullmatch(r"[0-9A-F]+", digits)):
         raise SiteError("vcenter.thumbprint: this is a SHA-1 fingerprint (40 hex digits); pin vCenter's "
                         "SHA-256 fingerprint (64 hex digits, AA:BB:...) instead.")
+    if algorithm not in ("", "SHA256"):
+        raise SiteError(f"vcenter.thumbprint: this is a {algorithm} fingerprint; pin vCenter's SHA-256 "
+                        f"fingerprint (openssl x509 -noout -fingerprint -sha256) instead.")
     if not re.fullmatch(r"[0-9A-F]{64}", digits):
         not_hex = "" if re.fullmatch(r"[0-9A-F]*", digits) else " that are not all hex digits"
         raise SiteError(f"vcenter.thumbprint: expected a SHA-256 fingerprint (64 hex digits, AA:BB:...), got "
@@ -251,7 +268,7 @@ class TlsPolicy:
         except OSError as exc:
             raise ConnectionFailed(unreachable_sentence(host, port, exc)) from None
         except UnicodeError as exc:  # the idna codec: an empty label ("vc..corp") or one over 63 characters
-            why = str(exc).rsplit("UnicodeError: ", 1)[-1].rstrip(")")
+            why = _codec_reason(exc)
             raise ConnectionFailed(f"vcenter.server '{host}' is not a valid host name ({why}): write vCenter's "
                                    f"name as its certificate names it, or its address.") from None
 
@@ -276,6 +293,17 @@ class TlsPolicy:
         return (f"vCenter {where}'s certificate is not trusted by the system's CA store ({why}): set "
                 f"vcenter.ca_file to the PEM bundle of the CA that signed it, or pin its SHA-256 fingerprint "
                 f"in vcenter.thumbprint after confirming it out of band.")
+
+
+def _codec_reason(exc: UnicodeError) -> str:
+    """What the codec said ("label empty or too long"), from the exception objects, not their text.
+
+    socket re-raises the idna codec's error as "encoding with 'idna' codec failed (...)" with the
+    codec's own error as its cause; newer Pythons raise a UnicodeEncodeError that has a reason."""
+    cause = exc.__cause__ if isinstance(exc.__cause__, UnicodeError) else exc
+    if isinstance(cause, (UnicodeEncodeError, UnicodeDecodeError)):
+        return cause.reason
+    return str(cause.args[0]) if cause.args else type(cause).__name__
 
 
 def server_fingerprint(host: str, port: int, timeout: float = 15.0) -> str:

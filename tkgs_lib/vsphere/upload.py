@@ -1,12 +1,14 @@
 """Uploading an OVA into a content library item: streamed, all or nothing.
 
 Every member of the OVA (descriptor, manifest, disks) is PUT straight out of the tar file through
-one update session, in 1 MiB chunks (flat memory) with a progress bar by bytes. Each PUT goes only
-to an upload address on the vCenter the REST session logged in to, over https: that request
-carries the session id. On any failure the update session is failed and deleted and the item
-deleted, so nothing half-made remains. When complete, the item's description records the OVA's
-manifest digest (``sha256-manifest:<hex>``; vCenter keeps no checksums of library files), so a
-rerun can recognise the same content.
+one update session, in 1 MiB chunks (flat memory) with a progress bar by bytes (plain text in a
+headless record, see :mod:`tkgs_lib.progress`). Each PUT carries the session id, so it goes only
+to an upload address on the vCenter the REST session logged in to, over https, and is sent to
+that vCenter's own base URL with the address's path (:meth:`RestClient.own_url`). On any failure
+the update session is failed and deleted and the item deleted, so nothing half-made remains.
+When complete, the item's description records the OVA's manifest digest
+(``sha256-manifest:<hex>``; vCenter keeps no checksums of library files), so a rerun can
+recognise the same content.
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ from typing import TYPE_CHECKING, Callable, Iterator, Optional
 
 from ..errors import TkgsError, VSphereError
 from ..ova import CHUNK_SIZE, DIGEST_PREFIX, MemberReader, Ova
-from .rest import RestClient, RestError
+from ..progress import progress_bar
+from .rest import RestClient, RestError, unsafe_url
 
 if TYPE_CHECKING:
     from .library import ContentLibraryApi
@@ -50,15 +53,22 @@ class _UploadBody:
 def _put(rest: RestClient, uri: str, body: _UploadBody, name: str) -> None:
     import requests
 
-    if not rest.is_own_url(uri):
+    target = rest.own_url(uri)  # rebuilt on the session's own base URL: never the host as uri spells it
+    if target is None:
+        shown = "".join(c if c.isprintable() else repr(c)[1:-1] for c in uri[:200])
+        if unsafe_url(uri):
+            raise VSphereError(
+                f"vCenter gave {shown} as the upload address for {name}, which holds a backslash, whitespace, "
+                f"a control character or user info (@) that URL parsers read differently; the upload carries "
+                f"the session id, so it is sent nowhere.")
         raise VSphereError(
-            f"vCenter gave {uri[:200]} as the upload address for {name}, which is not the vCenter this "
-            f"session logged in to ({rest.base_url}); the upload carries the session id, so it is sent "
-            f"nowhere else. If that is the same vCenter under another name, set vcenter.server (and "
-            f"vcenter.port) to the name and port it gives.")
+            f"vCenter gave {shown} as the upload address for {name}, which is not the vCenter this session "
+            f"logged in to ({rest.base_url}); the upload carries the session id, so it is sent nowhere. If "
+            f"that is the same vCenter under another name, set vcenter.server (and vcenter.port) to the name "
+            f"and port it gives.")
     try:
         # An empty body must be b"": requests sends a zero-length iterable as chunked.
-        response = rest.session.put(uri, data=body if len(body) else b"", allow_redirects=False,
+        response = rest.session.put(target, data=body if len(body) else b"", allow_redirects=False,
                                     headers={"Content-Type": "application/octet-stream"},
                                     timeout=(rest.timeout[0], max(rest.timeout[1], 600.0)))
     except requests.RequestException as exc:
@@ -93,14 +103,12 @@ def upload_ova(api: ContentLibraryApi, library_id: str, item_name: str, ova: Ova
     All or nothing: on any failure the update session is failed and the item deleted. Call only
     after :meth:`Ova.verify`.
     """
-    from tqdm.auto import tqdm
-
     content = ova.content()
     item_id = api.create_item(library_id, item_name, "tkgs-runbook: upload in progress")
     session_id: Optional[str] = None
     try:
         session_id = api.create_update_session(item_id)
-        with tqdm(total=content.total_size, unit="B", unit_scale=True, unit_divisor=1024,
+        with progress_bar(total=content.total_size, unit="B", unit_scale=True, unit_divisor=1024,
                   desc=f"uploading {ova.path.name}", disable=not progress) as bar:
             for member in ova.members:
                 uri = api.add_file(session_id, member.name, member.size)

@@ -1,0 +1,133 @@
+"""What a site's values must be, beyond their types and apart from the address plan.
+
+Run when a site is loaded (their findings join ``Site.findings``), so a mistake in the vCenter
+block or a library name is caught by ``validate`` at the desk, not by a stage at 2 a.m. The
+address rules live in :mod:`tkgs_lib.network`.
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import urlsplit
+
+from .errors import SiteError
+from .findings import Finding
+
+SITE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+IPV4_TEXT = re.compile(r"^[0-9]{1,3}(\.[0-9]{1,3}){3}$")  # ASCII digits only: "\d" would take "٢"
+_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
+
+
+def host_name_problem(name: str, *, fully_qualified: bool) -> str:
+    """Why ``name`` is not a valid (fully qualified) host name under RFC 1123, or ""."""
+    labels = name.rstrip(".").split(".")
+    if any(not _LABEL.match(label) for label in labels) or len(name) > 253 or labels[-1].isdigit():
+        return (f"{name!r} is not a valid host name (RFC 1123): labels are letters, digits and inner hyphens, "
+                "1-63 characters, separated by single dots.")
+    if fully_qualified and len(labels) < 2:
+        return f"{name!r} is not fully qualified."
+    return ""
+
+
+def site_checks(site) -> list[Finding]:
+    """Every check of this module, in file order."""
+    return [*_check_names(site), *_check_vcenter(site), *_check_appliance(site), *_check_libraries(site)]
+
+
+def _check_names(site):
+    if site.site and not SITE_NAME.match(site.site):
+        yield Finding.error("site", f"{site.site!r} cannot name a run folder.",
+                            "use letters, digits, '.', '_' and '-' only (up to 63), e.g. lab01.")
+    for path, name in _env_fields(site):
+        if name and not ENV_NAME.match(name):
+            # Never echo the value: a person may have pasted the password itself here.
+            yield Finding.error(
+                path, "is not an environment variable name (letters, digits and _; not starting with a digit).",
+                "name the variable that holds the secret, e.g. TKGS_VCENTER_PASSWORD; never the secret itself.")
+
+
+def _env_fields(site):
+    if site.vcenter is not None:
+        yield "vcenter.password_env", site.vcenter.password_env
+    if site.haproxy is not None:
+        yield "haproxy.dataplane_password_env", site.haproxy.dataplane_password_env
+        yield "haproxy.root_password_env", site.haproxy.root_password_env
+
+
+def _check_vcenter(site):
+    vc = site.vcenter
+    if vc is None:
+        return
+    if vc.server and ("://" in vc.server or "/" in vc.server):
+        yield Finding.error("vcenter.server", f"{vc.server!r} is a URL; the server is a host name only.",
+                            f"write just the host, e.g. {urlsplit(vc.server).hostname or 'vcenter.test.corp'} "
+                            "(and its port in vcenter.port).")
+    elif vc.server and not IPV4_TEXT.match(vc.server):
+        problem = host_name_problem(vc.server, fully_qualified=False)
+        if problem:
+            yield Finding.error("vcenter.server", problem,
+                                "write vCenter's host name as its certificate names it, or its address.")
+    if not 1 <= (vc.port or 443) <= 65535:
+        yield Finding.error("vcenter.port", f"port {vc.port} is out of range.", "use a port from 1 to 65535.")
+    for i, name in enumerate(vc.datastores):
+        if "," in name:
+            yield Finding.error(f"vcenter.datastores[{i}]", f"{name!r} looks like several datastores in one value.",
+                                "write a YAML list, one datastore per item: [vsanDatastore, nfs01].")
+    if vc.thumbprint:
+        from .vsphere.tls import normalize_thumbprint  # the one parser of fingerprints, shared with connecting
+
+        try:
+            normalize_thumbprint(vc.thumbprint)
+        except SiteError as exc:
+            yield Finding.error("vcenter.thumbprint", exc.message.removeprefix("vcenter.thumbprint: "),
+                                "paste the output of `openssl x509 -noout -fingerprint -sha256` on vCenter's "
+                                "certificate, confirmed out of band.")
+    if vc.ca_file and vc.thumbprint:
+        yield Finding.error("vcenter.thumbprint", "is set together with vcenter.ca_file; it is unclear which to trust.",
+                            "keep one: a CA file, or a pinned fingerprint.")
+    if vc.insecure and (vc.ca_file or vc.thumbprint):
+        yield Finding.error("vcenter.insecure", "is true while a CA file or fingerprint is set; insecure would ignore it.",
+                            "remove insecure: true, and keep the CA file or fingerprint.")
+    elif vc.insecure:
+        yield Finding.warning("vcenter.insecure", "TLS verification is OFF: anyone on the path can read the vCenter "
+                                                  "password.", "set vcenter.ca_file or vcenter.thumbprint and remove "
+                                                               "insecure: true.")
+
+
+def _check_appliance(site):
+    hp = site.haproxy
+    if hp is None:
+        return
+    if hp.hostname:
+        problem = host_name_problem(hp.hostname, fully_qualified=True)
+        if problem:
+            yield Finding.error("haproxy.hostname", problem,
+                                "write the appliance's fully qualified name, e.g. haproxy01.test.corp.")
+    if hp.dataplane_port is not None and not 1 <= hp.dataplane_port <= 65535:
+        yield Finding.error("haproxy.dataplane_port", f"port {hp.dataplane_port} is out of range.",
+                            "use a port from 1 to 65535.")
+
+
+def _check_libraries(site):
+    libraries = site.content_libraries
+    if libraries is None or libraries.kubernetes is None or libraries.haproxy is None:
+        return
+    if libraries.kubernetes.name and libraries.kubernetes.name.lower() == libraries.haproxy.name.lower():
+        yield Finding.error("content_libraries.haproxy.name",
+                            f"is also the subscribed library's name ({libraries.haproxy.name!r}).",
+                            "give the local library its own name, e.g. HAProxy.")
+    url = libraries.kubernetes.subscription_url
+    if url:
+        parts = urlsplit(url)
+        if parts.scheme != "https" or not parts.hostname:
+            yield Finding.error("content_libraries.kubernetes.subscription_url", "must be an https URL.",
+                                "e.g. https://wp-content.vmware.com/v2/latest/lib.json.")
+        elif parts.username or parts.password:
+            yield Finding.error("content_libraries.kubernetes.subscription_url",
+                                "holds credentials; they would be shown in every plan and report.",
+                                "remove user:password@ from the URL.")
+    if re.match(r"^https?://", libraries.haproxy.ova or ""):
+        yield Finding.error("content_libraries.haproxy.ova",
+                            "a URL is not supported: the OVA's manifest is checked locally first.",
+                            "download the OVA (e.g. haproxy-v0.1.10.ova) and give its path, relative to the site file.")
