@@ -129,7 +129,7 @@ def _ipc_kernel_manager():
             # the sockets when the kernel stops.
             runtime = jupyter_runtime_dir()
             os.makedirs(runtime, mode=0o700, exist_ok=True)
-            return os.path.join(runtime, f"tkgs-kernel-{uuid.uuid4().hex}")
+            return os.path.join(runtime, f"tkgs-{uuid.uuid4().hex[:12]}")  # short: Unix socket paths stop at 107 bytes
 
     return IpcKernelManager
 
