@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tkgs_lib.errors import ManifestMismatch, OvaError
-from tkgs_lib.ova import Ova, manifest_digest, parse_descriptor, parse_manifest
+from tkgs_lib.ova import Ova, parse_descriptor, parse_manifest
 from tkgs_lib.simulators.ova import build_ova
 
 REFERENCE_OVF = Path(__file__).resolve().parents[2] / "shared" / "reference" / "ovf"
@@ -166,9 +166,9 @@ def test_verification_streams_with_flat_memory(tmp_path):
 
 def test_manifest_digest_and_content_identify_the_ova(ova_path, tmp_path):
     ova = Ova(ova_path)
-    assert manifest_digest(ova_path) == _sha256(ova.read_bytes(f"{NAME}.mf"))
+    assert Ova(ova_path).manifest_digest() == _sha256(ova.read_bytes(f"{NAME}.mf"))
     content = ova.content()
-    assert content.manifest_digest == manifest_digest(ova)
+    assert content.manifest_digest == ova.manifest_digest()
     assert content.files == tuple((m.name, m.size) for m in ova.members)
     assert content.total_size == sum(m.size for m in ova.members)
     same = build_ova(tmp_path / "same.ova", disk_size=3 << 20)

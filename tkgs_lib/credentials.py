@@ -27,9 +27,4 @@ def read_secret(env_name: str, what: str, field: str) -> str:
 
 def secret_values(site) -> list[str]:
     """The values of every secret the site names, so they can be scrubbed from reports."""
-    names = []
-    if site.vcenter is not None:
-        names.append(site.vcenter.password_env)
-    if site.haproxy is not None:
-        names += [site.haproxy.dataplane_password_env, site.haproxy.root_password_env]
-    return [os.environ[n] for n in names if n and os.environ.get(n)]
+    return [os.environ[name] for _, name in site.secret_env_fields() if name and os.environ.get(name)]

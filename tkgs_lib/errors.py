@@ -30,6 +30,16 @@ class TkgsError(Exception):
     def __str__(self) -> str:
         return self.message
 
+    def reworded(self, message: str) -> "TkgsError":
+        """A copy saying ``message`` instead, of the same class and with the same fields (a
+        RestError's status, a ManifestMismatch's digests): for adding where the error happened."""
+        import copy
+
+        other = copy.copy(self)
+        other.message = message
+        other.args = (message,)
+        return other
+
     def _render_traceback_(self) -> list[str]:
         # IPython shows this instead of a traceback: a user's mistake reads as one sentence
         # in the notebook. The cell still fails, so papermill stops and reports it.

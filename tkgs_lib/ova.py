@@ -26,7 +26,7 @@ from .errors import ManifestMismatch, OvaError
 __all__ = [
     "CHUNK_SIZE", "DIGEST_PREFIX", "Ova", "OvaMember", "OvaContent", "ManifestEntry", "MemberReader",
     "OvfDescriptor", "DeploymentOption", "OvfNetwork", "OvfProperty", "OvfDisk",
-    "parse_manifest", "parse_descriptor", "manifest_digest",
+    "parse_manifest", "parse_descriptor",
 ]
 
 CHUNK_SIZE = 1 << 20  # 1 MiB: large enough that per-chunk Python overhead vanishes next to I/O
@@ -229,11 +229,6 @@ class Ova:
                         f"altered, download the OVA again.",
                         file=m.name, expected=entry.digest, actual=actual)
         return entries
-
-
-def manifest_digest(ova: str | Path | Ova) -> str:
-    """sha256 (hex) of an OVA's .mf file: recorded on the library item as its identity."""
-    return (ova if isinstance(ova, Ova) else Ova(ova)).manifest_digest()
 
 
 def _read_members(path: Path) -> list[OvaMember]:

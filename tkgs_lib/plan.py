@@ -93,9 +93,7 @@ class Plan:
                 step.run()
             except TkgsError as exc:  # name the object and what already ran; keep the class and fields
                 named = exc.message if exc.message.startswith(step.object) else f"{step.object}: {exc.message}"
-                exc.message = f"{named}{_already_done(done)}"
-                exc.args = (exc.message,)
-                raise
+                raise exc.reworded(f"{named}{_already_done(done)}") from exc
             except Exception as exc:  # a vSphere fault: name the object, keep the cause
                 raise TkgsError(f"{self.stage}: {step.action} {step.object} failed: {exc}"
                                 f"{_already_done(done)}") from exc

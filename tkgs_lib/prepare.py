@@ -24,7 +24,7 @@ def plan_prepare(session, site: Site, *, progress: bool = True) -> Plan:
     plan = Plan(STAGE)
     plan.extend(prepare_portgroups(session, site, inventory))
     plan.extend(prepare_storage(session, site, inventory))  # without site.storage: only a warning
-    plan.extend(plan_content_libraries(session, site, progress=progress))  # likewise
+    plan.extend(plan_content_libraries(session, site, inventory, progress=progress))  # likewise
     return plan
 
 
@@ -36,7 +36,7 @@ def prepare_reports(session, site: Site) -> dict:
     if site.storage is not None:
         reports["datastores and the storage policy"] = compliance_table(site, read_storage(session, inventory, site))
     if site.content_libraries is not None:
-        state = read_content_libraries(session, site)
+        state = read_content_libraries(session, site, inventory)
         reports["content libraries"] = library_table(session, site, state)
         reports["the HAProxy OVA item"] = library_item_table(session, site, state)
     return reports

@@ -159,6 +159,15 @@ class Site:
     source: Optional[Path] = field(default=None, metadata={"internal": True}, compare=False)
     findings: list[Finding] = field(default_factory=list, metadata={"internal": True}, compare=False)
 
+    def secret_env_fields(self):
+        """(field, environment variable name) of every secret the site names, e.g.
+        ("vcenter.password_env", "TKGS_VCENTER_PASSWORD")."""
+        if self.vcenter is not None:
+            yield "vcenter.password_env", self.vcenter.password_env
+        if self.haproxy is not None:
+            yield "haproxy.dataplane_password_env", self.haproxy.dataplane_password_env
+            yield "haproxy.root_password_env", self.haproxy.root_password_env
+
 
 # --- loading ---------------------------------------------------------------------------------
 

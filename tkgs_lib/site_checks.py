@@ -39,20 +39,12 @@ def _check_names(site):
     if site.site and not SITE_NAME.match(site.site):
         yield Finding.error("site", f"{site.site!r} cannot name a run folder.",
                             "use letters, digits, '.', '_' and '-' only (up to 63), e.g. lab01.")
-    for path, name in _env_fields(site):
+    for path, name in site.secret_env_fields():
         if name and not ENV_NAME.match(name):
             # Never echo the value: a person may have pasted the password itself here.
             yield Finding.error(
                 path, "is not an environment variable name (letters, digits and _; not starting with a digit).",
                 "name the variable that holds the secret, e.g. TKGS_VCENTER_PASSWORD; never the secret itself.")
-
-
-def _env_fields(site):
-    if site.vcenter is not None:
-        yield "vcenter.password_env", site.vcenter.password_env
-    if site.haproxy is not None:
-        yield "haproxy.dataplane_password_env", site.haproxy.dataplane_password_env
-        yield "haproxy.root_password_env", site.haproxy.root_password_env
 
 
 def _check_vcenter(site):

@@ -211,10 +211,10 @@ def _backing_datastore(site) -> tuple[str, str]:
                     "or list one in vcenter.datastores.")
 
 
-def read_content_libraries(session, site) -> ContentLibraryState:
+def read_content_libraries(session, site, inventory: Optional[Inventory] = None) -> ContentLibraryState:
     """Read the backing datastore, both libraries (by name) and the OVA item."""
     name, site_field = _backing_datastore(site)
-    inventory = Inventory(session, site.vcenter)
+    inventory = inventory or Inventory(session, site.vcenter)
     datastore = inventory.datastore(name, site_field)
     api = ContentLibraryApi(session.rest)
     libraries = site.content_libraries
@@ -234,11 +234,13 @@ def _download(on_demand: Optional[bool]) -> str:
     return "unknown" if on_demand is None else "on_demand" if on_demand else "immediately"
 
 
+_SYNC = {True: "on", False: "off", None: "unknown"}
+
+
 def _describe_subscribed(lib: Library, state: ContentLibraryState) -> str:
-    sync = {True: "automatic sync on", False: "automatic sync off", None: "automatic sync unknown"}
     stores = ", ".join(state.datastore_name_of(d) for d in lib.datastore_ids) or "no datastore"
     return (f"subscribed to {lib.subscription_url}, download {_download(lib.on_demand)}, "
-            f"{sync[lib.automatic_sync]}, on {stores}")
+            f"automatic sync {_SYNC[lib.automatic_sync]}, on {stores}")
 
 
 def _thumbprints_differ(found: Optional[str], wanted: Optional[str]) -> bool:
@@ -337,7 +339,7 @@ def _open_ova(site) -> Ova:
     try:
         return Ova(where)
     except OvaError as exc:
-        raise type(exc)(f"content_libraries.haproxy.ova: {exc.message}") from None
+        raise exc.reworded(f"content_libraries.haproxy.ova: {exc.message}") from None
 
 
 def _plan_item(plan: Plan, api: ContentLibraryApi, site, state: ContentLibraryState,
@@ -389,7 +391,7 @@ def _compare_item(obj: str, desired: str, item: LibraryItem, content: OvaContent
     return Step(obj, desired, found, "conflict", why=why)
 
 
-def plan_content_libraries(session, site, *, progress: bool = True) -> Plan:
+def plan_content_libraries(session, site, inventory: Optional[Inventory] = None, *, progress: bool = True) -> Plan:
     """Read vCenter and plan both libraries and the OVA item; changes nothing.
 
     Raises ManifestMismatch/OvaError when an upload would be needed and the OVA fails its check.
@@ -401,7 +403,7 @@ def plan_content_libraries(session, site, *, progress: bool = True) -> Plan:
                                  "subscribed Tanzu library nor the local one with the HAProxy OVA).",
             "add content_libraries (kubernetes, haproxy) to the site file; see `tkgs-runbook fields`."))
         return plan
-    state = read_content_libraries(session, site)
+    state = read_content_libraries(session, site, inventory)
     api = ContentLibraryApi(session.rest)
     library_id = PendingId(f"local library '{site.content_libraries.haproxy.name}'")  # for the upload step
     _plan_subscribed(plan, api, site, state)
@@ -438,9 +440,6 @@ def library_table(session, site, state: Optional[ContentLibraryState] = None):
                 "last sync": lib.last_sync_time or ("never reported" if subscribed else ""),
                 "storage": ", ".join(state.datastore_name_of(d) for d in lib.datastore_ids)})
     return pd.DataFrame(rows, columns=LIBRARY_COLUMNS)
-
-
-_SYNC = {True: "on", False: "off", None: "unknown"}
 
 
 def library_item_table(session, site, state: Optional[ContentLibraryState] = None):

@@ -13,7 +13,6 @@ recognise the same content.
 
 from __future__ import annotations
 
-import copy
 import logging
 import time
 from typing import TYPE_CHECKING, Callable, Iterator, Optional
@@ -127,11 +126,8 @@ def upload_ova(api: ContentLibraryApi, library_id: str, item_name: str, ova: Ova
         if isinstance(exc, TkgsError):
             outcome = ("the item was removed" if removed else
                        f"removing the item failed too: delete library item '{item_name}' in vCenter")
-            reworded = copy.copy(exc)  # same class and fields (status, file...), the fuller sentence
-            reworded.message = (f"uploading {ova.path.name} into library item '{item_name}' failed, and "
-                                f"{outcome}: {exc.message}")
-            reworded.args = (reworded.message,)
-            raise reworded from exc
+            raise exc.reworded(f"uploading {ova.path.name} into library item '{item_name}' failed, and "
+                               f"{outcome}: {exc.message}") from exc
         raise
     return item_id
 
