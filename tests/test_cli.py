@@ -193,3 +193,26 @@ def test_every_form_of_a_secret_is_scrubbed(tmp_path):
     text = path.read_text()
     assert "Pa<ss" not in text and "Pa&lt;ss" not in text and "Pa\\\\u003css" not in text
     assert scrub_text(f"StageFailed: login {secret!r} refused", [secret]) == 'StageFailed: login "********" refused'
+
+
+@pytest.mark.parametrize("relative", [True, False], ids=["relative paths", "absolute paths"])
+def test_run_takes_relative_paths_from_the_callers_working_folder(tmp_path, relative):
+    """The kernels start in notebooks/: a relative --output once reached them as it was written."""
+    (tmp_path / "sites").mkdir()
+    site = write_site(tmp_path / "sites")
+    args = (["sites/site.yaml", "--output", "runs"] if relative else [site, "--output", tmp_path / "runs"])
+    result = cli("run", *args, "--stages", "plan", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    (folder,) = (tmp_path / "runs").iterdir()
+    assert (folder / "anyip-routes.cfg").read_text().endswith("10.64.1.0/24\n")
+    assert f"run folder: {folder}" in result.stdout  # absolute, as the notebooks were given it
+
+
+def test_run_works_under_a_home_folder_with_a_long_path(tmp_path):
+    """Kernel sockets under a long home folder once passed the 107 bytes of a Unix socket path, and
+    the run hung for ever waiting on a kernel that could not start."""
+    home = tmp_path / ("h" * 100)
+    home.mkdir()
+    result = cli("run", write_site(tmp_path), "--stages", "plan", "--output", tmp_path / "runs",
+                 env={"HOME": str(home)})
+    assert result.returncode == 0, result.stderr

@@ -154,9 +154,11 @@ def test_cli_run_prepare_apply_through_the_entry_point(sim_site_file, vcsim, tmp
     assert "tkgs-frontend" in portgroup_names(sim_site_file, vcsim.password)
 
 
-def test_demo_runs_plan_and_prepare_against_the_bundled_simulator(vcsim_binary, tmp_path):
-    result = subprocess.run([str(SCRIPT), "demo", "--output", str(tmp_path / "runs")], capture_output=True,
-                            text=True, timeout=300)
+@pytest.mark.parametrize("relative", [True, False], ids=["relative output", "absolute output"])
+def test_demo_runs_plan_and_prepare_against_the_bundled_simulator(vcsim_binary, tmp_path, relative):
+    output = "runs" if relative else str(tmp_path / "runs")
+    result = subprocess.run([str(SCRIPT), "demo", "--output", output], capture_output=True,
+                            text=True, timeout=300, cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     (folder,) = [p for p in (tmp_path / "runs").iterdir() if p.name.startswith("demo-")]
     names = {p.name for p in folder.iterdir()}

@@ -6,6 +6,7 @@ import html
 import json
 import logging
 import os
+import shutil
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -48,9 +49,12 @@ def select_stages(names: Optional[Iterable[str]]) -> list[Stage]:
 
 
 def new_run_folder(site: Site, output: Path) -> Path:
-    """A new folder ``<site>-<timestamp>`` under ``output``; a site name that is not a plain name
+    """A new folder ``<site>-<timestamp>`` under ``output``, as an absolute path (a relative
+    ``output`` is taken from the caller's working folder); a site name that is not a plain name
     (a path like ``../x`` or ``/tmp/x``) is refused before anything is made."""
     from .site_checks import SITE_NAME
+
+    output = Path(output).absolute()
 
     name = site.site or "site"
     if not SITE_NAME.match(name):
@@ -76,62 +80,84 @@ def run_stages(site: Site, stages: Sequence[Stage], run_folder: Path, *, apply: 
     Only site values reach the notebooks (the site file's path, the run folder, apply): a
     secret is read inside the notebook from the environment, and any secret value that
     still shows up in an executed notebook is scrubbed before its HTML is written."""
-    import papermill as pm
-
     if not notebooks.is_dir():
         raise TkgsError(f"the stage notebooks are not in {notebooks}: run from a clone of tkgs-runbook installed "
                         f"with `pip install -e .`, or set TKGS_NOTEBOOKS to its notebooks folder.")
+    # The kernels start in the notebooks folder, not the caller's: every path they are given must
+    # be absolute, or it would name a file beside the notebooks (issue: the main job's relative
+    # --output once failed for every new user).
+    if site.source is None:
+        raise TkgsError("the stages read the site from its file: load the site with load_site(path).")
+    run_folder = Path(run_folder).absolute()
+    site_file = Path(site.source).absolute()
     executed = []
-    for stage in stages:
-        source = notebooks / stage.notebook
-        target = run_folder / stage.notebook
-        declared = pm.inspect_notebook(str(source))
-        values = {"site_file": str(site.source), "output_dir": str(run_folder), "apply": apply}
-        parameters = {k: v for k, v in values.items() if k in declared}
-        log.info("stage %s: executing %s", stage.name, source.name)
-        failure = None
-        try:
-            pm.execute_notebook(str(source), str(target), parameters=parameters, cwd=str(notebooks),
-                                progress_bar=progress, log_output=False, kernel_name="python3",
-                                kernel_manager_class=_ipc_kernel_manager())
-        except pm.PapermillExecutionError as exc:
-            failure = f"{exc.ename}: {exc.evalue}"
-        except Exception as exc:  # the kernel died, a timeout...: still a failed stage, still a record
-            failure = f"the notebook could not be executed: {type(exc).__name__}: {exc}"
-        finally:
-            secrets = secret_values(site)
-            if target.exists():
-                _keep_record(target, secrets)
-        executed.append(target)
-        if failure is not None:
-            failure = scrub_text(failure, secrets)  # it goes to the terminal and CI logs
-            raise StageFailed(f"stage {stage.name!r} ({stage.title}) failed: {failure}\n"
-                              f"See {target} and {target.with_suffix('.html')}.")
+    sockets = _socket_folder()
+    try:
+        for stage in stages:
+            executed.append(_run_stage(site, stage, notebooks, run_folder, sockets,
+                                       {"site_file": str(site_file), "output_dir": str(run_folder), "apply": apply},
+                                       progress))
+    finally:
+        shutil.rmtree(sockets, ignore_errors=True)
     return executed
 
 
-def _ipc_kernel_manager():
-    """A kernel manager whose channels are Unix sockets in the user's private runtime folder.
+def _run_stage(site: Site, stage: Stage, notebooks: Path, run_folder: Path, sockets: Path, values: dict,
+               progress: bool) -> Path:
+    """Execute one stage's notebook into the run folder and keep its record; StageFailed on failure."""
+    import papermill as pm
+
+    source, target = notebooks / stage.notebook, run_folder / stage.notebook
+    declared = pm.inspect_notebook(str(source))
+    parameters = {k: v for k, v in values.items() if k in declared}
+    log.info("stage %s: executing %s", stage.name, source.name)
+    failure = None
+    try:
+        pm.execute_notebook(str(source), str(target), parameters=parameters, cwd=str(notebooks),
+                            progress_bar=progress, log_output=False, kernel_name="python3",
+                            kernel_manager_class=_ipc_kernel_manager(sockets))
+    except pm.PapermillExecutionError as exc:
+        failure = f"{exc.ename}: {exc.evalue}"
+    except Exception as exc:  # the kernel died, a timeout...: still a failed stage, still a record
+        failure = f"the notebook could not be executed: {type(exc).__name__}: {exc}"
+    finally:
+        secrets = secret_values(site)
+        if target.exists():
+            _keep_record(target, secrets)
+    if failure is not None:
+        failure = scrub_text(failure, secrets)  # it goes to the terminal and CI logs
+        raise StageFailed(f"stage {stage.name!r} ({stage.title}) failed: {failure}\n"
+                          f"See {target} and {target.with_suffix('.html')}.")
+    return target
+
+
+def _ipc_kernel_manager(folder: Path):
+    """A kernel manager whose channels are Unix sockets in ``folder`` (private to the user).
 
     The default is plain-text TCP on loopback, which any local user can reach (ipykernel warns
     about it); a stage's kernel holds vCenter's password, so it talks over IPC instead."""
     import uuid
 
     from jupyter_client.manager import AsyncKernelManager
-    from jupyter_core.paths import jupyter_runtime_dir
 
     class IpcKernelManager(AsyncKernelManager):
         transport = "ipc"
 
         def _ip_default(self) -> str:
-            # A unique path per kernel in the private runtime folder: the default ("kernel-ipc" in
-            # the working folder) would collide between two runs at once. jupyter_client removes
-            # the sockets when the kernel stops.
-            runtime = jupyter_runtime_dir()
-            os.makedirs(runtime, mode=0o700, exist_ok=True)
-            return os.path.join(runtime, f"tkgs-{uuid.uuid4().hex[:12]}")  # short: Unix socket paths stop at 107 bytes
+            # A unique name per kernel: two kernels of a run must not share sockets.
+            return str(folder / uuid.uuid4().hex[:8])
 
     return IpcKernelManager
+
+
+def _socket_folder() -> Path:
+    """A new private folder for a run's kernel sockets, with a short path.
+
+    Not Jupyter's runtime folder: under a long home folder its socket paths pass the 107 bytes a
+    Unix socket path may have, and the kernel then never starts (a run hung for a new user)."""
+    import tempfile
+
+    return Path(tempfile.mkdtemp(prefix="tkgs-", dir="/tmp" if os.path.isdir("/tmp") else None))
 
 
 def _keep_record(notebook_path: Path, secrets: list[str]) -> None:
