@@ -216,3 +216,18 @@ def test_run_works_under_a_home_folder_with_a_long_path(tmp_path):
     result = cli("run", write_site(tmp_path), "--stages", "plan", "--output", tmp_path / "runs",
                  env={"HOME": str(home)})
     assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("changes", [{}, {"haproxy.load_balancer_ranges": ["10.64.0.1/23"],
+                                          "networks.workload.gateway": "10.64.16.1"}], ids=["article", "errors"])
+def test_validate_fits_a_100_column_terminal(tmp_path, changes):
+    write_site(tmp_path, changes)
+    result = cli("validate", "site.yaml", cwd=tmp_path)  # a path as a person types it
+    assert result.stdout.count("\n") > 20
+    assert [line for line in result.stdout.splitlines() if len(line) > 100] == []
+
+
+def test_validate_never_calls_a_rejected_anyip_line_what_the_appliance_will_write(tmp_path):
+    result = cli("validate", write_site(tmp_path, {"haproxy.load_balancer_ranges": ["10.64.0.1/23"]}))
+    assert "as the appliance will write" not in result.stdout
+    assert "anyip-routes.cfg NOT written" in result.stdout and "10.64.0.1/23    <- rejected" in result.stdout

@@ -197,7 +197,7 @@ def test_a_subscribed_library_with_other_settings_is_a_conflict(vcsim, vc, ova):
 def test_the_report_shows_what_vcenter_keeps_of_the_subscription(vcsim, vc, ova):
     site = _site(vcsim, ova, **{"content_libraries.kubernetes.download": "on_demand"})
     plan_content_libraries(vc, site, progress=False).apply(progress=False)
-    rows = library_table(vc, site).to_dict("records")
+    rows = library_table(vc, site).records()
     assert rows == [
         {"library": SUBSCRIBED, "type": "subscribed", "subscription URL": URL, "download": "on_demand",
          "automatic sync": "on", "SSL thumbprint": "", "last sync": "never reported", "storage": "LocalDS_0"},
@@ -208,13 +208,13 @@ def test_the_report_shows_what_vcenter_keeps_of_the_subscription(vcsim, vc, ova)
 
 def test_the_report_confirms_the_ova_item_is_there_with_its_files_and_digest(vcsim, vc, ova):
     site = _site(vcsim, ova)
-    (before,) = library_item_table(vc, site).to_dict("records")
+    (before,) = library_item_table(vc, site).records()
     assert before == {"library": LOCAL, "item": ITEM, "found": "no", "files": "", "total size": "",
                       "recorded manifest digest": ""}
     plan_content_libraries(vc, site, progress=False).apply(progress=False)
 
     content = Ova(ova).content()
-    (after,) = library_item_table(vc, site).to_dict("records")
+    (after,) = library_item_table(vc, site).records()
     assert (after["library"], after["item"], after["found"]) == (LOCAL, ITEM, "yes")
     assert after["files"] == ", ".join(f"{name} ({size:,} B)" for name, size in sorted(content.files))
     assert after["total size"].startswith(f"{content.total_size:,} B (3.0 MiB)")

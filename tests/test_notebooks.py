@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import papermill as pm
@@ -22,11 +25,46 @@ def execute(tmp_path: Path, site: Path):
     return json.loads(out.read_text())
 
 
+ROOT = NOTEBOOKS.parent
+PAPERMILL = Path(sys.executable).with_name("papermill")
+
+
 def test_parameters_cell_defaults_point_at_the_example_site():
     params = pm.inspect_notebook(str(PLAN))
     assert params["site_file"]["inferred_type_name"] == "str"
-    assert (NOTEBOOKS / json.loads(params["site_file"]["default"])).resolve() == EXAMPLE_SITE
+    assert (ROOT / json.loads(params["site_file"]["default"])).resolve() == EXAMPLE_SITE
     assert params["site_file"]["help"]  # every parameter carries a comment
+
+
+def _source_tree_status() -> str:
+    return subprocess.run(["git", "status", "--porcelain", "--ignored", "--", "notebooks"], cwd=ROOT,
+                          capture_output=True, text=True).stdout
+
+
+@pytest.mark.parametrize("where", ["repository root", "elsewhere"])
+def test_papermill_by_hand_with_the_defaults_works_from_anywhere_and_writes_beside_no_notebook(tmp_path, where):
+    """`papermill notebooks/01_plan_networks.ipynb out.ipynb` once failed from the repository root,
+    and a run by hand wrote its picture into notebooks/."""
+    before = _source_tree_status()
+    cwd = ROOT if where == "repository root" else tmp_path
+    notebook = "notebooks/01_plan_networks.ipynb" if cwd == ROOT else str(PLAN)
+    runs = tmp_path / "runs"
+    result = subprocess.run([str(PAPERMILL), notebook, str(tmp_path / "out.ipynb")], cwd=cwd, capture_output=True,
+                            text=True, timeout=300, env={**os.environ, "TKGS_RUNS_DIR": str(runs)})
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert {p.name for p in (runs / "lab01-by-hand").iterdir()} == {"address-space.png", "anyip-routes.cfg"}
+    assert _source_tree_status() == before
+
+
+def test_a_relative_site_file_that_is_nowhere_names_where_it_was_looked_for(tmp_path, monkeypatch):
+    from tkgs_lib.errors import SiteError
+    from tkgs_lib.paths import CHECKOUT, site_file_path
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SiteError) as failure:
+        site_file_path("sites/nope.yaml")
+    assert str(tmp_path / "sites/nope.yaml") in str(failure.value) and str(CHECKOUT / "sites/nope.yaml") in str(failure.value)
+    assert site_file_path("examples/example-site.yaml") == EXAMPLE_SITE  # from the checkout
 
 
 def test_headless_run_on_the_example_passes_and_shows_tables_and_picture(tmp_path):

@@ -147,7 +147,7 @@ def test_port_group_without_active_uplink_on_a_switch_with_uplinks_is_an_error(v
         plan.apply(progress=False)
     assert _switch_state(switch) == before  # nothing created
 
-    table = teaming_table(site, facts).set_index("port group")
+    table = teaming_table(site, facts).frame.set_index("port group")
     assert table.loc["tkgs-workload", ["active uplinks", "standby uplinks", "failover order", "check"]].tolist() == [
         "none", "Uplink 2", "its own", "no active uplink"]
     # A port group still to create inherits the switch's order: Uplink 1 active, so no finding for it.

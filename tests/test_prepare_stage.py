@@ -16,6 +16,7 @@ from sim_site import site_data, site_for
 from tkgs_lib.prepare import plan_prepare, prepare_reports
 from tkgs_lib.simulators.ova import build_ova
 from tkgs_lib.site import load_site
+from tkgs_lib.tables import Table
 from tkgs_lib.vsphere.connection import connect
 from tkgs_lib.vsphere.inventory import Inventory
 from tkgs_lib.vsphere.library import ContentLibraryApi
@@ -123,10 +124,10 @@ def test_the_reports_are_titled_tables_that_confirm_what_vcenter_holds(sim_site_
         reports = prepare_reports(session, site)
     assert list(reports) == ["port group teaming", "datastores and the storage policy", "content libraries",
                              "the HAProxy OVA item"]
-    assert all(isinstance(table, pd.DataFrame) for table in reports.values())
+    assert all(isinstance(table, Table) for table in reports.values())
     # The simulator's switch defines no uplinks: the table says so rather than reading as an error.
     assert set(reports["port group teaming"]["check"]) == {"cannot check: switch defines no uplinks"}
-    (item,) = reports["the HAProxy OVA item"].to_dict("records")
+    (item,) = reports["the HAProxy OVA item"].records()
     assert item["found"] == "yes" and item["item"] == site.content_libraries.haproxy.item
     assert item["recorded manifest digest"].startswith("sha256-manifest:")
 

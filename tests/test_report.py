@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from helpers import EXAMPLE_SITE, variant
 from tkgs_lib.network import plan_networks
-from tkgs_lib.report import allocation_table, anyip_routes_cfg, draw_address_space, subnet_summary
+from tkgs_lib.report import (ANYIP_FILE, allocation_table, anyip_routes_cfg, draw_address_space, preview_anyip_routes,
+                             subnet_summary)
 from tkgs_lib.site import load_site, parse_site
+import pytest
 import yaml
+from matplotlib.text import Text
 
 
 def _plan(changes=None):
@@ -16,7 +19,7 @@ def _plan(changes=None):
 
 
 def test_subnet_summary_matches_the_article():
-    table = subnet_summary(_plan()).set_index("network")
+    table = subnet_summary(_plan()).frame.set_index("network")
     assert list(table.index) == ["management", "workload", "frontend"]
     assert table.loc["management", "usable"] == 510  # "255.255.254.0 (510 IPs available)"
     assert table.loc["workload", "usable"] == 2046  # "255.255.248.0 (2046 IPs available)"
@@ -25,16 +28,18 @@ def test_subnet_summary_matches_the_article():
     assert table.loc["frontend", "first usable"] == "10.64.0.1"
     assert table.loc["frontend", "last usable"] == "10.64.1.254"
     assert table.loc["management", "appliance"] == "10.64.2.10/23"
-    assert "workload range 10.64.8.50-10.64.15.150 (1,893)" in table.loc["workload", "allocated"]
-    assert "load-balancer range 10.64.1.0-10.64.1.255 (256)" in table.loc["frontend", "allocated"]
+    assert "workload range 10.64.8.50-10.64.15.150, 1,893" in table.loc["workload", "allocated"]
+    # A range as the user wrote it, with first-last beside it.
+    assert "load-balancer range 10.64.1.0/24 (10.64.1.0-10.64.1.255), 256" in table.loc["frontend", "allocated"]
 
 
 def test_allocation_table_is_in_address_order_with_counts():
-    table = allocation_table(_plan())
+    table = allocation_table(_plan()).frame
     firsts = [tuple(map(int, a.split("."))) for a in table["first"]]
     assert firsts == sorted(firsts)
     lb = table[table["what"] == "load-balancer range"].iloc[0]
-    assert (lb["first"], lb["last"], lb["count"], lb["network"]) == ("10.64.1.0", "10.64.1.255", 256, "frontend")
+    assert (lb["as written"], lb["first"], lb["last"], lb["count"], lb["network"]) == (
+        "10.64.1.0/24", "10.64.1.0", "10.64.1.255", 256, "frontend")
     assert set(table["what"]) == {"gateway", "appliance address", "workload range", "load-balancer range"}
 
 
@@ -57,3 +62,59 @@ def test_address_space_picture_is_a_png_with_one_panel_per_network(tmp_path):
     workload = fig.axes[1]
     widths = sorted(p.get_width() for p in workload.patches)
     assert 1893 in widths and 2048 in widths
+
+
+def test_a_plan_with_errors_writes_no_anyip_routes_cfg_and_does_not_call_it_good(tmp_path):
+    (tmp_path / ANYIP_FILE).write_text("an earlier good plan's file\n")
+    preview = preview_anyip_routes(_plan({"haproxy.load_balancer_ranges": ["10.64.1.0/25", "10.64.0.1/23"]}), tmp_path)
+    assert preview.withheld and preview.written is None and not (tmp_path / ANYIP_FILE).exists()
+    assert preview.rejected == ("10.64.0.1/23",)
+    assert "as the appliance will write" not in str(preview) and "NOT written" in preview.heading
+    assert "10.64.0.1/23    <- rejected" in preview.text and "10.64.1.0/25\n" in preview.text
+
+    good = preview_anyip_routes(_plan(), tmp_path)
+    assert good.written == tmp_path / ANYIP_FILE and (tmp_path / ANYIP_FILE).read_text() == good.text
+    assert "as the appliance will write it" in good.heading and not good.withheld
+    assert "as the appliance will write it" in preview_anyip_routes(_plan()).heading  # shown, not saved
+
+
+def _text_boxes(fig):
+    """Every visible text of the figure (labels, titles, ticks, legend) with its box on the canvas."""
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    boxes = [(t.get_text(), t.get_window_extent(renderer)) for t in fig.findobj(Text)
+             if t.get_visible() and t.get_text().strip()]
+    return [(text, box) for text, box in boxes if box.width > 1]  # the hidden top tick labels have no size
+
+
+NEAR_ADDRESSES = {
+    # The article: gateway .1 and appliance .10 of a /23 and a /21, a few pixels apart.
+    "article": {},
+    # Workload and frontend the very same network: two appliance addresses side by side.
+    "shared network": {"networks.frontend.cidr": "10.64.8.0/21", "networks.frontend.gateway": "10.64.8.1",
+                       "networks.frontend.vlan": 27, "haproxy.frontend_ip": "10.64.8.11/21",
+                       "haproxy.load_balancer_ranges": ["10.64.15.160/27"]},
+    # Everything at the top end, beside the last tick label.
+    "top end": {"networks.management.gateway": "10.64.3.254", "haproxy.management_ip": "10.64.3.250/23"},
+    # A range too small for its label, beside two addresses.
+    "small range": {"haproxy.load_balancer_ranges": ["10.64.0.16/29", "10.64.1.0/24"]},
+    "errors": {"haproxy.load_balancer_ranges": ["10.64.0.1/23", "10.64.1.0/25", "10.99.0.0/24"]},
+}
+
+
+@pytest.mark.parametrize("changes", NEAR_ADDRESSES.values(), ids=NEAR_ADDRESSES.keys())
+def test_no_two_labels_of_the_picture_overprint_each_other(changes):
+    boxes = _text_boxes(draw_address_space(_plan(changes)))
+    clashes = [(a, b) for i, (a, box_a) in enumerate(boxes) for b, box_b in boxes[i + 1:] if box_a.overlaps(box_b)]
+    assert clashes == []
+    assert len(boxes) >= 10
+
+
+def test_the_picture_marks_the_ranges_in_error():
+    fig = draw_address_space(_plan(NEAR_ADDRESSES["errors"]))
+    labels = [t for t, _ in _text_boxes(fig)]
+    assert "ERROR 10.64.0.1/23 (10.64.0.0-10.64.1.255)" in labels
+    assert "ERROR 10.64.1.0/25 (10.64.1.0-10.64.1.127)" in labels  # it overlaps the first
+    assert any("10.99.0.0/24" in t and "outside every network" in t for t in labels)
+    frontend = fig.axes[2]
+    assert sum(1 for p in frontend.patches if p.get_hatch()) == 2

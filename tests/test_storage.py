@@ -63,9 +63,9 @@ def test_creates_category_tag_attachment_and_policy_from_scratch(vcsim, session)
     assert facts.attached == {"LocalDS_0": (TAG,), "LocalDS_1": ()}
     (policy,) = facts.policies
     assert policy.rule_sets == ((TagRule(CATEGORY, (TAG,)),),) and policy.other_rules == ()
-    table = compliance_table(site, facts).set_index("datastore")
-    assert table.loc["LocalDS_0"].tolist() == [True, True, True]  # in site, tagged, satisfies policy
-    assert table.loc["LocalDS_1"].tolist() == [False, False, False]
+    table = compliance_table(site, facts).frame.set_index("datastore")
+    assert table.loc["LocalDS_0"].tolist() == ["yes", "yes", "yes"]  # in site, tagged, satisfies policy
+    assert table.loc["LocalDS_1"].tolist() == ["no", "no", "no"]
 
 
 def test_rerun_plans_only_ok_rows_and_changes_nothing(vcsim, session):
@@ -115,7 +115,7 @@ def test_both_datastores_named_are_both_tagged(vcsim, session):
     prepare_storage(session, site).apply(progress=False)
     facts = _read(session, site)
     assert facts.attached == {"LocalDS_0": (TAG,), "LocalDS_1": (TAG,)}
-    assert compliance_table(site, facts)["satisfies policy"].tolist() == [True, True]
+    assert compliance_table(site, facts)["satisfies policy"].tolist() == ["yes", "yes"]
 
 
 def test_article_style_policy_with_more_rules_is_accepted():
@@ -131,7 +131,7 @@ def test_article_style_policy_with_more_rules_is_accepted():
     with pytest.raises(VSphereError, match="made from values only; plan with prepare_storage"):
         plan.steps[0].run()
     # Nothing is tagged yet: no datastore satisfies the policy.
-    assert compliance_table(site, facts)["satisfies policy"].tolist() == [False, False]
+    assert compliance_table(site, facts)["satisfies policy"].tolist() == ["no", "no"]
 
 
 def test_values_only_facts_without_a_site_datastore_are_an_error_finding_not_a_key_error():

@@ -6,6 +6,7 @@ import argparse
 import json
 import logging
 import sys
+import textwrap
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -14,18 +15,26 @@ from .errors import SiteError, TkgsError
 EXIT_OK, EXIT_ERRORS, EXIT_UNREADABLE = 0, 1, 2
 
 
+WIDTH = 100  # what a terminal shows without wrapping
+
+
 def _print_tables(plan) -> None:
-    import pandas as pd
+    from .report import allocation_table, preview_anyip_routes, subnet_summary
 
-    from .report import allocation_table, anyip_routes_cfg, subnet_summary
+    print("Subnet summary")
+    print(subnet_summary(plan).to_text(["network", "VLAN", "port group", "CIDR", "gateway", "appliance", "usable"],
+                                       width=WIDTH))
+    print("\nAllocations")
+    print(allocation_table(plan).to_text(["what", "field", "as written", "count", "network"], width=WIDTH))
+    preview = preview_anyip_routes(plan)
+    print()
+    print(textwrap.fill(preview.heading, WIDTH))
+    print(preview.text, end="")
 
-    with pd.option_context("display.width", 200, "display.max_columns", 20, "display.max_colwidth", 80):
-        print("Subnet summary")
-        print(subnet_summary(plan).to_string(index=False))
-        print("\nAllocations")
-        print(allocation_table(plan).to_string(index=False))
-    print("\n/etc/vmware/anyip-routes.cfg as the appliance will write it")
-    print(anyip_routes_cfg(plan))
+
+def _print_finding(finding) -> None:
+    print(textwrap.fill(str(finding), WIDTH, initial_indent="  ", subsequent_indent="      ",
+                        break_on_hyphens=False, break_long_words=False))
 
 
 def cmd_validate(args) -> int:
@@ -40,9 +49,9 @@ def cmd_validate(args) -> int:
                           "findings": [f.to_dict() for f in findings]}, indent=2))
     else:
         _print_tables(plan)
-        print("Findings" if findings else "Findings: none")
+        print("\nFindings" if findings else "\nFindings: none")
         for f in findings:
-            print(f"  {f}")
+            _print_finding(f)
         n = len(errors(findings))
         print(f"\n{args.site}: {n} error{'s' if n != 1 else ''}, {len(findings) - n} warning"
               f"{'s' if len(findings) - n != 1 else ''}.")

@@ -57,9 +57,9 @@ def raise_for_errors(findings: Iterable[Finding], what: str = "The site") -> Non
 
 
 def findings_table(findings: Iterable[Finding]):
-    """The findings as a pandas DataFrame (severity, field, problem, fix)."""
-    import pandas as pd
+    """The findings as a table (severity, field, problem, fix), errors first."""
+    from .tables import Table
 
     rows = [{"severity": f.severity, "field": f.path, "problem": f.message, "fix": f.fix}
             for f in sort_findings(findings)]
-    return pd.DataFrame(rows, columns=["severity", "field", "problem", "fix"])
+    return Table(rows, ["severity", "field", "problem", "fix"], empty="No findings: every check passed.")

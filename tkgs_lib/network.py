@@ -41,6 +41,23 @@ class PlannedNetwork:
         return f"haproxy.{self.role}_ip"
 
 
+@dataclass(frozen=True)
+class PlannedRange:
+    """A range as the site wrote it (``text``), at field ``path``, and the addresses it holds."""
+
+    path: str
+    text: str
+    block: Block
+
+    @property
+    def first(self) -> int:
+        return self.block.first
+
+    @property
+    def last(self) -> int:
+        return self.block.last
+
+
 @dataclass
 class Allocation:
     """An address or range the plan reserves, with the field that reserves it."""
@@ -50,6 +67,20 @@ class Allocation:
     first: IPAddress
     last: IPAddress
     role: str  # the network it lies in, or "" when outside every network
+    text: str = ""  # as the site writes it: an address, first-last, or a CIDR block
+
+    @property
+    def is_range(self) -> bool:
+        return self.kind.endswith("range")
+
+    @property
+    def span(self) -> str:
+        """The range as written, with first-last beside a CIDR block: 10.64.1.0/24 (10.64.1.0-10.64.1.255)."""
+        if not self.is_range:
+            return self.text or str(self.first)
+        first_last = f"{self.first}-{self.last}"
+        written = self.text or first_last
+        return written if written.replace(" ", "") == first_last else f"{written} ({first_last})"
 
     @property
     def count(self) -> int:
@@ -60,8 +91,8 @@ class Allocation:
 class NetworkPlan:
     deployment: str
     networks: dict[str, PlannedNetwork]
-    workload_ranges: list[tuple[str, IPRange]] = field(default_factory=list)
-    load_balancer_ranges: list[tuple[str, Block]] = field(default_factory=list)
+    workload_ranges: list[PlannedRange] = field(default_factory=list)
+    load_balancer_ranges: list[PlannedRange] = field(default_factory=list)
     load_balancer_lines: list[str] = field(default_factory=list)  # verbatim, as the appliance writes them
     findings: list[Finding] = field(default_factory=list)
 
@@ -85,18 +116,19 @@ class NetworkPlan:
         """Every reserved address and range, in address order."""
         rows: list[Allocation] = []
 
-        def add(kind: str, path: str, first: int, last: int) -> None:
-            rows.append(Allocation(kind, path, IPAddress(first), IPAddress(last), self.role_of(first, last)))
+        def add(kind: str, path: str, first: int, last: int, text: str) -> None:
+            rows.append(Allocation(kind, path, IPAddress(first), IPAddress(last), self.role_of(first, last), text))
 
         for net in self.networks.values():
             if net.gateway is not None:
-                add("gateway", f"{net.path}.gateway", int(net.gateway), int(net.gateway))
+                add("gateway", f"{net.path}.gateway", int(net.gateway), int(net.gateway), str(net.gateway))
             if net.appliance is not None:
-                add("appliance address", net.appliance_path, int(net.appliance.ip), int(net.appliance.ip))
-        for path, block in self.workload_ranges:
-            add("workload range", path, block.first, block.last)
-        for path, block in self.load_balancer_ranges:
-            add("load-balancer range", path, block.first, block.last)
+                address = int(net.appliance.ip)
+                add("appliance address", net.appliance_path, address, address, str(net.appliance.ip))
+        for r in self.workload_ranges:
+            add("workload range", r.path, r.first, r.last, r.text)
+        for r in self.load_balancer_ranges:
+            add("load-balancer range", r.path, r.first, r.last, r.text)
         return sorted(rows, key=lambda a: (int(a.first), int(a.last)))
 
 
@@ -381,11 +413,11 @@ def _check_range_placement(plan: NetworkPlan, path: str, block: Block, role: str
                 f"leave {IPAddress(address)} out of the virtual-server ranges you give Workload Management later."))
 
 
-def _check_overlaps(plan: NetworkPlan, path: str, block: Block, earlier: Iterable[tuple[str, Block]], kind: str) -> None:
-    for other_path, other in earlier:
-        if _overlaps(block, other):
+def _check_overlaps(plan: NetworkPlan, path: str, block: Block, earlier: Iterable[PlannedRange], kind: str) -> None:
+    for other in earlier:
+        if _overlaps(block, other.block):
             plan.findings.append(Finding.error(
-                path, f"{kind} {_span(block)} overlaps {_span(other)} ({other_path}).",
+                path, f"{kind} {_span(block)} overlaps {_span(other.block)} ({other.path}).",
                 "make the ranges disjoint."))
 
 
@@ -402,7 +434,7 @@ def _check_workload_ranges(plan: NetworkPlan, parse: _Parser, ranges: list[str])
             continue
         _check_range_placement(plan, path, block, "workload", virtual_ips=False)
         _check_overlaps(plan, path, block, plan.workload_ranges, "workload range")
-        plan.workload_ranges.append((path, block))
+        plan.workload_ranges.append(PlannedRange(path, text, block))
 
 
 def _parse_range(parse: _Parser, path: str, text: str) -> Optional[IPRange]:
@@ -430,7 +462,7 @@ def _check_load_balancer_ranges(plan: NetworkPlan, parse: _Parser, ranges: list[
         _check_range_placement(plan, path, block, role, virtual_ips=True)
         _check_overlaps(plan, path, block, plan.workload_ranges, "load-balancer range")
         _check_overlaps(plan, path, block, plan.load_balancer_ranges, "load-balancer range")
-        plan.load_balancer_ranges.append((path, block))
+        plan.load_balancer_ranges.append(PlannedRange(path, text, block))
 
 
 def _parse_load_balancer_block(parse: _Parser, path: str, text: str) -> Optional[Block]:
@@ -463,7 +495,7 @@ def _parse_load_balancer_block(parse: _Parser, path: str, text: str) -> Optional
 
 def _check_appliance(plan: NetworkPlan, parse: _Parser, site: Site) -> None:
     """Rule 7 (distinct addresses on a shared network) and the name servers of rule 8 (host name and
-    ports are checked with the other non-address rules, in rules.py)."""
+    ports are checked with the other non-address rules, in site_checks.py)."""
     hp = site.haproxy
     w, f = plan.networks.get("workload"), plan.networks.get("frontend")
     if plan.shared_workload_frontend and w.appliance is not None and f.appliance is not None \

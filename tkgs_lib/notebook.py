@@ -20,14 +20,6 @@ def kernel_allows_input() -> bool:
     return bool(getattr(kernel, "_allow_stdin", False))
 
 
-def show_whole_cells() -> None:
-    """Let table cells show whole: the plans' "desired" and "note" columns are sentences that
-    pandas would cut at 50 characters, in the notebook and in its HTML record."""
-    import pandas as pd
-
-    pd.set_option("display.max_colwidth", None)
-
-
 def show_parameter_form(namespace, *names: str) -> None:
     """When a person runs the notebook, the widget form for the named parameters; headless, nothing
     (no form, so nothing can wait on it)."""

@@ -63,11 +63,13 @@ class Plan:
         return not self.changes and not self.conflicts
 
     def table(self):
-        import pandas as pd
+        """One row per object: what the site wants, what was found, and the action."""
+        from .tables import Table
 
         rows = [{"object": s.object, "desired": s.desired, "found": s.found, "action": s.action,
                  "note": s.why} for s in self.steps]
-        return pd.DataFrame(rows, columns=["object", "desired", "found", "action", "note"])
+        return Table(rows, ["object", "desired", "found", "action", "note"],
+                     empty=f"{self.stage}: nothing to plan (the site asks for no object here).")
 
     def check(self) -> None:
         """Raise when the plan must not be applied: any conflict or error finding."""

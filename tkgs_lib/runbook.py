@@ -14,11 +14,11 @@ from typing import Iterable, Optional, Sequence
 
 from .credentials import secret_values
 from .errors import StageFailed, TkgsError
+from .paths import NOTEBOOKS
 from .site import Site
 
 log = logging.getLogger(__name__)
 
-NOTEBOOKS = Path(os.environ.get("TKGS_NOTEBOOKS", Path(__file__).resolve().parent.parent / "notebooks"))
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,9 @@ from typing import Optional
 
 import yaml
 
-EXAMPLE_SITE = Path(__file__).resolve().parent.parent.parent / "examples" / "example-site.yaml"
+from ..paths import CHECKOUT
+
+EXAMPLE_SITE = CHECKOUT / "examples" / "example-site.yaml"
 
 # The simulator's default VPX inventory (see vcsim.py): what a demo site names.
 SIMULATOR_INVENTORY = {"datacenter": "DC0", "cluster": "DC0_C0", "distributed_switch": "DVS0",

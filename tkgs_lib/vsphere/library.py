@@ -257,7 +257,7 @@ def _plan_subscribed(plan: Plan, api: ContentLibraryApi, site, state: ContentLib
     desired = (f"subscribed to {want.subscription_url}, download {want.download}, automatic sync on, "
                f"on {state.datastore_name}")
     if not state.subscribed:
-        plan.add(Step(obj, desired, "absent", "create", run=lambda: api.create_subscribed_library(
+        plan.add(Step(obj, desired, "missing", "create", run=lambda: api.create_subscribed_library(
             want.name, state.datastore_id, want.subscription_url, on_demand, want.ssl_thumbprint)))
         return
     if len(state.subscribed) > 1:
@@ -301,7 +301,7 @@ def _plan_local(plan: Plan, api: ContentLibraryApi, site, state: ContentLibraryS
     obj = f"local library '{want.name}'"
     desired = f"local, on {state.datastore_name}"
     if not state.local:
-        plan.add(Step(obj, desired, "absent", "create",
+        plan.add(Step(obj, desired, "missing", "create",
                       run=lambda: library_id.set(api.create_local_library(want.name, state.datastore_id))))
         return True
     if len(state.local) > 1:
@@ -367,7 +367,7 @@ def _plan_item(plan: Plan, api: ContentLibraryApi, site, state: ContentLibrarySt
             raise OvaError(f"{ova.path} changed after its manifest was checked; plan again.")
         upload_ova(api, library_id.get(), want.item, ova, progress=progress)
 
-    plan.add(Step(obj, desired, "absent", "create", run=upload))
+    plan.add(Step(obj, desired, "missing", "create", run=upload))
 
 
 def _compare_item(obj: str, desired: str, item: LibraryItem, content: OvaContent) -> Step:
@@ -423,7 +423,7 @@ def library_table(session, site, state: Optional[ContentLibraryState] = None):
     """What vCenter reports of the site's libraries (type, subscription, sync, storage), one row each.
 
     Every cell is text; what does not apply (a local library's subscription) is empty."""
-    import pandas as pd
+    from ..tables import Table
 
     rows = []
     if site.content_libraries is not None:
@@ -439,14 +439,14 @@ def library_table(session, site, state: Optional[ContentLibraryState] = None):
                 "SSL thumbprint": lib.ssl_thumbprint or "",
                 "last sync": lib.last_sync_time or ("never reported" if subscribed else ""),
                 "storage": ", ".join(state.datastore_name_of(d) for d in lib.datastore_ids)})
-    return pd.DataFrame(rows, columns=LIBRARY_COLUMNS)
+    return Table(rows, LIBRARY_COLUMNS, empty="The site names no content library.")
 
 
 def library_item_table(session, site, state: Optional[ContentLibraryState] = None):
     """What vCenter reports of the HAProxy OVA item: its files with their sizes, the total, and the
     manifest digest recorded when it was uploaded. One row per item of the site's name; a row
     with found "no" when there is none. Every cell is text; what does not apply is empty."""
-    import pandas as pd
+    from ..tables import Table
 
     rows = []
     if site.content_libraries is not None:
@@ -465,7 +465,7 @@ def library_item_table(session, site, state: Optional[ContentLibraryState] = Non
                      else "no")
             rows.append({"library": want.name, "item": want.item, "found": found, "files": "", "total size": "",
                          "recorded manifest digest": ""})
-    return pd.DataFrame(rows, columns=ITEM_COLUMNS)
+    return Table(rows, ITEM_COLUMNS, empty="The site names no content library.")
 
 
 def _size(n: int) -> str:

@@ -229,7 +229,7 @@ def teaming_table(site: Site, facts: SwitchFacts):
     """Each site port group's VLAN, failover order (its own or the switch's) and the article's up-link
     check (ok, no active uplink, or cannot check when the switch defines no uplinks, as the
     simulator's), with the switch's uplinks and hosts."""
-    import pandas as pd
+    from ..tables import Table
 
     rows = []
     for want in wanted_portgroups(site):
@@ -245,7 +245,7 @@ def teaming_table(site: Site, facts: SwitchFacts):
             "switch uplinks": ", ".join(facts.uplinks) or "none defined",
             "switch hosts": ", ".join(facts.hosts) or "none",
         })
-    return pd.DataFrame(rows, columns=TEAMING_COLUMNS)
+    return Table(rows, TEAMING_COLUMNS, empty="The site names no port group.")
 
 
 # --- apply -----------------------------------------------------------------------------------

@@ -270,7 +270,7 @@ def compliance_table(site: Site, facts: StorageFacts):
 
     Worked out from the tag attachments, against the policy as found or, while it does not exist
     yet, as the site wants it. Rules that are not tag rules (vSAN...) are not judged here."""
-    import pandas as pd
+    from ..tables import Table
 
     storage = site.storage
     if len(facts.policies) == 1:
@@ -285,7 +285,8 @@ def compliance_table(site: Site, facts: StorageFacts):
                         for rules in rule_sets)
         rows.append({"datastore": name, "in site": name in site.vcenter.datastores,
                      "tagged": storage.tag in on_it, "satisfies policy": satisfies})
-    return pd.DataFrame(rows, columns=["datastore", "in site", "tagged", "satisfies policy"])
+    return Table(rows, ["datastore", "in site", "tagged", "satisfies policy"],
+                 empty=f"Datacenter '{site.vcenter.datacenter}' has no datastore.")
 
 
 def prepare_storage(session, site: Site, inventory: Optional[Inventory] = None) -> Plan:
