@@ -165,3 +165,9 @@ def test_demo_runs_plan_and_prepare_against_the_bundled_simulator(vcsim_binary, 
     names = {p.name for p in folder.iterdir()}
     assert {"01_plan_networks.html", "02_prepare_vsphere.html", "demo-site.yaml", "prepare-plan.csv"} <= names
     assert "password" not in yaml.safe_load((folder / "demo-site.yaml").read_text())["vcenter"]
+    # The records keep each progress bar once, finished: no 0% line, no redraws, no cursor escapes.
+    streams = "".join("".join(o.get("text", "")) for nb in folder.glob("*.ipynb")
+                      for c in json.loads(nb.read_text())["cells"] for o in c.get("outputs", []))
+    bars = [line for line in streams.splitlines() if "%|" in line]
+    assert bars and all("100%|" in line for line in bars), bars
+    assert "\x1b" not in streams and "\r" not in streams
