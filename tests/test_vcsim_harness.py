@@ -89,3 +89,36 @@ def test_cached_binary_is_reused(vcsim_binary):
     assert again == vcsim_binary
     after = again.stat()
     assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+
+
+@pytest.mark.parametrize("signame", ["SIGTERM", "SIGINT", "SIGHUP"])
+def test_the_simulator_command_cleans_up_on_every_way_out(vcsim_binary, tmp_path, signame):
+    """`python -m tkgs_lib.simulators.vcsim` once left its key file behind when stopped with SIGTERM."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    proc = subprocess.Popen([sys.executable, "-m", "tkgs_lib.simulators.vcsim"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env={**os.environ, "TMPDIR": str(tmp_path)})
+    try:
+        lines = []
+        while not any(line.strip().startswith("CA file:") for line in lines):
+            line = proc.stdout.readline()
+            assert line, proc.stderr.read()
+            lines.append(line)
+        ca_file = Path(next(line for line in lines if "CA file:" in line).split(":", 1)[1].strip())
+        workdir = ca_file.parent
+        assert (workdir / "vcsim-key.pem").exists()
+        children = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()
+        assert children, "the simulator process is not running"
+        proc.send_signal(getattr(signal, signame))
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert not workdir.exists(), f"{workdir} was left behind"
+    time.sleep(0.2)
+    assert all(not Path(f"/proc/{pid}").exists() for pid in children), "the vcsim process outlived its launcher"

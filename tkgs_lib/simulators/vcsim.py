@@ -252,14 +252,20 @@ class VCenterSimulator:
 def _main() -> None:
     import signal
 
-    with VCenterSimulator() as sim:
-        print(f"vCenter simulator at {sim.url}\n  user:       {sim.username}\n"
-              f"  password:   {sim.password}\n  CA file:    {sim.ca_file}\n"
-              f"  thumbprint: {sim.thumbprint}\nCtrl-C stops it.", flush=True)
-        try:
-            signal.pause()
-        except KeyboardInterrupt:
-            pass
+    def stop(signum, _frame):  # SIGTERM and SIGHUP end it like Ctrl-C: the with-block cleans up
+        raise KeyboardInterrupt(signal.Signals(signum).name)
+
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, stop)
+    try:
+        with VCenterSimulator() as sim:
+            print(f"vCenter simulator at {sim.url}\n  user:       {sim.username}\n"
+                  f"  password:   {sim.password}\n  CA file:    {sim.ca_file}\n"
+                  f"  thumbprint: {sim.thumbprint}\nCtrl-C stops it.", flush=True)
+            while True:
+                signal.pause()
+    except KeyboardInterrupt:
+        pass
 
 
 if __name__ == "__main__":
