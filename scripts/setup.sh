@@ -4,7 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-debs=(golang-go golang-github-vmware-govmomi-dev curl)
+# Go and govmomi's sources build the vCenter simulator; chromium and its driver run the notebooks in
+# JupyterLab for the browser tests.
+debs=(golang-go golang-github-vmware-govmomi-dev curl chromium chromium-driver)
 if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
     missing=()
     for p in "${debs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
@@ -16,7 +18,7 @@ if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
     fi
 else
-    echo "note: not root on Debian; install ${debs[*]} yourself for the vCenter simulator" >&2
+    echo "note: not root on Debian; install ${debs[*]} yourself for the simulator and browser tests" >&2
 fi
 
 python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' \

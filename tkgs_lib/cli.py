@@ -85,6 +85,47 @@ def cmd_demo(args) -> int:
     return EXIT_OK
 
 
+def cmd_lab(args) -> int:
+    """JupyterLab on the stage notebooks, on loopback, its kernels on private Unix sockets; as root
+    (as the setup asks) with --allow-root, which JupyterLab otherwise refuses to start without."""
+    import os
+    import shutil
+    import signal
+    import subprocess
+    import tempfile
+
+    from .paths import NOTEBOOKS
+
+    folder = Path(args.folder or NOTEBOOKS).absolute()
+    if not folder.is_dir():
+        raise TkgsError(f"{folder} is not a folder of notebooks; give the folder to open, e.g. notebooks/.")
+    # A kernel holds the passwords a person types: it talks to JupyterLab over Unix sockets in a
+    # folder only this user can enter, not over plain-text TCP on loopback (ipykernel's default).
+    sockets = tempfile.mkdtemp(prefix="tkgs-lab-", dir="/tmp" if os.path.isdir("/tmp") else None)
+    # Loopback only; and no news or update checks, which would reach for the internet.
+    argv = [sys.executable, "-m", "jupyterlab", str(folder), "--ServerApp.ip=127.0.0.1",
+            "--KernelManager.transport=ipc", f"--KernelManager.ip={sockets}/k", "--LabApp.news_url=None",
+            "--LabApp.check_for_updates_class=jupyterlab.handlers.announcements.NeverCheckForUpdate"]
+    if os.geteuid() == 0:
+        print("running as root: JupyterLab is started with --allow-root (it refuses root otherwise).",
+              file=sys.stderr, flush=True)
+        argv.append("--allow-root")
+    if args.port:
+        argv.append(f"--ServerApp.port={args.port}")
+    if args.no_browser:
+        argv.append("--ServerApp.open_browser=False")
+    lab = subprocess.Popen(argv)
+    signal.signal(signal.SIGTERM, lambda *_: lab.terminate())  # pass a stop on; the sockets go after it
+    try:
+        while True:
+            try:
+                return lab.wait()
+            except KeyboardInterrupt:  # JupyterLab has the same Ctrl-C and asks whether to stop
+                continue
+    finally:
+        shutil.rmtree(sockets, ignore_errors=True)
+
+
 def cmd_fields(args) -> int:
     from .site import field_docs
 
@@ -119,6 +160,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="run plan and prepare with apply against the bundled vCenter simulator")
     p.add_argument("--output", default="runs", help="folder that receives the run folder (default: runs)")
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("lab", help="step through the notebooks in JupyterLab (on 127.0.0.1)")
+    p.add_argument("folder", nargs="?", help="the folder of notebooks to open (default: the checkout's notebooks/)")
+    p.add_argument("--port", type=int, help="the port to listen on (default: JupyterLab's, 8888 or the next free)")
+    p.add_argument("--no-browser", action="store_true", help="do not open a browser (on a server without one)")
+    p.set_defaults(func=cmd_lab)
 
     p = sub.add_parser("fields", help="document every key of a site file")
     p.add_argument("--format", choices=("text", "markdown"), default="text")

@@ -1,0 +1,94 @@
+"""The notebooks as a person meets them: JupyterLab in headless Chromium, run cell by cell.
+
+Each test serves a temporary copy of notebooks/ with `tkgs-runbook lab` (the README's command),
+opens a stage notebook, runs it from the menus, and checks what a person sees; a screenshot of
+each notebook is saved in the test's temporary folder.
+"""
+
+from __future__ import annotations
+
+import yaml
+
+import pytest
+
+from browser import Lab, NotebookPage, copy_notebooks, error_outputs, start_chromium, stop_browser
+from helpers import variant
+from sim_site import site_data
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def chromium(tmp_path):
+    driver = start_chromium(tmp_path / "chromium-profile")
+    yield driver
+    stop_browser(driver)
+
+
+def start_lab(tmp_path, defaults=None, env=None) -> Lab:
+    return Lab(copy_notebooks(tmp_path / "notebooks", defaults), tmp_path / "home",
+               {"TKGS_RUNS_DIR": str(tmp_path / "runs"), **(env or {})})
+
+
+def test_plan_notebook_in_jupyterlab_form_tables_picture_and_a_broken_site(tmp_path, chromium):
+    lab = start_lab(tmp_path)
+    try:
+        page = NotebookPage(chromium, lab, "01_plan_networks.ipynb")
+        page.run_all()
+        page.wait_done()
+        page.screenshot(tmp_path / "01_plan_networks.png")
+        assert page.find("button.jupyter-widgets"), "the parameter form did not render"
+        assert page.form_field("site_file").get_attribute("value") == "examples/example-site.yaml"
+        assert len(page.find(".jp-OutputArea-output table")) >= 3  # findings, subnet summary, allocations
+        assert page.find(".jp-OutputArea-output img"), "the address-space picture is missing"
+        assert "No errors: the plan is ready for the next stage." in page.page_text()
+        assert error_outputs(page.save()) == []
+        assert (tmp_path / "runs" / "lab01-by-hand" / "address-space.png").exists()
+
+        # The form's values take effect: a broken site and another output folder, then run below.
+        broken = tmp_path / "broken.yaml"
+        broken.write_text(yaml.safe_dump(variant({"haproxy.load_balancer_ranges": ["10.64.0.1/23"]})))
+        page.set_field("site_file", str(broken))
+        page.set_field("output_dir", str(tmp_path / "from-the-form"))
+        page.click_button("Use these values")
+        assert "Parameters set" in page.page_text()
+        page.run_from(3)
+        page.wait_done()
+        page.screenshot(tmp_path / "01_plan_networks-broken.png")
+        text = page.page_text()
+        assert "haproxy.load_balancer_ranges[0]" in text and "NOT written" in text  # the findings table
+        (error,) = [t for t in page.red_texts() if t[0].startswith("ValidationFailed")]
+        assert "Traceback" not in error[0] and "10.64.0.1/23" in error[0]
+        assert error[1] not in ("rgba(0, 0, 0, 0)", "transparent"), "the error is not shown in colour"
+        assert (tmp_path / "from-the-form" / "address-space.png").exists()
+        assert not (tmp_path / "from-the-form" / "anyip-routes.cfg").exists()
+        (failed,) = error_outputs(page.save())
+        assert failed.startswith("ValidationFailed: The site has 3 errors; nothing was changed.")
+    finally:
+        lab.stop()
+
+
+def test_prepare_notebook_in_jupyterlab_asks_for_the_password_and_plans(tmp_path, chromium, vcsim):
+    from tkgs_lib.simulators.ova import build_ova
+
+    data = site_data(vcsim)
+    data["content_libraries"]["haproxy"]["ova"] = str(build_ova(tmp_path / "haproxy-v0.1.10.ova",
+                                                                disk_size=256 * 1024))
+    site_file = tmp_path / "site.yaml"
+    site_file.write_text(yaml.safe_dump(data, sort_keys=False))
+    lab = start_lab(tmp_path, defaults={"site_file": str(site_file)})
+    try:
+        page = NotebookPage(chromium, lab, "02_prepare_vsphere.ipynb")
+        page.run_all()
+        prompt = page.answer_prompt(vcsim.password)
+        assert "vCenter password" in prompt and "TKGS_VCENTER_PASSWORD" in prompt
+        page.wait_done()
+        page.screenshot(tmp_path / "02_prepare_vsphere.png")
+        text = page.page_text()
+        assert "port group tkgs-workload" in text and "create" in text
+        assert "Dry run: nothing was changed" in text and "the HAProxy OVA item" in text
+        saved = page.save()
+        assert error_outputs(saved) == []
+        assert vcsim.password not in (lab.folder / "02_prepare_vsphere.ipynb").read_text()
+    finally:
+        lab.stop()
