@@ -49,7 +49,7 @@ from tkgs_lib.simulators.vcsim import VCenterSimulator
 from tkgs_lib.site import VCenter
 from tkgs_lib.vsphere.connection import connect
 from tkgs_lib.vsphere.inventory import Inventory
-from tkgs_lib.vsphere.library import ContentLibraryApi
+from tkgs_lib.vsphere.content_api import ContentLibraryApi
 from tkgs_lib.vsphere.upload import upload_ova
 
 MIN_FREE = 4 << 30

@@ -18,8 +18,8 @@ import time
 import yaml
 from netaddr import IPAddress, IPNetwork
 
-from tkgs_lib.network import plan_networks
-from tkgs_lib.report import allocation_table, subnet_summary
+from tkgs_lib.site.network import plan_networks
+from tkgs_lib.stages.plan import allocation_table, subnet_summary
 from tkgs_lib.site import parse_site
 
 TEMPLATE = """

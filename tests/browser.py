@@ -133,19 +133,27 @@ class NotebookPage:
         entry[0].click()
 
     def run_all(self) -> None:
+        self._before = self.prompts()
         self.menu("Run", "Run All Cells")
 
     def run_from(self, index: int) -> None:
         """Select cell ``index`` (0-based) and run it and every cell below it."""
+        self._before = self.prompts()
         self.cells()[index].find_element(self.By.CSS_SELECTOR, ".jp-InputPrompt").click()
         self.menu("Run", "Run Selected Cell and All Below")
 
+    def prompts(self) -> list[str]:
+        """Each cell's execution prompt: "[ ]:" not run, "[*]:" queued or running, "[7]:" done."""
+        return [p.text for p in self.find(".jp-InputPrompt")]
+
     def busy(self) -> bool:
-        return any("*" in p.text for p in self.find(".jp-InputPrompt")) or not self.kernel_idle()
+        return any("*" in p for p in self.prompts()) or not self.kernel_idle()
 
     def wait_done(self, timeout: float = 120) -> None:
-        time.sleep(0.5)  # let the first cell be queued
-        wait_for(lambda: not self.busy(), timeout, f"{self.name} to finish running")
+        """Wait until the cells run by the last run_all/run_from have finished: their prompts changed
+        (so the run has begun, however slowly the page reacts) and none is running."""
+        wait_for(lambda: self.prompts() != self._before and not self.busy(), timeout,
+                 f"{self.name} to finish running")
 
     def answer_prompt(self, text: str, timeout: float = 60) -> str:
         """Type ``text`` into the input box a cell opened (getpass); returns the prompt's words."""

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-from tkgs_lib.network import plan_networks
+from tkgs_lib.site.network import plan_networks
 from tkgs_lib.site import parse_site
 
 EXAMPLE_SITE = Path(__file__).resolve().parent.parent / "examples" / "example-site.yaml"

@@ -11,7 +11,7 @@ import yaml
 
 import pytest
 
-from browser import Lab, NotebookPage, copy_notebooks, error_outputs, start_chromium, stop_browser
+from browser import Lab, NotebookPage, copy_notebooks, error_outputs, start_chromium, stop_browser, wait_for
 from helpers import variant
 from sim_site import site_data
 
@@ -51,7 +51,7 @@ def test_plan_notebook_in_jupyterlab_form_tables_picture_and_a_broken_site(tmp_p
         page.set_field("site_file", str(broken))
         page.set_field("output_dir", str(tmp_path / "from-the-form"))
         page.click_button("Use these values")
-        assert "Parameters set" in page.page_text()
+        wait_for(lambda: "Parameters set" in page.page_text(), 30, "the form to confirm the values")
         page.run_from(3)
         page.wait_done()
         page.screenshot(tmp_path / "01_plan_networks-broken.png")

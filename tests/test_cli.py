@@ -126,12 +126,13 @@ def test_scrub_secrets_removes_raw_and_html_escaped_values(tmp_path):
 
     import nbformat
 
-    from tkgs_lib.runbook import scrub_secrets, write_html
+    from tkgs_lib.credentials import scrub_notebook
+    from tkgs_lib.runbook import write_html
 
     secret = 'p"a<s>&s\\w'
     path = tmp_path / "x.ipynb"
     nbformat.write(_notebook_with(f"before {secret} after", f"<td>{html.escape(secret)}</td>"), str(path))
-    scrub_secrets(path, [secret])
+    scrub_notebook(path, [secret])
     text = path.read_text()
     assert "********" in text and "p\\\"a<s>" not in text and html.escape(secret) not in text
     nbformat.validate(nbformat.read(str(path), as_version=4))
@@ -142,11 +143,12 @@ def test_scrub_secrets_removes_raw_and_html_escaped_values(tmp_path):
 def test_scrubbing_a_secret_that_looks_like_structure_leaves_a_valid_notebook(tmp_path, secret):
     import nbformat
 
-    from tkgs_lib.runbook import scrub_secrets, write_html
+    from tkgs_lib.credentials import scrub_notebook
+    from tkgs_lib.runbook import write_html
 
     path = tmp_path / "x.ipynb"
     nbformat.write(_notebook_with(f"a {secret} b", "<p>x</p>"), str(path))
-    scrub_secrets(path, [secret])
+    scrub_notebook(path, [secret])
     nb = nbformat.read(str(path), as_version=4)
     nbformat.validate(nb)
     assert nb.cells[0].outputs[0].text == "a ******** b"
@@ -183,13 +185,13 @@ def test_every_form_of_a_secret_is_scrubbed(tmp_path):
 
     import nbformat
 
-    from tkgs_lib.runbook import scrub_secrets, scrub_text
+    from tkgs_lib.credentials import scrub_notebook, scrub_text
 
     secret = "Pa<ss'w\\rd"
     shown = [secret, repr(secret), html.escape(secret, quote=False), html.escape(secret)]
     path = tmp_path / "x.ipynb"
     nbformat.write(_notebook_with(" | ".join(shown), f"<td>{html.escape(secret, quote=False)}</td>"), str(path))
-    scrub_secrets(path, [secret])
+    scrub_notebook(path, [secret])
     text = path.read_text()
     assert "Pa<ss" not in text and "Pa&lt;ss" not in text and "Pa\\\\u003css" not in text
     assert scrub_text(f"StageFailed: login {secret!r} refused", [secret]) == 'StageFailed: login "********" refused'

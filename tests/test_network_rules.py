@@ -60,7 +60,7 @@ def test_appliance_address_with_the_wrong_prefix_says_which_to_write():
 
 
 def test_bare_appliance_address_takes_the_networks_prefix():
-    from tkgs_lib.network import plan_networks
+    from tkgs_lib.site.network import plan_networks
     from tkgs_lib.site import parse_site
     from helpers import variant
     import yaml

@@ -6,7 +6,7 @@ import pytest
 
 from tkgs_lib.errors import ConflictError, TkgsError, ValidationFailed
 from tkgs_lib.findings import Finding
-from tkgs_lib.plan import Plan, Step
+from tkgs_lib.planning import Plan, Step
 
 
 def test_apply_runs_create_steps_in_order_and_leaves_ok_rows_alone():

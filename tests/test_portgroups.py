@@ -7,11 +7,12 @@ from pyVim.task import WaitForTask
 from pyVmomi import vim
 
 from sim_site import site_for
-from tkgs_lib.errors import ConflictError, ValidationFailed, VSphereError
+from tkgs_lib.errors import ConflictError, TkgsError, ValidationFailed
+from tkgs_lib.site.network import plan_networks
 from tkgs_lib.vsphere.connection import connect
 from tkgs_lib.vsphere.inventory import Inventory
-from tkgs_lib.vsphere.portgroups import (PortgroupFacts, SwitchFacts, create_portgroup, plan_portgroups,
-                                         prepare_portgroups, read_portgroups, teaming_table)
+from tkgs_lib.vsphere.portgroups import (PortgroupFacts, PortgroupOps, SwitchFacts, plan_portgroups,
+                                         read_portgroups, teaming_table)
 
 pytestmark = pytest.mark.vcsim
 
@@ -23,6 +24,12 @@ SITE_PORTGROUPS = {"tkgs-management": 26, "tkgs-workload": 27, "tkgs-frontend": 
 def session(vcsim):
     with connect(site_for(vcsim).vcenter, password=vcsim.password) as session:
         yield session
+
+
+def prepare_portgroups(session, site):
+    """Read the switch and plan the site's port groups, with operations on this vCenter."""
+    inventory = Inventory(session, site.vcenter)
+    return plan_portgroups(plan_networks(site), read_portgroups(inventory), PortgroupOps(inventory))
 
 
 def _switch_state(switch) -> dict[str, tuple]:
@@ -70,7 +77,7 @@ def test_default_deployment_wants_only_management_and_workload(vcsim, session):
 def test_vlan_conflict_stops_before_anything_is_created(vcsim, session):
     site = site_for(vcsim)
     switch = Inventory(session, site.vcenter).switch
-    create_portgroup(switch, "tkgs-workload", 99)
+    PortgroupOps(Inventory(session, site.vcenter)).create_portgroup("tkgs-workload", 99)
     before = _switch_state(switch)
     plan = prepare_portgroups(session, site)
     actions = {s.object: s.action for s in plan.steps}
@@ -94,12 +101,12 @@ def test_name_of_another_network_is_a_conflict(vcsim, session):
 def test_switch_without_uplink_names_cannot_be_checked(vcsim, session):
     site = site_for(vcsim)
     inventory = Inventory(session, site.vcenter)
-    facts = read_portgroups(session, inventory)
+    facts = read_portgroups(inventory)
     assert facts.uplinks == () and facts.hosts  # the simulator's DVS0: member hosts but no uplink names
-    plan = plan_portgroups(site, facts)
+    plan = plan_portgroups(plan_networks(site), facts)
     assert [f.severity for f in plan.findings] == ["warning"]
     assert "cannot check the uplinks" in plan.findings[0].message
-    table = teaming_table(site, facts)
+    table = teaming_table(plan_networks(site), facts)
     # The table alone must not read as the article's "no active uplink" error: it says why it cannot tell.
     assert table["check"].tolist() == ["cannot check: switch defines no uplinks"] * 3
     assert table["switch uplinks"].tolist() == ["none defined"] * 3
@@ -136,9 +143,9 @@ def test_port_group_without_active_uplink_on_a_switch_with_uplinks_is_an_error(v
     WaitForTask(switch.AddDVPortgroup_Task([spec]))
 
     before = _switch_state(switch)
-    facts = read_portgroups(session, inventory)
+    facts = read_portgroups(inventory)
     assert facts.uplinks == ("Uplink 1", "Uplink 2")
-    plan = plan_portgroups(site, facts)
+    plan = plan_portgroups(plan_networks(site), facts)
     errors = [f for f in plan.findings if f.is_error]
     assert [f.path for f in errors] == ["networks.workload.portgroup"]
     assert "has no active uplink" in errors[0].message and "its own" in errors[0].message
@@ -147,7 +154,7 @@ def test_port_group_without_active_uplink_on_a_switch_with_uplinks_is_an_error(v
         plan.apply(progress=False)
     assert _switch_state(switch) == before  # nothing created
 
-    table = teaming_table(site, facts).frame.set_index("port group")
+    table = teaming_table(plan_networks(site), facts).frame.set_index("port group")
     assert table.loc["tkgs-workload", ["active uplinks", "standby uplinks", "failover order", "check"]].tolist() == [
         "none", "Uplink 2", "its own", "no active uplink"]
     # A port group still to create inherits the switch's order: Uplink 1 active, so no finding for it.
@@ -164,24 +171,24 @@ def test_inherited_order_without_active_uplink_is_an_error_too():
                             "tkgs-management": PortgroupFacts("tkgs-management", "26", 26, inherited=True),
                             "tkgs-workload": PortgroupFacts("tkgs-workload", "27", 27, active=("lag1",),
                                                             inherited=False)})
-    plan = plan_portgroups(site, facts)
+    plan = plan_portgroups(plan_networks(site), facts)
     errors = {f.path: f for f in plan.findings if f.is_error}
     assert set(errors) == {"networks.management.portgroup", "networks.workload.portgroup",
                            "networks.frontend.portgroup"}
     assert "inherited from switch 'DSwitch'" in errors["networks.frontend.portgroup"].message
     assert "active: lag1" in errors["networks.workload.portgroup"].message
     # The table's check column agrees with the findings, row by row.
-    assert teaming_table(site, facts)["check"].tolist() == ["no active uplink"] * 3
+    assert teaming_table(plan_networks(site), facts)["check"].tolist() == ["no active uplink"] * 3
     assert [s.action for s in plan.steps] == ["ok", "ok", "create"]
-    with pytest.raises(VSphereError, match="made from values only; plan with prepare_portgroups"):
+    with pytest.raises(TkgsError, match="made from values only; plan with a PortgroupOps"):
         plan.steps[2].run()
 
 
 def test_switch_with_uplinks_and_active_ones_has_no_findings():
     facts = SwitchFacts("DSwitch", uplinks=("Uplink 1", "Uplink 2"), default_active=("Uplink 1", "Uplink 2"),
                         hosts=("esx01", "esx02"))
-    assert plan_portgroups(_values_site(), facts).findings == []
-    table = teaming_table(_values_site(), facts)
+    assert plan_portgroups(plan_networks(_values_site()), facts).findings == []
+    table = teaming_table(plan_networks(_values_site()), facts)
     assert table["check"].tolist() == ["ok"] * 3
     assert list(table.columns) == ["port group", "VLAN", "active uplinks", "standby uplinks", "failover order",
                                    "check", "switch uplinks", "switch hosts"]

@@ -13,13 +13,13 @@ import pytest
 import yaml
 
 from sim_site import site_data, site_for
-from tkgs_lib.prepare import plan_prepare, prepare_reports
+from tkgs_lib.stages.flow import StageRun
 from tkgs_lib.simulators.ova import build_ova
 from tkgs_lib.site import load_site
 from tkgs_lib.tables import Table
 from tkgs_lib.vsphere.connection import connect
 from tkgs_lib.vsphere.inventory import Inventory
-from tkgs_lib.vsphere.library import ContentLibraryApi
+from tkgs_lib.vsphere.content_api import ContentLibraryApi
 from tkgs_lib.vsphere.storage import CATEGORY_PATH, read_policies
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
@@ -103,10 +103,10 @@ def test_a_vlan_conflict_fails_the_headless_run_with_its_sentence(sim_site_file,
         "tag categories": [], "storage policies": [], "content libraries": []}
 
 
-def test_a_site_without_storage_or_content_libraries_says_what_is_left_out(vcsim):
+def test_a_site_without_storage_or_content_libraries_says_what_is_left_out(vcsim, tmp_path):
     site = site_for(vcsim, storage=None, content_libraries=None)
     with connect(site.vcenter, password=vcsim.password) as session:
-        plan = plan_prepare(session, site, progress=False)
+        plan = StageRun("prepare", site, tmp_path, vcenter=session, progress=False).plan()
     assert {s.object.split(" ")[0] for s in plan.steps} == {"port"}  # port groups only, as before
     warnings = {f.path: f for f in plan.findings if f.severity == "warning"}
     assert warnings["storage"].message.startswith("is not in the site, so no datastore tag or storage policy")
@@ -115,13 +115,12 @@ def test_a_site_without_storage_or_content_libraries_says_what_is_left_out(vcsim
     assert not [f for f in plan.findings if f.is_error]  # a warning: the stage still runs
 
 
-def test_the_reports_are_titled_tables_that_confirm_what_vcenter_holds(sim_site_file, vcsim):
-    import pandas as pd
-
+def test_the_reports_are_titled_tables_that_confirm_what_vcenter_holds(sim_site_file, vcsim, tmp_path):
     site = load_site(sim_site_file)
     with connect(site.vcenter, password=vcsim.password) as session:
-        plan_prepare(session, site, progress=False).apply(progress=False)
-        reports = prepare_reports(session, site)
+        run = StageRun("prepare", site, tmp_path, vcenter=session, progress=False)
+        run.plan().apply(progress=False)
+        reports = run.reports()
     assert list(reports) == ["port group teaming", "datastores and the storage policy", "content libraries",
                              "the HAProxy OVA item"]
     assert all(isinstance(table, Table) for table in reports.values())

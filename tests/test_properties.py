@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from netaddr import IPAddress, IPNetwork
 
-from tkgs_lib.network import range_to_cidrs, smallest_enclosing_cidr
+from tkgs_lib.site.network import range_to_cidrs, smallest_enclosing_cidr
 
 addresses = st.integers(min_value=0, max_value=2**32 - 1)
 
@@ -77,7 +77,7 @@ def test_the_validator_lists_exactly_the_blocks_of_a_first_last_range(bounds):
 @given(addresses, st.integers(min_value=0, max_value=32))
 @settings(max_examples=300)
 def test_the_parser_flags_host_bits_exactly_when_the_address_is_not_the_network(start, prefix):
-    from tkgs_lib.network import _Parser
+    from tkgs_lib.site.network import _Parser
 
     findings = []
     text = f"{IPAddress(start)}/{prefix}"
@@ -95,7 +95,7 @@ def test_the_parser_flags_host_bits_exactly_when_the_address_is_not_the_network(
 @given(ranges())
 @settings(max_examples=300)
 def test_the_parser_reads_first_last_as_written(bounds):
-    from tkgs_lib.network import _Parser
+    from tkgs_lib.site.network import _Parser
 
     findings = []
     first, last = IPAddress(bounds[0]), IPAddress(bounds[1])

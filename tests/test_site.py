@@ -229,7 +229,7 @@ _KEYS = sorted(_dotted_keys(variant()))
 @settings(max_examples=300, deadline=None)
 def test_no_value_anywhere_makes_validation_crash(changes):
     """Whatever a person writes at any key, validation answers with findings or a SiteError."""
-    from tkgs_lib.network import plan_networks
+    from tkgs_lib.site.network import plan_networks
 
     try:
         data = variant(changes)
@@ -244,7 +244,7 @@ def test_no_value_anywhere_makes_validation_crash(changes):
 @given(st.text(max_size=200))
 @settings(max_examples=300, deadline=None)
 def test_no_text_makes_loading_crash(text):
-    from tkgs_lib.network import plan_networks
+    from tkgs_lib.site.network import plan_networks
 
     try:
         plan_networks(parse_site(text))

@@ -11,13 +11,12 @@ import pytest
 from pyVmomi import pbm
 
 from sim_site import site_for
-from tkgs_lib.errors import ConflictError, ValidationFailed, VSphereError
-from tkgs_lib.vsphere import PendingId, ValuesOnly
+from tkgs_lib.errors import ConflictError, TkgsError, ValidationFailed
+from tkgs_lib.planning import PendingId, ValuesOnly
 from tkgs_lib.vsphere.connection import connect
 from tkgs_lib.vsphere.inventory import Inventory
 from tkgs_lib.vsphere.storage import (ASSOCIATION_PATH, CATEGORY_PATH, TAG_PATH, PolicyFacts, StorageFacts,
-                                      StorageOps, TagRule, compliance_table, plan_storage, prepare_storage,
-                                      read_storage)
+                                      StorageOps, TagRule, compliance_table, plan_storage, read_storage)
 
 pytestmark = pytest.mark.vcsim
 
@@ -47,6 +46,11 @@ def _state(session) -> dict:
 
 def _read(session, site) -> StorageFacts:
     return read_storage(session, Inventory(session, site.vcenter), site)
+
+
+def prepare_storage(session, site):
+    """Read the tags, attachments and policies and plan the site's storage, with operations on this vCenter."""
+    return plan_storage(site, _read(session, site), StorageOps(session))
 
 
 def test_creates_category_tag_attachment_and_policy_from_scratch(vcsim, session):
@@ -128,7 +132,7 @@ def test_article_style_policy_with_more_rules_is_accepted():
     plan = plan_storage(site, facts)
     assert [s.action for s in plan.steps] == ["create", "create", "create", "ok"]
     assert plan.steps[-1].found == f"tag {CATEGORY}/{TAG} (+ VSAN.hostFailuresToTolerate)"
-    with pytest.raises(VSphereError, match="made from values only; plan with prepare_storage"):
+    with pytest.raises(TkgsError, match="made from values only; plan with a StorageOps"):
         plan.steps[0].run()
     # Nothing is tagged yet: no datastore satisfies the policy.
     assert compliance_table(site, facts)["satisfies policy"].tolist() == ["no", "no"]
@@ -150,17 +154,17 @@ def test_values_only_facts_without_a_site_datastore_are_an_error_finding_not_a_k
 
 def test_a_values_only_plan_answers_only_public_names():
     """Notebook display, copy and pickle probe special names; they must not get a refusing function."""
-    values_only = ValuesOnly("prepare_storage")
+    values_only = ValuesOnly("a StorageOps")
     for probe in ("_repr_html_", "_ipython_display_", "__deepcopy__", "_private"):
         assert not hasattr(values_only, probe), probe
     assert copy.deepcopy(values_only) is not values_only
-    with pytest.raises(VSphereError, match="made from values only; plan with prepare_storage"):
+    with pytest.raises(TkgsError, match="made from values only; plan with a StorageOps"):
         values_only.create_tag("t", "c")
 
 
 def test_an_id_read_before_the_step_that_makes_it_ran_says_so():
     category = PendingId(f"tag category {CATEGORY}")
-    with pytest.raises(VSphereError, match=f"the id of tag category {CATEGORY} is not known"):
+    with pytest.raises(TkgsError, match=f"the id of tag category {CATEGORY} is not known"):
         category.get()
     assert category.set("urn:cat:1") == "urn:cat:1" and category.get() == "urn:cat:1"
 

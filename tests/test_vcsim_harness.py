@@ -11,7 +11,7 @@ from pyVim.connect import Disconnect, SmartConnect
 from pyVmomi import vim
 
 from tkgs_lib.simulators.vcsim import build_vcsim
-from tkgs_lib.vsphere.tls import normalize_thumbprint
+from tkgs_lib.site.patterns import normalize_thumbprint
 
 pytestmark = pytest.mark.vcsim
 

@@ -1,13 +1,21 @@
 """tkgs_lib: stand up the HAProxy load balancer for vSphere 7 with Tanzu, and prove it works.
 
-The public surface is small; everything else lives in modules a notebook imports by name.
+The public surface is small; everything else lives in modules a notebook imports by name:
+
+    site/        the site file: its model, loading it, the checks of its values, the address plan
+    stages/      the runbook's stages, one module each, and the flow they share (StageRun)
+    planning     Plan and Step: what every stage shows before it changes anything
+    vsphere/     one transport: vCenter's client, and the resources the stages change through it
+    appliance/   the other: commands on the HAProxy appliance, each fact a command and a parser
+    simulators/  the vCenter simulator, a generated OVA, the demo
+    runbook      the stage notebooks executed by papermill into a run folder; cli the command line
 """
 
 from .errors import (ConflictError, ConnectionFailed, NotFound, SimulatorUnavailable, SiteError, StageFailed,
                      TkgsError, ValidationFailed, VSphereError)
 from .findings import Finding, raise_for_errors
-from .network import NetworkPlan, plan_networks
 from .site import Site, load_site
+from .site.network import NetworkPlan, plan_networks
 
 __all__ = [
     "ConflictError", "ConnectionFailed", "Finding", "NetworkPlan", "NotFound", "SimulatorUnavailable", "Site",

@@ -19,7 +19,7 @@ WIDTH = 100  # what a terminal shows without wrapping
 
 
 def _print_tables(plan) -> None:
-    from .report import allocation_table, preview_anyip_routes, subnet_summary
+    from .stages.plan import allocation_table, preview_anyip_routes, subnet_summary
 
     print("Subnet summary")
     print(subnet_summary(plan).to_text(["network", "VLAN", "port group", "CIDR", "gateway", "appliance", "usable"],
@@ -39,7 +39,7 @@ def _print_finding(finding) -> None:
 
 def cmd_validate(args) -> int:
     from .findings import errors, sort_findings
-    from .network import plan_networks
+    from .site.network import plan_networks
     from .site import load_site
 
     plan = plan_networks(load_site(args.site))
@@ -59,7 +59,8 @@ def cmd_validate(args) -> int:
 
 
 def cmd_run(args) -> int:
-    from .runbook import new_run_folder, run_stages, select_stages
+    from .runbook import new_run_folder, run_stages
+    from .stages import select_stages
     from .site import load_site
 
     site = load_site(args.site)

@@ -1,12 +1,55 @@
-"""Secrets come from the environment or an interactive prompt; never from a file or a parameter."""
+"""Secrets, in one place: which site fields name them, reading them, and scrubbing them from records.
+
+A secret never lives in a site file, a papermill parameter or widget state. A site names the
+environment variable that holds each one (the ``*_env`` fields of :data:`SECRET_FIELDS`);
+:func:`read_secret` takes it from there, or asks the person at the keyboard. As a last line of
+defence, :func:`scrub_notebook` replaces every secret value still found in an executed
+notebook's visible text with asterisks before its HTML is written.
+"""
 
 from __future__ import annotations
 
 import getpass
+import html
+import json
 import os
+import re
+from pathlib import Path
+from typing import Iterable, Iterator
 
 from .errors import SiteError
 from .notebook import kernel_allows_input
+
+__all__ = ["SECRET_FIELDS", "secret_env_fields", "is_secret_key", "mentions_secret", "read_secret",
+           "secret_values", "scrub_notebook", "scrub_text", "MASK"]
+
+MASK = "********"
+
+# (block, field) of every site field that names a secret's environment variable.
+SECRET_FIELDS = (("vcenter", "password_env"), ("haproxy", "dataplane_password_env"), ("haproxy", "root_password_env"))
+
+# A key that would hold a secret itself; `*_env` and `*_file` keys only name where one lives.
+_SECRET_WORDS = "password|passwd|pwd|secret|token"
+_SECRET_KEY = re.compile(rf"^(.*_)?({_SECRET_WORDS})$|^(api_)?key$", re.IGNORECASE)
+
+
+def is_secret_key(name: str) -> bool:
+    """A site key whose name says it would hold a secret itself (``*_env`` and ``*_file`` keys don't)."""
+    return bool(_SECRET_KEY.match(name))
+
+
+def mentions_secret(name: str) -> bool:
+    """Any name with a secret's word in it (``root_password_text`` too): stricter, for widget values."""
+    return bool(re.search(_SECRET_WORDS, name, re.IGNORECASE)) or is_secret_key(name)
+
+
+def secret_env_fields(site) -> Iterator[tuple[str, str]]:
+    """(field, environment variable name) of every secret the site names, e.g.
+    ("vcenter.password_env", "TKGS_VCENTER_PASSWORD")."""
+    for block, name in SECRET_FIELDS:
+        section = getattr(site, block, None)
+        if section is not None:
+            yield f"{block}.{name}", getattr(section, name)
 
 
 def read_secret(env_name: str, what: str, field: str) -> str:
@@ -27,4 +70,63 @@ def read_secret(env_name: str, what: str, field: str) -> str:
 
 def secret_values(site) -> list[str]:
     """The values of every secret the site names, so they can be scrubbed from reports."""
-    return [os.environ[name] for _, name in site.secret_env_fields() if name and os.environ.get(name)]
+    return [os.environ[name] for _, name in secret_env_fields(site) if name and os.environ.get(name)]
+
+
+# --- scrubbing records --------------------------------------------------------------------------
+
+def _secret_forms(secrets: Iterable[str]) -> list[str]:
+    """A secret as it may appear in a record: raw, HTML-escaped (with and without quotes, as pandas
+    and nbconvert escape), as Python's repr shows it, and as JSON quotes it. Longest first."""
+    forms = set()
+    for secret in secrets:
+        if secret:
+            forms |= {secret, html.escape(secret), html.escape(secret, quote=False), repr(secret)[1:-1],
+                      json.dumps(secret)[1:-1]}
+    return sorted(forms, key=len, reverse=True)
+
+
+def _replace(text: str, forms: list[str]) -> str:
+    for form in forms:
+        text = text.replace(form, MASK)
+    return text
+
+
+def scrub_text(text: str, secrets: Iterable[str]) -> str:
+    """``text`` with every form of every secret replaced by asterisks."""
+    return _replace(text, _secret_forms(secrets))
+
+
+def scrub_notebook(path: Path, secrets: Iterable[str]) -> None:
+    """Replace every secret value in what a notebook shows with asterisks.
+
+    Defence in depth: nothing should print a secret. Only the text a reader sees is rewritten
+    (sources, text outputs, tracebacks, widget state), never ids, names or images, so even a
+    secret such as "1" or "cells" leaves a valid notebook. Every form of _secret_forms goes."""
+    forms = _secret_forms(secrets)
+    if not forms:
+        return
+
+    def scrub(node):
+        if isinstance(node, str):
+            return _replace(node, forms)
+        if isinstance(node, list):
+            return [scrub(item) for item in node]
+        if isinstance(node, dict):
+            return {key: scrub(value) for key, value in node.items()}
+        return node
+
+    nb = json.loads(path.read_text(encoding="utf-8"))
+    for cell in nb.get("cells", []):
+        cell["source"] = scrub(cell.get("source", ""))
+        for output in cell.get("outputs", []):
+            for key in ("text", "evalue", "traceback"):
+                if key in output:
+                    output[key] = scrub(output[key])
+            data = output.get("data", {})
+            for mime in data:
+                if mime.startswith("text/") or mime.endswith("json"):
+                    data[mime] = scrub(data[mime])
+    if "widgets" in nb.get("metadata", {}):
+        nb["metadata"]["widgets"] = scrub(nb["metadata"]["widgets"])
+    path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")

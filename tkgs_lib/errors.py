@@ -7,14 +7,24 @@ sentence, never a traceback.
     TkgsError
     ├── SiteError            the site file cannot be read or holds a bad value
     ├── ValidationFailed     the plan has error findings (carries them)
-    ├── VSphereError         talking to vCenter failed
+    ├── VSphereError         talking to vCenter failed (a vSphere fault, as one sentence)
     │   ├── ConnectionFailed     TLS, credentials, unreachable host
-    │   └── NotFound             a named inventory object does not exist
+    │   ├── NotFound             a named inventory object does not exist
+    │   └── RestError            vCenter's REST API answered with an error (carries the status)
+    ├── ApplianceError       talking to the HAProxy appliance failed
+    │   └── CommandFailed        a command on the appliance failed (carries its result)
     ├── ConflictError        what exists contradicts the site; nothing was changed
     ├── OvaError             an OVA cannot be read
     │   └── ManifestMismatch     an OVA's files do not match its manifest (.mf)
-    ├── SimulatorUnavailable the bundled vCenter simulator cannot be built or started
+    ├── SimulatorUnavailable a bundled simulator cannot be built or started
     └── StageFailed          a runbook stage (notebook) failed
+
+Low-level faults are translated into this tree at one boundary each: a vSphere fault in
+:mod:`tkgs_lib.vsphere.tasks`, a TLS or socket failure with vCenter in
+:mod:`tkgs_lib.vsphere.tls` and :mod:`tkgs_lib.vsphere.rest`, a command's exit status in
+:mod:`tkgs_lib.appliance.commands`. (A pinned certificate that does not match is raised inside the
+TLS handshake as an ``ssl`` error, where it must stay one, and translated where the handshake is
+made.)
 """
 
 from __future__ import annotations
@@ -70,6 +80,27 @@ class NotFound(VSphereError):
     """A named inventory object (datacenter, cluster, switch, datastore...) does not exist."""
 
 
+class RestError(VSphereError):
+    """vCenter's REST API answered with an error; ``status`` is the HTTP status, ``error_type``
+    vAPI's error type (e.g. com.vmware.vapi.std.errors.not_found) when it said one."""
+
+    def __init__(self, message: str, status: int = 0, error_type: str = "") -> None:
+        super().__init__(message)
+        self.status, self.error_type = status, error_type
+
+
+class ApplianceError(TkgsError):
+    """Something went wrong talking to the HAProxy appliance (SSH, its Data Plane API)."""
+
+
+class CommandFailed(ApplianceError):
+    """A command on the appliance failed; ``result`` holds its exit status and output."""
+
+    def __init__(self, message: str, result=None) -> None:
+        super().__init__(message)
+        self.result = result
+
+
 class ConflictError(TkgsError):
     """What exists contradicts the site; the stage stopped before changing anything."""
 
@@ -90,7 +121,7 @@ class ManifestMismatch(OvaError):
 
 
 class SimulatorUnavailable(TkgsError):
-    """The bundled vCenter simulator cannot be built or started on this machine."""
+    """A bundled simulator (vCenter's, the appliance's) cannot be built or started on this machine."""
 
 
 class StageFailed(TkgsError):

@@ -1,4 +1,4 @@
-"""Helpers for the notebooks: knowing who is at the keyboard, and the parameter form."""
+"""Who is at the keyboard: a person in JupyterLab, or a headless runner (papermill, CI)."""
 
 from __future__ import annotations
 
@@ -18,15 +18,3 @@ def kernel_allows_input() -> bool:
     if kernel is None:
         return sys.stdin is not None and sys.stdin.isatty()
     return bool(getattr(kernel, "_allow_stdin", False))
-
-
-def show_parameter_form(namespace, *names: str) -> None:
-    """When a person runs the notebook, the widget form for the named parameters; headless, nothing
-    (no form, so nothing can wait on it)."""
-    if not kernel_allows_input():
-        return
-    from IPython.display import display
-
-    from .widgets import parameter_form
-
-    display(parameter_form(namespace, *names))

@@ -43,7 +43,7 @@ def output_folder(output_dir: str | Path, site_name: str) -> Path:
     if str(output_dir).strip():
         folder = Path(output_dir).expanduser().absolute()
     else:
-        from .site_checks import SITE_NAME
+        from .site.patterns import SITE_NAME
 
         name = site_name if SITE_NAME.match(site_name or "") else "site"
         folder = RUNS / f"{name}-{BY_HAND}"

@@ -2,57 +2,28 @@
 
 from __future__ import annotations
 
-import html
-import json
 import logging
 import os
 import shutil
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Iterable, Optional, Sequence
+from typing import Sequence
 
-from .credentials import secret_values
+from .credentials import scrub_notebook, scrub_text, secret_values
 from .errors import StageFailed, TkgsError
 from .paths import NOTEBOOKS
 from .site import Site
+from .stages import Stage
 
 log = logging.getLogger(__name__)
 
-
-
-@dataclass(frozen=True)
-class Stage:
-    name: str
-    notebook: str
-    title: str
-    changes: str = ""  # what it changes when applied ("" for a stage that only reads)
-
-
-STAGES: tuple[Stage, ...] = (
-    Stage("plan", "01_plan_networks.ipynb", "Plan the networks"),
-    Stage("prepare", "02_prepare_vsphere.ipynb", "Prepare vSphere", changes="vSphere"),
-)
-STAGE_NAMES = tuple(s.name for s in STAGES)
-
-
-def select_stages(names: Optional[Iterable[str]]) -> list[Stage]:
-    """The stages asked for, in runbook order; all of them when none are named."""
-    if not names:
-        return list(STAGES)
-    wanted = [n.strip() for name in names for n in name.split(",") if n.strip()]
-    unknown = [n for n in wanted if n not in STAGE_NAMES]
-    if unknown or not wanted:
-        named = f"unknown stage {', '.join(unknown)}" if unknown else "no stage named"
-        raise TkgsError(f"{named}; the stages are: {', '.join(STAGE_NAMES)}.")
-    return [s for s in STAGES if s.name in wanted]
 
 
 def new_run_folder(site: Site, output: Path) -> Path:
     """A new folder ``<site>-<timestamp>`` under ``output``, as an absolute path (a relative
     ``output`` is taken from the caller's working folder); a site name that is not a plain name
     (a path like ``../x`` or ``/tmp/x``) is refused before anything is made."""
-    from .site_checks import SITE_NAME
+    from .site.patterns import SITE_NAME
 
     output = Path(output).absolute()
 
@@ -109,7 +80,13 @@ def _run_stage(site: Site, stage: Stage, notebooks: Path, run_folder: Path, sock
 
     source, target = notebooks / stage.notebook, run_folder / stage.notebook
     declared = pm.inspect_notebook(str(source))
-    parameters = {k: v for k, v in values.items() if k in declared}
+    # papermill drops a value the notebook does not declare, and the notebook would then run on its
+    # own default (another site): refuse instead.
+    missing = [name for name in stage.parameters if name not in declared]
+    if missing:
+        raise TkgsError(f"{source} does not declare the parameter(s) {', '.join(missing)} in its parameters cell; "
+                        f"stage {stage.name!r} needs them, or it would run on its defaults.")
+    parameters = {name: values[name] for name in stage.parameters}
     log.info("stage %s: executing %s", stage.name, source.name)
     failure = None
     try:
@@ -163,67 +140,10 @@ def _socket_folder() -> Path:
 def _keep_record(notebook_path: Path, secrets: list[str]) -> None:
     """Scrub the executed notebook and write its HTML; a failure here must not hide the stage's own."""
     try:
-        scrub_secrets(notebook_path, secrets)
+        scrub_notebook(notebook_path, secrets)
         write_html(notebook_path)
     except Exception as exc:  # noqa: BLE001 (the record is best effort; the stage result is not)
         log.warning("could not write the record of %s: %s", notebook_path.name, exc)
-
-
-def scrub_secrets(path: Path, secrets: Iterable[str]) -> None:
-    """Replace every secret value in what a notebook shows with asterisks.
-
-    Defence in depth: nothing should print a secret. Only the text a reader sees is rewritten
-    (sources, text outputs, tracebacks, widget state), never ids, names or images, so even a
-    secret such as "1" or "cells" leaves a valid notebook. Every form of _secret_forms goes."""
-    forms = _secret_forms(secrets)
-    if not forms:
-        return
-
-    def scrub(node):
-        if isinstance(node, str):
-            return _replace(node, forms)
-        if isinstance(node, list):
-            return [scrub(item) for item in node]
-        if isinstance(node, dict):
-            return {key: scrub(value) for key, value in node.items()}
-        return node
-
-    nb = json.loads(path.read_text(encoding="utf-8"))
-    for cell in nb.get("cells", []):
-        cell["source"] = scrub(cell.get("source", ""))
-        for output in cell.get("outputs", []):
-            for key in ("text", "evalue", "traceback"):
-                if key in output:
-                    output[key] = scrub(output[key])
-            data = output.get("data", {})
-            for mime in data:
-                if mime.startswith("text/") or mime.endswith("json"):
-                    data[mime] = scrub(data[mime])
-    if "widgets" in nb.get("metadata", {}):
-        nb["metadata"]["widgets"] = scrub(nb["metadata"]["widgets"])
-    path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-
-
-def _secret_forms(secrets: Iterable[str]) -> list[str]:
-    """A secret as it may appear in a record: raw, HTML-escaped (with and without quotes, as pandas
-    and nbconvert escape), as Python's repr shows it, and as JSON quotes it. Longest first."""
-    forms = set()
-    for secret in secrets:
-        if secret:
-            forms |= {secret, html.escape(secret), html.escape(secret, quote=False), repr(secret)[1:-1],
-                      json.dumps(secret)[1:-1]}
-    return sorted(forms, key=len, reverse=True)
-
-
-def scrub_text(text: str, secrets: Iterable[str]) -> str:
-    """``text`` with every form of every secret replaced by asterisks."""
-    return _replace(text, _secret_forms(secrets))
-
-
-def _replace(text: str, forms: list[str]) -> str:
-    for form in forms:
-        text = text.replace(form, "********")
-    return text
 
 
 def write_html(notebook_path: Path) -> Path:

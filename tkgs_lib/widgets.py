@@ -12,7 +12,8 @@ from typing import Any, MutableMapping
 
 import ipywidgets as w
 
-from .site import mentions_secret
+from .credentials import mentions_secret
+from .notebook import kernel_allows_input
 
 
 
@@ -59,3 +60,13 @@ def parameter_form(namespace: MutableMapping[str, Any], *names: str) -> w.VBox:
     form.fields = fields  # for the tests and for anyone scripting the form
     form.use_values = use_values
     return form
+
+
+def show_parameter_form(namespace, *names: str) -> None:
+    """When a person runs the notebook, the widget form for the named parameters; headless, nothing
+    (no form, so nothing can wait on it)."""
+    if not kernel_allows_input():
+        return
+    from IPython.display import display
+
+    display(parameter_form(namespace, *names))

@@ -36,7 +36,8 @@ def run_demo(output: Path, *, stages=("plan", "prepare"), disk_size: int = 2 * 1
     import sys
     import tempfile
 
-    from ..runbook import new_run_folder, run_stages, select_stages
+    from ..runbook import new_run_folder, run_stages
+    from ..stages import select_stages
     from ..site import load_site, parse_site
     from .ova import build_ova
     from .vcsim import VCenterSimulator

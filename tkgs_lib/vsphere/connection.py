@@ -22,6 +22,7 @@ from ..credentials import read_secret
 from ..errors import ConnectionFailed, TkgsError
 from ..site import VCenter
 from .rest import RestClient
+from .tasks import fault_sentence
 from .tls import TlsPolicy, unreachable_sentence
 
 log = logging.getLogger(__name__)
@@ -71,7 +72,7 @@ def _soap_login(host: str, port: int, user: str, password: str, tls: TlsPolicy, 
         raise ConnectionFailed(unreachable_sentence(host, port, exc)) from None
     except vmodl.MethodFault as exc:
         raise ConnectionFailed(f"vCenter {host}:{port} refused the login for user '{user}': "
-                               f"{exc.msg or type(exc).__name__}.") from None
+                               f"{fault_sentence(exc)}.") from None
     except Exception as exc:  # pyvmomi raises plain Exceptions for a server that is not vCenter
         raise ConnectionFailed(f"vCenter {host}:{port} did not answer as vCenter's SOAP API at /sdk "
                                f"({type(exc).__name__}: {exc}); check vcenter.server and vcenter.port.") from None
@@ -96,6 +97,10 @@ class VCenterSession:
     def __repr__(self) -> str:
         state = "closed" if self._closed else "open"
         return f"<VCenterSession {self.host}:{self.port} user={self.vcenter.username} {state}>"
+
+    def _repr_markdown_(self) -> str:
+        return (f"Connected to **{self.host}** ({self.content.about.fullName}) as {self.vcenter.username}; "
+                f"TLS: {self.tls.describe()}")
 
     def __enter__(self) -> "VCenterSession":
         return self

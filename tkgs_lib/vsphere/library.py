@@ -1,20 +1,19 @@
 """Content libraries: the subscribed library for Tanzu, the local one and the HAProxy OVA item.
 
-read → plan → apply, like every stage. :func:`plan_content_libraries` reads what vCenter has
-and returns a :class:`~tkgs_lib.plan.Plan`; nothing changes until ``plan.apply()``.
+Read, plan, apply, like every resource: :func:`read_content_libraries` turns vCenter (and the
+OVA file on disk) into a :class:`ContentLibraryFacts` value, :func:`plan_content_libraries`
+compares it with the site (a pure function, tested without vCenter), and the plan's steps change
+vCenter through :class:`ContentLibraryOps`.
 
 * Both libraries are backed by ``content_libraries.datastore``, else the first of
   ``vcenter.datastores``. A library of the site's name with other settings is a conflict: the
   stage stops and says what differs; it never rewrites a library someone else may depend on.
 * The OVA item: before an upload is planned the OVA is checked against its manifest (a
-  mismatch raises :class:`~tkgs_lib.errors.ManifestMismatch` from planning, so nothing, not even
+  mismatch raises :class:`~tkgs_lib.errors.ManifestMismatch` while reading, so nothing, not even
   a library, is created). The upload itself (streamed, all or nothing) is
   :func:`~tkgs_lib.vsphere.upload.upload_ova`; it records ``sha256-manifest:<hex>`` in the item's
   description, so a rerun that finds the same digest and the same file names and sizes leaves
   the item alone and a different one is a conflict.
-
-This module holds the typed wrapper of the content-library REST endpoints
-(:class:`ContentLibraryApi`), reading, planning and the report.
 """
 
 from __future__ import annotations
@@ -22,172 +21,40 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Optional
 
-from ..errors import OvaError, SiteError, VSphereError
+from ..errors import OvaError, SiteError
 from ..findings import Finding
 from ..ova import DIGEST_PREFIX, Ova, OvaContent
-from ..plan import Plan, Step
-from . import PendingId
+from ..site import Site
+from ..planning import PendingId, Plan, Step, ValuesOnly
+from ..tables import Table
+from .content_api import ITEM_TYPE, ContentLibraryApi, Library, LibraryItem
 from .inventory import Inventory
-from .rest import RestClient
 from .upload import upload_ova
 
-__all__ = [
-    "STAGE", "Library", "LibraryItem", "ContentLibraryApi", "ContentLibraryState",
-    "read_content_libraries", "plan_content_libraries", "library_table", "library_item_table",
-]
+__all__ = ["TITLE", "OvaFacts", "ContentLibraryFacts", "ContentLibraryOps", "read_content_libraries",
+           "plan_content_libraries", "library_table", "library_item_table"]
 
-STAGE = "content libraries"
-ITEM_TYPE = "ovf"
-
-LIBRARY = "/rest/com/vmware/content/library"
-LOCAL_LIBRARY = "/rest/com/vmware/content/local-library"
-SUBSCRIBED_LIBRARY = "/rest/com/vmware/content/subscribed-library"
-ITEM = "/rest/com/vmware/content/library/item"
-ITEM_FILE = "/rest/com/vmware/content/library/item/file"
-UPDATE_SESSION = "/rest/com/vmware/content/library/item/update-session"
-UPDATE_SESSION_FILE = "/rest/com/vmware/content/library/item/updatesession/file"
-
-
-# --- what vCenter reports ------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Library:
-    """One content library as vCenter reports it."""
-
-    id: str
-    name: str
-    type: str  # LOCAL or SUBSCRIBED
-    datastore_ids: tuple[str, ...]
-    subscription_url: Optional[str] = None
-    on_demand: Optional[bool] = None
-    automatic_sync: Optional[bool] = None
-    ssl_thumbprint: Optional[str] = None
-    last_sync_time: Optional[str] = None
-
-    @classmethod
-    def from_rest(cls, value: dict) -> "Library":
-        sub = value.get("subscription_info") or {}
-        return cls(id=value.get("id", ""), name=value.get("name", ""), type=value.get("type", ""),
-                   datastore_ids=tuple(b.get("datastore_id", "") for b in value.get("storage_backings") or []),
-                   subscription_url=sub.get("subscription_url"), on_demand=sub.get("on_demand"),
-                   automatic_sync=sub.get("automatic_sync_enabled"), ssl_thumbprint=sub.get("ssl_thumbprint"),
-                   last_sync_time=value.get("last_sync_time"))
-
-
-@dataclass(frozen=True)
-class LibraryItem:
-    """One library item with its files (name, size)."""
-
-    id: str
-    name: str
-    type: str
-    description: str
-    files: tuple[tuple[str, int], ...]
-
-    @property
-    def manifest_digest(self) -> Optional[str]:
-        """The OVA manifest digest tkgs-runbook recorded in the description, if any."""
-        for word in self.description.split():
-            if word.startswith(DIGEST_PREFIX):
-                return word[len(DIGEST_PREFIX):]
-        return None
-
-    def describe(self) -> str:
-        digest = self.manifest_digest
-        files = ", ".join(f"{name} ({size:,} B)" for name, size in sorted(self.files)) or "no files"
-        recorded = f"{DIGEST_PREFIX}{digest[:12]}…" if digest else "no manifest digest recorded"
-        return f"{recorded}; {files}"
-
-
-class ContentLibraryApi:
-    """The content-library endpoints under /rest, typed; one method per request."""
-
-    def __init__(self, rest: RestClient) -> None:
-        self.rest = rest
-
-    def libraries_named(self, name: str) -> list[Library]:
-        # find matches names case-insensitively, as vCenter keeps them unique: take what it finds.
-        ids = self.rest.post(LIBRARY, {"spec": {"name": name}}, action="find") or []
-        return [self.library(i) for i in ids]
-
-    def library(self, library_id: str) -> Library:
-        return Library.from_rest(self.rest.get(f"{LIBRARY}/id:{library_id}"))
-
-    def create_local_library(self, name: str, datastore_id: str) -> str:
-        spec = {"name": name, "type": "LOCAL", "storage_backings": [_backing(datastore_id)]}
-        return self.rest.post(LOCAL_LIBRARY, {"create_spec": spec})
-
-    def create_subscribed_library(self, name: str, datastore_id: str, url: str, on_demand: bool,
-                                  ssl_thumbprint: Optional[str] = None) -> str:
-        subscription: dict[str, Any] = {"subscription_url": url, "on_demand": on_demand,
-                                        "automatic_sync_enabled": True, "authentication_method": "NONE"}
-        if ssl_thumbprint:
-            subscription["ssl_thumbprint"] = ssl_thumbprint
-        spec = {"name": name, "type": "SUBSCRIBED", "storage_backings": [_backing(datastore_id)],
-                "subscription_info": subscription}
-        return self.rest.post(SUBSCRIBED_LIBRARY, {"create_spec": spec})
-
-    def items_named(self, library_id: str, name: str) -> list[LibraryItem]:
-        ids = self.rest.post(ITEM, {"spec": {"library_id": library_id, "name": name}}, action="find") or []
-        return [self.item(i) for i in ids]
-
-    def item(self, item_id: str) -> LibraryItem:
-        value = self.rest.get(f"{ITEM}/id:{item_id}")
-        files = self.rest.get(ITEM_FILE, {"library_item_id": item_id}) or []
-        return LibraryItem(id=value.get("id", item_id), name=value.get("name", ""), type=value.get("type", ""),
-                           description=value.get("description") or "",
-                           files=tuple(sorted((f["name"], int(f.get("size") or 0)) for f in files)))
-
-    def create_item(self, library_id: str, name: str, description: str) -> str:
-        spec = {"library_id": library_id, "name": name, "type": ITEM_TYPE, "description": description}
-        return self.rest.post(ITEM, {"create_spec": spec})
-
-    def set_item_description(self, item_id: str, description: str) -> None:
-        self.rest.patch(f"{ITEM}/id:{item_id}", {"update_spec": {"description": description}})
-
-    def delete_item(self, item_id: str) -> None:
-        self.rest.delete(f"{ITEM}/id:{item_id}")
-
-    def update_sessions(self) -> list[str]:
-        # Only the tests call this: they prove an upload (failed or repeated) leaves no update session behind.
-        return self.rest.get(UPDATE_SESSION) or []
-
-    def create_update_session(self, item_id: str) -> str:
-        return self.rest.post(UPDATE_SESSION, {"create_spec": {"library_item_id": item_id}})
-
-    def update_session(self, session_id: str) -> dict:
-        return self.rest.get(f"{UPDATE_SESSION}/id:{session_id}") or {}
-
-    def add_file(self, session_id: str, name: str, size: int) -> str:
-        """Announce a file the client will PUT; returns its upload URI."""
-        spec = {"name": name, "source_type": "PUSH", "size": size}
-        value = self.rest.post(f"{UPDATE_SESSION_FILE}/id:{session_id}", {"file_spec": spec}, action="add")
-        uri = ((value or {}).get("upload_endpoint") or {}).get("uri")
-        if not uri:
-            raise VSphereError(f"vCenter gave no upload address for {name} in update session {session_id}.")
-        return uri
-
-    def validate(self, session_id: str) -> Optional[dict]:
-        return self.rest.post(f"{UPDATE_SESSION_FILE}/id:{session_id}", action="validate")
-
-    def session_action(self, session_id: str, action: str) -> None:
-        self.rest.post(f"{UPDATE_SESSION}/id:{session_id}", action=action)
-
-    def delete_session(self, session_id: str) -> None:
-        self.rest.delete(f"{UPDATE_SESSION}/id:{session_id}")
-
-
-def _backing(datastore_id: str) -> dict:
-    return {"type": "DATASTORE", "datastore_id": datastore_id}
+TITLE = "content libraries"
 
 
 # --- read ---------------------------------------------------------------------------------------
 
+@dataclass(frozen=True)
+class OvaFacts:
+    """The site's OVA on disk: what it would put in the item, and whether its manifest was checked."""
+
+    path: Path
+    content: OvaContent
+    verified: bool  # checked against its manifest (done when an upload may be needed)
+    size: int = 0  # size and mtime when read: an upload refuses an OVA that changed since
+    mtime_ns: int = 0
+
+
 @dataclass
-class ContentLibraryState:
-    """What vCenter has of the site's content libraries."""
+class ContentLibraryFacts:
+    """What vCenter has of the site's content libraries, and the OVA to compare the item with."""
 
     datastore_name: str
     datastore_id: str
@@ -195,12 +62,13 @@ class ContentLibraryState:
     subscribed: list[Library]  # every library named like the site's subscribed library
     local: list[Library]  # every library named like the site's local library
     items: list[LibraryItem] = field(default_factory=list)  # the OVA item(s), when the local library is unique
+    ova: Optional[OvaFacts] = None  # None only when the local library is in conflict (no item is planned)
 
     def datastore_name_of(self, datastore_id: str) -> str:
         return self.datastore_names.get(datastore_id, datastore_id)
 
 
-def _backing_datastore(site) -> tuple[str, str]:
+def _backing_datastore(site: Site) -> tuple[str, str]:
     """The name and the site field of the datastore that backs both libraries."""
     libraries = site.content_libraries
     if libraries.datastore:
@@ -211,123 +79,7 @@ def _backing_datastore(site) -> tuple[str, str]:
                     "or list one in vcenter.datastores.")
 
 
-def read_content_libraries(session, site, inventory: Optional[Inventory] = None) -> ContentLibraryState:
-    """Read the backing datastore, both libraries (by name) and the OVA item."""
-    name, site_field = _backing_datastore(site)
-    inventory = inventory or Inventory(session, site.vcenter)
-    datastore = inventory.datastore(name, site_field)
-    api = ContentLibraryApi(session.rest)
-    libraries = site.content_libraries
-    local = api.libraries_named(libraries.haproxy.name)
-    items: list[LibraryItem] = []
-    if len(local) == 1:
-        items = api.items_named(local[0].id, libraries.haproxy.item)
-    return ContentLibraryState(
-        datastore_name=name, datastore_id=datastore._moId,
-        datastore_names={ds._moId: n for n, ds in inventory.all_datastores.items()},
-        subscribed=api.libraries_named(libraries.kubernetes.name), local=local, items=items)
-
-
-# --- plan ----------------------------------------------------------------------------------------
-
-def _download(on_demand: Optional[bool]) -> str:
-    return "unknown" if on_demand is None else "on_demand" if on_demand else "immediately"
-
-
-_SYNC = {True: "on", False: "off", None: "unknown"}
-
-
-def _describe_subscribed(lib: Library, state: ContentLibraryState) -> str:
-    stores = ", ".join(state.datastore_name_of(d) for d in lib.datastore_ids) or "no datastore"
-    return (f"subscribed to {lib.subscription_url}, download {_download(lib.on_demand)}, "
-            f"automatic sync {_SYNC[lib.automatic_sync]}, on {stores}")
-
-
-def _thumbprints_differ(found: Optional[str], wanted: Optional[str]) -> bool:
-    if not wanted:
-        return False  # not asked for: whatever vCenter accepted stands
-    norm = lambda t: (t or "").replace(":", "").replace(" ", "").lower()  # noqa: E731
-    return norm(found) != norm(wanted)
-
-
-def _plan_subscribed(plan: Plan, api: ContentLibraryApi, site, state: ContentLibraryState) -> None:
-    want = site.content_libraries.kubernetes
-    on_demand = want.download == "on_demand"
-    obj = f"subscribed library '{want.name}'"
-    desired = (f"subscribed to {want.subscription_url}, download {want.download}, automatic sync on, "
-               f"on {state.datastore_name}")
-    if not state.subscribed:
-        plan.add(Step(obj, desired, "missing", "create", run=lambda: api.create_subscribed_library(
-            want.name, state.datastore_id, want.subscription_url, on_demand, want.ssl_thumbprint)))
-        return
-    if len(state.subscribed) > 1:
-        plan.add(Step(obj, desired, f"{len(state.subscribed)} libraries of that name", "conflict",
-                      why=f"vCenter has {len(state.subscribed)} libraries named '{want.name}'; delete the "
-                          f"extra ones or rename content_libraries.kubernetes.name."))
-        return
-    lib = state.subscribed[0]
-    if lib.type != "SUBSCRIBED":
-        plan.add(Step(obj, desired, f"a {lib.type.lower() or 'other'} library", "conflict",
-                      why=f"'{want.name}' exists as a {lib.type.lower()} library, not a subscribed one; "
-                          f"rename content_libraries.kubernetes.name or delete that library."))
-        return
-    differences = []
-    if lib.subscription_url != want.subscription_url:
-        differences.append(f"it subscribes to {lib.subscription_url}, the site to {want.subscription_url}")
-    if lib.on_demand != on_demand:
-        differences.append(f"it downloads {_download(lib.on_demand)}, the site wants {want.download}")
-    if lib.automatic_sync is not True:
-        differences.append("its automatic sync is off")
-    if state.datastore_id not in lib.datastore_ids:
-        differences.append(f"it is stored on {', '.join(map(state.datastore_name_of, lib.datastore_ids))}, "
-                           f"the site wants {state.datastore_name}")
-    if _thumbprints_differ(lib.ssl_thumbprint, want.ssl_thumbprint):
-        differences.append(f"it trusts ssl_thumbprint {lib.ssl_thumbprint}, the site {want.ssl_thumbprint}")
-    found = _describe_subscribed(lib, state)
-    if differences:
-        plan.add(Step(obj, desired, found, "conflict",
-                      why="; ".join(differences) + ". Change content_libraries to match, or change or delete "
-                                                   "the library in vCenter."))
-    else:
-        plan.add(Step(obj, desired, found, "ok"))
-
-
-def _plan_local(plan: Plan, api: ContentLibraryApi, site, state: ContentLibraryState,
-                library_id: PendingId) -> bool:
-    """Plan the local library; False when it is in conflict (the item cannot be planned).
-
-    Its id is set in ``library_id``: now when it exists, or when its create step runs."""
-    want = site.content_libraries.haproxy
-    obj = f"local library '{want.name}'"
-    desired = f"local, on {state.datastore_name}"
-    if not state.local:
-        plan.add(Step(obj, desired, "missing", "create",
-                      run=lambda: library_id.set(api.create_local_library(want.name, state.datastore_id))))
-        return True
-    if len(state.local) > 1:
-        plan.add(Step(obj, desired, f"{len(state.local)} libraries of that name", "conflict",
-                      why=f"vCenter has {len(state.local)} libraries named '{want.name}'; delete the extra "
-                          f"ones or rename content_libraries.haproxy.name."))
-        return False
-    lib = state.local[0]
-    stores = ", ".join(map(state.datastore_name_of, lib.datastore_ids)) or "no datastore"
-    found = f"{lib.type.lower()}, on {stores}"
-    if lib.type != "LOCAL":
-        plan.add(Step(obj, desired, found, "conflict",
-                      why=f"'{want.name}' exists as a {lib.type.lower()} library, which cannot hold an "
-                          f"uploaded OVA; rename content_libraries.haproxy.name or delete that library."))
-        return False
-    if state.datastore_id not in lib.datastore_ids:
-        plan.add(Step(obj, desired, found, "conflict",
-                      why=f"it is stored on {stores}, the site wants {state.datastore_name}; set "
-                          f"content_libraries.datastore: {stores.split(', ')[0]}, or delete the library."))
-        return False
-    library_id.set(lib.id)
-    plan.add(Step(obj, desired, found, "ok"))
-    return True
-
-
-def _open_ova(site) -> Ova:
+def _open_ova(site: Site) -> Ova:
     """The site's OVA, read in place. The site check refuses a URL (the manifest is checked locally
     first); here only a file that is not there, or is not an OVA, is reported."""
     where = site.content_libraries.haproxy.ova
@@ -342,32 +94,152 @@ def _open_ova(site) -> Ova:
         raise exc.reworded(f"content_libraries.haproxy.ova: {exc.message}") from None
 
 
-def _plan_item(plan: Plan, api: ContentLibraryApi, site, state: ContentLibraryState,
-               library_id: PendingId, progress: bool) -> None:
+def read_ova(site: Site, *, verify: bool, progress: bool = True) -> OvaFacts:
+    """The site's OVA as facts; with ``verify``, every file is first checked against its manifest
+    (streamed), raising ManifestMismatch naming the file."""
+    ova = _open_ova(site)
+    stat = os.stat(ova.path)
+    if verify:
+        ova.verify(progress=progress)
+    return OvaFacts(ova.path, ova.content(), verify, stat.st_size, stat.st_mtime_ns)
+
+
+def read_content_libraries(api: ContentLibraryApi, site: Site, inventory: Inventory, *,
+                           progress: bool = True) -> ContentLibraryFacts:
+    """Read the backing datastore, both libraries (by name), the OVA item and the OVA file; the OVA
+    is checked against its manifest when no item holds it yet (an upload will be planned)."""
+    name, site_field = _backing_datastore(site)
+    datastore = inventory.datastore(name, site_field)
+    libraries = site.content_libraries
+    local = api.libraries_named(libraries.haproxy.name)
+    items: list[LibraryItem] = []
+    if len(local) == 1:
+        items = api.items_named(local[0].id, libraries.haproxy.item)
+    # The item is planned only in a usable local library (see _plan_local): only then is the OVA read.
+    local_usable = not local or (len(local) == 1 and local[0].type == "LOCAL"
+                                 and datastore._moId in local[0].datastore_ids)
+    ova = read_ova(site, verify=not items and local_usable, progress=progress) if local_usable else None
+    return ContentLibraryFacts(
+        datastore_name=name, datastore_id=datastore._moId,
+        datastore_names={ds._moId: n for n, ds in inventory.all_datastores.items()},
+        subscribed=api.libraries_named(libraries.kubernetes.name), local=local, items=items, ova=ova)
+
+
+# --- plan ----------------------------------------------------------------------------------------
+
+def _download(on_demand: Optional[bool]) -> str:
+    return "unknown" if on_demand is None else "on_demand" if on_demand else "immediately"
+
+
+_SYNC = {True: "on", False: "off", None: "unknown"}
+
+
+def _describe_subscribed(lib: Library, facts: ContentLibraryFacts) -> str:
+    stores = ", ".join(facts.datastore_name_of(d) for d in lib.datastore_ids) or "no datastore"
+    return (f"subscribed to {lib.subscription_url}, download {_download(lib.on_demand)}, "
+            f"automatic sync {_SYNC[lib.automatic_sync]}, on {stores}")
+
+
+def _thumbprints_differ(found: Optional[str], wanted: Optional[str]) -> bool:
+    if not wanted:
+        return False  # not asked for: whatever vCenter accepted stands
+    norm = lambda t: (t or "").replace(":", "").replace(" ", "").lower()  # noqa: E731
+    return norm(found) != norm(wanted)
+
+
+def _plan_subscribed(plan: Plan, ops, site: Site, facts: ContentLibraryFacts) -> None:
+    want = site.content_libraries.kubernetes
+    on_demand = want.download == "on_demand"
+    obj = f"subscribed library '{want.name}'"
+    desired = (f"subscribed to {want.subscription_url}, download {want.download}, automatic sync on, "
+               f"on {facts.datastore_name}")
+    if not facts.subscribed:
+        plan.add(Step.create(obj, desired, lambda: ops.create_subscribed_library(
+            want.name, facts.datastore_id, want.subscription_url, on_demand, want.ssl_thumbprint)))
+        return
+    if len(facts.subscribed) > 1:
+        plan.add(Step.conflict(obj, desired, f"{len(facts.subscribed)} libraries of that name",
+                               f"vCenter has {len(facts.subscribed)} libraries named '{want.name}'; delete the "
+                               f"extra ones or rename content_libraries.kubernetes.name."))
+        return
+    lib = facts.subscribed[0]
+    if lib.type != "SUBSCRIBED":
+        plan.add(Step.conflict(obj, desired, f"a {lib.type.lower() or 'other'} library",
+                               f"'{want.name}' exists as a {lib.type.lower()} library, not a subscribed one; "
+                               f"rename content_libraries.kubernetes.name or delete that library."))
+        return
+    differences = []
+    if lib.subscription_url != want.subscription_url:
+        differences.append(f"it subscribes to {lib.subscription_url}, the site to {want.subscription_url}")
+    if lib.on_demand != on_demand:
+        differences.append(f"it downloads {_download(lib.on_demand)}, the site wants {want.download}")
+    if lib.automatic_sync is not True:
+        differences.append("its automatic sync is off")
+    if facts.datastore_id not in lib.datastore_ids:
+        differences.append(f"it is stored on {', '.join(map(facts.datastore_name_of, lib.datastore_ids))}, "
+                           f"the site wants {facts.datastore_name}")
+    if _thumbprints_differ(lib.ssl_thumbprint, want.ssl_thumbprint):
+        differences.append(f"it trusts ssl_thumbprint {lib.ssl_thumbprint}, the site {want.ssl_thumbprint}")
+    found = _describe_subscribed(lib, facts)
+    if differences:
+        plan.add(Step.conflict(obj, desired, found, "; ".join(differences) + ". Change content_libraries to "
+                                                                           "match, or change or delete the "
+                                                                           "library in vCenter."))
+    else:
+        plan.add(Step.ok(obj, desired, found))
+
+
+def _plan_local(plan: Plan, ops, site: Site, facts: ContentLibraryFacts, library_id: PendingId) -> bool:
+    """Plan the local library; False when it is in conflict (the item cannot be planned).
+
+    Its id is set in ``library_id``: now when it exists, or when its create step runs."""
+    want = site.content_libraries.haproxy
+    obj = f"local library '{want.name}'"
+    desired = f"local, on {facts.datastore_name}"
+    if not facts.local:
+        plan.add(Step.create(obj, desired,
+                             lambda: library_id.set(ops.create_local_library(want.name, facts.datastore_id))))
+        return True
+    if len(facts.local) > 1:
+        plan.add(Step.conflict(obj, desired, f"{len(facts.local)} libraries of that name",
+                               f"vCenter has {len(facts.local)} libraries named '{want.name}'; delete the extra "
+                               f"ones or rename content_libraries.haproxy.name."))
+        return False
+    lib = facts.local[0]
+    stores = ", ".join(map(facts.datastore_name_of, lib.datastore_ids)) or "no datastore"
+    found = f"{lib.type.lower()}, on {stores}"
+    if lib.type != "LOCAL":
+        plan.add(Step.conflict(obj, desired, found,
+                               f"'{want.name}' exists as a {lib.type.lower()} library, which cannot hold an "
+                               f"uploaded OVA; rename content_libraries.haproxy.name or delete that library."))
+        return False
+    if facts.datastore_id not in lib.datastore_ids:
+        plan.add(Step.conflict(obj, desired, found,
+                               f"it is stored on {stores}, the site wants {facts.datastore_name}; set "
+                               f"content_libraries.datastore: {stores.split(', ')[0]}, or delete the library."))
+        return False
+    library_id.set(lib.id)
+    plan.add(Step.ok(obj, desired, found))
+    return True
+
+
+def _plan_item(plan: Plan, ops, site: Site, facts: ContentLibraryFacts, library_id: PendingId) -> None:
     want = site.content_libraries.haproxy
     obj = f"OVA item '{want.item}' in '{want.name}'"
-    ova = _open_ova(site)
-    content = ova.content()
-    desired = content.describe()
-    if len(state.items) > 1:
-        plan.add(Step(obj, desired, f"{len(state.items)} items of that name", "conflict",
-                      why=f"the library holds {len(state.items)} items named '{want.item}'; delete the extra ones."))
+    ova = facts.ova
+    desired = ova.content.describe()
+    if len(facts.items) > 1:
+        plan.add(Step.conflict(obj, desired, f"{len(facts.items)} items of that name",
+                               f"the library holds {len(facts.items)} items named '{want.item}'; delete the extra "
+                               f"ones."))
         return
-    if state.items:
-        item = state.items[0]
-        plan.add(_compare_item(obj, desired, item, content))
+    if facts.items:
+        plan.add(_compare_item(obj, desired, facts.items[0], ova.content))
         return
-    # An upload is planned: the OVA must match its manifest first, or planning stops here.
-    ova.verify(progress=progress)
-    checked = os.stat(ova.path)
-
-    def upload() -> None:
-        now = os.stat(ova.path)
-        if (now.st_size, now.st_mtime_ns) != (checked.st_size, checked.st_mtime_ns):
-            raise OvaError(f"{ova.path} changed after its manifest was checked; plan again.")
-        upload_ova(api, library_id.get(), want.item, ova, progress=progress)
-
-    plan.add(Step(obj, desired, "missing", "create", run=upload))
+    if not ova.verified:  # the reader checks the manifest whenever an upload may be needed
+        raise OvaError(f"{ova.path}: an upload is planned but the OVA was not checked against its manifest; "
+                       f"read the facts again.")
+    plan.add(Step.create(obj, desired, lambda: ops.upload(library_id.get(), want.item, ova)))
 
 
 def _compare_item(obj: str, desired: str, item: LibraryItem, content: OvaContent) -> Step:
@@ -387,29 +259,49 @@ def _compare_item(obj: str, desired: str, item: LibraryItem, content: OvaContent
     elif item.type and item.type != ITEM_TYPE:
         why = f"the item is of type {item.type}, not {ITEM_TYPE}; delete it and apply again."
     else:
-        return Step(obj, desired, found, "ok")
-    return Step(obj, desired, found, "conflict", why=why)
+        return Step.ok(obj, desired, found)
+    return Step.conflict(obj, desired, found, why)
 
 
-def plan_content_libraries(session, site, inventory: Optional[Inventory] = None, *, progress: bool = True) -> Plan:
-    """Read vCenter and plan both libraries and the OVA item; changes nothing.
-
-    Raises ManifestMismatch/OvaError when an upload would be needed and the OVA fails its check.
-    """
-    plan = Plan(STAGE)
+def plan_content_libraries(site: Site, facts: Optional[ContentLibraryFacts],
+                           ops: Optional["ContentLibraryOps"] = None) -> Plan:
+    """Compare the site's libraries and OVA item with ``facts``; ``ops`` runs the create steps."""
+    plan = Plan(TITLE)
     if site.content_libraries is None:
         plan.findings.append(Finding.warning(
             "content_libraries", "is not in the site, so no content library is prepared (neither the "
                                  "subscribed Tanzu library nor the local one with the HAProxy OVA).",
             "add content_libraries (kubernetes, haproxy) to the site file; see `tkgs-runbook fields`."))
         return plan
-    state = read_content_libraries(session, site, inventory)
-    api = ContentLibraryApi(session.rest)
+    ops = ops or ValuesOnly("a ContentLibraryOps")
     library_id = PendingId(f"local library '{site.content_libraries.haproxy.name}'")  # for the upload step
-    _plan_subscribed(plan, api, site, state)
-    if _plan_local(plan, api, site, state, library_id):
-        _plan_item(plan, api, site, state, library_id, progress)
+    _plan_subscribed(plan, ops, site, facts)
+    if _plan_local(plan, ops, site, facts, library_id):
+        _plan_item(plan, ops, site, facts, library_id)
     return plan
+
+
+# --- apply ---------------------------------------------------------------------------------------
+
+class ContentLibraryOps:
+    """The changes a library plan makes: create a library; upload the OVA into a new item."""
+
+    def __init__(self, api: ContentLibraryApi, *, progress: bool = True) -> None:
+        self.api, self.progress = api, progress
+
+    def create_subscribed_library(self, name: str, datastore_id: str, url: str, on_demand: bool,
+                                  ssl_thumbprint: Optional[str] = None) -> str:
+        return self.api.create_subscribed_library(name, datastore_id, url, on_demand, ssl_thumbprint)
+
+    def create_local_library(self, name: str, datastore_id: str) -> str:
+        return self.api.create_local_library(name, datastore_id)
+
+    def upload(self, library_id: str, item_name: str, ova: OvaFacts) -> str:
+        """Upload the OVA the plan was made from; refused if the file changed since it was checked."""
+        now = os.stat(ova.path)
+        if (now.st_size, now.st_mtime_ns) != (ova.size, ova.mtime_ns):
+            raise OvaError(f"{ova.path} changed after its manifest was checked; plan again.")
+        return upload_ova(self.api, library_id, item_name, Ova(ova.path), progress=self.progress)
 
 
 # --- report --------------------------------------------------------------------------------------
@@ -419,17 +311,13 @@ LIBRARY_COLUMNS = ["library", "type", "subscription URL", "download", "automatic
 ITEM_COLUMNS = ["library", "item", "found", "files", "total size", "recorded manifest digest"]
 
 
-def library_table(session, site, state: Optional[ContentLibraryState] = None):
+def library_table(site: Site, facts: Optional[ContentLibraryFacts]) -> Table:
     """What vCenter reports of the site's libraries (type, subscription, sync, storage), one row each.
 
     Every cell is text; what does not apply (a local library's subscription) is empty."""
-    from ..tables import Table
-
     rows = []
-    if site.content_libraries is not None:
-        if state is None:
-            state = read_content_libraries(session, site)
-        for lib in state.subscribed + state.local:
+    if site.content_libraries is not None and facts is not None:
+        for lib in facts.subscribed + facts.local:
             subscribed = lib.type == "SUBSCRIBED"
             rows.append({
                 "library": lib.name, "type": lib.type.lower(),
@@ -438,30 +326,26 @@ def library_table(session, site, state: Optional[ContentLibraryState] = None):
                 "automatic sync": _SYNC[lib.automatic_sync] if subscribed else "",
                 "SSL thumbprint": lib.ssl_thumbprint or "",
                 "last sync": lib.last_sync_time or ("never reported" if subscribed else ""),
-                "storage": ", ".join(state.datastore_name_of(d) for d in lib.datastore_ids)})
-    return Table(rows, LIBRARY_COLUMNS, empty="The site names no content library.")
+                "storage": ", ".join(facts.datastore_name_of(d) for d in lib.datastore_ids)})
+    return Table(rows, LIBRARY_COLUMNS, empty="vCenter holds no library of the site's names.")
 
 
-def library_item_table(session, site, state: Optional[ContentLibraryState] = None):
+def library_item_table(site: Site, facts: Optional[ContentLibraryFacts]) -> Table:
     """What vCenter reports of the HAProxy OVA item: its files with their sizes, the total, and the
     manifest digest recorded when it was uploaded. One row per item of the site's name; a row
     with found "no" when there is none. Every cell is text; what does not apply is empty."""
-    from ..tables import Table
-
     rows = []
-    if site.content_libraries is not None:
+    if site.content_libraries is not None and facts is not None:
         want = site.content_libraries.haproxy
-        if state is None:
-            state = read_content_libraries(session, site)
-        for item in state.items:
+        for item in facts.items:
             digest = item.manifest_digest
             rows.append({
                 "library": want.name, "item": item.name, "found": "yes",
                 "files": ", ".join(f"{name} ({size:,} B)" for name, size in item.files) or "none",
                 "total size": _size(sum(size for _, size in item.files)),
                 "recorded manifest digest": f"{DIGEST_PREFIX}{digest}" if digest else "none recorded"})
-        if not state.items:
-            found = (f"cannot tell: {len(state.local)} libraries named '{want.name}'" if len(state.local) > 1
+        if not facts.items:
+            found = (f"cannot tell: {len(facts.local)} libraries named '{want.name}'" if len(facts.local) > 1
                      else "no")
             rows.append({"library": want.name, "item": want.item, "found": found, "files": "", "total size": "",
                          "recorded manifest digest": ""})

@@ -1,10 +1,10 @@
 """The Tanzu port groups on the site's distributed switch: read, plan, create; and their teaming.
 
 The site wants one port group per network of its deployment (management, workload and, under
-``frontend``, frontend) with its VLAN id. :func:`read_portgroups` turns the switch into plain
-values, :func:`plan_portgroups` compares them with the site (a pure function, so every path can
-be tested with values), and the plan's ``create`` steps call ``AddDVPortgroup_Task`` through
-:class:`PortgroupOps`.
+``frontend``, frontend) with its VLAN id, as the network plan lists them. :func:`read_portgroups`
+turns the switch into plain values, :func:`plan_portgroups` compares them with the network plan (a
+pure function, so every path can be tested with values), and the plan's ``create`` steps call
+``AddDVPortgroup_Task`` through :class:`PortgroupOps`.
 
 The article says to check the up-links: a port group whose traffic has no active uplink on a
 switch that has uplinks goes nowhere (an error finding). A switch that defines no uplink names
@@ -17,21 +17,19 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Optional
 
-from pyVim.task import WaitForTask
-from pyVmomi import vim, vmodl
+from pyVmomi import vim
 
 from ..errors import VSphereError
 from ..findings import Finding
-from ..plan import Plan, Step
-from ..site import Site
-from . import ValuesOnly
+from ..site.network import NetworkPlan
+from ..planning import Plan, Step, ValuesOnly
 from .inventory import Inventory
+from .tasks import wait_for_task
 
 __all__ = ["PortgroupFacts", "SwitchFacts", "WantedPortgroup", "wanted_portgroups", "read_portgroups",
-           "plan_portgroups", "prepare_portgroups", "create_portgroup", "PortgroupOps", "teaming_table", "uplink_check",
-           "STAGE"]
+           "plan_portgroups", "PortgroupOps", "teaming_table", "uplink_check", "TITLE"]
 
-STAGE = "port groups"
+TITLE = "port groups"
 DEFAULT_PORTS = 8  # vSphere's default; autoExpand grows an early-binding port group as VMs connect
 
 VmwareDvs = vim.dvs.VmwareDistributedVirtualSwitch
@@ -69,25 +67,19 @@ class WantedPortgroup:
         return f"networks.{self.role}"
 
 
-def wanted_portgroups(site: Site) -> list[WantedPortgroup]:
-    """The port groups the site's deployment needs: three, or two under ``default``."""
-    nets = site.networks
-    if nets is None:
-        return []
-    deployment = site.haproxy.deployment if site.haproxy else "frontend"
-    roles = ["management", "workload"] + (["frontend"] if deployment == "frontend" else [])
+def wanted_portgroups(network: NetworkPlan) -> list[WantedPortgroup]:
+    """The port groups the deployment needs, from the network plan: three, or two under ``default``
+    (whose plan holds no frontend); a frontend that shares the workload's port group is one."""
     wanted: dict[str, WantedPortgroup] = {}
-    for role in roles:
-        net = getattr(nets, role, None)
-        if net is None or not net.portgroup or net.vlan is None:
-            continue
-        wanted.setdefault(net.portgroup, WantedPortgroup(role, net.portgroup, net.vlan))  # frontend may share
+    for role, net in network.networks.items():
+        if net.portgroup and net.vlan is not None:
+            wanted.setdefault(net.portgroup, WantedPortgroup(role, net.portgroup, net.vlan))
     return list(wanted.values())
 
 
 # --- read ------------------------------------------------------------------------------------
 
-def read_portgroups(session, inventory: Inventory) -> SwitchFacts:
+def read_portgroups(inventory: Inventory) -> SwitchFacts:
     """The site's distributed switch, its port groups and the datacenter's other networks, as values."""
     switch = inventory.switch
     config = switch.config
@@ -142,30 +134,29 @@ def _kind(network) -> str:
 
 # --- plan ------------------------------------------------------------------------------------
 
-def plan_portgroups(site: Site, facts: SwitchFacts, ops: Optional[PortgroupOps] = None) -> Plan:
-    """Compare the site's port groups with ``facts``; ``ops`` (a PortgroupOps) runs the create steps."""
-    ops = ops or ValuesOnly("prepare_portgroups")
-    plan = Plan(STAGE)
+def plan_portgroups(network: NetworkPlan, facts: SwitchFacts, ops: Optional[PortgroupOps] = None) -> Plan:
+    """Compare the network plan's port groups with ``facts``; ``ops`` (a PortgroupOps) runs the creates."""
+    ops = ops or ValuesOnly("a PortgroupOps")
+    plan = Plan(TITLE)
     switch = facts.name
-    for want in wanted_portgroups(site):
+    for want in wanted_portgroups(network):
         obj, desired = f"port group {want.name}", f"VLAN {want.vlan} on {switch}"
         found = facts.portgroups.get(want.name)
         if found is not None:
             if found.vlan_id == want.vlan:
-                plan.add(Step(obj, desired, f"VLAN {found.vlan}", "ok"))
+                plan.add(Step.ok(obj, desired, f"VLAN {found.vlan}"))
             else:
-                plan.add(Step(obj, desired, f"VLAN {found.vlan}", "conflict",
-                              why=f"port group '{want.name}' exists on switch '{switch}' with VLAN {found.vlan}, "
-                                  f"but {want.path}.vlan is {want.vlan}: fix the VLAN in the site or in vCenter."))
+                plan.add(Step.conflict(obj, desired, f"VLAN {found.vlan}",
+                                       f"port group '{want.name}' exists on switch '{switch}' with VLAN {found.vlan}, "
+                                       f"but {want.path}.vlan is {want.vlan}: fix the VLAN in the site or in vCenter."))
         elif want.name in facts.other_networks:
             kind = facts.other_networks[want.name]
-            plan.add(Step(obj, desired, f"a {kind}", "conflict",
-                          why=f"a {kind} named '{want.name}' already exists in the datacenter: give "
-                              f"{want.path}.portgroup another name, or remove that network."))
+            plan.add(Step.conflict(obj, desired, f"a {kind}",
+                                   f"a {kind} named '{want.name}' already exists in the datacenter: give "
+                                   f"{want.path}.portgroup another name, or remove that network."))
         else:
-            plan.add(Step(obj, desired, "missing", "create",
-                          run=lambda name=want.name, vlan=want.vlan: ops.create_portgroup(name, vlan)))
-    plan.findings += teaming_findings(site, facts)
+            plan.add(Step.create(obj, desired, lambda name=want.name, vlan=want.vlan: ops.create_portgroup(name, vlan)))
+    plan.findings += teaming_findings(network, facts)
     return plan
 
 
@@ -190,7 +181,7 @@ def uplink_check(want: WantedPortgroup, facts: SwitchFacts) -> str:
     return CHECK_OK if any(u in facts.uplinks for u in active) else CHECK_NO_ACTIVE
 
 
-def teaming_findings(site: Site, facts: SwitchFacts) -> list[Finding]:
+def teaming_findings(network: NetworkPlan, facts: SwitchFacts) -> list[Finding]:
     """The article's up-link check: every port group needs an active uplink of its switch."""
     findings: list[Finding] = []
     if not facts.hosts:
@@ -203,7 +194,7 @@ def teaming_findings(site: Site, facts: SwitchFacts) -> list[Finding]:
             "vcenter.distributed_switch", f"cannot check the uplinks: switch '{facts.name}' defines no uplink names.",
             "check in vCenter that each Tanzu port group has an active uplink to a routable network."))
         return findings
-    for want in wanted_portgroups(site):
+    for want in wanted_portgroups(network):
         if want.name in facts.other_networks and want.name not in facts.portgroups:
             continue  # a conflict row already says what is wrong
         if uplink_check(want, facts) == CHECK_OK:
@@ -225,14 +216,14 @@ TEAMING_COLUMNS = ["port group", "VLAN", "active uplinks", "standby uplinks", "f
                    "switch uplinks", "switch hosts"]
 
 
-def teaming_table(site: Site, facts: SwitchFacts):
+def teaming_table(network: NetworkPlan, facts: SwitchFacts):
     """Each site port group's VLAN, failover order (its own or the switch's) and the article's up-link
     check (ok, no active uplink, or cannot check when the switch defines no uplinks, as the
     simulator's), with the switch's uplinks and hosts."""
     from ..tables import Table
 
     rows = []
-    for want in wanted_portgroups(site):
+    for want in wanted_portgroups(network):
         found = facts.portgroups.get(want.name)
         active, standby, inherited = _effective(want, facts)
         rows.append({
@@ -250,36 +241,23 @@ def teaming_table(site: Site, facts: SwitchFacts):
 
 # --- apply -----------------------------------------------------------------------------------
 
-def create_portgroup(switch: vim.DistributedVirtualSwitch, name: str, vlan: int,
-                     ports: int = DEFAULT_PORTS) -> vim.dvs.DistributedVirtualPortgroup:
-    """One early-binding port group with VLAN ``vlan``; its teaming is inherited from the switch."""
-    spec = vim.dvs.DistributedVirtualPortgroup.ConfigSpec(
-        name=name, type="earlyBinding", numPorts=ports, autoExpand=True,
-        defaultPortConfig=VmwareDvs.VmwarePortConfigPolicy(
-            vlan=VmwareDvs.VlanIdSpec(vlanId=vlan, inherited=False)))
-    task = switch.AddDVPortgroup_Task([spec])
-    try:
-        WaitForTask(task)
-    except vmodl.MethodFault as fault:  # AddDVPortgroup is all or nothing: nothing to clean up
-        raise VSphereError(f"creating port group '{name}' (VLAN {vlan}) on switch '{switch.name}' failed: "
-                           f"{fault.msg or type(fault).__name__}.") from None
-    for pg in switch.portgroup:
-        if pg.name == name:
-            return pg
-    raise VSphereError(f"port group '{name}' was created on switch '{switch.name}' but does not read back.")
-
-
 class PortgroupOps:
     """The changes a port-group plan makes: one ``AddDVPortgroup_Task`` per step."""
 
     def __init__(self, inventory: Inventory) -> None:
         self.inventory = inventory
 
-    def create_portgroup(self, name: str, vlan: int) -> vim.dvs.DistributedVirtualPortgroup:
-        return create_portgroup(self.inventory.switch, name, vlan)
-
-
-def prepare_portgroups(session, site: Site, inventory: Optional[Inventory] = None) -> Plan:
-    """Read the switch and plan the site's port groups; ``plan.apply()`` creates the missing ones."""
-    inventory = inventory or Inventory(session, site.vcenter)
-    return plan_portgroups(site, read_portgroups(session, inventory), PortgroupOps(inventory))
+    def create_portgroup(self, name: str, vlan: int, ports: int = DEFAULT_PORTS) -> vim.dvs.DistributedVirtualPortgroup:
+        """One early-binding port group with VLAN ``vlan``; its teaming is inherited from the switch.
+        AddDVPortgroup is all or nothing: a failure leaves nothing to clean up."""
+        switch = self.inventory.switch
+        spec = vim.dvs.DistributedVirtualPortgroup.ConfigSpec(
+            name=name, type="earlyBinding", numPorts=ports, autoExpand=True,
+            defaultPortConfig=VmwareDvs.VmwarePortConfigPolicy(
+                vlan=VmwareDvs.VlanIdSpec(vlanId=vlan, inherited=False)))
+        wait_for_task(switch.AddDVPortgroup_Task([spec]),
+                      f"creating port group '{name}' (VLAN {vlan}) on switch '{switch.name}'")
+        for pg in switch.portgroup:
+            if pg.name == name:
+                return pg
+        raise VSphereError(f"port group '{name}' was created on switch '{switch.name}' but does not read back.")

@@ -15,32 +15,15 @@ from urllib.parse import urlsplit
 
 import requests
 
-from ..errors import ConnectionFailed, VSphereError
+from ..errors import ConnectionFailed, RestError
 from .tls import TlsPolicy, unreachable_sentence
 
 log = logging.getLogger(__name__)
 
-__all__ = ["RestClient", "RestError", "SESSION_PATH", "unsafe_url"]
+__all__ = ["RestClient", "SESSION_PATH", "unsafe_url"]
 
 SESSION_PATH = "/rest/com/vmware/cis/session"
 SESSION_HEADER = "vmware-api-session-id"
-
-
-class RestError(VSphereError):
-    """A /rest request failed: ``status`` is the HTTP status, ``error_type`` vAPI's error type (or "")."""
-
-    def __init__(self, message: str, status: int = 0, error_type: str = "") -> None:
-        super().__init__(message)
-        self.status = status
-        self.error_type = error_type
-
-    @property
-    def not_found(self) -> bool:
-        return self.status == 404 or self.error_type.endswith(".not_found")
-
-    @property
-    def already_exists(self) -> bool:
-        return self.error_type.endswith(".already_exists")
 
 
 class RestClient:
@@ -79,10 +62,6 @@ class RestClient:
                 or _host_key(parts.hostname or "") != _host_key(self.host)):
             return None
         return self.base_url + parts.path + (f"?{parts.query}" if parts.query else "")
-
-    def is_own_url(self, url: str) -> bool:
-        """Whether :meth:`own_url` accepts ``url``."""
-        return self.own_url(url) is not None
 
     # --- session ---------------------------------------------------------------------------------
 

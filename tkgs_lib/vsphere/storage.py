@@ -14,16 +14,16 @@ from typing import Optional
 from pyVmomi import pbm
 
 from ..findings import Finding
-from ..plan import Plan, Step
 from ..site import Site
-from . import PendingId, ValuesOnly
+from ..planning import PendingId, Plan, Step, ValuesOnly
 from .inventory import Inventory
 from .rest import RestClient
+from .tasks import vsphere_call
 
 __all__ = ["Category", "Tag", "TagRule", "PolicyFacts", "StorageFacts", "StorageOps", "read_storage",
-           "plan_storage", "prepare_storage", "compliance_table", "tag_rule_spec", "STAGE", "TAG_NAMESPACE"]
+           "plan_storage", "compliance_table", "tag_rule_spec", "TITLE", "TAG_NAMESPACE"]
 
-STAGE = "storage policy"
+TITLE = "storage policy"
 TAG_NAMESPACE = "http://www.vmware.com/storage/tag"  # SPBM's namespace for tag-based placement rules
 CATEGORY_PATH = "/rest/com/vmware/cis/tagging/category"
 TAG_PATH = "/rest/com/vmware/cis/tagging/tag"
@@ -163,7 +163,8 @@ class StorageOps:
             name=name, description=DESCRIPTION, category="REQUIREMENT",
             resourceType=pbm.profile.ResourceType(resourceType="STORAGE"),
             constraints=pbm.profile.SubProfileCapabilityConstraints(subProfiles=[tag_rule_spec(category, tag)]))
-        return self.session.pbm.profileManager.PbmCreate(spec).uniqueId
+        with vsphere_call(f"creating VM storage policy '{name}'"):
+            return self.session.pbm.profileManager.PbmCreate(spec).uniqueId
 
 
 def tag_rule_spec(category: str, tag: str):
@@ -178,7 +179,7 @@ def tag_rule_spec(category: str, tag: str):
 
 def plan_storage(site: Site, facts: StorageFacts, ops: Optional[StorageOps] = None) -> Plan:
     """Compare the site's storage block with ``facts``; ``ops`` (a StorageOps) runs the create steps."""
-    plan = Plan(STAGE)
+    plan = Plan(TITLE)
     storage = site.storage
     if storage is None:
         plan.findings.append(Finding.warning(
@@ -186,7 +187,7 @@ def plan_storage(site: Site, facts: StorageFacts, ops: Optional[StorageOps] = No
                        "Management needs a storage policy).",
             "add storage (tag_category, tag, policy) to the site file; see `tkgs-runbook fields`."))
         return plan
-    ops = ops or ValuesOnly("prepare_storage")
+    ops = ops or ValuesOnly("a StorageOps")
     c_name, t_name, p_name = storage.tag_category, storage.tag, storage.policy
     # Known now when the object exists; set by its create step otherwise, for the steps after it.
     category_id, tag_id = PendingId(f"tag category {c_name}"), PendingId(f"tag {t_name}")
@@ -194,27 +195,26 @@ def plan_storage(site: Site, facts: StorageFacts, ops: Optional[StorageOps] = No
     category = facts.category
     desired = f"{CARDINALITY.lower()} cardinality, associable to {DATASTORE}"
     if category is None:
-        plan.add(Step(f"tag category {c_name}", desired, "missing", "create",
-                      run=lambda: category_id.set(ops.create_category(c_name))))
+        plan.add(Step.create(f"tag category {c_name}", desired, lambda: category_id.set(ops.create_category(c_name))))
     else:
         category_id.set(category.id)
         found = (f"{category.cardinality.lower()} cardinality, associable to "
                  f"{', '.join(category.associable_types) or 'every object type'}")
         if category.for_datastores:
-            plan.add(Step(f"tag category {c_name}", desired, found, "ok"))
+            plan.add(Step.ok(f"tag category {c_name}", desired, found))
         else:
-            plan.add(Step(f"tag category {c_name}", desired, found, "conflict",
-                          why=f"tag category '{c_name}' exists but its tags cannot be attached to datastores: add "
-                              f"{DATASTORE} to its associable object types in vCenter, or name another category "
-                              f"in storage.tag_category."))
+            plan.add(Step.conflict(f"tag category {c_name}", desired, found,
+                                   f"tag category '{c_name}' exists but its tags cannot be attached to datastores: add "
+                                   f"{DATASTORE} to its associable object types in vCenter, or name another category "
+                                   f"in storage.tag_category."))
 
     tag = facts.tags.get(t_name)
     if tag is None:
-        plan.add(Step(f"tag {t_name}", f"in category {c_name}", "missing", "create",
-                      run=lambda: tag_id.set(ops.create_tag(t_name, category_id.get()))))
+        plan.add(Step.create(f"tag {t_name}", f"in category {c_name}",
+                             lambda: tag_id.set(ops.create_tag(t_name, category_id.get()))))
     else:
         tag_id.set(tag.id)
-        plan.add(Step(f"tag {t_name}", f"in category {c_name}", f"in category {c_name}", "ok"))
+        plan.add(Step.ok(f"tag {t_name}", f"in category {c_name}", f"in category {c_name}"))
 
     single = category is None or category.cardinality.upper() == "SINGLE"
     for index, name in enumerate(site.vcenter.datastores):
@@ -229,33 +229,33 @@ def plan_storage(site: Site, facts: StorageFacts, ops: Optional[StorageOps] = No
                 f"so tag {t_name} cannot be attached to it.",
                 "name an existing datastore in vcenter.datastores."))
         elif t_name in on_it:
-            plan.add(Step(obj, desired, "attached", "ok"))
+            plan.add(Step.ok(obj, desired, "attached"))
         elif single and on_it:
-            plan.add(Step(obj, desired, f"carries {', '.join(on_it)}", "conflict",
-                          why=f"datastore '{name}' already carries tag {', '.join(on_it)} of category '{c_name}', "
-                              f"which allows one tag per object: detach it in vCenter, or use another category."))
+            plan.add(Step.conflict(obj, desired, f"carries {', '.join(on_it)}",
+                                   f"datastore '{name}' already carries tag {', '.join(on_it)} of category "
+                                   f"'{c_name}', which allows one tag per object: detach it in vCenter, or use "
+                                   f"another category."))
         else:
-            plan.add(Step(obj, desired, "not attached", "create",
-                          run=lambda moid=facts.datastores[name]: ops.attach(tag_id.get(), moid)))
+            plan.add(Step.create(obj, desired, lambda moid=facts.datastores[name]: ops.attach(tag_id.get(), moid),
+                                 found="not attached"))
 
     desired = f"requires tag {c_name}/{t_name}"
     if not facts.policies:
-        plan.add(Step(f"storage policy {p_name}", desired, "missing", "create",
-                      run=lambda: ops.create_policy(p_name, c_name, t_name)))
+        plan.add(Step.create(f"storage policy {p_name}", desired, lambda: ops.create_policy(p_name, c_name, t_name)))
     elif len(facts.policies) > 1:
-        plan.add(Step(f"storage policy {p_name}", desired, f"{len(facts.policies)} policies of that name", "conflict",
-                      why=f"{len(facts.policies)} VM storage policies are named '{p_name}': rename all but one in "
-                          f"vCenter, or name another policy in storage.policy."))
+        plan.add(Step.conflict(f"storage policy {p_name}", desired, f"{len(facts.policies)} policies of that name",
+                               f"{len(facts.policies)} VM storage policies are named '{p_name}': rename all but one "
+                               f"in vCenter, or name another policy in storage.policy."))
     else:
         policy = facts.policies[0]
         found = _describe_rules(policy)
         if policy.requires(c_name, t_name):
-            plan.add(Step(f"storage policy {p_name}", desired, found, "ok"))
+            plan.add(Step.ok(f"storage policy {p_name}", desired, found))
         else:
-            plan.add(Step(f"storage policy {p_name}", desired, found, "conflict",
-                          why=f"VM storage policy '{p_name}' exists but does not require tag {c_name}/{t_name}: add "
-                              f"that tag-based placement rule to it in vCenter, or name another policy in "
-                              f"storage.policy."))
+            plan.add(Step.conflict(f"storage policy {p_name}", desired, found,
+                                   f"VM storage policy '{p_name}' exists but does not require tag {c_name}/{t_name}: "
+                                   f"add that tag-based placement rule to it in vCenter, or name another policy in "
+                                   f"storage.policy."))
     return plan
 
 
@@ -287,11 +287,3 @@ def compliance_table(site: Site, facts: StorageFacts):
                      "tagged": storage.tag in on_it, "satisfies policy": satisfies})
     return Table(rows, ["datastore", "in site", "tagged", "satisfies policy"],
                  empty=f"Datacenter '{site.vcenter.datacenter}' has no datastore.")
-
-
-def prepare_storage(session, site: Site, inventory: Optional[Inventory] = None) -> Plan:
-    """Read the tags, attachments and policies and plan the site's storage; ``plan.apply()`` makes them."""
-    if site.storage is None:
-        return plan_storage(site, StorageFacts(None, {}, {}, {}))
-    inventory = inventory or Inventory(session, site.vcenter)
-    return plan_storage(site, read_storage(session, inventory, site), StorageOps(session))

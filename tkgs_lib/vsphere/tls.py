@@ -32,6 +32,7 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from ..errors import ConnectionFailed, SiteError
+from ..site.patterns import normalize_thumbprint
 
 log = logging.getLogger(__name__)
 
@@ -55,36 +56,6 @@ class PinMismatch(ssl.SSLCertVerificationError):
 def fingerprint_of(der: bytes) -> str:
     """SHA-256 fingerprint of a DER certificate as vCenter shows it: AA:BB:..."""
     return ":".join(f"{b:02X}" for b in hashlib.sha256(der).digest())
-
-
-# What ``openssl x509 -noout -fingerprint -sha256`` prints before the hex: "sha256 Fingerprint="
-# (OpenSSL 3) or "SHA256 Fingerprint=" (1.1); the algorithm is optional, as some tools omit it.
-_FINGERPRINT_PREFIX = re.compile(r"^\s*(?:([A-Za-z]+-?\d*)\s+)?Fingerprint\s*=\s*", re.IGNORECASE)
-
-
-def normalize_thumbprint(text: str) -> str:
-    """``text`` as AA:BB:... (64 hex digits); a SiteError says what is wrong with it.
-
-    Accepts the hex with colons, spaces or nothing between the bytes, in either case, and the
-    exact line ``openssl x509 -noout -fingerprint -sha256`` prints (``sha256 Fingerprint=AE:...``)."""
-    text = text or ""
-    algorithm = ""
-    prefix = _FINGERPRINT_PREFIX.match(text)
-    if prefix:
-        algorithm = (prefix.group(1) or "").upper().replace("-", "")
-        text = text[prefix.end():]
-    digits = re.sub(r"[\s:]", "", text).upper()
-    if algorithm == "SHA1" or (not algorithm and len(digits) == 40 and re.fullmatch(r"[0-9A-F]+", digits)):
-        raise SiteError("vcenter.thumbprint: this is a SHA-1 fingerprint (40 hex digits); pin vCenter's "
-                        "SHA-256 fingerprint (64 hex digits, AA:BB:...) instead.")
-    if algorithm not in ("", "SHA256"):
-        raise SiteError(f"vcenter.thumbprint: this is a {algorithm} fingerprint; pin vCenter's SHA-256 "
-                        f"fingerprint (openssl x509 -noout -fingerprint -sha256) instead.")
-    if not re.fullmatch(r"[0-9A-F]{64}", digits):
-        not_hex = "" if re.fullmatch(r"[0-9A-F]*", digits) else " that are not all hex digits"
-        raise SiteError(f"vcenter.thumbprint: expected a SHA-256 fingerprint (64 hex digits, AA:BB:...), got "
-                        f"{len(digits)} characters{not_hex}.")
-    return ":".join(digits[i:i + 2] for i in range(0, 64, 2))
 
 
 class _PinnedContext(ssl.SSLContext):

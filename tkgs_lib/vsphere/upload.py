@@ -17,13 +17,13 @@ import logging
 import time
 from typing import TYPE_CHECKING, Callable, Iterator, Optional
 
-from ..errors import TkgsError, VSphereError
+from ..errors import RestError, TkgsError, VSphereError
 from ..ova import CHUNK_SIZE, DIGEST_PREFIX, MemberReader, Ova
 from ..progress import progress_bar
-from .rest import RestClient, RestError, unsafe_url
+from .rest import RestClient, unsafe_url
 
 if TYPE_CHECKING:
-    from .library import ContentLibraryApi
+    from .content_api import ContentLibraryApi
 
 log = logging.getLogger(__name__)
 

@@ -13,9 +13,9 @@ from typing import Iterable, Optional, Union
 import netaddr
 from netaddr import IPAddress, IPNetwork, IPRange
 
-from .findings import Finding
-from .site_checks import IPV4_TEXT
-from .site import Site
+from ..findings import Finding
+from .model import Site
+from .patterns import IPV4_TEXT
 
 ROLES = ("management", "workload", "frontend")
 Block = Union[IPNetwork, IPRange]

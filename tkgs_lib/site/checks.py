@@ -2,7 +2,7 @@
 
 Run when a site is loaded (their findings join ``Site.findings``), so a mistake in the vCenter
 block or a library name is caught by ``validate`` at the desk, not by a stage at 2 a.m. The
-address rules live in :mod:`tkgs_lib.network`.
+address rules live in :mod:`tkgs_lib.site.network`.
 """
 
 from __future__ import annotations
@@ -10,25 +10,10 @@ from __future__ import annotations
 import re
 from urllib.parse import urlsplit
 
-from .errors import SiteError
-from .findings import Finding
-
-SITE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
-ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-IPV4_TEXT = re.compile(r"^[0-9]{1,3}(\.[0-9]{1,3}){3}$")  # ASCII digits only: "\d" would take "٢"
-_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
-
-
-def host_name_problem(name: str, *, fully_qualified: bool) -> str:
-    """Why ``name`` is not a valid (fully qualified) host name under RFC 1123, or ""."""
-    labels = name.rstrip(".").split(".")
-    if any(not _LABEL.match(label) for label in labels) or len(name) > 253 or labels[-1].isdigit():
-        return (f"{name!r} is not a valid host name (RFC 1123): labels are letters, digits and inner hyphens, "
-                "1-63 characters, separated by single dots.")
-    if fully_qualified and len(labels) < 2:
-        return f"{name!r} is not fully qualified."
-    return ""
-
+from ..credentials import secret_env_fields
+from ..errors import SiteError
+from ..findings import Finding
+from .patterns import ENV_NAME, IPV4_TEXT, SITE_NAME, host_name_problem, normalize_thumbprint
 
 def site_checks(site) -> list[Finding]:
     """Every check of this module, in file order."""
@@ -39,7 +24,7 @@ def _check_names(site):
     if site.site and not SITE_NAME.match(site.site):
         yield Finding.error("site", f"{site.site!r} cannot name a run folder.",
                             "use letters, digits, '.', '_' and '-' only (up to 63), e.g. lab01.")
-    for path, name in site.secret_env_fields():
+    for path, name in secret_env_fields(site):
         if name and not ENV_NAME.match(name):
             # Never echo the value: a person may have pasted the password itself here.
             yield Finding.error(
@@ -67,8 +52,6 @@ def _check_vcenter(site):
             yield Finding.error(f"vcenter.datastores[{i}]", f"{name!r} looks like several datastores in one value.",
                                 "write a YAML list, one datastore per item: [vsanDatastore, nfs01].")
     if vc.thumbprint:
-        from .vsphere.tls import normalize_thumbprint  # the one parser of fingerprints, shared with connecting
-
         try:
             normalize_thumbprint(vc.thumbprint)
         except SiteError as exc:

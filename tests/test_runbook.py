@@ -1,0 +1,52 @@
+"""The runner: each stage's notebook must declare every parameter the stage passes it."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tkgs_lib.errors import TkgsError
+from tkgs_lib.runbook import run_stages
+from tkgs_lib.site import load_site
+from tkgs_lib.stages import STAGES, select_stages
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_every_stage_notebook_declares_the_parameters_its_stage_passes():
+    import papermill as pm
+
+    for stage in STAGES:
+        declared = pm.inspect_notebook(str(ROOT / "notebooks" / stage.notebook))
+        assert set(stage.parameters) <= set(declared), stage.name
+
+
+def test_the_runner_refuses_a_notebook_that_lacks_a_parameter(tmp_path):
+    """papermill would drop the undeclared site_file silently, and the notebook would run on its
+    default site; the runner stops first and says which parameter is missing."""
+    notebooks = tmp_path / "notebooks"
+    shutil.copytree(ROOT / "notebooks", notebooks)
+    plan_notebook = notebooks / "01_plan_networks.ipynb"
+    nb = json.loads(plan_notebook.read_text())
+    for cell in nb["cells"]:
+        if "parameters" in cell["metadata"].get("tags", []):
+            cell["source"] = "".join(line for line in cell["source"] if not line.startswith("site_file"))
+    plan_notebook.write_text(json.dumps(nb))
+    site = load_site(ROOT / "examples" / "example-site.yaml")
+    with pytest.raises(TkgsError) as refused:
+        run_stages(site, select_stages(["plan"]), tmp_path / "run", notebooks=notebooks, progress=False)
+    assert "does not declare the parameter(s) site_file" in str(refused.value)
+    assert not (tmp_path / "run" / "01_plan_networks.ipynb").exists()  # nothing was executed
+
+
+def test_stage_notebooks_hold_no_protocol_code():
+    """The plan/check/apply/read-again protocol lives in the library (StageRun.carry_out): a stage
+    notebook's cells read as the article's steps."""
+    for stage in STAGES:
+        nb = json.loads((ROOT / "notebooks" / stage.notebook).read_text())
+        code = "\n".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code")
+        for protocol in (".check(", ".apply(", "to_csv", "is_noop", "if apply", "assert "):
+            assert protocol not in code, f"{stage.notebook} spells out the protocol: {protocol}"

@@ -1,0 +1,185 @@
+"""Look before you change: a stage turns (site, facts) into a Plan of Steps, then applies it when asked.
+
+A Step is one row of the table a person reads before anything happens: the object, what the
+site wants, what was found, and the action, made by the constructor that says what it is:
+``Step.ok``, ``Step.create``, ``Step.change`` or ``Step.conflict`` (with its reason), as
+``Finding.error``/``Finding.warning`` say what a finding is. ``Plan.apply`` runs only when asked,
+refuses to start while any conflict or error finding exists, and runs the steps in order; a step
+that fails is named in the error with what had already been done. A rerun after apply plans
+only ``ok`` rows, so applying it changes nothing.
+
+A plan made from values alone (no connection, as in the planners' tests) reads like any other;
+its steps' operations are :class:`ValuesOnly`, which refuse to run.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Callable, Literal, Optional
+
+from .errors import ConflictError, TkgsError
+from .findings import Finding, findings_table, raise_for_errors
+
+log = logging.getLogger(__name__)
+
+__all__ = ["Action", "Step", "Plan", "ValuesOnly", "PendingId"]
+
+Action = Literal["create", "change", "ok", "conflict"]
+
+
+@dataclass
+class Step:
+    object: str  # what it is about, e.g. "port group tkgs-workload"
+    desired: str
+    found: str
+    action: Action
+    run: Optional[Callable[[], object]] = field(default=None, repr=False, compare=False)
+    why: str = ""  # a conflict's reason and what to do; a change's reason
+
+    def __post_init__(self) -> None:
+        if self.action in ("create", "change") and self.run is None:
+            raise ValueError(f"step {self.object!r} would {self.action} but has nothing to run")
+
+    @classmethod
+    def ok(cls, obj: str, desired: str, found: str) -> "Step":
+        """The object is as the site wants it: nothing to do."""
+        return cls(obj, desired, found, "ok")
+
+    @classmethod
+    def create(cls, obj: str, desired: str, run: Callable[[], object], found: str = "missing") -> "Step":
+        """The object is missing; ``run`` makes it."""
+        return cls(obj, desired, found, "create", run=run)
+
+    @classmethod
+    def change(cls, obj: str, desired: str, found: str, run: Callable[[], object], why: str) -> "Step":
+        """The object exists but differs; ``run`` changes it, for the reason ``why``."""
+        return cls(obj, desired, found, "change", run=run, why=why)
+
+    @classmethod
+    def conflict(cls, obj: str, desired: str, found: str, why: str) -> "Step":
+        """What exists contradicts the site; ``why`` says what is wrong and what to do. Nothing runs."""
+        return cls(obj, desired, found, "conflict", why=why)
+
+
+@dataclass
+class Plan:
+    title: str  # what the plan covers: a stage's title, or one part of it ("port groups")
+    steps: list[Step] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+
+    def add(self, step: Step) -> Step:
+        self.steps.append(step)
+        return step
+
+    def extend(self, other: "Plan") -> "Plan":
+        self.steps += other.steps
+        self.findings += other.findings
+        return self
+
+    @property
+    def changes(self) -> list[Step]:
+        return [s for s in self.steps if s.action in ("create", "change")]
+
+    @property
+    def conflicts(self) -> list[Step]:
+        return [s for s in self.steps if s.action == "conflict"]
+
+    @property
+    def is_noop(self) -> bool:
+        return not self.changes and not self.conflicts
+
+    def table(self):
+        """One row per object: what the site wants, what was found, and the action."""
+        from .tables import Table
+
+        rows = [{"object": s.object, "desired": s.desired, "found": s.found, "action": s.action,
+                 "note": s.why} for s in self.steps]
+        return Table(rows, ["object", "desired", "found", "action", "note"],
+                     empty=f"{self.title}: nothing to plan (the site asks for no object here).")
+
+    def _repr_html_(self) -> str:
+        """The plan as a person reads it before choosing to apply: its rows, then its findings."""
+        return (self.table()._repr_html_() + "<p><b>Findings</b></p>"
+                + findings_table(self.findings)._repr_html_())
+
+    def check(self) -> None:
+        """Raise when the plan must not be applied: any conflict or error finding."""
+        if self.conflicts:
+            lines = "\n".join(f"  - {s.object}: {s.why or f'found {s.found}, wanted {s.desired}'}"
+                              for s in self.conflicts)
+            raise ConflictError(f"{self.title}: {len(self.conflicts)} conflict(s); nothing was changed.\n{lines}")
+        raise_for_errors(self.findings, what=self.title)
+
+    def apply(self, progress: bool = True) -> list[Step]:
+        """Run every create/change step in order, after check(). Returns the steps that ran."""
+        self.check()
+        todo = self.changes
+        if not todo:
+            log.info("%s: nothing to change", self.title)
+            return []
+        from .progress import progress_bar
+
+        done: list[Step] = []
+        for step in progress_bar(todo, desc=self.title, unit="step", disable=not progress):
+            log.info("%s: %s %s", self.title, step.action, step.object)
+            try:
+                step.run()
+            except TkgsError as exc:  # name the object and what already ran; keep the class and fields
+                named = exc.message if exc.message.startswith(step.object) else f"{step.object}: {exc.message}"
+                raise exc.reworded(f"{named}{_already_done(done)}") from exc
+            except Exception as exc:  # a fault no boundary translated: name the object, keep the cause
+                raise TkgsError(f"{self.title}: {step.action} {step.object} failed: {exc}"
+                                f"{_already_done(done)}") from exc
+            done.append(step)
+        return done
+
+
+def _already_done(done: list[Step]) -> str:
+    """What a failed apply had already changed, so a person knows where things stand (a rerun
+    plans those rows ok and carries on from the failed one)."""
+    if not done:
+        return " Nothing had been changed."
+    return " Already done before it: " + "; ".join(f"{s.action} {s.object}" for s in done) + \
+        ". Rerun to carry on: those rows will show ok."
+
+
+class ValuesOnly:
+    """Stands in for a part's operations when its plan was made from values only (no connection).
+
+    Such a plan reads and compares like any other; running one of its steps refuses, naming
+    the function that plans with a connection. Only public names answer: a probe for a private or
+    special name (``_repr_html_``, ``__deepcopy__``...) gets AttributeError, as from any object."""
+
+    def __init__(self, planner: str) -> None:
+        self._planner = planner
+
+    def __getattr__(self, name: str):
+        if name.startswith("_"):
+            raise AttributeError(name)
+
+        def refuse(*args, **kwargs):
+            raise TkgsError(f"this plan was made from values only; plan with {self._planner} to apply it.")
+        return refuse
+
+
+class PendingId:
+    """The id of one object a plan needs: known now when the object exists, or set by the step that
+    creates it, for the later steps that use it.
+
+    ``tag_id.set(ops.create_tag(...))`` in the creating step; ``tag_id.get()`` in a later one."""
+
+    def __init__(self, what: str, value: Optional[str] = None) -> None:
+        self.what, self.value = what, value
+
+    def __repr__(self) -> str:
+        return f"<PendingId {self.what}: {self.value or 'not known yet'}>"
+
+    def set(self, value: str) -> str:
+        self.value = value
+        return value
+
+    def get(self) -> str:
+        if not self.value:
+            raise TkgsError(f"the id of {self.what} is not known: the step that creates it has not run.")
+        return self.value

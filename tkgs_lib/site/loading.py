@@ -1,0 +1,230 @@
+"""Reading a site file into the model, strictly, and never with a traceback for the user.
+
+An unreadable or non-mapping file raises :class:`SiteError`; every other mistake (unknown key,
+secret, wrong type, missing value) becomes an error :class:`~tkgs_lib.findings.Finding` on
+``Site.findings`` that names the field, and the offending value is left at its default so later
+rules can still run. Paths (``doc(path=True)`` fields) are resolved against the site file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import types
+import typing
+from pathlib import Path
+from typing import Any, Literal, Optional, Union
+
+import yaml
+
+from ..credentials import is_secret_key
+from ..errors import SiteError
+from ..findings import Finding
+from .model import MISSING, Site
+
+class _StrictLoader(yaml.SafeLoader):
+    """YAML as a person means it: a duplicate key is an error, and whole numbers are decimal.
+
+    YAML 1.1 reads `vlan: 026` as octal 22 and `1:20` as 80, and lets a second `gateway:`
+    silently win; none of that may pass unnoticed in a site file."""
+
+    def construct_mapping(self, node, deep=False):
+        self.flatten_mapping(node)  # resolve `<<: *anchor` merges first, as SafeLoader does
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            try:
+                duplicate = key in seen
+            except TypeError:  # a list or mapping used as a key
+                raise yaml.constructor.ConstructorError(
+                    None, None, "a key must be a plain name, not a list or mapping", key_node.start_mark) from None
+            if duplicate:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r} (the second would silently replace the first)",
+                    key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep)
+
+
+_StrictLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:int"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+_StrictLoader.add_implicit_resolver("tag:yaml.org,2002:int", re.compile(r"^[-+]?[0-9]+$"), list("-+0123456789"))
+_StrictLoader.add_constructor("tag:yaml.org,2002:int", lambda loader, node: int(loader.construct_scalar(node), 10))
+
+
+# A key that would hold a secret itself; `*_env` and `*_file` keys only name where one lives.
+
+
+def load_site(path: str | Path) -> Site:
+    """Read a site file. Raises SiteError when it cannot be read or is not a YAML mapping."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SiteError(f"{path}: no such site file.") from None
+    except IsADirectoryError:
+        raise SiteError(f"{path}: is a folder; give the path of a site file (YAML).") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SiteError(f"{path}: cannot be read ({exc}).") from None
+    return parse_site(text, source=path)
+
+
+def parse_site(text: str, source: Optional[Path] = None) -> Site:
+    """Parse site YAML. Structure errors raise SiteError; field errors land on ``Site.findings``."""
+    where = str(source) if source else "site"
+    try:
+        data = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 (a SafeLoader subclass)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise SiteError(f"{where}: is not valid YAML{at}: {problem}.") from None
+    except (ValueError, RecursionError) as exc:  # e.g. a 5000-digit number, or nesting 3000 deep
+        raise SiteError(f"{where}: cannot be read as a site file: {str(exc)[:120]}.") from None
+    if not isinstance(data, dict):
+        kind = "empty" if data is None else f"a {type(data).__name__}"
+        raise SiteError(f"{where}: a site file must be a YAML mapping of keys (site, vcenter, networks, "
+                        f"haproxy...), but this one is {kind}.")
+    base = source.resolve().parent if source else Path.cwd()
+    findings: list[Finding] = []
+    site = _build(Site, data, "", base, findings)
+    site.source = source.resolve() if source else None
+    from .checks import site_checks  # they read a built Site; they live apart from loading
+
+    site.findings = findings + site_checks(site)
+    return site
+
+
+def _build(cls: type, data: Any, prefix: str, base: Path, findings: list[Finding]):
+    """Build dataclass ``cls`` from a mapping, reporting every problem as a finding."""
+    if not isinstance(data, dict):
+        findings.append(Finding.error(prefix, f"must be a mapping of keys, not {_show(data)}.",
+                                      f"write the keys of {prefix} indented below it."))
+        data = {}
+    hints = typing.get_type_hints(cls)
+    known = {f.name: f for f in dataclasses.fields(cls) if not f.metadata.get("internal")}
+    values: dict[str, Any] = {}
+    for key, raw in data.items():
+        path = f"{prefix}.{key}" if prefix else str(key)
+        if isinstance(key, str) and is_secret_key(key):
+            findings.append(Finding.error(
+                path, "a site file must not hold a secret: it is shared, committed and passed to notebooks.",
+                f"remove it, put the secret in an environment variable and name that variable with "
+                f"`{key}_env`."))
+            continue
+        if key not in known:
+            close = _closest(str(key), known)
+            hint = f"did you mean `{close}`?" if close else f"the keys here are: {', '.join(known)}."
+            findings.append(Finding.error(path, "unknown key.", f"remove it or fix its spelling; {hint}"))
+            continue
+        f = known[key]
+        value = _convert(hints[key], raw, path, f, base, findings)
+        if _is_required(f) and value in ("", []):
+            findings.append(Finding.error(path, "is required but empty.", _what_to_add(key, f)))
+            value = _BAD
+        values[key] = value
+    for name, f in known.items():
+        if name in values and values[name] is not _BAD:
+            continue
+        if name not in values and _is_required(f):
+            path = f"{prefix}.{name}" if prefix else name
+            findings.append(Finding.error(path, "is required but missing.", _what_to_add(name, f)))
+        values[name] = _placeholder(hints[name], f)
+    return cls(**values)
+
+
+def _is_required(f) -> bool:
+    return f.default is MISSING and f.default_factory is MISSING
+
+
+def _what_to_add(name: str, f) -> str:
+    example = f.metadata.get("example")
+    return f"add `{name}:` ({f.metadata['doc']})" + (f", e.g. {example}" if example else "")
+
+
+_BAD = object()  # a value that failed conversion; replaced by a placeholder
+
+
+def _convert(hint, raw, path: str, f, base: Path, findings: list[Finding]):
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (Union, types.UnionType) and type(None) in args:
+        if raw is None:
+            return None
+        (hint,) = [a for a in args if a is not type(None)]
+        origin, args = typing.get_origin(hint), typing.get_args(hint)
+
+    def bad(expected: str, fix: str):
+        findings.append(Finding.error(path, f"expected {expected}, got {_show(raw)}.", fix))
+        return _BAD
+
+    if dataclasses.is_dataclass(hint):
+        return _build(hint, raw if raw is not None else {}, path, base, findings)
+    if origin is Literal:
+        if raw in args:
+            return raw
+        return bad(" or ".join(repr(a) for a in args), f"write one of: {', '.join(args)}.")
+    if origin is list:
+        (item,) = args
+        if raw is None:
+            return []
+        items = raw if isinstance(raw, list) else [raw]  # a lone value is a one-item list
+        out = []
+        for i, value in enumerate(items):
+            converted = _convert(item, value, f"{path}[{i}]", f, base, findings)
+            if converted is not _BAD:
+                out.append(converted)
+        return out
+    if hint is bool:
+        if isinstance(raw, bool):
+            return raw
+        return bad("true or false", "write true or false.")
+    if hint is int:
+        if isinstance(raw, int) and not isinstance(raw, bool) and abs(raw) < 10**9:
+            return raw
+        if isinstance(raw, str) and re.fullmatch(r"[0-9]{1,9}", raw.strip()):
+            return int(raw.strip())
+        return bad("a whole number", "write a whole number (digits 0-9) without quotes.")
+    if hint is str:
+        if isinstance(raw, bool) or raw is None or isinstance(raw, (dict, list)):
+            return bad("a text value", "write a single value (quote it if it looks like a number).")
+        text = str(raw).strip()
+        if f.metadata.get("path") and text and not re.match(r"^https?://", text):
+            try:
+                return str((base / Path(text).expanduser()).resolve())
+            except (OSError, RuntimeError, ValueError) as exc:  # ~nosuchuser, a NUL byte...
+                return bad("a file path", f"write a plain path ({exc}).")
+        return text
+    raise TypeError(f"unsupported field type {hint!r} at {path}")  # a programming error
+
+
+def _placeholder(hint, f):
+    """The value a bad or missing field takes so later rules can run: its default, or empty."""
+    if f.default is not MISSING:
+        return f.default
+    if f.default_factory is not MISSING:
+        return f.default_factory()
+    if dataclasses.is_dataclass(hint):
+        return None
+    if typing.get_origin(hint) is list:
+        return []
+    if hint is int:
+        return None
+    return ""
+
+
+def _show(value) -> str:
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    if value is None:
+        return "nothing"
+    return repr(value)
+
+
+def _closest(key: str, known) -> Optional[str]:
+    import difflib
+
+    matches = difflib.get_close_matches(key, list(known), n=1, cutoff=0.6)
+    return matches[0] if matches else None

@@ -1,0 +1,187 @@
+"""The site file's model: one YAML file describing one deployment.
+
+The dataclasses below are the only place a field's meaning is written down (``doc=``);
+``tkgs-runbook fields`` and the README's field table are generated from them (:func:`field_docs`).
+Reading a file into this model is :mod:`tkgs_lib.site.loading`; what the values must be is
+:mod:`tkgs_lib.site.checks` (names, TLS settings, libraries) and :mod:`tkgs_lib.site.network`
+(the address plan), which reads these values as the strings the person wrote.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Optional, Union
+
+from ..findings import Finding
+
+MISSING = dataclasses.MISSING
+
+
+def doc(text: str, default: Any = MISSING, *, path: bool = False, example: Any = None):
+    """A dataclass field with its documentation; ``path`` fields resolve against the site file."""
+    meta = {"doc": text, "path": path, "example": example}
+    if isinstance(default, list):
+        return field(default_factory=lambda: list(default), metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+Deployment = Literal["default", "frontend"]
+Download = Literal["immediately", "on_demand"]
+
+
+@dataclass
+class VCenter:
+    server: str = doc("vCenter's host name or address, as its certificate names it.")
+    username: str = doc("vCenter user, e.g. administrator@vsphere.local.")
+    datacenter: str = doc("Datacenter that holds the cluster.")
+    cluster: str = doc("Cluster the appliance and, later, Workload Management run on.")
+    distributed_switch: str = doc("Distributed switch (VDS) that carries the three port groups.")
+    datastores: list[str] = doc(
+        "Datastores to tag for the Tanzu storage policy; the first also backs the content libraries.")
+    port: int = doc("vCenter's HTTPS port.", 443)
+    password_env: str = doc(
+        "Environment variable holding vCenter's password; when unset the notebook asks for it.",
+        "TKGS_VCENTER_PASSWORD")
+    ca_file: Optional[str] = doc(
+        "PEM bundle that signs vCenter's certificate. With thumbprint also null, the system's CA "
+        "store is trusted, as a browser would.", None, path=True)
+    thumbprint: Optional[str] = doc(
+        "vCenter's pinned SHA-256 certificate fingerprint (AA:BB:...), instead of a CA file.", None)
+    insecure: bool = doc(
+        "Skip TLS verification entirely. Dangerous: only for a throwaway lab; every connection warns.",
+        False)
+
+
+@dataclass
+class Network:
+    vlan: int = doc("VLAN id of the network's distributed port group (0-4094; 0 is untagged).")
+    portgroup: str = doc("Name of the distributed port group.")
+    cidr: str = doc("The network, written as its network address with prefix, e.g. 10.64.2.0/23.")
+    gateway: str = doc("The network's gateway: inside the network, not its network or broadcast address.")
+
+
+@dataclass
+class WorkloadNetwork(Network):
+    ranges: list[str] = doc(
+        "Address ranges (first-last) Tanzu hands to workload VMs; must avoid gateway and appliance.",
+        [], example="10.64.8.50-10.64.15.150")
+
+
+@dataclass
+class Networks:
+    management: Network = doc("Where the appliance is administered (SSH) and its Data Plane API listens.")
+    workload: WorkloadNetwork = doc("Where the Kubernetes node VMs live.")
+    frontend: Optional[Network] = doc(
+        "Where load-balanced virtual IPs live (frontend deployment only; may be the workload network itself).",
+        None)
+
+
+@dataclass
+class Storage:
+    tag_category: str = doc("Tag category (associable to datastores) for the Tanzu datastore tag.")
+    tag: str = doc("Tag attached to each datastore in vcenter.datastores.")
+    policy: str = doc("Name of the tag-based VM storage policy that requires the tag.")
+
+
+@dataclass
+class SubscribedLibrary:
+    name: str = doc("Name of the subscribed content library for Tanzu Kubernetes releases.")
+    subscription_url: str = doc("Subscription URL, e.g. https://wp-content.vmware.com/v2/latest/lib.json.")
+    download: Download = doc("When content is downloaded: immediately or on_demand.", "immediately")
+    ssl_thumbprint: Optional[str] = doc(
+        "The subscription server's certificate fingerprint, if vCenter asks for it.", None)
+
+
+@dataclass
+class LocalLibrary:
+    name: str = doc("Name of the local content library that holds the HAProxy OVA.")
+    ova: str = doc("The HAProxy OVA file, as downloaded (a path, relative to the site file).", path=True)
+    item: str = doc("Name of the library item for the OVA, e.g. haproxy-v0.1.10.")
+
+
+@dataclass
+class ContentLibraries:
+    kubernetes: SubscribedLibrary = doc("The subscribed library Tanzu fetches node images from.")
+    haproxy: LocalLibrary = doc("The local library holding the HAProxy appliance OVA.")
+    datastore: Optional[str] = doc("Datastore backing both libraries; null: the first of vcenter.datastores.", None)
+
+
+@dataclass
+class HAProxy:
+    vm_name: str = doc("Name of the appliance VM.")
+    hostname: str = doc("The appliance's fully qualified host name, e.g. haproxy01.test.corp.")
+    management_ip: str = doc("Appliance address on the management network, with prefix (10.64.2.10/23).")
+    workload_ip: str = doc("Appliance address on the workload network, with prefix.")
+    nameservers: list[str] = doc("DNS servers (IPv4 addresses) for the appliance.")
+    load_balancer_ranges: list[str] = doc(
+        "CIDR blocks of virtual IPs, written verbatim to the appliance's anyip-routes.cfg.",
+        example="10.64.1.0/24")
+    deployment: Deployment = doc(
+        "OVA deployment option: frontend (3 NICs) or default (2 NICs; virtual IPs on the workload network).",
+        "frontend")
+    frontend_ip: Optional[str] = doc("Appliance address on the frontend network, with prefix (frontend only).", None)
+    dataplane_port: int = doc("TCP port of the Data Plane API on the management address.", 5556)
+    dataplane_username: str = doc("Data Plane API user (not root).", "admin")
+    dataplane_password_env: str = doc(
+        "Environment variable holding the Data Plane API password.", "TKGS_HAPROXY_DATAPLANE_PASSWORD")
+    root_password_env: str = doc(
+        "Environment variable holding the appliance's root password.", "TKGS_HAPROXY_ROOT_PASSWORD")
+    permit_root_login: bool = doc("Allow root to log in over SSH (the article: yes, to check the appliance).", True)
+    ca_cert_file: Optional[str] = doc(
+        "PEM CA certificate for the appliance to use; with ca_key_file null both, it makes its own.", None, path=True)
+    ca_key_file: Optional[str] = doc("PEM private key of that CA.", None, path=True)
+
+
+@dataclass
+class Site:
+    site: str = doc("Short name of the deployment; names run folders.")
+    vcenter: VCenter = doc("How to reach vCenter and which inventory objects to use.")
+    networks: Networks = doc("The three networks of the article.")
+    haproxy: HAProxy = doc("The appliance's vApp properties (passwords by environment variable only).")
+    storage: Optional[Storage] = doc("The datastore tag and storage policy.", None)
+    content_libraries: Optional[ContentLibraries] = doc("The two content libraries.", None)
+
+    # Not site keys: where the file came from and what loading it found.
+    source: Optional[Path] = field(default=None, metadata={"internal": True}, compare=False)
+    findings: list[Finding] = field(default_factory=list, metadata={"internal": True}, compare=False)
+
+
+
+def field_docs(cls: type = Site, prefix: str = "") -> list[dict]:
+    """Every site key with its type, default and meaning, in file order."""
+    rows = []
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        if f.metadata.get("internal"):
+            continue
+        path = f"{prefix}.{f.name}" if prefix else f.name
+        hint = hints[f.name]
+        inner = [a for a in typing.get_args(hint) if a is not type(None)] or [hint]
+        target = inner[0] if typing.get_origin(hint) in (Union, types.UnionType) else hint
+        if f.default is not MISSING:
+            default = "null" if f.default is None else str(f.default).lower() if isinstance(f.default, bool) else str(f.default)
+        elif f.default_factory is not MISSING:
+            default = "[]"
+        else:
+            default = "(required)"
+        rows.append({"key": path, "type": _type_name(hint), "default": default, "meaning": f.metadata["doc"]})
+        if dataclasses.is_dataclass(target):
+            rows.extend(field_docs(target, path))
+    return rows
+
+
+def _type_name(hint) -> str:
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (Union, types.UnionType):
+        return " or ".join(_type_name(a) for a in args if a is not type(None)) + " or null"
+    if origin is list:
+        return f"list of {_type_name(args[0])}"
+    if origin is Literal:
+        return " | ".join(args)
+    if dataclasses.is_dataclass(hint):
+        return "mapping"
+    return {str: "text", int: "number", bool: "true/false"}.get(hint, getattr(hint, "__name__", str(hint)))

@@ -1,0 +1,66 @@
+"""The runbook's stages, and the one shape each of them has.
+
+A stage is one module of this package, named after it, with:
+
+    STAGE               its entry in :data:`STAGES`: name, notebook, title, the parameters its
+                        notebook takes, and what it changes when applied
+    read_facts(run)     what exists now, as plain values (vCenter's objects, the appliance's files)
+    plan(run, facts)    a :class:`~tkgs_lib.planning.Plan`: one row per object (ok, create,
+                        change or conflict, each with its reason) plus findings; no I/O of its own
+    reports(run, facts) titled tables of what the stage finds
+
+``run`` is a :class:`~tkgs_lib.stages.flow.StageRun`: the site, the network plan every stage reads
+(``plan_networks(site)``, never the raw site's roles), the run folder and the connections. Its
+``carry_out`` is the one protocol every stage notebook follows: save the plan as shown, check it,
+apply exactly that plan only when asked, read again, save what is there after, insist the rerun
+plan is all ok. Adding a stage is writing its facts, planner and notebook, and an entry here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable, Optional
+
+from ..errors import TkgsError
+
+__all__ = ["Stage", "STAGES", "STAGE_NAMES", "stage_named", "select_stages"]
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str  # as on the command line: --stages plan prepare
+    notebook: str  # in notebooks/
+    title: str
+    parameters: tuple[str, ...]  # every one is declared in the notebook's parameters cell
+    changes: str = ""  # what it changes when applied ("" for a stage that only reads)
+
+    @property
+    def module(self) -> str:
+        return f"{__name__}.{self.name}"
+
+
+STAGES: tuple[Stage, ...] = (
+    Stage("plan", "01_plan_networks.ipynb", "Plan the networks", ("site_file", "output_dir")),
+    Stage("prepare", "02_prepare_vsphere.ipynb", "Prepare vSphere", ("site_file", "output_dir", "apply"),
+          changes="vSphere"),
+)
+STAGE_NAMES = tuple(s.name for s in STAGES)
+
+
+def stage_named(name: str) -> Stage:
+    for stage in STAGES:
+        if stage.name == name:
+            return stage
+    raise TkgsError(f"unknown stage {name}; the stages are: {', '.join(STAGE_NAMES)}.")
+
+
+def select_stages(names: Optional[Iterable[str]]) -> list[Stage]:
+    """The stages asked for, in runbook order; all of them when none are named."""
+    if not names:
+        return list(STAGES)
+    wanted = [n.strip() for name in names for n in name.split(",") if n.strip()]
+    unknown = [n for n in wanted if n not in STAGE_NAMES]
+    if unknown or not wanted:
+        named = f"unknown stage {', '.join(unknown)}" if unknown else "no stage named"
+        raise TkgsError(f"{named}; the stages are: {', '.join(STAGE_NAMES)}.")
+    return [s for s in STAGES if s.name in wanted]

@@ -1,0 +1,178 @@
+"""One stage, run: the site, its network plan, the run folder, the connections, and the protocol.
+
+A stage notebook keeps one visible cell per step of the article; each calls one method here:
+
+    run = StageRun.start("prepare", site_file, output_dir)   # the site, checked; where files go
+    run.connect_vcenter()                                     # TLS verified; password: env or prompt
+    facts = run.read()                                        # what exists now
+    plan = run.plan(facts)                                    # the table a person reads first
+    run.carry_out(plan, apply)                                # change only when asked
+    run.reports()                                             # what is there now
+    run.close()
+
+``carry_out`` applies exactly the plan the person was shown (no second read before applying), and
+is the same for every stage: the plan as shown is saved (``<stage>-plan.csv``), checked (a
+conflict or an error finding stops before anything changes), applied only when asked, read
+again, saved (``<stage>-after-apply.csv``), and the rerun plan must be all ok.
+"""
+
+from __future__ import annotations
+
+import html
+import importlib
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from types import ModuleType
+from typing import Any, Optional
+
+from .. import paths
+from ..errors import TkgsError
+from ..findings import raise_for_errors
+from ..site import Site, load_site
+from ..site.network import NetworkPlan, plan_networks
+from . import Stage, stage_named
+from ..planning import Plan, Step
+
+__all__ = ["StageRun", "Outcome", "Reports"]
+
+
+@dataclass
+class Outcome:
+    """What ``carry_out`` did: a dry run, or the steps it ran and the plan read after them."""
+
+    stage: Stage
+    applied: bool
+    ran: list[Step] = field(default_factory=list)
+    after: Optional[Plan] = None
+
+    def _repr_html_(self) -> str:
+        if not self.applied:
+            return ("<p>Dry run: nothing was changed. Set <code>apply = True</code> (or run with "
+                    "<code>--apply</code>) to carry out the rows marked create or change.</p>")
+        done = ", ".join(f"{s.action} {s.object}" for s in self.ran) or "nothing needed changing"
+        return (f"<p><b>Applied</b>: {html.escape(done)}.</p><p><b>After apply</b> (every row is ok):</p>"
+                + (self.after.table()._repr_html_() if self.after else ""))
+
+    def __repr__(self) -> str:
+        if not self.applied:
+            return ("Dry run: nothing was changed. Set apply = True (or run with --apply) to carry out the rows "
+                    "marked create or change.")
+        done = ", ".join(f"{s.action} {s.object}" for s in self.ran) or "nothing needed changing"
+        return f"Applied: {done}.\nAfter apply (every row is ok):\n" + (self.after.table().to_text() if self.after else "")
+
+
+@dataclass
+class Reports:
+    """Titled tables, shown one under the other."""
+
+    tables: dict[str, Any]
+
+    def _repr_html_(self) -> str:
+        return "".join(f"<h3>{html.escape(title)}</h3>{table._repr_html_()}" for title, table in self.tables.items())
+
+    def __getitem__(self, title: str):
+        return self.tables[title]
+
+    def __iter__(self):
+        return iter(self.tables)
+
+    def items(self):
+        return self.tables.items()
+
+    def values(self):
+        return self.tables.values()
+
+
+class StageRun:
+    """A stage of one site, with what its steps share. Build with :meth:`start` in a notebook."""
+
+    def __init__(self, stage: Stage | str, site: Site, output: Path, *, vcenter=None, progress: bool = True) -> None:
+        self.stage = stage_named(stage) if isinstance(stage, str) else stage
+        self.site = site
+        self.network: NetworkPlan = plan_networks(site)  # every stage reads the roles from here
+        self.output = Path(output)
+        self.vcenter = vcenter  # a VCenterSession once connected
+        self.progress = progress
+
+    @classmethod
+    def start(cls, stage: str, site_file: str, output_dir: str = "", *, require_clean: bool = True) -> "StageRun":
+        """Load the site (a relative path: from the working folder, else the checkout) and the run
+        folder; with ``require_clean``, stop on any error finding before anything is touched."""
+        site = load_site(paths.site_file_path(site_file))
+        run = cls(stage, site, paths.output_folder(output_dir, site.site))
+        if require_clean:
+            raise_for_errors(run.network.findings)
+        return run
+
+    def __repr__(self) -> str:
+        return f"<StageRun {self.stage.name} site={self.site.site} output={self.output}>"
+
+    def _repr_markdown_(self) -> str:
+        return (f"**{self.stage.title}** for site **`{self.site.site}`** from `{self.site.source}`: "
+                f"deployment `{self.network.deployment}`; files go to `{self.output}`")
+
+    @cached_property
+    def module(self) -> ModuleType:
+        return importlib.import_module(self.stage.module)
+
+    # --- connections ------------------------------------------------------------------------------
+
+    def connect_vcenter(self):
+        """Log in to vCenter as the site says (TLS verified; the password from its environment
+        variable, or a prompt when a person runs the notebook)."""
+        from ..vsphere.connection import connect
+
+        if self.vcenter is None:
+            self.vcenter = connect(self.site.vcenter)
+        return self.vcenter
+
+    @cached_property
+    def inventory(self):
+        """The site's inventory objects in vCenter, looked up by name on first use."""
+        from ..vsphere.inventory import Inventory
+
+        return Inventory(self.require_vcenter(), self.site.vcenter)
+
+    def require_vcenter(self):
+        if self.vcenter is None:
+            raise TkgsError(f"{self.stage.title} reads vCenter: connect first (run.connect_vcenter()).")
+        return self.vcenter
+
+    def close(self) -> None:
+        if self.vcenter is not None:
+            self.vcenter.close()
+
+    # --- the stage's three functions --------------------------------------------------------------
+
+    def read(self):
+        """What exists now, as the stage's facts."""
+        return self.module.read_facts(self)
+
+    def plan(self, facts=None) -> Plan:
+        """The plan from the site and ``facts`` (read now when not given)."""
+        return self.module.plan(self, self.read() if facts is None else facts)
+
+    def reports(self, facts=None) -> Reports:
+        """What the stage finds, as titled tables (read now when no facts are given)."""
+        return Reports(self.module.reports(self, self.read() if facts is None else facts))
+
+    # --- the protocol -----------------------------------------------------------------------------
+
+    def carry_out(self, plan: Plan, apply: bool) -> Outcome:
+        """Save ``plan`` as shown, check it, and when ``apply`` is true run exactly its steps, read
+        again and insist that the new plan is all ok; a dry run otherwise."""
+        name = self.stage.name
+        plan.table().to_csv(self.output / f"{name}-plan.csv")
+        plan.check()  # a conflict or an error finding stops here, before anything changes
+        if not apply:
+            return Outcome(self.stage, applied=False)
+        ran = plan.apply(progress=self.progress)
+        after = self.plan()
+        after.table().to_csv(self.output / f"{name}-after-apply.csv")
+        after.check()
+        if not after.is_noop:
+            rows = "; ".join(f"{s.object}: {s.action} (found {s.found})" for s in after.steps if s.action != "ok")
+            raise TkgsError(f"{self.stage.title}: after apply, {self.stage.changes or 'the system'} does not match "
+                            f"the site yet: {rows}. See {self.output / f'{name}-after-apply.csv'}.")
+        return Outcome(self.stage, applied=True, ran=ran, after=after)

@@ -1,0 +1,66 @@
+"""Stage 2, prepare vSphere: port groups, the storage policy and the content libraries, as one plan.
+
+One plan for the whole stage, so a conflict anywhere stops it before anything is changed. A site
+without a ``storage`` or ``content_libraries`` block gets a warning finding for it, so the plan
+says what it leaves out. Each part is one resource of :mod:`tkgs_lib.vsphere`: its facts, its
+pure planner, its operations and its report.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+from ..tables import Table
+from ..vsphere.content_api import ContentLibraryApi
+from ..vsphere.library import (ContentLibraryFacts, ContentLibraryOps, library_item_table, library_table,
+                               plan_content_libraries, read_content_libraries)
+from ..vsphere.portgroups import PortgroupOps, SwitchFacts, plan_portgroups, read_portgroups, teaming_table
+from ..vsphere.storage import StorageFacts, StorageOps, compliance_table, plan_storage, read_storage
+from . import stage_named
+from ..planning import Plan
+
+STAGE = stage_named("prepare")
+
+
+@dataclass(frozen=True)
+class PrepareFacts:
+    switch: SwitchFacts
+    storage: Optional[StorageFacts]  # None: the site has no storage block
+    libraries: Optional[ContentLibraryFacts]  # None: the site has no content_libraries block
+
+
+def read_facts(run) -> PrepareFacts:
+    """The switch and its port groups, the tags and policies, the libraries and the OVA item."""
+    site, inventory = run.site, run.inventory
+    inventory.check()  # a missing datacenter, cluster, switch or datastore: one sentence, first
+    session = run.require_vcenter()
+    return PrepareFacts(
+        switch=read_portgroups(inventory),
+        storage=read_storage(session, inventory, site) if site.storage is not None else None,
+        libraries=(read_content_libraries(ContentLibraryApi(session.rest), site, inventory, progress=run.progress)
+                   if site.content_libraries is not None else None))
+
+
+def plan(run, facts: PrepareFacts) -> Plan:
+    """Every object of the stage; the operations act on the run's vCenter (none: a values-only plan)."""
+    session = run.vcenter
+    plan = Plan(STAGE.title)
+    plan.extend(plan_portgroups(run.network, facts.switch, PortgroupOps(run.inventory) if session else None))
+    plan.extend(plan_storage(run.site, facts.storage, StorageOps(session) if session else None))
+    plan.extend(plan_content_libraries(
+        run.site, facts.libraries,
+        ContentLibraryOps(ContentLibraryApi(session.rest), progress=run.progress) if session else None))
+    return plan
+
+
+def reports(run, facts: PrepareFacts) -> dict[str, Table]:
+    """What vCenter reports: port group teaming, storage compliance, the libraries and the OVA item."""
+    site = run.site
+    tables = {"port group teaming": teaming_table(run.network, facts.switch)}
+    if facts.storage is not None:
+        tables["datastores and the storage policy"] = compliance_table(site, facts.storage)
+    if facts.libraries is not None:
+        tables["content libraries"] = library_table(site, facts.libraries)
+        tables["the HAProxy OVA item"] = library_item_table(site, facts.libraries)
+    return tables
