@@ -7,7 +7,7 @@ from pyVim.task import WaitForTask
 from pyVmomi import vim
 
 from sim_site import site_for
-from tkgs_lib.errors import ConflictError, TkgsError, ValidationFailed
+from tkgs_lib.errors import ConflictError, TkgsError, ValidationFailed, VSphereError
 from tkgs_lib.site.network import plan_networks
 from tkgs_lib.vsphere.connection import connect
 from tkgs_lib.vsphere.inventory import Inventory
@@ -200,3 +200,15 @@ def _values_site():
     from tkgs_lib.site import load_site
 
     return load_site(Path(__file__).resolve().parent.parent / "examples" / "example-site.yaml")
+
+
+def test_a_failed_vsphere_task_is_one_sentence_naming_what_was_being_done(vcsim, session):
+    """Tasks are waited for, and faults worded, in one place (vsphere/tasks.py)."""
+    site = site_for(vcsim)
+    ops = PortgroupOps(Inventory(session, site.vcenter))
+    ops.create_portgroup("tkgs-twice", 30)
+    with pytest.raises(VSphereError) as failure:
+        ops.create_portgroup("tkgs-twice", 30)
+    message = str(failure.value)
+    assert message.startswith("creating port group 'tkgs-twice' (VLAN 30) on switch 'DVS0' failed: ")
+    assert "DuplicateName" in message and "Traceback" not in message and message.endswith(".")

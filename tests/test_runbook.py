@@ -50,3 +50,16 @@ def test_stage_notebooks_hold_no_protocol_code():
         code = "\n".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code")
         for protocol in (".check(", ".apply(", "to_csv", "is_noop", "if apply", "assert "):
             assert protocol not in code, f"{stage.notebook} spells out the protocol: {protocol}"
+
+
+def test_site_validation_imports_no_transport():
+    """Validating a site reaches for nothing above it: no vSphere client, no appliance transport."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from tkgs_lib.site import load_site; from tkgs_lib.site.network import plan_networks; "
+            f"plan_networks(load_site({str(ROOT / 'examples' / 'example-site.yaml')!r})); "
+            "print(sorted(m for m in sys.modules if m.startswith(('tkgs_lib.vsphere', 'tkgs_lib.appliance', "
+            "'tkgs_lib.stages', 'pyVmomi', 'requests'))))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
