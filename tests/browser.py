@@ -155,13 +155,35 @@ class NotebookPage:
         wait_for(lambda: self.prompts() != self._before and not self.busy(), timeout,
                  f"{self.name} to finish running")
 
-    def answer_prompt(self, text: str, timeout: float = 60) -> str:
-        """Type ``text`` into the input box a cell opened (getpass); returns the prompt's words."""
+    def answer_prompt(self, answers: dict[str, str], timeout: float = 60) -> str:
+        """Answer the input box a cell opened (getpass) with the answer whose key its prompt names;
+        returns the prompt's words once the box is gone. JupyterLab may redraw the box while output
+        arrives, so each try finds it afresh."""
+        from selenium.common.exceptions import StaleElementReferenceException
         from selenium.webdriver.common.keys import Keys
 
-        box = wait_for(lambda: self.find(".jp-Stdin-input"), timeout, "an input prompt")[0]
-        prompt = self.find(".jp-Stdin-prompt")[0].text
-        box.send_keys(text + Keys.ENTER)
+        def open_prompt():
+            for box in reversed(self.find(".jp-Stdin-input")):
+                words = box.find_element(self.By.XPATH, "..").text.strip()
+                if words:
+                    return box, words
+            return None
+
+        deadline = time.monotonic() + timeout
+        while True:
+            box, prompt = wait_for(open_prompt, max(1.0, deadline - time.monotonic()), "an input prompt")
+            answer = next((value for key, value in answers.items() if key in prompt), None)
+            assert answer is not None, f"an unexpected prompt: {prompt}"
+            try:
+                box.send_keys(answer + Keys.ENTER)
+            except StaleElementReferenceException:
+                continue  # redrawn under us: find it again
+            break
+
+        def answered() -> bool:
+            current = open_prompt()
+            return current is None or current[1] != prompt
+        wait_for(answered, 30, "the answered prompt to close")
         return prompt
 
     def form_field(self, name: str):

@@ -80,8 +80,8 @@ def test_prepare_notebook_in_jupyterlab_asks_for_the_password_and_plans(tmp_path
     try:
         page = NotebookPage(chromium, lab, "02_prepare_vsphere.ipynb")
         page.run_all()
-        prompt = page.answer_prompt(vcsim.password)
-        assert "vCenter password" in prompt and "TKGS_VCENTER_PASSWORD" in prompt
+        prompt = page.answer_prompt({"vCenter password": vcsim.password})
+        assert "TKGS_VCENTER_PASSWORD" in prompt
         page.wait_done()
         page.screenshot(tmp_path / "02_prepare_vsphere.png")
         text = page.page_text()
@@ -90,5 +90,47 @@ def test_prepare_notebook_in_jupyterlab_asks_for_the_password_and_plans(tmp_path
         saved = page.save()
         assert error_outputs(saved) == []
         assert vcsim.password not in (lab.folder / "02_prepare_vsphere.ipynb").read_text()
+    finally:
+        lab.stop()
+
+
+def test_deploy_notebook_in_jupyterlab_asks_for_three_passwords_deploys_and_shows_the_ca(
+        tmp_path, chromium, vcsim, monkeypatch):
+    """Applied from the browser, as a person would after reading the plan; the appliance's first
+    boot is played beside the simulator."""
+    from appliance_material import appliance_ova
+    from tkgs_lib.simulators.first_boot import FirstBoot
+    from tkgs_lib.site import load_site
+    from tkgs_lib.stages.flow import StageRun
+    from tkgs_lib.vsphere.connection import connect
+
+    data = site_data(vcsim, **{"haproxy.boot_timeout": 30})
+    data["content_libraries"]["haproxy"]["ova"] = str(appliance_ova(tmp_path))
+    site_file = tmp_path / "site.yaml"
+    site_file.write_text(yaml.safe_dump(data, sort_keys=False))
+    site = load_site(site_file)
+    with connect(site.vcenter, password=vcsim.password) as session:  # stage 2 first, in this process
+        run = StageRun("prepare", site, tmp_path, vcenter=session, progress=False)
+        run.carry_out(run.plan(), apply=True)
+    answers = {"vCenter password": vcsim.password, "root password": "r00t-in-the-browser",
+               "Data Plane API password": "dataplane-in-the-browser"}
+    lab = start_lab(tmp_path, defaults={"site_file": str(site_file), "apply": True})
+    try:
+        with FirstBoot(vcsim) as first_boot:
+            page = NotebookPage(chromium, lab, "03_deploy_haproxy.ipynb")
+            page.run_all()
+            asked = {page.answer_prompt(answers).split(" (")[0] for _ in range(3)}
+            assert asked == {"vCenter password for administrator@vsphere.local", "the appliance's root password",
+                             "the Data Plane API password"}
+            page.wait_done(timeout=180)
+            page.screenshot(tmp_path / "03_deploy_haproxy.png")
+            assert first_boot.boots["haproxy01"].configured
+        text = page.page_text()
+        assert "appliance.root_pwd" in text and "********" in text
+        assert "After apply" in text and "SHA-256 fingerprint" in text and "haproxy-ca.pem" in text
+        saved = page.save()
+        assert error_outputs(saved) == []
+        notebook_text = (lab.folder / "03_deploy_haproxy.ipynb").read_text()
+        assert not [a for a in answers.values() if a in notebook_text]
     finally:
         lab.stop()

@@ -158,7 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--apply", action="store_true", help="change vSphere / the appliance (default: plan only)")
     p.set_defaults(func=cmd_run)
 
-    p = sub.add_parser("demo", help="run plan and prepare with apply against the bundled vCenter simulator")
+    p = sub.add_parser("demo", help="run every stage with apply against the bundled simulators")
     p.add_argument("--output", default="runs", help="folder that receives the run folder (default: runs)")
     p.set_defaults(func=cmd_demo)
 

@@ -98,6 +98,9 @@ class Plan:
         return Table(rows, ["object", "desired", "found", "action", "note"],
                      empty=f"{self.title}: nothing to plan (the site asks for no object here).")
 
+    def __repr__(self) -> str:
+        return f"{self.table().to_text()}\n\nFindings\n{findings_table(self.findings).to_text()}"
+
     def _repr_html_(self) -> str:
         """The plan as a person reads it before choosing to apply: its rows, then its findings."""
         return (self.table()._repr_html_() + "<p><b>Findings</b></p>"

@@ -26,36 +26,45 @@ def simulator_site_data(sim, base: Optional[dict] = None, ova: Optional[Path] = 
     return data
 
 
-def run_demo(output: Path, *, stages=("plan", "prepare"), disk_size: int = 2 * 1024 * 1024) -> Path:
-    """Start the bundled simulator, write a demo site and a small generated OVA, run the stages with apply.
+def run_demo(output: Path, *, stages=("plan", "prepare", "deploy"), disk_size: int = 2 * 1024 * 1024) -> Path:
+    """Start the bundled simulator (and the appliance's simulated first boot), write a demo site and a
+    small generated OVA, run the stages with apply.
 
     Returns the run folder, which keeps the demo site it ran (the simulator, its CA file and the
-    OVA lived only for the run). The simulator's password reaches the notebooks only through the
-    environment variable the site names, never as a parameter or in the site file."""
+    OVA lived only for the run). The passwords (the simulator's, and fresh ones for the appliance)
+    reach the notebooks only through the environment variables the site names, never as a
+    parameter or in the site file."""
     import os
+    import secrets
     import sys
     import tempfile
 
+    from ..credentials import secret_env_fields
     from ..runbook import new_run_folder, run_stages
-    from ..stages import select_stages
     from ..site import load_site, parse_site
+    from ..stages import select_stages
+    from .first_boot import FirstBoot
     from .ova import build_ova
     from .vcsim import VCenterSimulator
 
     output = Path(output)
-    with tempfile.TemporaryDirectory(prefix="tkgs-demo-") as work, VCenterSimulator() as sim:
+    with tempfile.TemporaryDirectory(prefix="tkgs-demo-") as work, VCenterSimulator() as sim, FirstBoot(sim):
         ova = build_ova(Path(work) / "haproxy-v0.1.10.ova", disk_size=disk_size)
         data = simulator_site_data(sim, ova=ova)
         data["site"] = "demo"
+        data["haproxy"]["boot_timeout"] = 60  # the simulated first boot takes a second or two
         text = ("# The example site aimed at the bundled vCenter simulator (tkgs-runbook demo). The simulator,\n"
                 "# its CA file and the generated OVA existed only during this run.\n"
                 + yaml.safe_dump(data, sort_keys=False))
         folder = new_run_folder(parse_site(text), output)
         (folder / "demo-site.yaml").write_text(text)
         site = load_site(folder / "demo-site.yaml")
-        os.environ[site.vcenter.password_env] = sim.password
+        passwords = {name: secrets.token_urlsafe(16) for _, name in secret_env_fields(site)}
+        passwords[site.vcenter.password_env] = sim.password
+        os.environ.update(passwords)
         try:
             run_stages(site, select_stages(stages), folder, apply=True, progress=sys.stderr.isatty())
         finally:
-            os.environ.pop(site.vcenter.password_env, None)
+            for name in passwords:
+                os.environ.pop(name, None)
     return folder

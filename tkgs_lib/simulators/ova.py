@@ -233,18 +233,19 @@ class _ChunkStream(io.RawIOBase):
 def build_ova(path: str | Path, *, disk_size: int = DEFAULT_DISK_SIZE, corrupt: bool = False,
               name: str = "haproxy-v0.1.10", version: str | None = None, seed: int = 0,
               algorithm: Literal["SHA256", "SHA1"] = "SHA256",
-              fill: Literal["random", "zeros"] = "random") -> Path:
+              fill: Literal["random", "zeros"] = "random", descriptor: str | None = None) -> Path:
     """Write a HAProxy-like OVA at ``path`` (a file, or a folder to put ``<name>.ova`` in).
 
     ``corrupt`` writes a wrong digest for the disk into the manifest. A different ``seed`` (or
-    ``disk_size``) gives different content under the same file names.
+    ``disk_size``) gives different content under the same file names. ``descriptor`` replaces the
+    generated OVF descriptor (e.g. the appliance's real one; its disk file is ``<name>.ova.vmdk``).
     """
     path = Path(path)
     if path.is_dir():
         path = path / f"{name}.ova"
     version = version or (name.split("-", 1)[1] if name.startswith("haproxy-") else "v0.1.10")
     disk_name = f"{name}.ova.vmdk"
-    descriptor = haproxy_descriptor(name, disk_name, disk_size, version).encode()
+    descriptor = (descriptor or haproxy_descriptor(name, disk_name, disk_size, version)).encode()
 
     def digest(data_chunks) -> str:
         h = hashlib.new(algorithm.lower())

@@ -82,6 +82,14 @@ def _check_appliance(site):
     if hp.dataplane_port is not None and not 1 <= hp.dataplane_port <= 65535:
         yield Finding.error("haproxy.dataplane_port", f"port {hp.dataplane_port} is out of range.",
                             "use a port from 1 to 65535.")
+    if hp.boot_timeout is not None and hp.boot_timeout < 1:
+        yield Finding.error("haproxy.boot_timeout", f"{hp.boot_timeout} seconds leaves the appliance no time to boot.",
+                            "give it at least the article's few minutes, e.g. 600.")
+    if bool(hp.ca_cert_file) != bool(hp.ca_key_file):
+        given, missing = ("ca_cert_file", "ca_key_file") if hp.ca_cert_file else ("ca_key_file", "ca_cert_file")
+        yield Finding.error(f"haproxy.{missing}", f"is missing while haproxy.{given} is set: the appliance takes "
+                                                 f"its own CA only as a certificate and its key together.",
+                            f"set haproxy.{missing} too, or remove haproxy.{given} to let the appliance make its CA.")
 
 
 def _check_libraries(site):

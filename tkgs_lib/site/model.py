@@ -31,6 +31,7 @@ def doc(text: str, default: Any = MISSING, *, path: bool = False, example: Any =
 
 Deployment = Literal["default", "frontend"]
 Download = Literal["immediately", "on_demand"]
+Provisioning = Literal["thin", "thick", "eagerZeroedThick"]
 
 
 @dataclass
@@ -134,6 +135,28 @@ class HAProxy:
     ca_cert_file: Optional[str] = doc(
         "PEM CA certificate for the appliance to use; with ca_key_file null both, it makes its own.", None, path=True)
     ca_key_file: Optional[str] = doc("PEM private key of that CA.", None, path=True)
+    additional_workload_networks: list[str] = doc(
+        "Further workload networks (CIDR) the appliance routes to; appliance v0.2.0 and later only.", [],
+        example="10.64.16.0/21")
+    vm_folder: Optional[str] = doc(
+        "VM folder for the appliance, a path under the datacenter's VM folder (e.g. tanzu/lb); null: the "
+        "datacenter's VM folder.", None)
+    resource_pool: Optional[str] = doc(
+        "Resource pool of the cluster for the appliance, by name; null: the cluster's own pool.", None)
+    datastore: Optional[str] = doc(
+        "Datastore for the appliance's disk; null: the first of vcenter.datastores. With a storage block, "
+        "its policy is asked for too.", None)
+    disk_provisioning: Provisioning = doc("The appliance's disk provisioning: thin, thick or eagerZeroedThick.",
+                                          "thin")
+    boot_timeout: int = doc(
+        "Seconds to wait after power-on for the appliance to report its management address and publish "
+        "its CA.", 600)
+    replace_existing: bool = doc(
+        "Replace a VM named vm_name that differs from the plan (destroyed and deployed again, once the plan "
+        "has shown it). false: such a VM is a conflict.", False)
+    ova: Optional[str] = doc(
+        "The HAProxy OVA to deploy from when the site has no content_libraries block (a path, relative to "
+        "the site file).", None, path=True)
 
 
 @dataclass

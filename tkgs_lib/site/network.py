@@ -506,3 +506,5 @@ def _check_appliance(plan: NetworkPlan, parse: _Parser, site: Site) -> None:
 
     for i, text in enumerate(hp.nameservers):
         parse.address(f"haproxy.nameservers[{i}]", text)
+    for i, text in enumerate(hp.additional_workload_networks):
+        parse.network(f"haproxy.additional_workload_networks[{i}]", text)

@@ -43,6 +43,8 @@ STAGES: tuple[Stage, ...] = (
     Stage("plan", "01_plan_networks.ipynb", "Plan the networks", ("site_file", "output_dir")),
     Stage("prepare", "02_prepare_vsphere.ipynb", "Prepare vSphere", ("site_file", "output_dir", "apply"),
           changes="vSphere"),
+    Stage("deploy", "03_deploy_haproxy.ipynb", "Deploy the HAProxy appliance", ("site_file", "output_dir", "apply"),
+          changes="vSphere"),
 )
 STAGE_NAMES = tuple(s.name for s in STAGES)
 

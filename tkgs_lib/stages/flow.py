@@ -71,6 +71,9 @@ class Reports:
     def _repr_html_(self) -> str:
         return "".join(f"<h3>{html.escape(title)}</h3>{table._repr_html_()}" for title, table in self.tables.items())
 
+    def __repr__(self) -> str:
+        return "\n\n".join(f"{title}\n{table.to_text()}" for title, table in self.tables.items())
+
     def __getitem__(self, title: str):
         return self.tables[title]
 
@@ -94,6 +97,7 @@ class StageRun:
         self.output = Path(output)
         self.vcenter = vcenter  # a VCenterSession once connected
         self.progress = progress
+        self._secrets: dict[str, str] = {}  # read once per run (a person is asked once); never shown
 
     @classmethod
     def start(cls, stage: str, site_file: str, output_dir: str = "", *, require_clean: bool = True) -> "StageRun":
@@ -142,6 +146,14 @@ class StageRun:
     def close(self) -> None:
         if self.vcenter is not None:
             self.vcenter.close()
+
+    def secret(self, env_name: str, what: str, field: str) -> str:
+        """A secret the site names: from its environment variable, else a prompt; read once per run."""
+        from ..credentials import read_secret
+
+        if env_name not in self._secrets:
+            self._secrets[env_name] = read_secret(env_name, what, field)
+        return self._secrets[env_name]
 
     # --- the stage's three functions --------------------------------------------------------------
 

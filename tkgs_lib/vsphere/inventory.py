@@ -7,7 +7,7 @@ it and lists what does exist, so a typo in the site file reads as one sentence.
 from __future__ import annotations
 
 from functools import cached_property
-from typing import Iterable, TypeVar
+from typing import Iterable, Optional, TypeVar
 
 from pyVmomi import vim
 
@@ -78,6 +78,30 @@ class Inventory:
     def networks(self) -> dict[str, vim.Network]:
         """Every network (standard or distributed port group) of the datacenter, by name; read fresh."""
         return names_in(self.session, self.datacenter.networkFolder, vim.Network)  # type: ignore[return-value]
+
+    def vm_folder(self, path: Optional[str], field: str = "haproxy.vm_folder") -> tuple[vim.Folder, str]:
+        """The VM folder at ``path`` under the datacenter's VM folder (None: that folder), and its path."""
+        folder = self.datacenter.vmFolder
+        shown = f"{self.vcenter.datacenter}/vm"
+        for part in [p for p in (path or "").split("/") if p]:
+            children = {c.name: c for c in folder.childEntity or () if isinstance(c, vim.Folder)}
+            if part not in children:
+                raise NotFound(f"VM folder '{path}' (site field {field}) does not exist: '{shown}' has no folder "
+                               f"'{part}'; found: {', '.join(sorted(children)) or 'none'}.")
+            folder, shown = children[part], f"{shown}/{part}"
+        return folder, shown
+
+    def resource_pool(self, name: Optional[str], field: str = "haproxy.resource_pool") -> tuple[vim.ResourcePool, str]:
+        """The cluster's resource pool called ``name`` (None: the cluster's own pool), and how to show it."""
+        root = self.cluster.resourcePool
+        if not name:
+            return root, f"{self.vcenter.cluster} (the cluster's own)"
+        todo, found = list(root.resourcePool or ()), {}
+        while todo:
+            pool = todo.pop()
+            found.setdefault(pool.name, pool)
+            todo += list(pool.resourcePool or ())
+        return find_by_name(found, name, "resource pool", f"cluster '{self.vcenter.cluster}'", field), name
 
     def check(self, parts: Iterable[str] = ("datacenter", "cluster", "switch", "datastores")) -> None:
         """Resolve each part now, so a missing one stops a stage before it reads anything else."""

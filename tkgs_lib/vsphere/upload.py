@@ -27,10 +27,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-__all__ = ["upload_ova"]
+__all__ = ["upload_ova", "StreamedBody"]
 
 
-class _UploadBody:
+class StreamedBody:
     """A request body streamed from inside the OVA: iterable in 1 MiB chunks, with a length.
 
     No ``read``: requests/urllib3 then send the chunks as they come (rather than re-reading in
@@ -49,7 +49,7 @@ class _UploadBody:
             self._on_chunk(len(chunk))
 
 
-def _put(rest: RestClient, uri: str, body: _UploadBody, name: str) -> None:
+def _put(rest: RestClient, uri: str, body: StreamedBody, name: str) -> None:
     import requests
 
     target = rest.own_url(uri)  # rebuilt on the session's own base URL: never the host as uri spells it
@@ -112,7 +112,7 @@ def upload_ova(api: ContentLibraryApi, library_id: str, item_name: str, ova: Ova
             for member in ova.members:
                 uri = api.add_file(session_id, member.name, member.size)
                 with ova.open(member.name, CHUNK_SIZE) as reader:
-                    _put(api.rest, uri, _UploadBody(reader, bar.update), member.name)
+                    _put(api.rest, uri, StreamedBody(reader, bar.update), member.name)
         check = api.validate(session_id)
         if isinstance(check, dict) and check.get("has_errors"):
             raise VSphereError(f"vCenter found problems in the uploaded files: missing "

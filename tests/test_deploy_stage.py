@@ -1,0 +1,279 @@
+"""Stage 3 against the vCenter simulator, with the appliance's first boot played beside it.
+
+The OVA carries the appliance's real descriptor when ../shared is beside the checkout, else the
+generated one. The simulator keeps the property values vCenter received in the VM's extraConfig
+(it has no vAppConfig): the tests read them there to prove what was sent; the product does not.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import papermill as pm
+import pytest
+import yaml
+from pyVmomi import vim
+
+from appliance_material import appliance_ova, descriptor_text
+from sim_site import site_data
+from tkgs_lib.appliance.ca import CA_GUESTINFO
+from tkgs_lib.errors import ValidationFailed, VSphereError
+from tkgs_lib.simulators.first_boot import FirstBoot
+from tkgs_lib.site import load_site
+from tkgs_lib.stages import deploy
+from tkgs_lib.stages.flow import StageRun
+from tkgs_lib.vsphere.connection import connect
+from tkgs_lib.vsphere.inventory import Inventory
+from tkgs_lib.vsphere.vm import CLOUD_INIT_KEY, last_values, read_vms
+
+pytestmark = pytest.mark.vcsim
+
+NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
+SCRIPT = Path(sys.executable).with_name("tkgs-runbook")
+PASSWORDS = {"TKGS_HAPROXY_ROOT_PASSWORD": "canary-r00t-Pa55-never-shown",
+             "TKGS_HAPROXY_DATAPLANE_PASSWORD": "canary-dataplane-Pa55-never-shown"}
+
+
+@pytest.fixture
+def first_boot(vcsim):
+    with FirstBoot(vcsim) as player:
+        yield player
+
+
+def write_site(vcsim, tmp_path, monkeypatch, *, ova=None, **overrides) -> Path:
+    ova = ova or appliance_ova(tmp_path)
+    data = site_data(vcsim, **{"haproxy.boot_timeout": 30, **overrides})
+    if data.get("content_libraries"):
+        data["content_libraries"]["haproxy"]["ova"] = str(ova)
+    else:
+        data["haproxy"]["ova"] = str(ova)
+    path = tmp_path / "site.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    monkeypatch.setenv(data["vcenter"]["password_env"], vcsim.password)
+    for name, value in PASSWORDS.items():
+        monkeypatch.setenv(name, value)
+    return path
+
+
+def stage(name, site_file, session, tmp_path) -> StageRun:
+    return StageRun(name, load_site(site_file), tmp_path, vcenter=session, progress=False)
+
+
+def prepare(site_file, session, tmp_path) -> None:
+    run = stage("prepare", site_file, session, tmp_path)
+    run.carry_out(run.plan(), apply=True)
+
+
+def appliance(session, site_file):
+    site = load_site(site_file)
+    return read_vms(Inventory(session, site.vcenter), site.haproxy.vm_name)
+
+
+def sent_properties(session, site_file) -> dict[str, str]:
+    """What vCenter received, from where the simulator keeps it (the VM's extraConfig)."""
+    (vm,) = appliance(session, site_file)
+    return {k: v for k, v in vm.extra_config.items() if k.startswith(("appliance.", "network.", "loadbalance."))}
+
+
+def test_frontend_from_the_library_with_every_property_then_the_ca_then_a_rerun_all_ok(
+        vcsim, first_boot, tmp_path, monkeypatch):
+    site_file = write_site(vcsim, tmp_path, monkeypatch)
+    with connect(load_site(site_file).vcenter, password=vcsim.password) as session:
+        prepare(site_file, session, tmp_path)
+        run = stage("deploy", site_file, session, tmp_path)
+        facts = run.read()
+        wanted = deploy.properties(run, facts).as_dict()
+        outcome = run.carry_out(run.plan(facts), apply=True)
+        assert [s.action for s in outcome.ran] == ["create", "create", "change"]
+
+        (vm,) = appliance(session, site_file)
+        assert [n.network for n in vm.nics] == ["tkgs-management", "tkgs-workload", "tkgs-frontend"]
+        assert sent_properties(session, site_file) == wanted  # passwords included
+        assert wanted["appliance.root_pwd"] == PASSWORDS["TKGS_HAPROXY_ROOT_PASSWORD"]
+        # The appliance saw the cloud-init setting at its power-on: set before it, as it must be.
+        boot = first_boot.boots["haproxy01"]
+        assert boot.cloud_init_set == "FALSE" and boot.configured
+
+        collected = deploy.collect_ca(run)
+        assert collected.saved == tmp_path / "haproxy-ca.pem"
+        assert collected.saved.read_text() == boot.ca_pem
+        assert "CN=haproxy01.test.corp" in collected.ca.subject and len(collected.ca.fingerprint) == 95
+
+        changes_before = _change_version(session, vm.moid)
+        rerun = run.plan()
+        assert {s.action for s in rerun.steps} == {"ok"}
+        assert run.carry_out(rerun, apply=True).ran == []
+        assert _change_version(session, vm.moid) == changes_before
+
+
+def _change_version(session, moid: str) -> str:
+    return vim.VirtualMachine(moid, session.si._stub).config.changeVersion
+
+
+def test_the_default_option_gives_two_nics_and_no_frontend_property(vcsim, first_boot, tmp_path, monkeypatch):
+    site_file = write_site(vcsim, tmp_path, monkeypatch, **{
+        "haproxy.deployment": "default", "haproxy.frontend_ip": None, "networks.frontend": None,
+        "haproxy.load_balancer_ranges": ["10.64.12.0/24"]})
+    with connect(load_site(site_file).vcenter, password=vcsim.password) as session:
+        prepare(site_file, session, tmp_path)
+        run = stage("deploy", site_file, session, tmp_path)
+        run.carry_out(run.plan(), apply=True)
+        (vm,) = appliance(session, site_file)
+        assert [n.network for n in vm.nics] == ["tkgs-management", "tkgs-workload"]
+        sent = sent_properties(session, site_file)
+        assert not [k for k in sent if "frontend" in k] and sent["loadbalance.service_ip_range"] == "10.64.12.0/24"
+
+
+@pytest.mark.parametrize("refusal", ["undeclared property", "value outside the type's qualifiers"])
+def test_a_bad_property_is_refused_before_any_change(vcsim, first_boot, tmp_path, monkeypatch, refusal):
+    if refusal == "undeclared property":
+        site_file = write_site(vcsim, tmp_path, monkeypatch,
+                               **{"haproxy.additional_workload_networks": ["10.64.16.0/21"]})
+        field = "haproxy.additional_workload_networks"
+    else:
+        narrow = descriptor_text().replace("MinValue(1),MaxValue(65535)", "MinValue(1),MaxValue(1024)")
+        site_file = write_site(vcsim, tmp_path, monkeypatch, ova=appliance_ova(tmp_path, descriptor=narrow))
+        field = "haproxy.dataplane_port"
+    with connect(load_site(site_file).vcenter, password=vcsim.password) as session:
+        prepare(site_file, session, tmp_path)
+        run = stage("deploy", site_file, session, tmp_path)
+        plan = run.plan()
+        assert [f.path for f in plan.findings if f.is_error] == [field]
+        with pytest.raises(ValidationFailed) as refused:
+            run.carry_out(plan, apply=True)
+        assert field in str(refused.value)
+        assert appliance(session, site_file) == []  # no VM: nothing was touched
+
+
+def test_a_guest_that_never_reports_ends_in_the_timeout_sentence(vcsim, tmp_path, monkeypatch):
+    site_file = write_site(vcsim, tmp_path, monkeypatch, **{"haproxy.boot_timeout": 2})
+    with connect(load_site(site_file).vcenter, password=vcsim.password) as session:
+        prepare(site_file, session, tmp_path)
+        run = stage("deploy", site_file, session, tmp_path)
+        with pytest.raises(VSphereError) as timeout:
+            run.carry_out(run.plan(), apply=True)  # no first boot is played: the guest stays silent
+    sentence = str(timeout.value)
+    assert "VM 'haproxy01' did not come up within 2 s (haproxy.boot_timeout)" in sentence
+    assert "never reported its management address 10.64.2.10" in sentence and f"no CA was published" in sentence
+    assert "console" in sentence and "Traceback" not in sentence
+
+
+def test_without_the_cloud_init_setting_the_appliance_stays_unconfigured(vcsim, first_boot, tmp_path, monkeypatch):
+    """The simulated appliance honours the setting as the real one on vSphere 8.0U3: which is why a
+    configured boot in the tests above proves the stage set it before the first power-on."""
+    site_file = write_site(vcsim, tmp_path, monkeypatch, **{"haproxy.boot_timeout": 2})
+    with connect(load_site(site_file).vcenter, password=vcsim.password) as session:
+        prepare(site_file, session, tmp_path)
+        run = stage("deploy", site_file, session, tmp_path)
+        plan = run.plan()
+        create_vm, _setting, _power = plan.steps
+        create_vm.run()  # deploy only: the setting's step is skipped on purpose
+        (vm,) = appliance(session, site_file)
+        ops = deploy.VmOps(session, run.inventory, progress=False)
+        with pytest.raises(VSphereError, match="did not come up"):
+            ops.power_on(vm.moid, deploy.BootWait("10.64.2.10", 2))
+    boot = first_boot.boots["haproxy01"]
+    assert boot.cloud_init_set is None and not boot.configured
+
+
+def test_an_existing_vm_is_compared_never_redeployed_unless_the_site_allows(vcsim, first_boot, tmp_path, monkeypatch):
+    site_file = write_site(vcsim, tmp_path, monkeypatch)
+    with connect(load_site(site_file).vcenter, password=vcsim.password) as session:
+        prepare(site_file, session, tmp_path)
+        run = stage("deploy", site_file, session, tmp_path)
+        run.carry_out(run.plan(), apply=True)
+        (first,) = appliance(session, site_file)
+
+        data = yaml.safe_load(site_file.read_text())
+        data["haproxy"].update({"deployment": "default", "frontend_ip": None, "load_balancer_ranges": ["10.64.12.0/24"]})
+        data["networks"]["frontend"] = None
+        site_file.write_text(yaml.safe_dump(data))
+        run = stage("deploy", site_file, session, tmp_path)
+        plan = run.plan()
+        (conflict,) = plan.steps
+        assert conflict.action == "conflict" and "it has 3 NICs (frontend), the plan 2 (default)" in conflict.why
+        assert "could not be read" in conflict.found  # the simulator holds no vApp config
+        with pytest.raises(Exception, match="conflict"):
+            run.carry_out(plan, apply=True)
+        assert [vm.moid for vm in appliance(session, site_file)] == [first.moid]  # untouched
+
+        data["haproxy"]["replace_existing"] = True
+        site_file.write_text(yaml.safe_dump(data))
+        run = stage("deploy", site_file, session, tmp_path)
+        plan = run.plan()
+        assert plan.steps[0].action == "change" and "destroyed and deployed again" in plan.steps[0].why
+        run.carry_out(plan, apply=True)
+        (second,) = appliance(session, site_file)
+        assert second.moid != first.moid and len(second.nics) == 2
+
+
+def test_without_content_libraries_the_ova_file_itself_is_imported(vcsim, first_boot, tmp_path, monkeypatch):
+    site_file = write_site(vcsim, tmp_path, monkeypatch, content_libraries=None)
+    with connect(load_site(site_file).vcenter, password=vcsim.password) as session:
+        prepare(site_file, session, tmp_path)  # port groups and storage; no library
+        run = stage("deploy", site_file, session, tmp_path)
+        facts = run.read()
+        assert facts.source.kind == "file"
+        wanted = deploy.properties(run, facts).as_dict()
+        run.carry_out(run.plan(facts), apply=True)
+        (vm,) = appliance(session, site_file)
+        assert [n.network for n in vm.nics] == ["tkgs-management", "tkgs-workload", "tkgs-frontend"]
+        assert sent_properties(session, site_file) == wanted
+        assert deploy.collect_ca(run).saved.exists()
+
+
+def test_an_interrupted_import_leaves_no_vm(vcsim, tmp_path, monkeypatch):
+    """Ctrl-C half way through the disk: the lease is aborted and the VM it made destroyed."""
+    from tkgs_lib.vsphere.ovf_import import import_ova
+    from tkgs_lib.vsphere.vm import DeploySpec
+
+    site_file = write_site(vcsim, tmp_path, monkeypatch, content_libraries=None)
+    with connect(load_site(site_file).vcenter, password=vcsim.password) as session:
+        prepare(site_file, session, tmp_path)
+        run = stage("deploy", site_file, session, tmp_path)
+        facts = run.read()
+        props = deploy.properties(run, facts)
+        spec = DeploySpec("haproxy01", "frontend", deploy._network_mapping(run, facts, []), props.as_dict(),
+                          frozenset(), facts.placement, "thin")
+
+        def interrupt(sent: int) -> None:  # the person presses Ctrl-C once the upload has begun
+            raise KeyboardInterrupt
+
+        with pytest.raises(KeyboardInterrupt):
+            import_ova(session, run.inventory, facts.source, spec, progress=False, on_chunk=interrupt)
+        assert appliance(session, site_file) == []
+
+
+def test_the_notebook_and_run_deploy_leave_no_password_in_the_run_folder(vcsim, first_boot, tmp_path, monkeypatch):
+    site_file = write_site(vcsim, tmp_path, monkeypatch)
+    env = {**os.environ}
+    result = subprocess.run([str(SCRIPT), "run", str(site_file), "--stages", "prepare", "deploy", "--apply",
+                             "--output", str(tmp_path / "runs")], capture_output=True, text=True, env=env, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    (folder,) = (tmp_path / "runs").iterdir()
+    assert {"03_deploy_haproxy.ipynb", "03_deploy_haproxy.html", "deploy-plan.csv", "haproxy-ca.pem"} <= {
+        p.name for p in folder.iterdir()}
+    secrets = list(PASSWORDS.values()) + [vcsim.password]
+    for path in folder.iterdir():
+        data = path.read_bytes()
+        assert not [s for s in secrets if s.encode() in data], f"a password reached {path.name}"
+    executed = json.loads((folder / "03_deploy_haproxy.ipynb").read_text())
+    outputs = [o for c in executed["cells"] for o in c.get("outputs", [])]
+    assert not [o for o in outputs if o["output_type"] == "error"]
+    text = "".join("".join(o.get("data", {}).get("text/plain", "")) + "".join(o.get("text", "")) for o in outputs)
+    assert "appliance.root_pwd            ********" in text
+    assert re.search(r"SHA-256 fingerprint\s+[0-9A-F]{2}:", text)
+
+    # The notebook by papermill directly, a dry run of the same site after the apply: all ok.
+    out = tmp_path / "rerun.ipynb"
+    pm.execute_notebook(str(NOTEBOOKS / "03_deploy_haproxy.ipynb"), str(out), cwd=str(NOTEBOOKS), progress_bar=False,
+                        kernel_name="python3", parameters={"site_file": str(site_file),
+                                                           "output_dir": str(tmp_path), "apply": False})
+    import pandas as pd
+
+    assert set(pd.read_csv(tmp_path / "deploy-plan.csv")["action"]) == {"ok"}

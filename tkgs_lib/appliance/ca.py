@@ -1,0 +1,119 @@
+"""The appliance's certificate authority: a user's own (checked before it is sent), or the one the
+appliance publishes after its first boot (``guestinfo.dataplaneapi.cacert``, base64 of a PEM).
+
+The Data Plane API's server certificate is signed by this CA, and it is what Workload Management
+needs as the HAProxy "certificate authority chain".
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+
+from ..errors import ApplianceError
+
+__all__ = ["CaCertificate", "check_ca_pair", "decode_published_ca", "one_line_pem", "pem_from_property",
+           "CA_GUESTINFO"]
+
+CA_GUESTINFO = "guestinfo.dataplaneapi.cacert"  # where the appliance publishes its CA, base64 of the PEM
+
+
+@dataclass(frozen=True)
+class CaCertificate:
+    """A CA certificate as a person checks it: subject, validity and SHA-256 fingerprint."""
+
+    pem: str
+    subject: str
+    not_before: datetime.datetime
+    not_after: datetime.datetime
+    fingerprint: str  # SHA-256, AA:BB:...
+
+    @classmethod
+    def from_pem(cls, pem: str, where: str) -> "CaCertificate":
+        """The certificate in ``pem``, which must be a CA; ApplianceError says what is wrong and where."""
+        try:
+            cert = x509.load_pem_x509_certificate(pem.encode())
+        except ValueError as exc:
+            raise ApplianceError(f"{where} is not a PEM certificate ({exc}).") from None
+        try:
+            is_ca = cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+        except x509.ExtensionNotFound:
+            is_ca = False
+        if not is_ca:
+            raise ApplianceError(f"{where} is a certificate for {cert.subject.rfc4514_string()}, but not a CA "
+                                 f"(its basic constraints do not say CA:TRUE).")
+        digest = cert.fingerprint(hashes.SHA256())
+        return cls(pem, cert.subject.rfc4514_string(), cert.not_valid_before_utc, cert.not_valid_after_utc,
+                   ":".join(f"{b:02X}" for b in digest))
+
+    def expired(self, now: Optional[datetime.datetime] = None) -> bool:
+        now = now or datetime.datetime.now(datetime.timezone.utc)
+        return not self.not_before <= now <= self.not_after
+
+    def rows(self) -> list[dict]:
+        return [{"what": "subject", "value": self.subject},
+                {"what": "valid from", "value": f"{self.not_before:%Y-%m-%d %H:%M} UTC"},
+                {"what": "valid until", "value": f"{self.not_after:%Y-%m-%d %H:%M} UTC"},
+                {"what": "SHA-256 fingerprint", "value": self.fingerprint}]
+
+
+def one_line_pem(pem: str) -> str:
+    """A PEM as one property value: the appliance turns spaces back into line breaks (all but those in
+    its BEGIN/END/PRIVATE markers), so each line break is written as a space."""
+    return " ".join(line.strip() for line in pem.strip().splitlines() if line.strip())
+
+
+def pem_from_property(value: str) -> str:
+    """A PEM as the appliance reads it back from a one-line property, exactly as its first-boot
+    script does: every space becomes a line break except one after "BEGIN", "END" or "PRIVATE".
+    (So "-----BEGIN RSA PRIVATE KEY-----" would break after "RSA": keys are sent as PKCS#8.)"""
+    text = value.strip()
+    for word in ("BEGIN", "PRIVATE", "END"):
+        text = text.replace(f"{word} ", f"{word}\0")
+    return text.replace(" ", "\n").replace("\0", " ") + "\n"
+
+
+def check_ca_pair(cert_file: str, key_file: str) -> tuple[CaCertificate, str]:
+    """The user's own CA: a CA certificate, unexpired, and the private key that belongs to it.
+
+    Returns the certificate and the key's PEM (PKCS#8); ApplianceError is one sentence naming both files."""
+    files = f"haproxy.ca_cert_file ({cert_file}) and haproxy.ca_key_file ({key_file})"
+    try:
+        cert_pem, key_pem = Path(cert_file).read_text(), Path(key_file).read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ApplianceError(f"{files}: cannot be read ({exc}).") from None
+    ca = CaCertificate.from_pem(cert_pem, f"haproxy.ca_cert_file ({cert_file})")
+    if ca.expired():
+        raise ApplianceError(f"haproxy.ca_cert_file ({cert_file}) is not valid now: it is valid from "
+                             f"{ca.not_before:%Y-%m-%d} to {ca.not_after:%Y-%m-%d}; issue a new CA.")
+    try:
+        key = serialization.load_pem_private_key(key_pem.encode(), password=None)
+    except (ValueError, TypeError) as exc:
+        raise ApplianceError(f"haproxy.ca_key_file ({key_file}) is not an unencrypted PEM private key "
+                             f"({exc}); the appliance cannot use an encrypted key.") from None
+    public = x509.load_pem_x509_certificate(cert_pem.encode()).public_key()
+    pem = serialization.PublicFormat.SubjectPublicKeyInfo
+    if key.public_key().public_bytes(serialization.Encoding.DER, pem) != public.public_bytes(
+            serialization.Encoding.DER, pem):
+        raise ApplianceError(f"{files} do not belong together: the key is not the certificate's private key.")
+    # PKCS#8 ("-----BEGIN PRIVATE KEY-----") whatever form the file has: the appliance rebuilds a
+    # one-line PEM's markers only around BEGIN, END and PRIVATE, so "RSA PRIVATE KEY" would break.
+    pkcs8 = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                              serialization.NoEncryption()).decode()
+    return ca, pkcs8
+
+
+def decode_published_ca(value: str, where: str = CA_GUESTINFO) -> CaCertificate:
+    """The CA the appliance published: base64 of a PEM, checked to be a CA certificate."""
+    try:
+        pem = base64.b64decode("".join(value.split()), validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
+        raise ApplianceError(f"{where} is not base64 of a PEM certificate ({exc}).") from None
+    return CaCertificate.from_pem(pem, where)

@@ -1,0 +1,157 @@
+"""The HAProxy appliance's first boot, played in the vCenter simulator, where nothing reacts to a
+power-on.
+
+:class:`FirstBoot` watches the simulator from its own session. When a VM powers on, it reads what
+the appliance would read, the VM's property values (the simulator keeps them in the VM's
+``extraConfig``; the last value of each key) and the advanced setting
+``guest_rpc.auth.cloud-init.set``, and then behaves as the appliance does:
+
+* without ``guest_rpc.auth.cloud-init.set = FALSE`` it stays unconfigured (on vSphere 8.0U3 the
+  real appliance never configures itself then): no address, no CA;
+* otherwise it reports its management address to the VM (the simulator's ``SET.guest.ipAddress``)
+  and publishes its CA in ``guestinfo.dataplaneapi.cacert`` (base64 of the PEM): the user's own
+  CA when ``appliance.ca_cert`` and ``appliance.ca_cert_key`` were sent, else one it makes.
+
+What it saw at each power-on is kept in :attr:`FirstBoot.boots`, for the tests. The tests and
+``tkgs-runbook demo`` start one beside the simulator.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import logging
+import ssl
+import threading
+from dataclasses import dataclass, field
+from typing import Optional
+
+from pyVim.connect import Disconnect, SmartConnect
+from pyVmomi import vim
+
+from tkgs_lib.appliance.ca import CA_GUESTINFO, pem_from_property
+
+log = logging.getLogger(__name__)
+
+__all__ = ["FirstBoot", "Boot", "make_ca"]
+
+CLOUD_INIT_KEY = "guest_rpc.auth.cloud-init.set"
+PROPERTY_CLASSES = ("appliance.", "network.", "loadbalance.")
+
+
+@dataclass
+class Boot:
+    """What the appliance saw when its VM powered on, and what it did."""
+
+    vm: str
+    properties: dict[str, str]
+    cloud_init_set: Optional[str]
+    configured: bool
+    ca_pem: str = ""
+    extra_config: dict[str, str] = field(default_factory=dict)
+
+
+def make_ca(hostname: str) -> str:
+    """A fresh CA certificate, as the appliance makes at first boot when given none (PEM)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.x509.oid import NameOID
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hostname or "haproxy.local"),
+                      x509.NameAttribute(NameOID.ORGANIZATION_NAME, "HAProxy appliance (simulated first boot)")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=3650))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    return cert.public_bytes(serialization.Encoding.PEM).decode()
+
+
+def _last_values(options) -> dict[str, str]:
+    values: dict[str, str] = {}
+    for option in options or ():
+        values[option.key] = "" if option.value is None else str(option.value)
+    return values
+
+
+class FirstBoot:
+    """Watches a :class:`~tkgs_lib.simulators.vcsim.VCenterSimulator`; plays each VM's first boot."""
+
+    def __init__(self, sim, *, poll: float = 0.2) -> None:
+        self.sim, self.poll = sim, poll
+        self.boots: dict[str, Boot] = {}
+        self._stop = threading.Event()
+        self._thread: Optional[threading.Thread] = None
+        self._seen: set[str] = set()  # managed object ids already booted (or left unconfigured)
+
+    def __enter__(self) -> "FirstBoot":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def start(self) -> "FirstBoot":
+        self._thread = threading.Thread(target=self._run, name="first-boot", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        si = None
+        while not self._stop.wait(self.poll):
+            try:
+                if si is None:  # (again) after a lost session: a loaded machine may drop one
+                    context = ssl.create_default_context(cafile=str(self.sim.ca_file))
+                    si = SmartConnect(host=self.sim.host, port=self.sim.port, user=self.sim.username,
+                                      pwd=self.sim.password, sslContext=context)
+                self._look(si)
+            except Exception as exc:  # noqa: BLE001 (a VM destroyed mid-read, a dropped session: try again)
+                log.debug("first boot: %s: %s", type(exc).__name__, exc)
+                si = None if not isinstance(exc, vim.fault.VimFault) else si
+        if si is not None:
+            try:
+                Disconnect(si)
+            except Exception:  # noqa: BLE001 (the simulator may be gone already)
+                pass
+
+    def _look(self, si) -> None:
+        content = si.content
+        view = content.viewManager.CreateContainerView(content.rootFolder, [vim.VirtualMachine], True)
+        try:
+            vms = list(view.view)
+        finally:
+            view.Destroy()
+        for vm in vms:
+            if vm._moId in self._seen or vm.runtime.powerState != "poweredOn":
+                continue
+            self._boot(vm)
+            self._seen.add(vm._moId)  # only once booted: a boot cut short by a dropped session is tried again
+
+    def _boot(self, vm) -> None:
+        extra = _last_values(vm.config.extraConfig)
+        properties = {k: v for k, v in extra.items() if k.startswith(PROPERTY_CLASSES)}
+        if not properties:  # not an appliance (the simulator's own VMs start powered on)
+            return
+        boot = Boot(vm.name, properties, extra.get(CLOUD_INIT_KEY), configured=False, extra_config=extra)
+        self.boots[vm.name] = boot
+        if extra.get(CLOUD_INIT_KEY, "").upper() != "FALSE" or not properties.get("network.management_ip"):
+            log.info("first boot of %s: unconfigured (cloud-init setting %r)", vm.name, extra.get(CLOUD_INIT_KEY))
+            return
+        address = properties["network.management_ip"].split("/", 1)[0]
+        own_cert, own_key = properties.get("appliance.ca_cert", ""), properties.get("appliance.ca_cert_key", "")
+        pem = pem_from_property(own_cert) if own_cert and own_key else make_ca(properties.get("network.hostname", ""))
+        published = base64.b64encode(pem.encode()).decode()
+        spec = vim.vm.ConfigSpec(extraConfig=[vim.option.OptionValue(key="SET.guest.ipAddress", value=address),
+                                              vim.option.OptionValue(key=CA_GUESTINFO, value=published)])
+        task = vm.ReconfigVM_Task(spec)
+        while task.info.state not in ("success", "error"):
+            self._stop.wait(0.05)
+        boot.configured, boot.ca_pem = task.info.state == "success", pem
+        log.info("first boot of %s: reports %s, CA published", vm.name, address)

@@ -1,0 +1,255 @@
+"""Stage 3, deploy the HAProxy appliance: from the content library (or the OVA itself), with every
+vApp property, the deployment option and the network mapping; the cloud-init setting; power-on;
+and the appliance's CA collected once it has booted.
+
+Facts: the OVA's descriptor (read from the OVA file, matched to the library item by the manifest
+digest the prepare stage recorded), the site's port groups, the placement (folder, resource pool,
+datastore, storage policy) and any VM of the appliance's name. Plan: the properties checked
+against the descriptor (:mod:`tkgs_lib.appliance.properties`), then the VM's rows
+(:mod:`tkgs_lib.vsphere.vm`). After apply, :func:`collect_ca` saves ``haproxy-ca.pem``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+from ..appliance.ca import CA_GUESTINFO, CaCertificate, decode_published_ca
+from ..appliance.properties import DATAPLANE_PASSWORD, ROOT_PASSWORD, ApplianceProperties, appliance_properties
+from ..errors import ApplianceError, NotFound, OvaError
+from ..findings import Finding
+from ..ova import DIGEST_PREFIX, Ova, OvfDescriptor
+from ..planning import Plan, Step
+from ..tables import Table
+from ..vsphere.content_api import ContentLibraryApi
+from ..vsphere.vm import (OVF_NETWORK_ORDER, BootWait, DeploySource, DeploySpec, Placement, VmFacts, VmOps, plan_vm,
+                          read_vms, vm_table)
+from . import stage_named
+
+STAGE = stage_named("deploy")
+CA_FILE = "haproxy-ca.pem"
+
+
+@dataclass
+class DeployFacts:
+    descriptor: OvfDescriptor
+    source: Optional[DeploySource]  # None: no usable source (the conflict says why)
+    source_problem: str
+    portgroups: dict[str, str]  # the site's port groups that exist: name → managed object id
+    placement: Optional[Placement]
+    vms: list[VmFacts]
+    findings: list[Finding] = field(default_factory=list)  # placement problems, found while reading
+
+
+# --- read ------------------------------------------------------------------------------------------
+
+def _ova_path(site) -> tuple[Optional[Path], str]:
+    if site.content_libraries is not None:
+        return Path(site.content_libraries.haproxy.ova), "content_libraries.haproxy.ova"
+    if site.haproxy.ova:
+        return Path(site.haproxy.ova), "haproxy.ova"
+    return None, "haproxy.ova"
+
+
+def _read_ova(site) -> tuple[Ova, str]:
+    path, field_name = _ova_path(site)
+    if path is None:
+        raise OvaError("haproxy.ova: the site has no content_libraries block, so the appliance is deployed from "
+                       "the OVA file itself: give its path in haproxy.ova (or add content_libraries and run the "
+                       "prepare stage).")
+    if not path.exists():
+        raise OvaError(f"{field_name}: the OVA file {path} does not exist; download the HAProxy OVA and give its path "
+                       f"(relative to the site file).")
+    try:
+        return Ova(path), field_name
+    except OvaError as exc:
+        raise exc.reworded(f"{field_name}: {exc.message}") from None
+
+
+def _library_source(session, site, ova: Ova, descriptor_text: str) -> tuple[Optional[DeploySource], str]:
+    want = site.content_libraries.haproxy
+    api = ContentLibraryApi(session.rest)
+    libraries = [lib for lib in api.libraries_named(want.name) if lib.type == "LOCAL"]
+    if len(libraries) != 1:
+        return None, (f"{'no' if not libraries else len(libraries)} local library named '{want.name}': run the prepare "
+                      f"stage with apply first.")
+    items = api.items_named(libraries[0].id, want.item)
+    if len(items) != 1:
+        return None, (f"{'no' if not items else len(items)} item named '{want.item}' in library '{want.name}': run "
+                      f"the prepare stage with apply first.")
+    item, digest = items[0], ova.manifest_digest()
+    if item.manifest_digest != digest:
+        return None, (f"library item '{want.item}' holds another OVA (its recorded digest is "
+                      f"{item.manifest_digest or 'missing'}, the site's OVA has {DIGEST_PREFIX}{digest[:12]}…): run "
+                      f"the prepare stage, which reports it, and give content_libraries.haproxy.item a new name.")
+    return DeploySource("library", ova.path, descriptor_text, want.name, want.item, item.id), ""
+
+
+def _placement(run, findings: list[Finding]) -> Optional[Placement]:
+    site, inventory = run.site, run.inventory
+    hp = site.haproxy
+    try:
+        folder, folder_shown = inventory.vm_folder(hp.vm_folder)
+    except NotFound as exc:
+        findings.append(Finding.error("haproxy.vm_folder", exc.message, "create the folder, or set "
+                                                                       "haproxy.vm_folder: null."))
+        return None
+    try:
+        pool, pool_shown = inventory.resource_pool(hp.resource_pool)
+    except NotFound as exc:
+        findings.append(Finding.error("haproxy.resource_pool", exc.message, "name an existing resource pool, or "
+                                                                           "set haproxy.resource_pool: null."))
+        return None
+    name = hp.datastore or (site.vcenter.datastores[0] if site.vcenter.datastores else "")
+    field_name = "haproxy.datastore" if hp.datastore else "vcenter.datastores[0]"
+    try:
+        datastore = inventory.datastore(name, field_name)
+    except NotFound as exc:
+        findings.append(Finding.error(field_name, exc.message, "name an existing datastore."))
+        return None
+    policy_id = policy = None
+    if site.storage is not None:
+        from ..vsphere.storage import read_policies
+
+        policies = read_policies(run.require_vcenter(), site.storage.policy)
+        if len(policies) == 1:
+            policy_id, policy = policies[0].id, policies[0].name
+        else:
+            findings.append(Finding.warning(
+                "storage.policy", f"{'no' if not policies else len(policies)} VM storage policy named "
+                                  f"'{site.storage.policy}': the appliance is placed on datastore {name} alone.",
+                "run the prepare stage with apply first, so the appliance's disk follows the Tanzu policy."))
+    return Placement(folder._moId, folder_shown, pool._moId, pool_shown, datastore._moId, name, policy_id, policy)
+
+
+def read_facts(run) -> "DeployFacts":
+    """The OVA's descriptor and source, the port groups, the placement, and any VM of the appliance's name."""
+    site, inventory = run.site, run.inventory
+    inventory.check(("datacenter", "cluster", "switch"))
+    ova, _ = _read_ova(site)
+    descriptor_text = ova.read_bytes(ova.descriptor_member.name).decode("utf-8", errors="replace")
+    descriptor = ova.descriptor()
+    vms = read_vms(inventory, site.haproxy.vm_name)
+    if site.content_libraries is not None:
+        source, problem = _library_source(run.require_vcenter(), site, ova, descriptor_text)
+    else:
+        if not vms:  # an import is planned: the OVA must match its manifest first
+            ova.verify(progress=run.progress)
+        source, problem = DeploySource("file", ova.path, descriptor_text), ""
+    networks = inventory.networks()
+    wanted = {net.portgroup for net in run.network.networks.values() if net.portgroup}
+    portgroups = {name: net._moId for name, net in networks.items() if name in wanted}
+    findings: list[Finding] = []
+    placement = _placement(run, findings)
+    return DeployFacts(descriptor, source, problem, portgroups, placement, vms, findings)
+
+
+# --- plan ------------------------------------------------------------------------------------------
+
+def properties(run, facts: DeployFacts) -> ApplianceProperties:
+    """Every property that will be sent, checked against the OVA; the two passwords from their
+    environment variables (or a prompt), read once per run."""
+    hp = run.site.haproxy
+    passwords = {
+        ROOT_PASSWORD: run.secret(hp.root_password_env, "the appliance's root password", "haproxy.root_password_env"),
+        DATAPLANE_PASSWORD: run.secret(hp.dataplane_password_env, "the Data Plane API password",
+                                       "haproxy.dataplane_password_env"),
+    }
+    return appliance_properties(run.site, run.network, facts.descriptor, passwords)
+
+
+def property_table(run, facts: DeployFacts) -> Table:
+    return properties(run, facts).table()
+
+
+def _network_mapping(run, facts: DeployFacts, findings: list[Finding]) -> dict[str, tuple[str, str]]:
+    """The OVA's networks for the deployment option (Management, Workload, Frontend) → the site's
+    port group for each, by the network plan's roles."""
+    mapping: dict[str, tuple[str, str]] = {}
+    ovf_networks = facts.descriptor.networks_for(run.network.deployment)
+    for ovf in ovf_networks:
+        role = ovf.lower()
+        planned = run.network.networks.get(role)
+        if ovf not in OVF_NETWORK_ORDER or planned is None:
+            findings.append(Finding.error("haproxy.deployment", f"the OVA's network {ovf!r} has no site network to "
+                                                                f"map to.", "use the HAProxy appliance's OVA."))
+            continue
+        moid = facts.portgroups.get(planned.portgroup)
+        if moid is None:
+            findings.append(Finding.error(f"networks.{role}.portgroup", f"port group '{planned.portgroup}' does not "
+                                                                        f"exist in vCenter.",
+                                          "run the prepare stage with apply first."))
+            continue
+        mapping[ovf] = (planned.portgroup, moid)
+    return mapping
+
+
+def plan(run, facts: DeployFacts) -> Plan:
+    site = run.site
+    result = Plan(STAGE.title, findings=list(facts.findings))
+    props = properties(run, facts)
+    result.findings += props.findings
+    mapping = _network_mapping(run, facts, result.findings)
+    ova_obj = f"OVA {facts.descriptor.name} ({facts.descriptor.version or 'version unknown'})"
+    if facts.source is None:
+        result.add(Step.conflict(ova_obj, "in the content library, as prepared", "not usable", facts.source_problem))
+        return result
+    if facts.placement is None or [f for f in result.findings if f.is_error]:
+        return result  # the findings say what to fix; nothing is planned on a broken base
+    spec = DeploySpec(site.haproxy.vm_name, run.network.deployment, mapping, props.as_dict(),
+                      frozenset(v.key for v in props.values if v.password), facts.placement,
+                      site.haproxy.disk_provisioning)
+    management = run.network.networks["management"].appliance
+    boot = BootWait(str(management.ip), float(site.haproxy.boot_timeout), CA_GUESTINFO)
+    session = run.vcenter
+    ops = VmOps(session, run.inventory, progress=run.progress) if session else None
+    return result.extend(plan_vm(spec, facts.source, facts.vms, boot, replace=site.haproxy.replace_existing,
+                                 ops=ops))
+
+
+# --- after apply -----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class CollectedCa:
+    """The appliance's CA as collected, or why it could not be (not deployed, dry run)."""
+
+    ca: Optional[CaCertificate]
+    saved: Optional[Path]
+    note: str = ""
+
+    def table(self) -> Table:
+        rows = self.ca.rows() + [{"what": "saved as", "value": str(self.saved)}] if self.ca else []
+        return Table(rows, ["what", "value"], empty=self.note)
+
+    def _repr_html_(self) -> str:
+        return self.table()._repr_html_()
+
+    def __repr__(self) -> str:
+        return self.table().to_text()
+
+
+def collect_ca(run) -> CollectedCa:
+    """Read the CA the appliance published (``guestinfo.dataplaneapi.cacert``), check it is a CA, save
+    it as ``haproxy-ca.pem`` in the run folder, and show its subject, validity and fingerprint."""
+    name = run.site.haproxy.vm_name
+    vms = read_vms(run.inventory, name)
+    target = run.output / CA_FILE
+    if len(vms) != 1 or not vms[0].powered_on:
+        target.unlink(missing_ok=True)
+        state = "is not deployed" if not vms else "is not powered on" if len(vms) == 1 else "is not unique"
+        return CollectedCa(None, None, f"No CA collected: VM {name} {state} (a dry run changes nothing; apply "
+                                       f"deploys and powers it on).")
+    value = vms[0].extra_config.get(CA_GUESTINFO)
+    if not value:
+        raise ApplianceError(f"VM {name} is powered on but has published no CA in {CA_GUESTINFO}: the appliance has "
+                             f"not configured itself; look at its console and /var/log/cloud-init-output.log.")
+    ca = decode_published_ca(value, f"{CA_GUESTINFO} of VM {name}")
+    target.write_text(ca.pem if ca.pem.endswith("\n") else ca.pem + "\n")
+    return CollectedCa(ca, target)
+
+
+def reports(run, facts: DeployFacts) -> dict[str, Table]:
+    """The VM as vCenter reports it (NICs, power, guest address, the properties it holds)."""
+    keys = frozenset({ROOT_PASSWORD, DATAPLANE_PASSWORD, "appliance.ca_cert_key"})
+    return {"the appliance VM": vm_table(facts.vms, keys)}
