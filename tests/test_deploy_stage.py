@@ -277,3 +277,30 @@ def test_the_notebook_and_run_deploy_leave_no_password_in_the_run_folder(vcsim, 
     import pandas as pd
 
     assert set(pd.read_csv(tmp_path / "deploy-plan.csv")["action"]) == {"ok"}
+
+
+def test_placement_follows_the_site_and_a_missing_folder_or_pool_is_a_finding(vcsim, first_boot, tmp_path, monkeypatch):
+    site_file = write_site(vcsim, tmp_path, monkeypatch, **{"haproxy.vm_folder": "tanzu/lb"})
+    with connect(load_site(site_file).vcenter, password=vcsim.password) as session:
+        prepare(site_file, session, tmp_path)
+        run = stage("deploy", site_file, session, tmp_path)
+        plan = run.plan()
+        (finding,) = [f for f in plan.findings if f.is_error]
+        assert finding.path == "haproxy.vm_folder" and "'DC0/vm' has no folder 'tanzu'" in finding.message
+        assert plan.steps == [] and appliance(session, site_file) == []
+
+        vm_folder = run.inventory.datacenter.vmFolder
+        vm_folder.CreateFolder("tanzu").CreateFolder("lb")
+        run = stage("deploy", site_file, session, tmp_path)
+        facts = run.read()
+        assert facts.placement.folder == "DC0/vm/tanzu/lb" and facts.placement.policy == "Tanzu Storage Policy"
+        run.carry_out(run.plan(facts), apply=True)
+        (vm,) = appliance(session, site_file)
+        assert vm.folder == "lb"
+        tables = run.reports()
+        assert "property" in tables["the OVA's descriptor"]["what"].tolist()
+
+    pool_site = write_site(vcsim, tmp_path, monkeypatch, **{"haproxy.resource_pool": "nope"})
+    with connect(load_site(pool_site).vcenter, password=vcsim.password) as session:
+        plan = stage("deploy", pool_site, session, tmp_path).plan()
+        assert [f.path for f in plan.findings if f.is_error] == ["haproxy.resource_pool"]

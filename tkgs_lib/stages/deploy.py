@@ -249,7 +249,27 @@ def collect_ca(run) -> CollectedCa:
     return CollectedCa(ca, target)
 
 
+def descriptor_table(descriptor: OvfDescriptor) -> Table:
+    """What the OVA declares: its version, deployment options, networks and every property with its
+    type, qualifiers, default and the deployment options it belongs to."""
+    rows = [{"what": "appliance", "name": descriptor.name, "detail": descriptor.version or "version unknown"}]
+    rows += [{"what": "deployment option", "name": o.id,
+              "detail": ("default; " if o.default else "") + (o.description or o.label)}
+             for o in descriptor.deployment_options]
+    rows += [{"what": "network", "name": n.name,
+              "detail": (f"only under {', '.join(n.configurations)}; " if n.configurations else "") + n.description}
+             for n in descriptor.networks]
+    rows += [{"what": "property", "name": p.key,
+              "detail": "; ".join(part for part in (
+                  p.type + (" (password)" if p.password else ""), p.qualifiers,
+                  f"default {p.default!r}" if p.default is not None else "no default",
+                  f"only under {', '.join(p.configurations)}" if p.configurations else "") if part)}
+             for p in descriptor.properties if p.user_configurable]
+    return Table(rows, ["what", "name", "detail"], empty="The OVA declares nothing.")
+
+
 def reports(run, facts: DeployFacts) -> dict[str, Table]:
-    """The VM as vCenter reports it (NICs, power, guest address, the properties it holds)."""
+    """What the OVA declares, and the VM as vCenter reports it (NICs, power, guest address, the
+    properties it holds, passwords masked)."""
     keys = frozenset({ROOT_PASSWORD, DATAPLANE_PASSWORD, "appliance.ca_cert_key"})
-    return {"the appliance VM": vm_table(facts.vms, keys)}
+    return {"the OVA's descriptor": descriptor_table(facts.descriptor), "the appliance VM": vm_table(facts.vms, keys)}
