@@ -12,7 +12,8 @@ sentence, never a traceback.
     │   ├── NotFound             a named inventory object does not exist
     │   └── RestError            vCenter's REST API answered with an error (carries the status)
     ├── ApplianceError       talking to the HAProxy appliance failed
-    │   └── CommandFailed        a command on the appliance failed (carries its result)
+    │   ├── CommandFailed        a command on the appliance failed (carries its result)
+    │   └── VerificationFailed   the appliance does not hold what the plan says (carries the checks)
     ├── ConflictError        what exists contradicts the site; nothing was changed
     ├── OvaError             an OVA cannot be read
     │   └── ManifestMismatch     an OVA's files do not match its manifest (.mf)
@@ -99,6 +100,14 @@ class CommandFailed(ApplianceError):
     def __init__(self, message: str, result=None) -> None:
         super().__init__(message)
         self.result = result
+
+
+class VerificationFailed(ApplianceError):
+    """At least one check of the appliance failed; ``checks`` holds the failed ones."""
+
+    def __init__(self, message: str, checks=()) -> None:
+        super().__init__(message)
+        self.checks = list(checks)
 
 
 class ConflictError(TkgsError):

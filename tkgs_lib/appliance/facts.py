@@ -13,7 +13,9 @@ from dataclasses import dataclass
 from .commands import Fact
 
 __all__ = ["Interface", "parse_ip_json", "parse_ip_text", "parse_failed_units", "INTERFACES", "INTERFACES_TEXT",
-           "FAILED_UNITS"]
+           "FAILED_UNITS", "RouteTableEntry", "Route", "Rule", "parse_route_tables", "parse_routes", "parse_rules",
+           "parse_config_lines", "anyip_unit", "unit_log", "config_file", "route_tables_file", "routes", "RULES",
+           "ping", "ANYIP_UNIT", "ROUTE_TABLES_UNIT", "ANYIP_FILE", "ROUTE_TABLES_FILE"]
 
 
 @dataclass(frozen=True)
@@ -87,3 +89,112 @@ INTERFACES = Fact("the interfaces", "ip -j addr show", parse_ip_json)
 INTERFACES_TEXT = Fact("the interfaces", "ip addr show", parse_ip_text)  # for an ip without -j
 FAILED_UNITS = Fact("the failed units", "systemctl list-units --state failed --plain --no-legend --no-pager",
                     parse_failed_units)
+
+
+# --- the appliance's own files and units ----------------------------------------------------------
+
+ANYIP_UNIT, ROUTE_TABLES_UNIT = "anyip-routes.service", "route-tables.service"
+ANYIP_FILE, ROUTE_TABLES_FILE = "/etc/vmware/anyip-routes.cfg", "/etc/vmware/route-tables.cfg"
+
+
+def parse_config_lines(text: str) -> list[str]:
+    """A line-per-entry file of the appliance: its lines, comments and blank lines left out."""
+    return [line.strip() for line in text.splitlines() if line.strip() and not line.strip().startswith("#")]
+
+
+@dataclass(frozen=True)
+class RouteTableEntry:
+    line: str
+    table_id: str = ""
+    name: str = ""
+    mac: str = ""
+    cidr: str = ""
+    gateway: str = ""
+    problem: str = ""  # why the line is not <TableID>,<TableName>,<MACAddress>,<CIDR>,<Gateway4>
+
+
+def parse_route_tables(text: str) -> list[RouteTableEntry]:
+    entries = []
+    for line in parse_config_lines(text):
+        parts = [p.strip() for p in line.split(",")]
+        if len(parts) != 5:
+            entries.append(RouteTableEntry(line, problem=f"has {len(parts)} fields, not 5 "
+                                                           f"(<TableID>,<TableName>,<MACAddress>,<CIDR>,<Gateway4>)"))
+            continue
+        table_id, name, mac, cidr, gateway = parts
+        problem = ""
+        if not table_id.isdigit():
+            problem = f"table id {table_id!r} is not a number"
+        elif not re.fullmatch(r"[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}", mac):
+            problem = f"{mac!r} is not a MAC address"
+        entries.append(RouteTableEntry(line, table_id, name, mac.lower(), cidr, gateway, problem))
+    return entries
+
+
+def parse_unit_state(text: str) -> str:
+    """``systemctl is-active``: active, failed, inactive..."""
+    return (text.strip().splitlines() or ["unknown"])[0]
+
+
+def parse_log(text: str) -> list[str]:
+    return [line for line in text.splitlines() if line.strip()]
+
+
+@dataclass(frozen=True)
+class Route:
+    dst: str  # "default", "10.64.1.0/24", "10.64.2.10"
+    type: str  # unicast, local, broadcast...
+    dev: str
+    gateway: str = ""
+
+
+def parse_routes(text: str) -> list[Route]:
+    """``ip -j route show table ...``."""
+    return [Route(str(r.get("dst", "")), str(r.get("type", "unicast")), str(r.get("dev", "")), str(r.get("gateway", "")))
+            for r in json.loads(text or "[]")]
+
+
+@dataclass(frozen=True)
+class Rule:
+    source: str  # "all" or address/prefix as the kernel holds it
+    table: str
+
+
+def parse_rules(text: str) -> list[Rule]:
+    """``ip -j rule show``."""
+    rules = []
+    for r in json.loads(text or "[]"):
+        source = str(r.get("src", "all"))
+        if "srclen" in r:
+            source = f"{source}/{r['srclen']}"
+        rules.append(Rule(source, str(r.get("table", ""))))
+    return rules
+
+
+def anyip_unit() -> Fact[str]:
+    return Fact(f"the state of {ANYIP_UNIT}", f"systemctl is-active {ANYIP_UNIT}", parse_unit_state, ok_exit=(0, 3))
+
+
+def unit_log(unit: str, lines: int = 30) -> Fact[list[str]]:
+    return Fact(f"the log of {unit}", f"journalctl -u {unit} -n {lines} --no-pager", parse_log)
+
+
+def config_file(path: str) -> Fact[list[str]]:
+    return Fact(path, f"cat {path}", parse_config_lines)
+
+
+def route_tables_file() -> Fact[list[RouteTableEntry]]:
+    return Fact(ROUTE_TABLES_FILE, f"cat {ROUTE_TABLES_FILE}", parse_route_tables)
+
+
+def routes(table: str) -> Fact[list[Route]]:
+    return Fact(f"the routes of table {table}", f"ip -j route show table {table}", parse_routes)
+
+
+RULES = Fact("the routing rules", "ip -j rule show", parse_rules)
+
+
+def ping(interface: str, address: str) -> Fact[bool]:
+    """Whether ``address`` answers one ping sent from ``interface`` (exit 1: no answer)."""
+    return Fact(f"a ping of {address} from {interface}", f"ping -c 1 -W 2 -I {interface} {address}",
+                lambda text: " 0% packet loss" in text, ok_exit=(0, 1))

@@ -85,6 +85,19 @@ def _check_appliance(site):
     if hp.boot_timeout is not None and hp.boot_timeout < 1:
         yield Finding.error("haproxy.boot_timeout", f"{hp.boot_timeout} seconds leaves the appliance no time to boot.",
                             "give it at least the article's few minutes, e.g. 600.")
+    if hp.ssh_host_key and not re.fullmatch(r"SHA256:[A-Za-z0-9+/]{43}", hp.ssh_host_key.strip()):
+        yield Finding.error("haproxy.ssh_host_key", "is not a SHA-256 host key fingerprint (SHA256: and 43 "
+                                                    "base64 characters).",
+                            "paste what `ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub` prints on the appliance's "
+                            "console, e.g. SHA256:s0cj6NAPLS+0JiagT0LGro+0D7cdtXbaF+BsM+5t56A.")
+    if hp.ssh_trust_on_first_use and (hp.ssh_known_hosts or hp.ssh_host_key):
+        yield Finding.error("haproxy.ssh_trust_on_first_use", "is true while a known_hosts file or a pinned key is "
+                                                              "set; it would be ignored.",
+                            "remove ssh_trust_on_first_use: true.")
+    elif hp.ssh_trust_on_first_use:
+        yield Finding.warning("haproxy.ssh_trust_on_first_use", "the appliance's SSH host key will be trusted on "
+                                                                "first use: nothing proves it is the appliance's.",
+                              "pin it in haproxy.ssh_host_key once you have read it on the appliance's console.")
     if bool(hp.ca_cert_file) != bool(hp.ca_key_file):
         given, missing = ("ca_cert_file", "ca_key_file") if hp.ca_cert_file else ("ca_key_file", "ca_cert_file")
         yield Finding.error(f"haproxy.{missing}", f"is missing while haproxy.{given} is set: the appliance takes "

@@ -157,6 +157,18 @@ class HAProxy:
     ova: Optional[str] = doc(
         "The HAProxy OVA to deploy from when the site has no content_libraries block (a path, relative to "
         "the site file).", None, path=True)
+    ssh_user: str = doc("User the verify and repair stages log in as over SSH (the article: root).", "root")
+    ssh_key_file: Optional[str] = doc(
+        "Private key for that SSH login; null: the root password from root_password_env (or a prompt).", None,
+        path=True)
+    ssh_known_hosts: Optional[str] = doc(
+        "known_hosts file holding the appliance's SSH host key (checked on every connection).", None, path=True)
+    ssh_host_key: Optional[str] = doc(
+        "The appliance's SSH host key fingerprint, pinned (SHA256:... as `ssh-keygen -lf` prints it), instead "
+        "of a known_hosts file.", None)
+    ssh_trust_on_first_use: bool = doc(
+        "Accept the SSH host key seen first and record it in the run folder's known_hosts. Dangerous: nothing "
+        "proves it is the appliance's; every connection says so.", False)
 
 
 @dataclass

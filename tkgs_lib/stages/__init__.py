@@ -45,6 +45,7 @@ STAGES: tuple[Stage, ...] = (
           changes="vSphere"),
     Stage("deploy", "03_deploy_haproxy.ipynb", "Deploy the HAProxy appliance", ("site_file", "output_dir", "apply"),
           changes="vSphere"),
+    Stage("verify", "04_verify_haproxy.ipynb", "Verify the HAProxy appliance", ("site_file", "output_dir")),
 )
 STAGE_NAMES = tuple(s.name for s in STAGES)
 

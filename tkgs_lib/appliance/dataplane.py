@@ -1,0 +1,147 @@
+"""The appliance's Data Plane API: ``GET /v2/info``, trusted through the appliance's own CA.
+
+TLS is verified against the CA the appliance published (the deploy stage saved it as
+``haproxy-ca.pem``) and the certificate must name the management address; nothing from the
+environment (``REQUESTS_CA_BUNDLE``...) can change what is trusted, and no redirect is followed
+(the basic-auth header would go along). Each way it can fail is one sentence with its likely
+cause, the article's and the appliance's: the service down or another port, no route to the
+management address, a timeout (routing, the management gateway, the VLAN), a certificate that
+is not the appliance's, names another host or has expired, a user or password refused, or an
+answer that is not the Data Plane API's.
+"""
+
+from __future__ import annotations
+
+import errno
+import ssl
+from dataclasses import dataclass
+from typing import Optional
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from ..errors import ApplianceError
+
+__all__ = ["DataPlaneInfo", "get_info", "INFO_PATH"]
+
+INFO_PATH = "/v2/info"
+
+
+@dataclass(frozen=True)
+class DataPlaneInfo:
+    version: str
+    build_date: str
+    url: str
+
+
+class _CaAdapter(HTTPAdapter):
+    """Connections verified with one context that trusts exactly the appliance's CA."""
+
+    def __init__(self, context: ssl.SSLContext, **kwargs) -> None:
+        self._context = context
+        super().__init__(**kwargs)
+
+    def init_poolmanager(self, *args, **kwargs):
+        kwargs["ssl_context"] = self._context
+        return super().init_poolmanager(*args, **kwargs)
+
+    def cert_verify(self, conn, url, verify, cert) -> None:
+        conn.cert_reqs = "CERT_REQUIRED"
+        conn.ca_certs = conn.ca_cert_dir = None
+
+
+def _context(ca_pem: str, trusted_by: str) -> ssl.SSLContext:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # verifies and checks names; trusts nothing yet
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    try:
+        context.load_verify_locations(cadata=ca_pem)
+    except ssl.SSLError as exc:
+        raise ApplianceError(f"{trusted_by} is not a PEM CA certificate ({exc.reason or exc}).") from None
+    return context
+
+
+def _cause(exc: BaseException) -> BaseException:
+    """The innermost exception: the socket or TLS error under requests' and urllib3's wrappers."""
+    seen = exc
+    while True:
+        inner = seen.__cause__ or seen.__context__
+        if inner is None or inner is seen:
+            return seen
+        seen = inner
+
+
+def _tls_sentence(where: str, exc: BaseException, trusted_by: str, host: str) -> str:
+    reason = ""
+    cause = exc
+    while cause is not None:
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            reason = cause.verify_message or str(cause)
+            break
+        cause = cause.__cause__ or cause.__context__
+    text = (reason or str(exc)).lower()
+    if "mismatch" in text:
+        return (f"the Data Plane API at {where} presents a certificate that does not name {host} ({reason}): the "
+                f"certificate is not the one the appliance made for its management address; check "
+                f"haproxy.management_ip, or whether another host answers at that address.")
+    if "expired" in text:
+        return (f"the Data Plane API at {where} presents an expired certificate ({reason}): check the appliance's "
+                f"clock, or renew its certificate.")
+    if reason:
+        return (f"the Data Plane API at {where} presents a certificate not signed by {trusted_by} ({reason}): the "
+                f"CA is not this appliance's (a stale haproxy-ca.pem, or another appliance at that address).")
+    return f"the TLS handshake with the Data Plane API at {where} failed ({exc}): is {where} really its HTTPS port?"
+
+
+def get_info(host: str, port: int, user: str, password: str, ca_pem: str, *, trusted_by: str,
+             timeout: float = 10.0) -> DataPlaneInfo:
+    """``GET https://host:port/v2/info`` with basic auth, trusting only ``ca_pem``; ApplianceError
+    otherwise, one sentence each."""
+    where = f"{host}:{port}"
+    url = f"https://{where}{INFO_PATH}"
+    session = requests.Session()
+    session.trust_env = False
+    session.mount("https://", _CaAdapter(_context(ca_pem, trusted_by)))
+    try:
+        response = session.get(url, auth=(user, password), timeout=(timeout, timeout), allow_redirects=False)
+    except requests.exceptions.SSLError as exc:
+        raise ApplianceError(_tls_sentence(where, exc, trusted_by, host)) from None
+    except requests.exceptions.ConnectTimeout:
+        raise ApplianceError(
+            f"the connection to the Data Plane API at {where} timed out: nothing answers at the management address, "
+            f"so packets are lost on the way: check the routing to {host}, the management gateway and the "
+            f"management port group's VLAN and uplinks.") from None
+    except requests.exceptions.ReadTimeout:
+        raise ApplianceError(f"the Data Plane API at {where} accepted the connection but did not answer within "
+                             f"{timeout:.0f} s: the service is hung; restart dataplaneapi on the appliance.") from None
+    except requests.exceptions.ConnectionError as exc:
+        cause = _cause(exc)
+        code = getattr(cause, "errno", None)
+        if isinstance(cause, ConnectionRefusedError) or code == errno.ECONNREFUSED:
+            raise ApplianceError(
+                f"the Data Plane API at {where} refused the connection: the service is down on the appliance, or "
+                f"{port} is not its port (haproxy.dataplane_port must equal the appliance's "
+                f"loadbalance.dataplane_port).") from None
+        if code in (errno.EHOSTUNREACH, errno.ENETUNREACH):
+            raise ApplianceError(
+                f"no route to the Data Plane API at {where} ({getattr(cause, 'strerror', '') or cause}): nothing "
+                f"holds the management address {host} on its network: check the appliance's management interface "
+                f"address, the port group's VLAN, and that the VM is powered on.") from None
+        raise ApplianceError(f"cannot reach the Data Plane API at {where}: {cause}.") from None
+    finally:
+        session.close()
+    if response.status_code == 401:
+        raise ApplianceError(f"the Data Plane API at {where} refused user '{user}' (HTTP 401): check "
+                             f"haproxy.dataplane_username and the password (the appliance's loadbalance.haproxy_pwd).")
+    if response.status_code != 200:
+        raise ApplianceError(f"the Data Plane API at {where} answered {INFO_PATH} with HTTP {response.status_code} "
+                             f"{response.reason}.")
+    try:
+        body = response.json()
+        api = body["api"]
+        version, build_date = str(api["version"]), str(api.get("build_date", ""))
+    except (ValueError, KeyError, TypeError):
+        shown = response.text.strip().replace("\n", " ")[:120]
+        raise ApplianceError(f"{url} answered, but not with the Data Plane API's documented shape "
+                             f"({{\"api\": {{\"version\": ..., \"build_date\": ...}}}}); it said: {shown!r}. Is another "
+                             f"service on port {port}?") from None
+    return DataPlaneInfo(version, build_date, url)

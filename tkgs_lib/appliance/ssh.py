@@ -1,0 +1,180 @@
+"""The real CommandRunner: commands on the appliance over SSH (paramiko), host key checked.
+
+The host key is checked against a known_hosts file, or a pinned fingerprint (``SHA256:...`` as
+``ssh-keygen -lf`` prints it). Trust on first use exists only as an explicit option: it records
+the key it saw in the run folder's ``known_hosts`` and says so, loudly. Authentication is a
+private key file, or the password (from its environment variable or a prompt); every command has
+a timeout; the session is closed on every way out (``with SshRunner(...) as ssh``).
+"""
+
+from __future__ import annotations
+
+import base64
+import errno
+import hashlib
+import logging
+import socket
+import warnings
+from pathlib import Path
+from typing import Optional
+
+import paramiko
+
+from ..errors import ApplianceError
+from .commands import DEFAULT_TIMEOUT, CommandResult
+
+log = logging.getLogger(__name__)
+
+__all__ = ["SshRunner", "fingerprint", "TrustOnFirstUseWarning"]
+
+
+class TrustOnFirstUseWarning(UserWarning):
+    """An SSH host key was accepted because it was the first one seen (haproxy.ssh_trust_on_first_use)."""
+
+
+def fingerprint(key: paramiko.PKey) -> str:
+    """A host key's SHA-256 fingerprint as ``ssh-keygen -lf`` prints it: SHA256:<base64, no padding>."""
+    return "SHA256:" + base64.b64encode(hashlib.sha256(key.asbytes()).digest()).decode().rstrip("=")
+
+
+class _PinnedKey(paramiko.MissingHostKeyPolicy):
+    """Accept exactly the host key with the pinned fingerprint."""
+
+    def __init__(self, pin: str) -> None:
+        self.pin = pin.strip()
+
+    def missing_host_key(self, client, hostname, key) -> None:
+        seen = fingerprint(key)
+        if seen != self.pin:
+            raise ApplianceError(
+                f"the appliance at {hostname} presents SSH host key {seen}, not the pinned {self.pin} "
+                f"(haproxy.ssh_host_key): if the appliance was redeployed, confirm the new key on its console and "
+                f"update the pin; otherwise something is intercepting the connection. Nothing was sent.")
+
+
+class _FirstUse(paramiko.MissingHostKeyPolicy):
+    """Accept the first key seen, record it, and say so."""
+
+    def __init__(self, record_to: Path) -> None:
+        self.record_to = record_to
+
+    def missing_host_key(self, client, hostname, key) -> None:
+        self.record_to.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.record_to, "a") as known:
+            known.write(f"{hostname} {key.get_name()} {key.get_base64()}\n")
+        text = (f"SSH host key of {hostname} TRUSTED ON FIRST USE (haproxy.ssh_trust_on_first_use: true): "
+                f"{key.get_name()} {fingerprint(key)}, recorded in {self.record_to}. Nothing proves it is the "
+                f"appliance's: compare it with the appliance's console, then pin it in haproxy.ssh_host_key.")
+        log.warning(text)
+        warnings.warn(text, TrustOnFirstUseWarning, stacklevel=2)
+
+
+class _Refuse(paramiko.MissingHostKeyPolicy):
+    def missing_host_key(self, client, hostname, key) -> None:
+        raise ApplianceError(
+            f"the appliance at {hostname} presents SSH host key {key.get_name()} {fingerprint(key)}, which no "
+            f"known_hosts entry vouches for: add it to haproxy.ssh_known_hosts or pin it in haproxy.ssh_host_key "
+            f"after confirming it on the appliance's console. Nothing was sent.")
+
+
+class SshRunner:
+    """Commands on the appliance as ``user``, over one SSH session. Use as a context manager."""
+
+    def __init__(self, host: str, *, port: int = 22, user: str = "root", password: Optional[str] = None,
+                 key_file: Optional[str] = None, known_hosts: Optional[str] = None, host_key: Optional[str] = None,
+                 trust_on_first_use: bool = False, record_to: Optional[Path] = None,
+                 connect_timeout: float = 15.0) -> None:
+        if not (known_hosts or host_key or trust_on_first_use):
+            raise ApplianceError("the appliance's SSH host key cannot be checked: set haproxy.ssh_known_hosts or "
+                                 "haproxy.ssh_host_key (or, knowingly, haproxy.ssh_trust_on_first_use: true).")
+        self.host, self.port, self.user = host, port, user
+        self._password, self._key_file = password, key_file
+        self.connect_timeout = connect_timeout
+        self.client = paramiko.SSHClient()
+        if known_hosts:
+            try:
+                self.client.load_host_keys(known_hosts)
+            except (OSError, paramiko.SSHException) as exc:
+                raise ApplianceError(f"haproxy.ssh_known_hosts ({known_hosts}) cannot be read: {exc}.") from None
+        if host_key:
+            policy: paramiko.MissingHostKeyPolicy = _PinnedKey(host_key)
+        elif trust_on_first_use:
+            policy = _FirstUse(record_to or Path("known_hosts"))
+        else:
+            policy = _Refuse()
+        self.client.set_missing_host_key_policy(policy)
+        self._open = False
+
+    def __repr__(self) -> str:  # never the password
+        return f"<SshRunner {self.user}@{self.host}:{self.port} {'open' if self._open else 'closed'}>"
+
+    def __enter__(self) -> "SshRunner":
+        return self.connect()
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def connect(self) -> "SshRunner":
+        where = f"{self.user}@{self.host}:{self.port}"
+        try:
+            self.client.connect(self.host, port=self.port, username=self.user, password=self._password,
+                                key_filename=self._key_file, timeout=self.connect_timeout,
+                                banner_timeout=self.connect_timeout, auth_timeout=self.connect_timeout,
+                                allow_agent=False, look_for_keys=False)
+        except ApplianceError:
+            self.close()
+            raise
+        except paramiko.BadHostKeyException as exc:
+            self.close()
+            raise ApplianceError(
+                f"the appliance at {self.host} presents SSH host key {fingerprint(exc.key)}, but known_hosts holds "
+                f"{fingerprint(exc.expected_key)} for it: if the appliance was redeployed, confirm the new key on its "
+                f"console and update haproxy.ssh_known_hosts; otherwise something is intercepting. Nothing was "
+                f"sent.") from None
+        except paramiko.AuthenticationException:
+            self.close()
+            how = f"the key {self._key_file}" if self._key_file else "the password"
+            raise ApplianceError(
+                f"the appliance refused SSH login for {where} with {how}: check the root password (the appliance's "
+                f"appliance.root_pwd) and that root may log in (appliance.permit_root_login).") from None
+        except (socket.timeout, TimeoutError):
+            self.close()
+            raise ApplianceError(f"SSH to {where} timed out: check the routing to {self.host}, the management gateway "
+                                 f"and the management port group's VLAN.") from None
+        except OSError as exc:
+            self.close()
+            if exc.errno == errno.ECONNREFUSED:
+                why = "the connection was refused: sshd is not running on the appliance, or listens elsewhere"
+            elif exc.errno in (errno.EHOSTUNREACH, errno.ENETUNREACH):
+                why = "no route to host: nothing holds that address on the management network"
+            else:
+                why = exc.strerror or str(exc)
+            raise ApplianceError(f"cannot open SSH to {where}: {why}.") from None
+        except paramiko.SSHException as exc:
+            self.close()
+            raise ApplianceError(f"SSH to {where} failed: {exc}.") from None
+        self._open = True
+        return self
+
+    def run(self, command: str, timeout: float = DEFAULT_TIMEOUT) -> CommandResult:
+        if not self._open:
+            raise ApplianceError(f"the SSH session to {self.host} is not open.")
+        try:
+            _, stdout, stderr = self.client.exec_command(command, timeout=timeout)
+            out = stdout.read().decode("utf-8", errors="replace")
+            err = stderr.read().decode("utf-8", errors="replace")
+            status = stdout.channel.recv_exit_status()
+        except (socket.timeout, TimeoutError):
+            raise ApplianceError(f"`{command}` on the appliance did not finish within {timeout:.0f} s.") from None
+        except (paramiko.SSHException, OSError, EOFError) as exc:
+            self.close()
+            raise ApplianceError(f"the SSH session to {self.host} was lost while running `{command}`: {exc}.") from None
+        return CommandResult(command, status, out, err)
+
+    def close(self) -> None:
+        """Close the session; safe to call twice."""
+        self._open = False
+        try:
+            self.client.close()
+        except Exception:  # noqa: BLE001 (cleanup never hides the error that got us here)
+            pass

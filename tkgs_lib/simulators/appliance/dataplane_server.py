@@ -1,0 +1,135 @@
+"""A stand-in for the appliance's Data Plane API: ``GET /v2/info`` over HTTPS, with basic auth.
+
+Its server certificate is signed by the appliance's CA and names what the real one names (the host
+name, localhost, 127.0.0.1 and every interface address). It says it is a stand-in in its ``version``
+and in a response header. Faults for the tests: ``expired`` (an expired certificate),
+``unnamed`` (a certificate that does not name the management address), ``other-body`` (an answer
+that is not the documented shape).
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import hmac
+import ipaddress
+import json
+import socketserver
+import ssl
+import tempfile
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+__all__ = ["make_ca", "serve", "STAND_IN"]
+
+STAND_IN = "tkgs-runbook appliance simulator (Data Plane API stand-in)"
+BUILD_DATE = "2020-11-20T15:04:05Z"
+VERSION = "2.1.0 (stand-in)"
+
+
+def make_ca(hostname: str) -> tuple[str, str]:
+    """A CA certificate and key (PEM), as the appliance makes at first boot when given none."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.x509.oid import NameOID
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hostname or "haproxy.local"),
+                      x509.NameAttribute(NameOID.ORGANIZATION_NAME, "HAProxy appliance (simulated)")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=3650))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .add_extension(x509.KeyUsage(digital_signature=True, key_encipherment=False, key_cert_sign=True,
+                                         content_commitment=False, data_encipherment=False, key_agreement=False,
+                                         crl_sign=True, encipher_only=False, decipher_only=False), critical=True)
+            .sign(key, hashes.SHA256()))
+    return (cert.public_bytes(serialization.Encoding.PEM).decode(),
+            key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                              serialization.NoEncryption()).decode())
+
+
+def _server_cert(ca_pem: str, ca_key_pem: str, hostname: str, addresses: list[str], fault: str) -> tuple[str, str]:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    ca = x509.load_pem_x509_certificate(ca_pem.encode())
+    ca_key = serialization.load_pem_private_key(ca_key_pem.encode(), password=None)
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    now = datetime.datetime.now(datetime.timezone.utc)
+    start, end = ((now - datetime.timedelta(days=30), now - datetime.timedelta(days=1)) if fault == "expired"
+                  else (now - datetime.timedelta(minutes=5), now + datetime.timedelta(days=365)))
+    named = [] if fault == "unnamed" else addresses
+    sans = [x509.DNSName(hostname), x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+    sans += [x509.IPAddress(ipaddress.ip_address(a)) for a in named]
+    cert = (x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hostname)]))
+            .issuer_name(ca.subject).public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(start).not_valid_after(end)
+            .add_extension(x509.SubjectAlternativeName(sans), critical=False)
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+            .sign(ca_key, hashes.SHA256()))
+    return (cert.public_bytes(serialization.Encoding.PEM).decode(),
+            key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                              serialization.NoEncryption()).decode())
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def server_bind(self) -> None:
+        # http.server would look up the address's name (socket.getfqdn): with no resolver in the
+        # appliance's namespace, that costs seconds of DNS timeouts for nothing.
+        socketserver.TCPServer.server_bind(self)
+        self.server_name, self.server_port = self.server_address[:2]
+
+
+def serve(address: str, port: int, *, ca_pem: str, ca_key_pem: str, hostname: str, addresses: list[str],
+          user: str, password: str, fault: str = "") -> ThreadingHTTPServer:
+    """Start the stand-in on ``address:port`` in a thread; returns the server (``shutdown()`` stops it)."""
+    cert_pem, key_pem = _server_cert(ca_pem, ca_key_pem, hostname, addresses, fault)
+    expected = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+    class Handler(BaseHTTPRequestHandler):
+        server_version = "dataplaneapi-stand-in"
+
+        def log_message(self, *args) -> None:  # quiet: the tests read answers, not access logs
+            pass
+
+        def _send(self, status: int, body: dict, headers: dict | None = None) -> None:
+            data = json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("X-Simulated-By", STAND_IN)
+            for name, value in (headers or {}).items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+            if not hmac.compare_digest(self.headers.get("Authorization", ""), expected):
+                self._send(401, {"code": 401, "message": "invalid username or password"},
+                           {"WWW-Authenticate": 'Basic realm="HAProxy Data Plane API"'})
+            elif self.path != "/v2/info":
+                self._send(404, {"code": 404, "message": f"path {self.path} not found"})
+            elif fault == "other-body":
+                self._send(200, {"status": "ok", "note": STAND_IN})
+            else:
+                self._send(200, {"api": {"build_date": BUILD_DATE, "version": VERSION}, "system": {}})
+
+    server = _Server((address, port), Handler)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    with tempfile.TemporaryDirectory() as folder:  # ssl loads files; they exist only while loading
+        cert_file, key_file = Path(folder) / "server.crt", Path(folder) / "server.key"
+        cert_file.write_text(cert_pem)
+        key_file.write_text(key_pem)
+        context.load_cert_chain(cert_file, key_file)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, name="dataplane-stand-in", daemon=True).start()
+    return server

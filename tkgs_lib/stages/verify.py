@@ -1,0 +1,156 @@
+"""Stage 4, verify the HAProxy appliance: the article's "Checking HA Proxy", read-only.
+
+The Data Plane API's ``/v2/info`` over HTTPS, trusted through the appliance's CA (the one the
+deploy stage saved in the run folder, else the one the VM publishes, read from vCenter, else the
+site's own ``haproxy.ca_cert_file``: the report says which); then over SSH, host key checked,
+each of the appliance's facts (:mod:`tkgs_lib.appliance.checks`): its interfaces, failed units,
+``anyip-routes.service`` and its file and routes, the route tables and rules, each gateway from
+its own interface. One row per check, each failure with its likely cause and fix. Nothing on
+the appliance is changed: repair is the next stage.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+from ..appliance.ca import CA_GUESTINFO, CaCertificate, decode_published_ca
+from ..appliance.checks import ApplianceFacts, Check, appliance_checks, checks_table, gather_appliance_facts
+from ..appliance.dataplane import DataPlaneInfo, get_info
+from ..appliance.ssh import SshRunner, fingerprint
+from ..errors import ApplianceError, TkgsError, VerificationFailed
+from ..findings import Finding
+from ..planning import Plan
+from ..tables import Table
+from . import stage_named
+from .deploy import CA_FILE
+
+STAGE = stage_named("verify")
+CHECKS_FILE = "verify-checks.csv"
+
+
+@dataclass
+class VerifyFacts:
+    trusted_by: str  # which CA the Data Plane API was checked against, or why none
+    dataplane: Optional[DataPlaneInfo] = None
+    dataplane_error: str = ""
+    ssh: str = ""  # how the SSH session was made, host key check included
+    ssh_error: str = ""
+    appliance: Optional[ApplianceFacts] = None
+    notes: list[str] = field(default_factory=list)
+
+
+# --- read -----------------------------------------------------------------------------------------
+
+def appliance_ca(run) -> tuple[Optional[str], str]:
+    """The appliance's CA (PEM) and where it came from: the run folder's haproxy-ca.pem, else what the
+    VM publishes (read from vCenter), else haproxy.ca_cert_file."""
+    saved = run.output / CA_FILE
+    if saved.exists():
+        return saved.read_text(), f"the appliance CA the deploy stage saved in {saved}"
+    hp = run.site.haproxy
+    tried = []
+    try:
+        from ..vsphere.vm import read_vms
+
+        run.connect_vcenter()
+        vms = read_vms(run.inventory, hp.vm_name)
+        value = vms[0].extra_config.get(CA_GUESTINFO) if len(vms) == 1 else None
+        if value:
+            ca = decode_published_ca(value, f"{CA_GUESTINFO} of VM {hp.vm_name}")
+            return ca.pem, f"the CA VM {hp.vm_name} publishes in {CA_GUESTINFO} (read from vCenter)"
+        tried.append(f"VM {hp.vm_name} publishes no CA in vCenter")
+    except TkgsError as exc:
+        tried.append(f"vCenter could not be asked ({exc.message})")
+    if hp.ca_cert_file:
+        try:
+            ca = CaCertificate.from_pem(open(hp.ca_cert_file).read(), f"haproxy.ca_cert_file ({hp.ca_cert_file})")
+            return ca.pem, f"haproxy.ca_cert_file ({hp.ca_cert_file})"
+        except (OSError, ApplianceError) as exc:
+            tried.append(str(exc))
+    return None, (f"no appliance CA: {saved} does not exist (run the deploy stage into this run folder), "
+                  + "; ".join(tried) + ".")
+
+
+def ssh_runner(run) -> SshRunner:
+    """An SSH session to the appliance's management address as the site says (host key checked)."""
+    hp = run.site.haproxy
+    password = None
+    if not hp.ssh_key_file:
+        password = run.secret(hp.root_password_env, "the appliance's root password", "haproxy.root_password_env")
+    return SshRunner(str(run.network.networks["management"].appliance.ip), user=hp.ssh_user, password=password,
+                     key_file=hp.ssh_key_file, known_hosts=hp.ssh_known_hosts, host_key=hp.ssh_host_key,
+                     trust_on_first_use=hp.ssh_trust_on_first_use, record_to=run.output / "known_hosts")
+
+
+def read_facts(run) -> VerifyFacts:
+    hp = run.site.haproxy
+    management = str(run.network.networks["management"].appliance.ip)
+    ca_pem, trusted_by = appliance_ca(run)
+    facts = VerifyFacts(trusted_by)
+    if ca_pem is None:
+        facts.dataplane_error = trusted_by
+    else:
+        password = run.secret(hp.dataplane_password_env, "the Data Plane API password", "haproxy.dataplane_password_env")
+        try:
+            facts.dataplane = get_info(management, hp.dataplane_port, hp.dataplane_username, password, ca_pem,
+                                       trusted_by=trusted_by)
+        except ApplianceError as exc:
+            facts.dataplane_error = exc.message
+    try:
+        with ssh_runner(run) as ssh:
+            key = ssh.client.get_transport().get_remote_server_key()
+            how = ("known_hosts " + hp.ssh_known_hosts if hp.ssh_known_hosts else
+                   "the pinned haproxy.ssh_host_key" if hp.ssh_host_key else "TRUST ON FIRST USE")
+            facts.ssh = f"{hp.ssh_user}@{management}, host key {fingerprint(key)} checked against {how}"
+            facts.appliance = gather_appliance_facts(ssh, run.network)
+    except ApplianceError as exc:
+        facts.ssh_error = exc.message
+    return facts
+
+
+# --- the checks -----------------------------------------------------------------------------------
+
+def checks(run, facts: VerifyFacts) -> list[Check]:
+    hp = run.site.haproxy
+    management = run.network.networks["management"].appliance.ip
+    where = f"https://{management}:{hp.dataplane_port}/v2/info"
+    if facts.dataplane is not None:
+        info = facts.dataplane
+        rows = [Check("Data Plane API", f"{where} answers, TLS trusted through the appliance's CA",
+                      f"version {info.version}, built {info.build_date}; TLS verified against {facts.trusted_by}",
+                      "ok")]
+    else:
+        rows = [Check("Data Plane API", f"{where} answers, TLS trusted through the appliance's CA",
+                      facts.dataplane_error, "failed", "see the sentence: it names the likely cause.")]
+    if facts.appliance is None:
+        rows.append(Check("SSH", f"{hp.ssh_user}@{management}, host key checked", facts.ssh_error, "failed",
+                          "see the sentence; without SSH the appliance's own checks below cannot run."))
+        return rows
+    rows.append(Check("SSH", f"{hp.ssh_user}@{management}, host key checked", facts.ssh, "ok"))
+    return rows + appliance_checks(run.network, facts.appliance)
+
+
+def checks_report(run, facts: VerifyFacts) -> Table:
+    return checks_table(checks(run, facts))
+
+
+def plan(run, facts: VerifyFacts) -> Plan:
+    """Nothing to change (verify only reads): each failed check is an error finding."""
+    failed = [c for c in checks(run, facts) if c.failed]
+    return Plan(STAGE.title, findings=[Finding.error(f"appliance: {c.check}", c.found, c.fix) for c in failed])
+
+
+def reports(run, facts: VerifyFacts) -> dict[str, Table]:
+    return {"the appliance, checked": checks_report(run, facts)}
+
+
+def conclude(run, facts: VerifyFacts) -> str:
+    """Save the checks (verify-checks.csv); raise VerificationFailed naming every failed check."""
+    rows = checks(run, facts)
+    checks_table(rows).to_csv(run.output / CHECKS_FILE)
+    failed = [c for c in rows if c.failed]
+    if failed:
+        lines = "\n".join(f"  - {c.check}: {c.found}. {c.fix}" for c in failed)
+        raise VerificationFailed(f"{len(failed)} of {len(rows)} checks of the appliance failed:\n{lines}", failed)
+    return f"All {len(rows)} checks of the appliance passed."
