@@ -1,0 +1,69 @@
+"""The simulated appliance for tests: a site file, its appliance, and the run folder the verify stage reads.
+
+Where the simulator cannot run (not root, no sshd or ping) the tests are skipped with the reason,
+except under CI=true, where they fail: CI runs as root and installs what it needs.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import yaml
+
+from helpers import variant
+from tkgs_lib.site import Site, load_site
+
+ROOT_PASSWORD, DATAPLANE_PASSWORD = "canary-appliance-r00t-pw", "canary-appliance-dataplane-pw"
+PASSWORD_ENV = {"TKGS_HAPROXY_ROOT_PASSWORD": ROOT_PASSWORD, "TKGS_HAPROXY_DATAPLANE_PASSWORD": DATAPLANE_PASSWORD}
+
+
+def require_appliance_simulator() -> None:
+    from tkgs_lib.simulators.appliance import available
+
+    reason = available()
+    if reason:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"the appliance simulator cannot run on CI: {reason}", pytrace=False)
+        pytest.skip(reason)
+
+
+@dataclass
+class Lab:
+    """An appliance simulated for ``site_file``, and the run folder holding its CA."""
+
+    sim: object
+    site_file: Path
+    run_folder: Path
+
+    @property
+    def site(self) -> Site:
+        return load_site(self.site_file)
+
+
+def start_appliance(tmp_path: Path, *, faults=None, changes=None, appliance_changes=None, own_ca: bool = False):
+    """A site file (article values, known_hosts beside it) and its appliance, started. ``changes``
+    alter the site the tests verify with; ``appliance_changes`` the site the appliance was deployed
+    from; ``own_ca``: both use a CA of the user's own (haproxy.ca_cert_file), which the appliance keeps."""
+    from appliance_material import write_ca
+    from tkgs_lib.simulators.appliance import ApplianceSimulator
+    from tkgs_lib.site import parse_site
+
+    require_appliance_simulator()
+    if own_ca:
+        cert, key = write_ca(tmp_path / "ca")
+        ca = {"haproxy.ca_cert_file": str(cert), "haproxy.ca_key_file": str(key)}
+        changes, appliance_changes = {**ca, **(changes or {})}, {**ca, **(appliance_changes or {})}
+    deployed = parse_site(yaml.safe_dump(variant(appliance_changes)), source=tmp_path / "deployed.yaml")
+    sim = ApplianceSimulator.for_site(deployed, {"appliance.root_pwd": ROOT_PASSWORD,
+                                                 "loadbalance.haproxy_pwd": DATAPLANE_PASSWORD}, faults=faults)
+    sim.start()
+    (tmp_path / "known_hosts").write_text(sim.known_hosts())
+    site_file = tmp_path / "site.yaml"
+    site_file.write_text(yaml.safe_dump(variant({"haproxy.ssh_known_hosts": "known_hosts", **(changes or {})})))
+    run_folder = tmp_path / "run"
+    run_folder.mkdir(exist_ok=True)
+    (run_folder / "haproxy-ca.pem").write_text(sim.ca_pem)  # as the deploy stage saves it
+    return Lab(sim, site_file, run_folder)
