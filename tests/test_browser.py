@@ -134,3 +134,37 @@ def test_deploy_notebook_in_jupyterlab_asks_for_three_passwords_deploys_and_show
         assert not [a for a in answers.values() if a in notebook_text]
     finally:
         lab.stop()
+
+
+def test_verify_notebook_in_jupyterlab_from_the_lab_asks_for_two_passwords_and_passes(tmp_path):
+    """JupyterLab and Chromium run in the lab, where the appliance is reachable at its real address."""
+    from appliance_fixtures import DATAPLANE_PASSWORD, ROOT_PASSWORD, start_appliance
+
+    appliance = start_appliance(tmp_path)
+    notebooks = copy_notebooks(tmp_path / "notebooks", {"site_file": str(appliance.site_file),
+                                                         "output_dir": str(appliance.run_folder)})
+    try:
+        def in_the_lab():
+            lab = Lab(notebooks, tmp_path / "home", {"TKGS_RUNS_DIR": str(tmp_path / "runs")})
+            driver = start_chromium(tmp_path / "chromium-profile")
+            try:
+                page = NotebookPage(driver, lab, "04_verify_haproxy.ipynb")
+                page.run_all()
+                asked = {page.answer_prompt({"root password": ROOT_PASSWORD,
+                                             "Data Plane API password": DATAPLANE_PASSWORD}).split(" (")[0]
+                         for _ in range(2)}
+                page.wait_done(timeout=120)
+                page.screenshot(tmp_path / "04_verify_haproxy.png")
+                return asked, page.page_text(), error_outputs(page.save())
+            finally:
+                stop_browser(driver)
+                lab.stop()
+
+        asked, text, errors = appliance.sim.in_lab(in_the_lab)
+    finally:
+        appliance.sim.stop()
+    assert asked == {"the appliance's root password", "the Data Plane API password"}
+    assert "All 17 checks of the appliance passed." in text and "version 2.1.0 (stand-in)" in text
+    assert errors == []
+    saved = (notebooks / "04_verify_haproxy.ipynb").read_text()
+    assert ROOT_PASSWORD not in saved and DATAPLANE_PASSWORD not in saved

@@ -26,7 +26,11 @@ def simulator_site_data(sim, base: Optional[dict] = None, ova: Optional[Path] = 
     return data
 
 
-def run_demo(output: Path, *, stages=("plan", "prepare", "deploy"), disk_size: int = 2 * 1024 * 1024) -> Path:
+# The stages the main job runs: every stage that works against the vCenter simulator alone.
+DEMO_STAGES = ("plan", "prepare", "deploy")
+
+
+def run_demo(output: Path, *, stages=DEMO_STAGES, disk_size: int = 2 * 1024 * 1024) -> Path:
     """Start the bundled simulator (and the appliance's simulated first boot), write a demo site and a
     small generated OVA, run the stages with apply.
 

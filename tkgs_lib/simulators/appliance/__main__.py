@@ -1,0 +1,44 @@
+"""``python -m tkgs_lib.simulators.appliance [SITE.yaml]``: a simulated appliance for a person to poke at.
+
+Deployed as the site says (the example site by default), with fresh passwords it prints. Ctrl-C,
+SIGTERM or SIGHUP stop it and remove everything it made; after a SIGKILL its processes die with
+it and the next start removes its namespaces.
+"""
+
+from __future__ import annotations
+
+import secrets
+import signal
+import sys
+from pathlib import Path
+
+from tkgs_lib.paths import CHECKOUT
+from tkgs_lib.site import load_site
+
+from . import ApplianceSimulator
+
+
+def main(argv: list[str]) -> int:
+    def stop(signum, _frame):  # like Ctrl-C: the with-block below cleans up
+        raise KeyboardInterrupt(signal.Signals(signum).name)
+
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, stop)
+    site = load_site(Path(argv[0]) if argv else CHECKOUT / "examples" / "example-site.yaml")
+    passwords = {"appliance.root_pwd": secrets.token_urlsafe(12), "loadbalance.haproxy_pwd": secrets.token_urlsafe(12)}
+    try:
+        with ApplianceSimulator.for_site(site, passwords) as sim:
+            print(f"simulated appliance at {sim.management_address} (lab namespace {sim.lab}, appliance namespace "
+                  f"{sim.appliance})\n  enter the lab:      ip netns exec {sim.lab} bash\n"
+                  f"  root password:      {passwords['appliance.root_pwd']}\n"
+                  f"  Data Plane API:     admin / {passwords['loadbalance.haproxy_pwd']}\n"
+                  f"  SSH host key:       {sim.host_key_fingerprint()}\nCtrl-C stops it.", flush=True)
+            while True:
+                signal.pause()
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
