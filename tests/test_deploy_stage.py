@@ -304,3 +304,20 @@ def test_placement_follows_the_site_and_a_missing_folder_or_pool_is_a_finding(vc
     with connect(load_site(pool_site).vcenter, password=vcsim.password) as session:
         plan = stage("deploy", pool_site, session, tmp_path).plan()
         assert [f.path for f in plan.findings if f.is_error] == ["haproxy.resource_pool"]
+
+
+def test_verify_trusts_the_ca_the_vm_publishes_when_the_run_folder_has_none(vcsim, first_boot, tmp_path, monkeypatch):
+    """The verify stage's second source of trust: a run of its own has no haproxy-ca.pem, so it reads
+    guestinfo.dataplaneapi.cacert from the VM in vCenter, and says so."""
+    from tkgs_lib.stages import verify
+
+    site_file = write_site(vcsim, tmp_path, monkeypatch)
+    with connect(load_site(site_file).vcenter, password=vcsim.password) as session:
+        prepare(site_file, session, tmp_path)
+        run = stage("deploy", site_file, session, tmp_path)
+        run.carry_out(run.plan(), apply=True)
+        elsewhere = tmp_path / "a-later-run"
+        elsewhere.mkdir()
+        pem, trusted_by = verify.appliance_ca(stage("verify", site_file, session, elsewhere))
+    assert pem == first_boot.boots["haproxy01"].ca_pem
+    assert trusted_by == f"the CA VM haproxy01 publishes in {CA_GUESTINFO} (read from vCenter)"

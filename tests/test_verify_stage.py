@@ -233,3 +233,26 @@ def test_the_json_parser_reads_the_simulators_ip_j_addr(healthy):
     interfaces = healthy.sim.in_lab(work)
     assert interfaces["management"].addresses == ("10.64.2.10/23",) and interfaces["management"].up
     assert interfaces["frontend"].mac == healthy.sim.macs["frontend"]
+
+
+def test_ssh_with_a_key_instead_of_the_password(healthy, tmp_path):
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from tkgs_lib.simulators.appliance import ApplianceSimulator
+
+    key = Ed25519PrivateKey.generate()
+    key_file = tmp_path / "id_ed25519"
+    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH,
+                                           serialization.NoEncryption()))
+    public = key.public_key().public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH).decode()
+    sim = ApplianceSimulator(dict(healthy.sim.properties), authorized_keys=[public])
+    sim.properties["appliance.root_pwd"] = ""  # no password at all: only the key opens it
+    with sim:
+        known = tmp_path / "known_hosts"
+        known.write_text(sim.known_hosts())
+
+        def work():
+            with SshRunner(sim.management_address, key_file=str(key_file), known_hosts=str(known)) as session:
+                return session.run("id -un").stdout.strip()
+        assert sim.in_lab(work) == "root"

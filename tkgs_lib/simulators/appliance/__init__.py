@@ -94,6 +94,7 @@ class ApplianceSimulator:
     properties: dict[str, str]
     macs: dict[str, str] = field(default_factory=dict)
     faults: dict = field(default_factory=dict)
+    authorized_keys: list[str] = field(default_factory=list)  # public keys root accepts, besides its password
     start_timeout: float = 60.0
 
     def __post_init__(self) -> None:
@@ -177,6 +178,7 @@ class ApplianceSimulator:
 
     def _boot(self) -> None:
         config = {"properties": self.properties, "faults": self.faults, "python": sys.executable,
+                  "authorized_keys": self.authorized_keys,
                   "interfaces": {role: {"mac": self.macs[role]} for role in self.roles}}
         argv = ["ip", "netns", "exec", self.appliance, "unshare", "--mount", "--propagation", "private", "--uts",
                 "--pid", "--fork", "--kill-child", "--mount-proc", sys.executable, "-m",

@@ -116,6 +116,12 @@ def start_sshd(config: dict) -> subprocess.Popen:
     (drop_in / "00-tkgs-appliance.conf").write_text(
         f"# The simulated HAProxy appliance\nPermitRootLogin {permit}\nPasswordAuthentication yes\n"
         f"ListenAddress {address}\n")
+    keys = config.get("authorized_keys") or []
+    if keys:  # a person's (or a test's) key for root, as one would add to the appliance
+        ssh_dir = Path("/root/.ssh")
+        ssh_dir.mkdir(mode=0o700, exist_ok=True)
+        (ssh_dir / "authorized_keys").write_text("".join(f"{k.strip()}\n" for k in keys))
+        (ssh_dir / "authorized_keys").chmod(0o600)
     log = open("/var/log/sshd.log", "w")
     return subprocess.Popen(["/usr/sbin/sshd", "-D", "-e"], stdout=log, stderr=subprocess.STDOUT)
 
