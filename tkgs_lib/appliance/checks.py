@@ -152,23 +152,20 @@ def _anyip_unit(facts: ApplianceFacts) -> Check:
         return Check(check, expected, "active", "ok")
     found, fix = facts.anyip_state, "read its log: `journalctl -u anyip-routes.service`."
     last = ""
-    for line in facts.anyip_log:
+    for line in facts.anyip_log:  # the last attempt counts: the log holds every start since boot
         added = re.search(r"adding route for (\S+)", line)
         if added:
             last = added.group(1)
         elif last and any(error in line for error in _INVALID):
             said = next(e for e in _INVALID if e in line)
-            network = _network_of(last)
             found = f"{facts.anyip_state}: '{said}' on the line {last}"
             fix = (f"{last} has host bits set, so the kernel refuses it and every range after it is never served: "
-                   f"write {network} (its network address) in /etc/vmware/anyip-routes.cfg; the repair stage "
-                   f"does it safely (stop, replace, start).")
-            break
+                   f"write {_network_of(last)} (its network address) in /etc/vmware/anyip-routes.cfg; the repair "
+                   f"stage does it safely (stop, replace, start).")
         elif last and "File exists" in line:
             found = f"{facts.anyip_state}: 'File exists' on the line {last}"
             fix = (f"a route for {last} already exists on another device (an address or range that overlaps it): "
                    f"remove that route, or give the appliance a range no one else holds.")
-            break
     return Check(check, expected, found, "failed", fix)
 
 

@@ -105,6 +105,25 @@ class SshRunner:
         self.client.set_missing_host_key_policy(policy)
         self._open = False
 
+    @classmethod
+    def for_site(cls, site, network, password: Optional[str], record_to: Path) -> "SshRunner":
+        """An (unconnected) session to the appliance's management address as the site says."""
+        hp = site.haproxy
+        return cls(str(network.networks["management"].appliance.ip), user=hp.ssh_user, password=password,
+                   key_file=hp.ssh_key_file, known_hosts=hp.ssh_known_hosts, host_key=hp.ssh_host_key,
+                   trust_on_first_use=hp.ssh_trust_on_first_use, record_to=record_to)
+
+    def describe(self) -> str:
+        """Who is logged in where, and how the host key was checked."""
+        key = self.client.get_transport().get_remote_server_key()
+        policy = self.client._policy  # noqa: SLF001 (paramiko keeps it there)
+        how = ("the pinned haproxy.ssh_host_key" if isinstance(policy, _PinnedKey) else
+               "TRUST ON FIRST USE" if isinstance(policy, _FirstUse) else "known_hosts")
+        return f"{self.user}@{self.host}, host key {fingerprint(key)} checked against {how}"
+
+    def _repr_markdown_(self) -> str:
+        return f"Logged in over SSH as {self.describe()}" if self._open else repr(self)
+
     def __repr__(self) -> str:  # never the password
         return f"<SshRunner {self.user}@{self.host}:{self.port} {'open' if self._open else 'closed'}>"
 

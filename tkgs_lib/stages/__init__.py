@@ -46,6 +46,8 @@ STAGES: tuple[Stage, ...] = (
     Stage("deploy", "03_deploy_haproxy.ipynb", "Deploy the HAProxy appliance", ("site_file", "output_dir", "apply"),
           changes="vSphere"),
     Stage("verify", "04_verify_haproxy.ipynb", "Verify the HAProxy appliance", ("site_file", "output_dir")),
+    Stage("repair", "05_repair_haproxy.ipynb", "Repair the HAProxy appliance", ("site_file", "output_dir", "apply"),
+          changes="the appliance"),
 )
 STAGE_NAMES = tuple(s.name for s in STAGES)
 

@@ -96,6 +96,7 @@ class StageRun:
         self.network: NetworkPlan = plan_networks(site)  # every stage reads the roles from here
         self.output = Path(output)
         self.vcenter = vcenter  # a VCenterSession once connected
+        self.appliance = None  # an SshRunner once connected
         self.progress = progress
         self._secrets: dict[str, str] = {}  # read once per run (a person is asked once); never shown
 
@@ -143,9 +144,24 @@ class StageRun:
             raise TkgsError(f"{self.stage.title} reads vCenter: connect first (run.connect_vcenter()).")
         return self.vcenter
 
+    def connect_appliance(self):
+        """Log in to the appliance over SSH as the site says (host key checked; a key file, or the root
+        password from its environment variable or a prompt)."""
+        from ..appliance.ssh import SshRunner
+
+        if self.appliance is None:
+            hp = self.site.haproxy
+            password = None if hp.ssh_key_file else self.secret(
+                hp.root_password_env, "the appliance's root password", "haproxy.root_password_env")
+            self.appliance = SshRunner.for_site(self.site, self.network, password, self.output / "known_hosts").connect()
+        return self.appliance
+
     def close(self) -> None:
         if self.vcenter is not None:
             self.vcenter.close()
+        if self.appliance is not None:
+            self.appliance.close()
+            self.appliance = None
 
     def secret(self, env_name: str, what: str, field: str) -> str:
         """A secret the site names: from its environment variable, else a prompt; read once per run."""

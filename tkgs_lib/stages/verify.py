@@ -17,7 +17,6 @@ from typing import Optional
 from ..appliance.ca import CA_GUESTINFO, CaCertificate, decode_published_ca
 from ..appliance.checks import ApplianceFacts, Check, appliance_checks, checks_table, gather_appliance_facts
 from ..appliance.dataplane import DataPlaneInfo, get_info
-from ..appliance.ssh import SshRunner, fingerprint
 from ..errors import ApplianceError, TkgsError, VerificationFailed
 from ..findings import Finding
 from ..planning import Plan
@@ -72,17 +71,6 @@ def appliance_ca(run) -> tuple[Optional[str], str]:
                   + "; ".join(tried) + ".")
 
 
-def ssh_runner(run) -> SshRunner:
-    """An SSH session to the appliance's management address as the site says (host key checked)."""
-    hp = run.site.haproxy
-    password = None
-    if not hp.ssh_key_file:
-        password = run.secret(hp.root_password_env, "the appliance's root password", "haproxy.root_password_env")
-    return SshRunner(str(run.network.networks["management"].appliance.ip), user=hp.ssh_user, password=password,
-                     key_file=hp.ssh_key_file, known_hosts=hp.ssh_known_hosts, host_key=hp.ssh_host_key,
-                     trust_on_first_use=hp.ssh_trust_on_first_use, record_to=run.output / "known_hosts")
-
-
 def read_facts(run) -> VerifyFacts:
     hp = run.site.haproxy
     management = str(run.network.networks["management"].appliance.ip)
@@ -98,12 +86,9 @@ def read_facts(run) -> VerifyFacts:
         except ApplianceError as exc:
             facts.dataplane_error = exc.message
     try:
-        with ssh_runner(run) as ssh:
-            key = ssh.client.get_transport().get_remote_server_key()
-            how = ("known_hosts " + hp.ssh_known_hosts if hp.ssh_known_hosts else
-                   "the pinned haproxy.ssh_host_key" if hp.ssh_host_key else "TRUST ON FIRST USE")
-            facts.ssh = f"{hp.ssh_user}@{management}, host key {fingerprint(key)} checked against {how}"
-            facts.appliance = gather_appliance_facts(ssh, run.network)
+        ssh = run.connect_appliance()
+        facts.ssh = ssh.describe()
+        facts.appliance = gather_appliance_facts(ssh, run.network)
     except ApplianceError as exc:
         facts.ssh_error = exc.message
     return facts

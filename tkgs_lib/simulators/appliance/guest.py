@@ -16,7 +16,8 @@ JSON on standard input (never on the command line: it holds the root password). 
 
 Faults (``faults`` in the configuration) make it boot as the appliance's users meet it broken:
 ``service_ip_range`` (e.g. the article's ``10.64.0.1/23``), ``addresses`` (a wrong interface
-address), ``dataplane`` (``down``, ``expired``, ``unnamed``, ``other-body``).
+address), ``route_tables`` (the lines of route-tables.cfg), ``dataplane`` (``down``, ``expired``,
+``unnamed``, ``other-body``).
 """
 
 from __future__ import annotations
@@ -96,6 +97,8 @@ def first_boot_files(config: dict) -> None:
         gateway, address = props.get(f"network.{role}_gateway"), props.get(f"network.{role}_ip")
         if role in config["interfaces"] and gateway and address:
             lines.append(f"{table_id},{role},{config['interfaces'][role]['mac']},{address},{gateway}\n")
+    if "route_tables" in faults:  # lines as a broken first boot (or a careless edit) left them
+        lines = [f"{line}\n" for line in faults["route_tables"]]
     (vmware / "route-tables.cfg").write_text(
         "# Configuration file of the route-tables service: <TableID>,<TableName>,<MACAddress>,<CIDR>,<Gateway4>\n"
         + "".join(lines))

@@ -1,0 +1,145 @@
+"""Stage 5, repair: the planner on recorded output, then against the simulated appliance (the
+article's line fixed, a route table fixed, the rollback when the unit still fails, a rerun that
+plans nothing)."""
+
+from __future__ import annotations
+
+import pytest
+
+from appliance_fixtures import PASSWORD_ENV, start_appliance
+from test_verify_checks import ARTICLE_LOG, HEADER, NETWORK, checked, healthy
+from tkgs_lib.appliance.checks import gather_appliance_facts
+from tkgs_lib.appliance.commands import CommandResult, RecordedRunner
+from tkgs_lib.appliance.facts import ANYIP_FILE, ROUTE_TABLES_FILE, anyip_unit, config_file, routes, unit_log
+from tkgs_lib.appliance.repair import plan_repair
+from tkgs_lib.errors import ApplianceError, TkgsError
+from tkgs_lib.stages import repair
+from tkgs_lib.stages.flow import StageRun
+
+
+def planned(outputs):
+    return plan_repair(NETWORK, gather_appliance_facts(RecordedRunner(outputs), NETWORK))
+
+
+def test_a_healthy_appliance_plans_nothing():
+    plan = planned(healthy())
+    assert [s.action for s in plan.steps] == ["ok", "ok"] and plan.is_noop
+
+
+def test_the_articles_line_plans_a_change_shown_as_a_diff():
+    outputs = healthy(**{config_file(ANYIP_FILE).command: HEADER + "10.64.0.1/23\n",
+                         anyip_unit().command: CommandResult("", 3, "failed\n"),
+                         unit_log("anyip-routes.service").command: ARTICLE_LOG, routes("local").command: "[]"})
+    plan = planned(outputs)
+    (change,) = plan.changes
+    assert change.object == f"{ANYIP_FILE} (and anyip-routes.service)" and change.found == "10.64.0.1/23"
+    assert change.desired == "10.64.1.0/24"
+    facts = gather_appliance_facts(RecordedRunner(outputs), NETWORK)
+    (diff,) = repair.diffs_markdown(NETWORK, facts).changes
+    assert "-10.64.0.1/23\n+10.64.1.0/24\n" in diff.diff()
+    with pytest.raises(TkgsError, match="made from values only; plan with a RepairOps"):
+        change.run()
+
+
+def test_grown_ranges_are_added_and_said_so():
+    site_ranges = ["10.64.1.0/25", "10.64.1.128/25"]
+    import yaml
+
+    from helpers import variant
+    from tkgs_lib.site import parse_site
+    from tkgs_lib.site.network import plan_networks
+
+    network = plan_networks(parse_site(yaml.safe_dump(variant({"haproxy.load_balancer_ranges": site_ranges}))))
+    outputs = healthy(**{config_file(ANYIP_FILE).command: HEADER + "10.64.1.0/25\n"})
+    (change,) = plan_repair(network, gather_appliance_facts(RecordedRunner(outputs), network)).changes
+    assert change.why.startswith("the site's ranges grew: 10.64.1.128/25 added")
+
+
+def test_a_failed_unit_on_the_right_file_is_started_again():
+    outputs = healthy(**{anyip_unit().command: CommandResult("", 3, "failed\n"), routes("local").command: "[]"})
+    (change,) = planned(outputs).changes
+    assert "started again" in change.why
+
+
+# --- against the simulated appliance --------------------------------------------------------------
+
+@pytest.fixture
+def secrets_in_env(monkeypatch):
+    for name, value in PASSWORD_ENV.items():
+        monkeypatch.setenv(name, value)
+
+
+def repair_run(lab) -> StageRun:
+    return StageRun("repair", lab.site, lab.run_folder, progress=False)
+
+
+def carry_out(lab, apply=True):
+    def work():
+        run = repair_run(lab)
+        try:
+            plan = run.plan()
+            outcome = run.carry_out(plan, apply)
+            return plan, outcome, run.reports()
+        finally:
+            run.close()
+    return lab.sim.in_lab(work)
+
+
+def appliance_file(lab, path: str) -> str:
+    def work():
+        run = repair_run(lab)
+        try:
+            return run.connect_appliance().run(f"cat {path}").stdout
+        finally:
+            run.close()
+    return lab.sim.in_lab(work)
+
+
+@pytest.mark.slow
+def test_the_articles_line_is_repaired_with_a_backup_and_a_rerun_plans_nothing(tmp_path, secrets_in_env):
+    lab = start_appliance(tmp_path, faults={"service_ip_range": "10.64.0.1/23"})
+    try:
+        plan, outcome, reports = carry_out(lab)
+        assert [s.action for s in plan.steps] == ["ok", "change"] and len(outcome.ran) == 1
+        assert appliance_file(lab, ANYIP_FILE).endswith("\n10.64.1.0/24\n")
+        listing = appliance_file(lab, "/etc/vmware/anyip-routes.cfg.tkgs-*.bak")
+        assert "10.64.0.1/23" in listing  # the dated backup holds the file as it was
+        table = reports["the appliance, checked"]
+        assert set(table["status"]) == {"ok"}, table.to_text()
+        rerun, again, _ = carry_out(lab)
+        assert rerun.is_noop and again.ran == []
+    finally:
+        lab.sim.stop()
+
+
+@pytest.mark.slow
+def test_a_wrong_route_table_is_repaired(tmp_path, secrets_in_env):
+    lab = start_appliance(tmp_path, faults={"route_tables": ["2,workload,00:50:56:00:00:01,10.64.8.10/21,10.64.8.254"]})
+    try:
+        plan, outcome, reports = carry_out(lab)
+        assert [s.action for s in plan.steps] == ["change", "ok"]
+        text = appliance_file(lab, ROUTE_TABLES_FILE)
+        assert f"2,workload,{lab.sim.macs['workload']},10.64.8.10/21,10.64.8.1" in text
+        assert f"3,frontend,{lab.sim.macs['frontend']},10.64.0.10/23,10.64.0.1" in text
+        assert set(reports["the appliance, checked"]["status"]) == {"ok"}
+    finally:
+        lab.sim.stop()
+
+
+@pytest.mark.slow
+def test_when_the_unit_still_fails_the_backup_is_put_back(tmp_path, secrets_in_env):
+    """A route for the same prefix on another device: the kernel answers "File exists" to a correct
+    file, so the repair must roll back, leaving the file and the unit as they were."""
+    lab = start_appliance(tmp_path, faults={"service_ip_range": "10.64.0.1/23"})
+    try:
+        lab.sim.appliance_run(["ip", "route", "add", "local", "10.64.1.0/24", "dev", "frontend", "table", "local"],
+                              check=True)
+        before = appliance_file(lab, ANYIP_FILE)
+        with pytest.raises(ApplianceError) as failed:
+            carry_out(lab)
+        sentence = str(failed.value)
+        assert "File exists" in sentence and "backup" in sentence and "put back" in sentence
+        assert "it is now failed, as before" in sentence
+        assert appliance_file(lab, ANYIP_FILE) == before
+    finally:
+        lab.sim.stop()

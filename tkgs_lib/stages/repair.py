@@ -1,0 +1,38 @@
+"""Stage 5, repair the HAProxy appliance: the article's fix, from the verify stage's findings.
+
+Over SSH (host key checked), the appliance's facts are read as the verify stage reads them; the
+plan changes ``/etc/vmware/route-tables.cfg`` and ``/etc/vmware/anyip-routes.cfg`` where they are
+not what the plan writes, each shown as a diff first, and nothing changes unless ``apply``. Each
+change has a dated backup on the appliance and a rollback (:mod:`tkgs_lib.appliance.repair`).
+After apply the appliance is read again: every row must be ok, and its checks are shown.
+"""
+
+from __future__ import annotations
+
+from ..appliance.checks import ApplianceFacts, appliance_checks, checks_table, gather_appliance_facts
+from ..appliance.repair import RepairOps, diffs_markdown, plan_repair
+from ..planning import Plan
+from ..tables import Table
+from . import stage_named
+
+STAGE = stage_named("repair")
+
+
+def read_facts(run) -> ApplianceFacts:
+    return gather_appliance_facts(run.connect_appliance(), run.network)
+
+
+def diffs(run, facts: ApplianceFacts):
+    """What the repair would change, as a diff of each file, before anything changes."""
+    return diffs_markdown(run.network, facts)
+
+
+def plan(run, facts: ApplianceFacts) -> Plan:
+    ops = RepairOps(run.appliance, run.network) if run.appliance is not None else None
+    result = plan_repair(run.network, facts, ops)
+    result.title = STAGE.title
+    return result
+
+
+def reports(run, facts: ApplianceFacts) -> dict[str, Table]:
+    return {"the appliance, checked": checks_table(appliance_checks(run.network, facts))}
