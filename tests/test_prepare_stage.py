@@ -152,22 +152,3 @@ def test_cli_run_prepare_apply_through_the_entry_point(sim_site_file, vcsim, tmp
     for path in folder.iterdir():
         assert vcsim.password.encode() not in path.read_bytes(), f"the password reached {path.name}"
     assert "tkgs-frontend" in portgroup_names(sim_site_file, vcsim.password)
-
-
-@pytest.mark.parametrize("relative", [True, False], ids=["relative output", "absolute output"])
-def test_demo_runs_every_stage_against_the_bundled_simulators(vcsim_binary, tmp_path, relative):
-    output = "runs" if relative else str(tmp_path / "runs")
-    result = subprocess.run([str(SCRIPT), "demo", "--output", output], capture_output=True,
-                            text=True, timeout=300, cwd=tmp_path)
-    assert result.returncode == 0, result.stderr[-3000:]
-    (folder,) = [p for p in (tmp_path / "runs").iterdir() if p.name.startswith("demo-")]
-    names = {p.name for p in folder.iterdir()}
-    assert {"01_plan_networks.html", "02_prepare_vsphere.html", "03_deploy_haproxy.html", "demo-site.yaml",
-            "prepare-plan.csv", "deploy-after-apply.csv", "haproxy-ca.pem"} <= names
-    assert "password" not in yaml.safe_load((folder / "demo-site.yaml").read_text())["vcenter"]
-    # The records keep each progress bar once, finished: no 0% line, no redraws, no cursor escapes.
-    streams = "".join("".join(o.get("text", "")) for nb in folder.glob("*.ipynb")
-                      for c in json.loads(nb.read_text())["cells"] for o in c.get("outputs", []))
-    bars = [line for line in streams.splitlines() if "%|" in line]
-    assert bars and all("100%|" in line for line in bars), bars
-    assert "\x1b" not in streams and "\r" not in streams

@@ -79,10 +79,11 @@ def cmd_run(args) -> int:
 def cmd_demo(args) -> int:
     from .simulators.demo import run_demo
 
-    folder = run_demo(Path(args.output))
-    print(f"demo run folder: {folder}")
-    for path in sorted(folder.glob("*.html")):
+    result = run_demo(Path(args.output))
+    print(f"demo run folder: {result.folder}")
+    for path in sorted(result.folder.glob("0*.html")):
         print(f"  {path.name}")
+    print(f"{result.summary} See {result.index}.")
     return EXIT_OK
 
 

@@ -68,6 +68,15 @@ def read_secret(env_name: str, what: str, field: str) -> str:
                     f"Set it before a headless run, e.g. `read -rs {env_name} && export {env_name}`.")
 
 
+def basic_auth(user: str, password: str) -> dict[str, str]:
+    """An HTTP Basic Authorization header with the credentials as UTF-8 (requests would encode them
+    as Latin-1 and fail, with the password's character and position in its error, on a "€")."""
+    import base64
+
+    token = base64.b64encode(f"{user}:{password}".encode("utf-8")).decode()
+    return {"Authorization": f"Basic {token}"}
+
+
 def secret_values(site) -> list[str]:
     """The values of every secret the site names, so they can be scrubbed from reports."""
     return [os.environ[name] for _, name in secret_env_fields(site) if name and os.environ.get(name)]
@@ -130,3 +139,38 @@ def scrub_notebook(path: Path, secrets: Iterable[str]) -> None:
     if "widgets" in nb.get("metadata", {}):
         nb["metadata"]["widgets"] = scrub(nb["metadata"]["widgets"])
     path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+# --- the last check of a run folder -----------------------------------------------------------------
+
+def encoded_forms(secret: str) -> list[str]:
+    """How a secret can hide in a file: plain, URL-encoded (both ways), and base64 (standard and
+    URL-safe) at each of the three byte offsets it can start at within an encoded stream."""
+    import base64
+    from urllib.parse import quote, quote_plus
+
+    raw = secret.encode()
+    forms = {secret, quote(secret, safe=""), quote_plus(secret)}
+    for offset in range(3):
+        for encode in (base64.b64encode, base64.urlsafe_b64encode):
+            text = encode(b"\0" * offset + raw).decode()
+            start, end = -(-4 * offset // 3), 4 * (offset + len(raw)) // 3  # only chars the secret alone decides
+            if end - start >= 4:
+                forms.add(text[start:end])
+    return sorted(forms, key=len, reverse=True)
+
+
+def scan_for_secrets(folder: Path, secrets: Iterable[str]) -> list[tuple[str, str]]:
+    """Every (file, how it appears) where a secret is found in ``folder``: plain, URL-encoded or base64."""
+    wanted = [(form, secret) for secret in secrets if secret for form in encoded_forms(secret)]
+    hits = []
+    for path in sorted(Path(folder).rglob("*")):
+        if not path.is_file():
+            continue
+        data = path.read_bytes()
+        for form, secret in wanted:
+            if form.encode() in data:
+                kind = "plain" if form == secret else "encoded"
+                hits.append((str(path.relative_to(folder)), kind))
+                break
+    return hits

@@ -5,17 +5,19 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Sequence
+from typing import Optional, Sequence
 
-from .credentials import scrub_notebook, scrub_text, secret_values
+from .credentials import scan_for_secrets, scrub_notebook, scrub_text, secret_values
 from .errors import StageFailed, TkgsError
 from .paths import NOTEBOOKS
 from .site import Site
 from .stages import Stage
 
 log = logging.getLogger(__name__)
+MIN_SCANNED = 4  # a shorter secret would be "found" in every file; the scrubber still masks it
 
 
 
@@ -44,68 +46,113 @@ def new_run_folder(site: Site, output: Path) -> Path:
     return folder
 
 
+@dataclass
+class StageResult:
+    """One executed stage: its record, how long it took, and what failed (scrubbed), if anything."""
+
+    stage: Stage
+    notebook: Path
+    seconds: float
+    error: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return not self.error
+
+    @property
+    def html(self) -> Path:
+        return self.notebook.with_suffix(".html")
+
+
 def run_stages(site: Site, stages: Sequence[Stage], run_folder: Path, *, apply: bool = False,
-               notebooks: Path = NOTEBOOKS, progress: bool = True) -> list[Path]:
+               notebooks: Path = NOTEBOOKS, progress: bool = True,
+               results: Optional[list[StageResult]] = None) -> list[Path]:
     """Execute each stage's notebook in order; stop at the first failure with StageFailed.
 
     Only site values reach the notebooks (the site file's path, the run folder, apply): a
     secret is read inside the notebook from the environment, and any secret value that
-    still shows up in an executed notebook is scrubbed before its HTML is written."""
-    if not notebooks.is_dir():
-        raise TkgsError(f"the stage notebooks are not in {notebooks}: run from a clone of tkgs-runbook installed "
-                        f"with `pip install -e .`, or set TKGS_NOTEBOOKS to its notebooks folder.")
-    # The kernels start in the notebooks folder, not the caller's: every path they are given must
-    # be absolute, or it would name a file beside the notebooks (issue: the main job's relative
-    # --output once failed for every new user).
-    if site.source is None:
-        raise TkgsError("the stages read the site from its file: load the site with load_site(path).")
-    run_folder = Path(run_folder).absolute()
-    site_file = Path(site.source).absolute()
-    executed = []
-    sockets = _socket_folder()
-    try:
+    still shows up in an executed notebook is scrubbed before its HTML is written. After each
+    stage every file of the run folder is scanned for the site's secrets (plain, URL-encoded,
+    base64): a hit fails the run and names the file. ``results`` collects each StageResult."""
+    results = [] if results is None else results
+    with StageRunner(site, run_folder, apply=apply, notebooks=notebooks, progress=progress) as runner:
         for stage in stages:
-            executed.append(_run_stage(site, stage, notebooks, run_folder, sockets,
-                                       {"site_file": str(site_file), "output_dir": str(run_folder), "apply": apply},
-                                       progress))
-    finally:
-        shutil.rmtree(sockets, ignore_errors=True)
-    return executed
+            results.append(runner.run(stage))
+    return [r.notebook for r in results]
 
 
-def _run_stage(site: Site, stage: Stage, notebooks: Path, run_folder: Path, sockets: Path, values: dict,
-               progress: bool) -> Path:
-    """Execute one stage's notebook into the run folder and keep its record; StageFailed on failure."""
-    import papermill as pm
+class StageRunner:
+    """Runs stages of one site into one run folder, one at a time (the demo runs one twice)."""
 
-    source, target = notebooks / stage.notebook, run_folder / stage.notebook
-    declared = pm.inspect_notebook(str(source))
-    # papermill drops a value the notebook does not declare, and the notebook would then run on its
-    # own default (another site): refuse instead.
-    missing = [name for name in stage.parameters if name not in declared]
-    if missing:
-        raise TkgsError(f"{source} does not declare the parameter(s) {', '.join(missing)} in its parameters cell; "
-                        f"stage {stage.name!r} needs them, or it would run on its defaults.")
-    parameters = {name: values[name] for name in stage.parameters}
-    log.info("stage %s: executing %s", stage.name, source.name)
-    failure = None
-    try:
-        pm.execute_notebook(str(source), str(target), parameters=parameters, cwd=str(notebooks),
-                            progress_bar=progress, log_output=False, kernel_name="python3",
-                            kernel_manager_class=_ipc_kernel_manager(sockets))
-    except pm.PapermillExecutionError as exc:
-        failure = f"{exc.ename}: {exc.evalue}"
-    except Exception as exc:  # the kernel died, a timeout...: still a failed stage, still a record
-        failure = f"the notebook could not be executed: {type(exc).__name__}: {exc}"
-    finally:
-        secrets = secret_values(site)
-        if target.exists():
-            _keep_record(target, secrets)
-    if failure is not None:
-        failure = scrub_text(failure, secrets)  # it goes to the terminal and CI logs
-        raise StageFailed(f"stage {stage.name!r} ({stage.title}) failed: {failure}\n"
-                          f"See {target} and {target.with_suffix('.html')}.")
-    return target
+    def __init__(self, site: Site, run_folder: Path, *, apply: bool = False, notebooks: Path = NOTEBOOKS,
+                 progress: bool = True) -> None:
+        if not notebooks.is_dir():
+            raise TkgsError(f"the stage notebooks are not in {notebooks}: run from a clone of tkgs-runbook "
+                            f"installed with `pip install -e .`, or set TKGS_NOTEBOOKS to its notebooks folder.")
+        # The kernels start in the notebooks folder, not the caller's: every path they are given must
+        # be absolute, or it would name a file beside the notebooks (issue: the main job's relative
+        # --output once failed for every new user).
+        if site.source is None:
+            raise TkgsError("the stages read the site from its file: load the site with load_site(path).")
+        self.site, self.notebooks, self.progress = site, notebooks, progress
+        self.run_folder = Path(run_folder).absolute()
+        self.values = {"site_file": str(Path(site.source).absolute()), "output_dir": str(self.run_folder),
+                       "apply": apply}
+        self.sockets: Optional[Path] = None
+
+    def __enter__(self) -> "StageRunner":
+        self.sockets = _socket_folder()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.sockets is not None:
+            shutil.rmtree(self.sockets, ignore_errors=True)
+
+    def run(self, stage: Stage, record_as: Optional[str] = None) -> StageResult:
+        """Execute ``stage``'s notebook (saved as ``record_as``, default its own name) and keep its
+        record; StageFailed (with ``.result``) when it fails or leaves a secret behind."""
+        import time
+
+        import papermill as pm
+
+        source = self.notebooks / stage.notebook
+        target = self.run_folder / (record_as or stage.notebook)
+        declared = pm.inspect_notebook(str(source))
+        # papermill drops a value the notebook does not declare, and the notebook would then run on
+        # its own default (another site): refuse instead.
+        missing = [name for name in stage.parameters if name not in declared]
+        if missing:
+            raise TkgsError(f"{source} does not declare the parameter(s) {', '.join(missing)} in its parameters "
+                            f"cell; stage {stage.name!r} needs them, or it would run on its defaults.")
+        parameters = {name: self.values[name] for name in stage.parameters}
+        log.info("stage %s: executing %s", stage.name, source.name)
+        failure, ename, start = "", "", time.monotonic()
+        try:
+            pm.execute_notebook(str(source), str(target), parameters=parameters, cwd=str(self.notebooks),
+                                progress_bar=self.progress, log_output=False, kernel_name="python3",
+                                kernel_manager_class=_ipc_kernel_manager(self.sockets))
+        except pm.PapermillExecutionError as exc:
+            failure, ename = f"{exc.ename}: {exc.evalue}", exc.ename
+        except Exception as exc:  # the kernel died, a timeout...: still a failed stage, still a record
+            failure = f"the notebook could not be executed: {type(exc).__name__}: {exc}"
+        finally:
+            secrets = secret_values(self.site)
+            if target.exists():
+                _keep_record(target, secrets)
+        result = StageResult(stage, target, time.monotonic() - start, scrub_text(failure, secrets))
+        hits = scan_for_secrets(self.run_folder, [s for s in secrets if len(s) >= MIN_SCANNED])
+        if hits:
+            files = ", ".join(f"{name} ({kind})" for name, kind in hits)
+            error = StageFailed(f"after stage {stage.name!r} a secret value was found in {files}: the run stops. "
+                                f"Delete those files; the secret may have to be changed.")
+            error.result = result
+            raise error
+        if failure:
+            error = StageFailed(f"stage {stage.name!r} ({stage.title}) failed: {result.error}\n"
+                                f"See {target} and {target.with_suffix('.html')}.")
+            error.result, error.ename = result, ename
+            raise error
+        return result
 
 
 def _ipc_kernel_manager(folder: Path):

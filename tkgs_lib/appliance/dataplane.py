@@ -20,6 +20,7 @@ from typing import Optional
 import requests
 from requests.adapters import HTTPAdapter
 
+from ..credentials import basic_auth
 from ..errors import ApplianceError
 
 __all__ = ["DataPlaneInfo", "get_info", "INFO_PATH"]
@@ -102,7 +103,8 @@ def get_info(host: str, port: int, user: str, password: str, ca_pem: str, *, tru
     session.trust_env = False
     session.mount("https://", _CaAdapter(_context(ca_pem, trusted_by)))
     try:
-        response = session.get(url, auth=(user, password), timeout=(timeout, timeout), allow_redirects=False)
+        response = session.get(url, headers=basic_auth(user, password), timeout=(timeout, timeout),
+                               allow_redirects=False)
     except requests.exceptions.SSLError as exc:
         raise ApplianceError(_tls_sentence(where, exc, trusted_by, host)) from None
     except requests.exceptions.ConnectTimeout:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from dataclasses import dataclass
 from typing import Optional
 
 import yaml
@@ -26,49 +27,154 @@ def simulator_site_data(sim, base: Optional[dict] = None, ova: Optional[Path] = 
     return data
 
 
-# The stages the main job runs: every stage that works against the vCenter simulator alone.
-DEMO_STAGES = ("plan", "prepare", "deploy")
+# The article's fault, injected as the appliance boots: the plan refuses it, so it cannot come from the site.
+ARTICLE_FAULT = "10.64.0.1/23"
 
 
-def run_demo(output: Path, *, stages=DEMO_STAGES, disk_size: int = 2 * 1024 * 1024) -> Path:
-    """Start the bundled simulator (and the appliance's simulated first boot), write a demo site and a
-    small generated OVA, run the stages with apply.
+class _Appliances:
+    """Boots a simulated appliance in the lab when the first-boot player asks, from what vCenter holds."""
 
-    Returns the run folder, which keeps the demo site it ran (the simulator, its CA file and the
-    OVA lived only for the run). The passwords (the simulator's, and fresh ones for the appliance)
-    reach the notebooks only through the environment variables the site names, never as a
-    parameter or in the site file."""
+    def __init__(self, lab: str, fault: str) -> None:
+        self.lab, self.fault = lab, fault
+        self.known_hosts: Optional[Path] = None  # where the appliance's host keys are written, as read off its console
+        self.running: list = []
+
+    def boot(self, vm_name: str, properties: dict, macs: list) -> str:
+        from .appliance import ROLES, ApplianceSimulator
+
+        roles = [r for r in ROLES if properties.get(f"network.{r}_ip")]
+        sim = ApplianceSimulator(dict(properties), macs=dict(zip(roles, macs)), lab=self.lab,
+                                 faults={"service_ip_range": self.fault} if self.fault else {})
+        sim.start()
+        self.running.append(sim)
+        if self.known_hosts is not None:
+            self.known_hosts.write_text(sim.known_hosts())
+        return sim.ca_pem
+
+    def __enter__(self) -> "_Appliances":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for sim in self.running:
+            sim.stop()
+
+
+@dataclass
+class DemoResult:
+    folder: Path
+    index: Path
+    summary: str
+
+
+def run_demo(output: Path, *, disk_size: int = 2 * 1024 * 1024, fault: str = ARTICLE_FAULT) -> DemoResult:
+    """The whole article against the simulators, with apply: plan, prepare, deploy, verify (which finds
+    the injected fault), repair, verify again. Everything runs in a lab network namespace of its own:
+    the vCenter simulator, the first-boot player that boots the simulated appliance from what vCenter
+    holds, the runner and its kernels. Needs root (one sentence says so otherwise).
+
+    The run folder keeps the demo site, every stage's record and ``index.html``. The passwords (the
+    simulator's, fresh ones for the appliance) reach the notebooks only through the environment
+    variables the site names, never as a parameter or in the site file."""
     import os
     import secrets
     import sys
     import tempfile
 
     from ..credentials import secret_env_fields
-    from ..runbook import new_run_folder, run_stages
+    from ..errors import StageFailed, TkgsError
+    from ..run_index import IndexRow, write_index
+    from ..runbook import StageRunner, new_run_folder
     from ..site import load_site, parse_site
-    from ..stages import select_stages
+    from ..stages import stage_named
+    from .appliance import available
+    from .appliance.netns import Namespace, entered
     from .first_boot import FirstBoot
     from .ova import build_ova
     from .vcsim import VCenterSimulator
 
-    output = Path(output)
-    with tempfile.TemporaryDirectory(prefix="tkgs-demo-") as work, VCenterSimulator() as sim, FirstBoot(sim):
+    reason = available()
+    if reason:
+        raise TkgsError(f"the demo builds the simulated appliance in network namespaces and cannot run here: {reason}.")
+    output = Path(output).absolute()
+    rows: list[IndexRow] = []
+    # The passwords in the variables the example site names, when set (a person's, or a test's canaries),
+    # else fresh ones: the notebooks read them from there, never from a parameter or a file.
+    example = parse_site(EXAMPLE_SITE.read_text(), source=EXAMPLE_SITE)
+    passwords = {name: os.environ.get(name) or secrets.token_urlsafe(16) for _, name in secret_env_fields(example)}
+    with Namespace("lab") as lab, entered(lab.name), tempfile.TemporaryDirectory(prefix="tkgs-demo-") as work, \
+            VCenterSimulator(password=passwords[example.vcenter.password_env]) as sim, \
+            _Appliances(lab.name, fault) as appliances, FirstBoot(sim, appliance=appliances.boot):
         ova = build_ova(Path(work) / "haproxy-v0.1.10.ova", disk_size=disk_size)
         data = simulator_site_data(sim, ova=ova)
         data["site"] = "demo"
-        data["haproxy"]["boot_timeout"] = 60  # the simulated first boot takes a second or two
-        text = ("# The example site aimed at the bundled vCenter simulator (tkgs-runbook demo). The simulator,\n"
+        data["haproxy"].update(boot_timeout=60, ssh_known_hosts="known_hosts")  # written as the appliance boots
+        text = ("# The example site aimed at the bundled simulators (tkgs-runbook demo). The vCenter simulator,\n"
                 "# its CA file and the generated OVA existed only during this run.\n"
                 + yaml.safe_dump(data, sort_keys=False))
         folder = new_run_folder(parse_site(text), output)
-        (folder / "demo-site.yaml").write_text(text)
-        site = load_site(folder / "demo-site.yaml")
-        passwords = {name: secrets.token_urlsafe(16) for _, name in secret_env_fields(site)}
-        passwords[site.vcenter.password_env] = sim.password
+        site_file = folder / "demo-site.yaml"
+        site_file.write_text(text)
+        appliances.known_hosts = folder / "known_hosts"
+        site = load_site(site_file)
+        previous = {name: os.environ.get(name) for name in passwords}
         os.environ.update(passwords)
+        found = ""
         try:
-            run_stages(site, select_stages(stages), folder, apply=True, progress=sys.stderr.isatty())
+            with StageRunner(site, folder, apply=True, progress=sys.stderr.isatty()) as runner:
+                for name in ("plan", "prepare", "deploy"):
+                    result = runner.run(stage_named(name))
+                    rows.append(IndexRow(result.stage.title, result.notebook, result.seconds, "ok"))
+                try:
+                    result = runner.run(stage_named("verify"))
+                    rows.append(IndexRow("Verify the HAProxy appliance", result.notebook, result.seconds, "ok"))
+                except StageFailed as exc:
+                    if getattr(exc, "ename", "") != "VerificationFailed":
+                        raise
+                    found = _first_failure(folder / "verify-checks.csv")
+                    rows.append(IndexRow("Verify the HAProxy appliance", exc.result.notebook, exc.result.seconds,
+                                         f"found the injected fault: {found}"))
+                result = runner.run(stage_named("repair"))
+                rows.append(IndexRow(result.stage.title, result.notebook, result.seconds, "ok: repaired"))
+                result = runner.run(stage_named("verify"), record_as="06_verify_haproxy_again.ipynb")
+                rows.append(IndexRow("Verify the HAProxy appliance again", result.notebook, result.seconds, "ok"))
+        except StageFailed as exc:
+            failed = getattr(exc, "result", None)
+            if failed is not None:
+                rows.append(IndexRow(failed.stage.title, failed.notebook, failed.seconds, f"failed: {failed.error}"))
+            write_index(folder, site_file, rows, f"The demo stopped: {exc.message.splitlines()[0]}")
+            raise
         finally:
-            for name in passwords:
-                os.environ.pop(name, None)
-    return folder
+            for name, value in previous.items():  # as they were before the demo
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
+    checks = _count_checks(folder / "verify-checks.csv")
+    summary = (f"demo: plan, prepare and deploy ok; verify found the injected fault ({found or 'none found'}); repair "
+               f"fixed it; verify again: all {checks} checks ok.")
+    return DemoResult(folder, write_index(folder, site_file, rows, summary), summary)
+
+
+def _first_failure(checks_csv: Path) -> str:
+    import pandas as pd
+
+    if not checks_csv.exists():
+        return "see the verify stage"
+    rows = pd.read_csv(checks_csv, keep_default_na=False)
+    failed = rows[rows["status"] == "failed"]
+    if not len(failed):
+        return "no failed check"
+    unit = failed[failed["check"] == "anyip-routes.service"]  # the article's own symptom, when it is there
+    first = (unit if len(unit) else failed).iloc[0]
+    return f"{first['check']}: {first['found']}"
+
+
+def _count_checks(checks_csv: Path) -> int:
+    import pandas as pd
+
+    rows = pd.read_csv(checks_csv, keep_default_na=False)
+    if set(rows["status"]) != {"ok"}:
+        from ..errors import TkgsError
+
+        raise TkgsError(f"the demo's last verify saved failed checks in {checks_csv}.")
+    return len(rows)

@@ -10,7 +10,9 @@ the appliance would read, the VM's property values (the simulator keeps them in 
   real appliance never configures itself then): no address, no CA;
 * otherwise it reports its management address to the VM (the simulator's ``SET.guest.ipAddress``)
   and publishes its CA in ``guestinfo.dataplaneapi.cacert`` (base64 of the PEM): the user's own
-  CA when ``appliance.ca_cert`` and ``appliance.ca_cert_key`` were sent, else one it makes.
+  CA when ``appliance.ca_cert`` and ``appliance.ca_cert_key`` were sent, else one it makes. In the
+  end-to-end run it first boots a full simulated appliance from those values and the VM's MACs
+  (:mod:`tkgs_lib.simulators.appliance`), and publishes that appliance's CA.
 
 What it saw at each power-on is kept in :attr:`FirstBoot.boots`, for the tests. The tests and
 ``tkgs-runbook demo`` start one beside the simulator.
@@ -24,7 +26,7 @@ import logging
 import ssl
 import threading
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Callable, Optional
 
 from pyVim.connect import Disconnect, SmartConnect
 from pyVmomi import vim
@@ -80,8 +82,11 @@ def _last_values(options) -> dict[str, str]:
 class FirstBoot:
     """Watches a :class:`~tkgs_lib.simulators.vcsim.VCenterSimulator`; plays each VM's first boot."""
 
-    def __init__(self, sim, *, poll: float = 0.2) -> None:
-        self.sim, self.poll = sim, poll
+    def __init__(self, sim, *, poll: float = 0.2,
+                 appliance: Optional[Callable[[str, dict[str, str], list[str]], str]] = None) -> None:
+        """``appliance(vm name, property values, NIC MACs in order) -> CA PEM`` boots a full simulated
+        appliance from what vCenter holds (the end-to-end run); without it, a CA is made here."""
+        self.sim, self.poll, self.appliance = sim, poll, appliance
         self.boots: dict[str, Boot] = {}
         self._stop = threading.Event()
         self._thread: Optional[threading.Thread] = None
@@ -146,7 +151,13 @@ class FirstBoot:
             return
         address = properties["network.management_ip"].split("/", 1)[0]
         own_cert, own_key = properties.get("appliance.ca_cert", ""), properties.get("appliance.ca_cert_key", "")
-        pem = pem_from_property(own_cert) if own_cert and own_key else make_ca(properties.get("network.hostname", ""))
+        if self.appliance is not None:
+            macs = [d.macAddress for d in vm.config.hardware.device if isinstance(d, vim.vm.device.VirtualEthernetCard)]
+            pem = self.appliance(vm.name, properties, macs)
+        elif own_cert and own_key:
+            pem = pem_from_property(own_cert)
+        else:
+            pem = make_ca(properties.get("network.hostname", ""))
         published = base64.b64encode(pem.encode()).decode()
         spec = vim.vm.ConfigSpec(extraConfig=[vim.option.OptionValue(key="SET.guest.ipAddress", value=address),
                                               vim.option.OptionValue(key=CA_GUESTINFO, value=published)])

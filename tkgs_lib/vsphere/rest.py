@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 import requests
 
+from ..credentials import basic_auth
 from ..errors import ConnectionFailed, RestError
 from .tls import TlsPolicy, unreachable_sentence
 
@@ -68,7 +69,7 @@ class RestClient:
     def login(self, username: str, password: str) -> None:
         """Create a vAPI session with basic auth; its id rides on every later request."""
         try:
-            response = self.session.post(self.base_url + SESSION_PATH, auth=(username, password),
+            response = self.session.post(self.base_url + SESSION_PATH, headers=basic_auth(username, password),
                                          timeout=self.timeout, allow_redirects=False)
         except requests.RequestException as exc:
             raise ConnectionFailed(self._transport_sentence("log in to", exc)) from None

@@ -23,7 +23,6 @@ from __future__ import annotations
 import atexit
 import ctypes
 import ipaddress
-import itertools
 import json
 import os
 import select
@@ -37,13 +36,12 @@ from typing import Callable, Optional, Sequence, TypeVar
 
 from tkgs_lib.errors import SimulatorUnavailable
 
-from .netns import PREFIX, ip, namespaces, need_root, netns_exec, run_in_netns, sweep
+from .netns import ip, namespaces, netns_exec, new_name, run_in_netns, sweep
 
 __all__ = ["ApplianceSimulator", "ROLES", "available"]
 
 ROLES = ("management", "workload", "frontend")
 T = TypeVar("T")
-_counter = itertools.count(1)
 _running: set["ApplianceSimulator"] = set()
 PR_SET_PDEATHSIG = 1
 
@@ -96,13 +94,14 @@ class ApplianceSimulator:
     faults: dict = field(default_factory=dict)
     authorized_keys: list[str] = field(default_factory=list)  # public keys root accepts, besides its password
     start_timeout: float = 60.0
+    lab: Optional[str] = None  # an existing lab namespace to join (the demo's); None: one of its own
 
     def __post_init__(self) -> None:
-        n = next(_counter)
-        self.lab = f"{PREFIX}lab-{os.getpid()}-{n}"
-        self.appliance = f"{PREFIX}app-{os.getpid()}-{n}"
+        self._own_lab = self.lab is None
+        self.lab = self.lab or new_name("lab")
+        self.appliance = new_name("app")
         self.roles = [r for r in ROLES if self.properties.get(f"network.{r}_ip")]
-        salt = (os.getpid() * 31 + n) & 0xFFFFFF
+        salt = (os.getpid() * 31 + int(self.appliance.rsplit("-", 1)[1])) & 0xFFFFFF
         self.macs = {role: (self.macs.get(role) or _vmware_mac(i, salt)).lower() for i, role in enumerate(self.roles)}
         self.ca_pem = ""
         self.host_keys: list[str] = []
@@ -123,7 +122,7 @@ class ApplianceSimulator:
 
     @classmethod
     def for_site(cls, site, passwords: dict[str, str], *, faults: Optional[dict] = None,
-                 macs: Optional[dict[str, str]] = None) -> "ApplianceSimulator":
+                 macs: Optional[dict[str, str]] = None, lab: Optional[str] = None) -> "ApplianceSimulator":
         """An appliance deployed as the deploy stage deploys the site: the same property values.
         ``passwords``: the root and Data Plane API passwords, by their property keys."""
         from tkgs_lib.appliance.properties import appliance_properties
@@ -134,7 +133,7 @@ class ApplianceSimulator:
         properties = appliance_properties(site, plan_networks(site), parse_descriptor(haproxy_descriptor()), passwords)
         if properties.findings:
             raise SimulatorUnavailable("the site cannot be deployed: " + "; ".join(str(f) for f in properties.findings))
-        return cls(properties.as_dict(), macs=dict(macs or {}), faults=dict(faults or {}))
+        return cls(properties.as_dict(), macs=dict(macs or {}), faults=dict(faults or {}), lab=lab)
 
     @property
     def management_address(self) -> str:
@@ -157,15 +156,18 @@ class ApplianceSimulator:
         return self
 
     def _wire(self) -> None:
-        ip("netns", "add", self.lab)
+        if self._own_lab:
+            ip("netns", "add", self.lab)
+            ip("link", "set", "lo", "up", netns=self.lab)
         ip("netns", "add", self.appliance)
-        ip("link", "set", "lo", "up", netns=self.lab)
         bridges: dict[str, str] = {}  # network (CIDR) → bridge in the lab
         for role in self.roles:
             address = ipaddress.ip_interface(self.properties[f"network.{role}_ip"])
             network = str(address.network)
             if network not in bridges:
                 bridge = bridges[network] = f"br-{role}"
+                if ip("link", "show", bridge, netns=self.lab, check=False).returncode == 0:
+                    continue  # the lab already has it (a joined lab, or an appliance deployed again)
                 ip("link", "add", bridge, "type", "bridge", netns=self.lab)
                 gateway = self.properties.get(f"network.{role}_gateway")
                 if gateway:
@@ -236,7 +238,7 @@ class ApplianceSimulator:
             for pipe in (guest.stdin, guest.stdout, guest.stderr):
                 if pipe:
                     pipe.close()
-        for name in (self.appliance, self.lab):
+        for name in (self.appliance, self.lab) if self._own_lab else (self.appliance,):
             if name in namespaces():
                 ip("netns", "del", name, check=False)
         _running.discard(self)

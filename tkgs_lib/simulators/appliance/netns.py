@@ -7,7 +7,9 @@ Nothing of a site's networks is ever configured in the host's own namespace.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
+import itertools
 import os
 import re
 import subprocess
@@ -16,9 +18,11 @@ from typing import Callable, Sequence, TypeVar
 
 from tkgs_lib.errors import SimulatorUnavailable
 
-__all__ = ["ip", "netns_exec", "namespaces", "sweep", "run_in_netns", "PREFIX", "need_root"]
+__all__ = ["ip", "netns_exec", "namespaces", "sweep", "run_in_netns", "PREFIX", "need_root", "new_name", "Namespace",
+           "entered"]
 
 PREFIX = "tkgs-"
+_counter = itertools.count(1)
 _OWNED = re.compile(rf"^{PREFIX}(lab|app)-(\d+)-\d+$")
 CLONE_NEWNET = 0x40000000
 T = TypeVar("T")
@@ -94,3 +98,47 @@ def run_in_netns(netns: str, work: Callable[[], T]) -> T:
     if "error" in result:
         raise result["error"]
     return result["value"]
+
+
+def new_name(kind: str) -> str:
+    """A namespace name no other run or test worker uses: ``tkgs-<kind>-<pid>-<n>``."""
+    return f"{PREFIX}{kind}-{os.getpid()}-{next(_counter)}"
+
+
+def _setns(fd: int) -> None:
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.setns(fd, CLONE_NEWNET) != 0:
+        raise OSError(ctypes.get_errno(), "setns failed")
+
+
+class Namespace:
+    """A named network namespace of ours (loopback up), removed on exit."""
+
+    def __init__(self, kind: str = "lab") -> None:
+        self.name = new_name(kind)
+
+    def __enter__(self) -> "Namespace":
+        need_root()
+        sweep()
+        ip("netns", "add", self.name)
+        ip("link", "set", "lo", "up", netns=self.name)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        ip("netns", "del", self.name, check=False)
+
+
+@contextlib.contextmanager
+def entered(netns: str):
+    """The calling thread works in ``netns`` (and the threads and processes it starts), then returns."""
+    original = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
+    target = os.open(f"/run/netns/{netns}", os.O_RDONLY)
+    try:
+        _setns(target)
+        try:
+            yield
+        finally:
+            _setns(original)
+    finally:
+        os.close(target)
+        os.close(original)

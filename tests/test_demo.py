@@ -1,0 +1,68 @@
+"""`tkgs-runbook demo`: the whole article against both simulators, the article's fault injected into
+the appliance's first boot, found by verify and repaired. (The README's main job runs it too, from a
+fresh copy: tests/test_main_job.py.)"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from appliance_fixtures import require_appliance_simulator
+from tkgs_lib.credentials import scan_for_secrets
+
+SCRIPT = Path(sys.executable).with_name("tkgs-runbook")
+CANARIES = {"TKGS_VCENTER_PASSWORD": "canary-vcenter-€-Pa55",
+            "TKGS_HAPROXY_ROOT_PASSWORD": "canary-root-Pa55/+=",
+            "TKGS_HAPROXY_DATAPLANE_PASSWORD": "canary-dataplane-Pa55 &"}
+RECORDS = ["01_plan_networks", "02_prepare_vsphere", "03_deploy_haproxy", "04_verify_haproxy", "05_repair_haproxy",
+           "06_verify_haproxy_again"]
+pytestmark = pytest.mark.slow
+
+
+def test_the_demo_finds_and_repairs_the_articles_fault_and_leaves_no_secret(vcsim_binary, tmp_path):
+    require_appliance_simulator()
+    result = subprocess.run([str(SCRIPT), "demo", "--output", str(tmp_path / "runs")], capture_output=True, text=True,
+                            timeout=600, env={**os.environ, **CANARIES})
+    assert result.returncode == 0, result.stderr[-3000:]
+    (folder,) = (tmp_path / "runs").iterdir()
+    assert sorted(p.stem for p in folder.glob("0*.ipynb")) == RECORDS
+    assert all((folder / f"{name}.html").exists() for name in RECORDS)
+    summary = result.stdout.strip().splitlines()[-1]
+    assert "verify found the injected fault (anyip-routes.service: failed: 'Error: Invalid prefix for given prefix " \
+           "length.' on the line 10.64.0.1/23); repair fixed it; verify again: all 17 checks ok." in summary
+    assert summary.endswith(f"See {folder / 'index.html'}.")
+    index = (folder / "index.html").read_text()
+    assert all(f'href="{name}.html"' in index for name in RECORDS) and 'img src="address-space.png"' in index
+    assert "found the injected fault" in index and ">ok<" in index
+
+    # No secret anywhere in the run folder: plain, URL-encoded, base64 at all three offsets.
+    assert scan_for_secrets(folder, CANARIES.values()) == []
+    assert "password" not in yaml.safe_load((folder / "demo-site.yaml").read_text())["vcenter"]
+    # The records keep each progress bar once, finished: no 0% line, no redraws, no cursor escapes.
+    streams = "".join("".join(o.get("text", "")) for nb in folder.glob("*.ipynb")
+                      for c in json.loads(nb.read_text())["cells"] for o in c.get("outputs", []))
+    bars = [line for line in streams.splitlines() if "%|" in line]
+    assert bars and all("100%|" in line for line in bars), bars
+    assert "\x1b" not in streams and "\r" not in streams
+
+
+def test_without_root_the_demo_says_so_in_one_sentence(tmp_path):
+    if os.geteuid() != 0:
+        pytest.skip("needs root to become another user")
+    output = tmp_path / "runs"
+    output.mkdir()
+    os.chmod(tmp_path, 0o777)
+    os.chmod(output, 0o777)
+    result = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", str(SCRIPT), "demo",
+                             "--output", str(output)], capture_output=True, text=True, timeout=120,
+                            env={**os.environ, "HOME": str(tmp_path)})
+    assert result.returncode == 1
+    (line,) = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert "cannot run here: the appliance simulator needs root" in line and "Traceback" not in result.stderr
+    assert list(output.iterdir()) == []
