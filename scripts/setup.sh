@@ -28,6 +28,13 @@ fi
 
 python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
     || { echo "tkgs-runbook needs Python 3.11 or newer; found $(python3 --version)" >&2; exit 1; }
+# Installed already for this very pyproject.toml: nothing to do (a rerun takes a second, not a minute).
+stamp=.venv/.tkgs-installed
+wanted=$(sha256sum pyproject.toml | cut -d' ' -f1)
+if [ -x .venv/bin/tkgs-runbook ] && [ "$(cat "$stamp" 2>/dev/null)" = "$wanted" ]; then
+    exit 0
+fi
 python3 -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q -e '.[dev]'
+echo "$wanted" > "$stamp"
