@@ -233,3 +233,14 @@ def test_validate_never_calls_a_rejected_anyip_line_what_the_appliance_will_writ
     result = cli("validate", write_site(tmp_path, {"haproxy.load_balancer_ranges": ["10.64.0.1/23"]}))
     assert "as the appliance will write" not in result.stdout
     assert "anyip-routes.cfg NOT written" in result.stdout and "10.64.0.1/23    <- rejected" in result.stdout
+
+
+def test_run_stops_when_a_secret_value_reaches_a_file_of_the_run_folder(tmp_path):
+    """The notebooks are scrubbed, but a stage's other files are not: a password that is also a
+    site value (here the load-balancer range) lands in anyip-routes.cfg, and the scan names it."""
+    site = write_site(tmp_path)
+    result = cli("run", site, "--stages", "plan", "--output", tmp_path / "runs",
+                 env={"TKGS_VCENTER_PASSWORD": "10.64.1.0/24"})
+    assert result.returncode == 1
+    assert "after stage 'plan' a secret value was found in anyip-routes.cfg (plain): the run stops" in result.stderr
+    assert "10.64.1.0/24" not in result.stderr  # the message names the file, never the value
