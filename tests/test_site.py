@@ -271,3 +271,22 @@ def test_the_fingerprint_as_openssl_prints_it_is_accepted():
     for written in (fingerprint, f"sha256 Fingerprint={fingerprint}", fingerprint.replace(":", " ")):
         site = _parse(variant({"vcenter.thumbprint": written}))
         assert site.findings == [], (written, site.findings)
+
+
+@pytest.mark.parametrize("changes, path, words", [
+    ({"networks.management.vlan": 99999999999999}, "networks.management.vlan", "VLAN 99999999999999 is out of range"),
+    ({"vcenter.port": 10**20}, "vcenter.port", "is out of range"),
+    ({"haproxy.boot_timeout": 10**12}, "haproxy.boot_timeout", "out of range: at most a day"),
+    ({"site": "a" * 64}, "site", "is 64 characters long; a site name has at most 63"),
+    ({"vcenter.server": "::1"}, "vcenter.server", "is an IPv6 address, which tkgs-runbook does not support"),
+])
+def test_what_is_wrong_is_said_as_it_is(changes, path, words):
+    """A huge number is a whole number out of range, a long name too long, IPv6 unsupported: said so."""
+    import yaml
+
+    from helpers import variant
+    from tkgs_lib.site import parse_site
+    from tkgs_lib.site.network import plan_networks
+
+    findings = [f for f in plan_networks(parse_site(yaml.safe_dump(variant(changes)))).findings if f.is_error]
+    assert [f.path for f in findings] == [path] and words in findings[0].message

@@ -21,7 +21,10 @@ def site_checks(site) -> list[Finding]:
 
 
 def _check_names(site):
-    if site.site and not SITE_NAME.match(site.site):
+    if site.site and len(site.site) > 63:
+        yield Finding.error("site", f"is {len(site.site)} characters long; a site name has at most 63.",
+                            "use a short name, e.g. lab01.")
+    elif site.site and not SITE_NAME.match(site.site):
         yield Finding.error("site", f"{site.site!r} cannot name a run folder.",
                             "use letters, digits, '.', '_' and '-' only (up to 63), e.g. lab01.")
     for path, name in secret_env_fields(site):
@@ -36,7 +39,11 @@ def _check_vcenter(site):
     vc = site.vcenter
     if vc is None:
         return
-    if vc.server and ("://" in vc.server or "/" in vc.server):
+    if vc.server and ":" in vc.server and "://" not in vc.server:
+        yield Finding.error("vcenter.server", f"{vc.server!r} is an IPv6 address, which tkgs-runbook does not support "
+                                              f"(nor does the appliance).",
+                            "write vCenter's host name, or its IPv4 address.")
+    elif vc.server and ("://" in vc.server or "/" in vc.server):
         yield Finding.error("vcenter.server", f"{vc.server!r} is a URL; the server is a host name only.",
                             f"write just the host, e.g. {urlsplit(vc.server).hostname or 'vcenter.test.corp'} "
                             "(and its port in vcenter.port).")
@@ -85,6 +92,9 @@ def _check_appliance(site):
     if hp.boot_timeout is not None and hp.boot_timeout < 1:
         yield Finding.error("haproxy.boot_timeout", f"{hp.boot_timeout} seconds leaves the appliance no time to boot.",
                             "give it at least the article's few minutes, e.g. 600.")
+    elif hp.boot_timeout is not None and hp.boot_timeout > 86400:
+        yield Finding.error("haproxy.boot_timeout", f"{hp.boot_timeout} seconds is out of range: at most a day (86400).",
+                            "give it the article's few minutes, e.g. 600.")
     if hp.ssh_host_key and not re.fullmatch(r"SHA256:[A-Za-z0-9+/]{43}", hp.ssh_host_key.strip()):
         yield Finding.error("haproxy.ssh_host_key", "is not a SHA-256 host key fingerprint (SHA256: and 43 "
                                                     "base64 characters).",

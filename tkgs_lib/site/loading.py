@@ -180,8 +180,8 @@ def _convert(hint, raw, path: str, f, base: Path, findings: list[Finding]):
             return raw
         return bad("true or false", "write true or false.")
     if hint is int:
-        if isinstance(raw, int) and not isinstance(raw, bool) and abs(raw) < 10**9:
-            return raw
+        if isinstance(raw, int) and not isinstance(raw, bool):
+            return raw  # its range is the field's rule's to say (a VLAN 0-4094, a port 1-65535...)
         if isinstance(raw, str) and re.fullmatch(r"[0-9]{1,9}", raw.strip()):
             return int(raw.strip())
         return bad("a whole number", "write a whole number (digits 0-9) without quotes.")
