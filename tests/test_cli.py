@@ -244,3 +244,14 @@ def test_run_stops_when_a_secret_value_reaches_a_file_of_the_run_folder(tmp_path
     assert result.returncode == 1
     assert "after stage 'plan' a secret value was found in anyip-routes.cfg (plain): the run stops" in result.stderr
     assert "10.64.1.0/24" not in result.stderr  # the message names the file, never the value
+
+
+def test_validate_caps_the_findings_of_one_kind(tmp_path):
+    ranges = [f"10.64.8.{50 + i}-10.64.8.{60 + i}" for i in range(150)]
+    result = cli("validate", write_site(tmp_path, {"networks.workload.ranges": ranges}))
+    assert result.returncode == 1
+    assert "more findings like those above (--format json lists every one)" in result.stdout
+    assert result.stdout.count("overlaps") <= 10
+    report = json.loads(cli("validate", write_site(tmp_path, {"networks.workload.ranges": ranges}),
+                            "--format", "json").stdout)
+    assert len([f for f in report["findings"] if "overlaps" in f["message"]]) == 149

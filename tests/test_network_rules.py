@@ -299,3 +299,28 @@ def test_a_missing_appliance_address_is_reported_once():
 def test_a_load_balancer_block_outside_its_network_is_told_to_use_a_block():
     (f, *_) = at(findings_for({"haproxy.load_balancer_ranges": ["10.64.4.0/24"]}), "haproxy.load_balancer_ranges[0]")
     assert f.fix == "use a block inside 10.64.0.0/23."
+
+
+def test_each_overlapping_range_is_reported_once_with_a_count_of_the_rest():
+    """3,000 aliases of one block: 2,999 findings (one each), not 4.5 million pairs."""
+    findings = findings_for({"haproxy.load_balancer_ranges": ["10.64.1.0/24"] * 3000})
+    overlaps = [f for f in findings if "overlaps" in f.message]
+    assert len(overlaps) == 2999 and len({f.path for f in overlaps}) == 2999
+    assert any(f.message.endswith("and 2998 other ranges.") for f in overlaps)
+
+
+def test_a_load_balancer_range_over_several_workload_ranges_counts_them():
+    findings = findings_for({"networks.workload.ranges": ["10.64.12.1-10.64.12.9", "10.64.12.20-10.64.12.29",
+                                                           "10.64.12.40-10.64.12.49"],
+                             "networks.frontend": None, "haproxy.deployment": "default", "haproxy.frontend_ip": None,
+                             "haproxy.load_balancer_ranges": ["10.64.12.0/26"]})
+    (f,) = [f for f in at(findings, "haproxy.load_balancer_ranges[0]") if "overlaps" in f.message]
+    assert f.message.endswith("and 2 other ranges.")
+
+
+def test_more_ranges_than_any_appliance_can_use_are_refused_with_the_limit():
+    from tkgs_lib.site.network import MAX_RANGES
+
+    (f,) = at(findings_for({"networks.workload.ranges": ["10.64.8.50-10.64.8.60"] * (MAX_RANGES + 1)}),
+              "networks.workload.ranges")
+    assert f"more than the {MAX_RANGES:,} any appliance can use" in f.message

@@ -96,7 +96,7 @@ def test_a_lone_value_is_a_one_item_list():
 
 
 @pytest.mark.parametrize("text, words", [
-    ("site: [unclosed", "not valid YAML at line 1"),
+    ("site: [unclosed", r"not valid YAML at line [12]"),
     ("- a\n- b\n", "must be a YAML mapping"),
     ("", "this one is empty"),
 ])
@@ -290,3 +290,19 @@ def test_what_is_wrong_is_said_as_it_is(changes, path, words):
 
     findings = [f for f in plan_networks(parse_site(yaml.safe_dump(variant(changes)))).findings if f.is_error]
     assert [f.path for f in findings] == [path] and words in findings[0].message
+
+
+def test_a_huge_file_and_a_fifo_are_refused_before_they_are_read(tmp_path):
+    import os
+
+    from tkgs_lib.errors import SiteError
+    from tkgs_lib.site import load_site
+
+    huge = tmp_path / "huge.yaml"
+    huge.write_text("site: lab01\n# " + "x" * (50 * 1024 * 1024) + "\n")
+    with pytest.raises(SiteError, match=r"is 51,200 KiB; a site file is at most 256 KiB"):
+        load_site(huge)
+    fifo = tmp_path / "fifo.yaml"
+    os.mkfifo(fifo)
+    with pytest.raises(SiteError, match="is not a regular file"):
+        load_site(fifo)  # would hang for ever on a read

@@ -38,7 +38,7 @@ def _print_finding(finding) -> None:
 
 
 def cmd_validate(args) -> int:
-    from .findings import errors, sort_findings
+    from .findings import capped, errors, sort_findings
     from .site.network import plan_networks
     from .site import load_site
 
@@ -50,8 +50,11 @@ def cmd_validate(args) -> int:
     else:
         _print_tables(plan)
         print("\nFindings" if findings else "\nFindings: none")
-        for f in findings:
+        shown, hidden = capped(findings)
+        for f in shown:
             _print_finding(f)
+        if hidden:
+            print(f"  ... and {hidden:,} more findings like those above (--format json lists every one).")
         n = len(errors(findings))
         print(f"\n{args.site}: {n} error{'s' if n != 1 else ''}, {len(findings) - n} warning"
               f"{'s' if len(findings) - n != 1 else ''}.")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass
 from typing import Iterable, Literal
 
@@ -47,19 +48,46 @@ def sort_findings(findings: Iterable[Finding]) -> list[Finding]:
     return sorted(findings, key=lambda f: _ORDER[f.severity])
 
 
+PER_KIND = 10  # findings of one kind shown before the rest are counted
+
+
+def _kind(finding: Finding) -> tuple[str, str]:
+    """Findings of one rule read alike but for their values: addresses, numbers, names, fields."""
+    shape = re.sub(r"'[^']*'|\[\d+\]|\d[\d.,:/-]*", "#", finding.message)
+    return finding.severity, re.sub(r" and # other ranges?", "", shape)
+
+
+def capped(findings: Iterable[Finding], per_kind: int = PER_KIND) -> tuple[list[Finding], int]:
+    """The findings to show (at most ``per_kind`` of each kind) and how many more there are."""
+    shown, seen, hidden = [], {}, 0
+    for f in findings:
+        kind = _kind(f)
+        seen[kind] = seen.get(kind, 0) + 1
+        if seen[kind] <= per_kind:
+            shown.append(f)
+        else:
+            hidden += 1
+    return shown, hidden
+
+
 def raise_for_errors(findings: Iterable[Finding], what: str = "The site") -> None:
-    """Raise ValidationFailed, listing every error, when any finding is an error."""
+    """Raise ValidationFailed, listing the errors (at most ten of a kind), when any finding is an error."""
     found = errors(findings)
     if found:
-        lines = "\n".join(f"  - {f}" for f in found)
+        shown, hidden = capped(found)
+        lines = "\n".join(f"  - {f}" for f in shown) + (f"\n  ... and {hidden:,} more like these." if hidden else "")
         plural = "s" if len(found) > 1 else ""
         raise ValidationFailed(f"{what} has {len(found)} error{plural}; nothing was changed.\n{lines}", found)
 
 
 def findings_table(findings: Iterable[Finding]):
-    """The findings as a table (severity, field, problem, fix), errors first."""
+    """The findings as a table (severity, field, problem, fix), errors first; at most ten of a kind,
+    then one row counting the rest."""
     from .tables import Table
 
-    rows = [{"severity": f.severity, "field": f.path, "problem": f.message, "fix": f.fix}
-            for f in sort_findings(findings)]
+    shown, hidden = capped(sort_findings(findings))
+    rows = [{"severity": f.severity, "field": f.path, "problem": f.message, "fix": f.fix} for f in shown]
+    if hidden:
+        rows.append({"severity": "", "field": "", "problem": f"... and {hidden:,} more findings like those above.",
+                     "fix": ""})
     return Table(rows, ["severity", "field", "problem", "fix"], empty="No findings: every check passed.")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import stat
 import types
 import typing
 from pathlib import Path
@@ -22,7 +23,11 @@ from ..errors import SiteError
 from ..findings import Finding
 from .model import MISSING, Site
 
-class _StrictLoader(yaml.SafeLoader):
+# libyaml's parser when PyYAML has it (its wheels do): the pure-Python one costs seconds on a large file.
+_BaseLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _StrictLoader(_BaseLoader):
     """YAML as a person means it: a duplicate key is an error, and whole numbers are decimal.
 
     YAML 1.1 reads `vlan: 026` as octal 22 and `1:20` as 80, and lets a second `gateway:`
@@ -56,15 +61,28 @@ _StrictLoader.add_constructor("tag:yaml.org,2002:int", lambda loader, node: int(
 # A key that would hold a secret itself; `*_env` and `*_file` keys only name where one lives.
 
 
+SUGGESTIONS = 20  # unknown keys of one mapping that get a "did you mean"
+MAX_SITE_BYTES = 256 * 1024  # the article's site is 2 KB; 1,000 ranges of each kind fit in a tenth of this
+
+
 def load_site(path: str | Path) -> Site:
-    """Read a site file. Raises SiteError when it cannot be read or is not a YAML mapping."""
+    """Read a site file. Raises SiteError when it cannot be read, is too large or not a YAML mapping."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        info = path.stat()
     except FileNotFoundError:
         raise SiteError(f"{path}: no such site file.") from None
-    except IsADirectoryError:
-        raise SiteError(f"{path}: is a folder; give the path of a site file (YAML).") from None
+    except OSError as exc:
+        raise SiteError(f"{path}: cannot be read ({exc.strerror or exc}).") from None
+    if stat.S_ISDIR(info.st_mode):
+        raise SiteError(f"{path}: is a folder; give the path of a site file (YAML).")
+    if not stat.S_ISREG(info.st_mode):  # a FIFO or a device would hang the read, or never end
+        raise SiteError(f"{path}: is not a regular file; give the path of a site file (YAML).")
+    if info.st_size > MAX_SITE_BYTES:
+        raise SiteError(f"{path}: is {info.st_size / 1024:,.0f} KiB; a site file is at most {MAX_SITE_BYTES // 1024} "
+                        f"KiB (the article's is 2 KiB): is it really a site file?")
+    try:
+        text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise SiteError(f"{path}: cannot be read ({exc}).") from None
     return parse_site(text, source=path)
@@ -105,6 +123,7 @@ def _build(cls: type, data: Any, prefix: str, base: Path, findings: list[Finding
     hints = typing.get_type_hints(cls)
     known = {f.name: f for f in dataclasses.fields(cls) if not f.metadata.get("internal")}
     values: dict[str, Any] = {}
+    unknown = 0
     for key, raw in data.items():
         path = f"{prefix}.{key}" if prefix else str(key)
         if isinstance(key, str) and is_secret_key(key):
@@ -114,7 +133,8 @@ def _build(cls: type, data: Any, prefix: str, base: Path, findings: list[Finding
                 f"`{key}_env`."))
             continue
         if key not in known:
-            close = _closest(str(key), known)
+            unknown += 1  # a spelling suggestion for the first few: thousands are not typos
+            close = _closest(str(key), known) if unknown <= SUGGESTIONS else None
             hint = f"did you mean `{close}`?" if close else f"the keys here are: {', '.join(known)}."
             findings.append(Finding.error(path, "unknown key.", f"remove it or fix its spelling; {hint}"))
             continue
