@@ -306,3 +306,23 @@ def test_a_huge_file_and_a_fifo_are_refused_before_they_are_read(tmp_path):
     os.mkfifo(fifo)
     with pytest.raises(SiteError, match="is not a regular file"):
         load_site(fifo)  # would hang for ever on a read
+
+
+def test_vsphere_name_limits_and_the_ca_file_are_checked_at_the_desk(tmp_path):
+    import yaml
+
+    from helpers import variant
+    from tkgs_lib.site import parse_site
+
+    not_pem = tmp_path / "ca.pem"
+    not_pem.write_text("not a certificate\n")
+    site = parse_site(yaml.safe_dump(variant({"networks.workload.portgroup": "p" * 5_000_000,
+                                              "haproxy.vm_name": "v" * 81, "vcenter.ca_file": str(not_pem)})),
+                      source=tmp_path / "site.yaml")
+    errors = {f.path: f.message for f in site.findings if f.is_error}
+    assert errors["networks.workload.portgroup"] == ("is 5,000,000 characters long; vSphere names an object with at "
+                                                     "most 80.")
+    assert "at most 80" in errors["haproxy.vm_name"]
+    assert "is not a PEM bundle of CA certificates" in errors["vcenter.ca_file"]
+    missing = parse_site(yaml.safe_dump(variant({"vcenter.ca_file": "nope.pem"})), source=tmp_path / "site.yaml")
+    assert [f.message for f in missing.findings if f.path == "vcenter.ca_file"] == [f"{tmp_path / 'nope.pem'} does not exist."]

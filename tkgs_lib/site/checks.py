@@ -15,9 +15,29 @@ from ..errors import SiteError
 from ..findings import Finding
 from .patterns import ENV_NAME, IPV4_TEXT, SITE_NAME, host_name_problem, normalize_thumbprint
 
+VSPHERE_NAME_MAX = 80  # vSphere's limit on an inventory object's name (a VM, a port group, a folder)
+
+
 def site_checks(site) -> list[Finding]:
     """Every check of this module, in file order."""
-    return [*_check_names(site), *_check_vcenter(site), *_check_appliance(site), *_check_libraries(site)]
+    return [*_check_names(site), *_check_vcenter(site), *_check_appliance(site), *_check_libraries(site),
+            *_check_vsphere_names(site)]
+
+
+def _check_vsphere_names(site):
+    """Names vSphere would refuse (or cut) only when the stage runs: caught at the desk instead."""
+    named = []
+    if site.networks is not None:
+        named += [(f"networks.{role}.portgroup", getattr(getattr(site.networks, role, None), "portgroup", ""))
+                  for role in ("management", "workload", "frontend")]
+    if site.haproxy is not None:
+        named.append(("haproxy.vm_name", site.haproxy.vm_name))
+        named += [(f"haproxy.vm_folder ({part})", part) for part in (site.haproxy.vm_folder or "").split("/")]
+    for path, name in named:
+        if name and len(name) > VSPHERE_NAME_MAX:
+            yield Finding.error(path.split(" ")[0], f"is {len(name):,} characters long; vSphere names an object with at "
+                                                    f"most {VSPHERE_NAME_MAX}.",
+                                f"use a name of at most {VSPHERE_NAME_MAX} characters.")
 
 
 def _check_names(site):
@@ -65,6 +85,12 @@ def _check_vcenter(site):
             yield Finding.error("vcenter.thumbprint", exc.message.removeprefix("vcenter.thumbprint: "),
                                 "paste the output of `openssl x509 -noout -fingerprint -sha256` on vCenter's "
                                 "certificate, confirmed out of band.")
+    if vc.ca_file and not vc.thumbprint and not vc.insecure:
+        problem = _pem_bundle_problem(vc.ca_file)
+        if problem:
+            yield Finding.error("vcenter.ca_file", problem,
+                                "give the PEM bundle of the CA that signed vCenter's certificate (its root CA is in "
+                                "https://<vcenter>/certs/download.zip).")
     if vc.ca_file and vc.thumbprint:
         yield Finding.error("vcenter.thumbprint", "is set together with vcenter.ca_file; it is unclear which to trust.",
                             "keep one: a CA file, or a pinned fingerprint.")
@@ -75,6 +101,22 @@ def _check_vcenter(site):
         yield Finding.warning("vcenter.insecure", "TLS verification is OFF: anyone on the path can read the vCenter "
                                                   "password.", "set vcenter.ca_file or vcenter.thumbprint and remove "
                                                                "insecure: true.")
+
+
+def _pem_bundle_problem(path: str) -> str:
+    """Why ``path`` is not a readable PEM bundle of certificates, or ""."""
+    import os
+    import ssl
+
+    if not os.path.exists(path):
+        return f"{path} does not exist."
+    if not os.path.isfile(path):
+        return f"{path} is not a file."
+    try:
+        ssl.create_default_context(cafile=path)
+    except (ssl.SSLError, OSError, ValueError) as exc:
+        return f"{path} is not a PEM bundle of CA certificates ({getattr(exc, 'reason', None) or exc})."
+    return ""
 
 
 def _check_appliance(site):
