@@ -255,3 +255,44 @@ def test_validate_caps_the_findings_of_one_kind(tmp_path):
     report = json.loads(cli("validate", write_site(tmp_path, {"networks.workload.ranges": ranges}),
                             "--format", "json").stdout)
     assert len([f for f in report["findings"] if "overlaps" in f["message"]]) == 149
+
+
+@pytest.mark.parametrize("signame", ["SIGTERM", "SIGHUP", "SIGINT"])
+def test_a_run_stopped_by_a_signal_stops_its_kernel_and_keeps_the_record(tmp_path, signame):
+    """A closed terminal (SIGHUP) or a CI timeout (SIGTERM) once left the kernel running unsupervised,
+    the record unexported and unscrubbed, and the runner silent."""
+    import shutil
+    import signal
+    import time
+
+    notebooks = tmp_path / "notebooks"
+    shutil.copytree(Path(__file__).resolve().parent.parent / "notebooks", notebooks)
+    plan = notebooks / "01_plan_networks.ipynb"
+    nb = json.loads(plan.read_text())
+    nb["cells"][-1]["source"] = "import time\nprint('working on it')\ntime.sleep(120)\n"  # a long last step
+    plan.write_text(json.dumps(nb))
+    proc = subprocess.Popen([str(SCRIPT), "run", write_site(tmp_path), "--stages", "plan", "--output",
+                             tmp_path / "runs"], env={**os.environ, "TKGS_NOTEBOOKS": str(notebooks)},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    kernels: list[str] = []
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not kernels:  # until the kernel runs the long step
+        time.sleep(0.5)
+        records = list((tmp_path / "runs").glob("*/01_plan_networks.ipynb"))
+        try:  # papermill saves the record after each cell: the picture's cell is the one before the long step
+            outputs = [o for c in json.loads(records[0].read_text())["cells"] for o in c.get("outputs", [])]
+        except (IndexError, ValueError):
+            continue
+        if any("image/png" in o.get("data", {}) for o in outputs):
+            time.sleep(2)
+            kernels = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()
+    assert kernels, "the stage never reached its long step"
+    proc.send_signal(getattr(signal, signame))
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err[-2000:]
+    assert "interrupted: stage 'plan' (Plan the networks) was interrupted: it changes nothing." in err
+    assert "Traceback" not in err, err
+    (folder,) = (tmp_path / "runs").iterdir()
+    assert (folder / "01_plan_networks.html").exists()  # the record, exported
+    time.sleep(1)
+    assert [pid for pid in kernels if Path(f"/proc/{pid}").exists()] == [], "the kernel outlived the run"

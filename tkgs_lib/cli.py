@@ -5,12 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import signal
 import sys
 import textwrap
 from pathlib import Path
 from typing import Optional, Sequence
 
-from .errors import SiteError, TkgsError
+from .errors import SiteError, StageInterrupted, TkgsError
 
 EXIT_OK, EXIT_ERRORS, EXIT_UNREADABLE = 0, 1, 2
 
@@ -186,8 +187,18 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     # template cannot carry; that is noise to an operator.
     logging.getLogger("traitlets").setLevel(logging.ERROR)
     args = build_parser().parse_args(argv)
+
+    def stop(signum, _frame):  # a closed terminal or a CI timeout ends a run as Ctrl-C does: cleanly
+        raise KeyboardInterrupt(signal.Signals(signum).name)
+
+    if args.command in ("run", "demo"):
+        for signum in (signal.SIGTERM, signal.SIGHUP):
+            signal.signal(signum, stop)
     try:
         return args.func(args)
+    except StageInterrupted as exc:
+        print(f"interrupted: {exc}", file=sys.stderr)
+        return 130
     except SiteError as exc:  # the site file itself cannot be read as a YAML mapping
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_UNREADABLE

@@ -19,6 +19,7 @@ sentence, never a traceback.
     │   └── ManifestMismatch     an OVA's files do not match its manifest (.mf)
     ├── SimulatorUnavailable a bundled simulator cannot be built or started
     └── StageFailed          a runbook stage (notebook) failed
+        └── StageInterrupted     ... because it was interrupted (Ctrl-C, SIGTERM, SIGHUP)
 
 Low-level faults are translated into this tree at one boundary each: a vSphere fault in
 :mod:`tkgs_lib.vsphere.tasks`, a TLS or socket failure with vCenter in
@@ -135,3 +136,7 @@ class SimulatorUnavailable(TkgsError):
 
 class StageFailed(TkgsError):
     """A runbook stage failed; the message names the stage and its notebook."""
+
+
+class StageInterrupted(StageFailed):
+    """A runbook stage was interrupted; the message says which, and what it may have changed."""

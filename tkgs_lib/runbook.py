@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from .credentials import scan_for_secrets, scrub_notebook, scrub_text, secret_values
-from .errors import StageFailed, TkgsError
+from .errors import StageFailed, StageInterrupted, TkgsError
 from .paths import NOTEBOOKS
 from .site import Site
 from .stages import Stage
@@ -126,20 +126,32 @@ class StageRunner:
                             f"cell; stage {stage.name!r} needs them, or it would run on its defaults.")
         parameters = {name: self.values[name] for name in stage.parameters}
         log.info("stage %s: executing %s", stage.name, source.name)
-        failure, ename, start = "", "", time.monotonic()
+        failure, ename, start, interrupted = "", "", time.monotonic(), None
+        managers = _ipc_kernel_manager(self.sockets)
         try:
             pm.execute_notebook(str(source), str(target), parameters=parameters, cwd=str(self.notebooks),
                                 progress_bar=self.progress, log_output=False, kernel_name="python3",
-                                kernel_manager_class=_ipc_kernel_manager(self.sockets))
+                                kernel_manager_class=managers)
         except pm.PapermillExecutionError as exc:
             failure, ename = f"{exc.ename}: {exc.evalue}", exc.ename
+        except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM/SIGHUP turned into one by the command line
+            interrupted = exc
+            failure = "interrupted"
+            _stop_kernels(managers)
         except Exception as exc:  # the kernel died, a timeout...: still a failed stage, still a record
             failure = f"the notebook could not be executed: {type(exc).__name__}: {exc}"
         finally:
+            # papermill has shut the kernel down by now (its client does, however the run ended);
+            # the record is scrubbed and exported whatever happened.
             secrets = secret_values(self.site)
             if target.exists():
                 _keep_record(target, secrets)
         result = StageResult(stage, target, time.monotonic() - start, scrub_text(failure, secrets))
+        if interrupted is not None:
+            error = StageInterrupted(f"stage {stage.name!r} ({stage.title}) was interrupted{_what_it_changed(stage, self.run_folder)} "
+                                     f"The record of how far it got is {target} and {target.with_suffix('.html')}.")
+            error.result = result
+            raise error from None
         hits = scan_for_secrets(self.run_folder, [s for s in secrets if len(s) >= MIN_SCANNED])
         if hits:
             files = ", ".join(f"{name} ({kind})" for name, kind in hits)
@@ -155,6 +167,19 @@ class StageRunner:
         return result
 
 
+def _what_it_changed(stage: Stage, run_folder: Path) -> str:
+    """What an interrupted stage may have changed, from the files its apply writes before and after."""
+    if not stage.changes:
+        return ": it changes nothing."
+    plan_file, after = run_folder / f"{stage.name}-plan.csv", run_folder / f"{stage.name}-after-apply.csv"
+    if not plan_file.exists():
+        return f": it had not yet planned, so {stage.changes} was not changed."
+    if after.exists():
+        return f": its apply had finished ({after.name} holds what {stage.changes} shows after it)."
+    return (f": it may have carried out some of the create and change rows of {plan_file.name} in {stage.changes}; "
+            f"rerun the stage: it plans only what is left.")
+
+
 def _ipc_kernel_manager(folder: Path):
     """A kernel manager whose channels are Unix sockets in ``folder`` (private to the user).
 
@@ -166,12 +191,48 @@ def _ipc_kernel_manager(folder: Path):
 
     class IpcKernelManager(AsyncKernelManager):
         transport = "ipc"
+        made: list = []  # every manager of this run, so an interrupted run can stop their kernels
+
+        def __init__(self, *args, **kwargs) -> None:
+            super().__init__(*args, **kwargs)
+            type(self).made.append(self)
 
         def _ip_default(self) -> str:
             # A unique name per kernel: two kernels of a run must not share sockets.
             return str(folder / uuid.uuid4().hex[:8])
 
+        async def _async_launch_kernel(self, kernel_cmd, **kw):
+            # The kernel process's own stderr (not its cells': those are the record) goes to a log in
+            # the private folder: an interrupted kernel's traceback is not the person's to read.
+            kw["stderr"] = open(folder / f"kernel-{uuid.uuid4().hex[:8]}.log", "w")
+            return await super()._async_launch_kernel(kernel_cmd, **kw)
+
     return IpcKernelManager
+
+
+def _stop_kernels(manager_class) -> None:
+    """Stop every kernel of ``manager_class`` still running (interrupt, then terminate, then kill) and
+    remove its connection file and sockets: for a run cut short, when papermill could not."""
+    import signal
+    import subprocess
+
+    for manager in manager_class.made:
+        process = getattr(getattr(manager, "provisioner", None), "process", None)
+        if process is not None and process.poll() is None:
+            for how, wait in ((signal.SIGINT, 2), (signal.SIGTERM, 5), (signal.SIGKILL, 5)):
+                try:
+                    process.send_signal(how)
+                    process.wait(timeout=wait)
+                    break
+                except subprocess.TimeoutExpired:
+                    continue
+                except ProcessLookupError:
+                    break
+        try:
+            manager.cleanup_connection_file()
+            manager.cleanup_ipc_files()
+        except Exception:  # noqa: BLE001 (cleanup of a run already failing)
+            pass
 
 
 def _socket_folder() -> Path:
