@@ -296,3 +296,28 @@ def test_a_run_stopped_by_a_signal_stops_its_kernel_and_keeps_the_record(tmp_pat
     assert (folder / "01_plan_networks.html").exists()  # the record, exported
     time.sleep(1)
     assert [pid for pid in kernels if Path(f"/proc/{pid}").exists()] == [], "the kernel outlived the run"
+
+
+def test_a_second_apply_of_the_same_site_stops_naming_the_run_that_holds_it(tmp_path):
+    from tkgs_lib.runbook import apply_lock
+    from tkgs_lib.site import load_site
+
+    site = write_site(tmp_path)
+    cache = tmp_path / "cache"
+    os.environ["TKGS_CACHE_DIR"] = str(cache)
+    try:
+        held = apply_lock(load_site(site), tmp_path / "the-first-run")
+    finally:
+        del os.environ["TKGS_CACHE_DIR"]
+    try:
+        result = cli("run", site, "--stages", "prepare", "--apply", "--output", tmp_path / "runs",
+                     env={"TKGS_CACHE_DIR": str(cache)})
+        assert result.returncode == 1
+        assert "another apply of site 'lab01' against vCenter vcenter.test.corp:443 is running" in result.stderr
+        assert "the-first-run" in result.stderr and "process" in result.stderr
+    finally:
+        held.close()
+    # Released: a plan-only run never takes it, and the next apply may (here it stops at vCenter itself).
+    again = cli("run", site, "--stages", "plan", "--apply", "--output", tmp_path / "runs",
+                env={"TKGS_CACHE_DIR": str(cache)})
+    assert again.returncode == 0, again.stderr

@@ -104,3 +104,9 @@ def test_the_reports_read_facts_not_a_session():
     assert item["found"] == "yes" and item["total size"].endswith("(1.0 MiB)")
     (none,) = library_item_table(site(), facts(items=[])).records()
     assert none["found"] == "no"
+
+
+def test_two_libraries_of_the_name_are_a_conflict_naming_both():
+    twin = dataclasses.replace(SUBSCRIBED, id="lib-9")
+    (step, *_) = plan_content_libraries(site(), facts(subscribed=[SUBSCRIBED, twin])).steps
+    assert step.action == "conflict" and "(id lib-1, id lib-9); delete all but one" in step.why

@@ -18,7 +18,12 @@ NOTEBOOKS = Path(os.environ.get("TKGS_NOTEBOOKS") or CHECKOUT / "notebooks")
 RUNS = Path(os.environ.get("TKGS_RUNS_DIR") or CHECKOUT / "runs")  # run folders made by hand go here
 BY_HAND = "by-hand"  # the suffix of the run folder a notebook run by hand writes into
 
-__all__ = ["CHECKOUT", "NOTEBOOKS", "RUNS", "site_file_path", "output_folder"]
+__all__ = ["CHECKOUT", "NOTEBOOKS", "RUNS", "site_file_path", "output_folder", "cache_dir"]
+
+
+def cache_dir() -> Path:
+    """tkgs-runbook's cache (the built simulator, the apply locks): $TKGS_CACHE_DIR or ~/.cache/tkgs-runbook."""
+    return Path(os.environ.get("TKGS_CACHE_DIR") or Path.home() / ".cache" / "tkgs-runbook")
 
 
 def site_file_path(site_file: str | Path) -> Path:

@@ -101,12 +101,17 @@ class StageRunner:
         self.sockets: Optional[Path] = None
 
     def __enter__(self) -> "StageRunner":
+        if self.values["apply"]:
+            self.lock = apply_lock(self.site, self.run_folder)
         self.sockets = _socket_folder()
         return self
 
     def __exit__(self, *exc) -> None:
         if self.sockets is not None:
             shutil.rmtree(self.sockets, ignore_errors=True)
+        lock = getattr(self, "lock", None)
+        if lock is not None:
+            lock.close()  # closing the file releases the lock
 
     def run(self, stage: Stage, record_as: Optional[str] = None) -> StageResult:
         """Execute ``stage``'s notebook (saved as ``record_as``, default its own name) and keep its
@@ -165,6 +170,34 @@ class StageRunner:
             error.result, error.ename = result, ename
             raise error
         return result
+
+
+def apply_lock(site: Site, run_folder: Path):
+    """One apply at a time per site and vCenter from this machine: two at once once made two of each
+    library. Returns the open lock file (closing it releases the lock); TkgsError names the holder."""
+    import fcntl
+    import hashlib
+
+    from .paths import cache_dir
+
+    target = f"{site.vcenter.server}:{site.vcenter.port}" if site.vcenter else "no vCenter"
+    key = hashlib.sha256(f"{target}/{site.site}".encode()).hexdigest()[:16]
+    folder = cache_dir() / "locks"
+    folder.mkdir(parents=True, exist_ok=True)
+    handle = open(folder / f"{key}.lock", "a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read().strip() or "another run"
+        handle.close()
+        raise TkgsError(f"another apply of site {site.site!r} against vCenter {target} is running ({holder}): wait "
+                        f"for it to end, then run again; two at once would each create what the other is creating.") from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"run folder {run_folder}, process {os.getpid()}, since {datetime.now():%Y-%m-%d %H:%M:%S}")
+    handle.flush()
+    return handle
 
 
 def _what_it_changed(stage: Stage, run_folder: Path) -> str:

@@ -36,8 +36,9 @@ __all__ = ["build_vcsim", "make_self_signed_cert", "VCenterSimulator", "default_
 
 
 def default_cache_dir() -> Path:
-    base = os.environ.get("TKGS_CACHE_DIR") or Path.home() / ".cache" / "tkgs-runbook"
-    return Path(base) / "vcsim"
+    from tkgs_lib.paths import cache_dir
+
+    return cache_dir() / "vcsim"
 
 
 def _tail(text: str, lines: int = 15) -> str:

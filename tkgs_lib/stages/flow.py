@@ -198,9 +198,14 @@ class StageRun:
         ran = plan.apply(progress=self.progress)
         after = self.plan()
         after.table().to_csv(self.output / f"{name}-after-apply.csv")
-        after.check()
+        done = "; ".join(f"{s.action} {s.object}" for s in ran) or "nothing"
+        try:
+            after.check()
+        except TkgsError as exc:  # someone else changed vCenter meanwhile: say what this apply did
+            raise exc.reworded(f"{exc.message}\nThis apply had changed: {done}.") from None
         if not after.is_noop:
             rows = "; ".join(f"{s.object}: {s.action} (found {s.found})" for s in after.steps if s.action != "ok")
             raise TkgsError(f"{self.stage.title}: after apply, {self.stage.changes or 'the system'} does not match "
-                            f"the site yet: {rows}. See {self.output / f'{name}-after-apply.csv'}.")
+                            f"the site yet: {rows}. This apply had changed: {done}. See "
+                            f"{self.output / f'{name}-after-apply.csv'}.")
         return Outcome(self.stage, applied=True, ran=ran, after=after)

@@ -159,8 +159,9 @@ def _plan_subscribed(plan: Plan, ops, site: Site, facts: ContentLibraryFacts) ->
         return
     if len(facts.subscribed) > 1:
         plan.add(Step.conflict(obj, desired, f"{len(facts.subscribed)} libraries of that name",
-                               f"vCenter has {len(facts.subscribed)} libraries named '{want.name}'; delete the "
-                               f"extra ones or rename content_libraries.kubernetes.name."))
+                               f"vCenter has {len(facts.subscribed)} libraries named '{want.name}' "
+                               f"({_ids(facts.subscribed)}); delete all but one or rename "
+                               f"content_libraries.kubernetes.name."))
         return
     lib = facts.subscribed[0]
     if lib.type != "SUBSCRIBED":
@@ -189,6 +190,11 @@ def _plan_subscribed(plan: Plan, ops, site: Site, facts: ContentLibraryFacts) ->
         plan.add(Step.ok(obj, desired, found))
 
 
+def _ids(objects) -> str:
+    """Each object of a name by its id, so a person can tell which to delete."""
+    return ", ".join(f"id {o.id}" for o in objects)
+
+
 def _plan_local(plan: Plan, ops, site: Site, facts: ContentLibraryFacts, library_id: PendingId) -> bool:
     """Plan the local library; False when it is in conflict (the item cannot be planned).
 
@@ -202,8 +208,8 @@ def _plan_local(plan: Plan, ops, site: Site, facts: ContentLibraryFacts, library
         return True
     if len(facts.local) > 1:
         plan.add(Step.conflict(obj, desired, f"{len(facts.local)} libraries of that name",
-                               f"vCenter has {len(facts.local)} libraries named '{want.name}'; delete the extra "
-                               f"ones or rename content_libraries.haproxy.name."))
+                               f"vCenter has {len(facts.local)} libraries named '{want.name}' ({_ids(facts.local)}); "
+                               f"delete all but one or rename content_libraries.haproxy.name."))
         return False
     lib = facts.local[0]
     stores = ", ".join(map(facts.datastore_name_of, lib.datastore_ids)) or "no datastore"
@@ -230,8 +236,8 @@ def _plan_item(plan: Plan, ops, site: Site, facts: ContentLibraryFacts, library_
     desired = ova.content.describe()
     if len(facts.items) > 1:
         plan.add(Step.conflict(obj, desired, f"{len(facts.items)} items of that name",
-                               f"the library holds {len(facts.items)} items named '{want.item}'; delete the extra "
-                               f"ones."))
+                               f"the library holds {len(facts.items)} items named '{want.item}' ({_ids(facts.items)}); "
+                               f"delete all but one."))
         return
     if facts.items:
         plan.add(_compare_item(obj, desired, facts.items[0], ova.content))
