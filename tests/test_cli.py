@@ -235,15 +235,26 @@ def test_validate_never_calls_a_rejected_anyip_line_what_the_appliance_will_writ
     assert "anyip-routes.cfg NOT written" in result.stdout and "10.64.0.1/23    <- rejected" in result.stdout
 
 
-def test_run_stops_when_a_secret_value_reaches_a_file_of_the_run_folder(tmp_path):
-    """The notebooks are scrubbed, but a stage's other files are not: a password that is also a
-    site value (here the load-balancer range) lands in anyip-routes.cfg, and the scan names it."""
+def test_a_site_value_holding_a_password_is_refused_before_anything_runs(tmp_path):
+    """A password that is also a site value (here the load-balancer range) would reach anyip-routes.cfg
+    and every plan table: refused up front, naming the field, never the value."""
     site = write_site(tmp_path)
     result = cli("run", site, "--stages", "plan", "--output", tmp_path / "runs",
                  env={"TKGS_VCENTER_PASSWORD": "10.64.1.0/24"})
     assert result.returncode == 1
-    assert "after stage 'plan' a secret value was found in anyip-routes.cfg (plain): the run stops" in result.stderr
-    assert "10.64.1.0/24" not in result.stderr  # the message names the file, never the value
+    assert "the site field(s) haproxy.load_balancer_ranges[0] contain the value of a password" in result.stderr
+    assert "10.64.1.0/24" not in result.stderr
+    assert not list((tmp_path / "runs").glob("*/*.ipynb"))  # nothing ran
+
+
+def test_every_text_file_of_a_run_is_scrubbed_and_the_folder_scanned(tmp_path):
+    from tkgs_lib.credentials import scan_for_secrets, scrub_text_files
+
+    (tmp_path / "prepare-plan.csv").write_text("object,found\nport group s3cr3t-value,missing\n")
+    (tmp_path / "blob.bin").write_bytes(b"\x00\xff" + __import__("base64").b64encode(b"xx s3cr3t-value yy"))
+    assert scrub_text_files(tmp_path, ["s3cr3t-value"]) == [tmp_path / "prepare-plan.csv"]
+    assert "********" in (tmp_path / "prepare-plan.csv").read_text()
+    assert scan_for_secrets(tmp_path, ["s3cr3t-value"]) == [("blob.bin", "encoded")]
 
 
 def test_validate_caps_the_findings_of_one_kind(tmp_path):

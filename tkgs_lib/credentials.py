@@ -141,6 +141,51 @@ def scrub_notebook(path: Path, secrets: Iterable[str]) -> None:
     path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
+def fields_holding_secrets(site, secrets: Iterable[str]) -> list[str]:
+    """The site fields whose value contains a secret's value (a port group named after a password
+    would carry it into every plan table and CSV). Never the values themselves."""
+    import dataclasses
+
+    wanted = [s for s in secrets if s and len(s) >= 4]
+    found: list[str] = []
+
+    def visit(node, path: str) -> None:
+        if dataclasses.is_dataclass(node):
+            for f in dataclasses.fields(node):
+                if not f.metadata.get("internal"):
+                    visit(getattr(node, f.name), f"{path}.{f.name}" if path else f.name)
+        elif isinstance(node, list):
+            for i, item in enumerate(node):
+                visit(item, f"{path}[{i}]")
+        elif isinstance(node, str) and any(secret in node for secret in wanted):
+            found.append(path)
+
+    if wanted:
+        visit(site, "")
+    return found
+
+
+def scrub_text_files(folder: Path, secrets: Iterable[str]) -> list[Path]:
+    """Mask secrets in every text file of ``folder`` other than the notebooks and their HTML (which
+    :func:`scrub_notebook` handles); returns the files it changed."""
+    forms = _secret_forms(secrets)
+    changed = []
+    if not forms:
+        return changed
+    for path in Path(folder).rglob("*"):
+        if not path.is_file() or path.suffix in (".ipynb", ".html", ".png"):
+            continue
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (UnicodeDecodeError, OSError):
+            continue  # not text: the scan still looks at its bytes
+        scrubbed = _replace(text, forms)
+        if scrubbed != text:
+            path.write_text(scrubbed, encoding="utf-8")
+            changed.append(path)
+    return changed
+
+
 # --- the last check of a run folder -----------------------------------------------------------------
 
 def encoded_forms(secret: str) -> list[str]:

@@ -10,7 +10,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Optional, Sequence
 
-from .credentials import scan_for_secrets, scrub_notebook, scrub_text, secret_values
+from .credentials import (fields_holding_secrets, scan_for_secrets, scrub_notebook, scrub_text, scrub_text_files,
+                          secret_values)
 from .errors import StageFailed, StageInterrupted, TkgsError
 from .paths import NOTEBOOKS
 from .site import Site
@@ -94,6 +95,11 @@ class StageRunner:
         # --output once failed for every new user).
         if site.source is None:
             raise TkgsError("the stages read the site from its file: load the site with load_site(path).")
+        holding = fields_holding_secrets(site, secret_values(site))
+        if holding:  # refused before anything runs: the value would reach every table of the run
+            raise TkgsError(f"the site field(s) {', '.join(holding)} contain the value of a password the site names: "
+                            f"a site value must never hold a secret (it would be printed in every plan and report); "
+                            f"change the value or the password.")
         self.site, self.notebooks, self.progress = site, notebooks, progress
         self.run_folder = Path(run_folder).absolute()
         self.values = {"site_file": str(Path(site.source).absolute()), "output_dir": str(self.run_folder),
@@ -152,6 +158,7 @@ class StageRunner:
             if target.exists():
                 _keep_record(target, secrets)
         result = StageResult(stage, target, time.monotonic() - start, scrub_text(failure, secrets))
+        scrub_text_files(self.run_folder, secrets)  # a table or file of the stage's own, in case
         if interrupted is not None:
             error = StageInterrupted(f"stage {stage.name!r} ({stage.title}) was interrupted{_what_it_changed(stage, self.run_folder)} "
                                      f"The record of how far it got is {target} and {target.with_suffix('.html')}.")
