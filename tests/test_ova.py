@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import tarfile
 import tracemalloc
 from pathlib import Path
@@ -262,3 +263,10 @@ def test_the_simulator_imports_the_generated_descriptor(vcsim_module, ova_path, 
     assert len(cards) == nics == len(descriptor.networks_for(deployment))
     assert (spec.numCPUs, spec.memoryMB) == (2, 4096)
     assert [f.path for f in result.fileItem] == [DISK]
+
+
+def test_a_fifo_is_refused_rather_than_read_forever(tmp_path):
+    fifo = tmp_path / "haproxy.ova"
+    os.mkfifo(fifo)
+    with pytest.raises(OvaError, match="not a regular file"):
+        Ova(fifo)

@@ -516,3 +516,64 @@ def test_inventory_finds_the_site_objects(vcsim_module):
         assert (inventory.datacenter.name, inventory.cluster.name, inventory.switch.name) == ("DC0", "DC0_C0", "DVS0")
         assert [d.name for d in inventory.datastores] == ["LocalDS_1", "LocalDS_0"]
         assert isinstance(inventory.switch, vim.DistributedVirtualSwitch)
+
+
+def test_a_connection_lost_mid_upload_says_how_far_it_got(tmp_path):
+    """A local TLS server standing in for vCenter reads 1 MiB of a 4 MiB disk and hangs up (as a
+    vCenter that restarts or fills its disk does): one sentence says which file, how far it got and
+    what to check, with no traceback of the socket layers."""
+    from tkgs_lib.errors import VSphereError
+    from tkgs_lib.ova import CHUNK_SIZE, Ova
+    from tkgs_lib.simulators.ova import build_ova
+    from tkgs_lib.vsphere.upload import StreamedBody, _put
+
+    class HangUp(BaseHTTPRequestHandler):
+        def do_PUT(self):  # noqa: N802
+            self.rfile.read(1 << 20)
+            self.close_connection = True
+            self.connection.shutdown(socket.SHUT_RDWR)
+
+        def log_message(self, *args):
+            pass
+
+    ova = Ova(build_ova(tmp_path, disk_size=4 << 20))
+    disk = next(m for m in ova.members if m.name.endswith(".vmdk"))
+    cert, key = make_self_signed_cert(tmp_path)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    with ThreadingHTTPServer(("127.0.0.1", 0), HangUp) as vcenter:
+        vcenter.socket = context.wrap_socket(vcenter.socket, server_side=True)
+        threading.Thread(target=vcenter.serve_forever, daemon=True).start()
+        try:
+            rest = RestClient("127.0.0.1", vcenter.server_port, TlsPolicy(ca_file=str(cert)))
+            with ova.open(disk.name, CHUNK_SIZE) as reader, pytest.raises(VSphereError) as caught:
+                _put(rest, f"https://127.0.0.1:{vcenter.server_port}/cls-data/x/{disk.name}",
+                     StreamedBody(reader, lambda n: None), disk.name)
+        finally:
+            vcenter.shutdown()
+    message = str(caught.value)
+    assert message.startswith(f"vCenter closed the connection after ") and f"of 4 MB of {disk.name}" in message
+    sent_mb = int(message.split("after ")[1].split(" MB")[0])
+    assert 1 <= sent_mb < 4, message  # at least what the server read, never the whole file
+    assert "is vCenter up" in message and "Traceback" not in message and "\n" not in message
+
+
+def test_a_vcenter_that_is_down_is_named_before_any_byte(tmp_path):
+    from tkgs_lib.errors import VSphereError
+    from tkgs_lib.vsphere.upload import StreamedBody, _put
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    rest = RestClient("127.0.0.1", port, TlsPolicy(ca_file=str(make_self_signed_cert(tmp_path)[0])))
+
+    class Reader:
+        def __len__(self):
+            return 10
+
+        def __iter__(self):
+            yield b"0123456789"
+
+    with pytest.raises(VSphereError, match="refused the connection for disk.vmdk before anything was sent"):
+        _put(rest, f"https://127.0.0.1:{port}/cls-data/x/disk.vmdk", StreamedBody(Reader(), lambda n: None),
+             "disk.vmdk")

@@ -236,6 +236,8 @@ def _read_members(path: Path) -> list[OvaMember]:
         raise OvaError(f"{path}: no such OVA file.")
     if path.is_dir():
         raise OvaError(f"{path}: is a folder; give the path of the .ova file.")
+    if not path.is_file():  # a FIFO or a device would hang the reader, or never end
+        raise OvaError(f"{path}: is not a regular file; give the path of the downloaded .ova file.")
     members: list[OvaMember] = []
     try:
         # "r:" = uncompressed only: an OVA is never compressed, and only then can we seek to members.

@@ -20,7 +20,7 @@ from ..errors import VSphereError
 from ..ova import CHUNK_SIZE, Ova
 from ..progress import progress_bar
 from .tasks import fault_sentence, vsphere_call, wait_for_task
-from .upload import StreamedBody
+from .upload import StreamedBody, lost_connection
 
 log = logging.getLogger(__name__)
 
@@ -125,7 +125,7 @@ def _send_disk(session, ova: Ova, name: str, url: str, on_chunk, put: bool) -> N
             response = session.rest.session.request("PUT" if put else "POST", url, data=body, headers=headers,
                                                     allow_redirects=False, timeout=(15.0, 600.0))
         except requests.RequestException as exc:
-            raise VSphereError(f"sending {name} to vCenter failed: {type(exc).__name__} ({exc}).") from None
+            raise VSphereError(lost_connection(name, body, exc)) from None
     if response.status_code >= 300:
         raise VSphereError(f"vCenter refused {name}: HTTP {response.status_code} ({response.reason}).")
 

@@ -39,6 +39,7 @@ class StreamedBody:
 
     def __init__(self, reader: MemberReader, on_chunk: Callable[[int], object]) -> None:
         self._reader, self._on_chunk = reader, on_chunk
+        self.sent = 0  # bytes handed to the connection so far
 
     def __len__(self) -> int:
         return len(self._reader)
@@ -46,7 +47,32 @@ class StreamedBody:
     def __iter__(self) -> Iterator[bytes]:
         for chunk in self._reader:
             yield chunk
+            self.sent += len(chunk)
             self._on_chunk(len(chunk))
+
+
+def lost_connection(name: str, body: "StreamedBody", exc: BaseException) -> str:
+    """A connection lost in the middle of a file, as one sentence: how far it got, and why."""
+    cause = exc
+    while cause.__cause__ or cause.__context__:
+        cause = cause.__cause__ or cause.__context__
+    text = str(cause)
+    if isinstance(cause, ConnectionRefusedError) or "refused" in text.lower():
+        return (f"vCenter refused the connection for {name} before anything was sent; is vCenter up, and is "
+                f"its address right?")
+    if isinstance(cause, (ConnectionResetError, BrokenPipeError)) or "EOF" in text or "reset" in text.lower() \
+            or "aborted" in text.lower():
+        why = "the connection was closed from the other end"
+    elif "timed out" in text.lower():
+        why = "it stopped answering"
+    else:
+        why = f"{type(cause).__name__}: {text[:160]}"
+    return (f"vCenter closed the connection after {_mib(getattr(body, 'sent', 0))} of {_mib(len(body))} of {name} ({why}); is "
+            f"vCenter up, and is its disk full?")
+
+
+def _mib(n: int) -> str:
+    return f"{n / (1 << 20):,.0f} MB" if n >= 1 << 20 else f"{n:,} bytes"
 
 
 def _put(rest: RestClient, uri: str, body: StreamedBody, name: str) -> None:
@@ -71,7 +97,7 @@ def _put(rest: RestClient, uri: str, body: StreamedBody, name: str) -> None:
                                     headers={"Content-Type": "application/octet-stream"},
                                     timeout=(rest.timeout[0], max(rest.timeout[1], 600.0)))
     except requests.RequestException as exc:
-        raise VSphereError(f"sending {name} to vCenter failed: {type(exc).__name__} ({exc}).") from None
+        raise VSphereError(lost_connection(name, body, exc)) from None
     if response.status_code >= 300:
         detail = response.text.strip().splitlines()[0][:200] if response.text.strip() else response.reason
         raise RestError(f"vCenter refused {name}: HTTP {response.status_code} ({detail}).", response.status_code)
