@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from pyVim.task import WaitForTask
-from pyVmomi import vim
+from pyVmomi import vim, vmodl
 
 from sim_site import site_for
 from tkgs_lib.errors import ConflictError, TkgsError, ValidationFailed, VSphereError
@@ -211,4 +211,21 @@ def test_a_failed_vsphere_task_is_one_sentence_naming_what_was_being_done(vcsim,
         ops.create_portgroup("tkgs-twice", 30)
     message = str(failure.value)
     assert message.startswith("creating port group 'tkgs-twice' (VLAN 30) on switch 'DVS0' failed: ")
-    assert "DuplicateName" in message and "Traceback" not in message and message.endswith(".")
+    assert "vCenter already has an object named 'tkgs-twice'" in message and "(DuplicateName)" in message
+    assert "*types." not in message  # the simulator's Go type name once was the whole sentence
+    assert "Traceback" not in message and message.endswith(".")
+
+
+@pytest.mark.parametrize("fault, words", [
+    (vim.fault.DuplicateName(msg="*types.DuplicateName", name="tkgs-workload"),
+     "vCenter already has an object named 'tkgs-workload': someone made it after this run read vCenter"),
+    (vim.fault.NoPermission(msg="", privilegeId="Network.Assign"), "lacks the privilege Network.Assign"),
+    (vmodl.fault.ManagedObjectNotFound(msg="types.ManagedObjectNotFound"), "the object is gone from vCenter"),
+    (vim.fault.InvalidState(msg=""), "vCenter gave no message (InvalidState)"),
+    (vim.fault.DuplicateName(msg="The name 'x' already exists.", name="x"), "The name 'x' already exists (DuplicateName)"),
+])
+def test_every_fault_is_a_sentence_never_a_go_type_name(fault, words):
+    from tkgs_lib.vsphere.tasks import fault_sentence
+
+    sentence = fault_sentence(fault)
+    assert words in sentence and "types." not in sentence
