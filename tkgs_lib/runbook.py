@@ -148,6 +148,7 @@ class StageRunner:
         except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM/SIGHUP turned into one by the command line
             interrupted = exc
             failure = "interrupted"
+            _quiet_after_interrupt()
             _stop_kernels(managers)
         except Exception as exc:  # the kernel died, a timeout...: still a failed stage, still a record
             failure = f"the notebook could not be executed: {type(exc).__name__}: {exc}"
@@ -156,6 +157,8 @@ class StageRunner:
             # the record is scrubbed and exported whatever happened.
             secrets = secret_values(self.site)
             if target.exists():
+                if interrupted is not None:
+                    mark_interrupted(target)
                 _keep_record(target, secrets)
         result = StageResult(stage, target, time.monotonic() - start, scrub_text(failure, secrets))
         scrub_text_files(self.run_folder, secrets)  # a table or file of the stage's own, in case
@@ -250,6 +253,13 @@ def _ipc_kernel_manager(folder: Path):
     return IpcKernelManager
 
 
+def _quiet_after_interrupt() -> None:
+    """After an interrupt the runner says what happened itself: papermill's "Kernel died" and the
+    traceback asyncio logs when it collects nbclient's abandoned cell task are noise."""
+    for name in ("papermill", "asyncio", "nbclient"):
+        logging.getLogger(name).setLevel(logging.CRITICAL + 1)
+
+
 def _stop_kernels(manager_class) -> None:
     """Stop every kernel of ``manager_class`` still running (interrupt, then terminate, then kill) and
     remove its connection file and sockets: for a run cut short, when papermill could not."""
@@ -283,6 +293,45 @@ def _socket_folder() -> Path:
     import tempfile
 
     return Path(tempfile.mkdtemp(prefix="tkgs-", dir="/tmp" if os.path.isdir("/tmp") else None))
+
+
+def mark_interrupted(notebook_path: Path) -> Optional[int]:
+    """Make an interrupted record say exactly which cells ran; returns the interrupted cell's index.
+
+    papermill's clean-up marks the cell it was running, and every cell still pending, as completed,
+    so a record of an interrupted run would claim cells that never ran or never finished. The
+    kernel's reply is the proof: a code cell finished only if the client timed its
+    ``shell.execute_reply``, and ran at all only if it was timed at all. A banner on top says where
+    the run stopped.
+    """
+    import nbformat
+
+    try:
+        nb = nbformat.read(str(notebook_path), as_version=4)
+    except Exception as exc:  # noqa: BLE001 (the record is best effort)
+        log.warning("could not mark %s as interrupted: %s", notebook_path.name, exc)
+        return None
+    stopped_at: Optional[int] = None
+    for index, cell in enumerate(nb.cells):
+        status = cell.metadata.setdefault("papermill", {})
+        timing = cell.metadata.get("execution") or {}
+        if cell.cell_type == "code" and timing and "shell.execute_reply" not in timing and stopped_at is None:
+            stopped_at = index
+            status.update(status="failed", exception=True)
+            cell.setdefault("outputs", []).append(nbformat.v4.new_output(
+                "stream", name="stderr", text="Interrupted here: the run was stopped while this cell ran.\n"))
+        elif (cell.cell_type == "code" and not timing and cell.source.strip()) or stopped_at is not None:
+            status["status"] = "pending"  # never ran
+    where = (f"while In [{nb.cells[stopped_at].get('execution_count') or '?'}] ran" if stopped_at is not None
+             else "between two cells")
+    banner = nbformat.v4.new_markdown_cell(
+        f"**This run was interrupted {where}.** Cells marked *pending* below did not run; the outputs shown "
+        f"are all the cells that did.")
+    banner.metadata["tags"] = ["tkgs-interrupted"]
+    nb.cells.insert(0, banner)
+    nb.metadata.setdefault("papermill", {})["exception"] = True
+    nbformat.write(nb, str(notebook_path))
+    return None if stopped_at is None else stopped_at + 1  # its index now, below the banner
 
 
 def _keep_record(notebook_path: Path, secrets: list[str]) -> None:
