@@ -326,3 +326,12 @@ def test_vsphere_name_limits_and_the_ca_file_are_checked_at_the_desk(tmp_path):
     assert "is not a PEM bundle of CA certificates" in errors["vcenter.ca_file"]
     missing = parse_site(yaml.safe_dump(variant({"vcenter.ca_file": "nope.pem"})), source=tmp_path / "site.yaml")
     assert [f.message for f in missing.findings if f.path == "vcenter.ca_file"] == [f"{tmp_path / 'nope.pem'} does not exist."]
+    long_names = parse_site(yaml.safe_dump(variant({
+        "storage.policy": "p" * 81, "storage.tag": "t" * 257, "storage.tag_category": "c" * 256,
+        "content_libraries.haproxy.item": "i" * 10_000, "vcenter.datacenter": "d" * 81})), source=tmp_path / "s.yaml")
+    named = {f.path: f.message for f in long_names.findings if f.is_error}
+    assert named["storage.policy"] == "is 81 characters long; vSphere names a storage policy with at most 80."
+    assert named["storage.tag"] == ("is 257 characters long; vCenter documents no limit here, but tkgs-runbook takes "
+                                     "at most 256.")
+    assert "content_libraries.haproxy.item" in named and "vcenter.datacenter" in named
+    assert "storage.tag_category" not in named  # 256 is still a name

@@ -16,6 +16,10 @@ from ..findings import Finding
 from .patterns import ENV_NAME, IPV4_TEXT, SITE_NAME, host_name_problem, normalize_thumbprint
 
 VSPHERE_NAME_MAX = 80  # vSphere's limit on an inventory object's name (a VM, a port group, a folder)
+POLICY_NAME_MAX = 80  # documented on PbmCapabilityProfileCreateSpec.name (the Storage Policy API)
+# vCenter documents no limit for tag, category, library and library item names; past this bound a
+# name is a paste gone wrong, not a name (and would be sent to vCenter in every request).
+UNDOCUMENTED_NAME_MAX = 256
 
 
 def site_checks(site) -> list[Finding]:
@@ -26,18 +30,40 @@ def site_checks(site) -> list[Finding]:
 
 def _check_vsphere_names(site):
     """Names vSphere would refuse (or cut) only when the stage runs: caught at the desk instead."""
-    named = []
+    inventory, undocumented = [], []
+    vc = site.vcenter
+    if vc is not None:
+        inventory += [(f"vcenter.{field}", getattr(vc, field)) for field in ("datacenter", "cluster",
+                                                                             "distributed_switch")]
+        inventory += [("vcenter.datastores", name) for name in vc.datastores or () if isinstance(name, str)]
     if site.networks is not None:
-        named += [(f"networks.{role}.portgroup", getattr(getattr(site.networks, role, None), "portgroup", ""))
-                  for role in ("management", "workload", "frontend")]
+        inventory += [(f"networks.{role}.portgroup", getattr(getattr(site.networks, role, None), "portgroup", ""))
+                      for role in ("management", "workload", "frontend")]
     if site.haproxy is not None:
-        named.append(("haproxy.vm_name", site.haproxy.vm_name))
-        named += [(f"haproxy.vm_folder ({part})", part) for part in (site.haproxy.vm_folder or "").split("/")]
-    for path, name in named:
-        if name and len(name) > VSPHERE_NAME_MAX:
-            yield Finding.error(path.split(" ")[0], f"is {len(name):,} characters long; vSphere names an object with at "
-                                                    f"most {VSPHERE_NAME_MAX}.",
-                                f"use a name of at most {VSPHERE_NAME_MAX} characters.")
+        inventory += [("haproxy.vm_name", site.haproxy.vm_name), ("haproxy.resource_pool", site.haproxy.resource_pool),
+                      ("haproxy.datastore", site.haproxy.datastore)]
+        inventory += [("haproxy.vm_folder", part) for part in (site.haproxy.vm_folder or "").split("/")]
+    if site.storage is not None:
+        undocumented += [("storage.tag_category", site.storage.tag_category), ("storage.tag", site.storage.tag)]
+        yield from _too_long("storage.policy", site.storage.policy, POLICY_NAME_MAX,
+                             "vSphere names a storage policy with at most")
+    libraries = site.content_libraries
+    if libraries is not None:
+        undocumented += [("content_libraries.kubernetes.name", getattr(libraries.kubernetes, "name", "")),
+                         ("content_libraries.haproxy.name", getattr(libraries.haproxy, "name", "")),
+                         ("content_libraries.haproxy.item", getattr(libraries.haproxy, "item", ""))]
+        inventory.append(("content_libraries.datastore", libraries.datastore))
+    for path, name in inventory:
+        yield from _too_long(path, name, VSPHERE_NAME_MAX, "vSphere names an object with at most")
+    for path, name in undocumented:
+        yield from _too_long(path, name, UNDOCUMENTED_NAME_MAX,
+                             "vCenter documents no limit here, but tkgs-runbook takes at most")
+
+
+def _too_long(path: str, name, limit: int, says: str):
+    if isinstance(name, str) and len(name) > limit:
+        yield Finding.error(path, f"is {len(name):,} characters long; {says} {limit}.",
+                            f"use a name of at most {limit} characters.")
 
 
 def _check_names(site):
