@@ -286,3 +286,29 @@ def test_an_upload_address_on_another_host_gets_no_session_id_and_nothing_remain
     assert f"https://127.0.0.1:{vcsim.port}/" in message and f"https://localhost:{vcsim.port}" in message
     assert "failed, and the item was removed" in message and "vcenter.server" in message
     assert not [c for c in calls if c[0] == "PUT"]  # nothing was sent to the other address
+
+
+def test_vcenter_lost_mid_upload_says_how_far_it_got_and_what_is_left(vcsim, vc, tmp_path, monkeypatch):
+    """The simulator is killed for real while the disk streams (the seam is our own body iterator,
+    which kills it after 2 MiB): one sentence says how far the file got, and that the half-made item
+    could not be removed, naming it, because vCenter is gone."""
+    from tkgs_lib.vsphere import upload
+
+    path = build_ova(tmp_path, disk_size=4 << 20)
+    site = _site(vcsim, path)
+    plan = plan_libraries(vc, site, progress=False)
+    streamed = upload.StreamedBody.__iter__
+
+    def lose_vcenter_after_two_mib(body):
+        for n, chunk in enumerate(streamed(body)):
+            if len(body) >= 4 << 20 and n == 2:
+                vcsim.crash()
+            yield chunk
+
+    monkeypatch.setattr(upload.StreamedBody, "__iter__", lose_vcenter_after_two_mib)
+    with pytest.raises(TkgsError) as caught:
+        plan.apply(progress=False)
+    message = str(caught.value)
+    assert "vCenter closed the connection after 2 MB of 4 MB of haproxy-v0.1.10.ova.vmdk" in message, message
+    assert "removing the item failed too: delete library item 'haproxy-v0.1.10' in vCenter" in message
+    assert "Traceback" not in message and "HTTPSConnectionPool" not in message and "SSLEOFError" not in message

@@ -227,6 +227,13 @@ class VCenterSimulator:
                 return None
         return None
 
+    def crash(self) -> None:
+        """Kill the simulator at once (SIGKILL), as a vCenter that dies mid-request would; its
+        connections drop. :meth:`stop` still cleans up after it."""
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.kill()
+            self._proc.wait()
+
     def stop(self, keep_workdir: bool = False) -> None:
         proc, self._proc = self._proc, None
         _running.discard(self)
