@@ -67,11 +67,16 @@ def test_address_space_picture_is_a_png_with_one_panel_per_network(tmp_path):
 
 def test_a_plan_with_errors_writes_no_anyip_routes_cfg_and_does_not_call_it_good(tmp_path):
     (tmp_path / ANYIP_FILE).write_text("an earlier good plan's file\n")
-    preview = preview_anyip_routes(_plan({"haproxy.load_balancer_ranges": ["10.64.1.0/25", "10.64.0.1/23"]}), tmp_path)
+    preview = preview_anyip_routes(_plan({"haproxy.load_balancer_ranges": ["10.64.1.128/25", "10.64.1.1/30"]}),
+                                   tmp_path)
     assert preview.withheld and preview.written is None and not (tmp_path / ANYIP_FILE).exists()
-    assert preview.rejected == ("10.64.0.1/23",)
+    assert preview.rejected == ("10.64.1.1/30",)  # host bits set; the good range beside it stands
     assert "as the appliance will write" not in str(preview) and "NOT written" in preview.heading
-    assert "10.64.0.1/23    <- rejected" in preview.text and "10.64.1.0/25\n" in preview.text
+    assert "10.64.1.1/30    <- rejected" in preview.text and "10.64.1.128/25\n" in preview.text
+    # The article's fault holds the whole frontend network, so a good range beside it overlaps it:
+    # both lines are marked, each pointing at its own findings.
+    article = preview_anyip_routes(_plan({"haproxy.load_balancer_ranges": ["10.64.1.0/25", "10.64.0.1/23"]}))
+    assert article.rejected == ("10.64.1.0/25", "10.64.0.1/23")
 
     good = preview_anyip_routes(_plan(), tmp_path)
     assert good.written == tmp_path / ANYIP_FILE and (tmp_path / ANYIP_FILE).read_text() == good.text
