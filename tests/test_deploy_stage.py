@@ -29,7 +29,7 @@ from tkgs_lib.stages import deploy
 from tkgs_lib.stages.flow import StageRun
 from tkgs_lib.vsphere.connection import connect
 from tkgs_lib.vsphere.inventory import Inventory
-from tkgs_lib.vsphere.vm import CLOUD_INIT_KEY, last_values, read_vms
+from tkgs_lib.vsphere.vm import read_vms
 
 pytestmark = pytest.mark.vcsim
 
@@ -159,7 +159,7 @@ def test_a_guest_that_never_reports_ends_in_the_timeout_sentence(vcsim, tmp_path
             run.carry_out(run.plan(), apply=True)  # no first boot is played: the guest stays silent
     sentence = str(timeout.value)
     assert "VM 'haproxy01' did not come up within 2 s (haproxy.boot_timeout)" in sentence
-    assert "never reported its management address 10.64.2.10" in sentence and f"no CA was published" in sentence
+    assert "never reported its management address 10.64.2.10" in sentence and "no CA was published" in sentence
     assert "console" in sentence and "Traceback" not in sentence
 
 

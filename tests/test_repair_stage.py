@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from appliance_fixtures import PASSWORD_ENV, start_appliance
-from test_verify_checks import ARTICLE_LOG, HEADER, NETWORK, checked, healthy
+from test_verify_checks import ARTICLE_LOG, HEADER, NETWORK, healthy
 from tkgs_lib.appliance.checks import gather_appliance_facts
 from tkgs_lib.appliance.commands import CommandResult, RecordedRunner
 from tkgs_lib.appliance.facts import ANYIP_FILE, ROUTE_TABLES_FILE, anyip_unit, config_file, routes, unit_log

@@ -552,7 +552,7 @@ def test_a_connection_lost_mid_upload_says_how_far_it_got(tmp_path):
         finally:
             vcenter.shutdown()
     message = str(caught.value)
-    assert message.startswith(f"vCenter closed the connection after ") and f"of 4 MB of {disk.name}" in message
+    assert message.startswith("vCenter closed the connection after ") and f"of 4 MB of {disk.name}" in message
     sent_mb = int(message.split("after ")[1].split(" MB")[0])
     assert 1 <= sent_mb < 4, message  # at least what the server read, never the whole file
     assert "is vCenter up" in message and "Traceback" not in message and "\n" not in message

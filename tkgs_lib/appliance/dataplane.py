@@ -15,13 +15,12 @@ from __future__ import annotations
 import errno
 import ssl
 from dataclasses import dataclass
-from typing import Optional
 
 import requests
-from requests.adapters import HTTPAdapter
 
 from ..credentials import basic_auth
 from ..errors import ApplianceError
+from ..vsphere.tls import ContextAdapter
 
 __all__ = ["DataPlaneInfo", "get_info", "INFO_PATH"]
 
@@ -33,22 +32,6 @@ class DataPlaneInfo:
     version: str
     build_date: str
     url: str
-
-
-class _CaAdapter(HTTPAdapter):
-    """Connections verified with one context that trusts exactly the appliance's CA."""
-
-    def __init__(self, context: ssl.SSLContext, **kwargs) -> None:
-        self._context = context
-        super().__init__(**kwargs)
-
-    def init_poolmanager(self, *args, **kwargs):
-        kwargs["ssl_context"] = self._context
-        return super().init_poolmanager(*args, **kwargs)
-
-    def cert_verify(self, conn, url, verify, cert) -> None:
-        conn.cert_reqs = "CERT_REQUIRED"
-        conn.ca_certs = conn.ca_cert_dir = None
 
 
 def _context(ca_pem: str, trusted_by: str) -> ssl.SSLContext:
@@ -101,7 +84,7 @@ def get_info(host: str, port: int, user: str, password: str, ca_pem: str, *, tru
     url = f"https://{where}{INFO_PATH}"
     session = requests.Session()
     session.trust_env = False
-    session.mount("https://", _CaAdapter(_context(ca_pem, trusted_by)))
+    session.mount("https://", ContextAdapter(_context(ca_pem, trusted_by)))  # exactly the appliance's CA
     try:
         response = session.get(url, headers=basic_auth(user, password), timeout=(timeout, timeout),
                                allow_redirects=False)

@@ -21,7 +21,6 @@ What it saw at each power-on is kept in :attr:`FirstBoot.boots`, for the tests. 
 from __future__ import annotations
 
 import base64
-import datetime
 import logging
 import ssl
 import threading
@@ -32,6 +31,8 @@ from pyVim.connect import Disconnect, SmartConnect
 from pyVmomi import vim
 
 from tkgs_lib.appliance.ca import CA_GUESTINFO, pem_from_property
+from tkgs_lib.simulators.appliance.dataplane_server import make_ca as appliance_ca
+from tkgs_lib.vsphere.vm import last_values
 
 log = logging.getLogger(__name__)
 
@@ -55,28 +56,7 @@ class Boot:
 
 def make_ca(hostname: str) -> str:
     """A fresh CA certificate, as the appliance makes at first boot when given none (PEM)."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
-    from cryptography.x509.oid import NameOID
-
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hostname or "haproxy.local"),
-                      x509.NameAttribute(NameOID.ORGANIZATION_NAME, "HAProxy appliance (simulated first boot)")])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
-            .not_valid_after(now + datetime.timedelta(days=3650))
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .sign(key, hashes.SHA256()))
-    return cert.public_bytes(serialization.Encoding.PEM).decode()
-
-
-def _last_values(options) -> dict[str, str]:
-    values: dict[str, str] = {}
-    for option in options or ():
-        values[option.key] = "" if option.value is None else str(option.value)
-    return values
+    return appliance_ca(hostname)[0]
 
 
 class FirstBoot:
@@ -140,7 +120,7 @@ class FirstBoot:
             self._seen.add(vm._moId)  # only once booted: a boot cut short by a dropped session is tried again
 
     def _boot(self, vm) -> None:
-        extra = _last_values(vm.config.extraConfig)
+        extra = last_values(vm.config.extraConfig)
         properties = {k: v for k, v in extra.items() if k.startswith(PROPERTY_CLASSES)}
         if not properties:  # not an appliance (the simulator's own VMs start powered on)
             return

@@ -10,7 +10,7 @@ import bisect
 import heapq
 import re
 from dataclasses import dataclass, field
-from typing import Iterable, Optional, Union
+from typing import Optional, Union
 
 import netaddr
 from netaddr import IPAddress, IPNetwork, IPRange

@@ -21,7 +21,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import re
 import socket
 import ssl
 import warnings
@@ -36,7 +35,7 @@ from ..site.patterns import normalize_thumbprint
 
 log = logging.getLogger(__name__)
 
-__all__ = ["TlsPolicy", "InsecureTlsWarning", "PinMismatch", "normalize_thumbprint", "fingerprint_of",
+__all__ = ["TlsPolicy", "ContextAdapter", "InsecureTlsWarning", "PinMismatch", "normalize_thumbprint", "fingerprint_of",
            "server_fingerprint", "system_context"]
 
 
@@ -91,7 +90,7 @@ def system_context() -> ssl.SSLContext:
     return ssl.create_default_context(cafile=cafile, capath=capath)
 
 
-class _ContextAdapter(HTTPAdapter):
+class ContextAdapter(HTTPAdapter):
     """An HTTPAdapter whose connections verify with one ssl.SSLContext and only with it.
 
     requests' own ``cert_verify`` would point every connection at certifi's bundle (or
@@ -199,7 +198,7 @@ class TlsPolicy:
             session.verify = self.ca_file
         else:
             session.verify = True
-            session.mount("https://", _ContextAdapter(system_context()))
+            session.mount("https://", ContextAdapter(system_context()))
         return session
 
     def _warn(self) -> None:

@@ -103,13 +103,7 @@ def _vm_facts(vm, network_names: dict[str, str]) -> VmFacts:
     if vapp is not None:
         properties = {(p.id or p.label or ""): (p.value if p.value is not None else (p.defaultValue or ""))
                       for p in vapp.property or ()}
-    guest = vm.guest
-    addresses = []
-    if guest is not None:
-        if guest.ipAddress:
-            addresses.append(guest.ipAddress)
-        for net in guest.net or ():
-            addresses += [a for a in net.ipAddress or () if a not in addresses]
+    addresses = guest_addresses(vm.guest)
     return VmFacts(vm.name, vm._moId, str(vm.runtime.powerState), _nics(vm, network_names), properties,
                    last_values(config.extraConfig if config else ()), tuple(addresses),
                    vm.parent.name if vm.parent else "")
@@ -341,15 +335,20 @@ class VmOps:
         return bool(found)
 
 
+def guest_addresses(guest) -> list[str]:
+    """The addresses VMware Tools reports: the primary first, then each NIC's, once each."""
+    addresses: list[str] = []
+    if guest is not None:
+        if guest.ipAddress:
+            addresses.append(guest.ipAddress)
+        for net in guest.net or ():
+            addresses += [a for a in net.ipAddress or () if a not in addresses]
+    return addresses
+
+
 def guest_state(vm, ca_key: str) -> GuestState:
     with vsphere_call(f"reading VM '{vm.name}'"):
-        guest = vm.guest
-        addresses = []
-        if guest is not None:
-            if guest.ipAddress:
-                addresses.append(guest.ipAddress)
-            for net in guest.net or ():
-                addresses += [a for a in net.ipAddress or () if a not in addresses]
+        addresses = guest_addresses(vm.guest)
         published = bool(last_values(vm.config.extraConfig).get(ca_key))
         return GuestState(str(vm.runtime.powerState), tuple(addresses), published)
 
