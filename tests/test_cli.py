@@ -283,8 +283,10 @@ def test_a_run_stopped_by_a_signal_stops_its_kernel_and_keeps_the_record(tmp_pat
     long_step = dict(nb["cells"][-1], id="long-step", source="import time\nprint('working on it')\ntime.sleep(120)\n")
     nb["cells"].insert(len(nb["cells"]) - 1, long_step)  # a long step, and a last step that never runs
     plan.write_text(json.dumps(nb))
+    (tmp_path / "tmp").mkdir()
     proc = subprocess.Popen([str(SCRIPT), "run", write_site(tmp_path), "--stages", "plan", "--output",
-                             tmp_path / "runs"], env={**os.environ, "TKGS_NOTEBOOKS": str(notebooks)},
+                             tmp_path / "runs"], env={**os.environ, "TKGS_NOTEBOOKS": str(notebooks),
+                                                      "TMPDIR": str(tmp_path / "tmp")},
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     kernels: list[str] = []
     deadline = time.monotonic() + 120
@@ -299,6 +301,9 @@ def test_a_run_stopped_by_a_signal_stops_its_kernel_and_keeps_the_record(tmp_pat
             time.sleep(2)
             kernels = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()
     assert kernels, "the stage never reached its long step"
+    argv = Path(f"/proc/{kernels[0]}/cmdline").read_bytes().split(b"\0")
+    connection_file = Path(argv[argv.index(b"-f") + 1].decode())
+    assert connection_file.exists() and connection_file.parent.stat().st_mode & 0o077 == 0  # a private folder
     proc.send_signal(getattr(signal, signame))
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err[-2000:]
@@ -316,6 +321,9 @@ def test_a_run_stopped_by_a_signal_stops_its_kernel_and_keeps_the_record(tmp_pat
     assert "Interrupted here" in json.dumps(cells[-2]["outputs"]) and cells[-1]["execution_count"] is None
     time.sleep(1)
     assert [pid for pid in kernels if Path(f"/proc/{pid}").exists()] == [], "the kernel outlived the run"
+    # The kernel's connection file (its signing key) is removed with it; nothing went to TMPDIR.
+    assert not connection_file.exists() and not connection_file.parent.exists()
+    assert list((tmp_path / "tmp").iterdir()) == []
 
 
 def test_a_second_apply_of_the_same_site_stops_naming_the_run_that_holds_it(tmp_path):

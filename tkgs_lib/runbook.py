@@ -238,6 +238,9 @@ def _ipc_kernel_manager(folder: Path):
 
         def __init__(self, *args, **kwargs) -> None:
             super().__init__(*args, **kwargs)
+            # The connection file holds the kernel's signing key: in the private folder, removed
+            # with it however the run ends (the default is a world-listable temp file).
+            self.connection_file = str(folder / f"kernel-{uuid.uuid4().hex[:8]}.json")
             type(self).made.append(self)
 
         def _ip_default(self) -> str:
