@@ -100,6 +100,8 @@ def test_run_stops_at_the_failing_stage_and_names_it(tmp_path):
     assert result.returncode == 1
     assert "stage 'plan' (Plan the networks) failed" in result.stderr
     assert "networks.workload.gateway" in result.stderr
+    # The kernel's own log (e.g. "[IPKernelApp] ERROR | ...") is not the person's to read.
+    assert "IPKernelApp" not in result.stderr and "Traceback" not in result.stderr
     (folder,) = (tmp_path / "runs").iterdir()
     assert (folder / "01_plan_networks.html").exists()  # the failed notebook is kept as the record
 
