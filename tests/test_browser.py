@@ -168,3 +168,40 @@ def test_verify_notebook_in_jupyterlab_from_the_lab_asks_for_two_passwords_and_p
     assert errors == []
     saved = (notebooks / "04_verify_haproxy.ipynb").read_text()
     assert ROOT_PASSWORD not in saved and DATAPLANE_PASSWORD not in saved
+
+
+def test_repair_notebook_in_jupyterlab_from_the_lab_shows_the_diff_and_repairs_the_articles_line(tmp_path):
+    """The appliance boots with the article's line; a person runs notebook 05 with apply in the lab:
+    one prompt (root's password, for SSH), the diff, the plan, the repair, every check ok after it."""
+    from appliance_fixtures import ROOT_PASSWORD, start_appliance
+
+    appliance = start_appliance(tmp_path, faults={"service_ip_range": "10.64.0.1/23"})
+    notebooks = copy_notebooks(tmp_path / "notebooks", {"site_file": str(appliance.site_file),
+                                                         "output_dir": str(appliance.run_folder), "apply": True})
+    try:
+        def in_the_lab():
+            lab = Lab(notebooks, tmp_path / "home", {"TKGS_RUNS_DIR": str(tmp_path / "runs")})
+            driver = start_chromium(tmp_path / "chromium-profile")
+            try:
+                page = NotebookPage(driver, lab, "05_repair_haproxy.ipynb")
+                page.run_all()
+                asked = page.answer_prompt({"root password": ROOT_PASSWORD}).split(" (")[0]
+                page.wait_done(timeout=120)
+                page.screenshot(tmp_path / "05_repair_haproxy.png")
+                return asked, page.page_text(), error_outputs(page.save())
+            finally:
+                stop_browser(driver)
+                lab.stop()
+
+        asked, text, errors = appliance.sim.in_lab(in_the_lab)
+    finally:
+        appliance.sim.stop()
+    assert asked == "the appliance's root password"
+    assert errors == []
+    assert "-10.64.0.1/23\n+10.64.1.0/24" in text  # the diff, before anything changed
+    assert "Applied: change /etc/vmware/anyip-routes.cfg (and anyip-routes.service)." in text
+    assert "After apply (every row is ok)" in text
+    assert "local route for 10.64.1.0/24 local 10.64.1.0/24 dev lo present ok" in text
+    assert "anyip-routes.service active active ok" in text
+    saved = (notebooks / "05_repair_haproxy.ipynb").read_text()
+    assert ROOT_PASSWORD not in saved
