@@ -1,11 +1,16 @@
 """The simulated appliance leaves the host as it found it: routes, rules, interfaces, addresses,
 namespaces, mounts and processes, after a normal stop, Ctrl-C, SIGTERM, and SIGKILL (the next
-start sweeps what a killed one left). It runs alone: another simulator's namespaces and mounts
-would change what it compares (the serial run, as CI's, runs it; under xdist it is skipped)."""
+start sweeps what a killed one left).
+
+Other simulators may run meanwhile (a test worker beside this one, a main job on the same
+machine): their namespaces, the mounts that hold them and their guests carry their owner's PID, so
+the comparison leaves out every one not owned by this test's processes. Host routes, rules, links
+and addresses are compared whole: no simulator ever touches the host's own namespace."""
 
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -15,26 +20,38 @@ import pytest
 
 from appliance_fixtures import require_appliance_simulator, start_appliance
 
-pytestmark = [pytest.mark.slow,
-              pytest.mark.skipif(bool(os.environ.get("PYTEST_XDIST_WORKER")),
-                                 reason="runs alone: compares the whole host, which other simulators change")]
+pytestmark = pytest.mark.slow
+
+OWNED = re.compile(r"tkgs-(?:lab|app)-(\d+)-\d+")
 
 
-def host_state() -> dict:
+def kept(lines, ours: set[int]) -> list[str]:
+    """The lines that name no simulator, or one whose owner is in ``ours``."""
+    return sorted(line for line in lines if all(int(owner) in ours for owner in OWNED.findall(line)))
+
+
+def host_state(ours: set[int]) -> dict:
+    """What a simulator could leave on the host, without what other owners' simulators hold."""
     def out(*argv):
         return subprocess.run(argv, capture_output=True, text=True).stdout
 
+    guests = []
+    for line in out("pgrep", "-af", "tkgs_lib.simulators.appliance.guest").splitlines():
+        pid = line.split()[0]
+        netns = out("ip", "netns", "identify", pid).strip()  # none: its namespace is gone; counted as ours
+        if os.path.exists(f"/proc/{pid}"):  # one that ended meanwhile is no one's
+            guests.append(f"{line} in {netns or 'an unnamed namespace'}")
     mounts = [" ".join(line.split()[3:5]) for line in open("/proc/self/mountinfo")]
     return {"routes": out("ip", "route", "show", "table", "all"), "rules": out("ip", "rule"),
             "links": out("ip", "-o", "link"), "addresses": out("ip", "-o", "addr"),
-            "namespaces": out("ip", "netns", "list"), "mounts": sorted(mounts),
-            "guests": out("pgrep", "-f", "tkgs_lib.simulators.appliance.guest")}
+            "namespaces": kept(out("ip", "netns", "list").splitlines(), ours), "mounts": kept(mounts, ours),
+            "guests": kept(guests, ours)}
 
 
-def wait_gone(pattern: str, timeout: float = 10.0) -> bool:
+def guests_back_to(before: dict, ours: set[int], timeout: float = 10.0) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if subprocess.run(["pgrep", "-f", pattern], capture_output=True).returncode != 0:
+        if host_state(ours)["guests"] == before["guests"]:
             return True
         time.sleep(0.1)
     return False
@@ -50,28 +67,40 @@ def start_command() -> subprocess.Popen:
 
 def test_every_way_a_simulator_ends_leaves_the_host_as_it_was(tmp_path):
     require_appliance_simulator()
-    before = host_state()
-    assert "tkgs-" not in before["namespaces"], "another simulator is running: this test must run alone"
+    ours = {os.getpid()}
+    before = host_state(ours)
+    assert not [name for name in before["namespaces"] if OWNED.match(name)], "this process already holds a simulator"
 
     lab = start_appliance(tmp_path)
-    during = host_state()
+    during = host_state(ours)
     assert lab.sim.lab in during["namespaces"] and during["guests"]
     assert during["routes"] == before["routes"] and during["addresses"] == before["addresses"]  # nothing on the host
     lab.sim.stop()
-    assert host_state() == before
+    assert host_state(ours) == before
 
     for how in (signal.SIGINT, signal.SIGTERM):
         proc = start_command()
+        ours.add(proc.pid)
+        assert host_state(ours)["guests"] != before["guests"]  # its guest is seen, so its going is too
         proc.send_signal(how)
         assert proc.wait(timeout=30) == 0
-        assert host_state() == before, signal.Signals(how).name
+        assert host_state(ours) == before, signal.Signals(how).name
 
     proc = start_command()
+    ours.add(proc.pid)
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=30)
-    assert wait_gone("tkgs_lib.simulators.appliance.guest"), "the guest outlived a SIGKILLed owner"
-    left = host_state()["namespaces"]
-    assert f"tkgs-lab-{proc.pid}-" in left  # named after the dead owner, for the sweep
+    assert guests_back_to(before, ours), "the guest outlived a SIGKILLed owner"
+    left = host_state(ours)["namespaces"]
+    assert any(name.startswith(f"tkgs-lab-{proc.pid}-") for name in left)  # named after the dead owner, for the sweep
     again = start_appliance(tmp_path)  # the next start sweeps them
     again.sim.stop()
-    assert host_state() == before
+    assert host_state(ours) == before
+
+
+def test_the_comparison_leaves_out_other_owners_simulators_and_keeps_ours():
+    lines = ["/run/netns/tkgs-lab-42-3", "/run/netns/tkgs-app-7-1", "1234 python -m guest in tkgs-app-7-2",
+             "5678 python -m guest in an unnamed namespace", "/ /proc"]
+    assert kept(lines, {42}) == sorted(["/run/netns/tkgs-lab-42-3", "5678 python -m guest in an unnamed namespace",
+                                        "/ /proc"])
+    assert kept(lines, {7}) == sorted(lines[1:])
