@@ -63,3 +63,29 @@ def test_site_validation_imports_no_transport():
             "'tkgs_lib.stages', 'pyVmomi', 'requests'))))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_a_secret_that_reaches_the_run_folder_encoded_fails_the_run_naming_the_file(tmp_path, monkeypatch):
+    """The scrubber masks a secret's plain forms; the scan after each stage catches what it cannot
+    (here a stage that wrote it base64-encoded): the run stops and names the file, never the value."""
+    import base64
+
+    from tkgs_lib.errors import StageFailed
+
+    notebooks = tmp_path / "notebooks"
+    shutil.copytree(ROOT / "notebooks", notebooks)
+    plan_notebook = notebooks / "01_plan_networks.ipynb"
+    nb = json.loads(plan_notebook.read_text())
+    nb["cells"].append({"cell_type": "code", "id": "leak", "metadata": {}, "outputs": [], "execution_count": None,
+                        "source": "import base64, os, pathlib\n"
+                                  "pathlib.Path(output_dir, 'leak.txt').write_text("
+                                  "base64.b64encode(os.environ['TKGS_VCENTER_PASSWORD'].encode()).decode())"})
+    plan_notebook.write_text(json.dumps(nb))
+    monkeypatch.setenv("TKGS_VCENTER_PASSWORD", "a-vcenter-secret")
+    site = load_site(ROOT / "examples" / "example-site.yaml")
+    (tmp_path / "run").mkdir()
+    with pytest.raises(StageFailed) as failed:
+        run_stages(site, select_stages(["plan"]), tmp_path / "run", notebooks=notebooks, progress=False)
+    assert "after stage 'plan' a secret value was found in leak.txt (encoded): the run stops." in str(failed.value)
+    assert "a-vcenter-secret" not in str(failed.value)
+    assert base64.b64encode(b"a-vcenter-secret").decode() not in str(failed.value)
