@@ -518,10 +518,9 @@ def test_inventory_finds_the_site_objects(vcsim_module):
         assert isinstance(inventory.switch, vim.DistributedVirtualSwitch)
 
 
-def test_a_connection_lost_mid_upload_says_how_far_it_got(tmp_path):
-    """A local TLS server standing in for vCenter reads 1 MiB of a 4 MiB disk and hangs up (as a
-    vCenter that restarts or fills its disk does): one sentence says which file, how far it got and
-    what to check, with no traceback of the socket layers."""
+def _upload_to_a_vcenter_that_hangs_up(tmp_path, disk_size: int, read: int) -> tuple[str, str]:
+    """Stream an OVA's disk to a local TLS server standing in for vCenter, which reads ``read``
+    bytes and hangs up without answering; the VSphereError's sentence and the disk's name."""
     from tkgs_lib.errors import VSphereError
     from tkgs_lib.ova import CHUNK_SIZE, Ova
     from tkgs_lib.simulators.ova import build_ova
@@ -529,14 +528,16 @@ def test_a_connection_lost_mid_upload_says_how_far_it_got(tmp_path):
 
     class HangUp(BaseHTTPRequestHandler):
         def do_PUT(self):  # noqa: N802
-            self.rfile.read(1 << 20)
+            left = read
+            while left:
+                left -= len(self.rfile.read(min(left, 1 << 20)))
             self.close_connection = True
             self.connection.shutdown(socket.SHUT_RDWR)
 
         def log_message(self, *args):
             pass
 
-    ova = Ova(build_ova(tmp_path, disk_size=4 << 20))
+    ova = Ova(build_ova(tmp_path, disk_size=disk_size))
     disk = next(m for m in ova.members if m.name.endswith(".vmdk"))
     cert, key = make_self_signed_cert(tmp_path)
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
@@ -551,10 +552,24 @@ def test_a_connection_lost_mid_upload_says_how_far_it_got(tmp_path):
                      StreamedBody(reader, lambda n: None), disk.name)
         finally:
             vcenter.shutdown()
-    message = str(caught.value)
-    assert message.startswith("vCenter closed the connection after ") and f"of 4 MB of {disk.name}" in message
+    return str(caught.value), disk.name
+
+
+def test_a_connection_lost_mid_upload_says_how_far_it_got(tmp_path):
+    """vCenter reads 1 MiB of a 64 MiB disk and hangs up (as one that restarts or fills its disk
+    does): one sentence says which file, how far it got and what to check, with no traceback of the
+    socket layers. (64 MiB: more than loopback's socket buffers can swallow before the hang-up.)"""
+    message, disk = _upload_to_a_vcenter_that_hangs_up(tmp_path, 64 << 20, 1 << 20)
+    assert message.startswith("vCenter closed the connection after ") and f"of 64 MB of {disk}" in message
     sent_mb = int(message.split("after ")[1].split(" MB")[0])
-    assert 1 <= sent_mb < 4, message  # at least what the server read, never the whole file
+    assert 1 <= sent_mb < 64, message  # at least what the server read, never the whole file
+    assert "is vCenter up" in message and "Traceback" not in message and "\n" not in message
+
+
+def test_a_connection_lost_after_the_whole_file_says_it_was_all_sent(tmp_path):
+    """Read whole, then no answer: not "4 MB of 4 MB" as if cut short, but that all of it was sent."""
+    message, disk = _upload_to_a_vcenter_that_hangs_up(tmp_path, 4 << 20, 4 << 20)
+    assert message.startswith(f"vCenter closed the connection after all 4 MB of {disk} was sent, before it answered ("), message
     assert "is vCenter up" in message and "Traceback" not in message and "\n" not in message
 
 

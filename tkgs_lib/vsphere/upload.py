@@ -67,12 +67,17 @@ def lost_connection(name: str, body: "StreamedBody", exc: BaseException) -> str:
         why = "it stopped answering"
     else:
         why = f"{type(cause).__name__}: {text[:160]}"
-    return (f"vCenter closed the connection after {_mib(getattr(body, 'sent', 0))} of {_mib(len(body))} of {name} ({why}); is "
-            f"vCenter up, and is its disk full?")
+    sent, size = getattr(body, "sent", 0), len(body)
+    how_far = (f"after all {_mib(size, up=True)} of {name} was sent, before it answered" if sent >= size
+               else f"after {_mib(sent)} of {_mib(size, up=True)} of {name}")
+    return f"vCenter closed the connection {how_far} ({why}); is vCenter up, and is its disk full?"
 
 
-def _mib(n: int) -> str:
-    return f"{n / (1 << 20):,.0f} MB" if n >= 1 << 20 else f"{n:,} bytes"
+def _mib(n: int, up: bool = False) -> str:
+    """Whole MB, the part sent rounded down and the size up, so a file cut short never reads as whole."""
+    if n < 1 << 20:
+        return f"{n:,} bytes"
+    return f"{-(-n >> 20) if up else n >> 20:,} MB"
 
 
 def _put(rest: RestClient, uri: str, body: StreamedBody, name: str) -> None:
