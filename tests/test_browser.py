@@ -136,37 +136,46 @@ def test_deploy_notebook_in_jupyterlab_asks_for_three_passwords_deploys_and_show
         lab.stop()
 
 
-def test_verify_notebook_in_jupyterlab_from_the_lab_asks_for_two_passwords_and_passes(tmp_path):
-    """JupyterLab and Chromium run in the lab, where the appliance is reachable at its real address."""
-    from appliance_fixtures import DATAPLANE_PASSWORD, ROOT_PASSWORD, start_appliance
-
-    appliance = start_appliance(tmp_path)
+def run_in_the_appliance_lab(tmp_path, appliance, notebook: str, answers: dict, prompts: int, **defaults):
+    """JupyterLab and Chromium started inside the appliance's lab, where its management address is
+    reachable, as the user's machine is. Runs ``notebook`` on the appliance's site, answers
+    ``prompts`` password prompts from ``answers`` (words of the prompt → value), then stops the
+    appliance. Returns the prompts asked, the page's text, the saved notebook's error outputs and
+    the saved notebook's text."""
     notebooks = copy_notebooks(tmp_path / "notebooks", {"site_file": str(appliance.site_file),
-                                                         "output_dir": str(appliance.run_folder)})
-    try:
-        def in_the_lab():
-            lab = Lab(notebooks, tmp_path / "home", {"TKGS_RUNS_DIR": str(tmp_path / "runs")})
-            driver = start_chromium(tmp_path / "chromium-profile")
-            try:
-                page = NotebookPage(driver, lab, "04_verify_haproxy.ipynb")
-                page.run_all()
-                asked = {page.answer_prompt({"root password": ROOT_PASSWORD,
-                                             "Data Plane API password": DATAPLANE_PASSWORD}).split(" (")[0]
-                         for _ in range(2)}
-                page.wait_done(timeout=120)
-                page.screenshot(tmp_path / "04_verify_haproxy.png")
-                return asked, page.page_text(), error_outputs(page.save())
-            finally:
-                stop_browser(driver)
-                lab.stop()
+                                                         "output_dir": str(appliance.run_folder), **defaults})
 
+    def in_the_lab():
+        lab = Lab(notebooks, tmp_path / "home", {"TKGS_RUNS_DIR": str(tmp_path / "runs")})
+        driver = start_chromium(tmp_path / "chromium-profile")
+        try:
+            page = NotebookPage(driver, lab, notebook)
+            page.run_all()
+            asked = {page.answer_prompt(answers).split(" (")[0] for _ in range(prompts)}
+            page.wait_done(timeout=120)
+            page.screenshot(tmp_path / notebook.replace(".ipynb", ".png"))
+            return asked, page.page_text(), error_outputs(page.save())
+        finally:
+            stop_browser(driver)
+            lab.stop()
+
+    try:
         asked, text, errors = appliance.sim.in_lab(in_the_lab)
     finally:
         appliance.sim.stop()
+    return asked, text, errors, (notebooks / notebook).read_text()
+
+
+def test_verify_notebook_in_jupyterlab_from_the_lab_asks_for_two_passwords_and_passes(tmp_path):
+    from appliance_fixtures import DATAPLANE_PASSWORD, ROOT_PASSWORD, start_appliance
+
+    appliance = start_appliance(tmp_path)
+    asked, text, errors, saved = run_in_the_appliance_lab(
+        tmp_path, appliance, "04_verify_haproxy.ipynb",
+        {"root password": ROOT_PASSWORD, "Data Plane API password": DATAPLANE_PASSWORD}, prompts=2)
     assert asked == {"the appliance's root password", "the Data Plane API password"}
     assert "All 17 checks of the appliance passed." in text and "version 2.1.0 (stand-in)" in text
     assert errors == []
-    saved = (notebooks / "04_verify_haproxy.ipynb").read_text()
     assert ROOT_PASSWORD not in saved and DATAPLANE_PASSWORD not in saved
 
 
@@ -176,32 +185,13 @@ def test_repair_notebook_in_jupyterlab_from_the_lab_shows_the_diff_and_repairs_t
     from appliance_fixtures import ROOT_PASSWORD, start_appliance
 
     appliance = start_appliance(tmp_path, faults={"service_ip_range": "10.64.0.1/23"})
-    notebooks = copy_notebooks(tmp_path / "notebooks", {"site_file": str(appliance.site_file),
-                                                         "output_dir": str(appliance.run_folder), "apply": True})
-    try:
-        def in_the_lab():
-            lab = Lab(notebooks, tmp_path / "home", {"TKGS_RUNS_DIR": str(tmp_path / "runs")})
-            driver = start_chromium(tmp_path / "chromium-profile")
-            try:
-                page = NotebookPage(driver, lab, "05_repair_haproxy.ipynb")
-                page.run_all()
-                asked = page.answer_prompt({"root password": ROOT_PASSWORD}).split(" (")[0]
-                page.wait_done(timeout=120)
-                page.screenshot(tmp_path / "05_repair_haproxy.png")
-                return asked, page.page_text(), error_outputs(page.save())
-            finally:
-                stop_browser(driver)
-                lab.stop()
-
-        asked, text, errors = appliance.sim.in_lab(in_the_lab)
-    finally:
-        appliance.sim.stop()
-    assert asked == "the appliance's root password"
+    asked, text, errors, saved = run_in_the_appliance_lab(
+        tmp_path, appliance, "05_repair_haproxy.ipynb", {"root password": ROOT_PASSWORD}, prompts=1, apply=True)
+    assert asked == {"the appliance's root password"}
     assert errors == []
     assert "-10.64.0.1/23\n+10.64.1.0/24" in text  # the diff, before anything changed
     assert "Applied: change /etc/vmware/anyip-routes.cfg (and anyip-routes.service)." in text
     assert "After apply (every row is ok)" in text
     assert "local route for 10.64.1.0/24 local 10.64.1.0/24 dev lo present ok" in text
     assert "anyip-routes.service active active ok" in text
-    saved = (notebooks / "05_repair_haproxy.ipynb").read_text()
     assert ROOT_PASSWORD not in saved

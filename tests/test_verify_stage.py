@@ -28,6 +28,16 @@ def secrets_in_env(monkeypatch):
         monkeypatch.setenv(name, value)
 
 
+def run_verify_from_the_lab(lab, output: Path):
+    """`tkgs-runbook run SITE --stages verify`, the console script started in the lab as a user
+    would run it, with the passwords in the environment; the appliance is stopped after it."""
+    try:
+        return lab.sim.lab_run([str(SCRIPT), "run", str(lab.site_file), "--stages", "verify", "--output", str(output)],
+                               env={**os.environ, **PASSWORD_ENV}, capture_output=True, text=True, timeout=300)
+    finally:
+        lab.sim.stop()
+
+
 def verify_in_lab(lab):
     """The verify stage's facts and checks, read from a thread that joined the lab."""
     run = StageRun("verify", lab.site, lab.run_folder, progress=False)
@@ -39,12 +49,7 @@ def test_a_healthy_appliance_passes_every_check_run_as_the_user_runs_it(tmp_path
     """A run of its own (no deploy stage's haproxy-ca.pem beside it, no vCenter to ask): the Data Plane
     API is trusted through the site's own CA, which the appliance was deployed with."""
     lab = start_appliance(tmp_path, own_ca=True)
-    try:
-        result = lab.sim.lab_run([str(SCRIPT), "run", str(lab.site_file), "--stages", "verify", "--output",
-                                  str(tmp_path / "runs")], env={**os.environ, **PASSWORD_ENV},
-                                 capture_output=True, text=True, timeout=300)
-    finally:
-        lab.sim.stop()
+    result = run_verify_from_the_lab(lab, tmp_path / "runs")
     assert result.returncode == 0, result.stderr[-3000:]
     (folder,) = (tmp_path / "runs").iterdir()
     import pandas as pd
@@ -62,12 +67,7 @@ def test_a_healthy_appliance_passes_every_check_run_as_the_user_runs_it(tmp_path
 
 def test_the_articles_fault_fails_the_headless_run_naming_the_line(tmp_path):
     lab = start_appliance(tmp_path, faults={"service_ip_range": "10.64.0.1/23,10.64.1.0/24"}, own_ca=True)
-    try:
-        result = lab.sim.lab_run([str(SCRIPT), "run", str(lab.site_file), "--stages", "verify", "--output",
-                                  str(tmp_path / "runs")], env={**os.environ, **PASSWORD_ENV},
-                                 capture_output=True, text=True, timeout=300)
-    finally:
-        lab.sim.stop()
+    result = run_verify_from_the_lab(lab, tmp_path / "runs")
     assert result.returncode == 1
     assert "stage 'verify' (Verify the HAProxy appliance) failed: VerificationFailed" in result.stderr
     assert "on the line 10.64.0.1/23" in result.stderr and "Traceback" not in result.stderr
