@@ -32,28 +32,34 @@ def kept(lines, ours: set[int]) -> list[str]:
     return sorted(line for line in lines if all(int(owner) in ours for owner in OWNED.findall(line)))
 
 
+def _out(*argv) -> str:
+    return subprocess.run(argv, capture_output=True, text=True).stdout
+
+
+def guests(ours: set[int]) -> list[str]:
+    """The simulated appliances' processes, each with the namespace it runs in, but other owners'."""
+    found = []
+    for line in _out("pgrep", "-af", "tkgs_lib.simulators.appliance.guest").splitlines():
+        pid = line.split()[0]
+        netns = _out("ip", "netns", "identify", pid).strip()  # none: its namespace is gone; counted as ours
+        if os.path.exists(f"/proc/{pid}"):  # one that ended meanwhile is no one's
+            found.append(f"{line} in {netns or 'an unnamed namespace'}")
+    return kept(found, ours)
+
+
 def host_state(ours: set[int]) -> dict:
     """What a simulator could leave on the host, without what other owners' simulators hold."""
-    def out(*argv):
-        return subprocess.run(argv, capture_output=True, text=True).stdout
-
-    guests = []
-    for line in out("pgrep", "-af", "tkgs_lib.simulators.appliance.guest").splitlines():
-        pid = line.split()[0]
-        netns = out("ip", "netns", "identify", pid).strip()  # none: its namespace is gone; counted as ours
-        if os.path.exists(f"/proc/{pid}"):  # one that ended meanwhile is no one's
-            guests.append(f"{line} in {netns or 'an unnamed namespace'}")
     mounts = [" ".join(line.split()[3:5]) for line in open("/proc/self/mountinfo")]
-    return {"routes": out("ip", "route", "show", "table", "all"), "rules": out("ip", "rule"),
-            "links": out("ip", "-o", "link"), "addresses": out("ip", "-o", "addr"),
-            "namespaces": kept(out("ip", "netns", "list").splitlines(), ours), "mounts": kept(mounts, ours),
-            "guests": kept(guests, ours)}
+    return {"routes": _out("ip", "route", "show", "table", "all"), "rules": _out("ip", "rule"),
+            "links": _out("ip", "-o", "link"), "addresses": _out("ip", "-o", "addr"),
+            "namespaces": kept(_out("ip", "netns", "list").splitlines(), ours), "mounts": kept(mounts, ours),
+            "guests": guests(ours)}
 
 
 def guests_back_to(before: dict, ours: set[int], timeout: float = 10.0) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if host_state(ours)["guests"] == before["guests"]:
+        if guests(ours) == before["guests"]:
             return True
         time.sleep(0.1)
     return False
@@ -85,7 +91,7 @@ def test_every_way_a_simulator_ends_leaves_the_host_as_it_was(tmp_path):
     for how in (signal.SIGINT, signal.SIGTERM):
         proc = start_command()
         ours.add(proc.pid)
-        assert host_state(ours)["guests"] != before["guests"]  # its guest is seen, so its going is too
+        assert guests(ours) != before["guests"]  # its guest is seen, so its going is too
         proc.send_signal(how)
         assert proc.wait(timeout=30) == 0
         assert host_state(ours) == before, signal.Signals(how).name
