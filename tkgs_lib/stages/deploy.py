@@ -17,6 +17,7 @@ from typing import Optional
 
 from ..appliance.ca import CA_GUESTINFO, CaCertificate, decode_published_ca
 from ..appliance.properties import DATAPLANE_PASSWORD, ROOT_PASSWORD, ApplianceProperties, appliance_properties
+from ..appliance.releases import KNOWN, release_of
 from ..errors import ApplianceError, NotFound, OvaError
 from ..findings import Finding
 from ..ova import DIGEST_PREFIX, Ova, OvfDescriptor
@@ -145,6 +146,17 @@ def read_facts(run) -> "DeployFacts":
     return DeployFacts(descriptor, source, problem, portgroups, placement, vms, findings)
 
 
+def record(run, facts: DeployFacts) -> dict:
+    """The appliance release this run deploys, for the verify and repair stages."""
+    from ..appliance.releases import ADDITIONAL_WORKLOAD_NETWORKS
+    from ..record import RecordedRelease
+
+    path, _ = _ova_path(run.site)
+    declares = any(p.key == ADDITIONAL_WORKLOAD_NETWORKS for p in facts.descriptor.properties)
+    return {"appliance_release": RecordedRelease(facts.descriptor.version, f"the descriptor of the OVA {path.name}",
+                                                 declares)}
+
+
 # --- plan ------------------------------------------------------------------------------------------
 
 def properties(run, facts: DeployFacts) -> ApplianceProperties:
@@ -190,6 +202,12 @@ def plan(run, facts: DeployFacts) -> Plan:
     result = Plan(STAGE.title, findings=list(facts.findings))
     props = properties(run, facts)
     result.findings += props.findings
+    path, field_name = _ova_path(site)
+    release = release_of(facts.descriptor, f"the descriptor of the OVA {path.name}")
+    if not release.known:
+        result.findings.append(Finding.warning(field_name, release.warning(),
+                                               f"deploy an OVA of a release tkgs-runbook knows ({', '.join(KNOWN)}), "
+                                               f"or verify the appliance's route tables by hand."))
     mapping = _network_mapping(run, facts, result.findings)
     ova_obj = f"OVA {facts.descriptor.name} ({facts.descriptor.version or 'version unknown'})"
     if facts.source is None:

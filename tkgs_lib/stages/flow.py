@@ -33,6 +33,7 @@ from ..site import Site, load_site
 from ..site.network import NetworkPlan, plan_networks
 from . import Stage, stage_named
 from ..planning import Plan, Step
+from ..record import RunRecord
 
 __all__ = ["StageRun", "Outcome", "Reports"]
 
@@ -174,8 +175,42 @@ class StageRun:
     # --- the stage's three functions --------------------------------------------------------------
 
     def read(self):
-        """What exists now, as the stage's facts."""
-        return self.module.read_facts(self)
+        """What exists now, as the stage's facts; a stage that records what later stages need (its
+        optional ``record(run, facts)``) adds it to the run record here."""
+        facts = self.module.read_facts(self)
+        recorded = getattr(self.module, "record", None)
+        if recorded is not None:
+            changes = recorded(self, facts)
+            if changes:
+                RunRecord.update(self.output, **changes)
+        return facts
+
+    @property
+    def record(self) -> RunRecord:
+        """What the run's earlier stages recorded (read afresh: a stage may have just added to it)."""
+        return RunRecord.load(self.output)
+
+    @cached_property
+    def appliance_release(self):
+        """The appliance's release, as a :class:`~tkgs_lib.appliance.releases.ReleaseChoice`: as the run
+        record has it (the deploy stage read the OVA), else from the site's OVA file, else v0.1.10
+        (the article's) with a warning that nothing said which."""
+        from ..appliance.releases import choose_release, release_of
+
+        recorded = self.record.appliance_release
+        if recorded is not None:
+            return choose_release(recorded.found, f"the run record: {recorded.source}",
+                                  recorded.declares_additional_workload_networks)
+        ova = self.site.content_libraries.haproxy.ova if self.site.content_libraries else self.site.haproxy.ova
+        if ova and Path(ova).is_file():
+            from ..errors import OvaError
+            from ..ova import Ova
+
+            try:
+                return release_of(Ova(ova).descriptor(), f"the descriptor of the site's OVA {Path(ova).name}")
+            except OvaError as exc:
+                return choose_release("", f"the site's OVA {Path(ova).name} cannot be read: {exc.message}")
+        return choose_release("", "no deploy stage recorded it in this run folder, and the site names no OVA file")
 
     def plan(self, facts=None) -> Plan:
         """The plan from the site and ``facts`` (read now when not given)."""

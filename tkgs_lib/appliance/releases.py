@@ -1,0 +1,159 @@
+"""The appliance's releases: what each one's first boot writes and its units do with the networks.
+
+Facts read in haproxytech/vmware-haproxy at each release's tag (never its default branch, which is
+older than v0.1.10 for these scripts), from
+``ansible/roles/cloudinit/files/var/lib/vmware/ovf-to-cloud-init.sh`` (``writeRouteTableConfig``,
+``writeWorkloadNetworks``) and ``ansible/roles/vmware/files/var/lib/vmware/routetablectl.sh``
+(``up_routes``, ``down_routes``):
+
+==========  ==================  =======================  ===================  ====================
+release     route-tables.cfg    ``ip rule add from``     ``down`` deletes     additional networks
+==========  ==================  =======================  ===================  ====================
+v0.1.7      the gateway line    for every line           rule, default route  no
+v0.1.8      the gateway line    for every line           rule, default route  no
+v0.1.9      + link-scoped line  for every line (twice)   rule, default route  no
+v0.1.10     + link-scoped line  for every line (twice)   rule, default route  no
+v0.2.0      + link-scoped line  for the gateway line     every route, no rule no: yes
+==========  ==================  =======================  ===================  ====================
+
+v0.1.7's ``down`` stops (errexit) on a table whose rule is gone; v0.1.8 and later ignore it. From
+v0.1.9 a four-field line (no gateway) makes the link-scoped route ``<network> dev <nic> proto
+kernel scope link src <address>``; v0.1.7 and v0.1.8 read five fields only. v0.2.0's ``down``
+means to delete every rule of a table but calls ``ip call ...``, not an ``ip`` command, so no
+rule is ever deleted and each restart adds the same rules again (routing is unchanged). v0.2.0
+writes ``network.additional_workload_networks`` one CIDR per line to
+``/etc/vmware/workload-networks.cfg`` and adds ``ip rule add to <cidr> lookup rtctl_workload``
+for each. v0.1.10's ``down`` leaves the link-scoped route in its table, so its own ``up`` then
+fails with "File exists" on the four-field line: a plain restart of route-tables.service fails on
+a healthy v0.1.10 appliance (a repair cleans the tables itself, :mod:`tkgs_lib.appliance.repair`).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+from typing import Optional
+
+__all__ = ["Release", "RELEASES", "KNOWN", "ReleaseChoice", "choose_release", "release_named", "ARTICLE_RELEASE",
+           "WORKLOAD_NETWORKS_FILE", "TABLE_IDS", "release_of", "ADDITIONAL_WORKLOAD_NETWORKS"]
+
+WORKLOAD_NETWORKS_FILE = "/etc/vmware/workload-networks.cfg"
+ADDITIONAL_WORKLOAD_NETWORKS = "network.additional_workload_networks"  # the property v0.2.0 adds
+# writeNetPostConfig (ovf-to-cloud-init.sh, v0.1.7 to v0.2.0): table 2 for the workload network, 3 for the frontend.
+TABLE_IDS = {"workload": "2", "frontend": "3"}
+
+
+@dataclass(frozen=True)
+class Release:
+    """One release's network behaviour, as its scripts at its tag do it."""
+
+    version: str
+    link_scoped_lines: bool  # first boot writes <id>,<name>,<mac>,<ip/prefix> too, and up reads four fields
+    rule_for_every_line: bool  # up's `ip rule add from <cidr>`: for every line, or for the gateway line only
+    down_deletes_rules: bool  # False: v0.2.0's `ip call`, so rules pile up on every restart
+    down_deletes_every_route: bool  # every route of a table (v0.2.0), or its default route only
+    down_tolerates_missing: bool  # False: v0.1.7's down stops on a table without its rule
+    additional_workload_networks: bool  # workload-networks.cfg and its `to <cidr>` rules
+
+    @property
+    def number(self) -> tuple[int, ...]:
+        return _number(self.version)
+
+    def __str__(self) -> str:
+        return self.version
+
+    def rules_per_table(self) -> int:
+        """How many identical ``from`` rules one healthy first boot leaves per table."""
+        return 2 if self.rule_for_every_line and self.link_scoped_lines else 1
+
+    def route_table_lines(self, table_id: str, name: str, mac: str, address: str, gateway: str) -> list[str]:
+        """The lines ``writeRouteTableConfig`` appends for one network: its gateway line, then (from
+        v0.1.9) its link-scoped one. ``address`` is the appliance's own, with its prefix."""
+        lines = [f"{table_id},{name},{mac},{address},{gateway}"]
+        if self.link_scoped_lines:
+            lines.append(f"{table_id},{name},{mac},{address}")
+        return lines
+
+
+_V017 = Release("v0.1.7", link_scoped_lines=False, rule_for_every_line=True, down_deletes_rules=True,
+                down_deletes_every_route=False, down_tolerates_missing=False, additional_workload_networks=False)
+RELEASES: tuple[Release, ...] = (
+    _V017,
+    replace(_V017, version="v0.1.8", down_tolerates_missing=True),
+    replace(_V017, version="v0.1.9", down_tolerates_missing=True, link_scoped_lines=True),
+    replace(_V017, version="v0.1.10", down_tolerates_missing=True, link_scoped_lines=True),
+    Release("v0.2.0", link_scoped_lines=True, rule_for_every_line=False, down_deletes_rules=False,
+            down_deletes_every_route=True, down_tolerates_missing=True, additional_workload_networks=True),
+)
+KNOWN = tuple(r.version for r in RELEASES)
+ARTICLE_RELEASE = "v0.1.10"  # the article deploys haproxy-v0.1.10.ova
+
+
+def _number(version: str) -> tuple[int, ...]:
+    found = re.findall(r"\d+", version or "")
+    return tuple(int(n) for n in found[:3]) if found else ()
+
+
+def release_named(version: str) -> Release:
+    for release in RELEASES:
+        if release.version == version:
+            return release
+    raise KeyError(version)
+
+
+@dataclass(frozen=True)
+class ReleaseChoice:
+    """The release the checks judge an appliance by, and how it was chosen."""
+
+    release: Release
+    found: str  # the version as read ("v0.1.10", "v0.2.1", "" when nothing said one)
+    source: str  # where it was read: "the OVA's descriptor", "the run record"...
+
+    @property
+    def known(self) -> bool:
+        return self.found == self.release.version
+
+    @property
+    def assumption(self) -> str:
+        """What a check that depends on the release says, beside what it expects ("" for a known one)."""
+        if self.known:
+            return ""
+        return f"assuming {self.release.version}" + (f" for {self.found}" if self.found else "")
+
+    def warning(self) -> str:
+        """The sentence shown when the release is not one the runbook knows ("" when it is)."""
+        if self.known:
+            return ""
+        what = f"release {self.found} ({self.source})" if self.found else f"no release ({self.source})"
+        return (f"the appliance's {what} is not one tkgs-runbook knows ({', '.join(KNOWN)}): the checks of its route "
+                f"tables assume it behaves as {self.release.version}, the nearest known one.")
+
+    def to_dict(self) -> dict:
+        return {"version": self.release.version, "found": self.found, "source": self.source}
+
+
+def choose_release(version: Optional[str], source: str, declares_additional_workload_networks: bool = False
+                   ) -> ReleaseChoice:
+    """The known release for ``version`` (as an OVA's ProductSection says it), else the nearest known
+    one: the newest known release not newer than it (the oldest, for one older than every known
+    release; v0.1.10, the article's, when no version was said). An OVA that declares
+    ``network.additional_workload_networks`` is judged as v0.2.0 or later."""
+    version = (version or "").strip()
+    for release in RELEASES:
+        if release.version == version:
+            return ReleaseChoice(release, version, source)
+    number = _number(version)
+    candidates = [r for r in RELEASES if r.additional_workload_networks or not declares_additional_workload_networks]
+    if not number:
+        nearest = candidates[-1] if declares_additional_workload_networks else release_named(ARTICLE_RELEASE)
+    else:
+        older = [r for r in candidates if r.number <= number]
+        nearest = older[-1] if older else candidates[0]
+    return ReleaseChoice(nearest, version, source)
+
+
+def release_of(descriptor, source: str) -> ReleaseChoice:
+    """The release an OVA's descriptor says it is (its ProductSection version, and whether it declares
+    v0.2.0's ``network.additional_workload_networks``)."""
+    declares = any(p.key == ADDITIONAL_WORKLOAD_NETWORKS for p in descriptor.properties)
+    return choose_release(descriptor.version, source, declares)
