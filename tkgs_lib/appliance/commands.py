@@ -10,12 +10,15 @@ as httpx's transports share ``handle_request``.
 
 from __future__ import annotations
 
+import base64
+import secrets
 from dataclasses import dataclass, field
-from typing import Callable, Generic, Mapping, Protocol, TypeVar, Union
+from typing import Callable, Generic, Mapping, Optional, Protocol, TypeVar, Union
 
 from ..errors import ApplianceError, CommandFailed
 
-__all__ = ["CommandResult", "CommandRunner", "RecordedRunner", "Fact", "gather"]
+__all__ = ["CommandResult", "CommandRunner", "RecordedRunner", "Fact", "gather", "gather_many", "run_batch",
+           "batch_script"]
 
 T = TypeVar("T")
 DEFAULT_TIMEOUT = 30.0  # seconds; every command on the appliance has one
@@ -55,6 +58,10 @@ class RecordedRunner:
         answer = self.outputs[command]
         return answer if isinstance(answer, CommandResult) else CommandResult(command, 0, answer)
 
+    def run_batch(self, commands: list[str], timeout: float = DEFAULT_TIMEOUT) -> list[CommandResult]:
+        """Each of ``commands``, answered from the recording (what :func:`gather_many` asks for)."""
+        return [self.run(command, timeout) for command in commands]
+
 
 @dataclass(frozen=True)
 class Fact(Generic[T]):
@@ -64,6 +71,7 @@ class Fact(Generic[T]):
     command: str
     parse: Callable[[str], T]
     ok_exit: tuple[int, ...] = (0,)  # exit statuses that mean the output is the answer
+    empty_when: str = ""  # what the command says on standard error when there is nothing to read (an empty answer)
 
 
 def gather(runner: CommandRunner, fact: Fact[T], timeout: float = DEFAULT_TIMEOUT) -> T:
@@ -71,7 +79,73 @@ def gather(runner: CommandRunner, fact: Fact[T], timeout: float = DEFAULT_TIMEOU
 
     A command that fails is CommandFailed (with its result); output the parser cannot read is an
     ApplianceError naming the fact and the command, never a parser's traceback."""
-    result = runner.run(fact.command, timeout)
+    return _parsed(fact, runner.run(fact.command, timeout))
+
+
+def gather_many(runner: CommandRunner, facts: Mapping[str, Fact], timeout: float = DEFAULT_TIMEOUT
+                ) -> dict[str, Union[object, ApplianceError]]:
+    """Every fact of ``facts`` in one command on the appliance: each is its parsed value, or the
+    ApplianceError that reading it met (as :func:`gather` would raise it).
+
+    One exec instead of one per fact: on a link where a round trip is what a command costs, a read
+    of the whole appliance costs what one command does. The facts' commands run side by side
+    (they only read), each with its own standard output, standard error and exit status, which
+    come back base64-framed on one line each, so nothing a command prints can be mistaken for
+    another's. A runner that cannot do it (the connection lost) raises, as for one command."""
+    names = list(facts)
+    commands = [facts[name].command for name in names]
+    batch = getattr(runner, "run_batch", None)  # a recording answers each command itself
+    results = batch(commands, timeout) if batch is not None else run_batch(runner, commands, timeout)
+    values: dict[str, Union[object, ApplianceError]] = {}
+    for name, result in zip(names, results):
+        fact = facts[name]
+        if result is None:
+            values[name] = ApplianceError(f"`{fact.command}` ({fact.name}) gave no answer in the batch read.")
+            continue
+        try:
+            values[name] = _parsed(fact, result)
+        except ApplianceError as exc:
+            values[name] = exc
+    return values
+
+
+def run_batch(runner: CommandRunner, commands: list[str], timeout: float = DEFAULT_TIMEOUT
+              ) -> list[Optional[CommandResult]]:
+    """``commands`` in one exec of :func:`batch_script`: each one's result (None for one the script's
+    output does not answer, which only a script cut short leaves)."""
+    if not commands:
+        return []
+    token = f"tkgs-fact-{secrets.token_hex(6)}"
+    result = runner.run(batch_script(token, commands), timeout)
+    framed: dict[int, CommandResult] = {}
+    for line in result.stdout.splitlines():
+        parts = line.split(" ")
+        if len(parts) == 5 and parts[0] == token and parts[1].isdigit() and \
+                parts[2].lstrip("-").isdigit() and int(parts[1]) < len(commands):
+            try:
+                out, err = (base64.b64decode(p, validate=True).decode("utf-8", errors="replace") for p in parts[3:])
+            except ValueError:
+                continue
+            index = int(parts[1])
+            framed[index] = CommandResult(commands[index], int(parts[2]), out, err)
+    return [framed.get(i) for i in range(len(commands))]
+
+
+def batch_script(token: str, commands: list[str]) -> str:
+    """A POSIX shell script running ``commands`` side by side in a private temporary folder (removed
+    on exit), then printing ``<token> <index> <exit status> <stdout, base64> <stderr, base64>`` per command."""
+    # The line break before `)` ends a command whose last word is a comment.
+    run = "".join(f"( ( {command}\n) >\"$d/{i}.out\" 2>\"$d/{i}.err\" </dev/null; echo $? >\"$d/{i}.rc\" ) &\n"
+                  for i, command in enumerate(commands))
+    show = (f"for i in {' '.join(str(i) for i in range(len(commands)))}; do "
+            f"printf '%s %s %s %s\\n' {token} \"$i\" \"$(cat \"$d/$i.rc\")\" "
+            f"\"$(base64 -w0 <\"$d/$i.out\") $(base64 -w0 <\"$d/$i.err\")\"; done")
+    return ("d=$(mktemp -d) || exit 97\ntrap 'rm -rf \"$d\"' EXIT\n" + run + "wait\n" + show + "\n")
+
+
+def _parsed(fact: Fact[T], result: CommandResult) -> T:
+    if result.exit_status not in fact.ok_exit and fact.empty_when and fact.empty_when in result.stderr:
+        return fact.parse("")
     if result.exit_status not in fact.ok_exit:
         said = (result.stderr or result.stdout).strip().splitlines()
         raise CommandFailed(f"`{fact.command}` ({fact.name}) failed with exit status {result.exit_status}"
