@@ -43,12 +43,17 @@ class Lab:
         return load_site(self.site_file)
 
 
-def start_appliance(tmp_path: Path, *, faults=None, changes=None, appliance_changes=None, own_ca: bool = False):
-    """A site file (article values, known_hosts beside it) and its appliance, started. ``changes``
-    alter the site the tests verify with; ``appliance_changes`` the site the appliance was deployed
-    from; ``own_ca``: both use a CA of the user's own (haproxy.ca_cert_file), which the appliance keeps."""
+def start_appliance(tmp_path: Path, *, faults=None, changes=None, appliance_changes=None, own_ca: bool = False,
+                    release: str = "v0.1.10"):
+    """A site file (article values, known_hosts and the ``release`` OVA beside it) and its appliance,
+    booted as that release boots. ``changes`` alter the site the tests verify with;
+    ``appliance_changes`` the site the appliance was deployed from; ``own_ca``: both use a CA of the
+    user's own (haproxy.ca_cert_file), which the appliance keeps. The run folder holds what the deploy
+    stage leaves there: the appliance's CA and the release in the run record."""
     from appliance_material import write_ca
+    from tkgs_lib.record import RecordedRelease, RunRecord
     from tkgs_lib.simulators.appliance import ApplianceSimulator
+    from tkgs_lib.simulators.ova import build_ova
     from tkgs_lib.site import parse_site
 
     require_appliance_simulator()
@@ -58,12 +63,18 @@ def start_appliance(tmp_path: Path, *, faults=None, changes=None, appliance_chan
         changes, appliance_changes = {**ca, **(changes or {})}, {**ca, **(appliance_changes or {})}
     deployed = parse_site(yaml.safe_dump(variant(appliance_changes)), source=tmp_path / "deployed.yaml")
     sim = ApplianceSimulator.for_site(deployed, {"appliance.root_pwd": ROOT_PASSWORD,
-                                                 "loadbalance.haproxy_pwd": DATAPLANE_PASSWORD}, faults=faults)
+                                                 "loadbalance.haproxy_pwd": DATAPLANE_PASSWORD}, faults=faults,
+                                      release=release)
     sim.start()
     (tmp_path / "known_hosts").write_text(sim.known_hosts())
+    ova = build_ova(tmp_path / f"haproxy-{release}.ova", name=f"haproxy-{release}", disk_size=64 * 1024)  # the site's OVA
     site_file = tmp_path / "site.yaml"
-    site_file.write_text(yaml.safe_dump(variant({"haproxy.ssh_known_hosts": "known_hosts", **(changes or {})})))
+    site_file.write_text(yaml.safe_dump(variant({"haproxy.ssh_known_hosts": "known_hosts",
+                                                 "content_libraries.haproxy.ova": ova.name,
+                                                 "content_libraries.haproxy.item": ova.stem, **(changes or {})})))
     run_folder = tmp_path / "run"
     run_folder.mkdir(exist_ok=True)
     (run_folder / "haproxy-ca.pem").write_text(sim.ca_pem)  # as the deploy stage saves it
+    RunRecord.update(run_folder, appliance_release=RecordedRelease(
+        release, f"the descriptor of the OVA {ova.name}", release == "v0.2.0"))
     return Lab(sim, site_file, run_folder)

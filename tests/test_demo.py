@@ -35,7 +35,7 @@ def test_the_demo_finds_and_repairs_the_articles_fault_and_leaves_no_secret(vcsi
     assert all((folder / f"{name}.html").exists() for name in RECORDS)
     summary = result.stdout.strip().splitlines()[-1]
     assert "verify found the injected fault (anyip-routes.service: failed: 'Error: Invalid prefix for given prefix " \
-           "length.' on the line 10.64.0.1/23); repair fixed it; verify again: all 17 checks ok." in summary
+           "length.' on the line 10.64.0.1/23); repair fixed it; verify again: all 19 checks ok." in summary
     assert summary.endswith(f"See {folder / 'index.html'}.")
     index = (folder / "index.html").read_text()
     assert all(f'href="{name}.html"' in index for name in RECORDS) and 'img src="address-space.png"' in index

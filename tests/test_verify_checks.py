@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import yaml
 
 from helpers import variant
@@ -11,7 +12,8 @@ from test_appliance_facts import ARTICLE_IP_A
 from tkgs_lib.appliance.checks import appliance_checks, gather_appliance_facts
 from tkgs_lib.appliance.commands import CommandResult, RecordedRunner
 from tkgs_lib.appliance.facts import (ANYIP_FILE, FAILED_UNITS, INTERFACES, INTERFACES_TEXT, RULES, anyip_unit,
-                                      config_file, ping, route_tables_file, routes, unit_log)
+                                      config_file, ping, route_tables_file, routes, unit_log, unit_state)
+from tkgs_lib.appliance.releases import WORKLOAD_NETWORKS_FILE, choose_release
 from tkgs_lib.site import parse_site
 from tkgs_lib.site.network import plan_networks
 
@@ -23,42 +25,184 @@ Nov 20 15:30:07 haproxy01.test.corp anyiproutectl.sh[777]: adding route for 10.6
 Nov 20 15:30:07 haproxy01.test.corp anyiproutectl.sh[777]: RTNETLINK answers: Invalid argument
 """
 NO_JSON = CommandResult(INTERFACES.command, 255, "", 'Option "-j" is unknown, try "ip -help".\n')
+V0110, V020 = choose_release("v0.1.10", "the test"), choose_release("v0.2.0", "the test")
+FURTHER = ["10.64.16.0/21", "10.64.24.0/21"]
+NETWORK_V020 = plan_networks(parse_site(yaml.safe_dump(variant({"haproxy.additional_workload_networks": FURTHER}))))
 
 
-def healthy(**changes) -> dict:
-    """What a healthy appliance answers (the article's interfaces, its one range, both tables)."""
+def route_tables(release=V0110, **lines) -> str:
+    """route-tables.cfg as the release's first boot writes it (v0.1.10 and v0.2.0
+    ovf-to-cloud-init.sh, writeRouteTableConfig): per network its gateway line, then its link-scoped one."""
+    text = HEADER
+    for role, table, address, gateway in (("workload", 2, "10.64.8.10/21", "10.64.8.1"),
+                                          ("frontend", 3, "10.64.0.10/23", "10.64.0.1")):
+        text += f"{table},{role},{MACS[role]},{address},{gateway}\n"
+        if release.release.link_scoped_lines:
+            text += f"{table},{role},{MACS[role]},{address}\n"
+    return text
+
+
+# As iproute2 6.1 prints them on the simulated appliance after each release's route-tables.service ran:
+# v0.1.10 adds the `from` rule for every line (twice per table), v0.2.0 for the gateway line only, plus its
+# `to` rules from workload-networks.cfg; the tables by number (rt_tables of the reader's view may not name them).
+def rules(release=V0110, further=()) -> str:
+    entries = [{"priority": 0, "src": "all", "table": "local"}]
+    times = release.release.rules_per_table()
+    priority = 32765
+    for cidr in further:
+        network, length = cidr.split("/")
+        entries.append({"priority": priority, "src": "all", "dst": network, "dstlen": int(length), "table": "2"})
+        priority -= 1
+    for source, length, table in (("10.64.8.10", 21, "2"), ("10.64.0.10", 23, "3")):
+        for _ in range(times):
+            entries.append({"priority": priority, "src": source, "srclen": length, "table": table})
+            priority -= 1
+    entries += [{"priority": 32766, "src": "all", "table": "main"}, {"priority": 32767, "src": "all", "table": "default"}]
+    return json.dumps(entries)
+
+
+def table_routes(role: str, release=V0110) -> str:
+    network, address, gateway = {"workload": ("10.64.8.0/21", "10.64.8.10", "10.64.8.1"),
+                                 "frontend": ("10.64.0.0/23", "10.64.0.10", "10.64.0.1")}[role]
+    held = [{"dst": "default", "gateway": gateway, "dev": role, "protocol": "static", "flags": []}]
+    if release.release.link_scoped_lines:
+        held.append({"dst": network, "dev": role, "protocol": "kernel", "scope": "link", "prefsrc": address,
+                     "flags": []})
+    return json.dumps(held)
+
+
+def healthy(release=V0110, further=(), **changes) -> dict:
+    """What a healthy appliance of ``release`` answers (the article's interfaces, its one range, both tables)."""
     outputs = {
         INTERFACES.command: NO_JSON,  # the article's appliance: ip without JSON, so the text form is read
         INTERFACES_TEXT.command: ARTICLE_IP_A,
         FAILED_UNITS.command: "",
         anyip_unit().command: "active\n",
+        unit_state("route-tables.service").command: "active\n",
+        unit_log("route-tables.service").command: "... Started route-tables.service.\n",
         unit_log("anyip-routes.service").command: "... adding route for 10.64.1.0/24\n",
         config_file(ANYIP_FILE).command: HEADER + "10.64.1.0/24\n",
         routes("local").command: json.dumps([{"type": "local", "dst": "10.64.1.0/24", "dev": "lo", "scope": "host"},
                                              {"type": "local", "dst": "10.64.2.10", "dev": "management"}]),
-        route_tables_file().command: (f"2,workload,{MACS['workload']},10.64.8.10/21,10.64.8.1\n"
-                                      f"3,frontend,{MACS['frontend']},10.64.0.10/23,10.64.0.1\n"),
-        RULES.command: json.dumps([{"priority": 0, "src": "all", "table": "local"},
-                                   {"priority": 32764, "src": "10.64.0.10", "srclen": 23, "table": "rtctl_frontend"},
-                                   {"priority": 32765, "src": "10.64.8.10", "srclen": 21, "table": "rtctl_workload"}]),
-        routes("rtctl_workload").command: json.dumps([{"dst": "default", "gateway": "10.64.8.1", "dev": "workload"}]),
-        routes("rtctl_frontend").command: json.dumps([{"dst": "default", "gateway": "10.64.0.1", "dev": "frontend"}]),
+        route_tables_file().command: route_tables(release),
+        RULES.command: rules(release, further),
+        routes("2").command: table_routes("workload", release),
+        routes("3").command: table_routes("frontend", release),
     }
+    if release.release.additional_workload_networks:
+        outputs[config_file(WORKLOAD_NETWORKS_FILE, missing_is_empty=True).command] = (
+            "".join(f"{n}\n" for n in further) if further else
+            CommandResult("", 1, "", "cat: /etc/vmware/workload-networks.cfg: No such file or directory\n"))
     for role, gateway in (("management", "10.64.2.1"), ("workload", "10.64.8.1"), ("frontend", "10.64.0.1")):
         outputs[ping(role, gateway).command] = "1 packets transmitted, 1 received, 0% packet loss, time 0ms\n"
     outputs.update(changes)
     return outputs
 
 
-def checked(outputs: dict):
-    return {c.check: c for c in appliance_checks(NETWORK, gather_appliance_facts(RecordedRunner(outputs), NETWORK))}
+def checked(outputs: dict, release=V0110, network=NETWORK):
+    facts = gather_appliance_facts(RecordedRunner(outputs), network, release)
+    return {c.check: c for c in appliance_checks(network, facts, release)}
+
+
+def not_ok(rows: dict) -> dict:
+    return {name: c.status for name, c in rows.items() if c.status != "ok"}
 
 
 def test_a_healthy_appliance_passes_every_check_read_from_the_articles_ip_a():
     rows = checked(healthy())
-    assert {name: c.status for name, c in rows.items() if c.status != "ok"} == {}
+    assert not_ok(rows) == {}
     assert rows["interface frontend"].found == "10.64.0.10/23, up"
-    assert len(rows) == 15
+    assert rows["appliance release"].found == "v0.1.10 (the test)"
+    assert len(rows) == 17
+    # v0.1.10 adds the rule once per line: twice per table on a healthy appliance, said and ok
+    assert rows["rule for rtctl_workload"].found.startswith("present 2 times (v0.1.10's route-tables.service adds one")
+    table = rows["routing table rtctl_workload (2)"]
+    assert table.expected == ("default via 10.64.8.1 dev workload proto static; "
+                              "10.64.8.0/21 dev workload proto kernel scope link src 10.64.8.10")
+
+
+def test_each_known_release_is_judged_by_what_its_own_first_boot_makes():
+    v018 = choose_release("v0.1.8", "the test")  # one gateway line per network, no link-scoped route
+    assert not_ok(checked(healthy(v018), v018)) == {}
+    rows = checked(healthy(V020, FURTHER), V020, NETWORK_V020)
+    assert not_ok(rows) == {}
+    assert rows["rule for rtctl_workload"].found == "present"  # v0.2.0: the gateway line's rule only
+    assert rows["/etc/vmware/workload-networks.cfg"].found == "10.64.16.0/21, 10.64.24.0/21"
+    assert rows["rule to 10.64.24.0/21"].expected == "to 10.64.24.0/21 lookup rtctl_workload"
+    # what one release makes is a fault on another: v0.1.10's file read as v0.1.8 has four-field lines
+    wrong = checked(healthy(), v018)
+    assert "has 4 fields: v0.1.8 reads only" in wrong["/etc/vmware/route-tables.cfg"].fix
+
+
+def test_on_v020_identical_rules_piling_up_are_not_a_fault_but_are_said():
+    piled = json.loads(rules(V020))
+    piled[1:1] = [dict(piled[1], priority=32000), dict(piled[1], priority=31999)]
+    rows = checked(healthy(V020, **{RULES.command: json.dumps(piled)}), V020)
+    row = rows["rule for rtctl_workload"]
+    assert row.status == "ok" and row.found.startswith("present 3 times (identical rules: v0.2.0's")
+    assert "each restart adds them again" in row.found
+
+
+def test_an_unknown_release_is_a_warning_and_the_tables_say_which_they_assume():
+    assumed = choose_release("v0.2.1", "the OVA's descriptor")
+    rows = checked(healthy(V020), assumed)
+    release = rows["appliance release"]
+    assert release.status == "warning" and "v0.1.7, v0.1.8, v0.1.9, v0.1.10, v0.2.0" in release.fix
+    assert "assume it behaves as v0.2.0, the nearest known one" in release.fix
+    assert "(as v0.2.0 writes it (assuming v0.2.0 for v0.2.1))" in rows["/etc/vmware/route-tables.cfg"].expected
+    assert not [c for c in rows.values() if c.failed]  # a warning fails nothing
+
+
+@pytest.mark.parametrize("release", [V0110, V020], ids=str)
+def test_a_wrong_mac_a_wrong_gateway_or_a_lost_link_scoped_line_each_fail_the_file_with_the_fix(release):
+    good = route_tables(release)
+    cases = {
+        "MAC 00:50:56:8f:3d:28 of the workload gateway line belongs to interface frontend":
+            good.replace(f"2,workload,{MACS['workload']},10.64.8.10/21,10.64.8.1",
+                         f"2,workload,{MACS['frontend']},10.64.8.10/21,10.64.8.1"),
+        "the workload gateway line's gateway is 10.64.8.254, the plan's 10.64.8.1":
+            good.replace("10.64.8.10/21,10.64.8.1", "10.64.8.10/21,10.64.8.254"),
+        "no link-scoped line for the frontend network (":
+            good.replace(f"3,frontend,{MACS['frontend']},10.64.0.10/23\n", ""),
+    }
+    for words, text in cases.items():
+        row = checked(healthy(release, **{route_tables_file().command: text}), release)["/etc/vmware/route-tables.cfg"]
+        assert row.status == "failed" and words in row.fix, (words, row)
+        assert "The repair stage rewrites the file from the plan" in row.fix
+
+
+def test_a_table_without_its_link_scoped_route_fails_naming_what_goes_wrong():
+    rows = checked(healthy(**{routes("2").command: table_routes("workload", choose_release("v0.1.8", "x"))}))
+    row = rows["routing table rtctl_workload (2)"]
+    assert row.status == "failed" and row.found == "default via 10.64.8.1 dev workload proto static"
+    assert "the link-scoped route to 10.64.8.0/21 (replies to hosts on the workload network go through" in row.fix
+
+
+def test_on_v020_a_lost_workload_network_fails_its_file_and_rule_rows_with_the_fix():
+    outputs = healthy(V020, FURTHER, **{
+        config_file(WORKLOAD_NETWORKS_FILE, missing_is_empty=True).command: "10.64.16.0/21\n",
+        RULES.command: rules(V020, FURTHER[:1])})
+    rows = checked(outputs, V020, NETWORK_V020)
+    assert not_ok(rows) == {"/etc/vmware/workload-networks.cfg": "failed", "rule to 10.64.24.0/21": "failed"}
+    assert rows["/etc/vmware/workload-networks.cfg"].fix.startswith("missing 10.64.24.0/21. The repair stage")
+    assert "leaves by the management network's default route" in rows["rule to 10.64.24.0/21"].fix
+
+
+def test_further_workload_networks_on_a_release_without_them_fail_with_the_fix():
+    rows = checked(healthy(), V0110, NETWORK_V020)
+    row = rows["additional workload networks"]
+    assert row.status == "failed" and "deploy the v0.2.0 OVA" in row.fix
+
+
+def test_lines_are_read_as_the_scripts_read_them():
+    """`while IFS= read -r line` keeps white space and never reads text after the last line break."""
+    rows = checked(healthy(**{config_file(ANYIP_FILE).command: HEADER + "10.64.1.0/24 \n10.64.9.0/24"}))
+    row = rows[ANYIP_FILE]
+    assert row.status == "failed" and row.found == "'10.64.1.0/24 '"
+    assert "'10.64.9.0/24' has no line break after it, so anyiproutectl.sh never reads it" in row.fix
+    spaced = route_tables().replace("10.64.8.10/21,10.64.8.1", "10.64.8.10/21, 10.64.8.1")
+    table = checked(healthy(**{route_tables_file().command: spaced}))["/etc/vmware/route-tables.cfg"]
+    assert "has white space around a field" in table.fix
 
 
 def test_the_articles_fault_names_the_line_and_its_network_address():
@@ -102,10 +246,9 @@ def test_route_tables_are_checked_line_by_line_against_the_plan_and_the_nics():
         f"2,workload,{MACS['frontend']},10.64.8.10/21,10.64.8.254\n3,frontend,{MACS['frontend']}\n")}))
     table = rows["/etc/vmware/route-tables.cfg"]
     assert table.status == "failed"
-    assert "MAC 00:50:56:8f:3d:28 of the workload line belongs to interface frontend" in table.fix
-    assert "the workload line's gateway is 10.64.8.254, the plan's 10.64.8.1" in table.fix
-    assert "has 3 fields, not 5" in table.fix and "no line for the frontend network" in table.fix
-    assert rows["routing table rtctl_workload"].status == "failed"  # its default route goes via 10.64.8.1
+    assert "MAC 00:50:56:8f:3d:28 of the workload gateway line belongs to interface frontend" in table.fix
+    assert "the workload gateway line's gateway is 10.64.8.254, the plan's 10.64.8.1" in table.fix
+    assert "has 3 fields, not 4 or 5" in table.fix and "no gateway line for the frontend network" in table.fix
 
 
 def test_a_missing_rule_and_a_silent_gateway_fail_with_their_fix():

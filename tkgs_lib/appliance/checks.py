@@ -1,13 +1,16 @@
 """The article's "Checking HA Proxy", as pure functions of the appliance's facts and the network plan.
 
 Each check is one row: what is checked, what the plan expects, what the appliance holds, its
-status (ok, failed, not checked) and, for a failure, the fix with its likely cause. The facts
-are gathered once (:func:`gather_appliance_facts`, through any CommandRunner); every check reads
-only them, so each is tested on recorded output with no appliance at all.
+status (ok, failed, not checked, or warning: worth reading, failing nothing) and, for a failure,
+the fix with its likely cause. The facts are gathered once (:func:`gather_appliance_facts`,
+through any CommandRunner); every check reads only them, the network plan and the appliance's
+release (:mod:`tkgs_lib.appliance.releases`: what that release's first boot writes and its units
+make), so each is tested on recorded output with no appliance at all.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass, field
 from typing import Literal, Optional
@@ -17,16 +20,18 @@ import netaddr
 from ..errors import ApplianceError
 from ..site.network import NetworkPlan
 from ..tables import Table
-from .commands import CommandRunner, gather
-from .facts import (ANYIP_FILE, ANYIP_UNIT, FAILED_UNITS, INTERFACES, INTERFACES_TEXT, ROUTE_TABLES_FILE, RULES,
-                    Interface, Route, RouteTableEntry, Rule, anyip_unit, config_file, ping, route_tables_file, routes,
-                    unit_log)
+from .commands import CommandRunner, Fact, gather_many
+from .facts import (ANYIP_FILE, ANYIP_UNIT, FAILED_UNITS, INTERFACES, INTERFACES_TEXT, ROUTE_TABLES_FILE,
+                    ROUTE_TABLES_UNIT, RULES,
+                    ConfigText, Interface, Route, RouteTableEntry, Rule, anyip_unit, config_file, ping,
+                    route_tables_file, routes, shown, unit_log, unit_state)
+from .releases import KNOWN, TABLE_IDS, WORKLOAD_NETWORKS_FILE, ReleaseChoice, choose_release
 
 __all__ = ["Check", "ApplianceFacts", "gather_appliance_facts", "appliance_checks", "checks_table", "expected_route_tables",
-           "TABLE_IDS"]
+           "TABLE_IDS", "ROUTED_ROLES"]
 
-Status = Literal["ok", "failed", "not checked"]
-TABLE_IDS = {"workload": "2", "frontend": "3"}  # what the appliance's first boot writes
+Status = Literal["ok", "failed", "not checked", "warning"]
+ROUTED_ROLES = ("workload", "frontend")  # the networks with a routing table of their own (management keeps main)
 
 
 @dataclass(frozen=True)
@@ -36,6 +41,7 @@ class Check:
     found: str
     status: Status
     fix: str = ""
+    unit: str = ""  # the appliance's unit that makes what this check looks at (a repair watches its rows)
 
     @property
     def failed(self) -> bool:
@@ -55,44 +61,74 @@ class ApplianceFacts:
     failed_units: Optional[list[str]] = None
     anyip_state: Optional[str] = None
     anyip_log: list[str] = field(default_factory=list)
-    anyip_lines: Optional[list[str]] = None
+    route_tables_state: Optional[str] = None
+    route_tables_log: list[str] = field(default_factory=list)
+    anyip_file: Optional[ConfigText] = None
     local_routes: Optional[list[Route]] = None
     route_tables: Optional[list[RouteTableEntry]] = None
+    workload_networks: Optional[ConfigText] = None  # v0.2.0's workload-networks.cfg (no file: no lines)
     rules: Optional[list[Rule]] = None
-    table_routes: dict[str, list[Route]] = field(default_factory=dict)  # rtctl_<name> → its routes
-    pings: dict[str, bool] = field(default_factory=dict)  # role → the gateway answered from its interface
+    table_routes: dict[str, Optional[list[Route]]] = field(default_factory=dict)  # role → its table's routes
+
+    @property
+    def anyip_lines(self) -> Optional[list[str]]:
+        return None if self.anyip_file is None else list(self.anyip_file.lines)
+    pings: dict[str, Optional[bool]] = field(default_factory=dict)  # role → answered from its interface (None: not run)
     problems: dict[str, str] = field(default_factory=dict)  # fact → why it could not be read
 
 
-def _read(facts: ApplianceFacts, runner: CommandRunner, name: str, fact):
-    try:
-        return gather(runner, fact)
-    except ApplianceError as exc:
-        facts.problems[name] = exc.message
-        return None
-
-
-def gather_appliance_facts(runner: CommandRunner, network: NetworkPlan) -> ApplianceFacts:
-    """Every fact the checks read, each one command through ``runner``."""
-    facts = ApplianceFacts()
-    try:
-        facts.interfaces = gather(runner, INTERFACES)
-    except ApplianceError:  # an ip without JSON output: the article's text form
-        facts.interfaces = _read(facts, runner, "interfaces", INTERFACES_TEXT)
-    facts.failed_units = _read(facts, runner, "failed units", FAILED_UNITS)
-    facts.anyip_state = _read(facts, runner, ANYIP_UNIT, anyip_unit())
-    facts.anyip_log = _read(facts, runner, f"{ANYIP_UNIT} log", unit_log(ANYIP_UNIT)) or []
-    facts.anyip_lines = _read(facts, runner, ANYIP_FILE, config_file(ANYIP_FILE))
-    facts.local_routes = _read(facts, runner, "local routes", routes("local"))
-    facts.route_tables = _read(facts, runner, ROUTE_TABLES_FILE, route_tables_file())
-    facts.rules = _read(facts, runner, "rules", RULES)
-    for entry in facts.route_tables or ():
-        if entry.name and not entry.problem:
-            table = f"rtctl_{entry.name}"
-            facts.table_routes[table] = _read(facts, runner, table, routes(table)) or []
+def fact_commands(network: NetworkPlan, release: ReleaseChoice) -> dict[str, Fact]:
+    """Every fact the checks read, by the name its problem is kept under."""
+    facts: dict[str, Fact] = {
+        "interfaces (JSON)": INTERFACES, "interfaces": INTERFACES_TEXT,  # the text form, for an ip without JSON
+        "failed units": FAILED_UNITS, ANYIP_UNIT: anyip_unit(), f"{ANYIP_UNIT} log": unit_log(ANYIP_UNIT),
+        ROUTE_TABLES_UNIT: unit_state(ROUTE_TABLES_UNIT), f"{ROUTE_TABLES_UNIT} log": unit_log(ROUTE_TABLES_UNIT),
+        ANYIP_FILE: config_file(ANYIP_FILE), "local routes": routes("local"),
+        ROUTE_TABLES_FILE: route_tables_file(), "rules": RULES}
+    if release.release.additional_workload_networks:
+        facts[WORKLOAD_NETWORKS_FILE] = config_file(WORKLOAD_NETWORKS_FILE, missing_is_empty=True)
+    for role in ROUTED_ROLES:
+        if role in network.networks:  # by number: readable even where rt_tables lacks the name
+            facts[f"rtctl_{role}"] = routes(TABLE_IDS[role])
     for role, planned in network.networks.items():
-        if planned.gateway is not None and facts.interfaces and role in facts.interfaces:
-            facts.pings[role] = bool(_read(facts, runner, f"ping {role}", ping(role, str(planned.gateway))))
+        if planned.gateway is not None:
+            facts[f"ping {role}"] = ping(role, str(planned.gateway))
+    return facts
+
+
+def gather_appliance_facts(runner: CommandRunner, network: NetworkPlan,
+                           release: Optional[ReleaseChoice] = None) -> ApplianceFacts:
+    """Every fact the checks read, in one command through ``runner`` (:func:`gather_many`)."""
+    release = release or choose_release("", "no release given")
+    read = gather_many(runner, fact_commands(network, release))
+    facts = ApplianceFacts()
+
+    def value(name: str):
+        got = read.get(name)
+        if isinstance(got, ApplianceError):
+            facts.problems[name] = got.message
+            return None
+        return got
+
+    json_form = read["interfaces (JSON)"]
+    facts.interfaces = json_form if not isinstance(json_form, ApplianceError) else value("interfaces")
+    facts.failed_units = value("failed units")
+    facts.anyip_state = value(ANYIP_UNIT)
+    facts.anyip_log = value(f"{ANYIP_UNIT} log") or []
+    facts.route_tables_state = value(ROUTE_TABLES_UNIT)
+    facts.route_tables_log = value(f"{ROUTE_TABLES_UNIT} log") or []
+    facts.anyip_file = value(ANYIP_FILE)
+    facts.local_routes = value("local routes")
+    facts.route_tables = value(ROUTE_TABLES_FILE)
+    if WORKLOAD_NETWORKS_FILE in read:
+        facts.workload_networks = value(WORKLOAD_NETWORKS_FILE)
+    facts.rules = value("rules")
+    for role in ROUTED_ROLES:
+        if f"rtctl_{role}" in read:
+            facts.table_routes[role] = value(f"rtctl_{role}")
+    for role in network.networks:
+        if f"ping {role}" in read and facts.interfaces and role in facts.interfaces:
+            facts.pings[role] = value(f"ping {role}")  # None: the ping could not run (its problem says why)
     return facts
 
 
@@ -179,15 +215,17 @@ def _network_of(line: str) -> str:
 def _anyip_file(network: NetworkPlan, facts: ApplianceFacts) -> Check:
     check = ANYIP_FILE
     expected = ", ".join(network.load_balancer_lines) or "no range"
-    if facts.anyip_lines is None:
+    if facts.anyip_file is None:
         return _not_read(check, expected, facts.problems.get(ANYIP_FILE, ""))
-    found = ", ".join(facts.anyip_lines) or "no range"
-    if facts.anyip_lines == network.load_balancer_lines:
+    lines, unread = list(facts.anyip_file.lines), facts.anyip_file.unread
+    found = ", ".join(shown(line) for line in lines) or "no range"
+    if lines == network.load_balancer_lines and not unread:
         return Check(check, expected, found, "ok")
-    missing = [line for line in network.load_balancer_lines if line not in facts.anyip_lines]
-    extra = [line for line in facts.anyip_lines if line not in network.load_balancer_lines]
-    parts = ([f"missing {', '.join(missing)}"] if missing else []) + ([f"not in the plan: {', '.join(extra)}"]
-                                                                      if extra else [])
+    missing = [line for line in network.load_balancer_lines if line not in lines]
+    extra = [line for line in lines if line not in network.load_balancer_lines]
+    parts = ([f"missing {', '.join(missing)}"] if missing else []) + (
+        [f"not in the plan: {', '.join(shown(line) for line in extra)}"] if extra else []) + (
+        [f"{unread!r} has no line break after it, so anyiproutectl.sh never reads it"] if unread else [])
     why = "; ".join(parts) or "the same ranges in another order"
     return Check(check, expected, found, "failed",
                  f"{why}. The ranges Workload Management will be given must all be served: the repair stage "
@@ -222,63 +260,223 @@ def _local_routes(network: NetworkPlan, facts: ApplianceFacts) -> list[Check]:
     return rows
 
 
-def expected_route_tables(network: NetworkPlan, facts: ApplianceFacts) -> list[str]:
-    """The route-tables.cfg lines the appliance writes at first boot for this plan: the workload and,
-    under frontend, the frontend network, each with the MAC of the interface that carries it."""
-    lines = []
-    for role in ("workload", "frontend"):
+def _routed(network: NetworkPlan):
+    """The plan's networks that get a routing table (first boot: a gateway and an address, and for the
+    frontend its NIC, which only the frontend deployment has), in the order first boot writes them."""
+    for role in ROUTED_ROLES:
         planned = network.networks.get(role)
-        if planned is None or planned.gateway is None or planned.appliance is None:
-            continue
+        if planned is not None and planned.gateway is not None and planned.appliance is not None:
+            yield role, planned
+
+
+def expected_route_tables(network: NetworkPlan, facts: ApplianceFacts, release: ReleaseChoice) -> list[str]:
+    """The route-tables.cfg lines ``release``'s first boot writes for this plan: per routed network its
+    gateway line and (v0.1.9 and later) its link-scoped line, with the MAC of the NIC that carries it."""
+    lines = []
+    for role, planned in _routed(network):
         interface = (facts.interfaces or {}).get(role)
-        mac = interface.mac if interface else "<mac of " + role + ">"
-        lines.append(f"{TABLE_IDS[role]},{role},{mac},{planned.appliance},{planned.gateway}")
+        mac = interface.mac if interface else f"<mac of {role}>"
+        lines += release.release.route_table_lines(TABLE_IDS[role], role, mac, str(planned.appliance),
+                                                   str(planned.gateway))
     return lines
 
 
-def _route_tables(network: NetworkPlan, facts: ApplianceFacts) -> list[Check]:
+def _as(release: ReleaseChoice) -> str:
+    """How an expectation names the release it comes from."""
+    return f"as {release.release} writes it" + (f" ({release.assumption})" if release.assumption else "")
+
+
+def _table_named(table: str, role: str) -> bool:
+    return table in (f"rtctl_{role}", TABLE_IDS[role])
+
+
+def _route_table_problems(network: NetworkPlan, facts: ApplianceFacts, release: ReleaseChoice) -> list[str]:
+    rel = release.release
+    entries = facts.route_tables or []
+    problems = [f"{shown(e.line)} {e.problem}" for e in entries if e.problem]
+    if not rel.link_scoped_lines:
+        problems += [f"{shown(e.line)} has 4 fields: {rel} reads only <TableID>,<TableName>,<MACAddress>,<CIDR>,"
+                     f"<Gateway4> lines" for e in entries if not e.problem and e.link_scoped]
+    usable = [e for e in entries if not e.problem]
+    macs = {i.mac: name for name, i in (facts.interfaces or {}).items()}
+    routed = dict(_routed(network))
+    for role, planned in routed.items():
+        for link_scoped in (False, True) if rel.link_scoped_lines else (False,):
+            kind = "link-scoped line" if link_scoped else "gateway line"
+            mine = [e for e in usable if e.name == role and e.link_scoped == link_scoped]
+            if not mine:
+                problems.append(f"no {kind} for the {role} network" + (
+                    f" ({rel}'s first boot writes one: without it {rel}'s table lacks the route to the {role} "
+                    f"network itself, so replies to its hosts go through the gateway)" if link_scoped else ""))
+                continue
+            entry = mine[0]
+            if entry.table_id != TABLE_IDS[role]:
+                problems.append(f"the {role} {kind}'s table id is {entry.table_id}, the appliance uses {TABLE_IDS[role]}")
+            if macs and macs.get(entry.mac) != role:
+                holder = macs.get(entry.mac)
+                problems.append(f"MAC {entry.mac} of the {role} {kind} belongs to "
+                                f"{'interface ' + holder if holder else 'no interface'}, not to {role}")
+            if entry.cidr != str(planned.appliance):
+                problems.append(f"the {role} {kind}'s address is {entry.cidr}, the plan's {planned.appliance}")
+            if not link_scoped and entry.gateway != str(planned.gateway):
+                problems.append(f"the {role} {kind}'s gateway is {entry.gateway}, the plan's {planned.gateway}")
+    for entry in usable:
+        if entry.name not in routed:
+            problems.append(f"{shown(entry.line)} is for a network the plan routes no table for")
+    wanted = expected_route_tables(network, facts, release)
+    if not problems and [e.line for e in entries] != wanted:
+        problems.append("the lines are not the ones first boot writes, in its order" if sorted(
+            e.line for e in entries) == sorted(wanted) else "it holds a line the plan does not write, twice")
+    return problems
+
+
+_ERROR = re.compile(r"^(Error: |RTNETLINK answers: |Cannot find device|Object \"|.*: unbound variable|.*: invalid number|"
+                    r"ValueError: |.*No such file or directory)")
+
+
+def _route_tables_unit(facts: ApplianceFacts) -> Check:
+    check, expected = ROUTE_TABLES_UNIT, "active"
+    if facts.route_tables_state is None:
+        return _not_read(check, expected, facts.problems.get(ROUTE_TABLES_UNIT, ""))
+    if facts.route_tables_state == "active":
+        return Check(check, expected, "active", "ok")
+    found, doing, ended = facts.route_tables_state, "", False
+    for line in facts.route_tables_log:  # the last start counts: the log holds every start since boot
+        said = line.split("]: ", 1)[1] if "]: " in line else line
+        if "systemd[" in line:  # what runs after "Control process exited" is the stop's down, whose errors it ignores
+            ended = not said.startswith("Starting ") and (ended or "Control process exited" in said)
+            doing = "" if said.startswith("Starting ") else doing
+            continue
+        if ended:
+            continue
+        if _ERROR.match(said):
+            found = f"{facts.route_tables_state}: '{said}'" + (f" after '{doing}'" if doing else "")
+        else:
+            doing = said.removeprefix("create route with cmd: ")
+    return Check(check, expected, found, "failed",
+                 "route-tables.service stops at the first command of route-tables.cfg that fails, and its stop then "
+                 "removes what it had made (`journalctl -u route-tables.service`): a line whose address or MAC is not "
+                 "the appliance's is the usual cause; the repair stage rewrites the file from the plan.")
+
+
+def _route_tables(network: NetworkPlan, facts: ApplianceFacts, release: ReleaseChoice) -> list[Check]:
     check = ROUTE_TABLES_FILE
-    wanted = expected_route_tables(network, facts)
-    expected = "; ".join(wanted) or "no line"
+    wanted = expected_route_tables(network, facts, release)
+    expected = ("; ".join(wanted) or "no line") + f" ({_as(release)})"
     if facts.route_tables is None:
         return [_not_read(check, expected, facts.problems.get(ROUTE_TABLES_FILE, ""))]
-    found = "; ".join(e.line for e in facts.route_tables) or "no line"
-    problems = [f"'{e.line}' {e.problem}" for e in facts.route_tables if e.problem]
-    by_name = {e.name: e for e in facts.route_tables if not e.problem}
-    macs = {i.mac: name for name, i in (facts.interfaces or {}).items()}
-    for role in ("workload", "frontend"):
-        planned = network.networks.get(role)
-        if planned is None or planned.gateway is None:
+    found = "; ".join(shown(e.line) for e in facts.route_tables) or "no line"
+    problems = _route_table_problems(network, facts, release)
+    rows = [_route_tables_unit(facts),
+            Check(check, expected, found, "failed" if problems else "ok",
+                  ("; ".join(problems) + ". The repair stage rewrites the file from the plan and rebuilds the "
+                   "routing tables.") if problems else "")]
+    for role, planned in _routed(network):
+        rows += [_table_routes_row(role, planned, facts, release), _rule_row(role, planned, facts, release)]
+    return rows + _workload_networks(network, facts, release)
+
+
+def _table_routes_row(role: str, planned, facts: ApplianceFacts, release: ReleaseChoice) -> Check:
+    rel = release.release
+    check = f"routing table rtctl_{role} ({TABLE_IDS[role]})"
+    default = Route("default", "unicast", role, str(planned.gateway), "static")
+    link = Route(str(planned.appliance.cidr), "unicast", role, "", "kernel", "link", str(planned.appliance.ip))
+    wanted = [default] + ([link] if rel.link_scoped_lines else [])
+    expected = "; ".join(str(r) for r in wanted) + (f" ({release.assumption})" if release.assumption else "")
+    held = facts.table_routes.get(role)
+    if held is None:
+        return _not_read(check, expected, facts.problems.get(f"rtctl_{role}", "not read"))
+    found = "; ".join(str(r) for r in held) or "empty"
+    has_default = any(r.dst == "default" and r.gateway == default.gateway and r.dev == role for r in held)
+    has_link = any(r.dst == link.dst and r.dev == role and r.scope == "link" and r.source == link.source for r in held)
+    if has_default and (has_link or not rel.link_scoped_lines):
+        return Check(check, expected, found, "ok")
+    missing = ([] if has_default else [f"the default route via {planned.gateway}"]) + (
+        [] if has_link or not rel.link_scoped_lines else
+        [f"the link-scoped route to {link.dst} (replies to hosts on the {role} network go through the gateway "
+         f"without it)"])
+    return Check(check, expected, found, "failed",
+                 f"the table lacks {' and '.join(missing)}: route-tables.service did not make them from "
+                 f"route-tables.cfg (see its row); the repair stage rebuilds the table from the plan.")
+
+
+def _rule_row(role: str, planned, facts: ApplianceFacts, release: ReleaseChoice) -> Check:
+    rel = release.release
+    check = f"rule for rtctl_{role}"
+    expected = f"from {planned.appliance} lookup rtctl_{role}"
+    if facts.rules is None:
+        return _not_read(check, expected, facts.problems.get("rules", ""))
+    count = sum(1 for r in facts.rules if r.source == str(planned.appliance) and r.destination == "all"
+                and _table_named(r.table, role))
+    if not count:
+        return Check(check, expected, "missing", "failed",
+                     f"traffic from {planned.appliance.ip} does not use its own gateway: route-tables.service did "
+                     f"not add the rule (see its row); the repair stage rebuilds the tables from the plan.")
+    if count == 1:
+        return Check(check, expected, "present", "ok")
+    usual = rel.rules_per_table()
+    if count == usual:
+        why = f"{rel}'s route-tables.service adds one per line of route-tables.cfg, {usual} per table"
+    elif not rel.down_deletes_rules:
+        why = f"identical rules: {rel}'s route-tables.service deletes none when it stops, so each restart adds them again"
+    else:
+        why = f"identical rules, more than the {usual} {rel}'s first boot adds"
+    return Check(check, expected, f"present {count} times ({why}; routing is the same as with one)", "ok")
+
+
+def _workload_networks(network: NetworkPlan, facts: ApplianceFacts, release: ReleaseChoice) -> list[Check]:
+    rel, wanted = release.release, network.additional_workload_networks
+    if not rel.additional_workload_networks:
+        if not wanted:
+            return []
+        return [Check("additional workload networks", ", ".join(wanted), f"release {rel} has none", "failed",
+                      f"appliance {rel} cannot route further workload networks (v0.2.0 and later can): deploy the "
+                      f"v0.2.0 OVA, or remove haproxy.additional_workload_networks from the site.")]
+    check = WORKLOAD_NETWORKS_FILE
+    expected = ", ".join(wanted) or "no line (no additional workload networks)"
+    rows = []
+    if facts.workload_networks is None:
+        rows.append(_not_read(check, expected, facts.problems.get(WORKLOAD_NETWORKS_FILE, "")))
+    else:
+        found_lines = list(facts.workload_networks.lines)
+        found = ", ".join(shown(line) for line in found_lines) or "no line"
+        if found_lines == wanted and not facts.workload_networks.unread:
+            rows.append(Check(check, expected, found, "ok"))
+        else:
+            missing = [n for n in wanted if n not in found_lines]
+            extra = [n for n in found_lines if n not in wanted]
+            parts = ([f"missing {', '.join(missing)}"] if missing else []) + (
+                [f"not in the plan: {', '.join(shown(n) for n in extra)}"] if extra else []) + (
+                [f"{facts.workload_networks.unread!r} has no line break after it, so routetablectl.sh never reads it"]
+                if facts.workload_networks.unread else [])
+            rows.append(Check(check, expected, found, "failed",
+                              f"{'; '.join(parts) or 'the same networks in another order'}. The repair stage "
+                              f"rewrites the file from the site's haproxy.additional_workload_networks and rebuilds "
+                              f"the routing tables."))
+    for cidr in wanted:
+        check, expected = f"rule to {cidr}", f"to {cidr} lookup rtctl_workload"
+        if facts.rules is None:
+            rows.append(_not_read(check, expected, facts.problems.get("rules", "")))
             continue
-        entry = by_name.get(role)
-        if entry is None:
-            problems.append(f"no line for the {role} network")
-            continue
-        if entry.table_id != TABLE_IDS[role]:
-            problems.append(f"the {role} table id is {entry.table_id}, the appliance uses {TABLE_IDS[role]}")
-        if macs and macs.get(entry.mac) != role:
-            holder = macs.get(entry.mac)
-            problems.append(f"MAC {entry.mac} of the {role} line belongs to "
-                            f"{'interface ' + holder if holder else 'no interface'}, not to {role}")
-        if entry.cidr != str(planned.appliance):
-            problems.append(f"the {role} line's network is {entry.cidr}, the plan's {planned.appliance}")
-        if entry.gateway != str(planned.gateway):
-            problems.append(f"the {role} line's gateway is {entry.gateway}, the plan's {planned.gateway}")
-    rows = [Check(check, expected, found, "failed" if problems else "ok",
-                  ("; ".join(problems) + ". The repair stage rewrites the file from the plan.") if problems else "")]
-    for role, entry in by_name.items():
-        table = f"rtctl_{role}"
-        table_routes = facts.table_routes.get(table, [])
-        route_ok = any(r.dst == "default" and r.gateway == entry.gateway and r.dev == role for r in table_routes)
-        rows.append(Check(f"routing table {table}", f"default via {entry.gateway} dev {role}",
-                          "; ".join(f"{r.dst} via {r.gateway or '-'} dev {r.dev}" for r in table_routes) or "empty",
-                          "ok" if route_ok else "failed",
-                          "" if route_ok else "restart route-tables.service once its file is right."))
-        rule_ok = any(r.table == table and r.source == entry.cidr for r in facts.rules or ())
-        rows.append(Check(f"rule for {table}", f"from {entry.cidr} lookup {table}",
-                          "present" if rule_ok else "missing", "ok" if rule_ok else "failed",
-                          "" if rule_ok else "restart route-tables.service once its file is right."))
+        count = sum(1 for r in facts.rules if r.destination == cidr and _table_named(r.table, "workload"))
+        if count:
+            rows.append(Check(check, expected, "present" if count == 1 else
+                              f"present {count} times (identical rules pile up on each restart of {rel}'s "
+                              f"route-tables.service; routing is the same as with one)", "ok"))
+        else:
+            rows.append(Check(check, expected, "missing", "failed",
+                              f"traffic to {cidr} leaves by the management network's default route, not the workload "
+                              f"gateway: route-tables.service adds the rule from workload-networks.cfg (see its row); "
+                              f"the repair stage restores the file and the rule."))
     return rows
+
+
+def _release_row(release: ReleaseChoice) -> Check:
+    expected = f"a release tkgs-runbook knows ({', '.join(KNOWN)})"
+    found = f"{release.found or 'unknown'} ({release.source})"
+    if release.known:
+        return Check("appliance release", expected, found, "ok")
+    return Check("appliance release", expected, found, "warning", release.warning())
 
 
 def _gateways(network: NetworkPlan, facts: ApplianceFacts) -> list[Check]:
@@ -287,8 +485,9 @@ def _gateways(network: NetworkPlan, facts: ApplianceFacts) -> list[Check]:
         if planned.gateway is None:
             continue
         check, expected = f"gateway {planned.gateway} from {role}", "answers"
-        if role not in facts.pings:
-            rows.append(_not_read(check, expected, facts.problems.get(f"ping {role}", f"no interface {role}")))
+        if facts.pings.get(role) is None:  # no such interface, or the ping could not run: not an answer either way
+            why = facts.problems.get(f"ping {role}", f"no interface {role}")
+            rows.append(_not_read(check, expected, why))
         elif facts.pings[role]:
             rows.append(Check(check, expected, "answers", "ok"))
         else:
@@ -299,8 +498,16 @@ def _gateways(network: NetworkPlan, facts: ApplianceFacts) -> list[Check]:
     return rows
 
 
-def appliance_checks(network: NetworkPlan, facts: ApplianceFacts) -> list[Check]:
-    """Every check of the appliance itself, in the article's order."""
-    return [*_interface_checks(network, facts), _failed_units(facts), _anyip_unit(facts),
-            _anyip_file(network, facts), *_local_routes(network, facts), *_route_tables(network, facts),
+def appliance_checks(network: NetworkPlan, facts: ApplianceFacts,
+                     release: Optional[ReleaseChoice] = None) -> list[Check]:
+    """Every check of the appliance itself, in the article's order, judged by what ``release``'s first
+    boot and units make (the article's v0.1.10 when none is given, with a warning saying so)."""
+    release = release or choose_release("", "no release given")
+    anyip = [_anyip_unit(facts), _anyip_file(network, facts), *_local_routes(network, facts)]
+    return [_release_row(release), *_interface_checks(network, facts), _failed_units(facts),
+            *_made_by(ANYIP_UNIT, anyip), *_made_by(ROUTE_TABLES_UNIT, _route_tables(network, facts, release)),
             *_gateways(network, facts)]
+
+
+def _made_by(unit: str, checks: list[Check]) -> list[Check]:
+    return [dataclasses.replace(c, unit=unit) for c in checks]

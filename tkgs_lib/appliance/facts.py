@@ -14,7 +14,7 @@ from .commands import Fact
 
 __all__ = ["Interface", "parse_ip_json", "parse_ip_text", "parse_failed_units", "INTERFACES", "INTERFACES_TEXT",
            "FAILED_UNITS", "RouteTableEntry", "Route", "Rule", "parse_route_tables", "parse_routes", "parse_rules",
-           "parse_config_lines", "anyip_unit", "unit_log", "config_file", "route_tables_file", "routes", "RULES",
+           "parse_config_lines", "ConfigText", "shown", "anyip_unit", "unit_state", "unit_log", "config_file", "route_tables_file", "routes", "RULES",
            "ping", "ANYIP_UNIT", "ROUTE_TABLES_UNIT", "ANYIP_FILE", "ROUTE_TABLES_FILE"]
 
 
@@ -97,37 +97,85 @@ ANYIP_UNIT, ROUTE_TABLES_UNIT = "anyip-routes.service", "route-tables.service"
 ANYIP_FILE, ROUTE_TABLES_FILE = "/etc/vmware/anyip-routes.cfg", "/etc/vmware/route-tables.cfg"
 
 
-def parse_config_lines(text: str) -> list[str]:
-    """A line-per-entry file of the appliance: its lines, comments and blank lines left out."""
-    return [line.strip() for line in text.splitlines() if line.strip() and not line.strip().startswith("#")]
+@dataclass(frozen=True)
+class ConfigText:
+    """A line-per-entry file of the appliance as its scripts read it (``while IFS= read -r line``):
+    every line as it is, nothing stripped; a line is skipped only when empty or when its first
+    character is ``#``; text after the last line break is no line at all (``read`` fails on it)."""
+
+    lines: tuple[str, ...]
+    unread: str = ""  # text after the last line break, which the appliance's script never reads
+
+
+def parse_config_lines(text: str) -> ConfigText:
+    """A line-per-entry file as the appliance's scripts read it (see :class:`ConfigText`)."""
+    *complete, tail = text.split("\n")
+    return ConfigText(tuple(line for line in complete if line and not line.startswith("#")), tail)
+
+
+def shown(line: str) -> str:
+    """A file's line as a finding shows it: quoted and escaped when it holds anything but printable
+    characters and single inner spaces (a trailing space, a tab, a carriage return...)."""
+    plain = line == line.strip() and "  " not in line and all(c.isprintable() for c in line)
+    return line if plain else repr(line)
 
 
 @dataclass(frozen=True)
 class RouteTableEntry:
+    """A line of route-tables.cfg, split on commas as ``IFS=, read -ra`` splits it (nothing stripped):
+    ``<TableID>,<TableName>,<MACAddress>,<CIDR>`` and, on a gateway line, ``,<Gateway4>``."""
+
     line: str
-    table_id: str = ""
-    name: str = ""
-    mac: str = ""
-    cidr: str = ""
-    gateway: str = ""
-    problem: str = ""  # why the line is not <TableID>,<TableName>,<MACAddress>,<CIDR>,<Gateway4>
+    fields: tuple[str, ...]
+    problem: str = ""  # why the appliance's script cannot use the line, whatever the release
+
+    @property
+    def table_id(self) -> str:
+        return self.fields[0] if self.fields else ""
+
+    @property
+    def name(self) -> str:
+        return self.fields[1] if len(self.fields) > 1 else ""
+
+    @property
+    def mac(self) -> str:
+        return self.fields[2].lower() if len(self.fields) > 2 else ""
+
+    @property
+    def cidr(self) -> str:
+        return self.fields[3] if len(self.fields) > 3 else ""
+
+    @property
+    def gateway(self) -> str:
+        return self.fields[4] if len(self.fields) == 5 else ""
+
+    @property
+    def link_scoped(self) -> bool:
+        """A four-field line: the link-scoped route of the network (v0.1.9 and later)."""
+        return len(self.fields) == 4
+
+
+_MAC = re.compile(r"[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}")
 
 
 def parse_route_tables(text: str) -> list[RouteTableEntry]:
     entries = []
-    for line in parse_config_lines(text):
-        parts = [p.strip() for p in line.split(",")]
-        if len(parts) != 5:
-            entries.append(RouteTableEntry(line, problem=f"has {len(parts)} fields, not 5 "
-                                                           f"(<TableID>,<TableName>,<MACAddress>,<CIDR>,<Gateway4>)"))
-            continue
-        table_id, name, mac, cidr, gateway = parts
+    for line in parse_config_lines(text).lines:
+        parts = line.split(",")
+        if parts and parts[-1] == "":  # read -a drops one trailing empty field
+            parts = parts[:-1]
+        fields = tuple(parts)
         problem = ""
-        if not table_id.isdigit():
-            problem = f"table id {table_id!r} is not a number"
-        elif not re.fullmatch(r"[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}", mac):
-            problem = f"{mac!r} is not a MAC address"
-        entries.append(RouteTableEntry(line, table_id, name, mac.lower(), cidr, gateway, problem))
+        if len(fields) < 4 or len(fields) > 5:
+            problem = (f"has {len(fields)} fields, not 4 or 5 (<TableID>,<TableName>,<MACAddress>,<CIDR>"
+                       f"[,<Gateway4>])")
+        elif any(f != f.strip() for f in fields):
+            problem = "has white space around a field, which the appliance's script keeps as part of the value"
+        elif not fields[0].isdigit():
+            problem = f"table id {fields[0]!r} is not a number"
+        elif not _MAC.fullmatch(fields[2]):
+            problem = f"{fields[2]!r} is not a MAC address"
+        entries.append(RouteTableEntry(line, fields, problem))
     return entries
 
 
@@ -146,18 +194,28 @@ class Route:
     type: str  # unicast, local, broadcast...
     dev: str
     gateway: str = ""
+    protocol: str = ""  # static, kernel, boot...
+    scope: str = ""  # link, host, or "" (global)
+    source: str = ""  # the preferred source address (ip's "src", JSON "prefsrc")
+
+    def __str__(self) -> str:
+        words = [self.dst] + (["via", self.gateway] if self.gateway else []) + ["dev", self.dev]
+        words += (["proto", self.protocol] if self.protocol else []) + (["scope", self.scope] if self.scope else [])
+        return " ".join(words + (["src", self.source] if self.source else []))
 
 
 def parse_routes(text: str) -> list[Route]:
     """``ip -j route show table ...``."""
-    return [Route(str(r.get("dst", "")), str(r.get("type", "unicast")), str(r.get("dev", "")), str(r.get("gateway", "")))
+    return [Route(str(r.get("dst", "")), str(r.get("type", "unicast")), str(r.get("dev", "")), str(r.get("gateway", "")),
+                  str(r.get("protocol", "")), str(r.get("scope", "")), str(r.get("prefsrc", "")))
             for r in json.loads(text or "[]")]
 
 
 @dataclass(frozen=True)
 class Rule:
     source: str  # "all" or address/prefix as the kernel holds it
-    table: str
+    table: str  # its name where rt_tables names it, else its number
+    destination: str = "all"  # "all" or network/prefix (a `to` rule)
 
 
 def parse_rules(text: str) -> list[Rule]:
@@ -167,20 +225,29 @@ def parse_rules(text: str) -> list[Rule]:
         source = str(r.get("src", "all"))
         if "srclen" in r:
             source = f"{source}/{r['srclen']}"
-        rules.append(Rule(source, str(r.get("table", ""))))
+        destination = str(r.get("dst", "all"))
+        if "dstlen" in r:
+            destination = f"{destination}/{r['dstlen']}"
+        rules.append(Rule(source, str(r.get("table", "")), destination))
     return rules
 
 
+def unit_state(unit: str) -> Fact[str]:
+    return Fact(f"the state of {unit}", f"systemctl is-active {unit}", parse_unit_state, ok_exit=(0, 3))
+
+
 def anyip_unit() -> Fact[str]:
-    return Fact(f"the state of {ANYIP_UNIT}", f"systemctl is-active {ANYIP_UNIT}", parse_unit_state, ok_exit=(0, 3))
+    return unit_state(ANYIP_UNIT)
 
 
 def unit_log(unit: str, lines: int = 30) -> Fact[list[str]]:
     return Fact(f"the log of {unit}", f"journalctl -u {unit} -n {lines} --no-pager", parse_log)
 
 
-def config_file(path: str) -> Fact[list[str]]:
-    return Fact(path, f"cat {path}", parse_config_lines)
+def config_file(path: str, missing_is_empty: bool = False) -> Fact[ConfigText]:
+    """A file read as the appliance's scripts read it; ``missing_is_empty``: a file the appliance
+    may lack (``cat`` exits 1), read as one without lines."""
+    return Fact(path, f"cat {path}", parse_config_lines, ok_exit=(0, 1) if missing_is_empty else (0,))
 
 
 def route_tables_file() -> Fact[list[RouteTableEntry]]:
@@ -188,7 +255,10 @@ def route_tables_file() -> Fact[list[RouteTableEntry]]:
 
 
 def routes(table: str) -> Fact[list[Route]]:
-    return Fact(f"the routes of table {table}", f"ip -j route show table {table}", parse_routes)
+    """The routes of one table, by name or number (``ip -j route show table 2``: by number, a table is
+    read even where rt_tables does not name it, as after a failed route-tables.service)."""
+    return Fact(f"the routes of table {table}", f"ip -j route show table {table}", parse_routes,
+                empty_when="FIB table does not exist")  # a table no route was ever added to
 
 
 RULES = Fact("the routing rules", "ip -j rule show", parse_rules)

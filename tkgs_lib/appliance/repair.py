@@ -1,17 +1,23 @@
-"""The article's fix, done safely: the appliance's two network files rewritten from the plan.
+"""The article's fix, done safely: the appliance's network files rewritten from the plan.
 
-:func:`plan_repair` is a pure function of the network plan and the appliance's facts: a change
-row for ``/etc/vmware/route-tables.cfg`` when the route tables disagree with the plan, and for
-``/etc/vmware/anyip-routes.cfg`` when its ranges are not the plan's (including ranges the site
-has grown: the appliance must serve a superset of what Workload Management is given), each
-shown as a diff before anything changes; ok rows otherwise. A unit that failed although its file
-is already right is a change too: it is started again.
+:func:`plan_repair` is a pure function of the network plan, the appliance's facts and its release
+(:mod:`tkgs_lib.appliance.releases`): one row per unit that reads the files, a change when a file
+is not what the release's first boot writes for this plan (``route-tables.cfg`` with both lines
+per network from v0.1.9, v0.2.0's ``workload-networks.cfg``, ``anyip-routes.cfg`` with the site's
+ranges, including ranges the site has grown: the appliance must serve a superset of what Workload
+Management is given), each file shown as a diff before anything changes; ok rows otherwise. A unit
+that failed although its files are already right is a change too: it is started again.
 
-:class:`RepairOps` changes one file the way the appliance's units allow: a dated backup; stop
-the unit that reads it (its stop removes routes by reading the file as it is then, so it stops
-before the file changes); an atomic replace; start the unit; then the checks again. When the
-unit still fails or a check still fails, the backup is put back and the unit started again, and
-the stage fails naming what was tried and what the appliance said.
+:class:`RepairOps` changes one unit's files the way the appliance's units allow: a dated backup of
+each; stop the unit (its stop removes what it made by reading the files as they are then, so it
+stops before they change); for route-tables.service, the routing tables and their rules cleaned by
+the repair itself, since no release's own ``down`` leaves them clean (v0.1.10's keeps the
+link-scoped routes, so its next ``up`` fails with "File exists"; v0.2.0's deletes no rule); an
+atomic replace of each file; start the unit; then the checks again. The kernel then holds what
+the release's first boot makes, and so it does after a reboot (the unit started from these files
+on a fresh kernel). When the unit still fails or a check still fails, the backups are put back the
+same way and the unit started again, and the stage fails naming what was tried and what the
+appliance said.
 """
 
 from __future__ import annotations
@@ -29,9 +35,10 @@ from ..site.network import NetworkPlan
 from .checks import ApplianceFacts, Check, appliance_checks, expected_route_tables, gather_appliance_facts
 from .commands import CommandRunner
 from .facts import ANYIP_FILE, ANYIP_UNIT, ROUTE_TABLES_FILE, ROUTE_TABLES_UNIT
+from .releases import TABLE_IDS, WORKLOAD_NETWORKS_FILE, ReleaseChoice, choose_release
 
-__all__ = ["FileChange", "planned_files", "plan_repair", "RepairOps", "diffs_markdown", "ANYIP_HEADER",
-           "ROUTE_TABLES_HEADER", "TITLE"]
+__all__ = ["FileChange", "UnitChange", "planned_changes", "plan_repair", "RepairOps", "diffs_markdown",
+           "ANYIP_HEADER", "ROUTE_TABLES_HEADER", "TITLE"]
 
 TITLE = "the appliance's network files"
 ANYIP_HEADER = """\
@@ -47,12 +54,11 @@ ANYIP_HEADER = """\
 ROUTE_TABLES_HEADER = """\
 #
 # Configuration file of the route-tables service: one line per network that has its own routing
-# table, <TableID>,<TableName>,<MACAddress>,<CIDR>,<Gateway4>. Written by tkgs-runbook from the plan.
+# table, <TableID>,<TableName>,<MACAddress>,<CIDR>[,<Gateway4>]: a line with the gateway for the
+# table's default route and (appliance v0.1.9 and later) one without it for the link-scoped route.
+# Written by tkgs-runbook from the plan, as the appliance's first boot writes it.
 #
 """
-UNIT_OF = {ANYIP_FILE: ANYIP_UNIT, ROUTE_TABLES_FILE: ROUTE_TABLES_UNIT}
-CHECKS_OF = {ANYIP_FILE: ("anyip-routes.service", ANYIP_FILE, "local route for "),
-             ROUTE_TABLES_FILE: (ROUTE_TABLES_FILE, "routing table rtctl_", "rule for rtctl_")}
 
 
 @dataclass(frozen=True)
@@ -60,24 +66,51 @@ class FileChange:
     """One of the appliance's files: as it is, and as the plan writes it."""
 
     path: str
-    unit: str
-    found: list[str]  # its lines now (comments left out)
+    found: list[str]  # its lines now, as the unit reads them (comments left out)
     wanted: list[str]  # the plan's lines
     content: str  # the whole file the plan writes
     why: str = ""
+    unread: str = ""  # text after the file's last line break, which the unit never reads
 
     @property
     def differs(self) -> bool:
-        return self.found != self.wanted
+        return self.found != self.wanted or bool(self.unread)
 
     def diff(self) -> str:
-        return "".join(difflib.unified_diff([f"{line}\n" for line in self.found], [f"{line}\n" for line in self.wanted],
+        found = [f"{line}\n" for line in self.found] + ([f"{self.unread}\\ no line break, never read\n"]
+                                                          if self.unread else [])
+        return "".join(difflib.unified_diff(found, [f"{line}\n" for line in self.wanted],
                                             f"{self.path} (on the appliance)", f"{self.path} (from the plan)"))
 
 
-def planned_files(network: NetworkPlan, facts: ApplianceFacts) -> list[FileChange]:
-    """Both files, route-tables.cfg first (the anyip ranges need no table; the tables need the NICs)."""
-    tables = expected_route_tables(network, facts)
+@dataclass(frozen=True)
+class UnitChange:
+    """The files one of the appliance's units reads, and the unit."""
+
+    unit: str
+    files: list[FileChange]
+
+    @property
+    def object(self) -> str:
+        return f"{' and '.join(f.path for f in self.files)} (and {self.unit})"
+
+    @property
+    def differing(self) -> list[FileChange]:
+        return [f for f in self.files if f.differs]
+
+    def lines(self, which: str) -> str:
+        def one(change: FileChange) -> str:
+            lines = getattr(change, which)
+            return "; ".join(lines) or "no line"
+
+        if len(self.files) == 1:
+            return one(self.files[0])
+        return " | ".join(f"{f.path.rsplit('/', 1)[-1]}: {one(f)}" for f in self.files)
+
+
+def planned_changes(network: NetworkPlan, facts: ApplianceFacts, release: ReleaseChoice) -> list[UnitChange]:
+    """Both units' files, route-tables.service first (the anyip ranges need no table; the tables need the NICs)."""
+    tables = expected_route_tables(network, facts, release)
     ranges = list(network.load_balancer_lines)
     found_ranges = facts.anyip_lines or []
     grown = [line for line in ranges if line not in found_ranges and found_ranges]
@@ -85,47 +118,56 @@ def planned_files(network: NetworkPlan, facts: ApplianceFacts) -> list[FileChang
     if grown and all(line in ranges for line in found_ranges):
         why = (f"the site's ranges grew: {', '.join(grown)} added, so the appliance serves every range Workload "
                f"Management will be given")
-    return [
-        FileChange(ROUTE_TABLES_FILE, ROUTE_TABLES_UNIT, [e.line for e in facts.route_tables or ()], tables,
-                   ROUTE_TABLES_HEADER + "".join(f"{line}\n" for line in tables)),
-        FileChange(ANYIP_FILE, ANYIP_UNIT, list(found_ranges), ranges,
-                   ANYIP_HEADER + "".join(f"{line}\n" for line in ranges), why),
-    ]
+    route_files = [FileChange(ROUTE_TABLES_FILE, [e.line for e in facts.route_tables or ()], tables,
+                              ROUTE_TABLES_HEADER + "".join(f"{line}\n" for line in tables))]
+    if release.release.additional_workload_networks:
+        networks = list(network.additional_workload_networks)
+        held = facts.workload_networks
+        route_files.append(FileChange(WORKLOAD_NETWORKS_FILE, list(held.lines) if held else [], networks,
+                                      "".join(f"{n}\n" for n in networks), unread=held.unread if held else ""))
+    anyip = facts.anyip_file
+    return [UnitChange(ROUTE_TABLES_UNIT, route_files),
+            UnitChange(ANYIP_UNIT, [FileChange(ANYIP_FILE, list(found_ranges), ranges,
+                                               ANYIP_HEADER + "".join(f"{line}\n" for line in ranges), why,
+                                               unread=anyip.unread if anyip else "")])]
 
 
-def _failing(checks: list[Check], path: str) -> list[Check]:
-    prefixes = CHECKS_OF[path]
-    return [c for c in checks if c.failed and c.check.startswith(prefixes)]
+def _failing(checks: list[Check], unit: str) -> list[Check]:
+    return [c for c in checks if c.failed and c.unit == unit]
 
 
-def plan_repair(network: NetworkPlan, facts: ApplianceFacts, ops: Optional["RepairOps"] = None) -> Plan:
-    """A change row per file that is not the plan's (or whose unit failed on the right file), ok otherwise."""
+def plan_repair(network: NetworkPlan, facts: ApplianceFacts, ops: Optional["RepairOps"] = None,
+                release: Optional[ReleaseChoice] = None) -> Plan:
+    """A change row per unit whose files are not the plan's (or that failed on the right files), ok otherwise."""
+    release = release or (ops.release if ops is not None else choose_release("", "no release given"))
     ops = ops or ValuesOnly("a RepairOps")
     plan = Plan(TITLE)
-    if facts.interfaces is None or facts.anyip_lines is None or facts.route_tables is None:
+    if facts.interfaces is None or facts.anyip_file is None or facts.route_tables is None or (
+            release.release.additional_workload_networks and facts.workload_networks is None):
         why = "; ".join(facts.problems.values()) or "the appliance's facts could not be read"
         plan.add(Step.conflict("the appliance", "its network files readable", "unreadable", why))
         return plan
-    checks = appliance_checks(network, facts)
-    for change in planned_files(network, facts):
-        obj = f"{change.path} (and {change.unit})"
-        desired = "; ".join(change.wanted) or "no line"
-        found = "; ".join(change.found) or "no line"
-        failing = _failing(checks, change.path)
-        if change.differs:
-            reason = change.why or f"it differs from the plan: {len(change.diff().splitlines()) - 2} diff lines"
-            plan.add(Step.change(obj, desired, found, lambda c=change: ops.replace(c), why=reason))
+    checks = appliance_checks(network, facts, release)
+    for change in planned_changes(network, facts, release):
+        desired, found = change.lines("wanted"), change.lines("found")
+        failing = _failing(checks, change.unit)
+        differing = change.differing
+        if differing:
+            reason = "; ".join(f.why for f in differing if f.why) or (
+                f"it differs from the plan: {sum(len(f.diff().splitlines()) - 2 for f in differing)} diff lines")
+            plan.add(Step.change(change.object, desired, found, lambda c=change: ops.replace(c), why=reason))
         elif failing:
-            plan.add(Step.change(obj, desired, found, lambda c=change: ops.restart(c),
-                                 why=f"the file is the plan's but {failing[0].check} is {failing[0].found}: "
+            plan.add(Step.change(change.object, desired, found, lambda c=change: ops.restart(c),
+                                 why=f"the files are the plan's but {failing[0].check} is {failing[0].found}: "
                                      f"{change.unit} is started again"))
         else:
-            plan.add(Step.ok(obj, desired, found))
+            plan.add(Step.ok(change.object, desired, found))
     return plan
 
 
-def diffs_markdown(network: NetworkPlan, facts: ApplianceFacts) -> "Diffs":
-    return Diffs([c for c in planned_files(network, facts) if c.differs])
+def diffs_markdown(network: NetworkPlan, facts: ApplianceFacts, release: Optional[ReleaseChoice] = None) -> "Diffs":
+    release = release or choose_release("", "no release given")
+    return Diffs([f for change in planned_changes(network, facts, release) for f in change.differing])
 
 
 @dataclass(frozen=True)
@@ -136,26 +178,34 @@ class Diffs:
 
     def _repr_markdown_(self) -> str:
         if not self.changes:
-            return "Both files are as the plan writes them: nothing to show."
+            return "Every file is as the plan writes it: nothing to show."
         return "\n\n".join(f"**{c.path}**" + (f" ({c.why})" if c.why else "") + f"\n\n```diff\n{c.diff()}```"
                            for c in self.changes)
 
     def _repr_html_(self) -> str:
         if not self.changes:
-            return "<p>Both files are as the plan writes them: nothing to show.</p>"
+            return "<p>Every file is as the plan writes it: nothing to show.</p>"
         return "".join(f"<p><b>{html.escape(c.path)}</b>{html.escape(' (' + c.why + ')' if c.why else '')}</p>"
                        f"<pre>{html.escape(c.diff())}</pre>" for c in self.changes)
 
     def __repr__(self) -> str:
-        return "\n".join(c.diff() for c in self.changes) or "Both files are as the plan writes them."
+        return "\n".join(c.diff() for c in self.changes) or "Every file is as the plan writes it."
+
+
+def _clean_route_tables() -> str:
+    """What no release's ``down`` leaves clean: every route of the tables and every rule that looks them
+    up (v0.1.10 keeps the link-scoped routes, v0.2.0 every rule), so ``up`` starts as on a fresh kernel."""
+    return "; ".join(f"ip route flush table {n} 2>/dev/null; while ip rule del lookup {n} 2>/dev/null; do :; done"
+                     for n in TABLE_IDS.values()) + "; true"
 
 
 class RepairOps:
     """Changes to the appliance's files over a CommandRunner, each with a backup and a rollback."""
 
-    def __init__(self, runner: CommandRunner, network: NetworkPlan,
+    def __init__(self, runner: CommandRunner, network: NetworkPlan, release: Optional[ReleaseChoice] = None,
                  now: Callable[[], datetime.datetime] = datetime.datetime.now) -> None:
         self.runner, self.network, self.now = runner, network, now
+        self.release = release or choose_release("", "no release given")
         self.backups: dict[str, str] = {}  # path → its backup on the appliance, once made
 
     def _run(self, command: str, doing: str):
@@ -166,42 +216,58 @@ class RepairOps:
                                  + (f": {said[-1]}" if said else "."))
         return result
 
-    def _still_failing(self, path: str) -> list[Check]:
-        facts = gather_appliance_facts(self.runner, self.network)
-        return _failing(appliance_checks(self.network, facts), path)
+    def _still_failing(self, unit: str) -> list[Check]:
+        facts = gather_appliance_facts(self.runner, self.network, self.release)
+        return _failing(appliance_checks(self.network, facts, self.release), unit)
 
-    def replace(self, change: FileChange) -> None:
-        """Backup, stop the unit, replace the file atomically, start the unit, check; roll back on failure."""
-        path, unit = change.path, change.unit
-        backup = f"{path}.tkgs-{self.now():%Y%m%d-%H%M%S}.bak"
-        self._run(f"cp -p {path} {backup}", f"backing up {path}")
-        self.backups[path] = backup
+    def _stop(self, unit: str) -> None:
         self._run(f"systemctl stop {unit}", f"stopping {unit}")
-        staged = f"{path}.tkgs-new"
-        self._run(f"printf %s {shlex.quote(change.content)} > {staged} && mv -f {staged} {path}",
-                  f"replacing {path}")
+        if unit == ROUTE_TABLES_UNIT:
+            self._run(_clean_route_tables(), "cleaning the routing tables")
+
+    def replace(self, change: UnitChange) -> None:
+        """Backups, stop the unit, replace its files atomically, start it, check; roll back on failure."""
+        unit, stamp = change.unit, f"{self.now():%Y%m%d-%H%M%S}"
+        backups = {}
+        for file in change.differing:
+            backup = f"{file.path}.tkgs-{stamp}.bak"
+            # A file the appliance lacks (v0.2.0 writes workload-networks.cfg only when there are networks)
+            # is backed up as absent: the rollback removes it again.
+            self._run(f"if [ -e {file.path} ]; then cp -p {file.path} {backup}; else : > {backup}.absent; fi",
+                      f"backing up {file.path}")
+            backups[file.path] = self.backups[file.path] = backup
+        self._stop(unit)
+        for file in change.differing:
+            staged = f"{file.path}.tkgs-new"
+            self._run(f"printf %s {shlex.quote(file.content)} > {staged} && mv -f {staged} {file.path}",
+                      f"replacing {file.path}")
         started = self.runner.run(f"systemctl start {unit}", timeout=60)
-        failing = self._still_failing(path)
+        failing = self._still_failing(unit)
         if started.ok and not failing:
             return
         said = failing[0].found if failing else (started.stderr or started.stdout).strip()
-        self._rollback(path, unit, backup)
+        self._rollback(unit, backups)
         state = self.runner.run(f"systemctl is-active {unit}", timeout=30).stdout.strip() or "unknown"
+        kept = ", ".join(backups.values())
         raise ApplianceError(
-            f"repairing {path} did not take: after replacing it (backup {backup}) and starting {unit}, {said}. The "
-            f"backup was put back and {unit} started again; it is now {state}, as before. Fix what the appliance said "
-            f"(see the verify stage) and run the repair again.")
+            f"repairing {' and '.join(backups)} did not take: after replacing it (backup {kept}) and starting {unit}, "
+            f"{said}. The backup was put back and {unit} started again; it is now {state}, as before. Fix what the "
+            f"appliance said (see the verify stage) and run the repair again.")
 
-    def restart(self, change: FileChange) -> None:
-        """The file is right but its unit failed: stop and start it; the checks must then pass."""
-        self._run(f"systemctl stop {change.unit}", f"stopping {change.unit}")
+    def restart(self, change: UnitChange) -> None:
+        """The files are right but the unit failed: stop and start it; the checks must then pass."""
+        self._stop(change.unit)
         started = self.runner.run(f"systemctl start {change.unit}", timeout=60)
-        failing = self._still_failing(change.path)
+        failing = self._still_failing(change.unit)
         if not started.ok or failing:
             said = failing[0].found if failing else (started.stderr or started.stdout).strip()
             raise ApplianceError(f"starting {change.unit} again did not help: {said}.")
 
-    def _rollback(self, path: str, unit: str, backup: str) -> None:
+    def _rollback(self, unit: str, backups: dict[str, str]) -> None:
         self.runner.run(f"systemctl stop {unit}", timeout=60)
-        self._run(f"cp -p {backup} {path}", f"putting {backup} back")
+        if unit == ROUTE_TABLES_UNIT:
+            self.runner.run(_clean_route_tables(), timeout=60)
+        for path, backup in backups.items():
+            self._run(f"if [ -e {backup}.absent ]; then rm -f {path} {backup}.absent; else cp -p {backup} {path}; fi",
+                      f"putting {backup} back")
         self.runner.run(f"systemctl start {unit}", timeout=60)

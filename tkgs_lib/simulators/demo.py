@@ -8,6 +8,7 @@ from typing import Optional
 
 import yaml
 
+from ..appliance.releases import ARTICLE_RELEASE
 from ..paths import CHECKOUT
 
 EXAMPLE_SITE = CHECKOUT / "examples" / "example-site.yaml"
@@ -32,10 +33,11 @@ ARTICLE_FAULT = "10.64.0.1/23"
 
 
 class _Appliances:
-    """Boots a simulated appliance in the lab when the first-boot player asks, from what vCenter holds."""
+    """Boots a simulated appliance in the lab when the first-boot player asks, from what vCenter holds,
+    as the ``release`` of the OVA the demo deploys boots."""
 
-    def __init__(self, lab: str, fault: str) -> None:
-        self.lab, self.fault = lab, fault
+    def __init__(self, lab: str, fault: str, release: str) -> None:
+        self.lab, self.fault, self.release = lab, fault, release
         self.known_hosts: Optional[Path] = None  # where the appliance's host keys are written, as read off its console
         self.running: list = []
 
@@ -43,7 +45,7 @@ class _Appliances:
         from .appliance import ROLES, ApplianceSimulator
 
         roles = [r for r in ROLES if properties.get(f"network.{r}_ip")]
-        sim = ApplianceSimulator(dict(properties), macs=dict(zip(roles, macs)), lab=self.lab,
+        sim = ApplianceSimulator(dict(properties), macs=dict(zip(roles, macs)), lab=self.lab, release=self.release,
                                  faults={"service_ip_range": self.fault} if self.fault else {})
         sim.start()
         self.running.append(sim)
@@ -103,8 +105,8 @@ def run_demo(output: Path, *, disk_size: int = 2 * 1024 * 1024, fault: str = ART
     passwords = {name: os.environ.get(name) or secrets.token_urlsafe(16) for _, name in secret_env_fields(example)}
     with Namespace("lab") as lab, entered(lab.name), tempfile.TemporaryDirectory(prefix="tkgs-demo-") as work, \
             VCenterSimulator(password=passwords[example.vcenter.password_env]) as sim, \
-            _Appliances(lab.name, fault) as appliances, FirstBoot(sim, appliance=appliances.boot):
-        ova = build_ova(Path(work) / "haproxy-v0.1.10.ova", disk_size=disk_size)
+            _Appliances(lab.name, fault, ARTICLE_RELEASE) as appliances, FirstBoot(sim, appliance=appliances.boot):
+        ova = build_ova(Path(work) / f"haproxy-{ARTICLE_RELEASE}.ova", disk_size=disk_size)
         data = simulator_site_data(sim, ova=ova)
         data["site"] = "demo"
         data["haproxy"].update(boot_timeout=60, ssh_known_hosts="known_hosts")  # written as the appliance boots

@@ -97,6 +97,7 @@ class NetworkPlan:
     workload_ranges: list[PlannedRange] = field(default_factory=list)
     load_balancer_ranges: list[PlannedRange] = field(default_factory=list)
     load_balancer_lines: list[str] = field(default_factory=list)  # verbatim, as the appliance writes them
+    additional_workload_networks: list[str] = field(default_factory=list)  # verbatim (v0.2.0's workload-networks.cfg)
     findings: list[Finding] = field(default_factory=list)
 
     @property
@@ -564,3 +565,4 @@ def _check_appliance(plan: NetworkPlan, parse: _Parser, site: Site) -> None:
         parse.address(f"haproxy.nameservers[{i}]", text)
     for i, text in enumerate(hp.additional_workload_networks):
         parse.network(f"haproxy.additional_workload_networks[{i}]", text)
+    plan.additional_workload_networks = list(hp.additional_workload_networks)

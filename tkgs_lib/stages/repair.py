@@ -1,8 +1,9 @@
 """Stage 5, repair the HAProxy appliance: the article's fix, from the verify stage's findings.
 
 Over SSH (host key checked), the appliance's facts are read as the verify stage reads them; the
-plan changes ``/etc/vmware/route-tables.cfg`` and ``/etc/vmware/anyip-routes.cfg`` where they are
-not what the plan writes, each shown as a diff first, and nothing changes unless ``apply``. Each
+plan changes ``/etc/vmware/route-tables.cfg`` (and v0.2.0's ``workload-networks.cfg``) and
+``/etc/vmware/anyip-routes.cfg`` where they are not what the appliance's release writes for the
+plan, each shown as a diff first, and nothing changes unless ``apply``. Each
 change has a dated backup on the appliance and a rollback (:mod:`tkgs_lib.appliance.repair`).
 After apply the appliance is read again: every row must be ok, and its checks are shown.
 """
@@ -19,20 +20,21 @@ STAGE = stage_named("repair")
 
 
 def read_facts(run) -> ApplianceFacts:
-    return gather_appliance_facts(run.connect_appliance(), run.network)
+    return gather_appliance_facts(run.connect_appliance(), run.network, run.appliance_release)
 
 
 def diffs(run, facts: ApplianceFacts):
     """What the repair would change, as a diff of each file, before anything changes."""
-    return diffs_markdown(run.network, facts)
+    return diffs_markdown(run.network, facts, run.appliance_release)
 
 
 def plan(run, facts: ApplianceFacts) -> Plan:
-    ops = RepairOps(run.appliance, run.network) if run.appliance is not None else None
-    result = plan_repair(run.network, facts, ops)
+    release = run.appliance_release
+    ops = RepairOps(run.appliance, run.network, release) if run.appliance is not None else None
+    result = plan_repair(run.network, facts, ops, release)
     result.title = STAGE.title
     return result
 
 
 def reports(run, facts: ApplianceFacts) -> dict[str, Table]:
-    return {"the appliance, checked": checks_table(appliance_checks(run.network, facts))}
+    return {"the appliance, checked": checks_table(appliance_checks(run.network, facts, run.appliance_release))}

@@ -17,6 +17,7 @@ from typing import Optional
 from ..appliance.ca import CA_GUESTINFO, CaCertificate, decode_published_ca
 from ..appliance.checks import ApplianceFacts, Check, appliance_checks, checks_table, gather_appliance_facts
 from ..appliance.dataplane import DataPlaneInfo, get_info
+from ..appliance.releases import ReleaseChoice
 from ..errors import ApplianceError, TkgsError, VerificationFailed
 from ..findings import Finding
 from ..planning import Plan
@@ -37,6 +38,7 @@ class VerifyFacts:
     ssh_error: str = ""
     appliance: Optional[ApplianceFacts] = None
     notes: list[str] = field(default_factory=list)
+    release: Optional[ReleaseChoice] = None  # the release the appliance's checks judge it by
 
 
 # --- read -----------------------------------------------------------------------------------------
@@ -75,7 +77,7 @@ def read_facts(run) -> VerifyFacts:
     hp = run.site.haproxy
     management = str(run.network.networks["management"].appliance.ip)
     ca_pem, trusted_by = appliance_ca(run)
-    facts = VerifyFacts(trusted_by)
+    facts = VerifyFacts(trusted_by, release=run.appliance_release)
     if ca_pem is None:
         facts.dataplane_error = trusted_by
     else:
@@ -88,7 +90,7 @@ def read_facts(run) -> VerifyFacts:
     try:
         ssh = run.connect_appliance()
         facts.ssh = ssh.describe()
-        facts.appliance = gather_appliance_facts(ssh, run.network)
+        facts.appliance = gather_appliance_facts(ssh, run.network, facts.release)
     except ApplianceError as exc:
         facts.ssh_error = exc.message
     return facts
@@ -113,7 +115,7 @@ def checks(run, facts: VerifyFacts) -> list[Check]:
                           "see the sentence; without SSH the appliance's own checks below cannot run."))
         return rows
     rows.append(Check("SSH", f"{hp.ssh_user}@{management}, host key checked", facts.ssh, "ok"))
-    return rows + appliance_checks(run.network, facts.appliance)
+    return rows + appliance_checks(run.network, facts.appliance, facts.release)
 
 
 def checks_report(run, facts: VerifyFacts) -> Table:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import atexit
 import ctypes
+import dataclasses
 import ipaddress
 import json
 import os
@@ -32,11 +33,13 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable, Optional, Sequence, TypeVar
 
+from tkgs_lib.appliance.releases import ARTICLE_RELEASE, release_named
 from tkgs_lib.errors import SimulatorUnavailable
 
-from .netns import ip, namespaces, netns_exec, new_name, run_in_netns, sweep
+from .netns import ip, namespaces, netns_exec, new_disk, new_name, run_in_netns, sweep
 
 __all__ = ["ApplianceSimulator", "ROLES", "available"]
 
@@ -95,8 +98,10 @@ class ApplianceSimulator:
     authorized_keys: list[str] = field(default_factory=list)  # public keys root accepts, besides its password
     start_timeout: float = 60.0
     lab: Optional[str] = None  # an existing lab namespace to join (the demo's); None: one of its own
+    release: str = ARTICLE_RELEASE  # the OVA version it was deployed from: its first boot and units behave so
 
     def __post_init__(self) -> None:
+        self.behaviour = release_named(self.release)  # KeyError for a release no script was read for
         self._own_lab = self.lab is None
         self.lab = self.lab or new_name("lab")
         self.appliance = new_name("app")
@@ -106,6 +111,7 @@ class ApplianceSimulator:
         self.ca_pem = ""
         self.host_keys: list[str] = []
         self._guest: Optional[subprocess.Popen] = None
+        self.disk: Optional[Path] = None  # the appliance's own disk: what its /etc and /root keep across a reboot
 
     def __hash__(self) -> int:
         return id(self)
@@ -122,18 +128,20 @@ class ApplianceSimulator:
 
     @classmethod
     def for_site(cls, site, passwords: dict[str, str], *, faults: Optional[dict] = None,
-                 macs: Optional[dict[str, str]] = None, lab: Optional[str] = None) -> "ApplianceSimulator":
-        """An appliance deployed as the deploy stage deploys the site: the same property values.
-        ``passwords``: the root and Data Plane API passwords, by their property keys."""
+                 macs: Optional[dict[str, str]] = None, lab: Optional[str] = None,
+                 release: str = ARTICLE_RELEASE) -> "ApplianceSimulator":
+        """An appliance deployed from the ``release`` OVA as the deploy stage deploys the site: the
+        same property values. ``passwords``: the root and Data Plane API passwords, by their keys."""
         from tkgs_lib.appliance.properties import appliance_properties
         from tkgs_lib.ova import parse_descriptor
         from tkgs_lib.site.network import plan_networks
         from tkgs_lib.simulators.ova import haproxy_descriptor
 
-        properties = appliance_properties(site, plan_networks(site), parse_descriptor(haproxy_descriptor()), passwords)
+        descriptor = parse_descriptor(haproxy_descriptor(f"haproxy-{release}", version=release))
+        properties = appliance_properties(site, plan_networks(site), descriptor, passwords)
         if properties.findings:
             raise SimulatorUnavailable("the site cannot be deployed: " + "; ".join(str(f) for f in properties.findings))
-        return cls(properties.as_dict(), macs=dict(macs or {}), faults=dict(faults or {}), lab=lab)
+        return cls(properties.as_dict(), macs=dict(macs or {}), faults=dict(faults or {}), lab=lab, release=release)
 
     @property
     def management_address(self) -> str:
@@ -148,15 +156,40 @@ class ApplianceSimulator:
         sweep()
         _running.add(self)
         try:
+            self.disk = new_disk()
             self._wire()
-            self._boot()
+            self._boot(first=True)
         except BaseException:
             self.stop()
             raise
         return self
 
-    def _wire(self) -> None:
-        if self._own_lab:
+    def reboot(self) -> "ApplianceSimulator":
+        """Shut the appliance down as systemd does (its units stopped), then boot it again from its
+        disk on a fresh kernel: a new network namespace, the same NICs (MACs), nothing written from
+        the properties again. Its host keys and CA stay those of its first boot."""
+        self._shutdown()
+        ip("netns", "del", self.appliance, check=False)
+        self._wait_for_nics_gone()
+        try:
+            self._wire(lab=False)
+            self._boot(first=False)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _wait_for_nics_gone(self, timeout: float = 10.0) -> None:
+        """The kernel destroys a deleted namespace's veth pairs in the background: wait for their lab
+        ends to go before the NICs are made again under the same names."""
+        deadline = time.monotonic() + timeout
+        while any(ip("link", "show", f"v-{role}", netns=self.lab, check=False).returncode == 0 for role in self.roles):
+            if time.monotonic() > deadline:
+                raise SimulatorUnavailable(f"the appliance's old NICs are still in the lab {self.lab} after {timeout:.0f} s.")
+            time.sleep(0.05)
+
+    def _wire(self, lab: bool = True) -> None:
+        if self._own_lab and lab:
             ip("netns", "add", self.lab)
             ip("link", "set", "lo", "up", netns=self.lab)
         ip("netns", "add", self.appliance)
@@ -165,22 +198,28 @@ class ApplianceSimulator:
             address = ipaddress.ip_interface(self.properties[f"network.{role}_ip"])
             network = str(address.network)
             if network not in bridges:
-                bridge = bridges[network] = f"br-{role}"
-                if ip("link", "show", bridge, netns=self.lab, check=False).returncode == 0:
-                    continue  # the lab already has it (a joined lab, or an appliance deployed again)
-                ip("link", "add", bridge, "type", "bridge", netns=self.lab)
-                gateway = self.properties.get(f"network.{role}_gateway")
-                if gateway:
-                    ip("addr", "add", f"{gateway}/{address.network.prefixlen}", "dev", bridge, netns=self.lab)
-                ip("link", "set", bridge, "up", netns=self.lab)
+                bridges[network] = self._bridge(role, address)
             peer = f"v-{role}"
             ip("link", "add", role, "address", self.macs[role], "type", "veth", "peer", "name", peer, netns=self.lab)
             ip("link", "set", peer, "master", bridges[network], "up", netns=self.lab)
             ip("link", "set", role, "netns", self.appliance, netns=self.lab)
 
-    def _boot(self) -> None:
+    def _bridge(self, role: str, address) -> str:
+        """The lab's bridge for ``role``'s network, holding its gateway; made unless the lab has it already
+        (a joined lab, an appliance rebooted or deployed again)."""
+        bridge = f"br-{role}"
+        if ip("link", "show", bridge, netns=self.lab, check=False).returncode != 0:
+            ip("link", "add", bridge, "type", "bridge", netns=self.lab)
+            gateway = self.properties.get(f"network.{role}_gateway")
+            if gateway:
+                ip("addr", "add", f"{gateway}/{address.network.prefixlen}", "dev", bridge, netns=self.lab)
+            ip("link", "set", bridge, "up", netns=self.lab)
+        return bridge
+
+    def _boot(self, first: bool) -> None:
         config = {"properties": self.properties, "faults": self.faults, "python": sys.executable,
-                  "authorized_keys": self.authorized_keys,
+                  "authorized_keys": self.authorized_keys, "boot": "first" if first else "again",
+                  "disk": str(self.disk), "release": dataclasses.asdict(self.behaviour),
                   "interfaces": {role: {"mac": self.macs[role]} for role in self.roles}}
         argv = ["ip", "netns", "exec", self.appliance, "unshare", "--mount", "--propagation", "private", "--uts",
                 "--pid", "--fork", "--kill-child", "--mount-proc", sys.executable, "-m",
@@ -220,6 +259,17 @@ class ApplianceSimulator:
         raise SimulatorUnavailable(f"sshd on the simulated appliance did not listen on {self.management_address}:22.")
 
     def stop(self) -> None:
+        self._shutdown()
+        for name in (self.appliance, self.lab) if self._own_lab else (self.appliance,):
+            if name in namespaces():
+                ip("netns", "del", name, check=False)
+        if self.disk is not None:
+            shutil.rmtree(self.disk, ignore_errors=True)
+            self.disk = None
+        _running.discard(self)
+
+    def _shutdown(self) -> None:
+        """Stop the guest (it stops its units, sshd and the API first) and wait for it."""
         guest, self._guest = self._guest, None
         if guest is not None:
             if guest.poll() is None:
@@ -238,10 +288,6 @@ class ApplianceSimulator:
             for pipe in (guest.stdin, guest.stdout, guest.stderr):
                 if pipe:
                     pipe.close()
-        for name in (self.appliance, self.lab) if self._own_lab else (self.appliance,):
-            if name in namespaces():
-                ip("netns", "del", name, check=False)
-        _running.discard(self)
 
     # --- the way in ---------------------------------------------------------------------------------
 
@@ -259,6 +305,16 @@ class ApplianceSimulator:
     def appliance_run(self, argv: Sequence[str], **kwargs) -> subprocess.CompletedProcess:
         """A command in the appliance's network namespace (not its private filesystem view)."""
         return netns_exec(self.appliance, argv, **kwargs)
+
+    def kernel_state(self) -> dict[str, object]:
+        """What the appliance's kernel holds for its routing: the rules, the routes of every table but
+        main (the rtctl_* tables, the local table with its anyip routes), as ``ip -j`` prints them."""
+        def shown(*args: str) -> list:
+            return json.loads(ip("-j", *args, netns=self.appliance).stdout or "[]")
+
+        rules = shown("rule", "show")
+        tables = sorted({str(r["table"]) for r in rules} - {"main", "default"})
+        return {"rules": rules, **{f"table {t}": shown("route", "show", "table", t) for t in tables}}
 
     def known_hosts(self) -> str:
         """known_hosts lines for the appliance's management address."""

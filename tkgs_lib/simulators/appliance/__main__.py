@@ -1,17 +1,21 @@
-"""``python -m tkgs_lib.simulators.appliance [SITE.yaml]``: a simulated appliance for a person to poke at.
+"""``python -m tkgs_lib.simulators.appliance [SITE.yaml] [--release v0.2.0]``: a simulated appliance for a
+person to poke at.
 
-Deployed as the site says (the example site by default), with fresh passwords it prints. Ctrl-C,
+Deployed as the site says (the example site by default) from the release's OVA (v0.1.10, the
+article's, by default), with fresh passwords it prints. Ctrl-C,
 SIGTERM or SIGHUP stop it and remove everything it made; after a SIGKILL its processes die with
 it and the next start removes its namespaces.
 """
 
 from __future__ import annotations
 
+import argparse
 import secrets
 import signal
 import sys
 from pathlib import Path
 
+from tkgs_lib.appliance.releases import ARTICLE_RELEASE, KNOWN
 from tkgs_lib.paths import CHECKOUT
 from tkgs_lib.site import load_site
 
@@ -24,11 +28,16 @@ def main(argv: list[str]) -> int:
 
     for signum in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, stop)
-    site = load_site(Path(argv[0]) if argv else CHECKOUT / "examples" / "example-site.yaml")
+    parser = argparse.ArgumentParser(prog="python -m tkgs_lib.simulators.appliance")
+    parser.add_argument("site", nargs="?", default=str(CHECKOUT / "examples" / "example-site.yaml"))
+    parser.add_argument("--release", default=ARTICLE_RELEASE, choices=KNOWN,
+                        help="the appliance release it boots as (its first boot and units)")
+    args = parser.parse_args(argv)
+    site = load_site(Path(args.site))
     passwords = {"appliance.root_pwd": secrets.token_urlsafe(12), "loadbalance.haproxy_pwd": secrets.token_urlsafe(12)}
     try:
-        with ApplianceSimulator.for_site(site, passwords) as sim:
-            print(f"simulated appliance at {sim.management_address} (lab namespace {sim.lab}, appliance namespace "
+        with ApplianceSimulator.for_site(site, passwords, release=args.release) as sim:
+            print(f"simulated appliance at {sim.management_address} ({args.release}; lab namespace {sim.lab}, appliance namespace "
                   f"{sim.appliance})\n  enter the lab:      ip netns exec {sim.lab} bash\n"
                   f"  root password:      {passwords['appliance.root_pwd']}\n"
                   f"  Data Plane API:     admin / {passwords['loadbalance.haproxy_pwd']}\n"

@@ -4,20 +4,29 @@ with a private view of the filesystem. It boots as the appliance does, from the 
 Started by :class:`~tkgs_lib.simulators.appliance.ApplianceSimulator` with the configuration as
 JSON on standard input (never on the command line: it holds the root password). It
 
-1. makes the private view: tmpfs on ``/run``, ``/root``, ``/var/log`` and ``/usr/local/sbin``;
-   ``/etc`` overlaid (its writes land in ``/run``), so the host's ``/etc`` is never touched;
-   the ``systemctl``/``journalctl`` stand-ins mounted over the real ones;
+1. makes the private view: tmpfs on ``/run`` and ``/var/log``; ``/etc``, ``/root`` and
+   ``/usr/local/sbin`` overlaid with their writes on the appliance's own disk (a folder the
+   simulator owns, so they outlive a reboot), so the host's ``/etc`` is never touched; the
+   ``systemctl``/``journalctl`` stand-ins mounted over the real ones;
 2. configures the interfaces from ``network.*`` (addresses, the default route via the
-   management gateway), writes ``/etc/vmware/route-tables.cfg`` and ``anyip-routes.cfg`` from the
-   properties and starts both units, which run real ``ip`` commands;
-3. sets root's password, gives sshd its own host keys and starts it on the management address;
-4. starts the Data Plane API stand-in, signed by the appliance's CA;
-5. prints one JSON line (the CA, the host keys) and waits for SIGTERM.
+   management gateway); at its first boot writes ``/etc/vmware/anyip-routes.cfg``,
+   ``route-tables.cfg`` and (v0.2.0) ``workload-networks.cfg`` from the properties as the
+   release's ``ovf-to-cloud-init.sh`` does; then starts both units, which run real ``ip`` commands
+   as the release's scripts do (:mod:`.units`);
+3. at its first boot sets root's password and makes sshd's own host keys; starts sshd on the
+   management address;
+4. starts the Data Plane API stand-in, signed by the appliance's CA (made at first boot and kept
+   in ``/etc/haproxy``, as the appliance keeps its own);
+5. prints one JSON line (the CA, the host keys) and waits for SIGTERM, on which it shuts down as
+   systemd does: the units stopped (their ``down`` runs), then sshd and the API.
+
+A later boot (``"boot": "again"``, after :meth:`ApplianceSimulator.reboot`) starts from the files on
+its disk on a fresh kernel (a new network namespace): nothing is written from the properties again.
 
 Faults (``faults`` in the configuration) make it boot as the appliance's users meet it broken:
 ``service_ip_range`` (e.g. the article's ``10.64.0.1/23``), ``addresses`` (a wrong interface
-address), ``route_tables`` (the lines of route-tables.cfg), ``dataplane`` (``down``, ``expired``,
-``unnamed``, ``other-body``).
+address), ``route_tables`` (the lines of route-tables.cfg), ``workload_networks`` (the lines of
+v0.2.0's workload-networks.cfg), ``dataplane`` (``down``, ``expired``, ``unnamed``, ``other-body``).
 """
 
 from __future__ import annotations
@@ -51,13 +60,13 @@ def sh(*argv: str, check: bool = True, **kwargs) -> subprocess.CompletedProcess:
     return result
 
 
-def private_view(python: str) -> None:
-    """tmpfs on /run and /var/log; /etc, /root and /usr/local/sbin overlaid with their writes in
-    /run (overlays, not tmpfs: what lives there, a Python under /root/.pyenv say, stays visible)."""
+def private_view(python: str, disk: str) -> None:
+    """tmpfs on /run and /var/log; /etc, /root and /usr/local/sbin overlaid with their writes on
+    ``disk`` (overlays, not tmpfs: what lives there, a Python under /root/.pyenv say, stays visible)."""
     for folder in ("/run", "/var/log"):
         sh("mount", "-t", "tmpfs", "-o", "mode=0755", "tmpfs", folder)
     for folder in ("/etc", "/root", "/usr/local/sbin"):
-        upper, work = f"/run/overlay{folder}/upper", f"/run/overlay{folder}/work"
+        upper, work = f"{disk}/overlay{folder}/upper", f"{disk}/overlay{folder}/work"
         os.makedirs(upper, exist_ok=True)
         os.makedirs(work, exist_ok=True)
         sh("mount", "-t", "overlay", "overlay", "-o", f"lowerdir={folder},upperdir={upper},workdir={work}", folder)
@@ -86,33 +95,68 @@ def configure_network(config: dict) -> None:
         sh("ip", "route", "add", "default", "via", gateway, "dev", "management", check=False)
 
 
+ROUTE_TABLES_HEADER = """#
+# Configuration file of the route-tables service (the simulated appliance): one line per network with
+# its own routing table, <TableID>,<TableName>,<MACAddress>,<CIDR>[,<Gateway4>].
+#
+"""
+
+
 def first_boot_files(config: dict) -> None:
-    """The two files the appliance writes from its properties, as its first-boot script does."""
-    props, faults = config["properties"], config.get("faults", {})
+    """The files the release's first boot writes from its properties (ovf-to-cloud-init.sh at the
+    release's tag: writeAnyipConfig, writeRouteTableConfig, v0.2.0's writeWorkloadNetworks)."""
+    props, faults, release = config["properties"], config.get("faults", {}), config["release"]
     vmware = Path("/etc/vmware")
     vmware.mkdir(parents=True, exist_ok=True)
+    # writeAnyipConfig: every ","-separated entry appended verbatim, one per line, below the shipped header.
     ranges = faults.get("service_ip_range", props.get("loadbalance.service_ip_range", ""))
-    (vmware / "anyip-routes.cfg").write_text(ANYIP_HEADER + "".join(f"{r}\n" for r in ranges.split(",") if r))
+    (vmware / "anyip-routes.cfg").write_text(ANYIP_HEADER + (ranges.replace(",", "\n") + "\n" if ranges else ""))
+    # writeRouteTableConfig, workload (table 2) then frontend (table 3, when that NIC exists): a network
+    # with a gateway and an address gets its gateway line and, from v0.1.9, its link-scoped line.
     lines = []
-    for table_id, role in ((2, "workload"), (3, "frontend")):
+    for table_id, role in (("2", "workload"), ("3", "frontend")):
         gateway, address = props.get(f"network.{role}_gateway"), props.get(f"network.{role}_ip")
         if role in config["interfaces"] and gateway and address:
-            lines.append(f"{table_id},{role},{config['interfaces'][role]['mac']},{address},{gateway}\n")
-    if "route_tables" in faults:  # lines as a broken first boot (or a careless edit) left them
-        lines = [f"{line}\n" for line in faults["route_tables"]]
-    (vmware / "route-tables.cfg").write_text(
-        "# Configuration file of the route-tables service: <TableID>,<TableName>,<MACAddress>,<CIDR>,<Gateway4>\n"
-        + "".join(lines))
+            mac = config["interfaces"][role]["mac"]
+            lines += [f"{table_id},{role},{mac},{address},{gateway}"]
+            if release["link_scoped_lines"]:
+                lines += [f"{table_id},{role},{mac},{address}"]
+    if "route_tables" in faults:  # lines as a broken first boot (or a careless edit) left them; {workload}: its MAC
+        macs = {role: nic["mac"] for role, nic in config["interfaces"].items()}
+        lines = [line.format(**macs) for line in faults["route_tables"]]
+    (vmware / "route-tables.cfg").write_text(ROUTE_TABLES_HEADER + "".join(f"{line}\n" for line in lines))
+    networks = props.get("network.additional_workload_networks", "")
+    if release["additional_workload_networks"] and networks:  # writeWorkloadNetworks (v0.2.0)
+        text = networks.replace(",", "\n") + "\n"
+        if "workload_networks" in faults:  # lines as a careless edit left them
+            text = "".join(f"{line}\n" for line in faults["workload_networks"])
+        (vmware / "workload-networks.cfg").write_text(text)
+
+
+def first_boot_accounts(config: dict) -> None:
+    """Root's password and sshd's own host keys, made once, kept on the appliance's disk."""
+    props = config["properties"]
+    for key in Path("/etc/ssh").glob("ssh_host_*"):
+        key.unlink()  # the host's keys are not the appliance's: it makes its own
+    for kind in ("ed25519", "ecdsa"):  # not RSA: a 3072-bit key costs half a second of every boot
+        sh("ssh-keygen", "-q", "-t", kind, "-N", "", "-f", f"/etc/ssh/ssh_host_{kind}_key")
+    password = props.get("appliance.root_pwd", "")
+    if password:
+        sh("chpasswd", input=f"root:{password}\n")
+    keys = config.get("authorized_keys") or []
+    if keys:  # a person's (or a test's) key for root, as one would add to the appliance
+        ssh_dir = Path("/root/.ssh")
+        ssh_dir.mkdir(mode=0o700, exist_ok=True)
+        (ssh_dir / "authorized_keys").write_text("".join(f"{k.strip()}\n" for k in keys))
+        (ssh_dir / "authorized_keys").chmod(0o600)
 
 
 def start_sshd(config: dict) -> subprocess.Popen:
     props = config["properties"]
-    for key in Path("/etc/ssh").glob("ssh_host_*"):
-        key.unlink()  # the host's keys are not the appliance's: it makes its own
-    sh("ssh-keygen", "-A")
-    password = props.get("appliance.root_pwd", "")
-    if password:
-        sh("chpasswd", input=f"root:{password}\n")
+    # The host's message of the day and its logind are not the appliance's: asking them costs every session.
+    for pam, module in ((Path("/etc/pam.d/sshd"), "pam_motd"), (Path("/etc/pam.d/common-session"), "pam_systemd")):
+        if pam.exists():
+            pam.write_text("".join(line for line in pam.read_text().splitlines(keepends=True) if module not in line))
     permit = "yes" if props.get("appliance.permit_root_login", "true").lower() == "true" else "no"
     address = props["network.management_ip"].split("/", 1)[0]
     drop_in = Path("/etc/ssh/sshd_config.d")
@@ -120,12 +164,6 @@ def start_sshd(config: dict) -> subprocess.Popen:
     (drop_in / "00-tkgs-appliance.conf").write_text(
         f"# The simulated HAProxy appliance\nPermitRootLogin {permit}\nPasswordAuthentication yes\n"
         f"ListenAddress {address}\n")
-    keys = config.get("authorized_keys") or []
-    if keys:  # a person's (or a test's) key for root, as one would add to the appliance
-        ssh_dir = Path("/root/.ssh")
-        ssh_dir.mkdir(mode=0o700, exist_ok=True)
-        (ssh_dir / "authorized_keys").write_text("".join(f"{k.strip()}\n" for k in keys))
-        (ssh_dir / "authorized_keys").chmod(0o600)
     log = open("/var/log/sshd.log", "w")
     return subprocess.Popen(["/usr/sbin/sshd", "-D", "-e"], stdout=log, stderr=subprocess.STDOUT)
 
@@ -138,19 +176,12 @@ def main() -> int:
         return 1
 
 
-def boot_and_serve(config: dict) -> int:
-    props, faults = config["properties"], config.get("faults", {})
-    stopping = []
-    signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
-    signal.signal(signal.SIGINT, lambda *_: stopping.append(True))
-    private_view(config["python"])
-    hostname = props.get("network.hostname", "haproxy.local")
-    sh("hostname", hostname)
-    configure_network(config)
-    first_boot_files(config)
-    units.start(units.ROUTE_TABLES)
-    units.start(units.ANYIP)
-
+def appliance_ca(props: dict, hostname: str) -> tuple[str, str]:
+    """The CA the appliance keeps in /etc/haproxy: the user's own when both properties were sent,
+    else one it makes at its first boot; read back on later boots."""
+    kept_cert, kept_key = Path("/etc/haproxy/ca.crt"), Path("/etc/haproxy/ca.key")
+    if kept_cert.exists() and kept_key.exists():
+        return kept_cert.read_text(), kept_key.read_text()
     own_cert, own_key = props.get("appliance.ca_cert", ""), props.get("appliance.ca_cert_key", "")
     if own_cert and own_key:
         from tkgs_lib.appliance.ca import pem_from_property
@@ -158,6 +189,30 @@ def boot_and_serve(config: dict) -> int:
         ca_pem, ca_key = pem_from_property(own_cert), pem_from_property(own_key)
     else:
         ca_pem, ca_key = make_ca(hostname)
+    kept_cert.parent.mkdir(parents=True, exist_ok=True)
+    kept_cert.write_text(ca_pem)
+    kept_key.touch(mode=0o600)
+    kept_key.write_text(ca_key)
+    return ca_pem, ca_key
+
+
+def boot_and_serve(config: dict) -> int:
+    props, faults = config["properties"], config.get("faults", {})
+    first = config.get("boot", "first") == "first"
+    stopping = []
+    signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
+    signal.signal(signal.SIGINT, lambda *_: stopping.append(True))
+    private_view(config["python"], config["disk"])
+    (units.STATE_DIR / "release.json").write_text(json.dumps(config["release"]))
+    hostname = props.get("network.hostname", "haproxy.local")
+    sh("hostname", hostname)
+    configure_network(config)
+    if first:
+        first_boot_files(config)
+        first_boot_accounts(config)
+    units.start(units.ROUTE_TABLES)  # route-tables.service is ordered Before=anyip-routes.service
+    units.start(units.ANYIP)
+    ca_pem, ca_key = appliance_ca(props, hostname)
     sshd = start_sshd(config)
     server = None
     management = props["network.management_ip"].split("/", 1)[0]
@@ -177,6 +232,9 @@ def boot_and_serve(config: dict) -> int:
         except ChildProcessError:
             pass
         time.sleep(0.2)
+    # Shut down as systemd does: the units stopped in the reverse order of their start (their down runs).
+    units.stop(units.ANYIP)
+    units.stop(units.ROUTE_TABLES)
     if server is not None:
         server.shutdown()
     sshd.terminate()

@@ -12,18 +12,22 @@ import ctypes
 import itertools
 import os
 import re
+import shutil
 import subprocess
+import tempfile
 import threading
+from pathlib import Path
 from typing import Callable, Sequence, TypeVar
 
 from tkgs_lib.errors import SimulatorUnavailable
 
 __all__ = ["ip", "netns_exec", "namespaces", "sweep", "run_in_netns", "PREFIX", "need_root", "new_name", "Namespace",
-           "entered"]
+           "entered", "new_disk"]
 
 PREFIX = "tkgs-"
 _counter = itertools.count(1)
 _OWNED = re.compile(rf"^{PREFIX}(lab|app)-(\d+)-\d+$")
+_DISK = re.compile(rf"^{PREFIX}disk-(\d+)-")
 CLONE_NEWNET = 0x40000000
 T = TypeVar("T")
 
@@ -64,14 +68,25 @@ def _alive(pid: int) -> bool:
 
 
 def sweep() -> list[str]:
-    """Delete the namespaces a dead run of the simulator left (their names carry its PID)."""
+    """Delete the namespaces and appliance disks a dead run of the simulator left (their names carry its PID)."""
     removed = []
     for name in namespaces():
         match = _OWNED.match(name)
         if match and not _alive(int(match.group(2))):
             ip("netns", "del", name, check=False)
             removed.append(name)
+    for disk in Path(tempfile.gettempdir()).glob(f"{PREFIX}disk-*"):
+        match = _DISK.match(disk.name)
+        if match and not _alive(int(match.group(1))):
+            shutil.rmtree(disk, ignore_errors=True)
+            removed.append(str(disk))
     return removed
+
+
+def new_disk() -> Path:
+    """A simulated appliance's own disk (mode 0700: it will hold root's password hash, its host keys and
+    CA key): ``tkgs-disk-<pid>-<random>`` in the temporary folder, swept when its owner died."""
+    return Path(tempfile.mkdtemp(prefix=f"{PREFIX}disk-{os.getpid()}-"))
 
 
 def run_in_netns(netns: str, work: Callable[[], T]) -> T:
