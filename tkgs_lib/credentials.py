@@ -21,7 +21,7 @@ from .errors import SiteError
 from .notebook import kernel_allows_input
 
 __all__ = ["SECRET_FIELDS", "secret_env_fields", "is_secret_key", "mentions_secret", "read_secret",
-           "secret_values", "scrub_notebook", "scrub_text", "MASK"]
+           "secret_values", "scrub_notebook", "scrub_text", "MASK", "MaskedSecret"]
 
 MASK = "********"
 
@@ -66,6 +66,25 @@ def read_secret(env_name: str, what: str, field: str) -> str:
             return value
     raise SiteError(f"{what} is needed but the environment variable {env_name} (named by {field}) is not set. "
                     f"Set it before a headless run, e.g. `read -rs {env_name} && export {env_name}`.")
+
+
+class MaskedSecret(str):
+    """A secret handed to a library that prints the objects holding it: VMware's bindings show
+    every field of a structure in its repr and str, a password too. It shows as asterisks there
+    (repr, str, format), while serializers that read the characters (json, VMware's runtime) still
+    send it; :meth:`reveal` is the plain value."""
+
+    def __repr__(self) -> str:
+        return repr(MASK)
+
+    def __str__(self) -> str:
+        return MASK
+
+    def __format__(self, spec: str) -> str:
+        return format(MASK, spec)
+
+    def reveal(self) -> str:
+        return str.__str__(self)
 
 
 def basic_auth(user: str, password: str) -> dict[str, str]:
