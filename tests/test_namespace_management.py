@@ -293,7 +293,8 @@ def test_no_password_in_reprs_logs_or_errors(lab, vcsim, dataplane, caplog):
         texts += [repr(spec), str(spec), f"{spec}", repr(spec.load_balancer_config_spec)]
         client.enable(cluster, spec)
         statuses(client, cluster, until="RUNNING")
-        texts += [repr(vcsim.enable_requests), repr(client), repr(client.rest), repr(client.get(cluster))]
+        texts += [repr(vcsim.enable_requests), repr(vcsim.enable_requests[0].spec), str(vcsim.enable_requests[0].spec),
+                  repr(client), repr(client.rest), repr(client.get(cluster))]
         client.disable(cluster)
         time.sleep(CONFIG_SECONDS + 0.3)
         spec = spec_for(ca_pem, port, password="wrong-" + DATAPLANE_PASSWORD)

@@ -80,6 +80,7 @@ def test_a_body_the_bindings_serialize_decodes_to_the_very_spec_with_the_wire_na
     assert decoded.master_dns_names == ["supervisor.lab.local"]
     assert decoded.size_hint is SizingHint.TINY  # the bindings' own enumeration value
     assert decoded.load_balancer_config_spec.ha_proxy_config_create_spec.password == "canary-dataplane-pw"
+    assert "canary-dataplane-pw" not in repr(decoded) + str(decoded)  # the bindings print every field
 
 
 def test_every_optional_part_round_trips_and_unset_ones_stay_unset():

@@ -21,7 +21,7 @@ from .errors import SiteError
 from .notebook import kernel_allows_input
 
 __all__ = ["SECRET_FIELDS", "secret_env_fields", "is_secret_key", "mentions_secret", "read_secret",
-           "secret_values", "scrub_notebook", "scrub_text", "MASK", "MaskedSecret"]
+           "secret_values", "scrub_notebook", "scrub_text", "MASK", "MaskedSecret", "plain"]
 
 MASK = "********"
 
@@ -87,12 +87,18 @@ class MaskedSecret(str):
         return str.__str__(self)
 
 
+def plain(secret: str) -> str:
+    """The characters of ``secret``, a :class:`MaskedSecret` or a plain str (formatting a masked
+    one gives asterisks)."""
+    return str.__str__(secret)
+
+
 def basic_auth(user: str, password: str) -> dict[str, str]:
     """An HTTP Basic Authorization header with the credentials as UTF-8 (requests would encode them
     as Latin-1 and fail, with the password's character and position in its error, on a "€")."""
     import base64
 
-    token = base64.b64encode(f"{user}:{password}".encode("utf-8")).decode()
+    token = base64.b64encode(f"{plain(user)}:{plain(password)}".encode("utf-8")).decode()
     return {"Authorization": f"Basic {token}"}
 
 

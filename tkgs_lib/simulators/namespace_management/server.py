@@ -272,7 +272,17 @@ class _Handler(BaseHTTPRequestHandler):
     def do_DELETE(self) -> None:  # noqa: N802
         self._serve("DELETE")
 
+    def do_OPTIONS(self) -> None:  # noqa: N802
+        self._serve("OPTIONS")
+
+    def do_HEAD(self) -> None:  # noqa: N802
+        self._serve("HEAD")
+
     def _body(self) -> bytes:
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():  # http.server cannot read it
+            self.close_connection = True
+            raise _error("INVALID_REQUEST", "tkgs.stand_in.body.chunked",
+                         "This stand-in reads a request body only with a Content-Length.")
         length = int(self.headers.get("Content-Length") or 0)
         if length > MAX_BODY:
             raise _error("INVALID_REQUEST", "tkgs.stand_in.body.too_large",
@@ -326,4 +336,5 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
-        self.wfile.write(data)
+        if self.command != "HEAD":
+            self.wfile.write(data)

@@ -44,6 +44,8 @@ from vmware.vapi.exception import CoreException
 from vmware.vapi.l10n.runtime import message_factory
 from vmware.vapi.message import Message
 
+from tkgs_lib.credentials import MaskedSecret
+
 __all__ = ["Refusal", "SpecRejected", "decode", "decode_json", "decode_enable_spec", "INVALID_ARGUMENT",
            "UNEXPECTED_INPUT"]
 
@@ -161,7 +163,9 @@ class _Decoder:
             if not isinstance(value, (int, float)) or isinstance(value, bool):
                 return self.mismatch(path, typ, value)
             return float(value)
-        if isinstance(typ, (vapi_type.StringType, vapi_type.SecretType, vapi_type.IdType)):
+        if isinstance(typ, vapi_type.SecretType):  # held as a str that prints masked (the bindings print it)
+            return MaskedSecret(value) if isinstance(value, str) else self.mismatch(path, typ, value)
+        if isinstance(typ, (vapi_type.StringType, vapi_type.IdType)):
             return value if isinstance(value, str) else self.mismatch(path, typ, value)
         if isinstance(typ, vapi_type.URIType):
             if not isinstance(value, str):
