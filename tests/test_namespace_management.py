@@ -71,7 +71,7 @@ def deploy_appliance_vm(sim, management_ip: str, service_ip_range: str) -> str:
 @pytest.fixture
 def lab(vcsim):
     """The simulator with short Supervisor times and an appliance VM at 127.0.0.1; (client, cluster)."""
-    vcsim.supervisor_config_seconds, vcsim.load_balancer_timeout = CONFIG_SECONDS, 2.0
+    vcsim.supervisor.config_seconds, vcsim.supervisor.load_balancer_timeout = CONFIG_SECONDS, 2.0
     cluster = deploy_appliance_vm(vcsim, "127.0.0.1/8", SERVED)
     rest = RestClient(vcsim.host, vcsim.port, TlsPolicy(ca_file=str(vcsim.ca_file)))
     rest.login(vcsim.username, vcsim.password)
@@ -282,6 +282,15 @@ def test_every_answer_says_it_is_a_stand_in_and_other_operations_are_not_found(l
     assert answer.status_code == 404 and answer.json()["error_type"] == "OPERATION_NOT_FOUND"
 
 
+def test_with_the_stand_in_down_the_proxy_answers_503_in_vcenters_api_shape(lab, vcsim):
+    client, cluster = lab
+    vcsim._stand_in.stop()
+    with pytest.raises(RestError) as down:
+        client.list()
+    assert down.value.status == 503 and down.value.error_type == "SERVICE_UNAVAILABLE"
+    assert "stand-in of this simulator is not running" in str(down.value)
+
+
 # --- secrets ---------------------------------------------------------------------------------------
 
 def test_no_password_in_reprs_logs_or_errors(lab, vcsim, dataplane, caplog):
@@ -320,7 +329,7 @@ def test_enable_against_the_simulated_appliance_in_its_lab(vcsim, tmp_path):
     try:
         props = appliance.properties
         cluster = deploy_appliance_vm(vcsim, props["network.management_ip"], props["loadbalance.service_ip_range"])
-        vcsim.supervisor_config_seconds, vcsim.load_balancer_netns = CONFIG_SECONDS, appliance.lab
+        vcsim.supervisor.config_seconds, vcsim.supervisor.load_balancer_netns = CONFIG_SECONDS, appliance.lab
         rest = RestClient(vcsim.host, vcsim.port, TlsPolicy(ca_file=str(vcsim.ca_file)))
         rest.login(vcsim.username, vcsim.password)
         client = NamespaceManagement(rest)

@@ -72,7 +72,8 @@ def test_a_body_the_bindings_serialize_decodes_to_the_very_spec_with_the_wire_na
     body = serialized(spec)
     wire = json.loads(body)
     # The names on the wire are VMware's, not the Python ones.
-    assert {"master_DNS", "worker_DNS", "master_NTP_servers", "master_DNS_search_domains", "Master_DNS_names"} <= set(wire)
+    assert {"master_DNS", "worker_DNS", "master_NTP_servers", "master_DNS_search_domains",
+            "Master_DNS_names"} <= set(wire)
     assert "master_dns" not in wire
     decoded = decode_enable_spec(body)
     assert isinstance(decoded, Clusters.EnableSpec)
@@ -175,7 +176,7 @@ def test_a_value_of_the_wrong_type_is_refused(path, value, expected, got):
         target = target[key]
     target[path[-1]] = value
     rejected = refusals(body)
-    where = ".".join(str(k) for k in path if not isinstance(k, int)) + "".join(f"[{k}]" for k in path if isinstance(k, int))
+    where = ".".join(k for k in path if isinstance(k, str)) + "".join(f"[{k}]" for k in path if isinstance(k, int))
     assert [(r.path, r.message.id) for r in rejected.refusals] == [(where, "vapi.data.validate.mismatch")]
     assert rejected.refusals[0].sentence.endswith(f"expected an object of type {expected}, but got {got}")
     assert "1234" not in str(rejected)  # a secret's value is never repeated

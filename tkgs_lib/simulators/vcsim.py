@@ -33,6 +33,8 @@ from typing import TYPE_CHECKING
 from tkgs_lib.errors import SimulatorUnavailable
 from tkgs_lib.vsphere.tls import fingerprint_of
 
+from .namespace_management.settings import SupervisorSettings
+
 if TYPE_CHECKING:  # imported when a simulator starts: VMware's bindings take a while to load
     from .namespace_management.server import EnableRequest, NamespaceManagementStandIn
 
@@ -160,15 +162,11 @@ class VCenterSimulator:
 
     def __init__(self, *, username: str = "administrator@vsphere.local", password: str | None = None,
                  datastores: int = 2, workdir: Path | None = None, binary: Path | None = None,
-                 start_timeout: float = 60.0, supervisor_config_seconds: float = 3.0,
-                 load_balancer_timeout: float = 5.0, load_balancer_netns: str | None = None) -> None:
-        """``supervisor_config_seconds``: how long an enable stays CONFIGURING once its checks pass
-        (and a disable REMOVING); ``load_balancer_timeout``: per connection the Supervisor makes to
-        a load balancer; ``load_balancer_netns``: the network namespace it makes them from (the
-        appliance simulator's lab), None for this process's own."""
-        self._stand_in: "NamespaceManagementStandIn | None" = None
-        self._supervisor = {"config_seconds": supervisor_config_seconds, "timeout": load_balancer_timeout,
-                            "netns": load_balancer_netns}
+                 start_timeout: float = 60.0, supervisor: SupervisorSettings | None = None) -> None:
+        """``supervisor``: how the Workload Management stand-in plays the Supervisor (its times, the
+        namespace it reaches load balancers from); :attr:`supervisor` may be changed while running."""
+        self.supervisor = supervisor or SupervisorSettings()
+        self._stand_in: NamespaceManagementStandIn | None = None
         self.username = username
         self.password = password or secrets.token_urlsafe(16)
         self.datastores = datastores
@@ -204,7 +202,7 @@ class VCenterSimulator:
         from .namespace_management.server import NamespaceManagementStandIn
 
         # The stand-in listens first: the launcher is told where to proxy namespace-management to.
-        self._stand_in = NamespaceManagementStandIn(cert, key, **self._supervisor)
+        self._stand_in = NamespaceManagementStandIn(cert, key, self.supervisor)
         upstream = self._stand_in.start()
         # The password goes through the environment, not argv (visible in ps); the datastores'
         # backing folders go under workdir via TMPDIR; stdin stays open so the child exits if we die.
@@ -240,26 +238,8 @@ class VCenterSimulator:
 
     # --- Workload Management, as the stand-in plays it (for the tests) ------------------------------
 
-    def _setting(name: str, doc: str):  # noqa: N805 (builds a property; also changes a running stand-in)
-        def get(self):
-            return self._supervisor[name]
-
-        def set(self, value) -> None:
-            self._supervisor[name] = value
-            if self._stand_in is not None:
-                setattr(self._stand_in, name, value)
-
-        return property(get, set, doc=doc)
-
-    supervisor_config_seconds = _setting("config_seconds", "How long an enable stays CONFIGURING once its checks "
-                                                           "pass, and a disable REMOVING.")
-    load_balancer_timeout = _setting("timeout", "Seconds per connection the Supervisor makes to a load balancer.")
-    load_balancer_netns = _setting("netns", "The network namespace the Supervisor reaches load balancers from "
-                                            "(None: this process's).")
-    del _setting
-
     @property
-    def enable_requests(self) -> "list[EnableRequest]":
+    def enable_requests(self) -> list[EnableRequest]:
         """Every Workload Management enable the simulator accepted, in order: the cluster, the body
         as sent and the EnableSpec decoded from it."""
         return list(self._stand_in.enable_requests) if self._stand_in else []
@@ -279,7 +259,7 @@ class VCenterSimulator:
 
         self._need_stand_in().inject(Fault("stuck", cluster=cluster))
 
-    def _need_stand_in(self) -> "NamespaceManagementStandIn":
+    def _need_stand_in(self) -> NamespaceManagementStandIn:
         if self._stand_in is None:
             raise SimulatorUnavailable("the vCenter simulator is not running; start it first.")
         return self._stand_in

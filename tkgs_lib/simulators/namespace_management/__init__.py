@@ -4,11 +4,11 @@ vCenter simulator does not implement: govmomi's vcsim answers ``...?action=enabl
 
 :mod:`.spec` judges a request body by VMware's own bindings; :mod:`.supervisor` plays what an
 enable does (the HAProxy load balancers reached over TLS with the CA given, the virtual IP ranges
-checked against the appliance's, then CONFIGURING to RUNNING); :mod:`.server` answers the
+checked against the appliance's, then CONFIGURING to RUNNING); :mod:`.inventory` reads the
+simulator (sessions, clusters, appliance VMs); :mod:`.server` answers the
 ``/api/vcenter/namespace-management/`` paths that the simulator proxies to it, each answer marked
 as a stand-in's. :class:`~tkgs_lib.simulators.vcsim.VCenterSimulator` runs it.
+
+The package itself imports nothing: :mod:`.settings` stays light for the simulator's module to
+load at once, and VMware's bindings, which the rest needs, load when a simulator starts.
 """
-
-from .spec import Refusal, SpecRejected, decode_enable_spec
-
-__all__ = ["Refusal", "SpecRejected", "decode_enable_spec"]

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
 import socketserver
 import ssl
 import threading
@@ -40,6 +41,7 @@ from vmware.vapi.data.serializers.cleanjson import DataValueConverter
 from vmware.vapi.rest.lib import vapi_to_http_error_map
 
 from .inventory import SESSION_HEADER, SimulatorInventory
+from .settings import SupervisorSettings
 from .spec import SpecRejected, decode_enable_spec
 from .supervisor import Fault, Supervisor, judge
 
@@ -91,22 +93,44 @@ def _to_json(value: Any, binding_type) -> str:
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
 
+    def __init__(self, *args, **kwargs) -> None:
+        self.connections: set[socket.socket] = set()
+        self.connections_lock = threading.Lock()
+        super().__init__(*args, **kwargs)
+
     def server_bind(self) -> None:  # no reverse lookup of the address (http.server's getfqdn)
         socketserver.TCPServer.server_bind(self)
         self.server_name, self.server_port = self.server_address[:2]
+
+    def finish_request(self, request, client_address) -> None:
+        with self.connections_lock:
+            self.connections.add(request)
+        try:
+            super().finish_request(request, client_address)
+        finally:
+            with self.connections_lock:
+                self.connections.discard(request)
+
+    def close_connections(self) -> None:
+        """End the kept-alive connections too: a stopped stand-in must not answer on them."""
+        with self.connections_lock:
+            connections = list(self.connections)
+        for connection in connections:
+            try:
+                connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
 
 
 class NamespaceManagementStandIn:
     """The stand-in, for one simulator. :meth:`start` listens (the port goes to the simulator's
     launcher), :meth:`attach` gives it the running simulator, :meth:`stop` ends it all.
 
-    ``config_seconds``: how long CONFIGURING (and REMOVING) lasts; ``timeout``: per connection to a
-    load balancer; ``netns``: the network namespace load balancers are reached from."""
+    ``settings``: its times and the namespace load balancers are reached from, read at each enable."""
 
-    def __init__(self, cert_file: Path, key_file: Path, *, config_seconds: float = 3.0, timeout: float = 5.0,
-                 netns: Optional[str] = None) -> None:
+    def __init__(self, cert_file: Path, key_file: Path, settings: Optional[SupervisorSettings] = None) -> None:
         self.cert_file, self.key_file = Path(cert_file), Path(key_file)
-        self.config_seconds, self.timeout, self.netns = config_seconds, timeout, netns
+        self.settings = settings or SupervisorSettings()
         self.enable_requests: list[EnableRequest] = []
         self._faults: list[Fault] = []
         self._supervisors: dict[str, Supervisor] = {}
@@ -149,6 +173,7 @@ class NamespaceManagementStandIn:
         if server is not None:
             server.shutdown()
             server.server_close()
+            server.close_connections()
         with self._lock:
             supervisors = list(self._supervisors.values())
             self._supervisors.clear()
@@ -208,12 +233,14 @@ class NamespaceManagementStandIn:
         with self._lock:
             if cluster in self._supervisors:
                 # No error is documented for this case; ALREADY_EXISTS is the standard error closest to it.
+                status = self._supervisors[cluster].config_status
                 raise _error("ALREADY_EXISTS", "tkgs.stand_in.enable.enabled",
-                             f"Cluster {cluster} already has a Supervisor ({self._supervisors[cluster].config_status}); "
-                             f"disable it first.", cluster)
+                             f"Cluster {cluster} already has a Supervisor ({status}); disable it first.", cluster)
+            settings = self.settings
             supervisor = Supervisor(cluster, name, spec, find_appliance=self._inventory.appliance_at,
-                                    netns=self.netns, timeout=self.timeout, config_seconds=self.config_seconds,
-                                    fault=self._take_fault(cluster), on_removed=self._removed)
+                                    netns=settings.load_balancer_netns, timeout=settings.load_balancer_timeout,
+                                    config_seconds=settings.config_seconds, fault=self._take_fault(cluster),
+                                    on_removed=self._removed)
             self._supervisors[cluster] = supervisor
             self.enable_requests.append(EnableRequest(cluster, body.decode("utf-8", errors="replace"), spec))
         supervisor.start()

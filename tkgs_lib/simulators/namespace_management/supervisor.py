@@ -333,8 +333,9 @@ class Supervisor:
             # The real Info carries no password: HAProxyInfo has none.
             load_balancers=[LoadBalancers.Info(
                 id=balancer.id, address_ranges=balancer.address_ranges, provider=balancer.provider,
-                ha_proxy_info=LoadBalancers.HAProxyInfo(servers=haproxy.servers, username=haproxy.username,
-                                                        certificate_authority_chain=haproxy.certificate_authority_chain))],
+                ha_proxy_info=LoadBalancers.HAProxyInfo(
+                    servers=haproxy.servers, username=haproxy.username,
+                    certificate_authority_chain=haproxy.certificate_authority_chain))],
             service_cidr=spec.service_cidr, master_management_network=spec.master_management_network,
             master_dns=spec.master_dns, worker_dns=spec.worker_dns, master_storage_policy=spec.master_storage_policy,
             ephemeral_storage_policy=spec.ephemeral_storage_policy, cns_file_config=spec.cns_file_config,
