@@ -21,7 +21,7 @@ from .errors import SiteError
 from .notebook import kernel_allows_input
 
 __all__ = ["SECRET_FIELDS", "secret_env_fields", "is_secret_key", "mentions_secret", "read_secret",
-           "secret_values", "scrub_notebook", "scrub_text", "MASK"]
+           "secret_values", "scrub_notebook", "scrub_text", "MASK", "MaskedSecret", "plain"]
 
 MASK = "********"
 
@@ -68,12 +68,37 @@ def read_secret(env_name: str, what: str, field: str) -> str:
                     f"Set it before a headless run, e.g. `read -rs {env_name} && export {env_name}`.")
 
 
+class MaskedSecret(str):
+    """A secret handed to a library that prints the objects holding it: VMware's bindings show
+    every field of a structure in its repr and str, a password too. It shows as asterisks there
+    (repr, str, format), while serializers that read the characters (json, VMware's runtime) still
+    send it; :meth:`reveal` is the plain value."""
+
+    def __repr__(self) -> str:
+        return repr(MASK)
+
+    def __str__(self) -> str:
+        return MASK
+
+    def __format__(self, spec: str) -> str:
+        return format(MASK, spec)
+
+    def reveal(self) -> str:
+        return str.__str__(self)
+
+
+def plain(secret: str) -> str:
+    """The characters of ``secret``, a :class:`MaskedSecret` or a plain str (formatting a masked
+    one gives asterisks)."""
+    return str.__str__(secret)
+
+
 def basic_auth(user: str, password: str) -> dict[str, str]:
     """An HTTP Basic Authorization header with the credentials as UTF-8 (requests would encode them
     as Latin-1 and fail, with the password's character and position in its error, on a "€")."""
     import base64
 
-    token = base64.b64encode(f"{user}:{password}".encode("utf-8")).decode()
+    token = base64.b64encode(f"{plain(user)}:{plain(password)}".encode("utf-8")).decode()
     return {"Authorization": f"Basic {token}"}
 
 

@@ -4,6 +4,11 @@
 :class:`VCenterSimulator` runs it on a loopback port with its own 2048-bit
 certificate and real credentials, so clients exercise verified TLS and a login
 that can fail. ``python -m tkgs_lib.simulators.vcsim`` starts one for a person.
+
+govmomi implements no Workload Management enable, so the simulator's
+``/api/vcenter/namespace-management/`` paths are proxied (by the launcher, over TLS) to a stand-in
+of ours run in a thread of this process (:mod:`tkgs_lib.simulators.namespace_management`);
+:class:`VCenterSimulator` exposes its faults and the enable requests it accepted to the tests.
 """
 
 from __future__ import annotations
@@ -23,8 +28,15 @@ import tempfile
 import time
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 from tkgs_lib.errors import SimulatorUnavailable
 from tkgs_lib.vsphere.tls import fingerprint_of
+
+from .namespace_management.settings import SupervisorSettings
+
+if TYPE_CHECKING:  # imported when a simulator starts: VMware's bindings take a while to load
+    from .namespace_management.server import EnableRequest, NamespaceManagementStandIn
 
 LAUNCHER = Path(__file__).with_name("vcsim") / "launcher.go"
 GOPATH = Path("/usr/share/gocode")
@@ -150,7 +162,11 @@ class VCenterSimulator:
 
     def __init__(self, *, username: str = "administrator@vsphere.local", password: str | None = None,
                  datastores: int = 2, workdir: Path | None = None, binary: Path | None = None,
-                 start_timeout: float = 60.0) -> None:
+                 start_timeout: float = 60.0, supervisor: SupervisorSettings | None = None) -> None:
+        """``supervisor``: how the Workload Management stand-in plays the Supervisor (its times, the
+        namespace it reaches load balancers from); :attr:`supervisor` may be changed while running."""
+        self.supervisor = supervisor or SupervisorSettings()
+        self._stand_in: NamespaceManagementStandIn | None = None
         self.username = username
         self.password = password or secrets.token_urlsafe(16)
         self.datastores = datastores
@@ -183,17 +199,23 @@ class VCenterSimulator:
         cert, key = make_self_signed_cert(self.workdir, self.host)
         self.ca_file, self.thumbprint = cert, fingerprint_of(ssl.PEM_cert_to_DER_cert(cert.read_text()))
         stderr_path = self.workdir / "vcsim.log"
+        from .namespace_management.server import NamespaceManagementStandIn
+
+        # The stand-in listens first: the launcher is told where to proxy namespace-management to.
+        self._stand_in = NamespaceManagementStandIn(cert, key, self.supervisor)
+        upstream = self._stand_in.start()
         # The password goes through the environment, not argv (visible in ps); the datastores'
         # backing folders go under workdir via TMPDIR; stdin stays open so the child exits if we die.
         env = {**os.environ, "VCSIM_PASSWORD": self.password, "TMPDIR": str(self.workdir)}
         argv = [str(binary), "-listen", f"{self.host}:0", "-username", self.username,
                 "-cert", str(cert), "-key", str(key), "-datastores", str(self.datastores),
-                "-exit-on-eof"]
+                "-namespace-management-upstream", upstream, "-exit-on-eof"]
         try:
             with open(stderr_path, "wb") as stderr:
                 self._proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                               stderr=stderr, env=env)
         except OSError as exc:
+            self._stop_stand_in()
             self._cleanup_workdir()
             raise SimulatorUnavailable(f"the vCenter simulator could not be started: {exc}") from exc
         _running.add(self)
@@ -208,7 +230,44 @@ class VCenterSimulator:
             raise SimulatorUnavailable(f"the vCenter simulator {how}" + (f":\n{log}" if log else "."))
         self.url = line[len(READY):].strip()
         self.port = int(self.url.split("//", 1)[1].split("/", 1)[0].rsplit(":", 1)[1])
+        from .namespace_management.inventory import SimulatorInventory
+
+        self._stand_in.attach(SimulatorInventory(self.host, self.port, str(self.ca_file), self.username,
+                                                 self.password))
         return self
+
+    # --- Workload Management, as the stand-in plays it (for the tests) ------------------------------
+
+    @property
+    def enable_requests(self) -> list[EnableRequest]:
+        """Every Workload Management enable the simulator accepted, in order: the cluster, the body
+        as sent and the EnableSpec decoded from it."""
+        return list(self._stand_in.enable_requests) if self._stand_in else []
+
+    def inject_enable_error(self, message: str, *, recover_after: float | None = None,
+                            cluster: str | None = None) -> None:
+        """The next enable (of ``cluster``, or any) ends in config_status ERROR with ``message``
+        once its checks pass: for good, or for ``recover_after`` seconds and then RUNNING."""
+        from .namespace_management.supervisor import Fault
+
+        kind = "error" if recover_after is None else "transient"
+        self._need_stand_in().inject(Fault(kind, message, recover_after or 0.0, cluster))
+
+    def inject_enable_stall(self, *, cluster: str | None = None) -> None:
+        """The next enable (of ``cluster``, or any) never leaves CONFIGURING."""
+        from .namespace_management.supervisor import Fault
+
+        self._need_stand_in().inject(Fault("stuck", cluster=cluster))
+
+    def _need_stand_in(self) -> NamespaceManagementStandIn:
+        if self._stand_in is None:
+            raise SimulatorUnavailable("the vCenter simulator is not running; start it first.")
+        return self._stand_in
+
+    def _stop_stand_in(self) -> None:
+        stand_in, self._stand_in = self._stand_in, None
+        if stand_in is not None:
+            stand_in.stop()
 
     def _read_ready_line(self) -> str | None:
         assert self._proc is not None and self._proc.stdout is not None
@@ -237,6 +296,7 @@ class VCenterSimulator:
     def stop(self, keep_workdir: bool = False) -> None:
         proc, self._proc = self._proc, None
         _running.discard(self)
+        self._stop_stand_in()
         if proc is not None:
             if proc.poll() is None:
                 proc.terminate()

@@ -1,9 +1,15 @@
-"""A small client of vCenter's vAPI REST endpoints under ``/rest``.
+"""A small client of vCenter's vAPI REST endpoints under ``/rest``, and of those under ``/api``.
 
 The official Python SDK speaks JSON-RPC at ``/api``, which the vCenter simulator does not
 serve; the ``/rest`` endpoints (sessions, tagging, content library, OVF) are served by both,
 so this client speaks those. Every answer's ``value`` is returned as plain JSON; every
 failure is a :class:`RestError` whose message names the request and vCenter's error type.
+
+Some operations exist only under ``/api`` (Workload Management's enable has no ``/rest`` form),
+so :meth:`RestClient.api_get` and friends speak it on the same session: bare JSON bodies and
+answers (no ``value`` wrapper), ``?action=`` instead of ``~action``, and vCenter's ``/api`` error
+shape, ``{"error_type": "NOT_FOUND", "messages": [{"id", "default_message", "args"}]}``
+(vSphere Automation API, "Error" data structure), turned into the same one-sentence RestError.
 """
 
 from __future__ import annotations
@@ -109,7 +115,30 @@ class RestClient:
     def delete(self, path: str) -> None:
         self._request("DELETE", path)
 
-    def _request(self, method: str, path: str, **kwargs) -> Any:
+    # --- requests under /api -------------------------------------------------------------------
+
+    def api_get(self, path: str, params: Optional[dict] = None) -> Any:
+        """``GET`` an ``/api`` path (``/api/vcenter/...``); the answer's JSON as it is."""
+        return self._request("GET", path, params=params, wrapped=False)
+
+    def api_post(self, path: str, body: Any = None, action: Optional[str] = None) -> Any:
+        """``POST`` to an ``/api`` path. ``body``: JSON text as it is to be sent (what VMware's
+        runtime serialized, say), or a value to encode; None sends none. ``action`` goes as
+        ``?action=``. An answer without a body (HTTP 204) is None."""
+        kwargs: dict[str, Any] = {"params": {"action": action} if action else None, "wrapped": False}
+        if isinstance(body, str):
+            kwargs.update(data=body.encode("utf-8"), headers={"Content-Type": "application/json"})
+        elif body is not None:
+            kwargs["json"] = body
+        return self._request("POST", path, **kwargs)
+
+    def api_patch(self, path: str, body: Any) -> Any:
+        return self._request("PATCH", path, json=body, wrapped=False)
+
+    def api_delete(self, path: str) -> None:
+        self._request("DELETE", path, wrapped=False)
+
+    def _request(self, method: str, path: str, *, wrapped: bool = True, **kwargs) -> Any:
         try:
             # No redirects: requests would carry the session id header to wherever one points.
             response = self.session.request(method, self.base_url + path, timeout=self.timeout,
@@ -121,10 +150,13 @@ class RestClient:
         if not response.content:
             return None
         try:
-            return response.json().get("value")
+            data = response.json()
         except ValueError:
             raise RestError(f"{method} {path}: vCenter answered HTTP {response.status_code} with something "
                             f"that is not JSON.", response.status_code) from None
+        if not wrapped:
+            return data
+        return data.get("value") if isinstance(data, dict) else None
 
     def _error(self, method: str, path: str, response: requests.Response) -> RestError:
         error_type, detail = "", ""
@@ -135,14 +167,19 @@ class RestClient:
         if isinstance(data, dict):
             error_type = str(data.get("type") or "")
             value = data.get("value")
+            if not isinstance(value, dict) and "error_type" in data:  # /api: the error itself, unwrapped
+                value = data
             if isinstance(value, dict):
                 error_type = error_type or str(value.get("error_type") or "")
                 messages = value.get("messages") or []
-                detail = "; ".join(m.get("default_message", "") if isinstance(m, dict) else str(m)
-                                   for m in messages if m)
+                if isinstance(messages, list):
+                    detail = "; ".join(str(m.get("default_message", "")) if isinstance(m, dict) else str(m)
+                                       for m in messages if m)
         elif response.text.strip():
             detail = response.text.strip().splitlines()[0][:200]
-        what = error_type.rsplit(".", 1)[-1].replace("_", " ") if error_type else (response.reason or "error")
+        # /rest says com.vmware.vapi.std.errors.not_found, /api NOT_FOUND: both read "not found".
+        what = (error_type.rsplit(".", 1)[-1].replace("_", " ").lower() if error_type
+                else (response.reason or "error"))
         message = f"{method} {path} failed: HTTP {response.status_code} {what}"
         if detail and detail.lower() not in message.lower():
             message += f" ({detail})"

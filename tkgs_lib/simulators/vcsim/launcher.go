@@ -1,14 +1,23 @@
 // Launcher for govmomi's vCenter simulator, built by tkgs_lib/simulators/vcsim.py.
 // Prints "VCSIM_READY <url>" on stdout once serving, then runs until SIGINT/SIGTERM
 // (or, with -exit-on-eof, until stdin closes, so it dies with its parent).
+//
+// With -namespace-management-upstream, every path under /api/vcenter/namespace-management/ is
+// reverse-proxied to that HTTPS address: tkgs-runbook's Workload Management stand-in, run by the
+// Python process that owns this simulator (govmomi's own handlers there answer enable with an
+// empty 200 and store nothing). The upstream must present the -cert certificate.
 package main
 
 import (
 	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
 	"log"
+	"net/http"
+	"net/http/httputil"
 	"net/url"
 	"os"
 	"os/signal"
@@ -16,11 +25,45 @@ import (
 
 	"github.com/vmware/govmomi/simulator"
 
-	// Registered through init(): REST (vAPI), storage policies, namespaces.
+	// Registered through init(): REST (vAPI) and storage policies. Not vapi/namespace/simulator:
+	// its handlers would take /api/vcenter/namespace-management/clusters from the stand-in.
 	_ "github.com/vmware/govmomi/pbm/simulator"
-	_ "github.com/vmware/govmomi/vapi/namespace/simulator"
 	_ "github.com/vmware/govmomi/vapi/simulator"
 )
+
+const namespaceManagementPath = "/api/vcenter/namespace-management/"
+
+// standInHeader marks every answer under namespaceManagementPath, the stand-in's own and the
+// proxy's when the stand-in cannot be reached (the Python side sets it on its answers).
+const standInHeader = "X-Simulated-By"
+const standInName = "tkgs-runbook vCenter simulator (namespace-management stand-in)"
+
+// namespaceManagementProxy forwards to upstream over TLS, trusting only caPEM (our own
+// certificate, which the stand-in serves too); if the stand-in is down it answers as vCenter's
+// /api does for a service that is not there: 503 SERVICE_UNAVAILABLE in the /api error shape.
+func namespaceManagementProxy(upstream *url.URL, caPEM []byte) http.Handler {
+	roots := x509.NewCertPool()
+	if !roots.AppendCertsFromPEM(caPEM) {
+		log.Fatal("the -cert file holds no PEM certificate for the namespace-management upstream")
+	}
+	proxy := httputil.NewSingleHostReverseProxy(upstream)
+	proxy.Transport = &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}}
+	proxy.ErrorHandler = func(w http.ResponseWriter, r *http.Request, err error) {
+		log.Printf("namespace-management stand-in unreachable: %v", err)
+		w.Header().Set(standInHeader, standInName)
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_ = json.NewEncoder(w).Encode(map[string]interface{}{
+			"error_type": "SERVICE_UNAVAILABLE",
+			"messages": []map[string]interface{}{{
+				"id":              "tkgs.stand_in.unreachable",
+				"default_message": "The namespace-management stand-in of this simulator is not running.",
+				"args":            []string{},
+			}},
+		})
+	}
+	return proxy
+}
 
 func main() {
 	listen := flag.String("listen", "127.0.0.1:0", "host:port to listen on (port 0 picks a free one)")
@@ -30,6 +73,8 @@ func main() {
 	keyFile := flag.String("key", "", "PEM private key of -cert")
 	datastores := flag.Int("datastores", 2, "number of datastores (LocalDS_0...)")
 	exitOnEOF := flag.Bool("exit-on-eof", false, "exit when stdin reaches EOF")
+	nsUpstream := flag.String("namespace-management-upstream", "",
+		"https://host:port of the namespace-management stand-in that "+namespaceManagementPath+" is proxied to")
 	flag.Parse()
 
 	if env := os.Getenv("VCSIM_PASSWORD"); env != "" {
@@ -42,6 +87,22 @@ func main() {
 	cert, err := tls.LoadX509KeyPair(*certFile, *keyFile)
 	if err != nil {
 		log.Fatalf("loading certificate: %v", err)
+	}
+
+	if *nsUpstream != "" {
+		upstream, err := url.Parse(*nsUpstream)
+		if err != nil || upstream.Scheme != "https" || upstream.Host == "" {
+			log.Fatalf("-namespace-management-upstream must be https://host:port, not %q", *nsUpstream)
+		}
+		caPEM, err := os.ReadFile(*certFile)
+		if err != nil {
+			log.Fatalf("reading certificate: %v", err)
+		}
+		proxy := namespaceManagementProxy(upstream, caPEM)
+		// Registered endpoints are added when NewServer builds the service's mux.
+		simulator.RegisterEndpoint(func(s *simulator.Service, r *simulator.Registry) {
+			s.Handle(namespaceManagementPath, proxy)
+		})
 	}
 
 	m := simulator.VPX()

@@ -1,0 +1,367 @@
+"""The stand-in's HTTPS server: ``/api/vcenter/namespace-management/clusters...`` as vCenter answers it.
+
+The vCenter simulator's own TLS listener proxies every path under
+``/api/vcenter/namespace-management/`` here (the launcher's ``-namespace-management-upstream``);
+this server listens on 127.0.0.1 with the simulator's certificate. Each answer carries
+``X-Simulated-By`` naming it a tkgs-runbook stand-in. Served:
+
+* ``GET .../clusters``: a ``Clusters.Summary`` per cluster with a Supervisor;
+* ``GET .../clusters/{cluster}``: its ``Clusters.Info`` (NOT_FOUND without one);
+* ``POST .../clusters/{cluster}?action=enable``: the body decoded by VMware's types (:mod:`.spec`)
+  and judged (:func:`.supervisor.judge`); refused with 400 and every problem, nothing stored; the
+  cluster must be one of the simulator's (``domain-c...``); accepted with 204, then configured
+  as :class:`.supervisor.Supervisor` plays it;
+* ``POST .../clusters/{cluster}?action=disable``: REMOVING, then gone.
+
+A request needs a session of the simulator's (``vmware-api-session-id``), else 401
+UNAUTHENTICATED. Errors have vCenter's ``/api`` shape, ``{"error_type", "messages": [{"id",
+"default_message", "args"}]}`` (vSphere Automation API, "Error" data structure), with the HTTP
+status VMware's runtime maps each standard error to (``vmware.vapi.rest.lib``). Answers are built
+with VMware's bindings and serialized by its runtime, as ``/api`` writes them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import socket
+import socketserver
+import ssl
+import threading
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, Optional
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from com.vmware.vcenter.namespace_management_client import Clusters
+from vmware.vapi.bindings.converter import RestConverter, TypeConverter
+from vmware.vapi.bindings.type import ListType
+from vmware.vapi.data.serializers.cleanjson import DataValueConverter
+from vmware.vapi.rest.lib import vapi_to_http_error_map
+
+from .inventory import SESSION_HEADER, SimulatorInventory
+from .settings import SupervisorSettings
+from .spec import SpecRejected, decode_enable_spec
+from .supervisor import Fault, Supervisor, judge
+
+log = logging.getLogger(__name__)
+
+__all__ = ["NamespaceManagementStandIn", "EnableRequest", "STAND_IN", "PREFIX"]
+
+STAND_IN = "tkgs-runbook vCenter simulator (namespace-management stand-in)"
+STAND_IN_HEADER = "X-Simulated-By"
+PREFIX = "/api/vcenter/namespace-management/"
+MAX_BODY = 1 << 20
+# vCenter's answer to a request without a session (its /api, 7.0 and later).
+UNAUTHENTICATED_MESSAGE = ("com.vmware.vapi.endpoint.method.authentication.required", "Authentication required.")
+
+
+@dataclass(frozen=True)
+class EnableRequest:
+    """An enable the stand-in accepted: the cluster, the body as it came and the spec decoded from
+    it (both hold the load balancer's password, so neither is shown)."""
+
+    cluster: str
+    body: str = field(repr=False)
+    spec: Clusters.EnableSpec = field(repr=False)
+
+
+class _ApiError(Exception):
+    def __init__(self, error_type: str, messages: list[tuple[str, str, list[str]]]) -> None:
+        super().__init__(error_type)
+        self.error_type, self.messages = error_type, messages
+
+    @property
+    def status(self) -> int:
+        return vapi_to_http_error_map.get(f"com.vmware.vapi.std.errors.{self.error_type.lower()}", 400)
+
+    def body(self) -> dict:
+        return {"error_type": self.error_type,
+                "messages": [{"id": i, "default_message": text, "args": list(args)} for i, text, args in self.messages]}
+
+
+def _error(error_type: str, message_id: str, sentence: str, *args: str) -> _ApiError:
+    return _ApiError(error_type, [(message_id, sentence, [str(a) for a in args])])
+
+
+def _to_json(value: Any, binding_type) -> str:
+    return DataValueConverter.convert_to_json(TypeConverter.convert_to_vapi(value, binding_type,
+                                                                            RestConverter.SWAGGER_REST))
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, *args, **kwargs) -> None:
+        self.connections: set[socket.socket] = set()
+        self.connections_lock = threading.Lock()
+        super().__init__(*args, **kwargs)
+
+    def server_bind(self) -> None:  # no reverse lookup of the address (http.server's getfqdn)
+        socketserver.TCPServer.server_bind(self)
+        self.server_name, self.server_port = self.server_address[:2]
+
+    def finish_request(self, request, client_address) -> None:
+        with self.connections_lock:
+            self.connections.add(request)
+        try:
+            super().finish_request(request, client_address)
+        finally:
+            with self.connections_lock:
+                self.connections.discard(request)
+
+    def close_connections(self) -> None:
+        """End the kept-alive connections too: a stopped stand-in must not answer on them."""
+        with self.connections_lock:
+            connections = list(self.connections)
+        for connection in connections:
+            try:
+                connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+
+class NamespaceManagementStandIn:
+    """The stand-in, for one simulator. :meth:`start` listens (the port goes to the simulator's
+    launcher), :meth:`attach` gives it the running simulator, :meth:`stop` ends it all.
+
+    ``settings``: its times and the namespace load balancers are reached from, read at each enable."""
+
+    def __init__(self, cert_file: Path, key_file: Path, settings: Optional[SupervisorSettings] = None) -> None:
+        self.cert_file, self.key_file = Path(cert_file), Path(key_file)
+        self.settings = settings or SupervisorSettings()
+        self.enable_requests: list[EnableRequest] = []
+        self._faults: list[Fault] = []
+        self._supervisors: dict[str, Supervisor] = {}
+        self._lock = threading.Lock()
+        self._inventory: Optional[SimulatorInventory] = None
+        self._attached = threading.Event()
+        self._server: Optional[_Server] = None
+
+    def __repr__(self) -> str:
+        return f"<NamespaceManagementStandIn {self.url or 'not started'}>"
+
+    @property
+    def url(self) -> Optional[str]:
+        return f"https://127.0.0.1:{self._server.server_port}" if self._server else None
+
+    # --- life --------------------------------------------------------------------------------
+
+    def start(self) -> str:
+        """Listen on 127.0.0.1 (a free port) in a thread; returns the URL to proxy to."""
+        stand_in = self
+
+        class Handler(_Handler):
+            owner = stand_in
+
+        server = _Server(("127.0.0.1", 0), Handler)
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        context.load_cert_chain(self.cert_file, self.key_file)
+        server.socket = context.wrap_socket(server.socket, server_side=True)
+        self._server = server
+        threading.Thread(target=server.serve_forever, name="namespace-management-stand-in", daemon=True).start()
+        return self.url  # type: ignore[return-value]
+
+    def attach(self, inventory: SimulatorInventory) -> None:
+        self._inventory = inventory
+        self._attached.set()
+
+    def stop(self) -> None:
+        server, self._server = self._server, None
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+            server.close_connections()
+        with self._lock:
+            supervisors = list(self._supervisors.values())
+            self._supervisors.clear()
+        for supervisor in supervisors:
+            supervisor.stop()
+        if self._inventory is not None:
+            self._inventory.close()
+
+    # --- for the tests -----------------------------------------------------------------------
+
+    def inject(self, fault: Fault) -> None:
+        """``fault`` befalls the next enable of its cluster (any cluster when it names none)."""
+        with self._lock:
+            self._faults.append(fault)
+
+    def supervisor(self, cluster: str) -> Optional[Supervisor]:
+        with self._lock:
+            return self._supervisors.get(cluster)
+
+    def _take_fault(self, cluster: str) -> Optional[Fault]:  # the caller holds the lock
+        for fault in self._faults:
+            if fault.cluster in (None, cluster):
+                self._faults.remove(fault)
+                return fault
+        return None
+
+    # --- the operations ----------------------------------------------------------------------
+
+    def authenticate(self, session_id: str) -> None:
+        if not self._attached.wait(timeout=30) or self._inventory is None:
+            raise _error("SERVICE_UNAVAILABLE", "tkgs.stand_in.not_attached",
+                         "The namespace-management stand-in is not attached to its simulator yet.")
+        if not self._inventory.session_is_valid(session_id):
+            raise _error("UNAUTHENTICATED", *UNAUTHENTICATED_MESSAGE)
+
+    def list_clusters(self) -> str:
+        with self._lock:
+            summaries = [s.summary() for s in self._supervisors.values()]
+        return _to_json(summaries, _list_of(Clusters.Summary))
+
+    def get_cluster(self, cluster: str) -> str:
+        supervisor = self.supervisor(cluster)
+        if supervisor is None:
+            raise self._not_enabled(cluster)
+        return _to_json(supervisor.info(), Clusters.Info.get_binding_type())
+
+    def enable(self, cluster: str, body: bytes) -> None:
+        try:
+            spec = decode_enable_spec(body)  # vAPI decodes the input before the operation runs
+        except SpecRejected as rejected:
+            raise _ApiError(rejected.error_type, [(r.message.id, r.sentence, [str(a) for a in r.message.args])
+                                                  for r in rejected.refusals]) from None
+        name = self._cluster_name(cluster)
+        problems = judge(spec)
+        if problems:
+            raise _ApiError("INVALID_ARGUMENT", [("tkgs.stand_in.enable.invalid", p, []) for p in problems])
+        with self._lock:
+            if cluster in self._supervisors:
+                # No error is documented for this case; ALREADY_EXISTS is the standard error closest to it.
+                status = self._supervisors[cluster].config_status
+                raise _error("ALREADY_EXISTS", "tkgs.stand_in.enable.enabled",
+                             f"Cluster {cluster} already has a Supervisor ({status}); disable it first.", cluster)
+            settings = self.settings
+            supervisor = Supervisor(cluster, name, spec, find_appliance=self._inventory.appliance_at,
+                                    netns=settings.load_balancer_netns, timeout=settings.load_balancer_timeout,
+                                    config_seconds=settings.config_seconds, fault=self._take_fault(cluster),
+                                    on_removed=self._removed)
+            self._supervisors[cluster] = supervisor
+            self.enable_requests.append(EnableRequest(cluster, body.decode("utf-8", errors="replace"), spec))
+        supervisor.start()
+
+    def disable(self, cluster: str) -> None:
+        self._cluster_name(cluster)
+        supervisor = self.supervisor(cluster)
+        if supervisor is None:
+            raise self._not_enabled(cluster)
+        supervisor.disable()
+
+    def _removed(self, supervisor: Supervisor) -> None:
+        with self._lock:
+            if self._supervisors.get(supervisor.cluster) is supervisor:
+                del self._supervisors[supervisor.cluster]
+
+    def _cluster_name(self, cluster: str) -> str:
+        clusters = self._inventory.clusters() if self._inventory else {}
+        if cluster not in clusters:
+            known = ", ".join(f"{i} ({name})" for i, name in sorted(clusters.items())) or "none"
+            raise _error("NOT_FOUND", "tkgs.stand_in.cluster.not_found",
+                         f"Cluster {cluster} does not exist in this vCenter; its clusters, by managed object id: "
+                         f"{known}.", cluster)
+        return clusters[cluster]
+
+    def _not_enabled(self, cluster: str) -> _ApiError:
+        self._cluster_name(cluster)
+        return _error("NOT_FOUND", "tkgs.stand_in.cluster.not_enabled",
+                      f"Cluster {cluster} has no Supervisor (Workload Management is not enabled on it).", cluster)
+
+
+def _list_of(struct_class) -> ListType:
+    return ListType(struct_class.get_binding_type())
+
+
+class _Handler(BaseHTTPRequestHandler):
+    owner: NamespaceManagementStandIn
+    server_version = "namespace-management-stand-in"
+    protocol_version = "HTTP/1.1"  # keep-alive behind the simulator's proxy
+
+    def log_message(self, format: str, *args) -> None:  # the request line only: no headers, no session id
+        log.debug("stand-in: " + format, *args)
+
+    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+        self._serve("GET")
+
+    def do_POST(self) -> None:  # noqa: N802
+        self._serve("POST")
+
+    def do_PATCH(self) -> None:  # noqa: N802
+        self._serve("PATCH")
+
+    def do_PUT(self) -> None:  # noqa: N802
+        self._serve("PUT")
+
+    def do_DELETE(self) -> None:  # noqa: N802
+        self._serve("DELETE")
+
+    def do_OPTIONS(self) -> None:  # noqa: N802
+        self._serve("OPTIONS")
+
+    def do_HEAD(self) -> None:  # noqa: N802
+        self._serve("HEAD")
+
+    def _body(self) -> bytes:
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():  # http.server cannot read it
+            self.close_connection = True
+            raise _error("INVALID_REQUEST", "tkgs.stand_in.body.chunked",
+                         "This stand-in reads a request body only with a Content-Length.")
+        length = int(self.headers.get("Content-Length") or 0)
+        if length > MAX_BODY:
+            raise _error("INVALID_REQUEST", "tkgs.stand_in.body.too_large",
+                         f"The request body is larger than {MAX_BODY} bytes.")
+        return self.rfile.read(length) if length > 0 else b""
+
+    def _serve(self, method: str) -> None:
+        try:
+            body = self._body()
+            self.owner.authenticate(self.headers.get(SESSION_HEADER, ""))
+            answer = self._route(method, body)
+        except _ApiError as error:
+            self._send(error.status, json.dumps(error.body()))
+        except Exception as exc:  # noqa: BLE001 (a stand-in's bug answers as vCenter's would: 500)
+            log.exception("namespace-management stand-in failed on %s %s", method, urlsplit(self.path).path)
+            self._send(500, json.dumps(_error("INTERNAL_SERVER_ERROR", "tkgs.stand_in.internal",
+                                              f"The stand-in failed: {type(exc).__name__}.").body()))
+        else:
+            if answer is None:
+                self._send(204, None)
+            else:
+                self._send(200, answer)
+
+    def _route(self, method: str, body: bytes) -> Optional[str]:
+        parts = urlsplit(self.path)
+        action = (parse_qs(parts.query).get("action") or [""])[0]
+        rest = parts.path[len(PREFIX):] if parts.path.startswith(PREFIX) else None
+        segments = [unquote(s) for s in rest.strip("/").split("/")] if rest is not None else []
+        if segments == ["clusters"] and method == "GET" and not action:
+            return self.owner.list_clusters()
+        if len(segments) == 2 and segments[0] == "clusters" and segments[1]:
+            cluster = segments[1]
+            if method == "GET" and not action:
+                return self.owner.get_cluster(cluster)
+            if method == "POST" and action == "enable":
+                self.owner.enable(cluster, body)
+                return None
+            if method == "POST" and action == "disable":
+                self.owner.disable(cluster)
+                return None
+        what = f"{method} {parts.path}" + (f"?action={action}" if action else "")
+        raise _error("OPERATION_NOT_FOUND", "tkgs.stand_in.operation.not_found",
+                     f"{what} is not an operation this stand-in plays (it plays list, get, enable and disable "
+                     f"of namespace-management clusters).")
+
+    def _send(self, status: int, text: Optional[str]) -> None:
+        data = text.encode("utf-8") if text is not None else b""
+        self.send_response(status)
+        self.send_header(STAND_IN_HEADER, STAND_IN)
+        if text is not None:
+            self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(data)

@@ -1,0 +1,362 @@
+"""What enabling Workload Management does, as the stand-in plays it for one cluster.
+
+Before accepting, :func:`judge` makes the checks vCenter makes of a spec's values (a request that
+fails them is refused, nothing stored). Then, as the real Supervisor does once enable has
+returned, :class:`Supervisor` connects to every HAProxy server of the load balancer spec over
+HTTPS, trusting only the ``certificate_authority_chain`` given and checking that the certificate
+names the server's address, logs in with the user and password given and reads the Data Plane
+API's ``/v2/info`` (optionally from inside a network namespace, where the appliance simulator's
+addresses are); and it checks that each virtual IP range (``address`` + ``count``) lies inside
+the ranges the appliance was deployed with (``loadbalance.service_ip_range``, read from vCenter:
+HAProxy cannot bind an address its appliance's ``anyip-routes.cfg`` lacks; haproxy-appliance.md,
+"Known field problems"). A failure leaves ``config_status`` ERROR with a message naming the load
+balancer and the cause; otherwise CONFIGURING turns RUNNING (``kubernetes_status`` READY) after
+``config_seconds``. Faults the tests inject (:class:`Fault`): a lasting ERROR, a transient one
+(ERROR for a while, then RUNNING), or never leaving CONFIGURING.
+
+What the stand-in cannot know it does not invent: with no VM in vCenter holding the load
+balancer's address as its ``network.management_ip``, the ranges cannot be checked, and that is
+an ERROR too. The Info it reports is built from the accepted spec with VMware's bindings;
+capacity figures are zero (there are no nodes), and the control plane's addresses follow the
+management range (its first address the floating management endpoint, the next three the API
+servers) and the first virtual IP (the cluster endpoint) once RUNNING.
+"""
+
+from __future__ import annotations
+
+import errno
+import ipaddress
+import logging
+import ssl
+import threading
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+import netaddr
+import requests
+from com.vmware.vapi.std_client import LocalizableMessage
+from com.vmware.vcenter.namespace_management_client import Clusters, LoadBalancers, Networks
+
+from tkgs_lib.credentials import basic_auth
+from tkgs_lib.simulators.appliance.netns import run_in_netns
+from tkgs_lib.vsphere.tls import ContextAdapter
+
+from .inventory import Appliance
+
+log = logging.getLogger(__name__)
+
+__all__ = ["Fault", "Supervisor", "judge", "probe_data_plane", "unserved_ranges", "INFO_PATH"]
+
+INFO_PATH = "/v2/info"
+SUPERVISOR_ADDRESSES = 5  # a floating address and the control plane VMs' (haproxy-appliance.md)
+ConfigStatus, KubernetesStatus, Severity = Clusters.ConfigStatus, Clusters.KubernetesStatus, Clusters.Message.Severity
+
+
+@dataclass(frozen=True)
+class Fault:
+    """How the next enable (of ``cluster``, or of any when None) goes wrong after its checks pass:
+    ``error`` stays ERROR with ``message``; ``transient`` is ERROR for ``seconds``, then RUNNING;
+    ``stuck`` never leaves CONFIGURING."""
+
+    kind: str
+    message: str = ""
+    seconds: float = 0.0
+    cluster: Optional[str] = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("error", "transient", "stuck"):
+            raise ValueError(f"a fault is error, transient or stuck, not {self.kind!r}")
+
+
+# --- before accepting ------------------------------------------------------------------------
+
+def judge(spec: Clusters.EnableSpec) -> list[str]:
+    """What is wrong with a decoded spec's values, as sentences (empty: acceptable). The stand-in
+    plays vSphere networking with the HAProxy load balancer only, and says so for anything else."""
+    problems: list[str] = []
+    if spec.network_provider != Clusters.NetworkProvider.VSPHERE_NETWORK:
+        return [f"network_provider {spec.network_provider} is not played by this stand-in: it plays "
+                f"VSPHERE_NETWORK with an HAProxy load balancer."]
+    management = spec.master_management_network
+    if management.mode == Clusters.NetworkSpec.Ipv4Mode.STATICRANGE and management.address_range:
+        count = management.address_range.address_count
+        if count < SUPERVISOR_ADDRESSES:
+            problems.append(f"master_management_network.address_range.address_count is {count}: the Supervisor "
+                            f"needs {SUPERVISOR_ADDRESSES} consecutive addresses.")
+        problems += _address_problems("master_management_network.address_range.starting_address",
+                                      management.address_range.starting_address)
+    if spec.workload_networks_spec is None:
+        problems.append("workload_networks_spec is required with network_provider VSPHERE_NETWORK.")
+    balancer = spec.load_balancer_config_spec
+    if balancer is None:
+        return problems + ["load_balancer_config_spec is required with network_provider VSPHERE_NETWORK."]
+    if balancer.provider != LoadBalancers.Provider.HA_PROXY or balancer.ha_proxy_config_create_spec is None:
+        return problems + [f"load_balancer_config_spec: provider {balancer.provider} is not played by this stand-in; "
+                           f"it plays HA_PROXY with ha_proxy_config_create_spec."]
+    if not balancer.address_ranges:
+        problems.append("load_balancer_config_spec.address_ranges needs at least one range of virtual IPs.")
+    for i, ip_range in enumerate(balancer.address_ranges):
+        where = f"load_balancer_config_spec.address_ranges[{i}]"
+        problems += _address_problems(f"{where}.address", ip_range.address)
+        if ip_range.count < 1:
+            problems.append(f"{where}.count is {ip_range.count}: a range holds at least one address.")
+    servers = balancer.ha_proxy_config_create_spec.servers
+    if not servers:
+        problems.append("load_balancer_config_spec.ha_proxy_config_create_spec.servers needs at least one server.")
+    for i, server in enumerate(servers):
+        if not 0 < server.port < 65536:
+            problems.append(f"load_balancer_config_spec.ha_proxy_config_create_spec.servers[{i}].port is "
+                            f"{server.port}, not a TCP port.")
+    return problems
+
+
+def _address_problems(where: str, address: str) -> list[str]:
+    try:
+        ipaddress.IPv4Address(address)
+    except ValueError:
+        return [f"{where} is {address!r}, not an IPv4 address (the HAProxy appliance supports no IPv6)."]
+    return []
+
+
+# --- what the Supervisor does ----------------------------------------------------------------
+
+def _innermost(exc: BaseException) -> BaseException:
+    while (inner := exc.__cause__ or exc.__context__) is not None and inner is not exc:
+        exc = inner
+    return exc
+
+
+def _verify_reason(exc: BaseException) -> str:
+    seen: Optional[BaseException] = exc
+    while seen is not None:
+        if isinstance(seen, ssl.SSLCertVerificationError):
+            return seen.verify_message or str(seen)
+        seen = seen.__cause__ or seen.__context__
+    return str(_innermost(exc))
+
+
+def probe_data_plane(host: str, port: int, username: str, password: str, ca_chain: str,
+                     timeout: float) -> Optional[str]:
+    """Why the Data Plane API at ``host:port`` cannot be used as given (a clause), or None when it
+    answers ``/v2/info`` as documented."""
+    if not ca_chain.strip():  # create_default_context would trust the system's store instead
+        return "no certificate authority chain was given, so it cannot be trusted"
+    try:
+        context = ssl.create_default_context(cadata=ca_chain)  # only this chain; names are checked
+    except (ssl.SSLError, ValueError) as exc:
+        return f"the certificate authority chain given is not a PEM certificate ({getattr(exc, 'reason', '') or exc})"
+    http = requests.Session()
+    http.trust_env = False
+    http.mount("https://", ContextAdapter(context))
+    where = f"[{host}]" if ":" in host else host
+    try:
+        answer = http.get(f"https://{where}:{port}{INFO_PATH}", headers=basic_auth(username, password),
+                          timeout=(timeout, timeout), allow_redirects=False)
+    except requests.exceptions.SSLError as exc:
+        return f"its certificate is not trusted under the certificate authority chain given ({_verify_reason(exc)})"
+    except requests.exceptions.ConnectTimeout:
+        return f"nothing answered within {timeout:g} s"
+    except requests.exceptions.ReadTimeout:
+        return f"it accepted the connection but did not answer within {timeout:g} s"
+    except requests.exceptions.ConnectionError as exc:
+        cause = _innermost(exc)
+        code = getattr(cause, "errno", None)
+        if isinstance(cause, ConnectionRefusedError) or code == errno.ECONNREFUSED:
+            return "the connection was refused"
+        if code in (errno.EHOSTUNREACH, errno.ENETUNREACH):
+            return "there is no route to it"
+        return f"it cannot be reached ({cause})"
+    finally:
+        http.close()
+    if answer.status_code == 401:
+        return f"it refused user '{username}' (HTTP 401): the user name or password is wrong"
+    if answer.status_code != 200:
+        return f"it answered {INFO_PATH} with HTTP {answer.status_code} {answer.reason}"
+    try:
+        str(answer.json()["api"]["version"])
+    except (ValueError, KeyError, TypeError):
+        return f"it answered {INFO_PATH}, but not as the Data Plane API does"
+    return None
+
+
+def unserved_ranges(ranges: list, appliance: Appliance) -> list[str]:
+    """The virtual IP ranges (``IPRange``: address + count) not inside what ``appliance`` serves,
+    each as ``address + count (first-last)``."""
+    served = netaddr.IPSet(str(network) for network in appliance.service_ranges)
+    missing = []
+    for ip_range in ranges:
+        first = netaddr.IPAddress(ip_range.address)
+        last = netaddr.IPAddress(min(int(first) + ip_range.count - 1, 2 ** 32 - 1))
+        if not netaddr.IPSet(netaddr.IPRange(first, last)).issubset(served):
+            missing.append(f"{ip_range.address} + {ip_range.count} ({first}-{last})")
+    return missing
+
+
+class Supervisor:
+    """One cluster's Supervisor: its accepted spec and where its configuration has got to.
+
+    ``find_appliance(address)`` reads vCenter for the appliance at a load balancer's address;
+    ``netns``: the network namespace the load balancers are reached from (None: this one)."""
+
+    def __init__(self, cluster: str, cluster_name: str, spec: Clusters.EnableSpec, *,
+                 find_appliance: Callable[[str], Optional[Appliance]], netns: Optional[str] = None,
+                 timeout: float = 5.0, config_seconds: float = 3.0, fault: Optional[Fault] = None,
+                 on_removed: Callable[["Supervisor"], None] = lambda supervisor: None) -> None:
+        self.cluster, self.cluster_name, self.spec = cluster, cluster_name, spec
+        self._find_appliance, self._netns, self._timeout = find_appliance, netns, timeout
+        self._config_seconds, self._fault, self._on_removed = config_seconds, fault, on_removed
+        self._lock = threading.Lock()
+        self._cancel = threading.Event()
+        self.config_status, self.kubernetes_status = ConfigStatus.CONFIGURING, KubernetesStatus.WARNING
+        self._messages: list[tuple[str, str]] = []  # (id, sentence)
+        self._thread: Optional[threading.Thread] = None
+
+    def __repr__(self) -> str:  # the spec holds a password: never shown
+        return f"<Supervisor {self.cluster} {self.config_status}>"
+
+    # --- life --------------------------------------------------------------------------------
+
+    def start(self) -> "Supervisor":
+        self._thread = threading.Thread(target=self._configure, name=f"supervisor-{self.cluster}", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._cancel.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout=self._timeout * 2 + 5)
+
+    def disable(self) -> None:
+        """REMOVING for ``config_seconds``, then gone (``on_removed``)."""
+        self.stop()
+        self._cancel = threading.Event()
+        self._set(ConfigStatus.REMOVING, KubernetesStatus.WARNING, [])
+        self._thread = threading.Thread(target=self._remove, name=f"supervisor-{self.cluster}-removal", daemon=True)
+        self._thread.start()
+
+    def _set(self, status, kubernetes, messages: list[tuple[str, str]]) -> None:
+        with self._lock:
+            self.config_status, self.kubernetes_status, self._messages = status, kubernetes, list(messages)
+        log.info("supervisor of %s: %s", self.cluster, status)
+
+    def _configure(self) -> None:
+        problems = self._check_load_balancer()
+        if self._cancel.is_set():
+            return
+        if problems:
+            self._set(ConfigStatus.ERROR, KubernetesStatus.ERROR,
+                      [("tkgs.stand_in.supervisor.load_balancer", p) for p in problems])
+            return
+        if self._cancel.wait(self._config_seconds):
+            return
+        fault = self._fault
+        if fault is not None and fault.kind == "stuck":
+            return  # CONFIGURING for ever
+        if fault is not None:
+            self._set(ConfigStatus.ERROR, KubernetesStatus.ERROR, [("tkgs.stand_in.supervisor.fault", fault.message)])
+            if fault.kind == "error" or self._cancel.wait(fault.seconds):
+                return
+        self._set(ConfigStatus.RUNNING, KubernetesStatus.READY, [])
+
+    def _remove(self) -> None:
+        if not self._cancel.wait(self._config_seconds):
+            self._on_removed(self)
+
+    def _check_load_balancer(self) -> list[str]:
+        balancer = self.spec.load_balancer_config_spec
+        haproxy = balancer.ha_proxy_config_create_spec
+        name = f"Load balancer '{balancer.id}'"
+        problems = []
+        for server in haproxy.servers:
+            def probe(server=server) -> Optional[str]:
+                return probe_data_plane(server.host, server.port, haproxy.username, haproxy.password,
+                                        haproxy.certificate_authority_chain, self._timeout)
+            cause = run_in_netns(self._netns, probe) if self._netns else probe()
+            if cause:
+                problems.append(f"{name}: cannot use the HAProxy Data Plane API at {server.host}:{server.port}: "
+                                f"{cause}.")
+        if problems:
+            return problems
+        for server in haproxy.servers:
+            appliance = self._find_appliance(server.host)
+            if appliance is None:
+                problems.append(f"{name}: no VM in vCenter is the HAProxy appliance at {server.host} (none has "
+                                f"network.management_ip {server.host}), so the virtual IP ranges it serves are "
+                                f"unknown.")
+                continue
+            for missing in unserved_ranges(balancer.address_ranges, appliance):
+                problems.append(f"{name}: the virtual IP range {missing} is not served by the HAProxy appliance "
+                                f"at {server.host} (VM {appliance.vm}, deployed with loadbalance.service_ip_range "
+                                f"'{appliance.service_ip_range}'), so HAProxy cannot bind those addresses.")
+        return problems
+
+    # --- what vCenter reports ----------------------------------------------------------------
+
+    def messages(self) -> list[str]:
+        with self._lock:
+            return [sentence for _, sentence in self._messages]
+
+    def summary(self) -> Clusters.Summary:
+        with self._lock:
+            status, kubernetes = self.config_status, self.kubernetes_status
+        return Clusters.Summary(cluster=self.cluster, cluster_name=self.cluster_name, stats=_no_stats(),
+                                config_status=status, kubernetes_status=kubernetes)
+
+    def info(self) -> Clusters.Info:
+        with self._lock:
+            status, kubernetes, messages = self.config_status, self.kubernetes_status, list(self._messages)
+        spec = self.spec
+        severity = Severity.ERROR if status == ConfigStatus.ERROR else Severity.WARNING
+        reported = [Clusters.Message(severity=severity, details=LocalizableMessage(
+            id=message_id, default_message=sentence, args=[])) for message_id, sentence in messages]
+        running = status == ConfigStatus.RUNNING
+        management_endpoint, api_servers = "", set()
+        address_range = spec.master_management_network.address_range
+        if address_range is not None:
+            first = ipaddress.IPv4Address(address_range.starting_address)
+            management_endpoint = str(first)
+            if running:
+                api_servers = {str(first + i) for i in range(1, min(4, address_range.address_count))}
+        balancer = spec.load_balancer_config_spec
+        haproxy = balancer.ha_proxy_config_create_spec
+        primary = spec.workload_networks_spec.supervisor_primary_workload_network
+        return Clusters.Info(
+            size_hint=spec.size_hint, stat_summary=_no_stats(), config_status=status, messages=reported,
+            kubernetes_status=kubernetes, kubernetes_status_messages=reported,
+            api_server_management_endpoint=management_endpoint,
+            api_server_cluster_endpoint=balancer.address_ranges[0].address if running else "",
+            api_servers=api_servers, network_provider=spec.network_provider,
+            workload_networks=Clusters.WorkloadNetworksInfo(
+                supervisor_primary_workload_network=_network_info(primary),
+                network_list=[_network_info(n) for n in spec.workload_networks_spec.network_list or []] or None),
+            supervisor_primary_workload_network=primary.network, workload_ntp_servers=spec.workload_ntp_servers,
+            # The real Info carries no password: HAProxyInfo has none.
+            load_balancers=[LoadBalancers.Info(
+                id=balancer.id, address_ranges=balancer.address_ranges, provider=balancer.provider,
+                ha_proxy_info=LoadBalancers.HAProxyInfo(
+                    servers=haproxy.servers, username=haproxy.username,
+                    certificate_authority_chain=haproxy.certificate_authority_chain))],
+            service_cidr=spec.service_cidr, master_management_network=spec.master_management_network,
+            master_dns=spec.master_dns, worker_dns=spec.worker_dns, master_storage_policy=spec.master_storage_policy,
+            ephemeral_storage_policy=spec.ephemeral_storage_policy, cns_file_config=spec.cns_file_config,
+            login_banner=spec.login_banner, master_dns_names=spec.master_dns_names, image_storage=spec.image_storage,
+            default_image_registry=spec.default_image_registry, default_image_repository=spec.default_image_repository,
+            master_dns_search_domains=spec.master_dns_search_domains, master_ntp_servers=spec.master_ntp_servers,
+            default_kubernetes_service_content_library=spec.default_kubernetes_service_content_library,
+            cluster_proxy_config=spec.cluster_proxy_config, content_libraries=spec.content_libraries,
+            count=spec.count)
+
+
+def _no_stats() -> Clusters.Stats:
+    return Clusters.Stats(cpu_used=0, cpu_capacity=0, memory_used=0, memory_capacity=0, storage_used=0,
+                          storage_capacity=0)
+
+
+def _network_info(network: Networks.CreateSpec) -> Networks.Info:
+    dvpg = network.vsphere_network
+    return Networks.Info(network=network.network, network_provider=network.network_provider,
+                         vsphere_network=None if dvpg is None else Networks.VsphereDVPGNetworkInfo(
+                             portgroup=dvpg.portgroup, ip_assignment_mode=dvpg.ip_assignment_mode,
+                             address_ranges=dvpg.address_ranges, gateway=dvpg.gateway,
+                             subnet_mask=dvpg.subnet_mask, mode=dvpg.mode))
+

@@ -1,0 +1,217 @@
+"""Workload Management (the Supervisor) with the HAProxy load balancer, through vCenter's ``/api``.
+
+The enable request is VMware's own type: :func:`build_enable_spec` turns plain values into a
+``com.vmware.vcenter.namespace_management_client.Clusters.EnableSpec`` (VMware's bindings decide
+the types, the required fields and the wire names, ``master_DNS``, ``master_NTP_servers``...), and
+:func:`enable_body` serializes it with VMware's runtime as ``/api`` reads it (``TypeConverter``
+in its Swagger REST mode, maps as JSON objects, then the ``cleanjson`` encoder). Answers are read
+back into the bindings' ``Clusters.Info`` and ``Clusters.Summary`` by the same runtime, which, as
+a client should, keeps fields and enumeration values newer than itself.
+
+The calls (vSphere Automation API 7.0.1 and later; no ``/rest`` form exists):
+``POST /api/vcenter/namespace-management/clusters/{cluster}?action=enable`` (answers 204, then
+the Supervisor configures itself), ``GET .../clusters/{cluster}`` (``config_status``
+CONFIGURING | RUNNING | ERROR | REMOVING, with ``messages``), ``GET .../clusters``,
+``POST .../clusters/{cluster}?action=disable``. Deprecated from vSphere 9.0 in favour of
+``supervisors/{cluster}?action=enable_on_compute_cluster``, and still served.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Optional, Sequence
+
+from com.vmware.vcenter.namespace_management_client import (Clusters, IPRange, Ipv4Cidr, LoadBalancers, Networks,
+                                                             SizingHint)
+from vmware.vapi.bindings.converter import RestConverter, TypeConverter
+from vmware.vapi.bindings.type import ListType
+from vmware.vapi.data.serializers.cleanjson import DataValueConverter
+from vmware.vapi.exception import CoreException
+
+from ..credentials import MaskedSecret
+from ..errors import RestError, SiteError, VSphereError
+from .rest import RestClient
+
+__all__ = ["AddressRange", "ManagementNetwork", "WorkloadNetwork", "HaproxyLoadBalancer", "build_enable_spec",
+           "enable_body", "NamespaceManagement", "messages_of", "CLUSTERS_PATH"]
+
+CLUSTERS_PATH = "/api/vcenter/namespace-management/clusters"
+
+
+@dataclass(frozen=True)
+class AddressRange:
+    """Consecutive IPv4 addresses: the first and how many (what the API takes, never a CIDR)."""
+
+    address: str
+    count: int
+
+
+@dataclass(frozen=True)
+class ManagementNetwork:
+    """The Supervisor's control plane addresses on the management network (5 consecutive ones)."""
+
+    network: str  # the port group's managed object id, e.g. dvportgroup-21
+    starting_address: str
+    address_count: int
+    subnet_mask: str
+    gateway: str
+
+
+@dataclass(frozen=True)
+class WorkloadNetwork:
+    """The primary workload network: a vSphere Namespaces network on a port group."""
+
+    name: str  # the Namespaces network's name, a DNS label such as primary-workload
+    portgroup: str  # the port group's managed object id
+    address_ranges: tuple[AddressRange, ...]
+    gateway: str
+    subnet_mask: str
+
+
+@dataclass(frozen=True)
+class HaproxyLoadBalancer:
+    """The HAProxy appliance as Workload Management uses it: its Data Plane API and virtual IPs."""
+
+    id: str  # the Supervisor's name for it, a DNS label such as haproxy-lb
+    servers: tuple[tuple[str, int], ...]  # each Data Plane API's address and port
+    username: str
+    password: str = field(repr=False)
+    certificate_authority_chain: str  # PEM: the appliance's CA (its guestinfo.dataplaneapi.cacert)
+    virtual_ip_ranges: tuple[AddressRange, ...] = ()
+
+
+def _cidr(text: str, what: str) -> Ipv4Cidr:
+    try:
+        network = ipaddress.IPv4Network(text)
+    except ValueError as exc:
+        raise SiteError(f"{what} is {text!r}, not an IPv4 network written as its network address ({exc}).") from None
+    return Ipv4Cidr(address=str(network.network_address), prefix=network.prefixlen)
+
+
+def _size(size: str) -> SizingHint:
+    for known in SizingHint.get_values():
+        if known == size.upper():
+            return known
+    raise SiteError(f"the Supervisor's size is {size!r}; write one of {', '.join(SizingHint.get_values())}.")
+
+
+def _ranges(ranges: Sequence[AddressRange]) -> list[IPRange]:
+    return [IPRange(address=r.address, count=r.count) for r in ranges]
+
+
+def build_enable_spec(*, size: str, service_cidr: str, management: ManagementNetwork, workload: WorkloadNetwork,
+                      load_balancer: HaproxyLoadBalancer, storage_policy: str,
+                      ephemeral_storage_policy: Optional[str] = None, image_storage_policy: Optional[str] = None,
+                      master_dns: Sequence[str] = (), worker_dns: Sequence[str] = (),
+                      dns_search_domains: Sequence[str] = (), ntp_servers: Sequence[str] = (),
+                      content_library: Optional[str] = None) -> Clusters.EnableSpec:
+    """The EnableSpec for vSphere networking with the HAProxy load balancer (haproxy-appliance.md's
+    fields). Policies and the content library are ids (a storage policy's UUID, a library's id);
+    the ephemeral and image storage policies default to ``storage_policy``. The password rides in
+    it masked: the bindings print a structure's every field."""
+    network_provider = Clusters.NetworkProvider.VSPHERE_NETWORK
+    primary = Networks.CreateSpec(
+        network=workload.name, network_provider=network_provider,
+        vsphere_network=Networks.VsphereDVPGNetworkCreateSpec(
+            portgroup=workload.portgroup, address_ranges=_ranges(workload.address_ranges),
+            gateway=workload.gateway, subnet_mask=workload.subnet_mask))
+    haproxy = LoadBalancers.HAProxyConfigCreateSpec(
+        servers=[LoadBalancers.Server(host=host, port=port) for host, port in load_balancer.servers],
+        username=load_balancer.username, password=MaskedSecret(load_balancer.password),
+        certificate_authority_chain=load_balancer.certificate_authority_chain)
+    return Clusters.EnableSpec(
+        size_hint=_size(size), service_cidr=_cidr(service_cidr, "the Kubernetes service CIDR"),
+        network_provider=network_provider,
+        workload_networks_spec=Clusters.WorkloadNetworksEnableSpec(supervisor_primary_workload_network=primary),
+        load_balancer_config_spec=LoadBalancers.ConfigSpec(
+            id=load_balancer.id, provider=LoadBalancers.Provider.HA_PROXY,
+            address_ranges=_ranges(load_balancer.virtual_ip_ranges), ha_proxy_config_create_spec=haproxy),
+        master_management_network=Clusters.NetworkSpec(
+            mode=Clusters.NetworkSpec.Ipv4Mode.STATICRANGE, network=management.network,
+            address_range=Clusters.Ipv4Range(starting_address=management.starting_address,
+                                             address_count=management.address_count,
+                                             subnet_mask=management.subnet_mask, gateway=management.gateway)),
+        master_dns=list(master_dns) or None, worker_dns=list(worker_dns) or None,
+        master_dns_search_domains=list(dns_search_domains) or None, master_ntp_servers=list(ntp_servers) or None,
+        master_storage_policy=storage_policy, ephemeral_storage_policy=ephemeral_storage_policy or storage_policy,
+        image_storage=Clusters.ImageStorageSpec(storage_policy=image_storage_policy or storage_policy),
+        default_kubernetes_service_content_library=content_library)
+
+
+def _runtime_sentence(exc: CoreException) -> str:
+    return "; ".join(m.def_msg for m in exc.messages)
+
+
+def enable_body(spec: Clusters.EnableSpec) -> str:
+    """The spec as ``/api`` reads it, serialized by VMware's runtime (the password in it too)."""
+    try:
+        value = TypeConverter.convert_to_vapi(spec, Clusters.EnableSpec.get_binding_type(), RestConverter.SWAGGER_REST)
+    except CoreException as exc:  # VMware's own checks of the spec: a missing field, a union's rules
+        raise VSphereError(f"the Workload Management EnableSpec is incomplete: {_runtime_sentence(exc)}.") from None
+    return DataValueConverter.convert_to_json(value)
+
+
+def messages_of(info: Clusters.Info) -> list[str]:
+    """The sentences of an Info's messages (its severity first when it is not INFO)."""
+    sentences = []
+    for message in info.messages or []:
+        text = message.details.default_message if message.details else (message.id or "")
+        sentences.append(text if message.severity == "INFO" else f"{message.severity}: {text}")
+    return sentences
+
+
+class NamespaceManagement:
+    """Workload Management on a vCenter, over ``rest`` (a logged-in :class:`RestClient`)."""
+
+    def __init__(self, rest: RestClient) -> None:
+        self.rest = rest
+
+    def __repr__(self) -> str:
+        return f"<NamespaceManagement {self.rest.base_url}>"
+
+    def enable(self, cluster: str, spec: Clusters.EnableSpec) -> None:
+        """Ask vCenter to enable the Supervisor on ``cluster`` (a managed object id, domain-c8);
+        it answers at once, and configures it afterwards: follow with :meth:`get`."""
+        self.rest.api_post(f"{CLUSTERS_PATH}/{cluster}", enable_body(spec), action="enable")
+
+    def disable(self, cluster: str) -> None:
+        self.rest.api_post(f"{CLUSTERS_PATH}/{cluster}", action="disable")
+
+    def get(self, cluster: str) -> Clusters.Info:
+        path = f"{CLUSTERS_PATH}/{cluster}"
+        return self._read("GET", path, self.rest.api_get(path), Clusters.Info.get_binding_type(), "a Clusters.Info")
+
+    def list(self) -> list[Clusters.Summary]:
+        """A summary of each cluster that has a Supervisor."""
+        return self._read("GET", CLUSTERS_PATH, self.rest.api_get(CLUSTERS_PATH),
+                          ListType(Clusters.Summary.get_binding_type()), "a list of Clusters.Summary")
+
+    def wait_until_running(self, cluster: str, *, timeout: float, poll: float = 5.0,
+                           on_poll: Optional[Callable[[Clusters.Info], None]] = None) -> Clusters.Info:
+        """:meth:`get` until ``config_status`` is RUNNING; an ERROR may pass (the Supervisor retries),
+        so only the timeout ends the wait, with the last status and messages in one sentence."""
+        deadline = time.monotonic() + timeout
+        while True:
+            info = self.get(cluster)
+            if on_poll is not None:
+                on_poll(info)
+            if info.config_status == "RUNNING":
+                return info
+            if time.monotonic() + poll > deadline:
+                said = messages_of(info)
+                raise VSphereError(f"Workload Management on cluster {cluster} is still {info.config_status} after "
+                                   f"{timeout:g} s" + (f": {'; '.join(said)}" if said else "") + ".")
+            time.sleep(poll)
+
+    @staticmethod
+    def _read(method: str, path: str, data, binding_type, what: str):
+        try:
+            value = DataValueConverter.convert_to_data_value(json.dumps(data))
+            return TypeConverter.convert_to_python(value, binding_type, rest_converter_mode=RestConverter.SWAGGER_REST)
+        except (CoreException, ValueError) as exc:
+            detail = _runtime_sentence(exc) if isinstance(exc, CoreException) else str(exc)
+            raise RestError(f"{method} {path}: vCenter answered with something that is not {what} ({detail}).",
+                            200) from None
