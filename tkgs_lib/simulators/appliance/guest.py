@@ -30,7 +30,7 @@ import sys
 import time
 from pathlib import Path
 
-from . import units
+from . import children, units
 from .dataplane_server import make_ca, serve
 
 ANYIP_HEADER = """#
@@ -171,11 +171,7 @@ def boot_and_serve(config: dict) -> int:
     host_keys = [p.read_text().strip() for p in sorted(Path("/etc/ssh").glob("ssh_host_*_key.pub"))]
     print(json.dumps({"ready": True, "ca": ca_pem, "host_keys": host_keys}), flush=True)
     while not stopping:
-        try:  # PID 1 reaps every orphan of the namespace
-            while os.waitpid(-1, os.WNOHANG)[0] > 0:
-                pass
-        except ChildProcessError:
-            pass
+        children.reap_orphans()  # PID 1 reaps every orphan of the namespace
         time.sleep(0.2)
     if server is not None:
         server.shutdown()
