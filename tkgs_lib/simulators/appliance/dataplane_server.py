@@ -14,21 +14,21 @@ import datetime
 import hmac
 import ipaddress
 import json
+import os
 import socketserver
 import ssl
-import tempfile
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
+from typing import Sequence
 
-__all__ = ["make_ca", "serve", "STAND_IN"]
+__all__ = ["make_ca", "issue_server_cert", "load_cert_chain", "serve", "STAND_IN"]
 
 STAND_IN = "tkgs-runbook appliance simulator (Data Plane API stand-in)"
 BUILD_DATE = "2020-11-20T15:04:05Z"
 VERSION = "2.1.0 (stand-in)"
 
 
-def make_ca(hostname: str) -> tuple[str, str]:
+def make_ca(hostname: str, organization: str = "HAProxy appliance (simulated)") -> tuple[str, str]:
     """A CA certificate and key (PEM), as the appliance makes at first boot when given none."""
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
@@ -37,7 +37,7 @@ def make_ca(hostname: str) -> tuple[str, str]:
 
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hostname or "haproxy.local"),
-                      x509.NameAttribute(NameOID.ORGANIZATION_NAME, "HAProxy appliance (simulated)")])
+                      x509.NameAttribute(NameOID.ORGANIZATION_NAME, organization)])
     now = datetime.datetime.now(datetime.timezone.utc)
     cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
             .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
@@ -52,7 +52,9 @@ def make_ca(hostname: str) -> tuple[str, str]:
                               serialization.NoEncryption()).decode())
 
 
-def _server_cert(ca_pem: str, ca_key_pem: str, hostname: str, addresses: list[str], fault: str) -> tuple[str, str]:
+def issue_server_cert(ca_pem: str, ca_key_pem: str, common_name: str, *, dns_names: Sequence[str] = (),
+                      ip_addresses: Sequence[str] = (), expired: bool = False) -> tuple[str, str]:
+    """A TLS server certificate and key (PEM) signed by the CA, naming ``dns_names`` and ``ip_addresses``."""
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import rsa
@@ -62,13 +64,11 @@ def _server_cert(ca_pem: str, ca_key_pem: str, hostname: str, addresses: list[st
     ca_key = serialization.load_pem_private_key(ca_key_pem.encode(), password=None)
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     now = datetime.datetime.now(datetime.timezone.utc)
-    start, end = ((now - datetime.timedelta(days=30), now - datetime.timedelta(days=1)) if fault == "expired"
+    start, end = ((now - datetime.timedelta(days=30), now - datetime.timedelta(days=1)) if expired
                   else (now - datetime.timedelta(minutes=5), now + datetime.timedelta(days=365)))
-    named = [] if fault == "unnamed" else addresses
-    sans = [x509.DNSName(hostname), x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
-    sans += [x509.IPAddress(ipaddress.ip_address(a)) for a in named]
+    sans = [x509.DNSName(name) for name in dns_names] + [x509.IPAddress(ipaddress.ip_address(a)) for a in ip_addresses]
     cert = (x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hostname)]))
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]))
             .issuer_name(ca.subject).public_key(key.public_key()).serial_number(x509.random_serial_number())
             .not_valid_before(start).not_valid_after(end)
             .add_extension(x509.SubjectAlternativeName(sans), critical=False)
@@ -79,6 +79,27 @@ def _server_cert(ca_pem: str, ca_key_pem: str, hostname: str, addresses: list[st
                               serialization.NoEncryption()).decode())
 
 
+def load_cert_chain(context: ssl.SSLContext, cert_pem: str, key_pem: str) -> None:
+    """``context.load_cert_chain`` from PEM text: ssl reads only files, so they are memory files
+    (memfd), never written to a disk or to the host's /tmp."""
+    descriptors = []
+    try:
+        for name, text in (("cert", cert_pem), ("key", key_pem)):
+            fd = os.memfd_create(f"tls-{name}", os.MFD_CLOEXEC)
+            descriptors.append(fd)
+            os.write(fd, text.encode())
+        context.load_cert_chain(f"/proc/self/fd/{descriptors[0]}", f"/proc/self/fd/{descriptors[1]}")
+    finally:
+        for fd in descriptors:
+            os.close(fd)
+
+
+def _server_cert(ca_pem: str, ca_key_pem: str, hostname: str, addresses: list[str], fault: str) -> tuple[str, str]:
+    named = [] if fault == "unnamed" else addresses
+    return issue_server_cert(ca_pem, ca_key_pem, hostname, dns_names=[hostname, "localhost"],
+                             ip_addresses=["127.0.0.1", *named], expired=fault == "expired")
+
+
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
 
@@ -87,6 +108,11 @@ class _Server(ThreadingHTTPServer):
         # appliance's namespace, that costs seconds of DNS timeouts for nothing.
         socketserver.TCPServer.server_bind(self)
         self.server_name, self.server_port = self.server_address[:2]
+
+    def handle_error(self, request, client_address) -> None:
+        # A client gone mid-answer is not the stand-in's failure, and nothing reads the guest's
+        # stderr after boot (a traceback per hang-up would fill that pipe and block the guest).
+        pass
 
 
 def serve(address: str, port: int, *, ca_pem: str, ca_key_pem: str, hostname: str, addresses: list[str],
@@ -125,11 +151,7 @@ def serve(address: str, port: int, *, ca_pem: str, ca_key_pem: str, hostname: st
 
     server = _Server((address, port), Handler)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    with tempfile.TemporaryDirectory() as folder:  # ssl loads files; they exist only while loading
-        cert_file, key_file = Path(folder) / "server.crt", Path(folder) / "server.key"
-        cert_file.write_text(cert_pem)
-        key_file.write_text(key_pem)
-        context.load_cert_chain(cert_file, key_file)
+    load_cert_chain(context, cert_pem, key_pem)
     server.socket = context.wrap_socket(server.socket, server_side=True)
     threading.Thread(target=server.serve_forever, name="dataplane-stand-in", daemon=True).start()
     return server
