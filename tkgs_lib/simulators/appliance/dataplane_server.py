@@ -1,25 +1,34 @@
-"""A stand-in for the appliance's Data Plane API: ``GET /v2/info`` over HTTPS, with basic auth.
+"""A stand-in for the appliance's Data Plane API over HTTPS, with basic auth against the
+``controller`` userlist (the MD5-crypt hashes first boot writes): ``GET /v2/info``, and, given a
+:class:`~.dataplane_configuration.ConfigurationAPI`, the configuration, transaction, runtime and
+stats endpoints a load-balancer controller uses, over the appliance's real HAProxy.
 
 Its server certificate is signed by the appliance's CA and names what the real one names (the host
 name, localhost, 127.0.0.1 and every interface address). It says it is a stand-in in its ``version``
-and in a response header. Faults for the tests: ``expired`` (an expired certificate),
-``unnamed`` (a certificate that does not name the management address), ``other-body`` (an answer
-that is not the documented shape).
+and in a response header on every answer. Faults for the tests: ``expired`` (an expired
+certificate), ``unnamed`` (a certificate that does not name the management address),
+``other-body`` (an ``/v2/info`` answer that is not the documented shape).
 """
 
 from __future__ import annotations
 
 import base64
+import binascii
 import datetime
+import hashlib
 import hmac
 import ipaddress
 import json
 import os
+import secrets
 import socketserver
 import ssl
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Sequence
+from typing import Optional, Sequence
+from urllib.parse import parse_qsl, urlsplit
+
+from .haproxy_config import md5_crypt_matches
 
 __all__ = ["make_ca", "issue_server_cert", "load_cert_chain", "serve", "STAND_IN"]
 
@@ -115,11 +124,34 @@ class _Server(ThreadingHTTPServer):
         pass
 
 
+def _authenticated(header: str, users: dict[str, str], known: set[bytes], key: bytes) -> bool:
+    """Basic auth checked against the userlist's MD5-crypt hashes; headers that passed are
+    remembered by a keyed digest only, so each check does not cost an ``openssl`` run."""
+    digest = hmac.new(key, header.encode(), hashlib.sha256).digest()
+    if digest in known:
+        return True
+    scheme, _, token = header.partition(" ")
+    if scheme != "Basic":
+        return False
+    try:
+        user, _, password = base64.b64decode(token, validate=True).decode("utf-8").partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        return False
+    hashed = users.get(user)
+    if hashed is None or not md5_crypt_matches(password, hashed):
+        return False
+    known.add(digest)
+    return True
+
+
 def serve(address: str, port: int, *, ca_pem: str, ca_key_pem: str, hostname: str, addresses: list[str],
-          user: str, password: str, fault: str = "") -> ThreadingHTTPServer:
-    """Start the stand-in on ``address:port`` in a thread; returns the server (``shutdown()`` stops it)."""
+          users: dict[str, str], fault: str = "", configuration=None) -> ThreadingHTTPServer:
+    """Start the stand-in on ``address:port`` in a thread; returns the server (``shutdown()`` stops it).
+    ``users``: the ``controller`` userlist (name → MD5-crypt hash); ``configuration``: a
+    ConfigurationAPI, for the endpoints beyond ``/v2/info``."""
     cert_pem, key_pem = _server_cert(ca_pem, ca_key_pem, hostname, addresses, fault)
-    expected = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+    known: set[bytes] = set()
+    key = secrets.token_bytes(32)
 
     class Handler(BaseHTTPRequestHandler):
         server_version = "dataplaneapi-stand-in"
@@ -127,10 +159,11 @@ def serve(address: str, port: int, *, ca_pem: str, ca_key_pem: str, hostname: st
         def log_message(self, *args) -> None:  # quiet: the tests read answers, not access logs
             pass
 
-        def _send(self, status: int, body: dict, headers: dict | None = None) -> None:
-            data = json.dumps(body).encode()
+        def _send(self, status: int, body: Optional[object], headers: dict | None = None) -> None:
+            data = b"" if body is None else json.dumps(body).encode()
             self.send_response(status)
-            self.send_header("Content-Type", "application/json")
+            if body is not None:
+                self.send_header("Content-Type", "application/json")
             self.send_header("X-Simulated-By", STAND_IN)
             for name, value in (headers or {}).items():
                 self.send_header(name, value)
@@ -138,16 +171,36 @@ def serve(address: str, port: int, *, ca_pem: str, ca_key_pem: str, hostname: st
             self.end_headers()
             self.wfile.write(data)
 
-        def do_GET(self) -> None:  # noqa: N802 (http.server's name)
-            if not hmac.compare_digest(self.headers.get("Authorization", ""), expected):
+        def _answer(self, method: str) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else None
+            if not _authenticated(self.headers.get("Authorization", ""), users, known, key):
                 self._send(401, {"code": 401, "message": "invalid username or password"},
                            {"WWW-Authenticate": 'Basic realm="HAProxy Data Plane API"'})
-            elif self.path != "/v2/info":
-                self._send(404, {"code": 404, "message": f"path {self.path} not found"})
-            elif fault == "other-body":
-                self._send(200, {"status": "ok", "note": STAND_IN})
+                return
+            url = urlsplit(self.path)
+            if url.path == "/v2/info" and method == "GET":
+                if fault == "other-body":
+                    self._send(200, {"status": "ok", "note": STAND_IN})
+                else:
+                    self._send(200, {"api": {"build_date": BUILD_DATE, "version": VERSION}, "system": {}})
+            elif configuration is not None:
+                answer = configuration.handle(method, url.path, dict(parse_qsl(url.query)), body)
+                self._send(answer.status, answer.body, answer.headers)
             else:
-                self._send(200, {"api": {"build_date": BUILD_DATE, "version": VERSION}, "system": {}})
+                self._send(404, {"code": 404, "message": f"path {url.path} was not found"})
+
+        def do_GET(self) -> None:  # noqa: N802 (http.server's names)
+            self._answer("GET")
+
+        def do_POST(self) -> None:  # noqa: N802
+            self._answer("POST")
+
+        def do_PUT(self) -> None:  # noqa: N802
+            self._answer("PUT")
+
+        def do_DELETE(self) -> None:  # noqa: N802
+            self._answer("DELETE")
 
     server = _Server((address, port), Handler)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)

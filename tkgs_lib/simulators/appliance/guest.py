@@ -11,7 +11,8 @@ JSON on standard input (never on the command line: it holds the root password). 
    management gateway), writes ``/etc/vmware/route-tables.cfg`` and ``anyip-routes.cfg`` from the
    properties and starts both units, which run real ``ip`` commands;
 3. sets root's password, gives sshd its own host keys and starts it on the management address;
-4. starts the Data Plane API stand-in, signed by the appliance's CA;
+4. starts the real HAProxy on the appliance's configuration (:mod:`.load_balancer`), and the
+   Data Plane API stand-in over it, signed by the appliance's CA;
 5. prints one JSON line (the CA, the host keys) and waits for SIGTERM.
 
 Faults (``faults`` in the configuration) make it boot as the appliance's users meet it broken:
@@ -30,7 +31,7 @@ import sys
 import time
 from pathlib import Path
 
-from . import children, units
+from . import children, load_balancer, units
 from .dataplane_server import make_ca, serve
 
 ANYIP_HEADER = """#
@@ -150,6 +151,7 @@ def boot_and_serve(config: dict) -> int:
     first_boot_files(config)
     units.start(units.ROUTE_TABLES)
     units.start(units.ANYIP)
+    balancer = load_balancer.boot(props)
 
     own_cert, own_key = props.get("appliance.ca_cert", ""), props.get("appliance.ca_cert_key", "")
     if own_cert and own_key:
@@ -165,9 +167,8 @@ def boot_and_serve(config: dict) -> int:
         addresses = [props[k].split("/", 1)[0] for k in ("network.management_ip", "network.workload_ip",
                                                          "network.frontend_ip") if props.get(k)]
         server = serve(management, int(props.get("loadbalance.dataplane_port") or 5556), ca_pem=ca_pem,
-                       ca_key_pem=ca_key, hostname=hostname, addresses=addresses,
-                       user=props.get("loadbalance.haproxy_user") or "admin",
-                       password=props.get("loadbalance.haproxy_pwd") or "haproxy", fault=faults.get("dataplane", ""))
+                       ca_key_pem=ca_key, hostname=hostname, addresses=addresses, users=balancer.users,
+                       fault=faults.get("dataplane", ""), configuration=balancer.configuration)
     host_keys = [p.read_text().strip() for p in sorted(Path("/etc/ssh").glob("ssh_host_*_key.pub"))]
     print(json.dumps({"ready": True, "ca": ca_pem, "host_keys": host_keys}), flush=True)
     while not stopping:
@@ -175,6 +176,7 @@ def boot_and_serve(config: dict) -> int:
         time.sleep(0.2)
     if server is not None:
         server.shutdown()
+    balancer.stop()
     sshd.terminate()
     try:
         sshd.wait(timeout=5)
