@@ -287,7 +287,8 @@ def program_load_balancer(dataplane_url: str, user: str, password: str, ca_pem: 
     (health-checked every ``check_interval_ms``, HAProxy's 2 s by default), replacing what an
     earlier call made; one transaction, committed with a reload. Returns the configuration's new
     version; ApplianceError, one sentence, when the API refuses (in HAProxy's own words when
-    HAProxy does)."""
+    HAProxy does). Call it where the management address is reachable: with the simulator, in its
+    lab (``sim.in_lab(lambda: program_load_balancer(...))``, or from a process running there)."""
     with _DataPlane(dataplane_url, user, password, ca_pem, timeout) as api:
         transaction, frontends, backends = api.start_transaction()
         within = {"transaction_id": transaction}
