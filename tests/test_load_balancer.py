@@ -165,8 +165,8 @@ def test_a_virtual_ip_binds_only_through_an_anyip_route(lb):
     finally:
         lb.sim.in_lab(lambda: remove_load_balancer(lb.url, "admin", DATAPLANE_PASSWORD, lb.sim.ca_pem,
                                                    name="outside-anyip"))
-        on_appliance(lb, f"systemctl stop anyip-routes.service && sed -i '/^{OUTSIDE_ANYIP}/d' /etc/vmware/anyip-routes.cfg"
-                         f" && systemctl start anyip-routes.service")
+        on_appliance(lb, f"systemctl stop anyip-routes.service && sed -i '/^{OUTSIDE_ANYIP}/d' "
+                         f"/etc/vmware/anyip-routes.cfg && systemctl start anyip-routes.service")
     assert lb.control_plane.who_answers(VIP).startswith("supervisor-cp-")
 
 

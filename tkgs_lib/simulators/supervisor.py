@@ -172,7 +172,8 @@ class SupervisorControlPlane:
         listening = []
         for port in self.ports:
             # the listening socket is made in the namespace; served from any thread after
-            http = run_in_netns(self.namespace, lambda port=port: _Server((server.address, port), _handler(server.name)))
+            http = run_in_netns(self.namespace,
+                                lambda port=port: _Server((server.address, port), _handler(server.name)))
             http.socket = context.wrap_socket(http.socket, server_side=True)
             threading.Thread(target=http.serve_forever, name=f"{server.name}:{port}", daemon=True).start()
             listening.append(http)

@@ -247,7 +247,8 @@ class ConfigurationAPI:
                                                                     f"{path}: {type(exc).__name__}: {exc}"})
                 allowed.append(route_method)
         if allowed:  # go-openapi's router
-            return Answer(405, {"code": 405, "message": f"method {method} is not allowed, but [{','.join(allowed)}] are"})
+            return Answer(405, {"code": 405,
+                                "message": f"method {method} is not allowed, but [{','.join(allowed)}] are"})
         return Answer(404, {"code": 404, "message": f"path {path} was not found"})
 
     # --- parameters ---------------------------------------------------------------------------------
@@ -284,6 +285,9 @@ class ConfigurationAPI:
         if not query.get(parent):
             raise _Refused(422, f"{parent} in query is required", 601)
         return query[parent]
+
+    def _mismatch(self, given: int) -> _Refused:
+        return _refused(_MISMATCH, f"Version in configuration file is {self.version}, given version is {given}")
 
     def _read(self, query: dict) -> tuple[int, Sections]:
         transaction = query.get("transaction_id")
@@ -355,7 +359,7 @@ class ConfigurationAPI:
                 change(found.sections)
                 return Answer(202, payload)
             if version != self.version:
-                raise _refused(_MISMATCH, f"Version in configuration file is {self.version}, given version is {version}")
+                raise self._mismatch(version)
             implicit = _Transaction(str(uuid.uuid4()), self.version, self.sections.copy())
             change(implicit.sections)
             self._commit(implicit)
@@ -432,7 +436,7 @@ class ConfigurationAPI:
         version = self._integer(query, "version", required=True)
         with self._lock:
             if version != self.version:
-                raise _refused(_MISMATCH, f"Version in configuration file is {self.version}, given version is {version}")
+                raise self._mismatch(version)
             transaction = _Transaction(str(uuid.uuid4()), version, self.sections.copy())
             self._transactions[transaction.id] = transaction
             return Answer(201, transaction.model())
@@ -459,8 +463,8 @@ class ConfigurationAPI:
                 raise _refused(_NO_TRANSACTION, f"Transaction {id} does not exist")
             if found.version != self.version:
                 found.status = "failed"
-                raise _refused(_MISMATCH, f"Version mismatch, transaction version: {found.version}, configured version: "
-                                          f"{self.version}")
+                raise _refused(_MISMATCH, f"Version mismatch, transaction version: {found.version}, "
+                                          f"configured version: {self.version}")
             self._commit(found)
         return self._reload(force, 200, found.model())
 

@@ -124,9 +124,9 @@ MODELS: dict[str, dict[str, tuple]] = {
                 "check_timeout": ("int", None, None), "queue_timeout": ("int", None, None),
                 "retries": ("int", None, None), "adv_check": ("enum", _ADV_CHECK)},
     "server": {"name": ("str", _NO_SPACE), "address": ("str", _NO_SPACE), "port": ("int", 1, 65535),
-               "check": ("enum", _SWITCH), "health_check_port": ("int", 1, 65535), "inter": ("int", None, None), "fastinter": ("int", None, None),
-               "downinter": ("int", None, None), "weight": ("int", None, None), "maxconn": ("int", None, None),
-               "backup": ("enum", _SWITCH), "maintenance": ("enum", _SWITCH)},
+               "check": ("enum", _SWITCH), "health_check_port": ("int", 1, 65535), "inter": ("int", None, None),
+               "fastinter": ("int", None, None), "downinter": ("int", None, None), "weight": ("int", None, None),
+               "maxconn": ("int", None, None), "backup": ("enum", _SWITCH), "maintenance": ("enum", _SWITCH)},
 }
 
 # go-openapi's validation codes (github.com/go-openapi/errors, schema.go): served as HTTP 422.

@@ -66,8 +66,8 @@ class HAProxy:
         offset = self.log_file.stat().st_size if self.log_file.exists() else 0
         log = open(self.log_file, "a")
         try:
-            self._master = subprocess.Popen([HAPROXY, "-W", "-f", self.config_file, "-p", PID_FILE], stdin=subprocess.DEVNULL,
-                                            stdout=log, stderr=subprocess.STDOUT)
+            self._master = subprocess.Popen([HAPROXY, "-W", "-f", self.config_file, "-p", PID_FILE],
+                                            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
         finally:
             log.close()
         verdict = self._verdict(offset, timeout)
