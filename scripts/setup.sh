@@ -5,9 +5,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Go and govmomi's sources build the vCenter simulator; chromium and its driver run the notebooks in
-# JupyterLab for the browser tests; openssh-server, iputils-ping and iproute2 make the simulated
-# appliance (its sshd is started only inside the simulator's own namespaces, never as a service).
-debs=(golang-go golang-github-vmware-govmomi-dev curl chromium chromium-driver openssh-server iputils-ping iproute2)
+# JupyterLab for the browser tests; openssh-server, iputils-ping, iproute2, haproxy and openssl make the
+# simulated appliance (its sshd and HAProxy are started only inside the simulator's own namespaces,
+# never as services; openssl hashes the Data Plane API password as the appliance's first boot does).
+debs=(golang-go golang-github-vmware-govmomi-dev curl chromium chromium-driver openssh-server iputils-ping iproute2
+      haproxy openssl)
 if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
     missing=()
     for p in "${debs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
@@ -16,7 +18,7 @@ if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
     if [ ${#missing[@]} -gt 0 ]; then
         echo "installing Debian packages: ${missing[*]}"
         apt-get update -qq
-        # policy-rc.d 101: installing openssh-server must not start an sshd on this machine.
+        # policy-rc.d 101: installing openssh-server or haproxy must not start a service on this machine.
         policy=/usr/sbin/policy-rc.d
         [ -e "$policy" ] || { printf '#!/bin/sh\nexit 101\n' > "$policy"; chmod +x "$policy"; made_policy=1; }
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null

@@ -1,6 +1,7 @@
 """The simulated appliance leaves the host as it found it: routes, rules, interfaces, addresses,
-namespaces, mounts and processes, after a normal stop, Ctrl-C, SIGTERM, and SIGKILL (the next
-start sweeps what a killed one left).
+namespaces, mounts and processes (its guest and the guest's HAProxy master and workers), after a
+normal stop, Ctrl-C, SIGTERM, and SIGKILL (the next start sweeps what a killed one left); so does
+the Supervisor's control plane beside it.
 
 It runs alone in the suite: under xdist it is skipped, the serial run (CI's) runs it. A simulator
 from outside the suite may still run meanwhile (a main job, another checkout's tests): its
@@ -20,11 +21,12 @@ import time
 import pytest
 
 from appliance_fixtures import require_appliance_simulator, start_appliance
+from tkgs_lib.simulators.supervisor import SupervisorControlPlane
 
 RUNS_ALONE = pytest.mark.skipif(bool(os.environ.get("PYTEST_XDIST_WORKER")),
                                 reason="runs alone: other test workers' simulators would run beside it")
 
-OWNED = re.compile(r"tkgs-(?:lab|app)-(\d+)-\d+")
+OWNED = re.compile(r"tkgs-(?:lab|app|sup)-(\d+)-\d+")
 
 
 def kept(lines, ours: set[int]) -> list[str]:
@@ -36,10 +38,12 @@ def _out(*argv) -> str:
     return subprocess.run(argv, capture_output=True, text=True).stdout
 
 
-def guests(ours: set[int]) -> list[str]:
-    """The simulated appliances' processes, each with the namespace it runs in, but other owners'."""
+def appliance_processes(ours: set[int]) -> list[str]:
+    """The simulated appliances' processes (guests, and every HAProxy: the guests run one each), each
+    with the namespace it runs in, but other owners'."""
     found = []
-    for line in _out("pgrep", "-af", "tkgs_lib.simulators.appliance.guest").splitlines():
+    listed = _out("pgrep", "-af", "tkgs_lib.simulators.appliance.guest") + _out("pgrep", "-a", "-x", "haproxy")
+    for line in listed.splitlines():
         pid = line.split()[0]
         netns = _out("ip", "netns", "identify", pid).strip()  # none: its namespace is gone; counted as ours
         if os.path.exists(f"/proc/{pid}"):  # one that ended meanwhile is no one's
@@ -53,13 +57,13 @@ def host_state(ours: set[int]) -> dict:
     return {"routes": _out("ip", "route", "show", "table", "all"), "rules": _out("ip", "rule"),
             "links": _out("ip", "-o", "link"), "addresses": _out("ip", "-o", "addr"),
             "namespaces": kept(_out("ip", "netns", "list").splitlines(), ours), "mounts": kept(mounts, ours),
-            "guests": guests(ours)}
+            "processes": appliance_processes(ours)}
 
 
-def guests_back_to(before: dict, ours: set[int], timeout: float = 10.0) -> bool:
+def processes_back_to(before: dict, ours: set[int], timeout: float = 10.0) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if guests(ours) == before["guests"]:
+        if appliance_processes(ours) == before["processes"]:
             return True
         time.sleep(0.1)
     return False
@@ -82,16 +86,20 @@ def test_every_way_a_simulator_ends_leaves_the_host_as_it_was(tmp_path):
     assert not [name for name in before["namespaces"] if OWNED.match(name)], "this process already holds a simulator"
 
     lab = start_appliance(tmp_path)
+    control_plane = SupervisorControlPlane(lab.sim.lab, "10.64.8.0/21", "10.64.8.1", ["10.64.8.50"]).start()
     during = host_state(ours)
-    assert lab.sim.lab in during["namespaces"] and during["guests"]
+    assert lab.sim.lab in during["namespaces"] and control_plane.namespace in during["namespaces"]
+    assert [p for p in during["processes"] if p.split()[1].endswith("haproxy")] and \
+        [p for p in during["processes"] if "guest" in p]
     assert during["routes"] == before["routes"] and during["addresses"] == before["addresses"]  # nothing on the host
+    control_plane.stop()
     lab.sim.stop()
     assert host_state(ours) == before
 
     for how in (signal.SIGINT, signal.SIGTERM):
         proc = start_command()
         ours.add(proc.pid)
-        assert guests(ours) != before["guests"]  # its guest is seen, so its going is too
+        assert appliance_processes(ours) != before["processes"]  # its guest is seen, so its going is too
         proc.send_signal(how)
         assert proc.wait(timeout=30) == 0
         assert host_state(ours) == before, signal.Signals(how).name
@@ -100,7 +108,7 @@ def test_every_way_a_simulator_ends_leaves_the_host_as_it_was(tmp_path):
     ours.add(proc.pid)
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=30)
-    assert guests_back_to(before, ours), "the guest outlived a SIGKILLed owner"
+    assert processes_back_to(before, ours), "the guest or its HAProxy outlived a SIGKILLed owner"
     left = host_state(ours)["namespaces"]
     assert any(name.startswith(f"tkgs-lab-{proc.pid}-") for name in left)  # named after the dead owner, for the sweep
     again = start_appliance(tmp_path)  # the next start sweeps them
@@ -110,7 +118,8 @@ def test_every_way_a_simulator_ends_leaves_the_host_as_it_was(tmp_path):
 
 def test_the_comparison_leaves_out_other_owners_simulators_and_keeps_ours():
     lines = ["/run/netns/tkgs-lab-42-3", "/run/netns/tkgs-app-7-1", "1234 python -m guest in tkgs-app-7-2",
-             "5678 python -m guest in an unnamed namespace", "/ /proc"]
+             "5678 python -m guest in an unnamed namespace", "/ /proc", "91 haproxy -W -f x in tkgs-app-7-2",
+             "/run/netns/tkgs-sup-7-3"]
     assert kept(lines, {42}) == sorted(["/run/netns/tkgs-lab-42-3", "5678 python -m guest in an unnamed namespace",
                                         "/ /proc"])
     assert kept(lines, {7}) == sorted(lines[1:])

@@ -22,7 +22,7 @@ from ..credentials import basic_auth
 from ..errors import ApplianceError
 from ..vsphere.tls import ContextAdapter
 
-__all__ = ["DataPlaneInfo", "get_info", "INFO_PATH"]
+__all__ = ["DataPlaneInfo", "get_info", "verified_session", "INFO_PATH"]
 
 INFO_PATH = "/v2/info"
 
@@ -42,6 +42,14 @@ def _context(ca_pem: str, trusted_by: str) -> ssl.SSLContext:
     except ssl.SSLError as exc:
         raise ApplianceError(f"{trusted_by} is not a PEM CA certificate ({exc.reason or exc}).") from None
     return context
+
+
+def verified_session(ca_pem: str, trusted_by: str) -> requests.Session:
+    """A session trusting exactly ``ca_pem`` (names checked), nothing from the environment."""
+    session = requests.Session()
+    session.trust_env = False
+    session.mount("https://", ContextAdapter(_context(ca_pem, trusted_by)))
+    return session
 
 
 def _cause(exc: BaseException) -> BaseException:
@@ -82,9 +90,7 @@ def get_info(host: str, port: int, user: str, password: str, ca_pem: str, *, tru
     otherwise, one sentence each."""
     where = f"{host}:{port}"
     url = f"https://{where}{INFO_PATH}"
-    session = requests.Session()
-    session.trust_env = False
-    session.mount("https://", ContextAdapter(_context(ca_pem, trusted_by)))  # exactly the appliance's CA
+    session = verified_session(ca_pem, trusted_by)  # exactly the appliance's CA
     try:
         response = session.get(url, headers=basic_auth(user, password), timeout=(timeout, timeout),
                                allow_redirects=False)

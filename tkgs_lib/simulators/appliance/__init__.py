@@ -15,7 +15,7 @@ made; :meth:`ApplianceSimulator.stop` removes every namespace and process (also 
 its owner, through ``atexit`` and the caller's handlers; on SIGKILL the guest's PID namespace dies
 with its parent, and the next start sweeps namespaces whose names carry a dead PID).
 
-Needs root, ``openssh-server`` and ``iputils-ping``.
+Needs root, ``openssh-server``, ``iputils-ping``, ``haproxy`` and ``openssl``.
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ def available() -> Optional[str]:
     if os.geteuid() != 0:
         return "the appliance simulator needs root (network namespaces, mounts, sshd)"
     for tool, package in (("/usr/sbin/sshd", "openssh-server"), ("ping", "iputils-ping"), ("unshare", "util-linux"),
-                          ("ip", "iproute2")):
+                          ("ip", "iproute2"), ("/usr/sbin/haproxy", "haproxy"), ("openssl", "openssl")):
         if shutil.which(tool) is None:
             return f"{tool} is missing: apt-get install {package}"
     return None

@@ -1,34 +1,43 @@
-"""A stand-in for the appliance's Data Plane API: ``GET /v2/info`` over HTTPS, with basic auth.
+"""A stand-in for the appliance's Data Plane API over HTTPS, with basic auth against the
+``controller`` userlist (the MD5-crypt hashes first boot writes): ``GET /v2/info``, and, given a
+:class:`~.dataplane_configuration.ConfigurationAPI`, the configuration, transaction, runtime and
+stats endpoints a load-balancer controller uses, over the appliance's real HAProxy.
 
 Its server certificate is signed by the appliance's CA and names what the real one names (the host
 name, localhost, 127.0.0.1 and every interface address). It says it is a stand-in in its ``version``
-and in a response header. Faults for the tests: ``expired`` (an expired certificate),
-``unnamed`` (a certificate that does not name the management address), ``other-body`` (an answer
-that is not the documented shape).
+and in a response header on every answer. Faults for the tests: ``expired`` (an expired
+certificate), ``unnamed`` (a certificate that does not name the management address),
+``other-body`` (an ``/v2/info`` answer that is not the documented shape).
 """
 
 from __future__ import annotations
 
 import base64
+import binascii
 import datetime
+import hashlib
 import hmac
 import ipaddress
 import json
+import os
+import secrets
 import socketserver
 import ssl
-import tempfile
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
+from typing import Optional, Sequence
+from urllib.parse import parse_qsl, urlsplit
 
-__all__ = ["make_ca", "serve", "STAND_IN"]
+from .haproxy_config import md5_crypt_matches
+
+__all__ = ["make_ca", "issue_server_cert", "load_cert_chain", "serve", "STAND_IN"]
 
 STAND_IN = "tkgs-runbook appliance simulator (Data Plane API stand-in)"
 BUILD_DATE = "2020-11-20T15:04:05Z"
 VERSION = "2.1.0 (stand-in)"
 
 
-def make_ca(hostname: str) -> tuple[str, str]:
+def make_ca(hostname: str, organization: str = "HAProxy appliance (simulated)") -> tuple[str, str]:
     """A CA certificate and key (PEM), as the appliance makes at first boot when given none."""
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
@@ -37,7 +46,7 @@ def make_ca(hostname: str) -> tuple[str, str]:
 
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hostname or "haproxy.local"),
-                      x509.NameAttribute(NameOID.ORGANIZATION_NAME, "HAProxy appliance (simulated)")])
+                      x509.NameAttribute(NameOID.ORGANIZATION_NAME, organization)])
     now = datetime.datetime.now(datetime.timezone.utc)
     cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
             .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
@@ -52,7 +61,9 @@ def make_ca(hostname: str) -> tuple[str, str]:
                               serialization.NoEncryption()).decode())
 
 
-def _server_cert(ca_pem: str, ca_key_pem: str, hostname: str, addresses: list[str], fault: str) -> tuple[str, str]:
+def issue_server_cert(ca_pem: str, ca_key_pem: str, common_name: str, *, dns_names: Sequence[str] = (),
+                      ip_addresses: Sequence[str] = (), expired: bool = False) -> tuple[str, str]:
+    """A TLS server certificate and key (PEM) signed by the CA, naming ``dns_names`` and ``ip_addresses``."""
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import rsa
@@ -62,13 +73,11 @@ def _server_cert(ca_pem: str, ca_key_pem: str, hostname: str, addresses: list[st
     ca_key = serialization.load_pem_private_key(ca_key_pem.encode(), password=None)
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     now = datetime.datetime.now(datetime.timezone.utc)
-    start, end = ((now - datetime.timedelta(days=30), now - datetime.timedelta(days=1)) if fault == "expired"
+    start, end = ((now - datetime.timedelta(days=30), now - datetime.timedelta(days=1)) if expired
                   else (now - datetime.timedelta(minutes=5), now + datetime.timedelta(days=365)))
-    named = [] if fault == "unnamed" else addresses
-    sans = [x509.DNSName(hostname), x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
-    sans += [x509.IPAddress(ipaddress.ip_address(a)) for a in named]
+    sans = [x509.DNSName(name) for name in dns_names] + [x509.IPAddress(ipaddress.ip_address(a)) for a in ip_addresses]
     cert = (x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hostname)]))
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]))
             .issuer_name(ca.subject).public_key(key.public_key()).serial_number(x509.random_serial_number())
             .not_valid_before(start).not_valid_after(end)
             .add_extension(x509.SubjectAlternativeName(sans), critical=False)
@@ -77,6 +86,27 @@ def _server_cert(ca_pem: str, ca_key_pem: str, hostname: str, addresses: list[st
     return (cert.public_bytes(serialization.Encoding.PEM).decode(),
             key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                               serialization.NoEncryption()).decode())
+
+
+def load_cert_chain(context: ssl.SSLContext, cert_pem: str, key_pem: str) -> None:
+    """``context.load_cert_chain`` from PEM text: ssl reads only files, so they are memory files
+    (memfd), never written to a disk or to the host's /tmp."""
+    descriptors = []
+    try:
+        for name, text in (("cert", cert_pem), ("key", key_pem)):
+            fd = os.memfd_create(f"tls-{name}", os.MFD_CLOEXEC)
+            descriptors.append(fd)
+            os.write(fd, text.encode())
+        context.load_cert_chain(f"/proc/self/fd/{descriptors[0]}", f"/proc/self/fd/{descriptors[1]}")
+    finally:
+        for fd in descriptors:
+            os.close(fd)
+
+
+def _server_cert(ca_pem: str, ca_key_pem: str, hostname: str, addresses: list[str], fault: str) -> tuple[str, str]:
+    named = [] if fault == "unnamed" else addresses
+    return issue_server_cert(ca_pem, ca_key_pem, hostname, dns_names=[hostname, "localhost"],
+                             ip_addresses=["127.0.0.1", *named], expired=fault == "expired")
 
 
 class _Server(ThreadingHTTPServer):
@@ -88,12 +118,40 @@ class _Server(ThreadingHTTPServer):
         socketserver.TCPServer.server_bind(self)
         self.server_name, self.server_port = self.server_address[:2]
 
+    def handle_error(self, request, client_address) -> None:
+        # A client gone mid-answer is not the stand-in's failure, and nothing reads the guest's
+        # stderr after boot (a traceback per hang-up would fill that pipe and block the guest).
+        pass
+
+
+def _authenticated(header: str, users: dict[str, str], known: set[bytes], key: bytes) -> bool:
+    """Basic auth checked against the userlist's MD5-crypt hashes; headers that passed are
+    remembered by a keyed digest only, so each check does not cost an ``openssl`` run."""
+    digest = hmac.new(key, header.encode(), hashlib.sha256).digest()
+    if digest in known:
+        return True
+    scheme, _, token = header.partition(" ")
+    if scheme != "Basic":
+        return False
+    try:
+        user, _, password = base64.b64decode(token, validate=True).decode("utf-8").partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        return False
+    hashed = users.get(user)
+    if hashed is None or not md5_crypt_matches(password, hashed):
+        return False
+    known.add(digest)
+    return True
+
 
 def serve(address: str, port: int, *, ca_pem: str, ca_key_pem: str, hostname: str, addresses: list[str],
-          user: str, password: str, fault: str = "") -> ThreadingHTTPServer:
-    """Start the stand-in on ``address:port`` in a thread; returns the server (``shutdown()`` stops it)."""
+          users: dict[str, str], fault: str = "", configuration=None) -> ThreadingHTTPServer:
+    """Start the stand-in on ``address:port`` in a thread; returns the server (``shutdown()`` stops it).
+    ``users``: the ``controller`` userlist (name → MD5-crypt hash); ``configuration``: a
+    ConfigurationAPI, for the endpoints beyond ``/v2/info``."""
     cert_pem, key_pem = _server_cert(ca_pem, ca_key_pem, hostname, addresses, fault)
-    expected = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+    known: set[bytes] = set()
+    key = secrets.token_bytes(32)
 
     class Handler(BaseHTTPRequestHandler):
         server_version = "dataplaneapi-stand-in"
@@ -101,10 +159,11 @@ def serve(address: str, port: int, *, ca_pem: str, ca_key_pem: str, hostname: st
         def log_message(self, *args) -> None:  # quiet: the tests read answers, not access logs
             pass
 
-        def _send(self, status: int, body: dict, headers: dict | None = None) -> None:
-            data = json.dumps(body).encode()
+        def _send(self, status: int, body: Optional[object], headers: dict | None = None) -> None:
+            data = b"" if body is None else json.dumps(body).encode()
             self.send_response(status)
-            self.send_header("Content-Type", "application/json")
+            if body is not None:
+                self.send_header("Content-Type", "application/json")
             self.send_header("X-Simulated-By", STAND_IN)
             for name, value in (headers or {}).items():
                 self.send_header(name, value)
@@ -112,24 +171,40 @@ def serve(address: str, port: int, *, ca_pem: str, ca_key_pem: str, hostname: st
             self.end_headers()
             self.wfile.write(data)
 
-        def do_GET(self) -> None:  # noqa: N802 (http.server's name)
-            if not hmac.compare_digest(self.headers.get("Authorization", ""), expected):
+        def _answer(self, method: str) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else None
+            if not _authenticated(self.headers.get("Authorization", ""), users, known, key):
                 self._send(401, {"code": 401, "message": "invalid username or password"},
                            {"WWW-Authenticate": 'Basic realm="HAProxy Data Plane API"'})
-            elif self.path != "/v2/info":
-                self._send(404, {"code": 404, "message": f"path {self.path} not found"})
-            elif fault == "other-body":
-                self._send(200, {"status": "ok", "note": STAND_IN})
+                return
+            url = urlsplit(self.path)
+            if url.path == "/v2/info" and method == "GET":
+                if fault == "other-body":
+                    self._send(200, {"status": "ok", "note": STAND_IN})
+                else:
+                    self._send(200, {"api": {"build_date": BUILD_DATE, "version": VERSION}, "system": {}})
+            elif configuration is not None:
+                answer = configuration.handle(method, url.path, dict(parse_qsl(url.query)), body)
+                self._send(answer.status, answer.body, answer.headers)
             else:
-                self._send(200, {"api": {"build_date": BUILD_DATE, "version": VERSION}, "system": {}})
+                self._send(404, {"code": 404, "message": f"path {url.path} was not found"})
+
+        def do_GET(self) -> None:  # noqa: N802 (http.server's names)
+            self._answer("GET")
+
+        def do_POST(self) -> None:  # noqa: N802
+            self._answer("POST")
+
+        def do_PUT(self) -> None:  # noqa: N802
+            self._answer("PUT")
+
+        def do_DELETE(self) -> None:  # noqa: N802
+            self._answer("DELETE")
 
     server = _Server((address, port), Handler)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    with tempfile.TemporaryDirectory() as folder:  # ssl loads files; they exist only while loading
-        cert_file, key_file = Path(folder) / "server.crt", Path(folder) / "server.key"
-        cert_file.write_text(cert_pem)
-        key_file.write_text(key_pem)
-        context.load_cert_chain(cert_file, key_file)
+    load_cert_chain(context, cert_pem, key_pem)
     server.socket = context.wrap_socket(server.socket, server_side=True)
     threading.Thread(target=server.serve_forever, name="dataplane-stand-in", daemon=True).start()
     return server

@@ -15,13 +15,16 @@ JSON on standard input (never on the command line: it holds the root password). 
    as the release's scripts do (:mod:`.units`);
 3. at its first boot sets root's password and makes sshd's own host keys; starts sshd on the
    management address;
-4. starts the Data Plane API stand-in, signed by the appliance's CA (made at first boot and kept
-   in ``/etc/haproxy``, as the appliance keeps its own);
+4. starts the real HAProxy on the appliance's configuration (:mod:`.load_balancer`), and the
+   Data Plane API stand-in over it, signed by the appliance's CA (made at first boot and kept in
+   ``/etc/haproxy``, as the appliance keeps its own);
 5. prints one JSON line (the CA, the host keys) and waits for SIGTERM, on which it shuts down as
-   systemd does: the units stopped (their ``down`` runs), then sshd and the API.
+   systemd does: the units stopped (their ``down`` runs), then the API, HAProxy and sshd.
 
 A later boot (``"boot": "again"``, after :meth:`ApplianceSimulator.reboot`) starts from the files on
-its disk on a fresh kernel (a new network namespace): nothing is written from the properties again.
+its disk on a fresh kernel (a new network namespace): nothing is written from the properties again
+(but HAProxy's configuration, which first boot's head is written to again: what a controller
+programmed is gone after a reboot of the simulated appliance).
 
 Faults (``faults`` in the configuration) make it boot as the appliance's users meet it broken:
 ``service_ip_range`` (e.g. the article's ``10.64.0.1/23``), ``addresses`` (a wrong interface
@@ -39,7 +42,7 @@ import sys
 import time
 from pathlib import Path
 
-from . import units
+from . import children, load_balancer, units
 from .dataplane_server import make_ca, serve
 
 ANYIP_HEADER = """#
@@ -211,7 +214,8 @@ def boot_and_serve(config: dict) -> int:
         first_boot_files(config)
         first_boot_accounts(config)
     units.start(units.ROUTE_TABLES)  # route-tables.service is ordered Before=anyip-routes.service
-    units.start(units.ANYIP)
+    units.start(units.ANYIP)  # ... and anyip-routes.service Before=haproxy.service
+    balancer = load_balancer.boot(props)
     ca_pem, ca_key = appliance_ca(props, hostname)
     sshd = start_sshd(config)
     server = None
@@ -220,23 +224,19 @@ def boot_and_serve(config: dict) -> int:
         addresses = [props[k].split("/", 1)[0] for k in ("network.management_ip", "network.workload_ip",
                                                          "network.frontend_ip") if props.get(k)]
         server = serve(management, int(props.get("loadbalance.dataplane_port") or 5556), ca_pem=ca_pem,
-                       ca_key_pem=ca_key, hostname=hostname, addresses=addresses,
-                       user=props.get("loadbalance.haproxy_user") or "admin",
-                       password=props.get("loadbalance.haproxy_pwd") or "haproxy", fault=faults.get("dataplane", ""))
+                       ca_key_pem=ca_key, hostname=hostname, addresses=addresses, users=balancer.users,
+                       fault=faults.get("dataplane", ""), configuration=balancer.configuration)
     host_keys = [p.read_text().strip() for p in sorted(Path("/etc/ssh").glob("ssh_host_*_key.pub"))]
     print(json.dumps({"ready": True, "ca": ca_pem, "host_keys": host_keys}), flush=True)
     while not stopping:
-        try:  # PID 1 reaps every orphan of the namespace
-            while os.waitpid(-1, os.WNOHANG)[0] > 0:
-                pass
-        except ChildProcessError:
-            pass
+        children.reap_orphans()  # PID 1 reaps every orphan of the namespace
         time.sleep(0.2)
-    # Shut down as systemd does: the units stopped in the reverse order of their start (their down runs).
-    units.stop(units.ANYIP)
-    units.stop(units.ROUTE_TABLES)
+    # Shut down as systemd does: in the reverse order of the start (the units' down runs).
     if server is not None:
         server.shutdown()
+    balancer.stop()
+    units.stop(units.ANYIP)
+    units.stop(units.ROUTE_TABLES)
     sshd.terminate()
     try:
         sshd.wait(timeout=5)

@@ -26,7 +26,7 @@ __all__ = ["ip", "netns_exec", "namespaces", "sweep", "run_in_netns", "PREFIX", 
 
 PREFIX = "tkgs-"
 _counter = itertools.count(1)
-_OWNED = re.compile(rf"^{PREFIX}(lab|app)-(\d+)-\d+$")
+_OWNED = re.compile(rf"^{PREFIX}(lab|app|sup)-(\d+)-\d+$")  # sup: the Supervisor's control plane
 _DISK = re.compile(rf"^{PREFIX}disk-(\d+)-")
 CLONE_NEWNET = 0x40000000
 T = TypeVar("T")

@@ -1,0 +1,335 @@
+"""The Supervisor's side of the load balancer, played: its control plane's three API servers on the
+workload network, and the load-balancer controller that programs the appliance for them.
+
+:class:`SupervisorControlPlane` is three small HTTPS servers (stand-ins for the control-plane VMs'
+API servers, each answering with its own name, e.g. ``supervisor-cp-1``) on ports 6443 and 443 of
+three addresses of the primary workload range, in a network namespace of their own attached to
+the lab's workload bridge (default route via the workload gateway). Their certificates come from
+a CA of their own and name the virtual IP, as the Supervisor's API server certificate names its
+load balancer's address, so a client verifies the answer through the virtual IP.
+
+:func:`program_load_balancer` does what a load-balancer controller does through the appliance's
+Data Plane API (2.1.0, the version the appliance ships), TLS verified against the appliance's CA:
+it reads the configuration's version (from a list's ``_version``: 2.1.0 has no
+``/configuration/version``), opens a transaction at it, puts in a TCP frontend on the virtual IP
+with binds on 6443 and 443 and a round-robin backend holding the servers (each reached on the
+port the client asked for, health-checked on 6443), and commits with ``force_reload`` so the
+answer carries HAProxy's verdict.
+
+Needs root (namespaces), and a lab with a workload bridge: the appliance simulator's.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import socket
+import socketserver
+import ssl
+import threading
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Optional, Sequence
+
+import requests
+
+from tkgs_lib.appliance.dataplane import verified_session
+from tkgs_lib.credentials import basic_auth
+from tkgs_lib.errors import ApplianceError, SimulatorUnavailable
+from tkgs_lib.simulators.appliance.dataplane_server import issue_server_cert, load_cert_chain, make_ca
+from tkgs_lib.simulators.appliance.netns import ip, namespaces, need_root, new_name, run_in_netns, sweep
+
+__all__ = ["SupervisorControlPlane", "ControlPlaneServer", "program_load_balancer", "remove_load_balancer",
+           "CONTROL_PLANE_PORTS", "STAND_IN"]
+
+CONTROL_PLANE_PORTS = (6443, 443)  # the Kubernetes API, and the Supervisor's 443 (login, vSphere plug-in)
+STAND_IN = "tkgs-runbook Supervisor control plane (stand-in)"
+
+
+@dataclass(frozen=True)
+class ControlPlaneServer:
+    name: str
+    address: str
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def server_bind(self) -> None:  # no getfqdn: the namespace has no resolver
+        socketserver.TCPServer.server_bind(self)
+        self.server_name, self.server_port = self.server_address[:2]
+
+
+def _handler(name: str):
+    class Answer(BaseHTTPRequestHandler):
+        server_version = "supervisor-stand-in"
+
+        def log_message(self, *args) -> None:
+            pass
+
+        def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+            data = json.dumps({"name": name, "address": self.server.server_name,
+                               "port": self.server.server_port}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("X-Simulated-By", STAND_IN)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+    return Answer
+
+
+class SupervisorControlPlane:
+    """Three control-plane API servers on ``addresses`` (of ``workload_cidr``, the primary workload
+    network) in a namespace attached to ``bridge`` in ``lab``, reached through ``gateway``.
+    ``vip``: the load balancer's address their certificates also name."""
+
+    def __init__(self, lab: str, workload_cidr: str, gateway: str, addresses: Sequence[str], *,
+                 vip: Optional[str] = None, bridge: str = "br-workload",
+                 ports: Sequence[int] = CONTROL_PLANE_PORTS) -> None:
+        network = ipaddress.ip_network(workload_cidr)
+        outside = [a for a in addresses if ipaddress.ip_address(a) not in network]
+        if outside:
+            raise SimulatorUnavailable(f"the control plane's addresses must be in the workload network {network}; "
+                                       f"{', '.join(outside)} is not.")
+        self.lab, self.network, self.gateway, self.bridge, self.vip = lab, network, gateway, bridge, vip
+        self.ports = tuple(ports)
+        self.servers = [ControlPlaneServer(f"supervisor-cp-{i}", a) for i, a in enumerate(addresses, start=1)]
+        self.namespace = new_name("sup")
+        self._lab_end = "v-sup" + self.namespace.rsplit("-", 1)[-1]  # the veth's end on the bridge
+        self.ca_pem = ""
+        self._ca_key = ""
+        self._listening: dict[str, list[_Server]] = {}
+        self._started = False
+        self._forwarding_was: Optional[str] = None
+
+    def __repr__(self) -> str:
+        return f"<SupervisorControlPlane {', '.join(s.address for s in self.servers)} in {self.namespace}>"
+
+    def __enter__(self) -> "SupervisorControlPlane":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def start(self) -> "SupervisorControlPlane":
+        need_root()
+        if self.lab not in namespaces():
+            raise SimulatorUnavailable(f"the lab namespace {self.lab} does not exist: start the appliance simulator "
+                                       f"first, the control plane joins its workload bridge.")
+        if ip("link", "show", self.bridge, netns=self.lab, check=False).returncode != 0:
+            raise SimulatorUnavailable(f"the lab {self.lab} has no bridge {self.bridge}: the control plane lives on "
+                                       f"the workload network, so the appliance must have a workload interface.")
+        sweep()
+        self._started = True
+        try:
+            ip("netns", "add", self.namespace)
+            ip("link", "set", "lo", "up", netns=self.namespace)
+            ip("link", "add", "workload", "type", "veth", "peer", "name", self._lab_end, "netns", self.lab,
+               netns=self.namespace)
+            ip("link", "set", self._lab_end, "master", self.bridge, "up", netns=self.lab)
+            for server in self.servers:
+                ip("addr", "add", f"{server.address}/{self.network.prefixlen}", "dev", "workload", netns=self.namespace)
+            ip("link", "set", "workload", "up", netns=self.namespace)
+            ip("route", "add", "default", "via", self.gateway, "dev", "workload", netns=self.namespace)
+            self._route_through_gateways()
+            self.ca_pem, self._ca_key = make_ca("supervisor", organization="Supervisor control plane (simulated)")
+            for server in self.servers:
+                self.start_server(server.name)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _route_through_gateways(self) -> None:
+        """The lab's gateways route while the control plane runs, as a site's gateways do. It
+        matters: the appliance's rule for its workload address sends its connections to the
+        control plane through the workload gateway unless its table also holds v0.1.10's
+        link-scoped route, which the route-tables stand-in does not add yet. Put back on stop."""
+        forwarding = Path("/proc/sys/net/ipv4/ip_forward")
+        self._forwarding_was = run_in_netns(self.lab, forwarding.read_text).strip()
+        run_in_netns(self.lab, lambda: forwarding.write_text("1\n"))
+
+    def _server(self, name: str) -> ControlPlaneServer:
+        for server in self.servers:
+            if server.name == name:
+                return server
+        raise KeyError(f"no control-plane server named {name}: {', '.join(s.name for s in self.servers)}")
+
+    def start_server(self, name: str) -> None:
+        """Start (again) the server ``name`` on each port: as its VM coming back."""
+        server = self._server(name)
+        if self._listening.get(name):
+            return
+        cert_pem, key_pem = issue_server_cert(
+            self.ca_pem, self._ca_key, server.name, dns_names=[server.name],
+            ip_addresses=[server.address, *([self.vip] if self.vip else [])])
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        load_cert_chain(context, cert_pem, key_pem)
+        listening = []
+        for port in self.ports:
+            # the listening socket is made in the namespace; served from any thread after
+            http = run_in_netns(self.namespace,
+                                lambda port=port: _Server((server.address, port), _handler(server.name)))
+            http.socket = context.wrap_socket(http.socket, server_side=True)
+            threading.Thread(target=http.serve_forever, name=f"{server.name}:{port}", daemon=True).start()
+            listening.append(http)
+        self._listening[name] = listening
+
+    def stop_server(self, name: str) -> None:
+        """Stop the server ``name`` (its ports then refuse connections): as its API server going down."""
+        self._server(name)
+        for http in self._listening.pop(name, []):
+            http.shutdown()
+            http.server_close()
+
+    def who_answers(self, address: str, port: int = CONTROL_PLANE_PORTS[0], *, name: Optional[str] = None,
+                    timeout: float = 5.0) -> str:
+        """From the lab (the user's side): an HTTPS request to ``address:port``, the certificate
+        verified against the control plane's CA and the name ``name`` (``address`` by default); the
+        name of the server that answered."""
+        context = ssl.create_default_context(cadata=self.ca_pem)
+
+        def ask() -> str:
+            with socket.create_connection((address, port), timeout=timeout) as raw:
+                with context.wrap_socket(raw, server_hostname=name or address) as tls:
+                    tls.sendall(f"GET / HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n".encode())
+                    answer = b""
+                    while chunk := tls.recv(65536):
+                        answer += chunk
+            head, _, body = answer.partition(b"\r\n\r\n")
+            status = head.split(b"\r\n", 1)[0].decode(errors="replace")
+            if not status.startswith("HTTP/1.") or " 200 " not in status:
+                raise ApplianceError(f"{address}:{port} answered, but not with the control plane's 200: {status!r}.")
+            return json.loads(body)["name"]
+
+        return run_in_netns(self.lab, ask)
+
+    def stop(self) -> None:
+        for name in list(self._listening):
+            self.stop_server(name)
+        if self._forwarding_was is not None and self.lab in namespaces():
+            was, self._forwarding_was = self._forwarding_was, None
+            run_in_netns(self.lab, lambda: Path("/proc/sys/net/ipv4/ip_forward").write_text(was + "\n"))
+        if self._started:
+            ip("link", "del", self._lab_end, netns=self.lab, check=False)  # gone with the namespace too; sooner
+            if self.namespace in namespaces():
+                ip("netns", "del", self.namespace, check=False)
+            self._started = False
+
+
+# --- the load-balancer controller ----------------------------------------------------------------
+
+class _DataPlane:
+    """Calls to the appliance's Data Plane API, TLS verified against its CA; each refusal one sentence."""
+
+    def __init__(self, url: str, user: str, password: str, ca_pem: str, timeout: float) -> None:
+        self.url, self.timeout = url.rstrip("/"), timeout
+        self.session = verified_session(ca_pem, "the appliance's CA")
+        self.session.headers.update(basic_auth(user, password))
+
+    def __enter__(self) -> "_DataPlane":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.session.close()
+
+    def call(self, method: str, path: str, what: str, expected: tuple[int, ...], *, hint: str = "",
+             **kwargs) -> requests.Response:
+        where = self.url
+        try:
+            response = self.session.request(method, f"{where}/v2/services/haproxy{path}", timeout=self.timeout,
+                                            allow_redirects=False, **kwargs)
+        except requests.exceptions.SSLError:
+            raise ApplianceError(f"the Data Plane API at {where} presents a certificate the appliance's CA does not "
+                                 f"vouch for (or that does not name that address), so nothing was sent to {what}: "
+                                 f"check the CA and the management address.") from None
+        except requests.exceptions.Timeout:
+            raise ApplianceError(f"the Data Plane API at {where} did not answer within {self.timeout:.0f} s when "
+                                 f"asked to {what}.") from None
+        except requests.exceptions.ConnectionError:
+            raise ApplianceError(f"cannot connect to the Data Plane API at {where} to {what}: is the appliance up, "
+                                 f"and is that its management address and Data Plane API port?") from None
+        if response.status_code not in expected:
+            try:
+                said = str(response.json().get("message", "")).replace("\n", " ").strip()
+            except ValueError:
+                said = response.text.strip()[:200]
+            end = hint if hint and "cannot bind socket" in said else "."
+            raise ApplianceError(f"the Data Plane API at {where} refused to {what} (HTTP {response.status_code}): "
+                                 f"{(said or response.reason).rstrip('.')}{end}")
+        return response
+
+    def start_transaction(self) -> tuple[str, set[str], set[str]]:
+        """A transaction at the current version (read from a list: 2.1.0 has no /configuration/version),
+        and the frontends and backends there are."""
+        listed = self.call("GET", "/configuration/frontends", "list the frontends", (200,)).json()
+        backends = self.call("GET", "/configuration/backends", "list the backends", (200,)).json()["data"]
+        transaction = self.call("POST", "/transactions", "start a transaction", (201,),
+                                params={"version": listed["_version"]}).json()["id"]
+        return transaction, {f["name"] for f in listed["data"]}, {b["name"] for b in backends}
+
+    def commit(self, transaction: str, what: str, hint: str = "") -> int:
+        """Commit with a reload now (the answer then carries HAProxy's verdict); the new version."""
+        committed = self.call("PUT", f"/transactions/{transaction}", what, (200,), hint=hint,
+                              params={"force_reload": "true"}).json()
+        return int(committed["_version"]) + 1
+
+
+def program_load_balancer(dataplane_url: str, user: str, password: str, ca_pem: str, vip: str,
+                          servers: Sequence[ControlPlaneServer], *, name: str = "supervisor-control-plane",
+                          ports: Sequence[int] = CONTROL_PLANE_PORTS, check_interval_ms: Optional[int] = None,
+                          timeout: float = 30.0) -> int:
+    """Program the appliance at ``dataplane_url`` (``https://<management address>:<port>``) for the
+    control plane: frontend ``name`` on ``vip`` (a bind per port), backend ``name`` with ``servers``
+    (health-checked every ``check_interval_ms``, HAProxy's 2 s by default), replacing what an
+    earlier call made; one transaction, committed with a reload. Returns the configuration's new
+    version; ApplianceError, one sentence, when the API refuses (in HAProxy's own words when
+    HAProxy does). Call it where the management address is reachable: with the simulator, in its
+    lab (``sim.in_lab(lambda: program_load_balancer(...))``, or from a process running there)."""
+    with _DataPlane(dataplane_url, user, password, ca_pem, timeout) as api:
+        transaction, frontends, backends = api.start_transaction()
+        within = {"transaction_id": transaction}
+        try:
+            if name in frontends:
+                api.call("DELETE", f"/configuration/frontends/{name}", f"remove the earlier frontend {name}", (202,),
+                         params=within)
+            if name in backends:
+                api.call("DELETE", f"/configuration/backends/{name}", f"remove the earlier backend {name}", (202,),
+                         params=within)
+            api.call("POST", "/configuration/backends", f"add the backend {name}", (202,), params=within,
+                     json={"name": name, "mode": "tcp", "balance": {"algorithm": "roundrobin"}})
+            for server in servers:
+                model = {"name": server.name, "address": server.address, "check": "enabled",
+                         "health_check_port": ports[0]}
+                if check_interval_ms:
+                    model["inter"] = check_interval_ms
+                api.call("POST", "/configuration/servers", f"add the server {server.name}", (202,),
+                         params={**within, "backend": name}, json=model)
+            api.call("POST", "/configuration/frontends", f"add the frontend {name}", (202,), params=within,
+                     json={"name": name, "mode": "tcp", "default_backend": name})
+            for port in ports:
+                api.call("POST", "/configuration/binds", f"bind {vip}:{port}", (202,),
+                         params={**within, "frontend": name}, json={"name": f"{name}-{port}", "address": vip,
+                                                                    "port": port})
+        except ApplianceError:
+            api.call("DELETE", f"/transactions/{transaction}", "drop the unfinished transaction", (204,))
+            raise
+        return api.commit(transaction, f"commit the load balancer for {vip}",
+                          hint=f"; is {vip} inside a range of the appliance's /etc/vmware/anyip-routes.cfg?")
+
+
+def remove_load_balancer(dataplane_url: str, user: str, password: str, ca_pem: str, *,
+                         name: str = "supervisor-control-plane", timeout: float = 30.0) -> int:
+    """Remove frontend and backend ``name`` (what :func:`program_load_balancer` made), as a
+    controller does when the service goes; the configuration's new version."""
+    with _DataPlane(dataplane_url, user, password, ca_pem, timeout) as api:
+        transaction, frontends, backends = api.start_transaction()
+        for kind, present in (("frontends", frontends), ("backends", backends)):
+            if name in present:
+                api.call("DELETE", f"/configuration/{kind}/{name}", f"remove the {kind[:-1]} {name}", (202,),
+                         params={"transaction_id": transaction})
+        return api.commit(transaction, f"commit the removal of {name}")
