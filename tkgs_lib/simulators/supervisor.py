@@ -29,7 +29,6 @@ import ssl
 import threading
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Optional, Sequence
 
 import requests
@@ -103,7 +102,6 @@ class SupervisorControlPlane:
         self._ca_key = ""
         self._listening: dict[str, list[_Server]] = {}
         self._started = False
-        self._forwarding_was: Optional[str] = None
 
     def __repr__(self) -> str:
         return f"<SupervisorControlPlane {', '.join(s.address for s in self.servers)} in {self.namespace}>"
@@ -134,7 +132,6 @@ class SupervisorControlPlane:
                 ip("addr", "add", f"{server.address}/{self.network.prefixlen}", "dev", "workload", netns=self.namespace)
             ip("link", "set", "workload", "up", netns=self.namespace)
             ip("route", "add", "default", "via", self.gateway, "dev", "workload", netns=self.namespace)
-            self._route_through_gateways()
             self.ca_pem, self._ca_key = make_ca("supervisor", organization="Supervisor control plane (simulated)")
             for server in self.servers:
                 self.start_server(server.name)
@@ -142,15 +139,6 @@ class SupervisorControlPlane:
             self.stop()
             raise
         return self
-
-    def _route_through_gateways(self) -> None:
-        """The lab's gateways route while the control plane runs, as a site's gateways do. It
-        matters: the appliance's rule for its workload address sends its connections to the
-        control plane through the workload gateway unless its table also holds v0.1.10's
-        link-scoped route, which the route-tables stand-in does not add yet. Put back on stop."""
-        forwarding = Path("/proc/sys/net/ipv4/ip_forward")
-        self._forwarding_was = run_in_netns(self.lab, forwarding.read_text).strip()
-        run_in_netns(self.lab, lambda: forwarding.write_text("1\n"))
 
     def _server(self, name: str) -> ControlPlaneServer:
         for server in self.servers:
@@ -211,9 +199,6 @@ class SupervisorControlPlane:
     def stop(self) -> None:
         for name in list(self._listening):
             self.stop_server(name)
-        if self._forwarding_was is not None and self.lab in namespaces():
-            was, self._forwarding_was = self._forwarding_was, None
-            run_in_netns(self.lab, lambda: Path("/proc/sys/net/ipv4/ip_forward").write_text(was + "\n"))
         if self._started:
             ip("link", "del", self._lab_end, netns=self.lab, check=False)  # gone with the namespace too; sooner
             if self.namespace in namespaces():
