@@ -174,7 +174,7 @@ def test_verify_notebook_in_jupyterlab_from_the_lab_asks_for_two_passwords_and_p
         tmp_path, appliance, "04_verify_haproxy.ipynb",
         {"root password": ROOT_PASSWORD, "Data Plane API password": DATAPLANE_PASSWORD}, prompts=2)
     assert asked == {"the appliance's root password", "the Data Plane API password"}
-    assert "All 17 checks of the appliance passed." in text and "version 2.1.0 (stand-in)" in text
+    assert "All 19 checks of the appliance passed." in text and "version 2.1.0 (stand-in)" in text
     assert errors == []
     assert ROOT_PASSWORD not in saved and DATAPLANE_PASSWORD not in saved
 

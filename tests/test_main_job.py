@@ -75,12 +75,12 @@ def test_the_readme_main_job_passes_from_a_fresh_copy(tmp_path):
     # The article's fault was found and repaired, and the run ends all ok.
     summary = result.stdout.strip().splitlines()[-1]
     assert "verify found the injected fault (anyip-routes.service" in summary and "10.64.0.1/23" in summary
-    assert "repair fixed it; verify again: all 17 checks ok." in summary and (folder / "index.html").exists()
+    assert "repair fixed it; verify again: all 19 checks ok." in summary and (folder / "index.html").exists()
     for notebook in notebooks:
         assert notebook.with_suffix(".html").is_file(), f"no HTML record of {notebook.name}"
         errors = error_outputs(notebook)
         if notebook.stem == "04_verify_haproxy":  # the first verify finds the injected fault: its record says so
-            assert len(errors) == 1 and errors[0].startswith("VerificationFailed: 4 of 17 checks"), errors
+            assert len(errors) == 1 and errors[0].startswith("VerificationFailed: 4 of 19 checks"), errors
         else:
             assert errors == [], notebook.name
     assert not list((tree / "notebooks").glob("*.png")) and not list((tree / "notebooks").glob("*.cfg"))

@@ -17,6 +17,7 @@ from pyVmomi import vim
 
 from tkgs_lib.errors import RestError, VSphereError
 from tkgs_lib.simulators.appliance.dataplane_server import make_ca, serve
+from tkgs_lib.simulators.appliance.haproxy_config import md5_crypt
 from tkgs_lib.vsphere.namespace_management import (AddressRange, HaproxyLoadBalancer, ManagementNetwork,
                                                    NamespaceManagement, WorkloadNetwork, build_enable_spec,
                                                    enable_body, messages_of)
@@ -36,7 +37,7 @@ def dataplane():
     """A Data Plane API stand-in on 127.0.0.1, signed by its appliance's CA: (CA PEM, port)."""
     ca_pem, ca_key = make_ca("haproxy01.test.corp")
     server = serve("127.0.0.1", 0, ca_pem=ca_pem, ca_key_pem=ca_key, hostname="haproxy01.test.corp",
-                   addresses=["127.0.0.1"], user=DATAPLANE_USER, password=DATAPLANE_PASSWORD)
+                   addresses=["127.0.0.1"], users={DATAPLANE_USER: md5_crypt(DATAPLANE_PASSWORD)})
     yield ca_pem, server.server_address[1]
     server.shutdown()
     server.server_close()
