@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import signal
 import sys
-import textwrap
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -16,50 +14,10 @@ from .errors import SiteError, StageInterrupted, TkgsError
 EXIT_OK, EXIT_ERRORS, EXIT_UNREADABLE = 0, 1, 2
 
 
-WIDTH = 100  # what a terminal shows without wrapping
-
-
-def _print_tables(plan) -> None:
-    from .stages.plan import allocation_table, preview_anyip_routes, subnet_summary
-
-    print("Subnet summary")
-    print(subnet_summary(plan).to_text(["network", "VLAN", "port group", "CIDR", "gateway", "appliance", "usable"],
-                                       width=WIDTH))
-    print("\nAllocations")
-    print(allocation_table(plan).to_text(["what", "field", "as written", "count", "network"], width=WIDTH))
-    preview = preview_anyip_routes(plan)
-    print()
-    print(textwrap.fill(preview.heading, WIDTH))
-    print(preview.text, end="")
-
-
-def _print_finding(finding) -> None:
-    print(textwrap.fill(str(finding), WIDTH, initial_indent="  ", subsequent_indent="      ",
-                        break_on_hyphens=False, break_long_words=False))
-
-
 def cmd_validate(args) -> int:
-    from .findings import capped, errors, sort_findings
-    from .site.network import plan_networks
-    from .site import load_site
+    from .validation import validate_files
 
-    plan = plan_networks(load_site(args.site))
-    findings = sort_findings(plan.findings)
-    if args.format == "json":
-        print(json.dumps({"site": str(args.site), "errors": len(errors(findings)),
-                          "findings": [f.to_dict() for f in findings]}, indent=2))
-    else:
-        _print_tables(plan)
-        print("\nFindings" if findings else "\nFindings: none")
-        shown, hidden = capped(findings)
-        for f in shown:
-            _print_finding(f)
-        if hidden:
-            print(f"  ... and {hidden:,} more findings like those above (--format json lists every one).")
-        n = len(errors(findings))
-        print(f"\n{args.site}: {n} error{'s' if n != 1 else ''}, {len(findings) - n} warning"
-              f"{'s' if len(findings) - n != 1 else ''}.")
-    return EXIT_ERRORS if errors(findings) else EXIT_OK
+    return validate_files(args.site, args.format)
 
 
 def cmd_run(args) -> int:
@@ -150,8 +108,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tkgs-runbook", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("validate", help="check a site file's networks before anything is touched")
-    p.add_argument("site", help="the site file (YAML)")
+    p = sub.add_parser("validate", help="check site files' networks before anything is touched")
+    p.add_argument("site", nargs="+", help="the site file(s) (YAML); many: a summary line each, and a total")
     p.add_argument("--format", choices=("text", "json"), default="text")
     p.set_defaults(func=cmd_validate)
 
