@@ -21,16 +21,27 @@ def cmd_validate(args) -> int:
 
 
 def cmd_run(args) -> int:
-    from .runbook import new_run_folder, run_stages
+    from .runbook import new_run_folder
+    from .run_record import open_run_folder, run_and_record
     from .stages import select_stages
     from .site import load_site
 
-    site = load_site(args.site)
+    if len(args.site) > 1:  # a fleet: each site a run of its own, in a child process
+        from .fleet import run_fleet
+
+        if args.run_folder:
+            raise TkgsError("--run-folder continues the run of one site; give one site file with it.")
+        return run_fleet(args.site, select_stages(args.stages), Path(args.output or "runs"), apply=args.apply,
+                         jobs=args.jobs)
+    site = load_site(args.site[0])
     stages = select_stages(args.stages)
-    folder = new_run_folder(site, Path(args.output))
-    print(f"run folder: {folder}")
-    for path in run_stages(site, stages, folder, apply=args.apply, progress=sys.stderr.isatty()):
-        print(f"  done: {path.name}  ({path.with_suffix('.html').name})")
+    if args.run_folder:
+        folder = open_run_folder(site, Path(args.run_folder))
+    else:
+        folder = new_run_folder(site, Path(args.output or "runs"))
+    print(f"run folder: {folder}", flush=True)
+    for result in run_and_record(site, stages, folder, apply=args.apply, progress=sys.stderr.isatty()):
+        print(f"  done: {result.notebook.name}  ({result.html.name})", flush=True)
     changing = [s for s in stages if s.changes]
     if changing and not args.apply:
         print(f"plan only: {', '.join(sorted({s.changes for s in changing}))} was not changed. Read the plan in "
@@ -104,6 +115,12 @@ def cmd_fields(args) -> int:
     return EXIT_OK
 
 
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of at least 1")
+    return int(text)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tkgs-runbook", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -114,11 +131,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_validate)
 
     p = sub.add_parser("run", help="execute the stage notebooks headlessly into a run folder")
-    p.add_argument("site", help="the site file (YAML)")
+    p.add_argument("site", nargs="+", help="the site file (YAML); several: a fleet, each site in its own run folder")
     p.add_argument("--stages", nargs="+", metavar="STAGE",
                    help="stages to run, in runbook order (default: all); e.g. --stages plan")
-    p.add_argument("--output", default="runs", help="folder that receives the run folder (default: runs)")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--output", help="folder that receives the run folder (default: runs)")
+    where.add_argument("--run-folder", metavar="PATH",
+                       help="run into this folder (made when missing), keeping the stages already run there: "
+                            "one site only")
     p.add_argument("--apply", action="store_true", help="change vSphere / the appliance (default: plan only)")
+    p.add_argument("--jobs", type=_positive, metavar="N",
+                   help="a fleet: at most N sites at once (default: one site per vCenter at a time)")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("demo", help="run every stage with apply against the bundled simulators")
