@@ -29,7 +29,7 @@ fi
 python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
     || { echo "tkgs-runbook needs Python 3.11 or newer; found $(python3 --version)" >&2; exit 1; }
 # Apache Airflow, for the test of the fleet's Airflow DAG, only on CI (CI=true) or when asked
-# (TKGS_AIRFLOW=1): it adds about 200 packages (190 MB, a minute and a half); elsewhere that test is
+# (TKGS_AIRFLOW=1): it adds about 100 packages (190 MB, a minute and a half); elsewhere that test is
 # skipped, saying why. An environment that has the airflow extra already keeps it.
 extras=dev
 ci=$(printf '%s' "${CI:-}" | tr '[:upper:]' '[:lower:]')

@@ -27,9 +27,10 @@ ROOT = Path(__file__).resolve().parent.parent
 AIRFLOW = Path(sys.executable).with_name("airflow")
 
 
-def _needs_airflow():
+@pytest.fixture
+def airflow_installed():
     try:
-        import airflow.sdk  # noqa: F401
+        import airflow.sdk  # noqa: F401  (what the DAG factory imports)
     except ImportError as exc:
         reason = f"Apache Airflow is not installed ({exc}); install the airflow extra to run this test"
         if os.environ.get("CI", "").lower() == "true":
@@ -77,8 +78,7 @@ def test_a_bad_fleet_file_is_one_sentence_naming_file_and_field(tmp_path, sites,
 
 # --- the DAG, built ---------------------------------------------------------------------------------
 
-def test_the_dag_has_a_group_per_site_and_a_task_per_stage_on_its_sites_queue(tmp_path):
-    _needs_airflow()
+def test_the_dag_has_a_group_per_site_and_a_task_per_stage_on_its_sites_queue(airflow_installed, tmp_path):
     from tkgs_lib.airflow_dags import SiteStageOperator, fleet_dag
 
     for name in ("lab-a", "lab-b"):
@@ -101,11 +101,11 @@ def test_the_dag_has_a_group_per_site_and_a_task_per_stage_on_its_sites_queue(tm
 
 # --- the DAG, run by Airflow against the vCenter simulator -----------------------------------------
 
-def test_airflow_runs_plan_and_prepare_for_two_sites_without_a_password_anywhere(vcsim, tmp_path):
+def test_airflow_runs_plan_and_prepare_for_two_sites_without_a_password_anywhere(airflow_installed, vcsim,
+                                                                                   tmp_path):
     """One site's vCenter password comes from an Airflow connection, the other's from the worker's
     environment; neither may appear in Airflow's output, its database (XCom, rendered templates, the
     DAG's code and parameters) or any log."""
-    _needs_airflow()
     ova = build_ova(tmp_path / "haproxy-v0.1.10.ova", disk_size=256 * 1024)
     sites = []
     for name, queue in (("lab-a", "emea"), ("lab-b", "apac")):

@@ -120,7 +120,8 @@ def startable(waiting: Sequence[FleetSite], running: Sequence[FleetSite], *, job
 
 
 class _Stop:
-    """The first stopping signal received (SIGINT, SIGTERM, SIGHUP); the loop passes it on."""
+    """The first stopping signal received (SIGINT, SIGTERM, SIGHUP), which the loop passes on, and how
+    many arrived."""
 
     def __init__(self) -> None:
         self.signum: Optional[int] = None
@@ -184,9 +185,28 @@ def run_fleet(site_files: Sequence[str], stages, output: Path, *, apply: bool = 
     for s in sites:
         if s.problem:
             say(f"{s.name or s.given}: not run: {s.problem}")
-    waiting, running = list(runnable), []
     stop = _Stop()
     with _signals_to(stop):
+        _schedule(sites, runnable, stages, apply, jobs, one_per_vcenter, stop, say)
+    index = write_fleet_summary(folder, sites, [st.name for st in stages])
+    summary = fleet_summary(sites)
+    if stop.signum is not None:
+        summary += f" Stopped by {signal.Signals(stop.signum).name}."
+    print(f"fleet: {summary} See {index}.", file=out, flush=True)
+    changing = sorted({st.changes for st in stages if st.changes})
+    if changing and not apply:
+        print(f"plan only: {', '.join(changing)} was not changed at any site; rerun with --apply.", file=out)
+    if stop.signum is not None:
+        return EXIT_INTERRUPTED
+    return max([_exit_status(s) for s in sites] or [0])
+
+
+def _schedule(sites, runnable, stages, apply, jobs, one_per_vcenter, stop: "_Stop", say) -> None:
+    """Start sites as :func:`startable` allows until every one has ended, or, once ``stop`` holds a
+    signal, pass it on to each running site and wait for them all."""
+    waiting, running = list(runnable), []
+    reported = 0
+    try:
         while waiting or running:
             if stop.signum is None:
                 for s in startable(waiting, running, jobs=jobs, one_per_vcenter=one_per_vcenter):
@@ -201,6 +221,9 @@ def run_fleet(site_files: Sequence[str], stages, output: Path, *, apply: bool = 
                         s.process.send_signal(stop.signum)
                         say(f"{s.name}: {signal.Signals(stop.signum).name} passed on; waiting for it to keep "
                             f"its record")
+                if stop.count > reported + 1:
+                    say(f"still waiting for {', '.join(s.name for s in running)} to keep their records")
+                reported = stop.count - 1
             for s in list(running):
                 for line in _progress(s):
                     say(line + _now(running, waiting, sites))
@@ -213,17 +236,13 @@ def run_fleet(site_files: Sequence[str], stages, output: Path, *, apply: bool = 
             if stop.signum is not None and not running:
                 break
             time.sleep(POLL_SECONDS)
-    index = write_fleet_summary(folder, sites, [st.name for st in stages])
-    summary = fleet_summary(sites)
-    if stop.signum is not None:
-        summary += f" Stopped by {signal.Signals(stop.signum).name}."
-    print(f"fleet: {summary} See {index}.", file=out, flush=True)
-    changing = sorted({st.changes for st in stages if st.changes})
-    if changing and not apply:
-        print(f"plan only: {', '.join(changing)} was not changed at any site; rerun with --apply.", file=out)
-    if stop.signum is not None:
-        return EXIT_INTERRUPTED
-    return max([_exit_status(s) for s in sites] or [0])
+    except BaseException:  # a fault here must not leave sites running unsupervised
+        for s in running:
+            if s.process.poll() is None:
+                s.process.terminate()
+        for s in running:
+            s.process.wait()
+        raise
 
 
 def _vcenters(sites: Sequence[FleetSite]) -> str:
