@@ -173,7 +173,10 @@ def _at_long_step(record: Path) -> bool:
     return any("image/png" in o.get("data", {}) for c in cells for o in c.get("outputs", []))
 
 
-def test_sigterm_mid_fleet_keeps_every_record_and_leaves_no_kernel(tmp_path):
+@pytest.mark.parametrize("signame", ["SIGTERM", "SIGINT"])
+def test_a_signal_mid_fleet_keeps_every_record_and_leaves_no_kernel(tmp_path, signame):
+    """SIGTERM (a CI timeout) or Ctrl-C: each running site stops its kernel and keeps its record, as a single
+    run does; no further site starts."""
     files = [write_site(tmp_path, {"site": name}, name=f"{name}.yaml") for name in ("lab-a", "lab-b", "lab-c")]
     proc = subprocess.Popen([str(SCRIPT), "run", *map(str, files), "--stages", "plan", "prepare", "--jobs", "2",
                              "--output", str(tmp_path / "runs")],
@@ -190,7 +193,7 @@ def test_sigterm_mid_fleet_keeps_every_record_and_leaves_no_kernel(tmp_path):
     time.sleep(1)
     processes = _descendants(proc.pid)
     assert len(processes) >= 4  # two runners and their kernels
-    proc.send_signal(signal.SIGTERM)
+    proc.send_signal(getattr(signal, signame))
     out, err = proc.communicate(timeout=90)
     assert proc.returncode == 130, out + err
     (fleet,) = (tmp_path / "runs").iterdir()
@@ -205,7 +208,7 @@ def test_sigterm_mid_fleet_keeps_every_record_and_leaves_no_kernel(tmp_path):
         assert "interrupted: stage 'plan' (Plan the networks) was interrupted: it changes nothing." in log
         assert "Traceback" not in log
     assert not (fleet / "lab-c").exists()  # never started once the fleet was stopped
-    assert "lab-a: SIGTERM passed on" in out and "lab-b: SIGTERM passed on" in out
+    assert f"lab-a: {signame} passed on" in out and f"lab-b: {signame} passed on" in out
     assert "fleet: 3 sites, 0 ok; lab-a interrupted at plan; lab-b interrupted at plan; lab-c not started." in out
     index = (fleet / "index.html").read_text()
     assert index.count("<td>interrupted at plan") == 2 and "<td>not started</td>" in index

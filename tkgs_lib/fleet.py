@@ -91,7 +91,7 @@ def load_fleet_sites(site_files: Sequence[str]) -> list[FleetSite]:
             continue
         entry.site, entry.name = site, site.site
         vc = site.vcenter
-        entry.vcenter = f"{vc.server}:{vc.port}" if vc is not None and vc.server else "no vCenter"
+        entry.vcenter = f"{vc.server.lower()}:{vc.port}" if vc is not None and vc.server else "no vCenter"
         if not SITE_NAME.match(site.site or ""):
             entry.problem = f"site {site.site!r} cannot name a run folder: use letters, digits, '.', '_' and '-' only."
         elif site.site in names:

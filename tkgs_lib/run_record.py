@@ -106,14 +106,6 @@ class RunRecord:
         parts = ", ".join(f"{e.stage} {'not run' if e.status == PENDING else e.status}" for e in self.stages)
         return f"{self.site}: {parts}." + (f" {self.error}" if self.error else "")
 
-    @property
-    def status(self) -> str:
-        """The run's own status: the first stage that is not ok says it, else ok."""
-        for e in self.stages:
-            if e.status != OK:
-                return e.status
-        return OK
-
 
 def _shown_status(entry: StageEntry) -> str:
     if entry.status == PENDING:
