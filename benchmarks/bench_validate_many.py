@@ -96,7 +96,8 @@ def main() -> int:
     ratio_one = t_one / t_base
     ratio_many = t_many / t_one_again
     print(f"python -c 'import yaml, netaddr':        {t_base:6.3f} s (median of {args.rounds})")
-    print(f"tkgs-runbook validate, one site file:   {t_one:6.3f} s   ratio {ratio_one:4.2f}  (target <= {TARGET_ONE:g})")
+    print(f"tkgs-runbook validate, one site file:   {t_one:6.3f} s   ratio {ratio_one:4.2f}  "
+          f"(target <= {TARGET_ONE:g})")
     print(f"tkgs-runbook validate, {args.sites} site files: {t_many:6.3f} s   ratio {ratio_many:4.2f} against one file "
           f"({t_one_again:.3f} s)  (target <= {TARGET_MANY:g})")
     print(f"  per further site: {(t_many - t_one_again) / max(1, args.sites - 1) * 1e3:.1f} ms; "

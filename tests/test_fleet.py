@@ -200,7 +200,8 @@ def test_a_signal_mid_fleet_keeps_every_record_and_leaves_no_kernel(tmp_path, si
     for name in ("lab-a", "lab-b"):
         folder = fleet / name
         record = json.loads((folder / "stages.json").read_text())
-        assert [(e["stage"], e["status"]) for e in record["stages"]] == [("plan", "interrupted"), ("prepare", "pending")]
+        statuses = [(e["stage"], e["status"]) for e in record["stages"]]
+        assert statuses == [("plan", "interrupted"), ("prepare", "pending")]
         assert (folder / "01_plan_networks.html").exists()  # the record, exported
         banner = json.loads((folder / "01_plan_networks.ipynb").read_text())["cells"][0]
         assert banner["metadata"]["tags"] == ["tkgs-interrupted"]
