@@ -16,10 +16,10 @@ from netaddr import IPAddress
 
 from ..findings import errors
 from ..site.network import NetworkPlan, usable_addresses
-from ..planning import Plan
 from . import stage_named
 
-if TYPE_CHECKING:  # a Table brings pandas, which `validate` (text only) never needs
+if TYPE_CHECKING:  # `validate` shows the plan as text only: it never needs a Table (pandas) or a Plan
+    from ..planning import Plan
     from ..tables import Table
 
 STAGE = stage_named("plan")
@@ -151,6 +151,8 @@ def read_facts(run) -> NetworkPlan:
 
 def plan(run, facts: NetworkPlan) -> Plan:
     """Nothing to create or change: the findings of every rule, to be clean before stage 2."""
+    from ..planning import Plan
+
     return Plan(STAGE.title, findings=list(facts.findings))
 
 
