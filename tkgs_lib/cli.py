@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import signal
 import sys
-import textwrap
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -16,63 +14,34 @@ from .errors import SiteError, StageInterrupted, TkgsError
 EXIT_OK, EXIT_ERRORS, EXIT_UNREADABLE = 0, 1, 2
 
 
-WIDTH = 100  # what a terminal shows without wrapping
-
-
-def _print_tables(plan) -> None:
-    from .stages.plan import allocation_table, preview_anyip_routes, subnet_summary
-
-    print("Subnet summary")
-    print(subnet_summary(plan).to_text(["network", "VLAN", "port group", "CIDR", "gateway", "appliance", "usable"],
-                                       width=WIDTH))
-    print("\nAllocations")
-    print(allocation_table(plan).to_text(["what", "field", "as written", "count", "network"], width=WIDTH))
-    preview = preview_anyip_routes(plan)
-    print()
-    print(textwrap.fill(preview.heading, WIDTH))
-    print(preview.text, end="")
-
-
-def _print_finding(finding) -> None:
-    print(textwrap.fill(str(finding), WIDTH, initial_indent="  ", subsequent_indent="      ",
-                        break_on_hyphens=False, break_long_words=False))
-
-
 def cmd_validate(args) -> int:
-    from .findings import capped, errors, sort_findings
-    from .site.network import plan_networks
-    from .site import load_site
+    from .validation import validate_files
 
-    plan = plan_networks(load_site(args.site))
-    findings = sort_findings(plan.findings)
-    if args.format == "json":
-        print(json.dumps({"site": str(args.site), "errors": len(errors(findings)),
-                          "findings": [f.to_dict() for f in findings]}, indent=2))
-    else:
-        _print_tables(plan)
-        print("\nFindings" if findings else "\nFindings: none")
-        shown, hidden = capped(findings)
-        for f in shown:
-            _print_finding(f)
-        if hidden:
-            print(f"  ... and {hidden:,} more findings like those above (--format json lists every one).")
-        n = len(errors(findings))
-        print(f"\n{args.site}: {n} error{'s' if n != 1 else ''}, {len(findings) - n} warning"
-              f"{'s' if len(findings) - n != 1 else ''}.")
-    return EXIT_ERRORS if errors(findings) else EXIT_OK
+    return validate_files(args.site, args.format)
 
 
 def cmd_run(args) -> int:
-    from .runbook import new_run_folder, run_stages
+    from .runbook import new_run_folder
+    from .run_record import open_run_folder, run_and_record
     from .stages import select_stages
     from .site import load_site
 
-    site = load_site(args.site)
+    if len(args.site) > 1:  # a fleet: each site a run of its own, in a child process
+        from .fleet import run_fleet
+
+        if args.run_folder:
+            raise TkgsError("--run-folder continues the run of one site; give one site file with it.")
+        return run_fleet(args.site, select_stages(args.stages), Path(args.output or "runs"), apply=args.apply,
+                         jobs=args.jobs)
+    site = load_site(args.site[0])
     stages = select_stages(args.stages)
-    folder = new_run_folder(site, Path(args.output))
-    print(f"run folder: {folder}")
-    for path in run_stages(site, stages, folder, apply=args.apply, progress=sys.stderr.isatty()):
-        print(f"  done: {path.name}  ({path.with_suffix('.html').name})")
+    if args.run_folder:
+        folder = open_run_folder(site, Path(args.run_folder))
+    else:
+        folder = new_run_folder(site, Path(args.output or "runs"))
+    print(f"run folder: {folder}", flush=True)
+    for result in run_and_record(site, stages, folder, apply=args.apply, progress=sys.stderr.isatty()):
+        print(f"  done: {result.notebook.name}  ({result.html.name})", flush=True)
     changing = [s for s in stages if s.changes]
     if changing and not args.apply:
         print(f"plan only: {', '.join(sorted({s.changes for s in changing}))} was not changed. Read the plan in "
@@ -146,21 +115,33 @@ def cmd_fields(args) -> int:
     return EXIT_OK
 
 
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of at least 1")
+    return int(text)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tkgs-runbook", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("validate", help="check a site file's networks before anything is touched")
-    p.add_argument("site", help="the site file (YAML)")
+    p = sub.add_parser("validate", help="check site files' networks before anything is touched")
+    p.add_argument("site", nargs="+", help="the site file(s) (YAML); many: a summary line each, and a total")
     p.add_argument("--format", choices=("text", "json"), default="text")
     p.set_defaults(func=cmd_validate)
 
     p = sub.add_parser("run", help="execute the stage notebooks headlessly into a run folder")
-    p.add_argument("site", help="the site file (YAML)")
+    p.add_argument("site", nargs="+", help="the site file (YAML); several: a fleet, each site in its own run folder")
     p.add_argument("--stages", nargs="+", metavar="STAGE",
                    help="stages to run, in runbook order (default: all); e.g. --stages plan")
-    p.add_argument("--output", default="runs", help="folder that receives the run folder (default: runs)")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--output", help="folder that receives the run folder (default: runs)")
+    where.add_argument("--run-folder", metavar="PATH",
+                       help="run into this folder (made when missing), keeping the stages already run there: "
+                            "one site only")
     p.add_argument("--apply", action="store_true", help="change vSphere / the appliance (default: plan only)")
+    p.add_argument("--jobs", type=_positive, metavar="N",
+                   help="a fleet: at most N sites at once (default: one site per vCenter at a time)")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("demo", help="run every stage with apply against the bundled simulators")

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import html
 import numbers
-import textwrap
 from typing import Iterable, Optional, Sequence
 
 import pandas as pd
+
+from .text_table import format_cells
 
 __all__ = ["Table", "yes_no"]
 
@@ -86,23 +87,9 @@ class Table:
         if self.frame.empty:
             return self.empty
         frame = self.frame[list(columns)] if columns else self.frame
-        cells = [[str(c) for c in frame.columns]] + [[_cell_text(v) for v in row]
-                                                     for row in frame.itertuples(index=False)]
-        widths = [max(len(row[i]) for row in cells) for i in range(len(frame.columns))]
-        # Shrink the widest column until the table fits; its cells wrap onto more lines.
-        while sum(widths) + 2 * (len(widths) - 1) > width and max(widths) > 12:
-            widest = widths.index(max(widths))
-            widths[widest] -= 1
+        rows = [[_cell_text(v) for v in row] for row in frame.itertuples(index=False)]
         numeric = [pd.api.types.is_numeric_dtype(frame[c]) for c in frame.columns]
-        lines = []
-        for row in cells:
-            wrapped = [textwrap.wrap(cell, w, break_on_hyphens=False) or [""] for cell, w in zip(row, widths)]
-            for depth in range(max(len(w) for w in wrapped)):
-                parts = [(w[depth] if depth < len(w) else "").rjust(n) if num else
-                         (w[depth] if depth < len(w) else "").ljust(n)
-                         for w, n, num in zip(wrapped, widths, numeric)]
-                lines.append("  ".join(parts).rstrip())
-        return "\n".join(lines)
+        return format_cells([str(c) for c in frame.columns], rows, numeric, width)
 
     def __repr__(self) -> str:
         return self.to_text()

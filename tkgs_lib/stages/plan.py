@@ -10,15 +10,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 from netaddr import IPAddress
 
 from ..findings import errors
 from ..site.network import NetworkPlan, usable_addresses
-from ..tables import Table
 from . import stage_named
-from ..planning import Plan
+
+if TYPE_CHECKING:  # `validate` shows the plan as text only: it never needs a Table (pandas) or a Plan
+    from ..planning import Plan
+    from ..tables import Table
 
 STAGE = stage_named("plan")
 
@@ -36,7 +38,10 @@ ANYIP_HEADER = """\
 ANYIP_FILE = "anyip-routes.cfg"
 
 
-def subnet_summary(plan: NetworkPlan) -> Table:
+SUBNET_EMPTY = "The site names no network."
+
+
+def subnet_rows(plan: NetworkPlan) -> list[dict]:
     """One row per network: VLAN, port group, addresses, and what the plan allocates in it."""
     allocations = plan.allocations()
     rows = []
@@ -58,18 +63,32 @@ def subnet_summary(plan: NetworkPlan) -> Table:
             "last usable": str(IPAddress(n.last - 1)) if n is not None else "",
             "allocated": allocated,
         })
-    return Table(rows, empty="The site names no network.")
+    return rows
+
+
+def subnet_summary(plan: NetworkPlan) -> Table:
+    """The subnet summary as a table (:func:`subnet_rows`)."""
+    from ..tables import Table
+
+    return Table(subnet_rows(plan), empty=SUBNET_EMPTY)
 
 
 ALLOCATION_COLUMNS = ["what", "field", "as written", "first", "last", "count", "network"]
+ALLOCATION_EMPTY = "The site reserves no address or range."
+
+
+def allocation_rows(plan: NetworkPlan) -> list[dict]:
+    """Every reserved address and range, as the site writes it, with first, last, count and network,
+    in address order."""
+    return [{"what": a.kind, "field": a.path, "as written": a.text, "first": str(a.first), "last": str(a.last),
+             "count": a.count, "network": a.role or "(outside every network)"} for a in plan.allocations()]
 
 
 def allocation_table(plan: NetworkPlan) -> Table:
-    """Every reserved address and range, as the site writes it, with first, last, count and network,
-    in address order."""
-    rows = [{"what": a.kind, "field": a.path, "as written": a.text, "first": str(a.first), "last": str(a.last),
-             "count": a.count, "network": a.role or "(outside every network)"} for a in plan.allocations()]
-    return Table(rows, ALLOCATION_COLUMNS, empty="The site reserves no address or range.")
+    """The allocations as a table (:func:`allocation_rows`)."""
+    from ..tables import Table
+
+    return Table(allocation_rows(plan), ALLOCATION_COLUMNS, empty=ALLOCATION_EMPTY)
 
 
 def anyip_routes_cfg(plan: NetworkPlan) -> str:
@@ -132,6 +151,8 @@ def read_facts(run) -> NetworkPlan:
 
 def plan(run, facts: NetworkPlan) -> Plan:
     """Nothing to create or change: the findings of every rule, to be clean before stage 2."""
+    from ..planning import Plan
+
     return Plan(STAGE.title, findings=list(facts.findings))
 
 

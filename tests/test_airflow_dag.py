@@ -1,0 +1,166 @@
+"""The fleet's Airflow DAG, run by Airflow itself (`airflow dags test`, SQLite, no scheduler), and its fleet file.
+
+Where Airflow is not installed (`pip install -e '.[airflow]'`, or TKGS_AIRFLOW=1 bash scripts/setup.sh)
+the Airflow tests are skipped with the reason, except under CI=true, where they fail.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from sim_site import site_data
+from test_cli import write_site
+from tkgs_lib.errors import TkgsError
+from tkgs_lib.fleet_file import load_fleet
+from tkgs_lib.simulators.ova import build_ova
+
+ROOT = Path(__file__).resolve().parent.parent
+AIRFLOW = Path(sys.executable).with_name("airflow")
+
+
+@pytest.fixture
+def airflow_installed():
+    try:
+        import airflow.sdk  # noqa: F401  (what the DAG factory imports)
+    except ImportError as exc:
+        reason = f"Apache Airflow is not installed ({exc}); install the airflow extra to run this test"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"on CI: {reason}", pytrace=False)
+        pytest.skip(reason)
+    assert AIRFLOW.exists(), f"no airflow command beside {sys.executable}"
+
+
+# --- the fleet file (no Airflow needed) -------------------------------------------------------------
+
+def _fleet_file(tmp_path: Path, sites: list, **top) -> Path:
+    path = tmp_path / "fleet.yaml"
+    path.write_text(yaml.safe_dump({"fleet": "tkgs_test", "run_folder": str(tmp_path / "shared"),
+                                    "stages": ["plan", "prepare"], "sites": sites, **top}, sort_keys=False))
+    return path
+
+
+def test_the_example_fleet_file_reads():
+    fleet = load_fleet(ROOT / "examples" / "example-fleet.yaml")
+    (site,) = fleet.sites
+    assert (fleet.name, fleet.stages, fleet.apply) == ("tkgs_fleet", ("plan", "prepare"), False)
+    assert (site.name, site.queue, site.pool) == ("lab01", "lab", "vcenter-test-corp")
+    assert site.passwords == {"TKGS_VCENTER_PASSWORD": "tkgs_lab01_vcenter"}
+
+
+@pytest.mark.parametrize("sites, top, words", [
+    ([{"site_file": "lab01.yaml"}], {}, "sites[0].queue: is required but missing."),
+    ([{"site_file": "lab01.yaml", "queue": "emea", "password": "x"}], {}, "sites[0].password: unknown key"),
+    ([{"site_file": "nope.yaml", "queue": "emea"}], {}, "sites[0].site_file: "),
+    ([{"site_file": "lab01.yaml", "queue": "emea"}, {"site_file": "lab01.yaml", "queue": "apac"}], {},
+     "sites[1].site_file: site 'lab01' is also the site of sites[0]"),
+    ([{"site_file": "lab01.yaml", "queue": "emea", "passwords": {"TKGS_NOPE": "c"}}], {},
+     "sites[0].passwords.TKGS_NOPE: the site names no such variable (it names TKGS_VCENTER_PASSWORD"),
+    ([{"site_file": "lab01.yaml", "queue": "emea"}], {"stages": ["plan", "deploy-all"]},
+     "stages: unknown stage deploy-all"),
+    ([{"site_file": "lab01.yaml", "queue": "emea"}], {"run_folder": "runs"}, "run_folder: expected an absolute path"),
+])
+def test_a_bad_fleet_file_is_one_sentence_naming_file_and_field(tmp_path, sites, top, words):
+    write_site(tmp_path, name="lab01.yaml")
+    path = _fleet_file(tmp_path, sites, **top)
+    with pytest.raises(TkgsError) as caught:
+        load_fleet(path)
+    assert str(caught.value).startswith(f"{path}: ") and words in str(caught.value), str(caught.value)
+
+
+# --- the DAG, built ---------------------------------------------------------------------------------
+
+def test_the_dag_has_a_group_per_site_and_a_task_per_stage_on_its_sites_queue(airflow_installed, tmp_path):
+    from tkgs_lib.airflow_dags import SiteStageOperator, fleet_dag
+
+    for name in ("lab-a", "lab-b"):
+        write_site(tmp_path, {"site": name}, name=f"{name}.yaml")
+    path = _fleet_file(tmp_path, [{"site_file": "lab-a.yaml", "queue": "emea", "pool": "vc-one"},
+                                  {"site_file": "lab-b.yaml", "queue": "apac"}], apply=True)
+    dag = fleet_dag(path)
+    assert dag.dag_id == "tkgs_test" and dag.params == {} and dag.max_active_runs == 1
+    stages = {t.task_id: t for t in dag.tasks if isinstance(t, SiteStageOperator)}
+    assert sorted(stages) == ["lab-a.plan", "lab-a.prepare", "lab-b.plan", "lab-b.prepare"]
+    assert {t.task_id: t.queue for t in stages.values()} == {
+        "lab-a.plan": "emea", "lab-a.prepare": "emea", "lab-b.plan": "apac", "lab-b.prepare": "apac"}
+    assert stages["lab-a.plan"].pool == "vc-one" and stages["lab-b.plan"].pool == "default_pool"
+    assert stages["lab-a.prepare"].upstream_task_ids == {"lab-a.plan"}
+    assert not stages["lab-a.plan"].apply and stages["lab-a.prepare"].apply  # apply only where a stage changes
+    index = dag.get_task("fleet_index")
+    assert index.upstream_task_ids == {"lab-a.prepare", "lab-b.prepare"} and index.trigger_rule == "all_done"
+    assert stages["lab-a.plan"].template_fields == ("run_folder",)
+
+
+# --- the DAG, run by Airflow against the vCenter simulator -----------------------------------------
+
+def test_airflow_runs_plan_and_prepare_for_two_sites_without_a_password_anywhere(airflow_installed, vcsim,
+                                                                                   tmp_path):
+    """One site's vCenter password comes from an Airflow connection, the other's from the worker's
+    environment; neither may appear in Airflow's output, its database (XCom, rendered templates, the
+    DAG's code and parameters) or any log."""
+    ova = build_ova(tmp_path / "haproxy-v0.1.10.ova", disk_size=256 * 1024)
+    sites = []
+    for name, queue in (("lab-a", "emea"), ("lab-b", "apac")):
+        data = site_data(vcsim)
+        data["site"] = name
+        data["vcenter"]["password_env"] = f"TKGS_{name.upper().replace('-', '_')}_VCENTER_PASSWORD"
+        data["content_libraries"]["haproxy"]["ova"] = ova.name
+        (tmp_path / f"{name}.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
+        sites.append({"site_file": f"{name}.yaml", "queue": queue})
+    sites[0]["passwords"] = {"TKGS_LAB_A_VCENTER_PASSWORD": "tkgs_lab_a_vcenter"}
+    fleet_file = _fleet_file(tmp_path, sites)
+    home = tmp_path / "airflow"
+    (home / "dags").mkdir(parents=True)
+    shutil.copy(ROOT / "examples" / "airflow_fleet_dag.py", home / "dags")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "TKGS_LAB_"))}
+    env.update({
+        "AIRFLOW_HOME": str(home), "AIRFLOW__CORE__DAGS_FOLDER": str(home / "dags"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False", "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home}/airflow.db",
+        "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(home / "logs"), "TKGS_FLEET_FILE": str(fleet_file),
+        # lab-a's password: an Airflow connection (from the environment, so not even the database holds it)
+        "AIRFLOW_CONN_TKGS_LAB_A_VCENTER": json.dumps({"conn_type": "generic", "password": vcsim.password}),
+        "TKGS_LAB_B_VCENTER_PASSWORD": vcsim.password,  # lab-b's: the worker's environment
+    })
+    migrate = subprocess.run([str(AIRFLOW), "db", "migrate"], env=env, capture_output=True, text=True, timeout=300)
+    assert migrate.returncode == 0, migrate.stdout[-3000:] + migrate.stderr[-3000:]
+    run = subprocess.run([str(AIRFLOW), "dags", "test", "tkgs_test"], env=env, capture_output=True, text=True,
+                         timeout=600)
+    output = run.stdout + run.stderr
+    assert run.returncode == 0, output[-6000:]
+
+    db = sqlite3.connect(home / "airflow.db")
+    rows = db.execute("select task_id, queue, state, run_id from task_instance").fetchall()
+    assert {(task, queue, state) for task, queue, state, _ in rows} == {
+        ("lab-a.plan", "emea", "success"), ("lab-a.prepare", "emea", "success"),
+        ("lab-b.plan", "apac", "success"), ("lab-b.prepare", "apac", "success"),
+        ("fleet_index", "default", "success")}
+    (run_id,) = {r[3] for r in rows}
+    folder = tmp_path / "shared" / "tkgs_test" / run_id.replace(":", "-").replace("+", "_")
+    for name in ("lab-a", "lab-b"):  # prepare ran into the folder plan wrote, and kept plan's entry
+        record = json.loads((folder / name / "stages.json").read_text())
+        assert [(e["stage"], e["status"]) for e in record["stages"]] == [("plan", "ok"), ("prepare", "ok")]
+        assert (folder / name / "02_prepare_vsphere.html").exists()
+    fleet = json.loads((folder / "fleet.json").read_text())
+    assert [(s["site"], s["outcome"]) for s in fleet["sites"]] == [("lab-a", "ok"), ("lab-b", "ok")]
+    assert '<a href="lab-a/index.html">lab-a</a>' in (folder / "index.html").read_text()
+
+    rendered = db.execute("select task_id, rendered_fields from rendered_task_instance_fields").fetchall()
+    assert {task for task, _ in rendered} >= {"lab-a.plan", "lab-b.prepare"}
+    assert all(str(folder) in fields for task, fields in rendered if task != "fleet_index")
+    xcoms = db.execute("select key, value from xcom").fetchall()
+    secret = vcsim.password
+    assert secret not in repr(rendered) + repr(xcoms), "a password reached a rendered template or XCom"
+    assert secret not in output, "a password reached Airflow's output"
+    assert "running: tkgs_lib.cli run" in output  # the tasks' logs are in that output
+    db.close()
+    for path in [*home.rglob("*"), *folder.rglob("*")]:  # the database whole (DAG code, params...), logs, records
+        if path.is_file():
+            assert secret.encode() not in path.read_bytes(), f"the password reached {path}"

@@ -1,0 +1,202 @@
+"""A run folder's own account of its stages: ``stages.json`` and the ``index.html`` made from it.
+
+``stages.json`` says, for each stage asked for, its status (pending, running, ok, failed,
+interrupted), how long it took, its record (the executed notebook and its HTML) and, when it failed,
+the scrubbed sentence why. It is rewritten whole (never half-written: a new file replaces the old)
+as each stage starts and ends, so a fleet runner can read every site's progress, and a later
+``run --run-folder`` continues the folder with the stages run so far kept (an Airflow task per
+stage, each a separate process, writes into the folder the task before it wrote).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Iterator, Optional, Sequence
+
+from .errors import StageFailed, StageInterrupted, TkgsError
+
+__all__ = ["RECORD_FILE", "StageEntry", "RunRecord", "open_run_folder", "run_and_record"]
+
+RECORD_FILE = "stages.json"
+PENDING, RUNNING, OK, FAILED, INTERRUPTED = "pending", "running", "ok", "failed", "interrupted"
+
+
+@dataclass
+class StageEntry:
+    stage: str  # its name, as on the command line
+    title: str
+    status: str = PENDING
+    seconds: float = 0.0
+    notebook: str = ""  # the executed notebook, relative to the run folder
+    html: str = ""  # its HTML
+    apply: bool = False
+    started: str = ""  # local time, ISO 8601
+    error: str = ""  # why it failed (scrubbed), on one line
+
+
+@dataclass
+class RunRecord:
+    """The stages of one site's run folder, in runbook order."""
+
+    folder: Path
+    site: str
+    site_file: str
+    stages: list[StageEntry] = field(default_factory=list)
+    error: str = ""  # why the run stopped before a stage could start (a held apply lock...)
+
+    # --- reading and writing ---------------------------------------------------------------------
+
+    @classmethod
+    def read(cls, folder: Path) -> Optional["RunRecord"]:
+        """The record in ``folder``, or None when there is none (or none that can be read yet)."""
+        path = Path(folder) / RECORD_FILE
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            return cls(Path(folder), data["site"], data["site_file"],
+                       [StageEntry(**entry) for entry in data["stages"]], data.get("error", ""))
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    def to_dict(self) -> dict:
+        return {"site": self.site, "site_file": self.site_file, "error": self.error,
+                "stages": [asdict(e) for e in self.stages]}
+
+    def save(self, secrets: Sequence[str] = ()) -> None:
+        """Write ``stages.json`` (atomically) and ``index.html``; every text scrubbed of ``secrets``."""
+        from .credentials import scrub_text
+
+        text = scrub_text(json.dumps(self.to_dict(), indent=1), secrets)
+        target = self.folder / RECORD_FILE
+        scratch = target.with_name(f".{RECORD_FILE}.{os.getpid()}")
+        scratch.write_text(text + "\n", encoding="utf-8")
+        os.replace(scratch, target)  # a reader sees the old record or the new, never half of one
+        self.write_index(secrets)
+
+    def write_index(self, secrets: Sequence[str] = ()) -> Path:
+        from .credentials import scrub_text
+        from .run_index import IndexRow, write_index
+
+        rows = [IndexRow(e.title, self.folder / e.notebook if e.notebook else None, e.seconds,
+                         scrub_text(_shown_status(e), secrets)) for e in self.stages]
+        return write_index(self.folder, Path(self.site_file), rows, scrub_text(self.summary(), secrets))
+
+    # --- changing it -----------------------------------------------------------------------------
+
+    def expect(self, stages, apply: bool) -> None:
+        """Mark ``stages`` pending (a stage run before in this folder is replaced: a rerun)."""
+        from .stages import STAGE_NAMES
+
+        for stage in stages:
+            self.stages = [e for e in self.stages if e.stage != stage.name]
+            self.stages.append(StageEntry(stage.name, stage.title, apply=apply and bool(stage.changes)))
+        self.stages.sort(key=lambda e: STAGE_NAMES.index(e.stage) if e.stage in STAGE_NAMES else len(STAGE_NAMES))
+        self.error = ""
+
+    def entry(self, name: str) -> StageEntry:
+        return next(e for e in self.stages if e.stage == name)
+
+    def summary(self) -> str:
+        """One line: each stage and its status, e.g. ``lab01: plan ok, prepare failed.``"""
+        if not self.stages:
+            return f"{self.site}: no stage run."
+        parts = ", ".join(f"{e.stage} {'not run' if e.status == PENDING else e.status}" for e in self.stages)
+        return f"{self.site}: {parts}." + (f" {self.error}" if self.error else "")
+
+
+def _shown_status(entry: StageEntry) -> str:
+    if entry.status == PENDING:
+        return "not run"
+    if entry.error:
+        return f"{entry.status}: {entry.error}"
+    return entry.status + (" (applied)" if entry.apply and entry.status == OK else "")
+
+
+def open_run_folder(site, folder: Path) -> Path:
+    """``folder`` (absolute; made when missing) for continuing ``site``'s run: refused when it holds
+    another site's run, or is not a folder."""
+    folder = Path(folder).absolute()
+    if folder.exists() and not folder.is_dir():
+        raise TkgsError(f"the run folder {folder} is a file; give a folder for --run-folder.")
+    record = RunRecord.read(folder)
+    if record is not None and record.site != site.site:
+        raise TkgsError(f"the run folder {folder} holds the run of site {record.site!r}, not {site.site!r}: give "
+                        f"each site its own --run-folder.")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise TkgsError(f"cannot create the run folder {folder}: {exc.strerror or exc}; choose another "
+                        f"--run-folder.") from None
+    return folder
+
+
+def run_and_record(site, stages, folder: Path, *, apply: bool = False, progress: bool = True) -> Iterator:
+    """Run ``stages`` of ``site`` into ``folder`` as :func:`tkgs_lib.runbook.run_stages` does (stopping
+    at the first failure with its StageFailed), keeping ``stages.json`` and ``index.html`` up to date;
+    yields each stage's StageResult as it ends."""
+    from .credentials import scrub_text, secret_values
+    from .runbook import StageRunner
+
+    folder = Path(folder).absolute()
+    secrets = secret_values(site)
+    record = RunRecord.read(folder) or RunRecord(Path(folder), site.site, str(site.source))
+    record.site_file = str(site.source)
+    record.expect(stages, apply)
+    record.save(secrets)
+    current: Optional[StageEntry] = None
+    try:
+        with StageRunner(site, folder, apply=apply, progress=progress) as runner:
+            for stage in stages:
+                current = record.entry(stage.name)
+                current.status, current.started = RUNNING, datetime.now().isoformat(timespec="seconds")
+                record.save(secrets)
+                try:
+                    result = runner.run(stage)
+                except StageFailed as exc:
+                    failed = getattr(exc, "result", None)
+                    if failed is not None:
+                        _finish(current, failed, folder)
+                    current.status = INTERRUPTED if isinstance(exc, StageInterrupted) else FAILED
+                    current.error = scrub_text(_sentence(exc.message), secrets)
+                    raise
+                _finish(current, result, folder)
+                current.status = OK
+                record.save(secrets)
+                yield result
+    except StageFailed:
+        raise  # recorded above
+    except TkgsError as exc:  # the apply lock, a notebook without a parameter...: the record says why
+        sentence = scrub_text(_sentence(exc.message), secrets)
+        if current is not None and current.status == RUNNING:
+            current.status, current.error = FAILED, sentence
+        else:
+            record.error = sentence
+        raise
+    except BaseException:  # interrupted outside a stage's notebook (between stages, while starting one)
+        if current is not None and current.status == RUNNING:
+            current.status = INTERRUPTED
+        raise
+    finally:
+        record.save(secrets)
+
+
+MAX_ERROR = 1000  # characters of a failure's sentence kept in the record
+
+
+def _sentence(message: str) -> str:
+    """A failure's message on one line, with the fields it names (a plan's errors are listed below its
+    first line) and without the "See <notebook>" line: the record links the notebook itself."""
+    lines = [line.strip() for line in message.splitlines() if line.strip() and not line.startswith("See ")]
+    text = " ".join(lines)
+    return text if len(text) <= MAX_ERROR else text[:MAX_ERROR - 3] + "..."
+
+
+def _finish(entry: StageEntry, result, folder: Path) -> None:
+    entry.seconds = round(result.seconds, 1)
+    if result.notebook.exists():
+        entry.notebook = str(result.notebook.relative_to(folder))
+    if result.html.exists():
+        entry.html = str(result.html.relative_to(folder))
