@@ -21,6 +21,7 @@ import time
 import pytest
 
 from appliance_fixtures import require_appliance_simulator, start_appliance
+from tkgs_lib.simulators.appliance.netns import namespaces, netns_mounted
 from tkgs_lib.simulators.supervisor import SupervisorControlPlane
 
 RUNS_ALONE = pytest.mark.skipif(bool(os.environ.get("PYTEST_XDIST_WORKER")),
@@ -79,10 +80,21 @@ def start_command() -> subprocess.Popen:
 
 @pytest.mark.slow
 @RUNS_ALONE
+def as_a_fresh_machine() -> bool:
+    """Take iproute2's one-time /run/netns mount away when no namespace needs it, so the host is as a
+    machine that never made a network namespace (as CI's is): the comparison then proves that the
+    simulator removes the mount it made. Another owner's namespace needs it: then it stays, on both sides."""
+    if namespaces() or not netns_mounted() or os.listdir("/run/netns"):
+        return False
+    return subprocess.run(["umount", "/run/netns"], capture_output=True).returncode == 0
+
+
 def test_every_way_a_simulator_ends_leaves_the_host_as_it_was(tmp_path):
     require_appliance_simulator()
     ours = {os.getpid()}
+    fresh = as_a_fresh_machine() or not netns_mounted()
     before = host_state(ours)
+    assert ("/run/netns /run/netns" in before["mounts"]) != fresh
     assert not [name for name in before["namespaces"] if OWNED.match(name)], "this process already holds a simulator"
 
     lab = start_appliance(tmp_path)
@@ -114,6 +126,26 @@ def test_every_way_a_simulator_ends_leaves_the_host_as_it_was(tmp_path):
     again = start_appliance(tmp_path)  # the next start sweeps them
     again.sim.stop()
     assert host_state(ours) == before
+
+
+@RUNS_ALONE
+def test_a_namespace_left_behind_still_shows_as_its_mount_and_name(tmp_path):
+    """The comparison is no weaker for the fresh-machine case: a namespace the simulator leaves shows."""
+    require_appliance_simulator()
+    ours = {os.getpid()}
+    as_a_fresh_machine()
+    before = host_state(ours)
+    lab = start_appliance(tmp_path)
+    leaked = lab.sim.lab
+    lab.sim._own_lab = False  # a simulator that forgets its lab: the leak under test
+    lab.sim.stop()
+    try:
+        after = host_state(ours)
+        assert leaked in after["namespaces"] and [m for m in after["mounts"] if m.endswith(f" /run/netns/{leaked}")]
+        assert after != before
+    finally:
+        subprocess.run(["ip", "netns", "del", leaked])
+        as_a_fresh_machine()
 
 
 def test_the_comparison_leaves_out_other_owners_simulators_and_keeps_ours():

@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -53,16 +56,33 @@ def test_the_demo_finds_and_repairs_the_articles_fault_and_leaves_no_secret(vcsi
 
 
 def test_without_root_the_demo_says_so_in_one_sentence(tmp_path):
+    """The product's own sentence, from its own console script, run as nobody. The checkout may sit
+    where nobody may enter (a clone in a 0700 folder, as under /root): a private mount namespace
+    binds it, and the output folder, into a folder anyone may enter, so the unprivileged user reaches
+    the script there; nothing of the host's mounts changes."""
     if os.geteuid() != 0:
         pytest.skip("needs root to become another user")
-    output = tmp_path / "runs"
-    output.mkdir()
-    os.chmod(tmp_path, 0o777)
-    os.chmod(output, 0o777)
-    result = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", str(SCRIPT), "demo",
-                             "--output", str(output)], capture_output=True, text=True, timeout=120,
-                            env={**os.environ, "HOME": str(tmp_path)})
-    assert result.returncode == 1
-    (line,) = [line for line in result.stderr.splitlines() if line.startswith("error:")]
-    assert "cannot run here: the appliance simulator needs root" in line and "Traceback" not in result.stderr
-    assert list(output.iterdir()) == []
+    checkout = Path(__file__).resolve().parent.parent
+    reachable = Path(tempfile.mkdtemp(prefix="tkgs-nobody-"))
+    try:
+        reachable.chmod(0o755)
+        (reachable / "checkout").mkdir()
+        output = reachable / "runs"
+        output.mkdir(mode=0o777)
+        output.chmod(0o777)
+        script = reachable / "checkout" / SCRIPT.relative_to(checkout) if SCRIPT.is_relative_to(checkout) else SCRIPT
+        python = script.with_name("python")
+        command = (f"mount --bind {shlex.quote(str(checkout))} {shlex.quote(str(reachable / 'checkout'))} && "
+                   f"exec setpriv --reuid=65534 --regid=65534 --clear-groups {shlex.quote(str(python))} "
+                   f"{shlex.quote(str(script))} demo --output {shlex.quote(str(output))}")
+        # The venv's own python through the bound path, and the package from there too (an editable
+        # install points at the checkout's real path, which nobody may enter).
+        env = {**os.environ, "HOME": str(output), "PYTHONPATH": str(reachable / "checkout")}
+        result = subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c", command],
+                                capture_output=True, text=True, timeout=120, env=env)
+        assert result.returncode == 1, result.stderr[-2000:]
+        (line,) = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+        assert "cannot run here: the appliance simulator needs root" in line and "Traceback" not in result.stderr
+        assert list(output.iterdir()) == []
+    finally:
+        shutil.rmtree(reachable, ignore_errors=True)

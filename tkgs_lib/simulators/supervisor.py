@@ -37,7 +37,7 @@ from tkgs_lib.appliance.dataplane import verified_session
 from tkgs_lib.credentials import basic_auth
 from tkgs_lib.errors import ApplianceError, SimulatorUnavailable
 from tkgs_lib.simulators.appliance.dataplane_server import issue_server_cert, load_cert_chain, make_ca
-from tkgs_lib.simulators.appliance.netns import ip, namespaces, need_root, new_name, run_in_netns, sweep
+from tkgs_lib.simulators.appliance.netns import add_netns, del_netns, ip, namespaces, need_root, new_name, run_in_netns, sweep
 
 __all__ = ["SupervisorControlPlane", "ControlPlaneServer", "program_load_balancer", "remove_load_balancer",
            "CONTROL_PLANE_PORTS", "STAND_IN"]
@@ -123,7 +123,7 @@ class SupervisorControlPlane:
         sweep()
         self._started = True
         try:
-            ip("netns", "add", self.namespace)
+            add_netns(self.namespace)
             ip("link", "set", "lo", "up", netns=self.namespace)
             ip("link", "add", "workload", "type", "veth", "peer", "name", self._lab_end, "netns", self.lab,
                netns=self.namespace)
@@ -202,7 +202,7 @@ class SupervisorControlPlane:
         if self._started:
             ip("link", "del", self._lab_end, netns=self.lab, check=False)  # gone with the namespace too; sooner
             if self.namespace in namespaces():
-                ip("netns", "del", self.namespace, check=False)
+                del_netns(self.namespace)
             self._started = False
 
 

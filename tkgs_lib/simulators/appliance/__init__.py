@@ -39,7 +39,7 @@ from typing import Callable, Optional, Sequence, TypeVar
 from tkgs_lib.appliance.releases import ARTICLE_RELEASE, release_named
 from tkgs_lib.errors import SimulatorUnavailable
 
-from .netns import ip, namespaces, netns_exec, new_disk, new_name, run_in_netns, sweep
+from .netns import add_netns, del_netns, ip, namespaces, netns_exec, new_disk, new_name, run_in_netns, sweep
 
 __all__ = ["ApplianceSimulator", "ROLES", "available"]
 
@@ -169,7 +169,7 @@ class ApplianceSimulator:
         disk on a fresh kernel: a new network namespace, the same NICs (MACs), nothing written from
         the properties again. Its host keys and CA stay those of its first boot."""
         self._shutdown()
-        ip("netns", "del", self.appliance, check=False)
+        del_netns(self.appliance)
         self._wait_for_nics_gone()
         try:
             self._wire(lab=False)
@@ -190,9 +190,9 @@ class ApplianceSimulator:
 
     def _wire(self, lab: bool = True) -> None:
         if self._own_lab and lab:
-            ip("netns", "add", self.lab)
+            add_netns(self.lab)
             ip("link", "set", "lo", "up", netns=self.lab)
-        ip("netns", "add", self.appliance)
+        add_netns(self.appliance)
         bridges: dict[str, str] = {}  # network (CIDR) → bridge in the lab
         for role in self.roles:
             address = ipaddress.ip_interface(self.properties[f"network.{role}_ip"])
@@ -262,7 +262,7 @@ class ApplianceSimulator:
         self._shutdown()
         for name in (self.appliance, self.lab) if self._own_lab else (self.appliance,):
             if name in namespaces():
-                ip("netns", "del", name, check=False)
+                del_netns(name)
         if self.disk is not None:
             shutil.rmtree(self.disk, ignore_errors=True)
             self.disk = None

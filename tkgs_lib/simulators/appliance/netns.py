@@ -22,7 +22,7 @@ from typing import Callable, Sequence, TypeVar
 from tkgs_lib.errors import SimulatorUnavailable
 
 __all__ = ["ip", "netns_exec", "namespaces", "sweep", "run_in_netns", "PREFIX", "need_root", "new_name", "Namespace",
-           "entered", "new_disk"]
+           "entered", "new_disk", "add_netns", "del_netns", "netns_mounted"]
 
 PREFIX = "tkgs-"
 _counter = itertools.count(1)
@@ -67,14 +67,54 @@ def _alive(pid: int) -> bool:
     return True
 
 
+# iproute2 bind-mounts /run/netns onto itself the first time any namespace is made on a machine, and
+# never unmounts it. A run of this simulator that made it removes it again once no namespace is left,
+# so a fresh machine stays as it was; a mount that was there before is left alone.
+NETNS_DIR = "/run/netns"
+_made_mount = False
+
+
+def netns_mounted() -> bool:
+    """Whether /run/netns is a mount point (iproute2's one-time mount)."""
+    try:
+        with open("/proc/self/mountinfo") as mounts:
+            return any(line.split()[4] == NETNS_DIR for line in mounts if len(line.split()) > 4)
+    except OSError:
+        return False
+
+
+def add_netns(name: str) -> None:
+    """``ip netns add name``, noting whether this run is the one that makes iproute2's /run/netns mount."""
+    global _made_mount
+    if not namespaces() and not netns_mounted():
+        _made_mount = True
+    ip("netns", "add", name)
+
+
+def del_netns(name: str) -> None:
+    """``ip netns del name``; the last namespace gone, the /run/netns mount goes too when a run of ours made it."""
+    global _made_mount
+    ip("netns", "del", name, check=False)
+    if _made_mount and not namespaces() and netns_mounted():
+        try:
+            empty = not os.listdir(NETNS_DIR)
+        except OSError:
+            empty = False
+        if empty and subprocess.run(["umount", NETNS_DIR], capture_output=True).returncode == 0:
+            _made_mount = False
+
+
 def sweep() -> list[str]:
     """Delete the namespaces and appliance disks a dead run of the simulator left (their names carry its PID)."""
+    global _made_mount
     removed = []
     for name in namespaces():
         match = _OWNED.match(name)
         if match and not _alive(int(match.group(2))):
             ip("netns", "del", name, check=False)
             removed.append(name)
+    if removed and not namespaces() and netns_mounted():
+        _made_mount = True  # a dead run of ours made it: it goes with the last namespace of ours
     for disk in Path(tempfile.gettempdir()).glob(f"{PREFIX}disk-*"):
         match = _DISK.match(disk.name)
         if match and not _alive(int(match.group(1))):
@@ -135,12 +175,12 @@ class Namespace:
     def __enter__(self) -> "Namespace":
         need_root()
         sweep()
-        ip("netns", "add", self.name)
+        add_netns(self.name)
         ip("link", "set", "lo", "up", netns=self.name)
         return self
 
     def __exit__(self, *exc) -> None:
-        ip("netns", "del", self.name, check=False)
+        del_netns(self.name)
 
 
 @contextlib.contextmanager
