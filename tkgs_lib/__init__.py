@@ -14,8 +14,17 @@ The public surface is small; everything else lives in modules a notebook imports
 from .errors import (ConflictError, ConnectionFailed, NotFound, SimulatorUnavailable, SiteError, StageFailed,
                      TkgsError, ValidationFailed, VSphereError)
 from .findings import Finding, raise_for_errors
-from .site import Site, load_site
-from .site.network import NetworkPlan, plan_networks
+
+_LAZY = {"Site": ".site", "load_site": ".site", "NetworkPlan": ".site.network", "plan_networks": ".site.network"}
+
+
+def __getattr__(name: str):
+    # Imported on first use: the command line starts (and handles a signal) before the site model loads.
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name], __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = [
     "ConflictError", "ConnectionFailed", "Finding", "NetworkPlan", "NotFound", "SimulatorUnavailable", "Site",

@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
-import argparse
-import logging
 import signal
 import sys
-from pathlib import Path
-from typing import Optional, Sequence
 
-from .errors import SiteError, StageInterrupted, TkgsError
+from . import interruption
+
+# Started as the command line (not imported by a test): from here on a signal is kept, never a
+# traceback of an import cut short nor a silent death by SIGHUP; main() then says what it stopped.
+if sys.argv and sys.argv[0].endswith(("tkgs-runbook", "cli.py")):
+    for _signum in interruption.STOPPING_SIGNALS:
+        signal.signal(_signum, interruption.early_handler)
+    interruption.checkpoint("start")
+
+import argparse  # noqa: E402
+import logging  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Optional, Sequence  # noqa: E402
+
+from .errors import SiteError, StageInterrupted, TkgsError  # noqa: E402
 
 EXIT_OK, EXIT_ERRORS, EXIT_UNREADABLE = 0, 1, 2
 
@@ -40,13 +50,33 @@ def cmd_run(args) -> int:
     else:
         folder = new_run_folder(site, Path(args.output or "runs"))
     print(f"run folder: {folder}", flush=True)
-    for result in run_and_record(site, stages, folder, apply=args.apply, progress=sys.stderr.isatty()):
-        print(f"  done: {result.notebook.name}  ({result.html.name})", flush=True)
+    try:
+        for result in run_and_record(site, stages, folder, apply=args.apply, progress=sys.stderr.isatty()):
+            print(f"  done: {result.notebook.name}  ({result.html.name})", flush=True)
+    except KeyboardInterrupt as exc:  # between stages, or before the first: the record says how far it got
+        raise StageInterrupted(interrupted_run(folder, str(exc) or interruption.stopping() or "a signal")) from None
     changing = [s for s in stages if s.changes]
     if changing and not args.apply:
         print(f"plan only: {', '.join(sorted({s.changes for s in changing}))} was not changed. Read the plan in "
               f"{', '.join(s.notebook.replace('.ipynb', '.html') for s in changing)}, then rerun with --apply.")
     return EXIT_OK
+
+
+def interrupted_run(folder: Path, signal_name: str) -> str:
+    """What a signal that arrived outside a stage's notebook stopped, from the run folder's record."""
+    from .run_record import OK, PENDING, RunRecord
+
+    record = RunRecord.read(folder)
+    stages = record.stages if record else []
+    done = [e for e in stages if e.status not in (PENDING,)]
+    if not done:
+        return f"{signal_name} arrived before any stage started: nothing was changed. The run folder is {folder}."
+    last = done[-1]
+    left = [e.stage for e in stages if e.status == PENDING]
+    return (f"{signal_name} arrived after stage {last.stage!r} ({last.status}) and before "
+            + (f"stage {left[0]!r} started" if left else "the run ended") + ": the stages after it changed nothing. "
+            + ("Every record is complete. " if all(e.status == OK for e in done) else "")
+            + f"See {folder / 'index.html'}.")
 
 
 def cmd_demo(args) -> int:
@@ -168,13 +198,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     # template cannot carry; that is noise to an operator.
     logging.getLogger("traitlets").setLevel(logging.ERROR)
     args = build_parser().parse_args(argv)
-
-    def stop(signum, _frame):  # a closed terminal or a CI timeout ends a run as Ctrl-C does: cleanly
-        raise KeyboardInterrupt(signal.Signals(signum).name)
-
+    early = interruption.early_signal()
     if args.command in ("run", "demo"):
-        for signum in (signal.SIGTERM, signal.SIGHUP):
-            signal.signal(signum, stop)
+        interruption.install()  # a closed terminal or a CI timeout ends a run as Ctrl-C does: cleanly
+    else:
+        for signum in interruption.STOPPING_SIGNALS:
+            signal.signal(signum, signal.default_int_handler if signum == signal.SIGINT else signal.SIG_DFL)
+    if early:
+        print(f"interrupted: {early} arrived while tkgs-runbook started: nothing was changed.", file=sys.stderr)
+        return 130
     try:
         return args.func(args)
     except StageInterrupted as exc:
@@ -186,9 +218,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except TkgsError as exc:  # one sentence a person can act on, never a traceback
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_ERRORS
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+    except KeyboardInterrupt as exc:
+        print(f"interrupted: {exc or 'Ctrl-C'} arrived before anything was changed.", file=sys.stderr)
         return 130
+    finally:
+        if args.command in ("run", "demo"):  # the work is over, its record kept: what is left is clean-up
+            for signum in interruption.STOPPING_SIGNALS:
+                signal.signal(signum, signal.SIG_IGN)
+            interruption.checkpoint("exit")
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 from .errors import SiteError
+from .files import write_text_whole
 from .notebook import kernel_allows_input
 
 __all__ = ["SECRET_FIELDS", "secret_env_fields", "is_secret_key", "mentions_secret", "read_secret",
@@ -163,7 +164,7 @@ def scrub_notebook(path: Path, secrets: Iterable[str]) -> None:
                     data[mime] = scrub(data[mime])
     if "widgets" in nb.get("metadata", {}):
         nb["metadata"]["widgets"] = scrub(nb["metadata"]["widgets"])
-    path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    write_text_whole(path, json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
 
 
 def fields_holding_secrets(site, secrets: Iterable[str]) -> list[str]:
@@ -206,7 +207,7 @@ def scrub_text_files(folder: Path, secrets: Iterable[str]) -> list[Path]:
             continue  # not text: the scan still looks at its bytes
         scrubbed = _replace(text, forms)
         if scrubbed != text:
-            path.write_text(scrubbed, encoding="utf-8")
+            write_text_whole(path, scrubbed)
             changed.append(path)
     return changed
 

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from .errors import SiteError, TkgsError
+from .files import write_text_whole
 from .run_record import FAILED, INTERRUPTED, OK, PENDING, RUNNING, RunRecord
 
 __all__ = ["FleetSite", "FLEET_FILE", "load_fleet_sites", "startable", "run_fleet", "write_fleet_summary"]
@@ -330,8 +331,6 @@ def write_fleet_summary(folder: Path, sites: Sequence[FleetSite], stage_names: S
                      "outcome": s.outcome, "exit_status": s.exit_status,
                      "stages": record.to_dict()["stages"] if record else []})
     summary = fleet_summary(sites)
-    scratch = folder / f".{FLEET_FILE}.{os.getpid()}"
-    scratch.write_text(json.dumps({"summary": summary, "stages": list(stage_names), "sites": data}, indent=1) + "\n",
-                       encoding="utf-8")
-    os.replace(scratch, folder / FLEET_FILE)
+    write_text_whole(folder / FLEET_FILE,
+                     json.dumps({"summary": summary, "stages": list(stage_names), "sites": data}, indent=1) + "\n")
     return write_fleet_index(folder, rows, list(stage_names), summary)

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
+
+from .files import write_text_whole
 
 __all__ = ["RunRecord", "RECORD_FILE", "RecordedRelease"]
 
@@ -48,11 +49,8 @@ class RunRecord:
 
     def save(self, folder: Path) -> Path:
         """Write the record atomically (a reader never sees half of it)."""
-        target = Path(folder) / RECORD_FILE
-        staged = target.with_name(f".{RECORD_FILE}.{os.getpid()}")
-        staged.write_text(json.dumps(dataclasses.asdict(self), indent=1, sort_keys=True) + "\n", encoding="utf-8")
-        staged.replace(target)
-        return target
+        return write_text_whole(Path(folder) / RECORD_FILE,
+                                json.dumps(dataclasses.asdict(self), indent=1, sort_keys=True) + "\n")
 
     @classmethod
     def update(cls, folder: Path, **changes) -> "RunRecord":

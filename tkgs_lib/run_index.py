@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Sequence
 
+from .files import write_text_whole
+
 __all__ = ["FleetRow", "IndexRow", "write_fleet_index", "write_index"]
 
 
@@ -66,7 +68,7 @@ table{{border-collapse:collapse}} tr:nth-child(even){{background:#f4f4f4}}</styl
 </body></html>
 """
     target = folder / "index.html"
-    target.write_text(page, encoding="utf-8")
+    write_text_whole(target, page)
     return target
 
 
@@ -113,5 +115,5 @@ table{{border-collapse:collapse}} tr:nth-child(even){{background:#f4f4f4}}</styl
 </body></html>
 """
     target = folder / "index.html"
-    target.write_text(page, encoding="utf-8")
+    write_text_whole(target, page)
     return target

@@ -11,7 +11,6 @@ stage, each a separate process, writes into the folder the task before it wrote)
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -66,15 +65,17 @@ class RunRecord:
                 "stages": [asdict(e) for e in self.stages]}
 
     def save(self, secrets: Sequence[str] = ()) -> None:
-        """Write ``stages.json`` (atomically) and ``index.html``; every text scrubbed of ``secrets``."""
+        """Write ``stages.json`` and ``index.html``, each whole, to their end whatever signal arrives;
+        every text scrubbed of ``secrets``."""
         from .credentials import scrub_text
+        from .files import write_text_whole
+        from .interruption import checkpoint, shielded
 
-        text = scrub_text(json.dumps(self.to_dict(), indent=1), secrets)
-        target = self.folder / RECORD_FILE
-        scratch = target.with_name(f".{RECORD_FILE}.{os.getpid()}")
-        scratch.write_text(text + "\n", encoding="utf-8")
-        os.replace(scratch, target)  # a reader sees the old record or the new, never half of one
-        self.write_index(secrets)
+        with shielded("stages.json and index.html"):
+            checkpoint("record:index")
+            write_text_whole(self.folder / RECORD_FILE,
+                             scrub_text(json.dumps(self.to_dict(), indent=1), secrets) + "\n")
+            self.write_index(secrets)
 
     def write_index(self, secrets: Sequence[str] = ()) -> Path:
         from .credentials import scrub_text

@@ -13,6 +13,8 @@ from typing import Optional, Sequence
 from .credentials import (fields_holding_secrets, scan_for_secrets, scrub_notebook, scrub_text, scrub_text_files,
                           secret_values)
 from .errors import StageFailed, StageInterrupted, TkgsError
+from .files import write_text_whole
+from .interruption import checkpoint, on_give_up, shielded
 from .paths import NOTEBOOKS
 from .site import Site
 from .stages import Stage
@@ -105,6 +107,7 @@ class StageRunner:
         self.values = {"site_file": str(Path(site.source).absolute()), "output_dir": str(self.run_folder),
                        "apply": apply}
         self.sockets: Optional[Path] = None
+        _whole_notebook_writes()
 
     def __enter__(self) -> "StageRunner":
         if self.values["apply"]:
@@ -137,37 +140,53 @@ class StageRunner:
                             f"cell; stage {stage.name!r} needs them, or it would run on its defaults.")
         parameters = {name: self.values[name] for name in stage.parameters}
         log.info("stage %s: executing %s", stage.name, source.name)
-        failure, ename, start, interrupted = "", "", time.monotonic(), None
+        failure, ename, start, interrupted, late = "", "", time.monotonic(), None, None
         managers = _ipc_kernel_manager(self.sockets)
-        try:
-            pm.execute_notebook(str(source), str(target), parameters=parameters, cwd=str(self.notebooks),
-                                progress_bar=self.progress, log_output=False, kernel_name="python3",
-                                kernel_manager_class=managers)
-        except pm.PapermillExecutionError as exc:
-            failure, ename = f"{exc.ename}: {exc.evalue}", exc.ename
-        except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM/SIGHUP turned into one by the command line
-            interrupted = exc
-            failure = "interrupted"
-            _quiet_after_interrupt()
-            _stop_kernels(managers)
-        except Exception as exc:  # the kernel died, a timeout...: still a failed stage, still a record
-            failure = f"the notebook could not be executed: {type(exc).__name__}: {exc}"
-        finally:
-            # papermill has shut the kernel down by now (its client does, however the run ended);
-            # the record is scrubbed and exported whatever happened.
+        with on_give_up(lambda: _kill_kernels(managers)):
+            try:
+                checkpoint("stage")
+                pm.execute_notebook(str(source), str(target), parameters=parameters, cwd=str(self.notebooks),
+                                    progress_bar=self.progress, log_output=False, kernel_name="python3",
+                                    kernel_manager_class=managers)
+            except pm.PapermillExecutionError as exc:
+                failure, ename = f"{exc.ename}: {exc.evalue}", exc.ename
+            except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM/SIGHUP (see tkgs_lib.interruption)
+                interrupted, failure = exc, "interrupted"
+            except Exception as exc:  # the kernel died, a timeout...: still a failed stage, still a record
+                failure = f"the notebook could not be executed: {type(exc).__name__}: {exc}"
             secrets = secret_values(self.site)
-            if target.exists():
-                if interrupted is not None:
-                    mark_interrupted(target)
-                _keep_record(target, secrets)
+            try:
+                # The kernel stopped, the record scrubbed, marked and exported, the folder scrubbed and
+                # scanned: to the end whatever signal arrives (one that does takes effect after it).
+                with shielded(f"the record of stage {stage.name!r}"):
+                    if interrupted is not None:
+                        _quiet_after_interrupt()
+                        _stop_kernels(managers)
+                    if target.exists():
+                        if interrupted is not None:
+                            mark_interrupted(target)
+                        _keep_record(target, secrets)
+                    scrub_text_files(self.run_folder, secrets)  # a table or file of the stage's own, in case
+                    checkpoint("record:scan")
+                    hits = scan_for_secrets(self.run_folder, [s for s in secrets if len(s) >= MIN_SCANNED])
+            except KeyboardInterrupt as exc:  # it arrived while the record was kept: the record is complete
+                late = exc
         result = StageResult(stage, target, time.monotonic() - start, scrub_text(failure, secrets))
-        scrub_text_files(self.run_folder, secrets)  # a table or file of the stage's own, in case
         if interrupted is not None:
-            error = StageInterrupted(f"stage {stage.name!r} ({stage.title}) was interrupted{_what_it_changed(stage, self.run_folder)} "
-                                     f"The record of how far it got is {target} and {target.with_suffix('.html')}.")
+            record = (f"The record of how far it got is {target} and {target.with_suffix('.html')}." if target.exists()
+                      else "It was stopped before its notebook started: none of its cells ran.")
+            error = StageInterrupted(f"stage {stage.name!r} ({stage.title}) was interrupted by {interrupted}"
+                                     f"{_what_it_changed(stage, self.run_folder)} {record}")
             error.result = result
             raise error from None
-        hits = scan_for_secrets(self.run_folder, [s for s in secrets if len(s) >= MIN_SCANNED])
+        if late is not None:
+            outcome = "failed" if failure else "finished"
+            error = StageInterrupted(f"stage {stage.name!r} ({stage.title}) had {outcome} when {late} arrived, while "
+                                     f"its record was kept: the record is complete ({target.name} and "
+                                     f"{target.with_suffix('.html').name}), and the run stops before any further stage"
+                                     f"{_what_it_changed(stage, self.run_folder, finished=True)}")
+            error.result = result
+            raise error from None
         if hits:
             files = ", ".join(f"{name} ({kind})" for name, kind in hits)
             error = StageFailed(f"after stage {stage.name!r} a secret value was found in {files}: the run stops. "
@@ -210,10 +229,14 @@ def apply_lock(site: Site, run_folder: Path):
     return handle
 
 
-def _what_it_changed(stage: Stage, run_folder: Path) -> str:
+def _what_it_changed(stage: Stage, run_folder: Path, finished: bool = False) -> str:
     """What an interrupted stage may have changed, from the files its apply writes before and after."""
     if not stage.changes:
         return ": it changes nothing."
+    if finished:
+        plan_file, after = run_folder / f"{stage.name}-plan.csv", run_folder / f"{stage.name}-after-apply.csv"
+        return (f"; its apply had finished ({after.name} holds what {stage.changes} shows after it)." if after.exists()
+                else f"; it changed nothing ({plan_file.name} holds its plan)." if plan_file.exists() else ".")
     plan_file, after = run_folder / f"{stage.name}-plan.csv", run_folder / f"{stage.name}-after-apply.csv"
     if not plan_file.exists():
         return f": it had not yet planned, so {stage.changes} was not changed."
@@ -288,6 +311,16 @@ def _stop_kernels(manager_class) -> None:
             pass
 
 
+def _kill_kernels(manager_class) -> None:
+    """A third signal: the kernels killed at once (their sockets go with the private folder)."""
+    import signal
+
+    for manager in manager_class.made:
+        process = getattr(getattr(manager, "provisioner", None), "process", None)
+        if process is not None and process.poll() is None:
+            process.send_signal(signal.SIGKILL)
+
+
 def _socket_folder() -> Path:
     """A new private folder for a run's kernel sockets, with a short path.
 
@@ -333,14 +366,16 @@ def mark_interrupted(notebook_path: Path) -> Optional[int]:
     banner.metadata["tags"] = ["tkgs-interrupted"]
     nb.cells.insert(0, banner)
     nb.metadata.setdefault("papermill", {})["exception"] = True
-    nbformat.write(nb, str(notebook_path))
+    write_text_whole(notebook_path, nbformat.writes(nb))
     return None if stopped_at is None else stopped_at + 1  # its index now, below the banner
 
 
 def _keep_record(notebook_path: Path, secrets: list[str]) -> None:
     """Scrub the executed notebook and write its HTML; a failure here must not hide the stage's own."""
     try:
+        checkpoint("record:scrub")
         scrub_notebook(notebook_path, secrets)
+        checkpoint("record:html")
         write_html(notebook_path)
     except Exception as exc:  # noqa: BLE001 (the record is best effort; the stage result is not)
         log.warning("could not write the record of %s: %s", notebook_path.name, exc)
@@ -352,6 +387,25 @@ def write_html(notebook_path: Path) -> Path:
 
     nb = nbformat.read(str(notebook_path), as_version=4)
     html, _ = HTMLExporter().from_notebook_node(nb)
-    target = notebook_path.with_suffix(".html")
-    target.write_text(html, encoding="utf-8")
-    return target
+    return write_text_whole(notebook_path.with_suffix(".html"), html)
+
+
+def _whole_notebook_writes() -> None:
+    """papermill writes the executed notebook after its cells and at the end: each write whole, and to
+    its end whatever signal arrives (a signal there once left a notebook of 0 bytes as the record).
+    The runner hands papermill absolute paths only, so its handler for "/" is every write it makes."""
+    from papermill.iorw import LocalHandler, papermill_io
+
+    class WholeNotebooks(LocalHandler):
+        def write(self, buf, path):
+            with shielded(f"the notebook {Path(path).name}"):
+                checkpoint("papermill:write")
+                write_text_whole(Path(path), buf)
+
+    global _writes_whole
+    if not _writes_whole:
+        papermill_io.register("/", WholeNotebooks())
+        _writes_whole = True
+
+
+_writes_whole = False

@@ -9,6 +9,7 @@ from typing import Optional
 import yaml
 
 from ..appliance.releases import ARTICLE_RELEASE
+from ..interruption import checkpoint, shielded
 from ..paths import CHECKOUT
 
 EXAMPLE_SITE = CHECKOUT / "examples" / "example-site.yaml"
@@ -77,21 +78,18 @@ def run_demo(output: Path, *, disk_size: int = 2 * 1024 * 1024, fault: str = ART
     The run folder keeps the demo site, every stage's record and ``index.html``. The passwords (the
     simulator's, fresh ones for the appliance) reach the notebooks only through the environment
     variables the site names, never as a parameter or in the site file."""
+    import contextlib
     import os
     import secrets
-    import sys
     import tempfile
 
     from ..credentials import secret_env_fields
-    from ..errors import StageFailed, TkgsError
-    from ..run_index import IndexRow, write_index
-    from ..runbook import StageRunner, new_run_folder
-    from ..site import load_site, parse_site
-    from ..stages import stage_named
+    from ..errors import TkgsError
+    from ..run_index import IndexRow
+    from ..site import parse_site
     from .appliance import available
     from .appliance.netns import Namespace, entered
     from .first_boot import FirstBoot
-    from .ova import build_ova
     from .vcsim import VCenterSimulator
 
     reason = available()
@@ -103,58 +101,96 @@ def run_demo(output: Path, *, disk_size: int = 2 * 1024 * 1024, fault: str = ART
     # else fresh ones: the notebooks read them from there, never from a parameter or a file.
     example = parse_site(EXAMPLE_SITE.read_text(), source=EXAMPLE_SITE)
     passwords = {name: os.environ.get(name) or secrets.token_urlsafe(16) for _, name in secret_env_fields(example)}
-    with Namespace("lab") as lab, entered(lab.name), tempfile.TemporaryDirectory(prefix="tkgs-demo-") as work, \
-            VCenterSimulator(password=passwords[example.vcenter.password_env]) as sim, \
-            _Appliances(lab.name, fault, ARTICLE_RELEASE) as appliances, FirstBoot(sim, appliance=appliances.boot):
-        ova = build_ova(Path(work) / f"haproxy-{ARTICLE_RELEASE}.ova", disk_size=disk_size)
-        data = simulator_site_data(sim, ova=ova)
-        data["site"] = "demo"
-        data["haproxy"].update(boot_timeout=60, ssh_known_hosts="known_hosts")  # written as the appliance boots
-        text = ("# The example site aimed at the bundled simulators (tkgs-runbook demo). The vCenter simulator,\n"
-                "# its CA file and the generated OVA existed only during this run.\n"
-                + yaml.safe_dump(data, sort_keys=False))
-        folder = new_run_folder(parse_site(text), output)
-        site_file = folder / "demo-site.yaml"
-        site_file.write_text(text)
-        appliances.known_hosts = folder / "known_hosts"
-        site = load_site(site_file)
-        previous = {name: os.environ.get(name) for name in passwords}
-        os.environ.update(passwords)
-        found = ""
-        try:
-            with StageRunner(site, folder, apply=True, progress=sys.stderr.isatty()) as runner:
-                for name in ("plan", "prepare", "deploy"):
-                    result = runner.run(stage_named(name))
-                    rows.append(IndexRow(result.stage.title, result.notebook, result.seconds, "ok"))
-                try:
-                    result = runner.run(stage_named("verify"))
-                    rows.append(IndexRow("Verify the HAProxy appliance", result.notebook, result.seconds, "ok"))
-                except StageFailed as exc:
-                    if getattr(exc, "ename", "") != "VerificationFailed":
-                        raise
-                    found = _first_failure(folder / "verify-checks.csv")
-                    rows.append(IndexRow("Verify the HAProxy appliance", exc.result.notebook, exc.result.seconds,
-                                         f"found the injected fault: {found}"))
-                result = runner.run(stage_named("repair"))
-                rows.append(IndexRow(result.stage.title, result.notebook, result.seconds, "ok: repaired"))
-                result = runner.run(stage_named("verify"), record_as="06_verify_haproxy_again.ipynb")
-                rows.append(IndexRow("Verify the HAProxy appliance again", result.notebook, result.seconds, "ok"))
-        except StageFailed as exc:
-            failed = getattr(exc, "result", None)
-            if failed is not None:
-                rows.append(IndexRow(failed.stage.title, failed.notebook, failed.seconds, f"failed: {failed.error}"))
-            write_index(folder, site_file, rows, f"The demo stopped: {exc.message.splitlines()[0]}")
-            raise
-        finally:
-            for name, value in previous.items():  # as they were before the demo
-                if value is None:
-                    os.environ.pop(name, None)
-                else:
-                    os.environ[name] = value
-    checks = _count_checks(folder / "verify-checks.csv")
-    summary = (f"demo: plan, prepare and deploy ok; verify found the injected fault ({found or 'none found'}); repair "
-               f"fixed it; verify again: all {checks} checks ok.")
-    return DemoResult(folder, write_index(folder, site_file, rows, summary), summary)
+    simulators = contextlib.ExitStack()
+    try:
+        lab = simulators.enter_context(Namespace("lab"))
+        simulators.enter_context(entered(lab.name))
+        work = simulators.enter_context(tempfile.TemporaryDirectory(prefix="tkgs-demo-"))
+        sim = simulators.enter_context(VCenterSimulator(password=passwords[example.vcenter.password_env]))
+        appliances = simulators.enter_context(_Appliances(lab.name, fault, ARTICLE_RELEASE))
+        simulators.enter_context(FirstBoot(sim, appliance=appliances.boot))
+        return _demo_stages(sim, appliances, work, output, passwords, disk_size, rows)
+    finally:
+        checkpoint("demo:teardown")
+        with shielded("the simulators' teardown (their processes, namespaces and files)", last=True):
+            simulators.close()
+
+
+def _demo_stages(sim, appliances, work: str, output: Path, passwords: dict, disk_size: int, rows: list) -> "DemoResult":
+    import os
+    import sys
+
+    from ..errors import StageFailed, StageInterrupted
+    from ..run_index import IndexRow, write_index
+    from ..runbook import StageRunner, new_run_folder
+    from ..site import load_site, parse_site
+    from ..stages import stage_named
+    from .ova import build_ova
+
+    ova = build_ova(Path(work) / f"haproxy-{ARTICLE_RELEASE}.ova", disk_size=disk_size)
+    data = simulator_site_data(sim, ova=ova)
+    data["site"] = "demo"
+    data["haproxy"].update(boot_timeout=60, ssh_known_hosts="known_hosts")  # written as the appliance boots
+    text = ("# The example site aimed at the bundled simulators (tkgs-runbook demo). The vCenter simulator,\n"
+            "# its CA file and the generated OVA existed only during this run.\n"
+            + yaml.safe_dump(data, sort_keys=False))
+    folder = new_run_folder(parse_site(text), output)
+    site_file = folder / "demo-site.yaml"
+    site_file.write_text(text)
+    appliances.known_hosts = folder / "known_hosts"
+    site = load_site(site_file)
+    previous = {name: os.environ.get(name) for name in passwords}
+    os.environ.update(passwords)
+    found = ""
+
+    def stopped(summary: str) -> None:
+        with shielded("the demo's index.html"):
+            write_index(folder, site_file, rows, summary)
+
+    try:
+        with StageRunner(site, folder, apply=True, progress=sys.stderr.isatty()) as runner:
+            for name in ("plan", "prepare", "deploy"):
+                result = runner.run(stage_named(name))
+                rows.append(IndexRow(result.stage.title, result.notebook, result.seconds, "ok"))
+            try:
+                result = runner.run(stage_named("verify"))
+                rows.append(IndexRow("Verify the HAProxy appliance", result.notebook, result.seconds, "ok"))
+            except StageFailed as exc:
+                if getattr(exc, "ename", "") != "VerificationFailed":
+                    raise
+                found = _first_failure(folder / "verify-checks.csv")
+                rows.append(IndexRow("Verify the HAProxy appliance", exc.result.notebook, exc.result.seconds,
+                                     f"found the injected fault: {found}"))
+            result = runner.run(stage_named("repair"))
+            rows.append(IndexRow(result.stage.title, result.notebook, result.seconds, "ok: repaired"))
+            result = runner.run(stage_named("verify"), record_as="06_verify_haproxy_again.ipynb")
+            rows.append(IndexRow("Verify the HAProxy appliance again", result.notebook, result.seconds, "ok"))
+    except StageFailed as exc:
+        failed = getattr(exc, "result", None)
+        if failed is not None:
+            status = "interrupted" if isinstance(exc, StageInterrupted) else "failed"
+            rows.append(IndexRow(failed.stage.title, failed.notebook, failed.seconds, f"{status}: {failed.error}"))
+        stopped(f"The demo stopped: {exc.message.splitlines()[0]}")
+        raise
+    except KeyboardInterrupt as exc:  # between stages, or before the first
+        done = ", ".join(r.title for r in rows) or "no stage"
+        message = (f"the demo was stopped by {exc or 'a signal'} between its stages: {done} had run; the simulators "
+                   f"are removed. See {folder / 'index.html'}.")
+        stopped(f"The demo stopped: {message}")
+        raise StageInterrupted(message) from None
+    finally:
+        for name, value in previous.items():  # as they were before the demo
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+    with shielded("the demo's last secret scan and index.html"):
+        checkpoint("demo:index")
+        checks = _count_checks(folder / "verify-checks.csv")
+        summary = (f"demo: plan, prepare and deploy ok; verify found the injected fault ({found or 'none found'}); "
+                   f"repair fixed it; verify again: all {checks} checks ok.")
+        index = write_index(folder, site_file, rows, summary)
+    return DemoResult(folder, index, summary)
 
 
 def _first_failure(checks_csv: Path) -> str:
