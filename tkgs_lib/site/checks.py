@@ -7,12 +7,14 @@ address rules live in :mod:`tkgs_lib.site.network`.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from urllib.parse import urlsplit
 
 from ..credentials import secret_env_fields
 from ..errors import SiteError
 from ..findings import Finding
+from .characters import escaped_in_inventory, invisible_character, shown
 from .patterns import ENV_NAME, IPV4_TEXT, SITE_NAME, host_name_problem, normalize_thumbprint
 
 VSPHERE_NAME_MAX = 80  # vSphere's limit on an inventory object's name (a VM, a port group, a folder)
@@ -24,8 +26,64 @@ UNDOCUMENTED_NAME_MAX = 256
 
 def site_checks(site) -> list[Finding]:
     """Every check of this module, in file order."""
-    return [*_check_names(site), *_check_vcenter(site), *_check_appliance(site), *_check_libraries(site),
-            *_check_vsphere_names(site)]
+    return [*_check_characters(site), *_check_names(site), *_check_vcenter(site), *_check_appliance(site),
+            *_check_libraries(site), *_check_vsphere_names(site), *_check_inventory_names(site)]
+
+
+def _text_values(node, path: str = ""):
+    """(field path, text) of every text value of the site, lists' items included."""
+    if dataclasses.is_dataclass(node):
+        for f in dataclasses.fields(node):
+            if not f.metadata.get("internal"):
+                yield from _text_values(getattr(node, f.name), f"{path}.{f.name}" if path else f.name)
+    elif isinstance(node, list):
+        for i, item in enumerate(node):
+            yield from _text_values(item, f"{path}[{i}]")
+    elif isinstance(node, str):
+        yield path, node
+
+
+def _check_characters(site):
+    """No value holds what a screen hides or misshows (see characters.py); `*_env` names have their own rule."""
+    for path, text in _text_values(site):
+        problem = None if path.endswith("_env") else invisible_character(text)
+        if problem:
+            yield Finding.error(path, f"{problem}.", "write the value with visible characters and plain spaces only.")
+
+
+def _inventory_names(site):
+    """(field path, name) of every inventory object vCenter is asked for by name or path."""
+    vc, hp, nets = site.vcenter, site.haproxy, site.networks
+    if vc is not None:
+        yield from ((f"vcenter.{f}", getattr(vc, f)) for f in ("datacenter", "cluster", "distributed_switch"))
+        yield from ((f"vcenter.datastores[{i}]", name) for i, name in enumerate(vc.datastores or ()))
+    if nets is not None:
+        for role in ("management", "workload", "frontend"):
+            network = getattr(nets, role, None)
+            if network is not None:
+                yield f"networks.{role}.portgroup", network.portgroup
+    if hp is not None:
+        yield from ((f"haproxy.{f}", getattr(hp, f)) for f in ("vm_name", "resource_pool", "datastore"))
+    if site.content_libraries is not None:
+        yield "content_libraries.datastore", site.content_libraries.datastore
+
+
+def _check_inventory_names(site):
+    for path, name in _inventory_names(site):
+        problem = escaped_in_inventory(name) if isinstance(name, str) and name else None
+        if problem:
+            yield Finding.error(path, f"{problem}.", "name the object without '/', '\\' and '%' (rename it in "
+                                                     "vCenter if it has such a name).")
+    folder = site.haproxy.vm_folder if site.haproxy is not None else None
+    if folder:
+        for part in folder.strip("/").split("/"):
+            problem = "has an empty folder name (two '/' in a row)" if not part else (
+                escaped_in_inventory(part) if part in (".", "..") or any(c in part for c in "\\%") else None)
+            if problem:
+                yield Finding.error("haproxy.vm_folder", f"{folder!r}: {problem}.",
+                                    "write the folder's path under the datacenter's VM folder, names separated by "
+                                    "single '/', e.g. tanzu/lb.")
+                break
 
 
 def _check_vsphere_names(site):
@@ -145,10 +203,30 @@ def _pem_bundle_problem(path: str) -> str:
     return ""
 
 
+# What the appliance's first boot writes the Data Plane API user into: v0.1.10's ovf-to-cloud-init.sh,
+# setHAProxyUserPass, appends `user <name> password <hash>` below `userlist controller` of
+# /etc/haproxy/haproxy.cfg with `sed -e '/^userlist controller/a\  \user '"${user}"'...'`: a space or `#`
+# breaks HAProxy's line, a backslash is eaten by sed, a line break writes a line of its own.
+DATAPLANE_USER = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+LOGIN_NAME = re.compile(r"^[a-z_][a-z0-9_.-]{0,31}$")  # POSIX's portable user names, as sshd and Photon take them
+SHA1_FINGERPRINT = re.compile(r"^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){19}$")
+
+
 def _check_appliance(site):
     hp = site.haproxy
     if hp is None:
         return
+    if not DATAPLANE_USER.match(hp.dataplane_username or ""):
+        yield Finding.error(
+            "haproxy.dataplane_username",
+            f"{shown(hp.dataplane_username)} cannot be carried safely into the appliance's HAProxy configuration: its "
+            f"first boot writes the user (loadbalance.haproxy_user) verbatim into the line `user <name> password "
+            f"<hash>` of haproxy.cfg's userlist, where a space or '#' breaks the line, sed eats a backslash and a "
+            f"line break writes a line of its own.",
+            "use letters, digits, '.', '_' and '-' only (at most 64), e.g. admin.")
+    if hp.ssh_user and not LOGIN_NAME.match(hp.ssh_user):
+        yield Finding.error("haproxy.ssh_user", f"{shown(hp.ssh_user)} is not a user name the appliance can have.",
+                            "write a login name: lower-case letters, digits, '_', '.' and '-', e.g. root.")
     if hp.hostname:
         problem = host_name_problem(hp.hostname, fully_qualified=True)
         if problem:
@@ -191,6 +269,13 @@ def _check_libraries(site):
         yield Finding.error("content_libraries.haproxy.name",
                             f"is also the subscribed library's name ({libraries.haproxy.name!r}).",
                             "give the local library its own name, e.g. HAProxy.")
+    thumbprint = libraries.kubernetes.ssl_thumbprint
+    if thumbprint and not SHA1_FINGERPRINT.match(thumbprint):
+        yield Finding.error("content_libraries.kubernetes.ssl_thumbprint",
+                            f"{shown(thumbprint)} is not a SHA-1 certificate fingerprint: vCenter takes a subscribed "
+                            f"library's as 20 bytes in hex, colon-separated (AA:BB:...).",
+                            "paste what `openssl x509 -noout -fingerprint -sha1` prints for the subscription server's "
+                            "certificate, after 'Fingerprint=', or remove the key (null) if vCenter does not ask.")
     url = libraries.kubernetes.subscription_url
     if url:
         parts = urlsplit(url)

@@ -208,6 +208,9 @@ def _convert(hint, raw, path: str, f, base: Path, findings: list[Finding]):
     if hint is str:
         if isinstance(raw, bool) or raw is None or isinstance(raw, (dict, list)):
             return bad("a text value", "write a single value (quote it if it looks like a number).")
+        if isinstance(raw, (int, float)):  # YAML read a number: 0123 became 123, 1e3 became 1000.0
+            return bad("a text value", f"YAML reads an unquoted number as a number, which may not be what you wrote "
+                                       f"(0123 reads as 123): write it in quotes, e.g. '{raw}'.")
         text = str(raw).strip()
         if f.metadata.get("path") and text and not re.match(r"^https?://", text):
             try:
