@@ -99,6 +99,8 @@ class NetworkPlan:
     load_balancer_lines: list[str] = field(default_factory=list)  # verbatim, as the appliance writes them
     additional_workload_networks: list[str] = field(default_factory=list)  # verbatim (v0.2.0's workload-networks.cfg)
     findings: list[Finding] = field(default_factory=list)
+    # The Supervisor's settings (a workload_management.SupervisorPlan) when the site has that block.
+    workload_management: Optional[object] = None
 
     @property
     def vip_role(self) -> str:
@@ -244,8 +246,9 @@ class _Parser:
 def plan_networks(site: Site) -> NetworkPlan:
     """Parse the site's address plan and check every rule.
 
-    The plan's findings start with the site file's own (unknown keys, secrets, types), so
-    ``plan.findings`` is everything wrong with the site before anything is touched."""
+    The plan's findings start with the site file's own (unknown keys, secrets, types) and end with
+    the ``workload_management`` block's (``plan.workload_management``), so ``plan.findings`` is
+    everything wrong with the site before anything is touched."""
     findings: list[Finding] = list(site.findings)
     parse = _Parser(findings)
     hp = site.haproxy
@@ -281,6 +284,12 @@ def plan_networks(site: Site) -> NetworkPlan:
     if hp is not None:
         _check_load_balancer_ranges(plan, parse, hp.load_balancer_ranges)
         _check_appliance(plan, parse, site)
+    if site.workload_management is not None:
+        # Its rules read this plan's networks and ranges; a site without the block never imports them.
+        from .workload_management import plan_workload_management
+
+        plan.workload_management = plan_workload_management(site, plan)
+        findings.extend(plan.workload_management.findings)
     return plan
 
 
