@@ -10,7 +10,7 @@ import bisect
 import heapq
 import re
 from dataclasses import dataclass, field
-from typing import Optional, Union
+from typing import TYPE_CHECKING, Optional, Union
 
 import netaddr
 from netaddr import IPAddress, IPNetwork, IPRange
@@ -18,6 +18,9 @@ from netaddr import IPAddress, IPNetwork, IPRange
 from ..findings import Finding
 from .model import Site
 from .patterns import IPV4_TEXT
+
+if TYPE_CHECKING:
+    from .workload_management import SupervisorPlan
 
 ROLES = ("management", "workload", "frontend")
 MAX_RANGES = 4096  # of each kind: more than any appliance or Workload Management can use
@@ -99,8 +102,7 @@ class NetworkPlan:
     load_balancer_lines: list[str] = field(default_factory=list)  # verbatim, as the appliance writes them
     additional_workload_networks: list[str] = field(default_factory=list)  # verbatim (v0.2.0's workload-networks.cfg)
     findings: list[Finding] = field(default_factory=list)
-    # The Supervisor's settings (a workload_management.SupervisorPlan) when the site has that block.
-    workload_management: Optional[object] = None
+    workload_management: Optional[SupervisorPlan] = None  # the Supervisor's settings, when the site has the block
 
     @property
     def vip_role(self) -> str:
