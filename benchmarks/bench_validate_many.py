@@ -49,6 +49,11 @@ def site_files(folder: Path, count: int) -> list[Path]:
         data["haproxy"]["nameservers"] = [n.replace("10.64.", f"10.{second}.") for n in data["haproxy"]["nameservers"]]
         data["haproxy"]["load_balancer_ranges"] = [r.replace("10.64.", f"10.{second}.")
                                                    for r in data["haproxy"]["load_balancer_ranges"]]
+        wm = data["workload_management"]
+        wm["supervisor_start"] = wm["supervisor_start"].replace("10.64.", f"10.{second}.")
+        for key in ("dns_servers", "ntp_servers"):
+            wm[key] = [n.replace("10.64.", f"10.{second}.") for n in wm[key]]
+        wm["services_cidr"] = "172.20.0.0/23"  # 10.96.x.x is one of the sites' own networks
         path = folder / f"site{i:03}.yaml"
         path.write_text(yaml.safe_dump(data, sort_keys=False))
         files.append(path)

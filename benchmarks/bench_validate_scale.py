@@ -84,6 +84,7 @@ def ranges_text(count: int) -> str:
     data["networks"]["frontend"].update(cidr="10.96.0.0/16", gateway="10.96.0.1")
     data["haproxy"]["frontend_ip"] = "10.96.0.10/16"
     data["haproxy"]["load_balancer_ranges"] = lb
+    data["workload_management"]["services_cidr"] = "172.20.0.0/23"  # the frontend now holds 10.96.0.0/23
     return yaml.safe_dump(data)
 
 

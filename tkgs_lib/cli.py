@@ -138,7 +138,8 @@ def cmd_fields(args) -> int:
     if args.format == "markdown":
         print("| key | type | default | meaning |\n|---|---|---|---|")
         for r in rows:
-            print(f"| `{r['key']}` | {r['type']} | {r['default']} | {r['meaning']} |")
+            cells = (r[k].replace("|", "\\|") for k in ("type", "default", "meaning"))  # `a | b` types split cells
+            print(f"| `{r['key']}` | " + " | ".join(cells) + " |")
     else:
         for r in rows:
             print(f"{r['key']:<42} {r['type']:<24} {r['default']:<32} {r['meaning']}")

@@ -3,8 +3,9 @@
 The dataclasses below are the only place a field's meaning is written down (``doc=``);
 ``tkgs-runbook fields`` and the README's field table are generated from them (:func:`field_docs`).
 Reading a file into this model is :mod:`tkgs_lib.site.loading`; what the values must be is
-:mod:`tkgs_lib.site.checks` (names, TLS settings, libraries) and :mod:`tkgs_lib.site.network`
-(the address plan), which reads these values as the strings the person wrote.
+:mod:`tkgs_lib.site.checks` (names, TLS settings, libraries), :mod:`tkgs_lib.site.network`
+(the address plan) and :mod:`tkgs_lib.site.workload_management` (the Supervisor's settings), which
+read these values as the strings the person wrote.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ def doc(text: str, default: Any = MISSING, *, path: bool = False, example: Any =
 Deployment = Literal["default", "frontend"]
 Download = Literal["immediately", "on_demand"]
 Provisioning = Literal["thin", "thick", "eagerZeroedThick"]
+SupervisorSize = Literal["tiny", "small", "medium", "large"]
 
 
 @dataclass
@@ -171,6 +173,38 @@ class HAProxy:
         "proves it is the appliance's; every connection says so.", False)
 
 
+@dataclass(kw_only=True)  # the keys in the order a person fills them in, required ones among them
+class WorkloadManagement:
+    """Workload Management (the Supervisor) on this load balancer. What is not here comes from the
+    rest of the site (port groups, policy, library, the Data Plane API) and from vCenter."""
+
+    cluster: Optional[str] = doc("Cluster to enable Workload Management on; null: vcenter.cluster.", None)
+    size: SupervisorSize = doc(
+        "Size of the Supervisor's control plane VMs (the API's size_hint): tiny, small, medium or large.", "tiny")
+    services_cidr: str = doc(
+        "Network (CIDR) Kubernetes gives its services' cluster addresses; it must overlap no site network.",
+        "10.96.0.0/23")
+    supervisor_start: str = doc(
+        "The first of the Supervisor's 5 consecutive addresses on the management network, clear of its gateway, "
+        "the appliance and every range.", example="10.64.2.20")
+    dns_servers: list[str] = doc("DNS servers (IPv4 addresses) of the Supervisor's control plane and workers.",
+                                 example="[10.64.2.1]")
+    dns_search_domains: list[str] = doc("DNS search domains of the Supervisor's control plane, e.g. test.corp.", [])
+    ntp_servers: list[str] = doc(
+        "NTP servers (addresses or host names) of the Supervisor; empty: time comes from VMware Tools.", [])
+    workload_network_name: str = doc(
+        "Name of the Supervisor's primary workload network: a DNS label (a-z, 0-9 and inner '-', at most 63).",
+        "network-1")
+    workload_ranges: Optional[list[str]] = doc(
+        "Addresses (first-last) of the workload network Workload Management gives node VMs; null: "
+        "networks.workload.ranges.", None)
+    load_balancer_id: str = doc("The Supervisor's name for this load balancer: a DNS label.", "haproxy")
+    virtual_ip_ranges: Optional[list[str]] = doc(
+        "Virtual-server addresses (first-last or CIDR), within haproxy.load_balancer_ranges; null: those ranges "
+        "less each network's network and broadcast addresses.", None)
+    timeout: int = doc("Seconds to wait after enabling for the Supervisor to report RUNNING.", 1800)
+
+
 @dataclass
 class Site:
     site: str = doc("Short name of the deployment; names run folders.")
@@ -179,6 +213,8 @@ class Site:
     haproxy: HAProxy = doc("The appliance's vApp properties (passwords by environment variable only).")
     storage: Optional[Storage] = doc("The datastore tag and storage policy.", None)
     content_libraries: Optional[ContentLibraries] = doc("The two content libraries.", None)
+    workload_management: Optional[WorkloadManagement] = doc(
+        "Workload Management (the Supervisor) with this appliance as its load balancer.", None)
 
     # Not site keys: where the file came from and what loading it found.
     source: Optional[Path] = field(default=None, metadata={"internal": True}, compare=False)

@@ -10,7 +10,7 @@ import bisect
 import heapq
 import re
 from dataclasses import dataclass, field
-from typing import Optional, Union
+from typing import TYPE_CHECKING, Optional, Union
 
 import netaddr
 from netaddr import IPAddress, IPNetwork, IPRange
@@ -18,6 +18,9 @@ from netaddr import IPAddress, IPNetwork, IPRange
 from ..findings import Finding
 from .model import Site
 from .patterns import IPV4_TEXT
+
+if TYPE_CHECKING:
+    from .workload_management import SupervisorPlan
 
 ROLES = ("management", "workload", "frontend")
 MAX_RANGES = 4096  # of each kind: more than any appliance or Workload Management can use
@@ -99,6 +102,7 @@ class NetworkPlan:
     load_balancer_lines: list[str] = field(default_factory=list)  # verbatim, as the appliance writes them
     additional_workload_networks: list[str] = field(default_factory=list)  # verbatim (v0.2.0's workload-networks.cfg)
     findings: list[Finding] = field(default_factory=list)
+    workload_management: Optional[SupervisorPlan] = None  # the Supervisor's settings, when the site has the block
 
     @property
     def vip_role(self) -> str:
@@ -244,8 +248,9 @@ class _Parser:
 def plan_networks(site: Site) -> NetworkPlan:
     """Parse the site's address plan and check every rule.
 
-    The plan's findings start with the site file's own (unknown keys, secrets, types), so
-    ``plan.findings`` is everything wrong with the site before anything is touched."""
+    The plan's findings start with the site file's own (unknown keys, secrets, types) and end with
+    the ``workload_management`` block's (``plan.workload_management``), so ``plan.findings`` is
+    everything wrong with the site before anything is touched."""
     findings: list[Finding] = list(site.findings)
     parse = _Parser(findings)
     hp = site.haproxy
@@ -281,6 +286,12 @@ def plan_networks(site: Site) -> NetworkPlan:
     if hp is not None:
         _check_load_balancer_ranges(plan, parse, hp.load_balancer_ranges)
         _check_appliance(plan, parse, site)
+    if site.workload_management is not None:
+        # Its rules read this plan's networks and ranges; a site without the block never imports them.
+        from .workload_management import plan_workload_management
+
+        plan.workload_management = plan_workload_management(site, plan)
+        findings.extend(plan.workload_management.findings)
     return plan
 
 
