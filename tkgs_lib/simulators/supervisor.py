@@ -278,13 +278,14 @@ class _DataPlane:
 def program_load_balancer(dataplane_url: str, user: str, password: str, ca_pem: str, vip: str,
                           servers: Sequence[ControlPlaneServer], *, name: str = LOAD_BALANCER_NAME,
                           ports: Sequence[int] = CONTROL_PLANE_PORTS, check_interval_ms: Optional[int] = None,
-                          timeout: float = 30.0) -> int:
+                          timeout: float = 30.0, explain: bool = True) -> int:
     """Program the appliance at ``dataplane_url`` (``https://<management address>:<port>``) for the
     control plane: frontend ``name`` on ``vip`` (a bind per port), backend ``name`` with ``servers``
     (health-checked every ``check_interval_ms``, HAProxy's 2 s by default), replacing what an
     earlier call made; one transaction, committed with a reload. Returns the configuration's new
     version; ApplianceError, one sentence, when the API refuses (in HAProxy's own words when
-    HAProxy does). Call it where the management address is reachable: with the simulator, in its
+    HAProxy does; ``explain``: with a hint at anyip-routes.cfg when HAProxy cannot bind). Call it
+    where the management address is reachable: with the simulator, in its
     lab (``sim.in_lab(lambda: program_load_balancer(...))``, or from a process running there)."""
     with _DataPlane(dataplane_url, user, password, ca_pem, timeout) as api:
         transaction, frontends, backends = api.start_transaction()
@@ -315,13 +316,14 @@ def program_load_balancer(dataplane_url: str, user: str, password: str, ca_pem: 
             api.call("DELETE", f"/transactions/{transaction}", "drop the unfinished transaction", (204,))
             raise
         return api.commit(transaction, f"commit the load balancer for {vip}",
-                          hint=f"; is {vip} inside a range of the appliance's /etc/vmware/anyip-routes.cfg?")
+                          hint=f"; is {vip} inside a range of the appliance's /etc/vmware/anyip-routes.cfg?"
+                          if explain else "")
 
 
 def reconcile_load_balancer(dataplane_url: str, user: str, password: str, ca_pem: str, vip: str,
                             servers: Sequence[ControlPlaneServer], *, name: str = LOAD_BALANCER_NAME,
                             ports: Sequence[int] = CONTROL_PLANE_PORTS, check_interval_ms: Optional[int] = None,
-                            timeout: float = 30.0) -> bool:
+                            timeout: float = 30.0, explain: bool = True) -> bool:
     """One pass of a load-balancer controller's loop: read the appliance's configuration (frontend
     ``name`` with a bind on ``vip`` per port, backend ``name`` holding ``servers``) and whether its
     HAProxy runs that frontend (native stats: ``OPEN``); when either differs, program it
@@ -351,7 +353,7 @@ def reconcile_load_balancer(dataplane_url: str, user: str, password: str, ca_pem
     if in_step:
         return False
     program_load_balancer(dataplane_url, user, password, ca_pem, vip, servers, name=name, ports=ports,
-                          check_interval_ms=check_interval_ms, timeout=timeout)
+                          check_interval_ms=check_interval_ms, timeout=timeout, explain=explain)
     return True
 
 

@@ -104,11 +104,11 @@ class PlayedControlPlane:
             try:
                 run_in_netns(self.lab, lambda url=url: work(url))
             except Exception as exc:  # noqa: BLE001 (what the controller met, reported as vCenter reports it)
-                said = str(exc) if str(exc) else type(exc).__name__
+                said = str(exc) or type(exc).__name__
                 log.info("load-balancer controller of %s: %s", self._balancer_id, said)
                 problems.append(f"Load balancer '{self._balancer_id}': the Kubernetes API's virtual IP {self.vip} is "
                                 f"not served by the HAProxy Data Plane API at {server.host}:{server.port} yet: "
-                                f"{said.rstrip('.')}.")
+                                f"{said if said.endswith(('.', '?', '!')) else said + '.'}")
         return problems
 
     def reconcile(self) -> list[str]:
@@ -117,9 +117,10 @@ class PlayedControlPlane:
         if not servers:
             return [f"Load balancer '{self._balancer_id}': the control plane is not running."]
         haproxy = self._haproxy
+        # explain=False: vCenter reports the Data Plane API's answer, not a diagnosis of it
         return self._each_load_balancer(lambda url: reconcile_load_balancer(
             url, haproxy.username, haproxy.password, haproxy.certificate_authority_chain, self.vip, servers,
-            check_interval_ms=self._check_interval_ms, timeout=self._timeout))
+            check_interval_ms=self._check_interval_ms, timeout=self._timeout, explain=False))
 
     def remove_load_balancer(self) -> list[str]:
         """What the controller made, removed (the Supervisor is being disabled); best effort."""
