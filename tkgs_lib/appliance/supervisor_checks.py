@@ -119,14 +119,19 @@ class SupervisorFacts:
     problems: dict[str, str] = field(default_factory=dict)
 
 
-def _ranges_set(view: SupervisorView) -> netaddr.IPSet:
-    served = netaddr.IPSet()
-    for ip_range in view.virtual_ip_ranges:
+def _addresses(ranges: Sequence[VirtualIpRange]) -> netaddr.IPSet:
+    """Every address of ``ranges`` (one vCenter holds that is not IPv4 left out)."""
+    held = netaddr.IPSet()
+    for ip_range in ranges:
         try:
-            served |= ip_range.addresses
+            held |= ip_range.addresses
         except (netaddr.AddrFormatError, ValueError):
             continue
-    return served
+    return held
+
+
+def _ranges_set(view: SupervisorView) -> netaddr.IPSet:
+    return _addresses(view.virtual_ip_ranges)
 
 
 def gather_supervisor_facts(view: SupervisorView, *, ca_file: Optional[str | Path], runner: CommandRunner,
@@ -225,9 +230,7 @@ def _handshake_row(facts: SupervisorFacts) -> Check:
     if answer.ok:
         found = (f"{answer.tls_version} handshake, answered by {answer.answered_by}, certificate issued by "
                  f"{answer.issuer or 'an unnamed CA'}")
-        workload = netaddr.IPSet()
-        for ip_range in view.workload_ranges:
-            workload |= ip_range.addresses
+        workload = _addresses(view.workload_ranges)
         own = [a for a in answer.server_addresses if netaddr.valid_ipv4(a)]
         if workload and own and not any(netaddr.IPAddress(a) in workload for a in own):
             return Check(check, expected, found, "failed",
