@@ -1,7 +1,8 @@
 """The simulated appliance leaves the host as it found it: routes, rules, interfaces, addresses,
 namespaces, mounts and processes (its guest and the guest's HAProxy master and workers), after a
 normal stop, Ctrl-C, SIGTERM, and SIGKILL (the next start sweeps what a killed one left); so does
-the Supervisor's control plane beside it.
+the Supervisor's control plane beside it, also the one the vCenter simulator's Workload Management
+stand-in plays, which goes with a disable and with the simulator.
 
 It runs alone in the suite: under xdist it is skipped, the serial run (CI's) runs it. A simulator
 from outside the suite may still run meanwhile (a main job, another checkout's tests): its
@@ -155,3 +156,40 @@ def test_the_comparison_leaves_out_other_owners_simulators_and_keeps_ours():
     assert kept(lines, {42}) == sorted(["/run/netns/tkgs-lab-42-3", "5678 python -m guest in an unnamed namespace",
                                         "/ /proc"])
     assert kept(lines, {7}) == sorted(lines[1:])
+
+
+@pytest.mark.slow
+@pytest.mark.vcsim
+@RUNS_ALONE
+def test_the_supervisor_the_stand_in_plays_goes_with_a_disable_and_with_its_simulator(tmp_path, vcsim_binary):
+    from supervisor_fixtures import disable, statuses_until, supervise
+    from tkgs_lib.simulators.vcsim import VCenterSimulator
+
+    require_appliance_simulator()
+    ours = {os.getpid()}
+    before = host_state(ours)
+    vcsim = VCenterSimulator(binary=vcsim_binary, workdir=tmp_path / "vcsim").start()
+    try:
+        (tmp_path / "appliance").mkdir()
+        supervised = supervise(vcsim, tmp_path / "appliance")
+        try:
+            statuses_until(supervised, lambda info: info.config_status == "RUNNING", "the Supervisor RUNNING")
+            first = vcsim.control_plane(supervised.cluster).namespace
+            assert first in host_state(ours)["namespaces"]
+            disable(supervised)  # the control plane goes, and the load balancer the controller made
+            assert first not in host_state(ours)["namespaces"]
+            frontends = supervised.sim.appliance_run(["ss", "-Hltn"], capture_output=True, text=True).stdout
+            assert ":6443" not in frontends, frontends
+
+            supervised.enable()
+            statuses_until(supervised, lambda info: info.config_status == "RUNNING", "RUNNING again")
+            second = vcsim.control_plane(supervised.cluster).namespace
+            assert second in host_state(ours)["namespaces"] and second != first
+            supervised.client.rest.logout()
+            vcsim.stop()  # the simulator's life ends with its Supervisor running
+            assert second not in host_state(ours)["namespaces"]
+        finally:
+            supervised.sim.stop()
+    finally:
+        vcsim.stop()
+    assert host_state(ours) == before

@@ -5,8 +5,10 @@ workload network, and the load-balancer controller that programs the appliance f
 API servers, each answering with its own name, e.g. ``supervisor-cp-1``) on ports 6443 and 443 of
 three addresses of the primary workload range, in a network namespace of their own attached to
 the lab's workload bridge (default route via the workload gateway). Their certificates come from
-a CA of their own and name the virtual IP, as the Supervisor's API server certificate names its
-load balancer's address, so a client verifies the answer through the virtual IP.
+the CA given (the vCenter simulator's own, when its Workload Management stand-in plays the
+Supervisor: a real Supervisor's API certificates are issued by vCenter's VMCA) or a CA of their
+own, and name the virtual IP, as the Supervisor's API server certificate names its load
+balancer's address, so a client verifies the answer through the virtual IP.
 
 :func:`program_load_balancer` does what a load-balancer controller does through the appliance's
 Data Plane API (2.1.0, the version the appliance ships), TLS verified against the appliance's CA:
@@ -14,7 +16,9 @@ it reads the configuration's version (from a list's ``_version``: 2.1.0 has no
 ``/configuration/version``), opens a transaction at it, puts in a TCP frontend on the virtual IP
 with binds on 6443 and 443 and a round-robin backend holding the servers (each reached on the
 port the client asked for, health-checked on 6443), and commits with ``force_reload`` so the
-answer carries HAProxy's verdict.
+answer carries HAProxy's verdict. :func:`reconcile_load_balancer` is one pass of a controller's
+loop: it reads what the appliance holds and what its HAProxy runs, and programs it only where
+either differs from what is wanted.
 
 Needs root (namespaces), and a lab with a workload bridge: the appliance simulator's.
 """
@@ -39,11 +43,12 @@ from tkgs_lib.errors import ApplianceError, SimulatorUnavailable
 from tkgs_lib.simulators.appliance.dataplane_server import issue_server_cert, load_cert_chain, make_ca
 from tkgs_lib.simulators.appliance.netns import add_netns, del_netns, ip, namespaces, need_root, new_name, run_in_netns, sweep
 
-__all__ = ["SupervisorControlPlane", "ControlPlaneServer", "program_load_balancer", "remove_load_balancer",
-           "CONTROL_PLANE_PORTS", "STAND_IN"]
+__all__ = ["SupervisorControlPlane", "ControlPlaneServer", "program_load_balancer", "reconcile_load_balancer",
+           "remove_load_balancer", "CONTROL_PLANE_PORTS", "STAND_IN", "LOAD_BALANCER_NAME"]
 
 CONTROL_PLANE_PORTS = (6443, 443)  # the Kubernetes API, and the Supervisor's 443 (login, vSphere plug-in)
 STAND_IN = "tkgs-runbook Supervisor control plane (stand-in)"
+LOAD_BALANCER_NAME = "supervisor-control-plane"  # the frontend's and the backend's name
 
 
 @dataclass(frozen=True)
@@ -87,7 +92,11 @@ class SupervisorControlPlane:
 
     def __init__(self, lab: str, workload_cidr: str, gateway: str, addresses: Sequence[str], *,
                  vip: Optional[str] = None, bridge: str = "br-workload",
-                 ports: Sequence[int] = CONTROL_PLANE_PORTS) -> None:
+                 ports: Sequence[int] = CONTROL_PLANE_PORTS, ca_pem: str = "", ca_key_pem: str = "") -> None:
+        """``ca_pem`` and ``ca_key_pem``: the CA that issues the servers' certificates (both or
+        neither; neither: a CA of their own, made at :meth:`start`)."""
+        if bool(ca_pem) != bool(ca_key_pem):
+            raise SimulatorUnavailable("the control plane's CA needs both its certificate and its key, or neither.")
         network = ipaddress.ip_network(workload_cidr)
         outside = [a for a in addresses if ipaddress.ip_address(a) not in network]
         if outside:
@@ -98,8 +107,7 @@ class SupervisorControlPlane:
         self.servers = [ControlPlaneServer(f"supervisor-cp-{i}", a) for i, a in enumerate(addresses, start=1)]
         self.namespace = new_name("sup")
         self._lab_end = "v-sup" + self.namespace.rsplit("-", 1)[-1]  # the veth's end on the bridge
-        self.ca_pem = ""
-        self._ca_key = ""
+        self.ca_pem, self._ca_key, self._own_ca = ca_pem, ca_key_pem, not ca_pem
         self._listening: dict[str, list[_Server]] = {}
         self._started = False
 
@@ -132,7 +140,8 @@ class SupervisorControlPlane:
                 ip("addr", "add", f"{server.address}/{self.network.prefixlen}", "dev", "workload", netns=self.namespace)
             ip("link", "set", "workload", "up", netns=self.namespace)
             ip("route", "add", "default", "via", self.gateway, "dev", "workload", netns=self.namespace)
-            self.ca_pem, self._ca_key = make_ca("supervisor", organization="Supervisor control plane (simulated)")
+            if self._own_ca:
+                self.ca_pem, self._ca_key = make_ca("supervisor", organization="Supervisor control plane (simulated)")
             for server in self.servers:
                 self.start_server(server.name)
         except BaseException:
@@ -163,7 +172,9 @@ class SupervisorControlPlane:
             http = run_in_netns(self.namespace,
                                 lambda port=port: _Server((server.address, port), _handler(server.name)))
             http.socket = context.wrap_socket(http.socket, server_side=True)
-            threading.Thread(target=http.serve_forever, name=f"{server.name}:{port}", daemon=True).start()
+            # a short poll: stop_server waits for each loop to see its shutdown
+            threading.Thread(target=http.serve_forever, kwargs={"poll_interval": 0.05}, name=f"{server.name}:{port}",
+                             daemon=True).start()
             listening.append(http)
         self._listening[name] = listening
 
@@ -265,15 +276,16 @@ class _DataPlane:
 
 
 def program_load_balancer(dataplane_url: str, user: str, password: str, ca_pem: str, vip: str,
-                          servers: Sequence[ControlPlaneServer], *, name: str = "supervisor-control-plane",
+                          servers: Sequence[ControlPlaneServer], *, name: str = LOAD_BALANCER_NAME,
                           ports: Sequence[int] = CONTROL_PLANE_PORTS, check_interval_ms: Optional[int] = None,
-                          timeout: float = 30.0) -> int:
+                          timeout: float = 30.0, explain: bool = True) -> int:
     """Program the appliance at ``dataplane_url`` (``https://<management address>:<port>``) for the
     control plane: frontend ``name`` on ``vip`` (a bind per port), backend ``name`` with ``servers``
     (health-checked every ``check_interval_ms``, HAProxy's 2 s by default), replacing what an
     earlier call made; one transaction, committed with a reload. Returns the configuration's new
     version; ApplianceError, one sentence, when the API refuses (in HAProxy's own words when
-    HAProxy does). Call it where the management address is reachable: with the simulator, in its
+    HAProxy does; ``explain``: with a hint at anyip-routes.cfg when HAProxy cannot bind). Call it
+    where the management address is reachable: with the simulator, in its
     lab (``sim.in_lab(lambda: program_load_balancer(...))``, or from a process running there)."""
     with _DataPlane(dataplane_url, user, password, ca_pem, timeout) as api:
         transaction, frontends, backends = api.start_transaction()
@@ -304,11 +316,49 @@ def program_load_balancer(dataplane_url: str, user: str, password: str, ca_pem: 
             api.call("DELETE", f"/transactions/{transaction}", "drop the unfinished transaction", (204,))
             raise
         return api.commit(transaction, f"commit the load balancer for {vip}",
-                          hint=f"; is {vip} inside a range of the appliance's /etc/vmware/anyip-routes.cfg?")
+                          hint=f"; is {vip} inside a range of the appliance's /etc/vmware/anyip-routes.cfg?"
+                          if explain else "")
+
+
+def reconcile_load_balancer(dataplane_url: str, user: str, password: str, ca_pem: str, vip: str,
+                            servers: Sequence[ControlPlaneServer], *, name: str = LOAD_BALANCER_NAME,
+                            ports: Sequence[int] = CONTROL_PLANE_PORTS, check_interval_ms: Optional[int] = None,
+                            timeout: float = 30.0, explain: bool = True) -> bool:
+    """One pass of a load-balancer controller's loop: read the appliance's configuration (frontend
+    ``name`` with a bind on ``vip`` per port, backend ``name`` holding ``servers``) and whether its
+    HAProxy runs that frontend (native stats: ``OPEN``); when either differs, program it
+    (:func:`program_load_balancer`). True when it programmed. A failed reload leaves the new file
+    with HAProxy serving the old one, so the file alone never says the virtual IP is bound: the
+    runtime is read too, and a frontend HAProxy does not run is programmed again (a fresh reload)."""
+    with _DataPlane(dataplane_url, user, password, ca_pem, timeout) as api:
+        frontends = api.call("GET", "/configuration/frontends", "list the frontends", (200,)).json()["data"]
+        frontend = next((f for f in frontends if f.get("name") == name), None)
+        in_step = frontend is not None and frontend.get("default_backend") == name
+        if in_step:
+            binds = api.call("GET", "/configuration/binds", f"list the binds of {name}", (200,),
+                             params={"frontend": name}).json()["data"]
+            in_step = {(b.get("address"), b.get("port")) for b in binds} == {(vip, port) for port in ports}
+        if in_step:
+            backends = api.call("GET", "/configuration/backends", "list the backends", (200,)).json()["data"]
+            in_step = any(b.get("name") == name for b in backends)
+        if in_step:
+            held = api.call("GET", "/configuration/servers", f"list the servers of {name}", (200,),
+                            params={"backend": name}).json()["data"]
+            in_step = {(s.get("name"), s.get("address")) for s in held} == {(s.name, s.address) for s in servers}
+        if in_step:
+            stats = api.call("GET", "/stats/native", f"read HAProxy's statistics of {name}", (200,),
+                             params={"type": "frontend", "name": name}).json()
+            rows = [row for collection in stats for row in collection.get("stats") or ()]
+            in_step = any(row.get("stats", {}).get("status") == "OPEN" for row in rows)
+    if in_step:
+        return False
+    program_load_balancer(dataplane_url, user, password, ca_pem, vip, servers, name=name, ports=ports,
+                          check_interval_ms=check_interval_ms, timeout=timeout, explain=explain)
+    return True
 
 
 def remove_load_balancer(dataplane_url: str, user: str, password: str, ca_pem: str, *,
-                         name: str = "supervisor-control-plane", timeout: float = 30.0) -> int:
+                         name: str = LOAD_BALANCER_NAME, timeout: float = 30.0) -> int:
     """Remove frontend and backend ``name`` (what :func:`program_load_balancer` made), as a
     controller does when the service goes; the configuration's new version."""
     with _DataPlane(dataplane_url, user, password, ca_pem, timeout) as api:

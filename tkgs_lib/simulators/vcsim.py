@@ -259,6 +259,14 @@ class VCenterSimulator:
 
         self._need_stand_in().inject(Fault("stuck", cluster=cluster))
 
+    def control_plane(self, cluster: str):
+        """The Supervisor's control plane the stand-in plays for ``cluster`` (a
+        :class:`~tkgs_lib.simulators.supervisor.SupervisorControlPlane`: its servers, and
+        ``stop_server``/``start_server`` to take one down), or None when it plays none (no
+        Supervisor, not yet deployed, or no lab given in :attr:`supervisor`)."""
+        supervisor = self._need_stand_in().supervisor(cluster)
+        return supervisor.control_plane if supervisor is not None else None
+
     def _need_stand_in(self) -> NamespaceManagementStandIn:
         if self._stand_in is None:
             raise SimulatorUnavailable("the vCenter simulator is not running; start it first.")

@@ -136,13 +136,13 @@ def run_in_netns(netns: str, work: Callable[[], T]) -> T:
 
     def target() -> None:
         libc = ctypes.CDLL(None, use_errno=True)
-        fd = os.open(f"/run/netns/{netns}", os.O_RDONLY)
         try:
-            if libc.setns(fd, CLONE_NEWNET) != 0:
-                raise OSError(ctypes.get_errno(), f"setns into {netns} failed")
-        finally:
-            os.close(fd)
-        try:
+            fd = os.open(f"/run/netns/{netns}", os.O_RDONLY)  # a namespace gone is the caller's error too
+            try:
+                if libc.setns(fd, CLONE_NEWNET) != 0:
+                    raise OSError(ctypes.get_errno(), f"setns into {netns} failed")
+            finally:
+                os.close(fd)
             result["value"] = work()
         except BaseException as exc:  # noqa: BLE001 (handed to the caller's thread)
             result["error"] = exc

@@ -4,7 +4,9 @@ vCenter simulator does not implement: govmomi's vcsim answers ``...?action=enabl
 
 :mod:`.spec` judges a request body by VMware's own bindings; :mod:`.supervisor` plays what an
 enable does (the HAProxy load balancers reached over TLS with the CA given, the virtual IP ranges
-checked against the appliance's, then CONFIGURING to RUNNING); :mod:`.inventory` reads the
+checked against the appliance's, then CONFIGURING to RUNNING); :mod:`.control_plane` plays, given
+the lab, the Supervisor's control plane and the load-balancer controller that programs the
+appliance, keeping the Supervisor CONFIGURING until HAProxy serves its virtual IP; :mod:`.inventory` reads the
 simulator (sessions, clusters, appliance VMs); :mod:`.server` answers the
 ``/api/vcenter/namespace-management/`` paths that the simulator proxies to it, each answer marked
 as a stand-in's. :class:`~tkgs_lib.simulators.vcsim.VCenterSimulator` runs it.

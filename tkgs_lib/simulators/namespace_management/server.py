@@ -10,7 +10,8 @@ this server listens on 127.0.0.1 with the simulator's certificate. Each answer c
 * ``POST .../clusters/{cluster}?action=enable``: the body decoded by VMware's types (:mod:`.spec`)
   and judged (:func:`.supervisor.judge`); refused with 400 and every problem, nothing stored; the
   cluster must be one of the simulator's (``domain-c...``); accepted with 204, then configured
-  as :class:`.supervisor.Supervisor` plays it;
+  as :class:`.supervisor.Supervisor` plays it (given the lab: its control plane and load-balancer
+  controller too, :mod:`.control_plane`);
 * ``POST .../clusters/{cluster}?action=disable``: REMOVING, then gone.
 
 A request needs a session of the simulator's (``vmware-api-session-id``), else 401
@@ -240,7 +241,9 @@ class NamespaceManagementStandIn:
             supervisor = Supervisor(cluster, name, spec, find_appliance=self._inventory.appliance_at,
                                     netns=settings.load_balancer_netns, timeout=settings.load_balancer_timeout,
                                     config_seconds=settings.config_seconds, fault=self._take_fault(cluster),
-                                    on_removed=self._removed)
+                                    on_removed=self._removed, ca_files=(self.cert_file, self.key_file),
+                                    reconcile_seconds=settings.reconcile_seconds,
+                                    health_check_interval_ms=settings.health_check_interval_ms)
             self._supervisors[cluster] = supervisor
             self.enable_requests.append(EnableRequest(cluster, body.decode("utf-8", errors="replace"), spec))
         supervisor.start()

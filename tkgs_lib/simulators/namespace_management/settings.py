@@ -12,11 +12,16 @@ __all__ = ["SupervisorSettings"]
 class SupervisorSettings:
     """Changes take effect from the next enable (or disable).
 
-    ``config_seconds``: how long an enable stays CONFIGURING once its checks pass, and a disable
-    REMOVING; ``load_balancer_timeout``: seconds per connection to a load balancer;
-    ``load_balancer_netns``: the network namespace load balancers are reached from (the appliance
-    simulator's lab), None for the simulator's own."""
+    ``config_seconds``: how long an enable stays CONFIGURING once its checks pass (the control-plane
+    VMs deploying), and a disable REMOVING; ``load_balancer_timeout``: seconds per connection to a
+    load balancer; ``load_balancer_netns``: the network namespace load balancers are reached from
+    (the appliance simulator's lab), None for the simulator's own. Given a lab, the stand-in also
+    plays the Supervisor's control plane on its workload bridge and the load-balancer controller
+    that programs the appliance, which reconciles every ``reconcile_seconds`` and has HAProxy check
+    each control-plane server every ``health_check_interval_ms`` (None: HAProxy's 2 s)."""
 
     config_seconds: float = 3.0
     load_balancer_timeout: float = 5.0
     load_balancer_netns: Optional[str] = None
+    reconcile_seconds: float = 1.0
+    health_check_interval_ms: Optional[int] = None

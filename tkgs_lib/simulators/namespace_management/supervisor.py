@@ -10,9 +10,15 @@ addresses are); and it checks that each virtual IP range (``address`` + ``count`
 the ranges the appliance was deployed with (``loadbalance.service_ip_range``, read from vCenter:
 HAProxy cannot bind an address its appliance's ``anyip-routes.cfg`` lacks; haproxy-appliance.md,
 "Known field problems"). A failure leaves ``config_status`` ERROR with a message naming the load
-balancer and the cause; otherwise CONFIGURING turns RUNNING (``kubernetes_status`` READY) after
-``config_seconds``. Faults the tests inject (:class:`Fault`): a lasting ERROR, a transient one
-(ERROR for a while, then RUNNING), or never leaving CONFIGURING.
+balancer and the cause. Otherwise, after ``config_seconds`` (the control-plane VMs deploying):
+told the lab (``netns``), it plays the control plane and its load-balancer controller
+(:mod:`.control_plane`): CONFIGURING, with the controller's messages, until the appliance's
+HAProxy serves the virtual IP, then RUNNING, reconciling every ``reconcile_seconds`` for as
+long as the Supervisor lives; told no lab, it turns RUNNING at once (``kubernetes_status``
+READY). The VM properties can say a range is served while the appliance's own
+``anyip-routes.cfg`` lacks it: only the controller, binding through HAProxy, finds that. Faults
+the tests inject (:class:`Fault`): a lasting ERROR, a transient one (ERROR for a while, then on),
+or never leaving CONFIGURING.
 
 What the stand-in cannot know it does not invent: with no VM in vCenter holding the load
 balancer's address as its ``network.management_ip``, the ranges cannot be checked, and that is
@@ -38,9 +44,11 @@ from com.vmware.vapi.std_client import LocalizableMessage
 from com.vmware.vcenter.namespace_management_client import Clusters, LoadBalancers, Networks
 
 from tkgs_lib.credentials import basic_auth
+from tkgs_lib.errors import SimulatorUnavailable
 from tkgs_lib.simulators.appliance.netns import run_in_netns
 from tkgs_lib.vsphere.tls import ContextAdapter
 
+from .control_plane import PlayedControlPlane
 from .inventory import Appliance
 
 log = logging.getLogger(__name__)
@@ -196,15 +204,22 @@ class Supervisor:
     """One cluster's Supervisor: its accepted spec and where its configuration has got to.
 
     ``find_appliance(address)`` reads vCenter for the appliance at a load balancer's address;
-    ``netns``: the network namespace the load balancers are reached from (None: this one)."""
+    ``netns``: the network namespace the load balancers are reached from (None: this one), also the
+    lab whose workload bridge the played control plane joins; ``ca_files``: vCenter's certificate
+    (its own CA) and key, which issue the control plane's certificates."""
 
     def __init__(self, cluster: str, cluster_name: str, spec: Clusters.EnableSpec, *,
                  find_appliance: Callable[[str], Optional[Appliance]], netns: Optional[str] = None,
                  timeout: float = 5.0, config_seconds: float = 3.0, fault: Optional[Fault] = None,
-                 on_removed: Callable[["Supervisor"], None] = lambda supervisor: None) -> None:
+                 on_removed: Callable[["Supervisor"], None] = lambda supervisor: None,
+                 ca_files: Optional[tuple] = None, reconcile_seconds: float = 1.0,
+                 health_check_interval_ms: Optional[int] = None) -> None:
         self.cluster, self.cluster_name, self.spec = cluster, cluster_name, spec
         self._find_appliance, self._netns, self._timeout = find_appliance, netns, timeout
         self._config_seconds, self._fault, self._on_removed = config_seconds, fault, on_removed
+        self._ca_files, self._reconcile_seconds = ca_files, reconcile_seconds
+        self._health_check_interval_ms = health_check_interval_ms
+        self._played: Optional[PlayedControlPlane] = None
         self._lock = threading.Lock()
         self._cancel = threading.Event()
         self.config_status, self.kubernetes_status = ConfigStatus.CONFIGURING, KubernetesStatus.WARNING
@@ -225,9 +240,18 @@ class Supervisor:
         self._cancel.set()
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout=self._timeout * 2 + 5)
+        if self._played is not None:  # its thread stops it too; not later than this, though
+            self._played.stop()
+
+    @property
+    def control_plane(self):
+        """The played control plane (a SupervisorControlPlane), or None: for the tests."""
+        played = self._played
+        return played.control_plane if played is not None else None
 
     def disable(self) -> None:
-        """REMOVING for ``config_seconds``, then gone (``on_removed``)."""
+        """REMOVING for ``config_seconds``, then gone (``on_removed``); the played control plane and
+        its load balancer go first."""
         self.stop()
         self._cancel = threading.Event()
         self._set(ConfigStatus.REMOVING, KubernetesStatus.WARNING, [])
@@ -236,6 +260,8 @@ class Supervisor:
 
     def _set(self, status, kubernetes, messages: list[tuple[str, str]]) -> None:
         with self._lock:
+            if (self.config_status, self.kubernetes_status, self._messages) == (status, kubernetes, list(messages)):
+                return  # a controller's pass that changed nothing
             self.config_status, self.kubernetes_status, self._messages = status, kubernetes, list(messages)
         log.info("supervisor of %s: %s", self.cluster, status)
 
@@ -256,9 +282,47 @@ class Supervisor:
             self._set(ConfigStatus.ERROR, KubernetesStatus.ERROR, [("tkgs.stand_in.supervisor.fault", fault.message)])
             if fault.kind == "error" or self._cancel.wait(fault.seconds):
                 return
-        self._set(ConfigStatus.RUNNING, KubernetesStatus.READY, [])
+        if self._netns is None or self._ca_files is None:  # no lab to play the control plane in
+            self._set(ConfigStatus.RUNNING, KubernetesStatus.READY, [])
+            return
+        self._play()
+
+    def _play(self) -> None:
+        """The control plane started, then the controller's loop: RUNNING only while the appliance
+        serves the virtual IP (a real Supervisor's API endpoint is its load balancer's), CONFIGURING
+        with what the controller met otherwise; every ``reconcile_seconds`` until stopped."""
+        try:
+            played = PlayedControlPlane(self.spec, self._netns, ca_files=self._ca_files, timeout=self._timeout,
+                                        check_interval_ms=self._health_check_interval_ms)
+            self._played = played
+            self._set(ConfigStatus.CONFIGURING, KubernetesStatus.WARNING, [
+                ("tkgs.stand_in.supervisor.control_plane", "Deploying the Supervisor's control plane.")])
+            played.start()
+        except SimulatorUnavailable as exc:
+            self._set(ConfigStatus.ERROR, KubernetesStatus.ERROR, [
+                ("tkgs.stand_in.supervisor.control_plane", f"The Supervisor's control plane cannot be deployed: "
+                                                           f"{exc}")])
+            if self._played is not None:
+                self._played.stop()
+            return
+        try:
+            while not self._cancel.is_set():
+                problems = played.reconcile()
+                if self._cancel.is_set():
+                    break
+                if problems:
+                    self._set(ConfigStatus.CONFIGURING, KubernetesStatus.WARNING,
+                              [("tkgs.stand_in.supervisor.load_balancer_controller", p) for p in problems])
+                else:
+                    self._set(ConfigStatus.RUNNING, KubernetesStatus.READY, [])
+                self._cancel.wait(self._reconcile_seconds)
+        finally:
+            played.stop()
 
     def _remove(self) -> None:
+        played = self._played
+        if played is not None:  # the Supervisor's load balancer goes with it
+            played.remove_load_balancer()
         if not self._cancel.wait(self._config_seconds):
             self._on_removed(self)
 

@@ -1,0 +1,329 @@
+"""The Supervisor through the load balancer: the vCenter simulator's Workload Management stand-in
+plays the Supervisor (its control plane on the lab's workload bridge, a load-balancer controller
+programming the simulated appliance's real HAProxy), and the product's checks find it answering, a
+control-plane server down, a return route missing, and the field's fault: a virtual IP range
+Workload Management uses that the appliance's anyip-routes.cfg lacks, which keeps the Supervisor
+CONFIGURING with HAProxy's "cannot bind socket" until the repair stage extends the file.
+
+The judging functions are tested on values first, with no simulator at all. Then one appliance and
+one simulator with a running Supervisor serve the tests that leave them as they found them; the
+field's fault has its own pair. Everything runs inside the namespaces the simulators make.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from appliance_fixtures import DATAPLANE_PASSWORD, ROOT_PASSWORD
+from supervisor_fixtures import VIP, checks_when, end, statuses_until, supervise
+from tkgs_lib.appliance.checks import Check, checks_table
+from tkgs_lib.appliance.dataplane import DataPlaneInfo
+from tkgs_lib.appliance.facts import ConfigText, Route
+from tkgs_lib.appliance.load_balancer import (LoadBalancerState, frontends_from, native_stats_from,
+                                              runtime_servers_from, servers_from)
+from tkgs_lib.appliance.supervisor_checks import SupervisorFacts, SupervisorView, VirtualIpRange, supervisor_checks
+from tkgs_lib.appliance.supervisor_endpoint import Handshake, handshake
+from tkgs_lib.vsphere.namespace_management import messages_of
+
+SITE_RANGES = ["10.64.1.0/24"]
+SERVERS = {"supervisor-cp-1": "10.64.8.50", "supervisor-cp-2": "10.64.8.51", "supervisor-cp-3": "10.64.8.52"}
+
+
+# --- the judging, on values ----------------------------------------------------------------------
+
+def view(**changes) -> SupervisorView:
+    values = dict(cluster="domain-c8", config_status="RUNNING", endpoint=VIP, load_balancer="haproxy-lb",
+                  virtual_ip_ranges=(VirtualIpRange(VIP, 256),), dataplane_servers=(("10.64.2.10", 5556),),
+                  dataplane_username="admin", workload_ranges=(VirtualIpRange("10.64.8.50", 100),))
+    return SupervisorView(**{**values, **changes})
+
+
+def balanced(*, running: bool = True, down: tuple[str, ...] = ()) -> LoadBalancerState:
+    """The Data Plane API's answers for a programmed appliance, as recorded from the stand-in."""
+    name = "supervisor-control-plane"
+    frontends = frontends_from({"_version": 3, "data": [{"name": name, "mode": "tcp", "default_backend": name}]},
+                               {name: {"_version": 3, "data": [{"name": f"{name}-6443", "address": VIP, "port": 6443},
+                                                               {"name": f"{name}-443", "address": VIP, "port": 443}]}})
+    servers = servers_from({"_version": 3, "data": [{"name": n, "address": a, "check": "enabled",
+                                                     "health_check_port": 6443} for n, a in SERVERS.items()]})
+    down_stats = {"status": "DOWN", "check_status": "L4CON", "check_desc": "Layer4 connection problem"}  # HAProxy's
+    up_stats = {"status": "UP", "check_status": "L4OK", "check_desc": "Layer4 check passed"}
+    rows = [{"name": name, "type": "frontend", "stats": {"status": "OPEN"}},
+            {"name": name, "type": "backend", "stats": {"status": "UP"}}] + [
+        {"name": n, "type": "server", "backend_name": name, "stats": down_stats if n in down else up_stats}
+        for n in SERVERS]
+    stats = native_stats_from([{"runtimeAPI": "/run/haproxy.sock", "stats": rows if running else []}])
+    runtime = runtime_servers_from([{"name": n, "address": a, "operational_state": "down" if n in down else "up",
+                                     "admin_state": "ready", "id": str(i)} for i, (n, a) in enumerate(SERVERS.items())])
+    return LoadBalancerState(DataPlaneInfo("2.1.0", "", "https://10.64.2.10:5556/v2/info"), frontends, stats,
+                             {name: servers}, {name: runtime if running else None})
+
+
+def facts(**changes) -> SupervisorFacts:
+    values = dict(view=view(), handshake=Handshake(VIP, 6443, "TLSv1.3", "supervisor-cp-2", "vcenter",
+                                                   ("supervisor-cp-2",), ("10.64.8.51", VIP)),
+                  load_balancer=balanced(), anyip_file=ConfigText(("10.64.1.0/24",)),
+                  local_routes=[Route("10.64.1.0/24", "local", "lo", scope="host")], ca_described="vcenter.ca_file")
+    return SupervisorFacts(**{**values, **changes})
+
+
+def row(checks: list[Check], starts: str) -> Check:
+    [found] = [c for c in checks if c.check.startswith(starts)]
+    return found
+
+
+def test_a_supervisor_served_through_the_load_balancer_passes_every_row():
+    checks = supervisor_checks(facts(), SITE_RANGES)
+    assert [c.check for c in checks] == [
+        "Supervisor of domain-c8", f"TLS to the Supervisor's API {VIP}:6443", f"HAProxy frontend for {VIP}",
+        "HAProxy runs frontend supervisor-control-plane",
+        *[f"HAProxy server {n} of supervisor-control-plane ({a})" for n, a in SERVERS.items()],
+        f"virtual IP range {VIP} + 256 (10.64.1.0-10.64.1.255)"]
+    assert {c.status for c in checks} == {"ok"}, checks_table(checks).to_text()
+    assert row(checks, "TLS").found == ("TLSv1.3 handshake, answered by supervisor-cp-2 (10.64.8.51), certificate "
+                                        "issued by vcenter")
+    assert row(checks, "HAProxy frontend").found == f"frontend supervisor-control-plane: {VIP}:6443, {VIP}:443"
+    assert row(checks, "virtual IP range").found == ("in 10.64.1.0/24 (/etc/vmware/anyip-routes.cfg), local routes "
+                                                     "present")
+
+
+def test_a_range_the_site_lacks_is_named_with_the_fix_that_extends_anyip_routes():
+    checks = supervisor_checks(facts(view=view(virtual_ip_ranges=(VirtualIpRange(VIP, 256),
+                                                                  VirtualIpRange("10.64.0.200", 8)))), SITE_RANGES)
+    new = row(checks, "virtual IP range 10.64.0.200")
+    assert new.status == "failed"
+    assert new.found.startswith("10.64.0.200/29 not in /etc/vmware/anyip-routes.cfg (it holds 10.64.1.0/24)")
+    assert new.fix == ("Workload Management was given 10.64.0.200/29, which the appliance does not serve, so HAProxy "
+                       "cannot bind those virtual IPs ('cannot bind socket'): add 10.64.0.200/29 to "
+                       "haproxy.load_balancer_ranges, then run the repair stage, which extends "
+                       "/etc/vmware/anyip-routes.cfg.")
+    assert row(checks, f"virtual IP range {VIP}").status == "ok"
+
+
+def test_a_range_the_site_holds_but_the_appliance_lacks_says_run_the_repair_stage():
+    checks = supervisor_checks(facts(anyip_file=ConfigText(("10.64.1.128/25", "10.64.0.1/23")),
+                                     local_routes=[Route("10.64.1.128/25", "local", "lo")]), SITE_RANGES)
+    vips = row(checks, "virtual IP range")
+    assert vips.status == "failed"
+    # 10.64.0.1/23 has host bits set: the kernel refuses it, so it serves nothing
+    assert vips.found == ("10.64.1.0/25 not in /etc/vmware/anyip-routes.cfg (it holds 10.64.1.128/25, 10.64.0.1/23)")
+    assert "10.64.1.0/25 is in the site's haproxy.load_balancer_ranges but not in the appliance's " \
+           "/etc/vmware/anyip-routes.cfg" in vips.fix and "run the repair stage" in vips.fix
+
+
+def test_a_range_in_the_file_without_its_local_route_points_at_the_unit():
+    checks = supervisor_checks(facts(local_routes=[]), SITE_RANGES)
+    vips = row(checks, "virtual IP range")
+    assert (vips.status, vips.found) == ("failed", "10.64.1.0/24 in the file but without a local route")
+    assert vips.fix.startswith("anyip-routes.service did not add the local route for 10.64.1.0/24")
+
+
+def test_a_server_down_fails_its_own_row_only():
+    checks = supervisor_checks(facts(load_balancer=balanced(down=("supervisor-cp-2",))), SITE_RANGES)
+    failed = [c for c in checks if c.failed]
+    assert [c.check for c in failed] == ["HAProxy server supervisor-cp-2 of supervisor-control-plane (10.64.8.51)"]
+    assert failed[0].found == "down (L4CON Layer4 connection problem)"  # HAProxy's words
+    assert failed[0].fix.startswith("HAProxy's health check of 10.64.8.51:6443 fails: the control-plane VM "
+                                    "supervisor-cp-2 or its API server is down")
+
+
+def test_a_supervisor_stuck_configuring_on_a_bind_reads_as_the_field_meets_it():
+    said = ("WARNING: Load balancer 'haproxy-lb': ... Reload failed: [ALERT] (1) : Starting frontend "
+            "supervisor-control-plane: cannot bind socket (Cannot assign requested address) for [10.64.1.0:6443].")
+    checks = supervisor_checks(facts(view=view(config_status="CONFIGURING", endpoint="", messages=(said,)),
+                                     handshake=None, load_balancer=balanced(running=False),
+                                     anyip_file=ConfigText(("10.64.1.128/25",)),
+                                     local_routes=[Route("10.64.1.128/25", "local", "lo")]), SITE_RANGES)
+    status = {c.check: c.status for c in checks}
+    assert status == {"Supervisor of domain-c8": "failed",
+                      "TLS to the Supervisor's API endpoint (6443)": "not checked",
+                      f"HAProxy frontend for {VIP}": "ok",  # the configuration holds it (the reload failed)
+                      "HAProxy runs frontend supervisor-control-plane": "failed",
+                      **{f"HAProxy server {n} of supervisor-control-plane ({a})": "failed" for n, a in SERVERS.items()},
+                      f"virtual IP range {VIP} + 256 (10.64.1.0-10.64.1.255)": "failed"}
+    assert row(checks, "Supervisor").fix.startswith("HAProxy cannot bind the Supervisor's virtual IP")
+    assert row(checks, "HAProxy runs").found == "not running: HAProxy serves a configuration without it"
+    assert "outside the appliance's anyip ranges" in row(checks, "HAProxy runs").fix
+
+
+@pytest.mark.parametrize("cause, words", [
+    ("connect timeout", "a return route is missing"), ("refused", "nothing listens on 10.64.1.0:6443"),
+    ("unreachable", "no route to 10.64.1.0"), ("closed", "no control-plane server did"),
+    ("untrusted", "give vcenter.ca_file the VMCA root certificate"), ("other name", "does not name 10.64.1.0"),
+    ("expired", "has expired"), ("no CA", "give vcenter.ca_file"), ("handshake timeout", "see the server rows")])
+def test_each_way_the_handshake_fails_has_its_cause_and_fix(cause, words):
+    checks = supervisor_checks(facts(handshake=Handshake(VIP, 6443, cause=cause, detail="its words")), SITE_RANGES)
+    tls = row(checks, "TLS")
+    assert (tls.status, tls.found) == ("failed", f"{cause}: its words")
+    assert words in tls.fix
+
+
+def test_an_answer_from_outside_the_workload_network_is_not_the_control_planes():
+    other = Handshake(VIP, 6443, "TLSv1.3", "web", "vcenter", (), ("10.64.0.77", VIP))
+    tls = row(supervisor_checks(facts(handshake=other), SITE_RANGES), "TLS")
+    assert tls.status == "failed" and "none an address of the Supervisor's primary workload network" in tls.fix
+
+
+def test_unreadable_facts_are_not_checked_with_why():
+    checks = supervisor_checks(facts(load_balancer=None, anyip_file=None,
+                                     problems={"data plane api": "refused (HTTP 401)",
+                                               "/etc/vmware/anyip-routes.cfg": "cat failed"}), SITE_RANGES)
+    assert [(c.status, c.found) for c in checks[2:]] == [
+        ("not checked", "could not be read: refused (HTTP 401)"), ("not checked", "could not be read: cat failed")]
+
+
+# --- against the simulators --------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def running(vcsim_module, tmp_path_factory):
+    supervised = supervise(vcsim_module, tmp_path_factory.mktemp("supervisor"))
+    try:
+        statuses_until(supervised, lambda info: info.config_status == "RUNNING", "the Supervisor RUNNING")
+        checks_when(supervised, lambda checks: {c.status for c in checks} == {"ok"}, "every server up", timeout=15)
+        yield supervised
+    finally:
+        end(supervised)
+
+
+@pytest.mark.slow
+@pytest.mark.vcsim
+def test_enabled_the_supervisor_runs_and_its_virtual_ip_answers_end_to_end(running):
+    assert running.seen[0] == "CONFIGURING" and running.seen[-1] == "RUNNING"
+    info = running.info()
+    assert info.api_server_cluster_endpoint == VIP and messages_of(info) == []
+    control_plane = running.vcsim.control_plane(running.cluster)
+    assert {s.name: s.address for s in control_plane.servers} == SERVERS  # the primary workload range's first three
+    assert control_plane.lab == running.sim.lab
+
+    # From the lab's frontend side, through the appliance's HAProxy, TLS verified against vCenter's own CA.
+    answered = {running.sim.in_lab(lambda: handshake(VIP, running.vcsim.ca_file, timeout=5)).subject
+                for _ in range(6)}
+    assert answered == set(SERVERS)  # round robin: every control-plane server in turn
+    assert {control_plane.who_answers(VIP, 443) for _ in range(3)} == set(SERVERS)  # HTTPS answers through 443 too
+    appliance_ca = running.lab.site_file.parent / "appliance-ca.pem"
+    appliance_ca.write_text(running.sim.ca_pem)
+    other = running.sim.in_lab(lambda: handshake(VIP, appliance_ca, timeout=5))
+    assert other.cause == "untrusted"  # HAProxy passes the control plane's own TLS through: not the appliance's
+
+    checks = running.checks()
+    assert {c.status for c in checks} == {"ok"}, checks_table(checks).to_text()
+    tls = row(checks, "TLS")
+    assert tls.check == f"TLS to the Supervisor's API {VIP}:6443"
+    assert tls.expected == (f"a handshake verified by vCenter's CA, the certificate naming {VIP}, from a control-plane "
+                            f"server")
+    [name] = [n for n in SERVERS if f"answered by {n} ({SERVERS[n]})" in tls.found]
+    assert tls.found.endswith("certificate issued by 127.0.0.1")  # the vCenter simulator's CA names its host
+    assert row(checks, "HAProxy runs frontend").found == "OPEN"
+    assert [c.found.split(" (")[0] for c in checks if c.check.startswith("HAProxy server")] == ["up"] * 3
+
+
+@pytest.mark.slow
+@pytest.mark.vcsim
+def test_a_control_plane_server_down_shows_in_its_row(running):
+    control_plane = running.vcsim.control_plane(running.cluster)
+    cp2 = f"HAProxy server supervisor-cp-2 of supervisor-control-plane ({SERVERS['supervisor-cp-2']})"
+    control_plane.stop_server("supervisor-cp-2")
+    try:
+        checks_when(running, lambda checks: row(checks, cp2).failed, "cp-2's row failed")
+        # Read again: HAProxy now sends nothing to cp-2, so no handshake of this read can meet it going down.
+        checks = running.checks()
+        assert [c.check for c in checks if c.status != "ok"] == [cp2], checks_table(checks).to_text()
+        assert row(checks, cp2).found.startswith("down (L4CON")  # HAProxy's own check: connection refused
+        assert "the control-plane VM supervisor-cp-2 or its API server is down" in row(checks, cp2).fix
+        assert "answered by supervisor-cp-2" not in row(checks, "TLS").found
+        assert running.info().config_status == "RUNNING"  # the load balancer is right: the controller changes nothing
+    finally:
+        control_plane.start_server("supervisor-cp-2")
+    checks_when(running, lambda checks: not row(checks, cp2).failed, "cp-2 up again")
+
+
+@pytest.mark.slow
+@pytest.mark.vcsim
+def test_a_broken_return_route_means_the_handshake_never_completes(running):
+    # Replies from a virtual IP take rtctl_frontend (table 3): first boot's rule is `from 10.64.0.10/23`, which
+    # the kernel holds as the whole frontend network, anyip's addresses included. A blackhole there for the
+    # lab's address drops the appliance's SYN-ACK, as a return route gone astray does in the field.
+    client = "10.64.0.1"  # the lab's address on the frontend network: where the handshake comes from
+    route = ["blackhole", f"{client}/32", "table", "3"]
+    running.sim.appliance_run(["ip", "route", "add", *route], check=True)
+    try:
+        tls = row(running.checks(timeout=1.5), "TLS")
+    finally:
+        running.sim.appliance_run(["ip", "route", "del", *route], check=True)
+    assert (tls.status, tls.found) == ("failed", "connect timeout: no answer to the connection within 1.5 s")
+    assert "a return route is missing" in tls.fix
+    assert row(running.checks(), "TLS").status == "ok"
+
+
+@pytest.mark.slow
+@pytest.mark.vcsim
+def test_a_range_missing_from_anyip_routes_is_found_and_repaired(vcsim, tmp_path, caplog):
+    """The field's fault: the appliance's anyip-routes.cfg lacks the range Workload Management uses
+    while its VM's properties still name the site's range, so vCenter's checks pass and only HAProxy,
+    binding the virtual IP, finds it."""
+    caplog.set_level(logging.DEBUG)
+    from tkgs_lib.appliance.checks import gather_appliance_facts
+    from tkgs_lib.appliance.facts import ANYIP_FILE
+    from tkgs_lib.appliance.releases import choose_release
+    from tkgs_lib.appliance.repair import RepairOps, plan_repair
+    from tkgs_lib.appliance.ssh import SshRunner
+    from tkgs_lib.site.network import plan_networks
+
+    supervised = supervise(vcsim, tmp_path, faults={"service_ip_range": "10.64.1.128/25"})
+    try:
+        assert supervised.sim.properties["loadbalance.service_ip_range"] == "10.64.1.0/24"
+        info = statuses_until(supervised, lambda i: any("cannot bind socket" in m for m in messages_of(i)),
+                              "HAProxy's refusal in the Supervisor's messages")
+        assert info.config_status == "CONFIGURING" and info.api_server_cluster_endpoint == ""
+        [message] = messages_of(info)
+        assert message.startswith(f"WARNING: Load balancer 'haproxy-lb': the Kubernetes API's virtual IP {VIP} is not "
+                                  f"served by the HAProxy Data Plane API at 10.64.2.10:5556 yet: ")
+        assert f"cannot bind socket (Cannot assign requested address) for [{VIP}:6443]" in message  # HAProxy's words
+
+        facts = supervised.facts()
+        checks = supervisor_checks(facts, SITE_RANGES)
+        vips = row(checks, "virtual IP range")
+        assert (vips.check, vips.status) == (f"virtual IP range {VIP} + 256 (10.64.1.0-10.64.1.255)", "failed")
+        assert vips.found == "10.64.1.0/25 not in /etc/vmware/anyip-routes.cfg (it holds 10.64.1.128/25)"
+        assert vips.fix == ("10.64.1.0/25 is in the site's haproxy.load_balancer_ranges but not in the appliance's "
+                            "/etc/vmware/anyip-routes.cfg, so HAProxy cannot bind those virtual IPs ('cannot bind "
+                            "socket'): run the repair stage, which rewrites /etc/vmware/anyip-routes.cfg from "
+                            "haproxy.load_balancer_ranges.")
+        assert row(checks, "Supervisor of").found.startswith("CONFIGURING: WARNING: Load balancer 'haproxy-lb'")
+        assert row(checks, "HAProxy runs frontend").status == "failed"
+        assert row(checks, "TLS").status == "not checked"
+        assert supervised.info().config_status == "CONFIGURING"  # the controller keeps retrying; never ERROR
+        assert "ERROR" not in supervised.seen
+
+        # The repair stage's planner and operations, over SSH from the lab.
+        network, release = plan_networks(supervised.lab.site), choose_release("v0.1.10", "the test's appliance")
+
+        def repair():
+            with SshRunner(supervised.sim.management_address, password=ROOT_PASSWORD,
+                           known_hosts=str(supervised.lab.site_file.parent / "known_hosts")) as runner:
+                ops = RepairOps(runner, network, release)
+                plan = plan_repair(network, gather_appliance_facts(runner, network, release), ops, release)
+                for step in plan.changes:
+                    step.run()
+                return plan, runner.run(f"cat {ANYIP_FILE}").stdout
+        plan, anyip = supervised.sim.in_lab(repair)
+        [change] = plan.changes
+        assert change.object == f"{ANYIP_FILE} (and anyip-routes.service)"
+        assert anyip.endswith("\n10.64.1.0/24\n")
+
+        # The controller binds at its next pass: RUNNING, the virtual IP its endpoint, every row ok.
+        info = statuses_until(supervised, lambda i: i.config_status == "RUNNING", "RUNNING after the repair")
+        assert info.api_server_cluster_endpoint == VIP and messages_of(info) == []
+        checks = checks_when(supervised, lambda checks: {c.status for c in checks} == {"ok"},
+                             "every row ok after the repair", timeout=15)
+        assert row(checks, "virtual IP range").found == ("in 10.64.1.0/24 (/etc/vmware/anyip-routes.cfg), local "
+                                                         "routes present")
+        assert row(checks, "TLS").found.startswith("TLSv1.3 handshake, answered by supervisor-cp-")
+    finally:
+        end(supervised)
+    # No secret in what a person reads or what was logged (the stand-in's thread and the controller's too).
+    for text in (repr(facts), checks_table(checks).to_text(), message, caplog.text):
+        assert DATAPLANE_PASSWORD not in text and ROOT_PASSWORD not in text
+        assert "PRIVATE KEY" not in text  # vCenter's CA key, which issues the control plane's certificates
