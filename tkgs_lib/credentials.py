@@ -1,10 +1,15 @@
-"""Secrets, in one place: which site fields name them, reading them, and scrubbing them from records.
+"""Secrets, in one place: what is secret, the value type that holds one, reading them, and scrubbing
+them from records.
 
-A secret never lives in a site file, a papermill parameter or widget state. A site names the
-environment variable that holds each one (the ``*_env`` fields of :data:`SECRET_FIELDS`);
-:func:`read_secret` takes it from there, or asks the person at the keyboard. As a last line of
-defence, :func:`scrub_notebook` replaces every secret value still found in an executed
-notebook's visible text with asterisks before its HTML is written.
+:data:`SECRETS` is the one list of what is secret: each secret's site field (the environment
+variable that holds a password, ``*_env``, or the file of a private key) and the appliance's vApp
+properties that carry it. A secret never lives in a site file, a papermill parameter or widget
+state; :func:`read_secret` takes it from its variable, or asks the person at the keyboard, and
+hands it on as a :class:`Secret`, whose ``repr``, ``str`` and formatting show asterisks wherever it
+goes (a traceback, a log line, a dataclass's repr, VMware's bindings' repr), until :func:`plain`
+unwraps its characters where it is sent. As a last line of defence, :func:`scrub_notebook`
+replaces every secret value still found in an executed notebook's visible text with asterisks
+before its HTML is written, and the run folder is scanned for them after every stage.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import html
 import json
 import os
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -21,13 +27,63 @@ from .errors import SiteError
 from .files import write_text_whole
 from .notebook import kernel_allows_input
 
-__all__ = ["SECRET_FIELDS", "secret_env_fields", "is_secret_key", "mentions_secret", "read_secret",
-           "secret_values", "scrub_notebook", "scrub_text", "MASK", "MaskedSecret", "plain"]
+__all__ = ["SECRETS", "SecretKind", "SECRET_FIELDS", "SECRET_PROPERTIES", "secret_env_fields", "is_secret_key",
+           "mentions_secret", "read_secret", "secret_values", "scrub_notebook", "scrub_text", "MASK", "Secret", "plain",
+           "is_secret_property"]
 
 MASK = "********"
 
+
+@dataclass(frozen=True)
+class SecretKind:
+    """One secret of a site: what it is, the site field saying where it lives, and the appliance's vApp
+    properties that carry it to the appliance."""
+
+    what: str
+    field: str  # "<block>.<key>": an environment variable's name (*_env), or a private key's file (*_file)
+    properties: tuple[str, ...] = ()
+
+    @property
+    def from_environment(self) -> bool:
+        return self.field.endswith("_env")
+
+
+SECRETS: tuple[SecretKind, ...] = (
+    SecretKind("vCenter's password", "vcenter.password_env"),
+    SecretKind("the Data Plane API password", "haproxy.dataplane_password_env", ("loadbalance.haproxy_pwd",)),
+    SecretKind("the appliance's root password", "haproxy.root_password_env", ("appliance.root_pwd",)),
+    SecretKind("the private key of the appliance's own CA", "haproxy.ca_key_file", ("appliance.ca_cert_key",)),
+)
 # (block, field) of every site field that names a secret's environment variable.
-SECRET_FIELDS = (("vcenter", "password_env"), ("haproxy", "dataplane_password_env"), ("haproxy", "root_password_env"))
+SECRET_FIELDS = tuple(tuple(k.field.split(".")) for k in SECRETS if k.from_environment)
+SECRET_PROPERTIES = frozenset(p for kind in SECRETS for p in kind.properties)
+
+
+def is_secret_property(key: str) -> bool:
+    """Whether the appliance's vApp property ``key`` carries a secret."""
+    return key in SECRET_PROPERTIES
+
+
+class Secret(str):
+    """A secret's characters, shown as asterisks by ``repr``, ``str`` and formatting wherever it goes
+    (a traceback, a log line, the repr of an object holding it, VMware's bindings' repr of a spec),
+    while the serializers that read the characters themselves (json, VMware's runtime) still send
+    them. :func:`plain` gives the characters, for the transport that sends it (pyVmomi refuses a
+    subclass of str, so nothing can send asterisks there by mistake)."""
+
+    def __repr__(self) -> str:
+        return repr(MASK)
+
+    def __str__(self) -> str:
+        return MASK
+
+    def __format__(self, spec: str) -> str:
+        return format(MASK, spec)
+
+
+def plain(secret: str) -> str:
+    """The characters of ``secret``, a :class:`Secret` or a plain str: only where it is sent."""
+    return str.__str__(secret)
 
 # A key that would hold a secret itself; `*_env` and `*_file` keys only name where one lives.
 _SECRET_WORDS = "password|passwd|pwd|secret|token"
@@ -53,45 +109,20 @@ def secret_env_fields(site) -> Iterator[tuple[str, str]]:
             yield f"{block}.{name}", getattr(section, name)
 
 
-def read_secret(env_name: str, what: str, field: str) -> str:
+def read_secret(env_name: str, what: str, field: str) -> Secret:
     """The secret in environment variable ``env_name``, else ask the person at the keyboard.
 
     Headless (papermill, CI) nobody can answer, so a missing variable is an error that says
     which variable to set. The value is never logged or echoed."""
     value = os.environ.get(env_name, "")
     if value:
-        return value
+        return Secret(value)
     if kernel_allows_input():
         value = getpass.getpass(f"{what} (not stored; set {env_name} to skip this prompt): ")
         if value:
-            return value
+            return Secret(value)
     raise SiteError(f"{what} is needed but the environment variable {env_name} (named by {field}) is not set. "
                     f"Set it before a headless run, e.g. `read -rs {env_name} && export {env_name}`.")
-
-
-class MaskedSecret(str):
-    """A secret handed to a library that prints the objects holding it: VMware's bindings show
-    every field of a structure in its repr and str, a password too. It shows as asterisks there
-    (repr, str, format), while serializers that read the characters (json, VMware's runtime) still
-    send it; :meth:`reveal` is the plain value."""
-
-    def __repr__(self) -> str:
-        return repr(MASK)
-
-    def __str__(self) -> str:
-        return MASK
-
-    def __format__(self, spec: str) -> str:
-        return format(MASK, spec)
-
-    def reveal(self) -> str:
-        return str.__str__(self)
-
-
-def plain(secret: str) -> str:
-    """The characters of ``secret``, a :class:`MaskedSecret` or a plain str (formatting a masked
-    one gives asterisks)."""
-    return str.__str__(secret)
 
 
 def basic_auth(user: str, password: str) -> dict[str, str]:
@@ -104,8 +135,33 @@ def basic_auth(user: str, password: str) -> dict[str, str]:
 
 
 def secret_values(site) -> list[str]:
-    """The values of every secret the site names, so they can be scrubbed from reports."""
-    return [os.environ[name] for _, name in secret_env_fields(site) if name and os.environ.get(name)]
+    """The values of every secret the site names, so they can be scrubbed from reports and scanned for:
+    the passwords in their variables, and the CA's private key as the file holds it and as it is sent
+    (PKCS#8, on one line), each line of its body too (a part of a key that leaks is a leak)."""
+    values = [os.environ[name] for _, name in secret_env_fields(site) if name and os.environ.get(name)]
+    key_file = getattr(getattr(site, "haproxy", None), "ca_key_file", None)
+    if key_file:
+        values += _private_key_forms(key_file)
+    return values
+
+
+def _private_key_forms(path: str) -> list[str]:
+    try:
+        text = open(path, encoding="utf-8").read().strip()
+    except (OSError, UnicodeDecodeError):
+        return []
+    forms = {text}
+    try:
+        from cryptography.hazmat.primitives import serialization
+
+        key = serialization.load_pem_private_key(text.encode(), password=None)
+        pkcs8 = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                  serialization.NoEncryption()).decode().strip()
+        forms |= {pkcs8, " ".join(pkcs8.split("\n"))}  # the appliance property carries it on one line
+    except (ValueError, TypeError, ImportError):
+        pass
+    lines = {line for form in forms for line in form.splitlines() if len(line) >= 40 and "-----" not in line}
+    return sorted(forms | lines, key=len, reverse=True)
 
 
 # --- scrubbing records --------------------------------------------------------------------------

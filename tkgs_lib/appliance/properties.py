@@ -20,7 +20,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Mapping, Optional
 
-from ..credentials import MASK
+from ..credentials import MASK, Secret, is_secret_property
 from ..errors import ApplianceError
 from ..findings import Finding
 from ..ova import OvfDescriptor, OvfProperty
@@ -36,10 +36,19 @@ ROOT_PASSWORD, DATAPLANE_PASSWORD = "appliance.root_pwd", "loadbalance.haproxy_p
 
 @dataclass(frozen=True)
 class PropertyValue:
+    """One property's value; one that carries a secret (credentials.SECRETS) is held as a Secret."""
+
     key: str  # the OVA's property key, e.g. network.management_ip
     value: str
     field: str  # the site field (or environment variable) it came from
-    password: bool = False
+
+    def __post_init__(self) -> None:
+        if self.password and not isinstance(self.value, Secret):
+            object.__setattr__(self, "value", Secret(self.value))
+
+    @property
+    def password(self) -> bool:
+        return is_secret_property(self.key)
 
     @property
     def shown(self) -> str:
@@ -68,7 +77,7 @@ def _wanted(site: Site, network: NetworkPlan, passwords: Mapping[str, str]) -> l
     hp = site.haproxy
     nets = network.networks
     values = [
-        PropertyValue(ROOT_PASSWORD, passwords.get(ROOT_PASSWORD, ""), f"${hp.root_password_env}", password=True),
+        PropertyValue(ROOT_PASSWORD, passwords.get(ROOT_PASSWORD, ""), f"${hp.root_password_env}"),
         PropertyValue("appliance.permit_root_login", "True" if hp.permit_root_login else "False",
                       "haproxy.permit_root_login"),
     ]
@@ -93,8 +102,7 @@ def _wanted(site: Site, network: NetworkPlan, passwords: Mapping[str, str]) -> l
                       "haproxy.load_balancer_ranges"),
         PropertyValue("loadbalance.dataplane_port", str(hp.dataplane_port), "haproxy.dataplane_port"),
         PropertyValue("loadbalance.haproxy_user", hp.dataplane_username, "haproxy.dataplane_username"),
-        PropertyValue(DATAPLANE_PASSWORD, passwords.get(DATAPLANE_PASSWORD, ""), f"${hp.dataplane_password_env}",
-                      password=True),
+        PropertyValue(DATAPLANE_PASSWORD, passwords.get(DATAPLANE_PASSWORD, ""), f"${hp.dataplane_password_env}"),
     ]
     return values
 
@@ -123,8 +131,7 @@ def appliance_properties(site: Site, network: NetworkPlan, descriptor: OvfDescri
                                                  "to let the appliance make its CA."))
         else:
             values[2:2] = [PropertyValue("appliance.ca_cert", one_line_pem(ca.pem), "haproxy.ca_cert_file"),
-                           PropertyValue("appliance.ca_cert_key", one_line_pem(key_pem), "haproxy.ca_key_file",
-                                         password=True)]
+                           PropertyValue("appliance.ca_cert_key", one_line_pem(key_pem), "haproxy.ca_key_file")]
     for value in values:
         prop = declared.get(value.key)
         if prop is None:

@@ -20,6 +20,7 @@ from typing import Optional
 
 import paramiko
 
+from ..credentials import plain
 from ..errors import ApplianceError
 from .commands import DEFAULT_TIMEOUT, CommandResult
 
@@ -136,7 +137,8 @@ class SshRunner:
     def connect(self) -> "SshRunner":
         where = f"{self.user}@{self.host}:{self.port}"
         try:
-            self.client.connect(self.host, port=self.port, username=self.user, password=self._password,
+            self.client.connect(self.host, port=self.port, username=self.user,
+                                password=None if self._password is None else plain(self._password),
                                 key_filename=self._key_file, timeout=self.connect_timeout,
                                 banner_timeout=self.connect_timeout, auth_timeout=self.connect_timeout,
                                 allow_agent=False, look_for_keys=False)

@@ -18,6 +18,7 @@ from typing import Optional
 from ..appliance.ca import CA_GUESTINFO, CaCertificate, decode_published_ca
 from ..appliance.properties import DATAPLANE_PASSWORD, ROOT_PASSWORD, ApplianceProperties, appliance_properties
 from ..appliance.releases import KNOWN, release_of
+from ..credentials import SECRET_PROPERTIES
 from ..errors import ApplianceError, NotFound, OvaError
 from ..findings import Finding
 from ..ova import DIGEST_PREFIX, Ova, OvfDescriptor
@@ -216,7 +217,7 @@ def plan(run, facts: DeployFacts) -> Plan:
     if facts.placement is None or [f for f in result.findings if f.is_error]:
         return result  # the findings say what to fix; nothing is planned on a broken base
     spec = DeploySpec(site.haproxy.vm_name, run.network.deployment, mapping, props.as_dict(),
-                      frozenset(v.key for v in props.values if v.password), facts.placement,
+                      SECRET_PROPERTIES, facts.placement,
                       site.haproxy.disk_provisioning)
     management = run.network.networks["management"].appliance
     boot = BootWait(str(management.ip), float(site.haproxy.boot_timeout), CA_GUESTINFO)
@@ -289,5 +290,5 @@ def descriptor_table(descriptor: OvfDescriptor) -> Table:
 def reports(run, facts: DeployFacts) -> dict[str, Table]:
     """What the OVA declares, and the VM as vCenter reports it (NICs, power, guest address, the
     properties it holds, passwords masked)."""
-    keys = frozenset({ROOT_PASSWORD, DATAPLANE_PASSWORD, "appliance.ca_cert_key"})
-    return {"the OVA's descriptor": descriptor_table(facts.descriptor), "the appliance VM": vm_table(facts.vms, keys)}
+    return {"the OVA's descriptor": descriptor_table(facts.descriptor),
+            "the appliance VM": vm_table(facts.vms, SECRET_PROPERTIES)}

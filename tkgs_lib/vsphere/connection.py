@@ -18,7 +18,7 @@ from typing import Any, Optional
 from pyVim.connect import Disconnect, SmartConnect
 from pyVmomi import SoapStubAdapter, pbm, vim, vmodl
 
-from ..credentials import read_secret
+from ..credentials import plain, read_secret
 from ..errors import ConnectionFailed, TkgsError
 from ..site import VCenter
 from .rest import RestClient
@@ -58,7 +58,7 @@ def connect(vcenter: VCenter, password: Optional[str] = None, *, timeout: float 
 def _soap_login(host: str, port: int, user: str, password: str, tls: TlsPolicy, timeout: float,
                 source: str):
     try:
-        return SmartConnect(host=host, port=port, user=user, pwd=password, sslContext=tls.ssl_context(),
+        return SmartConnect(host=host, port=port, user=user, pwd=plain(password), sslContext=tls.ssl_context(),
                             httpConnectionTimeout=timeout)
     except vim.fault.InvalidLogin:
         raise ConnectionFailed(f"vCenter refused the login for user '{user}' with {source}: check "

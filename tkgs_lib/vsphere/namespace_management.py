@@ -31,7 +31,7 @@ from vmware.vapi.bindings.type import ListType
 from vmware.vapi.data.serializers.cleanjson import DataValueConverter
 from vmware.vapi.exception import CoreException
 
-from ..credentials import MaskedSecret
+from ..credentials import Secret
 from ..errors import RestError, SiteError, VSphereError
 from .rest import RestClient
 
@@ -120,7 +120,7 @@ def build_enable_spec(*, size: str, service_cidr: str, management: ManagementNet
             gateway=workload.gateway, subnet_mask=workload.subnet_mask))
     haproxy = LoadBalancers.HAProxyConfigCreateSpec(
         servers=[LoadBalancers.Server(host=host, port=port) for host, port in load_balancer.servers],
-        username=load_balancer.username, password=MaskedSecret(load_balancer.password),
+        username=load_balancer.username, password=Secret(load_balancer.password),
         certificate_authority_chain=load_balancer.certificate_authority_chain)
     return Clusters.EnableSpec(
         size_hint=_size(size), service_cidr=_cidr(service_cidr, "the Kubernetes service CIDR"),

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Callable
 
+from ..credentials import plain
 from ..errors import VSphereError
 
 __all__ = ["deploy_library_item", "DEPLOY_PATH"]
@@ -31,7 +32,7 @@ def deploy_body(spec) -> dict:
             {"@class": "com.vmware.vcenter.ovf.deployment_option_params", "type": "DeploymentOptionParams",
              "selected_key": spec.deployment},
             {"@class": "com.vmware.vcenter.ovf.property_params", "type": "PropertyParams",
-             "properties": [{"id": key, "value": value} for key, value in spec.properties.items()]},
+             "properties": [{"id": key, "value": plain(value)} for key, value in spec.properties.items()]},
         ],
     }
     if placement.policy_id:

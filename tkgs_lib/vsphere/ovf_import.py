@@ -16,6 +16,7 @@ from typing import Callable, Optional
 
 from pyVmomi import vim
 
+from ..credentials import plain
 from ..errors import VSphereError
 from ..ova import CHUNK_SIZE, Ova
 from ..progress import progress_bar
@@ -36,7 +37,7 @@ def _import_spec(session, inventory, source, spec):
         entityName=spec.name, diskProvisioning=spec.provisioning, deploymentOption=spec.deployment,
         networkMapping=[vim.OvfManager.NetworkMapping(name=ovf, network=networks[portgroup])
                         for ovf, (portgroup, _) in spec.networks.items()],
-        propertyMapping=[vim.KeyValue(key=key, value=value) for key, value in spec.properties.items()])
+        propertyMapping=[vim.KeyValue(key=key, value=plain(value)) for key, value in spec.properties.items()])
     pool = vim.ResourcePool(spec.placement.pool_id, stub)
     datastore = vim.Datastore(spec.placement.datastore_id, stub)
     with vsphere_call(f"making the import spec for VM '{spec.name}'"):

@@ -159,8 +159,8 @@ class DeploySpec:
     name: str
     deployment: str
     networks: dict[str, tuple[str, str]]  # OVF network (Management...) → (port group name, its moid)
-    properties: dict[str, str]  # key → value, passwords included: never shown
-    password_keys: frozenset[str]
+    properties: dict[str, str]  # key → value; a secret's a Secret (its repr masked), sent by plain()
+    password_keys: frozenset[str]  # the keys that carry a secret: never shown, never compared
     placement: Placement
     provisioning: str
 
@@ -178,7 +178,7 @@ class BootWait:
 
     management_ip: str
     timeout: float
-    ca_key: str = "guestinfo.dataplaneapi.cacert"
+    ca_guestinfo: str = "guestinfo.dataplaneapi.cacert"  # where the appliance publishes its CA (not a key)
 
 
 # --- plan ----------------------------------------------------------------------------------------
@@ -280,7 +280,7 @@ class GuestState:
             gaps.append(f"the guest never reported its management address {boot.management_ip} (it reports: "
                         f"{', '.join(self.addresses) or 'no address'})")
         if not self.ca_published:
-            gaps.append(f"no CA was published in {boot.ca_key}")
+            gaps.append(f"no CA was published in {boot.ca_guestinfo}")
         return gaps
 
 
@@ -346,10 +346,10 @@ def guest_addresses(guest) -> list[str]:
     return addresses
 
 
-def guest_state(vm, ca_key: str) -> GuestState:
+def guest_state(vm, ca_guestinfo: str) -> GuestState:
     with vsphere_call(f"reading VM '{vm.name}'"):
         addresses = guest_addresses(vm.guest)
-        published = bool(last_values(vm.config.extraConfig).get(ca_key))
+        published = bool(last_values(vm.config.extraConfig).get(ca_guestinfo))
         return GuestState(str(vm.runtime.powerState), tuple(addresses), published)
 
 
@@ -360,7 +360,7 @@ def wait_for_guest(vm, name: str, boot: BootWait, *, progress: bool = True, poll
     from ..progress import progress_bar
 
     start = time.monotonic()
-    state = guest_state(vm, boot.ca_key)
+    state = guest_state(vm, boot.ca_guestinfo)
     with progress_bar(total=int(boot.timeout), desc=f"waiting for {name} to boot", unit="s",
                       disable=not progress) as bar:
         while state.missing(boot):
@@ -376,7 +376,7 @@ def wait_for_guest(vm, name: str, boot: BootWait, *, progress: bool = True, poll
             if on_poll:
                 on_poll()
             time.sleep(poll)
-            state = guest_state(vm, boot.ca_key)
+            state = guest_state(vm, boot.ca_guestinfo)
         # Done: the record keeps a finished bar with the time it took, not "n of the timeout".
         bar.total = max(1, int(time.monotonic() - start))
         bar.update(bar.total - bar.n)

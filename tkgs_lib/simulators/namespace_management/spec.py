@@ -44,7 +44,7 @@ from vmware.vapi.exception import CoreException
 from vmware.vapi.l10n.runtime import message_factory
 from vmware.vapi.message import Message
 
-from tkgs_lib.credentials import MaskedSecret
+from tkgs_lib.credentials import Secret
 
 __all__ = ["Refusal", "SpecRejected", "decode", "decode_json", "decode_enable_spec", "INVALID_ARGUMENT",
            "UNEXPECTED_INPUT"]
@@ -164,7 +164,7 @@ class _Decoder:
                 return self.mismatch(path, typ, value)
             return float(value)
         if isinstance(typ, vapi_type.SecretType):  # held as a str that prints masked (the bindings print it)
-            return MaskedSecret(value) if isinstance(value, str) else self.mismatch(path, typ, value)
+            return Secret(value) if isinstance(value, str) else self.mismatch(path, typ, value)
         if isinstance(typ, (vapi_type.StringType, vapi_type.IdType)):
             return value if isinstance(value, str) else self.mismatch(path, typ, value)
         if isinstance(typ, vapi_type.URIType):
