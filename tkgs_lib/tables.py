@@ -26,6 +26,13 @@ def yes_no(value: object) -> object:
     return value
 
 
+LONG_WORD = 24  # characters: longer than the widest word of a column of prose
+
+
+def _has_long_word(value) -> bool:
+    return isinstance(value, str) and any(len(word) > LONG_WORD for word in value.split())
+
+
 def _cell_text(value: object) -> str:
     if value is None or (isinstance(value, float) and pd.isna(value)):
         return ""
@@ -79,7 +86,12 @@ class Table:
         text = self._text_columns()
         if text:
             styler = styler.set_properties(subset=text, **{"text-align": "left", "white-space": "pre-wrap"})
+        # A cell holding a word longer than a column should be (a fingerprint, a path, a base64 run: no
+        # place to break) may break inside it, so the table fits the page instead of running off its
+        # right edge; words of ordinary length are never cut.
+        styler = styler.map(lambda v: "overflow-wrap: anywhere" if _has_long_word(v) else "")
         styler = styler.set_table_styles([{"selector": "th", "props": [("text-align", "left")]}])
+        styler = styler.set_table_attributes('style="max-width: 100%"')
         return styler.format(thousands=",", precision=0, na_rep="").to_html()
 
     def to_text(self, columns: Optional[Sequence[str]] = None, width: int = 100) -> str:
