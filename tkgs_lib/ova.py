@@ -16,6 +16,7 @@ import hashlib
 import os
 import re
 import tarfile
+import unicodedata
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +38,10 @@ _ALGORITHMS = {"SHA1": "sha1", "SHA256": "sha256", "SHA512": "sha512"}
 _MANIFEST_LINE = re.compile(r"^\s*(SHA1|SHA256|SHA512)\s*\(\s*(.+?)\s*\)\s*=\s*([0-9A-Fa-f]+)\s*$",
                             re.IGNORECASE)
 _UNCHECKED_SUFFIXES = (".mf", ".cert")  # the manifest and its signature are not listed in it
+# The appliance's descriptor is 40 KB, its manifest 300 bytes: past these an OVA is not one, and
+# reading it whole into memory would be the first harm it does.
+MAX_DESCRIPTOR_BYTES, MAX_MANIFEST_BYTES = 16 << 20, 1 << 20
+MAX_DISK_BYTES = 1 << 50  # a petabyte: larger than any disk vSphere makes (62 TB), so a size past it is a lie
 
 
 @dataclass(frozen=True)
@@ -162,8 +167,12 @@ class Ova:
     def open(self, name: str, chunk_size: int = CHUNK_SIZE) -> MemberReader:
         return MemberReader(self.path, self.member(name), chunk_size)
 
-    def read_bytes(self, name: str) -> bytes:
-        """A member's whole content: for the small descriptor and manifest only."""
+    def read_bytes(self, name: str, limit: int = MAX_DESCRIPTOR_BYTES) -> bytes:
+        """A member's whole content: for the small descriptor and manifest only (at most ``limit``)."""
+        member = self.member(name)
+        if member.size > limit:
+            raise OvaError(f"{self.path}: its {name} is {member.size:,} bytes, more than the {limit:,} a descriptor or "
+                           f"manifest has; this is not the appliance's OVA.")
         with self.open(name) as reader:
             return reader.read()
 
@@ -173,14 +182,14 @@ class Ova:
             raise ManifestMismatch(
                 f"{self.path}: has no manifest (.mf), so its files cannot be checked; use the OVA as "
                 f"its publisher ships it, with its .mf.")
-        text = self.read_bytes(self.manifest_member.name).decode("utf-8", errors="replace")
+        text = self.read_bytes(self.manifest_member.name, MAX_MANIFEST_BYTES).decode("utf-8", errors="replace")
         return parse_manifest(text, where=f"{self.path}: {self.manifest_member.name}")
 
     def manifest_digest(self) -> str:
         """sha256 (hex) of the manifest's bytes: the identity of the OVA's content."""
         if self.manifest_member is None:
             self.manifest()  # raises the "no manifest" error
-        return hashlib.sha256(self.read_bytes(self.manifest_member.name)).hexdigest()
+        return hashlib.sha256(self.read_bytes(self.manifest_member.name, MAX_MANIFEST_BYTES)).hexdigest()
 
     def content(self) -> OvaContent:
         """The files to upload (every member, in tar order) and the manifest's digest."""
@@ -245,6 +254,10 @@ def _read_members(path: Path) -> list[OvaMember]:
             for info in tar:  # reads headers only; data is skipped by seeking
                 if not info.isreg():
                     continue
+                problem = _member_name_problem(info.name)
+                if problem:
+                    raise OvaError(f"{path}: holds a file named {info.name[:80]!r}, {problem}; an OVA holds plain file "
+                                   f"names only: this one is malformed or made to harm, nothing of it is used.")
                 members.append(OvaMember(info.name, info.size, info.offset_data))
     except tarfile.ReadError:
         raise OvaError(f"{path}: is not an OVA (not a tar archive); an .ovf/.vmdk folder must be "
@@ -260,6 +273,17 @@ def _read_members(path: Path) -> list[OvaMember]:
         if m.offset + m.size > size:
             raise OvaError(f"{path}: ends inside {m.name}; the OVA is truncated, download it again.")
     return members
+
+
+def _member_name_problem(name: str) -> str:
+    """Why ``name`` is no plain file name (one a library item could hold), or ""."""
+    if not name or name.startswith("/") or "\\" in name:
+        return "an absolute or Windows path"
+    if any(part in ("..", ".") for part in name.split("/")) or "/" in name:
+        return "a path into other folders"
+    if any(unicodedata.category(c).startswith("C") for c in name):
+        return "with control or invisible characters"
+    return ""
 
 
 def parse_manifest(text: str, where: str = "manifest") -> dict[str, ManifestEntry]:
@@ -390,26 +414,44 @@ def _bool(value: Optional[str], default: bool = False) -> bool:
     return default if value is None else value.strip().lower() == "true"
 
 
-_UNITS = re.compile(r"^\s*byte\s*(?:\*\s*(\d+)\s*\^\s*(\d+))?\s*$", re.IGNORECASE)
+_UNITS = re.compile(r"^\s*byte\s*(?:\*\s*([0-9]{1,4})\s*\^\s*([0-9]{1,12}))?\s*$", re.IGNORECASE)
 
 
 def _bytes(amount: Optional[str], units: Optional[str]) -> int:
-    """``capacity`` × ``capacityAllocationUnits`` (``byte * 2^30``) in bytes."""
-    value = int(amount or 0)
+    """``capacity`` × ``capacityAllocationUnits`` (``byte * 2^30``) in bytes: ASCII digits only, and
+    bounded (``byte * 10^99999999`` would take the arithmetic hours; no disk is larger than a petabyte)."""
+    amount = (amount or "0").strip()
+    if not re.fullmatch(r"[0-9]{1,20}", amount):
+        raise ValueError(f"{amount[:40]!r} is not a whole number of ASCII digits")
     match = _UNITS.match(units or "byte")
     if not match:
-        raise ValueError(f"unknown allocation units {units!r}")
+        raise ValueError(f"unknown allocation units {(units or '')[:40]!r}")
+    value = int(amount)
     if match.group(1):
-        value *= int(match.group(1)) ** int(match.group(2))
+        base, exponent = int(match.group(1)), int(match.group(2))
+        if base > 1 and exponent * (base.bit_length() - 1) > MAX_DISK_BYTES.bit_length():
+            raise ValueError(f"{base}^{exponent} bytes is larger than any disk")
+        value *= base ** exponent
+    if value > MAX_DISK_BYTES:
+        raise ValueError(f"{value:.3g} bytes is larger than any disk")
     return value
 
 
 def parse_descriptor(text: str | bytes, where: str = "OVF descriptor") -> OvfDescriptor:
-    """Read an OVF descriptor's deployment options, networks, vApp properties and disks."""
+    """Read an OVF descriptor's deployment options, networks, vApp properties and disks.
+
+    Through defusedxml, which refuses a DTD, entities and external references: an OVF descriptor has
+    none, and an entity bomb or an external entity is an attack on the reader."""
+    from defusedxml import DefusedXmlException
+    from defusedxml.ElementTree import fromstring
+
     try:
-        root = ET.fromstring(text)
+        root = fromstring(text, forbid_dtd=True, forbid_entities=True, forbid_external=True)
     except ET.ParseError as exc:
         raise OvaError(f"{where}: is not valid XML ({exc}).") from None
+    except DefusedXmlException as exc:
+        raise OvaError(f"{where}: holds a document type or entity declaration ({type(exc).__name__}), which no OVF "
+                       f"descriptor has: it is refused unread.") from None
     if _local(root.tag) != "Envelope":
         raise OvaError(f"{where}: is not an OVF descriptor (its root is <{_local(root.tag)}>, "
                        f"not <Envelope>).")
@@ -456,11 +498,13 @@ def parse_descriptor(text: str | bytes, where: str = "OVF descriptor") -> OvfDes
     cpus = memory = None
     for item in _descendants(system, "Item"):
         kind = {_local(c.tag): (c.text or "").strip() for c in item}
-        if kind.get("ResourceType") == "3" and kind.get("VirtualQuantity", "").isdigit():
-            cpus = int(kind["VirtualQuantity"])
-        elif kind.get("ResourceType") == "4" and kind.get("VirtualQuantity", "").isdigit():
+        quantity = kind.get("VirtualQuantity", "")
+        counted = quantity.isascii() and quantity.isdigit() and len(quantity) <= 12  # "²" is a digit to isdigit()
+        if kind.get("ResourceType") == "3" and counted:
+            cpus = int(quantity)
+        elif kind.get("ResourceType") == "4" and counted:
             try:
-                memory = _bytes(kind["VirtualQuantity"], kind.get("AllocationUnits")) // (1 << 20)
+                memory = _bytes(quantity, kind.get("AllocationUnits")) // (1 << 20)
             except ValueError:  # units this reader does not know: memory stays unknown
                 memory = None
     versions = [(v.text or "").strip() for v in _descendants(system, "Version")]

@@ -49,6 +49,7 @@ class RunRecord:
 
     def save(self, folder: Path) -> Path:
         """Write the record atomically (a reader never sees half of it)."""
+        Path(folder).mkdir(parents=True, exist_ok=True)
         return write_text_whole(Path(folder) / RECORD_FILE,
                                 json.dumps(dataclasses.asdict(self), indent=1, sort_keys=True) + "\n")
 

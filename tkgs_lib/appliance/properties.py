@@ -143,7 +143,7 @@ def appliance_properties(site: Site, network: NetworkPlan, descriptor: OvfDescri
                 "remove the value from the site, or use an appliance OVA that declares it (v0.2.0 and later for "
                 "network.additional_workload_networks)."))
             continue
-        problem = value_problem(prop, value.value)
+        problem = value_problem(prop, value.value, shown="its value (a secret, not shown)" if value.password else None)
         if problem:
             result.findings.append(Finding.error(value.field, f"property {value.key}: {problem}",
                                                  "change the site value to one the OVA accepts."))
@@ -158,31 +158,39 @@ _INT_BOUNDS = {"int": (-2**31, 2**31 - 1), "uint8": (0, 255), "uint16": (0, 6553
                "uint64": (0, 2**64 - 1), "sint64": (-2**63, 2**63 - 1), "int64": (-2**63, 2**63 - 1)}
 
 
-def value_problem(prop: OvfProperty, value: str) -> Optional[str]:
-    """Why ``value`` is outside ``prop``'s OVF type or qualifiers, or None when it is acceptable."""
-    kind = prop.type.lower()
+def value_problem(prop: OvfProperty, value: str, shown: Optional[str] = None) -> Optional[str]:
+    """Why ``value`` is outside ``prop``'s OVF type or qualifiers, or None when it is acceptable.
+    ``shown``: how the value is named in the sentence (a secret's is never shown), default its repr,
+    cut when long."""
+    shown = shown or (repr(value) if len(value) <= 60 else repr(value[:57] + "...") + f" ({len(value):,} characters)")
+    kind = prop.type.lower()[:40]
     qualifiers = dict(_QUALIFIER.findall(prop.qualifiers or ""))
+    bounds = {}
+    for name in ("MinValue", "MaxValue", "MinLen", "MaxLen"):
+        if name in qualifiers:
+            if not re.fullmatch(r"-?[0-9]{1,20}", qualifiers[name].strip()):
+                return f"the OVA declares {name}({qualifiers[name][:20]}), which is not a number: the OVA is malformed."
+            bounds[name] = int(qualifiers[name])
     if kind == "boolean":
         if value.lower() not in ("true", "false"):
-            return f"{value!r} is not a boolean (true or false), which the OVA declares."
+            return f"{shown} is not a boolean (true or false), which the OVA declares."
     elif kind in _INT_BOUNDS or kind.startswith(("int", "uint", "sint")):
-        if not re.fullmatch(r"-?[0-9]+", value):
-            return f"{value!r} is not a whole number, which the OVA declares ({prop.type})."
+        if not re.fullmatch(r"-?[0-9]{1,40}", value):
+            return f"{shown} is not a whole number, which the OVA declares ({prop.type[:40]})."
         number = int(value)
         low, high = _INT_BOUNDS.get(kind, (None, None))
-        low = int(qualifiers["MinValue"]) if "MinValue" in qualifiers else low
-        high = int(qualifiers["MaxValue"]) if "MaxValue" in qualifiers else high
+        low, high = bounds.get("MinValue", low), bounds.get("MaxValue", high)
         if (low is not None and number < low) or (high is not None and number > high):
             return f"{number} is outside {low}..{high}, the range the OVA declares."
     elif kind in ("string", "password", "ip", "ip:network", "expression"):
-        if "MinLen" in qualifiers and len(value) < int(qualifiers["MinLen"]):
-            return f"is shorter than {qualifiers['MinLen']} characters, the least the OVA declares."
-        if "MaxLen" in qualifiers and len(value) > int(qualifiers["MaxLen"]):
-            return f"is {len(value)} characters long, over the {qualifiers['MaxLen']} the OVA declares."
+        if "MinLen" in bounds and len(value) < bounds["MinLen"]:
+            return f"is shorter than {bounds['MinLen']} characters, the least the OVA declares."
+        if "MaxLen" in bounds and len(value) > bounds["MaxLen"]:
+            return f"is {len(value)} characters long, over the {bounds['MaxLen']} the OVA declares."
     else:
-        return f"the OVA declares it of type {prop.type}, which this runbook does not know how to fill."
+        return f"the OVA declares it of type {prop.type[:40]!r}, which this runbook does not know how to fill."
     if "ValueMap" in qualifiers:
         allowed = [v.strip().strip('"') for v in qualifiers["ValueMap"].split(",")]
         if value not in allowed:
-            return f"{value!r} is not one of {', '.join(allowed)}, the values the OVA declares."
+            return f"{shown} is not one of {', '.join(allowed)[:200]}, the values the OVA declares."
     return None

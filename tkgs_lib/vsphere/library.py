@@ -99,6 +99,10 @@ def read_ova(site: Site, *, verify: bool, progress: bool = True) -> OvaFacts:
     (streamed), raising ManifestMismatch naming the file."""
     ova = _open_ova(site)
     stat = os.stat(ova.path)
+    try:  # the whole OVA is read before anything is planned: its descriptor too, as the deploy stage reads it
+        ova.descriptor()
+    except OvaError as exc:
+        raise exc.reworded(f"content_libraries.haproxy.ova: {exc.message}") from None
     if verify:
         ova.verify(progress=progress)
     return OvaFacts(ova.path, ova.content(), verify, stat.st_size, stat.st_mtime_ns)
