@@ -238,28 +238,21 @@ def test_the_report_confirms_the_ova_item_is_there_with_its_files_and_digest(vcs
     assert after["recorded manifest digest"] == f"{DIGEST_PREFIX}{content.manifest_digest}"
 
 
-def test_a_failed_upload_leaves_no_item_behind(vcsim, vc, tmp_path):
-    # A member in a sub-folder: the simulator's upload URL then names no known file and the PUT
-    # fails with 404 after the descriptor was already uploaded into the new item.
-    ovf = Ova(build_ova(tmp_path / "good.ova", disk_size=1024)).read_bytes("haproxy-v0.1.10.ovf")
-    disk = b"\0" * 4096
-    mf = (f"SHA256(haproxy-v0.1.10.ovf)= {hashlib.sha256(ovf).hexdigest()}\n"
-          f"SHA256(disks/disk1.vmdk)= {hashlib.sha256(disk).hexdigest()}\n").encode()
-    path = tmp_path / "odd.ova"
-    with tarfile.open(path, "w", format=tarfile.USTAR_FORMAT) as tar:
-        for name, data in (("haproxy-v0.1.10.ovf", ovf), ("haproxy-v0.1.10.mf", mf), ("disks/disk1.vmdk", disk)):
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    site = _site(vcsim, path)
-    plan = plan_libraries(vc, site, progress=False)
-    with pytest.raises(TkgsError, match=r"OVA item 'haproxy-v0.1.10'.*failed, and the item was removed.*"
-                                        r"disks/disk1.vmdk.*404"):
-        plan.apply(progress=False)
-    api = ContentLibraryApi(vc.rest)
-    (local,) = api.libraries_named(LOCAL)  # the steps before it stand, complete
-    assert api.items_named(local.id, ITEM) == []
-    assert update_sessions(api) == []  # the failed session was deleted too
+def test_a_failed_upload_leaves_no_item_behind(vcsim, ova, tmp_path):
+    # vCenter refuses the disk's PUT after the descriptor and manifest were uploaded into the new item.
+    from lossy_vcenter import LossyVCenter, Rule
+
+    with LossyVCenter(vcsim, Rule(b".ova.vmdk HTTP/1.1", "refuse", 404)) as lossy:
+        site = _site(vcsim, ova, **{"vcenter.port": lossy.port})
+        with connect(site.vcenter, vcsim.password) as vc:
+            plan = plan_libraries(vc, site, progress=False)
+            with pytest.raises(TkgsError, match=r"OVA item 'haproxy-v0.1.10'.*failed, and the item was removed.*"
+                                                r"haproxy-v0.1.10.ova.vmdk.*404"):
+                plan.apply(progress=False)
+            api = ContentLibraryApi(vc.rest)
+            (local,) = api.libraries_named(LOCAL)  # the steps before it stand, complete
+            assert api.items_named(local.id, ITEM) == []
+            assert update_sessions(api) == []  # the failed session was deleted too
 
 
 def test_the_upload_is_verified_by_a_pinned_thumbprint_too(vcsim, ova):

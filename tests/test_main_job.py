@@ -27,6 +27,8 @@ def readme_main_job() -> str:
     lines = [line for line in (ROOT / "README.md").read_text().splitlines() if "main job" in line.lower()]
     commands = [c for line in lines for c in re.findall(r"`([^`]+)`", line)]
     assert commands, "the README names no main-job command"
+    # Only one line may name the main job with a command, or which one a reader (or a hook) runs is a guess.
+    assert len({c for c in commands if c.startswith("bash ")}) == 1, lines
     return commands[-1]
 
 

@@ -143,3 +143,47 @@ def test_when_the_unit_still_fails_the_backup_is_put_back(tmp_path, secrets_in_e
         assert appliance_file(lab, ANYIP_FILE) == before
     finally:
         lab.sim.stop()
+
+
+# --- a lost SSH session: never "nothing had been changed" when something was ------------------------
+
+@pytest.mark.slow
+def test_a_session_lost_after_the_file_was_replaced_is_reconnected_and_rolled_back(tmp_path, secrets_in_env):
+    lab = start_appliance(tmp_path, faults={"service_ip_range": "10.64.0.1/23",
+                                            "lose_session_at": ["systemctl start anyip-routes.service"]})
+    try:
+        before = appliance_file(lab, ANYIP_FILE)
+        with pytest.raises(ApplianceError) as lost:
+            carry_out(lab)
+        sentence = str(lost.value)
+        assert "the SSH session to 10.64.2.10 was lost while `systemctl start anyip-routes.service` ran" in sentence
+        assert "after these steps: anyip-routes.service stopped; /etc/vmware/anyip-routes.cfg replaced by the plan's" \
+            in sentence
+        assert "reconnected (host key checked) and put the backups back: anyip-routes.service is failed again, as " \
+               "before; the backups stay at /etc/vmware/anyip-routes.cfg.tkgs-" in sentence
+        assert "Nothing had been changed" not in sentence
+        assert appliance_file(lab, ANYIP_FILE) == before  # rolled back
+    finally:
+        lab.sim.stop()
+
+
+@pytest.mark.slow
+def test_a_session_that_cannot_be_reconnected_says_what_state_the_appliance_is_in(tmp_path, secrets_in_env):
+    lab = start_appliance(tmp_path, faults={"service_ip_range": "10.64.0.1/23",
+                                            "lose_sshd_at": ["systemctl start anyip-routes.service"]})
+    try:
+        with pytest.raises(ApplianceError) as lost:
+            carry_out(lab)
+        sentence = str(lost.value)
+        assert "It could not be reconnected to put things back (reconnecting to 10.64.2.10 failed 3 times: cannot " \
+               "open SSH to root@10.64.2.10:22: the connection was refused" in sentence
+        assert "the appliance is now: anyip-routes.service stopped, /etc/vmware/anyip-routes.cfg replaced by the " \
+               "plan's, the backups at /etc/vmware/anyip-routes.cfg.tkgs-" in sentence
+        assert "`systemctl stop anyip-routes.service; cp -p /etc/vmware/anyip-routes.cfg.tkgs-" in sentence
+        assert "As for this step, it left anyip-routes.service stopped" in sentence  # never "nothing had been changed"
+        assert "Nothing had been changed" not in sentence
+        replaced = lab.sim.appliance_run(["nsenter", "-t", str(lab.sim.guest_pid), "-m", "cat", ANYIP_FILE],
+                                         capture_output=True, text=True, check=True).stdout
+        assert replaced.endswith("\n10.64.1.0/24\n")  # exactly as the sentence says (its sshd is gone: read it inside)
+    finally:
+        lab.sim.stop()

@@ -263,3 +263,17 @@ def test_ssh_with_a_key_instead_of_the_password(healthy, tmp_path):
             with SshRunner(sim.management_address, key_file=str(key_file), known_hosts=str(known)) as session:
                 return session.run("id -un").stdout.strip()
         assert sim.in_lab(work) == "root"
+
+
+@pytest.mark.parametrize("command", ["ip -j addr", "journalctl"])
+def test_a_session_lost_while_the_facts_are_read_fails_verify_naming_it_first(tmp_path, command):
+    """The session killed when the read starts: verify fails, the lost session its first sentence, and every
+    check it kept from running named (none blamed on the network, none passed unchecked)."""
+    lab = start_appliance(tmp_path, faults={"lose_session_at": [command]})
+    result = run_verify_from_the_lab(lab, tmp_path / "runs")
+    assert result.returncode == 1, result.stderr[-2000:]
+    failure = result.stderr[result.stderr.index("VerificationFailed: "):]
+    assert failure.startswith("VerificationFailed: the SSH session to 10.64.2.10 was lost while `the batch read of")
+    assert "checks of the appliance could not run" in failure.splitlines()[0]
+    assert "could not run: appliance release" not in failure and "interface management" in failure
+    assert "VLAN" not in failure and "no answer" not in failure  # the network is not blamed for a lost session

@@ -25,7 +25,7 @@ from pyVim.connect import SmartConnect
 from pyVmomi import pbm, vim
 
 from sim_site import site_data, site_for
-from tkgs_lib.errors import ConnectionFailed, NotFound, SiteError
+from tkgs_lib.errors import VSphereFault, ConnectionFailed, NotFound, SiteError
 from tkgs_lib.simulators.vcsim import make_self_signed_cert
 from tkgs_lib.vsphere.connection import connect
 from tkgs_lib.vsphere.inventory import Inventory
@@ -295,8 +295,9 @@ def test_close_logs_out_of_rest_and_soap(vcsim_module):
     answer = http.get(f"{session.rest.base_url}/rest/com/vmware/cis/tagging/category",
                       headers={"vmware-api-session-id": token})
     assert answer.status_code == 401
-    with pytest.raises(vim.fault.NotAuthenticated):
+    with pytest.raises(VSphereFault) as refused:  # the session's stub says it in the error tree, the fault kept
         vim.ServiceInstance("ServiceInstance", stub).content.sessionManager.currentSession  # noqa: B018
+    assert isinstance(refused.value.fault, vim.fault.NotAuthenticated)
 
 
 EXITS_WITHOUT_CLOSING = """

@@ -10,8 +10,10 @@ sentence, never a traceback.
     ├── VSphereError         talking to vCenter failed (a vSphere fault, as one sentence)
     │   ├── ConnectionFailed     TLS, credentials, unreachable host
     │   ├── NotFound             a named inventory object does not exist
+    │   ├── VSphereFault         vCenter answered a call with a fault (carries it)
     │   └── RestError            vCenter's REST API answered with an error (carries the status)
     ├── ApplianceError       talking to the HAProxy appliance failed
+    │   ├── SessionLost          the SSH session was lost while a command ran (it may have run, in part)
     │   ├── CommandFailed        a command on the appliance failed (carries its result)
     │   └── VerificationFailed   the appliance does not hold what the plan says (carries the checks)
     ├── ConflictError        what exists contradicts the site; nothing was changed
@@ -21,9 +23,10 @@ sentence, never a traceback.
     └── StageFailed          a runbook stage (notebook) failed
         └── StageInterrupted     ... because it was interrupted (Ctrl-C, SIGTERM, SIGHUP)
 
-Low-level faults are translated into this tree at one boundary each: a vSphere fault in
-:mod:`tkgs_lib.vsphere.tasks`, a TLS or socket failure with vCenter in
-:mod:`tkgs_lib.vsphere.tls` and :mod:`tkgs_lib.vsphere.rest`, a command's exit status in
+Low-level faults are translated into this tree at one boundary per transport: every SOAP call's
+fault or lost connection at the stub (:func:`tkgs_lib.vsphere.tasks.guard_stub`), a REST request's
+in :mod:`tkgs_lib.vsphere.rest`, the TLS check before login in :mod:`tkgs_lib.vsphere.tls`, an SSH
+session's in :mod:`tkgs_lib.appliance.ssh` and a command's exit status in
 :mod:`tkgs_lib.appliance.commands`. (A pinned certificate that does not match is raised inside the
 TLS handshake as an ``ssl`` error, where it must stay one, and translated where the handshake is
 made.)
@@ -33,11 +36,18 @@ from __future__ import annotations
 
 
 class TkgsError(Exception):
-    """Base of every error tkgs_lib raises on purpose."""
+    """Base of every error tkgs_lib raises on purpose.
 
-    def __init__(self, message: str) -> None:
+    ``effect``: what the failed action itself may have changed, when it is not "nothing" (a step
+    whose answer was lost may have been carried out; a repair cut short left a file replaced): a
+    plan that stops on it says so rather than "nothing had been changed"."""
+
+    effect: str = ""
+
+    def __init__(self, message: str, *, effect: str = "") -> None:
         super().__init__(message)
         self.message = message
+        self.effect = effect
 
     def __str__(self) -> str:
         return self.message
@@ -82,6 +92,14 @@ class NotFound(VSphereError):
     """A named inventory object (datacenter, cluster, switch, datastore...) does not exist."""
 
 
+class VSphereFault(VSphereError):
+    """vCenter answered a SOAP call with a fault; ``fault`` is pyVmomi's (vim.fault.DuplicateName...)."""
+
+    def __init__(self, message: str, fault=None) -> None:
+        super().__init__(message)
+        self.fault = fault
+
+
 class RestError(VSphereError):
     """vCenter's REST API answered with an error; ``status`` is the HTTP status, ``error_type``
     vAPI's error type (e.g. com.vmware.vapi.std.errors.not_found) when it said one."""
@@ -93,6 +111,14 @@ class RestError(VSphereError):
 
 class ApplianceError(TkgsError):
     """Something went wrong talking to the HAProxy appliance (SSH, its Data Plane API)."""
+
+
+class SessionLost(ApplianceError):
+    """The SSH session to the appliance was lost while ``command`` ran: it may have run, in part."""
+
+    def __init__(self, message: str, command: str = "") -> None:
+        super().__init__(message)
+        self.command = command
 
 
 class CommandFailed(ApplianceError):

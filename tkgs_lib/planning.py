@@ -130,20 +130,23 @@ class Plan:
                 step.run()
             except TkgsError as exc:  # name the object and what already ran; keep the class and fields
                 named = exc.message if exc.message.startswith(step.object) else f"{step.object}: {exc.message}"
-                raise exc.reworded(f"{named}{_already_done(done)}") from exc
+                raise exc.reworded(f"{named.rstrip('.')}.{_already_done(done, exc.effect)}") from exc
             except Exception as exc:  # a fault no boundary translated: name the object, keep the cause
-                raise TkgsError(f"{self.title}: {step.action} {step.object} failed: {exc}"
-                                f"{_already_done(done)}") from exc
+                unknown = "it may have been carried out before it failed: rerun without apply to see whether"
+                raise TkgsError(f"{self.title}: {step.action} {step.object} failed: {exc}."
+                                f"{_already_done(done, unknown)}", effect=unknown) from exc
             done.append(step)
         return done
 
 
-def _already_done(done: list[Step]) -> str:
+def _already_done(done: list[Step], effect: str = "") -> str:
     """What a failed apply had already changed, so a person knows where things stand (a rerun
-    plans those rows ok and carries on from the failed one)."""
+    plans those rows ok and carries on from the failed one). ``effect``: what the failed step itself
+    may have changed, when not nothing (its answer lost, or it stopped half way)."""
+    itself = f" As for this step, {effect.rstrip('.')}." if effect else ""
     if not done:
-        return " Nothing had been changed."
-    return " Already done before it: " + "; ".join(f"{s.action} {s.object}" for s in done) + \
+        return itself + (" Nothing else had been changed." if effect else " Nothing had been changed.")
+    return itself + " Already done before it: " + "; ".join(f"{s.action} {s.object}" for s in done) + \
         ". Rerun to carry on: those rows will show ok."
 
 

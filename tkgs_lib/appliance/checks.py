@@ -17,7 +17,7 @@ from typing import Literal, Optional
 
 import netaddr
 
-from ..errors import ApplianceError
+from ..errors import ApplianceError, SessionLost
 from ..site.network import NetworkPlan
 from ..tables import Table
 from .commands import CommandRunner, Fact, gather_many
@@ -75,6 +75,7 @@ class ApplianceFacts:
         return None if self.anyip_file is None else list(self.anyip_file.lines)
     pings: dict[str, Optional[bool]] = field(default_factory=dict)  # role → answered from its interface (None: not run)
     problems: dict[str, str] = field(default_factory=dict)  # fact → why it could not be read
+    lost: str = ""  # the SSH session was lost while they were read: why nothing could be read
 
 
 def fact_commands(network: NetworkPlan, release: ReleaseChoice) -> dict[str, Fact]:
@@ -100,7 +101,10 @@ def gather_appliance_facts(runner: CommandRunner, network: NetworkPlan,
                            release: Optional[ReleaseChoice] = None) -> ApplianceFacts:
     """Every fact the checks read, in one command through ``runner`` (:func:`gather_many`)."""
     release = release or choose_release("", "no release given")
-    read = gather_many(runner, fact_commands(network, release))
+    try:
+        read = gather_many(runner, fact_commands(network, release))
+    except SessionLost as exc:  # not one fact was read: every check says so, none passes
+        return ApplianceFacts(lost=exc.message)
     facts = ApplianceFacts()
 
     def value(name: str):
@@ -138,12 +142,16 @@ def _not_read(check: str, expected: str, why: str) -> Check:
     return Check(check, expected, f"could not be read: {why}", "not checked", "")
 
 
+def _reason(facts: ApplianceFacts, name: str, default: str = "") -> str:
+    return facts.problems.get(name) or facts.lost or default
+
+
 def _interface_checks(network: NetworkPlan, facts: ApplianceFacts) -> list[Check]:
     rows = []
     for role, planned in network.networks.items():
         check, expected = f"interface {role}", f"{planned.appliance}, up"
         if facts.interfaces is None:
-            rows.append(_not_read(check, expected, facts.problems.get("interfaces", "")))
+            rows.append(_not_read(check, expected, _reason(facts, "interfaces", "")))
             continue
         interface = facts.interfaces.get(role)
         if interface is None:
@@ -170,7 +178,7 @@ def _interface_checks(network: NetworkPlan, facts: ApplianceFacts) -> list[Check
 def _failed_units(facts: ApplianceFacts) -> Check:
     check, expected = "failed units (systemctl list-units --state failed)", "none"
     if facts.failed_units is None:
-        return _not_read(check, expected, facts.problems.get("failed units", ""))
+        return _not_read(check, expected, _reason(facts, "failed units", ""))
     if not facts.failed_units:
         return Check(check, expected, "none", "ok")
     return Check(check, expected, ", ".join(facts.failed_units), "failed",
@@ -183,7 +191,7 @@ _INVALID = ("RTNETLINK answers: Invalid argument", "Error: Invalid prefix for gi
 def _anyip_unit(facts: ApplianceFacts) -> Check:
     check, expected = ANYIP_UNIT, "active"
     if facts.anyip_state is None:
-        return _not_read(check, expected, facts.problems.get(ANYIP_UNIT, ""))
+        return _not_read(check, expected, _reason(facts, ANYIP_UNIT, ""))
     if facts.anyip_state == "active":
         return Check(check, expected, "active", "ok")
     found, fix = facts.anyip_state, "read its log: `journalctl -u anyip-routes.service`."
@@ -216,7 +224,7 @@ def _anyip_file(network: NetworkPlan, facts: ApplianceFacts) -> Check:
     check = ANYIP_FILE
     expected = ", ".join(network.load_balancer_lines) or "no range"
     if facts.anyip_file is None:
-        return _not_read(check, expected, facts.problems.get(ANYIP_FILE, ""))
+        return _not_read(check, expected, _reason(facts, ANYIP_FILE, ""))
     lines, unread = list(facts.anyip_file.lines), facts.anyip_file.unread
     found = ", ".join(shown(line) for line in lines) or "no range"
     if lines == network.load_balancer_lines and not unread:
@@ -236,7 +244,7 @@ def _local_routes(network: NetworkPlan, facts: ApplianceFacts) -> list[Check]:
     rows = []
     if facts.local_routes is None:
         return [_not_read("local routes (ip route show table local)", "one per range",
-                          facts.problems.get("local routes", ""))]
+                          _reason(facts, "local routes", ""))]
     held = set()
     for route in facts.local_routes:
         if route.type == "local" and route.dev == "lo":
@@ -337,7 +345,7 @@ _ERROR = re.compile(r"^(Error: |RTNETLINK answers: |Cannot find device|Object \"
 def _route_tables_unit(facts: ApplianceFacts) -> Check:
     check, expected = ROUTE_TABLES_UNIT, "active"
     if facts.route_tables_state is None:
-        return _not_read(check, expected, facts.problems.get(ROUTE_TABLES_UNIT, ""))
+        return _not_read(check, expected, _reason(facts, ROUTE_TABLES_UNIT, ""))
     if facts.route_tables_state == "active":
         return Check(check, expected, "active", "ok")
     found, doing, ended = facts.route_tables_state, "", False
@@ -364,7 +372,7 @@ def _route_tables(network: NetworkPlan, facts: ApplianceFacts, release: ReleaseC
     wanted = expected_route_tables(network, facts, release)
     expected = ("; ".join(wanted) or "no line") + f" ({_as(release)})"
     if facts.route_tables is None:
-        return [_not_read(check, expected, facts.problems.get(ROUTE_TABLES_FILE, ""))]
+        return [_not_read(check, expected, _reason(facts, ROUTE_TABLES_FILE, ""))]
     found = "; ".join(shown(e.line) for e in facts.route_tables) or "no line"
     problems = _route_table_problems(network, facts, release)
     rows = [_route_tables_unit(facts),
@@ -385,7 +393,7 @@ def _table_routes_row(role: str, planned, facts: ApplianceFacts, release: Releas
     expected = "; ".join(str(r) for r in wanted) + (f" ({release.assumption})" if release.assumption else "")
     held = facts.table_routes.get(role)
     if held is None:
-        return _not_read(check, expected, facts.problems.get(f"rtctl_{role}", "not read"))
+        return _not_read(check, expected, _reason(facts, f"rtctl_{role}", "not read"))
     found = "; ".join(str(r) for r in held) or "empty"
     has_default = any(r.dst == "default" and r.gateway == default.gateway and r.dev == role for r in held)
     has_link = any(r.dst == link.dst and r.dev == role and r.scope == "link" and r.source == link.source for r in held)
@@ -405,7 +413,7 @@ def _rule_row(role: str, planned, facts: ApplianceFacts, release: ReleaseChoice)
     check = f"rule for rtctl_{role}"
     expected = f"from {planned.appliance} lookup rtctl_{role}"
     if facts.rules is None:
-        return _not_read(check, expected, facts.problems.get("rules", ""))
+        return _not_read(check, expected, _reason(facts, "rules", ""))
     count = sum(1 for r in facts.rules if r.source == str(planned.appliance) and r.destination == "all"
                 and _table_named(r.table, role))
     if not count:
@@ -436,7 +444,7 @@ def _workload_networks(network: NetworkPlan, facts: ApplianceFacts, release: Rel
     expected = ", ".join(wanted) or "no line (no additional workload networks)"
     rows = []
     if facts.workload_networks is None:
-        rows.append(_not_read(check, expected, facts.problems.get(WORKLOAD_NETWORKS_FILE, "")))
+        rows.append(_not_read(check, expected, _reason(facts, WORKLOAD_NETWORKS_FILE, "")))
     else:
         found_lines = list(facts.workload_networks.lines)
         found = ", ".join(shown(line) for line in found_lines) or "no line"
@@ -456,7 +464,7 @@ def _workload_networks(network: NetworkPlan, facts: ApplianceFacts, release: Rel
     for cidr in wanted:
         check, expected = f"rule to {cidr}", f"to {cidr} lookup rtctl_workload"
         if facts.rules is None:
-            rows.append(_not_read(check, expected, facts.problems.get("rules", "")))
+            rows.append(_not_read(check, expected, _reason(facts, "rules", "")))
             continue
         count = sum(1 for r in facts.rules if r.destination == cidr and _table_named(r.table, "workload"))
         if count:
@@ -486,7 +494,7 @@ def _gateways(network: NetworkPlan, facts: ApplianceFacts) -> list[Check]:
             continue
         check, expected = f"gateway {planned.gateway} from {role}", "answers"
         if facts.pings.get(role) is None:  # no such interface, or the ping could not run: not an answer either way
-            why = facts.problems.get(f"ping {role}", f"no interface {role}")
+            why = _reason(facts, f"ping {role}", f"no interface {role}")
             rows.append(_not_read(check, expected, why))
         elif facts.pings[role]:
             rows.append(Check(check, expected, "answers", "ok"))

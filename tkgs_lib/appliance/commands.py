@@ -140,7 +140,8 @@ def batch_script(token: str, commands: list[str]) -> str:
     show = (f"for i in {' '.join(str(i) for i in range(len(commands)))}; do "
             f"printf '%s %s %s %s\\n' {token} \"$i\" \"$(cat \"$d/$i.rc\")\" "
             f"\"$(base64 -w0 <\"$d/$i.out\") $(base64 -w0 <\"$d/$i.err\")\"; done")
-    return ("d=$(mktemp -d) || exit 97\ntrap 'rm -rf \"$d\"' EXIT\n" + run + "wait\n" + show + "\n")
+    return (f"# the batch read of {len(commands)} facts\nd=$(mktemp -d) || exit 97\ntrap 'rm -rf \"$d\"' EXIT\n" + run
+            + "wait\n" + show + "\n")
 
 
 def _parsed(fact: Fact[T], result: CommandResult) -> T:

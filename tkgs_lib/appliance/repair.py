@@ -29,7 +29,7 @@ import shlex
 from dataclasses import dataclass
 from typing import Callable, Optional
 
-from ..errors import ApplianceError
+from ..errors import ApplianceError, SessionLost
 from ..planning import Plan, Step, ValuesOnly
 from ..site.network import NetworkPlan
 from .checks import ApplianceFacts, Check, appliance_checks, expected_route_tables, gather_appliance_facts
@@ -226,23 +226,31 @@ class RepairOps:
             self._run(_clean_route_tables(), "cleaning the routing tables")
 
     def replace(self, change: UnitChange) -> None:
-        """Backups, stop the unit, replace its files atomically, start it, check; roll back on failure."""
+        """Backups, stop the unit, replace its files atomically, start it, check; roll back on failure.
+        A session lost on the way is reconnected (host key checked) and rolled back, or, when it cannot
+        be, the appliance's state is said exactly, with the commands that put it back."""
         unit, stamp = change.unit, f"{self.now():%Y%m%d-%H%M%S}"
-        backups = {}
-        for file in change.differing:
-            backup = f"{file.path}.tkgs-{stamp}.bak"
-            # A file the appliance lacks (v0.2.0 writes workload-networks.cfg only when there are networks)
-            # is backed up as absent: the rollback removes it again.
-            self._run(f"if [ -e {file.path} ]; then cp -p {file.path} {backup}; else : > {backup}.absent; fi",
-                      f"backing up {file.path}")
-            backups[file.path] = self.backups[file.path] = backup
-        self._stop(unit)
-        for file in change.differing:
-            staged = f"{file.path}.tkgs-new"
-            self._run(f"printf %s {shlex.quote(file.content)} > {staged} && mv -f {staged} {file.path}",
-                      f"replacing {file.path}")
-        started = self.runner.run(f"systemctl start {unit}", timeout=60)
-        failing = self._still_failing(unit)
+        backups: dict[str, str] = {}
+        done: list[str] = []  # what has been changed on the appliance, in order, for a session lost on the way
+        try:
+            for file in change.differing:
+                backup = f"{file.path}.tkgs-{stamp}.bak"
+                # A file the appliance lacks (v0.2.0 writes workload-networks.cfg only when there are networks)
+                # is backed up as absent: the rollback removes it again.
+                self._run(f"if [ -e {file.path} ]; then cp -p {file.path} {backup}; else : > {backup}.absent; fi",
+                          f"backing up {file.path}")
+                backups[file.path] = self.backups[file.path] = backup
+            self._stop(unit)
+            done.append(f"{unit} stopped")
+            for file in change.differing:
+                staged = f"{file.path}.tkgs-new"
+                self._run(f"printf %s {shlex.quote(file.content)} > {staged} && mv -f {staged} {file.path}",
+                          f"replacing {file.path}")
+                done.append(f"{file.path} replaced by the plan's")
+            started = self.runner.run(f"systemctl start {unit}", timeout=60)
+            failing = self._still_failing(unit)
+        except SessionLost as lost:
+            raise self._after_lost_session(lost, unit, backups, done) from None
         if started.ok and not failing:
             return
         said = failing[0].found if failing else (started.stderr or started.stdout).strip()
@@ -253,6 +261,37 @@ class RepairOps:
             f"repairing {' and '.join(backups)} did not take: after replacing it (backup {kept}) and starting {unit}, "
             f"{said}. The backup was put back and {unit} started again; it is now {state}, as before. Fix what the "
             f"appliance said (see the verify stage) and run the repair again.")
+
+    def _after_lost_session(self, lost: SessionLost, unit: str, backups: dict[str, str], done: list[str]) -> ApplianceError:
+        """The error for a session lost while ``unit``'s files were changed: reconnected and rolled back
+        when the appliance answers again, else the state it was left in and how to put it back."""
+        kept = ", ".join(backups.values()) or "none made"
+        if not done:  # lost while backing up: the files and the unit are as they were
+            return ApplianceError(f"{lost.message}, while backing up before the repair: nothing was changed but the "
+                                  f"backup files ({kept}). Run the repair again.")
+        before = f"{lost.message}, after these steps: {'; '.join(done)}"
+        reconnect = getattr(self.runner, "reconnect", None)
+        try:
+            if reconnect is None:
+                raise ApplianceError("this runner cannot reconnect")
+            reconnect()
+            self._rollback(unit, backups)
+            state = self.runner.run(f"systemctl is-active {unit}", timeout=30).stdout.strip() or "unknown"
+        except ApplianceError as failed:
+            restore = "; ".join([f"systemctl stop {unit}"] + [
+                f"cp -p {backup} {path}" for path, backup in backups.items()] + [f"systemctl start {unit}"])
+            error = ApplianceError(
+                f"{before}. It could not be reconnected to put things back ({failed.message.rstrip('.')}), so the "
+                f"appliance is now: {', '.join(done)}, the backups at {kept}. To put it back as it was, on the "
+                f"appliance's console: `{restore}`; or run the repair stage again once the appliance answers: it "
+                f"plans from what it finds.")
+            error.effect = f"it left {', '.join(done)} (backups at {kept})"
+            return error
+        error = ApplianceError(f"{before}. tkgs-runbook reconnected (host key checked) and put the backups back: "
+                               f"{unit} is {state} again, as before; the backups stay at {kept}. Run the repair "
+                               f"again once the link to the appliance holds.")
+        error.effect = f"it was rolled back: the appliance is as it was, but for the backup files ({kept})"
+        return error
 
     def restart(self, change: UnitChange) -> None:
         """The files are right but the unit failed: stop and start it; the checks must then pass."""

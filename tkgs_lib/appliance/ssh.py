@@ -21,7 +21,7 @@ from typing import Optional
 import paramiko
 
 from ..credentials import plain
-from ..errors import ApplianceError
+from ..errors import ApplianceError, SessionLost
 from .commands import DEFAULT_TIMEOUT, CommandResult
 
 log = logging.getLogger(__name__)
@@ -31,6 +31,14 @@ __all__ = ["SshRunner", "fingerprint", "TrustOnFirstUseWarning"]
 
 class TrustOnFirstUseWarning(UserWarning):
     """An SSH host key was accepted because it was the first one seen (haproxy.ssh_trust_on_first_use)."""
+
+
+def shown_command(command: str) -> str:
+    """A command as a sentence names it: its first line, cut (a batch read is a whole script)."""
+    first = command.strip().splitlines()[0] if command.strip() else ""
+    if first.startswith("# "):  # a script that says what it is on its first line
+        return first[2:]
+    return first if len(first) <= 80 and "\n" not in command.strip() else first[:77] + "..."
 
 
 def fingerprint(key: paramiko.PKey) -> str:
@@ -54,17 +62,27 @@ class _PinnedKey(paramiko.MissingHostKeyPolicy):
 
 
 class _FirstUse(paramiko.MissingHostKeyPolicy):
-    """Accept the first key seen, record it, and say so."""
+    """Accept the first key seen, record it, and say so; a later session (a reconnect) must show that
+    same key."""
 
     def __init__(self, record_to: Path) -> None:
         self.record_to = record_to
+        self.accepted: dict[str, str] = {}  # host → the fingerprint trusted on first use
 
     def missing_host_key(self, client, hostname, key) -> None:
+        seen = fingerprint(key)
+        if hostname in self.accepted:
+            if self.accepted[hostname] != seen:
+                raise ApplianceError(
+                    f"the appliance at {hostname} now presents SSH host key {seen}, not the {self.accepted[hostname]} "
+                    f"it presented first in this run: something is intercepting the connection. Nothing was sent.")
+            return
         self.record_to.parent.mkdir(parents=True, exist_ok=True)
         with open(self.record_to, "a") as known:
             known.write(f"{hostname} {key.get_name()} {key.get_base64()}\n")
+        self.accepted[hostname] = seen
         text = (f"SSH host key of {hostname} TRUSTED ON FIRST USE (haproxy.ssh_trust_on_first_use: true): "
-                f"{key.get_name()} {fingerprint(key)}, recorded in {self.record_to}. Nothing proves it is the "
+                f"{key.get_name()} {seen}, recorded in {self.record_to}. Nothing proves it is the "
                 f"appliance's: compare it with the appliance's console, then pin it in haproxy.ssh_host_key.")
         log.warning(text)
         warnings.warn(text, TrustOnFirstUseWarning, stacklevel=2)
@@ -91,20 +109,26 @@ class SshRunner:
         self.host, self.port, self.user = host, port, user
         self._password, self._key_file = password, key_file
         self.connect_timeout = connect_timeout
-        self.client = paramiko.SSHClient()
-        if known_hosts:
-            try:
-                self.client.load_host_keys(known_hosts)
-            except (OSError, paramiko.SSHException) as exc:
-                raise ApplianceError(f"haproxy.ssh_known_hosts ({known_hosts}) cannot be read: {exc}.") from None
+        self._known_hosts = known_hosts
         if host_key:
-            policy: paramiko.MissingHostKeyPolicy = _PinnedKey(host_key)
+            self._policy: paramiko.MissingHostKeyPolicy = _PinnedKey(host_key)
         elif trust_on_first_use:
-            policy = _FirstUse(record_to or Path("known_hosts"))
+            self._policy = _FirstUse(record_to or Path("known_hosts"))
         else:
-            policy = _Refuse()
-        self.client.set_missing_host_key_policy(policy)
+            self._policy = _Refuse()
+        self.client = self._new_client()
         self._open = False
+
+    def _new_client(self) -> paramiko.SSHClient:
+        """A client that checks the host key as the site says (again for every session)."""
+        client = paramiko.SSHClient()
+        if self._known_hosts:
+            try:
+                client.load_host_keys(self._known_hosts)
+            except (OSError, paramiko.SSHException) as exc:
+                raise ApplianceError(f"haproxy.ssh_known_hosts ({self._known_hosts}) cannot be read: {exc}.") from None
+        client.set_missing_host_key_policy(self._policy)
+        return client
 
     @classmethod
     def for_site(cls, site, network, password: Optional[str], record_to: Path) -> "SshRunner":
@@ -117,7 +141,7 @@ class SshRunner:
     def describe(self) -> str:
         """Who is logged in where, and how the host key was checked."""
         key = self.client.get_transport().get_remote_server_key()
-        policy = self.client._policy  # noqa: SLF001 (paramiko keeps it there)
+        policy = self._policy
         how = ("the pinned haproxy.ssh_host_key" if isinstance(policy, _PinnedKey) else
                "TRUST ON FIRST USE" if isinstance(policy, _FirstUse) else "known_hosts")
         return f"{self.user}@{self.host}, host key {fingerprint(key)} checked against {how}"
@@ -164,12 +188,14 @@ class SshRunner:
                                  f"and the management port group's VLAN.") from None
         except OSError as exc:
             self.close()
+            if isinstance(exc, paramiko.ssh_exception.NoValidConnectionsError) and exc.errors:
+                exc = next(iter(exc.errors.values()))  # the socket's own error, behind paramiko's wrapper
             if exc.errno == errno.ECONNREFUSED:
                 why = "the connection was refused: sshd is not running on the appliance, or listens elsewhere"
             elif exc.errno in (errno.EHOSTUNREACH, errno.ENETUNREACH):
                 why = "no route to host: nothing holds that address on the management network"
             else:
-                why = exc.strerror or str(exc)
+                why = (exc.strerror or str(exc)).rstrip(".")
             raise ApplianceError(f"cannot open SSH to {where}: {why}.") from None
         except paramiko.SSHException as exc:
             self.close()
@@ -185,12 +211,36 @@ class SshRunner:
             out = stdout.read().decode("utf-8", errors="replace")
             err = stderr.read().decode("utf-8", errors="replace")
             status = stdout.channel.recv_exit_status()
-        except (socket.timeout, TimeoutError):
-            raise ApplianceError(f"`{command}` on the appliance did not finish within {timeout:.0f} s.") from None
+        except (socket.timeout, TimeoutError):  # no answer: the command may have run, the session is given up
+            self.close()
+            raise SessionLost(f"`{shown_command(command)}` on the appliance did not answer within {timeout:.0f} s, so "
+                              f"the SSH session to {self.host} was given up", command) from None
         except (paramiko.SSHException, OSError, EOFError) as exc:
             self.close()
-            raise ApplianceError(f"the SSH session to {self.host} was lost while running `{command}`: {exc}.") from None
+            raise SessionLost(f"the SSH session to {self.host} was lost while `{shown_command(command)}` ran "
+                              f"({exc or type(exc).__name__})", command) from None
+        if status == -1:  # the channel closed with no exit status: the session, not the command, ended
+            self.close()
+            raise SessionLost(f"the SSH session to {self.host} was lost while `{shown_command(command)}` ran "
+                              f"(the connection closed before the command's exit status came)", command)
         return CommandResult(command, status, out, err)
+
+    def reconnect(self, attempts: int = 3, wait: float = 2.0) -> "SshRunner":
+        """A new session after a lost one, host key checked as the first was; ApplianceError (with the
+        last reason) after ``attempts`` tries ``wait`` seconds apart."""
+        import time
+
+        self.close()
+        self.client = self._new_client()
+        last: Optional[ApplianceError] = None
+        for attempt in range(attempts):
+            try:
+                return self.connect()
+            except ApplianceError as exc:
+                last = exc
+                if attempt + 1 < attempts:
+                    time.sleep(wait)
+        raise ApplianceError(f"reconnecting to {self.host} failed {attempts} times: {last.message if last else ''}")
 
     def close(self) -> None:
         """Close the session; safe to call twice."""

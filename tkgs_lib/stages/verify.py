@@ -110,11 +110,17 @@ def checks(run, facts: VerifyFacts) -> list[Check]:
     else:
         rows = [Check("Data Plane API", f"{where} answers, TLS trusted through the appliance's CA",
                       facts.dataplane_error, "failed", "see the sentence: it names the likely cause.")]
+    ssh = f"{hp.ssh_user}@{management}, host key checked"
     if facts.appliance is None:
-        rows.append(Check("SSH", f"{hp.ssh_user}@{management}, host key checked", facts.ssh_error, "failed",
-                          "see the sentence; without SSH the appliance's own checks below cannot run."))
+        rows.append(Check("SSH", ssh, facts.ssh_error, "failed",
+                          "without SSH the appliance's own checks cannot run: the sentence names the likely cause."))
         return rows
-    rows.append(Check("SSH", f"{hp.ssh_user}@{management}, host key checked", facts.ssh, "ok"))
+    if facts.appliance.lost:
+        rows.append(Check("SSH", ssh, f"{facts.ssh}; then {facts.appliance.lost}", "failed",
+                          "the connection to the appliance dropped while its facts were read, so none of its checks "
+                          "could run: check the management network's link and run the verify stage again."))
+    else:
+        rows.append(Check("SSH", ssh, facts.ssh, "ok"))
     return rows + appliance_checks(run.network, facts.appliance, facts.release)
 
 
@@ -123,9 +129,10 @@ def checks_report(run, facts: VerifyFacts) -> Table:
 
 
 def plan(run, facts: VerifyFacts) -> Plan:
-    """Nothing to change (verify only reads): each failed check is an error finding."""
-    failed = [c for c in checks(run, facts) if c.failed]
-    return Plan(STAGE.title, findings=[Finding.error(f"appliance: {c.check}", c.found, c.fix) for c in failed])
+    """Nothing to change (verify only reads): each failed check, or one that could not run, is an error finding."""
+    unproven = [c for c in checks(run, facts) if c.status in ("failed", "not checked")]
+    return Plan(STAGE.title, findings=[Finding.error(f"appliance: {c.check}", c.found, c.fix or "see its row.")
+                                       for c in unproven])
 
 
 def reports(run, facts: VerifyFacts) -> dict[str, Table]:
@@ -133,11 +140,19 @@ def reports(run, facts: VerifyFacts) -> dict[str, Table]:
 
 
 def conclude(run, facts: VerifyFacts) -> str:
-    """Save the checks (verify-checks.csv); raise VerificationFailed naming every failed check."""
+    """Save the checks (verify-checks.csv); raise VerificationFailed naming every failed check and every
+    check that could not run (one that could not run proves nothing: it is no pass). The first cause
+    comes first: a session lost while the facts were read, before what it kept from being checked."""
     rows = checks(run, facts)
     checks_table(rows).to_csv(run.output / CHECKS_FILE)
     failed = [c for c in rows if c.failed]
-    if failed:
-        lines = "\n".join(f"  - {c.check}: {c.found}. {c.fix}" for c in failed)
-        raise VerificationFailed(f"{len(failed)} of {len(rows)} checks of the appliance failed:\n{lines}", failed)
-    return f"All {len(rows)} checks of the appliance passed."
+    unchecked = [c for c in rows if c.status == "not checked"]
+    if not failed and not unchecked:
+        return f"All {len(rows)} checks of the appliance passed."
+    lost = facts.appliance.lost if facts.appliance is not None else ""
+    head = (f"{lost}: {len(unchecked)} of {len(rows)} checks of the appliance could not run"
+            if lost else f"{len(failed)} of {len(rows)} checks of the appliance failed"
+            + (f" and {len(unchecked)} could not run" if unchecked else ""))
+    lines = "\n".join([f"  - {c.check}: {c.found}. {c.fix}" for c in failed if not (lost and c.check == "SSH")]
+                      + ([f"  - could not run: {', '.join(c.check for c in unchecked)}"] if unchecked else []))
+    raise VerificationFailed(f"{head}:\n{lines}", failed + unchecked)

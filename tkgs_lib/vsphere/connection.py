@@ -22,7 +22,7 @@ from ..credentials import plain, read_secret
 from ..errors import ConnectionFailed, TkgsError
 from ..site import VCenter
 from .rest import RestClient
-from .tasks import fault_sentence
+from .tasks import fault_sentence, guard_stub
 from .tls import TlsPolicy, unreachable_sentence
 
 log = logging.getLogger(__name__)
@@ -43,6 +43,7 @@ def connect(vcenter: VCenter, password: Optional[str] = None, *, timeout: float 
         password = read_secret(vcenter.password_env, f"vCenter password for {user}", "vcenter.password_env")
         source = f"the password in ${vcenter.password_env}"
     si = _soap_login(host, port, user, password, tls, timeout, source)
+    guard_stub(si._stub, "vCenter")
     rest = RestClient(host, port, tls)
     try:
         rest.login(user, password)
@@ -127,6 +128,7 @@ class VCenterSession:
             stub = SoapStubAdapter(host=self.host, port=self.port, path=PBM_PATH, version=PBM_VERSION,
                                    sslContext=self.tls.ssl_context(), sessionId=session_id,
                                    requestContext={"vcSessionCookie": session_id})
+            guard_stub(stub, "vCenter's storage policy service (SPBM)")
             self._pbm = pbm.ServiceInstance("ServiceInstance", stub).RetrieveContent()
         return self._pbm
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Callable
 
 from ..credentials import plain
-from ..errors import VSphereError
+from ..errors import TkgsError, VSphereError
 
 __all__ = ["deploy_library_item", "DEPLOY_PATH"]
 
@@ -56,6 +56,15 @@ def deploy_library_item(session, inventory, source, spec, *, destroy: Callable[[
     """Deploy ``source`` (a library item) as ``spec`` says; returns the VM's managed object id."""
     try:
         value = session.rest.post(f"{DEPLOY_PATH}/id:{source.item_id}", deploy_body(spec), action="deploy") or {}
+    except TkgsError as exc:  # no answer, or a refusal: vCenter may still have made the VM, whole or half
+        try:
+            left = destroy(spec.name)
+        except TkgsError as failed:  # vCenter still out of reach: what it did stays unknown (effect as it was)
+            raise exc.reworded(f"{exc.message.rstrip('.')}; whether it left a VM could not be seen ({failed.message})") \
+                from None
+        exc.effect = (f"vCenter had made VM '{spec.name}' before its answer was lost; that VM was removed again, so "
+                      f"none is left" if left else ("no VM was made" if exc.effect else ""))
+        raise
     except BaseException:
         destroy(spec.name)  # a request cut off half way may have left a VM
         raise

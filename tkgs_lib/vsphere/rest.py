@@ -23,6 +23,7 @@ import requests
 
 from ..credentials import basic_auth
 from ..errors import ConnectionFailed, RestError
+from .tasks import MAY_HAVE_HAPPENED
 from .tls import TlsPolicy, unreachable_sentence
 
 log = logging.getLogger(__name__)
@@ -144,7 +145,14 @@ class RestClient:
             response = self.session.request(method, self.base_url + path, timeout=self.timeout,
                                             allow_redirects=False, **kwargs)
         except requests.RequestException as exc:
-            raise ConnectionFailed(self._transport_sentence(f"{method} {path} at", exc)) from None
+            error = ConnectionFailed(self._transport_sentence(f"{method} {path} at", exc))
+            # Sent, and no answer came: a change may have been made. A connection never made sent nothing.
+            cause = _root_os_error(exc)
+            never_sent = isinstance(exc, (requests.exceptions.ConnectTimeout, requests.exceptions.SSLError)) or \
+                isinstance(cause, ConnectionRefusedError) or type(cause).__name__ == "gaierror"
+            if method != "GET" and not never_sent:
+                error.effect = MAY_HAVE_HAPPENED
+            raise error from None
         if response.status_code >= 300:  # a redirect is not followed: it is an answer we cannot use
             raise self._error(method, path, response)
         if not response.content:

@@ -1,9 +1,13 @@
-"""vSphere's tasks and faults, turned into outcomes and sentences in one place.
+"""vSphere's faults and tasks, turned into outcomes and sentences in one place.
 
-Every change the stages make in vCenter goes through an operations object whose calls run inside
-:func:`vsphere_call`, and every task is waited for with :func:`wait_for_task`: a vSphere fault
-(``vmodl.MethodFault``) becomes one :class:`VSphereError` sentence naming what was being done,
-here and nowhere else. Deploy's import, lease, reconfigure and power-on tasks use the same two.
+:func:`guard_stub` is the one boundary of the SOAP transport, as httpx maps its transport's errors
+in one place: installed on each session's stub (vCenter's and SPBM's), it turns every call's and
+every property read's failure into the error tree, reads included: a vSphere fault
+(``vmodl.MethodFault``) becomes a :class:`VSphereFault` sentence naming the call; a connection lost,
+reset or timed out becomes :class:`ConnectionFailed`, and for a call that changes something its
+``effect`` says vCenter may have carried it out before the answer was lost (a rerun without apply
+shows whether). :func:`vsphere_call` words such an error after what was being done, and
+:func:`wait_for_task` waits for a task the same way.
 """
 
 from __future__ import annotations
@@ -13,11 +17,49 @@ import re
 import time
 from typing import Callable, Iterator, Optional
 
+import http.client
+import ssl
+
 from pyVmomi import vim, vmodl
 
-from ..errors import VSphereError
+from ..errors import ConnectionFailed, VSphereError, VSphereFault
 
-__all__ = ["fault_sentence", "vsphere_call", "wait_for_task"]
+__all__ = ["fault_sentence", "vsphere_call", "wait_for_task", "guard_stub", "MAY_HAVE_HAPPENED"]
+
+MAY_HAVE_HAPPENED = ("vCenter may have carried it out before the connection was lost: rerun without apply to see "
+                     "whether it did (its row then reads ok)")
+# Calls that only read: their loss changes nothing. Everything else may have changed vCenter.
+_READS = ("Retrieve", "ContinueRetrieve", "Find", "Query", "Current", "CreateContainerView", "CreateListView",
+          "DestroyView", "Browse", "Search", "Check", "Validate", "Logout", "PbmQuery", "PbmRetrieve",
+          "PbmFetch", "PbmCheck")
+_TRANSPORT = (OSError, EOFError, http.client.HTTPException, ssl.SSLError)
+
+
+def guard_stub(stub, where: str):
+    """Translate every failure of ``stub``'s calls and property reads into the error tree (see above);
+    ``where``: what the stub talks to, for the sentences ("vCenter", "vCenter's SPBM")."""
+    invoke_method, invoke_accessor = stub.InvokeMethod, stub.InvokeAccessor
+
+    def translated(call, name: str, changes: bool):
+        try:
+            return call()
+        except vmodl.MethodFault as fault:
+            raise VSphereFault(f"{where} answered {name} with a fault: {fault_sentence(fault)}", fault) from None
+        except _TRANSPORT as exc:
+            error = ConnectionFailed(f"the connection to {where} was lost before it answered {name} "
+                                     f"({type(exc).__name__}{': ' + str(exc) if str(exc) else ''})")
+            error.effect = MAY_HAVE_HAPPENED if changes else ""
+            raise error from None
+
+    def method(mo, info, args):
+        return translated(lambda: invoke_method(mo, info, args), info.wsdlName,
+                          not info.wsdlName.startswith(_READS))
+
+    def accessor(mo, info):
+        return translated(lambda: invoke_accessor(mo, info), f"a read of {info.name}", False)
+
+    stub.InvokeMethod, stub.InvokeAccessor = method, accessor
+    return stub
 
 
 # Faults whose own message is empty or a Go type name (the simulator's "*types.DuplicateName"),
@@ -57,11 +99,15 @@ def fault_sentence(fault: BaseException) -> str:
 
 @contextlib.contextmanager
 def vsphere_call(doing: str) -> Iterator[None]:
-    """Run a vSphere call; a fault becomes VSphereError("<doing> failed: <sentence>.")."""
+    """Run a vSphere call; its failure reads "<doing> failed: <sentence>." (its class and effect kept)."""
     try:
         yield
-    except vmodl.MethodFault as fault:
+    except vmodl.MethodFault as fault:  # a stub without the guard (a simulator's own session)
         raise VSphereError(f"{doing} failed: {fault_sentence(fault)}.") from None
+    except VSphereFault as exc:
+        raise exc.reworded(f"{doing} failed: {fault_sentence(exc.fault)}.") from None
+    except ConnectionFailed as exc:
+        raise exc.reworded(f"{doing} failed: {exc.message.rstrip('.')}.") from None
 
 
 def wait_for_task(task: vim.Task, doing: str, timeout: Optional[float] = None, poll: float = 0.2):

@@ -306,6 +306,16 @@ class ApplianceSimulator:
         """A command in the appliance's network namespace (not its private filesystem view)."""
         return netns_exec(self.appliance, argv, **kwargs)
 
+    @property
+    def guest_pid(self) -> int:
+        """The guest's PID 1 as the host sees it (for `nsenter -t` into its private view of the filesystem)."""
+        if self._guest is None:
+            raise SimulatorUnavailable("the simulated appliance is not running.")
+        children = _children(self._guest.pid)  # unshare's child is the guest
+        if not children:
+            raise SimulatorUnavailable("the simulated appliance's guest is not running.")
+        return children[0]
+
     def kernel_state(self) -> dict[str, object]:
         """What the appliance's kernel holds for its routing: the rules, the routes of every table but
         main (the rtctl_* tables, the local table with its anyip routes), as ``ip -j`` prints them."""

@@ -29,7 +29,9 @@ programmed is gone after a reboot of the simulated appliance).
 Faults (``faults`` in the configuration) make it boot as the appliance's users meet it broken:
 ``service_ip_range`` (e.g. the article's ``10.64.0.1/23``), ``addresses`` (a wrong interface
 address), ``route_tables`` (the lines of route-tables.cfg), ``workload_networks`` (the lines of
-v0.2.0's workload-networks.cfg), ``dataplane`` (``down``, ``expired``, ``unnamed``, ``other-body``).
+v0.2.0's workload-networks.cfg), ``dataplane`` (``down``, ``expired``, ``unnamed``, ``other-body``),
+``lose_session_at`` and ``lose_sshd_at`` (commands at whose start the SSH session is lost, and with
+``lose_sshd_at`` sshd itself too).
 """
 
 from __future__ import annotations
@@ -154,6 +156,39 @@ def first_boot_accounts(config: dict) -> None:
         (ssh_dir / "authorized_keys").chmod(0o600)
 
 
+LOGIN_SHELL = Path("/usr/local/sbin/tkgs-login-shell")
+
+
+def lose_sessions_at(commands: list[str], sshd: list[str]) -> None:
+    """A fault for tests: the SSH session is lost when a command holding one of ``commands`` starts
+    (each once), as a dropped connection would lose it; at one of ``sshd`` sshd dies first, so no new
+    session can be made either. Root's login shell, which runs every command sshd is given, kills
+    its session's sshd process before the command runs."""
+    marks = units.STATE_DIR / "lose-session-at"
+    marks.mkdir(parents=True, exist_ok=True)
+    for i, command in enumerate(commands):
+        (marks / f"session-{i}").write_text(command)
+    for i, command in enumerate(sshd):
+        (marks / f"sshd-{i}").write_text(command)
+    LOGIN_SHELL.write_text(f"""#!/bin/bash
+# The simulated appliance's login shell for root: loses the session at a test's chosen command, once.
+if [ "$1" = "-c" ]; then
+    for mark in {marks}/*; do
+        [ -f "$mark" ] || continue
+        case "$2" in *"$(cat "$mark")"*)
+            rm -f "$mark"
+            # sshd itself goes first: the session is lost, and no new one can be made
+            case "$mark" in */sshd-*) pkill -9 -f '/usr/sbin/sshd -D -e';; esac  # its title: sshd: /usr/sbin/sshd -D -e [listener]
+            kill -9 "$PPID"; exit 255;;
+        esac
+    done
+fi
+exec /bin/bash "$@"
+""")
+    LOGIN_SHELL.chmod(0o755)
+    sh("usermod", "-s", str(LOGIN_SHELL), "root")
+
+
 def start_sshd(config: dict) -> subprocess.Popen:
     props = config["properties"]
     # The host's message of the day and its logind are not the appliance's: asking them costs every session.
@@ -217,6 +252,8 @@ def boot_and_serve(config: dict) -> int:
     units.start(units.ANYIP)  # ... and anyip-routes.service Before=haproxy.service
     balancer = load_balancer.boot(props)
     ca_pem, ca_key = appliance_ca(props, hostname)
+    if faults.get("lose_session_at") or faults.get("lose_sshd_at"):
+        lose_sessions_at(list(faults.get("lose_session_at", ())), list(faults.get("lose_sshd_at", ())))
     sshd = start_sshd(config)
     server = None
     management = props["network.management_ip"].split("/", 1)[0]
