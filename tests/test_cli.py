@@ -249,14 +249,37 @@ def test_a_site_value_holding_a_password_is_refused_before_anything_runs(tmp_pat
     assert not list((tmp_path / "runs").glob("*/*.ipynb"))  # nothing ran
 
 
-def test_every_text_file_of_a_run_is_scrubbed_and_the_folder_scanned(tmp_path):
+def test_only_the_runs_logs_are_masked_and_the_whole_folder_is_scanned(tmp_path):
+    """A file the run reads again (a table a later stage reads, the site, known_hosts) is never rewritten:
+    a secret in it is a leak the scan names. Only the run's logs are masked."""
     from tkgs_lib.credentials import scan_for_secrets, scrub_text_files
 
-    (tmp_path / "prepare-plan.csv").write_text("object,found\nport group s3cr3t-value,missing\n")
+    table = "object,found\nport group s3cr3t-value,missing\n"
+    (tmp_path / "prepare-plan.csv").write_text(table)
+    (tmp_path / "kernel.log").write_text("login with s3cr3t-value failed\n")
     (tmp_path / "blob.bin").write_bytes(b"\x00\xff" + __import__("base64").b64encode(b"xx s3cr3t-value yy"))
-    assert scrub_text_files(tmp_path, ["s3cr3t-value"]) == [tmp_path / "prepare-plan.csv"]
-    assert "********" in (tmp_path / "prepare-plan.csv").read_text()
-    assert scan_for_secrets(tmp_path, ["s3cr3t-value"]) == [("blob.bin", "encoded")]
+    assert scrub_text_files(tmp_path, ["s3cr3t-value"]) == [tmp_path / "kernel.log"]
+    assert (tmp_path / "prepare-plan.csv").read_text() == table  # untouched
+    assert "********" in (tmp_path / "kernel.log").read_text()
+    assert scan_for_secrets(tmp_path, ["s3cr3t-value"]) == [("blob.bin", "encoded"), ("prepare-plan.csv", "plain")]
+
+
+@pytest.mark.parametrize("password, words", [
+    ("x", "is 1 characters long"), ("ok", "is 2 characters long"), ("dem", "is 3 characters long"),
+    ("emo", "is 3 characters long"), ("plan", "is 4 characters long"),
+    ("networks", "is a string that the site file"),  # a word the site and the notebooks hold
+    ("parameters", "is a string that the notebook 01_plan_networks.ipynb"),  # the notebooks' own tag
+    ("line\nbreak-here", "holds a line break at character 5"),
+])
+def test_a_password_a_run_cannot_keep_out_of_its_records_is_refused_before_anything_runs(tmp_path, password, words):
+    site = write_site(tmp_path)
+    before = site.read_text()
+    result = cli("run", site, "--stages", "plan", "--output", tmp_path / "runs", env={"TKGS_VCENTER_PASSWORD": password})
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    (line,) = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert "$TKGS_VCENTER_PASSWORD (vcenter.password_env)" in line and words in line, line
+    assert f"'{password}'" not in line and f" {password} " not in line and f"{password!r}" not in line  # never shown
+    assert not list((tmp_path / "runs").glob("*/*.ipynb")) and site.read_text() == before  # nothing ran or changed
 
 
 def test_validate_caps_the_findings_of_one_kind(tmp_path):

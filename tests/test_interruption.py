@@ -49,19 +49,26 @@ def notebooks(tmp_path_factory) -> Path:
     return folder
 
 
-def kernels() -> set[int]:
-    found = subprocess.run(["pgrep", "-f", "ipykernel_launcher"], capture_output=True, text=True).stdout.split()
-    return {int(pid) for pid in found}
+def kernels(mark: str) -> set[int]:
+    """The kernels started by the run carrying ``mark`` in its environment (others may run beside it)."""
+    found = set()
+    for pid in subprocess.run(["pgrep", "-f", "ipykernel_launcher"], capture_output=True, text=True).stdout.split():
+        try:
+            if mark.encode() in Path(f"/proc/{pid}/environ").read_bytes():
+                found.add(int(pid))
+        except OSError:
+            continue
+    return found
 
 
 def run(notebooks: Path, tmp_path: Path, *, at: str = "", in_cell: str = "", sig: str = "SIGTERM"):
     scratch = Path(tempfile.mkdtemp(prefix="tkgs-tmpdir-"))  # the run's TMPDIR: must be empty after it
+    mark = f"TKGS_TEST_RUN={scratch.name}"
     env = {**os.environ, "TKGS_NOTEBOOKS": str(notebooks), "TKGS_TEST_SIGNAL_AT": at, "TMPDIR": str(scratch),
-           "TKGS_TEST_SIGNAL_IN_CELL": in_cell, "TKGS_TEST_SIGNAL": sig}
-    before = kernels()
+           "TKGS_TEST_SIGNAL_IN_CELL": in_cell, "TKGS_TEST_SIGNAL": sig, "TKGS_TEST_RUN": scratch.name}
     result = subprocess.run([str(SCRIPT), "run", str(EXAMPLE_SITE), "--stages", "plan", "prepare", "--output",
                              str(tmp_path / "runs")], capture_output=True, text=True, timeout=120, env=env)
-    left = kernels() - before
+    left = kernels(mark)
     assert not left, f"kernels left running: {left}"
     assert list(scratch.iterdir()) == [], list(scratch.iterdir())
     scratch.rmdir()
@@ -99,6 +106,8 @@ MOMENTS = {
                           "stage 'plan' (Plan the networks) was interrupted by SIGTERM"),
     "while papermill writes the notebook": ("papermill:write#3", "", {"plan": "interrupted", "prepare": "pending"},
                                             "stage 'plan' (Plan the networks) was interrupted"),
+    "while the kernel shuts down": ("kernel:shutdown", "", {"plan": "interrupted", "prepare": "pending"},
+                                    "stage 'plan' (Plan the networks) had finished when SIGTERM arrived"),
     "while the record is scrubbed": ("record:scrub", "", {"plan": "interrupted", "prepare": "pending"},
                                      "stage 'plan' (Plan the networks) had finished when SIGTERM arrived, while its "
                                      "record was kept: the record is complete"),

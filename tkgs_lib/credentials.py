@@ -116,13 +116,57 @@ def read_secret(env_name: str, what: str, field: str) -> Secret:
     which variable to set. The value is never logged or echoed."""
     value = os.environ.get(env_name, "")
     if value:
-        return Secret(value)
+        return _usable(value, what, env_name)
     if kernel_allows_input():
         value = getpass.getpass(f"{what} (not stored; set {env_name} to skip this prompt): ")
         if value:
-            return Secret(value)
+            return _usable(value, what, "the prompt")
     raise SiteError(f"{what} is needed but the environment variable {env_name} (named by {field}) is not set. "
                     f"Set it before a headless run, e.g. `read -rs {env_name} && export {env_name}`.")
+
+
+def _usable(value: str, what: str, where: str) -> Secret:
+    """``value`` as a Secret, unless it holds what no password can carry to where it goes: a line break
+    or another control character (the appliance's first boot feeds the root password to chpasswd, one
+    `user:password` per line; a login header cannot carry one either)."""
+    import unicodedata
+
+    for position, char in enumerate(value, 1):
+        if unicodedata.category(char) == "Cc":
+            name = {"\n": "a line break", "\r": "a carriage return", "\t": "a tab"}.get(char, "a control character")
+            raise SiteError(f"{what} in {where} holds {name} at character {position}, which it cannot carry (the "
+                            f"appliance's first boot reads its passwords one per line; no login sends one): set a "
+                            f"password without it.")
+    return Secret(value)
+
+
+MIN_SECRET_LENGTH = 8  # shorter, a secret masked in a run's records would be masked in their own words too
+
+
+def unscrubbable_secrets(site, own_texts: dict[str, str]) -> list[str]:
+    """Why a secret the site names cannot be kept out of a run's records safely, one sentence each and
+    never the value: too short, or a string the run's own files hold regardless (``own_texts``: name →
+    text, e.g. the site file, the stage notebooks, the run folder's path), which masking would corrupt."""
+    problems = []
+    for field, name in secret_env_fields(site):
+        value = os.environ.get(name or "", "")
+        if not value:
+            continue
+        try:
+            _usable(value, f"${name} ({field})", "its variable")
+        except SiteError as exc:
+            problems.append(exc.message)
+            continue
+        if len(value) < MIN_SECRET_LENGTH:
+            problems.append(f"${name} ({field}) is {len(value)} characters long: the run masks every secret in its "
+                            f"records, and one shorter than {MIN_SECRET_LENGTH} characters would be masked inside their "
+                            f"own words; use a password of at least {MIN_SECRET_LENGTH} characters.")
+            continue
+        holders = [where for where, text in own_texts.items() if value in text]
+        if holders:
+            problems.append(f"${name} ({field}) is a string that {', '.join(holders)} already hold(s): masking it in "
+                            f"the run's records would rewrite them; use another password.")
+    return problems
 
 
 def basic_auth(user: str, password: str) -> dict[str, str]:
@@ -247,15 +291,21 @@ def fields_holding_secrets(site, secrets: Iterable[str]) -> list[str]:
     return found
 
 
+# What a run writes for a person to read, and nothing reads back: the only files masking may rewrite.
+# The site file, known_hosts, the CA, the CSVs and records later stages read are never rewritten: a
+# secret in one of them is found by the scan, which stops the run naming the file.
+SCRUBBED_SUFFIXES = (".log", ".txt")
+
+
 def scrub_text_files(folder: Path, secrets: Iterable[str]) -> list[Path]:
-    """Mask secrets in every text file of ``folder`` other than the notebooks and their HTML (which
-    :func:`scrub_notebook` handles); returns the files it changed."""
+    """Mask secrets in the logs and text reports of ``folder`` (:data:`SCRUBBED_SUFFIXES`; the notebooks
+    and their HTML have :func:`scrub_notebook`); returns the files it changed."""
     forms = _secret_forms(secrets)
     changed = []
     if not forms:
         return changed
     for path in Path(folder).rglob("*"):
-        if not path.is_file() or path.suffix in (".ipynb", ".html", ".png"):
+        if not path.is_file() or path.suffix not in SCRUBBED_SUFFIXES:
             continue
         try:
             text = path.read_text(encoding="utf-8")

@@ -22,7 +22,8 @@ import os
 import signal
 from typing import Callable, Iterator, Optional
 
-__all__ = ["install", "shielded", "checkpoint", "on_give_up", "stopping", "STOPPING_SIGNALS", "GIVE_UP_AFTER"]
+__all__ = ["install", "shielded", "take_held", "checkpoint", "on_give_up", "stopping", "STOPPING_SIGNALS",
+           "GIVE_UP_AFTER"]
 
 STOPPING_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 GIVE_UP_AFTER = 3  # the signal that ends the process at once
@@ -34,7 +35,9 @@ class _State:
         self.received: list[str] = []  # the names of the signals received, in order
         self.raised = False  # the first has been turned into KeyboardInterrupt: the run is stopping
         self.deferred = False  # one arrived inside a shield and waits for its end
+        self.held: Optional[str] = None  # one arrived inside a holding shield: for take_held()
         self.shields: list[str] = []  # what the shielded sections under way keep
+        self.holding = 0  # how many of them hold their signal rather than raise it
         self.give_up: list[Callable[[], None]] = []
         self.early: list[str] = []  # received before install() (see cli.py's early handler)
         self.reached: dict[str, int] = {}  # checkpoint → how many times reached
@@ -68,7 +71,10 @@ def _handler(signum, _frame) -> None:
     if len(_state.received) >= GIVE_UP_AFTER:
         _end_at_once(name)
     if _state.shields:
-        _state.deferred = True
+        if _state.holding:
+            _state.held = _state.held or name
+        else:
+            _state.deferred = True
         _say(f"{name}: the run stops once it has kept {_state.shields[-1]}"
              + (" (another signal ends it at once, leaving that undone)." if len(_state.received) ==
                 GIVE_UP_AFTER - 1 else "."))
@@ -94,20 +100,32 @@ def _end_at_once(name: str) -> None:
 
 
 @contextlib.contextmanager
-def shielded(what: str, last: bool = False) -> Iterator[None]:
+def shielded(what: str, last: bool = False, hold: bool = False) -> Iterator[None]:
     """Run the block to its end whatever signal arrives; one that arrives meanwhile takes effect (as
     KeyboardInterrupt) when the outermost shield ends, unless the run is already stopping or the block
-    is the ``last`` of the work (a clean-up after which nothing is left to stop)."""
+    is the ``last`` of the work (a clean-up after which nothing is left to stop). With ``hold`` it is
+    kept for :func:`take_held` instead (inside a library that would swallow the KeyboardInterrupt)."""
     _state.shields.append(what)
+    _state.holding += hold
     try:
         yield
     finally:
         _state.shields.pop()
+        _state.holding -= hold
     if not _state.shields and _state.deferred:
         _state.deferred = False
         if not _state.raised and not last:
             _state.raised = True
             raise KeyboardInterrupt(_state.received[-1])
+
+
+def take_held() -> Optional[str]:
+    """The signal a ``hold`` shield kept (now taken: the run is stopping), or None."""
+    held, _state.held = _state.held, None
+    if held is None or _state.raised:
+        return None
+    _state.raised = True
+    return held
 
 
 @contextlib.contextmanager

@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from .credentials import (fields_holding_secrets, scan_for_secrets, scrub_notebook, scrub_text, scrub_text_files,
-                          secret_values)
+                          secret_values, unscrubbable_secrets)
 from .errors import StageFailed, StageInterrupted, TkgsError
 from .files import write_text_whole
-from .interruption import checkpoint, on_give_up, shielded
+from .interruption import checkpoint, on_give_up, shielded, take_held
 from .paths import NOTEBOOKS
 from .site import Site
 from .stages import Stage
@@ -102,6 +102,11 @@ class StageRunner:
             raise TkgsError(f"the site field(s) {', '.join(holding)} contain the value of a password the site names: "
                             f"a site value must never hold a secret (it would be printed in every plan and report); "
                             f"change the value or the password.")
+        own = {"the site file": Path(site.source).read_text(errors="replace"), "the run folder's path": str(run_folder),
+               **{f"the notebook {p.name}": p.read_text(errors="replace") for p in sorted(notebooks.glob("*.ipynb"))}}
+        unsafe = unscrubbable_secrets(site, own)
+        if unsafe:  # refused before anything runs: a run could not keep it out of its records
+            raise TkgsError(" ".join(unsafe))
         self.site, self.notebooks, self.progress = site, notebooks, progress
         self.run_folder = Path(run_folder).absolute()
         self.values = {"site_file": str(Path(site.source).absolute()), "output_dir": str(self.run_folder),
@@ -154,6 +159,9 @@ class StageRunner:
                 interrupted, failure = exc, "interrupted"
             except Exception as exc:  # the kernel died, a timeout...: still a failed stage, still a record
                 failure = f"the notebook could not be executed: {type(exc).__name__}: {exc}"
+            held = take_held()  # a signal while the kernel shut down: the stage had finished
+            if held and interrupted is None:
+                late = KeyboardInterrupt(held)
             secrets = secret_values(self.site)
             try:
                 # The kernel stopped, the record scrubbed, marked and exported, the folder scrubbed and
@@ -170,7 +178,7 @@ class StageRunner:
                     checkpoint("record:scan")
                     hits = scan_for_secrets(self.run_folder, [s for s in secrets if len(s) >= MIN_SCANNED])
             except KeyboardInterrupt as exc:  # it arrived while the record was kept: the record is complete
-                late = exc
+                late = late or exc
         result = StageResult(stage, target, time.monotonic() - start, scrub_text(failure, secrets))
         if interrupted is not None:
             record = (f"The record of how far it got is {target} and {target.with_suffix('.html')}." if target.exists()
@@ -269,6 +277,13 @@ def _ipc_kernel_manager(folder: Path):
         def _ip_default(self) -> str:
             # A unique name per kernel: two kernels of a run must not share sockets.
             return str(folder / uuid.uuid4().hex[:8])
+
+        async def shutdown_kernel(self, *args, **kwargs):
+            # The stage's cells have run: its kernel's shutdown runs to its end, and a signal meanwhile is
+            # held for the runner (raised in here, nbclient's clean-up would swallow it, and the run go on).
+            with shielded("the stage's kernel, shutting down", hold=True):
+                checkpoint("kernel:shutdown")
+                return await super().shutdown_kernel(*args, **kwargs)
 
         async def _async_launch_kernel(self, kernel_cmd, **kw):
             # The kernel process's own stderr (not its cells': those are the record) goes to a log in

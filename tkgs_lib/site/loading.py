@@ -201,6 +201,9 @@ def _convert(hint, raw, path: str, f, base: Path, findings: list[Finding]):
         return bad("true or false", "write true or false.")
     if hint is int:
         if isinstance(raw, int) and not isinstance(raw, bool):
+            if abs(raw) >= 10 ** 12:  # no field counts that high; and a 4,000-digit number is no message
+                return bad("a whole number of at most 12 digits", "write the field's own number (a VLAN, a port, "
+                                                                  "seconds).")
             return raw  # its range is the field's rule's to say (a VLAN 0-4094, a port 1-65535...)
         if isinstance(raw, str) and re.fullmatch(r"[0-9]{1,9}", raw.strip()):
             return int(raw.strip())
@@ -243,7 +246,10 @@ def _show(value) -> str:
         return "a list"
     if value is None:
         return "nothing"
-    return repr(value)
+    if isinstance(value, int) and abs(value) >= 10 ** 12:
+        return f"a number of {len(str(abs(value))):,} digits"
+    shown = repr(value)
+    return shown if len(shown) <= 60 else f"{shown[:57]}... ({len(shown):,} characters)"
 
 
 def _closest(key: str, known) -> Optional[str]:
