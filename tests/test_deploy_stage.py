@@ -23,7 +23,7 @@ from appliance_material import appliance_ova, descriptor_text
 from sim_site import site_data
 from tkgs_lib.appliance.ca import CA_GUESTINFO
 from tkgs_lib.errors import ValidationFailed, VSphereError
-from tkgs_lib.record import RunRecord
+from tkgs_lib.record import Found
 from tkgs_lib.simulators.ova import build_ova
 from tkgs_lib.simulators.first_boot import FirstBoot
 from tkgs_lib.site import load_site
@@ -101,13 +101,15 @@ def test_frontend_from_the_library_with_every_property_then_the_ca_then_a_rerun_
         boot = first_boot.boots["haproxy01"]
         assert boot.cloud_init_set == "FALSE" and boot.configured
 
-        release = RunRecord.load(tmp_path).appliance_release  # the verify and repair stages read it there
+        release = Found.load(tmp_path).appliance_release  # the verify and repair stages read it there
         assert release.found == "v0.1.10" and release.source.startswith("the descriptor of the OVA ")
         assert run.appliance_release.known and str(run.appliance_release.release) == "v0.1.10"
 
         collected = deploy.collect_ca(run)
         assert collected.saved == tmp_path / "haproxy-ca.pem"
         assert collected.saved.read_text() == boot.ca_pem
+        found = Found.load(tmp_path)  # what verify and enable read, instead of importing this stage
+        assert (found.ca_file, found.dataplane) == ("haproxy-ca.pem", "https://10.64.2.10:5556") and found.vm
         assert "CN=haproxy01.test.corp" in collected.ca.subject and len(collected.ca.fingerprint) == 95
 
         changes_before = _change_version(session, vm.moid)
@@ -130,7 +132,7 @@ def test_an_ova_of_an_unknown_release_is_a_warning_naming_the_known_ones(vcsim, 
     (warning,) = [f for f in plan.findings if f.path == "haproxy.ova"]
     assert warning.severity == "warning" and "release v0.3.0" in warning.message
     assert "v0.1.7, v0.1.8, v0.1.9, v0.1.10, v0.2.0" in warning.message and "nearest known one" in warning.message
-    assert RunRecord.load(tmp_path).appliance_release.found == "v0.3.0"
+    assert Found.load(tmp_path).appliance_release.found == "v0.3.0"
     assert str(run.appliance_release.release) == "v0.2.0" and not run.appliance_release.known
 
 

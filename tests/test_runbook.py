@@ -89,3 +89,22 @@ def test_a_secret_that_reaches_the_run_folder_encoded_fails_the_run_naming_the_f
     assert "after stage 'plan' a secret value was found in leak.txt (encoded): the run stops." in str(failed.value)
     assert "a-vcenter-secret" not in str(failed.value)
     assert base64.b64encode(b"a-vcenter-secret").decode() not in str(failed.value)
+
+
+def test_no_stage_module_imports_another_stage():
+    """Stages hand each other what they found through the run record (tkgs_lib/record.py), never by import:
+    a stage module may import the registry and the flow, and no sibling."""
+    import ast
+
+    stages = Path(__file__).resolve().parent.parent / "tkgs_lib" / "stages"
+    names = {p.stem for p in stages.glob("*.py")} - {"__init__", "flow"}
+    offenders = []
+    for path in sorted(stages.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level == 1:
+                imported = {node.module} if node.module else {alias.name for alias in node.names}
+                offenders += [f"{path.stem} imports {name}" for name in imported if name in names]
+            elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("tkgs_lib.stages."):
+                if node.module.rsplit(".", 1)[1] in names:
+                    offenders.append(f"{path.stem} imports {node.module}")
+    assert offenders == []

@@ -32,7 +32,7 @@ def cmd_validate(args) -> int:
 
 def cmd_run(args) -> int:
     from .runbook import new_run_folder
-    from .run_record import open_run_folder, run_and_record
+    from .record import open_run_folder, run_and_record
     from .stages import select_stages
     from .site import load_site
 
@@ -64,7 +64,7 @@ def cmd_run(args) -> int:
 
 def interrupted_run(folder: Path, signal_name: str) -> str:
     """What a signal that arrived outside a stage's notebook stopped, from the run folder's record."""
-    from .run_record import OK, PENDING, RunRecord
+    from .record import OK, PENDING, RunRecord
 
     record = RunRecord.read(folder)
     stages = record.stages if record else []

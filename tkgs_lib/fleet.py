@@ -29,7 +29,7 @@ from typing import Optional, Sequence
 
 from .errors import SiteError, TkgsError
 from .files import write_text_whole
-from .run_record import FAILED, INTERRUPTED, OK, PENDING, RUNNING, RunRecord
+from .record import FAILED, INTERRUPTED, OK, PENDING, RUNNING, RunRecord
 
 __all__ = ["FleetSite", "FLEET_FILE", "load_fleet_sites", "startable", "run_fleet", "write_fleet_summary"]
 

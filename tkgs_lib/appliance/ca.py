@@ -19,7 +19,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 
 from ..errors import ApplianceError
 
-__all__ = ["CaCertificate", "check_ca_pair", "decode_published_ca", "one_line_pem", "pem_from_property",
+CA_FILE = "haproxy-ca.pem"  # the appliance's CA, as the deploy stage saves it in the run folder
+
+__all__ = ["CA_FILE", "CaCertificate", "check_ca_pair", "decode_published_ca", "one_line_pem", "pem_from_property",
            "CA_GUESTINFO"]
 
 CA_GUESTINFO = "guestinfo.dataplaneapi.cacert"  # where the appliance publishes its CA, base64 of the PEM

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from ..appliance.ca import CA_GUESTINFO, CaCertificate, decode_published_ca
+from ..appliance.ca import CA_FILE, CA_GUESTINFO, CaCertificate, decode_published_ca
 from ..appliance.properties import DATAPLANE_PASSWORD, ROOT_PASSWORD, ApplianceProperties, appliance_properties
 from ..appliance.releases import KNOWN, release_of
 from ..credentials import SECRET_PROPERTIES
@@ -30,7 +30,6 @@ from ..vsphere.vm import (OVF_NETWORK_ORDER, BootWait, DeploySource, DeploySpec,
 from . import stage_named
 
 STAGE = stage_named("deploy")
-CA_FILE = "haproxy-ca.pem"
 
 
 @dataclass
@@ -265,6 +264,9 @@ def collect_ca(run) -> CollectedCa:
                              f"not configured itself; look at its console and /var/log/cloud-init-output.log.")
     ca = decode_published_ca(value, f"{CA_GUESTINFO} of VM {name}")
     target.write_text(ca.pem if ca.pem.endswith("\n") else ca.pem + "\n")
+    management = run.network.networks["management"].appliance.ip
+    run.record_found(ca_file=target.name, vm=vms[0].moid,
+                     dataplane=f"https://{management}:{run.site.haproxy.dataplane_port}")  # for verify and enable
     return CollectedCa(ca, target)
 
 

@@ -33,7 +33,7 @@ from ..site import Site, load_site
 from ..site.network import NetworkPlan, plan_networks
 from . import Stage, stage_named
 from ..planning import Plan, Step
-from ..record import RunRecord
+from ..record import Found, record_found
 
 __all__ = ["StageRun", "Outcome", "Reports"]
 
@@ -182,13 +182,17 @@ class StageRun:
         if recorded is not None:
             changes = recorded(self, facts)
             if changes:
-                RunRecord.update(self.output, **changes)
+                record_found(self.output, **changes)
         return facts
 
     @property
-    def record(self) -> RunRecord:
-        """What the run's earlier stages recorded (read afresh: a stage may have just added to it)."""
-        return RunRecord.load(self.output)
+    def found(self) -> Found:
+        """What the run's earlier stages found or made (read afresh: a stage may just have added to it)."""
+        return Found.load(self.output)
+
+    def record_found(self, **changes) -> Found:
+        """Add to what the run found, for the stages after this one."""
+        return record_found(self.output, **changes)
 
     @cached_property
     def appliance_release(self):
@@ -197,7 +201,7 @@ class StageRun:
         (the article's) with a warning that nothing said which."""
         from ..appliance.releases import choose_release, release_of
 
-        recorded = self.record.appliance_release
+        recorded = self.found.appliance_release
         if recorded is not None:
             return choose_release(recorded.found, f"the run record: {recorded.source}",
                                   recorded.declares_additional_workload_networks)

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Optional
 
-from ..appliance.ca import CA_GUESTINFO, CaCertificate, decode_published_ca
+from ..appliance.ca import CA_FILE, CA_GUESTINFO, CaCertificate, decode_published_ca
 from ..appliance.checks import ApplianceFacts, Check, appliance_checks, checks_table, gather_appliance_facts
 from ..appliance.dataplane import DataPlaneInfo, get_info
 from ..appliance.releases import ReleaseChoice
@@ -23,7 +23,6 @@ from ..findings import Finding
 from ..planning import Plan
 from ..tables import Table
 from . import stage_named
-from .deploy import CA_FILE
 
 STAGE = stage_named("verify")
 CHECKS_FILE = "verify-checks.csv"
@@ -44,10 +43,11 @@ class VerifyFacts:
 # --- read -----------------------------------------------------------------------------------------
 
 def appliance_ca(run) -> tuple[Optional[str], str]:
-    """The appliance's CA (PEM) and where it came from: the run folder's haproxy-ca.pem, else what the
-    VM publishes (read from vCenter), else haproxy.ca_cert_file."""
-    saved = run.output / CA_FILE
-    if saved.exists():
+    """The appliance's CA (PEM) and where it came from: the one the deploy stage collected (the run
+    record names its file), else what the VM publishes (read from vCenter), else haproxy.ca_cert_file."""
+    collected = run.found.ca_file
+    saved = run.output / (collected or CA_FILE)
+    if collected and saved.exists():
         return saved.read_text(), f"the appliance CA the deploy stage saved in {saved}"
     hp = run.site.haproxy
     tried = []
