@@ -7,7 +7,6 @@ import tempfile
 from pathlib import Path
 
 import nbformat
-import pytest
 
 from browser import start_chromium, stop_browser
 from tkgs_lib.appliance.checks import Check, checks_table

@@ -264,3 +264,11 @@ def test_a_fact_that_cannot_be_read_is_not_checked_rather_than_failed():
         "", 1, "", "cat: /etc/vmware/anyip-routes.cfg: No such file or directory\n")}))
     row = rows[ANYIP_FILE]
     assert row.status == "not checked" and "No such file or directory" in row.found
+
+
+def test_a_ping_that_cannot_run_is_reported_as_such_with_its_reason_not_as_no_answer():
+    rows = checked(healthy(**{ping("workload", "10.64.8.1").command: CommandResult(
+        "", 2, "", "ping: SO_BINDTODEVICE workload: Operation not permitted\n")}))
+    row = rows["gateway 10.64.8.1 from workload"]
+    assert row.status == "not checked" and "Operation not permitted" in row.found
+    assert "VLAN" not in row.fix and row.found != "no answer"

@@ -35,12 +35,50 @@ from dataclasses import dataclass, replace
 from typing import Optional
 
 __all__ = ["Release", "RELEASES", "KNOWN", "ReleaseChoice", "choose_release", "release_named", "ARTICLE_RELEASE",
-           "WORKLOAD_NETWORKS_FILE", "TABLE_IDS", "release_of", "ADDITIONAL_WORKLOAD_NETWORKS"]
+           "WORKLOAD_NETWORKS_FILE", "TABLE_IDS", "release_of", "ADDITIONAL_WORKLOAD_NETWORKS", "anyip_routes_text",
+           "route_tables_text", "lines_text"]
 
 WORKLOAD_NETWORKS_FILE = "/etc/vmware/workload-networks.cfg"
 ADDITIONAL_WORKLOAD_NETWORKS = "network.additional_workload_networks"  # the property v0.2.0 adds
 # writeNetPostConfig (ovf-to-cloud-init.sh, v0.1.7 to v0.2.0): table 2 for the workload network, 3 for the frontend.
 TABLE_IDS = {"workload": "2", "frontend": "3"}
+
+
+# The comment the appliance's anyip-routes.cfg ships with (the same at v0.1.7 to v0.2.0,
+# ansible/roles/vmware/files/etc/vmware/anyip-routes.cfg), under which first boot appends the ranges.
+ANYIP_HEADER = """\
+#
+# Configuration file that contains a line-delimited list of CIDR values
+# that define the network ranges used to bind the load balancer's frontends
+# to virtual IP addresses.
+#
+# * Lines beginning with a comment character, #, are ignored
+# * This file is used by the anyip-routes service
+#
+"""
+ROUTE_TABLES_HEADER = """\
+#
+# Configuration file of the route-tables service: one line per network that has its own routing
+# table, <TableID>,<TableName>,<MACAddress>,<CIDR>[,<Gateway4>]: a line with the gateway for the
+# table's default route and (appliance v0.1.9 and later) one without it for the link-scoped route.
+#
+"""
+
+
+def lines_text(lines) -> str:
+    """Lines as the appliance's scripts read them: each ended by a line break (a last line without
+    one is never read by `while read`)."""
+    return "".join(f"{line}\n" for line in lines)
+
+
+def anyip_routes_text(ranges) -> str:
+    """``/etc/vmware/anyip-routes.cfg`` as the appliance holds it: its shipped comment, then one range a line."""
+    return ANYIP_HEADER + lines_text(ranges)
+
+
+def route_tables_text(lines) -> str:
+    """``/etc/vmware/route-tables.cfg`` with a comment saying what its lines are, then the lines."""
+    return ROUTE_TABLES_HEADER + lines_text(lines)
 
 
 @dataclass(frozen=True)

@@ -35,32 +35,12 @@ from ..site.network import NetworkPlan
 from .checks import ApplianceFacts, Check, appliance_checks, expected_route_tables, gather_appliance_facts
 from .commands import CommandRunner
 from .facts import ANYIP_FILE, ANYIP_UNIT, ROUTE_TABLES_FILE, ROUTE_TABLES_UNIT
-from .releases import TABLE_IDS, WORKLOAD_NETWORKS_FILE, ReleaseChoice, choose_release
+from .releases import (TABLE_IDS, WORKLOAD_NETWORKS_FILE, ReleaseChoice, anyip_routes_text, choose_release, lines_text,
+                       route_tables_text)
 
-__all__ = ["FileChange", "UnitChange", "planned_changes", "plan_repair", "RepairOps", "diffs_markdown",
-           "ANYIP_HEADER", "ROUTE_TABLES_HEADER", "TITLE"]
+__all__ = ["FileChange", "UnitChange", "planned_changes", "plan_repair", "RepairOps", "diffs_markdown", "TITLE"]
 
 TITLE = "the appliance's network files"
-ANYIP_HEADER = """\
-#
-# Configuration file that contains a line-delimited list of CIDR values
-# that define the network ranges used to bind the load balancer's frontends
-# to virtual IP addresses.
-#
-# * Lines beginning with a comment character, #, are ignored
-# * This file is used by the anyip-routes service
-#
-"""
-ROUTE_TABLES_HEADER = """\
-#
-# Configuration file of the route-tables service: one line per network that has its own routing
-# table, <TableID>,<TableName>,<MACAddress>,<CIDR>[,<Gateway4>]: a line with the gateway for the
-# table's default route and (appliance v0.1.9 and later) one without it for the link-scoped route.
-# Written by tkgs-runbook from the plan, as the appliance's first boot writes it.
-#
-"""
-
-
 @dataclass(frozen=True)
 class FileChange:
     """One of the appliance's files: as it is, and as the plan writes it."""
@@ -119,16 +99,16 @@ def planned_changes(network: NetworkPlan, facts: ApplianceFacts, release: Releas
         why = (f"the site's ranges grew: {', '.join(grown)} added, so the appliance serves every range Workload "
                f"Management will be given")
     route_files = [FileChange(ROUTE_TABLES_FILE, [e.line for e in facts.route_tables or ()], tables,
-                              ROUTE_TABLES_HEADER + "".join(f"{line}\n" for line in tables))]
+                              route_tables_text(tables))]
     if release.release.additional_workload_networks:
         networks = list(network.additional_workload_networks)
         held = facts.workload_networks
         route_files.append(FileChange(WORKLOAD_NETWORKS_FILE, list(held.lines) if held else [], networks,
-                                      "".join(f"{n}\n" for n in networks), unread=held.unread if held else ""))
+                                      lines_text(networks), unread=held.unread if held else ""))
     anyip = facts.anyip_file
     return [UnitChange(ROUTE_TABLES_UNIT, route_files),
             UnitChange(ANYIP_UNIT, [FileChange(ANYIP_FILE, list(found_ranges), ranges,
-                                               ANYIP_HEADER + "".join(f"{line}\n" for line in ranges), why,
+                                               anyip_routes_text(ranges), why,
                                                unread=anyip.unread if anyip else "")])]
 
 

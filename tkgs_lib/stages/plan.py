@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Optional
 
 from netaddr import IPAddress
 
+from ..appliance.releases import anyip_routes_text
 from ..findings import errors
 from ..site.network import NetworkPlan, usable_addresses
 from . import stage_named
@@ -24,17 +25,6 @@ if TYPE_CHECKING:  # `validate` shows the plan as text only: it never needs a Ta
 
 STAGE = stage_named("plan")
 
-# The header the appliance writes above the ranges (as the article shows the file).
-ANYIP_HEADER = """\
-#
-# Configuration file that contains a line-delimited list of CIDR values
-# that define the network ranges used to bind the load balancer's frontends
-# to virtual IP addresses.
-#
-# * Lines beginning with a comment character, #, are ignored
-# * This file is used by the anyip-routes service
-#
-"""
 ANYIP_FILE = "anyip-routes.cfg"
 
 
@@ -93,7 +83,7 @@ def allocation_table(plan: NetworkPlan) -> Table:
 
 def anyip_routes_cfg(plan: NetworkPlan) -> str:
     """/etc/vmware/anyip-routes.cfg exactly as the appliance would write it: each range verbatim."""
-    return ANYIP_HEADER + "".join(f"{line}\n" for line in plan.load_balancer_lines)
+    return anyip_routes_text(plan.load_balancer_lines)
 
 
 @dataclass(frozen=True)

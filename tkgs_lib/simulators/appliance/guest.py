@@ -44,19 +44,10 @@ import sys
 import time
 from pathlib import Path
 
+from tkgs_lib.appliance.releases import anyip_routes_text, lines_text, route_tables_text
+
 from . import children, load_balancer, units
 from .dataplane_server import make_ca, serve
-
-ANYIP_HEADER = """#
-# Configuration file that contains a line-delimited list of CIDR values
-# that define the network ranges used to bind the load balancer's frontends
-# to virtual IP addresses.
-#
-# * Lines beginning with a comment character, #, are ignored
-# * This file is used by the anyip-routes service
-#
-"""
-
 
 def sh(*argv: str, check: bool = True, **kwargs) -> subprocess.CompletedProcess:
     result = subprocess.run(list(argv), capture_output=True, text=True, **kwargs)
@@ -100,13 +91,6 @@ def configure_network(config: dict) -> None:
         sh("ip", "route", "add", "default", "via", gateway, "dev", "management", check=False)
 
 
-ROUTE_TABLES_HEADER = """#
-# Configuration file of the route-tables service (the simulated appliance): one line per network with
-# its own routing table, <TableID>,<TableName>,<MACAddress>,<CIDR>[,<Gateway4>].
-#
-"""
-
-
 def first_boot_files(config: dict) -> None:
     """The files the release's first boot writes from its properties (ovf-to-cloud-init.sh at the
     release's tag: writeAnyipConfig, writeRouteTableConfig, v0.2.0's writeWorkloadNetworks)."""
@@ -115,7 +99,7 @@ def first_boot_files(config: dict) -> None:
     vmware.mkdir(parents=True, exist_ok=True)
     # writeAnyipConfig: every ","-separated entry appended verbatim, one per line, below the shipped header.
     ranges = faults.get("service_ip_range", props.get("loadbalance.service_ip_range", ""))
-    (vmware / "anyip-routes.cfg").write_text(ANYIP_HEADER + (ranges.replace(",", "\n") + "\n" if ranges else ""))
+    (vmware / "anyip-routes.cfg").write_text(anyip_routes_text(ranges.split(",") if ranges else []))
     # writeRouteTableConfig, workload (table 2) then frontend (table 3, when that NIC exists): a network
     # with a gateway and an address gets its gateway line and, from v0.1.9, its link-scoped line.
     lines = []
@@ -129,13 +113,11 @@ def first_boot_files(config: dict) -> None:
     if "route_tables" in faults:  # lines as a broken first boot (or a careless edit) left them; {workload}: its MAC
         macs = {role: nic["mac"] for role, nic in config["interfaces"].items()}
         lines = [line.format(**macs) for line in faults["route_tables"]]
-    (vmware / "route-tables.cfg").write_text(ROUTE_TABLES_HEADER + "".join(f"{line}\n" for line in lines))
+    (vmware / "route-tables.cfg").write_text(route_tables_text(lines))
     networks = props.get("network.additional_workload_networks", "")
     if release["additional_workload_networks"] and networks:  # writeWorkloadNetworks (v0.2.0)
-        text = networks.replace(",", "\n") + "\n"
-        if "workload_networks" in faults:  # lines as a careless edit left them
-            text = "".join(f"{line}\n" for line in faults["workload_networks"])
-        (vmware / "workload-networks.cfg").write_text(text)
+        lines = faults.get("workload_networks", networks.split(","))  # a fault: lines as a careless edit left them
+        (vmware / "workload-networks.cfg").write_text(lines_text(lines))
 
 
 def first_boot_accounts(config: dict) -> None:
