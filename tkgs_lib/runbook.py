@@ -169,7 +169,9 @@ class StageRunner:
                 with shielded(f"the record of stage {stage.name!r}"):
                     if interrupted is not None:
                         _quiet_after_interrupt()
-                        _stop_kernels(managers)
+                    # After an interrupt papermill could not stop its kernel; after a normal end it did,
+                    # and this only proves it (a kernel never outlives its stage, whatever went wrong).
+                    _stop_kernels(managers)
                     if target.exists():
                         if interrupted is not None:
                             mark_interrupted(target)
