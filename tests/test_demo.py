@@ -24,7 +24,7 @@ CANARIES = {"TKGS_VCENTER_PASSWORD": "canary-vcenter-€-Pa55",
             "TKGS_HAPROXY_ROOT_PASSWORD": "canary-root-Pa55/+=",
             "TKGS_HAPROXY_DATAPLANE_PASSWORD": "canary-dataplane-Pa55 &"}
 RECORDS = ["01_plan_networks", "02_prepare_vsphere", "03_deploy_haproxy", "04_verify_haproxy", "05_repair_haproxy",
-           "06_verify_haproxy_again"]
+           "05_verify_haproxy_again", "06_enable_workload_management"]
 pytestmark = pytest.mark.slow
 
 

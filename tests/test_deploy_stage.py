@@ -339,6 +339,6 @@ def test_verify_trusts_the_ca_the_vm_publishes_when_the_run_folder_has_none(vcsi
         run.carry_out(run.plan(), apply=True)
         elsewhere = tmp_path / "a-later-run"
         elsewhere.mkdir()
-        pem, trusted_by = verify.appliance_ca(stage("verify", site_file, session, elsewhere))
+        pem, trusted_by = stage("verify", site_file, session, elsewhere).appliance_ca()
     assert pem == first_boot.boots["haproxy01"].ca_pem
     assert trusted_by == f"the CA VM haproxy01 publishes in {CA_GUESTINFO} (read from vCenter)"

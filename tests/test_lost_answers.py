@@ -98,9 +98,7 @@ def test_a_vcenter_that_dies_while_a_stage_reads_it_is_one_sentence(vcsim, tmp_p
     try:
         vcsim.crash()
         if name == "verify":  # it reads vCenter only for the appliance's CA, when the run folder has none
-            from tkgs_lib.stages.verify import appliance_ca
-
-            _, why = appliance_ca(run)
+            _, why = run.appliance_ca()
             assert "vCenter could not be asked (" in why and "Traceback" not in why
             return
         with pytest.raises(TkgsError) as failed:

@@ -5,6 +5,7 @@ TLS as a Supervisor would, and fails the way a real enable fails."""
 from __future__ import annotations
 
 import json
+import re
 import logging
 import socket
 import ssl
@@ -15,7 +16,7 @@ import requests
 from pyVim.connect import Disconnect, SmartConnect
 from pyVmomi import vim
 
-from tkgs_lib.errors import RestError, VSphereError
+from tkgs_lib.errors import RestError, SupervisorFailed, VSphereError
 from tkgs_lib.simulators.appliance.dataplane_server import make_ca, serve
 from tkgs_lib.simulators.appliance.haproxy_config import md5_crypt
 from tkgs_lib.vsphere.namespace_management import (AddressRange, HaproxyLoadBalancer, ManagementNetwork,
@@ -197,10 +198,15 @@ def test_an_injected_lasting_error_stays(lab, vcsim, dataplane):
     info = client.get(cluster)
     assert info.config_status == "ERROR"
     assert messages_of(info) == ["ERROR: The control plane VMs could not be deployed."]
-    with pytest.raises(VSphereError) as waited:
+    with pytest.raises(SupervisorFailed) as waited:
         client.wait_until_running(cluster, timeout=0.3, poll=0.1)
-    assert str(waited.value) == ("Workload Management on cluster " + cluster + " is still ERROR after 0.3 s: "
-                                 "ERROR: The control plane VMs could not be deployed..")
+    assert re.fullmatch(rf"Workload Management on cluster {cluster} is still ERROR, Kubernetes ERROR after 0\.[34] s "
+                        r"\(workload_management\.timeout is 0\.3\): vCenter says: ERROR: The control plane VMs could "
+                        r"not be deployed\.", str(waited.value)), str(waited.value)
+    # With a grace shorter than the timeout, the lasting ERROR ends the wait first.
+    with pytest.raises(SupervisorFailed, match=r"has been in ERROR for 0\.[0-9] s, longer than the 0\.2 s an error "
+                                               r"may last while vCenter retries \(workload_management\.error_grace\)"):
+        client.wait_until_running(cluster, timeout=30, poll=0.05, error_grace=0.2)
 
 
 def test_an_injected_transient_error_passes_and_the_supervisor_runs(lab, vcsim, dataplane):
@@ -217,7 +223,7 @@ def test_an_injected_stall_never_leaves_configuring(lab, vcsim, dataplane):
     client.enable(cluster, spec_for(*dataplane))
     time.sleep(CONFIG_SECONDS * 4)
     assert client.get(cluster).config_status == "CONFIGURING"
-    with pytest.raises(VSphereError, match="is still CONFIGURING after 0.2 s"):
+    with pytest.raises(SupervisorFailed, match=r"is still CONFIGURING, Kubernetes WARNING after 0\.2 s"):
         client.wait_until_running(cluster, timeout=0.2, poll=0.1)
 
 

@@ -356,6 +356,12 @@ def test_timeout_out_of_range(timeout):
     assert at(findings_for({f"{WM}.timeout": timeout}), f"{WM}.timeout")
 
 
+@pytest.mark.parametrize("grace", [-1, 1801])
+def test_an_error_grace_beyond_the_timeout_is_refused(grace):
+    (f,) = at(findings_for({f"{WM}.error_grace": grace}), f"{WM}.error_grace")
+    assert "from 0 to the timeout (1,800)" in f.message
+
+
 def test_the_block_is_read_as_strictly_as_the_rest():
     (f,) = at(findings_for({f"{WM}.virtual_ip_range": ["10.64.1.0/25"]}), f"{WM}.virtual_ip_range")
     assert "did you mean `virtual_ip_ranges`" in f.fix

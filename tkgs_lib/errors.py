@@ -11,7 +11,8 @@ sentence, never a traceback.
     │   ├── ConnectionFailed     TLS, credentials, unreachable host
     │   ├── NotFound             a named inventory object does not exist
     │   ├── VSphereFault         vCenter answered a call with a fault (carries it)
-    │   └── RestError            vCenter's REST API answered with an error (carries the status)
+    │   ├── RestError            vCenter's REST API answered with an error (carries the status)
+    │   └── SupervisorFailed     Workload Management did not come up (a lasting ERROR, a timeout)
     ├── ApplianceError       talking to the HAProxy appliance failed
     │   ├── SessionLost          the SSH session was lost while a command ran (it may have run, in part)
     │   ├── CommandFailed        a command on the appliance failed (carries its result)
@@ -107,6 +108,11 @@ class RestError(VSphereError):
     def __init__(self, message: str, status: int = 0, error_type: str = "") -> None:
         super().__init__(message)
         self.status, self.error_type = status, error_type
+
+
+class SupervisorFailed(VSphereError):
+    """Workload Management was asked for and did not come up: an ERROR that lasted, a timeout, or
+    someone disabling it meanwhile. The message carries vCenter's own messages and what to check."""
 
 
 class ApplianceError(TkgsError):

@@ -71,7 +71,8 @@ class DemoResult:
 
 def run_demo(output: Path, *, disk_size: int = 2 * 1024 * 1024, fault: str = ARTICLE_FAULT) -> DemoResult:
     """The whole article against the simulators, with apply: plan, prepare, deploy, verify (which finds
-    the injected fault), repair, verify again. Everything runs in a lab network namespace of its own:
+    the injected fault), repair, verify again, then Workload Management enabled with the appliance and
+    its Supervisor's virtual IP answering through it. Everything runs in a lab network namespace of its own:
     the vCenter simulator, the first-boot player that boots the simulated appliance from what vCenter
     holds, the runner and its kernels. Needs root (one sentence says so otherwise).
 
@@ -107,7 +108,11 @@ def run_demo(output: Path, *, disk_size: int = 2 * 1024 * 1024, fault: str = ART
         simulators.enter_context(entered(lab.name))
         work = simulators.enter_context(tempfile.TemporaryDirectory(prefix="tkgs-demo-"))
         sim = simulators.enter_context(VCenterSimulator(password=passwords[example.vcenter.password_env]))
+        # The stand-in plays the Supervisor in the lab: its control plane on the workload network, its
+        # load-balancer controller programming the appliance's HAProxy through the Data Plane API.
+        sim.supervisor.load_balancer_netns = lab.name
         appliances = simulators.enter_context(_Appliances(lab.name, fault, ARTICLE_RELEASE))
+        simulators.callback(sim.stop_supervisors)  # at teardown, before the appliances they program
         simulators.enter_context(FirstBoot(sim, appliance=appliances.boot))
         return _demo_stages(sim, appliances, work, output, passwords, disk_size, rows)
     finally:
@@ -163,8 +168,11 @@ def _demo_stages(sim, appliances, work: str, output: Path, passwords: dict, disk
                                      f"found the injected fault: {found}"))
             result = runner.run(stage_named("repair"))
             rows.append(IndexRow(result.stage.title, result.notebook, result.seconds, "ok: repaired"))
-            result = runner.run(stage_named("verify"), record_as="06_verify_haproxy_again.ipynb")
+            result = runner.run(stage_named("verify"), record_as="05_verify_haproxy_again.ipynb")
             rows.append(IndexRow("Verify the HAProxy appliance again", result.notebook, result.seconds, "ok"))
+            result = runner.run(stage_named("enable"))
+            rows.append(IndexRow(result.stage.title, result.notebook, result.seconds,
+                                 f"ok: {_supervisor_answering(folder)}"))
     except StageFailed as exc:
         failed = getattr(exc, "result", None)
         if failed is not None:
@@ -188,7 +196,8 @@ def _demo_stages(sim, appliances, work: str, output: Path, passwords: dict, disk
         checkpoint("demo:index")
         checks = _count_checks(folder / "verify-checks.csv")
         summary = (f"demo: plan, prepare and deploy ok; verify found the injected fault ({found or 'none found'}); "
-                   f"repair fixed it; verify again: all {checks} checks ok.")
+                   f"repair fixed it; verify again: all {checks} checks ok; Workload Management enabled: "
+                   f"{_supervisor_answering(folder)}.")
         index = write_index(folder, site_file, rows, summary)
     return DemoResult(folder, index, summary)
 
@@ -205,6 +214,22 @@ def _first_failure(checks_csv: Path) -> str:
     unit = failed[failed["check"] == "anyip-routes.service"]  # the article's own symptom, when it is there
     first = (unit if len(unit) else failed).iloc[0]
     return f"{first['check']}: {first['found']}"
+
+
+def _supervisor_answering(folder: Path) -> str:
+    """The enable stage's proof, in a few words: the Supervisor's virtual IP and who answered there."""
+    import pandas as pd
+
+    checks = folder / "supervisor-checks.csv"
+    if not checks.exists():
+        return "no Supervisor checked"
+    rows = pd.read_csv(checks, keep_default_na=False)
+    tls = rows[rows["check"].str.startswith("TLS to the Supervisor's API")]
+    if set(rows["status"]) != {"ok"} or not len(tls):
+        return f"the Supervisor's checks did not all pass (see {checks.name})"
+    address = tls.iloc[0]["check"].rsplit(" ", 1)[-1]
+    answered = tls.iloc[0]["found"].split("answered by ", 1)[-1].split(",", 1)[0]
+    return f"the Supervisor's virtual IP {address} answers through the appliance ({answered})"
 
 
 def _count_checks(checks_csv: Path) -> int:

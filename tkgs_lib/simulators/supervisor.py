@@ -140,6 +140,7 @@ class SupervisorControlPlane:
                 ip("addr", "add", f"{server.address}/{self.network.prefixlen}", "dev", "workload", netns=self.namespace)
             ip("link", "set", "workload", "up", netns=self.namespace)
             ip("route", "add", "default", "via", self.gateway, "dev", "workload", netns=self.namespace)
+            self._announce()
             if self._own_ca:
                 self.ca_pem, self._ca_key = make_ca("supervisor", organization="Supervisor control plane (simulated)")
             for server in self.servers:
@@ -148,6 +149,23 @@ class SupervisorControlPlane:
             self.stop()
             raise
         return self
+
+    def _announce(self) -> None:
+        """Gratuitous ARP for each address, as a booting VM announces itself (RFC 5227). A control
+        plane made again (disable, then enable) has new MACs for the same addresses: without this the
+        appliance's neighbour entries point at the old ones for half a minute, and HAProxy's health
+        checks time out meanwhile (a real Supervisor takes minutes to deploy, so they have aged)."""
+        mac_text = json.loads(ip("-j", "link", "show", "dev", "workload", netns=self.namespace).stdout)[0]["address"]
+        mac = bytes.fromhex(mac_text.replace(":", ""))
+
+        def send() -> None:
+            with socket.socket(socket.AF_PACKET, socket.SOCK_RAW) as raw:
+                raw.bind(("workload", 0))
+                for server in self.servers:
+                    address = ipaddress.IPv4Address(server.address).packed
+                    arp = (b"\x00\x01\x08\x00\x06\x04\x00\x01" + mac + address + b"\x00" * 6 + address)
+                    raw.send(b"\xff" * 6 + mac + b"\x08\x06" + arp)
+        run_in_netns(self.namespace, send)
 
     def _server(self, name: str) -> ControlPlaneServer:
         for server in self.servers:

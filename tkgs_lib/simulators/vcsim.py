@@ -272,6 +272,11 @@ class VCenterSimulator:
             raise SimulatorUnavailable("the vCenter simulator is not running; start it first.")
         return self._stand_in
 
+    def stop_supervisors(self) -> None:
+        """Stop the namespace-management stand-in and every Supervisor it plays, before what they
+        reach (an appliance) goes: its controller would otherwise log the appliance vanishing."""
+        self._stop_stand_in()
+
     def _stop_stand_in(self) -> None:
         stand_in, self._stand_in = self._stand_in, None
         if stand_in is not None:

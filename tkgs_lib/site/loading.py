@@ -201,8 +201,8 @@ def _convert(hint, raw, path: str, f, base: Path, findings: list[Finding]):
         return bad("true or false", "write true or false.")
     if hint is int:
         if isinstance(raw, int) and not isinstance(raw, bool):
-            if abs(raw) >= 10 ** 12:  # no field counts that high; and a 4,000-digit number is no message
-                return bad("a whole number of at most 12 digits", "write the field's own number (a VLAN, a port, "
+            if abs(raw) >= 10 ** 30:  # a 4,000-digit number is no message to print; the field's rule says less
+                return bad("a whole number of at most 30 digits", "write the field's own number (a VLAN, a port, "
                                                                   "seconds).")
             return raw  # its range is the field's rule's to say (a VLAN 0-4094, a port 1-65535...)
         if isinstance(raw, str) and re.fullmatch(r"[0-9]{1,9}", raw.strip()):

@@ -114,6 +114,7 @@ class SupervisorPlan:
     ntp_servers: tuple[str, ...]
     load_balancer_id: str
     timeout: int  # seconds to wait for RUNNING
+    error_grace: int = 0  # seconds an ERROR may last while vCenter retries
     sources: dict[str, str] = field(default_factory=dict)
     findings: tuple[Finding, ...] = ()
 
@@ -140,7 +141,7 @@ class SupervisorPlan:
         rows = [("workload_gateway", self.workload_gateway), ("workload_subnet_mask", self.workload_subnet_mask),
                 ("dns_servers", self.dns_servers), ("dns_search_domains", self.dns_search_domains),
                 ("ntp_servers", self.ntp_servers), ("load_balancer_id", self.load_balancer_id),
-                ("timeout", self.timeout)]
+                ("timeout", self.timeout), ("error_grace", self.error_grace)]
         out += [{"what": what, "value": text(value), "from": self.sources.get(what, "")} for what, value in rows]
         return out
 
@@ -279,7 +280,7 @@ class _Planner:
                 "add a workload_management block (`tkgs-runbook fields` lists its keys)."))
             return self._result(cluster="", size="", services=None, management=None, name="", workload=(),
                                 virtual_ips=(), dns=(), search=(), ntp=(), lb_id="", timeout=0)
-        for key in ("size", "dns_search_domains", "load_balancer_id", "timeout"):
+        for key in ("size", "dns_search_domains", "load_balancer_id", "timeout", "error_grace"):
             self.sources[key] = f"{BLOCK}.{key}"
         cluster = self._cluster(wm.cluster)
         services = self._services_cidr(wm.services_cidr)
@@ -292,15 +293,16 @@ class _Planner:
         name = self._label("workload_network_name", wm.workload_network_name)
         lb_id = self._label("load_balancer_id", wm.load_balancer_id)
         timeout = self._timeout(wm.timeout)
+        error_grace = self._error_grace(wm.error_grace, timeout)
         # The rules run in the order they need one another (the Supervisor's addresses last, as they
         # must avoid every range); a person reads the findings in the order of the block's keys.
         self.findings.sort(key=_key_order)
         return self._result(cluster=cluster, size=wm.size, services=services, management=management, name=name,
                             workload=workload, virtual_ips=virtual_ips, dns=dns, search=search, ntp=ntp,
-                            lb_id=lb_id, timeout=timeout)
+                            lb_id=lb_id, timeout=timeout, error_grace=error_grace)
 
     def _result(self, *, cluster, size, services, management, name, workload, virtual_ips, dns, search, ntp,
-                lb_id, timeout) -> SupervisorPlan:
+                lb_id, timeout, error_grace=0) -> SupervisorPlan:
         w = self.network.networks.get("workload")
         self.sources["workload_gateway"] = "networks.workload.gateway"
         self.sources["workload_subnet_mask"] = "networks.workload.cidr"
@@ -309,7 +311,8 @@ class _Planner:
             workload_ranges=tuple(workload), workload_gateway=w.gateway if w else None,
             workload_subnet_mask=w.network.netmask if w and w.network is not None else None,
             virtual_ip_ranges=tuple(virtual_ips), dns_servers=tuple(dns), dns_search_domains=tuple(search),
-            ntp_servers=tuple(ntp), load_balancer_id=lb_id, timeout=timeout, sources=dict(self.sources),
+            ntp_servers=tuple(ntp), load_balancer_id=lb_id, timeout=timeout, error_grace=error_grace,
+            sources=dict(self.sources),
             findings=tuple(self.findings))
 
     # --- names ------------------------------------------------------------------------------------
@@ -343,6 +346,14 @@ class _Planner:
         if not 1 <= seconds <= MAX_TIMEOUT:
             self.error("timeout", f"{seconds:,} seconds is out of range: from 1 to a day ({MAX_TIMEOUT}).",
                        "give the Supervisor the usual half hour or more, e.g. 1800.")
+        return seconds
+
+    def _error_grace(self, seconds: Optional[int], timeout: int) -> int:
+        if seconds is None:
+            return 0
+        if not 0 <= seconds <= max(timeout, 0):
+            self.error("error_grace", f"{seconds:,} seconds is out of range: from 0 to the timeout ({timeout:,}).",
+                       "let an ERROR pass for a few minutes while vCenter retries, e.g. 300 (0: none may pass).")
         return seconds
 
     # --- DNS and NTP --------------------------------------------------------------------------------

@@ -48,6 +48,8 @@ STAGES: tuple[Stage, ...] = (
     Stage("verify", "04_verify_haproxy.ipynb", "Verify the HAProxy appliance", ("site_file", "output_dir")),
     Stage("repair", "05_repair_haproxy.ipynb", "Repair the HAProxy appliance", ("site_file", "output_dir", "apply"),
           changes="the appliance"),
+    Stage("enable", "06_enable_workload_management.ipynb", "Enable Workload Management",
+          ("site_file", "output_dir", "apply"), changes="Workload Management"),
 )
 STAGE_NAMES = tuple(s.name for s in STAGES)
 

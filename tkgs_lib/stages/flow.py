@@ -216,6 +216,40 @@ class StageRun:
                 return choose_release("", f"the site's OVA {Path(ova).name} cannot be read: {exc.message}")
         return choose_release("", "no deploy stage recorded it in this run folder, and the site names no OVA file")
 
+    def appliance_ca(self) -> tuple[Optional[str], str]:
+        """The appliance's CA (PEM) and where it came from: the one the deploy stage collected (the run
+        record names its file), else what the VM publishes (read from vCenter), else haproxy.ca_cert_file;
+        (None, why) when there is none."""
+        from ..appliance.ca import CA_FILE, CA_GUESTINFO, CaCertificate, decode_published_ca
+        from ..errors import ApplianceError
+
+        collected = self.found.ca_file
+        saved = self.output / (collected or CA_FILE)
+        if collected and saved.exists():
+            return saved.read_text(), f"the appliance CA the deploy stage saved in {saved}"
+        hp = self.site.haproxy
+        tried = []
+        try:
+            from ..vsphere.vm import read_vms
+
+            self.connect_vcenter()
+            vms = read_vms(self.inventory, hp.vm_name)
+            value = vms[0].extra_config.get(CA_GUESTINFO) if len(vms) == 1 else None
+            if value:
+                ca = decode_published_ca(value, f"{CA_GUESTINFO} of VM {hp.vm_name}")
+                return ca.pem, f"the CA VM {hp.vm_name} publishes in {CA_GUESTINFO} (read from vCenter)"
+            tried.append(f"VM {hp.vm_name} publishes no CA in vCenter")
+        except TkgsError as exc:
+            tried.append(f"vCenter could not be asked ({exc.message})")
+        if hp.ca_cert_file:
+            try:
+                ca = CaCertificate.from_pem(open(hp.ca_cert_file).read(), f"haproxy.ca_cert_file ({hp.ca_cert_file})")
+                return ca.pem, f"haproxy.ca_cert_file ({hp.ca_cert_file})"
+            except (OSError, ApplianceError) as exc:
+                tried.append(str(exc))
+        return None, (f"no appliance CA: {saved} does not exist (run the deploy stage into this run folder), "
+                      + "; ".join(tried) + ".")
+
     def plan(self, facts=None) -> Plan:
         """The plan from the site and ``facts`` (read now when not given)."""
         return self.module.plan(self, self.read() if facts is None else facts)

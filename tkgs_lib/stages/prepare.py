@@ -42,6 +42,17 @@ def read_facts(run) -> PrepareFacts:
                    if site.content_libraries is not None else None))
 
 
+def record(run, facts: PrepareFacts) -> dict:
+    """The ids of what the stage made or found, for the run's index (and a reader of found.json)."""
+    wanted = {net.portgroup for net in run.network.networks.values() if net.portgroup}
+    changes: dict = {"portgroups": {name: pg.moid for name, pg in facts.switch.portgroups.items() if name in wanted}}
+    if facts.storage is not None and len(facts.storage.policies) == 1:
+        changes["storage_policy"] = facts.storage.policies[0].id
+    if facts.libraries is not None and len(facts.libraries.subscribed) == 1:
+        changes["kubernetes_library"] = facts.libraries.subscribed[0].id
+    return changes
+
+
 def plan(run, facts: PrepareFacts) -> Plan:
     """Every object of the stage; the operations act on the run's vCenter (none: a values-only plan)."""
     session = run.vcenter

@@ -14,11 +14,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Optional
 
-from ..appliance.ca import CA_FILE, CA_GUESTINFO, CaCertificate, decode_published_ca
 from ..appliance.checks import ApplianceFacts, Check, appliance_checks, checks_table, gather_appliance_facts
 from ..appliance.dataplane import DataPlaneInfo, get_info
 from ..appliance.releases import ReleaseChoice
-from ..errors import ApplianceError, TkgsError, VerificationFailed
+from ..errors import ApplianceError, VerificationFailed
 from ..findings import Finding
 from ..planning import Plan
 from ..tables import Table
@@ -42,41 +41,10 @@ class VerifyFacts:
 
 # --- read -----------------------------------------------------------------------------------------
 
-def appliance_ca(run) -> tuple[Optional[str], str]:
-    """The appliance's CA (PEM) and where it came from: the one the deploy stage collected (the run
-    record names its file), else what the VM publishes (read from vCenter), else haproxy.ca_cert_file."""
-    collected = run.found.ca_file
-    saved = run.output / (collected or CA_FILE)
-    if collected and saved.exists():
-        return saved.read_text(), f"the appliance CA the deploy stage saved in {saved}"
-    hp = run.site.haproxy
-    tried = []
-    try:
-        from ..vsphere.vm import read_vms
-
-        run.connect_vcenter()
-        vms = read_vms(run.inventory, hp.vm_name)
-        value = vms[0].extra_config.get(CA_GUESTINFO) if len(vms) == 1 else None
-        if value:
-            ca = decode_published_ca(value, f"{CA_GUESTINFO} of VM {hp.vm_name}")
-            return ca.pem, f"the CA VM {hp.vm_name} publishes in {CA_GUESTINFO} (read from vCenter)"
-        tried.append(f"VM {hp.vm_name} publishes no CA in vCenter")
-    except TkgsError as exc:
-        tried.append(f"vCenter could not be asked ({exc.message})")
-    if hp.ca_cert_file:
-        try:
-            ca = CaCertificate.from_pem(open(hp.ca_cert_file).read(), f"haproxy.ca_cert_file ({hp.ca_cert_file})")
-            return ca.pem, f"haproxy.ca_cert_file ({hp.ca_cert_file})"
-        except (OSError, ApplianceError) as exc:
-            tried.append(str(exc))
-    return None, (f"no appliance CA: {saved} does not exist (run the deploy stage into this run folder), "
-                  + "; ".join(tried) + ".")
-
-
 def read_facts(run) -> VerifyFacts:
     hp = run.site.haproxy
     management = str(run.network.networks["management"].appliance.ip)
-    ca_pem, trusted_by = appliance_ca(run)
+    ca_pem, trusted_by = run.appliance_ca()
     facts = VerifyFacts(trusted_by, release=run.appliance_release)
     if ca_pem is None:
         facts.dataplane_error = trusted_by

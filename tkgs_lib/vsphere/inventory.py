@@ -56,6 +56,13 @@ class Inventory:
         return find_by_name(found, self.vcenter.cluster, "cluster",
                             f"datacenter '{self.vcenter.datacenter}'", "vcenter.cluster")
 
+    def cluster_named(self, name: str, field: str) -> vim.ClusterComputeResource:
+        """Another cluster of the datacenter than ``vcenter.cluster`` (Workload Management's may be)."""
+        if name == self.vcenter.cluster:
+            return self.cluster
+        found = names_in(self.session, self.datacenter.hostFolder, vim.ClusterComputeResource)
+        return find_by_name(found, name, "cluster", f"datacenter '{self.vcenter.datacenter}'", field)
+
     @cached_property
     def switch(self) -> vim.DistributedVirtualSwitch:
         found = names_in(self.session, self.datacenter.networkFolder, vim.DistributedVirtualSwitch)

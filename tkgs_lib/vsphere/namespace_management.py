@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import time
 from dataclasses import dataclass, field
 from typing import Callable, Optional, Sequence
 
@@ -32,11 +31,11 @@ from vmware.vapi.data.serializers.cleanjson import DataValueConverter
 from vmware.vapi.exception import CoreException
 
 from ..credentials import Secret
-from ..errors import RestError, SiteError, VSphereError
+from ..errors import RestError, SiteError, SupervisorFailed, VSphereError
 from .rest import RestClient
 
 __all__ = ["AddressRange", "ManagementNetwork", "WorkloadNetwork", "HaproxyLoadBalancer", "build_enable_spec",
-           "enable_body", "NamespaceManagement", "messages_of", "CLUSTERS_PATH"]
+           "enable_body", "NamespaceManagement", "SupervisorWait", "messages_of", "CLUSTERS_PATH"]
 
 CLUSTERS_PATH = "/api/vcenter/namespace-management/clusters"
 
@@ -154,6 +153,57 @@ def enable_body(spec: Clusters.EnableSpec) -> str:
     return DataValueConverter.convert_to_json(value)
 
 
+class SupervisorWait:
+    """The judge of a wait for a Supervisor: done when ``config_status`` is RUNNING and
+    ``kubernetes_status`` READY; an ERROR tolerated for ``error_grace`` seconds (each one that
+    passed kept in ``passed_errors``, for the record); REMOVING ends it (someone disabled it)."""
+
+    def __init__(self, cluster: str, timeout: float, error_grace: Optional[float],
+                 what_to_check: Callable[[list[str]], str], clock) -> None:
+        self.cluster, self.timeout, self.error_grace = cluster, timeout, error_grace
+        self.what_to_check, self.clock = what_to_check, clock
+        self.info: Optional[Clusters.Info] = None
+        self.passed_errors: list[str] = []  # "ERROR for 2 s: <messages>", each that passed
+        self._error_since: Optional[float] = None
+        self._error_messages: list[str] = []
+
+    def done(self, info: Clusters.Info) -> bool:
+        self.info = info
+        status, now = str(info.config_status), self.clock.now()
+        if status == "ERROR":
+            if self._error_since is None:
+                self._error_since = now
+            self._error_messages = messages_of(info)
+            lasted = now - self._error_since
+            if self.error_grace is not None and lasted >= self.error_grace:
+                raise SupervisorFailed(self._sentence(
+                    f"has been in ERROR for {_seconds(lasted)} s, longer than the {self.error_grace:g} s an error may "
+                    f"last while vCenter retries (workload_management.error_grace)", self._error_messages))
+            return False
+        if self._error_since is not None:  # an ERROR that passed
+            said = "; ".join(self._error_messages) or "no message"
+            self.passed_errors.append(f"ERROR for {_seconds(now - self._error_since)} s, then {status}: {said}")
+            self._error_since = None
+        if status == "REMOVING":
+            raise SupervisorFailed(self._sentence("is being removed (someone disabled it meanwhile)", messages_of(info)))
+        return status == "RUNNING" and str(info.kubernetes_status) == "READY"
+
+    def timed_out(self, info: Clusters.Info, elapsed: float) -> "SupervisorFailed":
+        status = f"{info.config_status}" + (f", Kubernetes {info.kubernetes_status}" if info.kubernetes_status else "")
+        return SupervisorFailed(self._sentence(f"is still {status} after {_seconds(elapsed)} s "
+                                               f"(workload_management.timeout is {self.timeout:g})", messages_of(info)))
+
+    def _sentence(self, state: str, messages: list[str]) -> str:
+        said = (f": vCenter says: {'; '.join(m.rstrip('.') for m in messages)}" if messages
+                else "; vCenter gives no message")
+        check = self.what_to_check(messages)
+        return f"Workload Management on cluster {self.cluster} {state}{said}." + (f" {check}" if check else "")
+
+
+def _seconds(value: float) -> str:
+    return f"{value:.0f}" if value >= 10 else f"{value:.1f}"
+
+
 def messages_of(info: Clusters.Info) -> list[str]:
     """The sentences of an Info's messages (its severity first when it is not INFO)."""
     sentences = []
@@ -190,21 +240,32 @@ class NamespaceManagement:
                           ListType(Clusters.Summary.get_binding_type()), "a list of Clusters.Summary")
 
     def wait_until_running(self, cluster: str, *, timeout: float, poll: float = 5.0,
-                           on_poll: Optional[Callable[[Clusters.Info], None]] = None) -> Clusters.Info:
-        """:meth:`get` until ``config_status`` is RUNNING; an ERROR may pass (the Supervisor retries),
-        so only the timeout ends the wait, with the last status and messages in one sentence."""
-        deadline = time.monotonic() + timeout
-        while True:
-            info = self.get(cluster)
+                           error_grace: Optional[float] = None, what_to_check: Callable[[list[str]], str] = lambda m: "",
+                           on_poll: Optional[Callable[[Clusters.Info], None]] = None, progress: str = "",
+                           show_progress: bool = True, passed_errors: Optional[list] = None,
+                           clock=None) -> Clusters.Info:
+        """:meth:`get` until the Supervisor is up (:class:`SupervisorWait` judges each answer).
+
+        An ERROR may pass (the Supervisor retries while its VMs deploy): for ``error_grace``
+        seconds (None: until the timeout), after which the wait fails with vCenter's messages and
+        ``what_to_check(messages)``; the timeout ends it too, with the last status and messages.
+        Each ERROR that passed is added to ``passed_errors`` (for the record)."""
+        from ..polling import REAL, wait_until
+
+        judge = SupervisorWait(cluster, timeout, error_grace, what_to_check, clock or REAL)
+
+        def seen(info: Clusters.Info, elapsed: float) -> None:
             if on_poll is not None:
                 on_poll(info)
-            if info.config_status == "RUNNING":
-                return info
-            if time.monotonic() + poll > deadline:
-                said = messages_of(info)
-                raise VSphereError(f"Workload Management on cluster {cluster} is still {info.config_status} after "
-                                   f"{timeout:g} s" + (f": {'; '.join(said)}" if said else "") + ".")
-            time.sleep(poll)
+
+        # Often at first (a stand-in, or a retry of a cluster already configured, is quick), then every ``poll``.
+        try:
+            return wait_until(lambda: self.get(cluster), judge.done, timeout=timeout, timed_out=judge.timed_out,
+                              interval=min(0.5, poll), max_interval=poll, on_poll=seen,
+                              progress=progress, show_progress=show_progress, clock=clock or REAL)
+        finally:
+            if passed_errors is not None:
+                passed_errors.extend(judge.passed_errors)
 
     @staticmethod
     def _read(method: str, path: str, data, binding_type, what: str):

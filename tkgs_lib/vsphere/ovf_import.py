@@ -49,17 +49,18 @@ def _import_spec(session, inventory, source, spec):
 
 
 def _wait_ready(lease, name: str, timeout: float = 300.0) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
+    from ..polling import wait_until
+
+    def read():
         with vsphere_call(f"waiting for the import lease of VM '{name}'"):
             state = lease.state
-            if state == vim.HttpNfcLease.State.ready:
-                return
             if state == vim.HttpNfcLease.State.error:  # only now is lease.error set, and safe to read
                 raise VSphereError(f"the import lease of VM '{name}' failed: {fault_sentence(lease.error)}.")
-        if time.monotonic() > deadline:
-            raise VSphereError(f"the import lease of VM '{name}' was not ready within {timeout:.0f} s.")
-        time.sleep(0.2)
+            return state
+
+    wait_until(read, lambda state: state == vim.HttpNfcLease.State.ready, timeout=timeout,
+               timed_out=lambda state, elapsed: VSphereError(
+                   f"the import lease of VM '{name}' was not ready within {timeout:.0f} s (it is {state})."))
 
 
 def _target(session, url: str) -> str:

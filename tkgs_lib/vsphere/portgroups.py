@@ -43,6 +43,7 @@ class PortgroupFacts:
     active: tuple[str, ...] = ()
     standby: tuple[str, ...] = ()
     inherited: bool = True  # the failover order is the switch's default
+    moid: str = ""  # its managed object id, e.g. dvportgroup-21 (what Workload Management's request names)
 
 
 @dataclass(frozen=True)
@@ -98,7 +99,7 @@ def read_portgroups(inventory: Inventory) -> SwitchFacts:
             pg.name, vlan, vlan_id,
             active=tuple(order.activeUplinkPort or ()) if order else (),
             standby=tuple(order.standbyUplinkPort or ()) if order else (),
-            inherited=inherited))
+            inherited=inherited, moid=pg._moId))
     others = {name: _kind(net) for name, net in inventory.networks().items() if name not in portgroups}
     return SwitchFacts(
         switch.name, uplinks,

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import re
-import time
 from typing import Callable, Iterator, Optional
 
 import http.client
@@ -112,17 +111,18 @@ def vsphere_call(doing: str) -> Iterator[None]:
 
 def wait_for_task(task: vim.Task, doing: str, timeout: Optional[float] = None, poll: float = 0.2):
     """Wait until ``task`` ends; return its result, or raise VSphereError naming ``doing`` and why."""
-    deadline = None if timeout is None else time.monotonic() + timeout
+    from ..polling import wait_until
+
+    def ended(info) -> bool:
+        if info.state == vim.TaskInfo.State.error:
+            error = info.error
+            sentence = fault_sentence(error) if error is not None else "vCenter gave no reason"
+            raise VSphereError(f"{doing} failed: {sentence}.")
+        return info.state == vim.TaskInfo.State.success
+
+    def timed_out(info, elapsed: float) -> VSphereError:
+        return VSphereError(f"{doing} did not finish within {timeout:.0f} s (task {task._moId} is {info.state}); "
+                            f"see Recent Tasks in vCenter.")
+
     with vsphere_call(doing):
-        while True:
-            info = task.info
-            if info.state == vim.TaskInfo.State.success:
-                return info.result
-            if info.state == vim.TaskInfo.State.error:
-                error = info.error
-                sentence = fault_sentence(error) if error is not None else "vCenter gave no reason"
-                raise VSphereError(f"{doing} failed: {sentence}.")
-            if deadline is not None and time.monotonic() > deadline:
-                raise VSphereError(f"{doing} did not finish within {timeout:.0f} s (task {task._moId} is "
-                                   f"{info.state}); see Recent Tasks in vCenter.")
-            time.sleep(poll)
+        return wait_until(lambda: task.info, ended, timeout=timeout, timed_out=timed_out, interval=poll).result

@@ -14,7 +14,6 @@ recognise the same content.
 from __future__ import annotations
 
 import logging
-import time
 from typing import TYPE_CHECKING, Callable, Iterator, Optional
 
 from ..errors import RestError, TkgsError, VSphereError
@@ -109,20 +108,18 @@ def _put(rest: RestClient, uri: str, body: StreamedBody, name: str) -> None:
 
 
 def _wait_done(api: ContentLibraryApi, session_id: str, timeout: float = 600.0) -> None:
-    deadline = time.monotonic() + timeout
-    delay = 0.05
-    while True:
-        state = api.update_session(session_id)
+    from ..polling import wait_until
+
+    def done(state: dict) -> bool:
         status = state.get("state", "")
-        if status == "DONE":
-            return
         if status in ("ERROR", "CANCELED"):
             message = (state.get("error_message") or {}).get("default_message") or status.lower()
             raise VSphereError(f"vCenter did not accept the upload: {message}.")
-        if time.monotonic() > deadline:
-            raise VSphereError(f"the upload session stayed {status or 'unknown'} for {timeout:.0f} s.")
-        time.sleep(delay)
-        delay = min(delay * 2, 2.0)
+        return status == "DONE"
+
+    wait_until(lambda: api.update_session(session_id), done, timeout=timeout, interval=0.05, max_interval=2.0,
+               timed_out=lambda state, elapsed: VSphereError(
+                   f"the upload session stayed {state.get('state') or 'unknown'} for {timeout:.0f} s."))
 
 
 def upload_ova(api: ContentLibraryApi, library_id: str, item_name: str, ova: Ova, *,

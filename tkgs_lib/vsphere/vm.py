@@ -15,7 +15,6 @@ NICs (2: default, 3: frontend). Password properties are never shown and never co
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
@@ -357,30 +356,20 @@ def wait_for_guest(vm, name: str, boot: BootWait, *, progress: bool = True, poll
                    on_poll: Optional[Callable[[], None]] = None) -> GuestState:
     """Wait, with a progress display, until the guest shows what a booted appliance shows. VMware
     Tools status is not waited on (the simulator never reports them running); the address is."""
-    from ..progress import progress_bar
+    from ..polling import wait_until
 
-    start = time.monotonic()
-    state = guest_state(vm, boot.ca_guestinfo)
-    with progress_bar(total=int(boot.timeout), desc=f"waiting for {name} to boot", unit="s",
-                      disable=not progress) as bar:
-        while state.missing(boot):
-            elapsed = time.monotonic() - start
-            if elapsed > boot.timeout:
-                gaps = "; ".join(state.missing(boot))
-                raise VSphereError(
-                    f"VM '{name}' did not come up within {boot.timeout:.0f} s (haproxy.boot_timeout): {gaps}. Look at "
-                    f"the VM's console in vCenter: a guest that stops at its login prompt without addresses did not "
-                    f"get its vApp properties (is {CLOUD_INIT_KEY} = {CLOUD_INIT_VALUE}?); one that shows addresses "
-                    f"but no CA is still configuring itself, or failed to (see /var/log/cloud-init-output.log).")
-            bar.update(max(0, int(elapsed) - bar.n))
-            if on_poll:
-                on_poll()
-            time.sleep(poll)
-            state = guest_state(vm, boot.ca_guestinfo)
-        # Done: the record keeps a finished bar with the time it took, not "n of the timeout".
-        bar.total = max(1, int(time.monotonic() - start))
-        bar.update(bar.total - bar.n)
-    return state
+    def timed_out(state: GuestState, elapsed: float) -> VSphereError:
+        gaps = "; ".join(state.missing(boot))
+        return VSphereError(
+            f"VM '{name}' did not come up within {boot.timeout:.0f} s (haproxy.boot_timeout): {gaps}. Look at "
+            f"the VM's console in vCenter: a guest that stops at its login prompt without addresses did not "
+            f"get its vApp properties (is {CLOUD_INIT_KEY} = {CLOUD_INIT_VALUE}?); one that shows addresses "
+            f"but no CA is still configuring itself, or failed to (see /var/log/cloud-init-output.log).")
+
+    return wait_until(lambda: guest_state(vm, boot.ca_guestinfo), lambda state: not state.missing(boot),
+                      timeout=boot.timeout, timed_out=timed_out, interval=poll,
+                      on_poll=(lambda state, elapsed: on_poll()) if on_poll else None,
+                      progress=f"waiting for {name} to boot", show_progress=progress)
 
 
 # --- report --------------------------------------------------------------------------------------

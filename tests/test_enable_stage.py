@@ -1,0 +1,296 @@
+"""Stage 6 against the vCenter simulator's Workload Management stand-in and the simulated appliance.
+
+One lab for the module, as the demo builds it: the appliance booted in its network namespaces, a
+vCenter simulator started inside the lab (so the runner, run from the lab as a user's machine on
+the management network would, reaches both), the prepare stage applied (port groups, storage
+policy, libraries), and the appliance's VM in vCenter holding its properties (the stand-in finds the
+appliance by them). The stand-in plays the Supervisor in the lab: it checks the Data Plane API with
+the CA and password sent, then programs the appliance's real HAProxy.
+
+Each test starts from a cluster without a Supervisor and leaves it so.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from appliance_fixtures import PASSWORD_ENV, start_appliance
+from test_namespace_management import deploy_appliance_vm
+from tkgs_lib.errors import RestError, TkgsError
+
+SCRIPT = Path(sys.executable).with_name("tkgs-runbook")
+NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "06_enable_workload_management.ipynb"
+VCENTER_ENV = "TKGS_VCENTER_PASSWORD"
+VCENTER_PASSWORD = "canary-vcenter-enable-7d1"
+pytestmark = [pytest.mark.slow, pytest.mark.vcsim]
+
+
+class EnableLab:
+    def __init__(self, lab, vcsim, site_file: Path, cluster: str):
+        self.lab, self.vcsim, self.site_file, self.cluster = lab, vcsim, site_file, cluster
+
+    @property
+    def env(self) -> dict:
+        return {**os.environ, **PASSWORD_ENV, VCENTER_ENV: VCENTER_PASSWORD}
+
+    def run_folder(self, tmp_path: Path) -> Path:
+        """A run folder as the deploy stage leaves it (the appliance's CA, the release recorded)."""
+        folder = tmp_path / "run"
+        shutil.copytree(self.lab.run_folder, folder)
+        return folder
+
+    def cli(self, *args: str, env: dict | None = None):
+        return self.lab.sim.lab_run([str(SCRIPT), *args], env=env or self.env, capture_output=True, text=True,
+                                    timeout=240)
+
+    def in_lab(self, work, env: dict | None = None):
+        """``work()`` in the lab, with the passwords in the environment (as a person's shell holds them)."""
+        saved = {name: os.environ.get(name) for name in (env or self.env)}
+        os.environ.update(env or self.env)
+        try:
+            return self.lab.sim.in_lab(work)
+        finally:
+            for name, value in saved.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
+
+    def stage(self, folder: Path, *, apply: bool = True, env: dict | None = None):
+        """The stage as its notebook runs it, in this process (from the lab): the plan it showed and
+        the error it stopped with (None when it passed)."""
+        from tkgs_lib.stages import enable
+        from tkgs_lib.stages.flow import StageRun
+
+        def work():
+            run = StageRun.start("enable", str(self.site_file), str(folder))
+            run.progress = False
+            try:
+                run.connect_vcenter()
+                facts = run.read()
+                enable.request_table(run, facts)
+                plan = run.plan(facts)
+                try:
+                    run.carry_out(plan, apply)
+                    enable.conclude(run, enable.check_supervisor(run))
+                except TkgsError as exc:
+                    return plan, exc
+                return plan, None
+            finally:
+                run.close()
+        return self.in_lab(work, env)
+
+    def info(self):
+        from tkgs_lib.vsphere.namespace_management import NamespaceManagement
+        from tkgs_lib.vsphere.rest import RestClient
+        from tkgs_lib.vsphere.tls import TlsPolicy
+
+        def work():
+            rest = RestClient(self.vcsim.host, self.vcsim.port, TlsPolicy(ca_file=str(self.vcsim.ca_file)))
+            rest.login(self.vcsim.username, self.vcsim.password)
+            try:
+                return NamespaceManagement(rest).get(self.cluster)
+            except RestError as missing:
+                if missing.status == 404:
+                    return None
+                raise
+            finally:
+                rest.logout()
+        return self.lab.sim.in_lab(work)
+
+    def disable(self) -> None:
+        """No Supervisor on the cluster, as each test starts."""
+        from tkgs_lib.vsphere.namespace_management import NamespaceManagement
+        from tkgs_lib.vsphere.rest import RestClient
+        from tkgs_lib.vsphere.tls import TlsPolicy
+
+        if self.info() is None:
+            return
+
+        def work():
+            rest = RestClient(self.vcsim.host, self.vcsim.port, TlsPolicy(ca_file=str(self.vcsim.ca_file)))
+            rest.login(self.vcsim.username, self.vcsim.password)
+            try:
+                NamespaceManagement(rest).disable(self.cluster)
+            finally:
+                rest.logout()
+        self.lab.sim.in_lab(work)
+        deadline = time.monotonic() + 15
+        while self.info() is not None:
+            assert time.monotonic() < deadline, "the Supervisor was not removed within 15 s"
+            time.sleep(0.1)
+
+
+@pytest.fixture(scope="module")
+def enabling(vcsim_binary, tmp_path_factory):
+    from tkgs_lib.simulators.appliance.netns import entered
+    from tkgs_lib.simulators.demo import simulator_site_data
+    from tkgs_lib.simulators.vcsim import VCenterSimulator
+
+    tmp = tmp_path_factory.mktemp("enable")
+    lab = start_appliance(tmp)
+    with contextlib.ExitStack() as cleanup:
+        cleanup.callback(lab.sim.stop)
+        with entered(lab.sim.lab):  # the simulator's process and its stand-in's threads live in the lab
+            vcsim = VCenterSimulator(binary=vcsim_binary, password=VCENTER_PASSWORD, workdir=tmp / "vcsim").start()
+        cleanup.callback(vcsim.stop)
+        cleanup.callback(vcsim.stop_supervisors)  # before the appliance they program goes
+        settings = vcsim.supervisor
+        settings.config_seconds, settings.load_balancer_timeout, settings.load_balancer_netns = 0.2, 3.0, lab.sim.lab
+        settings.reconcile_seconds, settings.health_check_interval_ms = 0.4, 200
+        data = simulator_site_data(vcsim, base=yaml.safe_load(lab.site_file.read_text()))
+        data["workload_management"].update(timeout=60, error_grace=2)
+        site_file = lab.site_file.with_name("enable-site.yaml")
+        site_file.write_text(yaml.safe_dump(data, sort_keys=False))
+        props = lab.sim.properties
+        cluster = lab.sim.in_lab(lambda: deploy_appliance_vm(vcsim, props["network.management_ip"],
+                                                              props["loadbalance.service_ip_range"]))
+        prepared = EnableLab(lab, vcsim, site_file, cluster)
+        result = prepared.cli("run", str(site_file), "--stages", "prepare", "--apply", "--output", str(tmp / "prepare"))
+        assert result.returncode == 0, result.stderr[-3000:]
+        yield prepared
+
+
+@pytest.fixture
+def lab(enabling):
+    enabling.disable()
+    seen = len(enabling.vcsim.enable_requests)
+    yield enabling, seen
+    enabling.disable()
+
+
+def request_csv(folder: Path) -> dict[str, str]:
+    rows = pd.read_csv(folder / "enable-request.csv", keep_default_na=False, dtype=str)
+    return dict(zip(rows["field"], rows["value"]))
+
+
+def no_password_in(folder: Path) -> None:
+    secrets = [*PASSWORD_ENV.values(), VCENTER_PASSWORD]
+    for path in folder.rglob("*"):
+        if path.is_file():
+            data = path.read_bytes()
+            assert not [s for s in secrets if s.encode() in data], path.name
+
+
+def test_run_enable_apply_sends_the_spec_the_plan_showed_and_a_rerun_sends_nothing(lab, tmp_path):
+    from tkgs_lib.stages.enable import PASSWORD_FIELD, spec_fields
+
+    enabling, seen = lab
+    folder = enabling.run_folder(tmp_path)
+    result = enabling.cli("run", str(enabling.site_file), "--stages", "enable", "--apply", "--run-folder", str(folder))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert enabling.info().config_status == "RUNNING"
+    [accepted] = enabling.vcsim.enable_requests[seen:]
+    # The stand-in decoded the body into VMware's EnableSpec; field by field it is the table the person read.
+    sent, shown = spec_fields(accepted.spec), request_csv(folder)
+    assert sent.pop(PASSWORD_FIELD) == PASSWORD_ENV["TKGS_HAPROXY_DATAPLANE_PASSWORD"]
+    assert shown.pop(PASSWORD_FIELD) == "********"
+    assert sent == shown
+    assert shown["load_balancer_config_spec.address_ranges[0].address"] == "10.64.1.0"
+    assert shown["load_balancer_config_spec.address_ranges[0].count"] == "255"  # 10.64.1.0/24 less its broadcast
+    assert shown["master_management_network.address_range.starting_address"] == "10.64.2.20"
+    assert shown["load_balancer_config_spec.ha_proxy_config_create_spec.servers[0].host"] == "10.64.2.10"
+    plan = pd.read_csv(folder / "enable-plan.csv", keep_default_na=False)
+    assert list(plan["action"]) == ["create"] and plan["found"][0] == "not enabled"
+    assert set(pd.read_csv(folder / "enable-after-apply.csv")["action"]) == {"ok"}
+    # From the lab, the Supervisor's virtual IP answers through the appliance's HAProxy.
+    checks = pd.read_csv(folder / "supervisor-checks.csv", keep_default_na=False)
+    assert set(checks["status"]) == {"ok"}, checks.to_string()
+    tls = checks[checks["check"] == "TLS to the Supervisor's API 10.64.1.0:6443"]
+    assert "answered by supervisor-cp-" in tls["found"].iloc[0]
+    found = json.loads((folder / "found.json").read_text())["supervisor"]
+    assert found["status"] == "RUNNING" and found["endpoint"] == "10.64.1.0"
+    assert "Supervisor" in (folder / "index.html").read_text()
+    no_password_in(folder)
+
+    again = enabling.cli("run", str(enabling.site_file), "--stages", "enable", "--apply", "--run-folder", str(folder))
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert len(enabling.vcsim.enable_requests) == seen + 1  # nothing sent
+    assert set(pd.read_csv(folder / "enable-plan.csv")["action"]) == {"ok"}
+
+
+def test_notebook_06_by_papermill_enables_the_cluster(lab, tmp_path):
+    enabling, seen = lab
+    folder = enabling.run_folder(tmp_path)
+    out = tmp_path / "06.ipynb"
+    result = enabling.lab.sim.lab_run(
+        [sys.executable, "-m", "papermill", str(NOTEBOOK), str(out), "-p", "site_file", str(enabling.site_file),
+         "-p", "output_dir", str(folder), "-p", "apply", "True", "--no-progress-bar"],
+        env=enabling.env, capture_output=True, text=True, timeout=240, cwd=str(tmp_path))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert enabling.info().config_status == "RUNNING"
+    assert len(enabling.vcsim.enable_requests) == seen + 1
+    executed = json.loads(out.read_text())
+    texts = "".join(str(o) for c in executed["cells"] for o in c.get("outputs", []))
+    assert "All 8 checks of the Supervisor through the load balancer passed." in texts
+    assert "RUNNING, Kubernetes READY" in texts
+    assert PASSWORD_ENV["TKGS_HAPROXY_DATAPLANE_PASSWORD"] not in texts
+
+
+def test_a_dry_run_shows_the_request_and_sends_nothing(lab, tmp_path):
+    enabling, seen = lab
+    folder = enabling.run_folder(tmp_path)
+    plan, error = enabling.stage(folder, apply=False)
+    assert error is None, error
+    assert [s.action for s in plan.steps] == ["create"]
+    assert len(enabling.vcsim.enable_requests) == seen and enabling.info() is None
+    assert request_csv(folder)["load_balancer_config_spec.ha_proxy_config_create_spec.password"] == "********"
+
+
+def one_sentence(error: Exception) -> str:
+    text = str(error)
+    assert "Traceback" not in text and "\n" not in text, text
+    return text
+
+
+def test_a_wrong_ca_chain_fails_naming_the_untrusted_certificate(lab, tmp_path):
+    from tkgs_lib.simulators.appliance.dataplane_server import make_ca
+
+    enabling, _ = lab
+    folder = enabling.run_folder(tmp_path)
+    (folder / "haproxy-ca.pem").write_text(make_ca("another-appliance")[0])  # pasted from the wrong appliance
+    _, error = enabling.stage(folder)
+    text = one_sentence(error)
+    assert "has been in ERROR for" in text and "its certificate is not trusted" in text, text
+    assert "Check the CA chain: it must be the appliance's own CA" in text, text
+    assert "vCenter accepted the enable request" in text, text  # where things stand
+
+
+def test_a_wrong_dataplane_password_fails_naming_the_refused_user(lab, tmp_path):
+    enabling, _ = lab
+    folder = enabling.run_folder(tmp_path)
+    _, error = enabling.stage(folder, env={**enabling.env, "TKGS_HAPROXY_DATAPLANE_PASSWORD": "not-the-password-8c2"})
+    text = one_sentence(error)
+    assert "it refused user 'admin' (HTTP 401)" in text, text
+    assert "Check the Data Plane API user and password" in text, text
+    assert "not-the-password-8c2" not in text
+
+
+def test_a_lasting_error_fails_with_vcenters_message(lab, tmp_path):
+    enabling, _ = lab
+    enabling.vcsim.inject_enable_error("The control plane VMs could not be deployed.")
+    _, error = enabling.stage(enabling.run_folder(tmp_path))
+    text = one_sentence(error)
+    assert "longer than the 2 s an error may last while vCenter retries (workload_management.error_grace)" in text
+    assert "vCenter says: ERROR: The control plane VMs could not be deployed" in text, text
+
+
+def test_a_transient_error_is_ridden_out_and_reported(lab, tmp_path, capsys):
+    enabling, _ = lab
+    enabling.vcsim.inject_enable_error("Waiting for the control plane VMs.", recover_after=0.8)
+    _, error = enabling.stage(enabling.run_folder(tmp_path))
+    assert error is None, error
+    printed = capsys.readouterr().out
+    assert "An ERROR passed while vCenter retried: ERROR for" in printed, printed
+    assert "Waiting for the control plane VMs" in printed
+    assert enabling.info().config_status == "RUNNING"

@@ -1,0 +1,569 @@
+"""Stage 6, enable Workload Management (the Supervisor) with this HAProxy appliance as its load balancer.
+
+vSphere networking, no NSX: the Supervisor's control plane on the management network, its primary
+workload network on the workload port group, and the appliance's Data Plane API programming the
+virtual IPs. Every value of the request is either the site's ``workload_management`` block, checked
+at the desk (:mod:`tkgs_lib.site.workload_management`, before vCenter is asked anything), or what
+the run holds: the port groups', the storage policy's and the subscribed library's ids (read from
+vCenter), the appliance's Data Plane API address, user and CA (the deploy stage's), the password (its
+environment variable, or a prompt, read only when the request is sent).
+
+Facts: the cluster, the ids, the CA and the cluster's namespace-management state. Plan: one row, the
+Supervisor (enable it; ok when it runs with the same values; a conflict naming each difference when
+it runs with others, or when it is configuring or in error, with vCenter's messages). The request
+is VMware's own ``Clusters.EnableSpec`` (:mod:`tkgs_lib.vsphere.namespace_management`); the table a
+person reads before applying is that spec, field by field in vCenter's wire names, each with where
+it came from. After apply: the Supervisor as vCenter reports it, and the Supervisor through the load
+balancer (:mod:`tkgs_lib.appliance.supervisor_checks`): its virtual IP answering from the frontend
+side, the appliance's HAProxy and its anyip ranges.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from ..errors import RestError, SupervisorFailed, VerificationFailed
+from ..findings import Finding
+from ..planning import Plan, Step
+from ..site.workload_management import SupervisorPlan
+from ..tables import Table
+from . import stage_named
+
+STAGE = stage_named("enable")
+CHECKS_FILE = "supervisor-checks.csv"
+REQUEST_FILE = "enable-request.csv"
+MASKED = "********"
+POLL_SECONDS = 5.0  # vCenter's own UI polls about this often; the Supervisor takes many minutes
+PASSWORD_FIELD = "load_balancer_config_spec.ha_proxy_config_create_spec.password"
+
+
+@dataclass
+class EnableFacts:
+    """What the request needs from vCenter and the run, and the cluster's Supervisor now."""
+
+    settings: Optional[SupervisorPlan]  # None: the site has no workload_management block
+    cluster: str = ""  # the cluster's managed object id, e.g. domain-c8
+    cluster_name: str = ""
+    portgroups: dict[str, str] = field(default_factory=dict)  # the site's port groups that exist: name → id
+    storage_policy: str = ""  # its id
+    content_library: str = ""  # the subscribed library's id
+    ca_chain: str = field(default="", repr=False)
+    ca_source: str = ""
+    supervisor: Any = None  # Clusters.Info, or None when the cluster has no Supervisor
+    findings: list[Finding] = field(default_factory=list)
+
+    @property
+    def status(self) -> str:
+        return "not enabled" if self.supervisor is None else str(self.supervisor.config_status)
+
+
+# --- read ------------------------------------------------------------------------------------------
+
+def _client(run):
+    from ..vsphere.namespace_management import NamespaceManagement
+
+    return NamespaceManagement(run.require_vcenter().rest)
+
+
+def read_supervisor_info(run, cluster: str):
+    """The cluster's ``Clusters.Info``, or None when vCenter says it has no Supervisor (404)."""
+    try:
+        return _client(run).get(cluster)
+    except RestError as exc:
+        if exc.status == 404:
+            return None
+        raise
+
+
+def _portgroup_ids(run, facts: EnableFacts) -> None:
+    names = {role: run.network.networks[role].portgroup for role in ("management", "workload")}
+    networks = run.inventory.networks()
+    for role, name in names.items():
+        if name in networks:
+            facts.portgroups[name] = networks[name]._moId
+        else:
+            facts.findings.append(Finding.error(f"networks.{role}.portgroup", f"port group '{name}' does not exist "
+                                                                              f"in vCenter.",
+                                                "run the prepare stage with apply first."))
+
+
+def _storage_policy(run, facts: EnableFacts) -> None:
+    from ..vsphere.storage import read_policies
+
+    storage = run.site.storage
+    if storage is None:
+        facts.findings.append(Finding.error("storage", "the site has no storage block: the Supervisor's control plane "
+                                                       "and images need a storage policy.",
+                                            "add a storage block and run the prepare stage with apply."))
+        return
+    policies = read_policies(run.require_vcenter(), storage.policy)
+    if len(policies) != 1:
+        facts.findings.append(Finding.error("storage.policy", f"{'no' if not policies else len(policies)} VM storage "
+                                                              f"policy named '{storage.policy}' in vCenter.",
+                                            "run the prepare stage with apply first (one policy of that name)."))
+        return
+    facts.storage_policy = policies[0].id
+
+
+def _content_library(run, facts: EnableFacts) -> None:
+    from ..vsphere.content_api import ContentLibraryApi
+
+    libraries = run.site.content_libraries
+    if libraries is None:
+        facts.findings.append(Finding.error("content_libraries", "the site has no content_libraries block: the "
+                                                                 "Supervisor takes its Kubernetes releases from the "
+                                                                 "subscribed library.",
+                                            "add a content_libraries block and run the prepare stage with apply."))
+        return
+    name = libraries.kubernetes.name
+    found = [lib for lib in ContentLibraryApi(run.require_vcenter().rest).libraries_named(name)
+             if lib.type == "SUBSCRIBED"]
+    if len(found) != 1:
+        facts.findings.append(Finding.error("content_libraries.kubernetes.name",
+                                            f"{'no' if not found else len(found)} subscribed library named '{name}' "
+                                            f"in vCenter.", "run the prepare stage with apply first."))
+        return
+    facts.content_library = found[0].id
+
+
+def _ca_chain(run, facts: EnableFacts) -> None:
+    pem, source = run.appliance_ca()
+    if pem is None:
+        facts.findings.append(Finding.error("haproxy", f"the Supervisor needs the appliance's CA chain: {source}",
+                                            "run the deploy stage into this run folder (it saves haproxy-ca.pem)."))
+        return
+    facts.ca_chain, facts.ca_source = pem, source
+
+
+def read_facts(run) -> EnableFacts:
+    """The cluster, the ids the request takes, the appliance's CA, and the cluster's Supervisor."""
+    settings = run.network.workload_management
+    if settings is None:
+        return EnableFacts(None, findings=[Finding.warning(
+            "workload_management", "the site has no workload_management block, so this stage enables nothing.",
+            "add the block (`tkgs-runbook fields` lists its keys) to enable Workload Management with this appliance.")])
+    inventory = run.inventory
+    cluster = inventory.cluster_named(settings.cluster, settings.sources.get("cluster", "workload_management.cluster"))
+    facts = EnableFacts(settings, cluster._moId, settings.cluster)
+    _portgroup_ids(run, facts)
+    _storage_policy(run, facts)
+    _content_library(run, facts)
+    _ca_chain(run, facts)
+    facts.supervisor = read_supervisor_info(run, facts.cluster)
+    return facts
+
+
+def record(run, facts: EnableFacts) -> dict:
+    """The Supervisor as this read found it, for index.html."""
+    if facts.settings is None:
+        return {}
+    info = facts.supervisor
+    return {"supervisor": {"cluster": f"{facts.cluster_name} ({facts.cluster})", "status": facts.status,
+                           "kubernetes": str(info.kubernetes_status) if info is not None else "",
+                           "endpoint": (info.api_server_cluster_endpoint or "") if info is not None else ""}}
+
+
+# --- the request -----------------------------------------------------------------------------------
+
+def _dataplane(run) -> tuple[str, int, str]:
+    """The Data Plane API the Supervisor programs: the deploy stage's record, else the site's address."""
+    recorded = run.found.dataplane
+    hp = run.site.haproxy
+    if recorded.startswith("https://"):
+        host, _, port = recorded[len("https://"):].rpartition(":")
+        if host and port.isdigit():
+            return host, int(port), "the deploy stage's record (found.json: dataplane)"
+    management = run.network.networks["management"].appliance.ip
+    return str(management), hp.dataplane_port, "haproxy.management_ip and haproxy.dataplane_port"
+
+
+def build_spec(run, facts: EnableFacts, password: str):
+    """The ``Clusters.EnableSpec`` for the site and the run (VMware's bindings); ``password`` goes into
+    it as sent (the table of :func:`request_rows` masks it)."""
+    from ..vsphere.namespace_management import (AddressRange, HaproxyLoadBalancer, ManagementNetwork,
+                                                WorkloadNetwork, build_enable_spec)
+
+    wm, net = facts.settings, run.network.networks
+    host, port, _ = _dataplane(run)
+    ranges = lambda rs: tuple(AddressRange(str(r.start), r.count) for r in rs)  # noqa: E731
+    m = wm.management
+    return build_enable_spec(
+        size=wm.size, service_cidr=str(wm.services_cidr),
+        management=ManagementNetwork(facts.portgroups[net["management"].portgroup], str(m.start), m.count,
+                                     str(m.subnet_mask), str(m.gateway)),
+        workload=WorkloadNetwork(wm.workload_network_name, facts.portgroups[net["workload"].portgroup],
+                                 ranges(wm.workload_ranges), str(wm.workload_gateway), str(wm.workload_subnet_mask)),
+        load_balancer=HaproxyLoadBalancer(wm.load_balancer_id, ((host, port),), run.site.haproxy.dataplane_username,
+                                          password, facts.ca_chain, ranges(wm.virtual_ip_ranges)),
+        storage_policy=facts.storage_policy, master_dns=wm.dns_servers, worker_dns=wm.dns_servers,
+        dns_search_domains=wm.dns_search_domains, ntp_servers=wm.ntp_servers, content_library=facts.content_library)
+
+
+def flatten(value: Any, prefix: str = "") -> dict[str, str]:
+    """A decoded JSON body as ``{dotted wire path: value}``: lists of plain values joined, lists of
+    objects indexed (``address_ranges[0].count``)."""
+    out: dict[str, str] = {}
+    if isinstance(value, dict):
+        for key, item in value.items():
+            out.update(flatten(item, f"{prefix}.{key}" if prefix else key))
+    elif isinstance(value, list) and any(isinstance(item, (dict, list)) for item in value):
+        for i, item in enumerate(value):
+            out.update(flatten(item, f"{prefix}[{i}]"))
+    elif isinstance(value, list):
+        out[prefix] = ", ".join(str(item) for item in value)
+    elif value is not None:
+        out[prefix] = str(value)
+    return out
+
+
+def spec_fields(spec) -> dict[str, str]:
+    """The spec as it is sent, field by field in vCenter's wire names (the password with it)."""
+    from ..vsphere.namespace_management import enable_body
+
+    return flatten(json.loads(enable_body(spec)))
+
+
+def _sources(run, facts: EnableFacts) -> list[tuple[str, str]]:
+    """Wire path prefixes → where the value came from; the first prefix that matches a field wins."""
+    net, s = run.network.networks, facts.settings.sources
+    _, _, dataplane_from = _dataplane(run)
+    lb = "load_balancer_config_spec"
+    haproxy = f"{lb}.ha_proxy_config_create_spec"
+    workload = "workload_networks_spec.supervisor_primary_workload_network"
+    management = "master_management_network"
+    policy = f"storage policy '{run.site.storage.policy}' in vCenter (storage.policy)" if run.site.storage else ""
+    library = (f"subscribed library '{run.site.content_libraries.kubernetes.name}' in vCenter "
+               f"(content_libraries.kubernetes.name)" if run.site.content_libraries else "")
+    return [
+        ("size_hint", s.get("size", "workload_management.size")),
+        ("service_cidr", s.get("services_cidr", "workload_management.services_cidr")),
+        ("network_provider", "vSphere networking (no NSX): the HAProxy design"),
+        (f"{workload}.network_provider", "vSphere networking (no NSX): the HAProxy design"),
+        (f"{workload}.network", s.get("workload_network_name", "workload_management.workload_network_name")),
+        (f"{workload}.vsphere_network.portgroup",
+         f"port group '{net['workload'].portgroup}' in vCenter (networks.workload.portgroup)"),
+        (f"{workload}.vsphere_network.address_ranges", s.get("workload_ranges", "networks.workload.ranges")),
+        (f"{workload}.vsphere_network.gateway", s.get("workload_gateway", "networks.workload.gateway")),
+        (f"{workload}.vsphere_network.subnet_mask", s.get("workload_subnet_mask", "networks.workload.cidr")),
+        (f"{lb}.id", s.get("load_balancer_id", "workload_management.load_balancer_id")),
+        (f"{lb}.address_ranges", s.get("virtual_ip_ranges", "workload_management.virtual_ip_ranges")),
+        (f"{lb}.provider", "the HAProxy appliance"),
+        (f"{haproxy}.servers", dataplane_from),
+        (f"{haproxy}.username", "haproxy.dataplane_username"),
+        (PASSWORD_FIELD, f"the environment variable {run.site.haproxy.dataplane_password_env} "
+                         f"(haproxy.dataplane_password_env), or a prompt"),
+        (f"{haproxy}.certificate_authority_chain", facts.ca_source),
+        (f"{management}.network",
+         f"port group '{net['management'].portgroup}' in vCenter (networks.management.portgroup)"),
+        (f"{management}.mode", "static addresses from supervisor_start"),
+        (f"{management}.address_range.starting_address", s.get("management.start",
+                                                               "workload_management.supervisor_start")),
+        (f"{management}.address_range.address_count", "the Supervisor's 5 addresses"),
+        (f"{management}.address_range.subnet_mask", s.get("management.subnet_mask", "networks.management.cidr")),
+        (f"{management}.address_range.gateway", s.get("management.gateway", "networks.management.gateway")),
+        ("master_DNS_search_domains", s.get("dns_search_domains", "workload_management.dns_search_domains")),
+        ("master_DNS", s.get("dns_servers", "workload_management.dns_servers")),
+        ("worker_DNS", s.get("dns_servers", "workload_management.dns_servers")),
+        ("master_NTP_servers", s.get("ntp_servers", "workload_management.ntp_servers")),
+        ("master_storage_policy", policy), ("ephemeral_storage_policy", policy), ("image_storage", policy),
+        ("default_kubernetes_service_content_library", library),
+    ]
+
+
+def _source_of(path: str, sources: list[tuple[str, str]]) -> str:
+    for prefix, source in sources:
+        if path == prefix or path.startswith(prefix + ".") or path.startswith(prefix + "["):
+            return source
+    return ""
+
+
+def ready_for_request(facts: EnableFacts) -> bool:
+    return facts.settings is not None and not [f for f in facts.findings if f.is_error] and not [
+        f for f in facts.settings.findings if f.is_error]
+
+
+def request_rows(run, facts: EnableFacts) -> list[dict]:
+    """The request as it will be sent: one row per field (vCenter's wire name), its value (the
+    password masked) and where it came from."""
+    if not ready_for_request(facts):
+        return []
+    sources = _sources(run, facts)
+    sent = spec_fields(build_spec(run, facts, MASKED))
+    return [{"field": path, "value": MASKED if path == PASSWORD_FIELD else value, "from": _source_of(path, sources)}
+            for path, value in sent.items()]
+
+
+def request_table(run, facts: EnableFacts) -> Table:
+    """The table a person reads before applying (saved as ``enable-request.csv``)."""
+    rows = request_rows(run, facts)
+    why = ("The site has no workload_management block: nothing is requested." if facts.settings is None else
+           "No request can be made yet: the findings of the plan say what is missing.")
+    table = Table(rows, ["field", "value", "from"], empty=why)
+    table.to_csv(run.output / REQUEST_FILE)
+    return table
+
+
+# --- compare an enabled Supervisor ------------------------------------------------------------------
+
+# EnableSpec's paths → where Clusters.Info reports the same value (the rest are named alike).
+_INFO_PATHS = (("workload_networks_spec.supervisor_primary_workload_network.",
+                "workload_networks.supervisor_primary_workload_network."),
+               ("load_balancer_config_spec.ha_proxy_config_create_spec.", "load_balancers[0].ha_proxy_info."),
+               ("load_balancer_config_spec.", "load_balancers[0]."))
+# Not reported back by vCenter, so not compared (HAProxyInfo has no password).
+_NOT_REPORTED = (PASSWORD_FIELD,)
+
+
+def _info_path(path: str) -> str:
+    for spec_prefix, info_prefix in _INFO_PATHS:
+        if path.startswith(spec_prefix):
+            return info_prefix + path[len(spec_prefix):]
+    return path
+
+
+def info_fields(info) -> dict[str, str]:
+    """A ``Clusters.Info`` as ``/api`` writes it, field by field (VMware's runtime serializes it)."""
+    from com.vmware.vcenter.namespace_management_client import Clusters
+    from vmware.vapi.bindings.converter import RestConverter, TypeConverter
+    from vmware.vapi.data.serializers.cleanjson import DataValueConverter
+
+    value = TypeConverter.convert_to_vapi(info, Clusters.Info.get_binding_type(), RestConverter.SWAGGER_REST)
+    return flatten(json.loads(DataValueConverter.convert_to_json(value)))
+
+
+def differences(wanted: dict[str, str], info) -> list[str]:
+    """Each field of the request whose value the enabled Supervisor does not report: ``path: found X,
+    the site wants Y`` (the password is never compared, nor shown)."""
+    reported = info_fields(info)
+    out = []
+    for path, value in wanted.items():
+        if path in _NOT_REPORTED:
+            continue
+        found = reported.get(_info_path(path), "none")
+        if found != value:
+            shown = (lambda text: text if len(text) <= 60 else f"{text[:57]}...")  # a CA chain is long
+            out.append(f"{path}: found {shown(found)}, the site wants {shown(value)}")
+    return out
+
+
+# --- plan ------------------------------------------------------------------------------------------
+
+def what_to_check(messages: list[str]) -> str:
+    """What a person checks for vCenter's messages, the commonest first."""
+    text = " ".join(messages).lower()
+    hints = []
+    if "not trusted" in text or "certificate" in text:
+        hints.append("the CA chain: it must be the appliance's own CA (haproxy-ca.pem of the deploy stage, or the "
+                     "VM's guestinfo.dataplaneapi.cacert), pasted whole")
+    if "401" in text or "password" in text:
+        hints.append("the Data Plane API user and password: haproxy.dataplane_username and the variable "
+                     "haproxy.dataplane_password_env must hold what the appliance was deployed with")
+    if "not served" in text or "cannot bind" in text:
+        hints.append("the virtual IP ranges: each must lie in haproxy.load_balancer_ranges and the appliance's "
+                     "anyip-routes.cfg (the verify stage shows it, the repair stage extends it)")
+    if "cannot use" in text or "refused" in text or "timed out" in text or "unreachable" in text:
+        hints.append("that vCenter reaches the Data Plane API at the management address and port "
+                     "(haproxy.management_ip, haproxy.dataplane_port; the verify stage checks it)")
+    if not hints:
+        hints.append("the Supervisor's messages in vCenter (Workload Management, the cluster's Supervisor) and "
+                     "/var/log/vmware/wcp/wcpsvc.log on vCenter")
+    return "Check " + "; ".join(hints) + "."
+
+
+def _desired(facts: EnableFacts, host: str, port: int) -> str:
+    wm = facts.settings
+    vips = ", ".join(f"{r.start}-{r.last}" for r in wm.virtual_ip_ranges)
+    return (f"RUNNING, Kubernetes READY: size {wm.size}, load balancer {wm.load_balancer_id} (HAProxy at "
+            f"{host}:{port}), virtual IPs {vips}")
+
+
+def _found(info) -> str:
+    from ..vsphere.namespace_management import messages_of
+
+    said = messages_of(info)
+    return f"{info.config_status}, Kubernetes {info.kubernetes_status}" + (f": {'; '.join(said)}" if said else "")
+
+
+def plan(run, facts: EnableFacts) -> Plan:
+    result = Plan(STAGE.title, findings=list(facts.findings))
+    if not ready_for_request(facts):
+        return result  # the findings say what is missing; nothing is planned on a broken base
+    host, port, _ = _dataplane(run)
+    obj = f"Supervisor on cluster {facts.cluster_name} ({facts.cluster})"
+    desired = _desired(facts, host, port)
+    info = facts.supervisor
+    if info is None:
+        return result.extend(Plan(STAGE.title, [Step.create(obj, desired, lambda: enable(run, facts),
+                                                             found="not enabled")]))
+    status = str(info.config_status)
+    wanted = spec_fields(build_spec(run, facts, MASKED))
+    if status == "RUNNING":
+        different = differences(wanted, info)
+        if not different:
+            if str(info.kubernetes_status) == "READY":
+                return result.extend(Plan(STAGE.title, [Step.ok(obj, desired, _found(info))]))
+            why = (f"it runs with the site's values, but Kubernetes is {info.kubernetes_status}: wait, and read the "
+                   f"Supervisor's messages in vCenter.")
+        else:
+            why = ("it is enabled with other values: " + "; ".join(different) + ". Nothing is changed on a running "
+                   "Supervisor: change the site to match, or disable Workload Management on the cluster and rerun "
+                   "with apply.")
+    elif status == "CONFIGURING":
+        why = (f"vCenter is still configuring it (enabled before, with {'the same' if not differences(wanted, info) else 'other'} "
+               f"values): wait and rerun. {what_to_check(_messages(info))}")
+    elif status == "ERROR":
+        why = (f"it is in ERROR. {what_to_check(_messages(info))} Once fixed, vCenter retries by itself; or disable "
+               f"Workload Management on the cluster and rerun with apply.")
+    else:  # REMOVING
+        why = "it is being removed (Workload Management was disabled): rerun once vCenter no longer lists it."
+    return result.extend(Plan(STAGE.title, [Step.conflict(obj, desired, _found(info), why)]))
+
+
+def _messages(info) -> list[str]:
+    from ..vsphere.namespace_management import messages_of
+
+    return messages_of(info)
+
+
+# --- apply -----------------------------------------------------------------------------------------
+
+def enable(run, facts: EnableFacts):
+    """The enable call, then the wait (progress shown, vCenter's messages printed as they change)
+    until the Supervisor runs; an ERROR that passes within ``error_grace`` is reported, one that
+    lasts fails with vCenter's messages and what to check."""
+    from ..credentials import plain
+
+    hp, wm = run.site.haproxy, facts.settings
+    password = run.secret(hp.dataplane_password_env, "the Data Plane API password", "haproxy.dataplane_password_env")
+    client = _client(run)
+    client.enable(facts.cluster, build_spec(run, facts, plain(password)))
+    print(f"Asked vCenter to enable Workload Management on cluster {facts.cluster_name} ({facts.cluster}); waiting "
+          f"up to {wm.timeout:,} s for RUNNING.", flush=True)
+    last: list = [None]
+
+    def said(info) -> None:
+        now = (str(info.config_status), str(info.kubernetes_status), tuple(_messages(info)))
+        if now != last[0]:
+            last[0] = now
+            line = f"  {now[0]}, Kubernetes {now[1]}" + (f": {'; '.join(now[2])}" if now[2] else "")
+            print(line, flush=True)
+
+    passed: list[str] = []
+    try:
+        info = client.wait_until_running(facts.cluster, timeout=wm.timeout, poll=run_poll_seconds(wm.timeout),
+                                         error_grace=wm.error_grace, what_to_check=what_to_check, on_poll=said,
+                                         progress=f"waiting for the Supervisor on {facts.cluster_name}",
+                                         show_progress=run.progress, passed_errors=passed)
+    except SupervisorFailed as exc:
+        exc.effect = ("vCenter accepted the enable request and keeps the Supervisor as it is now: once the cause is "
+                      "fixed it retries by itself, or disable Workload Management on the cluster and rerun with apply")
+        raise
+    finally:
+        for error in passed:
+            print(f"  An ERROR passed while vCenter retried: {error}", flush=True)
+    return info
+
+
+def run_poll_seconds(timeout: float) -> float:
+    """How often to ask: every 5 s, or a tenth of a short timeout (a test's, or a small lab's)."""
+    return max(0.1, min(POLL_SECONDS, timeout / 10))
+
+
+# --- after apply -----------------------------------------------------------------------------------
+
+def supervisor_table(facts: EnableFacts) -> Table:
+    """The Supervisor as vCenter reports it: status, endpoints, the load balancer and its messages."""
+    info = facts.supervisor
+    if facts.settings is None or info is None:
+        return Table([], ["what", "value"], empty=(
+            "The site has no workload_management block." if facts.settings is None else
+            f"Cluster {facts.cluster_name} ({facts.cluster}) has no Supervisor (a dry run changes nothing; apply "
+            f"enables it)."))
+    rows = [{"what": "cluster", "value": f"{facts.cluster_name} ({facts.cluster})"},
+            {"what": "config status", "value": str(info.config_status)},
+            {"what": "Kubernetes status", "value": str(info.kubernetes_status)},
+            {"what": "API endpoint (virtual IP)", "value": info.api_server_cluster_endpoint or "none yet"},
+            {"what": "management endpoint", "value": info.api_server_management_endpoint or "none"}]
+    for balancer in info.load_balancers or ():
+        ranges = ", ".join(f"{r.address} + {r.count}" for r in balancer.address_ranges or ())
+        rows.append({"what": f"load balancer {balancer.id}", "value": f"{balancer.provider}; virtual IPs {ranges}"})
+        if balancer.ha_proxy_info is not None:
+            servers = ", ".join(f"{s.host}:{s.port}" for s in balancer.ha_proxy_info.servers or ())
+            rows.append({"what": f"load balancer {balancer.id}: Data Plane API",
+                         "value": f"{servers} as {balancer.ha_proxy_info.username}"})
+    rows += [{"what": "message", "value": m} for m in _messages(info)]
+    return Table(rows, ["what", "value"])
+
+
+def reports(run, facts: EnableFacts) -> dict[str, Table]:
+    return {"the Supervisor, as vCenter reports it": supervisor_table(facts)}
+
+
+@dataclass
+class SupervisorChecked:
+    """The Supervisor through the load balancer, checked (or why it was not)."""
+
+    rows: list = field(default_factory=list)  # Check rows
+    note: str = ""
+
+    def table(self) -> Table:
+        from ..appliance.checks import checks_table
+
+        return checks_table(self.rows) if self.rows else Table([], ["check", "expected", "found", "status", "fix"],
+                                                               empty=self.note)
+
+    def _repr_html_(self) -> str:
+        return self.table()._repr_html_()
+
+    def __repr__(self) -> str:
+        return self.table().to_text()
+
+
+def check_supervisor(run) -> SupervisorChecked:
+    """From here (the frontend side), the Supervisor's API through the appliance: the TLS handshake with
+    its virtual IP, the appliance's HAProxy (Data Plane API, read only) and its anyip ranges (SSH);
+    saved as ``supervisor-checks.csv``."""
+    from ..appliance.supervisor_checks import SupervisorView, gather_supervisor_facts, supervisor_checks
+
+    target = run.output / CHECKS_FILE
+    settings = run.network.workload_management
+    if settings is None:
+        target.unlink(missing_ok=True)
+        return SupervisorChecked(note="The site has no workload_management block: no Supervisor to check.")
+    run.connect_vcenter()
+    cluster = run.inventory.cluster_named(settings.cluster, settings.sources.get("cluster", "workload_management.cluster"))
+    info = read_supervisor_info(run, cluster._moId)
+    if info is None:
+        target.unlink(missing_ok=True)
+        return SupervisorChecked(note=f"Cluster {settings.cluster} ({cluster._moId}) has no Supervisor to check (a "
+                                      f"dry run changes nothing; apply enables it).")
+    view = SupervisorView.from_info(cluster._moId, info)
+    hp = run.site.haproxy
+    pem, _ = run.appliance_ca()
+    password = run.secret(hp.dataplane_password_env, "the Data Plane API password", "haproxy.dataplane_password_env")
+    ca_file = run.site.vcenter.ca_file
+    facts = gather_supervisor_facts(view, ca_file=ca_file, runner=run.connect_appliance(),
+                                    dataplane_password=password, dataplane_ca_pem=pem or "",
+                                    dataplane_username=hp.dataplane_username,
+                                    ca_described=f"vcenter.ca_file ({ca_file})" if ca_file else "no CA bundle")
+    rows = supervisor_checks(facts, run.network.load_balancer_lines)
+    checked = SupervisorChecked(rows)
+    checked.table().to_csv(target)
+    return checked
+
+
+def conclude(run, checked: SupervisorChecked) -> str:
+    """Raise VerificationFailed naming each failed check of the Supervisor, or one that could not run."""
+    if not checked.rows:
+        return checked.note
+    failed = [c for c in checked.rows if c.status in ("failed", "not checked")]
+    if not failed:
+        return f"All {len(checked.rows)} checks of the Supervisor through the load balancer passed."
+    lines = "\n".join(f"  - {c.check}: {c.found}. {c.fix}" for c in failed)
+    raise VerificationFailed(f"{len(failed)} of {len(checked.rows)} checks of the Supervisor through the load "
+                             f"balancer failed or could not run:\n{lines}", failed)
+
+
+__all__ = ["STAGE", "EnableFacts", "read_facts", "plan", "reports", "request_table", "check_supervisor", "conclude"]
