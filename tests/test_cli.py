@@ -293,7 +293,9 @@ def test_validate_caps_the_findings_of_one_kind(tmp_path):
     assert len([f for f in report["findings"] if "overlaps" in f["message"]]) == 149
 
 
-@pytest.mark.parametrize("signame", ["SIGTERM", "SIGHUP", "SIGINT"])
+# One signal here, through the real stages; that SIGINT, SIGTERM and SIGHUP stop a run alike is
+# test_interruption.py's test_each_stopping_signal_is_the_same (each run costs a kernel's start).
+@pytest.mark.parametrize("signame", ["SIGHUP"])
 def test_a_run_stopped_by_a_signal_stops_its_kernel_and_keeps_the_record(tmp_path, signame):
     """A closed terminal (SIGHUP) or a CI timeout (SIGTERM) once left the kernel running unsupervised,
     the record unexported and unscrubbed, and the runner silent."""

@@ -294,3 +294,44 @@ def test_a_transient_error_is_ridden_out_and_reported(lab, tmp_path, capsys):
     assert "An ERROR passed while vCenter retried: ERROR for" in printed, printed
     assert "Waiting for the control plane VMs" in printed
     assert enabling.info().config_status == "RUNNING"
+
+
+def test_notebook_06_in_jupyterlab_asks_for_three_passwords_enables_and_shows_the_supervisor_answering(lab, tmp_path):
+    """A person in JupyterLab (headless Chromium, started in the lab as the user's machine is) runs
+    notebook 06 with apply: the form, three prompts, the request table, the wait, the checks."""
+    from appliance_fixtures import DATAPLANE_PASSWORD, ROOT_PASSWORD
+    from browser import Lab, NotebookPage, copy_notebooks, error_outputs, start_chromium, stop_browser
+
+    enabling, seen = lab
+    folder = enabling.run_folder(tmp_path)
+    notebooks = copy_notebooks(tmp_path / "notebooks", {"site_file": str(enabling.site_file),
+                                                         "output_dir": str(folder), "apply": True})
+    answers = {"vCenter password": VCENTER_PASSWORD, "root password": ROOT_PASSWORD,
+               "Data Plane API password": DATAPLANE_PASSWORD}
+
+    def in_the_lab():
+        jupyter = Lab(notebooks, tmp_path / "home", {"TKGS_RUNS_DIR": str(tmp_path / "runs")})
+        driver = start_chromium(tmp_path / "chromium-profile")
+        try:
+            page = NotebookPage(driver, jupyter, NOTEBOOK.name)
+            page.run_all()
+            asked = {page.answer_prompt(answers).split(" (")[0] for _ in range(3)}
+            page.wait_done(timeout=180)
+            page.screenshot(tmp_path / "06_enable_workload_management.png")
+            form = bool(page.find("button.jupyter-widgets"))
+            return asked, form, page.page_text(), error_outputs(page.save())
+        finally:
+            stop_browser(driver)
+            jupyter.stop()
+
+    asked, form, text, errors = enabling.lab.sim.in_lab(in_the_lab)
+    assert form, "the parameter form did not render"
+    assert asked == {"vCenter password for administrator@vsphere.local", "the Data Plane API password",
+                     "the appliance's root password"}
+    assert errors == []
+    assert "load_balancer_config_spec.ha_proxy_config_create_spec.password" in text and "********" in text
+    assert "RUNNING, Kubernetes READY" in text
+    assert "All 8 checks of the Supervisor through the load balancer passed." in text
+    assert len(enabling.vcsim.enable_requests) == seen + 1
+    saved = (notebooks / NOTEBOOK.name).read_text()
+    assert not [a for a in answers.values() if a in saved]

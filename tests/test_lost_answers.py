@@ -91,7 +91,7 @@ def test_a_deploy_whose_answer_is_lost_says_the_vm_may_have_been_deployed(vcsim,
     assert facts.vms == []  # as the sentence says
 
 
-@pytest.mark.parametrize("name", ["prepare", "deploy", "verify"])
+@pytest.mark.parametrize("name", ["prepare", "deploy", "verify", "enable"])
 def test_a_vcenter_that_dies_while_a_stage_reads_it_is_one_sentence(vcsim, tmp_path, monkeypatch, name):
     run = stage(name, site_file(vcsim, tmp_path, monkeypatch, **{"haproxy.ssh_trust_on_first_use": True}),
                 tmp_path / "run")
@@ -108,3 +108,21 @@ def test_a_vcenter_that_dies_while_a_stage_reads_it_is_one_sentence(vcsim, tmp_p
     text = str(failed.value)
     assert "\n" not in text and "Traceback" not in text and "vmodl" not in text and "pyVmomi" not in text, text
     assert "vCenter" in text
+
+
+def test_a_lost_answer_to_the_supervisors_read_is_one_sentence(vcsim, tmp_path, monkeypatch):
+    """The enable stage's REST read (/api, namespace-management), its answer cut: one sentence."""
+    with LossyVCenter(vcsim, Rule(b"/api/vcenter/namespace-management/clusters", "cut")) as lossy:
+        path = site_file(vcsim, tmp_path, monkeypatch, lossy.port)
+        run = stage("enable", path, tmp_path / "run")
+        try:
+            from tkgs_lib.stages.enable import read_supervisor_info
+
+            cluster = run.inventory.cluster._moId
+            with pytest.raises(TkgsError) as failed:
+                read_supervisor_info(run, cluster)
+        finally:
+            run.close()
+    text = str(failed.value)
+    assert "\n" not in text and "Traceback" not in text and "urllib3" not in text, text
+    assert "namespace-management" in text and "vCenter" in text, text
