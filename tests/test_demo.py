@@ -43,8 +43,11 @@ def assert_the_demo_record(folder: Path, stdout: str) -> None:
     index = (folder / "index.html").read_text()
     assert all(f'href="{name}.html"' in index for name in RECORDS) and 'img src="address-space.png"' in index
     assert "found the injected fault" in index and ">ok<" in index
-    assert "the Supervisor's virtual IP 10.64.1.0:6443 answers through the appliance" in index
-    assert "RUNNING" in index and "TLS to the Supervisor&#x27;s API 10.64.1.0:6443" in index
+    import html
+
+    shown = html.unescape(index)
+    assert "the Supervisor's virtual IP 10.64.1.0:6443 answers through the appliance" in shown
+    assert "RUNNING" in shown and "TLS to the Supervisor's API 10.64.1.0:6443" in shown
     import pandas as pd
 
     checks = pd.read_csv(folder / "supervisor-checks.csv", keep_default_na=False)

@@ -330,8 +330,6 @@ def test_placement_follows_the_site_and_a_missing_folder_or_pool_is_a_finding(vc
 def test_verify_trusts_the_ca_the_vm_publishes_when_the_run_folder_has_none(vcsim, first_boot, tmp_path, monkeypatch):
     """The verify stage's second source of trust: a run of its own has no haproxy-ca.pem, so it reads
     guestinfo.dataplaneapi.cacert from the VM in vCenter, and says so."""
-    from tkgs_lib.stages import verify
-
     site_file = write_site(vcsim, tmp_path, monkeypatch)
     with connect(load_site(site_file).vcenter, password=vcsim.password) as session:
         prepare(site_file, session, tmp_path)

@@ -84,7 +84,7 @@ def test_an_item_with_other_content_is_a_conflict(item, words):
 def test_a_values_only_upload_refuses_to_run():
     plan = plan_content_libraries(site(), facts(items=[]))
     (upload,) = plan.changes
-    with pytest.raises(TkgsError, match="made from values only; plan with a ContentLibraryOps"):
+    with pytest.raises(TkgsError, match=r"made from values only; plan with StageRun\.plan\(\) on a run connected"):
         upload.run()
 
 

@@ -16,7 +16,7 @@ import requests
 from pyVim.connect import Disconnect, SmartConnect
 from pyVmomi import vim
 
-from tkgs_lib.errors import RestError, SupervisorFailed, VSphereError
+from tkgs_lib.errors import RestError, SupervisorFailed
 from tkgs_lib.simulators.appliance.dataplane_server import make_ca, serve
 from tkgs_lib.simulators.appliance.haproxy_config import md5_crypt
 from tkgs_lib.vsphere.namespace_management import (AddressRange, HaproxyLoadBalancer, ManagementNetwork,

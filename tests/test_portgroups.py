@@ -180,7 +180,7 @@ def test_inherited_order_without_active_uplink_is_an_error_too():
     # The table's check column agrees with the findings, row by row.
     assert teaming_table(plan_networks(site), facts)["check"].tolist() == ["no active uplink"] * 3
     assert [s.action for s in plan.steps] == ["ok", "ok", "create"]
-    with pytest.raises(TkgsError, match="made from values only; plan with a PortgroupOps"):
+    with pytest.raises(TkgsError, match=r"made from values only; plan with StageRun\.plan\(\) on a run connected"):
         plan.steps[2].run()
 
 

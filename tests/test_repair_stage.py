@@ -37,7 +37,7 @@ def test_the_articles_line_plans_a_change_shown_as_a_diff():
     facts = gather_appliance_facts(RecordedRunner(outputs), NETWORK)
     (diff,) = repair.diffs_markdown(NETWORK, facts).changes
     assert "-10.64.0.1/23\n+10.64.1.0/24\n" in diff.diff()
-    with pytest.raises(TkgsError, match="made from values only; plan with a RepairOps"):
+    with pytest.raises(TkgsError, match=r"made from values only; plan with StageRun\.plan\(\) on a run connected"):
         change.run()
 
 

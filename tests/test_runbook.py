@@ -48,7 +48,7 @@ def test_stage_notebooks_hold_no_protocol_code():
     for stage in STAGES:
         nb = json.loads((ROOT / "notebooks" / stage.notebook).read_text())
         code = "\n".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code")
-        for protocol in (".check(", ".apply(", "to_csv", "is_noop", "if apply", "assert "):
+        for protocol in (".raise_for_blockers(", ".apply(", "to_csv", "is_noop", "if apply", "assert "):
             assert protocol not in code, f"{stage.notebook} spells out the protocol: {protocol}"
 
 

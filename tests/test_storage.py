@@ -132,7 +132,7 @@ def test_article_style_policy_with_more_rules_is_accepted():
     plan = plan_storage(site, facts)
     assert [s.action for s in plan.steps] == ["create", "create", "create", "ok"]
     assert plan.steps[-1].found == f"tag {CATEGORY}/{TAG} (+ VSAN.hostFailuresToTolerate)"
-    with pytest.raises(TkgsError, match="made from values only; plan with a StorageOps"):
+    with pytest.raises(TkgsError, match=r"made from values only; plan with StageRun\.plan\(\) on a run connected"):
         plan.steps[0].run()
     # Nothing is tagged yet: no datastore satisfies the policy.
     assert compliance_table(site, facts)["satisfies policy"].tolist() == ["no", "no"]

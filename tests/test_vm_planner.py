@@ -42,7 +42,7 @@ def test_nothing_there_plans_deploy_setting_and_power_on():
                              ("power of haproxy01", "change")]
     assert "library item 'haproxy-v0.1.10' of 'HAProxy': frontend (3 NICs" in plan.steps[0].desired
     assert "secret-1" not in repr(plan) and "secret-1" not in plan.table().to_text()
-    with pytest.raises(TkgsError, match="made from values only; plan with a VmOps"):
+    with pytest.raises(TkgsError, match=r"made from values only; plan with StageRun\.plan\(\) on a run connected"):
         plan.steps[0].run()
 
 

@@ -167,7 +167,7 @@ def test_certificate_for_another_name_is_named(tmp_path):
         thread = threading.Thread(target=serve_two, daemon=True)
         thread.start()
         with pytest.raises(ConnectionFailed) as caught:
-            TlsPolicy(ca_file=str(cert)).check("127.0.0.1", port, timeout=5)
+            TlsPolicy(ca_file=str(cert)).confirm("127.0.0.1", port, timeout=5)
         thread.join(5)
     assert "does not name '127.0.0.1'" in str(caught.value)
     assert "vcenter.server" in str(caught.value)
@@ -502,7 +502,7 @@ def test_missing_inventory_object_is_named_with_what_exists(vcsim_module, field,
     vcenter = _vcenter(vcsim_module, **{field: value})
     with connect(vcenter, password=vcsim_module.password) as session:
         with pytest.raises(NotFound) as caught:
-            Inventory(session, vcenter).check()
+            Inventory(session, vcenter).resolve()
     message = str(caught.value)
     missing = value[-1] if isinstance(value, list) else value
     assert message.startswith(f"{what} '{missing}'")
@@ -513,7 +513,7 @@ def test_inventory_finds_the_site_objects(vcsim_module):
     vcenter = _vcenter(vcsim_module, datastores=["LocalDS_1", "LocalDS_0"])
     with connect(vcenter, password=vcsim_module.password) as session:
         inventory = Inventory(session, vcenter)
-        inventory.check()
+        inventory.resolve()
         assert (inventory.datacenter.name, inventory.cluster.name, inventory.switch.name) == ("DC0", "DC0_C0", "DVS0")
         assert [d.name for d in inventory.datastores] == ["LocalDS_1", "LocalDS_0"]
         assert isinstance(inventory.switch, vim.DistributedVirtualSwitch)

@@ -23,7 +23,7 @@ from .findings import Finding, findings_table, raise_for_errors
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Action", "Step", "Plan", "ValuesOnly", "PendingId"]
+__all__ = ["Action", "Step", "Plan", "ValuesOnly", "VALUES_ONLY", "PendingId"]
 
 Action = Literal["create", "change", "ok", "conflict"]
 
@@ -106,7 +106,7 @@ class Plan:
         return (self.table()._repr_html_() + "<p><b>Findings</b></p>"
                 + findings_table(self.findings)._repr_html_())
 
-    def check(self) -> None:
+    def raise_for_blockers(self) -> None:
         """Raise when the plan must not be applied: any conflict or error finding."""
         if self.conflicts:
             lines = "\n".join(f"  - {s.object}: {s.why or f'found {s.found}, wanted {s.desired}'}"
@@ -115,8 +115,8 @@ class Plan:
         raise_for_errors(self.findings, what=self.title)
 
     def apply(self, progress: bool = True) -> list[Step]:
-        """Run every create/change step in order, after check(). Returns the steps that ran."""
-        self.check()
+        """Run every create/change step in order, after raise_for_blockers(). Returns the steps that ran."""
+        self.raise_for_blockers()
         todo = self.changes
         if not todo:
             log.info("%s: nothing to change", self.title)
@@ -167,6 +167,11 @@ class ValuesOnly:
         def refuse(*args, **kwargs):
             raise TkgsError(f"this plan was made from values only; plan with {self._planner} to apply it.")
         return refuse
+
+
+# What a planner's operations are when it is given none: a plan from values (its tests, a dry run
+# with no connection) reads like any other, and refuses to run.
+VALUES_ONLY = ValuesOnly("StageRun.plan() on a run connected to vCenter (or the appliance)")
 
 
 class PendingId:

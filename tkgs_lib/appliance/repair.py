@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from typing import Callable, Optional
 
 from ..errors import ApplianceError, SessionLost
-from ..planning import Plan, Step, ValuesOnly
+from ..planning import Plan, Step, VALUES_ONLY
 from ..site.network import NetworkPlan
 from .checks import ApplianceFacts, Check, appliance_checks, expected_route_tables, gather_appliance_facts
 from .commands import CommandRunner
@@ -116,11 +116,10 @@ def _failing(checks: list[Check], unit: str) -> list[Check]:
     return [c for c in checks if c.failed and c.unit == unit]
 
 
-def plan_repair(network: NetworkPlan, facts: ApplianceFacts, ops: Optional["RepairOps"] = None,
+def plan_repair(network: NetworkPlan, facts: ApplianceFacts, ops: "RepairOps" = VALUES_ONLY,
                 release: Optional[ReleaseChoice] = None) -> Plan:
     """A change row per unit whose files are not the plan's (or that failed on the right files), ok otherwise."""
-    release = release or (ops.release if ops is not None else choose_release("", "no release given"))
-    ops = ops or ValuesOnly("a RepairOps")
+    release = release or (ops.release if isinstance(ops, RepairOps) else choose_release("", "no release given"))
     plan = Plan(TITLE)
     if facts.interfaces is None or facts.anyip_file is None or facts.route_tables is None or (
             release.release.additional_workload_networks and facts.workload_networks is None):
@@ -181,6 +180,10 @@ def _clean_route_tables() -> str:
 
 class RepairOps:
     """Changes to the appliance's files over a CommandRunner, each with a backup and a rollback."""
+
+    @classmethod
+    def for_run(cls, run) -> Optional["RepairOps"]:
+        return cls(run.appliance, run.network, run.appliance_release) if run.appliance is not None else None
 
     def __init__(self, runner: CommandRunner, network: NetworkPlan, release: Optional[ReleaseChoice] = None,
                  now: Callable[[], datetime.datetime] = datetime.datetime.now) -> None:

@@ -118,6 +118,7 @@ class SshRunner:
             self._policy = _Refuse()
         self.client = self._new_client()
         self._open = False
+        self.execs = 0  # commands run (each an SSH exec: a channel, a request, the answer), for the benchmark
 
     def _new_client(self) -> paramiko.SSHClient:
         """A client that checks the host key as the site says (again for every session)."""
@@ -206,6 +207,7 @@ class SshRunner:
     def run(self, command: str, timeout: float = DEFAULT_TIMEOUT) -> CommandResult:
         if not self._open:
             raise ApplianceError(f"the SSH session to {self.host} is not open.")
+        self.execs += 1
         try:
             _, stdout, stderr = self.client.exec_command(command, timeout=timeout)
             out = stdout.read().decode("utf-8", errors="replace")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Optional
 
 import yaml
@@ -67,6 +67,7 @@ class DemoResult:
     folder: Path
     index: Path
     summary: str
+    rows: list = field(default_factory=list)  # IndexRow per stage run, in order: title, notebook, seconds, status
 
 
 def run_demo(output: Path, *, disk_size: int = 2 * 1024 * 1024, fault: str = ARTICLE_FAULT) -> DemoResult:
@@ -199,7 +200,7 @@ def _demo_stages(sim, appliances, work: str, output: Path, passwords: dict, disk
                    f"repair fixed it; verify again: all {checks} checks ok; Workload Management enabled: "
                    f"{_supervisor_answering(folder)}.")
         index = write_index(folder, site_file, rows, summary)
-    return DemoResult(folder, index, summary)
+    return DemoResult(folder, index, summary, list(rows))
 
 
 def _first_failure(checks_csv: Path) -> str:

@@ -108,9 +108,9 @@ def parse_site(text: str, source: Optional[Path] = None) -> Site:
     findings: list[Finding] = []
     site = _build(Site, data, "", base, findings)
     site.source = source.resolve() if source else None
-    from .checks import site_checks  # they read a built Site; they live apart from loading
+    from .rules import site_rules  # they read a built Site; they live apart from loading
 
-    site.findings = findings + site_checks(site)
+    site.findings = findings + site_rules(site)
     return site
 
 

@@ -3,7 +3,7 @@
 The dataclasses below are the only place a field's meaning is written down (``doc=``);
 ``tkgs-runbook fields`` and the README's field table are generated from them (:func:`field_docs`).
 Reading a file into this model is :mod:`tkgs_lib.site.loading`; what the values must be is
-:mod:`tkgs_lib.site.checks` (names, TLS settings, libraries), :mod:`tkgs_lib.site.network`
+:mod:`tkgs_lib.site.rules` (names, TLS settings, libraries), :mod:`tkgs_lib.site.network`
 (the address plan) and :mod:`tkgs_lib.site.workload_management` (the Supervisor's settings), which
 read these values as the strings the person wrote.
 """

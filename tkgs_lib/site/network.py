@@ -563,7 +563,7 @@ def _parse_load_balancer_block(parse: _Parser, path: str, text: str) -> Optional
 
 def _check_appliance(plan: NetworkPlan, parse: _Parser, site: Site) -> None:
     """Rule 7 (distinct addresses on a shared network) and the name servers of rule 8 (host name and
-    ports are checked with the other non-address rules, in site_checks.py)."""
+    ports are checked with the other non-address rules, in rules.py)."""
     hp = site.haproxy
     w, f = plan.networks.get("workload"), plan.networks.get("frontend")
     if plan.shared_workload_frontend and w.appliance is not None and f.appliance is not None \

@@ -39,7 +39,7 @@ from typing import Iterable, Optional
 from netaddr import AddrFormatError, IPAddress, IPNetwork, IPRange, iprange_to_cidrs, spanning_cidr
 
 from ..findings import Finding
-from .checks import VSPHERE_NAME_MAX
+from .rules import VSPHERE_NAME_MAX
 from .model import Site, WorkloadManagement
 from .network import MAX_RANGES, NetworkPlan, PlannedRange, _Parser
 from .patterns import IPV4_TEXT, host_name_problem

@@ -127,7 +127,7 @@ def _placement(run, findings: list[Finding]) -> Optional[Placement]:
 def read_facts(run) -> "DeployFacts":
     """The OVA's descriptor and source, the port groups, the placement, and any VM of the appliance's name."""
     site, inventory = run.site, run.inventory
-    inventory.check(("datacenter", "cluster", "switch"))
+    inventory.resolve(("datacenter", "cluster", "switch"))
     ova, _ = _read_ova(site)
     descriptor_text = ova.read_bytes(ova.descriptor_member.name).decode("utf-8", errors="replace")
     descriptor = ova.descriptor()
@@ -220,10 +220,8 @@ def plan(run, facts: DeployFacts) -> Plan:
                       site.haproxy.disk_provisioning)
     management = run.network.networks["management"].appliance
     boot = BootWait(str(management.ip), float(site.haproxy.boot_timeout), CA_GUESTINFO)
-    session = run.vcenter
-    ops = VmOps(session, run.inventory, progress=run.progress) if session else None
     return result.extend(plan_vm(spec, facts.source, facts.vms, boot, replace=site.haproxy.replace_existing,
-                                 ops=ops))
+                                 ops=run.operations(VmOps)))
 
 
 # --- after apply -----------------------------------------------------------------------------------

@@ -100,6 +100,7 @@ class StageRun:
         self.appliance = None  # an SshRunner once connected
         self.progress = progress
         self._secrets: dict[str, str] = {}  # read once per run (a person is asked once); never shown
+        self._operations: dict[type, object] = {}
 
     @classmethod
     def start(cls, stage: str, site_file: str, output_dir: str = "", *, require_clean: bool = True) -> "StageRun":
@@ -163,6 +164,7 @@ class StageRun:
         if self.appliance is not None:
             self.appliance.close()
             self.appliance = None
+        self._operations.clear()
 
     def secret(self, env_name: str, what: str, field: str) -> str:
         """A secret the site names: from its environment variable, else a prompt; read once per run."""
@@ -171,6 +173,19 @@ class StageRun:
         if env_name not in self._secrets:
             self._secrets[env_name] = read_secret(env_name, what, field)
         return self._secrets[env_name]
+
+    def operations(self, kind: type):
+        """The run's ``kind`` of operations (PortgroupOps, StorageOps, ContentLibraryOps, VmOps,
+        RepairOps: each a ``for_run(run)``), bound once to the run's connection; without one, the
+        operations of a plan from values, which refuse to run (a dry run before connecting)."""
+        from ..planning import VALUES_ONLY
+
+        if kind not in self._operations:
+            made = kind.for_run(self)
+            if made is None:
+                return VALUES_ONLY  # not kept: the run may connect later
+            self._operations[kind] = made
+        return self._operations[kind]
 
     # --- the stage's three functions --------------------------------------------------------------
 
@@ -265,7 +280,7 @@ class StageRun:
         again and insist that the new plan is all ok; a dry run otherwise."""
         name = self.stage.name
         plan.table().to_csv(self.output / f"{name}-plan.csv")
-        plan.check()  # a conflict or an error finding stops here, before anything changes
+        plan.raise_for_blockers()  # a conflict or an error finding stops here, before anything changes
         if not apply:
             return Outcome(self.stage, applied=False)
         ran = plan.apply(progress=self.progress)
@@ -273,7 +288,7 @@ class StageRun:
         after.table().to_csv(self.output / f"{name}-after-apply.csv")
         done = "; ".join(f"{s.action} {s.object}" for s in ran) or "nothing"
         try:
-            after.check()
+            after.raise_for_blockers()
         except TkgsError as exc:  # someone else changed vCenter meanwhile: say what this apply did
             raise exc.reworded(f"{exc.message}\nThis apply had changed: {done}.") from None
         if not after.is_noop:

@@ -33,7 +33,7 @@ class PrepareFacts:
 def read_facts(run) -> PrepareFacts:
     """The switch and its port groups, the tags and policies, the libraries and the OVA item."""
     site, inventory = run.site, run.inventory
-    inventory.check()  # a missing datacenter, cluster, switch or datastore: one sentence, first
+    inventory.resolve()  # a missing datacenter, cluster, switch or datastore: one sentence, first
     session = run.require_vcenter()
     return PrepareFacts(
         switch=read_portgroups(inventory),
@@ -55,13 +55,10 @@ def record(run, facts: PrepareFacts) -> dict:
 
 def plan(run, facts: PrepareFacts) -> Plan:
     """Every object of the stage; the operations act on the run's vCenter (none: a values-only plan)."""
-    session = run.vcenter
     plan = Plan(STAGE.title)
-    plan.extend(plan_portgroups(run.network, facts.switch, PortgroupOps(run.inventory) if session else None))
-    plan.extend(plan_storage(run.site, facts.storage, StorageOps(session) if session else None))
-    plan.extend(plan_content_libraries(
-        run.site, facts.libraries,
-        ContentLibraryOps(ContentLibraryApi(session.rest), progress=run.progress) if session else None))
+    plan.extend(plan_portgroups(run.network, facts.switch, run.operations(PortgroupOps)))
+    plan.extend(plan_storage(run.site, facts.storage, run.operations(StorageOps)))
+    plan.extend(plan_content_libraries(run.site, facts.libraries, run.operations(ContentLibraryOps)))
     return plan
 
 

@@ -30,8 +30,7 @@ def diffs(run, facts: ApplianceFacts):
 
 def plan(run, facts: ApplianceFacts) -> Plan:
     release = run.appliance_release
-    ops = RepairOps(run.appliance, run.network, release) if run.appliance is not None else None
-    result = plan_repair(run.network, facts, ops, release)
+    result = plan_repair(run.network, facts, run.operations(RepairOps), release)
     result.title = STAGE.title
     return result
 

@@ -37,7 +37,7 @@ def connect(vcenter: VCenter, password: Optional[str] = None, *, timeout: float 
     """Log in to vCenter as the site says. ``password`` None: from ``vcenter.password_env`` or a prompt."""
     tls = TlsPolicy.from_site(vcenter)
     host, port, user = vcenter.server, int(vcenter.port or 443), vcenter.username
-    tls.check(host, port, timeout=timeout)
+    tls.confirm(host, port, timeout=timeout)
     source = "the given password"
     if password is None:
         password = read_secret(vcenter.password_env, f"vCenter password for {user}", "vcenter.password_env")

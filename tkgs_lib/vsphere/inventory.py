@@ -110,7 +110,7 @@ class Inventory:
             todo += list(pool.resourcePool or ())
         return find_by_name(found, name, "resource pool", f"cluster '{self.vcenter.cluster}'", field), name
 
-    def check(self, parts: Iterable[str] = ("datacenter", "cluster", "switch", "datastores")) -> None:
+    def resolve(self, parts: Iterable[str] = ("datacenter", "cluster", "switch", "datastores")) -> None:
         """Resolve each part now, so a missing one stops a stage before it reads anything else."""
         for part in parts:
             getattr(self, part)

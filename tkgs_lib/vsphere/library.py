@@ -27,7 +27,7 @@ from ..errors import OvaError, SiteError
 from ..findings import Finding
 from ..ova import DIGEST_PREFIX, Ova, OvaContent
 from ..site import Site
-from ..planning import PendingId, Plan, Step, ValuesOnly
+from ..planning import PendingId, Plan, Step, VALUES_ONLY
 from ..tables import Table
 from .content_api import ITEM_TYPE, ContentLibraryApi, Library, LibraryItem
 from .inventory import Inventory
@@ -274,7 +274,7 @@ def _compare_item(obj: str, desired: str, item: LibraryItem, content: OvaContent
 
 
 def plan_content_libraries(site: Site, facts: Optional[ContentLibraryFacts],
-                           ops: Optional["ContentLibraryOps"] = None) -> Plan:
+                           ops: "ContentLibraryOps" = VALUES_ONLY) -> Plan:
     """Compare the site's libraries and OVA item with ``facts``; ``ops`` runs the create steps."""
     plan = Plan(TITLE)
     if site.content_libraries is None:
@@ -283,7 +283,6 @@ def plan_content_libraries(site: Site, facts: Optional[ContentLibraryFacts],
                                  "subscribed Tanzu library nor the local one with the HAProxy OVA).",
             "add content_libraries (kubernetes, haproxy) to the site file; see `tkgs-runbook fields`."))
         return plan
-    ops = ops or ValuesOnly("a ContentLibraryOps")
     library_id = PendingId(f"local library '{site.content_libraries.haproxy.name}'")  # for the upload step
     _plan_subscribed(plan, ops, site, facts)
     if _plan_local(plan, ops, site, facts, library_id):
@@ -295,6 +294,10 @@ def plan_content_libraries(site: Site, facts: Optional[ContentLibraryFacts],
 
 class ContentLibraryOps:
     """The changes a library plan makes: create a library; upload the OVA into a new item."""
+
+    @classmethod
+    def for_run(cls, run) -> Optional["ContentLibraryOps"]:
+        return cls(ContentLibraryApi(run.vcenter.rest), progress=run.progress) if run.vcenter is not None else None
 
     def __init__(self, api: ContentLibraryApi, *, progress: bool = True) -> None:
         self.api, self.progress = api, progress

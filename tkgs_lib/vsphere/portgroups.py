@@ -22,7 +22,7 @@ from pyVmomi import vim
 from ..errors import VSphereError
 from ..findings import Finding
 from ..site.network import NetworkPlan
-from ..planning import Plan, Step, ValuesOnly
+from ..planning import Plan, Step, VALUES_ONLY
 from .inventory import Inventory
 from .tasks import wait_for_task
 
@@ -135,9 +135,8 @@ def _kind(network) -> str:
 
 # --- plan ------------------------------------------------------------------------------------
 
-def plan_portgroups(network: NetworkPlan, facts: SwitchFacts, ops: Optional[PortgroupOps] = None) -> Plan:
+def plan_portgroups(network: NetworkPlan, facts: SwitchFacts, ops: "PortgroupOps" = VALUES_ONLY) -> Plan:
     """Compare the network plan's port groups with ``facts``; ``ops`` (a PortgroupOps) runs the creates."""
-    ops = ops or ValuesOnly("a PortgroupOps")
     plan = Plan(TITLE)
     switch = facts.name
     for want in wanted_portgroups(network):
@@ -244,6 +243,10 @@ def teaming_table(network: NetworkPlan, facts: SwitchFacts):
 
 class PortgroupOps:
     """The changes a port-group plan makes: one ``AddDVPortgroup_Task`` per step."""
+
+    @classmethod
+    def for_run(cls, run) -> Optional["PortgroupOps"]:
+        return cls(run.inventory) if run.vcenter is not None else None
 
     def __init__(self, inventory: Inventory) -> None:
         self.inventory = inventory

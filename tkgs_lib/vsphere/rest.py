@@ -1,8 +1,8 @@
 """A small client of vCenter's vAPI REST endpoints under ``/rest``, and of those under ``/api``.
 
-The official Python SDK speaks JSON-RPC at ``/api``, which the vCenter simulator does not
-serve; the ``/rest`` endpoints (sessions, tagging, content library, OVF) are served by both,
-so this client speaks those. Every answer's ``value`` is returned as plain JSON; every
+VMware's SDK client speaks vAPI JSON-RPC, which govmomi's vCenter simulator does not serve; the
+``/rest`` endpoints (sessions, tagging, content library, OVF) are served by both, so this client
+speaks those. Every answer's ``value`` is returned as plain JSON; every
 failure is a :class:`RestError` whose message names the request and vCenter's error type.
 
 Some operations exist only under ``/api`` (Workload Management's enable has no ``/rest`` form),

@@ -15,7 +15,7 @@ from pyVmomi import pbm
 
 from ..findings import Finding
 from ..site import Site
-from ..planning import PendingId, Plan, Step, ValuesOnly
+from ..planning import PendingId, Plan, Step, VALUES_ONLY
 from .inventory import Inventory
 from .rest import RestClient
 from .tasks import vsphere_call
@@ -86,7 +86,7 @@ def read_storage(session, inventory: Inventory, site: Site) -> StorageFacts:
     """The site's category, its tags and their datastores, and the policies of the site's name."""
     rest: RestClient = session.rest
     storage = site.storage
-    inventory.check(("datacenter", "datastores"))
+    inventory.resolve(("datacenter", "datastores"))
     datastores = {name: ds._moId for name, ds in inventory.all_datastores.items()}
     category = _find_category(rest, storage.tag_category)
     tags: dict[str, Tag] = {}
@@ -143,6 +143,10 @@ def _policy_facts(profile) -> PolicyFacts:
 class StorageOps:
     """The changes a storage plan makes; each is one API call, so a failure leaves nothing half-made."""
 
+    @classmethod
+    def for_run(cls, run) -> Optional["StorageOps"]:
+        return cls(run.vcenter) if run.vcenter is not None else None
+
     def __init__(self, session) -> None:
         self.session = session
 
@@ -177,7 +181,7 @@ def tag_rule_spec(category: str, tag: str):
                 id=f"com.vmware.storage.tag.{category}.property", value=cap.types.DiscreteSet(values=[tag]))])])])
 
 
-def plan_storage(site: Site, facts: StorageFacts, ops: Optional[StorageOps] = None) -> Plan:
+def plan_storage(site: Site, facts: StorageFacts, ops: "StorageOps" = VALUES_ONLY) -> Plan:
     """Compare the site's storage block with ``facts``; ``ops`` (a StorageOps) runs the create steps."""
     plan = Plan(TITLE)
     storage = site.storage
@@ -187,7 +191,6 @@ def plan_storage(site: Site, facts: StorageFacts, ops: Optional[StorageOps] = No
                        "Management needs a storage policy).",
             "add storage (tag_category, tag, policy) to the site file; see `tkgs-runbook fields`."))
         return plan
-    ops = ops or ValuesOnly("a StorageOps")
     c_name, t_name, p_name = storage.tag_category, storage.tag, storage.policy
     # Known now when the object exists; set by its create step otherwise, for the steps after it.
     category_id, tag_id = PendingId(f"tag category {c_name}"), PendingId(f"tag {t_name}")

@@ -6,7 +6,7 @@ anything else built on ``ssl``) and :meth:`TlsPolicy.configure` for a ``requests
 both trust exactly the same certificates. "The system's CA store" is the one OpenSSL was built to
 use (:func:`system_context`): neither ``REQUESTS_CA_BUNDLE`` nor ``SSL_CERT_FILE``/``SSL_CERT_DIR``
 nor requests' bundled certifi CAs can quietly add to it.
-:meth:`TlsPolicy.check` makes one handshake up front so that every way trust can fail becomes
+:meth:`TlsPolicy.confirm` makes one handshake up front so that every way trust can fail becomes
 one sentence naming the cause, before a password is sent anywhere.
 
 Why not pyvmomi's own ``thumbprint=`` argument: in pyvmomi 9.1 it is only consulted when a
@@ -216,7 +216,7 @@ class TlsPolicy:
 
     # --- the up-front check ----------------------------------------------------------------------
 
-    def check(self, host: str, port: int, timeout: float = 15.0) -> None:
+    def confirm(self, host: str, port: int, timeout: float = 15.0) -> None:
         """One TLS handshake with ``host:port`` under this policy; ConnectionFailed names what failed."""
         context = self.ssl_context()
         where = f"{host}:{port}"

@@ -22,7 +22,7 @@ from typing import Callable, Optional
 from pyVmomi import vim
 
 from ..errors import VSphereError
-from ..planning import PendingId, Plan, Step, ValuesOnly
+from ..planning import PendingId, Plan, Step, VALUES_ONLY
 from ..tables import Table
 from .inventory import Inventory
 from .tasks import vsphere_call, wait_for_task
@@ -203,9 +203,8 @@ def vm_differences(found: VmFacts, spec: DeploySpec) -> list[str]:
 
 
 def plan_vm(spec: DeploySpec, source: DeploySource, existing: list[VmFacts], boot: BootWait, *,
-            replace: bool = False, ops: Optional["VmOps"] = None) -> Plan:
+            replace: bool = False, ops: "VmOps" = VALUES_ONLY) -> Plan:
     """The VM's rows: deploy (or ok, conflict, replace), the cloud-init setting, power-on."""
-    ops = ops or ValuesOnly("a VmOps")
     plan = Plan(TITLE)
     obj = f"VM {spec.name}"
     desired = f"deployed from {source.describe()}: {spec.describe()}"
@@ -286,6 +285,10 @@ class GuestState:
 class VmOps:
     """The changes a VM plan makes: deploy, an advanced setting, power-on (and the wait for the
     guest), destroy. Every task is waited for, and every fault worded, in :mod:`.tasks`."""
+
+    @classmethod
+    def for_run(cls, run) -> Optional["VmOps"]:
+        return cls(run.vcenter, run.inventory, progress=run.progress) if run.vcenter is not None else None
 
     def __init__(self, session, inventory: Inventory, *, progress: bool = True) -> None:
         self.session, self.inventory, self.progress = session, inventory, progress

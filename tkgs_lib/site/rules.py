@@ -24,7 +24,7 @@ POLICY_NAME_MAX = 80  # documented on PbmCapabilityProfileCreateSpec.name (the S
 UNDOCUMENTED_NAME_MAX = 256
 
 
-def site_checks(site) -> list[Finding]:
+def site_rules(site) -> list[Finding]:
     """Every check of this module, in file order."""
     return [*_check_characters(site), *_check_names(site), *_check_vcenter(site), *_check_appliance(site),
             *_check_libraries(site), *_check_vsphere_names(site), *_check_inventory_names(site)]
