@@ -4,7 +4,8 @@ normal stop, Ctrl-C, SIGTERM, and SIGKILL (the next start sweeps what a killed o
 the Supervisor's control plane beside it, also the one the vCenter simulator's Workload Management
 stand-in plays, which goes with a disable and with the simulator.
 
-It runs alone in the suite: under xdist it is skipped, the serial run (CI's) runs it. A simulator
+It runs alone in the suite: under xdist it is skipped, and scripts/run-tests.sh runs it (marked
+``alone``) in a pytest of its own after the rest. A simulator
 from outside the suite may still run meanwhile (a main job, another checkout's tests): its
 namespaces, the mounts that hold them and its guests carry their owner's PID, so the comparison
 leaves out every one not owned by this test's processes. Host routes, rules, links and addresses
@@ -22,11 +23,15 @@ import time
 import pytest
 
 from appliance_fixtures import require_appliance_simulator, start_appliance
-from tkgs_lib.simulators.appliance.netns import namespaces, netns_mounted
+from tkgs_lib.simulators.appliance.netns import namespaces, netns_mounted, sweep
 from tkgs_lib.simulators.supervisor import SupervisorControlPlane
 
-RUNS_ALONE = pytest.mark.skipif(bool(os.environ.get("PYTEST_XDIST_WORKER")),
-                                reason="runs alone: other test workers' simulators would run beside it")
+def RUNS_ALONE(test):  # noqa: N802 (reads as the marks it stands for)
+    """Marked ``alone`` (scripts/run-tests.sh runs these after the rest, in a pytest of their own), and
+    skipped where another test worker may run beside it."""
+    return pytest.mark.alone(pytest.mark.skipif(bool(os.environ.get("PYTEST_XDIST_WORKER")),
+                                                reason="runs alone: other test workers' simulators would run "
+                                                       "beside it")(test))
 
 OWNED = re.compile(r"tkgs-(?:lab|app|sup)-(\d+)-\d+")
 
@@ -79,17 +84,20 @@ def start_command() -> subprocess.Popen:
     return proc
 
 
-@pytest.mark.slow
-@RUNS_ALONE
 def as_a_fresh_machine() -> bool:
     """Take iproute2's one-time /run/netns mount away when no namespace needs it, so the host is as a
     machine that never made a network namespace (as CI's is): the comparison then proves that the
-    simulator removes the mount it made. Another owner's namespace needs it: then it stays, on both sides."""
+    simulator removes the mount it made. Another owner's namespace needs it: then it stays, on both sides.
+    What a killed run of an earlier test left is swept first, as the simulator's next start would (the
+    sweep then takes the mount too, so the host must be compared after it, not before)."""
+    sweep()
     if namespaces() or not netns_mounted() or os.listdir("/run/netns"):
         return False
     return subprocess.run(["umount", "/run/netns"], capture_output=True).returncode == 0
 
 
+@pytest.mark.slow
+@RUNS_ALONE
 def test_every_way_a_simulator_ends_leaves_the_host_as_it_was(tmp_path):
     require_appliance_simulator()
     ours = {os.getpid()}
