@@ -11,7 +11,8 @@ A stage notebook keeps one visible cell per step of the article; each calls one 
     run.close()
 
 ``carry_out`` applies exactly the plan the person was shown (no second read before applying), and
-is the same for every stage: the plan as shown is saved (``<stage>-plan.csv``), checked (a
+is the same for every stage: the plan as shown is saved (``<stage>-plan.csv``; a stage that only reads
+keeps its findings in its reports), checked (a
 conflict or an error finding stops before anything changes), applied only when asked, read
 again, saved (``<stage>-after-apply.csv``), and the rerun plan must be all ok.
 """
@@ -48,6 +49,8 @@ class Outcome:
     after: Optional[Plan] = None
 
     def _repr_html_(self) -> str:
+        if not self.stage.changes:
+            return "<p>This stage only reads: nothing to apply, and nothing was changed.</p>"
         if not self.applied:
             return ("<p>Dry run: nothing was changed. Set <code>apply = True</code> (or run with "
                     "<code>--apply</code>) to carry out the rows marked create or change.</p>")
@@ -56,6 +59,8 @@ class Outcome:
                 + (self.after.table()._repr_html_() if self.after else ""))
 
     def __repr__(self) -> str:
+        if not self.stage.changes:
+            return "This stage only reads: nothing to apply, and nothing was changed."
         if not self.applied:
             return ("Dry run: nothing was changed. Set apply = True (or run with --apply) to carry out the rows "
                     "marked create or change.")
@@ -101,6 +106,7 @@ class StageRun:
         self.progress = progress
         self._secrets: dict[str, str] = {}  # read once per run (a person is asked once); never shown
         self._operations: dict[type, object] = {}
+        self._facts = None  # the latest read: what the reports show when given no facts
 
     @classmethod
     def start(cls, stage: str, site_file: str, output_dir: str = "", *, require_clean: bool = True) -> "StageRun":
@@ -193,6 +199,7 @@ class StageRun:
         """What exists now, as the stage's facts; a stage that records what later stages need (its
         optional ``record(run, facts)``) adds it to the run record here."""
         facts = self.module.read_facts(self)
+        self._facts = facts
         recorded = getattr(self.module, "record", None)
         if recorded is not None:
             changes = recorded(self, facts)
@@ -270,16 +277,21 @@ class StageRun:
         return self.module.plan(self, self.read() if facts is None else facts)
 
     def reports(self, facts=None) -> Reports:
-        """What the stage finds, as titled tables (read now when no facts are given)."""
-        return Reports(self.module.reports(self, self.read() if facts is None else facts))
+        """What the stage finds, as titled tables: of ``facts``, else of the latest read (after an
+        apply, carry_out's read after it: nothing has changed since), else of a read now."""
+        if facts is None:
+            facts = self._facts if self._facts is not None else self.read()
+        return Reports(self.module.reports(self, facts))
 
     # --- the protocol -----------------------------------------------------------------------------
 
     def carry_out(self, plan: Plan, apply: bool) -> Outcome:
-        """Save ``plan`` as shown, check it, and when ``apply`` is true run exactly its steps, read
-        again and insist that the new plan is all ok; a dry run otherwise."""
+        """Save ``plan`` as shown (a stage that changes something), check it, and when ``apply`` is
+        true run exactly its steps, read again and insist that the new plan is all ok; a dry run
+        otherwise."""
         name = self.stage.name
-        plan.table().to_csv(self.output / f"{name}-plan.csv")
+        if self.stage.changes:  # a stage that only reads saves its findings in its own reports
+            plan.table().to_csv(self.output / f"{name}-plan.csv")
         plan.raise_for_blockers()  # a conflict or an error finding stops here, before anything changes
         if not apply:
             return Outcome(self.stage, applied=False)
