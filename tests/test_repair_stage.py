@@ -73,13 +73,17 @@ def repair_run(lab) -> StageRun:
     return StageRun("repair", lab.site, lab.run_folder, progress=False)
 
 
-def carry_out(lab, apply=True):
+def carry_out(lab, apply=True, execs: list | None = None):
+    """The stage's plan, carried out, and its reports; the SSH execs it made appended to ``execs``."""
     def work():
         run = repair_run(lab)
         try:
             plan = run.plan()
             outcome = run.carry_out(plan, apply)
-            return plan, outcome, run.reports()
+            reports = run.reports()
+            if execs is not None:
+                execs.append(run.appliance.execs)
+            return plan, outcome, reports
         finally:
             run.close()
     return lab.sim.in_lab(work)
@@ -99,8 +103,12 @@ def appliance_file(lab, path: str) -> str:
 def test_the_articles_line_is_repaired_with_a_backup_and_a_rerun_plans_nothing(tmp_path, secrets_in_env):
     lab = start_appliance(tmp_path, faults={"service_ip_range": "10.64.0.1/23"})
     try:
-        plan, outcome, reports = carry_out(lab)
+        execs = []
+        plan, outcome, reports = carry_out(lab, execs=execs)
         assert [s.action for s in plan.steps] == ["ok", "change"] and len(outcome.ran) == 1
+        # One read, then backup, stop, replace, start and the check's read; the read after apply and the
+        # reports are that last read (nothing changed since), not execs of their own.
+        assert execs == [6]
         assert appliance_file(lab, ANYIP_FILE).endswith("\n10.64.1.0/24\n")
         listing = appliance_file(lab, "/etc/vmware/anyip-routes.cfg.tkgs-*.bak")
         assert "10.64.0.1/23" in listing  # the dated backup holds the file as it was

@@ -190,8 +190,16 @@ class RepairOps:
         self.runner, self.network, self.now = runner, network, now
         self.release = release or choose_release("", "no release given")
         self.backups: dict[str, str] = {}  # path → its backup on the appliance, once made
+        self._read_after_change: Optional[ApplianceFacts] = None  # what the last check read; nothing changed since
+
+    def take_read_after_change(self) -> Optional[ApplianceFacts]:
+        """The facts the last change's own check read (nothing has changed on the appliance since), once:
+        the stage's read after apply is then that read, not another exec."""
+        facts, self._read_after_change = self._read_after_change, None
+        return facts
 
     def _run(self, command: str, doing: str):
+        self._read_after_change = None  # a command may change what was read
         result = self.runner.run(command, timeout=60)
         if not result.ok:
             said = (result.stderr or result.stdout).strip().splitlines()
@@ -201,6 +209,7 @@ class RepairOps:
 
     def _still_failing(self, unit: str) -> list[Check]:
         facts = gather_appliance_facts(self.runner, self.network, self.release)
+        self._read_after_change = facts if not facts.lost else None
         return _failing(appliance_checks(self.network, facts, self.release), unit)
 
     def _stop(self, unit: str) -> None:
@@ -286,6 +295,7 @@ class RepairOps:
             raise ApplianceError(f"starting {change.unit} again did not help: {said}.")
 
     def _rollback(self, unit: str, backups: dict[str, str]) -> None:
+        self._read_after_change = None
         self.runner.run(f"systemctl stop {unit}", timeout=60)
         if unit == ROUTE_TABLES_UNIT:
             self.runner.run(_clean_route_tables(), timeout=60)

@@ -20,7 +20,11 @@ STAGE = stage_named("repair")
 
 
 def read_facts(run) -> ApplianceFacts:
-    return gather_appliance_facts(run.connect_appliance(), run.network, run.appliance_release)
+    """The appliance's facts in one exec; right after an apply, the read its last change's own check
+    made (nothing has changed since), so the stage's read after apply costs no exec of its own."""
+    runner = run.connect_appliance()
+    fresh = run.operations(RepairOps).take_read_after_change()
+    return fresh if fresh is not None else gather_appliance_facts(runner, run.network, run.appliance_release)
 
 
 def diffs(run, facts: ApplianceFacts):
