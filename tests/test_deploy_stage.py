@@ -23,7 +23,7 @@ from appliance_material import appliance_ova, descriptor_text
 from sim_site import site_data
 from tkgs_lib.appliance.ca import CA_GUESTINFO
 from tkgs_lib.errors import ValidationFailed, VSphereError
-from tkgs_lib.record import Found
+from tkgs_lib.record import Found, record_found
 from tkgs_lib.simulators.ova import build_ova
 from tkgs_lib.simulators.first_boot import FirstBoot
 from tkgs_lib.site import load_site
@@ -89,6 +89,9 @@ def test_frontend_from_the_library_with_every_property_then_the_ca_then_a_rerun_
         prepare(site_file, session, tmp_path)
         run = stage("deploy", site_file, session, tmp_path)
         facts = run.read()
+        prepared = Found.load(tmp_path)  # deploy takes the ids prepare recorded
+        assert facts.portgroups == prepared.portgroups and len(facts.portgroups) == 3
+        assert facts.placement.policy_id == prepared.storage_policy
         wanted = deploy.properties(run, facts).as_dict()
         outcome = run.carry_out(run.plan(facts), apply=True)
         assert [s.action for s in outcome.ran] == ["create", "create", "change"]
@@ -117,6 +120,21 @@ def test_frontend_from_the_library_with_every_property_then_the_ca_then_a_rerun_
         assert {s.action for s in rerun.steps} == {"ok"}
         assert run.carry_out(rerun, apply=True).ran == []
         assert _change_version(session, vm.moid) == changes_before
+
+
+def test_the_ids_prepare_recorded_are_taken_not_asked_again(vcsim, tmp_path, monkeypatch):
+    """Deploy reads the port groups' and the storage policy's ids from the run record (found.json);
+    ids vCenter does not have prove they came from there. Without the record, vCenter is asked."""
+    site_file = write_site(vcsim, tmp_path, monkeypatch, content_libraries=None)
+    with connect(load_site(site_file).vcenter, password=vcsim.password) as session:
+        prepare(site_file, session, tmp_path)
+        asked = stage("deploy", site_file, session, tmp_path / "elsewhere").read()  # no record there
+        assert asked.portgroups == Found.load(tmp_path).portgroups and asked.placement.policy_id
+        recorded = {name: f"dvportgroup-recorded-{i}" for i, name in enumerate(sorted(asked.portgroups))}
+        record_found(tmp_path, portgroups=recorded, storage_policy="policy-recorded")
+        facts = stage("deploy", site_file, session, tmp_path).read()
+    assert facts.portgroups == recorded
+    assert (facts.placement.policy_id, facts.placement.policy) == ("policy-recorded", load_site(site_file).storage.policy)
 
 
 def _change_version(session, moid: str) -> str:

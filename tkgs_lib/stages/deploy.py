@@ -110,7 +110,9 @@ def _placement(run, findings: list[Finding]) -> Optional[Placement]:
         findings.append(Finding.error(field_name, exc.message, "name an existing datastore."))
         return None
     policy_id = policy = None
-    if site.storage is not None:
+    if site.storage is not None and run.found.storage_policy:  # the prepare stage's, in this run folder
+        policy_id, policy = run.found.storage_policy, site.storage.policy
+    elif site.storage is not None:
         from ..vsphere.storage import read_policies
 
         policies = read_policies(run.require_vcenter(), site.storage.policy)
@@ -125,7 +127,9 @@ def _placement(run, findings: list[Finding]) -> Optional[Placement]:
 
 
 def read_facts(run) -> "DeployFacts":
-    """The OVA's descriptor and source, the port groups, the placement, and any VM of the appliance's name."""
+    """The OVA's descriptor and source, the port groups, the placement, and any VM of the appliance's name.
+    The port groups' and storage policy's ids are the prepare stage's (found.json) when it ran in this
+    run folder; else vCenter is asked."""
     site, inventory = run.site, run.inventory
     inventory.resolve(("datacenter", "cluster", "switch"))
     ova, _ = _read_ova(site)
@@ -138,9 +142,12 @@ def read_facts(run) -> "DeployFacts":
         if not vms:  # an import is planned: the OVA must match its manifest first
             ova.verify(progress=run.progress)
         source, problem = DeploySource("file", ova.path, descriptor_text), ""
-    networks = inventory.networks()
     wanted = {net.portgroup for net in run.network.networks.values() if net.portgroup}
-    portgroups = {name: net._moId for name, net in networks.items() if name in wanted}
+    recorded = run.found.portgroups  # the prepare stage's ids, when it ran in this run folder
+    if wanted <= set(recorded):
+        portgroups = {name: recorded[name] for name in wanted}
+    else:
+        portgroups = {name: net._moId for name, net in inventory.networks().items() if name in wanted}
     findings: list[Finding] = []
     placement = _placement(run, findings)
     return DeployFacts(descriptor, source, problem, portgroups, placement, vms, findings)
