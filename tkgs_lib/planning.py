@@ -67,6 +67,8 @@ class Plan:
     title: str  # what the plan covers: a stage's title, or one part of it ("port groups")
     steps: list[Step] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
+    # Told before the first change (the stage run that made the plan: what it last read is then stale).
+    before_changes: Optional[Callable[[], None]] = field(default=None, repr=False, compare=False)
 
     def add(self, step: Step) -> Step:
         self.steps.append(step)
@@ -123,6 +125,8 @@ class Plan:
             return []
         from .progress import progress_bar
 
+        if self.before_changes is not None:
+            self.before_changes()
         done: list[Step] = []
         for step in progress_bar(todo, desc=self.title, unit="step", disable=not progress):
             log.info("%s: %s %s", self.title, step.action, step.object)

@@ -274,11 +274,17 @@ class StageRun:
 
     def plan(self, facts=None) -> Plan:
         """The plan from the site and ``facts`` (read now when not given)."""
-        return self.module.plan(self, self.read() if facts is None else facts)
+        made = self.module.plan(self, self.read() if facts is None else facts)
+        made.before_changes = self._forget_latest_read
+        return made
+
+    def _forget_latest_read(self) -> None:
+        self._facts = None
 
     def reports(self, facts=None) -> Reports:
-        """What the stage finds, as titled tables: of ``facts``, else of the latest read (after an
-        apply, carry_out's read after it: nothing has changed since), else of a read now."""
+        """What the stage finds, as titled tables: of ``facts``, else of the latest read when no plan
+        of this run has changed anything since (after carry_out's apply, its read after it), else of
+        a read now."""
         if facts is None:
             facts = self._facts if self._facts is not None else self.read()
         return Reports(self.module.reports(self, facts))
