@@ -141,6 +141,28 @@ def test_scrub_secrets_removes_raw_and_html_escaped_values(tmp_path):
     assert secret not in write_html(path).read_text()
 
 
+def test_the_exporter_is_warmed_once_while_a_kernel_runs_and_the_export_waits_for_it(tmp_path, monkeypatch):
+    """The warm-up (a thread, once per process) leaves the real export unchanged, and an export started
+    while it is under way waits for it instead of racing it."""
+    import threading
+
+    import nbformat
+
+    from tkgs_lib import runbook
+
+    path = tmp_path / "x.ipynb"
+    nbformat.write(_notebook_with("text", "<p>x</p>"), str(path))
+    cold = runbook.write_html(path).read_text()
+    monkeypatch.setattr(runbook, "_warming_started", False)
+    monkeypatch.setattr(runbook, "_exporter_warm", threading.Event())
+    runbook.warm_html_exporter()
+    runbook.warm_html_exporter()  # a second stage: no second warm-up
+    warming = [t for t in threading.enumerate() if t.name == "tkgs-html-warm-up"]
+    assert len(warming) <= 1
+    assert runbook.write_html(path).read_text() == cold
+    assert runbook._exporter_warm.is_set()  # the export waited for the warm-up to end
+
+
 @pytest.mark.parametrize("secret", ["1", "cells", "source", "metadata"])
 def test_scrubbing_a_secret_that_looks_like_structure_leaves_a_valid_notebook(tmp_path, secret):
     import nbformat

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import threading
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -145,6 +146,7 @@ class StageRunner:
                             f"cell; stage {stage.name!r} needs them, or it would run on its defaults.")
         parameters = {name: self.values[name] for name in stage.parameters}
         log.info("stage %s: executing %s", stage.name, source.name)
+        warm_html_exporter()
         failure, ename, start, interrupted, late = "", "", time.monotonic(), None, None
         managers = _ipc_kernel_manager(self.sockets)
         with on_give_up(lambda: _kill_kernels(managers)):
@@ -402,9 +404,45 @@ def write_html(notebook_path: Path) -> Path:
     import nbformat
     from nbconvert import HTMLExporter
 
+    _exporter_warm.wait(30)  # a warm-up still under way finishes first, rather than doing its work twice
+
     nb = nbformat.read(str(notebook_path), as_version=4)
     html, _ = HTMLExporter().from_notebook_node(nb)
     return write_text_whole(notebook_path.with_suffix(".html"), html)
+
+
+_exporter_warm = threading.Event()
+_exporter_warm.set()  # nothing under way
+_warming_started = False
+
+
+def warm_html_exporter() -> None:
+    """Export a small notebook in a thread while the first stage's kernel runs: a process's first export
+    spends about a second importing nbconvert and compiling its templates' and CSS selectors' regular
+    expressions (kept in the process's caches), which otherwise comes after the stage, on its clock."""
+    global _warming_started
+    if _warming_started:
+        return
+    _warming_started = True
+    _exporter_warm.clear()
+
+    def warm():
+        try:
+            import nbformat
+            from nbconvert import HTMLExporter
+
+            cell = nbformat.v4.new_code_cell("1", outputs=[
+                nbformat.v4.new_output("display_data", {"text/html": "<table><tr><td>1</td></tr></table>",
+                                                        "text/plain": "1"}),
+                nbformat.v4.new_output("stream", name="stdout", text="1")])
+            HTMLExporter().from_notebook_node(nbformat.v4.new_notebook(
+                cells=[nbformat.v4.new_markdown_cell("# 1\n`1`"), cell]))
+        except Exception as exc:  # noqa: BLE001 (an optimisation only: the real export reports its own fault)
+            log.debug("warming the HTML exporter failed: %s", exc)
+        finally:
+            _exporter_warm.set()
+
+    threading.Thread(target=warm, name="tkgs-html-warm-up", daemon=True).start()
 
 
 def _whole_notebook_writes() -> None:
