@@ -251,3 +251,19 @@ def test_haproxy_runs_the_releases_configuration_in_the_guests_own_etc(lb):
     users = {line.split()[0] for line in processes.stdout.splitlines()}
     assert users == {"root", "haproxy"}, processes.stdout  # the master as root, its workers as haproxy
     assert all("-f /etc/haproxy/haproxy.cfg" in line for line in processes.stdout.splitlines())
+
+
+def _answer(status: int, body: bytes, reason: str = "Bad Request") -> requests.Response:
+    response = requests.Response()
+    response.status_code, response._content, response.reason = status, body, reason
+    return response
+
+
+def test_what_a_refusing_answer_says_is_its_message_else_its_text_else_its_reason():
+    from tkgs_lib.appliance.dataplane import message_of
+
+    assert message_of(_answer(400, b'{"code": 400, "message": "[ALERT] cannot bind\\nsocket"}')) == \
+        "[ALERT] cannot bind socket"
+    assert message_of(_answer(500, b"<html>proxy error</html>")) == "<html>proxy error</html>"
+    assert message_of(_answer(500, b'["not", "an", "object"]', "Internal Server Error")) == "Internal Server Error"
+    assert message_of(_answer(404, b'{"code": 404}', "Not Found")) == "Not Found"

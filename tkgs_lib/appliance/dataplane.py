@@ -22,7 +22,7 @@ from ..credentials import basic_auth
 from ..errors import ApplianceError
 from ..vsphere.tls import ContextAdapter
 
-__all__ = ["DataPlaneInfo", "get_info", "verified_session", "INFO_PATH"]
+__all__ = ["DataPlaneInfo", "get_info", "verified_session", "message_of", "INFO_PATH"]
 
 INFO_PATH = "/v2/info"
 
@@ -50,6 +50,17 @@ def verified_session(ca_pem: str, trusted_by: str) -> requests.Session:
     session.trust_env = False
     session.mount("https://", ContextAdapter(_context(ca_pem, trusted_by)))
     return session
+
+
+def message_of(response: requests.Response) -> str:
+    """What a Data Plane API answer other than the one asked for says: its ``message`` (on one line),
+    else the start of its text, else the HTTP reason."""
+    try:
+        body = response.json()
+        said = str(body.get("message", "")) if isinstance(body, dict) else ""
+    except ValueError:
+        said = response.text.strip()[:200]
+    return said.replace("\n", " ").strip() or response.reason or ""
 
 
 def _cause(exc: BaseException) -> BaseException:

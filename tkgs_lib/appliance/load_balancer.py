@@ -27,7 +27,7 @@ import requests
 
 from ..credentials import basic_auth
 from ..errors import ApplianceError
-from .dataplane import DataPlaneInfo, get_info, verified_session
+from .dataplane import DataPlaneInfo, get_info, message_of, verified_session
 
 __all__ = ["Bind", "Frontend", "BackendServer", "RuntimeServer", "NativeStat", "LoadBalancerState",
            "frontends_from", "binds_from", "servers_from", "runtime_servers_from", "native_stats_from",
@@ -180,12 +180,8 @@ class _Reader:
             raise ApplianceError(f"the Data Plane API at {self.where} answered /v2/info but not {shown} "
                                  f"({type(exc).__name__}): is the appliance overloaded or restarting?") from None
         if answer.status_code != 200:
-            try:
-                said = str(answer.json().get("message", "")).replace("\n", " ").strip()
-            except ValueError:
-                said = answer.text.strip()[:200]
             raise ApplianceError(f"the Data Plane API at {self.where} answered {shown} with HTTP "
-                                 f"{answer.status_code}: {(said or answer.reason).rstrip('.')}.")
+                                 f"{answer.status_code}: {message_of(answer).rstrip('.')}.")
         try:
             return parse(answer.json())
         except (ValueError, KeyError, TypeError, AttributeError) as exc:

@@ -37,7 +37,7 @@ from typing import Optional, Sequence
 
 import requests
 
-from tkgs_lib.appliance.dataplane import verified_session
+from tkgs_lib.appliance.dataplane import message_of, verified_session
 from tkgs_lib.credentials import basic_auth
 from tkgs_lib.errors import ApplianceError, SimulatorUnavailable
 from tkgs_lib.simulators.appliance.dataplane_server import issue_server_cert, load_cert_chain, make_ca
@@ -268,13 +268,10 @@ class _DataPlane:
             raise ApplianceError(f"cannot connect to the Data Plane API at {where} to {what}: is the appliance up, "
                                  f"and is that its management address and Data Plane API port?") from None
         if response.status_code not in expected:
-            try:
-                said = str(response.json().get("message", "")).replace("\n", " ").strip()
-            except ValueError:
-                said = response.text.strip()[:200]
+            said = message_of(response)
             end = hint if hint and "cannot bind socket" in said else "."
             raise ApplianceError(f"the Data Plane API at {where} refused to {what} (HTTP {response.status_code}): "
-                                 f"{(said or response.reason).rstrip('.')}{end}")
+                                 f"{said.rstrip('.')}{end}")
         return response
 
     def start_transaction(self) -> tuple[str, set[str], set[str]]:
