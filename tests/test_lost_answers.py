@@ -42,52 +42,38 @@ def stage(name, path, folder):
     return run
 
 
+def applied_and_lost(name, path, folder) -> str:
+    """The sentence a stage's apply ends in when vCenter's answer is lost."""
+    with stage(name, path, folder) as run, pytest.raises(TkgsError) as lost:
+        run.carry_out(run.plan(), apply=True)
+    return str(lost.value)
+
+
 def test_a_port_group_whose_answer_is_lost_may_have_been_made_and_a_rerun_shows_it(vcsim, tmp_path, monkeypatch):
     with LossyVCenter(vcsim, Rule(b"AddDVPortgroup_Task", "cut")) as lossy:
-        run = stage("prepare", site_file(vcsim, tmp_path, monkeypatch, lossy.port), tmp_path / "run")
-        try:
-            with pytest.raises(TkgsError) as lost:
-                run.carry_out(run.plan(), apply=True)
-        finally:
-            run.close()
-    sentence = str(lost.value)
+        sentence = applied_and_lost("prepare", site_file(vcsim, tmp_path, monkeypatch, lossy.port), tmp_path / "run")
     assert sentence.startswith("port group tkgs-management: the connection to vCenter was lost before it answered "
                                "AddDVPortgroup_Task"), sentence
     assert "As for this step, vCenter may have carried it out before the connection was lost: rerun without apply to " \
            "see whether it did" in sentence
     assert "Nothing had been changed" not in sentence
-    rerun = stage("prepare", site_file(vcsim, tmp_path, monkeypatch), tmp_path / "rerun")
-    try:
+    with stage("prepare", site_file(vcsim, tmp_path, monkeypatch), tmp_path / "rerun") as rerun:
         rows = {s.object: s.action for s in rerun.plan().steps}
-    finally:
-        rerun.close()
     assert rows["port group tkgs-management"] == "ok"  # vCenter had made it: the rerun says so
 
 
 def test_a_deploy_whose_answer_is_lost_says_the_vm_may_have_been_deployed(vcsim, tmp_path, monkeypatch):
     direct = site_file(vcsim, tmp_path, monkeypatch)
-    prepare = stage("prepare", direct, tmp_path / "prepared")
-    try:
+    with stage("prepare", direct, tmp_path / "prepared") as prepare:
         prepare.carry_out(prepare.plan(), apply=True)
-    finally:
-        prepare.close()
     with FirstBoot(vcsim), LossyVCenter(vcsim, Rule(b"~action=deploy", "cut")) as lossy:
-        run = stage("deploy", site_file(vcsim, tmp_path, monkeypatch, lossy.port), tmp_path / "run")
-        try:
-            with pytest.raises(TkgsError) as lost:
-                run.carry_out(run.plan(), apply=True)
-        finally:
-            run.close()
-    sentence = str(lost.value)
+        sentence = applied_and_lost("deploy", site_file(vcsim, tmp_path, monkeypatch, lossy.port), tmp_path / "run")
     assert "Remote end closed connection without response" in sentence
     assert "As for this step, vCenter had made VM 'haproxy01' before its answer was lost; that VM was removed " \
            "again, so none is left." in sentence, sentence  # what happened, where "could not POST" hid it
     assert "Nothing had been changed" not in sentence
-    again = stage("deploy", direct, tmp_path / "again")
-    try:
+    with stage("deploy", direct, tmp_path / "again") as again:
         facts = again.read()
-    finally:
-        again.close()
     assert facts.vms == []  # as the sentence says
 
 

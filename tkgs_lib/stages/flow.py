@@ -164,7 +164,14 @@ class StageRun:
             self.appliance = SshRunner.for_site(self.site, self.network, password, self.output / "known_hosts").connect()
         return self.appliance
 
+    def __enter__(self) -> "StageRun":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
     def close(self) -> None:
+        """Log out of vCenter and the appliance (what this run opened); a closed run may connect again."""
         if self.vcenter is not None:
             self.vcenter.close()
         if self.appliance is not None:
