@@ -48,6 +48,7 @@ def test_a_secret_read_shows_as_asterisks_and_is_sent_whole(secrets_in_env):
     secret = read_secret("TKGS_HAPROXY_ROOT_PASSWORD", "the root password", "haproxy.root_password_env")
     assert isinstance(secret, Secret) and leaked(shows(secret)) == [] and leaked(shows([secret, {"k": secret}])) == []
     assert plain(secret) == ROOT and secret == ROOT  # its characters reach the transport that sends it
+    assert plain(Secret(secret)) == ROOT  # wrapped again, it still holds the characters, not the mask
 
 
 def test_the_deploy_spec_and_every_property_value_hide_the_passwords(secrets_in_env):

@@ -71,6 +71,10 @@ class Secret(str):
     them. :func:`plain` gives the characters, for the transport that sends it (pyVmomi refuses a
     subclass of str, so nothing can send asterisks there by mistake)."""
 
+    def __new__(cls, characters: str = "") -> "Secret":
+        # str(x) of a str subclass calls its __str__: wrapping a Secret again would keep the mask.
+        return super().__new__(cls, str.__str__(characters))
+
     def __repr__(self) -> str:
         return repr(MASK)
 
