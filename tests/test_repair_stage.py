@@ -11,8 +11,8 @@ from test_verify_checks import ARTICLE_LOG, HEADER, NETWORK, healthy
 from tkgs_lib.appliance.checks import gather_appliance_facts
 from tkgs_lib.appliance.commands import CommandResult, RecordedRunner
 from tkgs_lib.appliance.facts import ANYIP_FILE, ROUTE_TABLES_FILE, anyip_unit, config_file, routes, unit_log
-from tkgs_lib.appliance.repair import plan_repair
-from tkgs_lib.errors import ApplianceError, TkgsError
+from tkgs_lib.appliance.repair import RepairOps, plan_repair
+from tkgs_lib.errors import ApplianceError, SessionLost, TkgsError
 from tkgs_lib.stages import repair
 from tkgs_lib.stages.flow import StageRun
 
@@ -59,6 +59,38 @@ def test_a_failed_unit_on_the_right_file_is_started_again():
     outputs = healthy(**{anyip_unit().command: CommandResult("", 3, "failed\n"), routes("local").command: "[]"})
     (change,) = planned(outputs).changes
     assert "started again" in change.why
+
+
+class _LostAtTheCheck:
+    """Every command answers; the read of the appliance after the change finds the session lost."""
+
+    def __init__(self):
+        self.ran = []
+
+    def run(self, command, timeout=60):
+        self.ran.append(command)
+        return CommandResult(command, 0, "")
+
+    def run_batch(self, commands, timeout=60):
+        raise SessionLost("the SSH session to 10.64.2.10 was lost while the facts were read", "the facts")
+
+
+def test_a_session_lost_while_the_change_is_checked_is_not_taken_for_success():
+    """A check that could read nothing is no pass: the session lost after the file was replaced is said
+    so, with what had been done, and nothing is left to look repaired."""
+    outputs = healthy(**{config_file(ANYIP_FILE).command: HEADER + "10.64.0.1/23\n",
+                         anyip_unit().command: CommandResult("", 3, "failed\n"),
+                         unit_log("anyip-routes.service").command: ARTICLE_LOG, routes("local").command: "[]"})
+    runner = _LostAtTheCheck()
+    ops = RepairOps(runner, NETWORK)
+    (change,) = plan_repair(NETWORK, gather_appliance_facts(RecordedRunner(outputs), NETWORK), ops).changes
+    with pytest.raises(ApplianceError) as lost:
+        change.run()
+    sentence = str(lost.value)
+    assert "was lost while the facts were read, after these steps: anyip-routes.service stopped; " \
+           f"{ANYIP_FILE} replaced by the plan's" in sentence, sentence
+    assert "could not be reconnected" in sentence and "Nothing had been changed" not in sentence
+    assert ops.take_read_after_change() is None  # no read to show as the state after the repair
 
 
 # --- against the simulated appliance --------------------------------------------------------------

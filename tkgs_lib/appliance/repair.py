@@ -209,7 +209,9 @@ class RepairOps:
 
     def _still_failing(self, unit: str) -> list[Check]:
         facts = gather_appliance_facts(self.runner, self.network, self.release)
-        self._read_after_change = facts if not facts.lost else None
+        if facts.lost:  # nothing could be checked: not a success, but a session lost after the change
+            raise SessionLost(facts.lost)
+        self._read_after_change = facts
         return _failing(appliance_checks(self.network, facts, self.release), unit)
 
     def _stop(self, unit: str) -> None:
