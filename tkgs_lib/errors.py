@@ -35,6 +35,18 @@ made.)
 
 from __future__ import annotations
 
+# What a lost answer to a call that changes something may mean, the same for every transport.
+MAY_HAVE_HAPPENED = ("vCenter may have carried it out before the connection was lost: rerun without apply to see "
+                     "whether it did (its row then reads ok)")
+
+
+def innermost_cause(exc: BaseException) -> BaseException:
+    """The exception at the bottom of ``exc``'s chain: the socket or TLS error under the wrappers of
+    requests, urllib3 and http.client."""
+    while (inner := exc.__cause__ or exc.__context__) is not None and inner is not exc:
+        exc = inner
+    return exc
+
 
 class TkgsError(Exception):
     """Base of every error tkgs_lib raises on purpose.

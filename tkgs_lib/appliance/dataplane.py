@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import requests
 
 from ..credentials import basic_auth
-from ..errors import ApplianceError
+from ..errors import ApplianceError, innermost_cause
 from ..vsphere.tls import ContextAdapter
 
 __all__ = ["DataPlaneInfo", "get_info", "verified_session", "message_of", "INFO_PATH"]
@@ -61,16 +61,6 @@ def message_of(response: requests.Response) -> str:
     except ValueError:
         said = response.text.strip()[:200]
     return said.replace("\n", " ").strip() or response.reason or ""
-
-
-def _cause(exc: BaseException) -> BaseException:
-    """The innermost exception: the socket or TLS error under requests' and urllib3's wrappers."""
-    seen = exc
-    while True:
-        inner = seen.__cause__ or seen.__context__
-        if inner is None or inner is seen:
-            return seen
-        seen = inner
 
 
 def _tls_sentence(where: str, exc: BaseException, trusted_by: str, host: str) -> str:
@@ -116,7 +106,7 @@ def get_info(host: str, port: int, user: str, password: str, ca_pem: str, *, tru
         raise ApplianceError(f"the Data Plane API at {where} accepted the connection but did not answer within "
                              f"{timeout:.0f} s: the service is hung; restart dataplaneapi on the appliance.") from None
     except requests.exceptions.ConnectionError as exc:
-        cause = _cause(exc)
+        cause = innermost_cause(exc)
         code = getattr(cause, "errno", None)
         if isinstance(cause, ConnectionRefusedError) or code == errno.ECONNREFUSED:
             raise ApplianceError(

@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Optional
 
+from ..errors import innermost_cause
+
 __all__ = ["Handshake", "handshake", "API_PORT"]
 
 API_PORT = 6443  # the Kubernetes API of the Supervisor
@@ -71,12 +73,6 @@ def _name(fields, *keys: str) -> str:
     return ""
 
 
-def _innermost(exc: BaseException) -> BaseException:
-    while (inner := exc.__cause__ or exc.__context__) is not None and inner is not exc:
-        exc = inner
-    return exc
-
-
 def handshake(address: str, ca_file: Optional[str | Path], *, port: int = API_PORT,
               timeout: float = 10.0) -> Handshake:
     """A TLS handshake with ``address:port`` trusting only the PEM bundle ``ca_file`` (names checked)."""
@@ -116,7 +112,7 @@ def handshake(address: str, ca_file: Optional[str | Path], *, port: int = API_PO
         return failed("handshake timeout", f"the connection was accepted but the handshake did not finish within "
                                            f"{timeout:g} s")
     except (ssl.SSLError, ConnectionError, EOFError) as exc:
-        return failed("closed", str(getattr(exc, "reason", None) or _innermost(exc)) or type(exc).__name__)
+        return failed("closed", str(getattr(exc, "reason", None) or innermost_cause(exc)) or type(exc).__name__)
     except OSError as exc:
         return failed("error", exc.strerror or str(exc))
     finally:

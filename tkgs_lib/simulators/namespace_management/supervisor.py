@@ -44,7 +44,7 @@ from com.vmware.vapi.std_client import LocalizableMessage
 from com.vmware.vcenter.namespace_management_client import Clusters, LoadBalancers, Networks
 
 from tkgs_lib.credentials import basic_auth
-from tkgs_lib.errors import SimulatorUnavailable
+from tkgs_lib.errors import SimulatorUnavailable, innermost_cause
 from tkgs_lib.simulators.appliance.netns import run_in_netns
 from tkgs_lib.vsphere.tls import ContextAdapter
 
@@ -128,19 +128,13 @@ def _address_problems(where: str, address: str) -> list[str]:
 
 # --- what the Supervisor does ----------------------------------------------------------------
 
-def _innermost(exc: BaseException) -> BaseException:
-    while (inner := exc.__cause__ or exc.__context__) is not None and inner is not exc:
-        exc = inner
-    return exc
-
-
 def _verify_reason(exc: BaseException) -> str:
     seen: Optional[BaseException] = exc
     while seen is not None:
         if isinstance(seen, ssl.SSLCertVerificationError):
             return seen.verify_message or str(seen)
         seen = seen.__cause__ or seen.__context__
-    return str(_innermost(exc))
+    return str(innermost_cause(exc))
 
 
 def probe_data_plane(host: str, port: int, username: str, password: str, ca_chain: str,
@@ -167,7 +161,7 @@ def probe_data_plane(host: str, port: int, username: str, password: str, ca_chai
     except requests.exceptions.ReadTimeout:
         return f"it accepted the connection but did not answer within {timeout:g} s"
     except requests.exceptions.ConnectionError as exc:
-        cause = _innermost(exc)
+        cause = innermost_cause(exc)
         code = getattr(cause, "errno", None)
         if isinstance(cause, ConnectionRefusedError) or code == errno.ECONNREFUSED:
             return "the connection was refused"
