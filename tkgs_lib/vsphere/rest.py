@@ -22,8 +22,7 @@ from urllib.parse import urlsplit
 import requests
 
 from ..credentials import basic_auth
-from ..errors import ConnectionFailed, RestError
-from .tasks import MAY_HAVE_HAPPENED
+from ..errors import MAY_HAVE_HAPPENED, ConnectionFailed, RestError
 from .tls import TlsPolicy, unreachable_sentence
 
 log = logging.getLogger(__name__)
@@ -132,12 +131,6 @@ class RestClient:
         elif body is not None:
             kwargs["json"] = body
         return self._request("POST", path, **kwargs)
-
-    def api_patch(self, path: str, body: Any) -> Any:
-        return self._request("PATCH", path, json=body, wrapped=False)
-
-    def api_delete(self, path: str) -> None:
-        self._request("DELETE", path, wrapped=False)
 
     def _request(self, method: str, path: str, *, wrapped: bool = True, **kwargs) -> Any:
         try:

@@ -21,12 +21,10 @@ import ssl
 
 from pyVmomi import vim, vmodl
 
-from ..errors import ConnectionFailed, VSphereError, VSphereFault
+from ..errors import MAY_HAVE_HAPPENED, ConnectionFailed, VSphereError, VSphereFault
 
-__all__ = ["fault_sentence", "vsphere_call", "wait_for_task", "guard_stub", "MAY_HAVE_HAPPENED"]
+__all__ = ["fault_sentence", "vsphere_call", "wait_for_task", "guard_stub"]
 
-MAY_HAVE_HAPPENED = ("vCenter may have carried it out before the connection was lost: rerun without apply to see "
-                     "whether it did (its row then reads ok)")
 # Calls that only read: their loss changes nothing. Everything else may have changed vCenter.
 _READS = ("Retrieve", "ContinueRetrieve", "Find", "Query", "Current", "CreateContainerView", "CreateListView",
           "DestroyView", "Browse", "Search", "Check", "Validate", "Logout", "PbmQuery", "PbmRetrieve",
