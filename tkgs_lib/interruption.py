@@ -31,7 +31,6 @@ GIVE_UP_AFTER = 3  # the signal that ends the process at once
 
 class _State:
     def __init__(self) -> None:
-        self.installed = False
         self.received: list[str] = []  # the names of the signals received, in order
         self.raised = False  # the first has been turned into KeyboardInterrupt: the run is stopping
         self.deferred = False  # one arrived inside a shield and waits for its end
@@ -50,7 +49,6 @@ def install() -> None:
     """Handle SIGINT, SIGTERM and SIGHUP as this module says (idempotent)."""
     for signum in STOPPING_SIGNALS:
         signal.signal(signum, _handler)
-    _state.installed = True
 
 
 def stopping() -> Optional[str]:

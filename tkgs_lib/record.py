@@ -105,11 +105,6 @@ class RunRecord:
     stages: list[StageEntry] = field(default_factory=list)
     error: str = ""  # why the run stopped before a stage could start (a held apply lock...)
 
-    @property
-    def found(self) -> Found:
-        """What the stages found or made (read afresh: a stage may just have added to it)."""
-        return Found.load(self.folder)
-
     # --- reading and writing ---------------------------------------------------------------------
 
     @classmethod

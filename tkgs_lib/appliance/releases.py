@@ -166,9 +166,6 @@ class ReleaseChoice:
         return (f"the appliance's {what} is not one tkgs-runbook knows ({', '.join(KNOWN)}): the checks of its route "
                 f"tables assume it behaves as {self.release.version}, the nearest known one.")
 
-    def to_dict(self) -> dict:
-        return {"version": self.release.version, "found": self.found, "source": self.source}
-
 
 def choose_release(version: Optional[str], source: str, declares_additional_workload_networks: bool = False
                    ) -> ReleaseChoice:

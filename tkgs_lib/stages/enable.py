@@ -24,6 +24,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
+from ..credentials import MASK
 from ..errors import RestError, SupervisorFailed, VerificationFailed
 from ..findings import Finding
 from ..planning import Plan, Step
@@ -34,7 +35,6 @@ from . import stage_named
 STAGE = stage_named("enable")
 CHECKS_FILE = "supervisor-checks.csv"
 REQUEST_FILE = "enable-request.csv"
-MASKED = "********"
 POLL_SECONDS = 5.0  # vCenter's own UI polls about this often; the Supervisor takes many minutes
 PASSWORD_FIELD = "load_balancer_config_spec.ha_proxy_config_create_spec.password"
 
@@ -290,8 +290,8 @@ def request_rows(run, facts: EnableFacts) -> list[dict]:
     if not ready_for_request(facts):
         return []
     sources = _sources(run, facts)
-    sent = spec_fields(build_spec(run, facts, MASKED))
-    return [{"field": path, "value": MASKED if path == PASSWORD_FIELD else value, "from": _source_of(path, sources)}
+    sent = spec_fields(build_spec(run, facts, MASK))
+    return [{"field": path, "value": MASK if path == PASSWORD_FIELD else value, "from": _source_of(path, sources)}
             for path, value in sent.items()]
 
 
@@ -398,7 +398,7 @@ def plan(run, facts: EnableFacts) -> Plan:
         return result.extend(Plan(STAGE.title, [Step.create(obj, desired, lambda: enable(run, facts),
                                                              found="not enabled")]))
     status = str(info.config_status)
-    wanted = spec_fields(build_spec(run, facts, MASKED))
+    wanted = spec_fields(build_spec(run, facts, MASK))
     if status == "RUNNING":
         different = differences(wanted, info)
         if not different:
