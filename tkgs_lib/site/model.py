@@ -223,6 +223,12 @@ class Site:
     source: Optional[Path] = field(default=None, metadata={"internal": True}, compare=False)
     findings: list[Finding] = field(default_factory=list, metadata={"internal": True}, compare=False)
 
+    def ova(self) -> tuple[Optional[Path], str]:
+        """The HAProxy OVA the site names (None: none) and the field naming it: the local content
+        library's item when the site has libraries, else the file deployed directly."""
+        if self.content_libraries is not None:
+            return Path(self.content_libraries.haproxy.ova), "content_libraries.haproxy.ova"
+        return (Path(self.haproxy.ova) if self.haproxy.ova else None), "haproxy.ova"
 
 
 def field_docs(cls: type = Site, prefix: str = "") -> list[dict]:

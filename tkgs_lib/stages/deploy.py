@@ -45,16 +45,8 @@ class DeployFacts:
 
 # --- read ------------------------------------------------------------------------------------------
 
-def _ova_path(site) -> tuple[Optional[Path], str]:
-    if site.content_libraries is not None:
-        return Path(site.content_libraries.haproxy.ova), "content_libraries.haproxy.ova"
-    if site.haproxy.ova:
-        return Path(site.haproxy.ova), "haproxy.ova"
-    return None, "haproxy.ova"
-
-
 def _read_ova(site) -> tuple[Ova, str]:
-    path, field_name = _ova_path(site)
+    path, field_name = site.ova()
     if path is None:
         raise OvaError("haproxy.ova: the site has no content_libraries block, so the appliance is deployed from "
                        "the OVA file itself: give its path in haproxy.ova (or add content_libraries and run the "
@@ -110,8 +102,9 @@ def _placement(run, findings: list[Finding]) -> Optional[Placement]:
         findings.append(Finding.error(field_name, exc.message, "name an existing datastore."))
         return None
     policy_id = policy = None
-    if site.storage is not None and run.found.storage_policy:  # the prepare stage's, in this run folder
-        policy_id, policy = run.found.storage_policy, site.storage.policy
+    recorded = run.found.storage_policy  # the prepare stage's, when it ran in this run folder
+    if site.storage is not None and recorded:
+        policy_id, policy = recorded, site.storage.policy
     elif site.storage is not None:
         from ..vsphere.storage import read_policies
 
@@ -158,7 +151,7 @@ def record(run, facts: DeployFacts) -> dict:
     from ..appliance.releases import ADDITIONAL_WORKLOAD_NETWORKS
     from ..record import RecordedRelease
 
-    path, _ = _ova_path(run.site)
+    path, _ = run.site.ova()
     declares = any(p.key == ADDITIONAL_WORKLOAD_NETWORKS for p in facts.descriptor.properties)
     return {"appliance_release": RecordedRelease(facts.descriptor.version, f"the descriptor of the OVA {path.name}",
                                                  declares)}
@@ -209,7 +202,7 @@ def plan(run, facts: DeployFacts) -> Plan:
     result = Plan(STAGE.title, findings=list(facts.findings))
     props = properties(run, facts)
     result.findings += props.findings
-    path, field_name = _ova_path(site)
+    path, field_name = site.ova()
     release = release_of(facts.descriptor, f"the descriptor of the OVA {path.name}")
     if not release.known:
         result.findings.append(Finding.warning(field_name, release.warning(),

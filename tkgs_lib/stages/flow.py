@@ -234,15 +234,15 @@ class StageRun:
         if recorded is not None:
             return choose_release(recorded.found, f"the run record: {recorded.source}",
                                   recorded.declares_additional_workload_networks)
-        ova = self.site.content_libraries.haproxy.ova if self.site.content_libraries else self.site.haproxy.ova
-        if ova and Path(ova).is_file():
+        ova, _ = self.site.ova()
+        if ova is not None and ova.is_file():
             from ..errors import OvaError
             from ..ova import Ova
 
             try:
-                return release_of(Ova(ova).descriptor(), f"the descriptor of the site's OVA {Path(ova).name}")
+                return release_of(Ova(ova).descriptor(), f"the descriptor of the site's OVA {ova.name}")
             except OvaError as exc:
-                return choose_release("", f"the site's OVA {Path(ova).name} cannot be read: {exc.message}")
+                return choose_release("", f"the site's OVA {ova.name} cannot be read: {exc.message}")
         return choose_release("", "no deploy stage recorded it in this run folder, and the site names no OVA file")
 
     def appliance_ca(self) -> tuple[Optional[str], str]:
