@@ -521,34 +521,32 @@ class SupervisorChecked:
         return self.table().to_text()
 
 
-def check_supervisor(run) -> SupervisorChecked:
+def check_supervisor(run, facts: Optional[EnableFacts] = None) -> SupervisorChecked:
     """From here (the frontend side), the Supervisor's API through the appliance: the TLS handshake with
     its virtual IP, the appliance's HAProxy (Data Plane API, read only) and its anyip ranges (SSH);
-    saved as ``supervisor-checks.csv``."""
+    saved as ``supervisor-checks.csv``. The Supervisor and the appliance's CA are those of ``facts``,
+    else of the run's latest read (after an apply, the read after it)."""
     from ..appliance.supervisor_checks import SupervisorView, gather_supervisor_facts, supervisor_checks
 
     target = run.output / CHECKS_FILE
-    settings = run.network.workload_management
-    if settings is None:
+    facts = run.latest_read() if facts is None else facts
+    if facts.settings is None:
         target.unlink(missing_ok=True)
         return SupervisorChecked(note="The site has no workload_management block: no Supervisor to check.")
-    run.connect_vcenter()
-    cluster = run.inventory.cluster_named(settings.cluster, settings.sources.get("cluster", "workload_management.cluster"))
-    info = read_supervisor_info(run, cluster._moId)
-    if info is None:
+    if facts.supervisor is None:
         target.unlink(missing_ok=True)
-        return SupervisorChecked(note=f"Cluster {settings.cluster} ({cluster._moId}) has no Supervisor to check (a "
+        return SupervisorChecked(note=f"Cluster {facts.cluster_name} ({facts.cluster}) has no Supervisor to check (a "
                                       f"dry run changes nothing; apply enables it).")
-    view = SupervisorView.from_info(cluster._moId, info)
+    view = SupervisorView.from_info(facts.cluster, facts.supervisor)
     hp = run.site.haproxy
-    pem, _ = run.appliance_ca()
+    pem = facts.ca_chain  # "" when the run has none (the plan's error finding says so)
     password = run.secret(hp.dataplane_password_env, "the Data Plane API password", "haproxy.dataplane_password_env")
     ca_file = run.site.vcenter.ca_file
-    facts = gather_supervisor_facts(view, ca_file=ca_file, runner=run.connect_appliance(),
-                                    dataplane_password=password, dataplane_ca_pem=pem or "",
-                                    dataplane_username=hp.dataplane_username,
-                                    ca_described=f"vcenter.ca_file ({ca_file})" if ca_file else "no CA bundle")
-    rows = supervisor_checks(facts, run.network.load_balancer_lines)
+    seen = gather_supervisor_facts(view, ca_file=ca_file, runner=run.connect_appliance(),
+                                   dataplane_password=password, dataplane_ca_pem=pem,
+                                   dataplane_username=hp.dataplane_username,
+                                   ca_described=f"vcenter.ca_file ({ca_file})" if ca_file else "no CA bundle")
+    rows = supervisor_checks(seen, run.network.load_balancer_lines)
     checked = SupervisorChecked(rows)
     checked.table().to_csv(target)
     return checked

@@ -288,13 +288,14 @@ class StageRun:
     def _forget_latest_read(self) -> None:
         self._facts = None
 
+    def latest_read(self):
+        """The facts of the latest read while no plan of this run has changed anything since (after
+        carry_out's apply, its read after it), else of a read now."""
+        return self._facts if self._facts is not None else self.read()
+
     def reports(self, facts=None) -> Reports:
-        """What the stage finds, as titled tables: of ``facts``, else of the latest read when no plan
-        of this run has changed anything since (after carry_out's apply, its read after it), else of
-        a read now."""
-        if facts is None:
-            facts = self._facts if self._facts is not None else self.read()
-        return Reports(self.module.reports(self, facts))
+        """What the stage finds, as titled tables: of ``facts``, else of :meth:`latest_read`."""
+        return Reports(self.module.reports(self, self.latest_read() if facts is None else facts))
 
     # --- the protocol -----------------------------------------------------------------------------
 
