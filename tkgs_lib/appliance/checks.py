@@ -25,7 +25,7 @@ from .facts import (ANYIP_FILE, ANYIP_UNIT, FAILED_UNITS, INTERFACES, INTERFACES
                     ROUTE_TABLES_UNIT, RULES,
                     ConfigText, Interface, Route, RouteTableEntry, Rule, anyip_unit, config_file, ping,
                     route_tables_file, routes, shown, unit_log, unit_state)
-from .releases import KNOWN, TABLE_IDS, WORKLOAD_NETWORKS_FILE, ReleaseChoice, choose_release
+from .releases import KNOWN, TABLE_IDS, WORKLOAD_NETWORKS_FILE, NO_RELEASE_GIVEN, ReleaseChoice
 
 __all__ = ["Check", "ApplianceFacts", "gather_appliance_facts", "appliance_checks", "checks_table", "expected_route_tables",
            "TABLE_IDS", "ROUTED_ROLES"]
@@ -100,7 +100,7 @@ def fact_commands(network: NetworkPlan, release: ReleaseChoice) -> dict[str, Fac
 def gather_appliance_facts(runner: CommandRunner, network: NetworkPlan,
                            release: Optional[ReleaseChoice] = None) -> ApplianceFacts:
     """Every fact the checks read, in one command through ``runner`` (:func:`gather_many`)."""
-    release = release or choose_release("", "no release given")
+    release = release or NO_RELEASE_GIVEN
     try:
         read = gather_many(runner, fact_commands(network, release))
     except SessionLost as exc:  # not one fact was read: every check says so, none passes
@@ -510,7 +510,7 @@ def appliance_checks(network: NetworkPlan, facts: ApplianceFacts,
                      release: Optional[ReleaseChoice] = None) -> list[Check]:
     """Every check of the appliance itself, in the article's order, judged by what ``release``'s first
     boot and units make (the article's v0.1.10 when none is given, with a warning saying so)."""
-    release = release or choose_release("", "no release given")
+    release = release or NO_RELEASE_GIVEN
     anyip = [_anyip_unit(facts), _anyip_file(network, facts), *_local_routes(network, facts)]
     return [_release_row(release), *_interface_checks(network, facts), _failed_units(facts),
             *_made_by(ANYIP_UNIT, anyip), *_made_by(ROUTE_TABLES_UNIT, _route_tables(network, facts, release)),

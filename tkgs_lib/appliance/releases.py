@@ -192,3 +192,7 @@ def release_of(descriptor, source: str) -> ReleaseChoice:
     v0.2.0's ``network.additional_workload_networks``)."""
     declares = any(p.key == ADDITIONAL_WORKLOAD_NETWORKS for p in descriptor.properties)
     return choose_release(descriptor.version, source, declares)
+
+
+# What a check or repair given no release judges by: the article's, with the warning that says so.
+NO_RELEASE_GIVEN = choose_release("", "no release given")

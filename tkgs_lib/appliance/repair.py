@@ -35,7 +35,7 @@ from ..site.network import NetworkPlan
 from .checks import ApplianceFacts, Check, appliance_checks, expected_route_tables, gather_appliance_facts
 from .commands import CommandRunner
 from .facts import ANYIP_FILE, ANYIP_UNIT, ROUTE_TABLES_FILE, ROUTE_TABLES_UNIT
-from .releases import (TABLE_IDS, WORKLOAD_NETWORKS_FILE, ReleaseChoice, anyip_routes_text, choose_release, lines_text,
+from .releases import (TABLE_IDS, WORKLOAD_NETWORKS_FILE, ReleaseChoice, anyip_routes_text, NO_RELEASE_GIVEN, lines_text,
                        route_tables_text)
 
 __all__ = ["FileChange", "UnitChange", "planned_changes", "plan_repair", "RepairOps", "diffs_markdown", "TITLE"]
@@ -119,7 +119,7 @@ def _failing(checks: list[Check], unit: str) -> list[Check]:
 def plan_repair(network: NetworkPlan, facts: ApplianceFacts, ops: "RepairOps" = VALUES_ONLY,
                 release: Optional[ReleaseChoice] = None) -> Plan:
     """A change row per unit whose files are not the plan's (or that failed on the right files), ok otherwise."""
-    release = release or (ops.release if isinstance(ops, RepairOps) else choose_release("", "no release given"))
+    release = release or (ops.release if isinstance(ops, RepairOps) else NO_RELEASE_GIVEN)
     plan = Plan(TITLE)
     if facts.interfaces is None or facts.anyip_file is None or facts.route_tables is None or (
             release.release.additional_workload_networks and facts.workload_networks is None):
@@ -145,7 +145,7 @@ def plan_repair(network: NetworkPlan, facts: ApplianceFacts, ops: "RepairOps" = 
 
 
 def diffs_markdown(network: NetworkPlan, facts: ApplianceFacts, release: Optional[ReleaseChoice] = None) -> "Diffs":
-    release = release or choose_release("", "no release given")
+    release = release or NO_RELEASE_GIVEN
     return Diffs([f for change in planned_changes(network, facts, release) for f in change.differing])
 
 
@@ -188,7 +188,7 @@ class RepairOps:
     def __init__(self, runner: CommandRunner, network: NetworkPlan, release: Optional[ReleaseChoice] = None,
                  now: Callable[[], datetime.datetime] = datetime.datetime.now) -> None:
         self.runner, self.network, self.now = runner, network, now
-        self.release = release or choose_release("", "no release given")
+        self.release = release or NO_RELEASE_GIVEN
         self.backups: dict[str, str] = {}  # path → its backup on the appliance, once made
         self._read_after_change: Optional[ApplianceFacts] = None  # what the last check read; nothing changed since
 

@@ -51,6 +51,7 @@ class EnableFacts:
     content_library: str = ""  # the subscribed library's id
     ca_chain: str = field(default="", repr=False)
     ca_source: str = ""
+    dataplane: tuple[str, int, str] = ("", 0, "")  # the Data Plane API's host, port, and where they came from
     supervisor: Any = None  # Clusters.Info, or None when the cluster has no Supervisor
     findings: list[Finding] = field(default_factory=list)
 
@@ -151,6 +152,7 @@ def read_facts(run) -> EnableFacts:
     _storage_policy(run, facts)
     _content_library(run, facts)
     _ca_chain(run, facts)
+    facts.dataplane = _dataplane(run)
     facts.supervisor = read_supervisor_info(run, facts.cluster)
     return facts
 
@@ -186,7 +188,7 @@ def build_spec(run, facts: EnableFacts, password: str):
                                                 WorkloadNetwork, build_enable_spec)
 
     wm, net = facts.settings, run.network.networks
-    host, port, _ = _dataplane(run)
+    host, port, _ = facts.dataplane
     ranges = lambda rs: tuple(AddressRange(str(r.start), r.count) for r in rs)  # noqa: E731
     m = wm.management
     return build_enable_spec(
@@ -228,7 +230,7 @@ def spec_fields(spec) -> dict[str, str]:
 def _sources(run, facts: EnableFacts) -> list[tuple[str, str]]:
     """Wire path prefixes → where the value came from; the first prefix that matches a field wins."""
     net, s = run.network.networks, facts.settings.sources
-    _, _, dataplane_from = _dataplane(run)
+    _, _, dataplane_from = facts.dataplane
     lb = "load_balancer_config_spec"
     haproxy = f"{lb}.ha_proxy_config_create_spec"
     workload = "workload_networks_spec.supervisor_primary_workload_network"
@@ -390,7 +392,7 @@ def plan(run, facts: EnableFacts) -> Plan:
     result = Plan(STAGE.title, findings=list(facts.findings))
     if not ready_for_request(facts):
         return result  # the findings say what is missing; nothing is planned on a broken base
-    host, port, _ = _dataplane(run)
+    host, port, _ = facts.dataplane
     obj = f"Supervisor on cluster {facts.cluster_name} ({facts.cluster})"
     desired = _desired(facts, host, port)
     info = facts.supervisor
