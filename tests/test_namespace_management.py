@@ -30,7 +30,7 @@ pytestmark = pytest.mark.vcsim
 STAND_IN = "tkgs-runbook vCenter simulator (namespace-management stand-in)"
 DATAPLANE_USER, DATAPLANE_PASSWORD = "admin", "canary-dataplane-pw-3f9"
 SERVED = "10.64.1.0/24"  # the appliance's loadbalance.service_ip_range (the article's)
-CONFIG_SECONDS = 0.3
+CONFIG_SECONDS = 1.0  # CONFIGURING (and REMOVING) this long: wide enough for a loaded host's first read
 
 
 @pytest.fixture(scope="module")
@@ -107,6 +107,20 @@ def statuses(client: NamespaceManagement, cluster: str, until: str, timeout: flo
     return seen
 
 
+def wait_until_removed(client: NamespaceManagement, cluster: str, timeout: float = 15.0) -> RestError:
+    """Poll until vCenter says the cluster has no Supervisor (a disable done); that 404's error."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            client.get(cluster)
+        except RestError as gone:
+            if gone.status == 404:
+                return gone
+            raise
+        assert time.monotonic() < deadline, f"the Supervisor of {cluster} was not removed within {timeout:.0f} s"
+        time.sleep(0.05)
+
+
 def _closed_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -145,10 +159,7 @@ def test_disable_removes_the_supervisor(lab, dataplane):
     client.wait_until_running(cluster, timeout=10, poll=0.05)
     client.disable(cluster)
     assert client.get(cluster).config_status == "REMOVING"
-    time.sleep(CONFIG_SECONDS + 0.5)
-    with pytest.raises(RestError) as gone:
-        client.get(cluster)
-    assert gone.value.status == 404 and gone.value.error_type == "NOT_FOUND"
+    assert wait_until_removed(client, cluster).error_type == "NOT_FOUND"
     assert client.list() == []
 
 
@@ -194,7 +205,7 @@ def test_an_injected_lasting_error_stays(lab, vcsim, dataplane):
     vcsim.inject_enable_error("The control plane VMs could not be deployed.")
     client.enable(cluster, spec_for(*dataplane))
     assert statuses(client, cluster, until="ERROR") == ["CONFIGURING", "ERROR"]
-    time.sleep(CONFIG_SECONDS * 3)
+    time.sleep(CONFIG_SECONDS + 0.5)  # past when it would have turned RUNNING
     info = client.get(cluster)
     assert info.config_status == "ERROR"
     assert messages_of(info) == ["ERROR: The control plane VMs could not be deployed."]
@@ -203,7 +214,7 @@ def test_an_injected_lasting_error_stays(lab, vcsim, dataplane):
     said = re.fullmatch(rf"Workload Management on cluster {cluster} is still ERROR, Kubernetes ERROR after ([0-9.]+) s "
                         r"\(workload_management\.timeout is 0\.3\): vCenter says: ERROR: The control plane VMs could "
                         r"not be deployed\.", str(waited.value))
-    assert said and 0.3 <= float(said.group(1)) < 2, str(waited.value)  # the real clock: matched for its bounds
+    assert said and 0.3 <= float(said.group(1)) < 10, str(waited.value)  # the real clock: matched for its bounds
     # With a grace shorter than the timeout, the lasting ERROR ends the wait first.
     with pytest.raises(SupervisorFailed, match=r"has been in ERROR for [0-9.]+ s, longer than the 0\.2 s an error "
                                                r"may last while vCenter retries \(workload_management\.error_grace\)"):
@@ -218,11 +229,22 @@ def test_an_injected_transient_error_passes_and_the_supervisor_runs(lab, vcsim, 
     assert messages_of(client.get(cluster)) == []
 
 
+def test_an_injected_transient_error_unread_lasts_until_a_read_reports_it(lab, vcsim, dataplane):
+    """The stand-in holds a transient ERROR until an Info has carried it, so a poller that a loaded
+    host delays past its seconds still sees what the test injected."""
+    client, cluster = lab
+    vcsim.inject_enable_error("Waiting for the control plane VMs.", recover_after=0.2)
+    client.enable(cluster, spec_for(*dataplane))
+    time.sleep(CONFIG_SECONDS + 1.0)  # the ERROR's 0.2 s long past, and no Info read meanwhile
+    assert client.get(cluster).config_status == "ERROR"
+    assert statuses(client, cluster, until="RUNNING")[-1] == "RUNNING"  # then it recovers
+
+
 def test_an_injected_stall_never_leaves_configuring(lab, vcsim, dataplane):
     client, cluster = lab
     vcsim.inject_enable_stall()
     client.enable(cluster, spec_for(*dataplane))
-    time.sleep(CONFIG_SECONDS * 4)
+    time.sleep(CONFIG_SECONDS + 0.5)  # past when it would have turned RUNNING
     assert client.get(cluster).config_status == "CONFIGURING"
     # The elapsed time is the real clock's, read after the last poll: on a loaded host it can be a
     # tenth or more past the timeout, so the sentence is matched for the timeout it names.
@@ -230,7 +252,7 @@ def test_an_injected_stall_never_leaves_configuring(lab, vcsim, dataplane):
         client.wait_until_running(cluster, timeout=0.2, poll=0.1)
     said = re.search(r"is still CONFIGURING, Kubernetes WARNING after ([0-9.]+) s "
                      r"\(workload_management\.timeout is 0\.2\)", str(waited.value))
-    assert said and 0.2 <= float(said.group(1)) < 2, str(waited.value)  # never given up before the timeout
+    assert said and 0.2 <= float(said.group(1)) < 10, str(waited.value)  # never given up before the timeout
 
 
 # --- requests vCenter refuses ----------------------------------------------------------------------
@@ -318,7 +340,7 @@ def test_no_password_in_reprs_logs_or_errors(lab, vcsim, dataplane, caplog):
         texts += [repr(vcsim.enable_requests), repr(vcsim.enable_requests[0].spec), str(vcsim.enable_requests[0].spec),
                   repr(client), repr(client.rest), repr(client.get(cluster))]
         client.disable(cluster)
-        time.sleep(CONFIG_SECONDS + 0.3)
+        wait_until_removed(client, cluster)
         spec = spec_for(ca_pem, port, password="wrong-" + DATAPLANE_PASSWORD)
         client.enable(cluster, spec)
         statuses(client, cluster, until="ERROR")
@@ -352,7 +374,7 @@ def test_enable_against_the_simulated_appliance_in_its_lab(vcsim, tmp_path):
         info = client.wait_until_running(cluster, timeout=15, poll=0.1)
         assert info.api_server_cluster_endpoint == "10.64.1.0"
         client.disable(cluster)
-        time.sleep(CONFIG_SECONDS + 0.3)
+        wait_until_removed(client, cluster)  # its load balancer removed from the appliance first
         # The same appliance with a CA that is not its own: the Supervisor cannot trust it.
         client.enable(cluster, spec_for(make_ca("another-appliance")[0], port, host=address,
                                         password=APPLIANCE_PASSWORD, vips=(AddressRange("10.64.1.0", 256),)))

@@ -247,7 +247,8 @@ class VCenterSimulator:
     def inject_enable_error(self, message: str, *, recover_after: float | None = None,
                             cluster: str | None = None) -> None:
         """The next enable (of ``cluster``, or any) ends in config_status ERROR with ``message``
-        once its checks pass: for good, or for ``recover_after`` seconds and then RUNNING."""
+        once its checks pass: for good, or for ``recover_after`` seconds (and until a read has seen it)
+        and then RUNNING."""
         from .namespace_management.supervisor import Fault
 
         kind = "error" if recover_after is None else "transient"

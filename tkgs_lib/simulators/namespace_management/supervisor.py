@@ -63,8 +63,9 @@ ConfigStatus, KubernetesStatus, Severity = Clusters.ConfigStatus, Clusters.Kuber
 @dataclass(frozen=True)
 class Fault:
     """How the next enable (of ``cluster``, or of any when None) goes wrong after its checks pass:
-    ``error`` stays ERROR with ``message``; ``transient`` is ERROR for ``seconds``, then RUNNING;
-    ``stuck`` never leaves CONFIGURING."""
+    ``error`` stays ERROR with ``message``; ``transient`` is ERROR for ``seconds`` and until a read
+    has reported it, then RUNNING (so a poller on a slow host sees the ERROR it is tested for, as a
+    person watching vCenter would); ``stuck`` never leaves CONFIGURING."""
 
     kind: str
     message: str = ""
@@ -216,6 +217,7 @@ class Supervisor:
         self._played: Optional[PlayedControlPlane] = None
         self._lock = threading.Lock()
         self._cancel = threading.Event()
+        self._error_reported = threading.Event()  # an ERROR was in an Info read since it was set
         self.config_status, self.kubernetes_status = ConfigStatus.CONFIGURING, KubernetesStatus.WARNING
         self._messages: list[tuple[str, str]] = []  # (id, sentence)
         self._thread: Optional[threading.Thread] = None
@@ -256,6 +258,7 @@ class Supervisor:
         with self._lock:
             if (self.config_status, self.kubernetes_status, self._messages) == (status, kubernetes, list(messages)):
                 return  # a controller's pass that changed nothing
+            self._error_reported.clear()
             self.config_status, self.kubernetes_status, self._messages = status, kubernetes, list(messages)
         log.info("supervisor of %s: %s", self.cluster, status)
 
@@ -274,7 +277,7 @@ class Supervisor:
             return  # CONFIGURING for ever
         if fault is not None:
             self._set(ConfigStatus.ERROR, KubernetesStatus.ERROR, [("tkgs.stand_in.supervisor.fault", fault.message)])
-            if fault.kind == "error" or self._cancel.wait(fault.seconds):
+            if fault.kind == "error" or self._cancel.wait(fault.seconds) or not self._reported_or_cancelled():
                 return
         if self._netns is None or self._ca_files is None:  # no lab to play the control plane in
             self._set(ConfigStatus.RUNNING, KubernetesStatus.READY, [])
@@ -312,6 +315,13 @@ class Supervisor:
                 self._cancel.wait(self._reconcile_seconds)
         finally:
             played.stop()
+
+    def _reported_or_cancelled(self) -> bool:
+        """Wait until an Info read has reported the ERROR; False when cancelled first."""
+        while not self._error_reported.wait(0.05):
+            if self._cancel.is_set():
+                return False
+        return not self._cancel.is_set()
 
     def _remove(self) -> None:
         played = self._played
@@ -363,6 +373,8 @@ class Supervisor:
     def info(self) -> Clusters.Info:
         with self._lock:
             status, kubernetes, messages = self.config_status, self.kubernetes_status, list(self._messages)
+            if status == ConfigStatus.ERROR:
+                self._error_reported.set()
         spec = self.spec
         severity = Severity.ERROR if status == ConfigStatus.ERROR else Severity.WARNING
         reported = [Clusters.Message(severity=severity, details=LocalizableMessage(
