@@ -17,6 +17,10 @@ from helpers import variant
 from tkgs_lib.site import Site, load_site
 
 ROOT_PASSWORD, DATAPLANE_PASSWORD = "canary-appliance-r00t-pw", "canary-appliance-dataplane-pw"
+# HAProxy's check interval for the control-plane servers in tests (its default is 2 s). With no
+# `timeout check`, HAProxy gives each check `inter` to connect and answer: 500 ms lets the servers,
+# threads in a busy pytest worker, stall a second without being taken DOWN.
+HEALTH_CHECK_MS = 500
 PASSWORD_ENV = {"TKGS_HAPROXY_ROOT_PASSWORD": ROOT_PASSWORD, "TKGS_HAPROXY_DATAPLANE_PASSWORD": DATAPLANE_PASSWORD}
 
 

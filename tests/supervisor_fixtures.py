@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from appliance_fixtures import DATAPLANE_PASSWORD, ROOT_PASSWORD, start_appliance
+from appliance_fixtures import DATAPLANE_PASSWORD, HEALTH_CHECK_MS, ROOT_PASSWORD, start_appliance
 from test_namespace_management import deploy_appliance_vm, spec_for
 from tkgs_lib.appliance.checks import Check
 from tkgs_lib.appliance.supervisor_checks import gather_supervisor_facts, read_supervisor, supervisor_checks
@@ -43,7 +43,7 @@ class Supervised:
     def info(self):
         return self.client.get(self.cluster)
 
-    def facts(self, timeout: float = 3.0):
+    def facts(self, timeout: float = 10.0):
         """The product's reads: vCenter from here, the rest from the lab's frontend side."""
         from tkgs_lib.appliance.ssh import SshRunner
 
@@ -58,7 +58,7 @@ class Supervised:
                                                timeout=timeout)
         return self.sim.in_lab(work)
 
-    def checks(self, timeout: float = 3.0) -> list[Check]:
+    def checks(self, timeout: float = 10.0) -> list[Check]:
         """The product's reads, then its judging with the site's load-balancer ranges."""
         from tkgs_lib.site.network import plan_networks
 
@@ -88,7 +88,7 @@ def supervise(vcsim, tmp_path, *, faults=None) -> Supervised:
         cluster = deploy_appliance_vm(vcsim, props["network.management_ip"], props["loadbalance.service_ip_range"])
         settings = vcsim.supervisor
         settings.config_seconds, settings.load_balancer_timeout, settings.load_balancer_netns = 0.2, 3.0, lab.sim.lab
-        settings.reconcile_seconds, settings.health_check_interval_ms = 0.4, 200
+        settings.reconcile_seconds, settings.health_check_interval_ms = 0.4, HEALTH_CHECK_MS
         rest = RestClient(vcsim.host, vcsim.port, TlsPolicy(ca_file=str(vcsim.ca_file)))
         rest.login(vcsim.username, vcsim.password)
         spec = spec_for(lab.sim.ca_pem, int(props["loadbalance.dataplane_port"]), host=lab.sim.management_address,

@@ -24,7 +24,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from appliance_fixtures import PASSWORD_ENV, start_appliance
+from appliance_fixtures import HEALTH_CHECK_MS, PASSWORD_ENV, start_appliance
 from test_namespace_management import deploy_appliance_vm
 from tkgs_lib.errors import RestError, TkgsError
 
@@ -147,7 +147,7 @@ def enabling(vcsim_binary, tmp_path_factory):
         cleanup.callback(vcsim.stop_supervisors)  # before the appliance they program goes
         settings = vcsim.supervisor
         settings.config_seconds, settings.load_balancer_timeout, settings.load_balancer_netns = 0.2, 3.0, lab.sim.lab
-        settings.reconcile_seconds, settings.health_check_interval_ms = 0.4, 200
+        settings.reconcile_seconds, settings.health_check_interval_ms = 0.4, HEALTH_CHECK_MS
         data = simulator_site_data(vcsim, base=yaml.safe_load(lab.site_file.read_text()))
         data["workload_management"].update(timeout=60, error_grace=2)
         site_file = lab.site_file.with_name("enable-site.yaml")

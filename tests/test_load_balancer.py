@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from appliance_fixtures import DATAPLANE_PASSWORD, ROOT_PASSWORD, start_appliance
+from appliance_fixtures import DATAPLANE_PASSWORD, HEALTH_CHECK_MS, ROOT_PASSWORD, start_appliance
 from tkgs_lib.appliance.dataplane import verified_session
 from tkgs_lib.appliance.ssh import SshRunner
 from tkgs_lib.credentials import basic_auth
@@ -66,7 +66,7 @@ def lb(tmp_path_factory):
     try:
         control_plane.start()
         lab.sim.in_lab(lambda: program_load_balancer(balanced.url, "admin", DATAPLANE_PASSWORD, lab.sim.ca_pem, VIP,
-                                                     control_plane.servers, check_interval_ms=200))
+                                                     control_plane.servers, check_interval_ms=HEALTH_CHECK_MS))
         wait_for(lambda: {s["operational_state"] for s in runtime_servers(balanced)} == {"up"}, "every server up")
         yield balanced
     finally:
