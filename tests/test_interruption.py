@@ -29,6 +29,7 @@ CELL = """\
 import os, signal, time
 if os.environ.get("TKGS_TEST_SIGNAL_IN_CELL") == STAGE:  # the runner is this kernel's parent
     os.kill(os.getppid(), getattr(signal, os.environ.get("TKGS_TEST_SIGNAL", "SIGTERM")))
+    time.sleep(60)  # the runner's interrupt ends it: the cell is still running however late that comes
 time.sleep(0.5)
 print("cell of", STAGE, "ran")
 """
