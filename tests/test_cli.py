@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from helpers import EXAMPLE_SITE, variant
+from long_step import at_long_step, notebooks_with_a_long_plan
 
 SCRIPT = Path(sys.executable).with_name("tkgs-runbook")
 CANARY = "canary-Pa55w0rd-never-shown"
@@ -321,17 +322,10 @@ def test_validate_caps_the_findings_of_one_kind(tmp_path):
 def test_a_run_stopped_by_a_signal_stops_its_kernel_and_keeps_the_record(tmp_path, signame):
     """A closed terminal (SIGHUP) or a CI timeout (SIGTERM) once left the kernel running unsupervised,
     the record unexported and unscrubbed, and the runner silent."""
-    import shutil
     import signal
     import time
 
-    notebooks = tmp_path / "notebooks"
-    shutil.copytree(Path(__file__).resolve().parent.parent / "notebooks", notebooks)
-    plan = notebooks / "01_plan_networks.ipynb"
-    nb = json.loads(plan.read_text())
-    long_step = dict(nb["cells"][-1], id="long-step", source="import time\nprint('working on it')\ntime.sleep(120)\n")
-    nb["cells"].insert(len(nb["cells"]) - 1, long_step)  # a long step, and a last step that never runs
-    plan.write_text(json.dumps(nb))
+    notebooks = notebooks_with_a_long_plan(tmp_path / "notebooks")
     (tmp_path / "tmp").mkdir()
     proc = subprocess.Popen([str(SCRIPT), "run", write_site(tmp_path), "--stages", "plan", "--output",
                              tmp_path / "runs"], env={**os.environ, "TKGS_NOTEBOOKS": str(notebooks),
@@ -341,13 +335,8 @@ def test_a_run_stopped_by_a_signal_stops_its_kernel_and_keeps_the_record(tmp_pat
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and not kernels:  # until the kernel runs the long step
         time.sleep(0.5)
-        records = list((tmp_path / "runs").glob("*/01_plan_networks.ipynb"))
-        try:  # papermill saves the record after each cell: the picture's cell is the one before the long step
-            outputs = [o for c in json.loads(records[0].read_text())["cells"] for o in c.get("outputs", [])]
-        except (IndexError, ValueError):
-            continue
-        if any("image/png" in o.get("data", {}) for o in outputs):
-            time.sleep(2)
+        if any(at_long_step(record) for record in (tmp_path / "runs").glob("*/01_plan_networks.ipynb")):
+            time.sleep(1)  # the kernel takes the cell papermill has just marked running
             kernels = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()
     assert kernels, "the stage never reached its long step"
     argv = Path(f"/proc/{kernels[0]}/cmdline").read_bytes().split(b"\0")

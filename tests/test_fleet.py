@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import signal
 import subprocess
 import time
@@ -15,6 +14,7 @@ import pytest
 import yaml
 
 from sim_site import site_data
+from long_step import at_long_step, notebooks_with_a_long_plan
 from test_cli import SCRIPT, cli, write_site
 from tkgs_lib.fleet import FleetSite, startable
 from tkgs_lib.simulators.ova import build_ova
@@ -138,17 +138,6 @@ def test_a_fleet_of_three_with_one_broken_at_plan(three_sites, vcsim, tmp_path):
 
 # --- stopping a fleet -----------------------------------------------------------------------------
 
-def _notebooks_with_a_long_plan(tmp_path: Path) -> Path:
-    notebooks = tmp_path / "notebooks"
-    shutil.copytree(ROOT / "notebooks", notebooks)
-    plan = notebooks / "01_plan_networks.ipynb"
-    nb = json.loads(plan.read_text())
-    long_step = dict(nb["cells"][-1], id="long-step", source="import time\nprint('working on it')\ntime.sleep(120)\n")
-    nb["cells"].insert(len(nb["cells"]) - 1, long_step)
-    plan.write_text(json.dumps(nb))
-    return notebooks
-
-
 def _descendants(pid: int) -> set[int]:
     children: dict[int, list[int]] = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
@@ -165,14 +154,6 @@ def _descendants(pid: int) -> set[int]:
     return found
 
 
-def _at_long_step(record: Path) -> bool:
-    try:
-        cells = json.loads(record.read_text())["cells"]
-    except (OSError, ValueError):
-        return False
-    return any("image/png" in o.get("data", {}) for c in cells for o in c.get("outputs", []))
-
-
 @pytest.mark.parametrize("signame", ["SIGTERM"])  # the others stop a run alike: test_interruption.py
 def test_a_signal_mid_fleet_keeps_every_record_and_leaves_no_kernel(tmp_path, signame):
     """SIGTERM (a CI timeout) or Ctrl-C: each running site stops its kernel and keeps its record, as a single
@@ -180,16 +161,16 @@ def test_a_signal_mid_fleet_keeps_every_record_and_leaves_no_kernel(tmp_path, si
     files = [write_site(tmp_path, {"site": name}, name=f"{name}.yaml") for name in ("lab-a", "lab-b", "lab-c")]
     proc = subprocess.Popen([str(SCRIPT), "run", *map(str, files), "--stages", "plan", "prepare", "--jobs", "2",
                              "--output", str(tmp_path / "runs")],
-                            env={**os.environ, "TKGS_NOTEBOOKS": str(_notebooks_with_a_long_plan(tmp_path))},
+                            env={**os.environ, "TKGS_NOTEBOOKS": str(notebooks_with_a_long_plan(tmp_path / "notebooks"))},
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
     records = []
     while time.monotonic() < deadline:  # until both running sites' kernels are in the long step
         time.sleep(0.5)
         records = list((tmp_path / "runs").glob("fleet-*/*/01_plan_networks.ipynb"))
-        if len(records) == 2 and all(_at_long_step(r) for r in records):
+        if len(records) == 2 and all(at_long_step(r) for r in records):
             break
-    assert len(records) == 2 and all(_at_long_step(r) for r in records), "the sites never reached the long step"
+    assert len(records) == 2 and all(at_long_step(r) for r in records), "the sites never reached the long step"
     time.sleep(1)
     processes = _descendants(proc.pid)
     assert len(processes) >= 4  # two runners and their kernels
@@ -213,5 +194,7 @@ def test_a_signal_mid_fleet_keeps_every_record_and_leaves_no_kernel(tmp_path, si
     assert "fleet: 3 sites, 0 ok; lab-a interrupted at plan; lab-b interrupted at plan; lab-c not started." in out
     index = (fleet / "index.html").read_text()
     assert index.count("<td>interrupted at plan") == 2 and "<td>not started</td>" in index
-    time.sleep(1)
-    assert [pid for pid in processes if Path(f"/proc/{pid}").exists()] == [], "a runner or kernel outlived the fleet"
+    deadline = time.monotonic() + 10  # a process just reaped can linger a moment in /proc
+    while (left := [pid for pid in processes if Path(f"/proc/{pid}").exists()]) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert left == [], "a runner or kernel outlived the fleet"
