@@ -58,24 +58,36 @@ class Lab:
     """`tkgs-runbook lab` serving ``folder`` on loopback with a token, under a fresh HOME."""
 
     def __init__(self, folder: Path, home: Path, env: dict) -> None:
-        self.folder, self.port, self.token = folder, free_port(), secrets.token_hex(16)
+        self.folder, self.token = folder, secrets.token_hex(16)
         home.mkdir(parents=True, exist_ok=True)
         clean = {k: v for k, v in os.environ.items() if not k.startswith(("TKGS_", "JUPYTER_"))}
         self.log = open(home / "lab.log", "w")
-        self.proc = subprocess.Popen(
-            [str(SCRIPT), "lab", str(folder), "--port", str(self.port), "--no-browser"],
-            env={**clean, "HOME": str(home), "JUPYTER_TOKEN": self.token, **env},
-            stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
-        wait_for(self._up, 90, "JupyterLab to answer")
+        for attempt in range(3):  # a port found free can be taken before the lab binds it: then another
+            self.port = free_port()
+            self.proc = subprocess.Popen(
+                [str(SCRIPT), "lab", str(folder), "--port", str(self.port), "--no-browser"],
+                env={**clean, "HOME": str(home), "JUPYTER_TOKEN": self.token, **env},
+                stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+            try:
+                if wait_for(self._up_or_ended, 90, "JupyterLab to answer") == "up":
+                    return
+            except AssertionError:
+                self.stop()  # never answered: not left running
+                raise
+            said = Path(self.log.name).read_text()
+            if attempt == 2 or f"port {self.port} is not available" not in said:
+                self.log.close()
+                raise AssertionError(f"`tkgs-runbook lab` ended (exit {self.proc.returncode}): {said[-3000:]}")
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def _up(self) -> bool:
-        assert self.proc.poll() is None, Path(self.log.name).read_text()[-3000:]
+    def _up_or_ended(self) -> str:
+        if self.proc.poll() is not None:
+            return "ended"
         with urllib.request.urlopen(f"{self.url}/api/status?token={self.token}", timeout=2) as answer:
-            return answer.status == 200
+            return "up" if answer.status == 200 else ""
 
     def stop(self) -> None:
         if self.proc.poll() is None:

@@ -387,3 +387,19 @@ def test_a_second_apply_of_the_same_site_stops_naming_the_run_that_holds_it(tmp_
     again = cli("run", site, "--stages", "plan", "--apply", "--output", tmp_path / "runs",
                 env={"TKGS_CACHE_DIR": str(cache)})
     assert again.returncode == 0, again.stderr
+
+
+def test_lab_on_a_port_in_use_does_not_start_elsewhere(tmp_path):
+    """`--port` is where a browser or an SSH tunnel is pointed: JupyterLab's habit of taking the next
+    free port would serve the lab where nobody looks. It stops instead, saying the port is taken."""
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("TKGS_", "JUPYTER_"))}
+        result = subprocess.run([str(SCRIPT), "lab", "--port", str(port), "--no-browser"], capture_output=True,
+                                text=True, timeout=120, env={**env, "HOME": str(tmp_path), "JUPYTER_TOKEN": "x" * 32})
+    assert result.returncode == 1, result.stderr[-2000:]
+    assert f"could not be started because port {port} is not available" in result.stderr, result.stderr[-2000:]

@@ -115,8 +115,8 @@ def cmd_lab(args) -> int:
         print("running as root: JupyterLab is started with --allow-root (it refuses root otherwise).",
               file=sys.stderr, flush=True)
         argv.append("--allow-root")
-    if args.port:
-        argv.append(f"--ServerApp.port={args.port}")
+    if args.port:  # the port asked for or none: a browser or tunnel pointed at it must find this lab
+        argv += [f"--ServerApp.port={args.port}", "--ServerApp.port_retries=0"]
     if args.no_browser:
         argv.append("--ServerApp.open_browser=False")
     lab = subprocess.Popen(argv)
@@ -181,7 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("lab", help="step through the notebooks in JupyterLab (on 127.0.0.1)")
     p.add_argument("folder", nargs="?", help="the folder of notebooks to open (default: the checkout's notebooks/)")
-    p.add_argument("--port", type=int, help="the port to listen on (default: JupyterLab's, 8888 or the next free)")
+    p.add_argument("--port", type=int, help="the port to listen on; in use, the lab does not start (default: 8888 or the next free)")
     p.add_argument("--no-browser", action="store_true", help="do not open a browser (on a server without one)")
     p.set_defaults(func=cmd_lab)
 
