@@ -1,6 +1,6 @@
 """Verify and repair across a slow link: round trips, not bytes, are what a WAN charges.
 
-    sudo python benchmarks/bench_verify_link.py [--delay-ms 25] [--rounds 5] [--no-demo]
+    sudo python benchmarks/bench_verify_link.py [--delay-ms 25] [--rounds 5] [--demos 3] [--no-demo]
 
 A simulated appliance (real sshd, real kernel routes, the Data Plane API stand-in) in its network
 namespaces, and a TCP proxy of this script inside the appliance's namespace, in front of its sshd and
@@ -16,8 +16,9 @@ side by side with the one SSH exec for the facts). The SSH login is once per sta
 of the read; its own cost is printed too.
 
 Then the number of SSH execs one verify read and one repair (the article's line, applied) make,
-printed; and, unless ``--no-demo``, the demo's stage times from its stages.json, with the target
-repair ≤ 1.5 × verify. Exits 1 when a target is missed.
+printed; and, unless ``--no-demo``, the demo's stage times from its stages.json, ``--demos`` runs of
+it, with the target repair ≤ 1.5 × verify for the median run (one run's two stages vary by a
+fifth or so between runs on a busy host). Exits 1 when a target is missed.
 """
 
 from __future__ import annotations
@@ -249,6 +250,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--delay-ms", type=float, default=25.0, help="delay each way (default 25 ms)")
     parser.add_argument("--rounds", type=int, default=5, help="ABBA rounds (default 5)")
+    parser.add_argument("--demos", type=int, default=3, help="demo runs for the stage times (default 3)")
     parser.add_argument("--no-demo", action="store_true", help="skip the demo's stage times")
     args = parser.parse_args(argv)
     from tkgs_lib.simulators.appliance import available
@@ -272,12 +274,18 @@ def main(argv=None) -> int:
         print(f"repair of the article's line (read, plan, apply, read again, reports): {r['seconds']:.2f} s, "
               f"SSH execs: {r['execs']}")
         if not args.no_demo:
-            rows = demo_times(work)
-            print("the demo's stages: " + ", ".join(f"{title} {seconds:.1f} s" for title, seconds in rows))
-            verify_s = next(s for t, s in rows if t.startswith("Verify"))
-            repair_s = next(s for t, s in rows if t.startswith("Repair"))
-            print(f"  repair / verify: {repair_s / verify_s:.2f} (target at most {REPAIR_TARGET:g})")
-            if repair_s > REPAIR_TARGET * verify_s:
+            ratios = []
+            for run in range(args.demos):
+                rows = demo_times(work / f"demo-{run}")
+                print(f"the demo's stages (run {run + 1}): "
+                      + ", ".join(f"{title} {seconds:.1f} s" for title, seconds in rows))
+                verify_s = next(s for t, s in rows if t.startswith("Verify"))
+                repair_s = next(s for t, s in rows if t.startswith("Repair"))
+                ratios.append(repair_s / verify_s)
+            ratio = statistics.median(ratios)
+            print(f"  repair / verify: {ratio:.2f}, the median of {', '.join(f'{r:.2f}' for r in ratios)} "
+                  f"(target at most {REPAIR_TARGET:g})")
+            if ratio > REPAIR_TARGET:
                 missed.append("the demo's repair against its verify")
     if missed:
         print(f"missed: {', '.join(missed)}")
