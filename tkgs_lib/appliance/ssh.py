@@ -96,6 +96,11 @@ class _Refuse(paramiko.MissingHostKeyPolicy):
             f"after confirming it on the appliance's console. Nothing was sent.")
 
 
+# What a closed or wordless connection means on the appliance, for the two ways paramiko says it.
+NOT_SSHD = ("sshd on the appliance is stopping or restarting, or refusing more sessions for now (its MaxStartups), "
+            "or what answers on that port is not sshd; try again in a moment")
+
+
 class SshRunner:
     """Commands on the appliance as ``user``, over one SSH session. Use as a context manager."""
 
@@ -200,7 +205,14 @@ class SshRunner:
             raise ApplianceError(f"cannot open SSH to {where}: {why}.") from None
         except paramiko.SSHException as exc:
             self.close()
+            if "protocol banner" in str(exc):  # the peer closed, or spoke something other than SSH
+                raise ApplianceError(f"SSH to {where} failed: no SSH greeting came ({str(exc).rstrip('.')}): "
+                                     f"{NOT_SSHD}.") from None
             raise ApplianceError(f"SSH to {where} failed: {exc}.") from None
+        except EOFError:  # paramiko's word for a connection reset before its own greeting was sent
+            self.close()
+            raise ApplianceError(f"SSH to {where} failed: the connection was closed before the SSH handshake "
+                                 f"began: {NOT_SSHD}.") from None
         self._open = True
         return self
 
@@ -220,7 +232,7 @@ class SshRunner:
         except (paramiko.SSHException, OSError, EOFError) as exc:
             self.close()
             raise SessionLost(f"the SSH session to {self.host} was lost while `{shown_command(command)}` ran "
-                              f"({exc or type(exc).__name__})", command) from None
+                              f"({str(exc) or type(exc).__name__})", command) from None
         if status == -1:  # the channel closed with no exit status: the session, not the command, ended
             self.close()
             raise SessionLost(f"the SSH session to {self.host} was lost while `{shown_command(command)}` ran "
