@@ -403,3 +403,19 @@ def test_lab_on_a_port_in_use_does_not_start_elsewhere(tmp_path):
                                 text=True, timeout=120, env={**env, "HOME": str(tmp_path), "JUPYTER_TOKEN": "x" * 32})
     assert result.returncode == 1, result.stderr[-2000:]
     assert f"could not be started because port {port} is not available" in result.stderr, result.stderr[-2000:]
+
+
+def test_ctrl_c_in_a_command_that_changes_nothing_says_so_in_words(monkeypatch, capsys):
+    """Outside run and demo, Ctrl-C is Python's own KeyboardInterrupt, which says nothing: the line
+    once read "interrupted:  arrived before anything was changed"."""
+    import signal
+
+    from tkgs_lib import cli as cli_module
+
+    def interrupted(args):
+        raise KeyboardInterrupt()
+
+    monkeypatch.setattr(signal, "signal", lambda *args: None)  # this test's process keeps its handlers
+    monkeypatch.setattr(cli_module, "cmd_validate", interrupted)
+    assert cli_module.main(["validate", str(EXAMPLE_SITE)]) == 130
+    assert capsys.readouterr().err == "interrupted: Ctrl-C arrived before anything was changed.\n"

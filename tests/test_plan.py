@@ -54,6 +54,15 @@ def test_an_unexpected_fault_is_wrapped_with_the_object_and_nothing_ran_before_i
         plan.apply(progress=False)
 
 
+def test_an_unexpected_fault_that_says_nothing_is_named_by_its_kind():
+    def reset():
+        raise EOFError()  # paramiko's bare EOFError once read "failed: ." here
+
+    plan = Plan("stage", [Step("item i", "x", "missing", "create", run=reset)])
+    with pytest.raises(TkgsError, match=r"^stage: create item i failed: EOFError\. As for this step"):
+        plan.apply(progress=False)
+
+
 def test_a_plan_of_ok_rows_is_a_no_op():
     plan = Plan("stage", [Step("a", "x", "x", "ok")])
     assert plan.is_noop and plan.apply(progress=False) == []

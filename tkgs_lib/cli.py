@@ -220,7 +220,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_ERRORS
     except KeyboardInterrupt as exc:
-        print(f"interrupted: {exc or 'Ctrl-C'} arrived before anything was changed.", file=sys.stderr)
+        print(f"interrupted: {str(exc) or 'Ctrl-C'} arrived before anything was changed.", file=sys.stderr)
         return 130
     finally:
         if args.command in ("run", "demo"):  # the work is over, its record kept: what is left is clean-up

@@ -137,7 +137,7 @@ class Plan:
                 raise exc.reworded(f"{named.rstrip('.')}.{_already_done(done, exc.effect)}") from exc
             except Exception as exc:  # a fault no boundary translated: name the object, keep the cause
                 unknown = "it may have been carried out before it failed: rerun without apply to see whether"
-                raise TkgsError(f"{self.title}: {step.action} {step.object} failed: {exc}."
+                raise TkgsError(f"{self.title}: {step.action} {step.object} failed: {str(exc) or type(exc).__name__}."
                                 f"{_already_done(done, unknown)}", effect=unknown) from exc
             done.append(step)
         return done
