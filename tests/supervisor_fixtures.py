@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass, field
 
 from appliance_fixtures import DATAPLANE_PASSWORD, HEALTH_CHECK_MS, ROOT_PASSWORD, start_appliance
-from test_namespace_management import deploy_appliance_vm, spec_for
+from test_namespace_management import deploy_appliance_vm, spec_for, wait_until_removed
 from tkgs_lib.appliance.checks import Check
 from tkgs_lib.appliance.supervisor_checks import gather_supervisor_facts, read_supervisor, supervisor_checks
 from tkgs_lib.vsphere.namespace_management import AddressRange, NamespaceManagement
@@ -121,17 +121,8 @@ def checks_when(supervised: Supervised, condition, what: str, timeout: float = 2
 
 def disable(supervised: Supervised) -> None:
     """Disable the Supervisor and wait until vCenter no longer knows it."""
-    from tkgs_lib.errors import RestError
-
-    def gone() -> bool:
-        try:
-            supervised.info()
-        except RestError as missing:
-            return missing.status == 404
-        return False
-
     supervised.client.disable(supervised.cluster)
-    wait_for(gone, "the Supervisor removed", timeout=10)
+    wait_until_removed(supervised.client, supervised.cluster, timeout=10)
     supervised.seen.clear()
 
 

@@ -247,7 +247,7 @@ def test_an_injected_stall_never_leaves_configuring(lab, vcsim, dataplane):
     time.sleep(CONFIG_SECONDS + 0.5)  # past when it would have turned RUNNING
     assert client.get(cluster).config_status == "CONFIGURING"
     # The elapsed time is the real clock's, read after the last poll: on a loaded host it can be a
-    # tenth or more past the timeout, so the sentence is matched for the timeout it names.
+    # tenth or more past the timeout, so its figure is judged by bounds, beside the timeout named.
     with pytest.raises(SupervisorFailed) as waited:
         client.wait_until_running(cluster, timeout=0.2, poll=0.1)
     said = re.search(r"is still CONFIGURING, Kubernetes WARNING after ([0-9.]+) s "
