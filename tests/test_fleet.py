@@ -161,7 +161,8 @@ def test_a_signal_mid_fleet_keeps_every_record_and_leaves_no_kernel(tmp_path, si
     files = [write_site(tmp_path, {"site": name}, name=f"{name}.yaml") for name in ("lab-a", "lab-b", "lab-c")]
     proc = subprocess.Popen([str(SCRIPT), "run", *map(str, files), "--stages", "plan", "prepare", "--jobs", "2",
                              "--output", str(tmp_path / "runs")],
-                            env={**os.environ, "TKGS_NOTEBOOKS": str(notebooks_with_a_long_plan(tmp_path / "notebooks"))},
+                            env={**os.environ,
+                                 "TKGS_NOTEBOOKS": str(notebooks_with_a_long_plan(tmp_path / "notebooks"))},
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
     records = []

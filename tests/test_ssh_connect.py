@@ -81,6 +81,7 @@ def test_a_connection_reset_before_the_greeting_is_one_sentence(tmp_path, monkey
         "SSH to root@127.0.0.1:22 failed: the connection was closed before the SSH handshake began: sshd on the "
         "appliance is stopping or restarting, or refusing more sessions for now (its MaxStartups), or what answers "
         "on that port is not sshd; try again in a moment.")
-    with pytest.raises(ApplianceError, match=r"^reconnecting to 127\.0\.0\.1 failed 2 times: SSH to root@127\.0\.0\.1:22 "
-                                             r"failed: the connection was closed before the SSH handshake began"):
+    with pytest.raises(ApplianceError, match=r"^reconnecting to 127\.0\.0\.1 failed 2 times: SSH to "
+                                             r"root@127\.0\.0\.1:22 failed: the connection was closed before the "
+                                             r"SSH handshake began"):
         runner.reconnect(attempts=2, wait=0)

@@ -181,7 +181,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("lab", help="step through the notebooks in JupyterLab (on 127.0.0.1)")
     p.add_argument("folder", nargs="?", help="the folder of notebooks to open (default: the checkout's notebooks/)")
-    p.add_argument("--port", type=int, help="the port to listen on; in use, the lab does not start (default: 8888 or the next free)")
+    p.add_argument("--port", type=int, help="the port to listen on; if it is taken, the lab does not start "
+                                            "(default: 8888 or the next free)")
     p.add_argument("--no-browser", action="store_true", help="do not open a browser (on a server without one)")
     p.set_defaults(func=cmd_lab)
 

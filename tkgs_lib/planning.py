@@ -137,7 +137,8 @@ class Plan:
                 raise exc.reworded(f"{named.rstrip('.')}.{_already_done(done, exc.effect)}") from exc
             except Exception as exc:  # a fault no boundary translated: name the object, keep the cause
                 unknown = "it may have been carried out before it failed: rerun without apply to see whether"
-                raise TkgsError(f"{self.title}: {step.action} {step.object} failed: {str(exc) or type(exc).__name__}."
+                said = str(exc) or type(exc).__name__  # a bare EOFError says nothing
+                raise TkgsError(f"{self.title}: {step.action} {step.object} failed: {said}."
                                 f"{_already_done(done, unknown)}", effect=unknown) from exc
             done.append(step)
         return done

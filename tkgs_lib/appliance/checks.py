@@ -25,7 +25,7 @@ from .facts import (ANYIP_FILE, ANYIP_UNIT, FAILED_UNITS, INTERFACES, INTERFACES
                     ROUTE_TABLES_UNIT, RULES,
                     ConfigText, Interface, Route, RouteTableEntry, Rule, anyip_unit, config_file, ping,
                     route_tables_file, routes, shown, unit_log, unit_state)
-from .releases import KNOWN, TABLE_IDS, WORKLOAD_NETWORKS_FILE, NO_RELEASE_GIVEN, ReleaseChoice
+from .releases import KNOWN, NO_RELEASE_GIVEN, TABLE_IDS, WORKLOAD_NETWORKS_FILE, ReleaseChoice
 
 __all__ = ["Check", "ApplianceFacts", "gather_appliance_facts", "appliance_checks", "checks_table", "expected_route_tables",
            "TABLE_IDS", "ROUTED_ROLES"]

@@ -35,8 +35,8 @@ from ..site.network import NetworkPlan
 from .checks import ApplianceFacts, Check, appliance_checks, expected_route_tables, gather_appliance_facts
 from .commands import CommandRunner
 from .facts import ANYIP_FILE, ANYIP_UNIT, ROUTE_TABLES_FILE, ROUTE_TABLES_UNIT
-from .releases import (TABLE_IDS, WORKLOAD_NETWORKS_FILE, ReleaseChoice, anyip_routes_text, NO_RELEASE_GIVEN, lines_text,
-                       route_tables_text)
+from .releases import (NO_RELEASE_GIVEN, TABLE_IDS, WORKLOAD_NETWORKS_FILE, ReleaseChoice, anyip_routes_text,
+                       lines_text, route_tables_text)
 
 __all__ = ["FileChange", "UnitChange", "planned_changes", "plan_repair", "RepairOps", "diffs_markdown", "TITLE"]
 

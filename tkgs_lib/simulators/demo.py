@@ -183,8 +183,8 @@ def _demo_stages(sim, appliances, work: str, output: Path, passwords: dict, disk
         raise
     except KeyboardInterrupt as exc:  # between stages, or before the first
         done = ", ".join(r.title for r in rows) or "no stage"
-        message = (f"the demo was stopped by {str(exc) or 'a signal'} between its stages: {done} had run; the simulators "
-                   f"are removed. See {folder / 'index.html'}.")
+        message = (f"the demo was stopped by {str(exc) or 'a signal'} between its stages: {done} had run; the "
+                   f"simulators are removed. See {folder / 'index.html'}.")
         stopped(f"The demo stopped: {message}")
         raise StageInterrupted(message) from None
     finally:
