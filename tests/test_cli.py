@@ -345,7 +345,7 @@ def test_a_run_stopped_by_a_signal_stops_its_kernel_and_keeps_the_record(tmp_pat
     proc.send_signal(getattr(signal, signame))
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err[-2000:]
-    assert f"interrupted: stage 'plan' (Plan the networks) was interrupted by {signame}: it changes nothing." in err
+    assert f"interrupted: stage 'plan' (Plan the networks) was interrupted by {signame}. It changed nothing." in err
     assert "Traceback" not in err and "IPKernelApp" not in err and "zmq" not in err.lower(), err
     (folder,) = (tmp_path / "runs").iterdir()
     assert (folder / "01_plan_networks.html").exists()  # the record, exported

@@ -188,7 +188,7 @@ def test_a_signal_mid_fleet_keeps_every_record_and_leaves_no_kernel(tmp_path, si
         banner = json.loads((folder / "01_plan_networks.ipynb").read_text())["cells"][0]
         assert banner["metadata"]["tags"] == ["tkgs-interrupted"]
         log = (folder / "runner.log").read_text()
-        assert f"interrupted: stage 'plan' (Plan the networks) was interrupted by {signame}: it changes nothing." in log
+        assert f"interrupted: stage 'plan' (Plan the networks) was interrupted by {signame}. It changed nothing." in log
         assert "Traceback" not in log
     assert not (fleet / "lab-c").exists()  # never started once the fleet was stopped
     assert f"lab-a: {signame} passed on" in out and f"lab-b: {signame} passed on" in out

@@ -101,7 +101,7 @@ MOMENTS = {
     "before any stage": ("record:index", "", {"plan": "pending", "prepare": "pending"},
                          "arrived before any stage started: nothing was changed"),
     "as the first stage starts": ("stage", "", {"plan": "interrupted", "prepare": "pending"},
-                                  "stage 'plan' (Plan the networks) was interrupted by SIGTERM: it changes nothing. "
+                                  "stage 'plan' (Plan the networks) was interrupted by SIGTERM. It changed nothing. "
                                   "It was stopped before its notebook started: none of its cells ran."),
     "while a cell runs": ("", "plan", {"plan": "interrupted", "prepare": "pending"},
                           "stage 'plan' (Plan the networks) was interrupted by SIGTERM"),
@@ -119,7 +119,7 @@ MOMENTS = {
     "between the stages": ("record:index#3", "", {"plan": "ok", "prepare": "pending"},
                            "arrived after stage 'plan' (ok) and before stage 'prepare' started"),
     "in the second stage's cell": ("", "prepare", {"plan": "ok", "prepare": "interrupted"},
-                                   "stage 'prepare' (Prepare vSphere) was interrupted by SIGTERM: it had not yet planned"),
+                                   "stage 'prepare' (Prepare vSphere) was interrupted by SIGTERM. It changed nothing."),
 }
 
 

@@ -54,9 +54,9 @@ def test_a_port_group_whose_answer_is_lost_may_have_been_made_and_a_rerun_shows_
         sentence = applied_and_lost("prepare", site_file(vcsim, tmp_path, monkeypatch, lossy.port), tmp_path / "run")
     assert sentence.startswith("port group tkgs-management: the connection to vCenter was lost before it answered "
                                "AddDVPortgroup_Task"), sentence
-    assert "As for this step, vCenter may have carried it out before the connection was lost: rerun without apply to " \
-           "see whether it did" in sentence
-    assert "Nothing had been changed" not in sentence
+    assert "May have changed (rerun without apply to see whether it did): create port group tkgs-management " \
+           "(AddDVPortgroup_Task to vCenter: sent, no answer came)" in sentence, sentence
+    assert "Nothing was changed" not in sentence
     with stage("prepare", site_file(vcsim, tmp_path, monkeypatch), tmp_path / "rerun") as rerun:
         rows = {s.object: s.action for s in rerun.plan().steps}
     assert rows["port group tkgs-management"] == "ok"  # vCenter had made it: the rerun says so
@@ -69,9 +69,12 @@ def test_a_deploy_whose_answer_is_lost_says_the_vm_may_have_been_deployed(vcsim,
     with FirstBoot(vcsim), LossyVCenter(vcsim, Rule(b"~action=deploy", "cut")) as lossy:
         sentence = applied_and_lost("deploy", site_file(vcsim, tmp_path, monkeypatch, lossy.port), tmp_path / "run")
     assert "Remote end closed connection without response" in sentence
-    assert "As for this step, vCenter had made VM 'haproxy01' before its answer was lost; that VM was removed " \
-           "again, so none is left." in sentence, sentence  # what happened, where "could not POST" hid it
-    assert "Nothing had been changed" not in sentence
+    assert "May have changed (rerun without apply to see whether it did): create VM haproxy01 (POST " \
+           "/rest/com/vmware/vcenter/ovf/library-item/id:" in sentence, sentence
+    assert "?action=deploy to vCenter 127.0.0.1:" in sentence and ": sent, no answer came; Destroy_Task: done)" in sentence
+    # what a read then found, where "could not POST" hid it
+    assert "Read afterwards: vCenter held a VM 'haproxy01', which was then removed, so none is left." in sentence
+    assert "Nothing was changed" not in sentence
     with stage("deploy", direct, tmp_path / "again") as again:
         facts = again.read()
     assert facts.vms == []  # as the sentence says

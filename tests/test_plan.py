@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from tkgs_lib import effects
 from tkgs_lib.errors import ConflictError, TkgsError, ValidationFailed
 from tkgs_lib.findings import Finding
 from tkgs_lib.planning import Plan, Step
@@ -32,34 +33,59 @@ def test_a_conflict_or_an_error_finding_stops_before_anything_runs():
     assert ran == []
 
 
-def test_a_failed_step_names_its_object_and_what_already_ran():
+def sent(outcome: str):
+    """A step's request, as a transport enters it on the ledger and closes it with what came back."""
+    def run():
+        ledger = effects.current()
+        ledger.close(ledger.enter("vCenter vc:443", "POST /rest/x"), outcome)
+    return run
+
+
+def test_a_failed_step_names_its_object_and_what_the_ledger_says_was_changed():
     def fail():
+        sent(effects.REFUSED)()
         raise TkgsError("vCenter said no")
 
-    plan = Plan("stage", [Step("tag t", "x", "missing", "create", run=lambda: None),
+    plan = Plan("stage", [Step("tag t", "x", "missing", "create", run=sent(effects.DONE)),
                           Step("policy p", "y", "missing", "create", run=fail)])
-    with pytest.raises(TkgsError) as failure:
+    with effects.keeping(effects.Ledger()), pytest.raises(TkgsError) as failure:
         plan.apply(progress=False)
     assert failure.value.message.startswith("policy p: vCenter said no")
-    assert "Already done before it: create tag t" in failure.value.message
+    assert "Changed: create tag t." in failure.value.message  # the refused request changed nothing
+    assert "create policy p" not in failure.value.message
+    assert "Rerun to carry on" in failure.value.message
 
 
-def test_an_unexpected_fault_is_wrapped_with_the_object_and_nothing_ran_before_it():
+def test_a_step_whose_request_got_no_answer_may_have_happened():
+    def lost():
+        ledger = effects.current()
+        ledger.close(ledger.enter("vCenter vc:443", "POST /rest/item"), effects.UNKNOWN, "reset")
+        raise TkgsError("the connection to vCenter was lost")
+
+    plan = Plan("stage", [Step("item i", "x", "missing", "create", run=lost)])
+    with effects.keeping(effects.Ledger()), pytest.raises(TkgsError) as failure:
+        plan.apply(progress=False)
+    assert ("May have changed (rerun without apply to see whether it did): create item i (POST /rest/item to "
+            "vCenter vc:443: sent, no answer came).") in failure.value.message
+    assert "Nothing was changed" not in failure.value.message
+
+
+def test_an_unexpected_fault_is_wrapped_with_the_object_and_the_ledger_says_nothing_was_sent():
     plan = Plan("stage", [Step("item i", "x", "missing", "create", run=lambda: 1 / 0)])
-    # A fault of our own code says nothing of whether the step's call reached vCenter: the message
-    # says the step may have happened, and that nothing before it had.
-    with pytest.raises(TkgsError, match=r"stage: create item i failed: division by zero\. As for this step, it may "
-                                        r"have been carried out before it failed: rerun without apply to see whether\. "
-                                        r"Nothing else had been changed\."):
+    # A fault of our own code before any request: the ledger holds none, so nothing was changed.
+    with effects.keeping(effects.Ledger()), \
+            pytest.raises(TkgsError, match=r"^stage: create item i failed: division by zero\. Nothing was changed\.$"):
         plan.apply(progress=False)
 
 
-def test_an_unexpected_fault_that_says_nothing_is_named_by_its_kind():
-    def reset():
+def test_an_unexpected_fault_after_a_request_left_says_it_may_have_happened():
+    def cut():
+        effects.current().enter("vCenter vc:443", "POST /rest/item")  # sent; the answer never read
         raise EOFError()  # paramiko's bare EOFError once read "failed: ." here
 
-    plan = Plan("stage", [Step("item i", "x", "missing", "create", run=reset)])
-    with pytest.raises(TkgsError, match=r"^stage: create item i failed: EOFError\. As for this step"):
+    plan = Plan("stage", [Step("item i", "x", "missing", "create", run=cut)])
+    with effects.keeping(effects.Ledger()), \
+            pytest.raises(TkgsError, match=r"^stage: create item i failed: EOFError\. May have changed"):
         plan.apply(progress=False)
 
 

@@ -50,15 +50,21 @@ def cmd_run(args) -> int:
     else:
         folder = new_run_folder(site, Path(args.output or "runs"))
     print(f"run folder: {folder}", flush=True)
+    results = []
     try:
         for result in run_and_record(site, stages, folder, apply=args.apply, progress=sys.stderr.isatty()):
-            print(f"  done: {result.notebook.name}  ({result.html.name})", flush=True)
+            results.append(result)
+            print(f"  done: {result.notebook.name}  ({result.html.name})"
+                  + (f"  {result.changed}" if args.apply and result.stage.changes else ""), flush=True)
     except KeyboardInterrupt as exc:  # between stages, or before the first: the record says how far it got
         raise StageInterrupted(interrupted_run(folder, str(exc) or interruption.stopping() or "a signal")) from None
-    changing = [s for s in stages if s.changes]
-    if changing and not args.apply:
-        print(f"plan only: {', '.join(sorted({s.changes for s in changing}))} was not changed. Read the plan in "
-              f"{', '.join(s.notebook.replace('.ipynb', '.html') for s in changing)}, then rerun with --apply.")
+    planned = [r for r in results if r.stage.changes and not args.apply]
+    if planned:
+        from .effects import account
+
+        said = account([e for r in planned for e in r.effects], nothing="nothing was changed")
+        print(f"plan only: {said[0].lower() + said[1:].rstrip('.')}. Read the plan in "
+              f"{', '.join(r.html.name for r in planned if r.html.exists())}, then rerun with --apply.")
     return EXIT_OK
 
 

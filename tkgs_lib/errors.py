@@ -35,11 +35,6 @@ made.)
 
 from __future__ import annotations
 
-# What a lost answer to a call that changes something may mean, the same for every transport.
-MAY_HAVE_HAPPENED = ("vCenter may have carried it out before the connection was lost: rerun without apply to see "
-                     "whether it did (its row then reads ok)")
-
-
 def innermost_cause(exc: BaseException) -> BaseException:
     """The exception at the bottom of ``exc``'s chain: the socket or TLS error under the wrappers of
     requests, urllib3 and http.client."""
@@ -51,9 +46,9 @@ def innermost_cause(exc: BaseException) -> BaseException:
 class TkgsError(Exception):
     """Base of every error tkgs_lib raises on purpose.
 
-    ``effect``: what the failed action itself may have changed, when it is not "nothing" (a step
-    whose answer was lost may have been carried out; a repair cut short left a file replaced): a
-    plan that stops on it says so rather than "nothing had been changed"."""
+    ``effect``: what a read made after the failure found of the state it left (the VM a lost deploy
+    made, removed again; the unit a repair rolled back, active again), when one was made. What was
+    sent and what came back is the ledger's to say (:mod:`tkgs_lib.effects`), never this."""
 
     effect: str = ""
 
@@ -179,8 +174,19 @@ class SimulatorUnavailable(TkgsError):
 
 
 class StageFailed(TkgsError):
-    """A runbook stage failed; the message names the stage and its notebook."""
+    """A runbook stage failed; the message names the stage and its notebook. ``result``: the runner's
+    StageResult of it (its record, its seconds, the exception its cell raised, what it changed), when
+    its notebook ran."""
+
+    def __init__(self, message: str, result=None) -> None:
+        super().__init__(message)
+        self.result = result
 
 
 class StageInterrupted(StageFailed):
-    """A runbook stage was interrupted; the message says which, and what it may have changed."""
+    """A runbook stage was interrupted; the message says which, and what it changed. ``failed``: it had
+    failed on its own before the signal came (the signal came while its record was kept)."""
+
+    def __init__(self, message: str, result=None, failed: bool = False) -> None:
+        super().__init__(message, result)
+        self.failed = failed

@@ -18,6 +18,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Callable, Literal, Optional
 
+from . import effects
 from .errors import ConflictError, TkgsError
 from .findings import Finding, findings_table, raise_for_errors
 
@@ -127,32 +128,35 @@ class Plan:
 
         if self.before_changes is not None:
             self.before_changes()
+        ledger = effects.current()
+        mark = ledger.mark()
         done: list[Step] = []
         for step in progress_bar(todo, desc=self.title, unit="step", disable=not progress):
-            log.info("%s: %s %s", self.title, step.action, step.object)
+            row = f"{step.action} {step.object}"
+            log.info("%s: %s", self.title, row)
             try:
-                step.run()
-            except TkgsError as exc:  # name the object and what already ran; keep the class and fields
+                with ledger.step(row):
+                    step.run()
+            except TkgsError as exc:  # name the object and say what was changed; keep the class and fields
                 named = exc.message if exc.message.startswith(step.object) else f"{step.object}: {exc.message}"
-                raise exc.reworded(f"{named.rstrip('.')}.{_already_done(done, exc.effect)}") from exc
+                raise exc.reworded(f"{named.rstrip('.')}. {_what_changed(ledger.since(mark), exc.effect)}") from exc
             except Exception as exc:  # a fault no boundary translated: name the object, keep the cause
-                unknown = "it may have been carried out before it failed: rerun without apply to see whether"
                 said = str(exc) or type(exc).__name__  # a bare EOFError says nothing
-                raise TkgsError(f"{self.title}: {step.action} {step.object} failed: {said}."
-                                f"{_already_done(done, unknown)}", effect=unknown) from exc
+                raise TkgsError(f"{self.title}: {row} failed: {said}. "
+                                f"{_what_changed(ledger.since(mark))}") from exc
             done.append(step)
         return done
 
 
-def _already_done(done: list[Step], effect: str = "") -> str:
-    """What a failed apply had already changed, so a person knows where things stand (a rerun
-    plans those rows ok and carries on from the failed one). ``effect``: what the failed step itself
-    may have changed, when not nothing (its answer lost, or it stopped half way)."""
-    itself = f" As for this step, {effect.rstrip('.')}." if effect else ""
-    if not done:
-        return itself + (" Nothing else had been changed." if effect else " Nothing had been changed.")
-    return itself + " Already done before it: " + "; ".join(f"{s.action} {s.object}" for s in done) + \
-        ". Rerun to carry on: those rows will show ok."
+def _what_changed(sent: list, found: str = "") -> str:
+    """What a failed apply had changed, from the ledger (what was sent and what came back), and what a
+    read after the failure found, when one was made; a rerun plans what is left."""
+    said = effects.account(sent)
+    if found:
+        said += f" Read afterwards: {found.rstrip('.')}."
+    if effects.changed_anything(sent):
+        said += " Rerun to carry on: what was done shows ok, and the plan holds only what is left."
+    return said
 
 
 class ValuesOnly:

@@ -93,6 +93,7 @@ class StageEntry:
     apply: bool = False
     started: str = ""  # local time, ISO 8601
     error: str = ""  # why it failed (scrubbed), on one line
+    changed: str = ""  # what it changed, from the ledger of what it sent and what came back (effects.jsonl)
 
 
 @dataclass
@@ -113,8 +114,10 @@ class RunRecord:
         path = Path(folder) / RECORD_FILE
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
+            known = {f.name for f in dataclasses.fields(StageEntry)}
             return cls(Path(folder), data["site"], data["site_file"],
-                       [StageEntry(**entry) for entry in data["stages"]], data.get("error", ""))
+                       [StageEntry(**{k: v for k, v in entry.items() if k in known}) for entry in data["stages"]],
+                       data.get("error", ""))
         except (OSError, ValueError, KeyError, TypeError):
             return None
 
@@ -131,9 +134,14 @@ class RunRecord:
 
         with shielded("stages.json and index.html"):
             checkpoint("record:index")
-            write_text_whole(self.folder / RECORD_FILE,
-                             scrub_text(json.dumps(self.to_dict(), indent=1), secrets) + "\n")
-            self.write_index(secrets)
+            try:
+                write_text_whole(self.folder / RECORD_FILE,
+                                 scrub_text(json.dumps(self.to_dict(), indent=1), secrets) + "\n")
+                self.write_index(secrets)
+            except OSError as exc:  # a full disk: the run cannot say what it did, so it stops saying so
+                raise TkgsError(f"the run record {exc.filename or self.folder / RECORD_FILE} cannot be written "
+                                f"({exc.strerror or exc}): free the disk; the stages' own records in {self.folder} "
+                                f"say how far the run got.") from None
 
     def write_index(self, secrets: Sequence[str] = ()) -> Path:
         from .credentials import scrub_text
@@ -171,7 +179,7 @@ def _shown_status(entry: StageEntry) -> str:
         return "not run"
     if entry.error:
         return f"{entry.status}: {entry.error}"
-    return entry.status + (" (applied)" if entry.apply and entry.status == OK else "")
+    return entry.status + (f" (applied). {entry.changed}" if entry.apply and entry.status == OK else "")
 
 
 def open_run_folder(site, folder: Path) -> Path:
@@ -215,10 +223,10 @@ def run_and_record(site, stages, folder: Path, *, apply: bool = False, progress:
                 try:
                     result = runner.run(stage)
                 except StageFailed as exc:
-                    failed = getattr(exc, "result", None)
-                    if failed is not None:
-                        _finish(current, failed, folder)
-                    current.status = INTERRUPTED if isinstance(exc, StageInterrupted) else FAILED
+                    if exc.result is not None:
+                        _finish(current, exc.result, folder)
+                    interrupted = isinstance(exc, StageInterrupted) and not exc.failed
+                    current.status = INTERRUPTED if interrupted else FAILED
                     current.error = scrub_text(_sentence(exc.message), secrets)
                     raise
                 _finish(current, result, folder)
@@ -255,6 +263,7 @@ def _sentence(message: str) -> str:
 
 def _finish(entry: StageEntry, result, folder: Path) -> None:
     entry.seconds = round(result.seconds, 1)
+    entry.changed = result.changed
     if result.notebook.exists():
         entry.notebook = str(result.notebook.relative_to(folder))
     if result.html.exists():

@@ -6,13 +6,14 @@ import logging
 import os
 import shutil
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Optional, Sequence
 
 from .credentials import (fields_holding_secrets, scan_for_secrets, scrub_notebook, scrub_text, scrub_text_files,
                           secret_values, unscrubbable_secrets)
+from .effects import EFFECTS_FILE, account, read_effects
 from .errors import StageFailed, StageInterrupted, TkgsError
 from .files import write_text_whole
 from .interruption import checkpoint, on_give_up, shielded, take_held
@@ -52,12 +53,15 @@ def new_run_folder(site: Site, output: Path) -> Path:
 
 @dataclass
 class StageResult:
-    """One executed stage: its record, how long it took, and what failed (scrubbed), if anything."""
+    """One executed stage: its record, how long it took, what failed (scrubbed), and what it changed,
+    from the ledger (:mod:`tkgs_lib.effects`): what it sent and what came back."""
 
     stage: Stage
     notebook: Path
     seconds: float
     error: str = ""
+    ename: str = ""  # the exception a failed cell raised (its class name), when one did
+    effects: list = field(default_factory=list)  # the ledger's entries of this stage
 
     @property
     def ok(self) -> bool:
@@ -66,6 +70,11 @@ class StageResult:
     @property
     def html(self) -> Path:
         return self.notebook.with_suffix(".html")
+
+    @property
+    def changed(self) -> str:
+        """What the stage changed, in words, from the ledger."""
+        return account(self.effects, nothing="It changed nothing.")
 
 
 def run_stages(site: Site, stages: Sequence[Stage], run_folder: Path, *, apply: bool = False,
@@ -147,7 +156,10 @@ class StageRunner:
         parameters = {name: self.values[name] for name in stage.parameters}
         log.info("stage %s: executing %s", stage.name, source.name)
         warm_html_exporter()
+        ledger = self.run_folder / EFFECTS_FILE
+        sent_before = len(read_effects(ledger))
         failure, ename, start, interrupted, late = "", "", time.monotonic(), None, None
+        kept = ""  # why the record could not be kept, when it could not
         managers = _ipc_kernel_manager(self.sockets)
         with on_give_up(lambda: _kill_kernels(managers)):
             try:
@@ -159,12 +171,13 @@ class StageRunner:
                 failure, ename = f"{exc.ename}: {exc.evalue}", exc.ename
             except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM/SIGHUP (see tkgs_lib.interruption)
                 interrupted, failure = exc, "interrupted"
-            except Exception as exc:  # the kernel died, a timeout...: still a failed stage, still a record
+            except Exception as exc:  # the kernel died, a timeout, a full disk...: still a failed stage, still a record
                 failure = f"the notebook could not be executed: {type(exc).__name__}: {exc}"
             held = take_held()  # a signal while the kernel shut down: the stage had finished
             if held and interrupted is None:
                 late = KeyboardInterrupt(held)
             secrets = secret_values(self.site)
+            hits: list = []
             try:
                 # The kernel stopped, the record scrubbed, marked and exported, the folder scrubbed and
                 # scanned: to the end whatever signal arrives (one that does takes effect after it).
@@ -177,39 +190,39 @@ class StageRunner:
                     if target.exists():
                         if interrupted is not None:
                             mark_interrupted(target)
-                        _keep_record(target, secrets)
+                        kept = _keep_record(target, secrets)
+                    elif interrupted is None:
+                        kept = f"its executed notebook {target.name} was never written"
                     scrub_text_files(self.run_folder, secrets)  # a table or file of the stage's own, in case
                     checkpoint("record:scan")
                     hits = scan_for_secrets(self.run_folder, [s for s in secrets if len(s) >= MIN_SCANNED])
             except KeyboardInterrupt as exc:  # it arrived while the record was kept: the record is complete
                 late = late or exc
-        result = StageResult(stage, target, time.monotonic() - start, scrub_text(failure, secrets))
+        if kept and not failure:  # a record that could not be kept is a failed stage, never a done one
+            failure = f"its record could not be kept: {kept}"
+        result = StageResult(stage, target, time.monotonic() - start, scrub_text(failure, secrets), ename,
+                             read_effects(ledger)[sent_before:])
+        changed = result.changed
         if interrupted is not None:
             record = (f"The record of how far it got is {target} and {target.with_suffix('.html')}." if target.exists()
                       else "It was stopped before its notebook started: none of its cells ran.")
-            error = StageInterrupted(f"stage {stage.name!r} ({stage.title}) was interrupted by {interrupted}"
-                                     f"{_what_it_changed(stage, self.run_folder)} {record}")
-            error.result = result
-            raise error from None
+            raise StageInterrupted(f"stage {stage.name!r} ({stage.title}) was interrupted by {interrupted}. "
+                                   f"{changed} {record}", result) from None
         if late is not None:
-            outcome = "failed" if failure else "finished"
-            error = StageInterrupted(f"stage {stage.name!r} ({stage.title}) had {outcome} when {late} arrived, while "
-                                     f"its record was kept: the record is complete ({target.name} and "
-                                     f"{target.with_suffix('.html').name}), and the run stops before any further stage"
-                                     f"{_what_it_changed(stage, self.run_folder, finished=True)}")
-            error.result = result
-            raise error from None
+            what = (f"had failed ({result.error})" if failure else "had finished")
+            raise StageInterrupted(f"stage {stage.name!r} ({stage.title}) {what} when {late} arrived, while its record "
+                                   f"was kept: the record is complete ({target.name} and "
+                                   f"{target.with_suffix('.html').name}), and the run stops before any further stage. "
+                                   f"{changed}", result, failed=bool(failure)) from None
         if hits:
             files = ", ".join(f"{name} ({kind})" for name, kind in hits)
-            error = StageFailed(f"after stage {stage.name!r} a secret value was found in {files}: the run stops. "
-                                f"Delete those files; the secret may have to be changed.")
-            error.result = result
-            raise error
+            raise StageFailed(f"after stage {stage.name!r} a secret value was found in {files}: the run stops. "
+                              f"Delete those files; the secret may have to be changed.", result)
         if failure:
-            error = StageFailed(f"stage {stage.name!r} ({stage.title}) failed: {result.error}\n"
-                                f"See {target} and {target.with_suffix('.html')}.")
-            error.result, error.ename = result, ename
-            raise error
+            records = [str(p) for p in (target, target.with_suffix(".html")) if p.exists()]
+            see = f"See {' and '.join(records)}." if records else "Neither its notebook nor its HTML could be kept."
+            raise StageFailed(f"stage {stage.name!r} ({stage.title}) failed: {result.error}\n{changed}\n{see}",
+                              result)
         return result
 
 
@@ -239,23 +252,6 @@ def apply_lock(site: Site, run_folder: Path):
     handle.write(f"run folder {run_folder}, process {os.getpid()}, since {datetime.now():%Y-%m-%d %H:%M:%S}")
     handle.flush()
     return handle
-
-
-def _what_it_changed(stage: Stage, run_folder: Path, finished: bool = False) -> str:
-    """What an interrupted stage may have changed, from the files its apply writes before and after."""
-    if not stage.changes:
-        return ": it changes nothing."
-    if finished:
-        plan_file, after = run_folder / f"{stage.name}-plan.csv", run_folder / f"{stage.name}-after-apply.csv"
-        return (f"; its apply had finished ({after.name} holds what {stage.changes} shows after it)." if after.exists()
-                else f"; it changed nothing ({plan_file.name} holds its plan)." if plan_file.exists() else ".")
-    plan_file, after = run_folder / f"{stage.name}-plan.csv", run_folder / f"{stage.name}-after-apply.csv"
-    if not plan_file.exists():
-        return f": it had not yet planned, so {stage.changes} was not changed."
-    if after.exists():
-        return f": its apply had finished ({after.name} holds what {stage.changes} shows after it)."
-    return (f": it may have carried out some of the create and change rows of {plan_file.name} in {stage.changes}; "
-            f"rerun the stage: it plans only what is left.")
 
 
 def _ipc_kernel_manager(folder: Path):
@@ -389,15 +385,20 @@ def mark_interrupted(notebook_path: Path) -> Optional[int]:
     return None if stopped_at is None else stopped_at + 1  # its index now, below the banner
 
 
-def _keep_record(notebook_path: Path, secrets: list[str]) -> None:
-    """Scrub the executed notebook and write its HTML; a failure here must not hide the stage's own."""
+def _keep_record(notebook_path: Path, secrets: list[str]) -> str:
+    """Scrub the executed notebook and write its HTML; "" when both were kept, else why not (a full disk):
+    the stage then failed, whatever its cells did."""
     try:
         checkpoint("record:scrub")
         scrub_notebook(notebook_path, secrets)
         checkpoint("record:html")
         write_html(notebook_path)
-    except Exception as exc:  # noqa: BLE001 (the record is best effort; the stage result is not)
+    except OSError as exc:
+        return f"{exc.filename or notebook_path.name}: {exc.strerror or exc}"
+    except Exception as exc:  # noqa: BLE001 (an exporter's fault: the record is incomplete)
         log.warning("could not write the record of %s: %s", notebook_path.name, exc)
+        return f"{notebook_path.with_suffix('.html').name} could not be exported ({type(exc).__name__}: {exc})"
+    return ""
 
 
 def write_html(notebook_path: Path) -> Path:

@@ -15,10 +15,11 @@ import secrets
 from dataclasses import dataclass, field
 from typing import Callable, Generic, Mapping, Optional, Protocol, TypeVar, Union
 
-from ..errors import ApplianceError, CommandFailed
+from .. import effects
+from ..errors import ApplianceError, CommandFailed, SessionLost
 
 __all__ = ["CommandResult", "CommandRunner", "RecordedRunner", "Fact", "gather", "gather_many", "run_batch",
-           "batch_script"]
+           "batch_script", "run_change", "shown_command"]
 
 T = TypeVar("T")
 DEFAULT_TIMEOUT = 30.0  # seconds; every command on the appliance has one
@@ -72,6 +73,34 @@ class Fact(Generic[T]):
     parse: Callable[[str], T]
     ok_exit: tuple[int, ...] = (0,)  # exit statuses that mean the output is the answer
     empty_when: str = ""  # what the command says on standard error when there is nothing to read (an empty answer)
+
+
+def shown_command(command: str) -> str:
+    """A command as a sentence names it: its first line, cut (a batch read is a whole script)."""
+    first = command.strip().splitlines()[0] if command.strip() else ""
+    if first.startswith("# "):  # a script that says what it is on its first line
+        return first[2:]
+    return first if len(first) <= 80 and "\n" not in command.strip() else first[:77] + "..."
+
+
+def run_change(runner: CommandRunner, command: str, timeout: float = DEFAULT_TIMEOUT) -> CommandResult:
+    """Run ``command``, which changes the appliance, entered on the ledger first: done when it exits 0,
+    refused when it exits otherwise (the command ran and said no), unknown when the session was lost
+    meanwhile (it may have run, in part)."""
+    ledger = effects.current()
+    entry = ledger.enter(f"the appliance {getattr(runner, 'host', '')}".rstrip(), f"`{shown_command(command)}`")
+    try:
+        result = runner.run(command, timeout)
+    except SessionLost as exc:
+        ledger.close(entry, effects.UNKNOWN, exc.message)
+        raise
+    except ApplianceError as exc:  # no session to send it on
+        ledger.close(entry, effects.NOT_SENT, exc.message)
+        raise
+    said = (result.stderr or result.stdout).strip().splitlines()
+    ledger.close(entry, effects.DONE if result.ok else effects.REFUSED,
+                 "" if result.ok else f"exit status {result.exit_status}" + (f": {said[-1]}" if said else ""))
+    return result
 
 
 def gather(runner: CommandRunner, fact: Fact[T], timeout: float = DEFAULT_TIMEOUT) -> T:

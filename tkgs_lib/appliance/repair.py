@@ -33,7 +33,7 @@ from ..errors import ApplianceError, SessionLost
 from ..planning import Plan, Step, VALUES_ONLY
 from ..site.network import NetworkPlan
 from .checks import ApplianceFacts, Check, appliance_checks, expected_route_tables, gather_appliance_facts
-from .commands import CommandRunner
+from .commands import CommandRunner, run_change
 from .facts import ANYIP_FILE, ANYIP_UNIT, ROUTE_TABLES_FILE, ROUTE_TABLES_UNIT
 from .releases import (NO_RELEASE_GIVEN, TABLE_IDS, WORKLOAD_NETWORKS_FILE, ReleaseChoice, anyip_routes_text,
                        lines_text, route_tables_text)
@@ -199,8 +199,9 @@ class RepairOps:
         return facts
 
     def _run(self, command: str, doing: str):
+        """A command that changes the appliance (on the ledger); ApplianceError when it exits non-zero."""
         self._read_after_change = None  # a command may change what was read
-        result = self.runner.run(command, timeout=60)
+        result = run_change(self.runner, command, timeout=60)
         if not result.ok:
             said = (result.stderr or result.stdout).strip().splitlines()
             raise ApplianceError(f"{doing} failed: `{command}` exited {result.exit_status}"
@@ -214,40 +215,52 @@ class RepairOps:
         self._read_after_change = facts
         return _failing(appliance_checks(self.network, facts, self.release), unit)
 
-    def _stop(self, unit: str) -> None:
+    def _stop(self, unit: str, done: list[str]) -> None:
         self._run(f"systemctl stop {unit}", f"stopping {unit}")
+        done.append(f"{unit} stopped")
         if unit == ROUTE_TABLES_UNIT:
             self._run(_clean_route_tables(), "cleaning the routing tables")
+            done.append("its routing tables and their rules flushed")
 
     def replace(self, change: UnitChange) -> None:
-        """Backups, stop the unit, replace its files atomically, start it, check; roll back on failure.
-        A session lost on the way is reconnected (host key checked) and rolled back, or, when it cannot
-        be, the appliance's state is said exactly, with the commands that put it back."""
+        """Backups, stop the unit, replace its files atomically, start it, check; roll back on failure."""
+        self._redo(change, replace_files=True)
+
+    def restart(self, change: UnitChange) -> None:
+        """The files are right but the unit failed: stop and start it; the checks must then pass."""
+        self._redo(change, replace_files=False)
+
+    def _redo(self, change: UnitChange, replace_files: bool) -> None:
+        """Stop ``change``'s unit, replace its files when asked (a dated backup of each first), start it and
+        check; put it back as it was when it does not take. A session lost on the way is reconnected (host
+        key checked) and put back, or, when it cannot be, the appliance's state is said exactly, with the
+        commands that put it back."""
         unit, stamp = change.unit, f"{self.now():%Y%m%d-%H%M%S}"
         backups: dict[str, str] = {}
         done: list[str] = []  # what has been changed on the appliance, in order, for a session lost on the way
         try:
-            for file in change.differing:
+            for file in change.differing if replace_files else ():
                 backup = f"{file.path}.tkgs-{stamp}.bak"
                 # A file the appliance lacks (v0.2.0 writes workload-networks.cfg only when there are networks)
                 # is backed up as absent: the rollback removes it again.
                 self._run(f"if [ -e {file.path} ]; then cp -p {file.path} {backup}; else : > {backup}.absent; fi",
                           f"backing up {file.path}")
                 backups[file.path] = self.backups[file.path] = backup
-            self._stop(unit)
-            done.append(f"{unit} stopped")
-            for file in change.differing:
+            self._stop(unit, done)
+            for file in change.differing if replace_files else ():
                 staged = f"{file.path}.tkgs-new"
                 self._run(f"printf %s {shlex.quote(file.content)} > {staged} && mv -f {staged} {file.path}",
                           f"replacing {file.path}")
                 done.append(f"{file.path} replaced by the plan's")
-            started = self.runner.run(f"systemctl start {unit}", timeout=60)
+            started = run_change(self.runner, f"systemctl start {unit}", timeout=60)
             failing = self._still_failing(unit)
         except SessionLost as lost:
             raise self._after_lost_session(lost, unit, backups, done) from None
         if started.ok and not failing:
             return
         said = failing[0].found if failing else (started.stderr or started.stdout).strip()
+        if not backups:
+            raise ApplianceError(f"starting {unit} again did not help: {said}.")
         self._rollback(unit, backups)
         state = self.runner.run(f"systemctl is-active {unit}", timeout=30).stdout.strip() or "unknown"
         kept = ", ".join(backups.values())
@@ -257,12 +270,13 @@ class RepairOps:
             f"appliance said (see the verify stage) and run the repair again.")
 
     def _after_lost_session(self, lost: SessionLost, unit: str, backups: dict[str, str], done: list[str]) -> ApplianceError:
-        """The error for a session lost while ``unit``'s files were changed: reconnected and rolled back
-        when the appliance answers again, else the state it was left in and how to put it back."""
+        """The error for a session lost while ``unit`` was changed: reconnected and put back when the
+        appliance answers again, else the state it was left in and how to put it back."""
         kept = ", ".join(backups.values()) or "none made"
-        if not done:  # lost while backing up: the files and the unit are as they were
-            return ApplianceError(f"{lost.message}, while backing up before the repair: nothing was changed but the "
-                                  f"backup files ({kept}). Run the repair again.")
+        if not done:  # lost before the unit was stopped: the files and the unit are as they were
+            made = f" but the backup files ({kept})" if backups else ""
+            return ApplianceError(f"{lost.message}, before the unit was stopped: nothing was changed{made}. Run the "
+                                  f"repair again.")
         before = f"{lost.message}, after these steps: {'; '.join(done)}"
         reconnect = getattr(self.runner, "reconnect", None)
         try:
@@ -274,34 +288,29 @@ class RepairOps:
         except ApplianceError as failed:
             restore = "; ".join([f"systemctl stop {unit}"] + [
                 f"cp -p {backup} {path}" for path, backup in backups.items()] + [f"systemctl start {unit}"])
-            error = ApplianceError(
+            backed = f", the backups at {kept}" if backups else ""
+            return ApplianceError(
                 f"{before}. It could not be reconnected to put things back ({failed.message.rstrip('.')}), so the "
-                f"appliance is now: {', '.join(done)}, the backups at {kept}. To put it back as it was, on the "
-                f"appliance's console: `{restore}`; or run the repair stage again once the appliance answers: it "
-                f"plans from what it finds.")
-            error.effect = f"it left {', '.join(done)} (backups at {kept})"
+                f"appliance is now: {', '.join(done)}{backed}. To put it back as it was, on the appliance's console: "
+                f"`{restore}`; or run the repair stage again once the appliance answers: it plans from what it finds.")
             return error
-        error = ApplianceError(f"{before}. tkgs-runbook reconnected (host key checked) and put the backups back: "
-                               f"{unit} is {state} again, as before; the backups stay at {kept}. Run the repair "
+        if backups:
+            put_back = f"put the backups back: {unit} is {state} again, as before; the backups stay at {kept}"
+        else:
+            put_back = f"started {unit} again: it is {state}"
+        error = ApplianceError(f"{before}. tkgs-runbook reconnected (host key checked) and {put_back}. Run the repair "
                                f"again once the link to the appliance holds.")
-        error.effect = f"it was rolled back: the appliance is as it was, but for the backup files ({kept})"
+        error.effect = f"{unit} read {state} after it was put back" + (
+            f", the backup files left at {kept}" if backups else "")
         return error
 
-    def restart(self, change: UnitChange) -> None:
-        """The files are right but the unit failed: stop and start it; the checks must then pass."""
-        self._stop(change.unit)
-        started = self.runner.run(f"systemctl start {change.unit}", timeout=60)
-        failing = self._still_failing(change.unit)
-        if not started.ok or failing:
-            said = failing[0].found if failing else (started.stderr or started.stdout).strip()
-            raise ApplianceError(f"starting {change.unit} again did not help: {said}.")
-
     def _rollback(self, unit: str, backups: dict[str, str]) -> None:
+        """Stop ``unit``, put ``backups`` back (none: the files stay) and start it again."""
         self._read_after_change = None
-        self.runner.run(f"systemctl stop {unit}", timeout=60)
+        run_change(self.runner, f"systemctl stop {unit}", timeout=60)
         if unit == ROUTE_TABLES_UNIT:
-            self.runner.run(_clean_route_tables(), timeout=60)
+            run_change(self.runner, _clean_route_tables(), timeout=60)
         for path, backup in backups.items():
             self._run(f"if [ -e {backup}.absent ]; then rm -f {path} {backup}.absent; else cp -p {backup} {path}; fi",
                       f"putting {backup} back")
-        self.runner.run(f"systemctl start {unit}", timeout=60)
+        run_change(self.runner, f"systemctl start {unit}", timeout=60)

@@ -22,7 +22,7 @@ import paramiko
 
 from ..credentials import plain
 from ..errors import ApplianceError, SessionLost
-from .commands import DEFAULT_TIMEOUT, CommandResult
+from .commands import DEFAULT_TIMEOUT, CommandResult, shown_command
 
 log = logging.getLogger(__name__)
 
@@ -31,14 +31,6 @@ __all__ = ["SshRunner", "fingerprint", "TrustOnFirstUseWarning"]
 
 class TrustOnFirstUseWarning(UserWarning):
     """An SSH host key was accepted because it was the first one seen (haproxy.ssh_trust_on_first_use)."""
-
-
-def shown_command(command: str) -> str:
-    """A command as a sentence names it: its first line, cut (a batch read is a whole script)."""
-    first = command.strip().splitlines()[0] if command.strip() else ""
-    if first.startswith("# "):  # a script that says what it is on its first line
-        return first[2:]
-    return first if len(first) <= 80 and "\n" not in command.strip() else first[:77] + "..."
 
 
 def fingerprint(key: paramiko.PKey) -> str:

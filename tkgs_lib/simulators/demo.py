@@ -162,7 +162,7 @@ def _demo_stages(sim, appliances, work: str, output: Path, passwords: dict, disk
                 result = runner.run(stage_named("verify"))
                 rows.append(IndexRow("Verify the HAProxy appliance", result.notebook, result.seconds, "ok"))
             except StageFailed as exc:
-                if getattr(exc, "ename", "") != "VerificationFailed":
+                if exc.result is None or exc.result.ename != "VerificationFailed":
                     raise
                 found = _first_failure(folder / "verify-checks.csv")
                 rows.append(IndexRow("Verify the HAProxy appliance", exc.result.notebook, exc.result.seconds,
@@ -175,7 +175,7 @@ def _demo_stages(sim, appliances, work: str, output: Path, passwords: dict, disk
             rows.append(IndexRow(result.stage.title, result.notebook, result.seconds,
                                  f"ok: {_supervisor_answering(folder)}"))
     except StageFailed as exc:
-        failed = getattr(exc, "result", None)
+        failed = exc.result
         if failed is not None:
             status = "interrupted" if isinstance(exc, StageInterrupted) else "failed"
             rows.append(IndexRow(failed.stage.title, failed.notebook, failed.seconds, f"{status}: {failed.error}"))

@@ -27,7 +27,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, Optional
 
-from .. import paths
+from .. import effects, paths
 from ..errors import TkgsError
 from ..findings import raise_for_errors
 from ..site import Site, load_site
@@ -107,6 +107,7 @@ class StageRun:
         self._secrets: dict[str, str] = {}  # read once per run (a person is asked once); never shown
         self._operations: dict[type, object] = {}
         self._facts = None  # the latest read: what the reports show when given no facts
+        effects.keep_for_stage(self.output, self.stage.name)  # what it sends is on the run's ledger first
 
     @classmethod
     def start(cls, stage: str, site_file: str, output_dir: str = "", *, require_clean: bool = True) -> "StageRun":

@@ -59,11 +59,11 @@ def deploy_library_item(session, inventory, source, spec, *, destroy: Callable[[
     except TkgsError as exc:  # no answer, or a refusal: vCenter may still have made the VM, whole or half
         try:
             left = destroy(spec.name)
-        except TkgsError as failed:  # vCenter still out of reach: what it did stays unknown (effect as it was)
+        except TkgsError as failed:  # vCenter still out of reach: what it did stays unknown
             raise exc.reworded(f"{exc.message.rstrip('.')}; whether it left a VM could not be seen ({failed.message})") \
                 from None
-        exc.effect = (f"vCenter had made VM '{spec.name}' before its answer was lost; that VM was removed again, so "
-                      f"none is left" if left else ("no VM was made" if exc.effect else ""))
+        exc.effect = (f"vCenter held a VM '{spec.name}', which was then removed, so none is left" if left
+                      else f"vCenter holds no VM '{spec.name}'")
         raise
     except BaseException:
         destroy(spec.name)  # a request cut off half way may have left a VM

@@ -124,8 +124,9 @@ def _send_disk(session, ova: Ova, name: str, url: str, on_chunk, put: bool) -> N
         headers = {"Content-Type": "application/x-vnd.vmware-streamVmdk",
                    "Cookie": f"vmware_soap_session={session.session_id}"}
         try:
-            response = session.rest.session.request("PUT" if put else "POST", url, data=body, headers=headers,
-                                                    allow_redirects=False, timeout=(15.0, 600.0))
+            method = "PUT" if put else "POST"
+            response = session.rest.send(method, url, f"{method} the disk {name} to the import lease", data=body,
+                                         headers=headers, timeout=(15.0, 600.0))
         except requests.RequestException as exc:
             raise VSphereError(lost_connection(name, body, exc)) from None
     if response.status_code >= 300:

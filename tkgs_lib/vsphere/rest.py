@@ -21,8 +21,9 @@ from urllib.parse import urlsplit
 
 import requests
 
+from .. import effects
 from ..credentials import basic_auth
-from ..errors import MAY_HAVE_HAPPENED, ConnectionFailed, RestError
+from ..errors import ConnectionFailed, RestError
 from .tls import TlsPolicy, unreachable_sentence
 
 log = logging.getLogger(__name__)
@@ -31,6 +32,8 @@ __all__ = ["RestClient", "SESSION_PATH", "unsafe_url"]
 
 SESSION_PATH = "/rest/com/vmware/cis/session"
 SESSION_HEADER = "vmware-api-session-id"
+# /rest reads that are POSTs (``~action=find``, ``list-tags-for-category``, ``validate``...): they change nothing.
+_READ_ACTIONS = ("find", "list", "get", "validate", "filter")
 
 
 class RestClient:
@@ -132,7 +135,25 @@ class RestClient:
             kwargs["json"] = body
         return self._request("POST", path, **kwargs)
 
+    def send(self, method: str, url: str, what: str, **kwargs) -> requests.Response:
+        """Bytes for vCenter at ``url`` (an address it gave, checked to be its own), entered on the ledger as
+        ``what``; the response whatever its status (the caller words a refusal). A transport failure is
+        raised as requests raised it, once the ledger says no answer came."""
+        ledger = effects.current()
+        entry = ledger.enter(f"vCenter {self.host}:{self.port}", what)
+        try:
+            response = self.session.request(method, url, allow_redirects=False, **kwargs)
+        except requests.RequestException as exc:
+            ledger.close(entry, effects.UNKNOWN, f"{type(exc).__name__}: {_root_cause(exc)}")
+            raise
+        ledger.close(entry, effects.DONE if response.status_code < 300 else effects.REFUSED,
+                     "" if response.status_code < 300 else f"HTTP {response.status_code} {response.reason}")
+        return response
+
     def _request(self, method: str, path: str, *, wrapped: bool = True, **kwargs) -> Any:
+        ledger, entry = effects.current(), None
+        if _changes(method, kwargs.get("params")):  # on the ledger before it leaves
+            entry = ledger.enter(f"vCenter {self.host}:{self.port}", _request_line(method, path, kwargs))
         try:
             # No redirects: requests would carry the session id header to wherever one points.
             response = self.session.request(method, self.base_url + path, timeout=self.timeout,
@@ -143,11 +164,16 @@ class RestClient:
             cause = _root_os_error(exc)
             never_sent = isinstance(exc, (requests.exceptions.ConnectTimeout, requests.exceptions.SSLError)) or \
                 isinstance(cause, ConnectionRefusedError) or type(cause).__name__ == "gaierror"
-            if method != "GET" and not never_sent:
-                error.effect = MAY_HAVE_HAPPENED
+            if entry is not None:
+                ledger.close(entry, effects.NOT_SENT if never_sent else effects.UNKNOWN, error.message)
             raise error from None
         if response.status_code >= 300:  # a redirect is not followed: it is an answer we cannot use
-            raise self._error(method, path, response)
+            error = self._error(method, path, response)
+            if entry is not None:
+                ledger.close(entry, effects.REFUSED, error.message)
+            raise error
+        if entry is not None:
+            ledger.close(entry, effects.DONE)
         if not response.content:
             return None
         try:
@@ -194,6 +220,20 @@ class RestClient:
         if cause is not None:
             return unreachable_sentence(self.host, self.port, cause)
         return f"could not {doing} vCenter {self.base_url}: {type(exc).__name__} ({_root_cause(exc)})."
+
+
+def _changes(method: str, params: Optional[dict]) -> bool:
+    """Whether a request may change vCenter: anything but a GET, or a /rest POST whose action reads."""
+    if method == "GET":
+        return False
+    action = str((params or {}).get("~action") or (params or {}).get("action") or "")
+    return not (method == "POST" and action.startswith(_READ_ACTIONS))
+
+
+def _request_line(method: str, path: str, kwargs: dict) -> str:
+    params = kwargs.get("params") or {}
+    action = params.get("~action") or params.get("action")
+    return f"{method} {path}" + (f"?action={action}" if action else "")
 
 
 def unsafe_url(url: str) -> bool:

@@ -5,8 +5,8 @@ in one place: installed on each session's stub (vCenter's and SPBM's), it turns 
 every property read's failure into the error tree, reads included: a vSphere fault
 (``vmodl.MethodFault``) becomes a :class:`VSphereFault` sentence naming the call; a connection lost,
 reset or timed out becomes :class:`ConnectionFailed`, and for a call that changes something its
-``effect`` says vCenter may have carried it out before the answer was lost (a rerun without apply
-shows whether). :func:`vsphere_call` words such an error after what was being done, and
+ledger entry (:mod:`tkgs_lib.effects`) stays unknown: vCenter may have carried it out (a rerun without
+apply shows whether). :func:`vsphere_call` words such an error after what was being done, and
 :func:`wait_for_task` waits for a task the same way.
 """
 
@@ -21,12 +21,13 @@ import ssl
 
 from pyVmomi import vim, vmodl
 
-from ..errors import MAY_HAVE_HAPPENED, ConnectionFailed, VSphereError, VSphereFault
+from .. import effects
+from ..errors import ConnectionFailed, VSphereError, VSphereFault
 
 __all__ = ["fault_sentence", "vsphere_call", "wait_for_task", "guard_stub"]
 
 # Calls that only read: their loss changes nothing. Everything else may have changed vCenter.
-_READS = ("Retrieve", "ContinueRetrieve", "Find", "Query", "Current", "CreateContainerView", "CreateListView",
+_READS = ("Retrieve", "ContinueRetrieve", "Fetch", "Find", "Query", "Current", "CreateContainerView", "CreateListView",
           "DestroyView", "Browse", "Search", "Check", "Validate", "Logout", "PbmQuery", "PbmRetrieve",
           "PbmFetch", "PbmCheck")
 _TRANSPORT = (OSError, EOFError, http.client.HTTPException, ssl.SSLError)
@@ -38,15 +39,24 @@ def guard_stub(stub, where: str):
     invoke_method, invoke_accessor = stub.InvokeMethod, stub.InvokeAccessor
 
     def translated(call, name: str, changes: bool):
+        ledger = effects.current()
+        entry = ledger.enter(where, name) if changes else None  # on the ledger before it leaves
         try:
-            return call()
+            answer = call()
         except vmodl.MethodFault as fault:
-            raise VSphereFault(f"{where} answered {name} with a fault: {fault_sentence(fault)}", fault) from None
+            error = VSphereFault(f"{where} answered {name} with a fault: {fault_sentence(fault)}", fault)
+            if entry is not None:
+                ledger.close(entry, effects.REFUSED, error.message)
+            raise error from None
         except _TRANSPORT as exc:
             error = ConnectionFailed(f"the connection to {where} was lost before it answered {name} "
                                      f"({type(exc).__name__}{': ' + str(exc) if str(exc) else ''})")
-            error.effect = MAY_HAVE_HAPPENED if changes else ""
+            if entry is not None:
+                ledger.close(entry, effects.UNKNOWN, error.message)
             raise error from None
+        if entry is not None:
+            ledger.close(entry, effects.DONE)
+        return answer
 
     def method(mo, info, args):
         return translated(lambda: invoke_method(mo, info, args), info.wsdlName,

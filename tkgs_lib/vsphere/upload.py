@@ -97,9 +97,9 @@ def _put(rest: RestClient, uri: str, body: StreamedBody, name: str) -> None:
             f"and port it gives.")
     try:
         # An empty body must be b"": requests sends a zero-length iterable as chunked.
-        response = rest.session.put(target, data=body if len(body) else b"", allow_redirects=False,
-                                    headers={"Content-Type": "application/octet-stream"},
-                                    timeout=(rest.timeout[0], max(rest.timeout[1], 600.0)))
+        response = rest.send("PUT", target, f"PUT {name} ({len(body):,} bytes) to the library's upload session",
+                             data=body if len(body) else b"", headers={"Content-Type": "application/octet-stream"},
+                             timeout=(rest.timeout[0], max(rest.timeout[1], 600.0)))
     except requests.RequestException as exc:
         raise VSphereError(lost_connection(name, body, exc)) from None
     if response.status_code >= 300:
