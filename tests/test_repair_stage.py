@@ -231,3 +231,26 @@ def test_a_session_that_cannot_be_reconnected_says_what_state_the_appliance_is_i
         assert replaced.endswith("\n10.64.1.0/24\n")  # exactly as the sentence says (its sshd is gone: read it inside)
     finally:
         lab.sim.stop()
+
+
+@pytest.mark.slow
+def test_a_session_lost_while_a_failed_unit_is_started_again_is_reconnected_and_started(tmp_path, secrets_in_env):
+    """The restart path (the files are right, the unit failed) loses its session after the stop and the
+    table flush: the appliance is left with no rtctl rules or routes unless the repair starts the unit
+    again, and the sentence says what was done, never that nothing was."""
+    lab = start_appliance(tmp_path, faults={"lose_session_at": ["systemctl start route-tables.service"]})
+    try:
+        # v0.1.10's own restart fails on a healthy appliance ("File exists": its down keeps the link-scoped
+        # routes, tkgs_lib.appliance.releases), leaving the files right and the unit failed.
+        lab.sim.in_lab(lambda: repair_run(lab).connect_appliance().run("systemctl restart route-tables.service"))
+        with pytest.raises(ApplianceError) as lost:
+            carry_out(lab)
+        sentence = str(lost.value)
+        assert "was lost while `systemctl start route-tables.service` ran" in sentence, sentence
+        assert "after these steps: route-tables.service stopped; its routing tables and their rules flushed" in sentence
+        assert "reconnected (host key checked) and started route-tables.service again: it is active" in sentence
+        assert "`systemctl stop route-tables.service`: done" in sentence and "Nothing was changed" not in sentence
+        plan, _, reports = carry_out(lab, apply=False)
+        assert plan.is_noop and set(reports["the appliance, checked"]["status"]) == {"ok"}  # rules and routes back
+    finally:
+        lab.sim.stop()
