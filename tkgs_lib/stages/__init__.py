@@ -33,23 +33,27 @@ class Stage:
     title: str
     parameters: tuple[str, ...]  # every one is declared in the notebook's parameters cell
     changes: str = ""  # what it changes when applied ("" for a stage that only reads)
+    secrets: tuple[str, ...] = ()  # the site fields naming the secrets it may read (credentials.SECRETS)
 
     @property
     def module(self) -> str:
         return f"{__name__}.{self.name}"
 
 
+_VCENTER, _ROOT, _DATAPLANE = "vcenter.password_env", "haproxy.root_password_env", "haproxy.dataplane_password_env"
 STAGES: tuple[Stage, ...] = (
     Stage("plan", "01_plan_networks.ipynb", "Plan the networks", ("site_file", "output_dir")),
     Stage("prepare", "02_prepare_vsphere.ipynb", "Prepare vSphere", ("site_file", "output_dir", "apply"),
-          changes="vSphere"),
+          changes="vSphere", secrets=(_VCENTER,)),
     Stage("deploy", "03_deploy_haproxy.ipynb", "Deploy the HAProxy appliance", ("site_file", "output_dir", "apply"),
-          changes="vSphere"),
-    Stage("verify", "04_verify_haproxy.ipynb", "Verify the HAProxy appliance", ("site_file", "output_dir")),
+          changes="vSphere", secrets=(_VCENTER, _ROOT, _DATAPLANE)),
+    # verify reads vCenter only for the appliance's CA when the run folder holds none
+    Stage("verify", "04_verify_haproxy.ipynb", "Verify the HAProxy appliance", ("site_file", "output_dir"),
+          secrets=(_VCENTER, _ROOT, _DATAPLANE)),
     Stage("repair", "05_repair_haproxy.ipynb", "Repair the HAProxy appliance", ("site_file", "output_dir", "apply"),
-          changes="the appliance"),
+          changes="the appliance", secrets=(_ROOT,)),
     Stage("enable", "06_enable_workload_management.ipynb", "Enable Workload Management",
-          ("site_file", "output_dir", "apply"), changes="Workload Management"),
+          ("site_file", "output_dir", "apply"), changes="Workload Management", secrets=(_VCENTER, _ROOT, _DATAPLANE)),
 )
 STAGE_NAMES = tuple(s.name for s in STAGES)
 
