@@ -15,11 +15,10 @@ import signal
 import sys
 from pathlib import Path
 
-from tkgs_lib.appliance.releases import ARTICLE_RELEASE, KNOWN
 from tkgs_lib.paths import CHECKOUT
 from tkgs_lib.site import load_site
 
-from . import ApplianceSimulator
+from . import ARTICLE_RELEASE, PLAYED, ApplianceSimulator
 
 
 def main(argv: list[str]) -> int:
@@ -30,7 +29,7 @@ def main(argv: list[str]) -> int:
         signal.signal(signum, stop)
     parser = argparse.ArgumentParser(prog="python -m tkgs_lib.simulators.appliance")
     parser.add_argument("site", nargs="?", default=str(CHECKOUT / "examples" / "example-site.yaml"))
-    parser.add_argument("--release", default=ARTICLE_RELEASE, choices=KNOWN,
+    parser.add_argument("--release", default=ARTICLE_RELEASE, choices=tuple(PLAYED),
                         help="the appliance release it boots as (its first boot and units)")
     args = parser.parse_args(argv)
     site = load_site(Path(args.site))
