@@ -125,23 +125,6 @@ class ApplianceSimulator:
     def __exit__(self, *exc) -> None:
         self.stop()
 
-    @classmethod
-    def for_site(cls, site, passwords: dict[str, str], *, faults: Optional[dict] = None,
-                 macs: Optional[dict[str, str]] = None, lab: Optional[str] = None,
-                 release: str = ARTICLE_RELEASE) -> "ApplianceSimulator":
-        """An appliance deployed from the ``release`` OVA as the deploy stage deploys the site: the
-        same property values. ``passwords``: the root and Data Plane API passwords, by their keys."""
-        from tkgs_lib.appliance.properties import appliance_properties
-        from tkgs_lib.ova import parse_descriptor
-        from tkgs_lib.site.network import plan_networks
-        from tkgs_lib.simulators.ova import haproxy_descriptor
-
-        descriptor = parse_descriptor(haproxy_descriptor(f"haproxy-{release}", version=release))
-        properties = appliance_properties(site, plan_networks(site), descriptor, passwords)
-        if properties.findings:
-            raise SimulatorUnavailable("the site cannot be deployed: " + "; ".join(str(f) for f in properties.findings))
-        return cls(properties.as_dict(), macs=dict(macs or {}), faults=dict(faults or {}), lab=lab, release=release)
-
     @property
     def management_address(self) -> str:
         return self.properties["network.management_ip"].split("/", 1)[0]
