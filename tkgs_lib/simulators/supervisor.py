@@ -238,13 +238,12 @@ class SupervisorControlPlane:
 # --- the load-balancer controller ----------------------------------------------------------------
 
 def _refusal(response: requests.Response) -> str:
-    """What the Data Plane API says when it refuses: its error's ``message`` (on one line), else its text."""
+    """What the Data Plane API says when it refuses: its error model's ``message``, else its text, on one line."""
     try:
-        body = response.json()
-        said = str(body.get("message", "")) if isinstance(body, dict) else ""
-    except ValueError:
-        said = response.text.strip()[:200]
-    return said.replace("\n", " ").strip() or response.reason or ""
+        said = response.json()["message"]
+    except (ValueError, KeyError, TypeError):
+        said = response.text[:200]
+    return " ".join(str(said).split()) or response.reason or ""
 
 
 class _DataPlane:

@@ -9,25 +9,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .shell import Shell, skipped
+from .shell import Script
 
 __all__ = ["AnyIpRouteCtl", "CONFIG_FILE"]
 
-SCRIPT = "anyiproutectl.sh"
 CONFIG_FILE = Path("/etc/vmware/anyip-routes.cfg")
 
 
-class AnyIpRouteCtl:
+class AnyIpRouteCtl(Script):
     """v0.1.7 to v0.2.0: a local route on ``lo`` per line, added or deleted when the local table lacks or holds it."""
-
-    def __init__(self, sh: Shell) -> None:
-        self.sh = sh
-
-    def up(self) -> None:
-        self.up_routes()
-
-    def down(self) -> None:
-        self.down_routes()
 
     def present(self, ip: str) -> bool:
         """``ip route show table local | grep -qF "local ${ip%/32} dev lo scope host"`` (the /32 dropped:
@@ -38,10 +28,7 @@ class AnyIpRouteCtl:
 
     def down_routes(self) -> None:
         sh = self.sh
-        for line in sh.read_lines(CONFIG_FILE):
-            if skipped(line):
-                continue
-            ip = line
+        for ip in sh.entries(CONFIG_FILE):
             if not self.present(ip):
                 sh.echo2(f"route already removed for {ip}")
             else:
@@ -50,10 +37,7 @@ class AnyIpRouteCtl:
 
     def up_routes(self) -> None:
         sh = self.sh
-        for line in sh.read_lines(CONFIG_FILE):
-            if skipped(line):
-                continue
-            ip = line
+        for ip in sh.entries(CONFIG_FILE):
             if self.present(ip):
                 sh.echo2(f"route already exists for {ip}")
             else:

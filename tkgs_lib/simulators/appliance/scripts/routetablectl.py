@@ -17,13 +17,13 @@ from __future__ import annotations
 import ipaddress
 import re
 from pathlib import Path
+from typing import Iterator
 
-from .shell import ScriptExit, Shell, awk_field, ifs_comma, skipped
+from .shell import Script, ScriptExit, awk_field, ifs_comma
 
 __all__ = ["RouteTableCtlV0_1_7", "RouteTableCtlV0_1_8", "RouteTableCtlV0_1_9", "RouteTableCtlV0_2_0",
            "CONFIG_FILE", "RT_TABLES_FILE", "WORKLOAD_NETWORKS_FILE", "RT_TABLE_NAME_PREFIX"]
 
-SCRIPT = "routetablectl.sh"
 RT_TABLE_NAME_PREFIX = "rtctl_"
 CONFIG_FILE = Path("/etc/vmware/route-tables.cfg")
 RT_TABLES_FILE = Path("/etc/iproute2/rt_tables")
@@ -31,17 +31,8 @@ WORKLOAD_NETWORKS_FILE = Path("/etc/vmware/workload-networks.cfg")  # v0.2.0
 WORKLOAD_RT = f"{RT_TABLE_NAME_PREFIX}workload"  # v0.2.0
 
 
-class RouteTableCtlV0_1_7:
+class RouteTableCtlV0_1_7(Script):
     """v0.1.7: one five-field line per network; ``down`` stops at a table whose rule or default route is gone."""
-
-    def __init__(self, sh: Shell) -> None:
-        self.sh = sh
-
-    def up(self) -> None:
-        self.up_routes()
-
-    def down(self) -> None:
-        self.down_routes()
 
     def dev_from_mac(self, mac: str) -> str:
         # ip -o link | awk -F': ' -vIGNORECASE=1 '/<mac>/ { print $2 }' | awk -F'@' '{print $1}'
@@ -110,20 +101,28 @@ class RouteTableCtlV0_1_7:
         sh.errexit(sh.ip("route", "add", "table", route_table_name, "default", "via", cfg_gateway, "dev", cfg_dev,
                          "proto", "static"))
 
+    def config_lines(self) -> Iterator[list[str]]:
+        """route-tables.cfg's lines, each split: ``IFS=, read -ra line_parts <<<"${line}"``."""
+        for line in self.sh.entries(CONFIG_FILE):
+            yield ifs_comma(line)
+
+    def line_fields(self, line_parts: list[str]) -> tuple[str, str, str, str]:
+        """What ``up_routes`` reads of a line (nounset: a line with too few fields ends the script) and the
+        device that has its MAC: route_table_name, cfg_cidr, cfg_gateway, cfg_dev."""
+        sh = self.sh
+        cfg_table_name = sh.part(line_parts, 1)
+        cfg_mac_addr = sh.part(line_parts, 2)
+        cfg_cidr = sh.part(line_parts, 3)
+        cfg_gateway = self.gateway(line_parts)
+        cfg_dev = self.dev_from_mac(cfg_mac_addr)
+        return f"{RT_TABLE_NAME_PREFIX}{cfg_table_name}", cfg_cidr, cfg_gateway, cfg_dev
+
     def up_routes(self) -> None:
         sh = self.sh
         self.down_routes()  # enabling the custom route tables first requires removing any
-        for line in sh.read_lines(CONFIG_FILE):
-            if skipped(line):
-                continue
-            line_parts = ifs_comma(line)
-            cfg_table_id = sh.part(line_parts, 0)
-            cfg_table_name = sh.part(line_parts, 1)
-            cfg_mac_addr = sh.part(line_parts, 2)
-            cfg_cidr = sh.part(line_parts, 3)
-            cfg_gateway = self.gateway(line_parts)
-            cfg_dev = self.dev_from_mac(cfg_mac_addr)
-            route_table_name = f"{RT_TABLE_NAME_PREFIX}{cfg_table_name}"
+        for line_parts in self.config_lines():
+            cfg_table_id = line_parts[0]  # "${line_parts[0]}": a line that is not skipped has one
+            route_table_name, cfg_cidr, cfg_gateway, cfg_dev = self.line_fields(line_parts)
             self.create_table(cfg_table_id, route_table_name)
             self.create_route(route_table_name, cfg_cidr, cfg_gateway, cfg_dev)
             sh.echo2(f"create IP rule for {route_table_name}")
@@ -217,9 +216,7 @@ class RouteTableCtlV0_2_0(RouteTableCtlV0_1_9):
         if not WORKLOAD_NETWORKS_FILE.is_file():
             sh.echo2("no additional workload networks detected")
             return
-        for cfg_cidr in sh.read_lines(WORKLOAD_NETWORKS_FILE):
-            if skipped(cfg_cidr):
-                continue
+        for cfg_cidr in sh.entries(WORKLOAD_NETWORKS_FILE):
             self.call(f"ip rule add to {cfg_cidr} lookup {WORKLOAD_RT}")
 
     def up_routes(self) -> None:
@@ -230,16 +227,8 @@ class RouteTableCtlV0_2_0(RouteTableCtlV0_1_9):
             return
         self.add_route_tables()
         self.add_workload_network_rules()
-        for line in sh.read_lines(CONFIG_FILE):
-            if skipped(line):
-                continue
-            line_parts = ifs_comma(line)
-            cfg_table_name = sh.part(line_parts, 1)
-            cfg_mac_addr = sh.part(line_parts, 2)
-            cfg_cidr = sh.part(line_parts, 3)
-            cfg_gateway = self.gateway(line_parts)
-            cfg_dev = self.dev_from_mac(cfg_mac_addr)
-            route_table_name = f"{RT_TABLE_NAME_PREFIX}{cfg_table_name}"
+        for line_parts in self.config_lines():
+            route_table_name, cfg_cidr, cfg_gateway, cfg_dev = self.line_fields(line_parts)
             if cfg_gateway == "":
                 self.call(self.link_scoped_route(route_table_name, cfg_cidr, cfg_dev))
             else:

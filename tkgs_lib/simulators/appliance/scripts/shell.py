@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import subprocess
 from pathlib import Path
-from typing import Callable, NoReturn
+from typing import Callable, Iterator, NoReturn
 
-__all__ = ["ScriptExit", "Shell", "bash_echo", "skipped", "ifs_comma", "awk_field"]
+__all__ = ["ScriptExit", "Shell", "Script", "bash_echo", "skipped", "ifs_comma", "awk_field"]
 
 
 class ScriptExit(Exception):
@@ -118,3 +118,29 @@ class Shell:
             self.say(f"/var/lib/vmware/{self.script}: {path}: No such file or directory")
             raise ScriptExit(1) from None
         return text.split("\n")[:-1]
+
+    def entries(self, path: Path) -> Iterator[str]:
+        """The loop over ``path``'s lines with ``[ -z "${line}" ] || [ "${line::1}" == "#" ] && continue``."""
+        for line in self.read_lines(path):
+            if not skipped(line):
+                yield line
+
+
+class Script:
+    """A played unit script: ``up`` and ``down``, as its unit's ExecStartPre and ExecStopPost run it, are its
+    ``up_routes`` and ``down_routes``."""
+
+    def __init__(self, sh: Shell) -> None:
+        self.sh = sh
+
+    def up(self) -> None:
+        self.up_routes()
+
+    def down(self) -> None:
+        self.down_routes()
+
+    def up_routes(self) -> None:
+        raise NotImplementedError
+
+    def down_routes(self) -> None:
+        raise NotImplementedError
