@@ -70,6 +70,12 @@ def private_view(python: str, disk: str) -> None:
         sh("mount", "-t", "overlay", "overlay", "-o", f"lowerdir={folder},upperdir={upper},workdir={work}", folder)
     for folder in ("/run/sshd", str(units.STATE_DIR)):
         os.makedirs(folder, exist_ok=True)
+    rt_tables = Path("/etc/iproute2/rt_tables")  # the appliance has it; routetablectl.sh stops without it
+    if not rt_tables.exists():  # an iproute2 that keeps it in /usr/share only
+        rt_tables.parent.mkdir(parents=True, exist_ok=True)
+        packaged = Path("/usr/share/iproute2/rt_tables")
+        reserved = "255\tlocal\n254\tmain\n253\tdefault\n0\tunspec\n"
+        rt_tables.write_text(packaged.read_text() if packaged.exists() else reserved)
     for name in ("systemctl", "journalctl"):
         stand_in = Path("/usr/local/sbin") / name
         # The module file itself, not `-m`: importing the tkgs_lib package would cost every call a second.
