@@ -12,8 +12,10 @@ additional workload networks."""
 
 from __future__ import annotations
 
+import ast
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 import yaml
@@ -45,6 +47,37 @@ def site_of(name: str):
 
 def test_the_same_releases_are_known_and_played():
     assert KNOWN == tuple(PLAYED) and ARTICLE_RELEASE == PLAYED_ARTICLE_RELEASE
+
+
+# What a simulator may take from the product: plumbing, no belief about the system it plays.
+PLUMBING = {"tkgs_lib.errors": None, "tkgs_lib.paths": {"cache_dir", "CHECKOUT"},
+            "tkgs_lib.credentials": {"basic_auth", "Secret"}, "tkgs_lib.vsphere.tls": {"ContextAdapter"}}
+# Not simulators: the product's demo, and the launcher that deploys a site as the deploy stage does.
+NOT_PLAYED = {"demo.py", "appliance/__main__.py"}
+
+
+def test_the_simulators_import_nothing_the_product_believes():
+    root = Path(__file__).resolve().parent.parent / "tkgs_lib"
+    taken = []
+    for path in sorted((root / "simulators").rglob("*.py")):
+        if str(path.relative_to(root / "simulators")) in NOT_PLAYED:
+            continue
+        package = ".".join(path.relative_to(root.parent).parent.parts)
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                base = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
+                module = f"{base}.{node.module}" if node.level else node.module
+                names = {alias.name for alias in node.names}
+            elif isinstance(node, ast.Import):
+                module, names = None, set()
+                taken += [(path.name, alias.name) for alias in node.names if alias.name.startswith("tkgs_lib")]
+            else:
+                continue
+            if module and module.startswith("tkgs_lib.") and not module.startswith("tkgs_lib.simulators"):
+                allowed = PLUMBING.get(module, set())
+                taken += [(path.name, f"{module}.{name}") for name in names
+                          if allowed is not None and name not in allowed]
+    assert taken == []
 
 
 # --- the files first boot writes --------------------------------------------------------------------
