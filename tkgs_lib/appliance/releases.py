@@ -16,9 +16,9 @@ v0.1.10     + link-scoped line  for every line (twice)   rule, default route  no
 v0.2.0      + link-scoped line  for the gateway line     every route, no rule no: yes
 ==========  ==================  =======================  ===================  ====================
 
-v0.1.7's ``down`` stops (errexit) on a table whose rule is gone; v0.1.8 and later ignore it. From
-v0.1.9 a four-field line (no gateway) makes the link-scoped route ``<network> dev <nic> proto
-kernel scope link src <address>``; v0.1.7 and v0.1.8 read five fields only. v0.2.0's ``down``
+v0.1.7's ``down`` stops (errexit) on a table whose rule or default route is gone; v0.1.8 and later
+ignore it. From v0.1.9 a four-field line (no gateway) makes the link-scoped route ``<network> dev
+<nic> proto kernel scope link src <address>``; v0.1.7 and v0.1.8 read five fields only. v0.2.0's ``down``
 means to delete every rule of a table but calls ``ip call ...``, not an ``ip`` command, so no
 rule is ever deleted and each restart adds the same rules again (routing is unchanged). v0.2.0
 writes ``network.additional_workload_networks`` one CIDR per line to
@@ -129,7 +129,7 @@ class Release:
     rule_for_every_line: bool  # up's `ip rule add from <cidr>`: for every line, or for the gateway line only
     down_deletes_rules: bool  # False: v0.2.0's `ip call`, so rules pile up on every restart
     down_deletes_every_route: bool  # every route of a table (v0.2.0), or its default route only
-    down_tolerates_missing: bool  # False: v0.1.7's down stops on a table without its rule
+    down_tolerates_missing: bool  # False: v0.1.7's down stops on a table without its rule or default route
     additional_workload_networks: bool  # workload-networks.cfg and its `to <cidr>` rules
 
     @property
