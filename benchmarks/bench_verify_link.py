@@ -37,6 +37,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))  # the tests' appliance, deployed as tkgs-runbook deploys a site
 
 ROUND_TRIPS_TARGET = 3.0
 REPAIR_TARGET = 1.5
@@ -129,8 +130,8 @@ class DelayProxy:
 def boot(work: Path, faults=None):
     """A site file (the example's), its appliance booted, and a run folder holding the CA as the deploy
     stage leaves it."""
+    from appliance_fixtures import appliance_for_site
     from tkgs_lib.record import RecordedRelease, record_found
-    from tkgs_lib.simulators.appliance import ApplianceSimulator
     from tkgs_lib.site import load_site
 
     data = yaml.safe_load((ROOT / "examples" / "example-site.yaml").read_text())
@@ -139,8 +140,8 @@ def boot(work: Path, faults=None):
     site_file = work / "site.yaml"
     site_file.write_text(yaml.safe_dump(data))
     site = load_site(site_file)
-    sim = ApplianceSimulator.for_site(site, {"appliance.root_pwd": ROOT_PASSWORD,
-                                             "loadbalance.haproxy_pwd": DATAPLANE_PASSWORD}, faults=faults)
+    sim = appliance_for_site(site, faults=faults, passwords={"appliance.root_pwd": ROOT_PASSWORD,
+                                                             "loadbalance.haproxy_pwd": DATAPLANE_PASSWORD})
     sim.start()
     (work / "known_hosts").write_text(sim.known_hosts())
     folder = work / "run"

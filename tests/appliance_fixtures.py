@@ -16,12 +16,15 @@ import yaml
 from helpers import variant
 from tkgs_lib.site import Site, load_site
 
+ARTICLE_RELEASE = "v0.1.10"  # the article deploys haproxy-v0.1.10.ova
+
 ROOT_PASSWORD, DATAPLANE_PASSWORD = "canary-appliance-r00t-pw", "canary-appliance-dataplane-pw"
 # HAProxy's check interval for the control-plane servers in tests (its default is 2 s). With no
 # `timeout check`, HAProxy gives each check `inter` to connect and answer: 500 ms lets the servers,
 # threads in a busy pytest worker, stall a second without being taken DOWN.
 HEALTH_CHECK_MS = 500
 PASSWORD_ENV = {"TKGS_HAPROXY_ROOT_PASSWORD": ROOT_PASSWORD, "TKGS_HAPROXY_DATAPLANE_PASSWORD": DATAPLANE_PASSWORD}
+PASSWORDS = {"appliance.root_pwd": ROOT_PASSWORD, "loadbalance.haproxy_pwd": DATAPLANE_PASSWORD}
 
 
 def require_appliance_simulator() -> None:
@@ -32,6 +35,30 @@ def require_appliance_simulator() -> None:
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail(f"the appliance simulator cannot run on CI: {reason}", pytrace=False)
         pytest.skip(reason)
+
+
+def deployed_properties(site: Site, release: str = ARTICLE_RELEASE, passwords: dict | None = None) -> dict[str, str]:
+    """The property values the deploy stage sends for ``site`` to the ``release`` OVA: what vCenter hands
+    the appliance (``passwords``: the root and Data Plane API passwords, by their keys)."""
+    from tkgs_lib.appliance.properties import appliance_properties
+    from tkgs_lib.ova import parse_descriptor
+    from tkgs_lib.simulators.ova import haproxy_descriptor
+    from tkgs_lib.site.network import plan_networks
+
+    descriptor = parse_descriptor(haproxy_descriptor(f"haproxy-{release}", version=release))
+    properties = appliance_properties(site, plan_networks(site), descriptor, passwords or PASSWORDS)
+    assert not properties.findings, "the site cannot be deployed: " + "; ".join(map(str, properties.findings))
+    return properties.as_dict()
+
+
+def appliance_for_site(site: Site, *, faults=None, macs=None, lab=None, release: str = ARTICLE_RELEASE,
+                       passwords: dict | None = None):
+    """A simulated appliance deployed from the ``release`` OVA as the deploy stage deploys ``site`` (not
+    started). The simulator is given the property values only: it knows nothing of sites."""
+    from tkgs_lib.simulators.appliance import ApplianceSimulator
+
+    return ApplianceSimulator(deployed_properties(site, release, passwords), macs=dict(macs or {}),
+                              faults=dict(faults or {}), lab=lab, release=release)
 
 
 @dataclass
@@ -48,7 +75,7 @@ class Lab:
 
 
 def start_appliance(tmp_path: Path, *, faults=None, changes=None, appliance_changes=None, own_ca: bool = False,
-                    release: str = "v0.1.10"):
+                    release: str = ARTICLE_RELEASE):
     """A site file (article values, known_hosts and the ``release`` OVA beside it) and its appliance,
     booted as that release boots. ``changes`` alter the site the tests verify with;
     ``appliance_changes`` the site the appliance was deployed from; ``own_ca``: both use a CA of the
@@ -56,7 +83,6 @@ def start_appliance(tmp_path: Path, *, faults=None, changes=None, appliance_chan
     stage leaves there: the appliance's CA and the release in the run record."""
     from appliance_material import write_ca
     from tkgs_lib.record import RecordedRelease, record_found
-    from tkgs_lib.simulators.appliance import ApplianceSimulator
     from tkgs_lib.simulators.ova import build_ova
     from tkgs_lib.site import parse_site
 
@@ -66,9 +92,7 @@ def start_appliance(tmp_path: Path, *, faults=None, changes=None, appliance_chan
         ca = {"haproxy.ca_cert_file": str(cert), "haproxy.ca_key_file": str(key)}
         changes, appliance_changes = {**ca, **(changes or {})}, {**ca, **(appliance_changes or {})}
     deployed = parse_site(yaml.safe_dump(variant(appliance_changes)), source=tmp_path / "deployed.yaml")
-    sim = ApplianceSimulator.for_site(deployed, {"appliance.root_pwd": ROOT_PASSWORD,
-                                                 "loadbalance.haproxy_pwd": DATAPLANE_PASSWORD}, faults=faults,
-                                      release=release)
+    sim = appliance_for_site(deployed, faults=faults, release=release)
     sim.start()
     (tmp_path / "known_hosts").write_text(sim.known_hosts())
     ova = build_ova(tmp_path / f"haproxy-{release}.ova", name=f"haproxy-{release}", disk_size=64 * 1024)  # the site's OVA

@@ -16,16 +16,19 @@ v0.1.10     + link-scoped line  for every line (twice)   rule, default route  no
 v0.2.0      + link-scoped line  for the gateway line     every route, no rule no: yes
 ==========  ==================  =======================  ===================  ====================
 
-v0.1.7's ``down`` stops (errexit) on a table whose rule is gone; v0.1.8 and later ignore it. From
-v0.1.9 a four-field line (no gateway) makes the link-scoped route ``<network> dev <nic> proto
-kernel scope link src <address>``; v0.1.7 and v0.1.8 read five fields only. v0.2.0's ``down``
+v0.1.7's ``down`` stops (errexit) on a table whose rule or default route is gone; v0.1.8 and later
+ignore it. From v0.1.9 a four-field line (no gateway) makes the link-scoped route ``<network> dev
+<nic> proto kernel scope link src <address>``; v0.1.7 and v0.1.8 read five fields only. v0.2.0's ``down``
 means to delete every rule of a table but calls ``ip call ...``, not an ``ip`` command, so no
 rule is ever deleted and each restart adds the same rules again (routing is unchanged). v0.2.0
 writes ``network.additional_workload_networks`` one CIDR per line to
 ``/etc/vmware/workload-networks.cfg`` and adds ``ip rule add to <cidr> lookup rtctl_workload``
-for each. v0.1.10's ``down`` leaves the link-scoped route in its table, so its own ``up`` then
-fails with "File exists" on the four-field line: a plain restart of route-tables.service fails on
-a healthy v0.1.10 appliance (a repair cleans the tables itself, :mod:`tkgs_lib.appliance.repair`).
+for each. v0.1.10's ``down`` (v0.1.9's too: the same script) leaves the link-scoped route in its
+table, so its own ``up`` then fails with "File exists" on the four-field line: a plain restart of
+route-tables.service fails on a healthy v0.1.10 appliance (a repair cleans the tables itself,
+:mod:`tkgs_lib.appliance.repair`). The simulated appliance reads the same scripts on its own
+(:mod:`tkgs_lib.simulators.appliance.scripts`); ``tests/test_release_facts.py`` holds the two readings
+against each other.
 """
 
 from __future__ import annotations
@@ -44,25 +47,61 @@ ADDITIONAL_WORKLOAD_NETWORKS = "network.additional_workload_networks"  # the pro
 TABLE_IDS = {"workload": "2", "frontend": "3"}
 
 
-# The comment the appliance's anyip-routes.cfg ships with (the same at v0.1.7 to v0.2.0,
-# ansible/roles/vmware/files/etc/vmware/anyip-routes.cfg), under which first boot appends the ranges.
-ANYIP_HEADER = """\
-#
-# Configuration file that contains a line-delimited list of CIDR values
-# that define the network ranges used to bind the load balancer's frontends
-# to virtual IP addresses.
-#
-# * Lines beginning with a comment character, #, are ignored
-# * This file is used by the anyip-routes service
-#
-"""
-ROUTE_TABLES_HEADER = """\
-#
-# Configuration file of the route-tables service: one line per network that has its own routing
-# table, <TableID>,<TableName>,<MACAddress>,<CIDR>[,<Gateway4>]: a line with the gateway for the
-# table's default route and (appliance v0.1.9 and later) one without it for the link-scoped route.
-#
-"""
+# The comments the appliance's image ships its anyip-routes.cfg and route-tables.cfg with, byte for byte (the
+# same at v0.1.7 to v0.2.0: ansible/roles/vmware/files/etc/vmware/*.cfg), below which first boot appends its
+# lines (ovf-to-cloud-init.sh, writeAnyipConfig and writeRouteTableConfig: `>>`), so a file written from the
+# plan is the one first boot writes. Trailing spaces are the image's own.
+ANYIP_HEADER = (
+    "#\n"
+    "# Configuration file that contains a line-delimited list of CIDR values\n"
+    "# that define the network ranges used to bind the load balancer's frontends \n"
+    "# to virtual IP addresses.\n"
+    "#\n"
+    "# * Lines beginning with a comment character, #, are ignored\n"
+    "# * This file is used by the anyip-routes service\n"
+    "#\n"
+)
+ROUTE_TABLES_HEADER = (
+    "#\n"
+    "# Configuration file that contains a line-delimited list of values used to\n"
+    "# create route tables on which default gateways are defined. This enables\n"
+    "# the use of IP policy to ensure traffic to interfaces that do not use the\n"
+    "# default gateway is routed correctly.\n"
+    "#\n"
+    "# * Lines beginning with a comment character, #, are ignored\n"
+    "# * This file is used by the route-tables service\n"
+    "# \n"
+    "# Each line that contains a value must adhere to the following,\n"
+    "# comma-separated format:\n"
+    "#\n"
+    "#   <TableID>,<TableName>,<MACAddress>,<NetworkCIDR>,<Gateway4>\n"
+    "#\n"
+    "# The fields in the above format are as follows:\n"
+    "#\n"
+    "# * TableID      The route table ID. This value should be an integer between\n"
+    "#                2-250. Please see /etc/iproute2/rt_tables for a list of the\n"
+    "#                route table IDs currently in use, including reserved IDs.\n"
+    "#\n"
+    "# * TableName    The name of the route table. This value will be appended\n"
+    "#                to a constant prefix, used to identify route tables managed\n"
+    "#                by the route-tables service.\n"
+    "#\n"
+    "# * MACAddress   The MAC address of the interface connected to the network\n"
+    "#                specified by NetworkCIDR\n"
+    "#\n"
+    "# * NetworkCIDR  The CIDR of the network to which the interface by MACAddress\n"
+    "#                is connected\n"
+    "#\n"
+    "# * Gateway4     The IPv4 address of the gateway used by the network specified\n"
+    "#                by NetworkCIDR\n"
+    "#\n"
+    "# For example, the following lines are valid values:\n"
+    "#\n"
+    "#   2,frontend,00:00:00:ab:cd:ef,192.168.1.0/24,192.168.1.1\n"
+    "#   3,workload,00:00:00:12:34:56,192.168.2.0/24,192.168.2.1\n"
+    "#\n"
+    "\n"
+)
 
 
 def lines_text(lines) -> str:
@@ -77,7 +116,7 @@ def anyip_routes_text(ranges) -> str:
 
 
 def route_tables_text(lines) -> str:
-    """``/etc/vmware/route-tables.cfg`` with a comment saying what its lines are, then the lines."""
+    """``/etc/vmware/route-tables.cfg`` as the appliance holds it: its shipped comment, then the lines."""
     return ROUTE_TABLES_HEADER + lines_text(lines)
 
 
@@ -90,7 +129,7 @@ class Release:
     rule_for_every_line: bool  # up's `ip rule add from <cidr>`: for every line, or for the gateway line only
     down_deletes_rules: bool  # False: v0.2.0's `ip call`, so rules pile up on every restart
     down_deletes_every_route: bool  # every route of a table (v0.2.0), or its default route only
-    down_tolerates_missing: bool  # False: v0.1.7's down stops on a table without its rule
+    down_tolerates_missing: bool  # False: v0.1.7's down stops on a table without its rule or default route
     additional_workload_networks: bool  # workload-networks.cfg and its `to <cidr>` rules
 
     @property

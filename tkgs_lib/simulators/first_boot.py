@@ -30,15 +30,19 @@ from typing import Callable, Optional
 from pyVim.connect import Disconnect, SmartConnect
 from pyVmomi import vim
 
-from tkgs_lib.appliance.ca import CA_GUESTINFO, pem_from_property
 from tkgs_lib.simulators.appliance.dataplane_server import make_ca as appliance_ca
-from tkgs_lib.vsphere.vm import last_values
+from tkgs_lib.simulators.appliance.scripts import ARTICLE_RELEASE, played
+from tkgs_lib.simulators.appliance.scripts.ovf_to_cloud_init import CA_CRT
+from tkgs_lib.simulators.extra_config import extra_config_values
 
 log = logging.getLogger(__name__)
 
 __all__ = ["FirstBoot", "Boot", "make_ca"]
 
 CLOUD_INIT_KEY = "guest_rpc.auth.cloud-init.set"
+# Where the appliance publishes its CA, base64 of /etc/haproxy/ca.crt (userdata.txt's last runcmd, v0.1.7 to
+# v0.2.0: vmware-rpctool "info-set guestinfo.dataplaneapi.cacert $(base64 -w0 /etc/haproxy/ca.crt)").
+CA_GUESTINFO = "guestinfo.dataplaneapi.cacert"
 PROPERTY_CLASSES = ("appliance.", "network.", "loadbalance.")
 
 
@@ -120,7 +124,7 @@ class FirstBoot:
             self._seen.add(vm._moId)  # only once booted: a boot cut short by a dropped session is tried again
 
     def _boot(self, vm) -> None:
-        extra = last_values(vm.config.extraConfig)
+        extra = extra_config_values(vm.config.extraConfig)
         properties = {k: v for k, v in extra.items() if k.startswith(PROPERTY_CLASSES)}
         if not properties:  # not an appliance (the simulator's own VMs start powered on)
             return
@@ -130,14 +134,13 @@ class FirstBoot:
             log.info("first boot of %s: unconfigured (cloud-init setting %r)", vm.name, extra.get(CLOUD_INIT_KEY))
             return
         address = properties["network.management_ip"].split("/", 1)[0]
-        own_cert, own_key = properties.get("appliance.ca_cert", ""), properties.get("appliance.ca_cert_key", "")
         if self.appliance is not None:
             macs = [d.macAddress for d in vm.config.hardware.device if isinstance(d, vim.vm.device.VirtualEthernetCard)]
             pem = self.appliance(vm.name, properties, macs)
-        elif own_cert and own_key:
-            pem = pem_from_property(own_cert)
-        else:
-            pem = make_ca(properties.get("network.hostname", ""))
+        else:  # the user's CA as writeCAfiles writes it (the same at every tag), else one made as cloud-init makes it
+            first_boot = played(ARTICLE_RELEASE).first_boot(properties, {})
+            first_boot.write_ca_files()
+            pem = first_boot.files.get(CA_CRT) or make_ca(properties.get("network.hostname", ""))
         published = base64.b64encode(pem.encode()).decode()
         spec = vim.vm.ConfigSpec(extraConfig=[vim.option.OptionValue(key="SET.guest.ipAddress", value=address),
                                               vim.option.OptionValue(key=CA_GUESTINFO, value=published)])

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Iterator, Literal
 from xml.sax.saxutils import escape, quoteattr
 
-from tkgs_lib.ova import CHUNK_SIZE
+CHUNK_SIZE = 1 << 20  # what is written at a time: 1 MiB
 
 __all__ = ["build_ova", "haproxy_descriptor", "HAPROXY_PROPERTIES", "DEFAULT_DISK_SIZE"]
 

@@ -37,11 +37,11 @@ from typing import Optional, Sequence
 
 import requests
 
-from tkgs_lib.appliance.dataplane import message_of, verified_session
 from tkgs_lib.credentials import basic_auth
 from tkgs_lib.errors import ApplianceError, SimulatorUnavailable
 from tkgs_lib.simulators.appliance.dataplane_server import issue_server_cert, load_cert_chain, make_ca
 from tkgs_lib.simulators.appliance.netns import add_netns, del_netns, ip, namespaces, need_root, new_name, run_in_netns, sweep
+from tkgs_lib.vsphere.tls import ContextAdapter
 
 __all__ = ["SupervisorControlPlane", "ControlPlaneServer", "program_load_balancer", "reconcile_load_balancer",
            "remove_load_balancer", "CONTROL_PLANE_PORTS", "STAND_IN", "LOAD_BALANCER_NAME"]
@@ -237,12 +237,28 @@ class SupervisorControlPlane:
 
 # --- the load-balancer controller ----------------------------------------------------------------
 
+def _refusal(response: requests.Response) -> str:
+    """What the Data Plane API says when it refuses: its error model's ``message``, else its text, on one line."""
+    try:
+        said = response.json()["message"]
+    except (ValueError, KeyError, TypeError):
+        said = response.text[:200]
+    return " ".join(str(said).split()) or response.reason or ""
+
+
 class _DataPlane:
-    """Calls to the appliance's Data Plane API, TLS verified against its CA; each refusal one sentence."""
+    """Calls to the appliance's Data Plane API, TLS verified against its CA alone (names checked, nothing
+    from the environment); each refusal one sentence."""
 
     def __init__(self, url: str, user: str, password: str, ca_pem: str, timeout: float) -> None:
         self.url, self.timeout = url.rstrip("/"), timeout
-        self.session = verified_session(ca_pem, "the appliance's CA")
+        try:
+            context = ssl.create_default_context(cadata=ca_pem)
+        except ssl.SSLError as exc:
+            raise ApplianceError(f"the appliance's CA is not a PEM CA certificate ({exc.reason or exc}).") from None
+        self.session = requests.Session()
+        self.session.trust_env = False
+        self.session.mount("https://", ContextAdapter(context))
         self.session.headers.update(basic_auth(user, password))
 
     def __enter__(self) -> "_DataPlane":
@@ -268,7 +284,7 @@ class _DataPlane:
             raise ApplianceError(f"cannot connect to the Data Plane API at {where} to {what}: is the appliance up, "
                                  f"and is that its management address and Data Plane API port?") from None
         if response.status_code not in expected:
-            said = message_of(response)
+            said = _refusal(response)
             end = hint if hint and "cannot bind socket" in said else "."
             raise ApplianceError(f"the Data Plane API at {where} refused to {what} (HTTP {response.status_code}): "
                                  f"{said.rstrip('.')}{end}")

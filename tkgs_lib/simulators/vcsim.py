@@ -31,7 +31,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tkgs_lib.errors import SimulatorUnavailable
-from tkgs_lib.vsphere.tls import fingerprint_of
 
 from .namespace_management.settings import SupervisorSettings
 
@@ -197,7 +196,8 @@ class VCenterSimulator:
             self.workdir, self._own_workdir = Path(tempfile.mkdtemp(prefix="vcsim-")), True
         self.workdir.mkdir(parents=True, exist_ok=True)
         cert, key = make_self_signed_cert(self.workdir, self.host)
-        self.ca_file, self.thumbprint = cert, fingerprint_of(ssl.PEM_cert_to_DER_cert(cert.read_text()))
+        der = ssl.PEM_cert_to_DER_cert(cert.read_text())
+        self.ca_file, self.thumbprint = cert, ":".join(f"{b:02X}" for b in hashlib.sha256(der).digest())  # AA:BB:...
         stderr_path = self.workdir / "vcsim.log"
         from .namespace_management.server import NamespaceManagementStandIn
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import atexit
 import ctypes
-import dataclasses
 import ipaddress
 import json
 import os
@@ -36,12 +35,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional, Sequence, TypeVar
 
-from tkgs_lib.appliance.releases import ARTICLE_RELEASE, release_named
 from tkgs_lib.errors import SimulatorUnavailable
 
 from .netns import add_netns, del_netns, ip, namespaces, netns_exec, new_disk, new_name, run_in_netns, sweep
+from .scripts import ARTICLE_RELEASE, PLAYED, played
 
-__all__ = ["ApplianceSimulator", "ROLES", "available"]
+__all__ = ["ApplianceSimulator", "ROLES", "available", "ARTICLE_RELEASE", "PLAYED"]
 
 ROLES = ("management", "workload", "frontend")
 T = TypeVar("T")
@@ -98,10 +97,10 @@ class ApplianceSimulator:
     authorized_keys: list[str] = field(default_factory=list)  # public keys root accepts, besides its password
     start_timeout: float = 60.0
     lab: Optional[str] = None  # an existing lab namespace to join (the demo's); None: one of its own
-    release: str = ARTICLE_RELEASE  # the OVA version it was deployed from: its first boot and units behave so
+    release: str = ARTICLE_RELEASE  # the OVA version it was deployed from: its first boot and units are that tag's
 
     def __post_init__(self) -> None:
-        self.behaviour = release_named(self.release)  # KeyError for a release no script was read for
+        played(self.release)  # ValueError for a release whose scripts were not read
         self._own_lab = self.lab is None
         self.lab = self.lab or new_name("lab")
         self.appliance = new_name("app")
@@ -125,23 +124,6 @@ class ApplianceSimulator:
 
     def __exit__(self, *exc) -> None:
         self.stop()
-
-    @classmethod
-    def for_site(cls, site, passwords: dict[str, str], *, faults: Optional[dict] = None,
-                 macs: Optional[dict[str, str]] = None, lab: Optional[str] = None,
-                 release: str = ARTICLE_RELEASE) -> "ApplianceSimulator":
-        """An appliance deployed from the ``release`` OVA as the deploy stage deploys the site: the
-        same property values. ``passwords``: the root and Data Plane API passwords, by their keys."""
-        from tkgs_lib.appliance.properties import appliance_properties
-        from tkgs_lib.ova import parse_descriptor
-        from tkgs_lib.site.network import plan_networks
-        from tkgs_lib.simulators.ova import haproxy_descriptor
-
-        descriptor = parse_descriptor(haproxy_descriptor(f"haproxy-{release}", version=release))
-        properties = appliance_properties(site, plan_networks(site), descriptor, passwords)
-        if properties.findings:
-            raise SimulatorUnavailable("the site cannot be deployed: " + "; ".join(str(f) for f in properties.findings))
-        return cls(properties.as_dict(), macs=dict(macs or {}), faults=dict(faults or {}), lab=lab, release=release)
 
     @property
     def management_address(self) -> str:
@@ -219,7 +201,7 @@ class ApplianceSimulator:
     def _boot(self, first: bool) -> None:
         config = {"properties": self.properties, "faults": self.faults, "python": sys.executable,
                   "authorized_keys": self.authorized_keys, "boot": "first" if first else "again",
-                  "disk": str(self.disk), "release": dataclasses.asdict(self.behaviour),
+                  "disk": str(self.disk), "release": self.release,
                   "interfaces": {role: {"mac": self.macs[role]} for role in self.roles}}
         argv = ["ip", "netns", "exec", self.appliance, "unshare", "--mount", "--propagation", "private", "--uts",
                 "--pid", "--fork", "--kill-child", "--mount-proc", sys.executable, "-m",

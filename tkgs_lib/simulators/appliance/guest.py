@@ -10,9 +10,10 @@ JSON on standard input (never on the command line: it holds the root password). 
    ``systemctl``/``journalctl`` stand-ins mounted over the real ones;
 2. configures the interfaces from ``network.*`` (addresses, the default route via the
    management gateway); at its first boot writes ``/etc/vmware/anyip-routes.cfg``,
-   ``route-tables.cfg`` and (v0.2.0) ``workload-networks.cfg`` from the properties as the
-   release's ``ovf-to-cloud-init.sh`` does; then starts both units, which run real ``ip`` commands
-   as the release's scripts do (:mod:`.units`);
+   ``route-tables.cfg``, (v0.2.0) ``workload-networks.cfg`` and a CA the user sent from the
+   properties as the release's ``ovf-to-cloud-init.sh`` does (:mod:`.scripts`, the release's own
+   scripts read at its tag); then starts both units, which run real ``ip`` commands as the
+   release's scripts do (:mod:`.units`);
 3. at its first boot sets root's password and makes sshd's own host keys; starts sshd on the
    management address;
 4. starts the real HAProxy on the appliance's configuration (:mod:`.load_balancer`), and the
@@ -44,10 +45,11 @@ import sys
 import time
 from pathlib import Path
 
-from tkgs_lib.appliance.releases import anyip_routes_text, lines_text, route_tables_text
-
 from . import children, load_balancer, units
 from .dataplane_server import make_ca, serve
+from .scripts import played
+from .scripts.ovf_to_cloud_init import CA_CRT, CA_KEY, WORKLOAD_NETWORKS_CFG
+from .scripts.shipped import ROUTE_TABLES_CFG, SHIPPED
 
 def sh(*argv: str, check: bool = True, **kwargs) -> subprocess.CompletedProcess:
     result = subprocess.run(list(argv), capture_output=True, text=True, **kwargs)
@@ -68,6 +70,12 @@ def private_view(python: str, disk: str) -> None:
         sh("mount", "-t", "overlay", "overlay", "-o", f"lowerdir={folder},upperdir={upper},workdir={work}", folder)
     for folder in ("/run/sshd", str(units.STATE_DIR)):
         os.makedirs(folder, exist_ok=True)
+    rt_tables = Path("/etc/iproute2/rt_tables")  # the appliance has it; routetablectl.sh stops without it
+    if not rt_tables.exists():  # an iproute2 that keeps it in /usr/share only
+        rt_tables.parent.mkdir(parents=True, exist_ok=True)
+        packaged = Path("/usr/share/iproute2/rt_tables")
+        reserved = "255\tlocal\n254\tmain\n253\tdefault\n0\tunspec\n"
+        rt_tables.write_text(packaged.read_text() if packaged.exists() else reserved)
     for name in ("systemctl", "journalctl"):
         stand_in = Path("/usr/local/sbin") / name
         # The module file itself, not `-m`: importing the tkgs_lib package would cost every call a second.
@@ -92,32 +100,24 @@ def configure_network(config: dict) -> None:
 
 
 def first_boot_files(config: dict) -> None:
-    """The files the release's first boot writes from its properties (ovf-to-cloud-init.sh at the
-    release's tag: writeAnyipConfig, writeRouteTableConfig, v0.2.0's writeWorkloadNetworks)."""
-    props, faults, release = config["properties"], config.get("faults", {}), config["release"]
-    vmware = Path("/etc/vmware")
-    vmware.mkdir(parents=True, exist_ok=True)
-    # writeAnyipConfig: every ","-separated entry appended verbatim, one per line, below the shipped header.
-    ranges = faults.get("service_ip_range", props.get("loadbalance.service_ip_range", ""))
-    (vmware / "anyip-routes.cfg").write_text(anyip_routes_text(ranges.split(",") if ranges else []))
-    # writeRouteTableConfig, workload (table 2) then frontend (table 3, when that NIC exists): a network
-    # with a gateway and an address gets its gateway line and, from v0.1.9, its link-scoped line.
-    lines = []
-    for table_id, role in (("2", "workload"), ("3", "frontend")):
-        gateway, address = props.get(f"network.{role}_gateway"), props.get(f"network.{role}_ip")
-        if role in config["interfaces"] and gateway and address:
-            mac = config["interfaces"][role]["mac"]
-            lines += [f"{table_id},{role},{mac},{address},{gateway}"]
-            if release["link_scoped_lines"]:
-                lines += [f"{table_id},{role},{mac},{address}"]
-    if "route_tables" in faults:  # lines as a broken first boot (or a careless edit) left them; {workload}: its MAC
-        macs = {role: nic["mac"] for role, nic in config["interfaces"].items()}
-        lines = [line.format(**macs) for line in faults["route_tables"]]
-    (vmware / "route-tables.cfg").write_text(route_tables_text(lines))
-    networks = props.get("network.additional_workload_networks", "")
-    if release["additional_workload_networks"] and networks:  # writeWorkloadNetworks (v0.2.0)
-        lines = faults.get("workload_networks", networks.split(","))  # a fault: lines as a careless edit left them
-        (vmware / "workload-networks.cfg").write_text(lines_text(lines))
+    """The files the release's first boot writes from its properties (:mod:`.scripts.ovf_to_cloud_init`),
+    or, with a fault, as a broken first boot (or a careless edit) left them."""
+    props, faults = config["properties"], config.get("faults", {})
+    if "service_ip_range" in faults:  # the value as a person typed it into vCenter
+        props = {**props, "loadbalance.service_ip_range": faults["service_ip_range"]}
+    nics = {role: nic["mac"] for role, nic in config["interfaces"].items()}
+    boot = played(config["release"]).first_boot(props, nics)
+    files = boot.first_boot()
+    if "route_tables" in faults:  # the lines below the shipped comment; {workload}: that NIC's MAC
+        files[ROUTE_TABLES_CFG] = SHIPPED[ROUTE_TABLES_CFG] + "".join(
+            f"{line.format(**nics)}\n" for line in faults["route_tables"])
+    if "workload_networks" in faults and WORKLOAD_NETWORKS_CFG in files:
+        files[WORKLOAD_NETWORKS_CFG] = "".join(f"{line}\n" for line in faults["workload_networks"])
+    for path, text in files.items():
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_text(text)
+        if path in boot.modes:
+            Path(path).chmod(boot.modes[path])
 
 
 def first_boot_accounts(config: dict) -> None:
@@ -196,19 +196,14 @@ def main() -> int:
         return 1
 
 
-def appliance_ca(props: dict, hostname: str) -> tuple[str, str]:
-    """The CA the appliance keeps in /etc/haproxy: the user's own when both properties were sent,
-    else one it makes at its first boot; read back on later boots."""
-    kept_cert, kept_key = Path("/etc/haproxy/ca.crt"), Path("/etc/haproxy/ca.key")
+def appliance_ca(hostname: str) -> tuple[str, str]:
+    """The CA the appliance keeps in /etc/haproxy: the user's own, which first boot wrote there from
+    both properties (writeCAfiles), else one cloud-init makes at the first boot (userdata.txt's
+    new-ca.sh); read back on later boots."""
+    kept_cert, kept_key = Path(CA_CRT), Path(CA_KEY)
     if kept_cert.exists() and kept_key.exists():
         return kept_cert.read_text(), kept_key.read_text()
-    own_cert, own_key = props.get("appliance.ca_cert", ""), props.get("appliance.ca_cert_key", "")
-    if own_cert and own_key:
-        from tkgs_lib.appliance.ca import pem_from_property
-
-        ca_pem, ca_key = pem_from_property(own_cert), pem_from_property(own_key)
-    else:
-        ca_pem, ca_key = make_ca(hostname)
+    ca_pem, ca_key = make_ca(hostname)
     kept_cert.parent.mkdir(parents=True, exist_ok=True)
     kept_cert.write_text(ca_pem)
     kept_key.touch(mode=0o600)
@@ -223,7 +218,7 @@ def boot_and_serve(config: dict) -> int:
     signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
     signal.signal(signal.SIGINT, lambda *_: stopping.append(True))
     private_view(config["python"], config["disk"])
-    (units.STATE_DIR / "release.json").write_text(json.dumps(config["release"]))
+    units.RELEASE_FILE.write_text(config["release"])  # the scripts on its disk are that release's
     hostname = props.get("network.hostname", "haproxy.local")
     sh("hostname", hostname)
     configure_network(config)
@@ -233,7 +228,7 @@ def boot_and_serve(config: dict) -> int:
     units.start(units.ROUTE_TABLES)  # route-tables.service is ordered Before=anyip-routes.service
     units.start(units.ANYIP)  # ... and anyip-routes.service Before=haproxy.service
     balancer = load_balancer.boot(props)
-    ca_pem, ca_key = appliance_ca(props, hostname)
+    ca_pem, ca_key = appliance_ca(hostname)
     if faults.get("lose_session_at") or faults.get("lose_sshd_at"):
         lose_sessions_at(list(faults.get("lose_session_at", ())), list(faults.get("lose_sshd_at", ())))
     sshd = start_sshd(config)

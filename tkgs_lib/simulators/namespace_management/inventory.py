@@ -22,7 +22,8 @@ from pyVim.connect import Disconnect, SmartConnect
 from pyVmomi import vim
 
 from tkgs_lib.vsphere.tls import ContextAdapter
-from tkgs_lib.vsphere.vm import last_values
+
+from ..extra_config import extra_config_values
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +98,7 @@ class SimulatorInventory:
     def appliance_at(self, address: str) -> Optional[Appliance]:
         """The VM deployed as the HAProxy appliance whose management address is ``address``."""
         for vm in self._objects(vim.VirtualMachine):
-            values = last_values(vm.config.extraConfig if vm.config else ())
+            values = extra_config_values(vm.config.extraConfig if vm.config else ())
             if values.get(MANAGEMENT_IP, "").split("/", 1)[0].strip() != address:
                 continue
             text = values.get(SERVICE_RANGES, "")
