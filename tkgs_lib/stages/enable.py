@@ -416,11 +416,34 @@ def plan(run, facts: EnableFacts) -> Plan:
         why = (f"vCenter is still configuring it (enabled before, with {'the same' if not differences(wanted, info) else 'other'} "
                f"values): wait and rerun. {what_to_check(_messages(info))}")
     elif status == "ERROR":
-        why = (f"it is in ERROR. {what_to_check(_messages(info))} Once fixed, vCenter retries by itself; or disable "
-               f"Workload Management on the cluster and rerun with apply.")
+        out = way_out(facts.cluster, _load_balancer_id(facts))
+        why = f"it is in ERROR. {what_to_check(_messages(info))} vCenter keeps the values it was sent, so {out}."
     else:  # REMOVING
         why = "it is being removed (Workload Management was disabled): rerun once vCenter no longer lists it."
     return result.extend(Plan(STAGE.title, [Step.conflict(obj, desired, _found(info), why)]))
+
+
+def way_out(cluster: str, load_balancer: str) -> str:
+    """How a Supervisor that vCenter keeps with wrong values gets the right ones: vCenter keeps the spec
+    it accepted, so fixing the site or a variable never reaches it, and while the cluster has a
+    Supervisor this stage sends no enable request (its plan is a conflict)."""
+    # The update: VMware's bindings (vmware-vcenter, com/vmware/vcenter/namespace_management_client.py),
+    # LoadBalancers.update: PATCH /vcenter/namespace-management/clusters/{cluster}/load-balancers/{id}
+    # with a LoadBalancers.UpdateSpec whose union tag provider HA_PROXY brings ha_proxy_config_update_spec,
+    # a HAProxyConfigUpdateSpec(username, password, certificate_authority_chain); each "added in vSphere
+    # API 7.0.3.0", a value left None is kept.
+    return (f"a fix in the site or in a password variable never reaches it, and a rerun sends nothing while the "
+            f"cluster has this Supervisor: disable Workload Management on the cluster and rerun with apply once "
+            f"vCenter no longer lists it, or, where vCenter's API is 7.0.3.0 or later (vCenter 7.0 Update 3), update "
+            f"the load balancer's Data Plane API user, password or CA chain in place (PATCH "
+            f"/api/vcenter/namespace-management/clusters/{cluster}/load-balancers/{load_balancer} with provider "
+            f"HA_PROXY and ha_proxy_config_update_spec: username, password, certificate_authority_chain)")
+
+
+def _load_balancer_id(facts: EnableFacts) -> str:
+    """The id of the Supervisor's load balancer as vCenter reports it, else the site's."""
+    balancers = (facts.supervisor.load_balancers if facts.supervisor is not None else None) or ()
+    return next((b.id for b in balancers if b.id), facts.settings.load_balancer_id)
 
 
 def _messages(info) -> list[str]:
@@ -459,8 +482,8 @@ def enable(run, facts: EnableFacts):
                                          progress=f"waiting for the Supervisor on {facts.cluster_name}",
                                          show_progress=run.progress, passed_errors=passed)
     except SupervisorFailed as exc:
-        exc.effect = ("vCenter accepted the enable request and keeps the Supervisor as it is now: once the cause is "
-                      "fixed it retries by itself, or disable Workload Management on the cluster and rerun with apply")
+        exc.effect = (f"vCenter accepted the enable request and keeps the values it was sent, so "
+                      f"{way_out(facts.cluster, wm.load_balancer_id)}")
         raise
     finally:
         for error in passed:
