@@ -274,18 +274,30 @@ def pasted_ca(kind: str) -> str:
             "not PEM": "Paste the CA of the appliance here.\n", "another appliance's CA": ca}[kind]
 
 
-def test_a_wrong_ca_chain_fails_naming_the_untrusted_certificate(lab, tmp_path):
-    from tkgs_lib.simulators.appliance.dataplane_server import make_ca
+@pytest.mark.parametrize("kind, words", [
+    ("a private key", "holds a private key ('-----BEGIN PRIVATE KEY-----') where only certificates belong."),
+    ("a server certificate", "is a certificate for CN=haproxy.local, but not a CA (its basic constraints do not say "
+                             "CA:TRUE)."),
+    ("not PEM", "is not a PEM certificate: it has no '-----BEGIN CERTIFICATE-----' line."),
+    ("another appliance's CA", "presents a certificate not signed by the appliance CA the deploy stage saved in "),
+])
+def test_a_ca_chain_that_is_not_the_appliances_ca_is_refused_before_anything_is_sent(lab, tmp_path, kind, words):
+    from tkgs_lib.errors import ValidationFailed
 
-    enabling, _ = lab
+    enabling, seen = lab
     folder = enabling.run_folder(tmp_path)
-    (folder / "haproxy-ca.pem").write_text(make_ca("another-appliance")[0])  # pasted from the wrong appliance
-    _, error = enabling.stage(folder)
-    text = one_sentence(error)
-    assert "has been in ERROR for" in text and "its certificate is not trusted" in text, text
-    assert "Check the CA chain: it must be the appliance's own CA" in text, text
-    assert "vCenter accepted the enable request" in text, text  # where things stand
-    assert_says_the_way_out(text, enabling.cluster, enabling.info().load_balancers[0].id)
+    saved = folder / "haproxy-ca.pem"
+    saved.write_text(pasted_ca(kind))
+    plan, error = enabling.stage(folder)
+    assert isinstance(error, ValidationFailed), error
+    [finding] = [f for f in plan.findings if f.is_error]
+    assert words in finding.message and f"the appliance CA the deploy stage saved in {saved}" in finding.message, \
+        finding.message
+    assert "\n" not in str(finding) and "Fix: use the " in str(finding), str(finding)
+    assert len(enabling.vcsim.enable_requests) == seen and enabling.info() is None  # nothing was sent
+    assert request_csv(folder) == {}  # no request shown: a key pasted here is never written anywhere
+    if kind == "another appliance's CA":
+        assert "(unable to get local issuer certificate): the CA is not this appliance's" in finding.message
 
 
 def test_a_supervisor_in_error_from_another_appliances_ca_is_told_how_to_get_out_of_it(lab, tmp_path):

@@ -51,6 +51,7 @@ class EnableFacts:
     content_library: str = ""  # the subscribed library's id
     ca_chain: str = field(default="", repr=False)
     ca_source: str = ""
+    ca_certificates: list = field(default_factory=list)  # the chain's CaCertificate, checked
     dataplane: tuple[str, int, str] = ("", 0, "")  # the Data Plane API's host, port, and where they came from
     supervisor: Any = None  # Clusters.Info, or None when the cluster has no Supervisor
     findings: list[Finding] = field(default_factory=list)
@@ -129,13 +130,44 @@ def _content_library(run, facts: EnableFacts) -> None:
     facts.content_library = found[0].id
 
 
+CA_FIX = ("use the appliance's own CA certificate, whole (PEM, from -----BEGIN CERTIFICATE----- to -----END "
+          "CERTIFICATE-----): the deploy stage saves it in the run folder as haproxy-ca.pem, and the appliance's VM "
+          "publishes it, base64-encoded, in guestinfo.dataplaneapi.cacert.")
+
+
 def _ca_chain(run, facts: EnableFacts) -> None:
+    """The appliance's CA chain as the request will carry it, checked first: PEM certificates only, each a
+    CA, and the Data Plane API's certificate signed by it (a handshake from here), for vCenter takes a
+    wrong one without a word and the Supervisor then stays in ERROR."""
+    from ..appliance.ca import CaCertificate
+    from ..appliance.dataplane import signed_by
+    from ..errors import ApplianceError
+
     pem, source = run.appliance_ca()
     if pem is None:
         facts.findings.append(Finding.error("haproxy", f"the Supervisor needs the appliance's CA chain: {source}",
                                             "run the deploy stage into this run folder (it saves haproxy-ca.pem)."))
         return
-    facts.ca_chain, facts.ca_source = pem, source
+    host, port, _ = facts.dataplane
+    try:
+        chain = CaCertificate.chain_from_pem(pem, source)
+    except ApplianceError as exc:
+        facts.findings.append(Finding.error("haproxy", exc.message, CA_FIX))
+        return
+    try:
+        unknown = signed_by(host, port, pem, trusted_by=source)
+    except ApplianceError as exc:
+        facts.findings.append(Finding.error("haproxy", exc.message, (
+            "use the CA of the appliance that answers there: rerun the deploy stage into this run folder, or "
+            "remove the stale haproxy-ca.pem so that the CA the VM publishes is read from vCenter; if another "
+            "appliance answers at that address, check haproxy.management_ip.")))
+        return
+    if unknown:
+        facts.findings.append(Finding.warning("haproxy", f"{source} could not be checked against the Data Plane API's "
+                                                         f"certificate: {unknown}.",
+                                              "vCenter checks it once the request is sent; the verify stage, run from "
+                                              "where the management network is reached, shows whether it is right."))
+    facts.ca_chain, facts.ca_source, facts.ca_certificates = pem, source, chain
 
 
 def read_facts(run) -> EnableFacts:
@@ -151,8 +183,8 @@ def read_facts(run) -> EnableFacts:
     _portgroup_ids(run, facts)
     _storage_policy(run, facts)
     _content_library(run, facts)
-    _ca_chain(run, facts)
     facts.dataplane = _dataplane(run)
+    _ca_chain(run, facts)
     facts.supervisor = read_supervisor_info(run, facts.cluster)
     return facts
 
