@@ -234,6 +234,16 @@ def test_notebook_06_by_papermill_enables_the_cluster(lab, tmp_path):
     assert "All 8 checks of the Supervisor through the load balancer passed." in texts
     assert "RUNNING, Kubernetes READY" in texts
     assert PASSWORD_ENV["TKGS_HAPROXY_DATAPLANE_PASSWORD"] not in texts
+    cells = {"".join(c["source"]): c for c in executed["cells"] if c["cell_type"] == "code"}
+    # What vCenter held before the request: a table under its heading, the CA by subject, not its text.
+    [read] = cells["facts = run.read()\nfacts"]["outputs"]
+    shown = "".join(read["data"]["text/html"])
+    assert f"DC0_C0 ({enabling.cluster})" in shown and "not enabled" in shown and "10.64.2.10:5556" in shown, shown
+    assert "subscribed library" in shown and "SHA-256" in shown and "BEGIN CERTIFICATE" not in shown
+    # The last word as text, not a quoted Python string.
+    [said] = cells["enable.conclude(run, checked)"]["outputs"]
+    assert "".join(said["data"]["text/markdown"]) == "All 8 checks of the Supervisor through the load balancer passed."
+    assert "".join(said["data"]["text/plain"]) == "All 8 checks of the Supervisor through the load balancer passed."
 
 
 def test_a_dry_run_shows_the_request_and_sends_nothing(lab, tmp_path):

@@ -68,6 +68,8 @@ def test_a_healthy_appliance_passes_every_check_run_as_the_user_runs_it(tmp_path
     named = {name for c in executed["cells"] if c["cell_type"] == "markdown"
              for name in re.findall(r"`([\w.-]+\.csv)`", "".join(c["source"]))}
     assert named and named <= {p.name for p in folder.iterdir()}, named
+    [said] = [c["outputs"] for c in executed["cells"] if "".join(c["source"]) == "verify.conclude(run, facts)"][0]
+    assert "".join(said["data"]["text/markdown"]) == "All 19 checks of the appliance passed."  # text, not a quoted str
 
 
 def test_the_articles_fault_fails_the_headless_run_naming_the_line(tmp_path):

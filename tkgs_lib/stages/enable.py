@@ -29,7 +29,7 @@ from ..errors import RestError, SupervisorFailed, VerificationFailed
 from ..findings import Finding
 from ..planning import Plan, Step
 from ..site.workload_management import SupervisorPlan
-from ..tables import Table
+from ..tables import Sentence, Table
 from . import stage_named
 
 STAGE = stage_named("enable")
@@ -59,6 +59,27 @@ class EnableFacts:
     @property
     def status(self) -> str:
         return "not enabled" if self.supervisor is None else str(self.supervisor.config_status)
+
+    def table(self) -> Table:
+        """What the read found, a row each: the CA chain by its subject, fingerprint and source, not its text."""
+        if self.settings is None:
+            return Table([], ["what", "value"], empty="The site has no workload_management block: nothing was read.")
+        host, port, where = self.dataplane
+        chain = "; ".join(f"{c.subject} (SHA-256 {c.fingerprint})" for c in self.ca_certificates)
+        rows = [{"what": "cluster", "value": f"{self.cluster_name} ({self.cluster})"},
+                {"what": "Supervisor", "value": "not enabled" if self.supervisor is None else _found(self.supervisor)},
+                *({"what": f"port group {name}", "value": moid} for name, moid in self.portgroups.items()),
+                {"what": "storage policy", "value": self.storage_policy or "missing"},
+                {"what": "subscribed library", "value": self.content_library or "missing"},
+                {"what": "Data Plane API", "value": f"{host}:{port}, from {where}"},
+                {"what": "CA chain", "value": f"{chain}, from {self.ca_source}" if chain else "missing"}]
+        return Table(rows, ["what", "value"])
+
+    def _repr_html_(self) -> str:
+        return self.table()._repr_html_()
+
+    def __repr__(self) -> str:
+        return self.table().to_text()
 
 
 # --- read ------------------------------------------------------------------------------------------
@@ -609,13 +630,13 @@ def check_supervisor(run, facts: Optional[EnableFacts] = None) -> SupervisorChec
     return checked
 
 
-def conclude(run, checked: SupervisorChecked) -> str:
+def conclude(run, checked: SupervisorChecked) -> Sentence:
     """Raise VerificationFailed naming each failed check of the Supervisor, or one that could not run."""
     if not checked.rows:
-        return checked.note
+        return Sentence(checked.note)
     failed = [c for c in checked.rows if c.status in ("failed", "not checked")]
     if not failed:
-        return f"All {len(checked.rows)} checks of the Supervisor through the load balancer passed."
+        return Sentence(f"All {len(checked.rows)} checks of the Supervisor through the load balancer passed.")
     lines = "\n".join(f"  - {c.check}: {c.found}. {c.fix}" for c in failed)
     raise VerificationFailed(f"{len(failed)} of {len(checked.rows)} checks of the Supervisor through the load "
                              f"balancer failed or could not run:\n{lines}", failed)
