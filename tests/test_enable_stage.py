@@ -90,41 +90,40 @@ class EnableLab:
                 run.close()
         return self.in_lab(work, env)
 
-    def info(self):
+    def _vcenter(self, work):
+        """``work(NamespaceManagement)`` from the lab, logged in to the simulator as its administrator."""
         from tkgs_lib.vsphere.namespace_management import NamespaceManagement
         from tkgs_lib.vsphere.rest import RestClient
         from tkgs_lib.vsphere.tls import TlsPolicy
 
-        def work():
+        def logged_in():
             rest = RestClient(self.vcsim.host, self.vcsim.port, TlsPolicy(ca_file=str(self.vcsim.ca_file)))
             rest.login(self.vcsim.username, self.vcsim.password)
             try:
-                return NamespaceManagement(rest).get(self.cluster)
+                return work(NamespaceManagement(rest))
+            finally:
+                rest.logout()
+        return self.lab.sim.in_lab(logged_in)
+
+    def info(self):
+        def read(client):
+            try:
+                return client.get(self.cluster)
             except RestError as missing:
                 if missing.status == 404:
                     return None
                 raise
-            finally:
-                rest.logout()
-        return self.lab.sim.in_lab(work)
+        return self._vcenter(read)
+
+    def enable_by_hand(self, spec) -> None:
+        """An enable request this stage did not send (an earlier attempt, or the vSphere Client's)."""
+        self._vcenter(lambda client: client.enable(self.cluster, spec))
 
     def disable(self) -> None:
         """No Supervisor on the cluster, as each test starts."""
-        from tkgs_lib.vsphere.namespace_management import NamespaceManagement
-        from tkgs_lib.vsphere.rest import RestClient
-        from tkgs_lib.vsphere.tls import TlsPolicy
-
         if self.info() is None:
             return
-
-        def work():
-            rest = RestClient(self.vcsim.host, self.vcsim.port, TlsPolicy(ca_file=str(self.vcsim.ca_file)))
-            rest.login(self.vcsim.username, self.vcsim.password)
-            try:
-                NamespaceManagement(rest).disable(self.cluster)
-            finally:
-                rest.logout()
-        self.lab.sim.in_lab(work)
+        self._vcenter(lambda client: client.disable(self.cluster))
         deadline = time.monotonic() + 15
         while self.info() is not None:
             assert time.monotonic() < deadline, "the Supervisor was not removed within 15 s"
@@ -235,6 +234,16 @@ def test_notebook_06_by_papermill_enables_the_cluster(lab, tmp_path):
     assert "All 8 checks of the Supervisor through the load balancer passed." in texts
     assert "RUNNING, Kubernetes READY" in texts
     assert PASSWORD_ENV["TKGS_HAPROXY_DATAPLANE_PASSWORD"] not in texts
+    cells = {"".join(c["source"]): c for c in executed["cells"] if c["cell_type"] == "code"}
+    # What vCenter held before the request: a table under its heading, the CA by subject, not its text.
+    [read] = cells["facts = run.read()\nfacts"]["outputs"]
+    shown = "".join(read["data"]["text/html"])
+    assert f"DC0_C0 ({enabling.cluster})" in shown and "not enabled" in shown and "10.64.2.10:5556" in shown, shown
+    assert "subscribed library" in shown and "SHA-256" in shown and "BEGIN CERTIFICATE" not in shown
+    # The last word as text, not a quoted Python string.
+    [said] = cells["enable.conclude(run, checked)"]["outputs"]
+    assert "".join(said["data"]["text/markdown"]) == "All 8 checks of the Supervisor through the load balancer passed."
+    assert "".join(said["data"]["text/plain"]) == "All 8 checks of the Supervisor through the load balancer passed."
 
 
 def test_a_dry_run_shows_the_request_and_sends_nothing(lab, tmp_path):
@@ -253,27 +262,94 @@ def one_sentence(error: Exception) -> str:
     return text
 
 
-def test_a_wrong_ca_chain_fails_naming_the_untrusted_certificate(lab, tmp_path):
-    from tkgs_lib.simulators.appliance.dataplane_server import make_ca
+RETRY_CLAIM = "retries by itself"  # what this stage once said of an ERROR; vCenter keeps the values it was sent
 
-    enabling, _ = lab
+
+def assert_says_the_way_out(text: str, cluster: str, load_balancer: str) -> None:
+    assert RETRY_CLAIM not in text, text
+    assert "a fix in the site or in a password variable never reaches it, and a rerun sends nothing" in text, text
+    assert "disable Workload Management on the cluster and rerun with apply once vCenter no longer lists it" in text
+    assert (f"where vCenter's API is 7.0.3.0 or later (vCenter 7.0 Update 3), update the load balancer's Data Plane "
+            f"API user, password or CA chain in place (PATCH /api/vcenter/namespace-management/clusters/{cluster}/"
+            f"load-balancers/{load_balancer} with provider HA_PROXY and ha_proxy_config_update_spec: username, "
+            f"password, certificate_authority_chain)") in text, text
+
+
+def pasted_ca(kind: str) -> str:
+    """What a person may paste as the appliance's CA chain, other than the appliance's CA."""
+    from tkgs_lib.simulators.appliance.dataplane_server import issue_server_cert, make_ca
+
+    ca, key = make_ca("another-appliance")
+    return {"a private key": key, "a server certificate": issue_server_cert(ca, key, "haproxy.local")[0],
+            "not PEM": "Paste the CA of the appliance here.\n", "another appliance's CA": ca}[kind]
+
+
+@pytest.mark.parametrize("kind, words", [
+    ("a private key", "holds a private key ('-----BEGIN PRIVATE KEY-----') where only certificates belong."),
+    ("a server certificate", "is a certificate for CN=haproxy.local, but not a CA (its basic constraints do not say "
+                             "CA:TRUE)."),
+    ("not PEM", "is not a PEM certificate: it has no '-----BEGIN CERTIFICATE-----' line."),
+    ("another appliance's CA", "presents a certificate not signed by the appliance CA the deploy stage saved in "),
+])
+def test_a_ca_chain_that_is_not_the_appliances_ca_is_refused_before_anything_is_sent(lab, tmp_path, kind, words):
+    from tkgs_lib.errors import ValidationFailed
+
+    enabling, seen = lab
     folder = enabling.run_folder(tmp_path)
-    (folder / "haproxy-ca.pem").write_text(make_ca("another-appliance")[0])  # pasted from the wrong appliance
-    _, error = enabling.stage(folder)
-    text = one_sentence(error)
-    assert "has been in ERROR for" in text and "its certificate is not trusted" in text, text
-    assert "Check the CA chain: it must be the appliance's own CA" in text, text
-    assert "vCenter accepted the enable request" in text, text  # where things stand
+    saved = folder / "haproxy-ca.pem"
+    saved.write_text(pasted_ca(kind))
+    plan, error = enabling.stage(folder)
+    assert isinstance(error, ValidationFailed), error
+    [finding] = [f for f in plan.findings if f.is_error]
+    assert words in finding.message and f"the appliance CA the deploy stage saved in {saved}" in finding.message, \
+        finding.message
+    assert "\n" not in str(finding) and "Fix: use the " in str(finding), str(finding)
+    assert len(enabling.vcsim.enable_requests) == seen and enabling.info() is None  # nothing was sent
+    assert request_csv(folder) == {}  # no request shown: a key pasted here is never written anywhere
+    if kind == "another appliance's CA":
+        assert "(unable to get local issuer certificate): the CA is not this appliance's" in finding.message
 
 
-def test_a_wrong_dataplane_password_fails_naming_the_refused_user(lab, tmp_path):
-    enabling, _ = lab
+def test_a_supervisor_in_error_from_another_appliances_ca_is_told_how_to_get_out_of_it(lab, tmp_path):
+    """A Supervisor enabled with another appliance's CA (by hand, or before this stage checked the CA)
+    stays in ERROR however the run folder's CA is fixed: the plan says what works."""
+    from supervisor_fixtures import wait_for
+    from test_namespace_management import spec_for
+    from tkgs_lib.errors import ConflictError
+
+    enabling, seen = lab
+    sim = enabling.lab.sim
+    port = int(sim.properties["loadbalance.dataplane_port"])
+    enabling.enable_by_hand(spec_for(pasted_ca("another appliance's CA"), port, host=sim.management_address))
+    wait_for(lambda: enabling.info().config_status == "ERROR", "the Supervisor in ERROR")
+    plan, error = enabling.stage(enabling.run_folder(tmp_path))
+    assert isinstance(error, ConflictError), error
+    [step] = plan.steps
+    assert step.action == "conflict" and step.why.startswith("it is in ERROR. Check the CA chain"), step.why
+    assert_says_the_way_out(str(error), enabling.cluster, "haproxy-lb")  # the load balancer vCenter holds
+    assert len(enabling.vcsim.enable_requests) == seen + 1  # only the one by hand
+
+
+def test_a_wrong_dataplane_password_fails_naming_the_refused_user_and_what_gets_the_supervisor_out_of_error(
+        lab, tmp_path):
+    from tkgs_lib.errors import ConflictError
+
+    enabling, seen = lab
     folder = enabling.run_folder(tmp_path)
     _, error = enabling.stage(folder, env={**enabling.env, "TKGS_HAPROXY_DATAPLANE_PASSWORD": "not-the-password-8c2"})
     text = one_sentence(error)
     assert "it refused user 'admin' (HTTP 401)" in text, text
     assert "Check the Data Plane API user and password" in text, text
     assert "not-the-password-8c2" not in text
+    assert "vCenter accepted the enable request and keeps the values it was sent, so a fix in the site" in text, text
+    load_balancer = enabling.info().load_balancers[0].id  # the site's, as vCenter holds it
+    assert_says_the_way_out(text, enabling.cluster, load_balancer)
+    # The variable fixed, a rerun: the Supervisor is still in ERROR, and nothing is sent.
+    plan, again = enabling.stage(folder)
+    assert isinstance(again, ConflictError), again
+    assert plan.steps[0].why.startswith("it is in ERROR. Check the Data Plane API user and password"), plan.steps[0].why
+    assert_says_the_way_out(str(again), enabling.cluster, load_balancer)
+    assert len(enabling.vcsim.enable_requests) == seen + 1 and enabling.info().config_status == "ERROR"
 
 
 def test_a_lasting_error_fails_with_vcenters_message(lab, tmp_path):

@@ -41,6 +41,22 @@ def test_the_articles_line_plans_a_change_shown_as_a_diff():
         change.run()
 
 
+def test_the_diff_is_coloured_in_a_notebook_and_plain_in_a_terminal():
+    """Removed lines red, added lines green, in the notebook's HTML; what the appliance holds is escaped
+    (its file is not ours to trust); the terminal and the record keep the plain diff."""
+    outputs = healthy(**{config_file(ANYIP_FILE).command: HEADER + "10.64.0.1/23\n<b>not a range</b>\n"})
+    diffs = repair.diffs_markdown(NETWORK, gather_appliance_facts(RecordedRunner(outputs), NETWORK))
+    shown = diffs._repr_html_()
+    removed, added = "background-color: #ffebe9; color: #82071e", "background-color: #e6ffec; color: #116329"
+    assert f'<span style="{removed}">-10.64.0.1/23</span>\n' in shown, shown
+    assert f'<span style="{removed}">-&lt;b&gt;not a range&lt;/b&gt;</span>\n' in shown, shown
+    assert f'<span style="{added}">+10.64.1.0/24</span>\n' in shown, shown
+    assert f'<span style="font-weight: bold">--- {ANYIP_FILE} (on the appliance)</span>' in shown  # a name, not a line
+    assert "<b>not" not in shown
+    assert repr(diffs) == diffs.changes[0].diff() and "<span" not in repr(diffs)
+    assert "-10.64.0.1/23\n-<b>not a range</b>\n+10.64.1.0/24\n" in repr(diffs)
+
+
 def test_grown_ranges_are_added_and_said_so():
     site_ranges = ["10.64.1.0/25", "10.64.1.128/25"]
     import yaml

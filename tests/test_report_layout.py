@@ -1,5 +1,6 @@
-"""What a person reads fits the page: the verify stage's checks table, exported as its HTML record is,
-shown in a real browser (headless Chromium) at a laptop's width, never runs off the right edge."""
+"""What a person reads fits the page, shown in a real browser (headless Chromium): the verify stage's
+checks table, exported as its HTML record is, never runs off the right edge at a laptop's width, and a
+run's or fleet's index never breaks a duration from its unit in a narrow window."""
 
 from __future__ import annotations
 
@@ -47,3 +48,34 @@ def test_the_checks_table_fits_the_page_in_a_browser(tmp_path):
         stop_browser(driver)
     assert right <= box + 1 and box <= viewport, f"the table ends at {right:.0f}px, its output box at {box:.0f}px"
     assert "overflow-wrap: anywhere" not in table._repr_html_().split("failed</td>")[0].split("<td")[1]  # short words whole
+
+
+SPLIT = """const cell = [...document.querySelectorAll('td')].find(td => td.textContent.includes(arguments[0]));
+const walker = document.createTreeWalker(cell, NodeFilter.SHOW_TEXT);
+let node; while ((node = walker.nextNode()) && !node.data.includes(arguments[0])) {}
+const range = document.createRange(), at = node.data.indexOf(arguments[0]);
+range.setStart(node, at); range.setEnd(node, at + arguments[0].length);
+return new Set([...range.getClientRects()].map(r => Math.round(r.top))).size;"""
+
+
+def test_a_duration_in_a_run_or_fleet_index_keeps_its_unit_on_its_line(tmp_path):
+    """In a narrow window every column shrinks to its longest word: '4.6 s' once broke into '4.6' and 's'."""
+    from tkgs_lib.run_index import FleetRow, IndexRow, write_fleet_index, write_index
+
+    prose = "failed: stage 'plan' (Plan the networks) failed: the site has 1 error; nothing was changed. " * 3
+    run = tmp_path / "lab01"
+    run.mkdir()
+    index = write_index(run, tmp_path / "site.yaml", [IndexRow("Plan the networks", None, 4.6, prose)], "A summary.")
+    fleet = write_fleet_index(tmp_path, [FleetRow("lab01", "sites/a site file of many words.yaml", run, "failed",
+                                                  {"plan": ("ok", 4.6)}, why=prose)], ["plan"], "A summary.")
+    driver = start_chromium(Path(tempfile.mkdtemp(dir=tmp_path)))
+    try:
+        driver.set_window_size(420, 800)
+        lines = {}
+        for page, shown in ((index, "4.6\u00a0s"), (fleet, "(4.6\u00a0s)")):
+            assert shown in page.read_text().replace("&nbsp;", "\u00a0"), page.name
+            driver.get(page.as_uri())
+            lines[page] = driver.execute_script(SPLIT, shown)
+    finally:
+        stop_browser(driver)
+    assert lines == {index: 1, fleet: 1}, lines

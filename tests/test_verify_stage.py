@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -63,6 +64,12 @@ def test_a_healthy_appliance_passes_every_check_run_as_the_user_runs_it(tmp_path
         assert ROOT_PASSWORD.encode() not in data and DATAPLANE_PASSWORD.encode() not in data, path.name
     executed = json.loads((folder / "04_verify_haproxy.ipynb").read_text())
     assert not [o for c in executed["cells"] for o in c.get("outputs", []) if o["output_type"] == "error"]
+    # Every table the notebook's words say is saved is in the run folder (verify only reads: no plan file).
+    named = {name for c in executed["cells"] if c["cell_type"] == "markdown"
+             for name in re.findall(r"`([\w.-]+\.csv)`", "".join(c["source"]))}
+    assert named and named <= {p.name for p in folder.iterdir()}, named
+    [said] = [c["outputs"] for c in executed["cells"] if "".join(c["source"]) == "verify.conclude(run, facts)"][0]
+    assert "".join(said["data"]["text/markdown"]) == "All 19 checks of the appliance passed."  # text, not a quoted str
 
 
 def test_the_articles_fault_fails_the_headless_run_naming_the_line(tmp_path):

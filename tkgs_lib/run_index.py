@@ -23,6 +23,11 @@ class IndexRow:
     status: str  # "ok", "found the injected fault", "failed: ..."
 
 
+def _seconds(seconds: float) -> str:
+    """A duration for a table cell: the number and its unit never split over two lines."""
+    return f"{seconds:.1f}&nbsp;s"
+
+
 def _link(path: Optional[Path], folder: Path) -> str:
     """A relative link to ``path`` inside ``folder``; nothing for a missing file or one outside the folder
     (a run's site file, named in text instead)."""
@@ -79,7 +84,7 @@ def write_index(folder: Path, site_file: Path, rows: Sequence[IndexRow], summary
     """Write ``folder/index.html`` and return its path."""
     folder = Path(folder)
     stage_rows = "".join(
-        f"<tr><td>{html.escape(r.title)}</td><td>{html.escape(r.status)}</td><td>{r.seconds:.1f} s</td>"
+        f"<tr><td>{html.escape(r.title)}</td><td>{html.escape(r.status)}</td><td>{_seconds(r.seconds)}</td>"
         f"<td>{_link(r.notebook, folder)}</td>"
         f"<td>{_link(r.notebook and r.notebook.with_suffix('.html'), folder)}</td></tr>"
         for r in rows)
@@ -124,7 +129,7 @@ def write_fleet_index(folder: Path, rows: Sequence[FleetRow], stage_names: Seque
     def stage_cell(row: FleetRow, name: str) -> str:
         status, seconds = row.stages.get(name, ("not run", 0.0))
         shown = "not run" if status == "pending" else status
-        return f"<td>{html.escape(shown)}{f' ({seconds:.1f} s)' if seconds else ''}</td>"
+        return f"<td>{html.escape(shown)}{f' ({_seconds(seconds)})' if seconds else ''}</td>"
 
     def site_cell(row: FleetRow) -> str:
         index = row.folder / "index.html" if row.folder is not None else None

@@ -1,4 +1,5 @@
-"""Tables as a person reads them, in a notebook, its HTML record and a terminal.
+"""Tables, and the sentences that close a stage, as a person reads them, in a notebook, its HTML record
+and a terminal.
 
 Every report of tkgs_lib is a :class:`Table`: a pandas DataFrame with the way it is shown fixed
 once, here, so every stage looks the same: no 0..n index column, text left-aligned, ``yes``/``no``
@@ -10,13 +11,14 @@ from __future__ import annotations
 
 import html
 import numbers
+import re
 from typing import Iterable, Optional, Sequence
 
 import pandas as pd
 
 from .text_table import format_cells
 
-__all__ = ["Table", "yes_no"]
+__all__ = ["Sentence", "Table", "yes_no"]
 
 
 def yes_no(value: object) -> object:
@@ -105,3 +107,14 @@ class Table:
 
     def __repr__(self) -> str:
         return self.to_text()
+
+
+class Sentence(str):
+    """What a stage concludes: a str for code and tests, shown in a notebook as text (Markdown, its
+    special characters escaped), not as a quoted Python string."""
+
+    def __repr__(self) -> str:
+        return str(self)
+
+    def _repr_markdown_(self) -> str:
+        return re.sub(r"([\\`*_{}\[\]<>#|~])", r"\\\1", str(self))

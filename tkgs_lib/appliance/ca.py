@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -23,6 +24,8 @@ CA_FILE = "haproxy-ca.pem"  # the appliance's CA, as the deploy stage saves it i
 
 __all__ = ["CA_FILE", "CaCertificate", "check_ca_pair", "decode_published_ca", "one_line_pem", "pem_from_property",
            "CA_GUESTINFO"]
+
+_PEM_BLOCK = re.compile(r"-----BEGIN ([A-Z0-9 ]+)-----")
 
 CA_GUESTINFO = "guestinfo.dataplaneapi.cacert"  # where the appliance publishes its CA, base64 of the PEM
 
@@ -39,11 +42,20 @@ class CaCertificate:
 
     @classmethod
     def from_pem(cls, pem: str, where: str) -> "CaCertificate":
-        """The certificate in ``pem``, which must be a CA; ApplianceError says what is wrong and where."""
-        try:
-            cert = x509.load_pem_x509_certificate(pem.encode())
-        except ValueError as exc:
-            raise ApplianceError(f"{where} is not a PEM certificate ({exc}).") from None
+        """The (first) certificate in ``pem``, which must be a CA; ApplianceError says what is wrong and where."""
+        return cls._checked(_certificates(pem, where)[0], pem, where)
+
+    @classmethod
+    def chain_from_pem(cls, pem: str, where: str) -> list["CaCertificate"]:
+        """Every certificate of the chain in ``pem``, each a CA, as vCenter takes a "certificate
+        authority chain"; ApplianceError, one sentence naming ``where``, when it holds anything else."""
+        certs = _certificates(pem, where)
+        return [cls._checked(cert, cert.public_bytes(serialization.Encoding.PEM).decode(),
+                             where if len(certs) == 1 else f"{where} (certificate {i} of {len(certs)})")
+                for i, cert in enumerate(certs, 1)]
+
+    @classmethod
+    def _checked(cls, cert: x509.Certificate, pem: str, where: str) -> "CaCertificate":
         try:
             is_ca = cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
         except x509.ExtensionNotFound:
@@ -64,6 +76,23 @@ class CaCertificate:
                 {"what": "valid from", "value": f"{self.not_before:%Y-%m-%d %H:%M} UTC"},
                 {"what": "valid until", "value": f"{self.not_after:%Y-%m-%d %H:%M} UTC"},
                 {"what": "SHA-256 fingerprint", "value": self.fingerprint}]
+
+
+def _certificates(pem: str, where: str) -> list[x509.Certificate]:
+    """The certificates of ``pem``: PEM, nothing but certificates (a pasted key is named as one, and
+    never shown), each readable."""
+    kinds = _PEM_BLOCK.findall(pem)
+    if not kinds:
+        raise ApplianceError(f"{where} is not a PEM certificate: it has no '-----BEGIN CERTIFICATE-----' line.")
+    other = next((kind for kind in kinds if kind != "CERTIFICATE"), None)
+    if other is not None:
+        what = "a private key" if "PRIVATE KEY" in other else f"a PEM {other.lower()}"
+        raise ApplianceError(f"{where} holds {what} ('-----BEGIN {other}-----') where only certificates belong.")
+    try:
+        return x509.load_pem_x509_certificates(pem.encode())
+    except ValueError:  # its words name only the PEM framing, and a link
+        raise ApplianceError(f"{where} has a '-----BEGIN CERTIFICATE-----' block that is not a certificate: it was "
+                             f"cut short or altered when it was copied.") from None
 
 
 def one_line_pem(pem: str) -> str:

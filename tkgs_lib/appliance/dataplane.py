@@ -13,6 +13,7 @@ answer that is not the Data Plane API's.
 from __future__ import annotations
 
 import errno
+import socket
 import ssl
 from dataclasses import dataclass
 
@@ -22,7 +23,7 @@ from ..credentials import basic_auth
 from ..errors import ApplianceError, innermost_cause
 from ..vsphere.tls import ContextAdapter
 
-__all__ = ["DataPlaneInfo", "get_info", "verified_session", "message_of", "INFO_PATH"]
+__all__ = ["DataPlaneInfo", "get_info", "verified_session", "message_of", "signed_by", "INFO_PATH"]
 
 INFO_PATH = "/v2/info"
 
@@ -83,6 +84,25 @@ def _tls_sentence(where: str, exc: BaseException, trusted_by: str, host: str) ->
         return (f"the Data Plane API at {where} presents a certificate not signed by {trusted_by} ({reason}): the "
                 f"CA is not this appliance's (a stale haproxy-ca.pem, or another appliance at that address).")
     return f"the TLS handshake with the Data Plane API at {where} failed ({exc}): is {where} really its HTTPS port?"
+
+
+def signed_by(host: str, port: int, ca_pem: str, *, trusted_by: str, timeout: float = 5.0) -> str:
+    """Whether the Data Plane API's certificate chains to ``ca_pem``: one TLS handshake verified against
+    it alone, nothing sent. Names are not checked (the verify stage does): this asks only which CA
+    signed it. ApplianceError, one sentence, when ``ca_pem`` did not (or the certificate has expired);
+    "" when it did; why it could not be told otherwise (no handshake: nothing answers, say)."""
+    where = f"{host}:{port}"
+    context = _context(ca_pem, trusted_by)
+    context.check_hostname = False
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as raw, context.wrap_socket(raw):
+            return ""
+    except ssl.SSLCertVerificationError as exc:
+        raise ApplianceError(_tls_sentence(where, exc, trusted_by, host)) from None
+    except (socket.timeout, TimeoutError):
+        return f"no TLS handshake with {where} within {timeout:g} s"
+    except OSError as exc:  # refused, unreachable, or a handshake that is not TLS
+        return f"no TLS handshake with {where} ({getattr(exc, 'reason', None) or exc.strerror or exc})"
 
 
 def get_info(host: str, port: int, user: str, password: str, ca_pem: str, *, trusted_by: str,

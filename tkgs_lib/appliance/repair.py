@@ -165,10 +165,24 @@ class Diffs:
         if not self.changes:
             return "<p>Every file is as the plan writes it: nothing to show.</p>"
         return "".join(f"<p><b>{html.escape(c.path)}</b>{html.escape(' (' + c.why + ')' if c.why else '')}</p>"
-                       f"<pre>{html.escape(c.diff())}</pre>" for c in self.changes)
+                       f"<pre>{_coloured(c.diff())}</pre>" for c in self.changes)
 
     def __repr__(self) -> str:
         return "\n".join(c.diff() for c in self.changes) or "Every file is as the plan writes it."
+
+
+# A unified diff's lines by their first character, each colour set with its background so it reads in a
+# light and a dark theme alike; its first two lines are the files' names.
+_DIFF_STYLES = {"-": "background-color: #ffebe9; color: #82071e", "+": "background-color: #e6ffec; color: #116329",
+                "@": "color: #8250df"}
+
+
+def _coloured(diff: str) -> str:
+    """A unified diff as HTML, escaped (the appliance's lines are its own), removed and added lines coloured."""
+    def line(number: int, text: str) -> str:
+        style = "font-weight: bold" if number < 2 else _DIFF_STYLES.get(text[:1], "")
+        return f'<span style="{style}">{html.escape(text)}</span>' if style else html.escape(text)
+    return "\n".join(line(number, text) for number, text in enumerate(diff.split("\n")))
 
 
 def _clean_route_tables() -> str:

@@ -167,25 +167,46 @@ class SshRunner:
         except ApplianceError:
             self.close()
             raise
-        except paramiko.BadHostKeyException as exc:
+        except (paramiko.SSHException, OSError, EOFError) as exc:
+            why = self._why_not(where, exc)  # before close: it asks the session how far it got
             self.close()
-            raise ApplianceError(
-                f"the appliance at {self.host} presents SSH host key {fingerprint(exc.key)}, but known_hosts holds "
-                f"{fingerprint(exc.expected_key)} for it: if the appliance was redeployed, confirm the new key on its "
-                f"console and update haproxy.ssh_known_hosts; otherwise something is intercepting. Nothing was "
-                f"sent.") from None
-        except paramiko.AuthenticationException:
-            self.close()
-            how = f"the key {self._key_file}" if self._key_file else "the password"
-            raise ApplianceError(
-                f"the appliance refused SSH login for {where} with {how}: check the root password (the appliance's "
-                f"appliance.root_pwd) and that root may log in (appliance.permit_root_login).") from None
-        except (socket.timeout, TimeoutError):
-            self.close()
-            raise ApplianceError(f"SSH to {where} timed out: check the routing to {self.host}, the management gateway "
-                                 f"and the management port group's VLAN.") from None
-        except OSError as exc:
-            self.close()
+            raise ApplianceError(why) from None
+        self._open = True
+        return self
+
+    def _lost_during_login(self) -> bool:
+        """The SSH handshake was done (the host key checked) and the session has ended since: it ended
+        while logging in, before the appliance judged the password or key."""
+        transport = self.client.get_transport()
+        return transport is not None and transport.initial_kex_done and not transport.is_active()
+
+    def _why_not(self, where: str, exc: BaseException) -> str:
+        """The sentence for a session that did not open: its cause, as the field meets it."""
+        how = f"the key {self._key_file}" if self._key_file else "the password"
+        if isinstance(exc, paramiko.BadHostKeyException):
+            return (f"the appliance at {self.host} presents SSH host key {fingerprint(exc.key)}, but known_hosts holds "
+                    f"{fingerprint(exc.expected_key)} for it: if the appliance was redeployed, confirm the new key on "
+                    f"its console and update haproxy.ssh_known_hosts; otherwise something is intercepting. Nothing was "
+                    f"sent.")
+        if self._lost_during_login():
+            # paramiko reports a session that ends while it waits for the answer to a login as an
+            # AuthenticationException too ("transport shut down or saw EOF", paramiko/auth_handler.py,
+            # AuthHandler.wait_for_response), or as the socket's error: neither is the appliance's refusal.
+            cause = (exc.strerror if isinstance(exc, OSError) and exc.strerror else "the connection was closed")
+            return (f"the SSH session to {where} was lost during login, before the appliance judged {how} "
+                    f"({cause}): sshd on the appliance stopped or restarted meanwhile (the VM rebooting, or sshd "
+                    f"restarted), or something on the way (a firewall) cut the connection; try again in a moment.")
+        if isinstance(exc, paramiko.AuthenticationException):
+            if str(exc) == "Authentication timeout.":  # paramiko's words when no answer came in auth_timeout
+                return (f"the appliance did not answer the SSH login for {where} within {self.connect_timeout:g} s, "
+                        f"so {how} was never judged: sshd is overloaded or waiting on something (a reverse DNS lookup "
+                        f"of this machine, its UseDNS); try again, or check the appliance's load and DNS.")
+            return (f"the appliance refused SSH login for {where} with {how}: check the root password (the "
+                    f"appliance's appliance.root_pwd) and that root may log in (appliance.permit_root_login).")
+        if isinstance(exc, (socket.timeout, TimeoutError)):
+            return (f"SSH to {where} timed out: check the routing to {self.host}, the management gateway and the "
+                    f"management port group's VLAN.")
+        if isinstance(exc, OSError):
             if isinstance(exc, paramiko.ssh_exception.NoValidConnectionsError) and exc.errors:
                 exc = next(iter(exc.errors.values()))  # the socket's own error, behind paramiko's wrapper
             if exc.errno == errno.ECONNREFUSED:
@@ -194,19 +215,12 @@ class SshRunner:
                 why = "no route to host: nothing holds that address on the management network"
             else:
                 why = (exc.strerror or str(exc)).rstrip(".")
-            raise ApplianceError(f"cannot open SSH to {where}: {why}.") from None
-        except paramiko.SSHException as exc:
-            self.close()
-            if "protocol banner" in str(exc):  # the peer closed, or spoke something other than SSH
-                raise ApplianceError(f"SSH to {where} failed: no SSH greeting came ({str(exc).rstrip('.')}): "
-                                     f"{NOT_SSHD}.") from None
-            raise ApplianceError(f"SSH to {where} failed: {exc}.") from None
-        except EOFError:  # paramiko's word for a connection reset before its own greeting was sent
-            self.close()
-            raise ApplianceError(f"SSH to {where} failed: the connection was closed before the SSH handshake "
-                                 f"began: {NOT_SSHD}.") from None
-        self._open = True
-        return self
+            return f"cannot open SSH to {where}: {why}."
+        if isinstance(exc, EOFError):  # paramiko's word for a connection reset before its own greeting was sent
+            return f"SSH to {where} failed: the connection was closed before the SSH handshake began: {NOT_SSHD}."
+        if "protocol banner" in str(exc):  # the peer closed, or spoke something other than SSH
+            return f"SSH to {where} failed: no SSH greeting came ({str(exc).rstrip('.')}): {NOT_SSHD}."
+        return f"SSH to {where} failed: {exc}."
 
     def run(self, command: str, timeout: float = DEFAULT_TIMEOUT) -> CommandResult:
         if not self._open:

@@ -29,7 +29,7 @@ from ..errors import RestError, SupervisorFailed, VerificationFailed
 from ..findings import Finding
 from ..planning import Plan, Step
 from ..site.workload_management import SupervisorPlan
-from ..tables import Table
+from ..tables import Sentence, Table
 from . import stage_named
 
 STAGE = stage_named("enable")
@@ -51,6 +51,7 @@ class EnableFacts:
     content_library: str = ""  # the subscribed library's id
     ca_chain: str = field(default="", repr=False)
     ca_source: str = ""
+    ca_certificates: list = field(default_factory=list)  # the chain's CaCertificate, checked
     dataplane: tuple[str, int, str] = ("", 0, "")  # the Data Plane API's host, port, and where they came from
     supervisor: Any = None  # Clusters.Info, or None when the cluster has no Supervisor
     findings: list[Finding] = field(default_factory=list)
@@ -58,6 +59,27 @@ class EnableFacts:
     @property
     def status(self) -> str:
         return "not enabled" if self.supervisor is None else str(self.supervisor.config_status)
+
+    def table(self) -> Table:
+        """What the read found, a row each: the CA chain by its subject, fingerprint and source, not its text."""
+        if self.settings is None:
+            return Table([], ["what", "value"], empty="The site has no workload_management block: nothing was read.")
+        host, port, where = self.dataplane
+        chain = "; ".join(f"{c.subject} (SHA-256 {c.fingerprint})" for c in self.ca_certificates)
+        rows = [{"what": "cluster", "value": f"{self.cluster_name} ({self.cluster})"},
+                {"what": "Supervisor", "value": "not enabled" if self.supervisor is None else _found(self.supervisor)},
+                *({"what": f"port group {name}", "value": moid} for name, moid in self.portgroups.items()),
+                {"what": "storage policy", "value": self.storage_policy or "missing"},
+                {"what": "subscribed library", "value": self.content_library or "missing"},
+                {"what": "Data Plane API", "value": f"{host}:{port}, from {where}"},
+                {"what": "CA chain", "value": f"{chain}, from {self.ca_source}" if chain else "missing"}]
+        return Table(rows, ["what", "value"])
+
+    def _repr_html_(self) -> str:
+        return self.table()._repr_html_()
+
+    def __repr__(self) -> str:
+        return self.table().to_text()
 
 
 # --- read ------------------------------------------------------------------------------------------
@@ -129,13 +151,44 @@ def _content_library(run, facts: EnableFacts) -> None:
     facts.content_library = found[0].id
 
 
+CA_FIX = ("use the appliance's own CA certificate, whole (PEM, from -----BEGIN CERTIFICATE----- to -----END "
+          "CERTIFICATE-----): the deploy stage saves it in the run folder as haproxy-ca.pem, and the appliance's VM "
+          "publishes it, base64-encoded, in guestinfo.dataplaneapi.cacert.")
+
+
 def _ca_chain(run, facts: EnableFacts) -> None:
+    """The appliance's CA chain as the request will carry it, checked first: PEM certificates only, each a
+    CA, and the Data Plane API's certificate signed by it (a handshake from here), for vCenter takes a
+    wrong one without a word and the Supervisor then stays in ERROR."""
+    from ..appliance.ca import CaCertificate
+    from ..appliance.dataplane import signed_by
+    from ..errors import ApplianceError
+
     pem, source = run.appliance_ca()
     if pem is None:
         facts.findings.append(Finding.error("haproxy", f"the Supervisor needs the appliance's CA chain: {source}",
                                             "run the deploy stage into this run folder (it saves haproxy-ca.pem)."))
         return
-    facts.ca_chain, facts.ca_source = pem, source
+    host, port, _ = facts.dataplane
+    try:
+        chain = CaCertificate.chain_from_pem(pem, source)
+    except ApplianceError as exc:
+        facts.findings.append(Finding.error("haproxy", exc.message, CA_FIX))
+        return
+    try:
+        unknown = signed_by(host, port, pem, trusted_by=source)
+    except ApplianceError as exc:
+        facts.findings.append(Finding.error("haproxy", exc.message, (
+            "use the CA of the appliance that answers there: rerun the deploy stage into this run folder, or "
+            "remove the stale haproxy-ca.pem so that the CA the VM publishes is read from vCenter; if another "
+            "appliance answers at that address, check haproxy.management_ip.")))
+        return
+    if unknown:
+        facts.findings.append(Finding.warning("haproxy", f"{source} could not be checked against the Data Plane API's "
+                                                         f"certificate: {unknown}.",
+                                              "vCenter checks it once the request is sent; the verify stage, run from "
+                                              "where the management network is reached, shows whether it is right."))
+    facts.ca_chain, facts.ca_source, facts.ca_certificates = pem, source, chain
 
 
 def read_facts(run) -> EnableFacts:
@@ -151,8 +204,8 @@ def read_facts(run) -> EnableFacts:
     _portgroup_ids(run, facts)
     _storage_policy(run, facts)
     _content_library(run, facts)
-    _ca_chain(run, facts)
     facts.dataplane = _dataplane(run)
+    _ca_chain(run, facts)
     facts.supervisor = read_supervisor_info(run, facts.cluster)
     return facts
 
@@ -416,11 +469,34 @@ def plan(run, facts: EnableFacts) -> Plan:
         why = (f"vCenter is still configuring it (enabled before, with {'the same' if not differences(wanted, info) else 'other'} "
                f"values): wait and rerun. {what_to_check(_messages(info))}")
     elif status == "ERROR":
-        why = (f"it is in ERROR. {what_to_check(_messages(info))} Once fixed, vCenter retries by itself; or disable "
-               f"Workload Management on the cluster and rerun with apply.")
+        out = way_out(facts.cluster, _load_balancer_id(facts))
+        why = f"it is in ERROR. {what_to_check(_messages(info))} vCenter keeps the values it was sent, so {out}."
     else:  # REMOVING
         why = "it is being removed (Workload Management was disabled): rerun once vCenter no longer lists it."
     return result.extend(Plan(STAGE.title, [Step.conflict(obj, desired, _found(info), why)]))
+
+
+def way_out(cluster: str, load_balancer: str) -> str:
+    """How a Supervisor that vCenter keeps with wrong values gets the right ones: vCenter keeps the spec
+    it accepted, so fixing the site or a variable never reaches it, and while the cluster has a
+    Supervisor this stage sends no enable request (its plan is a conflict)."""
+    # The update: VMware's bindings (vmware-vcenter, com/vmware/vcenter/namespace_management_client.py),
+    # LoadBalancers.update: PATCH /vcenter/namespace-management/clusters/{cluster}/load-balancers/{id}
+    # with a LoadBalancers.UpdateSpec whose union tag provider HA_PROXY brings ha_proxy_config_update_spec,
+    # a HAProxyConfigUpdateSpec(username, password, certificate_authority_chain); each "added in vSphere
+    # API 7.0.3.0", a value left None is kept.
+    return (f"a fix in the site or in a password variable never reaches it, and a rerun sends nothing while the "
+            f"cluster has this Supervisor: disable Workload Management on the cluster and rerun with apply once "
+            f"vCenter no longer lists it, or, where vCenter's API is 7.0.3.0 or later (vCenter 7.0 Update 3), update "
+            f"the load balancer's Data Plane API user, password or CA chain in place (PATCH "
+            f"/api/vcenter/namespace-management/clusters/{cluster}/load-balancers/{load_balancer} with provider "
+            f"HA_PROXY and ha_proxy_config_update_spec: username, password, certificate_authority_chain)")
+
+
+def _load_balancer_id(facts: EnableFacts) -> str:
+    """The id of the Supervisor's load balancer as vCenter reports it, else the site's."""
+    balancers = (facts.supervisor.load_balancers if facts.supervisor is not None else None) or ()
+    return next((b.id for b in balancers if b.id), facts.settings.load_balancer_id)
 
 
 def _messages(info) -> list[str]:
@@ -459,8 +535,8 @@ def enable(run, facts: EnableFacts):
                                          progress=f"waiting for the Supervisor on {facts.cluster_name}",
                                          show_progress=run.progress, passed_errors=passed)
     except SupervisorFailed as exc:
-        exc.effect = ("vCenter accepted the enable request and keeps the Supervisor as it is now: once the cause is "
-                      "fixed it retries by itself, or disable Workload Management on the cluster and rerun with apply")
+        exc.effect = (f"vCenter accepted the enable request and keeps the values it was sent, so "
+                      f"{way_out(facts.cluster, wm.load_balancer_id)}")
         raise
     finally:
         for error in passed:
@@ -554,13 +630,13 @@ def check_supervisor(run, facts: Optional[EnableFacts] = None) -> SupervisorChec
     return checked
 
 
-def conclude(run, checked: SupervisorChecked) -> str:
+def conclude(run, checked: SupervisorChecked) -> Sentence:
     """Raise VerificationFailed naming each failed check of the Supervisor, or one that could not run."""
     if not checked.rows:
-        return checked.note
+        return Sentence(checked.note)
     failed = [c for c in checked.rows if c.status in ("failed", "not checked")]
     if not failed:
-        return f"All {len(checked.rows)} checks of the Supervisor through the load balancer passed."
+        return Sentence(f"All {len(checked.rows)} checks of the Supervisor through the load balancer passed.")
     lines = "\n".join(f"  - {c.check}: {c.found}. {c.fix}" for c in failed)
     raise VerificationFailed(f"{len(failed)} of {len(checked.rows)} checks of the Supervisor through the load "
                              f"balancer failed or could not run:\n{lines}", failed)

@@ -20,7 +20,7 @@ from ..appliance.releases import ReleaseChoice
 from ..errors import ApplianceError, VerificationFailed
 from ..findings import Finding
 from ..planning import Plan
-from ..tables import Table
+from ..tables import Sentence, Table
 from . import stage_named
 
 STAGE = stage_named("verify")
@@ -117,7 +117,7 @@ def reports(run, facts: VerifyFacts) -> dict[str, Table]:
     return {"the appliance, checked": checks_report(run, facts)}
 
 
-def conclude(run, facts: VerifyFacts) -> str:
+def conclude(run, facts: VerifyFacts) -> Sentence:
     """Save the checks (verify-checks.csv); raise VerificationFailed naming every failed check and every
     check that could not run (one that could not run proves nothing: it is no pass). The first cause
     comes first: a session lost while the facts were read, before what it kept from being checked."""
@@ -126,7 +126,7 @@ def conclude(run, facts: VerifyFacts) -> str:
     failed = [c for c in rows if c.failed]
     unchecked = [c for c in rows if c.status == "not checked"]
     if not failed and not unchecked:
-        return f"All {len(rows)} checks of the appliance passed."
+        return Sentence(f"All {len(rows)} checks of the appliance passed.")
     lost = facts.appliance.lost if facts.appliance is not None else ""
     head = (f"{lost}: {len(unchecked)} of {len(rows)} checks of the appliance could not run"
             if lost else f"{len(failed)} of {len(rows)} checks of the appliance failed"
