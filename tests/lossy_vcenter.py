@@ -1,8 +1,9 @@
 """A stand-in for a lossy network between the runbook and the vCenter simulator (nothing real loses
 answers on demand): a TLS proxy on 127.0.0.1 that forwards every HTTP request to the simulator and
-its answer back, except for the first request matching a rule, which it either lets vCenter carry
-out and then resets the connection instead of answering (``cut``: the answer lost after vCenter
-acted), or answers itself with an HTTP error without forwarding (``refuse``).
+its answer back, except for the first request matching a rule (once it is armed), which it either lets
+vCenter carry out and then resets the connection instead of answering (``cut``: the answer lost after
+vCenter acted; ``die``: and vCenter answers no more, every new connection refused), or answers itself
+with an HTTP error without forwarding (``refuse``).
 
 It serves the simulator's own certificate, so a client that trusts the simulator's CA trusts it;
 point a site's vcenter.port at :attr:`LossyVCenter.port`. As a reverse proxy does, it rewrites the
@@ -25,9 +26,19 @@ __all__ = ["LossyVCenter", "Rule"]
 @dataclass
 class Rule:
     match: bytes  # found in the request's line or body: a SOAP method, a REST path
-    action: str  # "cut" or "refuse"
+    action: str  # "cut", "refuse", or "die": vCenter answers no more (this connection reset, every new one refused)
     status: int = 404
     fired: bool = False
+    armed_by: bytes = b""  # the rule waits until a request holding this has been seen ("" : armed at once)
+    skip: int = 0  # matching requests let through once armed, before the one it fires on
+
+    def fires_on(self, request: bytes, armed: set) -> bool:
+        if self.fired or (self.armed_by and self.armed_by not in armed) or self.match not in request:
+            return False
+        if self.skip:
+            self.skip -= 1
+            return False
+        return True
 
 
 class LossyVCenter:
@@ -37,6 +48,8 @@ class LossyVCenter:
         self._server: Optional[socket.socket] = None
         self._threads: list[threading.Thread] = []
         self.seen: list[bytes] = []  # each request's first line, in order
+        self._armed: set[bytes] = set()  # the rules' arming requests seen so far
+        self.dead = False  # a "die" rule fired
 
     def __enter__(self) -> "LossyVCenter":
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
@@ -81,8 +94,12 @@ class LossyVCenter:
                 headers = [tuple(h.split(b":", 1)) for h in lines[1:] if b":" in h]
                 length = next((int(v) for k, v in headers if k.strip().lower() == b"content-length"), 0)
                 body = reader.read(length) if length else b""
+                if self.dead:  # vCenter is gone: a kept-alive connection gets no answer either
+                    client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                    return
                 self.seen.append(lines[0])
-                rule = next((r for r in self.rules if not r.fired and (r.match in lines[0] or r.match in body)), None)
+                rule = next((r for r in self.rules if r.fires_on(lines[0] + b"\n" + body, self._armed)), None)
+                self._armed.update(r.armed_by for r in self.rules if r.armed_by and r.armed_by in lines[0] + body)
                 if rule is not None and rule.action == "refuse":
                     rule.fired = True
                     client.sendall(f"HTTP/1.1 {rule.status} Refused by the test\r\nContent-Length: 0\r\n\r\n".encode())
@@ -95,8 +112,11 @@ class LossyVCenter:
                 # The simulator names itself in upload addresses: as a reverse proxy does, they name the proxy.
                 data = answer.read().replace(f"{self.sim.host}:{self.sim.port}".encode(),
                                              f"127.0.0.1:{self.port}".encode())
-                if rule is not None:  # "cut": vCenter has acted; its answer never arrives
+                if rule is not None:  # "cut": vCenter has acted; its answer never arrives ("die": nor any other)
                     rule.fired = True
+                    if rule.action == "die":
+                        self.dead = True
+                        self._server.close()
                     client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
                     return
                 out = [f"HTTP/1.1 {answer.status} {answer.reason}".encode()]

@@ -66,14 +66,14 @@ class EnableLab:
                 else:
                     os.environ[name] = value
 
-    def stage(self, folder: Path, *, apply: bool = True, env: dict | None = None):
+    def stage(self, folder: Path, *, apply: bool = True, env: dict | None = None, site_file: Path | None = None):
         """The stage as its notebook runs it, in this process (from the lab): the plan it showed and
         the error it stopped with (None when it passed)."""
         from tkgs_lib.stages import enable
         from tkgs_lib.stages.flow import StageRun
 
         def work():
-            run = StageRun.start("enable", str(self.site_file), str(folder))
+            run = StageRun.start("enable", str(site_file or self.site_file), str(folder))
             run.progress = False
             try:
                 run.connect_vcenter()
@@ -341,7 +341,7 @@ def test_a_wrong_dataplane_password_fails_naming_the_refused_user_and_what_gets_
     assert "it refused user 'admin' (HTTP 401)" in text, text
     assert "Check the Data Plane API user and password" in text, text
     assert "not-the-password-8c2" not in text
-    assert "vCenter accepted the enable request and keeps the values it was sent, so a fix in the site" in text, text
+    assert "vCenter keeps the values it was sent, so a fix in the site" in text, text
     load_balancer = enabling.info().load_balancers[0].id  # the site's, as vCenter holds it
     assert_says_the_way_out(text, enabling.cluster, load_balancer)
     # The variable fixed, a rerun: the Supervisor is still in ERROR, and nothing is sent.
@@ -411,3 +411,46 @@ def test_notebook_06_in_jupyterlab_asks_for_three_passwords_enables_and_shows_th
     assert len(enabling.vcsim.enable_requests) == seen + 1
     saved = (notebooks / NOTEBOOK.name).read_text()
     assert not [a for a in answers.values() if a in saved]
+
+
+@pytest.mark.parametrize("how", ["cut", "die"])
+def test_a_wait_whose_reads_go_unanswered_after_vcenter_accepted_the_enable(lab, tmp_path, capsys, how):
+    """The enable request was accepted, then a read of the wait got no answer: a connection reset once
+    ("cut") is ridden out; vCenter answering no more ("die": every new connection refused) ends the wait
+    after workload_management.error_grace, saying vCenter stopped answering (never "check vcenter.server",
+    never "nothing was changed"), the ledger holding the request done and the record the Supervisor as
+    vCenter last reported it."""
+    from lossy_vcenter import LossyVCenter, Rule
+
+    enabling, seen = lab
+    folder = enabling.run_folder(tmp_path)
+    cluster = enabling.cluster.encode()
+    rule = Rule(b"GET /api/vcenter/namespace-management/clusters/" + cluster + b" ", how,
+                armed_by=b"action=enable", skip=1)  # the first read after the request answers, the next is lost
+    proxy = enabling.lab.sim.in_lab(lambda: LossyVCenter(enabling.vcsim, rule).__enter__())
+    try:
+        data = yaml.safe_load(enabling.site_file.read_text())
+        data["vcenter"]["port"] = proxy.port
+        site_file = enabling.site_file.with_name(f"lossy-{how}.yaml")  # beside it: its relative paths hold
+        site_file.write_text(yaml.safe_dump(data))
+        _, error = enabling.stage(folder, site_file=site_file)
+    finally:
+        proxy.__exit__(None, None, None)
+    assert rule.fired
+    assert "  vCenter did not answer: " in capsys.readouterr().out
+    assert len(enabling.vcsim.enable_requests) == seen + 1
+    ledger = [json.loads(line) for line in (folder / "effects.jsonl").read_text().splitlines()]
+    assert [r["outcome"] for r in ledger if "close" in r] == ["done"]
+    recorded = json.loads((folder / "found.json").read_text())["supervisor"]
+    if how == "cut":
+        assert error is None, error
+        assert recorded["status"] == "RUNNING"
+        return
+    sentence = str(error)
+    assert "stopped answering" in sentence and "after it had answered this session" in sentence, sentence
+    assert "vCenter has not answered the wait's reads for " in sentence
+    assert "while waiting for the Supervisor, whose enable vCenter had accepted; it last reported the Supervisor " \
+           "CONFIGURING" in sentence, sentence
+    assert f"Changed: create Supervisor on cluster DC0_C0 ({enabling.cluster})." in sentence
+    assert "Nothing was changed" not in sentence and "check vcenter.server" not in sentence
+    assert recorded["status"] == "CONFIGURING", recorded  # what vCenter last said, not "not enabled"

@@ -150,12 +150,10 @@ class Plan:
 
 def _what_changed(sent: list, found: str = "") -> str:
     """What a failed apply had changed, from the ledger (what was sent and what came back), and what a
-    read after the failure found, when one was made; a rerun plans what is left."""
+    read after the failure found, when one was made."""
     said = effects.account(sent)
     if found:
         said += f" Read afterwards: {found.rstrip('.')}."
-    if effects.changed_anything(sent):
-        said += " Rerun to carry on: what was done shows ok, and the plan holds only what is left."
     return said
 
 

@@ -204,8 +204,8 @@ class WorkloadManagement:
         "less each network's network and broadcast addresses.", None)
     timeout: int = doc("Seconds to wait after enabling for the Supervisor to report RUNNING.", 1800)
     error_grace: int = doc(
-        "Seconds vCenter may report ERROR while the Supervisor retries (it does, while its VMs deploy) before the "
-        "wait gives up with vCenter's messages; at most timeout.", 300)
+        "Seconds vCenter may report ERROR while the Supervisor retries (it does, while its VMs deploy), or not answer "
+        "at all, before the wait gives up with vCenter's messages; at most timeout.", 300)
 
 
 @dataclass

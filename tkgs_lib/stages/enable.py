@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from ..credentials import MASK
-from ..errors import RestError, SupervisorFailed, VerificationFailed
+from ..errors import RestError, SupervisorFailed, TkgsError, VerificationFailed
 from ..findings import Finding
 from ..planning import Plan, Step
 from ..site.workload_management import SupervisorPlan
@@ -512,6 +512,7 @@ def enable(run, facts: EnableFacts):
     until the Supervisor runs; an ERROR that passes within ``error_grace`` is reported, one that
     lasts fails with vCenter's messages and what to check."""
     from ..credentials import plain
+    from ..vsphere.namespace_management import Unanswered
 
     hp, wm = run.site.haproxy, facts.settings
     password = run.secret(hp.dataplane_password_env, "the Data Plane API password", "haproxy.dataplane_password_env")
@@ -522,11 +523,19 @@ def enable(run, facts: EnableFacts):
     last: list = [None]
 
     def said(info) -> None:
+        if isinstance(info, Unanswered):
+            now = ("no answer",)
+            if now != last[0]:
+                last[0] = now
+                print(f"  vCenter did not answer: {info.error.message}", flush=True)
+            return
         now = (str(info.config_status), str(info.kubernetes_status), tuple(_messages(info)))
         if now != last[0]:
             last[0] = now
             line = f"  {now[0]}, Kubernetes {now[1]}" + (f": {'; '.join(now[2])}" if now[2] else "")
             print(line, flush=True)
+            facts.supervisor = info  # the record says what vCenter last reported, whatever ends the wait
+            run.record_found(**record(run, facts))
 
     passed: list[str] = []
     try:
@@ -535,9 +544,15 @@ def enable(run, facts: EnableFacts):
                                          progress=f"waiting for the Supervisor on {facts.cluster_name}",
                                          show_progress=run.progress, passed_errors=passed)
     except SupervisorFailed as exc:
-        exc.effect = (f"vCenter accepted the enable request and keeps the values it was sent, so "
-                      f"{way_out(facts.cluster, wm.load_balancer_id)}")
-        raise
+        raise exc.reworded(f"{exc.message} vCenter keeps the values it was sent, so "
+                           f"{way_out(facts.cluster, wm.load_balancer_id)}") from None
+    except TkgsError as exc:  # the wait's reads went unanswered: the request had been accepted
+        reported = facts.supervisor
+        seen = (f"the Supervisor {reported.config_status}, Kubernetes {reported.kubernetes_status}" if reported
+                else "no Supervisor yet")
+        raise exc.reworded(f"{exc.message.rstrip('.')}, while waiting for the Supervisor, whose enable vCenter had "
+                           f"accepted; it last reported {seen}. Rerun without apply once vCenter answers, to see the "
+                           f"Supervisor as vCenter then reports it.") from None
     finally:
         for error in passed:
             print(f"  An ERROR passed while vCenter retried: {error}", flush=True)

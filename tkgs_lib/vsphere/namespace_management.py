@@ -31,11 +31,11 @@ from vmware.vapi.data.serializers.cleanjson import DataValueConverter
 from vmware.vapi.exception import CoreException
 
 from ..credentials import Secret
-from ..errors import RestError, SiteError, SupervisorFailed, VSphereError
+from ..errors import ConnectionFailed, RestError, SiteError, SupervisorFailed, VSphereError
 from .rest import RestClient
 
 __all__ = ["AddressRange", "ManagementNetwork", "WorkloadNetwork", "HaproxyLoadBalancer", "build_enable_spec",
-           "enable_body", "NamespaceManagement", "SupervisorWait", "messages_of", "CLUSTERS_PATH"]
+           "enable_body", "NamespaceManagement", "SupervisorWait", "Unanswered", "messages_of", "CLUSTERS_PATH"]
 
 CLUSTERS_PATH = "/api/vcenter/namespace-management/clusters"
 
@@ -153,10 +153,19 @@ def enable_body(spec: Clusters.EnableSpec) -> str:
     return DataValueConverter.convert_to_json(value)
 
 
+@dataclass(frozen=True)
+class Unanswered:
+    """A read of the Supervisor that vCenter did not answer (the connection lost, refused, timed out)."""
+
+    error: VSphereError
+
+
 class SupervisorWait:
     """The judge of a wait for a Supervisor: done when ``config_status`` is RUNNING and
     ``kubernetes_status`` READY; an ERROR tolerated for ``error_grace`` seconds (each one that
-    passed kept in ``passed_errors``, for the record); REMOVING ends it (someone disabled it)."""
+    passed kept in ``passed_errors``, for the record), and so is a vCenter that does not answer (a
+    restart in the middle of a 40-minute wait is no reason to give up); REMOVING ends it (someone
+    disabled it)."""
 
     def __init__(self, cluster: str, timeout: float, error_grace: Optional[float],
                  what_to_check: Callable[[list[str]], str], clock) -> None:
@@ -166,10 +175,23 @@ class SupervisorWait:
         self.passed_errors: list[str] = []  # "ERROR for 2 s: <messages>", each that passed
         self._error_since: Optional[float] = None
         self._error_messages: list[str] = []
+        self._unanswered_since: Optional[float] = None
 
-    def done(self, info: Clusters.Info) -> bool:
+    def done(self, info) -> bool:
+        now = self.clock.now()
+        if isinstance(info, Unanswered):
+            if self._unanswered_since is None:
+                self._unanswered_since = now
+            lasted = now - self._unanswered_since
+            grace = self.timeout if self.error_grace is None else self.error_grace
+            if lasted >= grace:
+                raise info.error.reworded(f"{info.error.message.rstrip('.')}; vCenter has not answered the wait's "
+                                          f"reads for {_seconds(lasted)} s (workload_management.error_grace is "
+                                          f"{grace:g})")
+            return False
+        self._unanswered_since = None
         self.info = info
-        status, now = str(info.config_status), self.clock.now()
+        status = str(info.config_status)
         if status == "ERROR":
             if self._error_since is None:
                 self._error_since = now
@@ -188,7 +210,10 @@ class SupervisorWait:
             raise SupervisorFailed(self._sentence("is being removed (someone disabled it meanwhile)", messages_of(info)))
         return status == "RUNNING" and str(info.kubernetes_status) == "READY"
 
-    def timed_out(self, info: Clusters.Info, elapsed: float) -> "SupervisorFailed":
+    def timed_out(self, info, elapsed: float) -> Exception:
+        if isinstance(info, Unanswered):
+            return info.error.reworded(f"{info.error.message.rstrip('.')}; the wait's timeout "
+                                       f"({self.timeout:g} s, workload_management.timeout) passed meanwhile")
         status = f"{info.config_status}" + (f", Kubernetes {info.kubernetes_status}" if info.kubernetes_status else "")
         return SupervisorFailed(self._sentence(f"is still {status} after {_seconds(elapsed)} s "
                                                f"(workload_management.timeout is {self.timeout:g})", messages_of(info)))
@@ -254,13 +279,19 @@ class NamespaceManagement:
 
         judge = SupervisorWait(cluster, timeout, error_grace, what_to_check, clock or REAL)
 
-        def seen(info: Clusters.Info, elapsed: float) -> None:
+        def seen(info, elapsed: float) -> None:
             if on_poll is not None:
                 on_poll(info)
 
+        def read():
+            try:
+                return self.get(cluster)
+            except ConnectionFailed as lost:  # judged like a state: it may pass
+                return Unanswered(lost)
+
         # Often at first (a stand-in, or a retry of a cluster already configured, is quick), then every ``poll``.
         try:
-            return wait_until(lambda: self.get(cluster), judge.done, timeout=timeout, timed_out=judge.timed_out,
+            return wait_until(read, judge.done, timeout=timeout, timed_out=judge.timed_out,
                               interval=min(0.5, poll), max_interval=poll, on_poll=seen,
                               progress=progress, show_progress=show_progress, clock=clock or REAL)
         finally:

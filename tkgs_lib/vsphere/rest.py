@@ -44,6 +44,7 @@ class RestClient:
         self.base_url = f"https://{f'[{host}]' if ':' in host else host}:{port}"  # an IPv6 address in brackets
         self.timeout = (15.0, timeout)  # (connect, read) seconds
         self.session = tls.configure(requests.Session())
+        self.answered = False  # vCenter has answered a request of this session: a lost one is then news
 
     def __repr__(self) -> str:  # never the session id
         state = "logged in" if SESSION_HEADER in self.session.headers else "not logged in"
@@ -82,6 +83,7 @@ class RestClient:
                                          timeout=self.timeout, allow_redirects=False)
         except requests.RequestException as exc:
             raise ConnectionFailed(self._transport_sentence("log in to", exc)) from None
+        self.answered = True
         if response.status_code in (401, 403):
             raise ConnectionFailed(f"vCenter refused the REST login for user '{username}' (HTTP "
                                    f"{response.status_code}): check vcenter.username and the password.")
@@ -167,6 +169,7 @@ class RestClient:
             if entry is not None:
                 ledger.close(entry, effects.NOT_SENT if never_sent else effects.UNKNOWN, error.message)
             raise error from None
+        self.answered = True
         if response.status_code >= 300:  # a redirect is not followed: it is an answer we cannot use
             error = self._error(method, path, response)
             if entry is not None:
@@ -217,6 +220,10 @@ class RestClient:
             return (f"could not {doing} vCenter {self.base_url}: TLS failed under {self.tls.describe()} "
                     f"({_root_cause(exc)}).")
         cause = _root_os_error(exc)
+        if cause is not None and self.answered:  # not a wrong address: it answered this session before
+            return (f"vCenter {self.base_url} stopped answering (could not {doing} it: "
+                    f"{getattr(cause, 'strerror', None) or cause}) after it had answered this session: it is "
+                    f"restarting, down or out of reach now; wait until it answers, then rerun.")
         if cause is not None:
             return unreachable_sentence(self.host, self.port, cause)
         return f"could not {doing} vCenter {self.base_url}: {type(exc).__name__} ({_root_cause(exc)})."
