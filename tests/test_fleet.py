@@ -6,6 +6,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import time
 from pathlib import Path
@@ -134,6 +135,52 @@ def test_a_fleet_of_three_with_one_broken_at_plan(three_sites, vcsim, tmp_path):
         if path.is_file():
             assert vcsim.password.encode() not in path.read_bytes(), f"the password reached {path}"
     assert vcsim.password not in result.stdout + result.stderr
+
+
+def test_one_vcenter_under_two_names_applies_one_site_at_a_time(vcsim, tmp_path):
+    """127.0.0.1 and localhost are one simulator (its certificate names both): its instance UUID says so, so the
+    two applies run one after the other, and both end ok. lab-ip goes first and uploads the OVA; lab-name then
+    finds it (the simulator names its upload addresses 127.0.0.1, where a session to localhost sends nothing)."""
+    ova = build_ova(tmp_path / "haproxy-v0.1.10.ova", disk_size=256 * 1024)
+    files = []
+    for name, server in (("lab-ip", "127.0.0.1"), ("lab-name", "localhost")):
+        data = site_data(vcsim)
+        data["site"], data["vcenter"]["server"] = name, server
+        data["content_libraries"]["haproxy"]["ova"] = ova.name
+        path = tmp_path / f"{name}.yaml"
+        path.write_text(yaml.safe_dump(data, sort_keys=False))
+        files.append(path)
+    result = cli("run", *files, "--stages", "plan", "prepare", "--apply", "--output", tmp_path / "runs",
+                 env={"TKGS_VCENTER_PASSWORD": vcsim.password})
+    counts = _running_counts(result.stdout)
+    assert counts and max(counts) == 1, result.stdout + result.stderr
+    assert result.returncode == 0, result.stdout + result.stderr
+    header = result.stdout.splitlines()[0]
+    assert f"2 sites, 1 vCenter; 127.0.0.1:{vcsim.port} and localhost:{vcsim.port} are one vCenter;" in header, header
+    (fleet,) = (tmp_path / "runs").iterdir()
+    summary = json.loads((fleet / "fleet.json").read_text())
+    assert [(s["site"], s["outcome"]) for s in summary["sites"]] == [("lab-ip", "ok"), ("lab-name", "ok")]
+
+
+def test_a_vcenter_that_cannot_be_asked_is_scheduled_by_its_address_and_the_fleet_says_why(tmp_path):
+    """Nothing listens at either address: each is asked once, and each is its own group, saying why."""
+    ports = []
+    for _ in range(2):
+        with socket.socket() as s:  # a port nothing listens on: the connection is refused
+            s.bind(("127.0.0.1", 0))
+            ports.append(s.getsockname()[1])
+    files = [write_site(tmp_path, {"site": f"lab-{i}", "vcenter.server": "127.0.0.1", "vcenter.port": port},
+                        name=f"lab-{i}.yaml") for i, port in enumerate(ports)]
+    result = cli("run", *files, "--stages", "plan", "--output", tmp_path / "runs")
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert "(2 sites, 2 vCenters;" in lines[0], lines[0]
+    for line, port in zip(lines[1:3], ports):
+        assert line.endswith(f"vCenter 127.0.0.1:{port} cannot be asked which vCenter it is, so its sites are "
+                             f"scheduled by this address alone: cannot reach vCenter at 127.0.0.1:{port}: the "
+                             f"connection was refused; check vcenter.server and vcenter.port, and that this machine "
+                             f"can reach vCenter's HTTPS port."), line
+    assert max(_running_counts(result.stdout)) == 2, result.stdout  # a plan of each, each its own group
 
 
 # --- stopping a fleet -----------------------------------------------------------------------------

@@ -93,7 +93,8 @@ SECRETISH = re.compile(r"password|passwd|pwd|secret|token|private|key_pem", re.I
 NOT_SECRETS = {("tkgs_lib.ova", "OvfProperty", "password"),  # whether the OVA declares a property a password
                ("tkgs_lib.vsphere.vm", "DeploySpec", "password_keys"),  # which keys are secret, not their values
                ("tkgs_lib.fleet_file", "FleetEntry", "passwords"),  # variable → Airflow connection id
-               ("tkgs_lib.fleet_file", "FleetEntry", "secret_variables")}  # the variables' names
+               ("tkgs_lib.fleet_file", "FleetEntry", "secret_fields"),  # site field → the variable's name
+               ("tkgs_lib.stages", "Stage", "secrets")}  # the site fields naming the secrets a stage may read
 
 
 def test_every_dataclass_field_that_could_hold_a_secret_is_a_secret_or_kept_out_of_repr():

@@ -11,10 +11,15 @@ A task runs the very command a person runs for one stage, ``tkgs-runbook run SIT
 --run-folder <shared>/<dag>/<run>/<site>``, in a child process: the same scrubbing, secret scan,
 apply lock, record and exit status, and each stage continues the run folder the one before it
 wrote. A last task writes the fleet's index.html in the DAG run's folder, whatever the sites did.
+A site file that cannot be read (or whose site name cannot name a group) stops only its own site, as
+``run`` skips only that site: its group is named after the file and each of its tasks fails saying
+why, without retries.
 
 Passwords reach the runner only through its environment: from the Airflow connection the fleet
-file names for a variable (read when the task runs, never templated, and masked in the task's
-log), else from the worker's own environment. None is a DAG parameter, an XCom or a rendered field.
+file names for a variable (read when the task runs, only for the secrets its stage may read, never
+templated, and masked in the task's log), else from the worker's own environment. None is a DAG
+parameter, an XCom or a rendered field. A connection that does not exist fails that task in one
+sentence, entered in the site's record, since retrying cannot make it exist.
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ from .errors import TkgsError
 try:
     import pendulum
     from airflow.sdk import DAG, BaseHook, BaseOperator, TaskGroup
-    from airflow.sdk.exceptions import AirflowException, AirflowFailException
+    from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowNotFoundException
 except ImportError as exc:  # the extra is not installed
     raise TkgsError(f"the Airflow DAG needs Apache Airflow 3 ({exc}): pip install 'tkgs-runbook[airflow]'.") from None
 
@@ -53,13 +58,15 @@ class SiteStageOperator(BaseOperator):
     template_fields = ("run_folder",)  # the path only: nothing secret is ever templated
     ui_color = "#e8f0fe"
 
-    def __init__(self, *, site_file: str, stage: str, run_folder: str, apply: bool = False,
-                 passwords: Optional[dict] = None, secret_variables: tuple = (), **kwargs) -> None:
+    def __init__(self, *, site: str, site_file: str, stage: str, run_folder: str, apply: bool = False,
+                 passwords: Optional[dict] = None, secret_variables: tuple = (), problem: str = "",
+                 **kwargs) -> None:
         kwargs.setdefault("do_xcom_push", False)
         super().__init__(**kwargs)
-        self.site_file, self.stage, self.run_folder, self.apply = site_file, stage, run_folder, apply
-        self.passwords = dict(passwords or {})  # variable -> connection id
+        self.site, self.site_file, self.stage, self.run_folder, self.apply = site, site_file, stage, run_folder, apply
+        self.passwords = dict(passwords or {})  # variable -> connection id, for the secrets this stage may read
         self.secret_variables = tuple(secret_variables)
+        self.problem = problem  # why the site cannot run at all (its file cannot be read): the task fails saying so
         self._process: Optional[subprocess.Popen] = None
 
     def _environment(self) -> dict:
@@ -68,17 +75,39 @@ class SiteStageOperator(BaseOperator):
         # The runner needs none of Airflow's own secrets.
         env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW_CONN_", "AIRFLOW_VAR_"))}
         for variable, conn_id in self.passwords.items():
-            password = BaseHook.get_connection(conn_id).password
+            try:
+                password = BaseHook.get_connection(conn_id).password
+            except AirflowNotFoundException:
+                raise self._not_started(
+                    f"the Airflow connection {conn_id!r}, which the fleet file names for {variable}, does not exist, "
+                    f"and stage {self.stage} reads that password: define it (in a secrets backend, or as "
+                    f"AIRFLOW_CONN_<ID> in the workers' environment), or drop it from the site's passwords in the "
+                    f"fleet file to read {variable} from the worker's environment.") from None
             if not password:
-                raise AirflowFailException(f"the Airflow connection {conn_id!r} holds no password for {variable}, "
-                                           f"which the site names; set the connection's password.")
+                raise self._not_started(f"the Airflow connection {conn_id!r} holds no password for {variable}, which "
+                                        f"stage {self.stage} reads; set the connection's password.")
             env[variable] = password
         for variable in self.secret_variables:
             if env.get(variable):
                 mask_secret(env[variable], variable)  # should anything ever print it, the log shows ***
         return env
 
+    def _not_started(self, sentence: str) -> AirflowFailException:
+        """The failure of a stage whose runner cannot be started (retrying cannot help), entered in the site's
+        record as the runner would have, so the fleet index says where and why the site stopped."""
+        from .record import record_not_started
+        from .stages import stage_named
+
+        try:
+            record_not_started(Path(self.run_folder), self.site, self.site_file, stage_named(self.stage), sentence,
+                               apply=self.apply)
+        except (OSError, TkgsError) as exc:
+            self.log.warning("the site's record %s cannot say so: %s", self.run_folder, exc)
+        return AirflowFailException(sentence)
+
     def execute(self, context) -> None:
+        if self.problem:
+            raise AirflowFailException(self.problem)  # retrying cannot help: the site file must be fixed
         argv = [sys.executable, "-m", "tkgs_lib.cli", "run", self.site_file, "--stages", self.stage,
                 "--run-folder", self.run_folder]
         if self.apply:
@@ -123,8 +152,9 @@ class FleetIndexOperator(BaseOperator):
 
         folder = Path(self.run_folder)
         folder.mkdir(parents=True, exist_ok=True)
-        sites = [FleetSite(site_file, name=name, folder=folder / name, started=(folder / name).is_dir())
-                 for name, site_file in self.sites]
+        sites = [FleetSite(site_file, name=name, problem=problem, folder=None if problem else folder / name,
+                           started=not problem and (folder / name).is_dir())
+                 for name, site_file, problem in self.sites]
         index = write_fleet_summary(folder, sites, self.stages)
         self.log.info("fleet index: %s", index)
 
@@ -145,9 +175,11 @@ def fleet_dag(fleet_file: str | Path, *, dag_id: Optional[str] = None, apply: Op
     dag_kwargs.setdefault("catchup", False)
     dag_kwargs.setdefault("max_active_runs", 1)  # two runs of one fleet would apply side by side
     dag_kwargs.setdefault("tags", ["tkgs-runbook"])
+    unreadable = sum(1 for e in fleet.sites if e.problem)
+    cannot_run = f" ({unreadable} of them cannot run; their tasks say why)" if unreadable else ""
     dag_kwargs.setdefault("doc_md", f"tkgs-runbook fleet `{fleet.source}`: stages {', '.join(fleet.stages)} of "
-                                    f"{len(fleet.sites)} sites{' with apply' if apply else ', plan only'}; records "
-                                    f"in `{fleet.run_folder}/{dag_id}/<run>/`.")
+                                    f"{len(fleet.sites)} sites{' with apply' if apply else ', plan only'}{cannot_run}; "
+                                    f"records in `{fleet.run_folder}/{dag_id}/<run>/`.")
     with DAG(dag_id, **dag_kwargs) as dag:
         groups = []
         for entry in fleet.sites:
@@ -156,15 +188,17 @@ def fleet_dag(fleet_file: str | Path, *, dag_id: Optional[str] = None, apply: Op
                 for name in fleet.stages:
                     stage = stage_named(name)
                     extra = {"pool": entry.pool} if entry.pool else {}
-                    task = SiteStageOperator(task_id=name, site_file=str(entry.site_file), stage=name,
-                                             run_folder=f"{run_folder}/{entry.name}",
-                                             apply=apply and bool(stage.changes), passwords=entry.passwords,
-                                             secret_variables=entry.secret_variables, queue=entry.queue, **extra)
-                    if previous is not None:
+                    task = SiteStageOperator(task_id=name, site=entry.name, site_file=str(entry.site_file),
+                                             stage=name, run_folder=f"{run_folder}/{entry.name}",
+                                             apply=apply and bool(stage.changes), passwords=entry.passwords_for(stage),
+                                             secret_variables=entry.secret_variables, problem=entry.problem,
+                                             queue=entry.queue, **extra)
+                    if previous is not None and not entry.problem:  # a site that cannot run: each task says why
                         previous >> task
                     previous = task
             groups.append(group)
         index = FleetIndexOperator(task_id="fleet_index", run_folder=run_folder, trigger_rule="all_done",
-                                   sites=[(e.name, str(e.site_file)) for e in fleet.sites], stages=list(fleet.stages))
+                                   sites=[(e.name, str(e.site_file), e.problem) for e in fleet.sites],
+                                   stages=list(fleet.stages))
         groups >> index
     return dag

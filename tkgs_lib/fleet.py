@@ -9,7 +9,10 @@ at the end writes the fleet's ``index.html`` and ``fleet.json`` from the sites' 
 
 Scheduling: without ``--jobs``, one site per vCenter at a time (every vCenter at once); with
 ``--jobs N`` at most N sites at once, and still one per vCenter when applying (two applies against
-one vCenter may each create what the other is creating; a plan only reads).
+one vCenter may each create what the other is creating; a plan only reads). One vCenter may be
+written two ways (an address and a name): when the fleet schedules one per vCenter it asks each
+address which vCenter answers there (its instance UUID, without logging in) and groups the sites by
+that; an address that cannot be asked is a group of its own, and the fleet says why.
 """
 
 from __future__ import annotations
@@ -31,7 +34,8 @@ from .errors import SiteError, TkgsError
 from .files import write_text_whole
 from .record import FAILED, INTERRUPTED, OK, PENDING, RUNNING, RunRecord
 
-__all__ = ["FleetSite", "FLEET_FILE", "load_fleet_sites", "startable", "run_fleet", "write_fleet_summary"]
+__all__ = ["FleetSite", "FLEET_FILE", "load_fleet_sites", "group_by_vcenter", "startable", "run_fleet",
+           "write_fleet_summary"]
 
 FLEET_FILE = "fleet.json"
 RUNNER_LOG = "runner.log"  # what a site's runner printed, in its own run folder
@@ -47,7 +51,7 @@ class FleetSite:
 
     given: str  # the site file as the person wrote it
     name: str = ""
-    vcenter: str = ""  # server:port, the scheduling group
+    vcenter: str = ""  # server:port, the scheduling group (that of another site when both are one vCenter)
     folder: Optional[Path] = None
     problem: str = ""  # why it is not run at all (unreadable, a name another site file has)
     exit_status: Optional[int] = None
@@ -102,6 +106,43 @@ def load_fleet_sites(site_files: Sequence[str]) -> list[FleetSite]:
             names[site.site] = given
         sites.append(entry)
     return sites
+
+
+def group_by_vcenter(sites: Sequence[FleetSite]) -> tuple[list[str], list[str]]:
+    """Put the sites whose addresses are one vCenter (one instance UUID) in one scheduling group: the
+    first address written for it. Each address is asked once, all at once. Returns what the fleet's
+    first lines say: which addresses are one vCenter, and, one sentence each, the addresses that could
+    not be asked (their sites stay grouped by that address)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from .vsphere.connection import vcenter_identity
+
+    first: dict[str, FleetSite] = {}
+    for s in sites:
+        if s.site is not None and s.site.vcenter is not None and s.site.vcenter.server:
+            first.setdefault(s.vcenter, s)
+    if len(first) < 2:  # nothing to merge
+        return [], []
+
+    def ask(site: FleetSite) -> str | TkgsError:
+        try:
+            return vcenter_identity(site.site.vcenter)
+        except TkgsError as exc:
+            return exc
+
+    with ThreadPoolExecutor(max_workers=min(16, len(first))) as pool:
+        answers = dict(zip(first, pool.map(ask, first.values())))
+    unasked = [f"vCenter {address} cannot be asked which vCenter it is, so its sites are scheduled by this address "
+               f"alone: {answer}" for address, answer in answers.items() if isinstance(answer, TkgsError)]
+    spellings: dict[str, list[str]] = {}
+    for address, answer in answers.items():
+        if not isinstance(answer, TkgsError):
+            spellings.setdefault(answer, []).append(address)
+    group = {address: same[0] for same in spellings.values() for address in same}
+    for s in sites:
+        s.vcenter = group.get(s.vcenter, s.vcenter)
+    one = [f"{', '.join(same[:-1])} and {same[-1]} are one vCenter" for same in spellings.values() if len(same) > 1]
+    return one, unasked
 
 
 def startable(waiting: Sequence[FleetSite], running: Sequence[FleetSite], *, jobs: Optional[int],
@@ -173,16 +214,19 @@ def run_fleet(site_files: Sequence[str], stages, output: Path, *, apply: bool = 
             s.folder = folder / s.name
     runnable = [s for s in sites if not s.problem]
     one_per_vcenter = jobs is None or apply
+    one, unasked = group_by_vcenter(runnable) if one_per_vcenter else ([], [])
     limit = f"at most {jobs} at once" if jobs else "one per vCenter at a time"
     if jobs and apply:
         limit += ", one per vCenter"
-    print(f"fleet folder: {folder} ({len(sites)} sites, {_vcenters(runnable)}; "
+    print(f"fleet folder: {folder} ({len(sites)} sites, {'; '.join([_vcenters(runnable), *one])}; "
           f"{', '.join(st.name for st in stages)}; {limit})", file=out, flush=True)
     start = time.monotonic()
 
     def say(text: str) -> None:
         print(f"[{time.monotonic() - start:7.1f} s] {text}", file=out, flush=True)
 
+    for sentence in unasked:
+        say(sentence)
     for s in sites:
         if s.problem:
             say(f"{s.name or s.given}: not run: {s.problem}")

@@ -13,7 +13,9 @@
 
 A password never appears here: only the name of the Airflow connection that holds it. A variable a
 site names and this file does not map is read from the worker's own environment. Every mistake is
-one sentence naming the file and the field.
+one sentence naming the file and the field. A site file that cannot be read (not YAML, missing) or
+whose site name cannot name a task group is not a mistake of this file: that site alone cannot run
+(:attr:`FleetEntry.problem`, and its name is its file's stem), as ``run`` skips only that site.
 """
 
 from __future__ import annotations
@@ -39,11 +41,22 @@ class FleetEntry:
     """One site of a fleet file."""
 
     site_file: Path  # absolute
-    name: str  # the site's own name (its site file's ``site``)
+    name: str  # the site's own name (its site file's ``site``); for a site that cannot run, its file's stem
     queue: str
     pool: Optional[str] = None
     passwords: dict = field(default_factory=dict)  # variable name -> Airflow connection id (never a value)
-    secret_variables: tuple = ()  # every variable the site names for a secret
+    secret_fields: dict = field(default_factory=dict)  # site field -> the variable it names, for each secret
+    problem: str = ""  # why the site cannot run at all, naming its file (it cannot be read...)
+
+    @property
+    def secret_variables(self) -> tuple:
+        """Every variable the site names for a secret."""
+        return tuple(self.secret_fields.values())
+
+    def passwords_for(self, stage) -> dict:
+        """The connections of the secrets ``stage`` may read (its ``secrets``): variable -> connection id."""
+        wanted = {self.secret_fields[f] for f in stage.secrets if f in self.secret_fields}
+        return {variable: conn_id for variable, conn_id in self.passwords.items() if variable in wanted}
 
 
 @dataclass(frozen=True)
@@ -118,7 +131,7 @@ def load_fleet(path: str | Path) -> Fleet:
         raise read.fail("apply", f"expected true or false, got {apply!r}.")
     if not isinstance(data["sites"], list) or not data["sites"]:
         raise read.fail("sites", "expected a list of sites, each with its site_file and queue.")
-    sites, names = [], {}
+    read_sites, names = [], {}
     for i, raw in enumerate(data["sites"]):
         where = f"sites[{i}]"
         raw = read.mapping(raw, where, _SITE_KEYS)
@@ -129,26 +142,44 @@ def load_fleet(path: str | Path) -> Fleet:
             raise read.fail(f"{where}.site_file", "expected the path of a site file.")
         site_file = (source.parent / raw["site_file"]).absolute()
         try:
-            site = load_site(site_file)
+            site, problem = load_site(site_file), ""
         except SiteError as exc:
-            raise read.fail(f"{where}.site_file", exc.message) from None
-        if site.site in names:
+            site, problem = None, exc.message
+        if site is not None and not _NAME.match(site.site or ""):
+            site, problem = None, (f"{site_file}: site {site.site!r} cannot name a task group or a run folder: use "
+                                   f"letters, digits, '_', '.' and '-' only.")
+        if site is not None and site.site in names:
             raise read.fail(f"{where}.site_file", f"site {site.site!r} is also the site of sites[{names[site.site]}]; "
                                                   f"each site of a fleet needs a name of its own.")
-        names[site.site] = i
-        if not _NAME.match(site.site or ""):
-            raise read.fail(f"{where}.site_file", f"site {site.site!r} cannot name a task group or a run folder.")
-        variables = tuple(name for _, name in secret_env_fields(site) if name)
+        if site is not None:
+            names[site.site] = i
+        read_sites.append((where, raw, site_file, site, problem))
+    sites = []
+    for where, raw, site_file, site, problem in read_sites:
+        secret_fields = {f: variable for f, variable in secret_env_fields(site) if variable} if site else {}
         passwords = raw.get("passwords") or {}
         if not isinstance(passwords, dict):
             raise read.fail(f"{where}.passwords", "expected a mapping of variable name to Airflow connection id.")
         for variable, conn_id in passwords.items():
-            if variable not in variables:
+            if site is not None and variable not in secret_fields.values():
                 raise read.fail(f"{where}.passwords.{variable}", f"the site names no such variable (it names "
-                                                                 f"{', '.join(variables)}).")
+                                                                 f"{', '.join(secret_fields.values())}).")
             read.name(conn_id, f"{where}.passwords.{variable}", "an Airflow connection id")
         pool = raw.get("pool")
-        sites.append(FleetEntry(site_file, site.site, read.name(raw["queue"], f"{where}.queue", "an Airflow queue"),
+        sites.append(FleetEntry(site_file, site.site if site else _name_of_its_own(site_file, names),
+                                read.name(raw["queue"], f"{where}.queue", "an Airflow queue"),
                                 read.name(pool, f"{where}.pool", "an Airflow pool") if pool is not None else None,
-                                dict(passwords), variables))
+                                dict(passwords), secret_fields, problem))
     return Fleet(source, name, Path(run_folder), stages, apply, tuple(sites))
+
+
+def _name_of_its_own(site_file: Path, taken: dict) -> str:
+    """A name for the task group of a site whose own name cannot be read: its file's stem, as a plain
+    name, with -2, -3... when a site or another such file has it already; added to ``taken``."""
+    stem = re.sub(r"[^A-Za-z0-9_.-]", "_", site_file.stem).lstrip("_.-")[:200] or "site"
+    name, n = stem, 1
+    while name in taken:
+        n += 1
+        name = f"{stem}-{n}"
+    taken[name] = None
+    return name

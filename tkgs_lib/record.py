@@ -7,7 +7,10 @@ One typed record per run folder, read by every stage that follows, the index pag
   (the executed notebook and its HTML) and, when it failed, the scrubbed sentence why. Rewritten
   whole as each stage starts and ends, so a fleet runner can read every site's progress, and a
   later ``run --run-folder`` continues the folder with the stages run so far kept (an Airflow task
-  per stage, each a separate process, writes into the folder the task before it wrote).
+  per stage, each a separate process, writes into the folder the task before it wrote). A stage
+  whose runner could not even be started (an Airflow task without a password it must supply) is
+  entered failed by what was to start it, :func:`record_not_started`, so the record still says
+  where the site stopped and why.
 * ``found.json``, written by the stages (their notebooks' kernels, through :meth:`StageRun.read
   <tkgs_lib.stages.flow.StageRun.read>` and a stage's optional ``record(run, facts)``): what each
   found or made that a later stage needs (the appliance's release, its CA file, the Data Plane
@@ -29,7 +32,7 @@ from typing import Any, Iterator, Optional, Sequence
 from .errors import StageFailed, StageInterrupted, TkgsError
 
 __all__ = ["RECORD_FILE", "FOUND_FILE", "StageEntry", "RunRecord", "Found", "RecordedRelease", "record_found",
-           "open_run_folder", "run_and_record"]
+           "open_run_folder", "run_and_record", "record_not_started"]
 
 RECORD_FILE = "stages.json"
 FOUND_FILE = "found.json"
@@ -248,6 +251,19 @@ def run_and_record(site, stages, folder: Path, *, apply: bool = False, progress:
         raise
     finally:
         record.save(secrets)
+
+
+def record_not_started(folder: Path, site: str, site_file: str, stage, sentence: str, *, apply: bool = False) -> None:
+    """Enter ``stage`` failed with ``sentence`` in ``folder``'s record (made when missing) when its runner
+    could not be started at all; the stages run before it are kept."""
+    folder = Path(folder).absolute()
+    folder.mkdir(parents=True, exist_ok=True)
+    record = RunRecord.read(folder) or RunRecord(folder, site, site_file)
+    record.expect([stage], apply)
+    entry = record.entry(stage.name)
+    entry.status, entry.error = FAILED, _sentence(sentence)
+    entry.started = datetime.now().isoformat(timespec="seconds")
+    record.save()
 
 
 MAX_ERROR = 1000  # characters of a failure's sentence kept in the record

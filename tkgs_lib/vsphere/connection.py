@@ -5,6 +5,9 @@ before any password is sent), then logs in over SOAP (which refuses a wrong pass
 in the simulator) and then over REST. :meth:`VCenterSession.close` logs both out; it is also
 registered with :mod:`atexit`, so a notebook whose cell failed before its ``close()`` still logs
 out when its kernel shuts down (or a script when it exits, even on an exception).
+
+:func:`vcenter_identity` asks a vCenter which one it is (its instance UUID) without logging in, so a
+fleet can tell one vCenter reached under two names from two vCenters.
 """
 
 from __future__ import annotations
@@ -13,9 +16,10 @@ import atexit
 import logging
 import socket
 import ssl
+from contextlib import contextmanager
 from typing import Any, Optional
 
-from pyVim.connect import Disconnect, SmartConnect
+from pyVim.connect import Disconnect, SmartConnect, SmartStubAdapter
 from pyVmomi import SoapStubAdapter, pbm, vim, vmodl
 
 from ..credentials import plain, read_secret
@@ -27,7 +31,7 @@ from .tls import TlsPolicy, unreachable_sentence
 
 log = logging.getLogger(__name__)
 
-__all__ = ["connect", "VCenterSession", "PBM_PATH", "PBM_VERSION"]
+__all__ = ["connect", "vcenter_identity", "VCenterSession", "PBM_PATH", "PBM_VERSION"]
 
 PBM_PATH = "/pbm"  # SPBM's SOAP endpoint; it accepts the SOAP session's cookie
 PBM_VERSION = "pbm.version.version11"
@@ -56,24 +60,50 @@ def connect(vcenter: VCenter, password: Optional[str] = None, *, timeout: float 
     return session
 
 
+def vcenter_identity(vcenter: VCenter, *, timeout: float = 15.0) -> str:
+    """Which vCenter answers at the site's address: its instance UUID (``ServiceContent.about.instanceUuid``),
+    the same whatever name or address reaches it. Read without logging in (the anonymous
+    RetrieveServiceContent, so no password is needed or sent), TLS verified as the site says;
+    ConnectionFailed (or SiteError, for the site's TLS settings) says why it cannot be read."""
+    tls = TlsPolicy.from_site(vcenter)
+    host, port = vcenter.server, int(vcenter.port or 443)
+    tls.confirm(host, port, timeout=timeout)
+    with _soap_errors(host, port, tls, "to say which vCenter it is"):
+        stub = SmartStubAdapter(host=host, port=port, sslContext=tls.ssl_context(), httpConnectionTimeout=timeout)
+        uuid = vim.ServiceInstance("ServiceInstance", stub).RetrieveContent().about.instanceUuid
+    if not uuid:
+        raise ConnectionFailed(f"vCenter {host}:{port} gives no instance UUID (ServiceContent.about.instanceUuid), "
+                               f"so nothing tells it apart from another vCenter.")
+    return uuid
+
+
 def _soap_login(host: str, port: int, user: str, password: str, tls: TlsPolicy, timeout: float,
                 source: str):
+    with _soap_errors(host, port, tls, f"the login for user '{user}'"):
+        try:
+            return SmartConnect(host=host, port=port, user=user, pwd=plain(password), sslContext=tls.ssl_context(),
+                                httpConnectionTimeout=timeout)
+        except vim.fault.InvalidLogin:
+            raise ConnectionFailed(f"vCenter refused the login for user '{user}' with {source}: check "
+                                   f"vcenter.username and the password.") from None
+        except vim.fault.NoPermission:
+            raise ConnectionFailed(f"vCenter accepted user '{user}' but gives it no permission to log in: "
+                                   f"use an administrator account.") from None
+
+
+@contextmanager
+def _soap_errors(host: str, port: int, tls: TlsPolicy, asked: str):
+    """A SOAP request's failure as one sentence: ``asked`` is what vCenter refused, e.g. "the login for user 'x'"."""
     try:
-        return SmartConnect(host=host, port=port, user=user, pwd=plain(password), sslContext=tls.ssl_context(),
-                            httpConnectionTimeout=timeout)
-    except vim.fault.InvalidLogin:
-        raise ConnectionFailed(f"vCenter refused the login for user '{user}' with {source}: check "
-                               f"vcenter.username and the password.") from None
-    except vim.fault.NoPermission:
-        raise ConnectionFailed(f"vCenter accepted user '{user}' but gives it no permission to log in: "
-                               f"use an administrator account.") from None
+        yield
+    except TkgsError:
+        raise
     except ssl.SSLError as exc:
         raise ConnectionFailed(f"TLS with vCenter {host}:{port} failed under {tls.describe()} ({exc}).") from None
     except (socket.gaierror, ConnectionError, TimeoutError) as exc:
         raise ConnectionFailed(unreachable_sentence(host, port, exc)) from None
     except vmodl.MethodFault as exc:
-        raise ConnectionFailed(f"vCenter {host}:{port} refused the login for user '{user}': "
-                               f"{fault_sentence(exc)}.") from None
+        raise ConnectionFailed(f"vCenter {host}:{port} refused {asked}: {fault_sentence(exc)}.") from None
     except Exception as exc:  # pyvmomi raises plain Exceptions for a server that is not vCenter
         raise ConnectionFailed(f"vCenter {host}:{port} did not answer as vCenter's SOAP API at /sdk "
                                f"({type(exc).__name__}: {exc}); check vcenter.server and vcenter.port.") from None
