@@ -91,44 +91,10 @@ def cmd_demo(args) -> int:
 
 
 def cmd_lab(args) -> int:
-    """JupyterLab on the stage notebooks, on loopback, its kernels on private Unix sockets; as root
-    (as the setup asks) with --allow-root, which JupyterLab otherwise refuses to start without."""
-    import os
-    import shutil
-    import signal
-    import subprocess
-    import tempfile
-
+    from .lab import run_lab
     from .paths import NOTEBOOKS
 
-    folder = Path(args.folder or NOTEBOOKS).absolute()
-    if not folder.is_dir():
-        raise TkgsError(f"{folder} is not a folder of notebooks; give the folder to open, e.g. notebooks/.")
-    # A kernel holds the passwords a person types: it talks to JupyterLab over Unix sockets in a
-    # folder only this user can enter, not over plain-text TCP on loopback (ipykernel's default).
-    sockets = tempfile.mkdtemp(prefix="tkgs-lab-", dir="/tmp" if os.path.isdir("/tmp") else None)
-    # Loopback only; and no news or update checks, which would reach for the internet.
-    argv = [sys.executable, "-m", "jupyterlab", str(folder), "--ServerApp.ip=127.0.0.1",
-            "--KernelManager.transport=ipc", f"--KernelManager.ip={sockets}/k", "--LabApp.news_url=None",
-            "--LabApp.check_for_updates_class=jupyterlab.handlers.announcements.NeverCheckForUpdate"]
-    if os.geteuid() == 0:
-        print("running as root: JupyterLab is started with --allow-root (it refuses root otherwise).",
-              file=sys.stderr, flush=True)
-        argv.append("--allow-root")
-    if args.port:  # the port asked for or none: a browser or tunnel pointed at it must find this lab
-        argv += [f"--ServerApp.port={args.port}", "--ServerApp.port_retries=0"]
-    if args.no_browser:
-        argv.append("--ServerApp.open_browser=False")
-    lab = subprocess.Popen(argv)
-    signal.signal(signal.SIGTERM, lambda *_: lab.terminate())  # pass a stop on; the sockets go after it
-    try:
-        while True:
-            try:
-                return lab.wait()
-            except KeyboardInterrupt:  # JupyterLab has the same Ctrl-C and asks whether to stop
-                continue
-    finally:
-        shutil.rmtree(sockets, ignore_errors=True)
+    return run_lab(Path(args.folder or NOTEBOOKS), args.port, open_browser=not args.no_browser)
 
 
 def cmd_fields(args) -> int:
