@@ -419,3 +419,49 @@ def test_ctrl_c_in_a_command_that_changes_nothing_says_so_in_words(monkeypatch, 
     monkeypatch.setattr(cli_module, "cmd_validate", interrupted)
     assert cli_module.main(["validate", str(EXAMPLE_SITE)]) == 130
     assert capsys.readouterr().err == "interrupted: Ctrl-C arrived before anything was changed.\n"
+
+
+# --- fields and run --help, as a terminal shows them -------------------------------------------
+
+def test_fields_fits_a_100_column_terminal_with_each_meaning_under_its_key():
+    from tkgs_lib.site import field_docs
+
+    result = cli("fields")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert [line for line in lines if len(line) > 100] == []
+    keys = [line.split("  (", 1)[0] for line in lines if not line.startswith(" ")]
+    assert keys == [r["key"] for r in field_docs()]
+    server = lines.index("vcenter.server  (text; required)")
+    assert lines[server + 1] == "    vCenter's host name or address, as its certificate names it."
+    assert "haproxy.boot_timeout  (number; default " in result.stdout
+
+
+@pytest.mark.parametrize("command", [("fields",), ("fields", "--format", "markdown"), ("validate", EXAMPLE_SITE)])
+def test_output_into_a_pipe_whose_reader_is_gone_ends_quietly(command):
+    """`tkgs-runbook fields | head`: the reader leaves before the output ends; like any Unix tool the
+    command ends without a word (no BrokenPipeError traceback), with SIGPIPE's status."""
+    process = subprocess.Popen([str(SCRIPT), *command], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process.stdout.close()  # gone before the command's first write (it takes a moment to start)
+    stderr = process.stderr.read().decode()
+    assert stderr == ""
+    assert process.wait(timeout=60) == 141
+
+
+def test_fields_piped_into_head_says_nothing_on_stderr():
+    result = subprocess.run(["bash", "-o", "pipefail", "-c", f"'{SCRIPT}' fields | head -n 3"], capture_output=True,
+                            text=True, timeout=60)
+    assert result.stderr == ""
+    assert result.stdout.splitlines()[0] == "site  (text; required)"
+    assert result.returncode in (0, 141)
+
+
+def test_run_help_lists_every_stage_with_its_title():
+    from tkgs_lib.stages import STAGES
+
+    result = cli("run", "--help")
+    assert result.returncode == 0
+    listed = result.stdout.split("the stages, in runbook order:\n", 1)[1].splitlines()
+    assert [line.split()[0] for line in listed] == [s.name for s in STAGES]
+    for stage, line in zip(STAGES, listed):
+        assert stage.title in line and (not stage.changes or f"changes {stage.changes}" in line)
