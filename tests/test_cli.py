@@ -254,6 +254,19 @@ def test_validate_fits_a_100_column_terminal(tmp_path, changes):
     assert [line for line in result.stdout.splitlines() if len(line) > 100] == []
 
 
+def test_validate_refuses_the_empty_strings_a_new_user_wrote_naming_each_field_and_what_to_write(tmp_path):
+    result = cli("validate", write_site(tmp_path, {"vcenter.password_env": "", "vcenter.datastores": "",
+                                                   "vcenter.ca_file": ""}))
+    assert result.returncode == 1
+    text = " ".join(result.stdout.split())
+    assert ("ERROR vcenter.password_env: is empty, which is neither a value nor the default. Fix: remove the key to "
+            "use the variable TKGS_VCENTER_PASSWORD, or name the environment variable that holds the secret.") in text
+    assert "ERROR vcenter.datastores: is required but empty. Fix: add `datastores:`" in text
+    assert "e.g. [vsanDatastore]" in text
+    assert ("ERROR vcenter.ca_file: is empty, which is neither a value nor the default. Fix: remove the key (or "
+            "write null) for the default, or write the value: PEM bundle") in text
+
+
 def test_validate_never_calls_a_rejected_anyip_line_what_the_appliance_will_write(tmp_path):
     result = cli("validate", write_site(tmp_path, {"haproxy.load_balancer_ranges": ["10.64.0.1/23"]}))
     assert "as the appliance will write" not in result.stdout

@@ -174,6 +174,36 @@ def test_odd_values_become_findings_at_their_field(dotted, value):
     assert [f for f in site.findings if f.is_error and f.path.startswith(dotted)], site.findings
 
 
+LEAF_KEYS = [r["key"] for r in field_docs() if "mapping" not in r["type"]]
+
+
+@pytest.mark.parametrize("key", LEAF_KEYS)
+@pytest.mark.parametrize("empty", ["", "  "])
+def test_an_empty_text_is_refused_at_every_field_saying_what_to_write(key, empty):
+    """'' is neither a value nor the default: `password_env: ''` read the variable named '', `datastores: ''`
+    was one nameless datastore and `ca_file: ''` silently trusted the system store."""
+    row = next(r for r in field_docs() if r["key"] == key)
+    site = _parse(variant({key: empty}))
+    found = [f for f in site.findings if f.is_error and f.path == key]
+    assert found, f"{key}: {empty!r} passed"
+    if row["default"] != "(required)" and row["type"].startswith(("text", "list of text")):  # the rest name a type
+        (f,) = found
+        assert f.message == "is empty, which is neither a value nor the default."
+        assert f.fix.startswith("remove the key")
+
+
+@pytest.mark.parametrize("key", [r["key"] for r in field_docs() if r["type"].startswith("list of text")])
+def test_an_empty_item_of_a_list_is_refused(key):
+    site = _parse(variant({key: ["  "]}))
+    assert [f for f in site.findings if f.is_error and f.path == f"{key}[0]"], site.findings
+
+
+def test_an_empty_env_field_says_which_variable_its_default_is():
+    (f,) = at(_parse(variant({"haproxy.root_password_env": ""})).findings, "haproxy.root_password_env")
+    assert f.fix == ("remove the key to use the variable TKGS_HAPROXY_ROOT_PASSWORD, or name the environment "
+                     "variable that holds the secret.")
+
+
 def test_a_secret_pasted_into_an_env_field_is_refused_and_never_echoed():
     site = _parse(variant({"vcenter.password_env": "Hunter2!Secret"}))
     (f,) = at(site.findings, "vcenter.password_env")
