@@ -166,7 +166,8 @@ def _what_to_add(name: str, f) -> str:
 _BAD = object()  # a value that failed conversion; replaced by a placeholder
 
 
-def _convert(hint, raw, path: str, f, base: Path, findings: list[Finding]):
+def _convert(hint, raw, path: str, f, base: Path, findings: list[Finding], item: bool = False):
+    """``raw`` as ``hint`` for field ``f`` at ``path`` (``item``: one item of the field's list)."""
     origin, args = typing.get_origin(hint), typing.get_args(hint)
     if origin in (Union, types.UnionType) and type(None) in args:
         if raw is None:
@@ -185,13 +186,15 @@ def _convert(hint, raw, path: str, f, base: Path, findings: list[Finding]):
             return raw
         return bad(" or ".join(repr(a) for a in args), f"write one of: {', '.join(args)}.")
     if origin is list:
-        (item,) = args
+        (item_hint,) = args
         if raw is None:
             return []
+        if isinstance(raw, str) and not raw.strip():  # `datastores: ''` is no list of one nameless datastore
+            return [] if _is_required(f) else _empty(path, f, findings)
         items = raw if isinstance(raw, list) else [raw]  # a lone value is a one-item list
         out = []
         for i, value in enumerate(items):
-            converted = _convert(item, value, f"{path}[{i}]", f, base, findings)
+            converted = _convert(item_hint, value, f"{path}[{i}]", f, base, findings, item=True)
             if converted is not _BAD:
                 out.append(converted)
         return out
@@ -215,13 +218,35 @@ def _convert(hint, raw, path: str, f, base: Path, findings: list[Finding]):
             return bad("a text value", f"YAML reads an unquoted number as a number, which may not be what you wrote "
                                        f"(0123 reads as 123): write it in quotes, e.g. '{raw}'.")
         text = str(raw).strip()
-        if f.metadata.get("path") and text and not re.match(r"^https?://", text):
+        if not text and item:
+            findings.append(Finding.error(path, "is an empty item.", "remove it, or write the value in it."))
+            return _BAD
+        if not text:  # a required field says so itself ("is required but empty")
+            return text if _is_required(f) else _empty(path, f, findings)
+        if f.metadata.get("path") and not re.match(r"^https?://", text):
             try:
                 return str((base / Path(text).expanduser()).resolve())
             except (OSError, RuntimeError, ValueError) as exc:  # ~nosuchuser, a NUL byte...
                 return bad("a file path", f"write a plain path ({exc}).")
         return text
     raise TypeError(f"unsupported field type {hint!r} at {path}")  # a programming error
+
+
+def _empty(path: str, f, findings: list[Finding]):
+    """An empty text where the field has a default: '' is neither the default nor a value. An empty
+    `password_env` once read the variable named '' and `ca_file: ''` silently trusted the system store."""
+    name = path.rsplit(".", 1)[-1]
+    if name.endswith("_env"):
+        default = (f"the variable {f.default}" if isinstance(f.default, str) else "the default")
+        fix = f"remove the key to use {default}, or name the environment variable that holds the secret."
+    elif f.default is None:
+        fix = f"remove the key (or write null) for the default, or write the value: {f.metadata['doc']}"
+    else:
+        shown = "[]" if f.default is MISSING else "true" if f.default is True else "false" if f.default is False \
+            else f.default
+        fix = f"remove the key for the default ({shown}), or write the value: {f.metadata['doc']}"
+    findings.append(Finding.error(path, "is empty, which is neither a value nor the default.", fix))
+    return _BAD
 
 
 def _placeholder(hint, f):

@@ -16,7 +16,7 @@ from netaddr import IPAddress
 
 from ..appliance.releases import anyip_routes_text
 from ..findings import errors
-from ..site.network import SUPERVISOR_SERVICES, NetworkPlan, usable_addresses
+from ..site.network import NetworkPlan, usable_addresses
 from . import stage_named
 
 if TYPE_CHECKING:  # `validate` shows the plan as text only: it never needs a Table (pandas) or a Plan
@@ -69,17 +69,9 @@ ALLOCATION_EMPTY = "The site reserves no address or range."
 
 def allocation_rows(plan: NetworkPlan) -> list[dict]:
     """Every reserved address and range, as the site writes it, with first, last, count and network,
-    in address order; the Supervisor's too, when the site has a workload_management block."""
-    return [{"what": a.kind, "field": a.path, "as written": a.text or "null (the default)", "first": str(a.first),
-             "last": str(a.last), "count": a.count, "network": _network_of(a)} for a in plan.allocations()]
-
-
-def _network_of(a) -> str:
-    if a.role:
-        return a.role
-    if a.kind == SUPERVISOR_SERVICES:  # where it belongs: apart from every site network
-        return "(none: Kubernetes services, inside the Supervisor)"
-    return "(outside every network)"
+    in address order."""
+    return [{"what": a.kind, "field": a.path, "as written": a.text, "first": str(a.first), "last": str(a.last),
+             "count": a.count, "network": a.role or "(outside every network)"} for a in plan.allocations()]
 
 
 def allocation_table(plan: NetworkPlan) -> Table:
