@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from helpers import EXAMPLE_SITE, variant
+from helpers import EXAMPLE_SITE, SHADOW, SHADOW_PARTS, variant
 from long_step import at_long_step, notebooks_with_a_long_plan
 
 SCRIPT = Path(sys.executable).with_name("tkgs-runbook")
@@ -478,3 +478,56 @@ def test_run_help_lists_every_stage_with_its_title():
     assert [line.split()[0] for line in listed] == [s.name for s in STAGES]
     for stage, line in zip(STAGES, listed):
         assert stage.title in line and (not stage.changes or f"changes {stage.changes}" in line)
+
+
+# --- a file that is not a site file is never echoed ---------------------------------------------
+
+def shown_parts(text: str) -> list[str]:
+    return [part for part in SHADOW_PARTS if part in text]
+
+
+def every_file_shows(folder: Path) -> dict[str, list[str]]:
+    """Each file under ``folder`` that shows a part of the shadow lines, and which parts."""
+    return {str(p.relative_to(folder)): shown_parts(p.read_bytes().decode(errors="replace"))
+            for p in sorted(folder.rglob("*")) if p.is_file() and shown_parts(p.read_bytes().decode(errors="replace"))}
+
+
+@pytest.fixture
+def shadow_link(tmp_path) -> Path:
+    """site.yaml: a symlink to a file in /etc/shadow's format."""
+    (tmp_path / "shadow").write_text(SHADOW)
+    (tmp_path / "site.yaml").symlink_to(tmp_path / "shadow")
+    return tmp_path / "site.yaml"
+
+
+def test_validate_a_link_to_a_shadow_file_says_in_one_sentence_it_is_not_a_site_file(shadow_link):
+    result = cli("validate", shadow_link.name, cwd=shadow_link.parent)
+    assert result.returncode == 2
+    assert result.stderr == ("error: site.yaml: is not a site file: none of its keys is one a site file has (site, "
+                             "vcenter, networks, haproxy...).\n")
+    assert result.stdout == ""
+    json_result = cli("validate", shadow_link, "--format", "json")
+    assert shown_parts(json_result.stdout + json_result.stderr) == []
+
+
+def test_run_on_a_link_to_a_shadow_file_stops_before_a_run_folder_and_shows_none_of_it(shadow_link, tmp_path):
+    result = cli("run", shadow_link, "--stages", "plan", "--output", tmp_path / "runs")
+    assert result.returncode == 2
+    assert "is not a site file" in result.stderr
+    assert shown_parts(result.stdout + result.stderr) == []
+    assert not (tmp_path / "runs").exists() or every_file_shows(tmp_path / "runs") == {}
+
+
+def test_lines_of_a_shadow_file_pasted_into_a_site_reach_no_file_of_the_run(tmp_path):
+    """A site with /etc/shadow's lines pasted below it: the plan stage runs and reports one finding that
+    counts them; stderr, the notebook, its HTML, stages.json and index.html hold no part of them."""
+    site = tmp_path / "site.yaml"
+    site.write_text(EXAMPLE_SITE.read_text() + SHADOW)
+    result = cli("run", site, "--stages", "plan", "--output", tmp_path / "runs")
+    assert result.returncode == 1, result.stderr  # the plan stage fails on the error finding
+    assert shown_parts(result.stdout + result.stderr) == []
+    (folder,) = (tmp_path / "runs").iterdir()
+    names = {p.name for p in folder.iterdir()}
+    assert {"01_plan_networks.ipynb", "01_plan_networks.html", "stages.json", "index.html"} <= names
+    assert "has 4 keys that are not plain names" in (folder / "01_plan_networks.ipynb").read_text()
+    assert every_file_shows(folder) == {}

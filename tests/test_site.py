@@ -9,7 +9,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from helpers import EXAMPLE_SITE, at, variant
+from helpers import EXAMPLE_SITE, SHADOW, SHADOW_PARTS, at, variant
 from tkgs_lib.errors import SiteError
 from tkgs_lib.site import field_docs, load_site, parse_site
 
@@ -103,6 +103,51 @@ def test_a_lone_value_is_a_one_item_list():
 def test_a_file_that_is_not_a_yaml_mapping_is_a_site_error(text, words):
     with pytest.raises(SiteError, match=words):
         parse_site(text)
+
+
+def test_a_link_to_a_shadow_file_is_not_a_site_file_in_one_sentence_that_shows_none_of_it(tmp_path):
+    (tmp_path / "shadow").write_text(SHADOW)
+    (tmp_path / "site.yaml").symlink_to(tmp_path / "shadow")
+    with pytest.raises(SiteError) as caught:
+        load_site(tmp_path / "site.yaml")
+    assert str(caught.value) == (f"{tmp_path / 'site.yaml'}: is not a site file: none of its keys is one a site file "
+                                 f"has (site, vcenter, networks, haproxy...).")
+
+
+def hidden_everywhere(site) -> list[str]:
+    """The parts of the shadow lines that any finding shows (none may)."""
+    text = "\n".join(str(f) for f in site.findings)
+    return [part for part in SHADOW_PARTS + ("daemon", "nobody") if part in text]
+
+
+def test_lines_of_another_file_pasted_into_a_site_are_counted_never_shown():
+    site = parse_site(EXAMPLE_SITE.read_text() + SHADOW)
+    (f,) = at(site.findings, "(top level)")
+    assert f.message.startswith("has 4 keys that are not plain names (letters, digits, '_', '-' and '.'), not shown")
+    assert f.fix == "remove them; the keys here are: site, vcenter, networks, haproxy, storage, content_libraries, " \
+                    "workload_management."
+    assert hidden_everywhere(site) == []
+    data = variant()
+    data["haproxy"][SHADOW.splitlines()[0].rstrip(":")] = None  # one, inside a block
+    data["haproxy"]["x" * 41] = None  # a plain name, but too long to be a mistyped key
+    site = _parse(data)
+    (f,) = at(site.findings, "haproxy")
+    assert f.message.startswith("has 2 keys that are not plain names")
+    assert hidden_everywhere(site) == [] and "x" * 41 not in str(f)
+
+
+def test_a_site_whose_every_key_is_mistyped_is_still_a_site_with_suggestions():
+    site = parse_site("sitee: lab01\nvcentre: {}\n")
+    assert "did you mean `site`?" in at(site.findings, "sitee")[0].fix
+    assert "did you mean `vcenter`?" in at(site.findings, "vcentre")[0].fix
+
+
+def test_a_duplicate_key_that_is_not_a_plain_name_is_not_shown():
+    line = SHADOW.splitlines()[0]
+    with pytest.raises(SiteError) as caught:
+        parse_site(f"site: lab01\n{line}\n{line}\n")
+    assert "a duplicate key (not a plain name: not shown)" in str(caught.value)
+    assert [part for part in SHADOW_PARTS if part in str(caught.value)] == []
 
 
 def test_missing_and_folder_paths_are_site_errors(tmp_path):

@@ -1,9 +1,11 @@
 """Reading a site file into the model, strictly, and never with a traceback for the user.
 
-An unreadable or non-mapping file raises :class:`SiteError`; every other mistake (unknown key,
-secret, wrong type, missing value) becomes an error :class:`~tkgs_lib.findings.Finding` on
-``Site.findings`` that names the field, and the offending value is left at its default so later
-rules can still run. Paths (``doc(path=True)`` fields) are resolved against the site file.
+An unreadable or non-mapping file, or one with no key of a site file (a link to another file), raises
+:class:`SiteError`; every other mistake (unknown key, secret, wrong type, missing or empty value)
+becomes an error :class:`~tkgs_lib.findings.Finding` on ``Site.findings`` that names the field, and
+the offending value is left at its default so later rules can still run. An unknown key is shown
+only when it is a plain name a person could have mistyped (:data:`SHOWN_KEY`). Paths
+(``doc(path=True)`` fields) are resolved against the site file.
 """
 
 from __future__ import annotations
@@ -27,6 +29,15 @@ from .model import MISSING, Site
 _BaseLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
+# A key shown back to the person: a plain name they could have mistyped. Anything else (a line of another
+# file, a password hash) is counted, never shown: findings reach stderr, the notebook, its HTML and the record.
+SHOWN_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,39}$")
+
+
+def shown_key(key: Any) -> bool:
+    return isinstance(key, str) and bool(SHOWN_KEY.match(key))
+
+
 class _StrictLoader(_BaseLoader):
     """YAML as a person means it: a duplicate key is an error, and whole numbers are decimal.
 
@@ -45,8 +56,8 @@ class _StrictLoader(_BaseLoader):
                     None, None, "a key must be a plain name, not a list or mapping", key_node.start_mark) from None
             if duplicate:
                 raise yaml.constructor.ConstructorError(
-                    None, None, f"duplicate key {key!r} (the second would silently replace the first)",
-                    key_node.start_mark)
+                    None, None, f"duplicate key {key!r}" if shown_key(key) else "a duplicate key (not a plain name: "
+                    "not shown)" + " (the second would silently replace the first)", key_node.start_mark)
             seen.add(key)
         return super().construct_mapping(node, deep)
 
@@ -104,6 +115,9 @@ def parse_site(text: str, source: Optional[Path] = None) -> Site:
         kind = "empty" if data is None else f"a {type(data).__name__}"
         raise SiteError(f"{where}: a site file must be a YAML mapping of keys (site, vcenter, networks, "
                         f"haproxy...), but this one is {kind}.")
+    if not _could_be_a_site(data):  # e.g. a link to /etc/shadow: its lines are never shown back as keys
+        raise SiteError(f"{where}: is not a site file: none of its keys is one a site file has (site, vcenter, "
+                        f"networks, haproxy...).")
     base = source.resolve().parent if source else Path.cwd()
     findings: list[Finding] = []
     site = _build(Site, data, "", base, findings)
@@ -112,6 +126,12 @@ def parse_site(text: str, source: Optional[Path] = None) -> Site:
 
     site.findings = findings + site_rules(site)
     return site
+
+
+def _could_be_a_site(data: dict) -> bool:
+    """A mapping with a key of the site's top level, or one a person could have mistyped for one."""
+    known = [f.name for f in dataclasses.fields(Site) if not f.metadata.get("internal")]
+    return not data or any(key in known or (shown_key(key) and _closest(key, known)) for key in data)
 
 
 def _build(cls: type, data: Any, prefix: str, base: Path, findings: list[Finding]):
@@ -123,9 +143,12 @@ def _build(cls: type, data: Any, prefix: str, base: Path, findings: list[Finding
     hints = typing.get_type_hints(cls)
     known = {f.name: f for f in dataclasses.fields(cls) if not f.metadata.get("internal")}
     values: dict[str, Any] = {}
-    unknown = 0
+    unknown = hidden = 0
     for key, raw in data.items():
-        path = f"{prefix}.{key}" if prefix else str(key)
+        if not shown_key(key):  # no key of the site: counted below, never shown
+            hidden += 1
+            continue
+        path = f"{prefix}.{key}" if prefix else key
         if isinstance(key, str) and is_secret_key(key):
             findings.append(Finding.error(
                 path, "a site file must not hold a secret: it is shared, committed and passed to notebooks.",
@@ -134,7 +157,7 @@ def _build(cls: type, data: Any, prefix: str, base: Path, findings: list[Finding
             continue
         if key not in known:
             unknown += 1  # a spelling suggestion for the first few: thousands are not typos
-            close = _closest(str(key), known) if unknown <= SUGGESTIONS else None
+            close = _closest(key, known) if unknown <= SUGGESTIONS else None
             hint = f"did you mean `{close}`?" if close else f"the keys here are: {', '.join(known)}."
             findings.append(Finding.error(path, "unknown key.", f"remove it or fix its spelling; {hint}"))
             continue
@@ -144,6 +167,13 @@ def _build(cls: type, data: Any, prefix: str, base: Path, findings: list[Finding
             findings.append(Finding.error(path, "is required but empty.", _what_to_add(key, f)))
             value = _BAD
         values[key] = value
+    if hidden:
+        keys, they = ("a key that is not a plain name", "it") if hidden == 1 else (
+            f"{hidden:,} keys that are not plain names", "them")
+        findings.append(Finding.error(
+            prefix or "(top level)", f"has {keys} (letters, digits, '_', '-' and '.'), not shown: such a key may be "
+                                     f"a line of another file, or hold a secret.",
+            f"remove {they}; the keys here are: {', '.join(known)}."))
     for name, f in known.items():
         if name in values and values[name] is not _BAD:
             continue
