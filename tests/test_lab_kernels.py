@@ -73,7 +73,7 @@ def run_cell(lab: Lab, kernel_id: str, code: str, timeout: float = 60) -> dict:
                 if kind == "execute_result":
                     result = content["data"]
                 elif kind == "execute_reply":
-                    assert content["status"] == "ok", f"the cell failed: {content.get('ename')}: {content.get('evalue')}"
+                    assert content["status"] == "ok", f"the cell failed: {content['ename']}: {content['evalue']}"
                     replied = True
                 elif kind == "status":
                     idle = content["execution_state"] == "idle"
