@@ -153,6 +153,14 @@ class NotebookPage:
     def kernel_idle(self) -> bool:
         return "Idle" in self.driver.find_element(self.By.ID, "jp-main-statusbar").text
 
+    def open_from_the_file_browser(self, name: str) -> None:
+        """Open notebook ``name`` beside this one, as a person does: a double click in the file browser."""
+        from selenium.webdriver.common.action_chains import ActionChains
+
+        (item,) = wait_for(lambda: [i for i in self.find(".jp-DirListing-item") if i.text.split("\n")[0] == name], 30,
+                           f"{name} in the file browser")
+        ActionChains(self.driver).double_click(item).perform()
+
     def menu(self, menu: str, item: str) -> None:
         (top,) = [e for e in self.find(".lm-MenuBar-item") if e.text == menu]
         top.click()
