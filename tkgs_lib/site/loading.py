@@ -55,9 +55,9 @@ class _StrictLoader(_BaseLoader):
                 raise yaml.constructor.ConstructorError(
                     None, None, "a key must be a plain name, not a list or mapping", key_node.start_mark) from None
             if duplicate:
+                named = f"duplicate key {key!r}" if shown_key(key) else "a duplicate key (not a plain name: not shown)"
                 raise yaml.constructor.ConstructorError(
-                    None, None, f"duplicate key {key!r}" if shown_key(key) else "a duplicate key (not a plain name: "
-                    "not shown)" + " (the second would silently replace the first)", key_node.start_mark)
+                    None, None, f"{named} (the second would silently replace the first)", key_node.start_mark)
             seen.add(key)
         return super().construct_mapping(node, deep)
 
@@ -149,7 +149,7 @@ def _build(cls: type, data: Any, prefix: str, base: Path, findings: list[Finding
             hidden += 1
             continue
         path = f"{prefix}.{key}" if prefix else key
-        if isinstance(key, str) and is_secret_key(key):
+        if is_secret_key(key):
             findings.append(Finding.error(
                 path, "a site file must not hold a secret: it is shared, committed and passed to notebooks.",
                 f"remove it, put the secret in an environment variable and name that variable with "
