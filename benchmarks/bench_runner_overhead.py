@@ -46,7 +46,8 @@ def breakdown(site_file: Path, notebook: str, work: Path, env: dict) -> dict[str
     import papermill as pm
 
     from tkgs_lib.credentials import scan_for_secrets, scrub_notebook
-    from tkgs_lib.runbook import _ipc_kernel_manager, _socket_folder, write_html
+    from tkgs_lib.kernel_sockets import new_socket_folder
+    from tkgs_lib.runbook import _ipc_kernel_manager, write_html
 
     parts = {}
     start = time.perf_counter()
@@ -58,7 +59,7 @@ def breakdown(site_file: Path, notebook: str, work: Path, env: dict) -> dict[str
     old = dict(os.environ)
     os.environ.update(env)
     try:
-        sockets = _socket_folder()
+        sockets = new_socket_folder()
         try:
             start = time.perf_counter()
             pm.execute_notebook(str(NOTEBOOKS / notebook), str(work / "ipc.ipynb"), parameters=params,

@@ -89,6 +89,13 @@ class Lab:
         with urllib.request.urlopen(f"{self.url}/api/status?token={self.token}", timeout=2) as answer:
             return "up" if answer.status == 200 else ""
 
+    def workspace(self) -> dict:
+        """The default workspace as JupyterLab saved it (the notebooks open, the layout)."""
+        request = urllib.request.Request(f"{self.url}/lab/api/workspaces/default",
+                                         headers={"Authorization": f"token {self.token}"})
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            return json.loads(answer.read())["data"]
+
     def stop(self) -> None:
         if self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGTERM)
@@ -121,21 +128,38 @@ def start_chromium(profile: Path):
 class NotebookPage:
     """One notebook open in JupyterLab, driven as a person would: menus, clicks and keys."""
 
-    def __init__(self, driver, lab: Lab, name: str) -> None:
+    def __init__(self, driver, lab: Lab, name: str, navigate: bool = True) -> None:
+        """``navigate``: open the notebook's address; else bring its tab, already open in the page (a
+        restored workspace), to the front."""
         from selenium.webdriver.common.by import By
 
         self.driver, self.lab, self.name, self.By = driver, lab, name, By
-        driver.get(f"{lab.url}/lab/tree/{name}?token={lab.token}")
+        self.notebook = ".jp-Notebook"  # the selector of this notebook's cells' container
+        if navigate:
+            driver.get(f"{lab.url}/lab/tree/{name}?token={lab.token}")
+        else:
+            (tab,) = wait_for(lambda: [t for t in self.find(".lm-DockPanel-tabBar .lm-TabBar-tab") if t.text == name],
+                              90, f"the tab of {name}")
+            tab.click()
+            self.notebook = f"#{tab.get_attribute('data-id')} .jp-Notebook"  # the other tabs hold cells too
         wait_for(lambda: self.cells() and self.kernel_idle(), 90, f"{name} to open with an idle kernel")
 
     def find(self, css: str):
         return self.driver.find_elements(self.By.CSS_SELECTOR, css)
 
     def cells(self):
-        return self.find(".jp-Notebook .jp-Cell")
+        return self.find(f"{self.notebook} .jp-Cell")
 
     def kernel_idle(self) -> bool:
         return "Idle" in self.driver.find_element(self.By.ID, "jp-main-statusbar").text
+
+    def open_from_the_file_browser(self, name: str) -> None:
+        """Open notebook ``name`` beside this one, as a person does: a double click in the file browser."""
+        from selenium.webdriver.common.action_chains import ActionChains
+
+        (item,) = wait_for(lambda: [i for i in self.find(".jp-DirListing-item") if i.text.split("\n")[0] == name], 30,
+                           f"{name} in the file browser")
+        ActionChains(self.driver).double_click(item).perform()
 
     def menu(self, menu: str, item: str) -> None:
         (top,) = [e for e in self.find(".lm-MenuBar-item") if e.text == menu]
@@ -154,9 +178,15 @@ class NotebookPage:
         self.cells()[index].find_element(self.By.CSS_SELECTOR, ".jp-InputPrompt").click()
         self.menu("Run", "Run Selected Cell and All Below")
 
+    def run_cell(self, index: int) -> None:
+        """Select cell ``index`` (0-based) and run it alone."""
+        self._before = self.prompts()
+        self.cells()[index].find_element(self.By.CSS_SELECTOR, ".jp-InputPrompt").click()
+        self.menu("Run", "Run Selected Cell")
+
     def prompts(self) -> list[str]:
         """Each cell's execution prompt: "[ ]:" not run, "[*]:" queued or running, "[7]:" done."""
-        return [p.text for p in self.find(".jp-InputPrompt")]
+        return [p.text for p in self.find(f"{self.notebook} .jp-InputPrompt")]
 
     def busy(self) -> bool:
         return any("*" in p for p in self.prompts()) or not self.kernel_idle()

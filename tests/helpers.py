@@ -40,3 +40,14 @@ def findings_for(changes: dict | None = None, remove: tuple[str, ...] = (), sour
 def at(findings, path: str, severity: str = "error"):
     """The findings at one field with one severity."""
     return [f for f in findings if f.path == path and f.severity == severity]
+
+
+# Lines in /etc/shadow's format (user:hash:last change:min:max:warn:::), with made-up salts and hashes:
+# YAML reads each as a key. No part of the hashes may ever be shown back.
+SHADOW = ("root:$6$Zx9saltQ$Q2m3hQ7rXw0kV9yL4pN8sT1uB6cE5fG3hJ2kL7mN0pQ9rS4tU8vW1xY6zA3bC5dE7fG9hJ1kL3mN5pQ7rS9t"
+          "U1vW3xY5zA7bC/:19000:0:99999:7:::\n"
+          "daemon:*:19000:0:99999:7:::\n"
+          "nobody:!:19000:0:99999:7:::\n"
+          "admin:$y$j9T$aBcSaltXyZ12$YhAsHy0Ko4Lm2Nb6Vc8Xz1Qw3Er5Ty7Ui9Op0As2Df4:19500:0:99999:7:::\n")
+SHADOW_PARTS = ("$6$", "Zx9saltQ", "Q2m3hQ7rXw0kV9yL", "xY5zA7bC", "$y$", "aBcSaltXyZ12", "YhAsHy0Ko4Lm2Nb6",
+                "19000:0:99999")

@@ -68,6 +68,32 @@ def test_plan_notebook_in_jupyterlab_form_tables_picture_and_a_broken_site(tmp_p
         lab.stop()
 
 
+def test_a_workspace_reopened_with_two_notebooks_open_has_both_kernels_idle_and_each_runs_a_cell(tmp_path, chromium):
+    """JupyterLab reopens a saved workspace's notebooks together, so their kernels start side by side:
+    each must still reach idle and run a cell (two kernels on one socket name stayed "Connecting")."""
+    names = ("01_plan_networks.ipynb", "02_prepare_vsphere.ipynb")
+    lab = start_lab(tmp_path)
+    try:
+        first = NotebookPage(chromium, lab, names[0])  # the first day: one opened, then the other beside it
+        first.open_from_the_file_browser(names[1])
+        NotebookPage(chromium, lab, names[1], navigate=False)
+        wait_for(lambda: [f"notebook:{name}" for name in names]
+                 == lab.workspace()["layout-restorer:data"]["main"]["dock"]["widgets"], 60,
+                 "JupyterLab to save the workspace with both notebooks open")
+    finally:
+        lab.stop()
+    lab = Lab(lab.folder, tmp_path / "home", {"TKGS_RUNS_DIR": str(tmp_path / "runs")})  # the next day
+    try:
+        chromium.get(f"{lab.url}/lab?token={lab.token}")
+        for name in names:
+            page = NotebookPage(chromium, lab, name, navigate=False)
+            page.run_cell(1)  # the parameters cell: its prompt is numbered only when the kernel has run it
+            wait_for(lambda: page.prompts()[1] == "[1]:" and page.kernel_idle(), 60, f"{name}'s cell to run")
+        page.screenshot(tmp_path / "reopened-workspace.png")
+    finally:
+        lab.stop()
+
+
 def test_prepare_notebook_in_jupyterlab_asks_for_the_password_and_plans(tmp_path, chromium, vcsim):
     from tkgs_lib.simulators.ova import build_ova
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from helpers import EXAMPLE_SITE, variant
+from helpers import EXAMPLE_SITE, SHADOW, SHADOW_PARTS, variant
 from long_step import at_long_step, notebooks_with_a_long_plan
 
 SCRIPT = Path(sys.executable).with_name("tkgs-runbook")
@@ -254,6 +254,19 @@ def test_validate_fits_a_100_column_terminal(tmp_path, changes):
     assert [line for line in result.stdout.splitlines() if len(line) > 100] == []
 
 
+def test_validate_refuses_the_empty_strings_a_new_user_wrote_naming_each_field_and_what_to_write(tmp_path):
+    result = cli("validate", write_site(tmp_path, {"vcenter.password_env": "", "vcenter.datastores": "",
+                                                   "vcenter.ca_file": ""}))
+    assert result.returncode == 1
+    text = " ".join(result.stdout.split())
+    assert ("ERROR vcenter.password_env: is empty, which is neither a value nor the default. Fix: remove the key to "
+            "use the variable TKGS_VCENTER_PASSWORD, or name the environment variable that holds the secret.") in text
+    assert "ERROR vcenter.datastores: is required but empty. Fix: add `datastores:`" in text
+    assert "e.g. [vsanDatastore]" in text
+    assert ("ERROR vcenter.ca_file: is empty, which is neither a value nor the default. Fix: remove the key (or "
+            "write null) for the default, or write the value: PEM bundle") in text
+
+
 def test_validate_never_calls_a_rejected_anyip_line_what_the_appliance_will_write(tmp_path):
     result = cli("validate", write_site(tmp_path, {"haproxy.load_balancer_ranges": ["10.64.0.1/23"]}))
     assert "as the appliance will write" not in result.stdout
@@ -419,3 +432,102 @@ def test_ctrl_c_in_a_command_that_changes_nothing_says_so_in_words(monkeypatch, 
     monkeypatch.setattr(cli_module, "cmd_validate", interrupted)
     assert cli_module.main(["validate", str(EXAMPLE_SITE)]) == 130
     assert capsys.readouterr().err == "interrupted: Ctrl-C arrived before anything was changed.\n"
+
+
+# --- fields and run --help, as a terminal shows them -------------------------------------------
+
+def test_fields_fits_a_100_column_terminal_with_each_meaning_under_its_key():
+    from tkgs_lib.site import field_docs
+
+    result = cli("fields")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert [line for line in lines if len(line) > 100] == []
+    keys = [line.split("  (", 1)[0] for line in lines if not line.startswith(" ")]
+    assert keys == [r["key"] for r in field_docs()]
+    server = lines.index("vcenter.server  (text; required)")
+    assert lines[server + 1] == "    vCenter's host name or address, as its certificate names it."
+    assert "haproxy.boot_timeout  (number; default " in result.stdout
+
+
+@pytest.mark.parametrize("command", [("fields",), ("fields", "--format", "markdown"), ("validate", EXAMPLE_SITE)])
+def test_output_into_a_pipe_whose_reader_is_gone_ends_quietly(command):
+    """`tkgs-runbook fields | head`: the reader leaves before the output ends; like any Unix tool the
+    command ends without a word (no BrokenPipeError traceback), with SIGPIPE's status."""
+    process = subprocess.Popen([str(SCRIPT), *command], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process.stdout.close()  # gone before the command's first write (it takes a moment to start)
+    stderr = process.stderr.read().decode()
+    assert stderr == ""
+    assert process.wait(timeout=60) == 141
+
+
+def test_fields_piped_into_head_says_nothing_on_stderr():
+    result = subprocess.run(["bash", "-o", "pipefail", "-c", f"'{SCRIPT}' fields | head -n 3"], capture_output=True,
+                            text=True, timeout=60)
+    assert result.stderr == ""
+    assert result.stdout.splitlines()[0] == "site  (text; required)"
+    assert result.returncode in (0, 141)
+
+
+def test_run_help_lists_every_stage_with_its_title():
+    from tkgs_lib.stages import STAGES
+
+    result = cli("run", "--help")
+    assert result.returncode == 0
+    listed = result.stdout.split("the stages, in runbook order:\n", 1)[1].splitlines()
+    assert [line.split()[0] for line in listed] == [s.name for s in STAGES]
+    for stage, line in zip(STAGES, listed):
+        assert stage.title in line and (not stage.changes or f"changes {stage.changes}" in line)
+
+
+# --- a file that is not a site file is never echoed ---------------------------------------------
+
+def shown_parts(text: str) -> list[str]:
+    return [part for part in SHADOW_PARTS if part in text]
+
+
+def every_file_shows(folder: Path) -> dict[str, list[str]]:
+    """Each file under ``folder`` that shows a part of the shadow lines, and which parts."""
+    return {str(p.relative_to(folder)): shown_parts(p.read_bytes().decode(errors="replace"))
+            for p in sorted(folder.rglob("*")) if p.is_file() and shown_parts(p.read_bytes().decode(errors="replace"))}
+
+
+@pytest.fixture
+def shadow_link(tmp_path) -> Path:
+    """site.yaml: a symlink to a file in /etc/shadow's format."""
+    (tmp_path / "shadow").write_text(SHADOW)
+    (tmp_path / "site.yaml").symlink_to(tmp_path / "shadow")
+    return tmp_path / "site.yaml"
+
+
+def test_validate_a_link_to_a_shadow_file_says_in_one_sentence_it_is_not_a_site_file(shadow_link):
+    result = cli("validate", shadow_link.name, cwd=shadow_link.parent)
+    assert result.returncode == 2
+    assert result.stderr == ("error: site.yaml: is not a site file: none of its keys is one a site file has (site, "
+                             "vcenter, networks, haproxy...).\n")
+    assert result.stdout == ""
+    json_result = cli("validate", shadow_link, "--format", "json")
+    assert shown_parts(json_result.stdout + json_result.stderr) == []
+
+
+def test_run_on_a_link_to_a_shadow_file_stops_before_a_run_folder_and_shows_none_of_it(shadow_link, tmp_path):
+    result = cli("run", shadow_link, "--stages", "plan", "--output", tmp_path / "runs")
+    assert result.returncode == 2
+    assert "is not a site file" in result.stderr
+    assert shown_parts(result.stdout + result.stderr) == []
+    assert not (tmp_path / "runs").exists() or every_file_shows(tmp_path / "runs") == {}
+
+
+def test_lines_of_a_shadow_file_pasted_into_a_site_reach_no_file_of_the_run(tmp_path):
+    """A site with /etc/shadow's lines pasted below it: the plan stage runs and reports one finding that
+    counts them; stderr, the notebook, its HTML, stages.json and index.html hold no part of them."""
+    site = tmp_path / "site.yaml"
+    site.write_text(EXAMPLE_SITE.read_text() + SHADOW)
+    result = cli("run", site, "--stages", "plan", "--output", tmp_path / "runs")
+    assert result.returncode == 1, result.stderr  # the plan stage fails on the error finding
+    assert shown_parts(result.stdout + result.stderr) == []
+    (folder,) = (tmp_path / "runs").iterdir()
+    names = {p.name for p in folder.iterdir()}
+    assert {"01_plan_networks.ipynb", "01_plan_networks.html", "stages.json", "index.html"} <= names
+    assert "has 4 keys that are not plain names" in (folder / "01_plan_networks.ipynb").read_text()
+    assert every_file_shows(folder) == {}

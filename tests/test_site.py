@@ -9,7 +9,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from helpers import EXAMPLE_SITE, at, variant
+from helpers import EXAMPLE_SITE, SHADOW, SHADOW_PARTS, at, variant
 from tkgs_lib.errors import SiteError
 from tkgs_lib.site import field_docs, load_site, parse_site
 
@@ -105,6 +105,51 @@ def test_a_file_that_is_not_a_yaml_mapping_is_a_site_error(text, words):
         parse_site(text)
 
 
+def test_a_link_to_a_shadow_file_is_not_a_site_file_in_one_sentence_that_shows_none_of_it(tmp_path):
+    (tmp_path / "shadow").write_text(SHADOW)
+    (tmp_path / "site.yaml").symlink_to(tmp_path / "shadow")
+    with pytest.raises(SiteError) as caught:
+        load_site(tmp_path / "site.yaml")
+    assert str(caught.value) == (f"{tmp_path / 'site.yaml'}: is not a site file: none of its keys is one a site file "
+                                 f"has (site, vcenter, networks, haproxy...).")
+
+
+def hidden_everywhere(site) -> list[str]:
+    """The parts of the shadow lines that any finding shows (none may)."""
+    text = "\n".join(str(f) for f in site.findings)
+    return [part for part in SHADOW_PARTS + ("daemon", "nobody") if part in text]
+
+
+def test_lines_of_another_file_pasted_into_a_site_are_counted_never_shown():
+    site = parse_site(EXAMPLE_SITE.read_text() + SHADOW)
+    (f,) = at(site.findings, "(top level)")
+    assert f.message.startswith("has 4 keys that are not plain names (letters, digits, '_', '-' and '.'), not shown")
+    assert f.fix == "remove them; the keys here are: site, vcenter, networks, haproxy, storage, content_libraries, " \
+                    "workload_management."
+    assert hidden_everywhere(site) == []
+    data = variant()
+    data["haproxy"][SHADOW.splitlines()[0].rstrip(":")] = None  # one, inside a block
+    data["haproxy"]["x" * 41] = None  # a plain name, but too long to be a mistyped key
+    site = _parse(data)
+    (f,) = at(site.findings, "haproxy")
+    assert f.message.startswith("has 2 keys that are not plain names")
+    assert hidden_everywhere(site) == [] and "x" * 41 not in str(f)
+
+
+def test_a_site_whose_every_key_is_mistyped_is_still_a_site_with_suggestions():
+    site = parse_site("sitee: lab01\nvcentre: {}\n")
+    assert "did you mean `site`?" in at(site.findings, "sitee")[0].fix
+    assert "did you mean `vcenter`?" in at(site.findings, "vcentre")[0].fix
+
+
+def test_a_duplicate_key_that_is_not_a_plain_name_is_not_shown():
+    line = SHADOW.splitlines()[0]
+    with pytest.raises(SiteError) as caught:
+        parse_site(f"site: lab01\n{line}\n{line}\n")
+    assert "a duplicate key (not a plain name: not shown)" in str(caught.value)
+    assert [part for part in SHADOW_PARTS if part in str(caught.value)] == []
+
+
 def test_missing_and_folder_paths_are_site_errors(tmp_path):
     with pytest.raises(SiteError, match="no such site file"):
         load_site(tmp_path / "nope.yaml")
@@ -140,7 +185,7 @@ def test_readme_field_table_is_generated_from_the_model():
 
 def test_a_duplicate_key_is_an_error_naming_it_and_its_line():
     text = EXAMPLE_SITE.read_text().replace("    gateway: 10.64.0.1\n", "    gateway: 10.64.0.1\n    gateway: 10.64.0.2\n")
-    with pytest.raises(SiteError, match=r"duplicate key 'gateway'.*|line \d+"):
+    with pytest.raises(SiteError, match=r"line \d+.*duplicate key 'gateway' \(the second would silently replace"):
         parse_site(text)
 
 
@@ -172,6 +217,36 @@ def test_pathological_yaml_is_a_site_error(text):
 def test_odd_values_become_findings_at_their_field(dotted, value):
     site = _parse(variant({dotted: value}))
     assert [f for f in site.findings if f.is_error and f.path.startswith(dotted)], site.findings
+
+
+LEAF_KEYS = [r["key"] for r in field_docs() if "mapping" not in r["type"]]
+
+
+@pytest.mark.parametrize("key", LEAF_KEYS)
+@pytest.mark.parametrize("empty", ["", "  "])
+def test_an_empty_text_is_refused_at_every_field_saying_what_to_write(key, empty):
+    """'' is neither a value nor the default: `password_env: ''` read the variable named '', `datastores: ''`
+    was one nameless datastore and `ca_file: ''` silently trusted the system store."""
+    row = next(r for r in field_docs() if r["key"] == key)
+    site = _parse(variant({key: empty}))
+    found = [f for f in site.findings if f.is_error and f.path == key]
+    assert found, f"{key}: {empty!r} passed"
+    if row["default"] != "(required)" and row["type"].startswith(("text", "list of text")):  # the rest name a type
+        (f,) = found
+        assert f.message == "is empty, which is neither a value nor the default."
+        assert f.fix.startswith("remove the key")
+
+
+@pytest.mark.parametrize("key", [r["key"] for r in field_docs() if r["type"].startswith("list of text")])
+def test_an_empty_item_of_a_list_is_refused(key):
+    site = _parse(variant({key: ["  "]}))
+    assert [f for f in site.findings if f.is_error and f.path == f"{key}[0]"], site.findings
+
+
+def test_an_empty_env_field_says_which_variable_its_default_is():
+    (f,) = at(_parse(variant({"haproxy.root_password_env": ""})).findings, "haproxy.root_password_env")
+    assert f.fix == ("remove the key to use the variable TKGS_HAPROXY_ROOT_PASSWORD, or name the environment "
+                     "variable that holds the secret.")
 
 
 def test_a_secret_pasted_into_an_env_field_is_refused_and_never_echoed():

@@ -97,44 +97,10 @@ def cmd_demo(args) -> int:
 
 
 def cmd_lab(args) -> int:
-    """JupyterLab on the stage notebooks, on loopback, its kernels on private Unix sockets; as root
-    (as the setup asks) with --allow-root, which JupyterLab otherwise refuses to start without."""
-    import os
-    import shutil
-    import signal
-    import subprocess
-    import tempfile
-
+    from .lab import run_lab
     from .paths import NOTEBOOKS
 
-    folder = Path(args.folder or NOTEBOOKS).absolute()
-    if not folder.is_dir():
-        raise TkgsError(f"{folder} is not a folder of notebooks; give the folder to open, e.g. notebooks/.")
-    # A kernel holds the passwords a person types: it talks to JupyterLab over Unix sockets in a
-    # folder only this user can enter, not over plain-text TCP on loopback (ipykernel's default).
-    sockets = tempfile.mkdtemp(prefix="tkgs-lab-", dir="/tmp" if os.path.isdir("/tmp") else None)
-    # Loopback only; and no news or update checks, which would reach for the internet.
-    argv = [sys.executable, "-m", "jupyterlab", str(folder), "--ServerApp.ip=127.0.0.1",
-            "--KernelManager.transport=ipc", f"--KernelManager.ip={sockets}/k", "--LabApp.news_url=None",
-            "--LabApp.check_for_updates_class=jupyterlab.handlers.announcements.NeverCheckForUpdate"]
-    if os.geteuid() == 0:
-        print("running as root: JupyterLab is started with --allow-root (it refuses root otherwise).",
-              file=sys.stderr, flush=True)
-        argv.append("--allow-root")
-    if args.port:  # the port asked for or none: a browser or tunnel pointed at it must find this lab
-        argv += [f"--ServerApp.port={args.port}", "--ServerApp.port_retries=0"]
-    if args.no_browser:
-        argv.append("--ServerApp.open_browser=False")
-    lab = subprocess.Popen(argv)
-    signal.signal(signal.SIGTERM, lambda *_: lab.terminate())  # pass a stop on; the sockets go after it
-    try:
-        while True:
-            try:
-                return lab.wait()
-            except KeyboardInterrupt:  # JupyterLab has the same Ctrl-C and asks whether to stop
-                continue
-    finally:
-        shutil.rmtree(sockets, ignore_errors=True)
+    return run_lab(Path(args.folder or NOTEBOOKS), args.port, open_browser=not args.no_browser)
 
 
 def cmd_fields(args) -> int:
@@ -146,10 +112,35 @@ def cmd_fields(args) -> int:
         for r in rows:
             cells = (r[k].replace("|", "\\|") for k in ("type", "default", "meaning"))  # `a | b` types split cells
             print(f"| `{r['key']}` | " + " | ".join(cells) + " |")
-    else:
+    else:  # a key a line, its meaning wrapped under it: a 100-column terminal, as validate's report
+        import textwrap
+
+        from .validation import WIDTH
+
         for r in rows:
-            print(f"{r['key']:<42} {r['type']:<24} {r['default']:<32} {r['meaning']}")
+            default = "required" if r["default"] == "(required)" else f"default {r['default']}"
+            for text, indent in ((f"{r['key']}  ({r['type']}; {default})", ""), (r["meaning"], "    ")):
+                print(textwrap.fill(text, WIDTH, initial_indent=indent, subsequent_indent="    ",
+                                    break_on_hyphens=False, break_long_words=False))
     return EXIT_OK
+
+
+def _reader_gone() -> int:
+    """stdout's reader has closed the pipe (`tkgs-runbook fields | head`): end quietly, as a Unix tool
+    killed by SIGPIPE does, with its status; what is still buffered goes to /dev/null, not a traceback."""
+    import os
+
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return 128 + signal.SIGPIPE
+
+
+def _stages_help() -> str:
+    from .stages import STAGES
+
+    width = max(len(s.name) for s in STAGES)
+    return "the stages, in runbook order:\n" + "\n".join(
+        f"  {s.name:<{width}}  {s.title}" + (f" (with --apply it changes {s.changes})" if s.changes else "")
+        for s in STAGES)
 
 
 def _positive(text: str) -> int:
@@ -167,10 +158,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=("text", "json"), default="text")
     p.set_defaults(func=cmd_validate)
 
-    p = sub.add_parser("run", help="execute the stage notebooks headlessly into a run folder")
+    p = sub.add_parser("run", help="execute the stage notebooks headlessly into a run folder",
+                       epilog=_stages_help(), formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("site", nargs="+", help="the site file (YAML); several: a fleet, each site in its own run folder")
     p.add_argument("--stages", nargs="+", metavar="STAGE",
-                   help="stages to run, in runbook order (default: all); e.g. --stages plan")
+                   help="stages to run, in runbook order (default: all; listed below); e.g. --stages plan")
     where = p.add_mutually_exclusive_group()
     where.add_argument("--output", help="folder that receives the run folder (default: runs)")
     where.add_argument("--run-folder", metavar="PATH",
@@ -216,7 +208,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f"interrupted: {early} arrived while tkgs-runbook started: nothing was changed.", file=sys.stderr)
         return 130
     try:
-        return args.func(args)
+        status = args.func(args)
+        sys.stdout.flush()  # a reader gone (`| head`) shows here, not as a traceback at exit
+        return status
+    except BrokenPipeError:
+        return _reader_gone()
     except StageInterrupted as exc:
         print(f"interrupted: {exc}", file=sys.stderr)
         return 130

@@ -127,7 +127,9 @@ class StageRunner:
     def __enter__(self) -> "StageRunner":
         if self.values["apply"]:
             self.lock = apply_lock(self.site, self.run_folder)
-        self.sockets = _socket_folder()
+        from .kernel_sockets import new_socket_folder  # with jupyter_client: not on the command line's start
+
+        self.sockets = new_socket_folder()
         return self
 
     def __exit__(self, *exc) -> None:
@@ -255,16 +257,16 @@ def apply_lock(site: Site, run_folder: Path):
 
 
 def _ipc_kernel_manager(folder: Path):
-    """A kernel manager whose channels are Unix sockets in ``folder`` (private to the user).
-
-    The default is plain-text TCP on loopback, which any local user can reach (ipykernel warns
-    about it); a stage's kernel holds vCenter's password, so it talks over IPC instead."""
+    """A kernel manager whose channels are Unix sockets in ``folder`` (private to the user): a stage's
+    kernel holds vCenter's password (see tkgs_lib.kernel_sockets)."""
     import uuid
 
     from jupyter_client.manager import AsyncKernelManager
+    from traitlets import default
 
-    class IpcKernelManager(AsyncKernelManager):
-        transport = "ipc"
+    from .kernel_sockets import PrivateSockets
+
+    class IpcKernelManager(PrivateSockets, AsyncKernelManager):
         made: list = []  # every manager of this run, so an interrupted run can stop their kernels
 
         def __init__(self, *args, **kwargs) -> None:
@@ -274,9 +276,9 @@ def _ipc_kernel_manager(folder: Path):
             self.connection_file = str(folder / f"kernel-{uuid.uuid4().hex[:8]}.json")
             type(self).made.append(self)
 
-        def _ip_default(self) -> str:
-            # A unique name per kernel: two kernels of a run must not share sockets.
-            return str(folder / uuid.uuid4().hex[:8])
+        @default("socket_folder")
+        def _socket_folder_default(self) -> str:
+            return str(folder)
 
         async def shutdown_kernel(self, *args, **kwargs):
             # The stage's cells have run: its kernel's shutdown runs to its end, and a signal meanwhile is
@@ -334,16 +336,6 @@ def _kill_kernels(manager_class) -> None:
         process = getattr(getattr(manager, "provisioner", None), "process", None)
         if process is not None and process.poll() is None:
             process.send_signal(signal.SIGKILL)
-
-
-def _socket_folder() -> Path:
-    """A new private folder for a run's kernel sockets, with a short path.
-
-    Not Jupyter's runtime folder: under a long home folder its socket paths pass the 107 bytes a
-    Unix socket path may have, and the kernel then never starts (a run hung for a new user)."""
-    import tempfile
-
-    return Path(tempfile.mkdtemp(prefix="tkgs-", dir="/tmp" if os.path.isdir("/tmp") else None))
 
 
 def mark_interrupted(notebook_path: Path) -> Optional[int]:

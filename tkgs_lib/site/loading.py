@@ -1,9 +1,11 @@
 """Reading a site file into the model, strictly, and never with a traceback for the user.
 
-An unreadable or non-mapping file raises :class:`SiteError`; every other mistake (unknown key,
-secret, wrong type, missing value) becomes an error :class:`~tkgs_lib.findings.Finding` on
-``Site.findings`` that names the field, and the offending value is left at its default so later
-rules can still run. Paths (``doc(path=True)`` fields) are resolved against the site file.
+An unreadable or non-mapping file, or one with no key of a site file (a link to another file), raises
+:class:`SiteError`; every other mistake (unknown key, secret, wrong type, missing or empty value)
+becomes an error :class:`~tkgs_lib.findings.Finding` on ``Site.findings`` that names the field, and
+the offending value is left at its default so later rules can still run. An unknown key is shown
+only when it is a plain name a person could have mistyped (:data:`SHOWN_KEY`). Paths
+(``doc(path=True)`` fields) are resolved against the site file.
 """
 
 from __future__ import annotations
@@ -27,6 +29,15 @@ from .model import MISSING, Site
 _BaseLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
+# A key shown back to the person: a plain name they could have mistyped. Anything else (a line of another
+# file, a password hash) is counted, never shown: findings reach stderr, the notebook, its HTML and the record.
+SHOWN_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,39}$")
+
+
+def shown_key(key: Any) -> bool:
+    return isinstance(key, str) and bool(SHOWN_KEY.match(key))
+
+
 class _StrictLoader(_BaseLoader):
     """YAML as a person means it: a duplicate key is an error, and whole numbers are decimal.
 
@@ -44,9 +55,9 @@ class _StrictLoader(_BaseLoader):
                 raise yaml.constructor.ConstructorError(
                     None, None, "a key must be a plain name, not a list or mapping", key_node.start_mark) from None
             if duplicate:
+                named = f"duplicate key {key!r}" if shown_key(key) else "a duplicate key (not a plain name: not shown)"
                 raise yaml.constructor.ConstructorError(
-                    None, None, f"duplicate key {key!r} (the second would silently replace the first)",
-                    key_node.start_mark)
+                    None, None, f"{named} (the second would silently replace the first)", key_node.start_mark)
             seen.add(key)
         return super().construct_mapping(node, deep)
 
@@ -104,6 +115,9 @@ def parse_site(text: str, source: Optional[Path] = None) -> Site:
         kind = "empty" if data is None else f"a {type(data).__name__}"
         raise SiteError(f"{where}: a site file must be a YAML mapping of keys (site, vcenter, networks, "
                         f"haproxy...), but this one is {kind}.")
+    if not _could_be_a_site(data):  # e.g. a link to /etc/shadow: its lines are never shown back as keys
+        raise SiteError(f"{where}: is not a site file: none of its keys is one a site file has (site, vcenter, "
+                        f"networks, haproxy...).")
     base = source.resolve().parent if source else Path.cwd()
     findings: list[Finding] = []
     site = _build(Site, data, "", base, findings)
@@ -112,6 +126,12 @@ def parse_site(text: str, source: Optional[Path] = None) -> Site:
 
     site.findings = findings + site_rules(site)
     return site
+
+
+def _could_be_a_site(data: dict) -> bool:
+    """A mapping with a key of the site's top level, or one a person could have mistyped for one."""
+    known = [f.name for f in dataclasses.fields(Site) if not f.metadata.get("internal")]
+    return not data or any(key in known or (shown_key(key) and _closest(key, known)) for key in data)
 
 
 def _build(cls: type, data: Any, prefix: str, base: Path, findings: list[Finding]):
@@ -123,10 +143,13 @@ def _build(cls: type, data: Any, prefix: str, base: Path, findings: list[Finding
     hints = typing.get_type_hints(cls)
     known = {f.name: f for f in dataclasses.fields(cls) if not f.metadata.get("internal")}
     values: dict[str, Any] = {}
-    unknown = 0
+    unknown = hidden = 0
     for key, raw in data.items():
-        path = f"{prefix}.{key}" if prefix else str(key)
-        if isinstance(key, str) and is_secret_key(key):
+        if not shown_key(key):  # no key of the site: counted below, never shown
+            hidden += 1
+            continue
+        path = f"{prefix}.{key}" if prefix else key
+        if is_secret_key(key):
             findings.append(Finding.error(
                 path, "a site file must not hold a secret: it is shared, committed and passed to notebooks.",
                 f"remove it, put the secret in an environment variable and name that variable with "
@@ -134,7 +157,7 @@ def _build(cls: type, data: Any, prefix: str, base: Path, findings: list[Finding
             continue
         if key not in known:
             unknown += 1  # a spelling suggestion for the first few: thousands are not typos
-            close = _closest(str(key), known) if unknown <= SUGGESTIONS else None
+            close = _closest(key, known) if unknown <= SUGGESTIONS else None
             hint = f"did you mean `{close}`?" if close else f"the keys here are: {', '.join(known)}."
             findings.append(Finding.error(path, "unknown key.", f"remove it or fix its spelling; {hint}"))
             continue
@@ -144,6 +167,13 @@ def _build(cls: type, data: Any, prefix: str, base: Path, findings: list[Finding
             findings.append(Finding.error(path, "is required but empty.", _what_to_add(key, f)))
             value = _BAD
         values[key] = value
+    if hidden:
+        keys, they = ("a key that is not a plain name", "it") if hidden == 1 else (
+            f"{hidden:,} keys that are not plain names", "them")
+        findings.append(Finding.error(
+            prefix or "(top level)", f"has {keys} (letters, digits, '_', '-' and '.'), not shown: such a key may be "
+                                     f"a line of another file, or hold a secret.",
+            f"remove {they}; the keys here are: {', '.join(known)}."))
     for name, f in known.items():
         if name in values and values[name] is not _BAD:
             continue
@@ -166,7 +196,8 @@ def _what_to_add(name: str, f) -> str:
 _BAD = object()  # a value that failed conversion; replaced by a placeholder
 
 
-def _convert(hint, raw, path: str, f, base: Path, findings: list[Finding]):
+def _convert(hint, raw, path: str, f, base: Path, findings: list[Finding], item: bool = False):
+    """``raw`` as ``hint`` for field ``f`` at ``path`` (``item``: one item of the field's list)."""
     origin, args = typing.get_origin(hint), typing.get_args(hint)
     if origin in (Union, types.UnionType) and type(None) in args:
         if raw is None:
@@ -185,13 +216,15 @@ def _convert(hint, raw, path: str, f, base: Path, findings: list[Finding]):
             return raw
         return bad(" or ".join(repr(a) for a in args), f"write one of: {', '.join(args)}.")
     if origin is list:
-        (item,) = args
+        (item_hint,) = args
         if raw is None:
             return []
+        if isinstance(raw, str) and not raw.strip():  # `datastores: ''` is no list of one nameless datastore
+            return [] if _is_required(f) else _empty(path, f, findings)
         items = raw if isinstance(raw, list) else [raw]  # a lone value is a one-item list
         out = []
         for i, value in enumerate(items):
-            converted = _convert(item, value, f"{path}[{i}]", f, base, findings)
+            converted = _convert(item_hint, value, f"{path}[{i}]", f, base, findings, item=True)
             if converted is not _BAD:
                 out.append(converted)
         return out
@@ -215,13 +248,35 @@ def _convert(hint, raw, path: str, f, base: Path, findings: list[Finding]):
             return bad("a text value", f"YAML reads an unquoted number as a number, which may not be what you wrote "
                                        f"(0123 reads as 123): write it in quotes, e.g. '{raw}'.")
         text = str(raw).strip()
-        if f.metadata.get("path") and text and not re.match(r"^https?://", text):
+        if not text and item:
+            findings.append(Finding.error(path, "is an empty item.", "remove it, or write the value in it."))
+            return _BAD
+        if not text:  # a required field says so itself ("is required but empty")
+            return text if _is_required(f) else _empty(path, f, findings)
+        if f.metadata.get("path") and not re.match(r"^https?://", text):
             try:
                 return str((base / Path(text).expanduser()).resolve())
             except (OSError, RuntimeError, ValueError) as exc:  # ~nosuchuser, a NUL byte...
                 return bad("a file path", f"write a plain path ({exc}).")
         return text
     raise TypeError(f"unsupported field type {hint!r} at {path}")  # a programming error
+
+
+def _empty(path: str, f, findings: list[Finding]):
+    """An empty text where the field has a default: '' is neither the default nor a value. An empty
+    `password_env` once read the variable named '' and `ca_file: ''` silently trusted the system store."""
+    name = path.rsplit(".", 1)[-1]
+    if name.endswith("_env"):
+        default = (f"the variable {f.default}" if isinstance(f.default, str) else "the default")
+        fix = f"remove the key to use {default}, or name the environment variable that holds the secret."
+    elif f.default is None:
+        fix = f"remove the key (or write null) for the default, or write the value: {f.metadata['doc']}"
+    else:
+        shown = "[]" if f.default is MISSING else "true" if f.default is True else "false" if f.default is False \
+            else f.default
+        fix = f"remove the key for the default ({shown}), or write the value: {f.metadata['doc']}"
+    findings.append(Finding.error(path, "is empty, which is neither a value nor the default.", fix))
+    return _BAD
 
 
 def _placeholder(hint, f):

@@ -44,7 +44,8 @@ class VCenter:
     cluster: str = doc("Cluster the appliance and, later, Workload Management run on.")
     distributed_switch: str = doc("Distributed switch (VDS) that carries the three port groups.")
     datastores: list[str] = doc(
-        "Datastores to tag for the Tanzu storage policy; the first also backs the content libraries.")
+        "Datastores to tag for the Tanzu storage policy; the first also backs the content libraries.",
+        example="[vsanDatastore]")
     port: int = doc("vCenter's HTTPS port.", 443)
     password_env: str = doc(
         "Environment variable holding vCenter's password; when unset the notebook asks for it.",
