@@ -131,7 +131,7 @@ def boot(work: Path, faults=None):
     """A site file (the example's), its appliance booted, and a run folder holding the CA as the deploy
     stage leaves it."""
     from appliance_fixtures import appliance_for_site
-    from tkgs_lib.record import RecordedRelease, record_found
+    from tkgs_lib.stages.provided import ApplianceCa, ApplianceRelease, provide
     from tkgs_lib.site import load_site
 
     data = yaml.safe_load((ROOT / "examples" / "example-site.yaml").read_text())
@@ -147,8 +147,8 @@ def boot(work: Path, faults=None):
     folder = work / "run"
     folder.mkdir(exist_ok=True)
     (folder / "haproxy-ca.pem").write_text(sim.ca_pem)
-    record_found(folder, ca_file="haproxy-ca.pem",
-                 appliance_release=RecordedRelease("v0.1.10", "the benchmark's appliance, booted as v0.1.10"))
+    provide(folder, ApplianceCa("haproxy-ca.pem"),
+            ApplianceRelease("v0.1.10", "the benchmark's appliance, booted as v0.1.10"))
     return sim, site_file, folder
 
 

@@ -82,7 +82,7 @@ def start_appliance(tmp_path: Path, *, faults=None, changes=None, appliance_chan
     user's own (haproxy.ca_cert_file), which the appliance keeps. The run folder holds what the deploy
     stage leaves there: the appliance's CA and the release in the run record."""
     from appliance_material import write_ca
-    from tkgs_lib.record import RecordedRelease, record_found
+    from tkgs_lib.stages.provided import ApplianceCa, ApplianceRelease, provide
     from tkgs_lib.simulators.ova import build_ova
     from tkgs_lib.site import parse_site
 
@@ -103,6 +103,6 @@ def start_appliance(tmp_path: Path, *, faults=None, changes=None, appliance_chan
     run_folder = tmp_path / "run"
     run_folder.mkdir(exist_ok=True)
     (run_folder / "haproxy-ca.pem").write_text(sim.ca_pem)  # as the deploy stage saves it, and records it
-    record_found(run_folder, ca_file="haproxy-ca.pem", appliance_release=RecordedRelease(
+    provide(run_folder, ApplianceCa("haproxy-ca.pem"), ApplianceRelease(
         release, f"the descriptor of the OVA {ova.name}", release == "v0.2.0"))
     return Lab(sim, site_file, run_folder)

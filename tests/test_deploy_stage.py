@@ -23,7 +23,8 @@ from appliance_material import appliance_ova, descriptor_text
 from sim_site import site_data
 from tkgs_lib.appliance.ca import CA_GUESTINFO
 from tkgs_lib.errors import ValidationFailed, VSphereError
-from tkgs_lib.record import Found, record_found
+from tkgs_lib.stages.provided import (ApplianceCa, ApplianceRelease, ApplianceVm, DataplaneAddress, PreparedIds,
+                                      Provided, provide)
 from tkgs_lib.simulators.ova import build_ova
 from tkgs_lib.simulators.first_boot import FirstBoot
 from tkgs_lib.site import load_site
@@ -89,7 +90,7 @@ def test_frontend_from_the_library_with_every_property_then_the_ca_then_a_rerun_
         prepare(site_file, session, tmp_path)
         run = stage("deploy", site_file, session, tmp_path)
         facts = run.read()
-        prepared = Found.load(tmp_path)  # deploy takes the ids prepare recorded
+        prepared = Provided.load(tmp_path).get(PreparedIds)  # deploy takes the ids prepare provided
         assert facts.portgroups == prepared.portgroups and len(facts.portgroups) == 3
         assert facts.placement.policy_id == prepared.storage_policy
         wanted = deploy.properties(run, facts).as_dict()
@@ -104,15 +105,17 @@ def test_frontend_from_the_library_with_every_property_then_the_ca_then_a_rerun_
         boot = first_boot.boots["haproxy01"]
         assert boot.cloud_init_set == "FALSE" and boot.configured
 
-        release = Found.load(tmp_path).appliance_release  # the verify and repair stages read it there
-        assert release.found == "v0.1.10" and release.source.startswith("the descriptor of the OVA ")
+        release = Provided.load(tmp_path).get(ApplianceRelease)  # the verify and repair stages read it there
+        assert release.version == "v0.1.10" and release.source.startswith("the descriptor of the OVA ")
         assert run.appliance_release.known and str(run.appliance_release.release) == "v0.1.10"
 
         collected = deploy.collect_ca(run)
         assert collected.saved == tmp_path / "haproxy-ca.pem"
         assert collected.saved.read_text() == boot.ca_pem
-        found = Found.load(tmp_path)  # what verify and enable read, instead of importing this stage
-        assert (found.ca_file, found.dataplane) == ("haproxy-ca.pem", "https://10.64.2.10:5556") and found.vm
+        provided = Provided.load(tmp_path)  # what verify and enable read, instead of importing this stage
+        assert provided.get(ApplianceCa) == ApplianceCa("haproxy-ca.pem")
+        assert provided.get(DataplaneAddress) == DataplaneAddress("10.64.2.10", 5556)
+        assert provided.get(ApplianceVm) == ApplianceVm("haproxy01", vm.moid)
         assert "CN=haproxy01.test.corp" in collected.ca.subject and len(collected.ca.fingerprint) == 95
 
         changes_before = _change_version(session, vm.moid)
@@ -123,15 +126,15 @@ def test_frontend_from_the_library_with_every_property_then_the_ca_then_a_rerun_
 
 
 def test_the_ids_prepare_recorded_are_taken_not_asked_again(vcsim, tmp_path, monkeypatch):
-    """Deploy reads the port groups' and the storage policy's ids from the run record (found.json);
+    """Deploy reads the port groups' and the storage policy's ids from what prepare provided (provided.json);
     ids vCenter does not have prove they came from there. Without the record, vCenter is asked."""
     site_file = write_site(vcsim, tmp_path, monkeypatch, content_libraries=None)
     with connect(load_site(site_file).vcenter, password=vcsim.password) as session:
         prepare(site_file, session, tmp_path)
         asked = stage("deploy", site_file, session, tmp_path / "elsewhere").read()  # no record there
-        assert asked.portgroups == Found.load(tmp_path).portgroups and asked.placement.policy_id
+        assert asked.portgroups == Provided.load(tmp_path).get(PreparedIds).portgroups and asked.placement.policy_id
         recorded = {name: f"dvportgroup-recorded-{i}" for i, name in enumerate(sorted(asked.portgroups))}
-        record_found(tmp_path, portgroups=recorded, storage_policy="policy-recorded")
+        provide(tmp_path, PreparedIds(recorded, "policy-recorded"))
         facts = stage("deploy", site_file, session, tmp_path).read()
     assert facts.portgroups == recorded
     assert (facts.placement.policy_id, facts.placement.policy) == ("policy-recorded", load_site(site_file).storage.policy)
@@ -150,7 +153,7 @@ def test_an_ova_of_an_unknown_release_is_a_warning_naming_the_known_ones(vcsim, 
     (warning,) = [f for f in plan.findings if f.path == "haproxy.ova"]
     assert warning.severity == "warning" and "release v0.3.0" in warning.message
     assert "v0.1.7, v0.1.8, v0.1.9, v0.1.10, v0.2.0" in warning.message and "nearest known one" in warning.message
-    assert Found.load(tmp_path).appliance_release.found == "v0.3.0"
+    assert Provided.load(tmp_path).get(ApplianceRelease).version == "v0.3.0"
     assert str(run.appliance_release.release) == "v0.2.0" and not run.appliance_release.known
 
 

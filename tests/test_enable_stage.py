@@ -207,7 +207,7 @@ def test_run_enable_apply_sends_the_spec_the_plan_showed_and_a_rerun_sends_nothi
     assert set(checks["status"]) == {"ok"}, checks.to_string()
     tls = checks[checks["check"] == "TLS to the Supervisor's API 10.64.1.0:6443"]
     assert "answered by supervisor-cp-" in tls["found"].iloc[0]
-    found = json.loads((folder / "found.json").read_text())["supervisor"]
+    found = json.loads((folder / "provided.json").read_text())["supervisor"]
     assert found["status"] == "RUNNING" and found["endpoint"] == "10.64.1.0"
     assert "Supervisor" in (folder / "index.html").read_text()
     no_password_in(folder)
@@ -441,7 +441,7 @@ def test_a_wait_whose_reads_go_unanswered_after_vcenter_accepted_the_enable(lab,
     assert len(enabling.vcsim.enable_requests) == seen + 1
     ledger = [json.loads(line) for line in (folder / "effects.jsonl").read_text().splitlines()]
     assert [r["outcome"] for r in ledger if "close" in r] == ["done"]
-    recorded = json.loads((folder / "found.json").read_text())["supervisor"]
+    recorded = json.loads((folder / "provided.json").read_text())["supervisor"]
     if how == "cut":
         assert error is None, error
         assert recorded["status"] == "RUNNING"

@@ -31,57 +31,12 @@ from typing import Any, Iterator, Optional, Sequence
 
 from .errors import StageFailed, StageInterrupted, TkgsError
 
-__all__ = ["RECORD_FILE", "FOUND_FILE", "StageEntry", "RunRecord", "Found", "RecordedRelease", "record_found",
+__all__ = ["RECORD_FILE", "StageEntry", "RunRecord",
            "open_run_folder", "run_and_record", "record_not_started"]
 
 RECORD_FILE = "stages.json"
-FOUND_FILE = "found.json"
 
 
-@dataclass(frozen=True)
-class RecordedRelease:
-    """The appliance release a run deploys, as the OVA's descriptor says it."""
-
-    found: str  # the OVA's ProductSection version, e.g. v0.1.10 ("" when it says none)
-    source: str  # where it was read, e.g. "the descriptor of the OVA haproxy-v0.1.10.ova"
-    declares_additional_workload_networks: bool = False
-
-
-@dataclass
-class Found:
-    """What the run's stages found or made, for the stages after them; anything may be missing (a stage
-    that did not run, or ran in another folder): a later stage then reads it where it lives."""
-
-    appliance_release: Optional[RecordedRelease] = None  # deploy: the OVA's release
-    ca_file: str = ""  # deploy: the appliance's CA as collected, a file of the run folder
-    dataplane: str = ""  # deploy: the Data Plane API's address, https://<management>:<port>
-    vm: str = ""  # deploy: the appliance VM's managed object id
-    portgroups: dict[str, str] = field(default_factory=dict)  # prepare: name → managed object id
-    storage_policy: str = ""  # prepare: the storage policy's id
-    kubernetes_library: str = ""  # prepare: the subscribed library's id
-    supervisor: dict[str, Any] = field(default_factory=dict)  # enable: the cluster, its status and endpoint
-
-    @classmethod
-    def load(cls, folder: Path) -> "Found":
-        try:
-            data = json.loads((Path(folder) / FOUND_FILE).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return cls()
-        release = data.pop("appliance_release", None)
-        known = {f.name for f in dataclasses.fields(cls)}
-        found = cls(**{k: v for k, v in data.items() if k in known})
-        found.appliance_release = RecordedRelease(**release) if isinstance(release, dict) else None
-        return found
-
-
-def record_found(folder: Path, **changes) -> Found:
-    """Add to what the run found (a stage's kernel calls it); returns the record as saved."""
-    from .files import write_text_whole
-
-    found = dataclasses.replace(Found.load(folder), **changes)
-    Path(folder).mkdir(parents=True, exist_ok=True)
-    write_text_whole(Path(folder) / FOUND_FILE, json.dumps(dataclasses.asdict(found), indent=1, sort_keys=True) + "\n")
-    return found
 PENDING, RUNNING, OK, FAILED, INTERRUPTED = "pending", "running", "ok", "failed", "interrupted"
 
 

@@ -47,28 +47,14 @@ def _csv_table(path: Path) -> str:
     return Table(pd.read_csv(path, keep_default_na=False))._repr_html_()
 
 
-_FOUND = {"appliance_release": "the appliance's release", "vm": "the appliance VM", "ca_file": "the appliance's CA",
-          "dataplane": "its Data Plane API", "portgroups": "port groups", "storage_policy": "the storage policy",
-          "kubernetes_library": "the subscribed library", "supervisor": "the Supervisor"}
+def _provided_table(folder: Path) -> str:
+    """What the run's stages provided for the ones after them (provided.json)."""
+    from .stages.provided import Provided
 
-
-def _found_table(folder: Path) -> str:
-    """The run record's findings (record.Found): what each stage found or made for the ones after it."""
-    from .record import Found
-
-    found = Found.load(folder)
-    rows = []
-    for key, label in _FOUND.items():
-        value = getattr(found, key)
-        if not value:
-            continue
-        if key == "appliance_release":
-            value = f"{value.found or 'unknown'} ({value.source})"
-        elif isinstance(value, dict):
-            value = ", ".join(f"{k}: {v}" for k, v in value.items())
-        rows.append(f"<tr><td>{html.escape(label)}</td><td>{html.escape(str(value))}</td></tr>")
+    rows = [f"<tr><td>{html.escape(what)}</td><td>{html.escape(shown)}</td></tr>"
+            for what, shown in Provided.load(folder).rows()]
     if not rows:
-        return "<p><em>No stage of this run recorded anything for the stages after it.</em></p>"
+        return "<p><em>No stage of this run provided anything for the stages after it.</em></p>"
     return f"<table>{''.join(rows)}</table>"
 
 
@@ -100,7 +86,7 @@ table{{border-collapse:collapse}} tr:nth-child(even){{background:#f4f4f4}}</styl
 {datetime.datetime.now():%Y-%m-%d %H:%M}.</p>
 <h2>Stages</h2>
 <table><tr><th>stage</th><th>status</th><th>took</th><th>notebook</th><th>report</th></tr>{stage_rows}</table>
-<h2>What the run found and made</h2>{_found_table(folder)}
+<h2>What the stages provided for the ones after them</h2>{_provided_table(folder)}
 <h2>Pictures</h2>{pictures or "<p><em>None in this run.</em></p>"}
 <h2>The appliance, checked last</h2>{_csv_table(checks or folder / "verify-checks.csv")}
 {_supervisor_section(folder)}

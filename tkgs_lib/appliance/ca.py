@@ -13,7 +13,7 @@ import datetime
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -23,7 +23,7 @@ from ..errors import ApplianceError
 CA_FILE = "haproxy-ca.pem"  # the appliance's CA, as the deploy stage saves it in the run folder
 
 __all__ = ["CA_FILE", "CaCertificate", "check_ca_pair", "decode_published_ca", "one_line_pem", "pem_from_property",
-           "CA_GUESTINFO"]
+           "CA_GUESTINFO", "ca_for"]
 
 _PEM_BLOCK = re.compile(r"-----BEGIN ([A-Z0-9 ]+)-----")
 
@@ -148,3 +148,25 @@ def decode_published_ca(value: str, where: str = CA_GUESTINFO) -> CaCertificate:
     except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
         raise ApplianceError(f"{where} is not base64 of a PEM certificate ({exc}).") from None
     return CaCertificate.from_pem(pem, where)
+
+
+def ca_for(folder: Path, collected: Optional[str], ca_cert_file: Optional[str],
+           read_published: Callable[[], tuple[Optional[CaCertificate], str]]) -> tuple[Optional[str], str]:
+    """The appliance's CA (PEM) and where it came from, in this order: the one the deploy stage collected
+    into the run folder (``collected``: its file's name there); what the VM publishes (``read_published``:
+    the CA, or None and why not); the site's haproxy.ca_cert_file. (None, why) when none gives one."""
+    saved = Path(folder) / (collected or CA_FILE)
+    if collected and saved.exists():
+        return saved.read_text(), f"the appliance CA the deploy stage saved in {saved}"
+    published, why = read_published()
+    if published is not None:
+        return published.pem, why
+    tried = [why]
+    if ca_cert_file:
+        try:
+            ca = CaCertificate.from_pem(Path(ca_cert_file).read_text(), f"haproxy.ca_cert_file ({ca_cert_file})")
+            return ca.pem, f"haproxy.ca_cert_file ({ca_cert_file})"
+        except (OSError, ApplianceError) as exc:
+            tried.append(str(exc))
+    return None, (f"no appliance CA: {saved} does not exist (run the deploy stage into this run folder), "
+                  + "; ".join(tried) + ".")

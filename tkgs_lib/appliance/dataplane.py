@@ -16,6 +16,7 @@ import errno
 import socket
 import ssl
 from dataclasses import dataclass
+from typing import Optional
 
 import requests
 
@@ -23,7 +24,8 @@ from ..credentials import basic_auth
 from ..errors import ApplianceError, innermost_cause
 from ..vsphere.tls import ContextAdapter
 
-__all__ = ["DataPlaneInfo", "get_info", "verified_session", "message_of", "signed_by", "INFO_PATH"]
+__all__ = ["DataPlaneInfo", "get_info", "verified_session", "message_of", "signed_by", "INFO_PATH",
+           "dataplane_for"]
 
 INFO_PATH = "/v2/info"
 
@@ -157,3 +159,12 @@ def get_info(host: str, port: int, user: str, password: str, ca_pem: str, *, tru
                              f"({{\"api\": {{\"version\": ..., \"build_date\": ...}}}}); it said: {shown!r}. Is another "
                              f"service on port {port}?") from None
     return DataPlaneInfo(version, build_date, url)
+
+
+def dataplane_for(provided: Optional[tuple[str, int]], management_ip: str, port: int) -> tuple[str, int, str]:
+    """The Data Plane API's host, port and where they came from: the deploy stage's record (``provided``: its
+    host and port), else the site's management address and haproxy.dataplane_port."""
+    if provided is not None:
+        host, recorded_port = provided
+        return host, recorded_port, "the deploy stage's record (provided.json: dataplane)"
+    return management_ip, port, "haproxy.management_ip and haproxy.dataplane_port"

@@ -37,7 +37,7 @@ import re
 from dataclasses import dataclass, replace
 from typing import Optional
 
-__all__ = ["Release", "RELEASES", "KNOWN", "ReleaseChoice", "choose_release", "release_named", "ARTICLE_RELEASE",
+__all__ = ["release_for", "Release", "RELEASES", "KNOWN", "ReleaseChoice", "choose_release", "release_named", "ARTICLE_RELEASE",
            "WORKLOAD_NETWORKS_FILE", "TABLE_IDS", "release_of", "ADDITIONAL_WORKLOAD_NETWORKS", "anyip_routes_text",
            "route_tables_text", "lines_text"]
 
@@ -235,3 +235,22 @@ def release_of(descriptor, source: str) -> ReleaseChoice:
 
 # What a check or repair given no release judges by: the article's, with the warning that says so.
 NO_RELEASE_GIVEN = choose_release("", "no release given")
+
+
+def release_for(provided: Optional[tuple[str, str, bool]], site_ova) -> ReleaseChoice:
+    """The release to judge the appliance by, in this order: the one the deploy stage read (``provided``: its
+    version, where it was read, and whether the OVA declares additional workload networks); the site's OVA
+    file's descriptor (``site_ova``: its path, or None); v0.1.10, the article's, with a warning that nothing
+    said which."""
+    if provided is not None:
+        version, source, declares = provided
+        return choose_release(version, f"the run record: {source}", declares)
+    if site_ova is not None and site_ova.is_file():
+        from ..errors import OvaError
+        from ..ova import Ova
+
+        try:
+            return release_of(Ova(site_ova).descriptor(), f"the descriptor of the site's OVA {site_ova.name}")
+        except OvaError as exc:
+            return choose_release("", f"the site's OVA {site_ova.name} cannot be read: {exc.message}")
+    return choose_release("", "no deploy stage recorded it in this run folder, and the site names no OVA file")

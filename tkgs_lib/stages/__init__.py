@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from typing import Iterable, Optional
 
 from ..errors import TkgsError
+from .provided import (ApplianceCa, ApplianceRelease, ApplianceVm, DataplaneAddress, PreparedIds,
+                       SupervisorState)
 
 __all__ = ["Stage", "STAGES", "STAGE_NAMES", "stage_named", "select_stages"]
 
@@ -34,6 +36,8 @@ class Stage:
     parameters: tuple[str, ...]  # every one is declared in the notebook's parameters cell
     changes: str = ""  # what it changes when applied ("" for a stage that only reads)
     secrets: tuple[str, ...] = ()  # the site fields naming the secrets it may read (credentials.SECRETS)
+    needs: tuple[type, ...] = ()  # the values (stages.provided) it takes from earlier stages of the run folder
+    provides: tuple[type, ...] = ()  # the values it provides for the stages after it
 
     @property
     def module(self) -> str:
@@ -44,16 +48,18 @@ _VCENTER, _ROOT, _DATAPLANE = "vcenter.password_env", "haproxy.root_password_env
 STAGES: tuple[Stage, ...] = (
     Stage("plan", "01_plan_networks.ipynb", "Plan the networks", ("site_file", "output_dir")),
     Stage("prepare", "02_prepare_vsphere.ipynb", "Prepare vSphere", ("site_file", "output_dir", "apply"),
-          changes="vSphere", secrets=(_VCENTER,)),
+          changes="vSphere", secrets=(_VCENTER,), provides=(PreparedIds,)),
     Stage("deploy", "03_deploy_haproxy.ipynb", "Deploy the HAProxy appliance", ("site_file", "output_dir", "apply"),
-          changes="vSphere", secrets=(_VCENTER, _ROOT, _DATAPLANE)),
+          changes="vSphere", secrets=(_VCENTER, _ROOT, _DATAPLANE), needs=(PreparedIds,),
+          provides=(ApplianceRelease, ApplianceCa, DataplaneAddress, ApplianceVm)),
     # verify reads vCenter only for the appliance's CA when the run folder holds none
     Stage("verify", "04_verify_haproxy.ipynb", "Verify the HAProxy appliance", ("site_file", "output_dir"),
-          secrets=(_VCENTER, _ROOT, _DATAPLANE)),
+          secrets=(_VCENTER, _ROOT, _DATAPLANE), needs=(ApplianceCa, ApplianceRelease, DataplaneAddress)),
     Stage("repair", "05_repair_haproxy.ipynb", "Repair the HAProxy appliance", ("site_file", "output_dir", "apply"),
-          changes="the appliance", secrets=(_ROOT,)),
+          changes="the appliance", secrets=(_ROOT,), needs=(ApplianceRelease,)),
     Stage("enable", "06_enable_workload_management.ipynb", "Enable Workload Management",
-          ("site_file", "output_dir", "apply"), changes="Workload Management", secrets=(_VCENTER, _ROOT, _DATAPLANE)),
+          ("site_file", "output_dir", "apply"), changes="Workload Management", secrets=(_VCENTER, _ROOT, _DATAPLANE),
+          needs=(PreparedIds, ApplianceCa, DataplaneAddress, ApplianceRelease), provides=(SupervisorState,)),
 )
 STAGE_NAMES = tuple(s.name for s in STAGES)
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from ..appliance.ca import CA_FILE, CA_GUESTINFO, CaCertificate, decode_published_ca
+from ..appliance.ca import CA_FILE, CA_GUESTINFO, CaCertificate
 from ..appliance.properties import DATAPLANE_PASSWORD, ROOT_PASSWORD, ApplianceProperties, appliance_properties
 from ..appliance.releases import KNOWN, release_of
 from ..credentials import SECRET_PROPERTIES
@@ -28,6 +28,7 @@ from ..vsphere.content_api import ContentLibraryApi
 from ..vsphere.vm import (OVF_NETWORK_ORDER, BootWait, DeploySource, DeploySpec, Placement, VmFacts, VmOps, plan_vm,
                           read_vms, vm_table)
 from . import stage_named
+from .provided import ApplianceCa, ApplianceRelease, ApplianceVm, DataplaneAddress, PreparedIds
 
 STAGE = stage_named("deploy")
 
@@ -102,7 +103,8 @@ def _placement(run, findings: list[Finding]) -> Optional[Placement]:
         findings.append(Finding.error(field_name, exc.message, "name an existing datastore."))
         return None
     policy_id = policy = None
-    recorded = run.found.storage_policy  # the prepare stage's, when it ran in this run folder
+    prepared = run.provided.get(PreparedIds)  # the prepare stage's, when it ran in this run folder
+    recorded = prepared.storage_policy if prepared is not None else ""
     if site.storage is not None and recorded:
         policy_id, policy = recorded, site.storage.policy
     elif site.storage is not None:
@@ -121,7 +123,7 @@ def _placement(run, findings: list[Finding]) -> Optional[Placement]:
 
 def read_facts(run) -> "DeployFacts":
     """The OVA's descriptor and source, the port groups, the placement, and any VM of the appliance's name.
-    The port groups' and storage policy's ids are the prepare stage's (found.json) when it ran in this
+    The port groups' and storage policy's ids are the prepare stage's (provided.json) when it ran in this
     run folder; else vCenter is asked."""
     site, inventory = run.site, run.inventory
     inventory.resolve(("datacenter", "cluster", "switch"))
@@ -135,26 +137,24 @@ def read_facts(run) -> "DeployFacts":
         if not vms:  # an import is planned: the OVA must match its manifest first
             ova.verify(progress=run.progress)
         source, problem = DeploySource("file", ova.path, descriptor_text), ""
-    wanted = {net.portgroup for net in run.network.networks.values() if net.portgroup}
-    recorded = run.found.portgroups  # the prepare stage's ids, when it ran in this run folder
-    if wanted <= set(recorded):
-        portgroups = {name: recorded[name] for name in wanted}
-    else:
-        portgroups = {name: net._moId for name, net in inventory.networks().items() if name in wanted}
+    prepared = run.provided.get(PreparedIds)  # the prepare stage's ids, when it ran in this run folder
+    portgroups = inventory.portgroup_ids({net.portgroup for net in run.network.networks.values() if net.portgroup},
+                                         prepared.portgroups if prepared is not None else {})
     findings: list[Finding] = []
     placement = _placement(run, findings)
     return DeployFacts(descriptor, source, problem, portgroups, placement, vms, findings)
 
 
-def record(run, facts: DeployFacts) -> dict:
-    """The appliance release this run deploys, for the verify and repair stages."""
+def provides(run, facts: DeployFacts) -> list:
+    """The appliance release this run deploys, for the verify and repair stages; and, once deployed, the VM."""
     from ..appliance.releases import ADDITIONAL_WORKLOAD_NETWORKS
-    from ..record import RecordedRelease
 
     path, _ = run.site.ova()
     declares = any(p.key == ADDITIONAL_WORKLOAD_NETWORKS for p in facts.descriptor.properties)
-    return {"appliance_release": RecordedRelease(facts.descriptor.version, f"the descriptor of the OVA {path.name}",
-                                                 declares)}
+    values: list = [ApplianceRelease(facts.descriptor.version, f"the descriptor of the OVA {path.name}", declares)]
+    if len(facts.vms) == 1:
+        values.append(ApplianceVm(facts.vms[0].name, facts.vms[0].moid))
+    return values
 
 
 # --- plan ------------------------------------------------------------------------------------------
@@ -256,15 +256,14 @@ def collect_ca(run) -> CollectedCa:
         state = "is not deployed" if not vms else "is not powered on" if len(vms) == 1 else "is not unique"
         return CollectedCa(None, None, f"No CA collected: VM {name} {state} (a dry run changes nothing; apply "
                                        f"deploys and powers it on).")
-    value = vms[0].extra_config.get(CA_GUESTINFO)
-    if not value:
-        raise ApplianceError(f"VM {name} is powered on but has published no CA in {CA_GUESTINFO}: the appliance has "
-                             f"not configured itself; look at its console and /var/log/cloud-init-output.log.")
-    ca = decode_published_ca(value, f"{CA_GUESTINFO} of VM {name}")
+    ca, why = run.published_ca(vms)
+    if ca is None:
+        raise ApplianceError(f"VM {name} is powered on but {why}: the appliance has not configured itself; look at "
+                             f"its console and /var/log/cloud-init-output.log.")
     target.write_text(ca.pem if ca.pem.endswith("\n") else ca.pem + "\n")
     management = run.network.networks["management"].appliance.ip
-    run.record_found(ca_file=target.name, vm=vms[0].moid,
-                     dataplane=f"https://{management}:{run.site.haproxy.dataplane_port}")  # for verify and enable
+    run.provide(ApplianceCa(target.name), ApplianceVm(name, vms[0].moid),  # for verify and enable
+                DataplaneAddress(str(management), run.site.haproxy.dataplane_port))
     return CollectedCa(ca, target)
 
 

@@ -31,6 +31,7 @@ from ..planning import Plan, Step
 from ..site.workload_management import SupervisorPlan
 from ..tables import Sentence, Table
 from . import stage_named
+from .provided import PreparedIds, SupervisorState
 
 STAGE = stage_named("enable")
 CHECKS_FILE = "supervisor-checks.csv"
@@ -100,19 +101,19 @@ def read_supervisor_info(run, cluster: str):
         raise
 
 
-def _portgroup_ids(run, facts: EnableFacts) -> None:
+def _portgroup_ids(run, facts: EnableFacts, prepared: Optional[PreparedIds]) -> None:
     names = {role: run.network.networks[role].portgroup for role in ("management", "workload")}
-    networks = run.inventory.networks()
+    ids = run.inventory.portgroup_ids(names.values(), prepared.portgroups if prepared is not None else {})
     for role, name in names.items():
-        if name in networks:
-            facts.portgroups[name] = networks[name]._moId
+        if name in ids:
+            facts.portgroups[name] = ids[name]
         else:
             facts.findings.append(Finding.error(f"networks.{role}.portgroup", f"port group '{name}' does not exist "
                                                                               f"in vCenter.",
                                                 "run the prepare stage with apply first."))
 
 
-def _storage_policy(run, facts: EnableFacts) -> None:
+def _storage_policy(run, facts: EnableFacts, prepared: Optional[PreparedIds]) -> None:
     from ..vsphere.storage import read_policies
 
     storage = run.site.storage
@@ -120,6 +121,9 @@ def _storage_policy(run, facts: EnableFacts) -> None:
         facts.findings.append(Finding.error("storage", "the site has no storage block: the Supervisor's control plane "
                                                        "and images need a storage policy.",
                                             "add a storage block and run the prepare stage with apply."))
+        return
+    if prepared is not None and prepared.storage_policy:  # the prepare stage's, as deploy takes it
+        facts.storage_policy = prepared.storage_policy
         return
     policies = read_policies(run.require_vcenter(), storage.policy)
     if len(policies) != 1:
@@ -130,7 +134,7 @@ def _storage_policy(run, facts: EnableFacts) -> None:
     facts.storage_policy = policies[0].id
 
 
-def _content_library(run, facts: EnableFacts) -> None:
+def _content_library(run, facts: EnableFacts, prepared: Optional[PreparedIds]) -> None:
     from ..vsphere.content_api import ContentLibraryApi
 
     libraries = run.site.content_libraries
@@ -139,6 +143,9 @@ def _content_library(run, facts: EnableFacts) -> None:
                                                                  "Supervisor takes its Kubernetes releases from the "
                                                                  "subscribed library.",
                                             "add a content_libraries block and run the prepare stage with apply."))
+        return
+    if prepared is not None and prepared.kubernetes_library:  # the prepare stage's, as deploy takes its ids
+        facts.content_library = prepared.kubernetes_library
         return
     name = libraries.kubernetes.name
     found = [lib for lib in ContentLibraryApi(run.require_vcenter().rest).libraries_named(name)
@@ -201,38 +208,27 @@ def read_facts(run) -> EnableFacts:
     inventory = run.inventory
     cluster = inventory.cluster_named(settings.cluster, settings.sources.get("cluster", "workload_management.cluster"))
     facts = EnableFacts(settings, cluster._moId, settings.cluster)
-    _portgroup_ids(run, facts)
-    _storage_policy(run, facts)
-    _content_library(run, facts)
-    facts.dataplane = _dataplane(run)
+    prepared = run.provided.get(PreparedIds)  # the prepare stage's ids, when it ran in this run folder
+    _portgroup_ids(run, facts, prepared)
+    _storage_policy(run, facts, prepared)
+    _content_library(run, facts, prepared)
+    facts.dataplane = run.dataplane()
     _ca_chain(run, facts)
     facts.supervisor = read_supervisor_info(run, facts.cluster)
     return facts
 
 
-def record(run, facts: EnableFacts) -> dict:
-    """The Supervisor as this read found it, for index.html."""
+def provides(run, facts: EnableFacts) -> list:
+    """The Supervisor as vCenter last reported it to this run, for the index and the stages after this one."""
     if facts.settings is None:
-        return {}
+        return []
     info = facts.supervisor
-    return {"supervisor": {"cluster": f"{facts.cluster_name} ({facts.cluster})", "status": facts.status,
-                           "kubernetes": str(info.kubernetes_status) if info is not None else "",
-                           "endpoint": (info.api_server_cluster_endpoint or "") if info is not None else ""}}
+    return [SupervisorState(f"{facts.cluster_name} ({facts.cluster})", facts.status,
+                            str(info.kubernetes_status) if info is not None else "",
+                            (info.api_server_cluster_endpoint or "") if info is not None else "")]
 
 
 # --- the request -----------------------------------------------------------------------------------
-
-def _dataplane(run) -> tuple[str, int, str]:
-    """The Data Plane API the Supervisor programs: the deploy stage's record, else the site's address."""
-    recorded = run.found.dataplane
-    hp = run.site.haproxy
-    if recorded.startswith("https://"):
-        host, _, port = recorded[len("https://"):].rpartition(":")
-        if host and port.isdigit():
-            return host, int(port), "the deploy stage's record (found.json: dataplane)"
-    management = run.network.networks["management"].appliance.ip
-    return str(management), hp.dataplane_port, "haproxy.management_ip and haproxy.dataplane_port"
-
 
 def build_spec(run, facts: EnableFacts, password: str):
     """The ``Clusters.EnableSpec`` for the site and the run (VMware's bindings); ``password`` goes into
@@ -535,7 +531,7 @@ def enable(run, facts: EnableFacts):
             line = f"  {now[0]}, Kubernetes {now[1]}" + (f": {'; '.join(now[2])}" if now[2] else "")
             print(line, flush=True)
             facts.supervisor = info  # the record says what vCenter last reported, whatever ends the wait
-            run.record_found(**record(run, facts))
+            run.provide(*provides(run, facts))
 
     passed: list[str] = []
     try:

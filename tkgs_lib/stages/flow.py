@@ -34,7 +34,7 @@ from ..site import Site, load_site
 from ..site.network import NetworkPlan, plan_networks
 from . import Stage, stage_named
 from ..planning import Plan, Step
-from ..record import Found, record_found
+from .provided import ApplianceCa, ApplianceRelease, DataplaneAddress, Provided, provide
 
 __all__ = ["StageRun", "Outcome", "Reports"]
 
@@ -204,81 +204,75 @@ class StageRun:
     # --- the stage's three functions --------------------------------------------------------------
 
     def read(self):
-        """What exists now, as the stage's facts; a stage that records what later stages need (its
-        optional ``record(run, facts)``) adds it to the run record here."""
+        """What exists now, as the stage's facts; a stage that provides values for later ones (its optional
+        ``provides(run, facts)``) writes them to the run folder's provided.json here."""
         facts = self.module.read_facts(self)
         self._facts = facts
-        recorded = getattr(self.module, "record", None)
-        if recorded is not None:
-            changes = recorded(self, facts)
-            if changes:
-                record_found(self.output, **changes)
+        provides = getattr(self.module, "provides", None)
+        if provides is not None:
+            values = provides(self, facts)
+            if values:
+                self.provide(*values)
         return facts
 
     @property
-    def found(self) -> Found:
-        """What the run's earlier stages found or made (read afresh: a stage may just have added to it)."""
-        return Found.load(self.output)
+    def provided(self) -> Provided:
+        """What the run folder's earlier stages provided (read afresh: a stage may just have added to it)."""
+        return Provided.load(self.output)
 
-    def record_found(self, **changes) -> Found:
-        """Add to what the run found, for the stages after this one."""
-        return record_found(self.output, **changes)
+    def provide(self, *values) -> Provided:
+        """Provide ``values`` (of :mod:`tkgs_lib.stages.provided`) for the stages after this one."""
+        return provide(self.output, *values)
 
     @cached_property
     def appliance_release(self):
-        """The appliance's release, as a :class:`~tkgs_lib.appliance.releases.ReleaseChoice`: as the run
-        record has it (the deploy stage read the OVA), else from the site's OVA file, else v0.1.10
-        (the article's) with a warning that nothing said which."""
-        from ..appliance.releases import choose_release, release_of
+        """The appliance's release, as a :class:`~tkgs_lib.appliance.releases.ReleaseChoice`
+        (:func:`~tkgs_lib.appliance.releases.release_for`)."""
+        from ..appliance.releases import release_for
 
-        recorded = self.found.appliance_release
-        if recorded is not None:
-            return choose_release(recorded.found, f"the run record: {recorded.source}",
-                                  recorded.declares_additional_workload_networks)
+        recorded = self.provided.get(ApplianceRelease)
         ova, _ = self.site.ova()
-        if ova is not None and ova.is_file():
-            from ..errors import OvaError
-            from ..ova import Ova
-
-            try:
-                return release_of(Ova(ova).descriptor(), f"the descriptor of the site's OVA {ova.name}")
-            except OvaError as exc:
-                return choose_release("", f"the site's OVA {ova.name} cannot be read: {exc.message}")
-        return choose_release("", "no deploy stage recorded it in this run folder, and the site names no OVA file")
+        return release_for(None if recorded is None else (recorded.version, recorded.source,
+                                                          recorded.declares_additional_workload_networks), ova)
 
     def appliance_ca(self) -> tuple[Optional[str], str]:
-        """The appliance's CA (PEM) and where it came from: the one the deploy stage collected (the run
-        record names its file), else what the VM publishes (read from vCenter), else haproxy.ca_cert_file;
+        """The appliance's CA (PEM) and where it came from (:func:`~tkgs_lib.appliance.ca.ca_for`): the one
+        the deploy stage collected, else what the VM publishes (read from vCenter), else haproxy.ca_cert_file;
         (None, why) when there is none."""
-        from ..appliance.ca import CA_FILE, CA_GUESTINFO, CaCertificate, decode_published_ca
-        from ..errors import ApplianceError
+        from ..appliance.ca import ca_for
 
-        collected = self.found.ca_file
-        saved = self.output / (collected or CA_FILE)
-        if collected and saved.exists():
-            return saved.read_text(), f"the appliance CA the deploy stage saved in {saved}"
-        hp = self.site.haproxy
-        tried = []
+        collected = self.provided.get(ApplianceCa)
+        return ca_for(self.output, collected.file if collected else None, self.site.haproxy.ca_cert_file,
+                      self.published_ca)
+
+    def published_ca(self, vms=None):
+        """The CA the appliance's VM publishes in vCenter (``guestinfo.dataplaneapi.cacert``), checked to be
+        a CA, and where it was read; (None, why not) when it publishes none or vCenter cannot be asked.
+        ``vms``: the VMs of the appliance's name, when just read."""
+        from ..appliance.ca import CA_GUESTINFO, decode_published_ca
+        from ..vsphere.vm import read_vms
+
+        name = self.site.haproxy.vm_name
         try:
-            from ..vsphere.vm import read_vms
-
-            self.connect_vcenter()
-            vms = read_vms(self.inventory, hp.vm_name)
+            if vms is None:
+                self.connect_vcenter()
+                vms = read_vms(self.inventory, name)
             value = vms[0].extra_config.get(CA_GUESTINFO) if len(vms) == 1 else None
-            if value:
-                ca = decode_published_ca(value, f"{CA_GUESTINFO} of VM {hp.vm_name}")
-                return ca.pem, f"the CA VM {hp.vm_name} publishes in {CA_GUESTINFO} (read from vCenter)"
-            tried.append(f"VM {hp.vm_name} publishes no CA in vCenter")
+            if not value:
+                return None, f"VM {name} publishes no CA in vCenter"
+            return (decode_published_ca(value, f"{CA_GUESTINFO} of VM {name}"),
+                    f"the CA VM {name} publishes in {CA_GUESTINFO} (read from vCenter)")
         except TkgsError as exc:
-            tried.append(f"vCenter could not be asked ({exc.message})")
-        if hp.ca_cert_file:
-            try:
-                ca = CaCertificate.from_pem(open(hp.ca_cert_file).read(), f"haproxy.ca_cert_file ({hp.ca_cert_file})")
-                return ca.pem, f"haproxy.ca_cert_file ({hp.ca_cert_file})"
-            except (OSError, ApplianceError) as exc:
-                tried.append(str(exc))
-        return None, (f"no appliance CA: {saved} does not exist (run the deploy stage into this run folder), "
-                      + "; ".join(tried) + ".")
+            return None, f"vCenter could not be asked ({exc.message})"
+
+    def dataplane(self) -> tuple[str, int, str]:
+        """The Data Plane API's host, port and where they came from
+        (:func:`~tkgs_lib.appliance.dataplane.dataplane_for`)."""
+        from ..appliance.dataplane import dataplane_for
+
+        recorded = self.provided.get(DataplaneAddress)
+        return dataplane_for(None if recorded is None else (recorded.host, recorded.port),
+                             str(self.network.networks["management"].appliance.ip), self.site.haproxy.dataplane_port)
 
     def plan(self, facts=None) -> Plan:
         """The plan from the site and ``facts`` (read now when not given)."""

@@ -18,6 +18,7 @@ from ..vsphere.library import (ContentLibraryFacts, ContentLibraryOps, library_i
 from ..vsphere.portgroups import PortgroupOps, SwitchFacts, plan_portgroups, read_portgroups, teaming_table
 from ..vsphere.storage import StorageFacts, StorageOps, compliance_table, plan_storage, read_storage
 from . import stage_named
+from .provided import PreparedIds
 from ..planning import Plan
 
 STAGE = stage_named("prepare")
@@ -42,15 +43,14 @@ def read_facts(run) -> PrepareFacts:
                    if site.content_libraries is not None else None))
 
 
-def record(run, facts: PrepareFacts) -> dict:
-    """The ids of what the stage made or found, for the run's index (and a reader of found.json)."""
+def provides(run, facts: PrepareFacts) -> list:
+    """vCenter's ids of what the stage made or found, for the deploy and enable stages."""
     wanted = {net.portgroup for net in run.network.networks.values() if net.portgroup}
-    changes: dict = {"portgroups": {name: pg.moid for name, pg in facts.switch.portgroups.items() if name in wanted}}
-    if facts.storage is not None and len(facts.storage.policies) == 1:
-        changes["storage_policy"] = facts.storage.policies[0].id
-    if facts.libraries is not None and len(facts.libraries.subscribed) == 1:
-        changes["kubernetes_library"] = facts.libraries.subscribed[0].id
-    return changes
+    policies = facts.storage.policies if facts.storage is not None else []
+    subscribed = facts.libraries.subscribed if facts.libraries is not None else []
+    return [PreparedIds({name: pg.moid for name, pg in facts.switch.portgroups.items() if name in wanted},
+                        policies[0].id if len(policies) == 1 else "",
+                        subscribed[0].id if len(subscribed) == 1 else "")]
 
 
 def plan(run, facts: PrepareFacts) -> Plan:

@@ -48,14 +48,14 @@ def read_facts(run) -> VerifyFacts:
     from concurrent.futures import ThreadPoolExecutor
 
     hp = run.site.haproxy
-    management = str(run.network.networks["management"].appliance.ip)
+    host, port, _ = run.dataplane()
     ca_pem, trusted_by = run.appliance_ca()
     facts = VerifyFacts(trusted_by, release=run.appliance_release)
     # Every password first, in this thread: a prompt belongs to the person's cell, never to a worker.
     password = None if ca_pem is None else run.secret(hp.dataplane_password_env, "the Data Plane API password",
                                                         "haproxy.dataplane_password_env")
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="dataplane") as pool:
-        answer = None if ca_pem is None else pool.submit(get_info, management, hp.dataplane_port,
+        answer = None if ca_pem is None else pool.submit(get_info, host, port,
                                                          hp.dataplane_username, password, ca_pem,
                                                          trusted_by=trusted_by)
         try:
@@ -79,7 +79,8 @@ def read_facts(run) -> VerifyFacts:
 def checks(run, facts: VerifyFacts) -> list[Check]:
     hp = run.site.haproxy
     management = run.network.networks["management"].appliance.ip
-    where = f"https://{management}:{hp.dataplane_port}/v2/info"
+    host, port, _ = run.dataplane()
+    where = f"https://{host}:{port}/v2/info"
     if facts.dataplane is not None:
         info = facts.dataplane
         rows = [Check("Data Plane API", f"{where} answers, TLS trusted through the appliance's CA",

@@ -86,6 +86,14 @@ class Inventory:
         """Every network (standard or distributed port group) of the datacenter, by name; read fresh."""
         return names_in(self.session, self.datacenter.networkFolder, vim.Network)  # type: ignore[return-value]
 
+    def portgroup_ids(self, names: Iterable[str], recorded: dict[str, str]) -> dict[str, str]:
+        """The managed object id of each of the port groups ``names`` that exists: the prepare stage's
+        (``recorded``: name → id) when it recorded every one of them, else as vCenter lists them now."""
+        wanted = set(names)
+        if wanted <= set(recorded):
+            return {name: recorded[name] for name in wanted}
+        return {name: net._moId for name, net in self.networks().items() if name in wanted}
+
     def vm_folder(self, path: Optional[str], field: str = "haproxy.vm_folder") -> tuple[vim.Folder, str]:
         """The VM folder at ``path`` under the datacenter's VM folder (None: that folder), and its path."""
         folder = self.datacenter.vmFolder

@@ -1,0 +1,209 @@
+"""What stages provide for the stages after them: typed values in the run folder's ``provided.json``.
+
+Each kind of value is declared once here (:data:`VALUES`): its type (a small dataclass), the stage
+that provides it, the site field that stands in when no stage of this run folder did, and the system
+a stage reads it from itself when neither does. Choosing among those is the business of the code that
+owns the value, one resolver each: the CA's beside :mod:`tkgs_lib.appliance.ca` (``ca_for``), the
+release's beside :mod:`tkgs_lib.appliance.releases` (``release_for``), the Data Plane API's address
+beside :mod:`tkgs_lib.appliance.dataplane` (``dataplane_for``), the port groups' ids beside
+:mod:`tkgs_lib.vsphere.inventory` (``Inventory.portgroup_ids``); each takes plain values, so the
+transports know nothing of this file.
+The stage registry (:mod:`tkgs_lib.stages`) says which values each stage needs and provides; the
+runner checks a stage's needs before its kernel starts, so a stage started without what it needs
+stops in one sentence (:func:`missing`).
+
+One writer per value: the stage that provides it writes it (:func:`provide`, through
+``StageRun.provide``), whether a runner or a person in JupyterLab runs the stage. Nothing secret is
+ever a value.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Optional, TypeVar
+
+from ..errors import TkgsError
+
+__all__ = ["PROVIDED_FILE", "Value", "VALUES", "value_of", "Provided", "provide", "missing", "ApplianceCa",
+           "ApplianceRelease", "DataplaneAddress", "ApplianceVm", "PreparedIds", "SupervisorState"]
+
+PROVIDED_FILE = "provided.json"
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class PreparedIds:
+    """vCenter's ids of what the prepare stage made or found: the site's port groups, its storage policy and
+    its subscribed library, so later stages need not look them up by name."""
+
+    portgroups: dict = dataclasses.field(default_factory=dict)  # name → managed object id
+    storage_policy: str = ""
+    kubernetes_library: str = ""
+
+
+@dataclass(frozen=True)
+class ApplianceRelease:
+    """The release a run deploys, as its OVA's descriptor says it."""
+
+    version: str  # the OVA's ProductSection version, e.g. v0.1.10 ("" when it says none)
+    source: str  # where it was read, e.g. "the descriptor of the OVA haproxy-v0.1.10.ova"
+    declares_additional_workload_networks: bool = False
+
+
+@dataclass(frozen=True)
+class ApplianceCa:
+    """The appliance's CA as the deploy stage collected it."""
+
+    file: str  # its name in the run folder
+
+
+@dataclass(frozen=True)
+class DataplaneAddress:
+    """Where the appliance's Data Plane API listens."""
+
+    host: str
+    port: int
+
+
+@dataclass(frozen=True)
+class ApplianceVm:
+    """The appliance's VM as the deploy stage made or found it."""
+
+    name: str
+    moid: str
+
+
+@dataclass(frozen=True)
+class SupervisorState:
+    """The cluster's Supervisor as vCenter last reported it to this run."""
+
+    cluster: str  # its name and managed object id, "DC0_C0 (domain-c8)"
+    status: str  # config_status, or "not enabled"
+    kubernetes: str = ""
+    endpoint: str = ""  # api_server_cluster_endpoint: the Supervisor's virtual IP
+
+
+@dataclass(frozen=True)
+class Value:
+    """One kind of value a stage provides for later ones."""
+
+    type: type
+    key: str  # its key in provided.json
+    what: str  # what it is, for sentences: "the appliance's CA"
+    provider: str  # the stage that provides it
+    stands_in: str = ""  # the site field(s) that stand in when no stage provided it
+    given: Callable[[object], bool] = lambda site: False  # whether the site gives that stand-in
+    read_from: str = ""  # the system a stage reads it from itself when neither ("vCenter, by name")
+
+    def shown(self, value) -> str:
+        """The value in a few words, for the run's index."""
+        if isinstance(value, ApplianceRelease):
+            return f"{value.version or 'unknown'} ({value.source})"
+        if isinstance(value, ApplianceCa):
+            return value.file
+        if isinstance(value, ApplianceVm):
+            return f"{value.name} ({value.moid})"
+        if isinstance(value, DataplaneAddress):
+            return f"https://{value.host}:{value.port}"
+        if isinstance(value, PreparedIds):
+            parts = [f"port group {name}: {moid}" for name, moid in sorted(value.portgroups.items())]
+            parts += [f"storage policy: {value.storage_policy}"] if value.storage_policy else []
+            parts += [f"subscribed library: {value.kubernetes_library}"] if value.kubernetes_library else []
+            return ", ".join(parts)
+        if isinstance(value, SupervisorState):
+            return ", ".join(f"{k}: {v}" for k, v in dataclasses.asdict(value).items() if v)
+        return str(value)
+
+
+def _site_ova(site) -> bool:
+    path, _ = site.ova()
+    return path is not None and path.is_file()
+
+
+VALUES: tuple[Value, ...] = (
+    Value(PreparedIds, "prepared_ids", "vCenter's ids of the port groups, the storage policy and the subscribed "
+          "library", "prepare", read_from="vCenter, by the site's names"),
+    Value(ApplianceRelease, "appliance_release", "the appliance's release", "deploy",
+          stands_in="the site's OVA (content_libraries.haproxy.ova or haproxy.ova), else v0.1.10 with a warning",
+          given=lambda site: True),
+    Value(ApplianceCa, "appliance_ca", "the appliance's CA", "deploy", stands_in="haproxy.ca_cert_file",
+          given=lambda site: bool(site.haproxy.ca_cert_file), read_from="vCenter (the VM's guestinfo)"),
+    Value(DataplaneAddress, "dataplane", "the Data Plane API's address", "deploy",
+          stands_in="haproxy.management_ip and haproxy.dataplane_port", given=lambda site: True),
+    Value(ApplianceVm, "appliance_vm", "the appliance's VM", "deploy", read_from="vCenter, by haproxy.vm_name"),
+    Value(SupervisorState, "supervisor", "the Supervisor", "enable", read_from="vCenter"),
+)
+
+
+def value_of(kind: type) -> Value:
+    for value in VALUES:
+        if value.type is kind:
+            return value
+    raise KeyError(f"{kind.__name__} is not a value a stage provides (tkgs_lib.stages.provided.VALUES)")
+
+
+class Provided:
+    """The values a run folder's stages provided, by type (read afresh: a stage may just have added one)."""
+
+    def __init__(self, values: dict[type, object]) -> None:
+        self.values = values
+
+    @classmethod
+    def load(cls, folder: Path) -> "Provided":
+        try:
+            data = json.loads((Path(folder) / PROVIDED_FILE).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return cls({})
+        values = {}
+        for value in VALUES:
+            raw = data.get(value.key) if isinstance(data, dict) else None
+            if isinstance(raw, dict):
+                known = {f.name for f in dataclasses.fields(value.type)}
+                try:
+                    values[value.type] = value.type(**{k: v for k, v in raw.items() if k in known})
+                except TypeError:  # a value written by another version, missing a field: not provided
+                    continue
+        return cls(values)
+
+    def get(self, kind: type[T]) -> Optional[T]:
+        return self.values.get(kind)  # type: ignore[return-value]
+
+    def rows(self) -> list[tuple[str, str]]:
+        """(what, the value in words) of each value provided, in the order stages provide them."""
+        return [(value.what, value.shown(self.values[value.type])) for value in VALUES if value.type in self.values]
+
+
+def provide(folder: Path, *values) -> Provided:
+    """Add ``values`` to the run folder's provided.json (a stage's kernel calls it); returns what it holds."""
+    from ..files import write_text_whole
+
+    held = Provided.load(folder).values
+    for item in values:
+        value_of(type(item))  # only a declared kind of value
+        held[type(item)] = item
+    data = {value.key: dataclasses.asdict(held[value.type]) for value in VALUES if value.type in held}
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    try:
+        write_text_whole(Path(folder) / PROVIDED_FILE, json.dumps(data, indent=1, sort_keys=True) + "\n")
+    except OSError as exc:
+        raise TkgsError(f"{Path(folder) / PROVIDED_FILE} cannot be written ({exc.strerror or exc}): the stages "
+                        f"after this one could not take what it found; free the disk and run again.") from None
+    return Provided(held)
+
+
+def missing(stage, folder: Path, site) -> list[str]:
+    """One sentence for each value ``stage`` needs that nothing gives it: no stage of ``folder`` provided
+    it, no site field stands in for it, and the stage does not read it for itself."""
+    provided = Provided.load(folder)
+    out = []
+    for kind in stage.needs:
+        value = value_of(kind)
+        if provided.get(kind) is not None or value.given(site) or value.read_from:
+            continue
+        stand_in = f", or set {value.stands_in}" if value.stands_in else ""
+        out.append(f"stage {stage.name!r} needs {value.what}, which no stage of the run folder {folder} provided: run "
+                   f"stage {value.provider!r} into it first (--run-folder){stand_in}.")
+    return out
