@@ -45,8 +45,8 @@ import time
 from pathlib import Path
 
 from tkgs_lib.ova import Ova
-from tkgs_lib.simulators.ova import build_ova
-from tkgs_lib.simulators.vcsim import VCenterSimulator
+from tkgs_simulators.ova import build_ova
+from tkgs_simulators.vcsim import VCenterSimulator
 from tkgs_lib.site import VCenter
 from tkgs_lib.vsphere.connection import connect
 from tkgs_lib.vsphere.inventory import Inventory

@@ -46,12 +46,12 @@ def breakdown(site_file: Path, notebook: str, work: Path, env: dict) -> dict[str
     import papermill as pm
 
     from tkgs_lib.credentials import scan_for_secrets, scrub_notebook
-    from tkgs_lib.kernel_sockets import new_socket_folder
-    from tkgs_lib.runbook import _ipc_kernel_manager, write_html
+    from tkgs_lib.runner.kernels import new_socket_folder
+    from tkgs_lib.runner.notebooks import _ipc_kernel_manager, write_html
 
     parts = {}
     start = time.perf_counter()
-    subprocess.run([sys.executable, "-c", "import tkgs_lib.cli, tkgs_lib.runbook, tkgs_lib.stages"], check=True)
+    subprocess.run([sys.executable, "-c", "import tkgs_lib.cli, tkgs_lib.runner.notebooks, tkgs_lib.stages"], check=True)
     parts["the command line's start"] = time.perf_counter() - start
     params = {"site_file": str(site_file), "output_dir": str(work), "apply": False}
     declared = pm.inspect_notebook(str(NOTEBOOKS / notebook))
@@ -111,9 +111,9 @@ def main(argv=None) -> int:
                "TKGS_HAPROXY_ROOT_PASSWORD": "bench-root-pw", "TKGS_HAPROXY_DATAPLANE_PASSWORD": "bench-dataplane-pw"}
         sim = None
         if "prepare" in args.stages:
-            from tkgs_lib.simulators.demo import simulator_site_data
-            from tkgs_lib.simulators.ova import build_ova
-            from tkgs_lib.simulators.vcsim import VCenterSimulator
+            from tkgs_lib.demo import simulator_site_data
+            from tkgs_simulators.ova import build_ova
+            from tkgs_simulators.vcsim import VCenterSimulator
 
             sim = VCenterSimulator().start()
             data = simulator_site_data(sim, ova=build_ova(work / "haproxy-v0.1.10.ova", disk_size=1 << 20))

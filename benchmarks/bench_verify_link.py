@@ -75,7 +75,7 @@ class DelayProxy:
         await asyncio.gather(*tasks, return_exceptions=True)
 
     def _serve(self) -> None:
-        from tkgs_lib.simulators.appliance.netns import entered
+        from tkgs_simulators.appliance.netns import entered
 
         with entered(self.netns):  # every socket of this thread lives in the appliance's namespace
             self._loop = loop = asyncio.new_event_loop()
@@ -242,7 +242,7 @@ def measure_repair(work: Path) -> dict:
 
 def demo_times(work: Path) -> list:
     """The demo run here (its simulators, its stages with apply): each stage's title and seconds."""
-    from tkgs_lib.simulators.demo import run_demo
+    from tkgs_lib.demo import run_demo
 
     return [(row.title, row.seconds) for row in run_demo(work / "demo").rows]
 
@@ -254,7 +254,7 @@ def main(argv=None) -> int:
     parser.add_argument("--demos", type=int, default=3, help="demo runs for the stage times (default 3)")
     parser.add_argument("--no-demo", action="store_true", help="skip the demo's stage times")
     args = parser.parse_args(argv)
-    from tkgs_lib.simulators.appliance import available
+    from tkgs_simulators.appliance import available
 
     reason = available()
     if reason:

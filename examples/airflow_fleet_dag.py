@@ -6,6 +6,6 @@ on shared storage, must be at the same paths on every worker. See README.md, "A 
 
 import os
 
-from tkgs_lib.airflow_dags import fleet_dag
+from tkgs_lib.fleet.airflow import fleet_dag
 
 dag = fleet_dag(os.environ.get("TKGS_FLEET_FILE", "/srv/tkgs/fleet.yaml"))

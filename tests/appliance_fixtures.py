@@ -28,7 +28,7 @@ PASSWORDS = {"appliance.root_pwd": ROOT_PASSWORD, "loadbalance.haproxy_pwd": DAT
 
 
 def require_appliance_simulator() -> None:
-    from tkgs_lib.simulators.appliance import available
+    from tkgs_simulators.appliance import available
 
     reason = available()
     if reason:
@@ -42,7 +42,7 @@ def deployed_properties(site: Site, release: str = ARTICLE_RELEASE, passwords: d
     the appliance (``passwords``: the root and Data Plane API passwords, by their keys)."""
     from tkgs_lib.appliance.properties import appliance_properties
     from tkgs_lib.ova import parse_descriptor
-    from tkgs_lib.simulators.ova import haproxy_descriptor
+    from tkgs_simulators.ova import haproxy_descriptor
     from tkgs_lib.site.network import plan_networks
 
     descriptor = parse_descriptor(haproxy_descriptor(f"haproxy-{release}", version=release))
@@ -55,7 +55,7 @@ def appliance_for_site(site: Site, *, faults=None, macs=None, lab=None, release:
                        passwords: dict | None = None):
     """A simulated appliance deployed from the ``release`` OVA as the deploy stage deploys ``site`` (not
     started). The simulator is given the property values only: it knows nothing of sites."""
-    from tkgs_lib.simulators.appliance import ApplianceSimulator
+    from tkgs_simulators.appliance import ApplianceSimulator
 
     return ApplianceSimulator(deployed_properties(site, release, passwords), macs=dict(macs or {}),
                               faults=dict(faults or {}), lab=lab, release=release)
@@ -83,7 +83,7 @@ def start_appliance(tmp_path: Path, *, faults=None, changes=None, appliance_chan
     stage leaves there: the appliance's CA and the release in the run record."""
     from appliance_material import write_ca
     from tkgs_lib.stages.provided import ApplianceCa, ApplianceRelease, provide
-    from tkgs_lib.simulators.ova import build_ova
+    from tkgs_simulators.ova import build_ova
     from tkgs_lib.site import parse_site
 
     require_appliance_simulator()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime
 from pathlib import Path
 
-from tkgs_lib.simulators.ova import DEFAULT_DISK_SIZE, build_ova, haproxy_descriptor
+from tkgs_simulators.ova import DEFAULT_DISK_SIZE, build_ova, haproxy_descriptor
 
 REFERENCE_OVF = Path(__file__).resolve().parents[2] / "shared" / "reference" / "ovf"
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import yaml
 
-from tkgs_lib.simulators.demo import simulator_site_data
+from tkgs_lib.demo import simulator_site_data
 from tkgs_lib.site import Site, parse_site
 
 EXAMPLE_SITE = Path(__file__).resolve().parent.parent / "examples" / "example-site.yaml"

@@ -128,7 +128,7 @@ def disable(supervised: Supervised) -> None:
 
 def end(supervised: Supervised) -> None:
     """Disable the Supervisor (its control plane and load balancer go), then stop the appliance."""
-    from tkgs_lib.simulators.appliance.netns import namespaces
+    from tkgs_simulators.appliance.netns import namespaces
 
     try:
         control_plane = supervised.vcsim.control_plane(supervised.cluster)

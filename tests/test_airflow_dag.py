@@ -19,8 +19,8 @@ import yaml
 from sim_site import site_data
 from test_cli import write_site
 from tkgs_lib.errors import TkgsError
-from tkgs_lib.fleet_file import load_fleet
-from tkgs_lib.simulators.ova import build_ova
+from tkgs_lib.fleet.file import load_fleet
+from tkgs_simulators.ova import build_ova
 
 ROOT = Path(__file__).resolve().parent.parent
 AIRFLOW = Path(sys.executable).with_name("airflow")
@@ -99,7 +99,7 @@ def test_a_site_file_that_cannot_be_read_is_a_site_that_says_why_and_its_name_is
 # --- the DAG, built ---------------------------------------------------------------------------------
 
 def test_the_dag_has_a_group_per_site_and_a_task_per_stage_on_its_sites_queue(airflow_installed, tmp_path):
-    from tkgs_lib.airflow_dags import SiteStageOperator, fleet_dag
+    from tkgs_lib.fleet.airflow import SiteStageOperator, fleet_dag
 
     for name in ("lab-a", "lab-b"):
         write_site(tmp_path, {"site": name}, name=f"{name}.yaml")

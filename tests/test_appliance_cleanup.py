@@ -23,8 +23,8 @@ import time
 import pytest
 
 from appliance_fixtures import require_appliance_simulator, start_appliance
-from tkgs_lib.simulators.appliance.netns import namespaces, netns_mounted, sweep
-from tkgs_lib.simulators.supervisor import SupervisorControlPlane
+from tkgs_simulators.appliance.netns import namespaces, netns_mounted, sweep
+from tkgs_simulators.supervisor import SupervisorControlPlane
 
 def RUNS_ALONE(test):  # noqa: N802 (reads as the marks it stands for)
     """Marked ``alone`` (scripts/run-tests.sh runs these after the rest, in a pytest of their own), and
@@ -49,7 +49,7 @@ def appliance_processes(ours: set[int]) -> list[str]:
     """The simulated appliances' processes (guests, and every HAProxy: the guests run one each), each
     with the namespace it runs in, but other owners'."""
     found = []
-    listed = _out("pgrep", "-af", "tkgs_lib.simulators.appliance.guest") + _out("pgrep", "-a", "-x", "haproxy")
+    listed = _out("pgrep", "-af", "tkgs_simulators.appliance.guest") + _out("pgrep", "-a", "-x", "haproxy")
     for line in listed.splitlines():
         pid = line.split()[0]
         netns = _out("ip", "netns", "identify", pid).strip()  # none: its namespace is gone; counted as ours
@@ -77,7 +77,7 @@ def processes_back_to(before: dict, ours: set[int], timeout: float = 10.0) -> bo
 
 
 def start_command() -> subprocess.Popen:
-    proc = subprocess.Popen([sys.executable, "-m", "tkgs_lib.simulators.appliance"], stdout=subprocess.PIPE,
+    proc = subprocess.Popen([sys.executable, "-m", "tkgs_simulators.appliance"], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     first = proc.stdout.readline()
     assert first.startswith("simulated appliance at 10.64.2.10"), first + proc.stderr.read()
@@ -171,7 +171,7 @@ def test_the_comparison_leaves_out_other_owners_simulators_and_keeps_ours():
 @RUNS_ALONE
 def test_the_supervisor_the_stand_in_plays_goes_with_a_disable_and_with_its_simulator(tmp_path, vcsim_binary):
     from supervisor_fixtures import disable, statuses_until, supervise
-    from tkgs_lib.simulators.vcsim import VCenterSimulator
+    from tkgs_simulators.vcsim import VCenterSimulator
 
     require_appliance_simulator()
     ours = {os.getpid()}

@@ -95,7 +95,7 @@ def test_a_workspace_reopened_with_two_notebooks_open_has_both_kernels_idle_and_
 
 
 def test_prepare_notebook_in_jupyterlab_asks_for_the_password_and_plans(tmp_path, chromium, vcsim):
-    from tkgs_lib.simulators.ova import build_ova
+    from tkgs_simulators.ova import build_ova
 
     data = site_data(vcsim)
     data["content_libraries"]["haproxy"]["ova"] = str(build_ova(tmp_path / "haproxy-v0.1.10.ova",
@@ -125,7 +125,7 @@ def test_deploy_notebook_in_jupyterlab_asks_for_three_passwords_deploys_and_show
     """Applied from the browser, as a person would after reading the plan; the appliance's first
     boot is played beside the simulator."""
     from appliance_material import appliance_ova
-    from tkgs_lib.simulators.first_boot import FirstBoot
+    from tkgs_simulators.first_boot import FirstBoot
     from tkgs_lib.site import load_site
     from tkgs_lib.stages.flow import StageRun
     from tkgs_lib.vsphere.connection import connect

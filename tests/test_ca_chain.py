@@ -12,7 +12,7 @@ from test_ssh_connect import loopback_server
 from tkgs_lib.appliance.ca import CaCertificate
 from tkgs_lib.appliance.dataplane import signed_by
 from tkgs_lib.errors import ApplianceError
-from tkgs_lib.simulators.appliance.dataplane_server import issue_server_cert, load_cert_chain, make_ca
+from tkgs_simulators.appliance.dataplane_server import issue_server_cert, load_cert_chain, make_ca
 
 
 def test_a_chain_of_cas_is_read_whole_and_a_certificate_in_it_that_is_no_ca_is_named():

@@ -130,7 +130,7 @@ def test_scrub_secrets_removes_raw_and_html_escaped_values(tmp_path):
     import nbformat
 
     from tkgs_lib.credentials import scrub_notebook
-    from tkgs_lib.runbook import write_html
+    from tkgs_lib.runner.notebooks import write_html
 
     secret = 'p"a<s>&s\\w'
     path = tmp_path / "x.ipynb"
@@ -149,7 +149,7 @@ def test_the_exporter_is_warmed_once_while_a_kernel_runs_and_the_export_waits_fo
 
     import nbformat
 
-    from tkgs_lib import runbook
+    from tkgs_lib.runner import notebooks as runbook
 
     path = tmp_path / "x.ipynb"
     nbformat.write(_notebook_with("text", "<p>x</p>"), str(path))
@@ -169,7 +169,7 @@ def test_scrubbing_a_secret_that_looks_like_structure_leaves_a_valid_notebook(tm
     import nbformat
 
     from tkgs_lib.credentials import scrub_notebook
-    from tkgs_lib.runbook import write_html
+    from tkgs_lib.runner.notebooks import write_html
 
     path = tmp_path / "x.ipynb"
     nbformat.write(_notebook_with(f"a {secret} b", "<p>x</p>"), str(path))
@@ -378,7 +378,7 @@ def test_a_run_stopped_by_a_signal_stops_its_kernel_and_keeps_the_record(tmp_pat
 
 
 def test_a_second_apply_of_the_same_site_stops_naming_the_run_that_holds_it(tmp_path):
-    from tkgs_lib.runbook import apply_lock
+    from tkgs_lib.runner.notebooks import apply_lock
     from tkgs_lib.site import load_site
 
     site = write_site(tmp_path)

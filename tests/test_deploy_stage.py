@@ -25,8 +25,8 @@ from tkgs_lib.appliance.ca import CA_GUESTINFO
 from tkgs_lib.errors import ValidationFailed, VSphereError
 from tkgs_lib.stages.provided import (ApplianceCa, ApplianceRelease, ApplianceVm, DataplaneAddress, PreparedIds,
                                       Provided, provide)
-from tkgs_lib.simulators.ova import build_ova
-from tkgs_lib.simulators.first_boot import FirstBoot
+from tkgs_simulators.ova import build_ova
+from tkgs_simulators.first_boot import FirstBoot
 from tkgs_lib.site import load_site
 from tkgs_lib.stages import deploy
 from tkgs_lib.stages.flow import StageRun

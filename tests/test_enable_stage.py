@@ -132,9 +132,9 @@ class EnableLab:
 
 @pytest.fixture(scope="module")
 def enabling(vcsim_binary, tmp_path_factory):
-    from tkgs_lib.simulators.appliance.netns import entered
-    from tkgs_lib.simulators.demo import simulator_site_data
-    from tkgs_lib.simulators.vcsim import VCenterSimulator
+    from tkgs_simulators.appliance.netns import entered
+    from tkgs_lib.demo import simulator_site_data
+    from tkgs_simulators.vcsim import VCenterSimulator
 
     tmp = tmp_path_factory.mktemp("enable")
     lab = start_appliance(tmp)
@@ -277,7 +277,7 @@ def assert_says_the_way_out(text: str, cluster: str, load_balancer: str) -> None
 
 def pasted_ca(kind: str) -> str:
     """What a person may paste as the appliance's CA chain, other than the appliance's CA."""
-    from tkgs_lib.simulators.appliance.dataplane_server import issue_server_cert, make_ca
+    from tkgs_simulators.appliance.dataplane_server import issue_server_cert, make_ca
 
     ca, key = make_ca("another-appliance")
     return {"a private key": key, "a server certificate": issue_server_cert(ca, key, "haproxy.local")[0],

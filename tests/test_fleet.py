@@ -18,7 +18,7 @@ from sim_site import site_data
 from long_step import at_long_step, notebooks_with_a_long_plan
 from test_cli import SCRIPT, cli, write_site
 from tkgs_lib.fleet import FleetSite, startable
-from tkgs_lib.simulators.ova import build_ova
+from tkgs_simulators.ova import build_ova
 
 ROOT = Path(__file__).resolve().parent.parent
 

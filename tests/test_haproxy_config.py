@@ -11,8 +11,8 @@ import subprocess
 
 import pytest
 
-from tkgs_lib.simulators.appliance.dataplane_configuration import check_error_message
-from tkgs_lib.simulators.appliance.haproxy_config import (
+from tkgs_simulators.appliance.dataplane_configuration import check_error_message
+from tkgs_simulators.appliance.haproxy_config import (
     Invalid, NotSimulated, Sections, head, md5_crypt, md5_crypt_matches, render, validate)
 
 

@@ -13,7 +13,7 @@ import yaml
 
 from sim_site import site_data
 from tkgs_lib.errors import OvaError, TkgsError
-from tkgs_lib.simulators.ova import build_ova, haproxy_descriptor
+from tkgs_simulators.ova import build_ova, haproxy_descriptor
 from tkgs_lib.site import load_site
 from tkgs_lib.stages.flow import StageRun
 from tkgs_lib.vsphere.connection import connect

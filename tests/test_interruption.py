@@ -2,7 +2,7 @@
 
 The console script runs two small stage notebooks (the runner's own machinery: papermill, the
 record's scrubbing, marking, export, the secret scan, stages.json and index.html) and is sent
-SIGTERM, SIGINT or SIGHUP at a named moment (``TKGS_TEST_SIGNAL_AT``, tkgs_lib.interruption), or by
+SIGTERM, SIGINT or SIGHUP at a named moment (``TKGS_TEST_SIGNAL_AT``, tkgs_lib.runner.interruption), or by
 the notebook's own cell while it runs. After each: the exit status, one message naming the stage
 (or saying none had started), every record present and whole (the notebook is JSON with its cells,
 its HTML exists, stages.json reads), no kernel left running and no temporary folder left behind.

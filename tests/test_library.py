@@ -11,7 +11,7 @@ import pytest
 from sim_site import site_for
 from tkgs_lib.errors import ConflictError, ManifestMismatch, NotFound, OvaError, TkgsError, VSphereError
 from tkgs_lib.ova import DIGEST_PREFIX, Ova
-from tkgs_lib.simulators.ova import build_ova
+from tkgs_simulators.ova import build_ova
 from tkgs_lib.vsphere.connection import connect
 from tkgs_lib.vsphere.inventory import Inventory
 from tkgs_lib.vsphere.content_api import UPDATE_SESSION, ContentLibraryApi

@@ -24,7 +24,7 @@ import requests
 from appliance_fixtures import DATAPLANE_PASSWORD, HEALTH_CHECK_MS, ROOT_PASSWORD, start_appliance
 from tkgs_lib.appliance.dataplane import verified_session
 from tkgs_lib.appliance.ssh import SshRunner
-from tkgs_lib.credentials import basic_auth
+from tkgs_lib.https import basic_auth
 from tkgs_lib.errors import ApplianceError
 
 pytestmark = pytest.mark.slow
@@ -54,7 +54,7 @@ class Balanced:
 
 @pytest.fixture(scope="module")
 def lb(tmp_path_factory):
-    from tkgs_lib.simulators.supervisor import SupervisorControlPlane, program_load_balancer
+    from tkgs_simulators.supervisor import SupervisorControlPlane, program_load_balancer
 
     host_cfg = _digest(HOST_HAPROXY_CFG)
     lab = start_appliance(tmp_path_factory.mktemp("load-balancer"))
@@ -135,7 +135,7 @@ def test_the_answer_is_the_control_planes_own_tls_so_another_ca_is_refused(lb):
 
 
 def test_a_virtual_ip_binds_only_through_an_anyip_route(lb):
-    from tkgs_lib.simulators.supervisor import program_load_balancer, remove_load_balancer
+    from tkgs_simulators.supervisor import program_load_balancer, remove_load_balancer
 
     # The appliance never sets ip_nonlocal_bind (v0.1.10 ansible/roles/common/tasks/main.yml), and the
     # load-balancer range is a local route made by anyip-routes.service (anyiproutectl.sh up at v0.1.10).

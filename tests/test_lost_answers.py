@@ -13,8 +13,8 @@ import yaml
 from lossy_vcenter import LossyVCenter, Rule
 from sim_site import site_data
 from tkgs_lib.errors import TkgsError
-from tkgs_lib.simulators.first_boot import FirstBoot
-from tkgs_lib.simulators.ova import build_ova
+from tkgs_simulators.first_boot import FirstBoot
+from tkgs_simulators.ova import build_ova
 from tkgs_lib.site import load_site
 from tkgs_lib.stages.flow import StageRun
 

@@ -17,8 +17,8 @@ from pyVim.connect import Disconnect, SmartConnect
 from pyVmomi import vim
 
 from tkgs_lib.errors import RestError, SupervisorFailed
-from tkgs_lib.simulators.appliance.dataplane_server import make_ca, serve
-from tkgs_lib.simulators.appliance.haproxy_config import md5_crypt
+from tkgs_simulators.appliance.dataplane_server import make_ca, serve
+from tkgs_simulators.appliance.haproxy_config import md5_crypt
 from tkgs_lib.vsphere.namespace_management import (AddressRange, HaproxyLoadBalancer, ManagementNetwork,
                                                    NamespaceManagement, WorkloadNetwork, build_enable_spec,
                                                    enable_body, messages_of)

@@ -15,7 +15,7 @@ from vmware.vapi.bindings import type as vapi_type
 from vmware.vapi.bindings.converter import RestConverter, TypeConverter
 from vmware.vapi.data.serializers.cleanjson import DataValueConverter
 
-from tkgs_lib.simulators.namespace_management.spec import (INVALID_ARGUMENT, UNEXPECTED_INPUT, SpecRejected, decode,
+from tkgs_simulators.namespace_management.spec import (INVALID_ARGUMENT, UNEXPECTED_INPUT, SpecRejected, decode,
                                                            decode_enable_spec)
 
 ENABLE_SPEC = Clusters.EnableSpec.get_binding_type()

@@ -13,7 +13,7 @@ import pytest
 
 from tkgs_lib.errors import ManifestMismatch, OvaError
 from tkgs_lib.ova import Ova, parse_descriptor, parse_manifest
-from tkgs_lib.simulators.ova import build_ova
+from tkgs_simulators.ova import build_ova
 
 REFERENCE_OVF = Path(__file__).resolve().parents[2] / "shared" / "reference" / "ovf"
 

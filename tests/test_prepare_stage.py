@@ -14,9 +14,9 @@ import yaml
 
 from sim_site import site_data, site_for
 from tkgs_lib.stages.flow import StageRun
-from tkgs_lib.simulators.ova import build_ova
+from tkgs_simulators.ova import build_ova
 from tkgs_lib.site import load_site
-from tkgs_lib.tables import Table
+from tkgs_lib.display.tables import Table
 from tkgs_lib.vsphere.connection import connect
 from tkgs_lib.vsphere.inventory import Inventory
 from tkgs_lib.vsphere.content_api import ContentLibraryApi

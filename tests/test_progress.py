@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tkgs_lib.progress import progress_bar
+from tkgs_lib.display.progress import progress_bar
 
 
 def test_headless_the_record_keeps_one_line_the_finished_bar(capsys):

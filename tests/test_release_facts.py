@@ -1,6 +1,6 @@
 """Each appliance release as tkgs-runbook believes it (tkgs_lib/appliance/releases.py, and the checks that
 read it) against the simulated appliance's own reading of that release's scripts at its tag
-(tkgs_lib/simulators/appliance/scripts, which imports nothing of the product): two readings of the
+(tkgs_simulators/appliance/scripts, which imports nothing of the product): two readings of the
 scripts, compared on what can be observed. First the files first boot writes, byte for byte; then the
 kernel's rules and route tables in a booted appliance, after its first boot, after route-tables.service
 is stopped (its ``down``) and started again, and after a stop with a table's rule gone. The product's
@@ -28,9 +28,9 @@ from tkgs_lib.appliance.facts import ANYIP_FILE, ROUTE_TABLES_FILE, Interface
 from tkgs_lib.appliance.releases import (ARTICLE_RELEASE, KNOWN, TABLE_IDS, WORKLOAD_NETWORKS_FILE, Release,
                                          anyip_routes_text, choose_release, lines_text, release_named,
                                          route_tables_text)
-from tkgs_lib.simulators.appliance import ROLES
-from tkgs_lib.simulators.appliance import ARTICLE_RELEASE as PLAYED_ARTICLE_RELEASE
-from tkgs_lib.simulators.appliance.scripts import PLAYED, played
+from tkgs_simulators.appliance import ROLES
+from tkgs_simulators.appliance import ARTICLE_RELEASE as PLAYED_ARTICLE_RELEASE
+from tkgs_simulators.appliance.scripts import PLAYED, played
 from tkgs_lib.site import parse_site
 from tkgs_lib.site.network import NetworkPlan, plan_networks
 
@@ -73,7 +73,7 @@ def test_the_simulators_import_nothing_the_product_believes():
                 taken += [(path.name, alias.name) for alias in node.names if alias.name.startswith("tkgs_lib")]
             else:
                 continue
-            if module and module.startswith("tkgs_lib.") and not module.startswith("tkgs_lib.simulators"):
+            if module and module.startswith("tkgs_lib.") and not module.startswith("tkgs_simulators"):
                 allowed = PLUMBING.get(module, set())
                 taken += [(path.name, f"{module}.{name}") for name in names
                           if allowed is not None and name not in allowed]
@@ -112,7 +112,7 @@ def test_a_users_ca_is_read_back_as_the_product_believes(tmp_path):
     back the very PEM files the site named."""
     from appliance_material import write_ca
     from tkgs_lib.appliance.ca import pem_from_property
-    from tkgs_lib.simulators.appliance.scripts.ovf_to_cloud_init import CA_CRT, CA_KEY
+    from tkgs_simulators.appliance.scripts.ovf_to_cloud_init import CA_CRT, CA_KEY
 
     cert, key = write_ca(tmp_path)
     deployed = parse_site(yaml.safe_dump(variant({"haproxy.ca_cert_file": str(cert),

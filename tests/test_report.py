@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from helpers import EXAMPLE_SITE, variant
 from tkgs_lib.site.network import plan_networks
-from tkgs_lib.picture import draw_address_space
+from tkgs_lib.site.picture import draw_address_space
 from tkgs_lib.stages.plan import (ANYIP_FILE, allocation_table, anyip_routes_cfg, preview_anyip_routes,
                              subnet_summary)
 from tkgs_lib.site import load_site, parse_site

@@ -11,7 +11,7 @@ import nbformat
 
 from browser import start_chromium, stop_browser
 from tkgs_lib.appliance.checks import Check, checks_table
-from tkgs_lib.runbook import write_html
+from tkgs_lib.runner.notebooks import write_html
 
 LONG_FIX = ("route-tables.service stops at the first command of route-tables.cfg that fails: see `journalctl -u "
             "route-tables.service`; " + "/etc/vmware/route-tables.cfg.tkgs-20261201-120000.bak" * 3)
@@ -60,7 +60,7 @@ return new Set([...range.getClientRects()].map(r => Math.round(r.top))).size;"""
 
 def test_a_duration_in_a_run_or_fleet_index_keeps_its_unit_on_its_line(tmp_path):
     """In a narrow window every column shrinks to its longest word: '4.6 s' once broke into '4.6' and 's'."""
-    from tkgs_lib.run_index import FleetRow, IndexRow, write_fleet_index, write_index
+    from tkgs_lib.runner.index import FleetRow, IndexRow, write_fleet_index, write_index
 
     prose = "failed: stage 'plan' (Plan the networks) failed: the site has 1 error; nothing was changed. " * 3
     run = tmp_path / "lab01"

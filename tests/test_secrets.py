@@ -20,7 +20,7 @@ from tkgs_lib.appliance.properties import appliance_properties
 from tkgs_lib.credentials import (SECRET_PROPERTIES, SECRETS, Secret, plain, read_secret, scan_for_secrets,
                                   scrub_text, secret_values)
 from tkgs_lib.ova import parse_descriptor
-from tkgs_lib.simulators.ova import haproxy_descriptor
+from tkgs_simulators.ova import haproxy_descriptor
 from tkgs_lib.site import parse_site
 from tkgs_lib.site.network import plan_networks
 
@@ -92,8 +92,8 @@ def test_the_ssh_runner_rest_client_and_enable_spec_hide_them(secrets_in_env):
 SECRETISH = re.compile(r"password|passwd|pwd|secret|token|private|key_pem", re.IGNORECASE)
 NOT_SECRETS = {("tkgs_lib.ova", "OvfProperty", "password"),  # whether the OVA declares a property a password
                ("tkgs_lib.vsphere.vm", "DeploySpec", "password_keys"),  # which keys are secret, not their values
-               ("tkgs_lib.fleet_file", "FleetEntry", "passwords"),  # variable → Airflow connection id
-               ("tkgs_lib.fleet_file", "FleetEntry", "secret_fields"),  # site field → the variable's name
+               ("tkgs_lib.fleet.file", "FleetEntry", "passwords"),  # variable → Airflow connection id
+               ("tkgs_lib.fleet.file", "FleetEntry", "secret_fields"),  # site field → the variable's name
                ("tkgs_lib.stages", "Stage", "secrets")}  # the site fields naming the secrets a stage may read
 
 

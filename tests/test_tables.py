@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tkgs_lib.findings import findings_table
-from tkgs_lib.tables import Table
+from tkgs_lib.display.tables import Table
 
 
 def test_html_has_no_index_column_and_left_aligned_text():

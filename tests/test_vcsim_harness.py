@@ -10,7 +10,7 @@ import requests
 from pyVim.connect import Disconnect, SmartConnect
 from pyVmomi import vim
 
-from tkgs_lib.simulators.vcsim import build_vcsim
+from tkgs_simulators.vcsim import build_vcsim
 from tkgs_lib.site.patterns import normalize_thumbprint
 
 pytestmark = pytest.mark.vcsim
@@ -93,7 +93,7 @@ def test_cached_binary_is_reused(vcsim_binary):
 
 @pytest.mark.parametrize("signame", ["SIGTERM", "SIGINT", "SIGHUP"])
 def test_the_simulator_command_cleans_up_on_every_way_out(vcsim_binary, tmp_path, signame):
-    """`python -m tkgs_lib.simulators.vcsim` once left its key file behind when stopped with SIGTERM."""
+    """`python -m tkgs_simulators.vcsim` once left its key file behind when stopped with SIGTERM."""
     import os
     import signal
     import subprocess
@@ -101,7 +101,7 @@ def test_the_simulator_command_cleans_up_on_every_way_out(vcsim_binary, tmp_path
     import time
     from pathlib import Path
 
-    proc = subprocess.Popen([sys.executable, "-m", "tkgs_lib.simulators.vcsim"], stdout=subprocess.PIPE,
+    proc = subprocess.Popen([sys.executable, "-m", "tkgs_simulators.vcsim"], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env={**os.environ, "TMPDIR": str(tmp_path)})
     try:
         lines = []

@@ -146,7 +146,7 @@ def test_the_data_plane_api_answers_through_the_appliances_ca(healthy):
     ("another CA", "presents a certificate not signed by the appliance's CA"),
 ])
 def test_data_plane_api_failures_on_a_healthy_appliance_are_one_sentence_each(healthy, case, words):
-    from tkgs_lib.simulators.appliance.dataplane_server import make_ca
+    from tkgs_simulators.appliance.dataplane_server import make_ca
 
     kwargs = {"wrong port": {"port": 5557}, "wrong password": {"password": "nope"},
               "another CA": {"ca_pem": make_ca("elsewhere.test.corp")[0]}}[case]
@@ -253,7 +253,7 @@ def test_ssh_with_a_key_instead_of_the_password(healthy, tmp_path):
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-    from tkgs_lib.simulators.appliance import ApplianceSimulator
+    from tkgs_simulators.appliance import ApplianceSimulator
 
     key = Ed25519PrivateKey.generate()
     key_file = tmp_path / "id_ed25519"

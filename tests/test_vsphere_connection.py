@@ -26,7 +26,7 @@ from pyVmomi import pbm, vim
 
 from sim_site import site_data, site_for
 from tkgs_lib.errors import VSphereFault, ConnectionFailed, NotFound, SiteError
-from tkgs_lib.simulators.vcsim import make_self_signed_cert
+from tkgs_simulators.vcsim import make_self_signed_cert
 from tkgs_lib.vsphere.connection import connect
 from tkgs_lib.vsphere.inventory import Inventory
 from tkgs_lib.errors import RestError
@@ -524,7 +524,7 @@ def _upload_to_a_vcenter_that_hangs_up(tmp_path, disk_size: int, read: int) -> t
     bytes and hangs up without answering; the VSphereError's sentence and the disk's name."""
     from tkgs_lib.errors import VSphereError
     from tkgs_lib.ova import CHUNK_SIZE, Ova
-    from tkgs_lib.simulators.ova import build_ova
+    from tkgs_simulators.ova import build_ova
     from tkgs_lib.vsphere.upload import StreamedBody, _put
 
     class HangUp(BaseHTTPRequestHandler):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipywidgets as w
 import pytest
 
-from tkgs_lib.widgets import parameter_form
+from tkgs_lib.display.widgets import parameter_form
 
 
 def test_form_is_typed_from_the_parameters_and_writes_values_back():

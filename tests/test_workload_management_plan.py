@@ -389,7 +389,7 @@ def test_no_workload_range_anywhere_is_an_error_once_workload_management_is_enab
 # --- reaching validate ---------------------------------------------------------------------------------------
 
 def test_validate_reports_the_blocks_findings(tmp_path):
-    from tkgs_lib.validation import check_site
+    from tkgs_lib.site.validation import check_site
 
     path = tmp_path / "site.yaml"
     path.write_text(yaml.safe_dump(variant({f"{WM}.supervisor_start": "10.64.2.8",

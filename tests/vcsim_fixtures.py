@@ -11,7 +11,7 @@ import os
 import pytest
 
 from tkgs_lib.errors import SimulatorUnavailable
-from tkgs_lib.simulators.vcsim import VCenterSimulator, build_vcsim
+from tkgs_simulators.vcsim import VCenterSimulator, build_vcsim
 
 __all__ = ["vcsim_binary", "vcsim", "vcsim_module"]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import signal
 import sys
 
-from . import interruption
+from .runner import interruption
 
 # Started as the command line (not imported by a test): from here on a signal is kept, never a
 # traceback of an import cut short nor a silent death by SIGHUP; main() then says what it stopped.
@@ -25,14 +25,14 @@ EXIT_OK, EXIT_ERRORS, EXIT_UNREADABLE = 0, 1, 2
 
 
 def cmd_validate(args) -> int:
-    from .validation import validate_files
+    from .site.validation import validate_files
 
     return validate_files(args.site, args.format)
 
 
 def cmd_run(args) -> int:
-    from .runbook import new_run_folder
-    from .record import open_run_folder, run_and_record
+    from .runner.notebooks import new_run_folder
+    from .runner.record import open_run_folder, run_and_record
     from .stages import select_stages
     from .site import load_site
 
@@ -70,7 +70,7 @@ def cmd_run(args) -> int:
 
 def interrupted_run(folder: Path, signal_name: str) -> str:
     """What a signal that arrived outside a stage's notebook stopped, from the run folder's record."""
-    from .record import OK, PENDING, RunRecord
+    from .runner.record import OK, PENDING, RunRecord
 
     record = RunRecord.read(folder)
     stages = record.stages if record else []
@@ -86,7 +86,7 @@ def interrupted_run(folder: Path, signal_name: str) -> str:
 
 
 def cmd_demo(args) -> int:
-    from .simulators.demo import run_demo
+    from .demo import run_demo
 
     result = run_demo(Path(args.output))
     print(f"demo run folder: {result.folder}")
@@ -97,7 +97,7 @@ def cmd_demo(args) -> int:
 
 
 def cmd_lab(args) -> int:
-    from .lab import run_lab
+    from .runner.lab import run_lab
     from .paths import NOTEBOOKS
 
     return run_lab(Path(args.folder or NOTEBOOKS), args.port, open_browser=not args.no_browser)
@@ -115,7 +115,7 @@ def cmd_fields(args) -> int:
     else:  # a key a line, its meaning wrapped under it: a 100-column terminal, as validate's report
         import textwrap
 
-        from .validation import WIDTH
+        from .site.validation import WIDTH
 
         for r in rows:
             default = "required" if r["default"] == "(required)" else f"default {r['default']}"

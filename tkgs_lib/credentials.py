@@ -25,7 +25,7 @@ from typing import Iterable, Iterator
 
 from .errors import SiteError
 from .files import write_text_whole
-from .notebook import kernel_allows_input
+from .display.notebook import kernel_allows_input
 
 __all__ = ["SECRETS", "SecretKind", "SECRET_FIELDS", "SECRET_PROPERTIES", "secret_env_fields", "is_secret_key",
            "mentions_secret", "read_secret", "secret_values", "scrub_notebook", "scrub_text", "MASK", "Secret", "plain",
@@ -171,15 +171,6 @@ def unscrubbable_secrets(site, own_texts: dict[str, str]) -> list[str]:
             problems.append(f"${name} ({field}) is a string that {', '.join(holders)} already hold(s): masking it in "
                             f"the run's records would rewrite them; use another password.")
     return problems
-
-
-def basic_auth(user: str, password: str) -> dict[str, str]:
-    """An HTTP Basic Authorization header with the credentials as UTF-8 (requests would encode them
-    as Latin-1 and fail, with the password's character and position in its error, on a "€")."""
-    import base64
-
-    token = base64.b64encode(f"{plain(user)}:{plain(password)}".encode("utf-8")).decode()
-    return {"Authorization": f"Basic {token}"}
 
 
 def secret_values(site) -> list[str]:

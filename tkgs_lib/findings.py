@@ -83,7 +83,7 @@ def raise_for_errors(findings: Iterable[Finding], what: str = "The site") -> Non
 def findings_table(findings: Iterable[Finding]):
     """The findings as a table (severity, field, problem, fix), errors first; at most ten of a kind,
     then one row counting the rest."""
-    from .tables import Table
+    from .display.tables import Table
 
     shown, hidden = capped(sort_findings(findings))
     rows = [{"severity": f.severity, "field": f.path, "problem": f.message, "fix": f.fix} for f in shown]

@@ -219,7 +219,7 @@ class Ova:
                     f"{self.manifest_member.name}, so it cannot be checked; the OVA was altered, "
                     f"download it again.", file=m.name)
         checked = [m for m in self.members if m.name in entries]  # tar order: one forward pass
-        from .progress import progress_bar  # a widget for a person, plain text in a headless record
+        from .display.progress import progress_bar  # a widget for a person, plain text in a headless record
 
         with progress_bar(total=sum(m.size for m in checked), unit="B", unit_scale=True, unit_divisor=1024,
                   desc=f"checking {self.path.name}", disable=not progress) as bar:

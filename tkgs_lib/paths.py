@@ -41,16 +41,14 @@ def site_file_path(site_file: str | Path) -> Path:
                     f"then in the tkgs-runbook checkout: {looked}).")
 
 
-def output_folder(output_dir: str | Path, site_name: str) -> Path:
+def output_folder(output_dir: str | Path, name: str) -> Path:
     """Where a stage writes its files: ``output_dir`` when one is given (the runner gives each run's
-    folder); empty, a run folder for work by hand, ``runs/<site>-by-hand`` in the checkout, shared by
-    the notebooks a person steps through so each finds what the one before it wrote."""
+    folder); empty, a run folder for work by hand, ``runs/<name>-by-hand`` in the checkout, shared by
+    the notebooks a person steps through so each finds what the one before it wrote. ``name``: the
+    site's, when it is a plain name (the caller checks)."""
     if str(output_dir).strip():
         folder = Path(output_dir).expanduser().absolute()
     else:
-        from .site.patterns import SITE_NAME
-
-        name = site_name if SITE_NAME.match(site_name or "") else "site"
         folder = RUNS / f"{name}-{BY_HAND}"
     folder.mkdir(parents=True, exist_ok=True)
     return folder

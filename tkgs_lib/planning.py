@@ -94,7 +94,7 @@ class Plan:
 
     def table(self):
         """One row per object: what the site wants, what was found, and the action."""
-        from .tables import Table
+        from .display.tables import Table
 
         rows = [{"object": s.object, "desired": s.desired, "found": s.found, "action": s.action,
                  "note": s.why} for s in self.steps]
@@ -124,7 +124,7 @@ class Plan:
         if not todo:
             log.info("%s: nothing to change", self.title)
             return []
-        from .progress import progress_bar
+        from .display.progress import progress_bar
 
         if self.before_changes is not None:
             self.before_changes()

@@ -41,7 +41,7 @@ def wait_until(read: Callable[[], T], done: Callable[[T], bool], *, timeout: Opt
     ``timed_out(last value, elapsed)`` is raised. The interval grows by half each round up to
     ``max_interval`` (default: ``interval``, a steady poll). With ``progress``, a bar of that
     description counts the seconds against the timeout and, done, shows the time it took."""
-    from .progress import progress_bar
+    from .display.progress import progress_bar
 
     start = clock.now()
     step, ceiling = interval, max_interval if max_interval is not None else interval

@@ -19,7 +19,7 @@ import netaddr
 
 from ..errors import ApplianceError, SessionLost
 from ..site.network import NetworkPlan
-from ..tables import Table
+from ..display.tables import Table
 from .commands import CommandRunner, Fact, gather_many
 from .facts import (ANYIP_FILE, ANYIP_UNIT, FAILED_UNITS, INTERFACES, INTERFACES_TEXT, ROUTE_TABLES_FILE,
                     ROUTE_TABLES_UNIT, RULES,

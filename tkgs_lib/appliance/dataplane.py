@@ -20,9 +20,9 @@ from typing import Optional
 
 import requests
 
-from ..credentials import basic_auth
+from ..https import basic_auth
 from ..errors import ApplianceError, innermost_cause
-from ..vsphere.tls import ContextAdapter
+from ..https import ContextAdapter
 
 __all__ = ["DataPlaneInfo", "get_info", "verified_session", "message_of", "signed_by", "INFO_PATH",
            "dataplane_for"]

@@ -25,7 +25,7 @@ from typing import Any, Optional
 import netaddr
 import requests
 
-from ..credentials import basic_auth
+from ..https import basic_auth
 from ..errors import ApplianceError
 from .dataplane import DataPlaneInfo, get_info, message_of, verified_session
 

@@ -26,7 +26,7 @@ from ..findings import Finding
 from ..ova import OvfDescriptor, OvfProperty
 from ..site import Site
 from ..site.network import NetworkPlan
-from ..tables import Table
+from ..display.tables import Table
 from .ca import check_ca_pair, one_line_pem
 
 __all__ = ["PropertyValue", "ApplianceProperties", "appliance_properties", "ROOT_PASSWORD", "DATAPLANE_PASSWORD"]

@@ -27,7 +27,7 @@ for each. v0.1.10's ``down`` (v0.1.9's too: the same script) leaves the link-sco
 table, so its own ``up`` then fails with "File exists" on the four-field line: a plain restart of
 route-tables.service fails on a healthy v0.1.10 appliance (a repair cleans the tables itself,
 :mod:`tkgs_lib.appliance.repair`). The simulated appliance reads the same scripts on its own
-(:mod:`tkgs_lib.simulators.appliance.scripts`); ``tests/test_release_facts.py`` holds the two readings
+(:mod:`tkgs_simulators.appliance.scripts`); ``tests/test_release_facts.py`` holds the two readings
 against each other.
 """
 

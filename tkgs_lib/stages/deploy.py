@@ -23,7 +23,7 @@ from ..errors import ApplianceError, NotFound, OvaError
 from ..findings import Finding
 from ..ova import DIGEST_PREFIX, Ova, OvfDescriptor
 from ..planning import Plan, Step
-from ..tables import Table
+from ..display.tables import Table
 from ..vsphere.content_api import ContentLibraryApi
 from ..vsphere.vm import (OVF_NETWORK_ORDER, BootWait, DeploySource, DeploySpec, Placement, VmFacts, VmOps, plan_vm,
                           read_vms, vm_table)

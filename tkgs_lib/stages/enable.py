@@ -29,7 +29,7 @@ from ..errors import RestError, SupervisorFailed, TkgsError, VerificationFailed
 from ..findings import Finding
 from ..planning import Plan, Step
 from ..site.workload_management import SupervisorPlan
-from ..tables import Sentence, Table
+from ..display.tables import Sentence, Table
 from . import stage_named
 from .provided import PreparedIds, SupervisorState
 

@@ -27,10 +27,12 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, Optional
 
-from .. import effects, paths
+from .. import effects
+from .. import paths
 from ..errors import TkgsError
 from ..findings import raise_for_errors
 from ..site import Site, load_site
+from ..site.patterns import SITE_NAME
 from ..site.network import NetworkPlan, plan_networks
 from . import Stage, stage_named
 from ..planning import Plan, Step
@@ -114,7 +116,8 @@ class StageRun:
         """Load the site (a relative path: from the working folder, else the checkout) and the run
         folder; with ``require_clean``, stop on any error finding before anything is touched."""
         site = load_site(paths.site_file_path(site_file))
-        run = cls(stage, site, paths.output_folder(output_dir, site.site))
+        name = site.site if SITE_NAME.match(site.site or "") else "site"
+        run = cls(stage, site, paths.output_folder(output_dir, name))
         if require_clean:
             raise_for_errors(run.network.findings)
         return run

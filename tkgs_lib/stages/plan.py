@@ -3,7 +3,7 @@
 This stage reads only the site: its facts are the site's own, its plan has no step to apply, only
 the findings of every rule (:mod:`tkgs_lib.site.network`). What it reports: the subnet summary,
 every reserved address and range, the ``anyip-routes.cfg`` the appliance will write (withheld while
-the plan has errors), and a picture of each network (:mod:`tkgs_lib.picture`).
+the plan has errors), and a picture of each network (:mod:`tkgs_lib.site.picture`).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from . import stage_named
 
 if TYPE_CHECKING:  # `validate` shows the plan as text only: it never needs a Table (pandas) or a Plan
     from ..planning import Plan
-    from ..tables import Table
+    from ..display.tables import Table
 
 STAGE = stage_named("plan")
 
@@ -58,7 +58,7 @@ def subnet_rows(plan: NetworkPlan) -> list[dict]:
 
 def subnet_summary(plan: NetworkPlan) -> Table:
     """The subnet summary as a table (:func:`subnet_rows`)."""
-    from ..tables import Table
+    from ..display.tables import Table
 
     return Table(subnet_rows(plan), empty=SUBNET_EMPTY)
 
@@ -76,7 +76,7 @@ def allocation_rows(plan: NetworkPlan) -> list[dict]:
 
 def allocation_table(plan: NetworkPlan) -> Table:
     """The allocations as a table (:func:`allocation_rows`)."""
-    from ..tables import Table
+    from ..display.tables import Table
 
     return Table(allocation_rows(plan), ALLOCATION_COLUMNS, empty=ALLOCATION_EMPTY)
 

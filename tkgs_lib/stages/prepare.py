@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
-from ..tables import Table
+from ..display.tables import Table
 from ..vsphere.content_api import ContentLibraryApi
 from ..vsphere.library import (ContentLibraryFacts, ContentLibraryOps, library_item_table, library_table,
                                plan_content_libraries, read_content_libraries)

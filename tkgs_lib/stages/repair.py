@@ -13,7 +13,7 @@ from __future__ import annotations
 from ..appliance.checks import ApplianceFacts, appliance_checks, checks_table, gather_appliance_facts
 from ..appliance.repair import RepairOps, diffs_markdown, plan_repair
 from ..planning import Plan
-from ..tables import Table
+from ..display.tables import Table
 from . import stage_named
 
 STAGE = stage_named("repair")

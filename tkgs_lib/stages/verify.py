@@ -20,7 +20,7 @@ from ..appliance.releases import ReleaseChoice
 from ..errors import ApplianceError, VerificationFailed
 from ..findings import Finding
 from ..planning import Plan
-from ..tables import Sentence, Table
+from ..display.tables import Sentence, Table
 from . import stage_named
 
 STAGE = stage_named("verify")

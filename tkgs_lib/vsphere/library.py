@@ -28,7 +28,7 @@ from ..findings import Finding
 from ..ova import DIGEST_PREFIX, Ova, OvaContent
 from ..site import Site
 from ..planning import PendingId, Plan, Step, VALUES_ONLY
-from ..tables import Table
+from ..display.tables import Table
 from .content_api import ITEM_TYPE, ContentLibraryApi, Library, LibraryItem
 from .inventory import Inventory
 from .upload import upload_ova

@@ -19,7 +19,7 @@ from pyVmomi import vim
 from ..credentials import plain
 from ..errors import VSphereError
 from ..ova import CHUNK_SIZE, Ova
-from ..progress import progress_bar
+from ..display.progress import progress_bar
 from .tasks import fault_sentence, vsphere_call, wait_for_task
 from .upload import StreamedBody, lost_connection
 

@@ -220,7 +220,7 @@ def teaming_table(network: NetworkPlan, facts: SwitchFacts):
     """Each site port group's VLAN, failover order (its own or the switch's) and the article's up-link
     check (ok, no active uplink, or cannot check when the switch defines no uplinks, as the
     simulator's), with the switch's uplinks and hosts."""
-    from ..tables import Table
+    from ..display.tables import Table
 
     rows = []
     for want in wanted_portgroups(network):

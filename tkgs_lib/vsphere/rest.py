@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 import requests
 
 from .. import effects
-from ..credentials import basic_auth
+from ..https import basic_auth
 from ..errors import ConnectionFailed, RestError
 from .tls import TlsPolicy, unreachable_sentence
 

@@ -273,7 +273,7 @@ def compliance_table(site: Site, facts: StorageFacts):
 
     Worked out from the tag attachments, against the policy as found or, while it does not exist
     yet, as the site wants it. Rules that are not tag rules (vSAN...) are not judged here."""
-    from ..tables import Table
+    from ..display.tables import Table
 
     storage = site.storage
     if len(facts.policies) == 1:

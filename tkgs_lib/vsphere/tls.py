@@ -30,12 +30,14 @@ from typing import Optional
 import requests
 from requests.adapters import HTTPAdapter
 
+from ..https import ContextAdapter
+
 from ..errors import ConnectionFailed, SiteError
 from ..site.patterns import normalize_thumbprint
 
 log = logging.getLogger(__name__)
 
-__all__ = ["TlsPolicy", "ContextAdapter", "InsecureTlsWarning", "PinMismatch", "normalize_thumbprint", "fingerprint_of",
+__all__ = ["TlsPolicy", "InsecureTlsWarning", "PinMismatch", "normalize_thumbprint", "fingerprint_of",
            "server_fingerprint", "system_context"]
 
 
@@ -88,25 +90,6 @@ def system_context() -> ssl.SSLContext:
         raise SiteError(f"vcenter: this machine has no system CA store ({paths.openssl_cafile} and "
                         f"{paths.openssl_capath} are missing); set vcenter.ca_file or vcenter.thumbprint.")
     return ssl.create_default_context(cafile=cafile, capath=capath)
-
-
-class ContextAdapter(HTTPAdapter):
-    """An HTTPAdapter whose connections verify with one ssl.SSLContext and only with it.
-
-    requests' own ``cert_verify`` would point every connection at certifi's bundle (or
-    ``verify``'s), which urllib3 then loads into the context: REST would trust more than SOAP."""
-
-    def __init__(self, context: ssl.SSLContext, **kwargs) -> None:
-        self._context = context
-        super().__init__(**kwargs)
-
-    def init_poolmanager(self, *args, **kwargs):
-        kwargs["ssl_context"] = self._context
-        return super().init_poolmanager(*args, **kwargs)
-
-    def cert_verify(self, conn, url, verify, cert) -> None:
-        conn.cert_reqs = "CERT_REQUIRED"
-        conn.ca_certs = conn.ca_cert_dir = None
 
 
 class _FingerprintAdapter(HTTPAdapter):

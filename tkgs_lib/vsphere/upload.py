@@ -2,7 +2,7 @@
 
 Every member of the OVA (descriptor, manifest, disks) is PUT straight out of the tar file through
 one update session, in 1 MiB chunks (flat memory) with a progress bar by bytes (plain text in a
-headless record, see :mod:`tkgs_lib.progress`). Each PUT carries the session id, so it goes only
+headless record, see :mod:`tkgs_lib.display.progress`). Each PUT carries the session id, so it goes only
 to an upload address on the vCenter the REST session logged in to, over https, and is sent to
 that vCenter's own base URL with the address's path (:meth:`RestClient.own_url`). On any failure
 the update session is failed and deleted and the item deleted, so nothing half-made remains.
@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Callable, Iterator, Optional
 
 from ..errors import RestError, TkgsError, VSphereError
 from ..ova import CHUNK_SIZE, DIGEST_PREFIX, MemberReader, Ova
-from ..progress import progress_bar
+from ..display.progress import progress_bar
 from .rest import RestClient, unsafe_url
 
 if TYPE_CHECKING:

@@ -23,7 +23,7 @@ from pyVmomi import vim
 
 from ..errors import VSphereError
 from ..planning import PendingId, Plan, Step, VALUES_ONLY
-from ..tables import Table
+from ..display.tables import Table
 from .inventory import Inventory
 from .tasks import vsphere_call, wait_for_task
 

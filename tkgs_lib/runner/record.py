@@ -29,7 +29,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Iterator, Optional, Sequence
 
-from .errors import StageFailed, StageInterrupted, TkgsError
+from ..errors import StageFailed, StageInterrupted, TkgsError
 
 __all__ = ["RECORD_FILE", "StageEntry", "RunRecord",
            "open_run_folder", "run_and_record", "record_not_started"]
@@ -86,8 +86,8 @@ class RunRecord:
     def save(self, secrets: Sequence[str] = ()) -> None:
         """Write ``stages.json`` and ``index.html``, each whole, to their end whatever signal arrives;
         every text scrubbed of ``secrets``."""
-        from .credentials import scrub_text
-        from .files import write_text_whole
+        from ..credentials import scrub_text
+        from ..files import write_text_whole
         from .interruption import checkpoint, shielded
 
         with shielded("stages.json and index.html"):
@@ -102,8 +102,8 @@ class RunRecord:
                                 f"say how far the run got.") from None
 
     def write_index(self, secrets: Sequence[str] = ()) -> Path:
-        from .credentials import scrub_text
-        from .run_index import IndexRow, write_index
+        from ..credentials import scrub_text
+        from .index import IndexRow, write_index
 
         rows = [IndexRow(e.title, self.folder / e.notebook if e.notebook else None, e.seconds,
                          scrub_text(_shown_status(e), secrets)) for e in self.stages]
@@ -113,7 +113,7 @@ class RunRecord:
 
     def expect(self, stages, apply: bool) -> None:
         """Mark ``stages`` pending (a stage run before in this folder is replaced: a rerun)."""
-        from .stages import STAGE_NAMES
+        from ..stages import STAGE_NAMES
 
         for stage in stages:
             self.stages = [e for e in self.stages if e.stage != stage.name]
@@ -159,11 +159,11 @@ def open_run_folder(site, folder: Path) -> Path:
 
 
 def run_and_record(site, stages, folder: Path, *, apply: bool = False, progress: bool = True) -> Iterator:
-    """Run ``stages`` of ``site`` into ``folder`` as :func:`tkgs_lib.runbook.run_stages` does (stopping
+    """Run ``stages`` of ``site`` into ``folder`` as :func:`tkgs_lib.runner.notebooks.run_stages` does (stopping
     at the first failure with its StageFailed), keeping ``stages.json`` and ``index.html`` up to date;
     yields each stage's StageResult as it ends."""
-    from .credentials import scrub_text, secret_values
-    from .runbook import StageRunner
+    from ..credentials import scrub_text, secret_values
+    from .notebooks import StageRunner
 
     folder = Path(folder).absolute()
     secrets = secret_values(site)

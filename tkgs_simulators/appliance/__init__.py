@@ -205,7 +205,7 @@ class ApplianceSimulator:
                   "interfaces": {role: {"mac": self.macs[role]} for role in self.roles}}
         argv = ["ip", "netns", "exec", self.appliance, "unshare", "--mount", "--propagation", "private", "--uts",
                 "--pid", "--fork", "--kill-child", "--mount-proc", sys.executable, "-m",
-                "tkgs_lib.simulators.appliance.guest"]
+                "tkgs_simulators.appliance.guest"]
         self._guest = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                        text=True, preexec_fn=_die_with_parent)
         self._guest.stdin.write(json.dumps(config) + "\n")  # the passwords travel here, never in argv

@@ -1,6 +1,6 @@
 """A table as plain text for a terminal or a log, from rows of plain values, without pandas.
 
-:class:`~tkgs_lib.tables.Table` renders its text through :func:`format_cells`; ``validate`` uses
+:class:`~tkgs_lib.display.tables.Table` renders its text through :func:`format_cells`; ``validate`` uses
 :func:`text_table` on the plan's rows directly, so checking a site never pays for importing pandas
 (most of what one ``validate`` used to cost).
 """

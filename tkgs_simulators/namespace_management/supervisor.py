@@ -43,10 +43,10 @@ import requests
 from com.vmware.vapi.std_client import LocalizableMessage
 from com.vmware.vcenter.namespace_management_client import Clusters, LoadBalancers, Networks
 
-from tkgs_lib.credentials import basic_auth
+from tkgs_lib.https import basic_auth
 from tkgs_lib.errors import SimulatorUnavailable, innermost_cause
-from tkgs_lib.simulators.appliance.netns import run_in_netns
-from tkgs_lib.vsphere.tls import ContextAdapter
+from ..appliance.netns import run_in_netns
+from tkgs_lib.https import ContextAdapter
 
 from .control_plane import PlayedControlPlane
 from .inventory import Appliance

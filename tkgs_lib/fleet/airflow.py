@@ -2,10 +2,10 @@
 
 ``pip install 'tkgs-runbook[airflow]'``, then in a file of Airflow's dags folder::
 
-    from tkgs_lib.airflow_dags import fleet_dag
+    from .airflow import fleet_dag
     dag = fleet_dag("/srv/tkgs/fleet.yaml")
 
-From a fleet file (:mod:`tkgs_lib.fleet_file`) the DAG has one task group per site and in it one
+From a fleet file (:mod:`tkgs_lib.fleet.file`) the DAG has one task group per site and in it one
 task per stage, in runbook order, each on its site's queue (the workers that can reach its vCenter).
 A task runs the very command a person runs for one stage, ``tkgs-runbook run SITE --stages STAGE
 --run-folder <shared>/<dag>/<run>/<site>``, in a child process: the same scrubbing, secret scan,
@@ -31,7 +31,7 @@ import sys
 from pathlib import Path
 from typing import Optional
 
-from .errors import TkgsError
+from ..errors import TkgsError
 
 try:
     import pendulum
@@ -95,8 +95,8 @@ class SiteStageOperator(BaseOperator):
     def _not_started(self, sentence: str) -> AirflowFailException:
         """The failure of a stage whose runner cannot be started (retrying cannot help), entered in the site's
         record as the runner would have, so the fleet index says where and why the site stopped."""
-        from .record import record_not_started
-        from .stages import stage_named
+        from ..runner.record import record_not_started
+        from ..stages import stage_named
 
         try:
             record_not_started(Path(self.run_folder), self.site, self.site_file, stage_named(self.stage), sentence,
@@ -148,7 +148,7 @@ class FleetIndexOperator(BaseOperator):
         self.run_folder, self.sites, self.stages = run_folder, [tuple(s) for s in sites], list(stages)
 
     def execute(self, context) -> None:
-        from .fleet import FleetSite, write_fleet_summary
+        from . import FleetSite, write_fleet_summary
 
         folder = Path(self.run_folder)
         folder.mkdir(parents=True, exist_ok=True)
@@ -163,8 +163,8 @@ def fleet_dag(fleet_file: str | Path, *, dag_id: Optional[str] = None, apply: Op
               **dag_kwargs) -> DAG:
     """The DAG of a fleet file: a task group per site (its stages in order, on its queue and pool), then
     the fleet index. ``apply`` overrides the file's; ``dag_kwargs`` go to the DAG (schedule, tags...)."""
-    from .fleet_file import load_fleet
-    from .stages import stage_named
+    from .file import load_fleet
+    from ..stages import stage_named
 
     fleet = load_fleet(fleet_file)
     dag_id = dag_id or fleet.name

@@ -9,7 +9,7 @@ the lab, the Supervisor's control plane and the load-balancer controller that pr
 appliance, keeping the Supervisor CONFIGURING until HAProxy serves its virtual IP; :mod:`.inventory` reads the
 simulator (sessions, clusters, appliance VMs); :mod:`.server` answers the
 ``/api/vcenter/namespace-management/`` paths that the simulator proxies to it, each answer marked
-as a stand-in's. :class:`~tkgs_lib.simulators.vcsim.VCenterSimulator` runs it.
+as a stand-in's. :class:`~tkgs_simulators.vcsim.VCenterSimulator` runs it.
 
 The package itself imports nothing: :mod:`.settings` stays light for the simulator's module to
 load at once, and VMware's bindings, which the rest needs, load when a simulator starts.

@@ -3,11 +3,11 @@
 :func:`build_vcsim` compiles the bundled Go launcher once and caches the binary;
 :class:`VCenterSimulator` runs it on a loopback port with its own 2048-bit
 certificate and real credentials, so clients exercise verified TLS and a login
-that can fail. ``python -m tkgs_lib.simulators.vcsim`` starts one for a person.
+that can fail. ``python -m tkgs_simulators.vcsim`` starts one for a person.
 
 govmomi implements no Workload Management enable, so the simulator's
 ``/api/vcenter/namespace-management/`` paths are proxied (by the launcher, over TLS) to a stand-in
-of ours run in a thread of this process (:mod:`tkgs_lib.simulators.namespace_management`);
+of ours run in a thread of this process (:mod:`tkgs_simulators.namespace_management`);
 :class:`VCenterSimulator` exposes its faults and the enable requests it accepted to the tests.
 """
 
@@ -262,7 +262,7 @@ class VCenterSimulator:
 
     def control_plane(self, cluster: str):
         """The Supervisor's control plane the stand-in plays for ``cluster`` (a
-        :class:`~tkgs_lib.simulators.supervisor.SupervisorControlPlane`: its servers, and
+        :class:`~tkgs_simulators.supervisor.SupervisorControlPlane`: its servers, and
         ``stop_server``/``start_server`` to take one down), or None when it plays none (no
         Supervisor, not yet deployed, or no lab given in :attr:`supervisor`)."""
         supervisor = self._need_stand_in().supervisor(cluster)

@@ -12,8 +12,8 @@ from typing import Optional
 
 from jupyter_server.services.kernels.kernelmanager import ServerKernelManager
 
-from .errors import TkgsError
-from .kernel_sockets import PrivateSockets, new_socket_folder
+from ..errors import TkgsError
+from .kernels import PrivateSockets, new_socket_folder
 
 
 class LabKernelManager(PrivateSockets, ServerKernelManager):

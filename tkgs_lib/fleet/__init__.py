@@ -30,9 +30,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Optional, Sequence
 
-from .errors import SiteError, TkgsError
-from .files import write_text_whole
-from .record import FAILED, INTERRUPTED, OK, PENDING, RUNNING, RunRecord
+from ..errors import SiteError, TkgsError
+from ..files import write_text_whole
+from ..runner.record import FAILED, INTERRUPTED, OK, PENDING, RUNNING, RunRecord
 
 __all__ = ["FleetSite", "FLEET_FILE", "load_fleet_sites", "group_by_vcenter", "startable", "run_fleet",
            "write_fleet_summary"]
@@ -82,8 +82,8 @@ class FleetSite:
 def load_fleet_sites(site_files: Sequence[str]) -> list[FleetSite]:
     """Each site file read once: its name and vCenter, or the sentence saying why it cannot run.
     Site names name the run folders, so two files of one site name cannot both run."""
-    from .site import load_site
-    from .site.patterns import SITE_NAME
+    from ..site import load_site
+    from ..site.patterns import SITE_NAME
 
     sites, names = [], {}
     for given in site_files:
@@ -115,7 +115,7 @@ def group_by_vcenter(sites: Sequence[FleetSite]) -> tuple[list[str], list[str]]:
     not be asked (their sites stay grouped by that address)."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from .vsphere.connection import vcenter_identity
+    from ..vsphere.connection import vcenter_identity
 
     first: dict[str, FleetSite] = {}
     for s in sites:
@@ -318,7 +318,7 @@ def _start(site: FleetSite, stages, apply: bool) -> None:
 
 
 def _finished(site: FleetSite) -> None:
-    from .credentials import scrub_text_files, secret_values
+    from ..credentials import scrub_text_files, secret_values
 
     site.exit_status = site.process.returncode
     # The runner's last words (its error sentence) came after its own last scrub.
@@ -362,7 +362,7 @@ def fleet_summary(sites: Sequence[FleetSite]) -> str:
 
 def write_fleet_summary(folder: Path, sites: Sequence[FleetSite], stage_names: Sequence[str]) -> Path:
     """``fleet.json`` and ``index.html`` of the fleet folder, from each site's own record."""
-    from .run_index import FleetRow, write_fleet_index
+    from ..runner.index import FleetRow, write_fleet_index
 
     rows, data = [], []
     for s in sites:

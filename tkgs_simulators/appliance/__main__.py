@@ -1,4 +1,4 @@
-"""``python -m tkgs_lib.simulators.appliance [SITE.yaml] [--release v0.2.0]``: a simulated appliance for a
+"""``python -m tkgs_simulators.appliance [SITE.yaml] [--release v0.2.0]``: a simulated appliance for a
 person to poke at.
 
 Deployed as the site says (the example site by default) from the release's OVA (v0.1.10, the
@@ -31,7 +31,7 @@ def deployed_properties(site_file: Path, release: str, passwords: dict[str, str]
     from tkgs_lib.ova import parse_descriptor
     from tkgs_lib.site import load_site
     from tkgs_lib.site.network import plan_networks
-    from tkgs_lib.simulators.ova import haproxy_descriptor
+    from ..ova import haproxy_descriptor
 
     site = load_site(site_file)
     descriptor = parse_descriptor(haproxy_descriptor(f"haproxy-{release}", version=release))
@@ -47,7 +47,7 @@ def main(argv: list[str]) -> int:
 
     for signum in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, stop)
-    parser = argparse.ArgumentParser(prog="python -m tkgs_lib.simulators.appliance")
+    parser = argparse.ArgumentParser(prog="python -m tkgs_simulators.appliance")
     parser.add_argument("site", nargs="?", default=str(CHECKOUT / "examples" / "example-site.yaml"))
     parser.add_argument("--release", default=ARTICLE_RELEASE, choices=tuple(PLAYED),
                         help="the appliance release it boots as (its first boot and units)")

@@ -12,7 +12,7 @@ the appliance would read, the VM's property values (the simulator keeps them in 
   and publishes its CA in ``guestinfo.dataplaneapi.cacert`` (base64 of the PEM): the user's own
   CA when ``appliance.ca_cert`` and ``appliance.ca_cert_key`` were sent, else one it makes. In the
   end-to-end run it first boots a full simulated appliance from those values and the VM's MACs
-  (:mod:`tkgs_lib.simulators.appliance`), and publishes that appliance's CA.
+  (:mod:`tkgs_simulators.appliance`), and publishes that appliance's CA.
 
 What it saw at each power-on is kept in :attr:`FirstBoot.boots`, for the tests. The tests and
 ``tkgs-runbook demo`` start one beside the simulator.
@@ -30,10 +30,10 @@ from typing import Callable, Optional
 from pyVim.connect import Disconnect, SmartConnect
 from pyVmomi import vim
 
-from tkgs_lib.simulators.appliance.dataplane_server import make_ca as appliance_ca
-from tkgs_lib.simulators.appliance.scripts import ARTICLE_RELEASE, played
-from tkgs_lib.simulators.appliance.scripts.ovf_to_cloud_init import CA_CRT
-from tkgs_lib.simulators.extra_config import extra_config_values
+from .appliance.dataplane_server import make_ca as appliance_ca
+from .appliance.scripts import ARTICLE_RELEASE, played
+from .appliance.scripts.ovf_to_cloud_init import CA_CRT
+from .extra_config import extra_config_values
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ def make_ca(hostname: str) -> str:
 
 
 class FirstBoot:
-    """Watches a :class:`~tkgs_lib.simulators.vcsim.VCenterSimulator`; plays each VM's first boot."""
+    """Watches a :class:`~tkgs_simulators.vcsim.VCenterSimulator`; plays each VM's first boot."""
 
     def __init__(self, sim, *, poll: float = 0.2,
                  appliance: Optional[Callable[[str, dict[str, str], list[str]], str]] = None) -> None:

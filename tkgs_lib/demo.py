@@ -8,9 +8,9 @@ from typing import Optional
 
 import yaml
 
-from ..appliance.releases import ARTICLE_RELEASE
-from ..interruption import checkpoint, shielded
-from ..paths import CHECKOUT
+from .appliance.releases import ARTICLE_RELEASE
+from .runner.interruption import checkpoint, shielded
+from .paths import CHECKOUT
 
 EXAMPLE_SITE = CHECKOUT / "examples" / "example-site.yaml"
 
@@ -43,7 +43,7 @@ class _Appliances:
         self.running: list = []
 
     def boot(self, vm_name: str, properties: dict, macs: list) -> str:
-        from .appliance import ROLES, ApplianceSimulator
+        from tkgs_simulators.appliance import ROLES, ApplianceSimulator
 
         roles = [r for r in ROLES if properties.get(f"network.{r}_ip")]
         sim = ApplianceSimulator(dict(properties), macs=dict(zip(roles, macs)), lab=self.lab, release=self.release,
@@ -85,14 +85,14 @@ def run_demo(output: Path, *, disk_size: int = 2 * 1024 * 1024, fault: str = ART
     import secrets
     import tempfile
 
-    from ..credentials import secret_env_fields
-    from ..errors import TkgsError
-    from ..run_index import IndexRow
-    from ..site import parse_site
-    from .appliance import available
-    from .appliance.netns import Namespace, entered
-    from .first_boot import FirstBoot
-    from .vcsim import VCenterSimulator
+    from .credentials import secret_env_fields
+    from .errors import TkgsError
+    from .runner.index import IndexRow
+    from .site import parse_site
+    from tkgs_simulators.appliance import available
+    from tkgs_simulators.appliance.netns import Namespace, entered
+    from tkgs_simulators.first_boot import FirstBoot
+    from tkgs_simulators.vcsim import VCenterSimulator
 
     reason = available()
     if reason:
@@ -126,12 +126,12 @@ def _demo_stages(sim, appliances, work: str, output: Path, passwords: dict, disk
     import os
     import sys
 
-    from ..errors import StageFailed, StageInterrupted
-    from ..run_index import IndexRow, write_index
-    from ..runbook import StageRunner, new_run_folder
-    from ..site import load_site, parse_site
-    from ..stages import stage_named
-    from .ova import build_ova
+    from .errors import StageFailed, StageInterrupted
+    from .runner.index import IndexRow, write_index
+    from .runner.notebooks import StageRunner, new_run_folder
+    from .site import load_site, parse_site
+    from .stages import stage_named
+    from tkgs_simulators.ova import build_ova
 
     ova = build_ova(Path(work) / f"haproxy-{ARTICLE_RELEASE}.ova", disk_size=disk_size)
     data = simulator_site_data(sim, ova=ova)
@@ -238,7 +238,7 @@ def _count_checks(checks_csv: Path) -> int:
 
     rows = pd.read_csv(checks_csv, keep_default_na=False)
     if set(rows["status"]) != {"ok"}:
-        from ..errors import TkgsError
+        from .errors import TkgsError
 
         raise TkgsError(f"the demo's last verify saved failed checks in {checks_csv}.")
     return len(rows)

@@ -12,8 +12,8 @@ from typing import Optional
 
 from netaddr import IPAddress
 
-from .findings import errors
-from .site.network import NetworkPlan, usable_addresses
+from ..findings import errors
+from .network import NetworkPlan, usable_addresses
 
 __all__ = ["draw_address_space"]
 

@@ -11,15 +11,15 @@ from datetime import datetime
 from pathlib import Path
 from typing import Optional, Sequence
 
-from .credentials import (fields_holding_secrets, scan_for_secrets, scrub_notebook, scrub_text, scrub_text_files,
+from ..credentials import (fields_holding_secrets, scan_for_secrets, scrub_notebook, scrub_text, scrub_text_files,
                           secret_values, unscrubbable_secrets)
-from .effects import EFFECTS_FILE, account, read_effects
-from .errors import StageFailed, StageInterrupted, TkgsError
-from .files import write_text_whole
+from ..effects import EFFECTS_FILE, account, read_effects
+from ..errors import StageFailed, StageInterrupted, TkgsError
+from ..files import write_text_whole
 from .interruption import checkpoint, on_give_up, shielded, take_held
-from .paths import NOTEBOOKS
-from .site import Site
-from .stages import Stage
+from ..paths import NOTEBOOKS
+from ..site import Site
+from ..stages import Stage
 
 log = logging.getLogger(__name__)
 MIN_SCANNED = 4  # a shorter secret would be "found" in every file; the scrubber still masks it
@@ -30,7 +30,7 @@ def new_run_folder(site: Site, output: Path) -> Path:
     """A new folder ``<site>-<timestamp>`` under ``output``, as an absolute path (a relative
     ``output`` is taken from the caller's working folder); a site name that is not a plain name
     (a path like ``../x`` or ``/tmp/x``) is refused before anything is made."""
-    from .site.patterns import SITE_NAME
+    from ..site.patterns import SITE_NAME
 
     output = Path(output).absolute()
 
@@ -127,7 +127,7 @@ class StageRunner:
     def __enter__(self) -> "StageRunner":
         if self.values["apply"]:
             self.lock = apply_lock(self.site, self.run_folder)
-        from .kernel_sockets import new_socket_folder  # with jupyter_client: not on the command line's start
+        from .kernels import new_socket_folder  # with jupyter_client: not on the command line's start
 
         self.sockets = new_socket_folder()
         return self
@@ -171,7 +171,7 @@ class StageRunner:
                                     kernel_manager_class=managers)
             except pm.PapermillExecutionError as exc:
                 failure, ename = f"{exc.ename}: {exc.evalue}", exc.ename
-            except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM/SIGHUP (see tkgs_lib.interruption)
+            except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM/SIGHUP (see tkgs_lib.runner.interruption)
                 interrupted, failure = exc, "interrupted"
             except Exception as exc:  # the kernel died, a timeout, a full disk...: still a failed stage, still a record
                 failure = f"the notebook could not be executed: {type(exc).__name__}: {exc}"
@@ -234,7 +234,7 @@ def apply_lock(site: Site, run_folder: Path):
     import fcntl
     import hashlib
 
-    from .paths import cache_dir
+    from ..paths import cache_dir
 
     target = f"{site.vcenter.server}:{site.vcenter.port}" if site.vcenter else "no vCenter"
     key = hashlib.sha256(f"{target}/{site.site}".encode()).hexdigest()[:16]
@@ -258,13 +258,13 @@ def apply_lock(site: Site, run_folder: Path):
 
 def _ipc_kernel_manager(folder: Path):
     """A kernel manager whose channels are Unix sockets in ``folder`` (private to the user): a stage's
-    kernel holds vCenter's password (see tkgs_lib.kernel_sockets)."""
+    kernel holds vCenter's password (see tkgs_lib.runner.kernels)."""
     import uuid
 
     from jupyter_client.manager import AsyncKernelManager
     from traitlets import default
 
-    from .kernel_sockets import PrivateSockets
+    from .kernels import PrivateSockets
 
     class IpcKernelManager(PrivateSockets, AsyncKernelManager):
         made: list = []  # every manager of this run, so an interrupted run can stop their kernels

@@ -13,10 +13,10 @@ what the controller met (HAProxy's own words when it cannot bind an address the 
 reconciling for the Supervisor's life, as controllers do, so the Supervisor runs as soon as the
 appliance is fixed, and a load balancer changed behind its back is put back.
 
-Played with real parts: :class:`~tkgs_lib.simulators.supervisor.SupervisorControlPlane` (three
+Played with real parts: :class:`~tkgs_simulators.supervisor.SupervisorControlPlane` (three
 TLS servers in a namespace on the lab's workload bridge, their certificates issued by the vCenter
 simulator's own CA, as VMCA issues a real Supervisor's, so a client that trusts vCenter's CA
-verifies the Supervisor) and :func:`~tkgs_lib.simulators.supervisor.reconcile_load_balancer`
+verifies the Supervisor) and :func:`~tkgs_simulators.supervisor.reconcile_load_balancer`
 against the appliance's Data Plane API, from inside the lab's network namespace.
 """
 
@@ -31,8 +31,8 @@ from typing import Optional
 from com.vmware.vcenter.namespace_management_client import Clusters
 
 from tkgs_lib.errors import SimulatorUnavailable
-from tkgs_lib.simulators.appliance.netns import run_in_netns
-from tkgs_lib.simulators.supervisor import (ControlPlaneServer, SupervisorControlPlane, reconcile_load_balancer,
+from ..appliance.netns import run_in_netns
+from ..supervisor import (ControlPlaneServer, SupervisorControlPlane, reconcile_load_balancer,
                                             remove_load_balancer)
 
 log = logging.getLogger(__name__)

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
-from .errors import SiteError
-from .findings import Finding, capped, errors, sort_findings
+from ..errors import SiteError
+from ..findings import Finding, capped, errors, sort_findings
 
 __all__ = ["EXIT_OK", "EXIT_ERRORS", "EXIT_UNREADABLE", "SiteCheck", "check_site", "validate_files"]
 
@@ -63,8 +63,8 @@ def _count(n: int, what: str) -> str:
 
 def check_site(path: str | Path) -> SiteCheck:
     """Load one site file and run every rule; an unreadable file is a SiteCheck saying why."""
-    from .site import load_site
-    from .site.network import plan_networks
+    from . import load_site
+    from .network import plan_networks
 
     try:
         plan = plan_networks(load_site(path))
@@ -127,9 +127,9 @@ def _print_findings(findings: Sequence[Finding], out) -> None:
 
 
 def _print_tables(plan, out) -> None:
-    from .stages.plan import (ALLOCATION_EMPTY, SUBNET_EMPTY, allocation_rows, preview_anyip_routes,
+    from ..stages.plan import (ALLOCATION_EMPTY, SUBNET_EMPTY, allocation_rows, preview_anyip_routes,
                               subnet_rows)
-    from .text_table import text_table
+    from ..display.text_table import text_table
 
     print("Subnet summary", file=out)
     print(text_table(subnet_rows(plan), ["network", "VLAN", "port group", "CIDR", "gateway", "appliance", "usable"],

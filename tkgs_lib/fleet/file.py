@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from .errors import SiteError, TkgsError
+from ..errors import SiteError, TkgsError
 
 __all__ = ["Fleet", "FleetEntry", "load_fleet"]
 
@@ -93,10 +93,10 @@ class _Reader:
 
 def load_fleet(path: str | Path) -> Fleet:
     """Read and check a fleet file, and every site file it names. TkgsError names the file and field."""
-    from .credentials import secret_env_fields
-    from .site import load_site
-    from .site.loading import _StrictLoader
-    from .stages import select_stages
+    from ..credentials import secret_env_fields
+    from ..site import load_site
+    from ..site.loading import _StrictLoader
+    from ..stages import select_stages
 
     import yaml
 

@@ -12,7 +12,7 @@ from typing import Any, MutableMapping
 
 import ipywidgets as w
 
-from .credentials import mentions_secret
+from ..credentials import mentions_secret
 from .notebook import kernel_allows_input
 
 

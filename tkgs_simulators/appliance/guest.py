@@ -1,7 +1,7 @@
 """The simulated appliance's first process: PID 1 of its PID namespace, in its network namespace,
 with a private view of the filesystem. It boots as the appliance does, from the property values.
 
-Started by :class:`~tkgs_lib.simulators.appliance.ApplianceSimulator` with the configuration as
+Started by :class:`~tkgs_simulators.appliance.ApplianceSimulator` with the configuration as
 JSON on standard input (never on the command line: it holds the root password). It
 
 1. makes the private view: tmpfs on ``/run`` and ``/var/log``; ``/etc``, ``/root`` and
@@ -45,7 +45,9 @@ import sys
 import time
 from pathlib import Path
 
-from . import children, load_balancer, units
+from . import children
+from . import load_balancer
+from . import units
 from .dataplane_server import make_ca, serve
 from .scripts import played
 from .scripts.ovf_to_cloud_init import CA_CRT, CA_KEY, WORKLOAD_NETWORKS_CFG

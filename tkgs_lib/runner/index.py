@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Sequence
 
-from .files import write_text_whole
+from ..files import write_text_whole
 
 __all__ = ["FleetRow", "IndexRow", "write_fleet_index", "write_index"]
 
@@ -40,7 +40,7 @@ def _link(path: Optional[Path], folder: Path) -> str:
 def _csv_table(path: Path) -> str:
     import pandas as pd
 
-    from .tables import Table
+    from ..display.tables import Table
 
     if not path.exists():
         return "<p><em>No checks of the appliance were saved in this run.</em></p>"
@@ -49,7 +49,7 @@ def _csv_table(path: Path) -> str:
 
 def _provided_table(folder: Path) -> str:
     """What the run's stages provided for the ones after them (provided.json)."""
-    from .stages.provided import Provided
+    from ..stages.provided import Provided
 
     rows = [f"<tr><td>{html.escape(what)}</td><td>{html.escape(shown)}</td></tr>"
             for what, shown in Provided.load(folder).rows()]

@@ -37,11 +37,11 @@ from typing import Optional, Sequence
 
 import requests
 
-from tkgs_lib.credentials import basic_auth
+from tkgs_lib.https import basic_auth
 from tkgs_lib.errors import ApplianceError, SimulatorUnavailable
-from tkgs_lib.simulators.appliance.dataplane_server import issue_server_cert, load_cert_chain, make_ca
-from tkgs_lib.simulators.appliance.netns import add_netns, del_netns, ip, namespaces, need_root, new_name, run_in_netns, sweep
-from tkgs_lib.vsphere.tls import ContextAdapter
+from .appliance.dataplane_server import issue_server_cert, load_cert_chain, make_ca
+from .appliance.netns import add_netns, del_netns, ip, namespaces, need_root, new_name, run_in_netns, sweep
+from tkgs_lib.https import ContextAdapter
 
 __all__ = ["SupervisorControlPlane", "ControlPlaneServer", "program_load_balancer", "reconcile_load_balancer",
            "remove_load_balancer", "CONTROL_PLANE_PORTS", "STAND_IN", "LOAD_BALANCER_NAME"]

@@ -16,7 +16,7 @@ from pathlib import Path
 from jupyter_client.connect import ConnectionFileMixin
 from traitlets import Unicode, default
 
-from .errors import TkgsError
+from ..errors import TkgsError
 
 
 def new_socket_folder(prefix: str = "tkgs-") -> Path:

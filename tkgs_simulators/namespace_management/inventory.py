@@ -21,7 +21,7 @@ import requests
 from pyVim.connect import Disconnect, SmartConnect
 from pyVmomi import vim
 
-from tkgs_lib.vsphere.tls import ContextAdapter
+from tkgs_lib.https import ContextAdapter
 
 from ..extra_config import extra_config_values
 
