@@ -244,7 +244,7 @@ def demo_times(work: Path) -> list:
     """The demo run here (its simulators, its stages with apply): each stage's title and seconds."""
     from tkgs_lib.demo import run_demo
 
-    return [(row.title, row.seconds) for row in run_demo(work / "demo").rows]
+    return [(result.stage.title, result.seconds) for result in run_demo(work / "demo").results]
 
 
 def main(argv=None) -> int:

@@ -378,7 +378,7 @@ def test_a_run_stopped_by_a_signal_stops_its_kernel_and_keeps_the_record(tmp_pat
 
 
 def test_a_second_apply_of_the_same_site_stops_naming_the_run_that_holds_it(tmp_path):
-    from tkgs_lib.runner.notebooks import apply_lock
+    from tkgs_lib.runner.folders import apply_lock
     from tkgs_lib.site import load_site
 
     site = write_site(tmp_path)

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from tkgs_lib.errors import TkgsError
-from tkgs_lib.runner.notebooks import run_stages
+from tkgs_lib.runner.site_run import run_site
+from tkgs_lib.stages import StageCall
 from tkgs_lib.site import load_site
 from tkgs_lib.stages import STAGES, select_stages
 
@@ -37,7 +38,8 @@ def test_the_runner_refuses_a_notebook_that_lacks_a_parameter(tmp_path):
     plan_notebook.write_text(json.dumps(nb))
     site = load_site(ROOT / "examples" / "example-site.yaml")
     with pytest.raises(TkgsError) as refused:
-        run_stages(site, select_stages(["plan"]), tmp_path / "run", notebooks=notebooks, progress=False)
+        list(run_site(site, [StageCall(s) for s in select_stages(["plan"])], tmp_path / "run", notebooks=notebooks,
+                      progress=False))
     assert "does not declare the parameter(s) site_file" in str(refused.value)
     assert not (tmp_path / "run" / "01_plan_networks.ipynb").exists()  # nothing was executed
 
@@ -85,7 +87,8 @@ def test_a_secret_that_reaches_the_run_folder_encoded_fails_the_run_naming_the_f
     site = load_site(ROOT / "examples" / "example-site.yaml")
     (tmp_path / "run").mkdir()
     with pytest.raises(StageFailed) as failed:
-        run_stages(site, select_stages(["plan"]), tmp_path / "run", notebooks=notebooks, progress=False)
+        list(run_site(site, [StageCall(s) for s in select_stages(["plan"])], tmp_path / "run", notebooks=notebooks,
+                      progress=False))
     assert "after stage 'plan' a secret value was found in leak.txt (encoded): the run stops." in str(failed.value)
     assert "a-vcenter-secret" not in str(failed.value)
     assert base64.b64encode(b"a-vcenter-secret").decode() not in str(failed.value)

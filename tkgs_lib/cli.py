@@ -31,9 +31,9 @@ def cmd_validate(args) -> int:
 
 
 def cmd_run(args) -> int:
-    from .runner.notebooks import new_run_folder
-    from .runner.record import open_run_folder, run_and_record
-    from .stages import select_stages
+    from .runner.folders import new_run_folder, open_run_folder
+    from .runner.site_run import run_site
+    from .stages import StageCall, select_stages
     from .site import load_site
 
     if len(args.site) > 1:  # a fleet: each site a run of its own, in a child process
@@ -52,7 +52,8 @@ def cmd_run(args) -> int:
     print(f"run folder: {folder}", flush=True)
     results = []
     try:
-        for result in run_and_record(site, stages, folder, apply=args.apply, progress=sys.stderr.isatty()):
+        for result in run_site(site, [StageCall(s) for s in stages], folder, apply=args.apply,
+                               progress=sys.stderr.isatty()):
             results.append(result)
             print(f"  done: {result.notebook.name}  ({result.html.name})"
                   + (f"  {result.changed}" if args.apply and result.stage.changes else ""), flush=True)

@@ -67,7 +67,7 @@ class DemoResult:
     folder: Path
     index: Path
     summary: str
-    rows: list = field(default_factory=list)  # IndexRow per stage run, in order: title, notebook, seconds, status
+    results: list = field(default_factory=list)  # each stage's StageResult, in order
 
 
 def run_demo(output: Path, *, disk_size: int = 2 * 1024 * 1024, fault: str = ARTICLE_FAULT) -> DemoResult:
@@ -87,7 +87,6 @@ def run_demo(output: Path, *, disk_size: int = 2 * 1024 * 1024, fault: str = ART
 
     from .credentials import secret_env_fields
     from .errors import TkgsError
-    from .runner.index import IndexRow
     from .site import parse_site
     from tkgs_simulators.appliance import available
     from tkgs_simulators.appliance.netns import Namespace, entered
@@ -98,7 +97,6 @@ def run_demo(output: Path, *, disk_size: int = 2 * 1024 * 1024, fault: str = ART
     if reason:
         raise TkgsError(f"the demo builds the simulated appliance in network namespaces and cannot run here: {reason}.")
     output = Path(output).absolute()
-    rows: list[IndexRow] = []
     # The passwords in the variables the example site names, when set (a person's, or a test's canaries),
     # else fresh ones: the notebooks read them from there, never from a parameter or a file.
     example = parse_site(EXAMPLE_SITE.read_text(), source=EXAMPLE_SITE)
@@ -115,22 +113,33 @@ def run_demo(output: Path, *, disk_size: int = 2 * 1024 * 1024, fault: str = ART
         appliances = simulators.enter_context(_Appliances(lab.name, fault, ARTICLE_RELEASE))
         simulators.callback(sim.stop_supervisors)  # at teardown, before the appliances they program
         simulators.enter_context(FirstBoot(sim, appliance=appliances.boot))
-        return _demo_stages(sim, appliances, work, output, passwords, disk_size, rows)
+        return _demo_stages(sim, appliances, work, output, passwords, disk_size)
     finally:
         checkpoint("demo:teardown")
         with shielded("the simulators' teardown (their processes, namespaces and files)", last=True):
             simulators.close()
 
 
-def _demo_stages(sim, appliances, work: str, output: Path, passwords: dict, disk_size: int, rows: list) -> "DemoResult":
+# The demo's stages: the article, with its fault found by the first verify (a failure the run goes on
+# after), repaired, verified again, then Workload Management.
+def demo_calls() -> list:
+    from .stages import StageCall, stage_named
+
+    return [StageCall(stage_named("plan")), StageCall(stage_named("prepare")), StageCall(stage_named("deploy")),
+            StageCall(stage_named("verify"), goes_on_after="VerificationFailed"), StageCall(stage_named("repair")),
+            StageCall(stage_named("verify"), "verify-again"), StageCall(stage_named("enable"))]
+
+
+def _demo_stages(sim, appliances, work: str, output: Path, passwords: dict, disk_size: int) -> "DemoResult":
+    """The demo's site written into a new run folder, then its stages run as ``run`` runs them
+    (:func:`~tkgs_lib.runner.site_run.run_site`: the same stages.json, provided.json and index)."""
     import os
     import sys
 
-    from .errors import StageFailed, StageInterrupted
-    from .runner.index import IndexRow, write_index
-    from .runner.notebooks import StageRunner, new_run_folder
+    from .errors import StageInterrupted
+    from .runner.folders import new_run_folder
+    from .runner.site_run import run_site
     from .site import load_site, parse_site
-    from .stages import stage_named
     from tkgs_simulators.ova import build_ova
 
     ova = build_ova(Path(work) / f"haproxy-{ARTICLE_RELEASE}.ova", disk_size=disk_size)
@@ -147,60 +156,35 @@ def _demo_stages(sim, appliances, work: str, output: Path, passwords: dict, disk
     site = load_site(site_file)
     previous = {name: os.environ.get(name) for name in passwords}
     os.environ.update(passwords)
-    found = ""
+    found: list[str] = []  # the fault the first verify found, read before the second verify rewrites its checks
 
-    def stopped(summary: str) -> None:
-        with shielded("the demo's index.html"):
-            write_index(folder, site_file, rows, summary)
+    def concluded(results) -> str:
+        checks = _count_checks(folder / "verify-checks.csv")
+        fault = found[0] if found else "none found"
+        return (f"demo: plan, prepare and deploy ok; verify found the injected fault ({fault}); repair fixed it; "
+                f"verify again: all {checks} checks ok; Workload Management enabled: {_supervisor_answering(folder)}.")
 
+    results = []
     try:
-        with StageRunner(site, folder, apply=True, progress=sys.stderr.isatty()) as runner:
-            for name in ("plan", "prepare", "deploy"):
-                result = runner.run(stage_named(name))
-                rows.append(IndexRow(result.stage.title, result.notebook, result.seconds, "ok"))
-            try:
-                result = runner.run(stage_named("verify"))
-                rows.append(IndexRow("Verify the HAProxy appliance", result.notebook, result.seconds, "ok"))
-            except StageFailed as exc:
-                if exc.result is None or exc.result.ename != "VerificationFailed":
-                    raise
-                found = _first_failure(folder / "verify-checks.csv")
-                rows.append(IndexRow("Verify the HAProxy appliance", exc.result.notebook, exc.result.seconds,
-                                     f"found the injected fault: {found}"))
-            result = runner.run(stage_named("repair"))
-            rows.append(IndexRow(result.stage.title, result.notebook, result.seconds, "ok: repaired"))
-            result = runner.run(stage_named("verify"), record_as="05_verify_haproxy_again.ipynb")
-            rows.append(IndexRow("Verify the HAProxy appliance again", result.notebook, result.seconds, "ok"))
-            result = runner.run(stage_named("enable"))
-            rows.append(IndexRow(result.stage.title, result.notebook, result.seconds,
-                                 f"ok: {_supervisor_answering(folder)}"))
-    except StageFailed as exc:
-        failed = exc.result
-        if failed is not None:
-            status = "interrupted" if isinstance(exc, StageInterrupted) else "failed"
-            rows.append(IndexRow(failed.stage.title, failed.notebook, failed.seconds, f"{status}: {failed.error}"))
-        stopped(f"The demo stopped: {exc.message.splitlines()[0]}")
-        raise
-    except KeyboardInterrupt as exc:  # between stages, or before the first
-        done = ", ".join(r.title for r in rows) or "no stage"
-        message = (f"the demo was stopped by {str(exc) or 'a signal'} between its stages: {done} had run; the "
-                   f"simulators are removed. See {folder / 'index.html'}.")
-        stopped(f"The demo stopped: {message}")
-        raise StageInterrupted(message) from None
+        for result in run_site(site, demo_calls(), folder, apply=True, progress=sys.stderr.isatty(),
+                               conclusion=concluded):
+            results.append(result)
+            if result.stage.name == "verify" and result.error and not found:
+                found.append(_first_failure(folder / "verify-checks.csv"))
+    except KeyboardInterrupt as exc:  # between stages, or before the first: the record says which had run
+        done = ", ".join(r.stage.title for r in results) or "no stage"
+        raise StageInterrupted(f"the demo was stopped by {str(exc) or 'a signal'} between its stages: {done} had "
+                               f"run; the simulators are removed. See {folder / 'index.html'}.") from None
     finally:
         for name, value in previous.items():  # as they were before the demo
             if value is None:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
-    with shielded("the demo's last secret scan and index.html"):
-        checkpoint("demo:index")
-        checks = _count_checks(folder / "verify-checks.csv")
-        summary = (f"demo: plan, prepare and deploy ok; verify found the injected fault ({found or 'none found'}); "
-                   f"repair fixed it; verify again: all {checks} checks ok; Workload Management enabled: "
-                   f"{_supervisor_answering(folder)}.")
-        index = write_index(folder, site_file, rows, summary)
-    return DemoResult(folder, index, summary, list(rows))
+    from .runner.record import RunRecord
+
+    record = RunRecord.read(folder)
+    return DemoResult(folder, folder / "index.html", record.note if record else "", results)
 
 
 def _first_failure(checks_csv: Path) -> str:

@@ -1,4 +1,7 @@
-"""The runbook: stage notebooks executed in order by papermill into one run folder."""
+"""A stage's notebook executed by papermill into a run folder, on a kernel of its own, and its record kept:
+scrubbed, marked where a signal stopped it, exported as HTML, the folder scanned for secrets; what it
+changed read from the ledger (:mod:`tkgs_lib.effects`). The order of stages and the run record are
+:mod:`tkgs_lib.runner.site_run`'s."""
 
 from __future__ import annotations
 
@@ -26,31 +29,6 @@ MIN_SCANNED = 4  # a shorter secret would be "found" in every file; the scrubber
 
 
 
-def new_run_folder(site: Site, output: Path) -> Path:
-    """A new folder ``<site>-<timestamp>`` under ``output``, as an absolute path (a relative
-    ``output`` is taken from the caller's working folder); a site name that is not a plain name
-    (a path like ``../x`` or ``/tmp/x``) is refused before anything is made."""
-    from ..site.patterns import SITE_NAME
-
-    output = Path(output).absolute()
-
-    name = site.site or "site"
-    if not SITE_NAME.match(name):
-        raise TkgsError(f"site {name!r} cannot name a run folder: use letters, digits, '.', '_' and '-' only.")
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    folder = output / f"{name}-{stamp}"
-    n = 1
-    try:
-        while folder.exists():
-            n += 1
-            folder = output / f"{name}-{stamp}-{n}"
-        folder.mkdir(parents=True)
-    except OSError as exc:
-        raise TkgsError(f"cannot create the run folder {folder}: {exc.strerror or exc}; "
-                        f"choose another --output.") from None
-    return folder
-
-
 @dataclass
 class StageResult:
     """One executed stage: its record, how long it took, what failed (scrubbed), and what it changed,
@@ -75,23 +53,6 @@ class StageResult:
     def changed(self) -> str:
         """What the stage changed, in words, from the ledger."""
         return account(self.effects, nothing="It changed nothing.")
-
-
-def run_stages(site: Site, stages: Sequence[Stage], run_folder: Path, *, apply: bool = False,
-               notebooks: Path = NOTEBOOKS, progress: bool = True,
-               results: Optional[list[StageResult]] = None) -> list[Path]:
-    """Execute each stage's notebook in order; stop at the first failure with StageFailed.
-
-    Only site values reach the notebooks (the site file's path, the run folder, apply): a
-    secret is read inside the notebook from the environment, and any secret value that
-    still shows up in an executed notebook is scrubbed before its HTML is written. After each
-    stage every file of the run folder is scanned for the site's secrets (plain, URL-encoded,
-    base64): a hit fails the run and names the file. ``results`` collects each StageResult."""
-    results = [] if results is None else results
-    with StageRunner(site, run_folder, apply=apply, notebooks=notebooks, progress=progress) as runner:
-        for stage in stages:
-            results.append(runner.run(stage))
-    return [r.notebook for r in results]
 
 
 class StageRunner:
@@ -126,6 +87,8 @@ class StageRunner:
 
     def __enter__(self) -> "StageRunner":
         if self.values["apply"]:
+            from .folders import apply_lock
+
             self.lock = apply_lock(self.site, self.run_folder)
         from .kernels import new_socket_folder  # with jupyter_client: not on the command line's start
 
@@ -226,34 +189,6 @@ class StageRunner:
             raise StageFailed(f"stage {stage.name!r} ({stage.title}) failed: {result.error}\n{changed}\n{see}",
                               result)
         return result
-
-
-def apply_lock(site: Site, run_folder: Path):
-    """One apply at a time per site and vCenter from this machine: two at once once made two of each
-    library. Returns the open lock file (closing it releases the lock); TkgsError names the holder."""
-    import fcntl
-    import hashlib
-
-    from ..paths import cache_dir
-
-    target = f"{site.vcenter.server}:{site.vcenter.port}" if site.vcenter else "no vCenter"
-    key = hashlib.sha256(f"{target}/{site.site}".encode()).hexdigest()[:16]
-    folder = cache_dir() / "locks"
-    folder.mkdir(parents=True, exist_ok=True)
-    handle = open(folder / f"{key}.lock", "a+")
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        handle.seek(0)
-        holder = handle.read().strip() or "another run"
-        handle.close()
-        raise TkgsError(f"another apply of site {site.site!r} against vCenter {target} is running ({holder}): wait "
-                        f"for it to end, then run again; two at once would each create what the other is creating.") from None
-    handle.seek(0)
-    handle.truncate()
-    handle.write(f"run folder {run_folder}, process {os.getpid()}, since {datetime.now():%Y-%m-%d %H:%M:%S}")
-    handle.flush()
-    return handle
 
 
 def _ipc_kernel_manager(folder: Path):

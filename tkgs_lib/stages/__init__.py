@@ -25,7 +25,7 @@ from ..errors import TkgsError
 from .provided import (ApplianceCa, ApplianceRelease, ApplianceVm, DataplaneAddress, PreparedIds,
                        SupervisorState)
 
-__all__ = ["Stage", "STAGES", "STAGE_NAMES", "stage_named", "select_stages"]
+__all__ = ["Stage", "StageCall", "STAGES", "STAGE_NAMES", "stage_named", "select_stages"]
 
 
 @dataclass(frozen=True)
@@ -36,12 +36,36 @@ class Stage:
     parameters: tuple[str, ...]  # every one is declared in the notebook's parameters cell
     changes: str = ""  # what it changes when applied ("" for a stage that only reads)
     secrets: tuple[str, ...] = ()  # the site fields naming the secrets it may read (credentials.SECRETS)
-    needs: tuple[type, ...] = ()  # the values (stages.provided) it takes from earlier stages of the run folder
+    needs: tuple[type, ...] = ()  # values (stages.provided) it cannot do without: provided, or stood in for
+    takes: tuple[type, ...] = ()  # values it uses when provided, and otherwise finds for itself
     provides: tuple[type, ...] = ()  # the values it provides for the stages after it
+    module_name: str = ""  # where its read_facts, plan and reports live ("": tkgs_lib.stages.<name>)
 
     @property
     def module(self) -> str:
-        return f"{__name__}.{self.name}"
+        return self.module_name or f"{__name__}.{self.name}"
+
+
+@dataclass(frozen=True)
+class StageCall:
+    """A stage as a run calls it: under a name of its own when the run calls it twice (its entry in
+    stages.json and its notebook's file), and the failure of a cell after which the run goes on (the
+    demo's first verify, which finds the fault the demo put there)."""
+
+    stage: Stage
+    name: str = ""  # "": the stage's own
+    goes_on_after: str = ""  # the class name of the exception a failed cell raised, e.g. VerificationFailed
+
+    def __post_init__(self) -> None:
+        if not self.name:
+            object.__setattr__(self, "name", self.stage.name)
+
+    @property
+    def notebook(self) -> str:
+        """The executed notebook's file name in the run folder."""
+        if self.name == self.stage.name:
+            return self.stage.notebook
+        return self.stage.notebook.replace(".ipynb", f"_{self.name.removeprefix(self.stage.name + '-')}.ipynb")
 
 
 _VCENTER, _ROOT, _DATAPLANE = "vcenter.password_env", "haproxy.root_password_env", "haproxy.dataplane_password_env"
@@ -50,17 +74,46 @@ STAGES: tuple[Stage, ...] = (
     Stage("prepare", "02_prepare_vsphere.ipynb", "Prepare vSphere", ("site_file", "output_dir", "apply"),
           changes="vSphere", secrets=(_VCENTER,), provides=(PreparedIds,)),
     Stage("deploy", "03_deploy_haproxy.ipynb", "Deploy the HAProxy appliance", ("site_file", "output_dir", "apply"),
-          changes="vSphere", secrets=(_VCENTER, _ROOT, _DATAPLANE), needs=(PreparedIds,),
+          changes="vSphere", secrets=(_VCENTER, _ROOT, _DATAPLANE), takes=(PreparedIds,),
           provides=(ApplianceRelease, ApplianceCa, DataplaneAddress, ApplianceVm)),
     # verify reads vCenter only for the appliance's CA when the run folder holds none
     Stage("verify", "04_verify_haproxy.ipynb", "Verify the HAProxy appliance", ("site_file", "output_dir"),
-          secrets=(_VCENTER, _ROOT, _DATAPLANE), needs=(ApplianceCa, ApplianceRelease, DataplaneAddress)),
+          secrets=(_VCENTER, _ROOT, _DATAPLANE), takes=(ApplianceCa, ApplianceRelease, DataplaneAddress)),
     Stage("repair", "05_repair_haproxy.ipynb", "Repair the HAProxy appliance", ("site_file", "output_dir", "apply"),
-          changes="the appliance", secrets=(_ROOT,), needs=(ApplianceRelease,)),
+          changes="the appliance", secrets=(_ROOT,), takes=(ApplianceRelease,)),
     Stage("enable", "06_enable_workload_management.ipynb", "Enable Workload Management",
           ("site_file", "output_dir", "apply"), changes="Workload Management", secrets=(_VCENTER, _ROOT, _DATAPLANE),
-          needs=(PreparedIds, ApplianceCa, DataplaneAddress, ApplianceRelease), provides=(SupervisorState,)),
+          takes=(PreparedIds, ApplianceCa, DataplaneAddress), provides=(SupervisorState,)),
 )
+
+
+def _extra_stages(builtin: tuple[Stage, ...]) -> tuple[Stage, ...]:
+    """Stages of one's own, from ``TKGS_EXTRA_STAGES``: importable modules, comma-separated, each holding a
+    STAGE (its read_facts, plan and reports beside it) whose notebook is in the notebooks folder; they join
+    the registry after the runbook's own. Every process of a run (the runner, its kernels, a fleet's
+    sites) reads the same environment, so each sees the same stages."""
+    import importlib
+    import os
+    from dataclasses import replace
+
+    extra: list[Stage] = []
+    for name in (n.strip() for n in os.environ.get("TKGS_EXTRA_STAGES", "").split(",")):
+        if not name:
+            continue
+        try:
+            stage = getattr(importlib.import_module(name), "STAGE", None)
+        except ImportError as exc:
+            raise TkgsError(f"TKGS_EXTRA_STAGES names the module {name!r}, which cannot be imported ({exc}).") from None
+        if not isinstance(stage, Stage):
+            raise TkgsError(f"the module {name!r} (TKGS_EXTRA_STAGES) holds no STAGE: define STAGE = Stage(...) in it.")
+        if stage.name in {s.name for s in (*builtin, *extra)}:
+            raise TkgsError(f"the module {name!r} (TKGS_EXTRA_STAGES) names its stage {stage.name!r}, which is "
+                            f"taken: give it a name of its own.")
+        extra.append(replace(stage, module_name=stage.module_name or name))
+    return tuple(extra)
+
+
+STAGES = STAGES + _extra_stages(STAGES)
 STAGE_NAMES = tuple(s.name for s in STAGES)
 
 

@@ -1,9 +1,11 @@
 """What stages provide for the stages after them: typed values in the run folder's ``provided.json``.
 
 Each kind of value is declared once here (:data:`VALUES`): its type (a small dataclass), the stage
-that provides it, the site field that stands in when no stage of this run folder did, and the system
-a stage reads it from itself when neither does. Choosing among those is the business of the code that
-owns the value, one resolver each: the CA's beside :mod:`tkgs_lib.appliance.ca` (``ca_for``), the
+that provides it, and the site field that stands in when no stage of this run folder did. A stage
+*needs* a value it cannot do without (the runner checks it is provided, or stood in for, before the
+stage's kernel starts) or *takes* one it uses when provided and otherwise finds for itself (vCenter's
+ids, looked up by name; the CA, read from the VM). Choosing among those is the business of the code
+that owns the value, one resolver each: the CA's beside :mod:`tkgs_lib.appliance.ca` (``ca_for``), the
 release's beside :mod:`tkgs_lib.appliance.releases` (``release_for``), the Data Plane API's address
 beside :mod:`tkgs_lib.appliance.dataplane` (``dataplane_for``), the port groups' ids beside
 :mod:`tkgs_lib.vsphere.inventory` (``Inventory.portgroup_ids``); each takes plain values, so the
@@ -96,7 +98,6 @@ class Value:
     provider: str  # the stage that provides it
     stands_in: str = ""  # the site field(s) that stand in when no stage provided it
     given: Callable[[object], bool] = lambda site: False  # whether the site gives that stand-in
-    read_from: str = ""  # the system a stage reads it from itself when neither ("vCenter, by name")
 
     def shown(self, value) -> str:
         """The value in a few words, for the run's index."""
@@ -125,16 +126,16 @@ def _site_ova(site) -> bool:
 
 VALUES: tuple[Value, ...] = (
     Value(PreparedIds, "prepared_ids", "vCenter's ids of the port groups, the storage policy and the subscribed "
-          "library", "prepare", read_from="vCenter, by the site's names"),
+          "library", "prepare"),
     Value(ApplianceRelease, "appliance_release", "the appliance's release", "deploy",
           stands_in="the site's OVA (content_libraries.haproxy.ova or haproxy.ova), else v0.1.10 with a warning",
           given=lambda site: True),
     Value(ApplianceCa, "appliance_ca", "the appliance's CA", "deploy", stands_in="haproxy.ca_cert_file",
-          given=lambda site: bool(site.haproxy.ca_cert_file), read_from="vCenter (the VM's guestinfo)"),
+          given=lambda site: bool(site.haproxy.ca_cert_file)),
     Value(DataplaneAddress, "dataplane", "the Data Plane API's address", "deploy",
           stands_in="haproxy.management_ip and haproxy.dataplane_port", given=lambda site: True),
-    Value(ApplianceVm, "appliance_vm", "the appliance's VM", "deploy", read_from="vCenter, by haproxy.vm_name"),
-    Value(SupervisorState, "supervisor", "the Supervisor", "enable", read_from="vCenter"),
+    Value(ApplianceVm, "appliance_vm", "the appliance's VM", "deploy"),
+    Value(SupervisorState, "supervisor", "the Supervisor", "enable"),
 )
 
 
@@ -195,13 +196,13 @@ def provide(folder: Path, *values) -> Provided:
 
 
 def missing(stage, folder: Path, site) -> list[str]:
-    """One sentence for each value ``stage`` needs that nothing gives it: no stage of ``folder`` provided
-    it, no site field stands in for it, and the stage does not read it for itself."""
+    """One sentence for each value ``stage`` needs that nothing gives it: no stage of ``folder`` provided it
+    and no site field stands in for it."""
     provided = Provided.load(folder)
     out = []
     for kind in stage.needs:
         value = value_of(kind)
-        if provided.get(kind) is not None or value.given(site) or value.read_from:
+        if provided.get(kind) is not None or value.given(site):
             continue
         stand_in = f", or set {value.stands_in}" if value.stands_in else ""
         out.append(f"stage {stage.name!r} needs {value.what}, which no stage of the run folder {folder} provided: run "
