@@ -33,7 +33,7 @@ from ..errors import ApplianceError
 from .checks import Check
 from .commands import CommandRunner, gather_many
 from .facts import ANYIP_FILE, ANYIP_UNIT, ConfigText, Route, config_file, routes
-from .load_balancer import Frontend, LoadBalancerState, read_load_balancer
+from .load_balancer import NOT_CHECKED_YET, Frontend, LoadBalancerState, read_load_balancer
 from .supervisor_endpoint import API_PORT, Handshake, handshake
 
 __all__ = ["VirtualIpRange", "SupervisorView", "SupervisorFacts", "read_supervisor", "gather_supervisor_facts",
@@ -304,25 +304,38 @@ def _server_rows(frontend: Frontend, state: LoadBalancerState) -> list[Check]:
     running = state.runtime.get(backend)
     rows = []
     for server in configured:
-        check = f"HAProxy server {server.name} of {backend} ({server.address})"
+        check, expected = f"HAProxy server {server.name} of {backend} ({server.address})", "up, its health check passed"
         held = next((r for r in running or () if r.name == server.name), None)
         if held is None:
-            rows.append(Check(check, "up", "not in HAProxy's running configuration", "failed",
+            rows.append(Check(check, expected, "not in HAProxy's running configuration", "failed",
                               f"HAProxy does not run backend {backend} (see the row of frontend {frontend.name})."))
             continue
         stat = state.server_stat(backend, server.name)
         health = " ".join(p for p in (stat.check_status, stat.check_desc) if p) if stat else ""
         found = held.operational_state + (f" ({health})" if health else "") + (
             f", {held.admin_state}" if held.admin_state and held.admin_state != "ready" else "")
-        if held.operational_state == "up" and held.admin_state in ("", "ready"):
-            rows.append(Check(check, "up", found, "ok"))
-        elif held.admin_state not in ("", "ready"):
-            rows.append(Check(check, "up", found, "failed",
+        port = server.check_port or server.port or API_PORT
+        up = held.operational_state == "up"  # also before HAProxy's first health check (see PASSED_CHECKS)
+        if held.admin_state not in ("", "ready"):
+            rows.append(Check(check, expected, found, "failed",
                               f"{server.name} is in {held.admin_state} on HAProxy (set by hand or by a controller): "
                               f"HAProxy sends it nothing until it is ready again."))
+        elif up and stat is not None and stat.check_passed:
+            rows.append(Check(check, expected, found, "ok"))
+        elif up and stat is not None and not stat.checked:
+            rows.append(Check(check, expected, found, "warning",
+                              f"HAProxy does not check {server.name}'s health, so it sends it connections whether or "
+                              f"not its API server answers: the Supervisor's load-balancer controller normally "
+                              f"enables the check; read the Supervisor's messages."))
+        elif up and (stat is None or stat.last_check in NOT_CHECKED_YET):
+            said = f" ({stat.last_check})" if stat is not None and stat.last_check else ""
+            rows.append(Check(check, expected, found, "failed",
+                              f"HAProxy has not completed a health check of {server.address}:{port} yet{said}, and "
+                              f"reports a server up until its first check, so nothing yet says {server.name} answers: "
+                              f"run the checks again in a few seconds; if it stays so, read /var/log/haproxy.log on "
+                              f"the appliance."))
         else:
-            port = server.check_port or server.port or API_PORT
-            rows.append(Check(check, "up", found, "failed",
+            rows.append(Check(check, expected, found, "failed",
                               f"HAProxy's health check of {server.address}:{port} fails: the control-plane VM "
                               f"{server.name} or its API server is down, or unreachable from the appliance's workload "
                               f"interface; the other servers carry the traffic meanwhile. See the Supervisor's "
