@@ -87,8 +87,25 @@ def test_a_supervisor_served_through_the_load_balancer_passes_every_row():
     assert row(checks, "TLS").found == ("TLSv1.3 handshake, answered by supervisor-cp-2 (10.64.8.51), certificate "
                                         "issued by vcenter")
     assert row(checks, "HAProxy frontend").found == f"frontend supervisor-control-plane: {VIP}:6443, {VIP}:443"
-    assert row(checks, "virtual IP range").found == ("in 10.64.1.0/24 (/etc/vmware/anyip-routes.cfg), local routes "
-                                                     "present")
+    assert row(checks, "virtual IP range").found == ("inside 10.64.1.0/24, a line of /etc/vmware/anyip-routes.cfg; "
+                                                     "local routes present")
+
+
+def test_a_range_is_shown_inside_the_lines_the_file_holds_not_as_the_blocks_it_splits_into():
+    """The article's virtual IPs, its /24 less the broadcast address, once read as eight blocks
+    10.64.1.0/25, 10.64.1.128/26, ... (/etc/vmware/anyip-routes.cfg): the file holds one line."""
+    usable = view(virtual_ip_ranges=(VirtualIpRange(VIP, 255),))
+    vips = row(supervisor_checks(facts(view=usable), SITE_RANGES), "virtual IP range")
+    assert (vips.check, vips.status) == (f"virtual IP range {VIP} + 255 (10.64.1.0-10.64.1.254)", "ok")
+    assert vips.found == "inside 10.64.1.0/24, a line of /etc/vmware/anyip-routes.cfg; local routes present"
+    halves = facts(view=usable, anyip_file=ConfigText(("10.64.1.0/25", "10.64.1.128/25", "10.64.9.0/24")),
+                   local_routes=[Route("10.64.1.0/25", "local", "lo"), Route("10.64.1.128/25", "local", "lo")])
+    vips = row(supervisor_checks(halves, SITE_RANGES), "virtual IP range")
+    assert vips.found == ("inside 10.64.1.0/25, 10.64.1.128/25, lines of /etc/vmware/anyip-routes.cfg; local routes "
+                          "present")
+    unrouted = row(supervisor_checks(facts(view=usable, local_routes=[]), SITE_RANGES), "virtual IP range")
+    assert unrouted.found == "10.64.1.0/24, a line of /etc/vmware/anyip-routes.cfg, without a local route"
+    assert unrouted.fix.startswith("anyip-routes.service did not add the local route for 10.64.1.0/24:")
 
 
 def test_a_range_the_site_lacks_is_named_with_the_fix_that_extends_anyip_routes():
@@ -118,7 +135,8 @@ def test_a_range_the_site_holds_but_the_appliance_lacks_says_run_the_repair_stag
 def test_a_range_in_the_file_without_its_local_route_points_at_the_unit():
     checks = supervisor_checks(facts(local_routes=[]), SITE_RANGES)
     vips = row(checks, "virtual IP range")
-    assert (vips.status, vips.found) == ("failed", "10.64.1.0/24 in the file but without a local route")
+    assert (vips.status, vips.found) == ("failed", "10.64.1.0/24, a line of /etc/vmware/anyip-routes.cfg, without a "
+                                                   "local route")
     assert vips.fix.startswith("anyip-routes.service did not add the local route for 10.64.1.0/24")
 
 
@@ -344,8 +362,8 @@ def test_a_range_missing_from_anyip_routes_is_found_and_repaired(vcsim, tmp_path
         assert info.api_server_cluster_endpoint == VIP and messages_of(info) == []
         checks = checks_when(supervised, lambda checks: {c.status for c in checks} == {"ok"},
                              "every row ok after the repair", timeout=15)
-        assert row(checks, "virtual IP range").found == ("in 10.64.1.0/24 (/etc/vmware/anyip-routes.cfg), local "
-                                                         "routes present")
+        assert row(checks, "virtual IP range").found == ("inside 10.64.1.0/24, a line of /etc/vmware/anyip-routes.cfg; "
+                                                         "local routes present")
         assert row(checks, "TLS").found.startswith("TLSv1.3 handshake, answered by supervisor-cp-")
     finally:
         end(supervised)

@@ -343,16 +343,25 @@ def _server_rows(frontend: Frontend, state: LoadBalancerState) -> list[Check]:
     return rows
 
 
+def _line_block(line: str) -> Optional[netaddr.IPNetwork]:
+    """What one line of anyip-routes.cfg serves: a CIDR block; a line with host bits set is refused by
+    the kernel (anyip-routes.service's own failure), so it serves nothing (None)."""
+    try:
+        return netaddr.IPNetwork(str(ipaddress.IPv4Network(line.strip())))
+    except ValueError:
+        return None
+
+
 def _served_blocks(lines: Sequence[str]) -> netaddr.IPSet:
-    """What anyip-routes.cfg's lines serve: each a CIDR block; a line with host bits set is refused by
-    the kernel (anyip-routes.service's own failure), so it serves nothing."""
-    served = netaddr.IPSet()
-    for line in lines:
-        try:
-            served.add(netaddr.IPNetwork(str(ipaddress.IPv4Network(line.strip()))))
-        except ValueError:
-            continue
-    return served
+    """What anyip-routes.cfg's lines serve together."""
+    return netaddr.IPSet(block for block in map(_line_block, lines) if block is not None)
+
+
+def _lines_holding(lines: Sequence[str], addresses: netaddr.IPSet) -> str:
+    """The lines of anyip-routes.cfg that serve any of ``addresses``, as the file holds them: the file
+    holds 10.64.1.0/24, not the eight blocks 10.64.1.0-10.64.1.254 splits into."""
+    return ", ".join(line for line in lines if (block := _line_block(line)) is not None
+                     and addresses & netaddr.IPSet([block]))
 
 
 def _local_blocks(local_routes: Sequence[Route]) -> netaddr.IPSet:
@@ -368,6 +377,12 @@ def _local_blocks(local_routes: Sequence[Route]) -> netaddr.IPSet:
 
 def _blocks(addresses: netaddr.IPSet) -> str:
     return ", ".join(str(c) for c in addresses.iter_cidrs())
+
+
+def _held_by(lines: Sequence[str], addresses: netaddr.IPSet) -> str:
+    """"10.64.1.0/24, a line of /etc/vmware/anyip-routes.cfg": the file's own lines holding ``addresses``."""
+    holding = _lines_holding(lines, addresses)
+    return f"{holding}, {'lines' if ', ' in holding else 'a line'} of {ANYIP_FILE}"
 
 
 def _range_rows(facts: SupervisorFacts, site_ranges: Sequence[str]) -> list[Check]:
@@ -394,15 +409,15 @@ def _range_rows(facts: SupervisorFacts, site_ranges: Sequence[str]) -> list[Chec
             continue
         not_in_file, not_routed = wanted - in_file, (wanted & in_file) - routed
         if not not_in_file and not not_routed:
-            rows.append(Check(check, expected, f"in {_blocks(in_file & wanted)} ({ANYIP_FILE}), local routes present",
-                              "ok"))
+            rows.append(Check(check, expected, f"inside {_held_by(facts.anyip_file.lines, wanted)}; local routes "
+                                                f"present", "ok"))
             continue
         found = []
         if not_in_file:
             found.append(f"{_blocks(not_in_file)} not in {ANYIP_FILE}"
                          f" (it holds {', '.join(facts.anyip_file.lines) or 'no range'})")
         if not_routed:
-            found.append(f"{_blocks(not_routed)} in the file but without a local route")
+            found.append(f"{_held_by(facts.anyip_file.lines, not_routed)}, without a local route")
         fixes = []
         if not_in_file:
             known, unknown = not_in_file & site, not_in_file - site
@@ -417,7 +432,8 @@ def _range_rows(facts: SupervisorFacts, site_ranges: Sequence[str]) -> list[Chec
                              f"socket'): run the repair stage, which rewrites {ANYIP_FILE} from "
                              f"haproxy.load_balancer_ranges")
         if not_routed:
-            fixes.append(f"{ANYIP_UNIT} did not add the local route for {_blocks(not_routed)}: see the verify "
+            fixes.append(f"{ANYIP_UNIT} did not add the local route for "
+                         f"{_lines_holding(facts.anyip_file.lines, not_routed)}: see the verify "
                          f"stage's {ANYIP_UNIT} row; the repair stage starts it again")
         rows.append(Check(check, expected, "; ".join(found), "failed", "; ".join(fixes) + "."))
     return rows
