@@ -23,6 +23,10 @@ if TYPE_CHECKING:
     from .workload_management import SupervisorPlan
 
 ROLES = ("management", "workload", "frontend")
+# What the Supervisor takes, as the plan's allocations name it (the workload_management block's values)
+SUPERVISOR_MANAGEMENT = "Supervisor management range"  # its 5 control-plane addresses
+SUPERVISOR_VIPS = "Supervisor virtual IP range"  # what Workload Management gives the load balancer
+SUPERVISOR_SERVICES = "Supervisor services range"  # Kubernetes services, routed inside the Supervisor only
 MAX_RANGES = 4096  # of each kind: more than any appliance or Workload Management can use
 Block = Union[IPNetwork, IPRange]
 
@@ -137,6 +141,19 @@ class NetworkPlan:
             add("workload range", r.path, r.first, r.last, r.text)
         for r in self.load_balancer_ranges:
             add("load-balancer range", r.path, r.first, r.last, r.text)
+        wm = self.workload_management
+        if wm is not None:  # what the enable stage gives the Supervisor, from the workload_management block
+            block = "workload_management"
+            if wm.management is not None:
+                m = wm.management
+                add(SUPERVISOR_MANAGEMENT, f"{block}.supervisor_start", int(m.start), int(m.last), str(m.start))
+            for r in wm.virtual_ip_ranges:  # null: the load-balancer ranges less network and broadcast addresses
+                written = r.source.startswith(f"{block}.")
+                add(SUPERVISOR_VIPS, r.source if written else f"{block}.virtual_ip_ranges", int(r.start), int(r.last),
+                    r.text if written else "")
+            if wm.services_cidr is not None:
+                services = wm.services_cidr
+                add(SUPERVISOR_SERVICES, f"{block}.services_cidr", services.first, services.last, str(services))
         return sorted(rows, key=lambda a: (int(a.first), int(a.last)))
 
 
