@@ -208,6 +208,18 @@ def test_supervisor_start_written_with_a_prefix_says_to_write_the_address_alone(
 
 # --- virtual IP ranges ----------------------------------------------------------------------------------
 
+def test_the_blocks_a_fix_adds_to_the_load_balancer_ranges_are_ones_the_address_plan_takes():
+    """10.64.0.8-10.64.0.15 holds the appliance's frontend address: 10.64.0.8/29 added to the appliance's
+    ranges would make AnyIP answer for it, so the blocks to add leave it out."""
+    found = at(findings_for({f"{WM}.virtual_ip_ranges": ["10.64.0.8-10.64.0.15"]}), f"{WM}.virtual_ip_ranges[0]")
+    (served,) = [f for f in found if "not inside the appliance's anyip ranges" in f.message]
+    blocks = ["10.64.0.8/31", "10.64.0.11/32", "10.64.0.12/30"]
+    assert served.fix.startswith("add 10.64.0.8/31, 10.64.0.11/32 and 10.64.0.12/30 to haproxy.load_balancer_ranges")
+    added = findings_for({f"{WM}.virtual_ip_ranges": ["10.64.0.8-10.64.0.15"],
+                          "haproxy.load_balancer_ranges": ["10.64.1.0/24", *blocks]})
+    assert [f for f in added if f.is_error and f.path.startswith("haproxy.load_balancer_ranges")] == []
+
+
 def test_a_virtual_ip_range_outside_the_anyip_ranges_names_the_address_and_what_to_add():
     """Known field problems: the ranges must lie inside anyip-routes.cfg's, or HAProxy cannot bind."""
     (f,) = at(findings_for({f"{WM}.virtual_ip_ranges": ["10.64.0.200-10.64.1.50"]}), f"{WM}.virtual_ip_ranges[0]")

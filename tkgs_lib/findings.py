@@ -19,8 +19,10 @@ class Finding:
     ``suggested`` is the value a fix names for ``path``, worked out for this site, as text: one value,
     or the items that take the place of a list's item (two ranges for one). Written there, it leaves
     no error at ``path`` and brings none elsewhere: a rule suggests only what the plan accepts (see
-    :func:`settle_suggestions`). A fix that names a value to write always carries it here; an "e.g."
-    in a fix shows a form, and is no value for this site."""
+    :func:`settle_suggestions`). A fix that names a value to write at ``path`` always carries it here;
+    an "e.g." in a fix shows a form, and is no value for this site; blocks a fix says to add to another
+    field (the load-balancer ranges a virtual IP range lies outside) are named in its words only, and
+    are ones that field takes."""
 
     severity: Severity
     path: str  # the field, e.g. networks.frontend.gateway

@@ -605,14 +605,22 @@ class _Planner:
             # Outside the virtual-IP network the appliance cannot take them either: no block to add.
             fix = f"{within} (the {self.network.vip_role} network's virtual IPs)."
         else:
-            blocks = [str(c) for a, b in gaps[:SHOWN + 1] for c in iprange_to_cidrs(IPAddress(a), IPAddress(b))]
-            if len(blocks) <= SHOWN:
+            # Only blocks the address plan takes: none may hold a gateway, an appliance, network or
+            # broadcast address (held by this range, its own finding says so) or a workload address.
+            refused = Intervals([(t.first, t.last) for t in self.special] +
+                                [(w.first, w.last) for w in self.network.workload_ranges])
+            pieces = [piece for a, b in gaps for piece in refused.gaps(a, b)]
+            blocks = [str(c) for a, b in pieces[:SHOWN + 1] for c in iprange_to_cidrs(IPAddress(a), IPAddress(b))]
+            if not blocks:
+                add = ""
+            elif len(blocks) <= SHOWN:
                 add = f"add {_listed(blocks)} to haproxy.load_balancer_ranges"
             else:
-                enclosing = spanning_cidr([IPAddress(gaps[0][0]), IPAddress(gaps[-1][1])])
-                add = (f"add the blocks {_listed(blocks)} (or the one block {enclosing}, if every address in it is "
-                       f"free) to haproxy.load_balancer_ranges")
-            fix = f"{add} and repair the appliance's anyip-routes.cfg (vCenter never extends it), or {within}."
+                enclosing = spanning_cidr([IPAddress(pieces[0][0]), IPAddress(pieces[-1][1])])
+                one = "" if refused.overlapping(enclosing.first, enclosing.last) else f" (or the one block {enclosing})"
+                add = f"add the blocks {_listed(blocks)}{one} to haproxy.load_balancer_ranges"
+            fix = (f"{add} and repair the appliance's anyip-routes.cfg (vCenter never extends it), or {within}." if add
+                   else f"{within} (the {self.network.vip_role} network's virtual IPs).")
         self.error(key, f"virtual IP range {_as_written(r)} is not inside the appliance's anyip ranges "
                         f"(haproxy.load_balancer_ranges: {_listed(self.network.load_balancer_lines)}): {outside}, "
                         f"and HAProxy cannot bind an address its anyip-routes.cfg lacks.", fix)
