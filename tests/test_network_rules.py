@@ -144,7 +144,8 @@ def test_first_last_load_balancer_range_lists_exact_blocks_to_write():
     assert "not one CIDR block" in f.message
     assert "14 blocks 10.64.1.1/32, 10.64.1.2/31, 10.64.1.4/30" in f.message
     assert "10.64.1.128/26, 10.64.1.192/27" in f.message
-    assert f.fix.startswith("write those blocks as separate ranges: 10.64.1.1/32, 10.64.1.2/31") and len(f.suggested) == 14
+    assert f.fix.startswith("write those blocks as separate ranges: 10.64.1.1/32, 10.64.1.2/31")
+    assert len(f.suggested) == 14
 
 
 def test_first_last_that_is_exactly_one_block_says_which_to_write():

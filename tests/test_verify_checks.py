@@ -242,22 +242,21 @@ def test_the_lines_a_fix_names_are_the_ones_the_plan_accepts():
 
 # journalctl -u anyip-routes.service after the article's first boot, a hand edit of anyip-routes.cfg to another
 # bad line and `systemctl restart` (ip's words as iproute2 6.1 prints them)
-TWO_STARTS = """\
-Nov 20 15:30:07 haproxy01 systemd[1]: Starting anyip-routes.service...
-Nov 20 15:30:07 haproxy01 anyiproutectl.sh[777]: adding route for 10.64.0.1/23
-Nov 20 15:30:07 haproxy01 anyiproutectl.sh[777]: RTNETLINK answers: Invalid argument
-Nov 20 15:30:07 haproxy01 systemd[1]: anyip-routes.service: Control process exited, code=exited, status=2/INVALIDARGUMENT
-Nov 20 15:30:07 haproxy01 anyiproutectl.sh[781]: route already removed for 10.64.0.1/23
-Nov 20 15:30:07 haproxy01 systemd[1]: anyip-routes.service: Failed with result 'exit-code'.
-Nov 20 15:30:07 haproxy01 systemd[1]: Failed to start anyip-routes.service.
-Nov 20 15:41:12 haproxy01 systemd[1]: Starting anyip-routes.service...
-Nov 20 15:41:12 haproxy01 anyiproutectl.sh[912]: adding route for 10.64.1.0/33
-Nov 20 15:41:12 haproxy01 anyiproutectl.sh[912]: Error: any valid prefix is expected rather than "10.64.1.0/33".
-Nov 20 15:41:12 haproxy01 systemd[1]: anyip-routes.service: Control process exited, code=exited, status=1/FAILURE
-Nov 20 15:41:12 haproxy01 anyiproutectl.sh[915]: route already removed for 10.64.1.0/33
-Nov 20 15:41:12 haproxy01 systemd[1]: anyip-routes.service: Failed with result 'exit-code'.
-Nov 20 15:41:12 haproxy01 systemd[1]: Failed to start anyip-routes.service.
-"""
+TWO_STARTS = "".join(f"Nov 20 {when} haproxy01 {who}: {said}\n" for when, who, said in [
+    ("15:30:07", "systemd[1]", "Starting anyip-routes.service..."),
+    ("15:30:07", "anyiproutectl.sh[777]", "adding route for 10.64.0.1/23"),
+    ("15:30:07", "anyiproutectl.sh[777]", "RTNETLINK answers: Invalid argument"),
+    ("15:30:07", "systemd[1]", "anyip-routes.service: Control process exited, code=exited, status=2/INVALIDARGUMENT"),
+    ("15:30:07", "anyiproutectl.sh[781]", "route already removed for 10.64.0.1/23"),
+    ("15:30:07", "systemd[1]", "anyip-routes.service: Failed with result 'exit-code'."),
+    ("15:30:07", "systemd[1]", "Failed to start anyip-routes.service."),
+    ("15:41:12", "systemd[1]", "Starting anyip-routes.service..."),
+    ("15:41:12", "anyiproutectl.sh[912]", "adding route for 10.64.1.0/33"),
+    ("15:41:12", "anyiproutectl.sh[912]", 'Error: any valid prefix is expected rather than "10.64.1.0/33".'),
+    ("15:41:12", "systemd[1]", "anyip-routes.service: Control process exited, code=exited, status=1/FAILURE"),
+    ("15:41:12", "anyiproutectl.sh[915]", "route already removed for 10.64.1.0/33"),
+    ("15:41:12", "systemd[1]", "anyip-routes.service: Failed with result 'exit-code'."),
+    ("15:41:12", "systemd[1]", "Failed to start anyip-routes.service.")])
 
 
 def test_the_last_start_decides_and_an_unknown_error_is_shown_in_the_units_words():

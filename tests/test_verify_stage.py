@@ -139,8 +139,8 @@ def test_after_a_hand_edit_and_a_restart_the_unit_is_judged_by_its_last_start(tm
     assert unit.found == ("failed: 'Error: any valid prefix is expected rather than \"10.64.1.0/33\".' on the line "
                           "10.64.1.0/33")
     assert "10.64.0.1/23" not in unit.fix
-    rows = ["failed units (systemctl list-units --state failed)", "anyip-routes.service", "/etc/vmware/anyip-routes.cfg",
-            "local route for 10.64.1.0/24"]
+    rows = ["failed units (systemctl list-units --state failed)", "anyip-routes.service",
+            "/etc/vmware/anyip-routes.cfg", "local route for 10.64.1.0/24"]
     assert {name: repaired[name].status for name in rows} == dict.fromkeys(rows, "ok")
 
 

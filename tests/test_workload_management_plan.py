@@ -154,7 +154,8 @@ def test_a_prefix_length_written_where_the_last_address_belongs_gets_the_reading
     assert f.fix == ("write 10.64.1.0-10.64.1.23 for 24 addresses from 10.64.1.0 (if you meant the /24 block of 256 "
                      "addresses, write the block instead).") and f.suggested == ("10.64.1.0-10.64.1.23",)
     (f,) = at(findings_for({f"{WM}.virtual_ip_ranges": ["10.64.1.0-25"]}), f"{WM}.virtual_ip_ranges[0]")
-    assert f.suggested == ("10.64.1.0/25",) and f.fix.startswith("write 10.64.1.0/25 for the /25 block of 128 addresses")
+    assert f.suggested == ("10.64.1.0/25",)
+    assert f.fix.startswith("write 10.64.1.0/25 for the /25 block of 128 addresses")
     (f,) = at(findings_for({f"{WM}.virtual_ip_ranges": ["10.64.0.0-23"]}), f"{WM}.virtual_ip_ranges[0]")
     assert f.suggested == () and "neither the /23 block of 512 addresses nor 23 addresses from 10.64.0.0 is" in f.fix
 

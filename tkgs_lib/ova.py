@@ -508,8 +508,8 @@ def parse_descriptor(text: str | bytes, where: str = "OVF descriptor") -> OvfDes
         quantity = kind["VirtualQuantity"]
         if not re.fullmatch(r"[0-9]{1,12}", quantity):  # not str.isdigit(): "²" is a digit to it
             raise OvaError(f"{where}: the {what} (the VirtualQuantity of the VirtualHardwareSection's Item of "
-                           f"ResourceType {kind['ResourceType']}) is {quantity[:40]!r}, not a whole number of at most 12 "
-                           f"ASCII digits.")
+                           f"ResourceType {kind['ResourceType']}) is {quantity[:40]!r}, not a whole number of at most "
+                           f"12 ASCII digits.")
         if what == "CPU count":
             cpus = int(quantity)
         else:
