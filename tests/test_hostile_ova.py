@@ -35,6 +35,10 @@ HOSTILE_DESCRIPTORS = {
     "a non-ASCII digit": (GOOD.replace("<rasd:VirtualQuantity>2</rasd:VirtualQuantity>",
                                        "<rasd:VirtualQuantity>²</rasd:VirtualQuantity>", 1)
                           .replace('ovf:capacity="20"', 'ovf:capacity="2²"'), "is not a whole number of ASCII digits"),
+    "a superscript CPU count": (GOOD.replace("<rasd:VirtualQuantity>2</rasd:VirtualQuantity>",
+                                             "<rasd:VirtualQuantity>²</rasd:VirtualQuantity>", 1),
+                                "the CPU count (the VirtualQuantity of the VirtualHardwareSection's Item of "
+                                "ResourceType 3) is '²'"),
 }
 
 

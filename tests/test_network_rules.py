@@ -130,19 +130,22 @@ def test_workload_range_rules(ranges, index, words):
 def test_the_articles_anyip_failure_host_bits_in_a_load_balancer_range():
     f, *more = at(findings_for({"haproxy.load_balancer_ranges": ["10.64.0.1/23"]}), "haproxy.load_balancer_ranges[0]")
     assert "host bits" in f.message and "RTNETLINK answers: Invalid argument" in f.message
-    assert "10.64.0.0/23" in f.fix
+    # Not the network the address lies in (the plan refuses it, below): the free block of it the article meant.
+    assert f.fix.startswith("write 10.64.1.0/24: 10.64.0.0/23, the network that 10.64.0.1 lies in, is refused")
+    assert f.suggested == ("10.64.1.0/24",)
     # Even written right, the whole frontend network would hold its gateway and the appliance.
     assert {"frontend gateway 10.64.0.1", "frontend address 10.64.0.10"} <= {
         m for g in more for m in ("frontend gateway 10.64.0.1", "frontend address 10.64.0.10") if m in g.message}
 
 
-def test_first_last_load_balancer_range_lists_exact_blocks_and_the_enclosing_one():
+def test_first_last_load_balancer_range_lists_exact_blocks_to_write():
     findings = findings_for({"haproxy.load_balancer_ranges": ["10.64.1.1-10.64.1.254"]})
     (f,) = at(findings, "haproxy.load_balancer_ranges[0]")
     assert "not one CIDR block" in f.message
     assert "14 blocks 10.64.1.1/32, 10.64.1.2/31, 10.64.1.4/30" in f.message
     assert "10.64.1.128/26, 10.64.1.192/27" in f.message
-    assert "10.64.1.0/24" in f.fix
+    assert f.fix.startswith("write those blocks as separate ranges: 10.64.1.1/32, 10.64.1.2/31")
+    assert len(f.suggested) == 14
 
 
 def test_first_last_that_is_exactly_one_block_says_which_to_write():

@@ -214,6 +214,19 @@ def test_a_descriptor_that_is_not_ovf_is_refused():
         parse_descriptor(b"<html/>", where="x.ovf")
 
 
+@pytest.mark.parametrize("resource, element", [("2", "CPU count"), ("4096", "memory size")])
+def test_a_hardware_count_that_is_not_ascii_digits_is_refused_naming_its_element(tmp_path, resource, element):
+    """'²' is a digit to str.isdigit(); read as "no count" it once passed prepare and reached deploy."""
+    good = Ova(build_ova(tmp_path, disk_size=1024)).read_bytes(f"{NAME}.ovf").decode()
+    quantity = f"<rasd:VirtualQuantity>{resource}</rasd:VirtualQuantity>"
+    assert good.count(quantity) == 1
+    with pytest.raises(OvaError) as raised:
+        parse_descriptor(good.replace(quantity, "<rasd:VirtualQuantity>²</rasd:VirtualQuantity>"), where="x.ovf")
+    assert str(raised.value).startswith(f"x.ovf: the {element} (the VirtualQuantity of the VirtualHardwareSection's "
+                                        f"Item of ResourceType ")
+    assert str(raised.value).endswith("is '²', not a whole number of at most 12 ASCII digits.")
+
+
 @pytest.mark.skipif(not REFERENCE_OVF.is_dir(), reason="the appliance's reference descriptors are not here")
 @pytest.mark.parametrize("version", ["v0.1.10", "v0.2.0"])
 def test_the_real_descriptors_read_as_the_generated_one(version, tmp_path):

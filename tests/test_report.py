@@ -13,10 +13,10 @@ import yaml
 from matplotlib.text import Text
 
 
-def _plan(changes=None):
-    if changes is None:
+def _plan(changes=None, remove=()):
+    if changes is None and not remove:
         return plan_networks(load_site(EXAMPLE_SITE))
-    return plan_networks(parse_site(yaml.safe_dump(variant(changes))))
+    return plan_networks(parse_site(yaml.safe_dump(variant(changes, remove))))
 
 
 def test_subnet_summary_matches_the_article():
@@ -41,7 +41,31 @@ def test_allocation_table_is_in_address_order_with_counts():
     lb = table[table["what"] == "load-balancer range"].iloc[0]
     assert (lb["as written"], lb["first"], lb["last"], lb["count"], lb["network"]) == (
         "10.64.1.0/24", "10.64.1.0", "10.64.1.255", 256, "frontend")
-    assert set(table["what"]) == {"gateway", "appliance address", "workload range", "load-balancer range"}
+    assert set(table["what"]) == {"gateway", "appliance address", "workload range", "load-balancer range",
+                                  "Supervisor management range", "Supervisor virtual IP range",
+                                  "Supervisor services range"}
+
+
+def test_the_tables_show_what_the_supervisor_takes():
+    """The enable stage gives vCenter the Supervisor's 5 management addresses, its virtual IP ranges (here
+    the default: the load-balancer range less the frontend network's broadcast address) and its services
+    range: the plan shows them before anything is touched."""
+    rows = {r["what"]: r for r in allocation_table(_plan()).frame.to_dict("records")}
+    assert [rows["Supervisor management range"][k] for k in ("field", "first", "last", "count", "network")] == [
+        "workload_management.supervisor_start", "10.64.2.20", "10.64.2.24", 5, "management"]
+    assert [rows["Supervisor virtual IP range"][k] for k in ("field", "as written", "first", "last", "count")] == [
+        "workload_management.virtual_ip_ranges", "null (the default)", "10.64.1.0", "10.64.1.254", 255]
+    assert [rows["Supervisor services range"][k] for k in ("field", "as written", "count", "network")] == [
+        "workload_management.services_cidr", "10.96.0.0/23", 512, "(none: Kubernetes services)"]
+    summary = subnet_summary(_plan()).frame.set_index("network")
+    assert "Supervisor management range 10.64.2.20 (10.64.2.20-10.64.2.24), 5" in summary.loc["management", "allocated"]
+    assert "Supervisor virtual IP range 10.64.1.0-10.64.1.254, 255" in summary.loc["frontend", "allocated"]
+    written = allocation_table(_plan({"workload_management.virtual_ip_ranges": ["10.64.1.0-10.64.1.99"]})).frame
+    vips = written[written["what"] == "Supervisor virtual IP range"].iloc[0]
+    assert (vips["field"], vips["as written"], vips["count"]) == (
+        "workload_management.virtual_ip_ranges[0]", "10.64.1.0-10.64.1.99", 100)
+    without = allocation_table(_plan(remove=("workload_management",))).frame
+    assert not [w for w in without["what"] if w.startswith("Supervisor")]
 
 
 def test_anyip_routes_cfg_writes_each_range_verbatim_like_the_appliance():
@@ -58,11 +82,36 @@ def test_address_space_picture_is_a_png_with_one_panel_per_network(tmp_path):
     fig = draw_address_space(_plan(), path)
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     titles = [ax.get_title(loc="left") for ax in fig.axes]
-    assert [t.split(":")[0] for t in titles] == ["management", "workload", "frontend"]
+    assert [t.split(":")[0] for t in titles] == ["management", "workload", "frontend",
+                                                 "Kubernetes services (workload_management.services_cidr)"]
     # The workload range is drawn to scale: 1,893 of the /21's 2,048 addresses.
     workload = fig.axes[1]
     widths = sorted(p.get_width() for p in workload.patches)
     assert 1893 in widths and 2048 in widths
+
+
+def _axis_texts(ax) -> list[str]:
+    return [t.get_text() for t in ax.texts]
+
+
+def _bars(ax) -> list[tuple[float, float]]:
+    """(left, width) of each bar drawn on the network's bar, the network's own background first."""
+    return [(p.get_x(), p.get_width()) for p in ax.patches]
+
+
+def test_the_picture_draws_what_the_supervisor_takes():
+    management, _, frontend, services = draw_address_space(_plan()).axes
+    assert "Supervisor 10.64.2.20-10.64.2.24" in _axis_texts(management)
+    assert (20, 5) in _bars(management)  # 10.64.2.20, 5 addresses, to scale in 10.64.2.0/23
+    assert "Supervisor VIPs 10.64.1.0-10.64.1.254" in _axis_texts(frontend)
+    assert (256, 255) in _bars(frontend) and (256, 256) in _bars(frontend)  # inside the load-balancer range
+    assert services.get_title(loc="left").startswith("Kubernetes services (workload_management.services_cidr): "
+                                                     "10.96.0.0/23")
+    assert "Supervisor services 10.96.0.0-10.96.1.255" in _axis_texts(services) and (0, 512) in _bars(services)
+    legend = [t.get_text() for t in draw_address_space(_plan()).legends[0].get_texts()]
+    assert {"Supervisor management range", "Supervisor virtual IP range", "Supervisor services range"} <= set(legend)
+    bare = draw_address_space(_plan(remove=("workload_management",)))
+    assert len(bare.axes) == 3 and not [t for ax in bare.axes for t in _axis_texts(ax) if "Supervisor" in t]
 
 
 def test_a_plan_with_errors_writes_no_anyip_routes_cfg_and_does_not_call_it_good(tmp_path):

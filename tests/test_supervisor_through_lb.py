@@ -13,6 +13,7 @@ field's fault has its own pair. Everything runs inside the namespaces the simula
 from __future__ import annotations
 
 import logging
+from typing import Optional
 
 import pytest
 
@@ -40,8 +41,9 @@ def view(**changes) -> SupervisorView:
     return SupervisorView(**{**values, **changes})
 
 
-def balanced(*, running: bool = True, down: tuple[str, ...] = ()) -> LoadBalancerState:
-    """The Data Plane API's answers for a programmed appliance, as recorded from the stand-in."""
+def balanced(*, running: bool = True, down: tuple[str, ...] = (), stats: Optional[dict] = None) -> LoadBalancerState:
+    """The Data Plane API's answers for a programmed appliance, as recorded from the stand-in;
+    ``stats``: a server's `show stat` values in place of up_stats."""
     name = "supervisor-control-plane"
     frontends = frontends_from({"_version": 3, "data": [{"name": name, "mode": "tcp", "default_backend": name}]},
                                {name: {"_version": 3, "data": [{"name": f"{name}-6443", "address": VIP, "port": 6443},
@@ -52,8 +54,8 @@ def balanced(*, running: bool = True, down: tuple[str, ...] = ()) -> LoadBalance
     up_stats = {"status": "UP", "check_status": "L4OK", "check_desc": "Layer4 check passed"}
     rows = [{"name": name, "type": "frontend", "stats": {"status": "OPEN"}},
             {"name": name, "type": "backend", "stats": {"status": "UP"}}] + [
-        {"name": n, "type": "server", "backend_name": name, "stats": down_stats if n in down else up_stats}
-        for n in SERVERS]
+        {"name": n, "type": "server", "backend_name": name,
+         "stats": down_stats if n in down else (stats or {}).get(n, up_stats)} for n in SERVERS]
     stats = native_stats_from([{"runtimeAPI": "/run/haproxy.sock", "stats": rows if running else []}])
     runtime = runtime_servers_from([{"name": n, "address": a, "operational_state": "down" if n in down else "up",
                                      "admin_state": "ready", "id": str(i)} for i, (n, a) in enumerate(SERVERS.items())])
@@ -85,8 +87,25 @@ def test_a_supervisor_served_through_the_load_balancer_passes_every_row():
     assert row(checks, "TLS").found == ("TLSv1.3 handshake, answered by supervisor-cp-2 (10.64.8.51), certificate "
                                         "issued by vcenter")
     assert row(checks, "HAProxy frontend").found == f"frontend supervisor-control-plane: {VIP}:6443, {VIP}:443"
-    assert row(checks, "virtual IP range").found == ("in 10.64.1.0/24 (/etc/vmware/anyip-routes.cfg), local routes "
-                                                     "present")
+    assert row(checks, "virtual IP range").found == ("inside 10.64.1.0/24, a line of /etc/vmware/anyip-routes.cfg; "
+                                                     "local routes present")
+
+
+def test_a_range_is_shown_inside_the_lines_the_file_holds_not_as_the_blocks_it_splits_into():
+    """The article's virtual IPs, its /24 less the broadcast address, once read as eight blocks
+    10.64.1.0/25, 10.64.1.128/26, ... (/etc/vmware/anyip-routes.cfg): the file holds one line."""
+    usable = view(virtual_ip_ranges=(VirtualIpRange(VIP, 255),))
+    vips = row(supervisor_checks(facts(view=usable), SITE_RANGES), "virtual IP range")
+    assert (vips.check, vips.status) == (f"virtual IP range {VIP} + 255 (10.64.1.0-10.64.1.254)", "ok")
+    assert vips.found == "inside 10.64.1.0/24, a line of /etc/vmware/anyip-routes.cfg; local routes present"
+    halves = facts(view=usable, anyip_file=ConfigText(("10.64.1.0/25", "10.64.1.128/25", "10.64.9.0/24")),
+                   local_routes=[Route("10.64.1.0/25", "local", "lo"), Route("10.64.1.128/25", "local", "lo")])
+    vips = row(supervisor_checks(halves, SITE_RANGES), "virtual IP range")
+    assert vips.found == ("inside 10.64.1.0/25, 10.64.1.128/25, lines of /etc/vmware/anyip-routes.cfg; local routes "
+                          "present")
+    unrouted = row(supervisor_checks(facts(view=usable, local_routes=[]), SITE_RANGES), "virtual IP range")
+    assert unrouted.found == "10.64.1.0/24, a line of /etc/vmware/anyip-routes.cfg, without a local route"
+    assert unrouted.fix.startswith("anyip-routes.service did not add the local route for 10.64.1.0/24:")
 
 
 def test_a_range_the_site_lacks_is_named_with_the_fix_that_extends_anyip_routes():
@@ -116,7 +135,8 @@ def test_a_range_the_site_holds_but_the_appliance_lacks_says_run_the_repair_stag
 def test_a_range_in_the_file_without_its_local_route_points_at_the_unit():
     checks = supervisor_checks(facts(local_routes=[]), SITE_RANGES)
     vips = row(checks, "virtual IP range")
-    assert (vips.status, vips.found) == ("failed", "10.64.1.0/24 in the file but without a local route")
+    assert (vips.status, vips.found) == ("failed", "10.64.1.0/24, a line of /etc/vmware/anyip-routes.cfg, without a "
+                                                   "local route")
     assert vips.fix.startswith("anyip-routes.service did not add the local route for 10.64.1.0/24")
 
 
@@ -127,6 +147,29 @@ def test_a_server_down_fails_its_own_row_only():
     assert failed[0].found == "down (L4CON Layer4 connection problem)"  # HAProxy's words
     assert failed[0].fix.startswith("HAProxy's health check of 10.64.8.51:6443 fails: the control-plane VM "
                                     "supervisor-cp-2 or its API server is down")
+
+
+def test_a_server_haproxy_has_not_checked_yet_is_not_up():
+    """HAProxy 2.6's `show stat` for a checked server before its first check (recorded): status 'UP 1/3',
+    check_status INI, while `show servers state` says srv_op_state 2, which Data Plane API 2.1 reports
+    as operational_state up."""
+    recorded = {"status": "UP 1/3", "check_status": "INI", "check_desc": "Initializing"}
+    initializing = balanced(stats={"supervisor-cp-3": recorded})
+    assert initializing.awaiting_first_check() == ["supervisor-control-plane/supervisor-cp-3"]  # enable waits a bit
+    checks = supervisor_checks(facts(load_balancer=initializing), SITE_RANGES)
+    failed = [c for c in checks if c.status != "ok"]
+    assert [(c.check, c.status, c.found) for c in failed] == [
+        ("HAProxy server supervisor-cp-3 of supervisor-control-plane (10.64.8.52)", "failed", "up (INI Initializing)")]
+    assert failed[0].fix.startswith("HAProxy has not completed a health check of 10.64.8.52:6443 yet (INI)")
+    # a check in progress reports the last one after "* ": it passed, so the server is up
+    running = {"status": "UP", "check_status": "* L4OK", "check_desc": "Layer4 check passed"}
+    checks = supervisor_checks(facts(load_balancer=balanced(stats={"supervisor-cp-3": running})), SITE_RANGES)
+    assert {c.status for c in checks} == {"ok"}
+    assert balanced(stats={"supervisor-cp-3": running}).awaiting_first_check() == []
+    unchecked = {"status": "no check"}  # HAProxy's words for a server without a health check
+    checks = supervisor_checks(facts(load_balancer=balanced(stats={"supervisor-cp-3": unchecked})), SITE_RANGES)
+    assert [(c.check, c.status) for c in checks if c.status != "ok"] == [
+        ("HAProxy server supervisor-cp-3 of supervisor-control-plane (10.64.8.52)", "warning")]
 
 
 def test_a_supervisor_stuck_configuring_on_a_bind_reads_as_the_field_meets_it():
@@ -319,8 +362,8 @@ def test_a_range_missing_from_anyip_routes_is_found_and_repaired(vcsim, tmp_path
         assert info.api_server_cluster_endpoint == VIP and messages_of(info) == []
         checks = checks_when(supervised, lambda checks: {c.status for c in checks} == {"ok"},
                              "every row ok after the repair", timeout=15)
-        assert row(checks, "virtual IP range").found == ("in 10.64.1.0/24 (/etc/vmware/anyip-routes.cfg), local "
-                                                         "routes present")
+        assert row(checks, "virtual IP range").found == ("inside 10.64.1.0/24, a line of /etc/vmware/anyip-routes.cfg; "
+                                                         "local routes present")
         assert row(checks, "TLS").found.startswith("TLSv1.3 handshake, answered by supervisor-cp-")
     finally:
         end(supervised)

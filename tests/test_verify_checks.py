@@ -205,7 +205,9 @@ def test_lines_are_read_as_the_scripts_read_them():
     assert "has white space around a field" in table.fix
 
 
-def test_the_articles_fault_names_the_line_and_its_network_address():
+def test_the_articles_fault_names_the_line_and_the_plans_own_ranges():
+    """Not 10.64.0.0/23, the line's network: that is the whole frontend network, with its gateway and the
+    appliance's own address, which the plan refuses and AnyIP would answer for."""
     rows = checked(healthy(**{
         FAILED_UNITS.command: "anyip-routes.service loaded failed failed AnyIP Routes\n",
         anyip_unit().command: CommandResult(anyip_unit().command, 3, "failed\n"),
@@ -214,17 +216,86 @@ def test_the_articles_fault_names_the_line_and_its_network_address():
         routes("local").command: "[]"}))
     unit = rows["anyip-routes.service"]
     assert unit.status == "failed" and "RTNETLINK answers: Invalid argument' on the line 10.64.0.1/23" in unit.found
-    assert "write 10.64.0.0/23 (its network address)" in unit.fix
+    assert ("write the plan's line, 10.64.1.0/24 (haproxy.load_balancer_ranges), in /etc/vmware/anyip-routes.cfg"
+            in unit.fix)
+    assert unit.suggested == ("10.64.1.0/24",) and "10.64.0.0/23" not in unit.fix
     assert rows["failed units (systemctl list-units --state failed)"].found == "anyip-routes.service"
     assert rows[ANYIP_FILE].status == "failed" and "missing 10.64.1.0/24" in rows[ANYIP_FILE].fix
     assert rows["local route for 10.64.1.0/24"].found == "missing"
+
+
+def test_the_lines_a_fix_names_are_the_ones_the_plan_accepts():
+    """Written into the file (and served), the suggested lines pass the file's own row and the routes'."""
+    plans = [NETWORK, plan_networks(parse_site(yaml.safe_dump(variant({
+        "haproxy.load_balancer_ranges": ["10.64.1.0/25", "10.64.0.128/26"]}))))]
+    for network in plans:
+        assert not [f for f in network.findings if f.is_error]
+        failed = checked(healthy(**{anyip_unit().command: CommandResult("", 3, "failed\n"),
+                                    unit_log("anyip-routes.service").command: ARTICLE_LOG}), network=network)
+        suggested = failed["anyip-routes.service"].suggested
+        assert suggested == tuple(network.load_balancer_lines)
+        served = json.dumps([{"type": "local", "dst": line, "dev": "lo", "scope": "host"} for line in suggested])
+        rows = checked(healthy(**{config_file(ANYIP_FILE).command: HEADER + "".join(f"{s}\n" for s in suggested),
+                                  routes("local").command: served}), network=network)
+        assert not_ok(rows) == {}, rows
+
+
+# journalctl -u anyip-routes.service after the article's first boot, a hand edit of anyip-routes.cfg to another
+# bad line and `systemctl restart` (ip's words as iproute2 6.1 prints them)
+TWO_STARTS = "".join(f"Nov 20 {when} haproxy01 {who}: {said}\n" for when, who, said in [
+    ("15:30:07", "systemd[1]", "Starting anyip-routes.service..."),
+    ("15:30:07", "anyiproutectl.sh[777]", "adding route for 10.64.0.1/23"),
+    ("15:30:07", "anyiproutectl.sh[777]", "RTNETLINK answers: Invalid argument"),
+    ("15:30:07", "systemd[1]", "anyip-routes.service: Control process exited, code=exited, status=2/INVALIDARGUMENT"),
+    ("15:30:07", "anyiproutectl.sh[781]", "route already removed for 10.64.0.1/23"),
+    ("15:30:07", "systemd[1]", "anyip-routes.service: Failed with result 'exit-code'."),
+    ("15:30:07", "systemd[1]", "Failed to start anyip-routes.service."),
+    ("15:41:12", "systemd[1]", "Starting anyip-routes.service..."),
+    ("15:41:12", "anyiproutectl.sh[912]", "adding route for 10.64.1.0/33"),
+    ("15:41:12", "anyiproutectl.sh[912]", 'Error: any valid prefix is expected rather than "10.64.1.0/33".'),
+    ("15:41:12", "systemd[1]", "anyip-routes.service: Control process exited, code=exited, status=1/FAILURE"),
+    ("15:41:12", "anyiproutectl.sh[915]", "route already removed for 10.64.1.0/33"),
+    ("15:41:12", "systemd[1]", "anyip-routes.service: Failed with result 'exit-code'."),
+    ("15:41:12", "systemd[1]", "Failed to start anyip-routes.service.")])
+
+
+def test_the_last_start_decides_and_an_unknown_error_is_shown_in_the_units_words():
+    def unit(log: str):
+        return checked(healthy(**{anyip_unit().command: CommandResult("", 3, "failed\n"),
+                                  unit_log("anyip-routes.service").command: log}))["anyip-routes.service"]
+
+    later = unit(TWO_STARTS)
+    assert later.found == ("failed: 'Error: any valid prefix is expected rather than \"10.64.1.0/33\".' on the line "
+                           "10.64.1.0/33")
+    assert "10.64.0.1/23" not in later.found + later.fix and later.suggested == ()
+    assert later.fix.startswith("read its log (`journalctl -u anyip-routes.service`): its last start failed on the "
+                                "line 10.64.1.0/33")
+    # the later start got past the line: the earlier failure no longer speaks for the unit
+    healed = TWO_STARTS.replace("10.64.1.0/33", "10.64.1.0/24").replace(
+        'Error: any valid prefix is expected rather than "10.64.1.0/24".', "bash: /etc/vmware/x: Permission denied")
+    assert unit(healed).found == "failed: 'bash: /etc/vmware/x: Permission denied' on the line 10.64.1.0/24"
+    # a journal cut by `journalctl -n` before the start's first line still reads
+    assert "on the line 10.64.1.0/33" in unit(TWO_STARTS.split("Starting anyip-routes.service...\n")[-1]).found
+
+
+def test_route_tables_last_start_decides_too():
+    earlier = ("x systemd[1]: Starting route-tables.service...\n"
+               "x routetablectl.sh[5]: create route with cmd: ip route add table rtctl_workload default via 10.64.8.1\n"
+               "x routetablectl.sh[5]: Error: Nexthop has invalid gateway.\n"
+               "x systemd[1]: route-tables.service: Control process exited, code=exited, status=2/INVALIDARGUMENT\n")
+    later = ("x systemd[1]: Starting route-tables.service...\n"
+             "x routetablectl.sh[9]: create new route table id=2 name=rtctl_workload\n"
+             "x systemd[1]: route-tables.service: Control process exited, code=exited, status=1/FAILURE\n")
+    rows = checked(healthy(**{unit_state("route-tables.service").command: CommandResult("", 3, "failed\n"),
+                              unit_log("route-tables.service").command: earlier + later}))
+    assert rows["route-tables.service"].found == "failed"
 
 
 def test_newer_iproute2_words_and_an_overlap_are_recognised_too():
     newer = checked(healthy(**{anyip_unit().command: CommandResult("", 3, "failed\n"), unit_log(
         "anyip-routes.service").command: ARTICLE_LOG.replace("RTNETLINK answers: Invalid argument",
                                                              "Error: Invalid prefix for given prefix length.")}))
-    assert "write 10.64.0.0/23" in newer["anyip-routes.service"].fix
+    assert "write the plan's line, 10.64.1.0/24" in newer["anyip-routes.service"].fix
     taken = checked(healthy(**{anyip_unit().command: CommandResult("", 3, "failed\n"), unit_log(
         "anyip-routes.service").command: "x: adding route for 10.64.1.0/24\nx: RTNETLINK answers: File exists\n"}))
     assert "'File exists' on the line 10.64.1.0/24" in taken["anyip-routes.service"].found

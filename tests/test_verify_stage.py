@@ -114,7 +114,41 @@ def test_each_broken_start_fails_exactly_the_right_rows(tmp_path, secrets_in_env
     if "anyip-routes.service" in failing:
         assert "Error: Invalid prefix for given prefix length.' on the line 10.64.0.1/23" in rows[
             "anyip-routes.service"].found  # the kernel's own words, from a real ip route add
-        assert "write 10.64.0.0/23" in rows["anyip-routes.service"].fix
+        assert "write the plan's line, 10.64.1.0/24 (haproxy.load_balancer_ranges)" in rows["anyip-routes.service"].fix
+
+
+def test_after_a_hand_edit_and_a_restart_the_unit_is_judged_by_its_last_start(tmp_path, secrets_in_env):
+    """The article's fault, then anyip-routes.cfg edited by hand to another bad line and the unit restarted, as
+    at the appliance's console: verify names the new line in ip's own words, not the first boot's line. Then
+    the lines the first fix named, written the same way, make the unit's rows pass."""
+    lab = start_appliance(tmp_path, faults={"service_ip_range": "10.64.0.1/23,10.64.1.0/24"})
+
+    def write_and_restart(lines):
+        def work():
+            run = StageRun("verify", lab.site, lab.run_folder, progress=False)
+            try:
+                text = "".join(f"{line}\\n" for line in lines)
+                return run.connect_appliance().run(f"printf '{text}' > /etc/vmware/anyip-routes.cfg && "
+                                                   f"systemctl restart anyip-routes.service")
+            finally:
+                run.close()
+        return lab.sim.in_lab(work)
+
+    try:
+        first = verify_in_lab(lab)["anyip-routes.service"]
+        assert "on the line 10.64.0.1/23" in first.found and first.suggested == ("10.64.1.0/24",)
+        assert write_and_restart(["10.64.1.0/33"]).exit_status != 0  # the restart fails on the new line
+        unit = verify_in_lab(lab)["anyip-routes.service"]
+        assert write_and_restart(first.suggested).exit_status == 0
+        repaired = verify_in_lab(lab)
+    finally:
+        lab.sim.stop()
+    assert unit.found == ("failed: 'Error: any valid prefix is expected rather than \"10.64.1.0/33\".' on the line "
+                          "10.64.1.0/33")
+    assert "10.64.0.1/23" not in unit.fix
+    rows = ["failed units (systemctl list-units --state failed)", "anyip-routes.service",
+            "/etc/vmware/anyip-routes.cfg", "local route for 10.64.1.0/24"]
+    assert {name: repaired[name].status for name in rows} == dict.fromkeys(rows, "ok")
 
 
 @pytest.fixture(scope="module")

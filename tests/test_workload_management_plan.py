@@ -146,10 +146,18 @@ def test_a_block_the_size_of_a_slash_8_costs_no_more_than_a_slash_24():
     assert [r.count for r in s.virtual_ip_ranges] == [2 ** 22, 2 ** 22 - 1]
 
 
-def test_a_prefix_length_written_where_the_last_address_belongs_gets_both_readings():
+def test_a_prefix_length_written_where_the_last_address_belongs_gets_the_reading_the_plan_accepts():
+    """10.64.1.0-24 as the /24 holds the frontend network's broadcast address, which no virtual IP may be:
+    the fix names the other reading, and the block in words."""
     (f,) = at(findings_for({f"{WM}.virtual_ip_ranges": ["10.64.1.0-24"]}), f"{WM}.virtual_ip_ranges[0]")
     assert "ends in 24, not an address" in f.message
-    assert "10.64.1.0/24 for the block of 256 addresses" in f.fix and "10.64.1.0-10.64.1.23 for 24 addresses" in f.fix
+    assert f.fix == ("write 10.64.1.0-10.64.1.23 for 24 addresses from 10.64.1.0 (if you meant the /24 block of 256 "
+                     "addresses, write the block instead).") and f.suggested == ("10.64.1.0-10.64.1.23",)
+    (f,) = at(findings_for({f"{WM}.virtual_ip_ranges": ["10.64.1.0-25"]}), f"{WM}.virtual_ip_ranges[0]")
+    assert f.suggested == ("10.64.1.0/25",)
+    assert f.fix.startswith("write 10.64.1.0/25 for the /25 block of 128 addresses")
+    (f,) = at(findings_for({f"{WM}.virtual_ip_ranges": ["10.64.0.0-23"]}), f"{WM}.virtual_ip_ranges[0]")
+    assert f.suggested == () and "neither the /23 block of 512 addresses nor 23 addresses from 10.64.0.0 is" in f.fix
 
 
 def test_a_virtual_ip_block_with_host_bits_says_which_network_to_write():
@@ -200,6 +208,18 @@ def test_supervisor_start_written_with_a_prefix_says_to_write_the_address_alone(
 
 
 # --- virtual IP ranges ----------------------------------------------------------------------------------
+
+def test_the_blocks_a_fix_adds_to_the_load_balancer_ranges_are_ones_the_address_plan_takes():
+    """10.64.0.8-10.64.0.15 holds the appliance's frontend address: 10.64.0.8/29 added to the appliance's
+    ranges would make AnyIP answer for it, so the blocks to add leave it out."""
+    found = at(findings_for({f"{WM}.virtual_ip_ranges": ["10.64.0.8-10.64.0.15"]}), f"{WM}.virtual_ip_ranges[0]")
+    (served,) = [f for f in found if "not inside the appliance's anyip ranges" in f.message]
+    blocks = ["10.64.0.8/31", "10.64.0.11/32", "10.64.0.12/30"]
+    assert served.fix.startswith("add 10.64.0.8/31, 10.64.0.11/32 and 10.64.0.12/30 to haproxy.load_balancer_ranges")
+    added = findings_for({f"{WM}.virtual_ip_ranges": ["10.64.0.8-10.64.0.15"],
+                          "haproxy.load_balancer_ranges": ["10.64.1.0/24", *blocks]})
+    assert [f for f in added if f.is_error and f.path.startswith("haproxy.load_balancer_ranges")] == []
+
 
 def test_a_virtual_ip_range_outside_the_anyip_ranges_names_the_address_and_what_to_add():
     """Known field problems: the ranges must lie inside anyip-routes.cfg's, or HAProxy cannot bind."""
@@ -371,9 +391,10 @@ def test_the_block_is_read_as_strictly_as_the_rest():
 
 
 def test_written_workload_ranges_follow_the_workload_range_rules():
-    findings = findings_for({f"{WM}.workload_ranges": ["10.64.8.0/24", "10.64.8.5-10.64.8.20", "10.64.16.1-10.64.16.9",
+    findings = findings_for({f"{WM}.workload_ranges": ["10.64.12.0/24", "10.64.8.5-10.64.8.20", "10.64.16.1-10.64.16.9",
                                                        "10.64.8.15-10.64.8.30"]})
-    assert "first-last, not as a CIDR block" in at(findings, f"{WM}.workload_ranges[0]")[0].message
+    (block,) = at(findings, f"{WM}.workload_ranges[0]")  # one finding, and the plan goes on with its usable addresses
+    assert "first-last, not as a CIDR block" in block.message and block.suggested == ("10.64.12.1-10.64.12.254",)
     assert "appliance's workload address 10.64.8.10" in at(findings, f"{WM}.workload_ranges[1]")[0].message
     assert "not inside the workload network" in at(findings, f"{WM}.workload_ranges[2]")[0].message
     assert "overlaps 10.64.8.5-10.64.8.20" in at(findings, f"{WM}.workload_ranges[3]")[0].message

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Iterable, Literal
 
 from .errors import ValidationFailed
@@ -14,18 +14,29 @@ _ORDER = {"error": 0, "warning": 1, "info": 2}
 
 @dataclass(frozen=True)
 class Finding:
+    """What is wrong at a field, and what to write or do instead.
+
+    ``suggested`` is the value a fix names for ``path``, worked out for this site, as text: one value,
+    or the items that take the place of a list's item (two ranges for one). Written there, it leaves
+    no error at ``path`` and brings none elsewhere: a rule suggests only what the plan accepts (see
+    :func:`settle_suggestions`). A fix that names a value to write at ``path`` always carries it here;
+    an "e.g." in a fix shows a form, and is no value for this site; blocks a fix says to add to another
+    field (the load-balancer ranges a virtual IP range lies outside) are named in its words only, and
+    are ones that field takes."""
+
     severity: Severity
     path: str  # the field, e.g. networks.frontend.gateway
     message: str  # what is wrong
     fix: str = ""  # what to write or do instead
+    suggested: tuple[str, ...] = ()
 
     @classmethod
-    def error(cls, path: str, message: str, fix: str = "") -> "Finding":
-        return cls("error", path, message, fix)
+    def error(cls, path: str, message: str, fix: str = "", suggested: tuple[str, ...] = ()) -> "Finding":
+        return cls("error", path, message, fix, tuple(suggested))
 
     @classmethod
-    def warning(cls, path: str, message: str, fix: str = "") -> "Finding":
-        return cls("warning", path, message, fix)
+    def warning(cls, path: str, message: str, fix: str = "", suggested: tuple[str, ...] = ()) -> "Finding":
+        return cls("warning", path, message, fix, tuple(suggested))
 
     @property
     def is_error(self) -> bool:
@@ -37,6 +48,21 @@ class Finding:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def settle_suggestions(findings: list[Finding], pending: dict[int, str],
+                       also: Iterable[Finding] = ()) -> list[Finding]:
+    """``findings`` with each pending suggestion kept or withdrawn. A rule that suggests a value and
+    lets the plan go on checking that value as if it were written (the network a CIDR with host bits
+    lies in, a range turned the right way round) cannot know yet whether the plan accepts it; it
+    leaves the fix to say in words in ``pending`` (by the finding's ``id``). A suggestion whose field
+    has another error (of ``findings``, or of ``also``) is refused by the plan: the words replace it."""
+    erring: dict[str, int] = {}
+    for f in (*findings, *also):
+        if f.is_error:
+            erring[f.path] = erring.get(f.path, 0) + 1
+    return [replace(f, fix=pending[id(f)], suggested=()) if id(f) in pending and erring.get(f.path, 0) > 1 else f
+            for f in findings]
 
 
 def errors(findings: Iterable[Finding]) -> list[Finding]:

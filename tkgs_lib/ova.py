@@ -437,6 +437,10 @@ def _bytes(amount: Optional[str], units: Optional[str]) -> int:
     return value
 
 
+# CIM's ResourceType of the hardware items read: 3 a processor, 4 memory (DSP0004's CIM_ResourceAllocationSettingData).
+_COUNTED = {"3": "CPU count", "4": "memory size"}
+
+
 def parse_descriptor(text: str | bytes, where: str = "OVF descriptor") -> OvfDescriptor:
     """Read an OVF descriptor's deployment options, networks, vApp properties and disks.
 
@@ -498,11 +502,17 @@ def parse_descriptor(text: str | bytes, where: str = "OVF descriptor") -> OvfDes
     cpus = memory = None
     for item in _descendants(system, "Item"):
         kind = {_local(c.tag): (c.text or "").strip() for c in item}
-        quantity = kind.get("VirtualQuantity", "")
-        counted = quantity.isascii() and quantity.isdigit() and len(quantity) <= 12  # "²" is a digit to isdigit()
-        if kind.get("ResourceType") == "3" and counted:
+        what = _COUNTED.get(kind.get("ResourceType", ""))
+        if what is None or "VirtualQuantity" not in kind:
+            continue
+        quantity = kind["VirtualQuantity"]
+        if not re.fullmatch(r"[0-9]{1,12}", quantity):  # not str.isdigit(): "²" is a digit to it
+            raise OvaError(f"{where}: the {what} (the VirtualQuantity of the VirtualHardwareSection's Item of "
+                           f"ResourceType {kind['ResourceType']}) is {quantity[:40]!r}, not a whole number of at most "
+                           f"12 ASCII digits.")
+        if what == "CPU count":
             cpus = int(quantity)
-        elif kind.get("ResourceType") == "4" and counted:
+        else:
             try:
                 memory = _bytes(quantity, kind.get("AllocationUnits")) // (1 << 20)
             except ValueError:  # units this reader does not know: memory stays unknown

@@ -42,6 +42,7 @@ class Check:
     status: Status
     fix: str = ""
     unit: str = ""  # the appliance's unit that makes what this check looks at (a repair watches its rows)
+    suggested: tuple[str, ...] = ()  # the lines the fix says to write into the file it names, when it names them
 
     @property
     def failed(self) -> bool:
@@ -185,39 +186,64 @@ def _failed_units(facts: ApplianceFacts) -> Check:
                  "see the rows of each unit below; after fixing, `systemctl restart` it and check again.")
 
 
+SAID = 3  # a failed start's last error lines shown in its own words
 _INVALID = ("RTNETLINK answers: Invalid argument", "Error: Invalid prefix for given prefix length.")
+# What anyiproutectl.sh says of its own progress (v0.1.7 to v0.2.0): anything else it printed is an error.
+_ANYIP_PROGRESS = re.compile(r"(adding|removing) route for |route already (exists|removed) for ")
 
 
-def _anyip_unit(facts: ApplianceFacts) -> Check:
+def _last_start(log: list[str]) -> list[str]:
+    """What a unit's script printed in the unit's last start, as the journal keeps it: systemd's
+    "Starting <unit>..." begins a start, and its "Control process exited" ends it (what follows is
+    ExecStopPost's down, whose errors say nothing of why the start failed). The whole log when it shows
+    no start (``journalctl -n`` may have cut it): the last start decides, never an earlier one."""
+    said, ended = [], False
+    for line in log:
+        text = line.split("]: ", 1)[1] if "]: " in line else line
+        if "systemd[" in line:
+            if text.startswith("Starting "):
+                said, ended = [], False
+            ended = ended or "Control process exited" in text
+            continue
+        if not ended:
+            said.append(text)
+    return said
+
+
+def _anyip_unit(network: NetworkPlan, facts: ApplianceFacts) -> Check:
     check, expected = ANYIP_UNIT, "active"
     if facts.anyip_state is None:
         return _not_read(check, expected, _reason(facts, ANYIP_UNIT, ""))
     if facts.anyip_state == "active":
         return Check(check, expected, "active", "ok")
-    found, fix = facts.anyip_state, "read its log: `journalctl -u anyip-routes.service`."
-    last = ""
-    for line in facts.anyip_log:  # the last attempt counts: the log holds every start since boot
-        added = re.search(r"adding route for (\S+)", line)
+    line, errors = "", []
+    for said in _last_start(facts.anyip_log):
+        added = re.search(r"adding route for (\S+)", said)
         if added:
-            last = added.group(1)
-        elif last and any(error in line for error in _INVALID):
-            said = next(e for e in _INVALID if e in line)
-            found = f"{facts.anyip_state}: '{said}' on the line {last}"
-            fix = (f"{last} has host bits set, so the kernel refuses it and every range after it is never served: "
-                   f"write {_network_of(last)} (its network address) in /etc/vmware/anyip-routes.cfg; the repair "
-                   f"stage does it safely (stop, replace, start).")
-        elif last and "File exists" in line:
-            found = f"{facts.anyip_state}: 'File exists' on the line {last}"
-            fix = (f"a route for {last} already exists on another device (an address or range that overlaps it): "
-                   f"remove that route, or give the appliance a range no one else holds.")
-    return Check(check, expected, found, "failed", fix)
+            line, errors = added.group(1), []
+        elif not _ANYIP_PROGRESS.search(said) and said.strip():
+            errors.append(said.strip())
+    on_line = f" on the line {line}" if line else ""
+    invalid = next((e for e in _INVALID if any(e in error for error in errors)), "")
+    if invalid and line:
+        lines = network.load_balancer_lines
+        write = (f"write the plan's {_plural(lines, 'line')}, {', '.join(lines)} (haproxy.load_balancer_ranges), in "
+                 f"{ANYIP_FILE}" if lines else f"give the site haproxy.load_balancer_ranges for {ANYIP_FILE}")
+        return Check(check, expected, f"{facts.anyip_state}: '{invalid}'{on_line}", "failed",
+                     f"{line} has host bits set, so the kernel refuses it and every range after it is never served: "
+                     f"{write}; the repair stage does it safely (stop, replace, start).", suggested=tuple(lines))
+    if line and any("File exists" in error for error in errors):
+        return Check(check, expected, f"{facts.anyip_state}: 'File exists'{on_line}", "failed",
+                     f"a route for {line} already exists on another device (an address or range that overlaps it): "
+                     f"remove that route, or give the appliance a range no one else holds.")
+    words = " / ".join(errors[-SAID:])
+    return Check(check, expected, f"{facts.anyip_state}: '{words}'{on_line}" if words else facts.anyip_state, "failed",
+                 f"read its log (`journalctl -u {ANYIP_UNIT}`): its last start failed{on_line}; the repair stage "
+                 f"rewrites {ANYIP_FILE} from the plan.")
 
 
-def _network_of(line: str) -> str:
-    try:
-        return str(netaddr.IPNetwork(line).cidr)
-    except (netaddr.AddrFormatError, ValueError, TypeError):
-        return "a network address"
+def _plural(items: list, word: str) -> str:
+    return word if len(items) == 1 else f"{word}s"
 
 
 def _anyip_file(network: NetworkPlan, facts: ApplianceFacts) -> Check:
@@ -348,15 +374,8 @@ def _route_tables_unit(facts: ApplianceFacts) -> Check:
         return _not_read(check, expected, _reason(facts, ROUTE_TABLES_UNIT, ""))
     if facts.route_tables_state == "active":
         return Check(check, expected, "active", "ok")
-    found, doing, ended = facts.route_tables_state, "", False
-    for line in facts.route_tables_log:  # the last start counts: the log holds every start since boot
-        said = line.split("]: ", 1)[1] if "]: " in line else line
-        if "systemd[" in line:  # what runs after "Control process exited" is the stop's down, whose errors it ignores
-            ended = not said.startswith("Starting ") and (ended or "Control process exited" in said)
-            doing = "" if said.startswith("Starting ") else doing
-            continue
-        if ended:
-            continue
+    found, doing = facts.route_tables_state, ""
+    for said in _last_start(facts.route_tables_log):
         if _ERROR.match(said):
             found = f"{facts.route_tables_state}: '{said}'" + (f" after '{doing}'" if doing else "")
         else:
@@ -511,7 +530,7 @@ def appliance_checks(network: NetworkPlan, facts: ApplianceFacts,
     """Every check of the appliance itself, in the article's order, judged by what ``release``'s first
     boot and units make (the article's v0.1.10 when none is given, with a warning saying so)."""
     release = release or NO_RELEASE_GIVEN
-    anyip = [_anyip_unit(facts), _anyip_file(network, facts), *_local_routes(network, facts)]
+    anyip = [_anyip_unit(network, facts), _anyip_file(network, facts), *_local_routes(network, facts)]
     return [_release_row(release), *_interface_checks(network, facts), _failed_units(facts),
             *_made_by(ANYIP_UNIT, anyip), *_made_by(ROUTE_TABLES_UNIT, _route_tables(network, facts, release)),
             *_gateways(network, facts)]

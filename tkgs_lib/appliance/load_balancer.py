@@ -29,7 +29,8 @@ from ..https import basic_auth
 from ..errors import ApplianceError
 from .dataplane import DataPlaneInfo, get_info, message_of, verified_session
 
-__all__ = ["Bind", "Frontend", "BackendServer", "RuntimeServer", "NativeStat", "LoadBalancerState",
+__all__ = ["Bind", "Frontend", "BackendServer", "RuntimeServer", "NativeStat", "LoadBalancerState", "PASSED_CHECKS",
+           "NOT_CHECKED_YET",
            "frontends_from", "binds_from", "servers_from", "runtime_servers_from", "native_stats_from",
            "read_load_balancer", "CONFIGURATION", "RUNTIME", "STATS"]
 
@@ -78,6 +79,18 @@ class RuntimeServer:
     admin_state: str = ""  # ready, maint, drain
 
 
+# HAProxy's management guide (doc/management.txt, "9.1. CSV format"), field 36 check_status: the checks
+# that passed are L4OK, L6OK, L7OK and L7OKC; INI is "initializing" (no check has completed) and UNK
+# "unknown"; while a check runs, the last known status is reported "prefixed with '* '". Field 17
+# status is "no check" for a server HAProxy does not check. The runtime's operational_state says less:
+# Data Plane API 2.1 reads `show servers state` through client-native (runtime/servers.go,
+# parseRuntimeServer), which reports srv_op_state 1 (starting) and 2 (running) both as "up", and
+# HAProxy runs a checked server before its first check has completed (it is up by default), so
+# "up" with INI is a server nobody has checked yet.
+PASSED_CHECKS = ("L4OK", "L6OK", "L7OK", "L7OKC")
+NOT_CHECKED_YET = ("INI", "UNK", "")
+
+
 @dataclass(frozen=True)
 class NativeStat:
     """One row of HAProxy's ``show stat``: a frontend, a backend or a server of a backend."""
@@ -86,8 +99,22 @@ class NativeStat:
     name: str
     backend: str = ""  # a server's backend
     status: str = ""  # OPEN (a frontend bound), UP, DOWN, no check, MAINT...
-    check_status: str = ""  # a server's last health check: L4OK, L4CON, L7OK...
+    check_status: str = ""  # a server's last health check: L4OK, L4CON, L7OK, INI...
     check_desc: str = ""  # its words: "Connection refused"...
+
+    @property
+    def last_check(self) -> str:
+        """The last health check's status, without the "* " HAProxy puts before it while a check runs."""
+        return self.check_status.removeprefix("* ").strip()
+
+    @property
+    def check_passed(self) -> bool:
+        return self.last_check in PASSED_CHECKS
+
+    @property
+    def checked(self) -> bool:
+        """HAProxy checks this server's health (its status is not "no check")."""
+        return self.status != "no check"
 
 
 @dataclass
@@ -107,6 +134,13 @@ class LoadBalancerState:
 
     def server_stat(self, backend: str, name: str) -> Optional[NativeStat]:
         return next((s for s in self.stats if s.type == "server" and s.backend == backend and s.name == name), None)
+
+    def awaiting_first_check(self) -> list[str]:
+        """The servers HAProxy runs "up" whose first health check has not completed (INI): for a few
+        seconds after a reload, every checked server of a backend it (re)started."""
+        return [f"{backend}/{r.name}" for backend, running in self.runtime.items() for r in running or ()
+                if r.operational_state == "up" and (stat := self.server_stat(backend, r.name)) is not None
+                and stat.checked and stat.last_check in NOT_CHECKED_YET]
 
 
 # --- the parsers (pure) -------------------------------------------------------------------------

@@ -33,7 +33,7 @@ from ..errors import ApplianceError
 from .checks import Check
 from .commands import CommandRunner, gather_many
 from .facts import ANYIP_FILE, ANYIP_UNIT, ConfigText, Route, config_file, routes
-from .load_balancer import Frontend, LoadBalancerState, read_load_balancer
+from .load_balancer import NOT_CHECKED_YET, Frontend, LoadBalancerState, read_load_balancer
 from .supervisor_endpoint import API_PORT, Handshake, handshake
 
 __all__ = ["VirtualIpRange", "SupervisorView", "SupervisorFacts", "read_supervisor", "gather_supervisor_facts",
@@ -304,25 +304,38 @@ def _server_rows(frontend: Frontend, state: LoadBalancerState) -> list[Check]:
     running = state.runtime.get(backend)
     rows = []
     for server in configured:
-        check = f"HAProxy server {server.name} of {backend} ({server.address})"
+        check, expected = f"HAProxy server {server.name} of {backend} ({server.address})", "up, its health check passed"
         held = next((r for r in running or () if r.name == server.name), None)
         if held is None:
-            rows.append(Check(check, "up", "not in HAProxy's running configuration", "failed",
+            rows.append(Check(check, expected, "not in HAProxy's running configuration", "failed",
                               f"HAProxy does not run backend {backend} (see the row of frontend {frontend.name})."))
             continue
         stat = state.server_stat(backend, server.name)
         health = " ".join(p for p in (stat.check_status, stat.check_desc) if p) if stat else ""
         found = held.operational_state + (f" ({health})" if health else "") + (
             f", {held.admin_state}" if held.admin_state and held.admin_state != "ready" else "")
-        if held.operational_state == "up" and held.admin_state in ("", "ready"):
-            rows.append(Check(check, "up", found, "ok"))
-        elif held.admin_state not in ("", "ready"):
-            rows.append(Check(check, "up", found, "failed",
+        port = server.check_port or server.port or API_PORT
+        up = held.operational_state == "up"  # also before HAProxy's first health check (see PASSED_CHECKS)
+        if held.admin_state not in ("", "ready"):
+            rows.append(Check(check, expected, found, "failed",
                               f"{server.name} is in {held.admin_state} on HAProxy (set by hand or by a controller): "
                               f"HAProxy sends it nothing until it is ready again."))
+        elif up and stat is not None and stat.check_passed:
+            rows.append(Check(check, expected, found, "ok"))
+        elif up and stat is not None and not stat.checked:
+            rows.append(Check(check, expected, found, "warning",
+                              f"HAProxy does not check {server.name}'s health, so it sends it connections whether or "
+                              f"not its API server answers: the Supervisor's load-balancer controller normally "
+                              f"enables the check; read the Supervisor's messages."))
+        elif up and (stat is None or stat.last_check in NOT_CHECKED_YET):
+            said = f" ({stat.last_check})" if stat is not None and stat.last_check else ""
+            rows.append(Check(check, expected, found, "failed",
+                              f"HAProxy has not completed a health check of {server.address}:{port} yet{said}, and "
+                              f"reports a server up until its first check, so nothing yet says {server.name} answers: "
+                              f"run the checks again in a few seconds; if it stays so, read /var/log/haproxy.log on "
+                              f"the appliance."))
         else:
-            port = server.check_port or server.port or API_PORT
-            rows.append(Check(check, "up", found, "failed",
+            rows.append(Check(check, expected, found, "failed",
                               f"HAProxy's health check of {server.address}:{port} fails: the control-plane VM "
                               f"{server.name} or its API server is down, or unreachable from the appliance's workload "
                               f"interface; the other servers carry the traffic meanwhile. See the Supervisor's "
@@ -330,16 +343,25 @@ def _server_rows(frontend: Frontend, state: LoadBalancerState) -> list[Check]:
     return rows
 
 
+def _line_block(line: str) -> Optional[netaddr.IPNetwork]:
+    """What one line of anyip-routes.cfg serves: a CIDR block; a line with host bits set is refused by
+    the kernel (anyip-routes.service's own failure), so it serves nothing (None)."""
+    try:
+        return netaddr.IPNetwork(str(ipaddress.IPv4Network(line.strip())))
+    except ValueError:
+        return None
+
+
 def _served_blocks(lines: Sequence[str]) -> netaddr.IPSet:
-    """What anyip-routes.cfg's lines serve: each a CIDR block; a line with host bits set is refused by
-    the kernel (anyip-routes.service's own failure), so it serves nothing."""
-    served = netaddr.IPSet()
-    for line in lines:
-        try:
-            served.add(netaddr.IPNetwork(str(ipaddress.IPv4Network(line.strip()))))
-        except ValueError:
-            continue
-    return served
+    """What anyip-routes.cfg's lines serve together."""
+    return netaddr.IPSet(block for block in map(_line_block, lines) if block is not None)
+
+
+def _lines_holding(lines: Sequence[str], addresses: netaddr.IPSet) -> str:
+    """The lines of anyip-routes.cfg that serve any of ``addresses``, as the file holds them: the file
+    holds 10.64.1.0/24, not the eight blocks 10.64.1.0-10.64.1.254 splits into."""
+    return ", ".join(line for line in lines if (block := _line_block(line)) is not None
+                     and addresses & netaddr.IPSet([block]))
 
 
 def _local_blocks(local_routes: Sequence[Route]) -> netaddr.IPSet:
@@ -355,6 +377,12 @@ def _local_blocks(local_routes: Sequence[Route]) -> netaddr.IPSet:
 
 def _blocks(addresses: netaddr.IPSet) -> str:
     return ", ".join(str(c) for c in addresses.iter_cidrs())
+
+
+def _held_by(lines: Sequence[str], addresses: netaddr.IPSet) -> str:
+    """"10.64.1.0/24, a line of /etc/vmware/anyip-routes.cfg": the file's own lines holding ``addresses``."""
+    holding = _lines_holding(lines, addresses)
+    return f"{holding}, {'lines' if ', ' in holding else 'a line'} of {ANYIP_FILE}"
 
 
 def _range_rows(facts: SupervisorFacts, site_ranges: Sequence[str]) -> list[Check]:
@@ -381,15 +409,15 @@ def _range_rows(facts: SupervisorFacts, site_ranges: Sequence[str]) -> list[Chec
             continue
         not_in_file, not_routed = wanted - in_file, (wanted & in_file) - routed
         if not not_in_file and not not_routed:
-            rows.append(Check(check, expected, f"in {_blocks(in_file & wanted)} ({ANYIP_FILE}), local routes present",
-                              "ok"))
+            rows.append(Check(check, expected, f"inside {_held_by(facts.anyip_file.lines, wanted)}; local routes "
+                                                f"present", "ok"))
             continue
         found = []
         if not_in_file:
             found.append(f"{_blocks(not_in_file)} not in {ANYIP_FILE}"
                          f" (it holds {', '.join(facts.anyip_file.lines) or 'no range'})")
         if not_routed:
-            found.append(f"{_blocks(not_routed)} in the file but without a local route")
+            found.append(f"{_held_by(facts.anyip_file.lines, not_routed)}, without a local route")
         fixes = []
         if not_in_file:
             known, unknown = not_in_file & site, not_in_file - site
@@ -404,7 +432,8 @@ def _range_rows(facts: SupervisorFacts, site_ranges: Sequence[str]) -> list[Chec
                              f"socket'): run the repair stage, which rewrites {ANYIP_FILE} from "
                              f"haproxy.load_balancer_ranges")
         if not_routed:
-            fixes.append(f"{ANYIP_UNIT} did not add the local route for {_blocks(not_routed)}: see the verify "
+            fixes.append(f"{ANYIP_UNIT} did not add the local route for "
+                         f"{_lines_holding(facts.anyip_file.lines, not_routed)}: see the verify "
                          f"stage's {ANYIP_UNIT} row; the repair stage starts it again")
         rows.append(Check(check, expected, "; ".join(found), "failed", "; ".join(fixes) + "."))
     return rows

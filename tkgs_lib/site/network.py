@@ -9,13 +9,13 @@ from __future__ import annotations
 import bisect
 import heapq
 import re
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Optional, Union
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Iterable, Optional, Union
 
 import netaddr
 from netaddr import IPAddress, IPNetwork, IPRange
 
-from ..findings import Finding
+from ..findings import Finding, settle_suggestions
 from .model import Site
 from .patterns import IPV4_TEXT
 
@@ -23,6 +23,10 @@ if TYPE_CHECKING:
     from .workload_management import SupervisorPlan
 
 ROLES = ("management", "workload", "frontend")
+# What the Supervisor takes, as the plan's allocations name it (the workload_management block's values)
+SUPERVISOR_MANAGEMENT = "Supervisor management range"  # its 5 control-plane addresses
+SUPERVISOR_VIPS = "Supervisor virtual IP range"  # what Workload Management gives the load balancer
+SUPERVISOR_SERVICES = "Supervisor services range"  # Kubernetes services, routed inside the Supervisor only
 MAX_RANGES = 4096  # of each kind: more than any appliance or Workload Management can use
 Block = Union[IPNetwork, IPRange]
 
@@ -137,6 +141,19 @@ class NetworkPlan:
             add("workload range", r.path, r.first, r.last, r.text)
         for r in self.load_balancer_ranges:
             add("load-balancer range", r.path, r.first, r.last, r.text)
+        wm = self.workload_management
+        if wm is not None:  # what the enable stage gives the Supervisor, from the workload_management block
+            block = "workload_management"
+            if wm.management is not None:
+                m = wm.management
+                add(SUPERVISOR_MANAGEMENT, f"{block}.supervisor_start", int(m.start), int(m.last), str(m.start))
+            for r in wm.virtual_ip_ranges:  # null: the load-balancer ranges less network and broadcast addresses
+                written = r.source.startswith(f"{block}.")
+                add(SUPERVISOR_VIPS, r.source if written else f"{block}.virtual_ip_ranges", int(r.start), int(r.last),
+                    r.text if written else "")
+            if wm.services_cidr is not None:
+                services = wm.services_cidr
+                add(SUPERVISOR_SERVICES, f"{block}.services_cidr", services.first, services.last, str(services))
         return sorted(rows, key=lambda a: (int(a.first), int(a.last)))
 
 
@@ -182,9 +199,38 @@ _PREFIX = re.compile(r"^(0|[1-9][0-9]?)$")  # decimal, no leading zero: iproute2
 class _Parser:
     def __init__(self, findings: list[Finding]):
         self.findings = findings
+        self.pending: dict[int, str] = {}  # id of a finding whose suggestion the plan goes on checking -> words
+        self.host_bits: list[tuple[Finding, IPNetwork]] = []  # network(host_bits="later"): the finding, as written
+        self.split: list[tuple[Finding, int, int]] = []  # a suggestion of several items for one range: its addresses
 
     def error(self, path: str, message: str, fix: str = "") -> None:
         self.findings.append(Finding.error(path, message, fix))
+
+    def suggest(self, path: str, message: str, fix: str, suggested: tuple[str, ...], otherwise: str) -> Finding:
+        """An error whose ``fix`` names ``suggested``, a value the caller goes on checking as if it were
+        written; ``otherwise``: the fix in words, should the plan refuse it (``settle_suggestions``)."""
+        finding = Finding.error(path, message, fix, suggested)
+        self.findings.append(finding)
+        self.pending[id(finding)] = otherwise
+        return finding
+
+    def suggest_split(self, path: str, message: str, fix: str, suggested: tuple[str, ...], otherwise: str,
+                      first: int, last: int) -> None:
+        """:meth:`suggest` of several items in place of the range first..last. They start at other
+        addresses than the range, so an overlap reported on another range (the one starting later)
+        could land on one of them: such a split is withdrawn too (:meth:`withdraw_overlapping_splits`)."""
+        self.split.append((self.suggest(path, message, fix, suggested, otherwise), first, last))
+
+    def withdraw_overlapping_splits(self, findings: list[Finding], peers: list[tuple[int, int]]) -> list[Finding]:
+        """``findings`` with each split said in words when its range overlaps another of ``peers``
+        (first, last; its own range among them): the peers overlapping it are those starting at or
+        before its end less those ending before its start, two binary searches."""
+        firsts, lasts = sorted(a for a, _ in peers), sorted(b for _, b in peers)
+        withdrawn = {}
+        for finding, first, last in self.split:
+            if bisect.bisect_right(firsts, last) - bisect.bisect_left(lasts, first) > 1:
+                withdrawn[id(finding)] = replace(finding, fix=self.pending[id(finding)], suggested=())
+        return [withdrawn.get(id(f), f) for f in findings]
 
     def _ipv6(self, path: str, text: str) -> bool:
         if ":" in text:
@@ -209,8 +255,10 @@ class _Parser:
                        "write four numbers 0-255, e.g. 10.64.2.1.")
             return None
 
-    def network(self, path: str, text: str, consequence: str = "") -> Optional[IPNetwork]:
-        """A network written as network-address/prefix; host bits are an error (rule 1).
+    def network(self, path: str, text: str, consequence: str = "", host_bits: str = "suggest") -> Optional[IPNetwork]:
+        """A network written as network-address/prefix; host bits are an error (rule 1), whose fix
+        names the network the address lies in (``host_bits="suggest"``), or is left to the caller
+        (``"later"``: recorded in ``self.host_bits``), or is the caller's own finding (``"ignore"``).
 
         Returns the network with host bits cleared, so later rules can still run."""
         if self._ipv6(path, text):
@@ -225,21 +273,32 @@ class _Parser:
             self.error(path, f"/{prefix} is not a prefix length.", "write a prefix from /0 to /32, e.g. /23.")
             return None
         net = IPNetwork(text)
-        if net.ip != net.network:
-            self.error(path, f"{text} is not a network address: it has host bits set{consequence}.",
-                       f"write {net.cidr} (the network that {net.ip} lies in).")
+        if net.ip != net.network and host_bits != "ignore":
+            message = f"{text} is not a network address: it has host bits set{consequence}."
+            if host_bits == "later":
+                finding = Finding.error(path, message)
+                self.findings.append(finding)
+                self.host_bits.append((finding, net))
+            else:
+                self.suggest(path, message, f"write {net.cidr} (the network that {net.ip} lies in).", (str(net.cidr),),
+                             f"write it as a network address: {text} with its host bits cleared, once this field's "
+                             f"other errors are fixed.")
         return net.cidr
 
-    def first_last(self, path: str, text: str) -> Optional[IPRange]:
-        """A range written first-last (or one address)."""
+    def first_last(self, path: str, text: str, turned_ok: bool = False) -> Optional[IPRange]:
+        """A range written first-last (or one address). One that ends before it starts is an error
+        (unless ``turned_ok``: the caller says so itself), and the plan goes on with it turned round."""
         first_text, dash, last_text = (part.strip() for part in text.partition("-"))
         first = self.address(path, first_text)
         last = self.address(path, last_text) if dash else first
         if first is None or last is None:
             return None
         if first > last:
-            self.error(path, f"range {text} ends before it starts.", f"write {last}-{first}.")
-            return None
+            if not turned_ok:
+                self.suggest(path, f"range {text} ends before it starts.", f"write {last}-{first}.",
+                             (f"{last}-{first}",), "write the range from its lower address to its higher, once this "
+                                                   "field's other errors are fixed.")
+            first, last = last, first
         return IPRange(first, last)
 
 
@@ -292,6 +351,9 @@ def plan_networks(site: Site) -> NetworkPlan:
 
         plan.workload_management = plan_workload_management(site, plan)
         findings.extend(plan.workload_management.findings)
+    _suggest_blocks_for_host_bits(plan, parse.host_bits)
+    plan.findings = settle_suggestions(parse.withdraw_overlapping_splits(plan.findings, [
+        (r.first, r.last) for r in (*plan.load_balancer_ranges, *plan.workload_ranges)]), parse.pending)
     return plan
 
 
@@ -315,19 +377,26 @@ def _plan_network(parse: _Parser, role: str, spec, appliance_text: Optional[str]
     if not appliance_text:
         if role == "frontend" and deployment == "frontend":  # the others are required by the site loader
             parse.error(ip_path, "is required but missing.",
-                        f"add the appliance's {role} address with the network's prefix, e.g. "
-                        f"{IPAddress(net.first + 10) if net is not None else '10.64.2.10'}/{net.prefixlen if net is not None else 23}.")
+                        f"add the appliance's {role} address with the network's prefix"
+                        f"{f', /{net.prefixlen}: an address of {net} outside every range' if net is not None else ''}.")
     elif not parse._ipv6(ip_path, appliance_text):
         address_text, slash, prefix = appliance_text.partition("/")
         address = parse.address(ip_path, address_text)
+        with_prefix = f"write the address with the {role} network's prefix, once this field's other errors are fixed."
         if address is not None and slash and not _PREFIX.match(prefix):
-            parse.error(ip_path, f"{appliance_text} has no valid prefix after '/'.",
-                        f"write {address}/{net.prefixlen if net is not None else 23}.")
-            address = None
+            if net is None:
+                parse.error(ip_path, f"{appliance_text} has no valid prefix after '/'.",
+                            "write the address with its network's prefix, e.g. /23.")
+                address = None
+            else:  # judged as the address with the network's prefix, which the fix names
+                parse.suggest(ip_path, f"{appliance_text} has no valid prefix after '/'.",
+                              f"write {address}/{net.prefixlen}.", (f"{address}/{net.prefixlen}",), with_prefix)
+                prefix = ""
         if address is not None and net is not None:
             if prefix and prefix != str(net.prefixlen):
-                parse.error(ip_path, f"{appliance_text} has prefix /{prefix}, but the {role} network {net} is "
-                                     f"/{net.prefixlen}.", f"write {address}/{net.prefixlen}.")
+                parse.suggest(ip_path, f"{appliance_text} has prefix /{prefix}, but the {role} network {net} is "
+                                       f"/{net.prefixlen}.", f"write {address}/{net.prefixlen}.",
+                              (f"{address}/{net.prefixlen}",), with_prefix)
             if _check_host_address(parse, ip_path, address, net, "appliance address", role):
                 if gateway is not None and address == gateway:
                     parse.error(ip_path, f"{address} is the {role} gateway.",
@@ -364,13 +433,22 @@ def _check_distinct_networks(plan: NetworkPlan) -> None:
             if allowed_same:
                 # One subnet is one broadcast domain with one gateway, whatever the port groups.
                 if a.vlan != b.vlan:
+                    # a's VLAN, unless the plan refuses it for b too (out of range, or a third network's)
+                    fits = a.vlan is not None and 0 <= a.vlan <= 4094 and not any(
+                        n.vlan == a.vlan for n in items if n is not a and n is not b)
                     plan.findings.append(Finding.error(
                         f"{b.path}.vlan", f"the {b.role} network is the same subnet as the {a.role} network but on "
-                                         f"VLAN {b.vlan}, not {a.vlan}.", f"use VLAN {a.vlan} for both."))
+                                         f"VLAN {b.vlan}, not {a.vlan}.",
+                        f"use VLAN {a.vlan} for both." if fits else "use one VLAN for both, the subnet's own.",
+                        (str(a.vlan),) if fits else ()))
                 if a.gateway is not None and b.gateway is not None and a.gateway != b.gateway:
+                    fits = int(a.gateway) not in (a.network.first, a.network.last) and (
+                        b.appliance is None or b.appliance.ip != a.gateway)
                     plan.findings.append(Finding.error(
                         f"{b.path}.gateway", f"the {b.role} network is the same subnet as the {a.role} network but "
-                                            f"names gateway {b.gateway}, not {a.gateway}.", f"use {a.gateway} for both."))
+                                            f"names gateway {b.gateway}, not {a.gateway}.",
+                        f"use {a.gateway} for both." if fits else "use one gateway for both, the subnet's own.",
+                        (str(a.gateway),) if fits else ()))
                 continue
             if a.vlan is not None and a.vlan == b.vlan:
                 plan.findings.append(Finding.error(
@@ -383,14 +461,17 @@ def _check_distinct_networks(plan: NetworkPlan) -> None:
 
 
 def _reserved(plan: NetworkPlan) -> list[tuple[str, str, int]]:
-    """(description, field, address) of every gateway and appliance address: no range may hold one."""
-    out = []
+    """(description, field, address) of every gateway and appliance address: no range may hold one.
+    An address is listed once (a shared network's one gateway is the workload network's)."""
+    out, seen = [], set()
     for net in plan.networks.values():
-        if net.gateway is not None:
-            out.append((f"the {net.role} gateway {net.gateway}", f"{net.path}.gateway", int(net.gateway)))
-        if net.appliance is not None:
-            out.append((f"the appliance's {net.role} address {net.appliance.ip}", net.appliance_path,
-                        int(net.appliance.ip)))
+        for what, field, address in (
+                (f"the {net.role} gateway", f"{net.path}.gateway", net.gateway),
+                (f"the appliance's {net.role} address", net.appliance_path,
+                 net.appliance.ip if net.appliance is not None else None)):
+            if address is not None and int(address) not in seen:
+                seen.add(int(address))
+                out.append((f"{what} {address}", field, int(address)))
     return out
 
 
@@ -508,12 +589,22 @@ def _parse_range(parse: _Parser, path: str, text: str) -> Optional[IPRange]:
     if parse._ipv6(path, text):
         return None
     if "/" in text:
-        net = parse.network(path, text)
-        if net is not None:
-            parse.error(path, f"workload ranges are written first-last, not as a CIDR block ({text}).",
-                        f"write {IPAddress(net.first + 1)}-{IPAddress(net.last - 1)} (its usable addresses).")
-        return None
+        return _written_as_block(parse, path, text, "workload ranges", "inside the workload network, clear of its "
+                                                                      "gateway and the appliance")
     return parse.first_last(path, text)
+
+
+def _written_as_block(parse: _Parser, path: str, text: str, what: str, where: str) -> Optional[IPRange]:
+    """A range written as a CIDR block where first-last belongs: one finding (host bits or not), whose
+    fix names the block's usable addresses; the plan goes on with them."""
+    net = parse.network(path, text, host_bits="ignore")
+    if net is None:
+        return None
+    first, last = (net.first + 1, net.last - 1) if net.prefixlen <= 30 else (net.first, net.last)
+    usable = f"{IPAddress(first)}-{IPAddress(last)}"
+    parse.suggest(path, f"{what} are written first-last, not as a CIDR block ({text}).",
+                  f"write {usable} (its usable addresses).", (usable,), f"write the range first-last, {where}.")
+    return IPRange(first, last)
 
 
 def _check_load_balancer_ranges(plan: NetworkPlan, parse: _Parser, ranges: list[str]) -> None:
@@ -536,29 +627,166 @@ def _check_load_balancer_ranges(plan: NetworkPlan, parse: _Parser, ranges: list[
 def _parse_load_balancer_block(parse: _Parser, path: str, text: str) -> Optional[Block]:
     if parse._ipv6(path, text):
         return None
+    in_words = ("write CIDR blocks (address/prefix) inside the virtual-IP network, clear of its gateway, the "
+                "appliance's address and the other ranges.")
     if "-" in text:
-        block = parse.first_last(path, text)
+        block = parse.first_last(path, text, turned_ok=True)
         if block is None:
             return None
-        first, last = IPAddress(block.first), IPAddress(block.last)
-        blocks = range_to_cidrs(first, last)
+        turned = ", which also ends before it starts" if str(IPAddress(block.first)) != text.partition("-")[0].strip() \
+            else ""
+        blocks = tuple(str(b) for b in range_to_cidrs(IPAddress(block.first), IPAddress(block.last)))
         if len(blocks) == 1:
-            parse.error(path, f"the appliance takes CIDR blocks, not first-last ranges ({text}).", f"write {blocks[0]}.")
+            parse.suggest(path, f"the appliance takes CIDR blocks, not first-last ranges ({text}{turned}).",
+                          f"write {blocks[0]}.", blocks, in_words)
         else:
-            listed = ", ".join(str(b) for b in blocks)
-            parse.error(path, f"{text} is not one CIDR block; exactly, it is the {len(blocks)} blocks {listed}.",
-                        f"write those blocks as separate ranges, or the smallest block holding it, "
-                        f"{smallest_enclosing_cidr(first, last)}, if every address in that is free.")
+            parse.suggest_split(path, f"{text} is not one CIDR block{turned}; exactly, it is the {len(blocks)} blocks "
+                                      f"{', '.join(blocks)}.",
+                                f"write those blocks as separate ranges: {', '.join(blocks)}.", blocks, in_words,
+                                block.first, block.last)
         return block
     if "/" not in text:
         address = parse.address(path, text)
-        if address is not None:
-            parse.error(path, f"{text} has no prefix length.", f"write {address}/32 for one address, or a block.")
-        return None
+        if address is None:
+            return None
+        parse.suggest(path, f"{text} has no prefix length.", f"write {address}/32 for one address, or a block.",
+                      (f"{address}/32",), in_words)
+        return IPNetwork(f"{address}/32")
     # The line goes verbatim into anyip-routes.cfg: the parser accepts only the plain decimal form
-    # that iproute2 reads the same way (no "/024", which it would take as octal).
-    return parse.network(path, text, consequence=(
+    # that iproute2 reads the same way (no "/024", which it would take as octal). A block with host
+    # bits gets its fix once every range is known (_suggest_blocks_for_host_bits).
+    return parse.network(path, text, host_bits="later", consequence=(
         ": anyip-routes.service fails on it with 'RTNETLINK answers: Invalid argument' and adds no range after it"))
+
+
+def _suggest_blocks_for_host_bits(plan: NetworkPlan, written: list[tuple[Finding, IPNetwork]]) -> None:
+    """The fix of each load-balancer range written with host bits: the block the person most likely
+    meant that the rest of the plan accepts. The network the address lies in when the plan accepts
+    it; else (the article's 10.64.0.1/23 is the whole frontend network, its gateway and the appliance
+    in it) the largest block of that network inside the virtual-IP network that holds no gateway,
+    appliance address, workload range, other load-balancer range or Supervisor address, and still
+    serves the virtual IPs Workload Management was given there (the one holding the address written,
+    then the lowest, among equals); else what to write in words."""
+    if not written:
+        return
+    erring: dict[str, int] = {}
+    for f in plan.findings:
+        if f.is_error:
+            erring[f.path] = erring.get(f.path, 0) + 1
+    vip = plan.networks.get(plan.vip_role)
+    where = f"the {plan.vip_role} network" + (f" {vip.network}" if vip and vip.network is not None else "")
+    free = _FreeBlocks(plan) if vip is not None and vip.network is not None else None
+    fixed = {}
+    for finding, net in written:
+        cidr = net.cidr
+        if erring.get(finding.path, 0) == 1:  # its host bits alone: the plan checked the network and accepts it
+            fix, block = f"write {cidr} (the network that {net.ip} lies in).", cidr
+        else:
+            block = free.block(cidr, int(net.ip)) if free is not None else None
+            fix = (f"write {block}: {cidr}, the network that {net.ip} lies in, is refused (see this field's other "
+                   f"findings); {block} is the largest block of it clear of the gateways, the appliance's addresses "
+                   f"and the other ranges." if block is not None else
+                   f"write a block inside {where}, clear of its gateway, the appliance's address and the other "
+                   f"ranges: no block of {cidr} is.")
+        fixed[id(finding)] = replace(finding, fix=fix, suggested=(str(block),) if block is not None else ())
+    plan.findings = [fixed.get(id(f), f) for f in plan.findings]
+
+
+class Intervals:
+    """(first, last) intervals as sorted, disjoint ones (overlapping and adjacent ones joined), asked
+    what overlaps first..last, and what they leave free there, in two binary searches and a walk over
+    only what they meet: however many there are."""
+
+    def __init__(self, intervals: Iterable[tuple[int, int]]):
+        merged: list[tuple[int, int]] = []
+        for first, last in sorted(intervals):
+            if merged and first <= merged[-1][1] + 1:
+                merged[-1] = (merged[-1][0], max(merged[-1][1], last))
+            else:
+                merged.append((first, last))
+        self.intervals = merged
+        self._firsts, self._lasts = [a for a, _ in merged], [b for _, b in merged]
+
+    def __bool__(self) -> bool:
+        return bool(self.intervals)
+
+    def overlapping(self, first: int, last: int) -> list[tuple[int, int]]:
+        return self.intervals[bisect.bisect_left(self._lasts, first):bisect.bisect_right(self._firsts, last)]
+
+    def gaps(self, first: int, last: int) -> list[tuple[int, int]]:
+        """first..last less these intervals, as the pieces that remain, in order."""
+        pieces, at = [], first
+        for a, b in self.overlapping(first, last):
+            if a > at:
+                pieces.append((at, a - 1))
+            at = b + 1
+        if at <= last:
+            pieces.append((at, last))
+        return pieces
+
+
+class _FreeBlocks:
+    """What a load-balancer block may not overlap, and what it must serve, read once for the whole
+    plan, so that each question costs binary searches and the intervals it meets: a site of a
+    thousand ranges that all lie in one network is asked a thousand times."""
+
+    def __init__(self, plan: NetworkPlan):
+        self.net = plan.networks[plan.vip_role].network
+        taken = [(a, a) for _, _, a in _reserved(plan)] + [(r.first, r.last) for r in plan.workload_ranges]
+        vips = []
+        wm = plan.workload_management
+        if wm is not None:  # its own ranges (null ones are the site's, above)
+            taken += [(int(r.start), int(r.last)) for r in wm.workload_ranges
+                      if r.source.startswith("workload_management.")]
+            if wm.management is not None:
+                taken.append((int(wm.management.start), int(wm.management.last)))
+            vips = [(int(r.start), int(r.last)) for r in wm.virtual_ip_ranges
+                    if r.source.startswith("workload_management.")]
+        self.taken = Intervals(taken)
+        # Inside a range's own block, another load-balancer range covers exactly what two or more cover.
+        self.shared = Intervals(_covered_twice([(r.first, r.last) for r in plan.load_balancer_ranges]))
+        self.vips = Intervals(vips)
+
+    def block(self, cidr: IPNetwork, written: int) -> Optional[IPNetwork]:
+        """The largest CIDR block inside ``cidr`` and the virtual-IP network that overlaps nothing the
+        plan gives out but the range of ``cidr`` itself, and holds the addresses of Workload
+        Management's virtual IP ranges that only that range serves (None when no block does)."""
+        lo, hi = max(cidr.first, self.net.first), min(cidr.last, self.net.last)
+        if lo > hi:
+            return None
+        needed = [piece for a, b in self.vips.overlapping(cidr.first, cidr.last)
+                  for piece in self.shared.gaps(max(a, cidr.first), min(b, cidr.last))]
+        if needed:  # the smallest block holding them, then larger ones while they stay clear
+            block, best = smallest_enclosing_cidr(IPAddress(needed[0][0]), IPAddress(needed[-1][1])), None
+            while lo <= block.first and block.last <= hi and not self.taken.overlapping(block.first, block.last) \
+                    and not self.shared.overlapping(block.first, block.last):
+                best = block
+                if block.prefixlen == 0:
+                    break
+                block = IPNetwork(f"{block.network}/{block.prefixlen - 1}").cidr
+            return best
+        best, best_key = None, None
+        free = Intervals(self.taken.overlapping(lo, hi) + self.shared.overlapping(lo, hi)).gaps(lo, hi)
+        for a, b in free:
+            for block in range_to_cidrs(IPAddress(a), IPAddress(b)):
+                if {block.first, block.last} <= {self.net.first, self.net.last}:  # only the network's own network
+                    continue  # or broadcast address: the plan warns that no virtual server can use it
+                key = (block.size, block.first <= written <= block.last, -block.first)
+                if best_key is None or key > best_key:
+                    best, best_key = block, key
+        return best
+
+
+def _covered_twice(intervals: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The addresses two or more of ``intervals`` hold (a sweep over their ends)."""
+    events = sorted([(a, 1) for a, _ in intervals] + [(b + 1, -1) for _, b in intervals])
+    out, depth, since = [], 0, 0
+    for at, step in events:
+        if depth >= 2 and at > since:
+            out.append((since, at - 1))
+        depth += step
+        since = at
+    return out
 
 
 def _check_appliance(plan: NetworkPlan, parse: _Parser, site: Site) -> None:

@@ -10,10 +10,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
-from netaddr import IPAddress
+from netaddr import IPAddress, IPNetwork
 
 from ..findings import errors
-from .network import NetworkPlan, usable_addresses
+from .network import SUPERVISOR_MANAGEMENT, SUPERVISOR_SERVICES, SUPERVISOR_VIPS, NetworkPlan, usable_addresses
 
 __all__ = ["draw_address_space"]
 
@@ -30,6 +30,10 @@ def _drawn_networks(plan: NetworkPlan):
 
 _COLOURS = {"workload range": "#4c9be8", "load-balancer range": "#f28e2b",
             "gateway": "#d62728", "appliance address": "#2ca02c"}
+# The Supervisor's (with a workload_management block): drawn over the site's own as a thinner band
+_SUPERVISOR_COLOURS = {SUPERVISOR_MANAGEMENT: "#9467bd", SUPERVISOR_VIPS: "#e377c2", SUPERVISOR_SERVICES: "#7f7f7f"}
+_SUPERVISOR_LABELS = {SUPERVISOR_MANAGEMENT: "Supervisor", SUPERVISOR_VIPS: "Supervisor VIPs",
+                      SUPERVISOR_SERVICES: "Supervisor services"}
 _ERROR = "#b00020"
 _BAR = 0.3  # half the bar's height, in data units
 _LANE = 0.27  # distance between label lanes above and below the bar
@@ -38,16 +42,24 @@ _LANES = 3  # lanes on each side
 
 def draw_address_space(plan: NetworkPlan, path: Optional[str | Path] = None):
     """One bar per network, its ranges and reserved addresses drawn to scale; what is in error is
-    hatched in red and labelled so. Labels never overprint each other. Saves a PNG if asked."""
+    hatched in red and labelled so. With a workload_management block, the Supervisor's management
+    addresses and virtual IP ranges are drawn on their networks as a thinner band, and its services
+    range (apart from every site network, where it belongs) on a bar of its own. Labels never
+    overprint each other. Saves a PNG if asked."""
     import matplotlib.pyplot as plt  # imported here: the tables should not pay for matplotlib
     from matplotlib.patches import Patch
 
     nets = _drawn_networks(plan)
     in_error = {f.path for f in errors(plan.findings)}
     allocations = plan.allocations()
-    fig, axes = plt.subplots(max(len(nets), 1), 1, figsize=(11, 2.3 * max(len(nets), 1) + 0.9), squeeze=False)
-    for ax, (role, net) in zip(axes[:, 0], nets):
-        n = net.network
+    apart = [a for a in allocations if not a.role and a.kind == SUPERVISOR_SERVICES]
+    bars = [(role, net.network, f"{_shared_title(plan, role)}: {net.network}  VLAN {net.vlan}  "
+                                f"{usable_addresses(net.network):,} usable") for role, net in nets]
+    bars += [("", IPNetwork(f"{a.first}/{32 - (a.count.bit_length() - 1)}"),
+              f"Kubernetes services ({a.path}): {a.span}  {a.count:,} addresses, routed inside the Supervisor only")
+             for a in apart]
+    fig, axes = plt.subplots(max(len(bars), 1), 1, figsize=(11, 2.3 * max(len(bars), 1) + 0.9), squeeze=False)
+    for ax, (_, n, title) in zip(axes[:, 0], bars):
         ax.set_xlim(0, n.size)
         ax.set_ylim(-_BAR - _LANE * _LANES - 0.05, _BAR + _LANE * _LANES + 0.05)
         ax.barh(0, n.size, height=2 * _BAR, color="#eeeeee", edgecolor="#888888")
@@ -57,30 +69,34 @@ def draw_address_space(plan: NetworkPlan, path: Optional[str | Path] = None):
         ax.set_xticklabels([str(IPAddress(n.first + t)) for t in ticks], fontsize=7)
         for tick, align in zip(ax.get_xticklabels(), ("left", "center", "right")):
             tick.set_horizontalalignment(align)
-        ax.set_title(f"{_shared_title(plan, role)}: {n}  VLAN {net.vlan}  {usable_addresses(n):,} usable",
-                     fontsize=9, loc="left")
-    handles = [Patch(color=c) for c in _COLOURS.values()] + [Patch(facecolor="white", edgecolor=_ERROR, hatch="////")]
-    fig.legend(handles, [*_COLOURS, "in error"], loc="lower center", ncol=5, fontsize=8, frameon=False)
-    outside = [a for a in allocations if not a.role]
+        ax.set_title(title, fontsize=9, loc="left")
+    kinds = {**_COLOURS, **{k: c for k, c in _SUPERVISOR_COLOURS.items() if any(a.kind == k for a in allocations)}}
+    handles = [Patch(color=c) for c in kinds.values()] + [Patch(facecolor="white", edgecolor=_ERROR, hatch="////")]
+    rows = -(-(len(kinds) + 1) // 5)  # the legend's rows, five entries each
+    fig.legend(handles, [*kinds, "in error"], loc="lower center", ncol=5, fontsize=8, frameon=False)
+    outside = [a for a in allocations if not a.role and a not in apart]
     if outside:
         fig.text(0.01, 0.045, "Not drawn, outside every network: " + "; ".join(f"{a.span} ({a.path})" for a in outside),
                  fontsize=7, color=_ERROR)
     # The layout first: labels are measured where they will finally stand.
-    fig.tight_layout(rect=(0, 0.08, 1, 1))
+    fig.tight_layout(rect=(0, 0.05 + 0.03 * rows, 1, 1))
     renderer = fig.canvas.get_renderer()
-    for ax, (role, net) in zip(axes[:, 0], nets):
+    for ax, (role, n, _) in zip(axes[:, 0], bars):
         placer = _LabelPlacer(ax, renderer)
         drawn = set()
-        for a in (a for a in allocations if a.role == role):
+        for a in (a for a in allocations if (a.role == role if role else a in apart)):
             if (a.kind, a.first, a.last) in drawn:  # a shared network's one gateway, drawn once
                 continue
             drawn.add((a.kind, a.first, a.last))
             bad = a.path in in_error
-            colour = _COLOURS[a.kind]
-            start = int(a.first) - net.network.first
-            label = ("ERROR " if bad else "") + (a.span if a.is_range else f"{a.kind} {a.first}")
+            supervisor = a.kind in _SUPERVISOR_COLOURS
+            colour = _SUPERVISOR_COLOURS.get(a.kind) or _COLOURS[a.kind]
+            start = int(a.first) - n.first
+            text = f"{_SUPERVISOR_LABELS[a.kind]} {IPAddress(a.first)}-{IPAddress(a.last)}" if supervisor else (
+                a.span if a.is_range else f"{a.kind} {a.first}")
+            label = ("ERROR " if bad else "") + text
             if a.is_range:
-                ax.barh(0, a.count, left=start, height=2 * _BAR, color=colour, alpha=0.85,
+                ax.barh(0, a.count, left=start, height=_BAR if supervisor else 2 * _BAR, color=colour, alpha=0.85,
                         hatch="////" if bad else None, edgecolor=_ERROR if bad else colour,
                         linewidth=2 if bad else 0)
                 # An error's label stands outside its bar, where the hatching cannot hide it.

@@ -148,9 +148,10 @@ def _check_vcenter(site):
                                               f"(nor does the appliance).",
                             "write vCenter's host name, or its IPv4 address.")
     elif vc.server and ("://" in vc.server or "/" in vc.server):
+        host = _host_of(vc.server)
         yield Finding.error("vcenter.server", f"{vc.server!r} is a URL; the server is a host name only.",
-                            f"write just the host, e.g. {urlsplit(vc.server).hostname or 'vcenter.test.corp'} "
-                            "(and its port in vcenter.port).")
+                            f"write just the host, e.g. {host or 'vcenter.test.corp'} (and its port in vcenter.port).",
+                            (host,) if host else ())
     elif vc.server and not IPV4_TEXT.match(vc.server):
         problem = host_name_problem(vc.server, fully_qualified=False)
         if problem:
@@ -185,6 +186,17 @@ def _check_vcenter(site):
         yield Finding.warning("vcenter.insecure", "TLS verification is OFF: anyone on the path can read the vCenter "
                                                   "password.", "set vcenter.ca_file or vcenter.thumbprint and remove "
                                                                "insecure: true.")
+
+
+def _host_of(url: str) -> str:
+    """The host a URL names, when the server rule takes it (an IPv4 address or a host name); else ""."""
+    try:
+        host = urlsplit(url).hostname or ""
+    except ValueError:  # a malformed URL (an unclosed '[')
+        return ""
+    if not host or invisible_character(host) or ":" in host:
+        return ""
+    return host if IPV4_TEXT.match(host) or not host_name_problem(host, fully_qualified=False) else ""
 
 
 def _pem_bundle_problem(path: str) -> str:

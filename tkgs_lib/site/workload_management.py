@@ -38,10 +38,10 @@ from typing import Iterable, Optional
 
 from netaddr import AddrFormatError, IPAddress, IPNetwork, IPRange, iprange_to_cidrs, spanning_cidr
 
-from ..findings import Finding
+from ..findings import Finding, settle_suggestions
 from .rules import VSPHERE_NAME_MAX
 from .model import Site, WorkloadManagement
-from .network import MAX_RANGES, NetworkPlan, PlannedRange, _Parser
+from .network import MAX_RANGES, Intervals, NetworkPlan, PlannedRange, _Parser, _written_as_block
 from .patterns import IPV4_TEXT, host_name_problem
 
 __all__ = ["SUPERVISOR_ADDRESSES", "AddressCount", "SupervisorAddresses", "SupervisorPlan",
@@ -50,6 +50,7 @@ __all__ = ["SUPERVISOR_ADDRESSES", "AddressCount", "SupervisorAddresses", "Super
 SUPERVISOR_ADDRESSES = 5  # a floating address and the three control plane VMs', plus one for upgrades
 BLOCK = "workload_management"
 MAX_TIMEOUT = 86400  # a day: past it the number is a typo, not a wait
+USUAL_TIMEOUT, USUAL_GRACE = 1800, 300  # seconds: what a fix offers for timeout and error_grace
 SHOWN = 3  # collisions or blocks a finding names before it counts the rest
 DEFAULT_SERVICES = IPNetwork("10.96.0.0/23")  # vCenter's own suggestion
 SERVICES_SUGGESTIONS = ("10.96.0.0", "172.20.0.0", "172.16.0.0", "192.168.0.0")  # private, for a fix to name
@@ -218,14 +219,7 @@ def _as_written(r: AddressCount) -> str:
 
 def _without(first: int, last: int, addresses: Iterable[int]) -> list[tuple[int, int]]:
     """first..last less the given addresses, as the pieces that remain."""
-    pieces, start = [], first
-    for address in sorted({a for a in addresses if first <= a <= last}):
-        if address > start:
-            pieces.append((start, address - 1))
-        start = address + 1
-    if start <= last:
-        pieces.append((start, last))
-    return pieces
+    return Intervals((a, a) for a in addresses).gaps(first, last)
 
 
 def _listed(items: list[str], limit: int = SHOWN) -> str:
@@ -269,8 +263,9 @@ class _Planner:
         self.network_and_broadcast = _network_and_broadcast(network)
         self.special = self.network_and_broadcast + _gateways_and_appliance(network)
 
-    def error(self, key: str, message: str, fix: str) -> None:
-        self.findings.append(Finding.error(f"{BLOCK}.{key}", message, fix))
+    def error(self, key: str, message: str, fix: str, suggested: tuple[str, ...] = ()) -> None:
+        """An error at the block's ``key``; ``suggested``: the value its fix names, which the plan accepts."""
+        self.findings.append(Finding.error(f"{BLOCK}.{key}", message, fix, suggested))
 
     def plan(self) -> SupervisorPlan:
         wm = self.site.workload_management
@@ -297,6 +292,9 @@ class _Planner:
         # The rules run in the order they need one another (the Supervisor's addresses last, as they
         # must avoid every range); a person reads the findings in the order of the block's keys.
         self.findings.sort(key=_key_order)
+        peers = [(int(r.start), int(r.last)) for r in (*workload, *virtual_ips)]
+        self.findings[:] = settle_suggestions(self.parse.withdraw_overlapping_splits(self.findings, peers),
+                                              self.parse.pending, also=self.site.findings)
         return self._result(cluster=cluster, size=wm.size, services=services, management=management, name=name,
                             workload=workload, virtual_ips=virtual_ips, dns=dns, search=search, ntp=ntp,
                             lb_id=lb_id, timeout=timeout, error_grace=error_grace)
@@ -336,24 +334,29 @@ class _Planner:
         self.sources[key] = f"{BLOCK}.{key}"
         problem = _dns_label_problem(name)
         if problem:
-            fallback = WorkloadManagement.__dataclass_fields__[key].default
-            self.error(key, problem, f"write a DNS label, e.g. {_as_dns_label(name, fallback)}.")
+            label = _as_dns_label(name, WorkloadManagement.__dataclass_fields__[key].default)
+            self.error(key, problem, f"write a DNS label, e.g. {label}.", (label,))
         return name
 
     def _timeout(self, seconds: Optional[int]) -> int:
         if seconds is None:  # a bad type, already reported by the loader
             return 0
         if not 1 <= seconds <= MAX_TIMEOUT:
+            grace = self.site.workload_management.error_grace
+            # the usual half hour, or the error_grace it must not be shorter than
+            usual = max(USUAL_TIMEOUT, grace if isinstance(grace, int) and 0 <= grace <= MAX_TIMEOUT else 0)
             self.error("timeout", f"{seconds:,} seconds is out of range: from 1 to a day ({MAX_TIMEOUT}).",
-                       "give the Supervisor the usual half hour or more, e.g. 1800.")
+                       f"give the Supervisor the usual half hour or more, e.g. {usual}.", (str(usual),))
         return seconds
 
     def _error_grace(self, seconds: Optional[int], timeout: int) -> int:
         if seconds is None:
             return 0
         if not 0 <= seconds <= max(timeout, 0):
+            usual = min(USUAL_GRACE, max(timeout, 0))
             self.error("error_grace", f"{seconds:,} seconds is out of range: from 0 to the timeout ({timeout:,}).",
-                       "let an ERROR pass for a few minutes while vCenter retries, e.g. 300 (0: none may pass).")
+                       f"let an ERROR pass for a few minutes while vCenter retries, e.g. {usual} (0: none may pass).",
+                       (str(usual),))
         return seconds
 
     # --- DNS and NTP --------------------------------------------------------------------------------
@@ -422,20 +425,23 @@ class _Planner:
         key = "services_cidr"
         self.sources[key] = f"{BLOCK}.{key}"
         path = f"{BLOCK}.{key}"
+        networks = self._site_networks()
         if not text:
-            self.error(key, "is empty.", f"write the Kubernetes services' network, e.g. {DEFAULT_SERVICES}.")
+            free = _free_services(DEFAULT_SERVICES, networks)
+            self.error(key, "is empty.", f"write the Kubernetes services' network{_as_example(free)}.",
+                       (str(free),) if free else ())
             return None
         services = self.parse.network(path, text)
         if services is None:
             return None
-        networks = self._site_networks()
         clashes = [(what, where) for what, where, net in networks
                    if services.first <= net.last and net.first <= services.last]
         if clashes:
+            free = _free_services(services, networks)
             self.error(key, f"the services CIDR {services} overlaps "
                             f"{_listed([f'{what} ({where})' for what, where in clashes])}: the Supervisor would "
                             f"route those addresses to Kubernetes services.",
-                       f"use a network that overlaps no site network{_free_services(services, networks)}.")
+                       f"use a network that overlaps no site network{_as_example(free)}.", (str(free),) if free else ())
         return services
 
     # --- workload ranges --------------------------------------------------------------------------
@@ -497,7 +503,7 @@ class _Planner:
         if self._too_many("virtual_ip_ranges", len(written)):
             return []
         special = self.special
-        served = _merged(anyip)
+        served = Intervals((r.first, r.last) for r in anyip)
         ranges: list[AddressCount] = []
         for i, text in enumerate(written):
             key = f"virtual_ip_ranges[{i}]"
@@ -543,21 +549,50 @@ class _Planner:
             start = self.parse.address(path, first_text)
             if start is None:
                 return None
-            readings = []
+            readings = []  # (as written, what it holds, its addresses)
             if n <= 32:
-                readings.append(f"{IPNetwork(f'{start}/{n}').cidr} for the block of {2 ** (32 - n):,} addresses")
+                block = IPNetwork(f"{start}/{n}").cidr
+                readings.append((str(block), f"the /{n} block of {block.size:,} addresses", IPRange(block.first,
+                                                                                                 block.last)))
             if 1 <= n <= 2 ** 32 - int(start):
-                readings.append(f"{start}-{IPAddress(int(start) + n - 1)} for {n} address{'es' if n > 1 else ''}")
-            self.error(key, f"{text!r} ends in {n}, not an address: a range is first-last or a CIDR block.",
-                       f"write {' or '.join(readings) or 'first-last, e.g. 10.64.1.0-10.64.1.254'}.")
-            return None
+                last = IPAddress(int(start) + n - 1)
+                readings.append((f"{start}-{last}", f"{n} address{'es' if n > 1 else ''} from {start}",
+                                 IPRange(start, last)))
+            message = f"{text!r} ends in {n}, not an address: a range is first-last or a CIDR block."
+            accepted = [reading for reading in readings if self._accepted_virtual_ips(key, reading[2])]
+            if not accepted:
+                neither = f": neither {' nor '.join(what for _, what, _ in readings)} is" if len(readings) > 1 else ""
+                self.error(key, message, f"write first-last or a CIDR block inside haproxy.load_balancer_ranges, clear "
+                                         f"of the gateways and the appliance's addresses{neither}.")
+                return None
+            value, what, addresses = accepted[0]
+            other = next((w for _, w, _ in readings if w != what), "")
+            self.parse.suggest(path, message, f"write {value} for {what}" + (
+                f" (if you meant {other}, write {'them first-last' if '/' in value else 'the block'} instead)"
+                if other else "") + ".", (value,), "write first-last or a CIDR block, once this field's other errors "
+                                                   "are fixed.")
+            return addresses
         return self._first_last(key, text)
 
-    def _check_served(self, key: str, r: AddressCount, served: list[tuple[int, int]]) -> None:
+    def _accepted_virtual_ips(self, key: str, addresses: IPRange) -> bool:
+        """Whether the rules of a virtual IP range by itself (inside the load-balancer ranges, clear of
+        every special address) accept ``addresses`` at ``key``: they run, and what they found is dropped."""
+        mark, pending, split = len(self.findings), dict(self.parse.pending), list(self.parse.split)
+        r = AddressCount(IPAddress(addresses.first), addresses.size, f"{BLOCK}.{key}", "")
+        served = Intervals((r.first, r.last) for r in self.network.load_balancer_ranges)
+        if served:
+            self._check_served(key, r, served)
+        self._check_clear_of(key, "virtual IP range", r, self.special)
+        refused = len(self.findings) > mark
+        del self.findings[mark:]
+        self.parse.pending, self.parse.split = pending, split
+        return not refused
+
+    def _check_served(self, key: str, r: AddressCount, served: Intervals) -> None:
         """Workload Management's virtual IPs must equal, or lie inside, the appliance's anyip-routes.cfg
         ranges (haproxy-appliance.md, "Known field problems"): HAProxy cannot bind any other address,
         and vCenter never extends that file."""
-        gaps = _outside(int(r.start), int(r.last), served)
+        gaps = served.gaps(int(r.start), int(r.last))
         if not gaps:
             return
         missing = sum(b - a + 1 for a, b in gaps)
@@ -570,14 +605,22 @@ class _Planner:
             # Outside the virtual-IP network the appliance cannot take them either: no block to add.
             fix = f"{within} (the {self.network.vip_role} network's virtual IPs)."
         else:
-            blocks = [str(c) for a, b in gaps[:SHOWN + 1] for c in iprange_to_cidrs(IPAddress(a), IPAddress(b))]
-            if len(blocks) <= SHOWN:
+            # Only blocks the address plan takes: none may hold a gateway, an appliance, network or
+            # broadcast address (held by this range, its own finding says so) or a workload address.
+            refused = Intervals([(t.first, t.last) for t in self.special] +
+                                [(w.first, w.last) for w in self.network.workload_ranges])
+            pieces = [piece for a, b in gaps for piece in refused.gaps(a, b)]
+            blocks = [str(c) for a, b in pieces[:SHOWN + 1] for c in iprange_to_cidrs(IPAddress(a), IPAddress(b))]
+            if not blocks:
+                add = ""
+            elif len(blocks) <= SHOWN:
                 add = f"add {_listed(blocks)} to haproxy.load_balancer_ranges"
             else:
-                enclosing = spanning_cidr([IPAddress(gaps[0][0]), IPAddress(gaps[-1][1])])
-                add = (f"add the blocks {_listed(blocks)} (or the one block {enclosing}, if every address in it is "
-                       f"free) to haproxy.load_balancer_ranges")
-            fix = f"{add} and repair the appliance's anyip-routes.cfg (vCenter never extends it), or {within}."
+                enclosing = spanning_cidr([IPAddress(pieces[0][0]), IPAddress(pieces[-1][1])])
+                one = "" if refused.overlapping(enclosing.first, enclosing.last) else f" (or the one block {enclosing})"
+                add = f"add the blocks {_listed(blocks)}{one} to haproxy.load_balancer_ranges"
+            fix = (f"{add} and repair the appliance's anyip-routes.cfg (vCenter never extends it), or {within}." if add
+                   else f"{within} (the {self.network.vip_role} network's virtual IPs).")
         self.error(key, f"virtual IP range {_as_written(r)} is not inside the appliance's anyip ranges "
                         f"(haproxy.load_balancer_ranges: {_listed(self.network.load_balancer_lines)}): {outside}, "
                         f"and HAProxy cannot bind an address its anyip-routes.cfg lacks.", fix)
@@ -591,13 +634,16 @@ class _Planner:
             return
         anyip_gateway = kind == "virtual IP range" and any(t.path.endswith(".gateway") for t in held)
         pieces = [_span(a, b) for a, b in _without(first, last, [t.first for t in held])]
-        if not pieces:
-            fix = "use other addresses."
-        else:
+        message = (f"{kind} {_as_written(r)} holds {_listed([f'{t.what} ({t.path})' for t in held])}"
+                   f"{' (AnyIP would answer for the gateway)' if anyip_gateway else ''}.")
+        if not pieces or len(pieces) > SHOWN:
+            self.error(key, message, "use other addresses." if not pieces else
+                       f"leave {'them' if len(held) > 1 else 'it'} out: write the range's addresses less those.")
+        else:  # a part of the range: what else the plan finds at this field, it finds there too
             fix = (f"leave {'them' if len(held) > 1 else 'it'} out: write {_listed(pieces)}"
                    f"{' as separate ranges' if len(pieces) > 1 else ''}.")
-        self.error(key, f"{kind} {_as_written(r)} holds {_listed([f'{t.what} ({t.path})' for t in held])}"
-                        f"{' (AnyIP would answer for the gateway)' if anyip_gateway else ''}.", fix)
+            otherwise = f"leave {'them' if len(held) > 1 else 'it'} out, once this field's other errors are fixed."
+            self.parse.suggest_split(r.source, message, fix, tuple(pieces), otherwise, first, last)  # other starts
 
     # --- the Supervisor's management addresses ------------------------------------------------------
 
@@ -614,10 +660,12 @@ class _Planner:
             return None  # the loader's "required" finding
         if "/" in text:
             address = self.parse.address(path, text.partition("/")[0])
-            if address is not None:
-                self.error(key, f"{text} has a prefix; the Supervisor's mask is the management network's.",
-                           f"write the address alone: {address}.")
-            return None
+            if address is None:
+                return None
+            self.parse.suggest(path, f"{text} has a prefix; the Supervisor's mask is the management network's.",
+                               f"write the address alone: {address}.", (str(address),),
+                               "write the address alone, without a prefix, once this field's other errors are fixed.")
+            text = str(address)  # judged as the address it holds
         start = self.parse.address(path, text)
         m = self.network.networks.get("management")
         if start is None or m is None or m.network is None:
@@ -630,11 +678,12 @@ class _Planner:
         fix = (f"write supervisor_start: {IPAddress(free)} ({_span(free, free + SUPERVISOR_ADDRESSES - 1)} is "
                f"free)." if free is not None else
                f"free {SUPERVISOR_ADDRESSES} consecutive addresses in {net}: none is free now.")
+        suggested = (str(IPAddress(free)),) if free is not None else ()
         if not inside:
-            self.error(key, f"{start} is outside the management network {net}.", fix)
+            self.error(key, f"{start} is outside the management network {net}.", fix, suggested)
         elif last >= net.last:
             self.error(key, f"{span} run past the end of the management network {net}: its last usable "
-                            f"address is {IPAddress(net.last - 1)}.", fix)
+                            f"address is {IPAddress(net.last - 1)}.", fix, suggested)
         else:
             held, seen = [], set()
             for t in taken:  # the gateway that is also the DNS server is named once, as the gateway
@@ -642,7 +691,7 @@ class _Planner:
                     held.append(t)
                     seen.add((t.first, t.last))
             if held:
-                self.error(key, f"{span} hold {_listed([f'{t.what} ({t.path})' for t in held])}.", fix)
+                self.error(key, f"{span} hold {_listed([f'{t.what} ({t.path})' for t in held])}.", fix, suggested)
         if m.gateway is None:
             return None
         return SupervisorAddresses(start, SUPERVISOR_ADDRESSES, net.netmask, m.gateway)
@@ -680,11 +729,8 @@ class _Planner:
             self.error(key, "is empty.", "write a range first-last, e.g. 10.64.8.50-10.64.15.150.")
             return None
         if not cidr_allowed and "/" in text:
-            net = self.parse.network(path, text)
-            if net is not None:
-                self.error(key, f"workload ranges are written first-last, not as a CIDR block ({text}).",
-                           f"write {IPAddress(net.first + 1)}-{IPAddress(net.last - 1)} (its usable addresses).")
-            return None
+            return _written_as_block(self.parse, path, text, "workload ranges", "inside the workload network, clear "
+                                                                                "of its gateway and the appliance")
         if self.parse._ipv6(path, text):
             return None
         return self.parse.first_last(path, text)
@@ -729,41 +775,20 @@ def _key_order(finding: Finding) -> int:
     return _KEYS.index(key) if key in _KEYS else len(_KEYS)
 
 
-def _free_services(services: IPNetwork, networks: list[tuple[str, str, IPNetwork]]) -> str:
-    """", e.g. 10.96.0.0/23 (vCenter's default)": a private block of the written size clear of every network."""
+def _free_services(services: IPNetwork, networks: list[tuple[str, str, IPNetwork]]) -> Optional[IPNetwork]:
+    """A private block of the written size (at least a /12's prefix) clear of every network, to suggest."""
     for base in SERVICES_SUGGESTIONS:
         candidate = IPNetwork(f"{base}/{max(services.prefixlen, 12)}").cidr
         if not any(candidate.first <= n.last and n.first <= candidate.last for *_, n in networks):
-            return f", e.g. {candidate}" + (" (vCenter's default)" if candidate == DEFAULT_SERVICES else "")
-    return ""
+            return candidate
+    return None
 
 
-def _merged(ranges: list[PlannedRange]) -> list[tuple[int, int]]:
-    """The ranges as sorted, disjoint (first, last) intervals, adjacent ones joined."""
-    out: list[tuple[int, int]] = []
-    for first, last in sorted((r.first, r.last) for r in ranges):
-        if out and first <= out[-1][1] + 1:
-            out[-1] = (out[-1][0], max(out[-1][1], last))
-        else:
-            out.append((first, last))
-    return out
-
-
-def _outside(first: int, last: int, merged: list[tuple[int, int]]) -> list[tuple[int, int]]:
-    """The parts of first..last no interval of ``merged`` covers (a binary search, then a walk over
-    only the intervals inside first..last)."""
-    gaps, at = [], first
-    i = max(bisect.bisect_right(merged, (first, 2 ** 32)) - 1, 0)
-    while i < len(merged) and at <= last:
-        a, b = merged[i]
-        if b >= at:
-            if a > at:
-                gaps.append((at, min(a - 1, last)))
-            at = max(at, b + 1)
-        i += 1
-    if at <= last:
-        gaps.append((at, last))
-    return gaps
+def _as_example(services: Optional[IPNetwork]) -> str:
+    """", e.g. 10.96.0.0/23 (vCenter's default)" for a suggested services network."""
+    if services is None:
+        return ""
+    return f", e.g. {services}" + (" (vCenter's default)" if services == DEFAULT_SERVICES else "")
 
 
 def _nearest_free_start(net: IPNetwork, wanted: int, taken: list[_Taken]) -> Optional[int]:

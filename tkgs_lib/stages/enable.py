@@ -28,6 +28,7 @@ from ..credentials import MASK
 from ..errors import RestError, SupervisorFailed, TkgsError, VerificationFailed
 from ..findings import Finding
 from ..planning import Plan, Step
+from ..polling import wait_until
 from ..site.workload_management import SupervisorPlan
 from ..display.tables import Sentence, Table
 from . import stage_named
@@ -610,6 +611,15 @@ class SupervisorChecked:
         return self.table().to_text()
 
 
+FIRST_CHECKS_WAIT = 10.0  # seconds: HAProxy checks every server within its interval (2 s by default) after a reload
+
+
+class _StillUnchecked(Exception):
+    def __init__(self, facts) -> None:
+        super().__init__("HAProxy has not checked every server yet")
+        self.facts = facts
+
+
 def check_supervisor(run, facts: Optional[EnableFacts] = None) -> SupervisorChecked:
     """From here (the frontend side), the Supervisor's API through the appliance: the TLS handshake with
     its virtual IP, the appliance's HAProxy (Data Plane API, read only) and its anyip ranges (SSH);
@@ -631,10 +641,18 @@ def check_supervisor(run, facts: Optional[EnableFacts] = None) -> SupervisorChec
     pem = facts.ca_chain  # "" when the run has none (the plan's error finding says so)
     password = run.secret(hp.dataplane_password_env, "the Data Plane API password", "haproxy.dataplane_password_env")
     ca_file = run.site.vcenter.ca_file
-    seen = gather_supervisor_facts(view, ca_file=ca_file, runner=run.connect_appliance(),
-                                   dataplane_password=password, dataplane_ca_pem=pem,
-                                   dataplane_username=hp.dataplane_username,
-                                   ca_described=f"vcenter.ca_file ({ca_file})" if ca_file else "no CA bundle")
+    runner = run.connect_appliance()
+
+    def read():
+        return gather_supervisor_facts(view, ca_file=ca_file, runner=runner, dataplane_password=password,
+                                       dataplane_ca_pem=pem, dataplane_username=hp.dataplane_username,
+                                       ca_described=f"vcenter.ca_file ({ca_file})" if ca_file else "no CA bundle")
+
+    try:  # a Supervisor just RUNNING may have had HAProxy reloaded a moment ago: its servers' first checks
+        seen = wait_until(read, lambda s: s.load_balancer is None or not s.load_balancer.awaiting_first_check(),
+                          timeout=FIRST_CHECKS_WAIT, timed_out=lambda s, _: _StillUnchecked(s), interval=1.0)
+    except _StillUnchecked as still:  # their rows say HAProxy has not checked them yet
+        seen = still.facts
     rows = supervisor_checks(seen, run.network.load_balancer_lines)
     checked = SupervisorChecked(rows)
     checked.table().to_csv(target)

@@ -2,8 +2,9 @@
 
 This stage reads only the site: its facts are the site's own, its plan has no step to apply, only
 the findings of every rule (:mod:`tkgs_lib.site.network`). What it reports: the subnet summary,
-every reserved address and range, the ``anyip-routes.cfg`` the appliance will write (withheld while
-the plan has errors), and a picture of each network (:mod:`tkgs_lib.site.picture`).
+every reserved address and range (the Supervisor's too, with a ``workload_management`` block: its
+management addresses, virtual IP ranges and services range), the ``anyip-routes.cfg`` the appliance
+will write (withheld while the plan has errors), and a picture of each network (:mod:`tkgs_lib.site.picture`).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from netaddr import IPAddress
 
 from ..appliance.releases import anyip_routes_text
 from ..findings import errors
-from ..site.network import NetworkPlan, usable_addresses
+from ..site.network import SUPERVISOR_SERVICES, NetworkPlan, usable_addresses
 from . import stage_named
 
 if TYPE_CHECKING:  # `validate` shows the plan as text only: it never needs a Table (pandas) or a Plan
@@ -69,9 +70,17 @@ ALLOCATION_EMPTY = "The site reserves no address or range."
 
 def allocation_rows(plan: NetworkPlan) -> list[dict]:
     """Every reserved address and range, as the site writes it, with first, last, count and network,
-    in address order."""
-    return [{"what": a.kind, "field": a.path, "as written": a.text, "first": str(a.first), "last": str(a.last),
-             "count": a.count, "network": a.role or "(outside every network)"} for a in plan.allocations()]
+    in address order; the Supervisor's too, when the site has a workload_management block."""
+    return [{"what": a.kind, "field": a.path, "as written": a.text or "null (the default)", "first": str(a.first),
+             "last": str(a.last), "count": a.count, "network": _network_of(a)} for a in plan.allocations()]
+
+
+def _network_of(a) -> str:
+    if a.role:
+        return a.role
+    if a.kind == SUPERVISOR_SERVICES:  # where it belongs: apart from every site network
+        return "(none: Kubernetes services)"
+    return "(outside every network)"
 
 
 def allocation_table(plan: NetworkPlan) -> Table:
