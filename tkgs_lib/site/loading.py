@@ -275,7 +275,9 @@ def _empty(path: str, f, findings: list[Finding]):
         shown = "[]" if f.default is MISSING else "true" if f.default is True else "false" if f.default is False \
             else f.default
         fix = f"remove the key for the default ({shown}), or write the value: {f.metadata['doc']}"
-    findings.append(Finding.error(path, "is empty, which is neither a value nor the default.", fix))
+    # The default, written out, is a value the field takes (the key removed means the same).
+    suggested = (f.default,) if isinstance(f.default, str) and not name.endswith("_env") else ()
+    findings.append(Finding.error(path, "is empty, which is neither a value nor the default.", fix, suggested))
     return _BAD
 
 
