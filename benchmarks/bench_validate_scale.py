@@ -28,7 +28,7 @@ from pathlib import Path
 import yaml
 from netaddr import IPAddress, IPNetwork
 
-from tkgs_lib.site.network import plan_networks
+from tkgs_lib.site.layout import network_layout
 from tkgs_lib.stages.plan import allocation_table, subnet_summary
 from tkgs_lib.site import parse_site
 
@@ -65,7 +65,7 @@ def site_text(prefix: int) -> str:
 
 
 def validate(text: str) -> None:
-    plan = plan_networks(parse_site(text))
+    plan = network_layout(parse_site(text))
     bad = [x for x in plan.findings if x.is_error]
     assert not bad, f"{len(bad)} errors, the first: {bad[0]}"
     subnet_summary(plan)
@@ -92,7 +92,7 @@ SITE = Path(__file__).resolve().parent.parent / "examples" / "example-site.yaml"
 
 
 def validate_any(text: str) -> None:
-    plan = plan_networks(parse_site(text))
+    plan = network_layout(parse_site(text))
     subnet_summary(plan)
     allocation_table(plan)
 

@@ -43,10 +43,10 @@ def deployed_properties(site: Site, release: str = ARTICLE_RELEASE, passwords: d
     from tkgs_lib.appliance.properties import appliance_properties
     from tkgs_lib.ova import parse_descriptor
     from tkgs_simulators.ova import haproxy_descriptor
-    from tkgs_lib.site.network import plan_networks
+    from tkgs_lib.site.layout import network_layout
 
     descriptor = parse_descriptor(haproxy_descriptor(f"haproxy-{release}", version=release))
-    properties = appliance_properties(site, plan_networks(site), descriptor, passwords or PASSWORDS)
+    properties = appliance_properties(site, network_layout(site), descriptor, passwords or PASSWORDS)
     assert not properties.findings, "the site cannot be deployed: " + "; ".join(map(str, properties.findings))
     return properties.as_dict()
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-from tkgs_lib.site.network import plan_networks
+from tkgs_lib.site.layout import network_layout
 from tkgs_lib.site import parse_site
 
 EXAMPLE_SITE = Path(__file__).resolve().parent.parent / "examples" / "example-site.yaml"
@@ -34,7 +34,7 @@ def variant(changes: dict | None = None, remove: tuple[str, ...] = ()) -> dict:
 
 def findings_for(changes: dict | None = None, remove: tuple[str, ...] = (), source: Path | None = None):
     site = parse_site(yaml.safe_dump(variant(changes, remove)), source=source or EXAMPLE_SITE)
-    return plan_networks(site).findings
+    return network_layout(site).findings
 
 
 def at(findings, path: str, severity: str = "error"):

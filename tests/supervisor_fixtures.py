@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from appliance_fixtures import DATAPLANE_PASSWORD, HEALTH_CHECK_MS, ROOT_PASSWORD, start_appliance
 from test_namespace_management import deploy_appliance_vm, spec_for, wait_until_removed
 from tkgs_lib.appliance.checks import Check
-from tkgs_lib.appliance.supervisor_checks import gather_supervisor_facts, read_supervisor, supervisor_checks
+from tkgs_lib.appliance.supervisor_checks import gather_supervisor_facts, supervisor_checks
+from tkgs_lib.stages.enable import supervisor_view
 from tkgs_lib.vsphere.namespace_management import AddressRange, NamespaceManagement
 
 VIP = "10.64.1.0"  # the first address of the site's load-balancer range 10.64.1.0/24
@@ -47,7 +48,7 @@ class Supervised:
         """The product's reads: vCenter from here, the rest from the lab's frontend side."""
         from tkgs_lib.appliance.ssh import SshRunner
 
-        supervisor = read_supervisor(self.client, self.cluster)
+        supervisor = supervisor_view(self.cluster, self.client.get(self.cluster))
 
         def work():
             with SshRunner(self.sim.management_address, password=ROOT_PASSWORD,
@@ -60,9 +61,9 @@ class Supervised:
 
     def checks(self, timeout: float = 10.0) -> list[Check]:
         """The product's reads, then its judging with the site's load-balancer ranges."""
-        from tkgs_lib.site.network import plan_networks
+        from tkgs_lib.site.layout import network_layout
 
-        return supervisor_checks(self.facts(timeout), plan_networks(self.lab.site).load_balancer_lines)
+        return supervisor_checks(self.facts(timeout), network_layout(self.lab.site).load_balancer_lines)
 
 
 def wait_for(condition, what: str, timeout: float = 20.0, poll: float = 0.1):

@@ -25,7 +25,7 @@ def test_scale_benchmark_sites_are_valid_at_both_sizes():
 
 
 def test_the_many_sites_benchmark_writes_valid_sites_of_their_own(tmp_path):
-    from tkgs_lib.site.validation import check_site
+    from tkgs_lib.validate import check_site
 
     files = _load("bench_validate_many").site_files(tmp_path, 100)
     checks = [check_site(path) for path in files]

@@ -14,14 +14,14 @@ from tkgs_lib.appliance.ca import pem_from_property
 from tkgs_lib.appliance.properties import DATAPLANE_PASSWORD, ROOT_PASSWORD, appliance_properties
 from tkgs_lib.ova import parse_descriptor
 from tkgs_lib.site import parse_site
-from tkgs_lib.site.network import plan_networks
+from tkgs_lib.site.layout import network_layout
 
 PASSWORDS = {ROOT_PASSWORD: "r00t-Pa55", DATAPLANE_PASSWORD: "dp-Pa55"}
 
 
 def properties_for(changes=None, version="v0.1.10", descriptor=None, tmp=None):
     site = parse_site(yaml.safe_dump(variant(changes)), source=tmp / "site.yaml" if tmp else None)
-    return appliance_properties(site, plan_networks(site), parse_descriptor(descriptor or descriptor_text(version)),
+    return appliance_properties(site, network_layout(site), parse_descriptor(descriptor or descriptor_text(version)),
                                 PASSWORDS)
 
 
@@ -65,7 +65,7 @@ def test_load_balancer_ranges_are_joined_by_commas_alone_byte_for_byte_as_the_pl
     value = props.as_dict()["loadbalance.service_ip_range"]
     assert value == "10.64.1.0/25,10.64.1.128/26,10.64.1.192/27" and " " not in value
     site = parse_site(yaml.safe_dump(variant({"haproxy.load_balancer_ranges": ranges})))
-    assert value.split(",") == plan_networks(site).load_balancer_lines  # what anyip-routes.cfg will hold
+    assert value.split(",") == network_layout(site).load_balancer_lines  # what anyip-routes.cfg will hold
 
 
 def test_under_default_the_frontend_properties_are_not_sent():

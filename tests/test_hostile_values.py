@@ -14,7 +14,7 @@ import yaml
 
 from helpers import variant
 from tkgs_lib.site import field_docs, parse_site
-from tkgs_lib.site.network import plan_networks
+from tkgs_lib.site.layout import network_layout
 
 HIDDEN = {"NUL": "tkgs\x00x", "line feed": "tkgs\nx", "bell": "tkgs\x07x", "right-to-left override": "tkgs\u202ex",
           "zero-width space": "tkgs\u200bx", "no-break space": "tkgs\u00a0x", "byte-order mark": "tkgs\ufeffx",
@@ -27,7 +27,7 @@ TEXT_FIELDS = [r["key"] for r in field_docs() if r["type"].startswith(("text", "
 
 def errors_at(changes: dict) -> dict[str, str]:
     site = parse_site(yaml.safe_dump(variant(changes)))
-    return {f.path: f"{f.message} {f.fix}" for f in plan_networks(site).findings if f.severity == "error"}
+    return {f.path: f"{f.message} {f.fix}" for f in network_layout(site).findings if f.severity == "error"}
 
 
 def assigned(field: str, value):

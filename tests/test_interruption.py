@@ -135,7 +135,7 @@ def test_a_signal_at_each_moment_keeps_every_record_and_names_what_it_stopped(no
     assert records_whole(folder) == statuses
     interrupted = [name for name, status in statuses.items() if status == "interrupted"]
     for name in interrupted:  # the record of the stage cut short says where it stopped
-        records = list(folder.glob(f"*{'plan_networks' if name == 'plan' else 'prepare_vsphere'}.ipynb"))
+        records = list(folder.glob(f"*{'network_layout' if name == 'plan' else 'prepare_vsphere'}.ipynb"))
         if not records:
             assert "none of its cells ran" in message(result)
             continue

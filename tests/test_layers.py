@@ -9,7 +9,7 @@ From the bottom up (a module may import its own layer and those below it):
     stages      stages/ (the registry, StageRun, each stage, the values stages provide and need)
     runner      runner/ (the one orchestrator, its kernels, the run record, the index, signals, the lab)
     fleet       fleet/ (many sites, the fleet file, the Airflow DAG)
-    commands    cli, demo
+    commands    cli, demo, validate
 
 The simulators (tkgs_simulators) play the systems the product talks to: they import nothing of the
 product but its plain infrastructure (errors, paths, files, HTTPS plumbing, the Secret type that masks
@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 CORE = ("errors", "files", "paths", "effects", "credentials", "https", "findings", "polling", "planning", "ova",
         "display", "__init__")
 LAYERS = {**{name: 0 for name in CORE}, "site": 1, "vsphere": 2, "appliance": 2, "stages": 3, "runner": 4,
-          "fleet": 5, "cli": 6, "demo": 6, "__main__": 6}
+          "fleet": 5, "cli": 6, "demo": 6, "validate": 6, "__main__": 6}
 LAYER_NAMES = ["core", "site", "transports", "stages", "runner", "fleet", "commands"]
 # module -> the names a simulator may take from it (None: any)
 SIMULATORS_MAY_IMPORT = {"tkgs_lib": None, "tkgs_lib.errors": None, "tkgs_lib.paths": None, "tkgs_lib.files": None,

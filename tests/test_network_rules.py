@@ -60,13 +60,13 @@ def test_appliance_address_with_the_wrong_prefix_says_which_to_write():
 
 
 def test_bare_appliance_address_takes_the_networks_prefix():
-    from tkgs_lib.site.network import plan_networks
+    from tkgs_lib.site.layout import network_layout
     from tkgs_lib.site import parse_site
     from helpers import variant
     import yaml
 
     site = parse_site(yaml.safe_dump(variant({"haproxy.management_ip": "10.64.2.10"})))
-    plan = plan_networks(site)
+    plan = network_layout(site)
     assert not [f for f in plan.findings if f.is_error]
     assert str(plan.networks["management"].appliance) == "10.64.2.10/23"
 

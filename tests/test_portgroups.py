@@ -8,7 +8,7 @@ from pyVmomi import vim, vmodl
 
 from sim_site import site_for
 from tkgs_lib.errors import ConflictError, TkgsError, ValidationFailed, VSphereError
-from tkgs_lib.site.network import plan_networks
+from tkgs_lib.site.layout import network_layout
 from tkgs_lib.vsphere.connection import connect
 from tkgs_lib.vsphere.inventory import Inventory
 from tkgs_lib.vsphere.portgroups import (PortgroupFacts, PortgroupOps, SwitchFacts, plan_portgroups,
@@ -29,7 +29,7 @@ def session(vcsim):
 def prepare_portgroups(session, site):
     """Read the switch and plan the site's port groups, with operations on this vCenter."""
     inventory = Inventory(session, site.vcenter)
-    return plan_portgroups(plan_networks(site), read_portgroups(inventory), PortgroupOps(inventory))
+    return plan_portgroups(network_layout(site), read_portgroups(inventory), PortgroupOps(inventory))
 
 
 def _switch_state(switch) -> dict[str, tuple]:
@@ -103,10 +103,10 @@ def test_switch_without_uplink_names_cannot_be_checked(vcsim, session):
     inventory = Inventory(session, site.vcenter)
     facts = read_portgroups(inventory)
     assert facts.uplinks == () and facts.hosts  # the simulator's DVS0: member hosts but no uplink names
-    plan = plan_portgroups(plan_networks(site), facts)
+    plan = plan_portgroups(network_layout(site), facts)
     assert [f.severity for f in plan.findings] == ["warning"]
     assert "cannot check the uplinks" in plan.findings[0].message
-    table = teaming_table(plan_networks(site), facts)
+    table = teaming_table(network_layout(site), facts)
     # The table alone must not read as the article's "no active uplink" error: it says why it cannot tell.
     assert table["check"].tolist() == ["cannot check: switch defines no uplinks"] * 3
     assert table["switch uplinks"].tolist() == ["none defined"] * 3
@@ -145,7 +145,7 @@ def test_port_group_without_active_uplink_on_a_switch_with_uplinks_is_an_error(v
     before = _switch_state(switch)
     facts = read_portgroups(inventory)
     assert facts.uplinks == ("Uplink 1", "Uplink 2")
-    plan = plan_portgroups(plan_networks(site), facts)
+    plan = plan_portgroups(network_layout(site), facts)
     errors = [f for f in plan.findings if f.is_error]
     assert [f.path for f in errors] == ["networks.workload.portgroup"]
     assert "has no active uplink" in errors[0].message and "its own" in errors[0].message
@@ -154,7 +154,7 @@ def test_port_group_without_active_uplink_on_a_switch_with_uplinks_is_an_error(v
         plan.apply(progress=False)
     assert _switch_state(switch) == before  # nothing created
 
-    table = teaming_table(plan_networks(site), facts).frame.set_index("port group")
+    table = teaming_table(network_layout(site), facts).frame.set_index("port group")
     assert table.loc["tkgs-workload", ["active uplinks", "standby uplinks", "failover order", "check"]].tolist() == [
         "none", "Uplink 2", "its own", "no active uplink"]
     # A port group still to create inherits the switch's order: Uplink 1 active, so no finding for it.
@@ -171,14 +171,14 @@ def test_inherited_order_without_active_uplink_is_an_error_too():
                             "tkgs-management": PortgroupFacts("tkgs-management", "26", 26, inherited=True),
                             "tkgs-workload": PortgroupFacts("tkgs-workload", "27", 27, active=("lag1",),
                                                             inherited=False)})
-    plan = plan_portgroups(plan_networks(site), facts)
+    plan = plan_portgroups(network_layout(site), facts)
     errors = {f.path: f for f in plan.findings if f.is_error}
     assert set(errors) == {"networks.management.portgroup", "networks.workload.portgroup",
                            "networks.frontend.portgroup"}
     assert "inherited from switch 'DSwitch'" in errors["networks.frontend.portgroup"].message
     assert "active: lag1" in errors["networks.workload.portgroup"].message
     # The table's check column agrees with the findings, row by row.
-    assert teaming_table(plan_networks(site), facts)["check"].tolist() == ["no active uplink"] * 3
+    assert teaming_table(network_layout(site), facts)["check"].tolist() == ["no active uplink"] * 3
     assert [s.action for s in plan.steps] == ["ok", "ok", "create"]
     with pytest.raises(TkgsError, match=r"made from values only; plan with StageRun\.plan\(\) on a run connected"):
         plan.steps[2].run()
@@ -187,8 +187,8 @@ def test_inherited_order_without_active_uplink_is_an_error_too():
 def test_switch_with_uplinks_and_active_ones_has_no_findings():
     facts = SwitchFacts("DSwitch", uplinks=("Uplink 1", "Uplink 2"), default_active=("Uplink 1", "Uplink 2"),
                         hosts=("esx01", "esx02"))
-    assert plan_portgroups(plan_networks(_values_site()), facts).findings == []
-    table = teaming_table(plan_networks(_values_site()), facts)
+    assert plan_portgroups(network_layout(_values_site()), facts).findings == []
+    table = teaming_table(network_layout(_values_site()), facts)
     assert table["check"].tolist() == ["ok"] * 3
     assert list(table.columns) == ["port group", "VLAN", "active uplinks", "standby uplinks", "failover order",
                                    "check", "switch uplinks", "switch hosts"]

@@ -32,7 +32,7 @@ from tkgs_simulators.appliance import ROLES
 from tkgs_simulators.appliance import ARTICLE_RELEASE as PLAYED_ARTICLE_RELEASE
 from tkgs_simulators.appliance.scripts import PLAYED, played
 from tkgs_lib.site import parse_site
-from tkgs_lib.site.network import NetworkPlan, plan_networks
+from tkgs_lib.site.layout import NetworkLayout, network_layout
 
 SITES = {"frontend site": {}, "default site": DEFAULT_SITE, "further networks": FURTHER}
 CASES = [(release, site) for release in KNOWN for site in SITES
@@ -82,7 +82,7 @@ def test_the_simulators_import_nothing_the_product_believes():
 
 # --- the files first boot writes --------------------------------------------------------------------
 
-def product_files(release: str, network: NetworkPlan, nics: dict[str, str]) -> dict[str, str]:
+def product_files(release: str, network: NetworkLayout, nics: dict[str, str]) -> dict[str, str]:
     """The network files as the product believes ``release``'s first boot writes them for the plan."""
     choice = choose_release(release, "the test")
     facts = ApplianceFacts(interfaces={role: Interface(role, mac, ("UP",), "UP", ()) for role, mac in nics.items()})
@@ -104,7 +104,7 @@ def test_first_boot_writes_the_files_the_product_expects_byte_for_byte(release, 
     deployed = site_of(site)
     properties = deployed_properties(deployed, release)
     nics = {role: MACS[role] for role in ROLES if properties.get(f"network.{role}_ip")}
-    assert played_files(release, properties, nics) == product_files(release, plan_networks(deployed), nics)
+    assert played_files(release, properties, nics) == product_files(release, network_layout(deployed), nics)
 
 
 def test_a_users_ca_is_read_back_as_the_product_believes(tmp_path):
@@ -149,7 +149,7 @@ def read_routing(sim) -> Routing:
     return Routing(rules, {table: sorted(shown("route", "show", "table", table)) for table in TABLE_IDS.values()})
 
 
-def first_boot(rel: Release, network: NetworkPlan, nics: dict[str, str]) -> Routing:
+def first_boot(rel: Release, network: NetworkLayout, nics: dict[str, str]) -> Routing:
     """As the product believes a healthy first boot of ``rel`` leaves the kernel: per network in
     route-tables.cfg, ``rules_per_table`` identical ``from`` rules, the default route and (with
     link-scoped lines) the link-scoped route; v0.2.0's ``to`` rule per additional workload network."""
@@ -203,7 +203,7 @@ def in_guest(sim, *argv: str):
 @pytest.mark.parametrize("release, site", CASES, ids=IDS)
 def test_the_kernel_holds_what_the_product_believes_after_boot_stop_and_start(release, site):
     require_appliance_simulator()
-    rel, network = release_named(release), plan_networks(site_of(site))
+    rel, network = release_named(release), network_layout(site_of(site))
     sim = appliance_for_site(site_of(site), release=release)
     sim.start()
     try:

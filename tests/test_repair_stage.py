@@ -63,9 +63,9 @@ def test_grown_ranges_are_added_and_said_so():
 
     from helpers import variant
     from tkgs_lib.site import parse_site
-    from tkgs_lib.site.network import plan_networks
+    from tkgs_lib.site.layout import network_layout
 
-    network = plan_networks(parse_site(yaml.safe_dump(variant({"haproxy.load_balancer_ranges": site_ranges}))))
+    network = network_layout(parse_site(yaml.safe_dump(variant({"haproxy.load_balancer_ranges": site_ranges}))))
     outputs = healthy(**{config_file(ANYIP_FILE).command: HEADER + "10.64.1.0/25\n"})
     (change,) = plan_repair(network, gather_appliance_facts(RecordedRunner(outputs), network)).changes
     assert change.why.startswith("the site's ranges grew: 10.64.1.128/25 added")

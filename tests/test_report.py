@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from helpers import EXAMPLE_SITE, variant
-from tkgs_lib.site.network import plan_networks
+from tkgs_lib.site.layout import network_layout
 from tkgs_lib.site.picture import draw_address_space
 from tkgs_lib.stages.plan import (ANYIP_FILE, allocation_table, anyip_routes_cfg, preview_anyip_routes,
                              subnet_summary)
@@ -15,8 +15,8 @@ from matplotlib.text import Text
 
 def _plan(changes=None, remove=()):
     if changes is None and not remove:
-        return plan_networks(load_site(EXAMPLE_SITE))
-    return plan_networks(parse_site(yaml.safe_dump(variant(changes, remove))))
+        return network_layout(load_site(EXAMPLE_SITE))
+    return network_layout(parse_site(yaml.safe_dump(variant(changes, remove))))
 
 
 def test_subnet_summary_matches_the_article():

@@ -59,8 +59,8 @@ def test_site_validation_imports_no_transport():
     import subprocess
     import sys
 
-    code = ("import sys; from tkgs_lib.site import load_site; from tkgs_lib.site.network import plan_networks; "
-            f"plan_networks(load_site({str(ROOT / 'examples' / 'example-site.yaml')!r})); "
+    code = ("import sys; from tkgs_lib.site import load_site; from tkgs_lib.site.layout import network_layout; "
+            f"network_layout(load_site({str(ROOT / 'examples' / 'example-site.yaml')!r})); "
             "print(sorted(m for m in sys.modules if m.startswith(('tkgs_lib.vsphere', 'tkgs_lib.appliance', "
             "'tkgs_lib.stages', 'pyVmomi', 'requests'))))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

@@ -22,7 +22,7 @@ from tkgs_lib.credentials import (SECRET_PROPERTIES, SECRETS, Secret, plain, rea
 from tkgs_lib.ova import parse_descriptor
 from tkgs_simulators.ova import haproxy_descriptor
 from tkgs_lib.site import parse_site
-from tkgs_lib.site.network import plan_networks
+from tkgs_lib.site.layout import network_layout
 
 ROOT, DATAPLANE, VCENTER = "canary-r00t-secret-9f3", "canary-dataplane-secret-77a", "canary-vcenter-secret-c1e"
 
@@ -57,7 +57,7 @@ def test_the_deploy_spec_and_every_property_value_hide_the_passwords(secrets_in_
     site = parse_site(yaml.safe_dump(variant()))
     passwords = {"appliance.root_pwd": read_secret("TKGS_HAPROXY_ROOT_PASSWORD", "root", "x"),
                  "loadbalance.haproxy_pwd": read_secret("TKGS_HAPROXY_DATAPLANE_PASSWORD", "dataplane", "x")}
-    props = appliance_properties(site, plan_networks(site), parse_descriptor(haproxy_descriptor()), passwords)
+    props = appliance_properties(site, network_layout(site), parse_descriptor(haproxy_descriptor()), passwords)
     assert props.findings == []
     for value in props.values:
         assert leaked(shows(value)) == [], value.key

@@ -304,14 +304,14 @@ _KEYS = sorted(_dotted_keys(variant()))
 @settings(max_examples=300, deadline=None)
 def test_no_value_anywhere_makes_validation_crash(changes):
     """Whatever a person writes at any key, validation answers with findings or a SiteError."""
-    from tkgs_lib.site.network import plan_networks
+    from tkgs_lib.site.layout import network_layout
 
     try:
         data = variant(changes)
     except (TypeError, AttributeError):  # a parent key was replaced by a scalar: nothing to set below it
         return
     try:
-        plan_networks(parse_site(yaml.safe_dump(data)))
+        network_layout(parse_site(yaml.safe_dump(data)))
     except SiteError:
         pass
 
@@ -319,10 +319,10 @@ def test_no_value_anywhere_makes_validation_crash(changes):
 @given(st.text(max_size=200))
 @settings(max_examples=300, deadline=None)
 def test_no_text_makes_loading_crash(text):
-    from tkgs_lib.site.network import plan_networks
+    from tkgs_lib.site.layout import network_layout
 
     try:
-        plan_networks(parse_site(text))
+        network_layout(parse_site(text))
     except SiteError:
         pass
 
@@ -361,9 +361,9 @@ def test_what_is_wrong_is_said_as_it_is(changes, path, words):
 
     from helpers import variant
     from tkgs_lib.site import parse_site
-    from tkgs_lib.site.network import plan_networks
+    from tkgs_lib.site.layout import network_layout
 
-    findings = [f for f in plan_networks(parse_site(yaml.safe_dump(variant(changes)))).findings if f.is_error]
+    findings = [f for f in network_layout(parse_site(yaml.safe_dump(variant(changes)))).findings if f.is_error]
     assert [f.path for f in findings] == [path] and words in findings[0].message
 
 

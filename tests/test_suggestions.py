@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from helpers import variant
 from tkgs_lib.site import parse_site
-from tkgs_lib.site.network import plan_networks
+from tkgs_lib.site.layout import network_layout
 
 WM = "workload_management"
 LB = "haproxy.load_balancer_ranges"
@@ -126,7 +126,7 @@ BROKEN = {
 
 
 def _plan(data: dict):
-    return plan_networks(parse_site(yaml.safe_dump(data)))
+    return network_layout(parse_site(yaml.safe_dump(data)))
 
 
 def _written(data: dict, path: str, values: tuple[str, ...]) -> tuple[dict, str, int]:

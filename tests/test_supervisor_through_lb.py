@@ -313,7 +313,7 @@ def test_a_range_missing_from_anyip_routes_is_found_and_repaired(vcsim, tmp_path
     from tkgs_lib.appliance.releases import choose_release
     from tkgs_lib.appliance.repair import RepairOps, plan_repair
     from tkgs_lib.appliance.ssh import SshRunner
-    from tkgs_lib.site.network import plan_networks
+    from tkgs_lib.site.layout import network_layout
 
     supervised = supervise(vcsim, tmp_path, faults={"service_ip_range": "10.64.1.128/25"})
     try:
@@ -342,7 +342,7 @@ def test_a_range_missing_from_anyip_routes_is_found_and_repaired(vcsim, tmp_path
         assert "ERROR" not in supervised.seen
 
         # The repair stage's planner and operations, over SSH from the lab.
-        network, release = plan_networks(supervised.lab.site), choose_release("v0.1.10", "the test's appliance")
+        network, release = network_layout(supervised.lab.site), choose_release("v0.1.10", "the test's appliance")
 
         def repair():
             with SshRunner(supervised.sim.management_address, password=ROOT_PASSWORD,

@@ -15,9 +15,9 @@ from tkgs_lib.appliance.facts import (ANYIP_FILE, FAILED_UNITS, INTERFACES, INTE
                                       config_file, ping, route_tables_file, routes, unit_log, unit_state)
 from tkgs_lib.appliance.releases import WORKLOAD_NETWORKS_FILE, choose_release
 from tkgs_lib.site import parse_site
-from tkgs_lib.site.network import plan_networks
+from tkgs_lib.site.layout import network_layout
 
-NETWORK = plan_networks(parse_site(yaml.safe_dump(variant())))
+NETWORK = network_layout(parse_site(yaml.safe_dump(variant())))
 MACS = {"management": "00:50:56:8f:ce:26", "workload": "00:50:56:8f:e5:ba", "frontend": "00:50:56:8f:3d:28"}
 HEADER = "#\n# Configuration file ...\n#\n"
 ARTICLE_LOG = """\
@@ -27,7 +27,7 @@ Nov 20 15:30:07 haproxy01.test.corp anyiproutectl.sh[777]: RTNETLINK answers: In
 NO_JSON = CommandResult(INTERFACES.command, 255, "", 'Option "-j" is unknown, try "ip -help".\n')
 V0110, V020 = choose_release("v0.1.10", "the test"), choose_release("v0.2.0", "the test")
 FURTHER = ["10.64.16.0/21", "10.64.24.0/21"]
-NETWORK_V020 = plan_networks(parse_site(yaml.safe_dump(variant({"haproxy.additional_workload_networks": FURTHER}))))
+NETWORK_V020 = network_layout(parse_site(yaml.safe_dump(variant({"haproxy.additional_workload_networks": FURTHER}))))
 
 
 def route_tables(release=V0110, **lines) -> str:
@@ -226,7 +226,7 @@ def test_the_articles_fault_names_the_line_and_the_plans_own_ranges():
 
 def test_the_lines_a_fix_names_are_the_ones_the_plan_accepts():
     """Written into the file (and served), the suggested lines pass the file's own row and the routes'."""
-    plans = [NETWORK, plan_networks(parse_site(yaml.safe_dump(variant({
+    plans = [NETWORK, network_layout(parse_site(yaml.safe_dump(variant({
         "haproxy.load_balancer_ranges": ["10.64.1.0/25", "10.64.0.128/26"]}))))]
     for network in plans:
         assert not [f for f in network.findings if f.is_error]

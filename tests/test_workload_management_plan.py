@@ -14,8 +14,8 @@ from netaddr import IPAddress
 
 from helpers import EXAMPLE_SITE, at, findings_for, variant
 from tkgs_lib.site import parse_site
-from tkgs_lib.site.network import plan_networks
-from tkgs_lib.site.workload_management import SUPERVISOR_ADDRESSES, plan_workload_management
+from tkgs_lib.site.layout import network_layout
+from tkgs_lib.site.workload_management import SUPERVISOR_ADDRESSES, supervisor_settings
 
 WM = "workload_management"
 SHARED_FRONTEND = {  # virtual IPs on the workload network itself, as the address plan's own tests do
@@ -32,8 +32,8 @@ WIDE_FRONTEND = {  # a /22 frontend network, so a /24 inside it can hold none of
 
 def planned(changes: dict | None = None, remove: tuple[str, ...] = ()):
     """The variant's network plan: its Supervisor plan and every finding."""
-    plan = plan_networks(parse_site(yaml.safe_dump(variant(changes, remove)), source=EXAMPLE_SITE))
-    return plan.workload_management, plan.findings
+    plan = network_layout(parse_site(yaml.safe_dump(variant(changes, remove)), source=EXAMPLE_SITE))
+    return plan.supervisor, plan.findings
 
 
 def errors(findings) -> list[str]:
@@ -74,7 +74,7 @@ def test_a_site_without_the_block_plans_no_supervisor():
     assert supervisor is None
     assert not [f for f in findings if f.path.startswith(WM)]
     site = parse_site(yaml.safe_dump(variant(remove=(WM,))), source=EXAMPLE_SITE)
-    (f,) = plan_workload_management(site, plan_networks(site)).findings  # asked for anyway: said why
+    (f,) = supervisor_settings(site, network_layout(site)).findings  # asked for anyway: said why
     assert f.path == WM and f.is_error and "add a workload_management block" in f.fix
 
 
@@ -413,7 +413,7 @@ def test_no_workload_range_anywhere_is_an_error_once_workload_management_is_enab
 # --- reaching validate ---------------------------------------------------------------------------------------
 
 def test_validate_reports_the_blocks_findings(tmp_path):
-    from tkgs_lib.site.validation import check_site
+    from tkgs_lib.validate import check_site
 
     path = tmp_path / "site.yaml"
     path.write_text(yaml.safe_dump(variant({f"{WM}.supervisor_start": "10.64.2.8",

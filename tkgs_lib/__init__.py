@@ -15,7 +15,7 @@ from .errors import (ConflictError, ConnectionFailed, NotFound, SimulatorUnavail
                      TkgsError, ValidationFailed, VSphereError)
 from .findings import Finding, raise_for_errors
 
-_LAZY = {"Site": ".site", "load_site": ".site", "NetworkPlan": ".site.network", "plan_networks": ".site.network"}
+_LAZY = {"Site": ".site", "load_site": ".site", "NetworkLayout": ".site.network", "network_layout": ".site.network"}
 
 
 def __getattr__(name: str):
@@ -27,8 +27,8 @@ def __getattr__(name: str):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = [
-    "ConflictError", "ConnectionFailed", "Finding", "NetworkPlan", "NotFound", "SimulatorUnavailable", "Site",
-    "SiteError", "StageFailed", "TkgsError", "VSphereError", "ValidationFailed", "load_site", "plan_networks",
+    "ConflictError", "ConnectionFailed", "Finding", "NetworkLayout", "NotFound", "SimulatorUnavailable", "Site",
+    "SiteError", "StageFailed", "TkgsError", "VSphereError", "ValidationFailed", "load_site", "network_layout",
     "raise_for_errors",
 ]
 __version__ = "0.1.0"

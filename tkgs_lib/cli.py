@@ -25,7 +25,7 @@ EXIT_OK, EXIT_ERRORS, EXIT_UNREADABLE = 0, 1, 2
 
 
 def cmd_validate(args) -> int:
-    from .site.validation import validate_files
+    from .validate import validate_files
 
     return validate_files(args.site, args.format)
 
@@ -71,9 +71,9 @@ def cmd_run(args) -> int:
 
 def interrupted_run(folder: Path, signal_name: str) -> str:
     """What a signal that arrived outside a stage's notebook stopped, from the run folder's record."""
-    from .runner.record import OK, PENDING, RunRecord
+    from .runner.stage_list import OK, PENDING, StageList
 
-    record = RunRecord.read(folder)
+    record = StageList.read(folder)
     stages = record.stages if record else []
     done = [e for e in stages if e.status not in (PENDING,)]
     if not done:
@@ -116,7 +116,7 @@ def cmd_fields(args) -> int:
     else:  # a key a line, its meaning wrapped under it: a 100-column terminal, as validate's report
         import textwrap
 
-        from .site.validation import WIDTH
+        from .validate import WIDTH
 
         for r in rows:
             default = "required" if r["default"] == "(required)" else f"default {r['default']}"

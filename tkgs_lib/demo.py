@@ -181,9 +181,9 @@ def _demo_stages(sim, appliances, work: str, output: Path, passwords: dict, disk
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
-    from .runner.record import RunRecord
+    from .runner.stage_list import StageList
 
-    record = RunRecord.read(folder)
+    record = StageList.read(folder)
     return DemoResult(folder, folder / "index.html", record.note if record else "", results)
 
 

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING
 
 from tkgs_lib.errors import SimulatorUnavailable
 
-from .namespace_management.settings import SupervisorSettings
+from .namespace_management.settings import StandInSettings
 
 if TYPE_CHECKING:  # imported when a simulator starts: VMware's bindings take a while to load
     from .namespace_management.server import EnableRequest, NamespaceManagementStandIn
@@ -161,10 +161,10 @@ class VCenterSimulator:
 
     def __init__(self, *, username: str = "administrator@vsphere.local", password: str | None = None,
                  datastores: int = 2, workdir: Path | None = None, binary: Path | None = None,
-                 start_timeout: float = 60.0, supervisor: SupervisorSettings | None = None) -> None:
+                 start_timeout: float = 60.0, supervisor: StandInSettings | None = None) -> None:
         """``supervisor``: how the Workload Management stand-in plays the Supervisor (its times, the
         namespace it reaches load balancers from); :attr:`supervisor` may be changed while running."""
-        self.supervisor = supervisor or SupervisorSettings()
+        self.supervisor = supervisor or StandInSettings()
         self._stand_in: NamespaceManagementStandIn | None = None
         self.username = username
         self.password = password or secrets.token_urlsafe(16)

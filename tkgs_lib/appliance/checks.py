@@ -18,7 +18,7 @@ from typing import Literal, Optional
 import netaddr
 
 from ..errors import ApplianceError, SessionLost
-from ..site.network import NetworkPlan
+from ..site.network import NetworkLayout
 from ..display.tables import Table
 from .commands import CommandRunner, Fact, gather_many
 from .facts import (ANYIP_FILE, ANYIP_UNIT, FAILED_UNITS, INTERFACES, INTERFACES_TEXT, ROUTE_TABLES_FILE,
@@ -79,7 +79,7 @@ class ApplianceFacts:
     lost: str = ""  # the SSH session was lost while they were read: why nothing could be read
 
 
-def fact_commands(network: NetworkPlan, release: ReleaseChoice) -> dict[str, Fact]:
+def fact_commands(network: NetworkLayout, release: ReleaseChoice) -> dict[str, Fact]:
     """Every fact the checks read, by the name its problem is kept under."""
     facts: dict[str, Fact] = {
         "interfaces (JSON)": INTERFACES, "interfaces": INTERFACES_TEXT,  # the text form, for an ip without JSON
@@ -98,7 +98,7 @@ def fact_commands(network: NetworkPlan, release: ReleaseChoice) -> dict[str, Fac
     return facts
 
 
-def gather_appliance_facts(runner: CommandRunner, network: NetworkPlan,
+def gather_appliance_facts(runner: CommandRunner, network: NetworkLayout,
                            release: Optional[ReleaseChoice] = None) -> ApplianceFacts:
     """Every fact the checks read, in one command through ``runner`` (:func:`gather_many`)."""
     release = release or NO_RELEASE_GIVEN
@@ -147,7 +147,7 @@ def _reason(facts: ApplianceFacts, name: str, default: str = "") -> str:
     return facts.problems.get(name) or facts.lost or default
 
 
-def _interface_checks(network: NetworkPlan, facts: ApplianceFacts) -> list[Check]:
+def _interface_checks(network: NetworkLayout, facts: ApplianceFacts) -> list[Check]:
     rows = []
     for role, planned in network.networks.items():
         check, expected = f"interface {role}", f"{planned.appliance}, up"
@@ -210,7 +210,7 @@ def _last_start(log: list[str]) -> list[str]:
     return said
 
 
-def _anyip_unit(network: NetworkPlan, facts: ApplianceFacts) -> Check:
+def _anyip_unit(network: NetworkLayout, facts: ApplianceFacts) -> Check:
     check, expected = ANYIP_UNIT, "active"
     if facts.anyip_state is None:
         return _not_read(check, expected, _reason(facts, ANYIP_UNIT, ""))
@@ -246,7 +246,7 @@ def _plural(items: list, word: str) -> str:
     return word if len(items) == 1 else f"{word}s"
 
 
-def _anyip_file(network: NetworkPlan, facts: ApplianceFacts) -> Check:
+def _anyip_file(network: NetworkLayout, facts: ApplianceFacts) -> Check:
     check = ANYIP_FILE
     expected = ", ".join(network.load_balancer_lines) or "no range"
     if facts.anyip_file is None:
@@ -266,7 +266,7 @@ def _anyip_file(network: NetworkPlan, facts: ApplianceFacts) -> Check:
                  f"rewrites the file from the site's haproxy.load_balancer_ranges.")
 
 
-def _local_routes(network: NetworkPlan, facts: ApplianceFacts) -> list[Check]:
+def _local_routes(network: NetworkLayout, facts: ApplianceFacts) -> list[Check]:
     rows = []
     if facts.local_routes is None:
         return [_not_read("local routes (ip route show table local)", "one per range",
@@ -294,7 +294,7 @@ def _local_routes(network: NetworkPlan, facts: ApplianceFacts) -> list[Check]:
     return rows
 
 
-def _routed(network: NetworkPlan):
+def _routed(network: NetworkLayout):
     """The plan's networks that get a routing table (first boot: a gateway and an address, and for the
     frontend its NIC, which only the frontend deployment has), in the order first boot writes them."""
     for role in ROUTED_ROLES:
@@ -303,7 +303,7 @@ def _routed(network: NetworkPlan):
             yield role, planned
 
 
-def expected_route_tables(network: NetworkPlan, facts: ApplianceFacts, release: ReleaseChoice) -> list[str]:
+def expected_route_tables(network: NetworkLayout, facts: ApplianceFacts, release: ReleaseChoice) -> list[str]:
     """The route-tables.cfg lines ``release``'s first boot writes for this plan: per routed network its
     gateway line and (v0.1.9 and later) its link-scoped line, with the MAC of the NIC that carries it."""
     lines = []
@@ -324,7 +324,7 @@ def _table_named(table: str, role: str) -> bool:
     return table in (f"rtctl_{role}", TABLE_IDS[role])
 
 
-def _route_table_problems(network: NetworkPlan, facts: ApplianceFacts, release: ReleaseChoice) -> list[str]:
+def _route_table_problems(network: NetworkLayout, facts: ApplianceFacts, release: ReleaseChoice) -> list[str]:
     rel = release.release
     entries = facts.route_tables or []
     problems = [f"{shown(e.line)} {e.problem}" for e in entries if e.problem]
@@ -386,7 +386,7 @@ def _route_tables_unit(facts: ApplianceFacts) -> Check:
                  "the appliance's is the usual cause; the repair stage rewrites the file from the plan.")
 
 
-def _route_tables(network: NetworkPlan, facts: ApplianceFacts, release: ReleaseChoice) -> list[Check]:
+def _route_tables(network: NetworkLayout, facts: ApplianceFacts, release: ReleaseChoice) -> list[Check]:
     check = ROUTE_TABLES_FILE
     wanted = expected_route_tables(network, facts, release)
     expected = ("; ".join(wanted) or "no line") + f" ({_as(release)})"
@@ -451,7 +451,7 @@ def _rule_row(role: str, planned, facts: ApplianceFacts, release: ReleaseChoice)
     return Check(check, expected, f"present {count} times ({why}; routing is the same as with one)", "ok")
 
 
-def _workload_networks(network: NetworkPlan, facts: ApplianceFacts, release: ReleaseChoice) -> list[Check]:
+def _workload_networks(network: NetworkLayout, facts: ApplianceFacts, release: ReleaseChoice) -> list[Check]:
     rel, wanted = release.release, network.additional_workload_networks
     if not rel.additional_workload_networks:
         if not wanted:
@@ -506,7 +506,7 @@ def _release_row(release: ReleaseChoice) -> Check:
     return Check("appliance release", expected, found, "warning", release.warning())
 
 
-def _gateways(network: NetworkPlan, facts: ApplianceFacts) -> list[Check]:
+def _gateways(network: NetworkLayout, facts: ApplianceFacts) -> list[Check]:
     rows = []
     for role, planned in network.networks.items():
         if planned.gateway is None:
@@ -525,7 +525,7 @@ def _gateways(network: NetworkPlan, facts: ApplianceFacts) -> list[Check]:
     return rows
 
 
-def appliance_checks(network: NetworkPlan, facts: ApplianceFacts,
+def appliance_checks(network: NetworkLayout, facts: ApplianceFacts,
                      release: Optional[ReleaseChoice] = None) -> list[Check]:
     """Every check of the appliance itself, in the article's order, judged by what ``release``'s first
     boot and units make (the article's v0.1.10 when none is given, with a warning saying so)."""

@@ -25,7 +25,7 @@ from ..errors import ApplianceError
 from ..findings import Finding
 from ..ova import OvfDescriptor, OvfProperty
 from ..site import Site
-from ..site.network import NetworkPlan
+from ..site.network import NetworkLayout
 from ..display.tables import Table
 from .ca import check_ca_pair, one_line_pem
 
@@ -72,7 +72,7 @@ class ApplianceProperties:
                      ["property", "value", "from"], empty="No property will be sent.")
 
 
-def _wanted(site: Site, network: NetworkPlan, passwords: Mapping[str, str]) -> list[PropertyValue]:
+def _wanted(site: Site, network: NetworkLayout, passwords: Mapping[str, str]) -> list[PropertyValue]:
     """The site's value for each property key, in the descriptor's order."""
     hp = site.haproxy
     nets = network.networks
@@ -107,7 +107,7 @@ def _wanted(site: Site, network: NetworkPlan, passwords: Mapping[str, str]) -> l
     return values
 
 
-def appliance_properties(site: Site, network: NetworkPlan, descriptor: OvfDescriptor,
+def appliance_properties(site: Site, network: NetworkLayout, descriptor: OvfDescriptor,
                          passwords: Mapping[str, str]) -> ApplianceProperties:
     """The properties to send for ``site``, checked against ``descriptor``. ``passwords`` maps
     ROOT_PASSWORD and DATAPLANE_PASSWORD to their values (read from the environment or a prompt)."""

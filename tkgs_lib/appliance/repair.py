@@ -31,7 +31,7 @@ from typing import Callable, Optional
 
 from ..errors import ApplianceError, SessionLost
 from ..planning import Plan, Step, VALUES_ONLY
-from ..site.network import NetworkPlan
+from ..site.network import NetworkLayout
 from .checks import ApplianceFacts, Check, appliance_checks, expected_route_tables, gather_appliance_facts
 from .commands import CommandRunner, run_change
 from .facts import ANYIP_FILE, ANYIP_UNIT, ROUTE_TABLES_FILE, ROUTE_TABLES_UNIT
@@ -88,7 +88,7 @@ class UnitChange:
         return " | ".join(f"{f.path.rsplit('/', 1)[-1]}: {one(f)}" for f in self.files)
 
 
-def planned_changes(network: NetworkPlan, facts: ApplianceFacts, release: ReleaseChoice) -> list[UnitChange]:
+def planned_changes(network: NetworkLayout, facts: ApplianceFacts, release: ReleaseChoice) -> list[UnitChange]:
     """Both units' files, route-tables.service first (the anyip ranges need no table; the tables need the NICs)."""
     tables = expected_route_tables(network, facts, release)
     ranges = list(network.load_balancer_lines)
@@ -116,7 +116,7 @@ def _failing(checks: list[Check], unit: str) -> list[Check]:
     return [c for c in checks if c.failed and c.unit == unit]
 
 
-def plan_repair(network: NetworkPlan, facts: ApplianceFacts, ops: "RepairOps" = VALUES_ONLY,
+def plan_repair(network: NetworkLayout, facts: ApplianceFacts, ops: "RepairOps" = VALUES_ONLY,
                 release: Optional[ReleaseChoice] = None) -> Plan:
     """A change row per unit whose files are not the plan's (or that failed on the right files), ok otherwise."""
     release = release or (ops.release if isinstance(ops, RepairOps) else NO_RELEASE_GIVEN)
@@ -144,7 +144,7 @@ def plan_repair(network: NetworkPlan, facts: ApplianceFacts, ops: "RepairOps" = 
     return plan
 
 
-def diffs_markdown(network: NetworkPlan, facts: ApplianceFacts, release: Optional[ReleaseChoice] = None) -> "Diffs":
+def diffs_markdown(network: NetworkLayout, facts: ApplianceFacts, release: Optional[ReleaseChoice] = None) -> "Diffs":
     release = release or NO_RELEASE_GIVEN
     return Diffs([f for change in planned_changes(network, facts, release) for f in change.differing])
 
@@ -199,7 +199,7 @@ class RepairOps:
     def for_run(cls, run) -> Optional["RepairOps"]:
         return cls(run.appliance, run.network, run.appliance_release) if run.appliance is not None else None
 
-    def __init__(self, runner: CommandRunner, network: NetworkPlan, release: Optional[ReleaseChoice] = None,
+    def __init__(self, runner: CommandRunner, network: NetworkLayout, release: Optional[ReleaseChoice] = None,
                  now: Callable[[], datetime.datetime] = datetime.datetime.now) -> None:
         self.runner, self.network, self.now = runner, network, now
         self.release = release or NO_RELEASE_GIVEN

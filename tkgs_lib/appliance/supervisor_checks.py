@@ -5,8 +5,8 @@ appliance's ``anyip-routes.cfg`` lacks (HAProxy then fails with "cannot bind soc
 Supervisor stays CONFIGURING), a return route missing (the handshake never completes), the
 Supervisor's endpoint unreachable on 6443. The facts (:class:`SupervisorFacts`) are reads:
 
-* what vCenter says of the Supervisor (:class:`SupervisorView`, from its ``Clusters.Info``,
-  through :class:`~tkgs_lib.vsphere.namespace_management.NamespaceManagement`): its status and
+* what vCenter says of the Supervisor (:class:`SupervisorView`, made from its ``Clusters.Info`` by
+  :func:`tkgs_lib.stages.enable.supervisor_view`, as vCenter's transport reads it): its status and
   messages, its API endpoint, the virtual IP ranges and the Data Plane API it gave the load
   balancer;
 * a TLS handshake with ``<api_server_cluster_endpoint>:6443`` from here, verified against a CA
@@ -36,7 +36,7 @@ from .facts import ANYIP_FILE, ANYIP_UNIT, ConfigText, Route, config_file, route
 from .load_balancer import NOT_CHECKED_YET, Frontend, LoadBalancerState, read_load_balancer
 from .supervisor_endpoint import API_PORT, Handshake, handshake
 
-__all__ = ["VirtualIpRange", "SupervisorView", "SupervisorFacts", "read_supervisor", "gather_supervisor_facts",
+__all__ = ["VirtualIpRange", "SupervisorView", "SupervisorFacts", "gather_supervisor_facts",
            "supervisor_checks", "SUPERVISOR_PORTS"]
 
 SUPERVISOR_PORTS = (6443, 443)  # the Kubernetes API, and the Supervisor's 443: what its load balancer binds
@@ -78,32 +78,6 @@ class SupervisorView:
     dataplane_servers: tuple[tuple[str, int], ...] = ()  # the Data Plane APIs the Supervisor programs
     dataplane_username: str = ""
     workload_ranges: tuple[VirtualIpRange, ...] = ()  # the primary workload network's: the control plane's
-
-    @classmethod
-    def from_info(cls, cluster: str, info) -> "SupervisorView":
-        """From a ``Clusters.Info`` (VMware's bindings) as :meth:`NamespaceManagement.get` reads it."""
-        from ..vsphere.namespace_management import messages_of
-
-        ranges, servers, username, balancer_id = [], [], "", ""
-        for balancer in info.load_balancers or ():
-            balancer_id = balancer_id or balancer.id
-            ranges += [VirtualIpRange(r.address, r.count) for r in balancer.address_ranges or ()]
-            if balancer.ha_proxy_info is not None:
-                servers += [(s.host, s.port) for s in balancer.ha_proxy_info.servers or ()]
-                username = username or balancer.ha_proxy_info.username
-        workload: list[VirtualIpRange] = []
-        networks = info.workload_networks
-        primary = networks.supervisor_primary_workload_network if networks is not None else None
-        if primary is not None and primary.vsphere_network is not None:
-            workload = [VirtualIpRange(r.address, r.count) for r in primary.vsphere_network.address_ranges or ()]
-        return cls(cluster, str(info.config_status), tuple(messages_of(info)), info.api_server_cluster_endpoint or "",
-                   balancer_id, tuple(ranges), tuple(servers), username, tuple(workload))
-
-
-def read_supervisor(client, cluster: str) -> SupervisorView:
-    """The Supervisor of ``cluster`` as vCenter reports it now (one GET through ``client``, a
-    NamespaceManagement); RestError when the cluster has none."""
-    return SupervisorView.from_info(cluster, client.get(cluster))
 
 
 @dataclass

@@ -32,7 +32,7 @@ from typing import Optional, Sequence
 
 from ..errors import SiteError, TkgsError
 from ..files import write_text_whole
-from ..runner.record import FAILED, INTERRUPTED, OK, PENDING, RUNNING, RunRecord
+from ..runner.stage_list import FAILED, INTERRUPTED, OK, PENDING, RUNNING, StageList
 
 __all__ = ["FleetSite", "FLEET_FILE", "load_fleet_sites", "group_by_vcenter", "startable", "run_fleet",
            "write_fleet_summary"]
@@ -68,7 +68,7 @@ class FleetSite:
             return f"not run: {self.problem}"
         if not self.started:
             return NOT_STARTED
-        record = RunRecord.read(self.folder)
+        record = StageList.read(self.folder)
         stopped = next((e for e in record.stages if e.status != OK), None) if record else None
         if record is not None and stopped is None and self.exit_status in (0, None):  # None: known by its record only
             return OK
@@ -327,7 +327,7 @@ def _finished(site: FleetSite) -> None:
 
 def _progress(site: FleetSite) -> list[str]:
     """A line for each stage of ``site`` whose status changed since last shown."""
-    record = RunRecord.read(site.folder)
+    record = StageList.read(site.folder)
     lines = []
     for e in record.stages if record else ():
         if site.shown.get(e.stage) == e.status or e.status == PENDING:
@@ -344,7 +344,7 @@ def _now(running, waiting, sites) -> str:
     """Which site is at which stage, how many wait and how many are done."""
     at = []
     for s in running:
-        record = RunRecord.read(s.folder)
+        record = StageList.read(s.folder)
         stage = next((e.stage for e in record.stages if e.status == RUNNING), None) if record else None
         ran = [e.stage for e in record.stages if e.status != PENDING] if record else []
         at.append(f"{s.name} at {stage}" if stage else f"{s.name} {'after ' + ran[-1] if ran else 'starting'}")
@@ -366,7 +366,7 @@ def write_fleet_summary(folder: Path, sites: Sequence[FleetSite], stage_names: S
 
     rows, data = [], []
     for s in sites:
-        record = RunRecord.read(s.folder) if s.folder is not None else None
+        record = StageList.read(s.folder) if s.folder is not None else None
         entries = {e.stage: e for e in record.stages} if record else {}
         why = next((e.error for e in record.stages if e.error), record.error) if record else ""
         rows.append(FleetRow(s.name or s.given, s.given, s.folder, s.outcome,

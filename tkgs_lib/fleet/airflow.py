@@ -95,7 +95,7 @@ class SiteStageOperator(BaseOperator):
     def _not_started(self, sentence: str) -> AirflowFailException:
         """The failure of a stage whose runner cannot be started (retrying cannot help), entered in the site's
         record as the runner would have, so the fleet index says where and why the site stopped."""
-        from ..runner.record import record_not_started
+        from ..runner.stage_list import record_not_started
         from ..stages import stage_named
 
         try:

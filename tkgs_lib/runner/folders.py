@@ -10,7 +10,7 @@ from pathlib import Path
 from ..errors import TkgsError
 from ..site import Site
 from ..site.patterns import SITE_NAME
-from .record import RunRecord
+from .stage_list import StageList
 
 __all__ = ["new_run_folder", "open_run_folder", "apply_lock"]
 
@@ -44,7 +44,7 @@ def open_run_folder(site, folder: Path) -> Path:
     folder = Path(folder).absolute()
     if folder.exists() and not folder.is_dir():
         raise TkgsError(f"the run folder {folder} is a file; give a folder for --run-folder.")
-    record = RunRecord.read(folder)
+    record = StageList.read(folder)
     if record is not None and record.site != site.site:
         raise TkgsError(f"the run folder {folder} holds the run of site {record.site!r}, not {site.site!r}: give "
                         f"each site its own --run-folder.")

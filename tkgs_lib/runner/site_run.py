@@ -26,7 +26,7 @@ from ..paths import NOTEBOOKS
 from ..stages import StageCall
 from ..stages.provided import missing
 from .notebooks import StageResult, StageRunner
-from .record import FAILED, INTERRUPTED, OK, RUNNING, RunRecord, StageEntry, shown_sentence
+from .stage_list import FAILED, INTERRUPTED, OK, RUNNING, StageList, StageEntry, shown_sentence
 
 __all__ = ["run_site"]
 
@@ -82,13 +82,13 @@ def run_site(site, calls: Sequence[StageCall], folder: Path, *, apply: bool = Fa
         record.save(secrets)
 
 
-def _opened(site, calls: Sequence[StageCall], folder: Path, apply: bool, secrets: list[str]) -> RunRecord:
+def _opened(site, calls: Sequence[StageCall], folder: Path, apply: bool, secrets: list[str]) -> StageList:
     """The folder's run record (a new one, or the one a run before this left), each call entered pending."""
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise TkgsError(f"cannot create the run folder {folder}: {exc.strerror or exc}; choose another.") from None
-    record = RunRecord.read(folder) or RunRecord(folder, site.site, str(site.source))
+    record = StageList.read(folder) or StageList(folder, site.site, str(site.source))
     record.site_file = str(site.source)
     record.expect(calls, apply)
     record.note = ""
@@ -104,12 +104,12 @@ def _needs_met(call: StageCall, folder: Path, site) -> None:
         raise TkgsError(" ".join(unmet))
 
 
-def _started(record: RunRecord, entry: StageEntry, secrets: list[str]) -> None:
+def _started(record: StageList, entry: StageEntry, secrets: list[str]) -> None:
     entry.status, entry.started = RUNNING, datetime.now().isoformat(timespec="seconds")
     record.save(secrets)
 
 
-def _ended(record: RunRecord, entry: StageEntry, result: StageResult, folder: Path, secrets: list[str]) -> None:
+def _ended(record: StageList, entry: StageEntry, result: StageResult, folder: Path, secrets: list[str]) -> None:
     """The stage's entry as it ended: how long it took, its record, what it changed; ok, or failed with why."""
     entry.seconds = round(result.seconds, 1)
     entry.changed = result.changed

@@ -10,7 +10,7 @@ import bisect
 import heapq
 import re
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Iterable, Optional, Union
+from typing import Any, Callable, Iterable, Optional, Union
 
 import netaddr
 from netaddr import IPAddress, IPNetwork, IPRange
@@ -18,9 +18,6 @@ from netaddr import IPAddress, IPNetwork, IPRange
 from ..findings import Finding, settle_suggestions
 from .model import Site
 from .patterns import IPV4_TEXT
-
-if TYPE_CHECKING:
-    from .workload_management import SupervisorPlan
 
 ROLES = ("management", "workload", "frontend")
 # What the Supervisor takes, as the plan's allocations name it (the workload_management block's values)
@@ -98,7 +95,7 @@ class Allocation:
 
 
 @dataclass
-class NetworkPlan:
+class NetworkLayout:
     deployment: str
     networks: dict[str, PlannedNetwork]
     workload_ranges: list[PlannedRange] = field(default_factory=list)
@@ -106,7 +103,9 @@ class NetworkPlan:
     load_balancer_lines: list[str] = field(default_factory=list)  # verbatim, as the appliance writes them
     additional_workload_networks: list[str] = field(default_factory=list)  # verbatim (v0.2.0's workload-networks.cfg)
     findings: list[Finding] = field(default_factory=list)
-    workload_management: Optional[SupervisorPlan] = None  # the Supervisor's settings, when the site has the block
+    # The Supervisor's settings (site.workload_management's SupervisorSettings), when the site has the block:
+    # what it takes is taken here too (allocations, the blocks a fix suggests).
+    supervisor: Optional[Any] = None
 
     @property
     def vip_role(self) -> str:
@@ -141,7 +140,7 @@ class NetworkPlan:
             add("workload range", r.path, r.first, r.last, r.text)
         for r in self.load_balancer_ranges:
             add("load-balancer range", r.path, r.first, r.last, r.text)
-        wm = self.workload_management
+        wm = self.supervisor
         if wm is not None:  # what the enable stage gives the Supervisor, from the workload_management block
             block = "workload_management"
             if wm.management is not None:
@@ -304,12 +303,14 @@ class _Parser:
 
 # --- the plan and its rules ------------------------------------------------------------------------
 
-def plan_networks(site: Site) -> NetworkPlan:
-    """Parse the site's address plan and check every rule.
+def lay_out(site: Site, supervisor: Optional[Callable[[Site, "NetworkLayout"], Any]] = None) -> NetworkLayout:
+    """Parse the site's networks and check every rule; with ``supervisor`` (what makes the Supervisor's
+    settings from the site and these networks: :func:`tkgs_lib.site.layout.network_layout` passes it) and a
+    ``workload_management`` block, the Supervisor's settings too.
 
-    The plan's findings start with the site file's own (unknown keys, secrets, types) and end with
-    the ``workload_management`` block's (``plan.workload_management``), so ``plan.findings`` is
-    everything wrong with the site before anything is touched."""
+    The layout's findings start with the site file's own (unknown keys, secrets, types) and end with
+    the ``workload_management`` block's, so ``layout.findings`` is everything wrong with the site before
+    anything is touched."""
     findings: list[Finding] = list(site.findings)
     parse = _Parser(findings)
     hp = site.haproxy
@@ -333,7 +334,7 @@ def plan_networks(site: Site) -> NetworkPlan:
         findings.append(Finding.warning("haproxy.frontend_ip", "is ignored under the default deployment.",
                                         "remove it, or set haproxy.deployment: frontend."))
 
-    plan = NetworkPlan(deployment, {}, findings=findings)
+    plan = NetworkLayout(deployment, {}, findings=findings)
     for role, spec in active.items():
         if spec is None:
             continue
@@ -345,12 +346,9 @@ def plan_networks(site: Site) -> NetworkPlan:
     if hp is not None:
         _check_load_balancer_ranges(plan, parse, hp.load_balancer_ranges)
         _check_appliance(plan, parse, site)
-    if site.workload_management is not None:
-        # Its rules read this plan's networks and ranges; a site without the block never imports them.
-        from .workload_management import plan_workload_management
-
-        plan.workload_management = plan_workload_management(site, plan)
-        findings.extend(plan.workload_management.findings)
+    if site.workload_management is not None and supervisor is not None:  # its rules read these networks and ranges
+        plan.supervisor = supervisor(site, plan)
+        findings.extend(plan.supervisor.findings)
     _suggest_blocks_for_host_bits(plan, parse.host_bits)
     plan.findings = settle_suggestions(parse.withdraw_overlapping_splits(plan.findings, [
         (r.first, r.last) for r in (*plan.load_balancer_ranges, *plan.workload_ranges)]), parse.pending)
@@ -419,7 +417,7 @@ def _check_host_address(parse: _Parser, path: str, address: IPAddress, net: IPNe
     return True
 
 
-def _check_distinct_networks(plan: NetworkPlan) -> None:
+def _check_distinct_networks(plan: NetworkLayout) -> None:
     """Rules 4 and 7: no overlap, no shared VLAN or port group, except workload == frontend."""
     items = list(plan.networks.values())
     for i, a in enumerate(items):
@@ -460,7 +458,7 @@ def _check_distinct_networks(plan: NetworkPlan) -> None:
                     "give each network its own port group."))
 
 
-def _reserved(plan: NetworkPlan) -> list[tuple[str, str, int]]:
+def _reserved(plan: NetworkLayout) -> list[tuple[str, str, int]]:
     """(description, field, address) of every gateway and appliance address: no range may hold one.
     An address is listed once (a shared network's one gateway is the workload network's)."""
     out, seen = [], set()
@@ -475,7 +473,7 @@ def _reserved(plan: NetworkPlan) -> list[tuple[str, str, int]]:
     return out
 
 
-def _check_range_placement(plan: NetworkPlan, path: str, block: Block, role: str, virtual_ips: bool) -> None:
+def _check_range_placement(plan: NetworkLayout, path: str, block: Block, role: str, virtual_ips: bool) -> None:
     """A range lies inside its network and holds no gateway or appliance address. Holding the
     network's own network or broadcast address is an error for a workload range, but only a
     warning for a block of virtual IPs (the appliance accepts it)."""
@@ -513,7 +511,7 @@ def _others(count: int) -> str:
     return f" and {count} other range{'s' if count > 1 else ''}" if count else ""
 
 
-def _check_overlaps_within(plan: NetworkPlan, ranges: list[PlannedRange], kind: str) -> None:
+def _check_overlaps_within(plan: NetworkLayout, ranges: list[PlannedRange], kind: str) -> None:
     """Each range that overlaps others of its kind, reported once, on the one that starts later (at the
     same address, the later in the file), naming one and counting the rest. A sweep in address
     order: O(n log n), whatever the ranges (a quadratic all-pairs check once took 28 s on 2,000)."""
@@ -534,7 +532,7 @@ def _check_overlaps_within(plan: NetworkPlan, ranges: list[PlannedRange], kind: 
             widest = i
 
 
-def _check_overlaps_across(plan: NetworkPlan, blocks: list[PlannedRange], others: list[PlannedRange],
+def _check_overlaps_across(plan: NetworkLayout, blocks: list[PlannedRange], others: list[PlannedRange],
                            kind: str) -> None:
     """Each of ``blocks`` that overlaps any of ``others``, once, with a count: the overlapping ones are
     those starting at or before its end, less those ending before its start (two binary searches)."""
@@ -556,7 +554,7 @@ def _check_overlaps_across(plan: NetworkPlan, blocks: list[PlannedRange], others
                             f"{_others(count - 1)}.", "make the ranges disjoint."))
 
 
-def _too_many(plan: NetworkPlan, path: str, count: int, what: str) -> bool:
+def _too_many(plan: NetworkLayout, path: str, count: int, what: str) -> bool:
     if count <= MAX_RANGES:
         return False
     plan.findings.append(Finding.error(
@@ -566,7 +564,7 @@ def _too_many(plan: NetworkPlan, path: str, count: int, what: str) -> bool:
     return True
 
 
-def _check_workload_ranges(plan: NetworkPlan, parse: _Parser, ranges: list[str]) -> None:
+def _check_workload_ranges(plan: NetworkLayout, parse: _Parser, ranges: list[str]) -> None:
     """Rule 5: first-last ranges inside the workload network, clear of reserved addresses and each other."""
     if not ranges:
         plan.findings.append(Finding.warning(
@@ -607,7 +605,7 @@ def _written_as_block(parse: _Parser, path: str, text: str, what: str, where: st
     return IPRange(first, last)
 
 
-def _check_load_balancer_ranges(plan: NetworkPlan, parse: _Parser, ranges: list[str]) -> None:
+def _check_load_balancer_ranges(plan: NetworkLayout, parse: _Parser, ranges: list[str]) -> None:
     """Rule 6: CIDR blocks without host bits, inside the virtual-IP network, clear of everything else."""
     role = plan.vip_role
     plan.load_balancer_lines.extend(ranges)
@@ -659,7 +657,7 @@ def _parse_load_balancer_block(parse: _Parser, path: str, text: str) -> Optional
         ": anyip-routes.service fails on it with 'RTNETLINK answers: Invalid argument' and adds no range after it"))
 
 
-def _suggest_blocks_for_host_bits(plan: NetworkPlan, written: list[tuple[Finding, IPNetwork]]) -> None:
+def _suggest_blocks_for_host_bits(plan: NetworkLayout, written: list[tuple[Finding, IPNetwork]]) -> None:
     """The fix of each load-balancer range written with host bits: the block the person most likely
     meant that the rest of the plan accepts. The network the address lies in when the plan accepts
     it; else (the article's 10.64.0.1/23 is the whole frontend network, its gateway and the appliance
@@ -730,11 +728,11 @@ class _FreeBlocks:
     plan, so that each question costs binary searches and the intervals it meets: a site of a
     thousand ranges that all lie in one network is asked a thousand times."""
 
-    def __init__(self, plan: NetworkPlan):
+    def __init__(self, plan: NetworkLayout):
         self.net = plan.networks[plan.vip_role].network
         taken = [(a, a) for _, _, a in _reserved(plan)] + [(r.first, r.last) for r in plan.workload_ranges]
         vips = []
-        wm = plan.workload_management
+        wm = plan.supervisor
         if wm is not None:  # its own ranges (null ones are the site's, above)
             taken += [(int(r.start), int(r.last)) for r in wm.workload_ranges
                       if r.source.startswith("workload_management.")]
@@ -789,7 +787,7 @@ def _covered_twice(intervals: list[tuple[int, int]]) -> list[tuple[int, int]]:
     return out
 
 
-def _check_appliance(plan: NetworkPlan, parse: _Parser, site: Site) -> None:
+def _check_appliance(plan: NetworkLayout, parse: _Parser, site: Site) -> None:
     """Rule 7 (distinct addresses on a shared network) and the name servers of rule 8 (host name and
     ports are checked with the other non-address rules, in rules.py)."""
     hp = site.haproxy

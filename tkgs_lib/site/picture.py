@@ -13,16 +13,16 @@ from typing import Optional
 from netaddr import IPAddress, IPNetwork
 
 from ..findings import errors
-from .network import SUPERVISOR_MANAGEMENT, SUPERVISOR_SERVICES, SUPERVISOR_VIPS, NetworkPlan, usable_addresses
+from .network import SUPERVISOR_MANAGEMENT, SUPERVISOR_SERVICES, SUPERVISOR_VIPS, NetworkLayout, usable_addresses
 
 __all__ = ["draw_address_space"]
 
 
-def _shared_title(plan: NetworkPlan, role: str) -> str:
+def _shared_title(plan: NetworkLayout, role: str) -> str:
     return "workload and frontend" if role == "workload" and plan.shared_workload_frontend else role
 
 
-def _drawn_networks(plan: NetworkPlan):
+def _drawn_networks(plan: NetworkLayout):
     """(role, network) of each distinct network: a frontend that is the workload network is drawn once."""
     return [(role, net) for role, net in plan.networks.items()
             if net.network is not None and not (role == "frontend" and plan.shared_workload_frontend)]
@@ -40,7 +40,7 @@ _LANE = 0.27  # distance between label lanes above and below the bar
 _LANES = 3  # lanes on each side
 
 
-def draw_address_space(plan: NetworkPlan, path: Optional[str | Path] = None):
+def draw_address_space(plan: NetworkLayout, path: Optional[str | Path] = None):
     """One bar per network, its ranges and reserved addresses drawn to scale; what is in error is
     hatched in red and labelled so. With a workload_management block, the Supervisor's management
     addresses and virtual IP ranges are drawn on their networks as a thinner band, and its services

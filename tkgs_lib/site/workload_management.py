@@ -1,7 +1,7 @@
 """Workload Management's settings from the site, resolved, and their checks at the desk.
 
-:func:`plan_workload_management` turns the site's ``workload_management`` block and the address
-plan into a :class:`SupervisorPlan`: exactly the values an enable request takes from the site, each
+:func:`supervisor_settings` turns the site's ``workload_management`` block and the address
+plan into a :class:`SupervisorSettings`: exactly the values an enable request takes from the site, each
 resolved (defaults filled in from the rest of the site) and each with the site field it came from,
 plus findings for everything vCenter or the Supervisor would refuse or get wrong. Everything else an
 enable needs (the port groups' and the storage policy's ids, the library's id, the Data Plane API's
@@ -41,11 +41,11 @@ from netaddr import AddrFormatError, IPAddress, IPNetwork, IPRange, iprange_to_c
 from ..findings import Finding, settle_suggestions
 from .rules import VSPHERE_NAME_MAX
 from .model import Site, WorkloadManagement
-from .network import MAX_RANGES, Intervals, NetworkPlan, PlannedRange, _Parser, _written_as_block
+from .network import MAX_RANGES, Intervals, NetworkLayout, PlannedRange, _Parser, _written_as_block
 from .patterns import IPV4_TEXT, host_name_problem
 
-__all__ = ["SUPERVISOR_ADDRESSES", "AddressCount", "SupervisorAddresses", "SupervisorPlan",
-           "plan_workload_management"]
+__all__ = ["SUPERVISOR_ADDRESSES", "AddressCount", "SupervisorAddresses", "SupervisorSettings",
+           "supervisor_settings"]
 
 SUPERVISOR_ADDRESSES = 5  # a floating address and the three control plane VMs', plus one for upgrades
 BLOCK = "workload_management"
@@ -94,7 +94,7 @@ class SupervisorAddresses:
 
 
 @dataclass(frozen=True)
-class SupervisorPlan:
+class SupervisorSettings:
     """What an enable request takes from the site, resolved. A value the site got wrong is None
     (or empty) and a finding says why; use the plan for a request only without error findings.
 
@@ -185,7 +185,7 @@ def _address(what: str, path: str, address: int) -> _Taken:
     return _Taken(address, address, f"{what} {IPAddress(address)}", path)
 
 
-def _network_and_broadcast(network: NetworkPlan) -> list[_Taken]:
+def _network_and_broadcast(network: NetworkLayout) -> list[_Taken]:
     """Each network's network and broadcast address: no host, virtual or not, can use them."""
     out = []
     for net in network.networks.values():
@@ -196,7 +196,7 @@ def _network_and_broadcast(network: NetworkPlan) -> list[_Taken]:
     return out
 
 
-def _gateways_and_appliance(network: NetworkPlan) -> list[_Taken]:
+def _gateways_and_appliance(network: NetworkLayout) -> list[_Taken]:
     """Each gateway and appliance address (a gateway in a virtual-IP range makes AnyIP answer for it)."""
     out = []
     for net in network.networks.values():
@@ -246,15 +246,15 @@ def _as_dns_label(name: str, fallback: str) -> str:
 
 # --- the plan ---------------------------------------------------------------------------------------
 
-def plan_workload_management(site: Site, network: NetworkPlan) -> SupervisorPlan:
+def supervisor_settings(site: Site, network: NetworkLayout) -> SupervisorSettings:
     """The Supervisor's settings from ``site``'s ``workload_management`` block, resolved against the
-    address plan ``network`` (``plan_networks(site)``, whose own findings are not repeated here), and
+    address plan ``network`` (``network_layout(site)``, whose own findings are not repeated here), and
     the findings of every rule above, each at the ``workload_management`` field at fault."""
     return _Planner(site, network).plan()
 
 
 class _Planner:
-    def __init__(self, site: Site, network: NetworkPlan):
+    def __init__(self, site: Site, network: NetworkLayout):
         self.site, self.network = site, network
         self.findings: list[Finding] = []
         self.parse = _Parser(self.findings)
@@ -267,7 +267,7 @@ class _Planner:
         """An error at the block's ``key``; ``suggested``: the value its fix names, which the plan accepts."""
         self.findings.append(Finding.error(f"{BLOCK}.{key}", message, fix, suggested))
 
-    def plan(self) -> SupervisorPlan:
+    def plan(self) -> SupervisorSettings:
         wm = self.site.workload_management
         if wm is None:
             self.findings.append(Finding.error(
@@ -300,11 +300,11 @@ class _Planner:
                             lb_id=lb_id, timeout=timeout, error_grace=error_grace)
 
     def _result(self, *, cluster, size, services, management, name, workload, virtual_ips, dns, search, ntp,
-                lb_id, timeout, error_grace=0) -> SupervisorPlan:
+                lb_id, timeout, error_grace=0) -> SupervisorSettings:
         w = self.network.networks.get("workload")
         self.sources["workload_gateway"] = "networks.workload.gateway"
         self.sources["workload_subnet_mask"] = "networks.workload.cidr"
-        return SupervisorPlan(
+        return SupervisorSettings(
             cluster=cluster, size=size, services_cidr=services, management=management, workload_network_name=name,
             workload_ranges=tuple(workload), workload_gateway=w.gateway if w else None,
             workload_subnet_mask=w.network.netmask if w and w.network is not None else None,

@@ -10,7 +10,7 @@ A stage is one module of this package, named after it, with:
     reports(run, facts) titled tables of what the stage finds
 
 ``run`` is a :class:`~tkgs_lib.stages.flow.StageRun`: the site, the network plan every stage reads
-(``plan_networks(site)``, never the raw site's roles), the run folder and the connections. Its
+(``network_layout(site)``, never the raw site's roles), the run folder and the connections. Its
 ``carry_out`` is the one protocol every stage notebook follows: save the plan as shown, check it,
 apply exactly that plan only when asked, read again, save what is there after, insist the rerun
 plan is all ok. Adding a stage is writing its facts, planner and notebook, and an entry here.

@@ -29,7 +29,7 @@ from ..errors import RestError, SupervisorFailed, TkgsError, VerificationFailed
 from ..findings import Finding
 from ..planning import Plan, Step
 from ..polling import wait_until
-from ..site.workload_management import SupervisorPlan
+from ..site.workload_management import SupervisorSettings
 from ..display.tables import Sentence, Table
 from . import stage_named
 from .provided import PreparedIds, SupervisorState
@@ -45,7 +45,7 @@ PASSWORD_FIELD = "load_balancer_config_spec.ha_proxy_config_create_spec.password
 class EnableFacts:
     """What the request needs from vCenter and the run, and the cluster's Supervisor now."""
 
-    settings: Optional[SupervisorPlan]  # None: the site has no workload_management block
+    settings: Optional[SupervisorSettings]  # None: the site has no workload_management block
     cluster: str = ""  # the cluster's managed object id, e.g. domain-c8
     cluster_name: str = ""
     portgroups: dict[str, str] = field(default_factory=dict)  # the site's port groups that exist: name → id
@@ -201,7 +201,7 @@ def _ca_chain(run, facts: EnableFacts) -> None:
 
 def read_facts(run) -> EnableFacts:
     """The cluster, the ids the request takes, the appliance's CA, and the cluster's Supervisor."""
-    settings = run.network.workload_management
+    settings = run.network.supervisor
     if settings is None:
         return EnableFacts(None, findings=[Finding.warning(
             "workload_management", "the site has no workload_management block, so this stage enables nothing.",
@@ -620,12 +620,35 @@ class _StillUnchecked(Exception):
         self.facts = facts
 
 
+def supervisor_view(cluster: str, info):
+    """What the checks of the Supervisor through the load balancer take of a ``Clusters.Info`` (VMware's
+    bindings, as vCenter's transport reads it): an :class:`~tkgs_lib.appliance.supervisor_checks.SupervisorView`."""
+    from ..appliance.supervisor_checks import SupervisorView, VirtualIpRange
+    from ..vsphere.namespace_management import messages_of
+
+    ranges, servers, username, balancer_id = [], [], "", ""
+    for balancer in info.load_balancers or ():
+        balancer_id = balancer_id or balancer.id
+        ranges += [VirtualIpRange(r.address, r.count) for r in balancer.address_ranges or ()]
+        if balancer.ha_proxy_info is not None:
+            servers += [(s.host, s.port) for s in balancer.ha_proxy_info.servers or ()]
+            username = username or balancer.ha_proxy_info.username
+    workload: list = []
+    networks = info.workload_networks
+    primary = networks.supervisor_primary_workload_network if networks is not None else None
+    if primary is not None and primary.vsphere_network is not None:
+        workload = [VirtualIpRange(r.address, r.count) for r in primary.vsphere_network.address_ranges or ()]
+    return SupervisorView(cluster, str(info.config_status), tuple(messages_of(info)),
+                          info.api_server_cluster_endpoint or "", balancer_id, tuple(ranges), tuple(servers), username,
+                          tuple(workload))
+
+
 def check_supervisor(run, facts: Optional[EnableFacts] = None) -> SupervisorChecked:
     """From here (the frontend side), the Supervisor's API through the appliance: the TLS handshake with
     its virtual IP, the appliance's HAProxy (Data Plane API, read only) and its anyip ranges (SSH);
     saved as ``supervisor-checks.csv``. The Supervisor and the appliance's CA are those of ``facts``,
     else of the run's latest read (after an apply, the read after it)."""
-    from ..appliance.supervisor_checks import SupervisorView, gather_supervisor_facts, supervisor_checks
+    from ..appliance.supervisor_checks import gather_supervisor_facts, supervisor_checks
 
     target = run.output / CHECKS_FILE
     facts = run.latest_read() if facts is None else facts
@@ -636,7 +659,7 @@ def check_supervisor(run, facts: Optional[EnableFacts] = None) -> SupervisorChec
         target.unlink(missing_ok=True)
         return SupervisorChecked(note=f"Cluster {facts.cluster_name} ({facts.cluster}) has no Supervisor to check (a "
                                       f"dry run changes nothing; apply enables it).")
-    view = SupervisorView.from_info(facts.cluster, facts.supervisor)
+    view = supervisor_view(facts.cluster, facts.supervisor)
     hp = run.site.haproxy
     pem = facts.ca_chain  # "" when the run has none (the plan's error finding says so)
     password = run.secret(hp.dataplane_password_env, "the Data Plane API password", "haproxy.dataplane_password_env")

@@ -33,7 +33,7 @@ from ..errors import TkgsError
 from ..findings import raise_for_errors
 from ..site import Site, load_site
 from ..site.patterns import SITE_NAME
-from ..site.network import NetworkPlan, plan_networks
+from ..site.layout import NetworkLayout, network_layout
 from . import Stage, stage_named
 from ..planning import Plan, Step
 from .provided import ApplianceCa, ApplianceRelease, DataplaneAddress, Provided, provide
@@ -101,7 +101,7 @@ class StageRun:
     def __init__(self, stage: Stage | str, site: Site, output: Path, *, vcenter=None, progress: bool = True) -> None:
         self.stage = stage_named(stage) if isinstance(stage, str) else stage
         self.site = site
-        self.network: NetworkPlan = plan_networks(site)  # every stage reads the roles from here
+        self.network: NetworkLayout = network_layout(site)  # every stage reads the roles from here
         self.output = Path(output)
         self.vcenter = vcenter  # a VCenterSession once connected
         self.appliance = None  # an SshRunner once connected

@@ -17,7 +17,7 @@ from netaddr import IPAddress
 
 from ..appliance.releases import anyip_routes_text
 from ..findings import errors
-from ..site.network import SUPERVISOR_SERVICES, NetworkPlan, usable_addresses
+from ..site.network import SUPERVISOR_SERVICES, NetworkLayout, usable_addresses
 from . import stage_named
 
 if TYPE_CHECKING:  # `validate` shows the plan as text only: it never needs a Table (pandas) or a Plan
@@ -32,7 +32,7 @@ ANYIP_FILE = "anyip-routes.cfg"
 SUBNET_EMPTY = "The site names no network."
 
 
-def subnet_rows(plan: NetworkPlan) -> list[dict]:
+def subnet_rows(plan: NetworkLayout) -> list[dict]:
     """One row per network: VLAN, port group, addresses, and what the plan allocates in it."""
     allocations = plan.allocations()
     rows = []
@@ -57,7 +57,7 @@ def subnet_rows(plan: NetworkPlan) -> list[dict]:
     return rows
 
 
-def subnet_summary(plan: NetworkPlan) -> Table:
+def subnet_summary(plan: NetworkLayout) -> Table:
     """The subnet summary as a table (:func:`subnet_rows`)."""
     from ..display.tables import Table
 
@@ -68,7 +68,7 @@ ALLOCATION_COLUMNS = ["what", "field", "as written", "first", "last", "count", "
 ALLOCATION_EMPTY = "The site reserves no address or range."
 
 
-def allocation_rows(plan: NetworkPlan) -> list[dict]:
+def allocation_rows(plan: NetworkLayout) -> list[dict]:
     """Every reserved address and range, as the site writes it, with first, last, count and network,
     in address order; the Supervisor's too, when the site has a workload_management block."""
     return [{"what": a.kind, "field": a.path, "as written": a.text or "null (the default)", "first": str(a.first),
@@ -83,14 +83,14 @@ def _network_of(a) -> str:
     return "(outside every network)"
 
 
-def allocation_table(plan: NetworkPlan) -> Table:
+def allocation_table(plan: NetworkLayout) -> Table:
     """The allocations as a table (:func:`allocation_rows`)."""
     from ..display.tables import Table
 
     return Table(allocation_rows(plan), ALLOCATION_COLUMNS, empty=ALLOCATION_EMPTY)
 
 
-def anyip_routes_cfg(plan: NetworkPlan) -> str:
+def anyip_routes_cfg(plan: NetworkLayout) -> str:
     """/etc/vmware/anyip-routes.cfg exactly as the appliance would write it: each range verbatim."""
     return anyip_routes_text(plan.load_balancer_lines)
 
@@ -123,7 +123,7 @@ class AnyipPreview:
         return f"{self.heading}\n{self.text}"
 
 
-def preview_anyip_routes(plan: NetworkPlan, folder: Optional[str | Path] = None) -> AnyipPreview:
+def preview_anyip_routes(plan: NetworkLayout, folder: Optional[str | Path] = None) -> AnyipPreview:
     """The anyip-routes.cfg of ``plan``, saved in ``folder`` only when the plan has no error; a file
     left there by an earlier good plan is removed, so no folder holds a file this plan rejects."""
     bad_paths = {f.path for f in errors(plan.findings)}
@@ -143,17 +143,17 @@ def preview_anyip_routes(plan: NetworkPlan, folder: Optional[str | Path] = None)
 
 # --- the stage's three functions ----------------------------------------------------------------
 
-def read_facts(run) -> NetworkPlan:
+def read_facts(run) -> NetworkLayout:
     """The plan stage reads nothing but the site: its facts are the site's network plan."""
     return run.network
 
 
-def plan(run, facts: NetworkPlan) -> Plan:
+def plan(run, facts: NetworkLayout) -> Plan:
     """Nothing to create or change: the findings of every rule, to be clean before stage 2."""
     from ..planning import Plan
 
     return Plan("The site", findings=list(facts.findings))  # its errors read "The site has 2 errors; ..."
 
 
-def reports(run, facts: NetworkPlan) -> dict[str, Table]:
+def reports(run, facts: NetworkLayout) -> dict[str, Table]:
     return {"subnet summary": subnet_summary(facts), "every reserved address and range": allocation_table(facts)}

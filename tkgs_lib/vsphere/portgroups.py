@@ -21,7 +21,7 @@ from pyVmomi import vim
 
 from ..errors import VSphereError
 from ..findings import Finding
-from ..site.network import NetworkPlan
+from ..site.network import NetworkLayout
 from ..planning import Plan, Step, VALUES_ONLY
 from .inventory import Inventory
 from .tasks import wait_for_task
@@ -68,7 +68,7 @@ class WantedPortgroup:
         return f"networks.{self.role}"
 
 
-def wanted_portgroups(network: NetworkPlan) -> list[WantedPortgroup]:
+def wanted_portgroups(network: NetworkLayout) -> list[WantedPortgroup]:
     """The port groups the deployment needs, from the network plan: three, or two under ``default``
     (whose plan holds no frontend); a frontend that shares the workload's port group is one."""
     wanted: dict[str, WantedPortgroup] = {}
@@ -135,7 +135,7 @@ def _kind(network) -> str:
 
 # --- plan ------------------------------------------------------------------------------------
 
-def plan_portgroups(network: NetworkPlan, facts: SwitchFacts, ops: "PortgroupOps" = VALUES_ONLY) -> Plan:
+def plan_portgroups(network: NetworkLayout, facts: SwitchFacts, ops: "PortgroupOps" = VALUES_ONLY) -> Plan:
     """Compare the network plan's port groups with ``facts``; ``ops`` (a PortgroupOps) runs the creates."""
     plan = Plan(TITLE)
     switch = facts.name
@@ -181,7 +181,7 @@ def uplink_check(want: WantedPortgroup, facts: SwitchFacts) -> str:
     return CHECK_OK if any(u in facts.uplinks for u in active) else CHECK_NO_ACTIVE
 
 
-def teaming_findings(network: NetworkPlan, facts: SwitchFacts) -> list[Finding]:
+def teaming_findings(network: NetworkLayout, facts: SwitchFacts) -> list[Finding]:
     """The article's up-link check: every port group needs an active uplink of its switch."""
     findings: list[Finding] = []
     if not facts.hosts:
@@ -216,7 +216,7 @@ TEAMING_COLUMNS = ["port group", "VLAN", "active uplinks", "standby uplinks", "f
                    "switch uplinks", "switch hosts"]
 
 
-def teaming_table(network: NetworkPlan, facts: SwitchFacts):
+def teaming_table(network: NetworkLayout, facts: SwitchFacts):
     """Each site port group's VLAN, failover order (its own or the switch's) and the article's up-link
     check (ok, no active uplink, or cannot check when the switch defines no uplinks, as the
     simulator's), with the switch's uplinks and hosts."""

@@ -30,12 +30,12 @@ def deployed_properties(site_file: Path, release: str, passwords: dict[str, str]
     from tkgs_lib.appliance.properties import appliance_properties
     from tkgs_lib.ova import parse_descriptor
     from tkgs_lib.site import load_site
-    from tkgs_lib.site.network import plan_networks
+    from tkgs_lib.site.layout import network_layout
     from ..ova import haproxy_descriptor
 
     site = load_site(site_file)
     descriptor = parse_descriptor(haproxy_descriptor(f"haproxy-{release}", version=release))
-    properties = appliance_properties(site, plan_networks(site), descriptor, passwords)
+    properties = appliance_properties(site, network_layout(site), descriptor, passwords)
     if properties.findings:
         raise SimulatorUnavailable("the site cannot be deployed: " + "; ".join(str(f) for f in properties.findings))
     return properties.as_dict()

@@ -42,7 +42,7 @@ from vmware.vapi.data.serializers.cleanjson import DataValueConverter
 from vmware.vapi.rest.lib import vapi_to_http_error_map
 
 from .inventory import SESSION_HEADER, SimulatorInventory
-from .settings import SupervisorSettings
+from .settings import StandInSettings
 from .spec import SpecRejected, decode_enable_spec
 from .supervisor import Fault, Supervisor, judge
 
@@ -129,9 +129,9 @@ class NamespaceManagementStandIn:
 
     ``settings``: its times and the namespace load balancers are reached from, read at each enable."""
 
-    def __init__(self, cert_file: Path, key_file: Path, settings: Optional[SupervisorSettings] = None) -> None:
+    def __init__(self, cert_file: Path, key_file: Path, settings: Optional[StandInSettings] = None) -> None:
         self.cert_file, self.key_file = Path(cert_file), Path(key_file)
-        self.settings = settings or SupervisorSettings()
+        self.settings = settings or StandInSettings()
         self.enable_requests: list[EnableRequest] = []
         self._faults: list[Fault] = []
         self._supervisors: dict[str, Supervisor] = {}

@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
-__all__ = ["SupervisorSettings"]
+__all__ = ["StandInSettings"]
 
 
 @dataclass
-class SupervisorSettings:
+class StandInSettings:
     """Changes take effect from the next enable (or disable).
 
     ``config_seconds``: how long an enable stays CONFIGURING once its checks pass (the control-plane

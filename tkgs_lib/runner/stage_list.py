@@ -25,10 +25,10 @@ from typing import Optional, Sequence
 from ..errors import TkgsError
 from ..stages import StageCall
 
-__all__ = ["RECORD_FILE", "StageEntry", "RunRecord", "record_not_started", "shown_sentence", "PENDING", "RUNNING",
+__all__ = ["STAGE_LIST_FILE", "StageEntry", "StageList", "record_not_started", "shown_sentence", "PENDING", "RUNNING",
            "OK", "FAILED", "INTERRUPTED"]
 
-RECORD_FILE = "stages.json"
+STAGE_LIST_FILE = "stages.json"
 
 
 PENDING, RUNNING, OK, FAILED, INTERRUPTED = "pending", "running", "ok", "failed", "interrupted"
@@ -55,7 +55,7 @@ class StageEntry:
 
 
 @dataclass
-class RunRecord:
+class StageList:
     """The stages of one site's run folder, in runbook order."""
 
     folder: Path
@@ -68,9 +68,9 @@ class RunRecord:
     # --- reading and writing ---------------------------------------------------------------------
 
     @classmethod
-    def read(cls, folder: Path) -> Optional["RunRecord"]:
+    def read(cls, folder: Path) -> Optional["StageList"]:
         """The record in ``folder``, or None when there is none (or none that can be read yet)."""
-        path = Path(folder) / RECORD_FILE
+        path = Path(folder) / STAGE_LIST_FILE
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
             known = {f.name for f in dataclasses.fields(StageEntry)}
@@ -94,11 +94,11 @@ class RunRecord:
         with shielded("stages.json and index.html"):
             checkpoint("record:index")
             try:
-                write_text_whole(self.folder / RECORD_FILE,
+                write_text_whole(self.folder / STAGE_LIST_FILE,
                                  scrub_text(json.dumps(self.to_dict(), indent=1), secrets) + "\n")
                 self.write_index(secrets)
             except OSError as exc:  # a full disk: the run cannot say what it did, so it stops saying so
-                raise TkgsError(f"the run record {exc.filename or self.folder / RECORD_FILE} cannot be written "
+                raise TkgsError(f"the run record {exc.filename or self.folder / STAGE_LIST_FILE} cannot be written "
                                 f"({exc.strerror or exc}): free the disk; the stages' own records in {self.folder} "
                                 f"say how far the run got.") from None
 
@@ -154,7 +154,7 @@ def record_not_started(folder: Path, site: str, site_file: str, stage, sentence:
     could not be started at all; the stages run before it are kept."""
     folder = Path(folder).absolute()
     folder.mkdir(parents=True, exist_ok=True)
-    record = RunRecord.read(folder) or RunRecord(folder, site, site_file)
+    record = StageList.read(folder) or StageList(folder, site, site_file)
     record.expect([StageCall(stage)], apply)
     entry = record.entry(stage.name)
     entry.status, entry.error = FAILED, shown_sentence(sentence)

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
-from ..errors import SiteError
-from ..findings import Finding, capped, errors, sort_findings
+from .errors import SiteError
+from .findings import Finding, capped, errors, sort_findings
 
 __all__ = ["EXIT_OK", "EXIT_ERRORS", "EXIT_UNREADABLE", "SiteCheck", "check_site", "validate_files"]
 
@@ -32,7 +32,7 @@ class SiteCheck:
     path: str  # as the person wrote it
     findings: list[Finding] = field(default_factory=list)
     unreadable: str = ""  # the sentence saying why the file is not a site file
-    plan: object = None  # the NetworkPlan, for the one-file tables
+    plan: object = None  # the NetworkLayout, for the one-file tables
 
     @property
     def errors(self) -> int:
@@ -63,11 +63,11 @@ def _count(n: int, what: str) -> str:
 
 def check_site(path: str | Path) -> SiteCheck:
     """Load one site file and run every rule; an unreadable file is a SiteCheck saying why."""
-    from . import load_site
-    from .network import plan_networks
+    from .site import load_site
+    from .site.layout import network_layout
 
     try:
-        plan = plan_networks(load_site(path))
+        plan = network_layout(load_site(path))
     except SiteError as exc:
         return SiteCheck(str(path), unreadable=str(exc))
     return SiteCheck(str(path), sort_findings(plan.findings), plan=plan)
@@ -127,9 +127,9 @@ def _print_findings(findings: Sequence[Finding], out) -> None:
 
 
 def _print_tables(plan, out) -> None:
-    from ..stages.plan import (ALLOCATION_EMPTY, SUBNET_EMPTY, allocation_rows, preview_anyip_routes,
+    from .stages.plan import (ALLOCATION_EMPTY, SUBNET_EMPTY, allocation_rows, preview_anyip_routes,
                               subnet_rows)
-    from ..display.text_table import text_table
+    from .display.text_table import text_table
 
     print("Subnet summary", file=out)
     print(text_table(subnet_rows(plan), ["network", "VLAN", "port group", "CIDR", "gateway", "appliance", "usable"],

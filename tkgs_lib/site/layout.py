@@ -1,0 +1,17 @@
+"""The site's addresses checked at the desk: its networks (:mod:`.network`) and, with a
+``workload_management`` block, the Supervisor's settings (:mod:`.workload_management`), which read those
+networks. The one place the two meet, so neither imports the other."""
+
+from __future__ import annotations
+
+from .model import Site
+from .network import NetworkLayout, lay_out
+from .workload_management import supervisor_settings
+
+__all__ = ["network_layout", "NetworkLayout"]
+
+
+def network_layout(site: Site) -> NetworkLayout:
+    """The site's networks, every rule checked, and the Supervisor's settings (``layout.supervisor``) when the
+    site has a workload_management block; ``layout.findings`` holds every finding of both."""
+    return lay_out(site, supervisor_settings)
