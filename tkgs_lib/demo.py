@@ -9,8 +9,9 @@ from typing import Optional
 import yaml
 
 from .appliance.releases import ARTICLE_RELEASE
-from .runner.interruption import checkpoint, shielded
 from .paths import CHECKOUT
+from .runner.interruption import checkpoint, shielded
+from .stages import StageCall, stage_named
 
 EXAMPLE_SITE = CHECKOUT / "examples" / "example-site.yaml"
 
@@ -122,9 +123,7 @@ def run_demo(output: Path, *, disk_size: int = 2 * 1024 * 1024, fault: str = ART
 
 # The demo's stages: the article, with its fault found by the first verify (a failure the run goes on
 # after), repaired, verified again, then Workload Management.
-def demo_calls() -> list:
-    from .stages import StageCall, stage_named
-
+def demo_calls() -> list[StageCall]:
     return [StageCall(stage_named("plan")), StageCall(stage_named("prepare")), StageCall(stage_named("deploy")),
             StageCall(stage_named("verify"), goes_on_after="VerificationFailed"), StageCall(stage_named("repair")),
             StageCall(stage_named("verify"), "verify-again"), StageCall(stage_named("enable"))]
@@ -159,7 +158,7 @@ def _demo_stages(sim, appliances, work: str, output: Path, passwords: dict, disk
     found: list[str] = []  # the fault the first verify found, read before the second verify rewrites its checks
 
     def concluded(results) -> str:
-        checks = _count_checks(folder / "verify-checks.csv")
+        checks = _count_checks(folder / stage_named("verify").checks_file)
         fault = found[0] if found else "none found"
         return (f"demo: plan, prepare and deploy ok; verify found the injected fault ({fault}); repair fixed it; "
                 f"verify again: all {checks} checks ok; Workload Management enabled: {_supervisor_answering(folder)}.")
@@ -170,7 +169,7 @@ def _demo_stages(sim, appliances, work: str, output: Path, passwords: dict, disk
                                conclusion=concluded):
             results.append(result)
             if result.stage.name == "verify" and result.error and not found:
-                found.append(_first_failure(folder / "verify-checks.csv"))
+                found.append(_first_failure(folder / result.stage.checks_file))
     except KeyboardInterrupt as exc:  # between stages, or before the first: the record says which had run
         done = ", ".join(r.stage.title for r in results) or "no stage"
         raise StageInterrupted(f"the demo was stopped by {str(exc) or 'a signal'} between its stages: {done} had "
@@ -205,7 +204,7 @@ def _supervisor_answering(folder: Path) -> str:
     """The enable stage's proof, in a few words: the Supervisor's virtual IP and who answered there."""
     import pandas as pd
 
-    checks = folder / "supervisor-checks.csv"
+    checks = folder / stage_named("enable").checks_file
     if not checks.exists():
         return "no Supervisor checked"
     rows = pd.read_csv(checks, keep_default_na=False)

@@ -42,8 +42,6 @@ def _csv_table(path: Path) -> str:
 
     from ..display.tables import Table
 
-    if not path.exists():
-        return "<p><em>No checks of the appliance were saved in this run.</em></p>"
     return Table(pd.read_csv(path, keep_default_na=False))._repr_html_()
 
 
@@ -58,15 +56,16 @@ def _provided_table(folder: Path) -> str:
     return f"<table>{''.join(rows)}</table>"
 
 
-def _supervisor_section(folder: Path) -> str:
-    checks = folder / "supervisor-checks.csv"
-    if not checks.exists():
-        return ""
-    return f"<h2>The Supervisor, through the load balancer</h2>{_csv_table(checks)}"
+def _checks_sections(folder: Path) -> str:
+    """Each stage's table of checks that this run saved (the registry's checks_file), under its heading."""
+    from ..stages import STAGES
+
+    saved = [(s.checks_title or f"{s.title}: its checks", folder / s.checks_file) for s in STAGES if s.checks_file]
+    sections = [f"<h2>{html.escape(title)}</h2>{_csv_table(path)}" for title, path in saved if path.exists()]
+    return "".join(sections) or "<h2>Checks</h2><p><em>No checks were saved in this run.</em></p>"
 
 
-def write_index(folder: Path, site_file: Path, rows: Sequence[IndexRow], summary: str,
-                checks: Optional[Path] = None) -> Path:
+def write_index(folder: Path, site_file: Path, rows: Sequence[IndexRow], summary: str) -> Path:
     """Write ``folder/index.html`` and return its path."""
     folder = Path(folder)
     stage_rows = "".join(
@@ -88,8 +87,7 @@ table{{border-collapse:collapse}} tr:nth-child(even){{background:#f4f4f4}}</styl
 <table><tr><th>stage</th><th>status</th><th>took</th><th>notebook</th><th>report</th></tr>{stage_rows}</table>
 <h2>What the stages provided for the ones after them</h2>{_provided_table(folder)}
 <h2>Pictures</h2>{pictures or "<p><em>None in this run.</em></p>"}
-<h2>The appliance, checked last</h2>{_csv_table(checks or folder / "verify-checks.csv")}
-{_supervisor_section(folder)}
+{_checks_sections(folder)}
 </body></html>
 """
     target = folder / "index.html"

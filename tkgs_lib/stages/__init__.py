@@ -40,6 +40,8 @@ class Stage:
     takes: tuple[type, ...] = ()  # values it uses when provided, and otherwise finds for itself
     provides: tuple[type, ...] = ()  # the values it provides for the stages after it
     module_name: str = ""  # where its read_facts, plan and reports live ("": tkgs_lib.stages.<name>)
+    checks_file: str = ""  # the table of checks it saves in the run folder (CSV), shown on the run's index
+    checks_title: str = ""  # that table's heading there
 
     @property
     def module(self) -> str:
@@ -78,12 +80,14 @@ STAGES: tuple[Stage, ...] = (
           provides=(ApplianceRelease, ApplianceCa, DataplaneAddress, ApplianceVm)),
     # verify reads vCenter only for the appliance's CA when the run folder holds none
     Stage("verify", "04_verify_haproxy.ipynb", "Verify the HAProxy appliance", ("site_file", "output_dir"),
-          secrets=(_VCENTER, _ROOT, _DATAPLANE), takes=(ApplianceCa, ApplianceRelease, DataplaneAddress)),
+          secrets=(_VCENTER, _ROOT, _DATAPLANE), takes=(ApplianceCa, ApplianceRelease, DataplaneAddress),
+          checks_file="verify-checks.csv", checks_title="The appliance, checked last"),
     Stage("repair", "05_repair_haproxy.ipynb", "Repair the HAProxy appliance", ("site_file", "output_dir", "apply"),
           changes="the appliance", secrets=(_ROOT,), takes=(ApplianceRelease,)),
     Stage("enable", "06_enable_workload_management.ipynb", "Enable Workload Management",
           ("site_file", "output_dir", "apply"), changes="Workload Management", secrets=(_VCENTER, _ROOT, _DATAPLANE),
-          takes=(PreparedIds, ApplianceCa, DataplaneAddress), provides=(SupervisorState,)),
+          takes=(PreparedIds, ApplianceCa, DataplaneAddress), provides=(SupervisorState,),
+          checks_file="supervisor-checks.csv", checks_title="The Supervisor, through the load balancer"),
 )
 
 

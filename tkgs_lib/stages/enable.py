@@ -35,7 +35,6 @@ from . import stage_named
 from .provided import PreparedIds, SupervisorState
 
 STAGE = stage_named("enable")
-CHECKS_FILE = "supervisor-checks.csv"
 REQUEST_FILE = "enable-request.csv"
 POLL_SECONDS = 5.0  # vCenter's own UI polls about this often; the Supervisor takes many minutes
 PASSWORD_FIELD = "load_balancer_config_spec.ha_proxy_config_create_spec.password"
@@ -650,7 +649,7 @@ def check_supervisor(run, facts: Optional[EnableFacts] = None) -> SupervisorChec
     else of the run's latest read (after an apply, the read after it)."""
     from ..appliance.supervisor_checks import gather_supervisor_facts, supervisor_checks
 
-    target = run.output / CHECKS_FILE
+    target = run.output / STAGE.checks_file
     facts = run.latest_read() if facts is None else facts
     if facts.settings is None:
         target.unlink(missing_ok=True)

@@ -26,7 +26,7 @@ if TYPE_CHECKING:  # `validate` shows the plan as text only: it never needs a Ta
 
 STAGE = stage_named("plan")
 
-ANYIP_FILE = "anyip-routes.cfg"
+ANYIP_PREVIEW_FILE = "anyip-routes.cfg"  # the file the appliance will hold, written in the run folder
 
 
 SUBNET_EMPTY = "The site names no network."
@@ -112,8 +112,8 @@ class AnyipPreview:
     def heading(self) -> str:
         if not self.withheld:
             saved = f" (saved as {self.written})" if self.written is not None else ""
-            return f"/etc/vmware/{ANYIP_FILE} as the appliance will write it{saved}"
-        return (f"/etc/vmware/{ANYIP_FILE} NOT written: the plan has errors, and the appliance must not get "
+            return f"/etc/vmware/{ANYIP_PREVIEW_FILE} as the appliance will write it{saved}"
+        return (f"/etc/vmware/{ANYIP_PREVIEW_FILE} NOT written: the plan has errors, and the appliance must not get "
                 f"these ranges until they are fixed")
 
     def _repr_markdown_(self) -> str:
@@ -129,7 +129,7 @@ def preview_anyip_routes(plan: NetworkLayout, folder: Optional[str | Path] = Non
     bad_paths = {f.path for f in errors(plan.findings)}
     lines = plan.load_balancer_lines
     rejected = tuple(line for i, line in enumerate(lines) if f"haproxy.load_balancer_ranges[{i}]" in bad_paths)
-    target = Path(folder) / ANYIP_FILE if folder is not None else None
+    target = Path(folder) / ANYIP_PREVIEW_FILE if folder is not None else None
     if not bad_paths:
         if target is not None:
             target.write_text(anyip_routes_cfg(plan))

@@ -24,7 +24,6 @@ from ..display.tables import Sentence, Table
 from . import stage_named
 
 STAGE = stage_named("verify")
-CHECKS_FILE = "verify-checks.csv"
 
 
 @dataclass
@@ -123,7 +122,7 @@ def conclude(run, facts: VerifyFacts) -> Sentence:
     check that could not run (one that could not run proves nothing: it is no pass). The first cause
     comes first: a session lost while the facts were read, before what it kept from being checked."""
     rows = checks(run, facts)
-    checks_table(rows).to_csv(run.output / CHECKS_FILE)
+    checks_table(rows).to_csv(run.output / STAGE.checks_file)
     failed = [c for c in rows if c.failed]
     unchecked = [c for c in rows if c.status == "not checked"]
     if not failed and not unchecked:

@@ -110,8 +110,8 @@ class RestClient:
         return self._request("GET", path, params=params)
 
     def post(self, path: str, body: Optional[dict] = None, action: Optional[str] = None) -> Any:
-        # Always a JSON body: the simulator rejects an empty one even for operations without input.
-        return self._request("POST", path, json=body if body is not None else {},
+        """``POST`` a ``/rest`` path; ``body`` None sends none (an operation without input)."""
+        return self._request("POST", path, **({"json": body} if body is not None else {}),
                              params={"~action": action} if action else None)
 
     def patch(self, path: str, body: dict) -> Any:

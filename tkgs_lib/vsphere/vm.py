@@ -389,7 +389,7 @@ def vm_table(found: list[VmFacts], password_keys: frozenset[str] = frozenset()) 
             rows.append({"what": nic.label, "value": f"{nic.network} ({nic.mac})"})
         rows.append({"what": CLOUD_INIT_KEY, "value": vm.extra_config.get(CLOUD_INIT_KEY, "not set")})
         if vm.properties is None:
-            rows.append({"what": "vApp properties", "value": "not held by vCenter for this VM (the simulator keeps none)"})
+            rows.append({"what": "vApp properties", "value": "vCenter holds none for this VM"})
         else:
             for key, value in sorted(vm.properties.items()):
                 masked = "********" if key in password_keys and value else value

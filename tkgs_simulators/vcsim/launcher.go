@@ -1,4 +1,4 @@
-// Launcher for govmomi's vCenter simulator, built by tkgs_lib/simulators/vcsim.py.
+// Launcher for govmomi's vCenter simulator, built by tkgs_simulators/vcsim.py.
 // Prints "VCSIM_READY <url>" on stdout once serving, then runs until SIGINT/SIGTERM
 // (or, with -exit-on-eof, until stdin closes, so it dies with its parent).
 //
@@ -21,6 +21,7 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/vmware/govmomi/simulator"
@@ -63,6 +64,19 @@ func namespaceManagementProxy(upstream *url.URL, caPEM []byte) http.Handler {
 		})
 	}
 	return proxy
+}
+
+// emptyBodyAsNoInput hands govmomi's /rest handlers "{}" for a POST without a body: vCenter takes an
+// operation that has no input (~action=complete, validate, list-...) without one, as VMware's REST
+// reference shows them, where the simulator's decoder would answer 400 to the empty body.
+func emptyBodyAsNoInput(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost && strings.HasPrefix(r.URL.Path, "/rest/") && r.ContentLength == 0 {
+			r.Body = io.NopCloser(strings.NewReader("{}"))
+			r.ContentLength = 2
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 func main() {
@@ -125,6 +139,7 @@ func main() {
 	m.Service.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
 	s := m.Service.NewServer()
 	defer s.Close()
+	s.Config.Handler = emptyBodyAsNoInput(s.Config.Handler)
 
 	ready := url.URL{Scheme: s.URL.Scheme, Host: s.URL.Host, Path: s.URL.Path} // no credentials
 	fmt.Printf("VCSIM_READY %s\n", ready.String())
