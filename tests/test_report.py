@@ -5,7 +5,7 @@ from __future__ import annotations
 from helpers import EXAMPLE_SITE, variant
 from tkgs_lib.site.layout import network_layout
 from tkgs_lib.site.picture import draw_address_space
-from tkgs_lib.stages.plan import (ANYIP_FILE, allocation_table, anyip_routes_cfg, preview_anyip_routes,
+from tkgs_lib.stages.plan import (ANYIP_PREVIEW_FILE, allocation_table, anyip_routes_cfg, preview_anyip_routes,
                              subnet_summary)
 from tkgs_lib.site import load_site, parse_site
 import pytest
@@ -115,10 +115,10 @@ def test_the_picture_draws_what_the_supervisor_takes():
 
 
 def test_a_plan_with_errors_writes_no_anyip_routes_cfg_and_does_not_call_it_good(tmp_path):
-    (tmp_path / ANYIP_FILE).write_text("an earlier good plan's file\n")
+    (tmp_path / ANYIP_PREVIEW_FILE).write_text("an earlier good plan's file\n")
     preview = preview_anyip_routes(_plan({"haproxy.load_balancer_ranges": ["10.64.1.128/25", "10.64.1.1/30"]}),
                                    tmp_path)
-    assert preview.withheld and preview.written is None and not (tmp_path / ANYIP_FILE).exists()
+    assert preview.withheld and preview.written is None and not (tmp_path / ANYIP_PREVIEW_FILE).exists()
     assert preview.rejected == ("10.64.1.1/30",)  # host bits set; the good range beside it stands
     assert "as the appliance will write" not in str(preview) and "NOT written" in preview.heading
     assert "10.64.1.1/30    <- rejected" in preview.text and "10.64.1.128/25\n" in preview.text
@@ -128,7 +128,7 @@ def test_a_plan_with_errors_writes_no_anyip_routes_cfg_and_does_not_call_it_good
     assert article.rejected == ("10.64.1.0/25", "10.64.0.1/23")
 
     good = preview_anyip_routes(_plan(), tmp_path)
-    assert good.written == tmp_path / ANYIP_FILE and (tmp_path / ANYIP_FILE).read_text() == good.text
+    assert good.written == tmp_path / ANYIP_PREVIEW_FILE and (tmp_path / ANYIP_PREVIEW_FILE).read_text() == good.text
     assert "as the appliance will write it" in good.heading and not good.withheld
     assert "as the appliance will write it" in preview_anyip_routes(_plan()).heading  # shown, not saved
 
