@@ -1,6 +1,6 @@
 """What the runner adds to executing a stage notebook, measured against papermill's own command line.
 
-    python benchmarks/bench_runner_overhead.py [--rounds 5] [--stages plan prepare]
+    python benchmarks/bench_runner_overhead.py [--rounds 5] [--stages networks prepare]
 
 For each stage, in the same run and in ABBA order: `tkgs-runbook run SITE --stages <stage>` against
 `papermill <notebook> out.ipynb -p site_file ... -p output_dir ...` (the same notebook, the same
@@ -97,7 +97,7 @@ def breakdown(site_file: Path, notebook: str, work: Path, env: dict) -> dict[str
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--stages", nargs="+", default=["plan", "prepare"])
+    parser.add_argument("--stages", nargs="+", default=["networks", "prepare"])
     args = parser.parse_args(argv)
 
     from tkgs_lib.stages import stage_named

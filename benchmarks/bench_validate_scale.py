@@ -29,7 +29,7 @@ import yaml
 from netaddr import IPAddress, IPNetwork
 
 from tkgs_lib.site.layout import network_layout
-from tkgs_lib.stages.plan import allocation_table, subnet_summary
+from tkgs_lib.stages.networks import allocation_table, subnet_summary
 from tkgs_lib.site import parse_site
 
 TEMPLATE = """

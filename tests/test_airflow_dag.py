@@ -43,14 +43,14 @@ def airflow_installed():
 def _fleet_file(tmp_path: Path, sites: list, **top) -> Path:
     path = tmp_path / "fleet.yaml"
     path.write_text(yaml.safe_dump({"fleet": "tkgs_test", "run_folder": str(tmp_path / "shared"),
-                                    "stages": ["plan", "prepare"], "sites": sites, **top}, sort_keys=False))
+                                    "stages": ["networks", "prepare"], "sites": sites, **top}, sort_keys=False))
     return path
 
 
 def test_the_example_fleet_file_reads():
     fleet = load_fleet(ROOT / "examples" / "example-fleet.yaml")
     (site,) = fleet.sites
-    assert (fleet.name, fleet.stages, fleet.apply) == ("tkgs_fleet", ("plan", "prepare"), False)
+    assert (fleet.name, fleet.stages, fleet.apply) == ("tkgs_fleet", ("networks", "prepare"), False)
     assert (site.name, site.queue, site.pool) == ("lab01", "lab", "vcenter-test-corp")
     assert site.passwords == {"TKGS_VCENTER_PASSWORD": "tkgs_lab01_vcenter"}
 
@@ -62,7 +62,7 @@ def test_the_example_fleet_file_reads():
      "sites[1].site_file: site 'lab01' is also the site of sites[0]"),
     ([{"site_file": "lab01.yaml", "queue": "emea", "passwords": {"TKGS_NOPE": "c"}}], {},
      "sites[0].passwords.TKGS_NOPE: the site names no such variable (it names TKGS_VCENTER_PASSWORD"),
-    ([{"site_file": "lab01.yaml", "queue": "emea"}], {"stages": ["plan", "deploy-all"]},
+    ([{"site_file": "lab01.yaml", "queue": "emea"}], {"stages": ["networks", "deploy-all"]},
      "stages: unknown stage deploy-all"),
     ([{"site_file": "lab01.yaml", "queue": "emea"}], {"run_folder": "runs"}, "run_folder: expected an absolute path"),
 ])
@@ -111,34 +111,34 @@ def test_the_dag_has_a_group_per_site_and_a_task_per_stage_on_its_sites_queue(ai
     dag = fleet_dag(path)
     assert dag.dag_id == "tkgs_test" and dag.params == {} and dag.max_active_runs == 1
     stages = {t.task_id: t for t in dag.tasks if isinstance(t, SiteStageOperator) and not t.problem}
-    assert sorted(stages) == ["lab-a.plan", "lab-a.prepare", "lab-b.plan", "lab-b.prepare"]
-    # A task fetches only the connections of the secrets its stage may read: plan reads none.
-    assert stages["lab-a.plan"].passwords == {}
+    assert sorted(stages) == ["lab-a.networks", "lab-a.prepare", "lab-b.networks", "lab-b.prepare"]
+    # A task fetches only the connections of the secrets its stage may read: networks reads none.
+    assert stages["lab-a.networks"].passwords == {}
     assert stages["lab-a.prepare"].passwords == {"TKGS_VCENTER_PASSWORD": "tkgs_lab_a_vcenter"}
     # The unreadable site file: a group of its own, a task per stage, each failing with the sentence why.
     unreadable = {t.task_id: t for t in dag.tasks if isinstance(t, SiteStageOperator) and t.problem}
-    assert sorted(unreadable) == ["lab-c.plan", "lab-c.prepare"]
+    assert sorted(unreadable) == ["lab-c.networks", "lab-c.prepare"]
     assert all(t.problem.startswith(f"{tmp_path / 'lab-c.yaml'}: is not valid YAML") for t in unreadable.values())
     assert all(not t.upstream_task_ids for t in unreadable.values())
     assert {t.task_id: t.queue for t in stages.values()} == {
-        "lab-a.plan": "emea", "lab-a.prepare": "emea", "lab-b.plan": "apac", "lab-b.prepare": "apac"}
-    assert stages["lab-a.plan"].pool == "vc-one" and stages["lab-b.plan"].pool == "default_pool"
-    assert stages["lab-a.prepare"].upstream_task_ids == {"lab-a.plan"}
-    assert not stages["lab-a.plan"].apply and stages["lab-a.prepare"].apply  # apply only where a stage changes
+        "lab-a.networks": "emea", "lab-a.prepare": "emea", "lab-b.networks": "apac", "lab-b.prepare": "apac"}
+    assert stages["lab-a.networks"].pool == "vc-one" and stages["lab-b.networks"].pool == "default_pool"
+    assert stages["lab-a.prepare"].upstream_task_ids == {"lab-a.networks"}
+    assert not stages["lab-a.networks"].apply and stages["lab-a.prepare"].apply  # apply only where a stage changes
     index = dag.get_task("fleet_index")
-    assert index.upstream_task_ids == {"lab-a.prepare", "lab-b.prepare", "lab-c.plan", "lab-c.prepare"}
+    assert index.upstream_task_ids == {"lab-a.prepare", "lab-b.prepare", "lab-c.networks", "lab-c.prepare"}
     assert index.trigger_rule == "all_done"
-    assert stages["lab-a.plan"].template_fields == ("run_folder",)
+    assert stages["lab-a.networks"].template_fields == ("run_folder",)
 
 
 # --- the DAG, run by Airflow against the vCenter simulator -----------------------------------------
 
-def test_airflow_runs_plan_and_prepare_for_two_sites_without_a_password_anywhere(airflow_installed, vcsim,
+def test_airflow_runs_networks_and_prepare_for_two_sites_without_a_password_anywhere(airflow_installed, vcsim,
                                                                                    tmp_path):
     """One site's vCenter password comes from an Airflow connection, the other's from the worker's
     environment; neither may appear in Airflow's output, its database (XCom, rendered templates, the
     DAG's code and parameters) or any log. In the same DAG run, what stops only its own site: a site file
-    that is not YAML (each of its tasks fails saying why) and a connection that does not exist (plan,
+    that is not YAML (each of its tasks fails saying why) and a connection that does not exist (networks,
     which reads no password, runs; prepare fails naming it); neither is retried, though tasks may be."""
     ova = build_ova(tmp_path / "haproxy-v0.1.10.ova", disk_size=256 * 1024)
     sites = []
@@ -179,16 +179,16 @@ def test_airflow_runs_plan_and_prepare_for_two_sites_without_a_password_anywhere
     db = sqlite3.connect(home / "airflow.db")
     rows = db.execute("select task_id, queue, state, try_number, run_id from task_instance").fetchall()
     assert {(task, queue, state, tries) for task, queue, state, tries, _ in rows} == {
-        ("lab-a.plan", "emea", "success", 1), ("lab-a.prepare", "emea", "success", 1),
-        ("lab-b.plan", "apac", "success", 1), ("lab-b.prepare", "apac", "success", 1),
-        ("lab-c.plan", "apac", "success", 1), ("lab-c.prepare", "apac", "failed", 1),
-        ("broken.plan", "emea", "failed", 1), ("broken.prepare", "emea", "failed", 1),
+        ("lab-a.networks", "emea", "success", 1), ("lab-a.prepare", "emea", "success", 1),
+        ("lab-b.networks", "apac", "success", 1), ("lab-b.prepare", "apac", "success", 1),
+        ("lab-c.networks", "apac", "success", 1), ("lab-c.prepare", "apac", "failed", 1),
+        ("broken.networks", "emea", "failed", 1), ("broken.prepare", "emea", "failed", 1),
         ("fleet_index", "default", "success", 1)}
     (run_id,) = {r[4] for r in rows}
     folder = tmp_path / "shared" / "tkgs_test" / run_id.replace(":", "-").replace("+", "_")
-    for name in ("lab-a", "lab-b"):  # prepare ran into the folder plan wrote, and kept plan's entry
+    for name in ("lab-a", "lab-b"):  # prepare ran into the folder networks wrote, and kept its entry
         record = json.loads((folder / name / "stages.json").read_text())
-        assert [(e["stage"], e["status"]) for e in record["stages"]] == [("plan", "ok"), ("prepare", "ok")]
+        assert [(e["stage"], e["status"]) for e in record["stages"]] == [("networks", "ok"), ("prepare", "ok")]
         assert (folder / name / "02_prepare_vsphere.html").exists()
     missing = (f"the Airflow connection 'tkgs_lab_c_vcenter', which the fleet file names for "
                f"TKGS_LAB_C_VCENTER_PASSWORD, does not exist, and stage prepare reads that password: define it")
@@ -199,12 +199,12 @@ def test_airflow_runs_plan_and_prepare_for_two_sites_without_a_password_anywhere
     assert outcomes.pop("broken").startswith(f"not run: {unreadable}")
     assert outcomes == {"lab-a": "ok", "lab-b": "ok", "lab-c": "failed at prepare"}
     lab_c = {e["stage"]: e for e in fleet["sites"][2]["stages"]}
-    assert lab_c["plan"]["status"] == "ok" and lab_c["prepare"]["error"].startswith(missing)
+    assert lab_c["networks"]["status"] == "ok" and lab_c["prepare"]["error"].startswith(missing)
     index = (folder / "index.html").read_text()
     assert '<a href="lab-a/index.html">lab-a</a>' in index and "not started" not in index
 
     rendered = db.execute("select task_id, rendered_fields from rendered_task_instance_fields").fetchall()
-    assert {task for task, _ in rendered} >= {"lab-a.plan", "lab-b.prepare"}
+    assert {task for task, _ in rendered} >= {"lab-a.networks", "lab-b.prepare"}
     assert all(str(folder) in fields for task, fields in rendered if task != "fleet_index")
     xcoms = db.execute("select key, value from xcom").fetchall()
     secret = vcsim.password

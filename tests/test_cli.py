@@ -79,7 +79,7 @@ def test_validate_exits_2_when_the_file_cannot_be_read_as_a_mapping(tmp_path, co
 
 def test_run_plan_writes_an_executed_notebook_and_html_without_secrets(tmp_path):
     site = write_site(tmp_path)
-    result = cli("run", site, "--stages", "plan", "--output", tmp_path / "runs",
+    result = cli("run", site, "--stages", "networks", "--output", tmp_path / "runs",
                  env={"TKGS_VCENTER_PASSWORD": CANARY, "TKGS_HAPROXY_ROOT_PASSWORD": CANARY})
     assert result.returncode == 0, result.stderr
     assert "without encryption" not in result.stderr  # the kernel talks over private Unix sockets, not TCP
@@ -99,7 +99,7 @@ def test_run_stops_at_the_failing_stage_and_names_it(tmp_path):
     site = write_site(tmp_path, {"networks.workload.gateway": "10.64.16.1"})
     result = cli("run", site, "--output", tmp_path / "runs")
     assert result.returncode == 1
-    assert "stage 'plan' (Plan the networks) failed" in result.stderr
+    assert "stage 'networks' (Plan the networks) failed" in result.stderr
     assert "networks.workload.gateway" in result.stderr
     # The kernel's own log (e.g. "[IPKernelApp] ERROR | ...") is not the person's to read.
     assert "IPKernelApp" not in result.stderr and "Traceback" not in result.stderr
@@ -110,7 +110,7 @@ def test_run_stops_at_the_failing_stage_and_names_it(tmp_path):
 def test_run_refuses_an_unknown_stage(tmp_path):
     result = cli("run", EXAMPLE_SITE, "--stages", "deploy-everything", "--output", tmp_path)
     assert result.returncode == 1
-    assert "unknown stage deploy-everything; the stages are: plan, prepare" in result.stderr
+    assert "unknown stage deploy-everything; the stages are: networks, prepare" in result.stderr
 
 
 def _notebook_with(text: str, html_text: str):
@@ -183,7 +183,7 @@ def test_scrubbing_a_secret_that_looks_like_structure_leaves_a_valid_notebook(tm
 @pytest.mark.parametrize("stages", [",", " "])
 def test_run_refuses_an_empty_stage_list(tmp_path, stages):
     result = cli("run", EXAMPLE_SITE, "--stages", stages, "--output", tmp_path)
-    assert result.returncode == 1 and "no stage named; the stages are: plan, prepare" in result.stderr
+    assert result.returncode == 1 and "no stage named; the stages are: networks, prepare" in result.stderr
     assert list(tmp_path.iterdir()) == []
 
 
@@ -198,7 +198,7 @@ def test_run_into_an_output_that_is_a_file_is_one_sentence(tmp_path):
 @pytest.mark.parametrize("name", ["../../escaped", "/tmp/absolute"])
 def test_a_site_name_that_is_a_path_never_makes_a_folder_outside_output(tmp_path, name):
     site = write_site(tmp_path, {"site": name})
-    result = cli("run", site, "--stages", "plan", "--output", tmp_path / "runs")
+    result = cli("run", site, "--stages", "networks", "--output", tmp_path / "runs")
     assert result.returncode == 1 and "cannot name a run folder" in result.stderr
     assert not (tmp_path / "runs").exists()
     assert not any(p.name.startswith(("escaped-", "absolute-")) for p in (tmp_path, tmp_path.parent, Path("/tmp"))
@@ -228,7 +228,7 @@ def test_run_takes_relative_paths_from_the_callers_working_folder(tmp_path, rela
     (tmp_path / "sites").mkdir()
     site = write_site(tmp_path / "sites")
     args = (["sites/site.yaml", "--output", "runs"] if relative else [site, "--output", tmp_path / "runs"])
-    result = cli("run", *args, "--stages", "plan", cwd=tmp_path)
+    result = cli("run", *args, "--stages", "networks", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     (folder,) = (tmp_path / "runs").iterdir()
     assert (folder / "anyip-routes.cfg").read_text().endswith("10.64.1.0/24\n")
@@ -240,7 +240,7 @@ def test_run_works_under_a_home_folder_with_a_long_path(tmp_path):
     the run hung for ever waiting on a kernel that could not start."""
     home = tmp_path / ("h" * 100)
     home.mkdir()
-    result = cli("run", write_site(tmp_path), "--stages", "plan", "--output", tmp_path / "runs",
+    result = cli("run", write_site(tmp_path), "--stages", "networks", "--output", tmp_path / "runs",
                  env={"HOME": str(home)})
     assert result.returncode == 0, result.stderr
 
@@ -277,7 +277,7 @@ def test_a_site_value_holding_a_password_is_refused_before_anything_runs(tmp_pat
     """A password that is also a site value (here the load-balancer range) would reach anyip-routes.cfg
     and every plan table: refused up front, naming the field, never the value."""
     site = write_site(tmp_path)
-    result = cli("run", site, "--stages", "plan", "--output", tmp_path / "runs",
+    result = cli("run", site, "--stages", "networks", "--output", tmp_path / "runs",
                  env={"TKGS_VCENTER_PASSWORD": "10.64.1.0/24"})
     assert result.returncode == 1
     assert "the site field(s) haproxy.load_balancer_ranges[0] contain the value of a password" in result.stderr
@@ -310,7 +310,7 @@ def test_only_the_runs_logs_are_masked_and_the_whole_folder_is_scanned(tmp_path)
 def test_a_password_a_run_cannot_keep_out_of_its_records_is_refused_before_anything_runs(tmp_path, password, words):
     site = write_site(tmp_path)
     before = site.read_text()
-    result = cli("run", site, "--stages", "plan", "--output", tmp_path / "runs", env={"TKGS_VCENTER_PASSWORD": password})
+    result = cli("run", site, "--stages", "networks", "--output", tmp_path / "runs", env={"TKGS_VCENTER_PASSWORD": password})
     assert result.returncode == 1 and "Traceback" not in result.stderr
     (line,) = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert "$TKGS_VCENTER_PASSWORD (vcenter.password_env)" in line and words in line, line
@@ -340,7 +340,7 @@ def test_a_run_stopped_by_a_signal_stops_its_kernel_and_keeps_the_record(tmp_pat
 
     notebooks = notebooks_with_a_long_plan(tmp_path / "notebooks")
     (tmp_path / "tmp").mkdir()
-    proc = subprocess.Popen([str(SCRIPT), "run", write_site(tmp_path), "--stages", "plan", "--output",
+    proc = subprocess.Popen([str(SCRIPT), "run", write_site(tmp_path), "--stages", "networks", "--output",
                              tmp_path / "runs"], env={**os.environ, "TKGS_NOTEBOOKS": str(notebooks),
                                                       "TMPDIR": str(tmp_path / "tmp")},
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -358,7 +358,7 @@ def test_a_run_stopped_by_a_signal_stops_its_kernel_and_keeps_the_record(tmp_pat
     proc.send_signal(getattr(signal, signame))
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err[-2000:]
-    assert f"interrupted: stage 'plan' (Plan the networks) was interrupted by {signame}. It changed nothing." in err
+    assert f"interrupted: stage 'networks' (Plan the networks) was interrupted by {signame}. It changed nothing." in err
     assert "Traceback" not in err and "IPKernelApp" not in err and "zmq" not in err.lower(), err
     (folder,) = (tmp_path / "runs").iterdir()
     assert (folder / "01_plan_networks.html").exists()  # the record, exported
@@ -397,7 +397,7 @@ def test_a_second_apply_of_the_same_site_stops_naming_the_run_that_holds_it(tmp_
     finally:
         held.close()
     # Released: a plan-only run never takes it, and the next apply may (here it stops at vCenter itself).
-    again = cli("run", site, "--stages", "plan", "--apply", "--output", tmp_path / "runs",
+    again = cli("run", site, "--stages", "networks", "--apply", "--output", tmp_path / "runs",
                 env={"TKGS_CACHE_DIR": str(cache)})
     assert again.returncode == 0, again.stderr
 
@@ -511,7 +511,7 @@ def test_validate_a_link_to_a_shadow_file_says_in_one_sentence_it_is_not_a_site_
 
 
 def test_run_on_a_link_to_a_shadow_file_stops_before_a_run_folder_and_shows_none_of_it(shadow_link, tmp_path):
-    result = cli("run", shadow_link, "--stages", "plan", "--output", tmp_path / "runs")
+    result = cli("run", shadow_link, "--stages", "networks", "--output", tmp_path / "runs")
     assert result.returncode == 2
     assert "is not a site file" in result.stderr
     assert shown_parts(result.stdout + result.stderr) == []
@@ -523,7 +523,7 @@ def test_lines_of_a_shadow_file_pasted_into_a_site_reach_no_file_of_the_run(tmp_
     counts them; stderr, the notebook, its HTML, stages.json and index.html hold no part of them."""
     site = tmp_path / "site.yaml"
     site.write_text(EXAMPLE_SITE.read_text() + SHADOW)
-    result = cli("run", site, "--stages", "plan", "--output", tmp_path / "runs")
+    result = cli("run", site, "--stages", "networks", "--output", tmp_path / "runs")
     assert result.returncode == 1, result.stderr  # the plan stage fails on the error finding
     assert shown_parts(result.stdout + result.stderr) == []
     (folder,) = (tmp_path / "runs").iterdir()

@@ -47,7 +47,7 @@ def assert_the_demo_record(folder: Path, stdout: str) -> None:
     # order, and what the stages provided for each other.
     stages = json.loads((folder / "stages.json").read_text())
     assert [(e["stage"], e["name"], e["status"]) for e in stages["stages"]] == [
-        ("plan", "", "ok"), ("prepare", "", "ok"), ("deploy", "", "ok"), ("verify", "", "failed"),
+        ("networks", "", "ok"), ("prepare", "", "ok"), ("deploy", "", "ok"), ("verify", "", "failed"),
         ("repair", "", "ok"), ("verify", "verify-again", "ok"), ("enable", "", "ok")]
     assert "VerificationFailed" in stages["stages"][3]["error"] and stages["note"] in summary
     provided = json.loads((folder / "provided.json").read_text())

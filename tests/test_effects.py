@@ -95,7 +95,7 @@ def _blocks(path: Path) -> int:
 def test_a_record_that_cannot_be_written_is_a_failed_stage_never_done(tmp_path):
     """The disk fills up while the plan stage's HTML is exported: exit 1 naming the cause, no "done", no
     "read the plan in" a page that does not exist, and whatever record could be kept says failed."""
-    measure = subprocess.run([str(SCRIPT), "run", str(EXAMPLE_SITE), "--stages", "plan", "--output",
+    measure = subprocess.run([str(SCRIPT), "run", str(EXAMPLE_SITE), "--stages", "networks", "--output",
                               str(tmp_path / "measure")], capture_output=True, text=True, timeout=180)
     assert measure.returncode == 0, measure.stderr[-2000:]
     (done,) = (tmp_path / "measure").iterdir()
@@ -105,7 +105,7 @@ def test_a_record_that_cannot_be_written_is_a_failed_stage_never_done(tmp_path):
     full.mkdir()
     subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={room}", "tmpfs", str(full)], check=True)
     try:
-        result = subprocess.run([str(SCRIPT), "run", str(EXAMPLE_SITE), "--stages", "plan", "--output", str(full)],
+        result = subprocess.run([str(SCRIPT), "run", str(EXAMPLE_SITE), "--stages", "networks", "--output", str(full)],
                                 capture_output=True, text=True, timeout=180)
         assert result.returncode == 1, (result.stdout, result.stderr[-2000:])
         assert "done:" not in result.stdout and "Read the plan" not in result.stdout

@@ -48,27 +48,27 @@ def test_jobs_caps_the_sites_at_once_and_an_apply_still_keeps_one_per_vcenter():
 def test_a_single_run_keeps_stages_json_and_an_index_and_continues_its_run_folder(tmp_path):
     site = write_site(tmp_path)
     folder = tmp_path / "shared" / "lab01"
-    first = cli("run", site, "--stages", "plan", "--run-folder", folder)
+    first = cli("run", site, "--stages", "networks", "--run-folder", folder)
     assert first.returncode == 0, first.stderr
     assert f"run folder: {folder}" in first.stdout
     record = json.loads((folder / "stages.json").read_text())
     assert record["site"] == "lab01" and record["site_file"] == str(site)
     (plan,) = record["stages"]
     assert (plan["stage"], plan["status"], plan["notebook"], plan["html"]) == (
-        "plan", "ok", "01_plan_networks.ipynb", "01_plan_networks.html")
+        "networks", "ok", "01_plan_networks.ipynb", "01_plan_networks.html")
     assert plan["seconds"] > 0
     index = (folder / "index.html").read_text()
-    assert "lab01: plan ok." in index and 'href="01_plan_networks.html"' in index
-    # The next stage, a separate process (an Airflow task), into the same folder: plan's entry is kept.
+    assert "lab01: networks ok." in index and 'href="01_plan_networks.html"' in index
+    # The next stage, a separate process (an Airflow task), into the same folder: the networks stage's entry is kept.
     second = cli("run", site, "--stages", "prepare", "--run-folder", folder)
     assert second.returncode == 1  # no vCenter here: prepare fails, and says so in the record
     stages = {e["stage"]: e for e in json.loads((folder / "stages.json").read_text())["stages"]}
-    assert stages["plan"]["status"] == "ok" and stages["prepare"]["status"] == "failed"
+    assert stages["networks"]["status"] == "ok" and stages["prepare"]["status"] == "failed"
     assert "vcenter.test.corp" in stages["prepare"]["error"]
-    assert "lab01: plan ok, prepare failed." in (folder / "index.html").read_text()
+    assert "lab01: networks ok, prepare failed." in (folder / "index.html").read_text()
     # A folder holds one site's run.
     other = write_site(tmp_path, {"site": "lab02"}, name="lab02.yaml")
-    result = cli("run", other, "--stages", "plan", "--run-folder", folder)
+    result = cli("run", other, "--stages", "networks", "--run-folder", folder)
     assert result.returncode == 1
     assert f"the run folder {folder} holds the run of site 'lab01', not 'lab02'" in result.stderr
     many = cli("run", other, site, "--run-folder", folder)
@@ -104,7 +104,7 @@ def _running_counts(stdout: str) -> list[int]:
 
 def test_a_fleet_of_three_with_one_broken_at_plan(three_sites, vcsim, tmp_path):
     env = {"TKGS_VCENTER_PASSWORD": vcsim.password}
-    result = cli("run", *three_sites, "--stages", "plan", "prepare", "--jobs", "2", "--output", tmp_path / "runs",
+    result = cli("run", *three_sites, "--stages", "networks", "prepare", "--jobs", "2", "--output", tmp_path / "runs",
                  env=env)
     assert result.returncode == 1, result.stdout + result.stderr
     (fleet,) = (tmp_path / "runs").iterdir()
@@ -114,23 +114,23 @@ def test_a_fleet_of_three_with_one_broken_at_plan(three_sites, vcsim, tmp_path):
     # Each stage's failure stops only its own site.
     for name in ("lab-a", "lab-c"):
         record = json.loads((fleet / name / "stages.json").read_text())
-        assert [(e["stage"], e["status"]) for e in record["stages"]] == [("plan", "ok"), ("prepare", "ok")]
+        assert [(e["stage"], e["status"]) for e in record["stages"]] == [("networks", "ok"), ("prepare", "ok")]
         assert (fleet / name / "02_prepare_vsphere.html").exists() and (fleet / name / "index.html").exists()
     broken = json.loads((fleet / "lab-b" / "stages.json").read_text())
-    assert [(e["stage"], e["status"]) for e in broken["stages"]] == [("plan", "failed"), ("prepare", "pending")]
+    assert [(e["stage"], e["status"]) for e in broken["stages"]] == [("networks", "failed"), ("prepare", "pending")]
     assert "networks.workload.gateway" in broken["stages"][0]["error"]
     assert not (fleet / "lab-b" / "02_prepare_vsphere.ipynb").exists()
     # Progress says which site is at which stage; the summary line names where the broken one stopped.
-    assert "lab-a: prepare ..." in result.stdout and "lab-b: plan failed" in result.stdout
+    assert "lab-a: prepare ..." in result.stdout and "lab-b: networks failed" in result.stdout
     assert re.search(r"now: [^;]*lab-\w at prepare", result.stdout)
-    assert f"fleet: 3 sites, 2 ok; lab-b failed at plan. See {fleet / 'index.html'}." in result.stdout
+    assert f"fleet: 3 sites, 2 ok; lab-b failed at networks. See {fleet / 'index.html'}." in result.stdout
     index = (fleet / "index.html").read_text()
     for name in ("lab-a", "lab-b", "lab-c"):
         assert f'<a href="{name}/index.html">{name}</a>' in index
-    assert index.count("<td>ok (") == 4 and "failed at plan" in index and "not run" in index
+    assert index.count("<td>ok (") == 4 and "failed at networks" in index and "not run" in index
     summary = json.loads((fleet / "fleet.json").read_text())
     assert [(s["site"], s["outcome"], s["exit_status"]) for s in summary["sites"]] == [
-        ("lab-a", "ok", 0), ("lab-b", "failed at plan", 1), ("lab-c", "ok", 0)]
+        ("lab-a", "ok", 0), ("lab-b", "failed at networks", 1), ("lab-c", "ok", 0)]
     for path in fleet.rglob("*"):
         if path.is_file():
             assert vcsim.password.encode() not in path.read_bytes(), f"the password reached {path}"
@@ -150,7 +150,7 @@ def test_one_vcenter_under_two_names_applies_one_site_at_a_time(vcsim, tmp_path)
         path = tmp_path / f"{name}.yaml"
         path.write_text(yaml.safe_dump(data, sort_keys=False))
         files.append(path)
-    result = cli("run", *files, "--stages", "plan", "prepare", "--apply", "--output", tmp_path / "runs",
+    result = cli("run", *files, "--stages", "networks", "prepare", "--apply", "--output", tmp_path / "runs",
                  env={"TKGS_VCENTER_PASSWORD": vcsim.password})
     counts = _running_counts(result.stdout)
     assert counts and max(counts) == 1, result.stdout + result.stderr
@@ -171,7 +171,7 @@ def test_a_vcenter_that_cannot_be_asked_is_scheduled_by_its_address_and_the_flee
             ports.append(s.getsockname()[1])
     files = [write_site(tmp_path, {"site": f"lab-{i}", "vcenter.server": "127.0.0.1", "vcenter.port": port},
                         name=f"lab-{i}.yaml") for i, port in enumerate(ports)]
-    result = cli("run", *files, "--stages", "plan", "--output", tmp_path / "runs")
+    result = cli("run", *files, "--stages", "networks", "--output", tmp_path / "runs")
     assert result.returncode == 0, result.stdout + result.stderr
     lines = result.stdout.splitlines()
     assert "(2 sites, 2 vCenters;" in lines[0], lines[0]
@@ -206,7 +206,7 @@ def test_a_signal_mid_fleet_keeps_every_record_and_leaves_no_kernel(tmp_path, si
     """SIGTERM (a CI timeout) or Ctrl-C: each running site stops its kernel and keeps its record, as a single
     run does; no further site starts."""
     files = [write_site(tmp_path, {"site": name}, name=f"{name}.yaml") for name in ("lab-a", "lab-b", "lab-c")]
-    proc = subprocess.Popen([str(SCRIPT), "run", *map(str, files), "--stages", "plan", "prepare", "--jobs", "2",
+    proc = subprocess.Popen([str(SCRIPT), "run", *map(str, files), "--stages", "networks", "prepare", "--jobs", "2",
                              "--output", str(tmp_path / "runs")],
                             env={**os.environ,
                                  "TKGS_NOTEBOOKS": str(notebooks_with_a_long_plan(tmp_path / "notebooks"))},
@@ -230,18 +230,18 @@ def test_a_signal_mid_fleet_keeps_every_record_and_leaves_no_kernel(tmp_path, si
         folder = fleet / name
         record = json.loads((folder / "stages.json").read_text())
         statuses = [(e["stage"], e["status"]) for e in record["stages"]]
-        assert statuses == [("plan", "interrupted"), ("prepare", "pending")]
+        assert statuses == [("networks", "interrupted"), ("prepare", "pending")]
         assert (folder / "01_plan_networks.html").exists()  # the record, exported
         banner = json.loads((folder / "01_plan_networks.ipynb").read_text())["cells"][0]
         assert banner["metadata"]["tags"] == ["tkgs-interrupted"]
         log = (folder / "runner.log").read_text()
-        assert f"interrupted: stage 'plan' (Plan the networks) was interrupted by {signame}. It changed nothing." in log
+        assert f"interrupted: stage 'networks' (Plan the networks) was interrupted by {signame}. It changed nothing." in log
         assert "Traceback" not in log
     assert not (fleet / "lab-c").exists()  # never started once the fleet was stopped
     assert f"lab-a: {signame} passed on" in out and f"lab-b: {signame} passed on" in out
-    assert "fleet: 3 sites, 0 ok; lab-a interrupted at plan; lab-b interrupted at plan; lab-c not started." in out
+    assert "fleet: 3 sites, 0 ok; lab-a interrupted at networks; lab-b interrupted at networks; lab-c not started." in out
     index = (fleet / "index.html").read_text()
-    assert index.count("<td>interrupted at plan") == 2 and "<td>not started</td>" in index
+    assert index.count("<td>interrupted at networks") == 2 and "<td>not started</td>" in index
     deadline = time.monotonic() + 10  # a process just reaped can linger a moment in /proc
     while (left := [pid for pid in processes if Path(f"/proc/{pid}").exists()]) and time.monotonic() < deadline:
         time.sleep(0.1)

@@ -39,7 +39,7 @@ print("cell of", STAGE, "ran")
 def notebooks(tmp_path_factory) -> Path:
     """Two small stage notebooks under the real stages' names, declaring the parameters their stages pass."""
     folder = tmp_path_factory.mktemp("notebooks")
-    for name, stage, apply in (("01_plan_networks", "plan", False), ("02_prepare_vsphere", "prepare", True)):
+    for name, stage, apply in (("01_plan_networks", "networks", False), ("02_prepare_vsphere", "prepare", True)):
         parameters = nbformat.v4.new_code_cell(
             'site_file: str = ""  # the site\noutput_dir: str = ""  # the run folder\n'
             + ("apply: bool = False  # change or not\n" if apply else ""), metadata={"tags": ["parameters"]})
@@ -67,7 +67,7 @@ def run(notebooks: Path, tmp_path: Path, *, at: str = "", in_cell: str = "", sig
     mark = f"TKGS_TEST_RUN={scratch.name}"
     env = {**os.environ, "TKGS_NOTEBOOKS": str(notebooks), "TKGS_TEST_SIGNAL_AT": at, "TMPDIR": str(scratch),
            "TKGS_TEST_SIGNAL_IN_CELL": in_cell, "TKGS_TEST_SIGNAL": sig, "TKGS_TEST_RUN": scratch.name}
-    result = subprocess.run([str(SCRIPT), "run", str(EXAMPLE_SITE), "--stages", "plan", "prepare", "--output",
+    result = subprocess.run([str(SCRIPT), "run", str(EXAMPLE_SITE), "--stages", "networks", "prepare", "--output",
                              str(tmp_path / "runs")], capture_output=True, text=True, timeout=120, env=env)
     left = kernels(mark)
     assert not left, f"kernels left running: {left}"
@@ -98,27 +98,27 @@ def message(result) -> str:
 MOMENTS = {
     # moment: (TKGS_TEST_SIGNAL_AT, in which stage's cell, the stages' statuses, words of the message)
     "as it starts": ("start", "", None, "arrived while tkgs-runbook started: nothing was changed"),
-    "before any stage": ("record:index", "", {"plan": "pending", "prepare": "pending"},
+    "before any stage": ("record:index", "", {"networks": "pending", "prepare": "pending"},
                          "arrived before any stage started: nothing was changed"),
-    "as the first stage starts": ("stage", "", {"plan": "interrupted", "prepare": "pending"},
-                                  "stage 'plan' (Plan the networks) was interrupted by SIGTERM. It changed nothing. "
+    "as the first stage starts": ("stage", "", {"networks": "interrupted", "prepare": "pending"},
+                                  "stage 'networks' (Plan the networks) was interrupted by SIGTERM. It changed nothing. "
                                   "It was stopped before its notebook started: none of its cells ran."),
-    "while a cell runs": ("", "plan", {"plan": "interrupted", "prepare": "pending"},
-                          "stage 'plan' (Plan the networks) was interrupted by SIGTERM"),
-    "while papermill writes the notebook": ("papermill:write#3", "", {"plan": "interrupted", "prepare": "pending"},
-                                            "stage 'plan' (Plan the networks) was interrupted"),
-    "while the kernel shuts down": ("kernel:shutdown", "", {"plan": "interrupted", "prepare": "pending"},
-                                    "stage 'plan' (Plan the networks) had finished when SIGTERM arrived"),
-    "while the record is scrubbed": ("record:scrub", "", {"plan": "interrupted", "prepare": "pending"},
-                                     "stage 'plan' (Plan the networks) had finished when SIGTERM arrived, while its "
+    "while a cell runs": ("", "networks", {"networks": "interrupted", "prepare": "pending"},
+                          "stage 'networks' (Plan the networks) was interrupted by SIGTERM"),
+    "while papermill writes the notebook": ("papermill:write#3", "", {"networks": "interrupted", "prepare": "pending"},
+                                            "stage 'networks' (Plan the networks) was interrupted"),
+    "while the kernel shuts down": ("kernel:shutdown", "", {"networks": "interrupted", "prepare": "pending"},
+                                    "stage 'networks' (Plan the networks) had finished when SIGTERM arrived"),
+    "while the record is scrubbed": ("record:scrub", "", {"networks": "interrupted", "prepare": "pending"},
+                                     "stage 'networks' (Plan the networks) had finished when SIGTERM arrived, while its "
                                      "record was kept: the record is complete"),
-    "while the HTML is exported": ("record:html", "", {"plan": "interrupted", "prepare": "pending"},
+    "while the HTML is exported": ("record:html", "", {"networks": "interrupted", "prepare": "pending"},
                                    "had finished when SIGTERM arrived, while its record was kept"),
-    "while the folder is scanned": ("record:scan", "", {"plan": "interrupted", "prepare": "pending"},
+    "while the folder is scanned": ("record:scan", "", {"networks": "interrupted", "prepare": "pending"},
                                     "had finished when SIGTERM arrived, while its record was kept"),
-    "between the stages": ("record:index#3", "", {"plan": "ok", "prepare": "pending"},
-                           "arrived after stage 'plan' (ok) and before stage 'prepare' started"),
-    "in the second stage's cell": ("", "prepare", {"plan": "ok", "prepare": "interrupted"},
+    "between the stages": ("record:index#3", "", {"networks": "ok", "prepare": "pending"},
+                           "arrived after stage 'networks' (ok) and before stage 'prepare' started"),
+    "in the second stage's cell": ("", "prepare", {"networks": "ok", "prepare": "interrupted"},
                                    "stage 'prepare' (Prepare vSphere) was interrupted by SIGTERM. It changed nothing."),
 }
 
@@ -135,7 +135,7 @@ def test_a_signal_at_each_moment_keeps_every_record_and_names_what_it_stopped(no
     assert records_whole(folder) == statuses
     interrupted = [name for name, status in statuses.items() if status == "interrupted"]
     for name in interrupted:  # the record of the stage cut short says where it stopped
-        records = list(folder.glob(f"*{'network_layout' if name == 'plan' else 'prepare_vsphere'}.ipynb"))
+        records = list(folder.glob(f"*{'plan_networks' if name == 'networks' else 'prepare_vsphere'}.ipynb"))
         if not records:
             assert "none of its cells ran" in message(result)
             continue
@@ -146,27 +146,27 @@ def test_a_signal_at_each_moment_keeps_every_record_and_names_what_it_stopped(no
 
 def test_each_stopping_signal_is_the_same(notebooks, tmp_path):
     for sig in ("SIGINT", "SIGHUP"):
-        result, folder = run(notebooks, tmp_path / sig, in_cell="plan", sig=sig)
+        result, folder = run(notebooks, tmp_path / sig, in_cell="networks", sig=sig)
         assert result.returncode == 130 and f"was interrupted by {sig}" in message(result)
-        assert records_whole(folder) == {"plan": "interrupted", "prepare": "pending"}
+        assert records_whole(folder) == {"networks": "interrupted", "prepare": "pending"}
 
 
 def test_a_second_signal_is_acknowledged_and_the_record_still_kept(notebooks, tmp_path):
-    result, folder = run(notebooks, tmp_path, in_cell="plan", at="record:scrub")
+    result, folder = run(notebooks, tmp_path, in_cell="networks", at="record:scrub")
     assert result.returncode == 130
-    assert "SIGTERM: the run stops once it has kept the record of stage 'plan'" in result.stderr
-    assert "stage 'plan' (Plan the networks) was interrupted by SIGTERM" in message(result)
-    assert records_whole(folder) == {"plan": "interrupted", "prepare": "pending"}
+    assert "SIGTERM: the run stops once it has kept the record of stage 'networks'" in result.stderr
+    assert "stage 'networks' (Plan the networks) was interrupted by SIGTERM" in message(result)
+    assert records_whole(folder) == {"networks": "interrupted", "prepare": "pending"}
 
 
 def test_a_third_signal_ends_at_once_saying_what_it_leaves_undone(notebooks, tmp_path):
-    result, folder = run(notebooks, tmp_path, in_cell="plan", at="record:scrub,record:html")
+    result, folder = run(notebooks, tmp_path, in_cell="networks", at="record:scrub,record:html")
     assert result.returncode == 130
-    assert "SIGTERM a third time: stopping at once; left undone: the record of stage 'plan'" in result.stderr
+    assert "SIGTERM a third time: stopping at once; left undone: the record of stage 'networks'" in result.stderr
     assert "Traceback" not in result.stderr
 
 
 def test_a_signal_after_the_run_ended_changes_nothing(notebooks, tmp_path):
     result, folder = run(notebooks, tmp_path, at="exit")
     assert result.returncode == 0 and "interrupted" not in result.stderr, result.stderr[-2000:]
-    assert records_whole(folder) == {"plan": "ok", "prepare": "ok"}
+    assert records_whole(folder) == {"networks": "ok", "prepare": "ok"}

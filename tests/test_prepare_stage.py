@@ -140,7 +140,7 @@ def test_headless_without_the_password_variable_names_the_variable(sim_site_file
 
 
 def test_cli_run_prepare_apply_through_the_entry_point(sim_site_file, vcsim, tmp_path):
-    result = subprocess.run([str(SCRIPT), "run", str(sim_site_file), "--stages", "plan", "prepare", "--apply",
+    result = subprocess.run([str(SCRIPT), "run", str(sim_site_file), "--stages", "networks", "prepare", "--apply",
                              "--output", str(tmp_path / "runs")], capture_output=True, text=True, timeout=300,
                             env=os.environ.copy())
     assert result.returncode == 0, result.stderr[-3000:]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from helpers import EXAMPLE_SITE, variant
 from tkgs_lib.site.layout import network_layout
 from tkgs_lib.site.picture import draw_address_space
-from tkgs_lib.stages.plan import (ANYIP_PREVIEW_FILE, allocation_table, anyip_routes_cfg, preview_anyip_routes,
+from tkgs_lib.stages.networks import (ANYIP_PREVIEW_FILE, allocation_table, anyip_routes_cfg, preview_anyip_routes,
                              subnet_summary)
 from tkgs_lib.site import load_site, parse_site
 import pytest

@@ -62,12 +62,12 @@ def test_a_duration_in_a_run_or_fleet_index_keeps_its_unit_on_its_line(tmp_path)
     """In a narrow window every column shrinks to its longest word: '4.6 s' once broke into '4.6' and 's'."""
     from tkgs_lib.runner.index import FleetRow, IndexRow, write_fleet_index, write_index
 
-    prose = "failed: stage 'plan' (Plan the networks) failed: the site has 1 error; nothing was changed. " * 3
+    prose = "failed: stage 'networks' (Plan the networks) failed: the site has 1 error; nothing was changed. " * 3
     run = tmp_path / "lab01"
     run.mkdir()
     index = write_index(run, tmp_path / "site.yaml", [IndexRow("Plan the networks", None, 4.6, prose)], "A summary.")
     fleet = write_fleet_index(tmp_path, [FleetRow("lab01", "sites/a site file of many words.yaml", run, "failed",
-                                                  {"plan": ("ok", 4.6)}, why=prose)], ["plan"], "A summary.")
+                                                  {"networks": ("ok", 4.6)}, why=prose)], ["networks"], "A summary.")
     driver = start_chromium(Path(tempfile.mkdtemp(dir=tmp_path)))
     try:
         driver.set_window_size(420, 800)

@@ -98,11 +98,11 @@ def test_an_extra_stage_runs_through_run_the_fleet_and_the_index(audit, tmp_path
 
     folder = tmp_path / "run"
     provide(folder, ApplianceVm("haproxy01", "vm-42"))  # as the deploy stage leaves it in the folder
-    result = run("run", EXAMPLE_SITE, "--stages", "plan", "audit", "--run-folder", folder, env=audit)
+    result = run("run", EXAMPLE_SITE, "--stages", "networks", "audit", "--run-folder", folder, env=audit)
     assert result.returncode == 0, result.stderr[-3000:]
     assert (folder / "audit-ran.txt").read_text() == "the audit ran"
     stages = json.loads((folder / "stages.json").read_text())["stages"]
-    assert [(e["stage"], e["status"]) for e in stages] == [("plan", "ok"), ("audit", "ok")]
+    assert [(e["stage"], e["status"]) for e in stages] == [("networks", "ok"), ("audit", "ok")]
     index = (folder / "index.html").read_text()
     assert "Audit the site" in index and 'href="07_audit_site.html"' in index
     assert "haproxy01 (vm-42)" in (folder / "07_audit_site.html").read_text()

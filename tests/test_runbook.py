@@ -38,7 +38,7 @@ def test_the_runner_refuses_a_notebook_that_lacks_a_parameter(tmp_path):
     plan_notebook.write_text(json.dumps(nb))
     site = load_site(ROOT / "examples" / "example-site.yaml")
     with pytest.raises(TkgsError) as refused:
-        list(run_site(site, [StageCall(s) for s in select_stages(["plan"])], tmp_path / "run", notebooks=notebooks,
+        list(run_site(site, [StageCall(s) for s in select_stages(["networks"])], tmp_path / "run", notebooks=notebooks,
                       progress=False))
     assert "does not declare the parameter(s) site_file" in str(refused.value)
     assert not (tmp_path / "run" / "01_plan_networks.ipynb").exists()  # nothing was executed
@@ -87,9 +87,9 @@ def test_a_secret_that_reaches_the_run_folder_encoded_fails_the_run_naming_the_f
     site = load_site(ROOT / "examples" / "example-site.yaml")
     (tmp_path / "run").mkdir()
     with pytest.raises(StageFailed) as failed:
-        list(run_site(site, [StageCall(s) for s in select_stages(["plan"])], tmp_path / "run", notebooks=notebooks,
+        list(run_site(site, [StageCall(s) for s in select_stages(["networks"])], tmp_path / "run", notebooks=notebooks,
                       progress=False))
-    assert "after stage 'plan' a secret value was found in leak.txt (encoded): the run stops." in str(failed.value)
+    assert "after stage 'networks' a secret value was found in leak.txt (encoded): the run stops." in str(failed.value)
     assert "a-vcenter-secret" not in str(failed.value)
     assert base64.b64encode(b"a-vcenter-secret").decode() not in str(failed.value)
 

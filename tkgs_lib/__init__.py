@@ -15,7 +15,7 @@ from .errors import (ConflictError, ConnectionFailed, NotFound, SimulatorUnavail
                      TkgsError, ValidationFailed, VSphereError)
 from .findings import Finding, raise_for_errors
 
-_LAZY = {"Site": ".site", "load_site": ".site", "NetworkLayout": ".site.network", "network_layout": ".site.network"}
+_LAZY = {"Site": ".site", "load_site": ".site", "NetworkLayout": ".site.layout", "network_layout": ".site.layout"}
 
 
 def __getattr__(name: str):

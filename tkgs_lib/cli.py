@@ -163,7 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
                        epilog=_stages_help(), formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("site", nargs="+", help="the site file (YAML); several: a fleet, each site in its own run folder")
     p.add_argument("--stages", nargs="+", metavar="STAGE",
-                   help="stages to run, in runbook order (default: all; listed below); e.g. --stages plan")
+                   help="stages to run, in runbook order (default: all; listed below); e.g. --stages networks")
     where = p.add_mutually_exclusive_group()
     where.add_argument("--output", help="folder that receives the run folder (default: runs)")
     where.add_argument("--run-folder", metavar="PATH",

@@ -72,7 +72,7 @@ class DemoResult:
 
 
 def run_demo(output: Path, *, disk_size: int = 2 * 1024 * 1024, fault: str = ARTICLE_FAULT) -> DemoResult:
-    """The whole article against the simulators, with apply: plan, prepare, deploy, verify (which finds
+    """The whole article against the simulators, with apply: networks, prepare, deploy, verify (which finds
     the injected fault), repair, verify again, then Workload Management enabled with the appliance and
     its Supervisor's virtual IP answering through it. Everything runs in a lab network namespace of its own:
     the vCenter simulator, the first-boot player that boots the simulated appliance from what vCenter
@@ -124,7 +124,7 @@ def run_demo(output: Path, *, disk_size: int = 2 * 1024 * 1024, fault: str = ART
 # The demo's stages: the article, with its fault found by the first verify (a failure the run goes on
 # after), repaired, verified again, then Workload Management.
 def demo_calls() -> list[StageCall]:
-    return [StageCall(stage_named("plan")), StageCall(stage_named("prepare")), StageCall(stage_named("deploy")),
+    return [StageCall(stage_named("networks")), StageCall(stage_named("prepare")), StageCall(stage_named("deploy")),
             StageCall(stage_named("verify"), goes_on_after="VerificationFailed"), StageCall(stage_named("repair")),
             StageCall(stage_named("verify"), "verify-again"), StageCall(stage_named("enable"))]
 
@@ -160,7 +160,7 @@ def _demo_stages(sim, appliances, work: str, output: Path, passwords: dict, disk
     def concluded(results) -> str:
         checks = _count_checks(folder / stage_named("verify").checks_file)
         fault = found[0] if found else "none found"
-        return (f"demo: plan, prepare and deploy ok; verify found the injected fault ({fault}); repair fixed it; "
+        return (f"demo: networks, prepare and deploy ok; verify found the injected fault ({fault}); repair fixed it; "
                 f"verify again: all {checks} checks ok; Workload Management enabled: {_supervisor_answering(folder)}.")
 
     results = []

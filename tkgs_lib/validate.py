@@ -127,7 +127,7 @@ def _print_findings(findings: Sequence[Finding], out) -> None:
 
 
 def _print_tables(plan, out) -> None:
-    from .stages.plan import (ALLOCATION_EMPTY, SUBNET_EMPTY, allocation_rows, preview_anyip_routes,
+    from .stages.networks import (ALLOCATION_EMPTY, SUBNET_EMPTY, allocation_rows, preview_anyip_routes,
                               subnet_rows)
     from .display.text_table import text_table
 

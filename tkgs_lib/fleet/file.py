@@ -2,7 +2,7 @@
 
     fleet: tkgs_fleet               # names the DAG
     run_folder: /mnt/tkgs-runs      # shared storage, at this path on every worker
-    stages: [plan, prepare]         # default: every stage
+    stages: [networks, prepare]         # default: every stage
     apply: false                    # default: plan only
     sites:
       - site_file: sites/lab01.yaml # relative to this file

@@ -100,7 +100,7 @@ class FleetRow:
     site: str
     site_file: str
     folder: Optional[Path]  # the site's run folder, inside the fleet folder (None: never made)
-    outcome: str  # "ok", "failed at plan", "not started", "not run: ..."
+    outcome: str  # "ok", "failed at networks", "not started", "not run: ..."
     stages: dict  # stage name -> (status, seconds), for the stages the site's record holds
     why: str = ""  # the failure's sentence, when it failed
 

@@ -134,7 +134,7 @@ class StageList:
         return next(e for e in self.stages if e.key == key)
 
     def summary(self) -> str:
-        """One line: each stage and its status, e.g. ``lab01: plan ok, prepare failed.``"""
+        """One line: each stage and its status, e.g. ``lab01: networks ok, prepare failed.``"""
         if not self.stages:
             return f"{self.site}: no stage run."
         parts = ", ".join(f"{e.key} {'not run' if e.status == PENDING else e.status}" for e in self.stages)

@@ -30,7 +30,7 @@ __all__ = ["Stage", "StageCall", "STAGES", "STAGE_NAMES", "stage_named", "select
 
 @dataclass(frozen=True)
 class Stage:
-    name: str  # as on the command line: --stages plan prepare
+    name: str  # as on the command line: --stages networks prepare
     notebook: str  # in notebooks/
     title: str
     parameters: tuple[str, ...]  # every one is declared in the notebook's parameters cell
@@ -72,7 +72,7 @@ class StageCall:
 
 _VCENTER, _ROOT, _DATAPLANE = "vcenter.password_env", "haproxy.root_password_env", "haproxy.dataplane_password_env"
 STAGES: tuple[Stage, ...] = (
-    Stage("plan", "01_plan_networks.ipynb", "Plan the networks", ("site_file", "output_dir")),
+    Stage("networks", "01_plan_networks.ipynb", "Plan the networks", ("site_file", "output_dir")),
     Stage("prepare", "02_prepare_vsphere.ipynb", "Prepare vSphere", ("site_file", "output_dir", "apply"),
           changes="vSphere", secrets=(_VCENTER,), provides=(PreparedIds,)),
     Stage("deploy", "03_deploy_haproxy.ipynb", "Deploy the HAProxy appliance", ("site_file", "output_dir", "apply"),
@@ -136,5 +136,7 @@ def select_stages(names: Optional[Iterable[str]]) -> list[Stage]:
     unknown = [n for n in wanted if n not in STAGE_NAMES]
     if unknown or not wanted:
         named = f"unknown stage {', '.join(unknown)}" if unknown else "no stage named"
-        raise TkgsError(f"{named}; the stages are: {', '.join(STAGE_NAMES)}.")
+        renamed = " (the first stage, which checks the networks at the desk, is called networks)" \
+            if "plan" in unknown else ""
+        raise TkgsError(f"{named}; the stages are: {', '.join(STAGE_NAMES)}{renamed}.")
     return [s for s in STAGES if s.name in wanted]

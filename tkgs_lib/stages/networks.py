@@ -24,7 +24,7 @@ if TYPE_CHECKING:  # `validate` shows the plan as text only: it never needs a Ta
     from ..planning import Plan
     from ..display.tables import Table
 
-STAGE = stage_named("plan")
+STAGE = stage_named("networks")
 
 ANYIP_PREVIEW_FILE = "anyip-routes.cfg"  # the file the appliance will hold, written in the run folder
 
