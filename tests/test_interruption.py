@@ -32,6 +32,8 @@ if os.environ.get("TKGS_TEST_SIGNAL_IN_CELL") == STAGE:  # the runner is this ke
     time.sleep(60)  # the runner's interrupt ends it: the cell is still running however late that comes
 time.sleep(0.5)
 print("cell of", STAGE, "ran")
+if os.environ.get("TKGS_TEST_FAIL_IN_CELL") == STAGE:
+    raise RuntimeError("the stage's own failure")
 """
 
 
@@ -62,11 +64,12 @@ def kernels(mark: str) -> set[int]:
     return found
 
 
-def run(notebooks: Path, tmp_path: Path, *, at: str = "", in_cell: str = "", sig: str = "SIGTERM"):
+def run(notebooks: Path, tmp_path: Path, *, at: str = "", in_cell: str = "", sig: str = "SIGTERM", fail_in: str = ""):
     scratch = Path(tempfile.mkdtemp(prefix="tkgs-tmpdir-"))  # the run's TMPDIR: must be empty after it
     mark = f"TKGS_TEST_RUN={scratch.name}"
     env = {**os.environ, "TKGS_NOTEBOOKS": str(notebooks), "TKGS_TEST_SIGNAL_AT": at, "TMPDIR": str(scratch),
-           "TKGS_TEST_SIGNAL_IN_CELL": in_cell, "TKGS_TEST_SIGNAL": sig, "TKGS_TEST_RUN": scratch.name}
+           "TKGS_TEST_SIGNAL_IN_CELL": in_cell, "TKGS_TEST_SIGNAL": sig, "TKGS_TEST_RUN": scratch.name,
+           "TKGS_TEST_FAIL_IN_CELL": fail_in}
     result = subprocess.run([str(SCRIPT), "run", str(EXAMPLE_SITE), "--stages", "networks", "prepare", "--output",
                              str(tmp_path / "runs")], capture_output=True, text=True, timeout=120, env=env)
     left = kernels(mark)
@@ -170,3 +173,16 @@ def test_a_signal_after_the_run_ended_changes_nothing(notebooks, tmp_path):
     result, folder = run(notebooks, tmp_path, at="exit")
     assert result.returncode == 0 and "interrupted" not in result.stderr, result.stderr[-2000:]
     assert records_whole(folder) == {"networks": "ok", "prepare": "ok"}
+
+
+def test_a_signal_while_a_failed_stages_record_is_kept_keeps_the_failures_own_sentence(notebooks, tmp_path):
+    """The stage failed on its own; SIGTERM came while its record was kept: the run says it had failed and
+    why, and the stage list keeps the failure (not "interrupted" with a sentence of what it changed)."""
+    result, folder = run(notebooks, tmp_path, fail_in="prepare", at="record:scrub#2")
+    assert result.returncode == 130, result.stderr[-3000:]
+    said = message(result)
+    assert "stage 'prepare' (Prepare vSphere) had failed (RuntimeError: the stage's own failure) when SIGTERM " \
+           "arrived, while its record was kept" in said, said
+    assert records_whole(folder) == {"networks": "ok", "prepare": "failed"}
+    (prepare,) = [e for e in json.loads((folder / "stages.json").read_text())["stages"] if e["stage"] == "prepare"]
+    assert "RuntimeError: the stage's own failure" in prepare["error"]
