@@ -57,8 +57,9 @@ def open_run_folder(site, folder: Path) -> Path:
 
 
 def apply_lock(site: Site, run_folder: Path):
-    """One apply at a time per site and vCenter from this machine: two at once once made two of each
-    library. Returns the open lock file (closing it releases the lock); TkgsError names the holder."""
+    """One apply at a time per site and vCenter from this machine: two at once would each make the
+    libraries the other is making. Returns the open lock file (closing it releases the lock); TkgsError
+    names the holder."""
     import fcntl
     import hashlib
 

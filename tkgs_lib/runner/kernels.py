@@ -23,7 +23,7 @@ def new_socket_folder(prefix: str = "tkgs-") -> Path:
     """A new private (0700) folder for kernel sockets, with a short path; the caller removes it.
 
     Not Jupyter's runtime folder: under a long home folder its socket paths pass the 107 bytes a
-    Unix socket path may have, and the kernel then never starts (a run hung for a new user)."""
+    Unix socket path may have, and the kernel then never starts."""
     return Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp" if os.path.isdir("/tmp") else None))
 
 

@@ -64,8 +64,7 @@ class StageRunner:
             raise TkgsError(f"the stage notebooks are not in {notebooks}: run from a clone of tkgs-runbook "
                             f"installed with `pip install -e .`, or set TKGS_NOTEBOOKS to its notebooks folder.")
         # The kernels start in the notebooks folder, not the caller's: every path they are given must
-        # be absolute, or it would name a file beside the notebooks (issue: the main job's relative
-        # --output once failed for every new user).
+        # be absolute, or it would name a file beside the notebooks.
         if site.source is None:
             raise TkgsError("the stages read the site from its file: load the site with load_site(path).")
         holding = fields_holding_secrets(site, secret_values(site))
@@ -375,7 +374,7 @@ def warm_html_exporter() -> None:
 
 def _whole_notebook_writes() -> None:
     """papermill writes the executed notebook after its cells and at the end: each write whole, and to
-    its end whatever signal arrives (a signal there once left a notebook of 0 bytes as the record).
+    its end whatever signal arrives (a write cut short would leave a notebook of 0 bytes as the record).
     The runner hands papermill absolute paths only, so its handler for "/" is every write it makes."""
     from papermill.iorw import LocalHandler, papermill_io
 

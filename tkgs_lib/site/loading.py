@@ -264,7 +264,7 @@ def _convert(hint, raw, path: str, f, base: Path, findings: list[Finding], item:
 
 def _empty(path: str, f, findings: list[Finding]):
     """An empty text where the field has a default: '' is neither the default nor a value. An empty
-    `password_env` once read the variable named '' and `ca_file: ''` silently trusted the system store."""
+    `password_env` would read the variable named '', and `ca_file: ''` silently trust the system store."""
     name = path.rsplit(".", 1)[-1]
     if name.endswith("_env"):
         default = (f"the variable {f.default}" if isinstance(f.default, str) else "the default")
