@@ -13,6 +13,7 @@ simulator's own address in answers (the upload addresses it hands out) to its ow
 from __future__ import annotations
 
 import http.client
+import re
 import socket
 import ssl
 import struct
@@ -25,7 +26,7 @@ __all__ = ["LossyVCenter", "Rule"]
 
 @dataclass
 class Rule:
-    match: bytes  # found in the request's line or body: a SOAP method, a REST path
+    match: "bytes | re.Pattern[bytes]"  # found in the request's line or body: a SOAP method, a REST path
     action: str  # "cut", "refuse", or "die": vCenter answers no more (this connection reset, every new one refused)
     status: int = 404
     fired: bool = False
@@ -33,7 +34,8 @@ class Rule:
     skip: int = 0  # matching requests let through once armed, before the one it fires on
 
     def fires_on(self, request: bytes, armed: set) -> bool:
-        if self.fired or (self.armed_by and self.armed_by not in armed) or self.match not in request:
+        found = self.match.search(request) if isinstance(self.match, re.Pattern) else self.match in request
+        if self.fired or (self.armed_by and self.armed_by not in armed) or not found:
             return False
         if self.skip:
             self.skip -= 1

@@ -454,3 +454,33 @@ def test_a_wait_whose_reads_go_unanswered_after_vcenter_accepted_the_enable(lab,
     assert f"Changed: create Supervisor on cluster DC0_C0 ({enabling.cluster})." in sentence
     assert "Nothing was changed" not in sentence and "check vcenter.server" not in sentence
     assert recorded["status"] == "CONFIGURING", recorded  # what vCenter last said, not "not enabled"
+
+
+def test_an_enable_whose_answer_is_lost_may_have_happened_and_vcenter_holds_it(lab, tmp_path):
+    """The ledger across the enable stage: its one request carried out by vCenter, the answer lost. The stage
+    says the Supervisor may have been enabled, naming the request; vCenter holds it, as a rerun shows."""
+    from lossy_vcenter import LossyVCenter, Rule
+
+    enabling, seen = lab
+    folder = enabling.run_folder(tmp_path)
+    rule = Rule(b"?action=enable", "cut")
+    proxy = enabling.lab.sim.in_lab(lambda: LossyVCenter(enabling.vcsim, rule).__enter__())
+    try:
+        data = yaml.safe_load(enabling.site_file.read_text())
+        data["vcenter"]["port"] = proxy.port
+        site_file = enabling.site_file.with_name("lossy-enable.yaml")  # beside it: its relative paths hold
+        site_file.write_text(yaml.safe_dump(data))
+        _, error = enabling.stage(folder, site_file=site_file)
+    finally:
+        proxy.__exit__(None, None, None)
+    assert rule.fired and error is not None
+    sentence = str(error)
+    assert f"May have changed (rerun without apply to see whether it did): create Supervisor on cluster DC0_C0 " \
+           f"({enabling.cluster}) (POST /api/vcenter/namespace-management/clusters/{enabling.cluster}?action=enable " \
+           f"to vCenter 127.0.0.1:{proxy.port}: sent, no answer came)" in sentence, sentence
+    assert "Nothing was changed" not in sentence
+    assert len(enabling.vcsim.enable_requests) == seen + 1  # vCenter carried it out
+    ledger = [json.loads(line) for line in (folder / "effects.jsonl").read_text().splitlines()]
+    assert [r["outcome"] for r in ledger if "close" in r] == ["unknown"]
+    rerun, _ = enabling.stage(tmp_path / "rerun", apply=False)
+    assert [s.action for s in rerun.steps] != ["create"]  # what the sentence says may be so, vCenter holds

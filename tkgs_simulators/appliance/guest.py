@@ -32,7 +32,8 @@ Faults (``faults`` in the configuration) make it boot as the appliance's users m
 address), ``route_tables`` (the lines of route-tables.cfg), ``workload_networks`` (the lines of
 v0.2.0's workload-networks.cfg), ``dataplane`` (``down``, ``expired``, ``unnamed``, ``other-body``),
 ``lose_session_at`` and ``lose_sshd_at`` (commands at whose start the SSH session is lost, and with
-``lose_sshd_at`` sshd itself too).
+``lose_sshd_at`` sshd itself too), ``lose_answer_at`` (commands that run to their end, the session lost
+before their answer leaves).
 """
 
 from __future__ import annotations
@@ -143,17 +144,20 @@ def first_boot_accounts(config: dict) -> None:
 LOGIN_SHELL = Path("/usr/local/sbin/tkgs-login-shell")
 
 
-def lose_sessions_at(commands: list[str], sshd: list[str]) -> None:
+def lose_sessions_at(commands: list[str], sshd: list[str], answers: list[str] = ()) -> None:
     """A fault for tests: the SSH session is lost when a command holding one of ``commands`` starts
     (each once), as a dropped connection would lose it; at one of ``sshd`` sshd dies first, so no new
-    session can be made either. Root's login shell, which runs every command sshd is given, kills
-    its session's sshd process before the command runs."""
+    session can be made either; at one of ``answers`` the command runs to its end and the session is
+    lost before its answer leaves (the change made, the caller never told). Root's login shell, which
+    runs every command sshd is given, kills its session's sshd process."""
     marks = units.STATE_DIR / "lose-session-at"
     marks.mkdir(parents=True, exist_ok=True)
     for i, command in enumerate(commands):
         (marks / f"session-{i}").write_text(command)
     for i, command in enumerate(sshd):
         (marks / f"sshd-{i}").write_text(command)
+    for i, command in enumerate(answers):
+        (marks / f"answer-{i}").write_text(command)
     LOGIN_SHELL.write_text(f"""#!/bin/bash
 # The simulated appliance's login shell for root: loses the session at a test's chosen command, once.
 if [ "$1" = "-c" ]; then
@@ -163,6 +167,7 @@ if [ "$1" = "-c" ]; then
             rm -f "$mark"
             # sshd itself goes first: the session is lost, and no new one can be made
             case "$mark" in */sshd-*) pkill -9 -f '/usr/sbin/sshd -D -e';; esac  # its title: sshd: /usr/sbin/sshd -D -e [listener]
+            case "$mark" in */answer-*) /bin/bash -c "$2" >/dev/null 2>&1;; esac  # done, and never answered
             kill -9 "$PPID"; exit 255;;
         esac
     done
@@ -231,8 +236,9 @@ def boot_and_serve(config: dict) -> int:
     units.start(units.ANYIP)  # ... and anyip-routes.service Before=haproxy.service
     balancer = load_balancer.boot(props)
     ca_pem, ca_key = appliance_ca(hostname)
-    if faults.get("lose_session_at") or faults.get("lose_sshd_at"):
-        lose_sessions_at(list(faults.get("lose_session_at", ())), list(faults.get("lose_sshd_at", ())))
+    if faults.get("lose_session_at") or faults.get("lose_sshd_at") or faults.get("lose_answer_at"):
+        lose_sessions_at(list(faults.get("lose_session_at", ())), list(faults.get("lose_sshd_at", ())),
+                         list(faults.get("lose_answer_at", ())))
     sshd = start_sshd(config)
     server = None
     management = props["network.management_ip"].split("/", 1)[0]
