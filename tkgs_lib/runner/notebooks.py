@@ -9,6 +9,7 @@ import logging
 import os
 import shutil
 import threading
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -102,92 +103,121 @@ class StageRunner:
             lock.close()  # closing the file releases the lock
 
     def run(self, stage: Stage, record_as: Optional[str] = None) -> StageResult:
-        """Execute ``stage``'s notebook (saved as ``record_as``, default its own name) and keep its
-        record; StageFailed (with ``.result``) when it fails or leaves a secret behind."""
-        import time
+        """Execute ``stage``'s notebook (saved as ``record_as``, default its own name) and keep its record;
+        StageFailed (with its StageResult) when it fails, cannot keep its record or leaves a secret behind;
+        StageInterrupted when a signal stopped it or came while its record was kept."""
+        source, target = self.notebooks / stage.notebook, self.run_folder / (record_as or stage.notebook)
+        parameters = self._parameters(stage, source)
+        ledger = self.run_folder / EFFECTS_FILE
+        sent_before = len(read_effects(ledger))
+        managers = _ipc_kernel_manager(self.sockets)
+        with on_give_up(lambda: _kill_kernels(managers)):
+            execution = _execute(source, target, parameters, self.notebooks, managers, self.progress)
+            secrets = secret_values(self.site)
+            self._keep(stage, target, execution, managers, secrets)
+        result = StageResult(stage, target, time.monotonic() - execution.start, scrub_text(execution.failure, secrets),
+                             execution.ename, read_effects(ledger)[sent_before:])
+        return _judged(stage, target, execution, result)
 
+    def _parameters(self, stage: Stage, source: Path) -> dict:
+        """The values the stage's notebook is given; refused when it does not declare one (papermill would
+        drop it, and the notebook run on its own default: another site)."""
         import papermill as pm
 
-        source = self.notebooks / stage.notebook
-        target = self.run_folder / (record_as or stage.notebook)
         declared = pm.inspect_notebook(str(source))
-        # papermill drops a value the notebook does not declare, and the notebook would then run on
-        # its own default (another site): refuse instead.
         missing = [name for name in stage.parameters if name not in declared]
         if missing:
             raise TkgsError(f"{source} does not declare the parameter(s) {', '.join(missing)} in its parameters "
                             f"cell; stage {stage.name!r} needs them, or it would run on its defaults.")
-        parameters = {name: self.values[name] for name in stage.parameters}
         log.info("stage %s: executing %s", stage.name, source.name)
         warm_html_exporter()
-        ledger = self.run_folder / EFFECTS_FILE
-        sent_before = len(read_effects(ledger))
-        failure, ename, start, interrupted, late = "", "", time.monotonic(), None, None
-        kept = ""  # why the record could not be kept, when it could not
-        managers = _ipc_kernel_manager(self.sockets)
-        with on_give_up(lambda: _kill_kernels(managers)):
-            try:
-                checkpoint("stage")
-                pm.execute_notebook(str(source), str(target), parameters=parameters, cwd=str(self.notebooks),
-                                    progress_bar=self.progress, log_output=False, kernel_name="python3",
-                                    kernel_manager_class=managers)
-            except pm.PapermillExecutionError as exc:
-                failure, ename = f"{exc.ename}: {exc.evalue}", exc.ename
-            except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM/SIGHUP (see tkgs_lib.runner.interruption)
-                interrupted, failure = exc, "interrupted"
-            except Exception as exc:  # the kernel died, a timeout, a full disk...: still a failed stage, still a record
-                failure = f"the notebook could not be executed: {type(exc).__name__}: {exc}"
-            held = take_held()  # a signal while the kernel shut down: the stage had finished
-            if held and interrupted is None:
-                late = KeyboardInterrupt(held)
-            secrets = secret_values(self.site)
-            hits: list = []
-            try:
-                # The kernel stopped, the record scrubbed, marked and exported, the folder scrubbed and
-                # scanned: to the end whatever signal arrives (one that does takes effect after it).
-                with shielded(f"the record of stage {stage.name!r}"):
-                    if interrupted is not None:
-                        _quiet_after_interrupt()
-                    # After an interrupt papermill could not stop its kernel; after a normal end it did,
-                    # and this only proves it (a kernel never outlives its stage, whatever went wrong).
-                    _stop_kernels(managers)
-                    if target.exists():
-                        if interrupted is not None:
-                            mark_interrupted(target)
-                        kept = _keep_record(target, secrets)
-                    elif interrupted is None:
-                        kept = f"its executed notebook {target.name} was never written"
-                    scrub_text_files(self.run_folder, secrets)  # a table or file of the stage's own, in case
-                    checkpoint("record:scan")
-                    hits = scan_for_secrets(self.run_folder, [s for s in secrets if len(s) >= MIN_SCANNED])
-            except KeyboardInterrupt as exc:  # it arrived while the record was kept: the record is complete
-                late = late or exc
-        if kept and not failure:  # a record that could not be kept is a failed stage, never a done one
-            failure = f"its record could not be kept: {kept}"
-        result = StageResult(stage, target, time.monotonic() - start, scrub_text(failure, secrets), ename,
-                             read_effects(ledger)[sent_before:])
-        changed = result.changed
-        if interrupted is not None:
-            record = (f"The record of how far it got is {target} and {target.with_suffix('.html')}." if target.exists()
-                      else "It was stopped before its notebook started: none of its cells ran.")
-            raise StageInterrupted(f"stage {stage.name!r} ({stage.title}) was interrupted by {interrupted}. "
-                                   f"{changed} {record}", result) from None
-        if late is not None:
-            what = (f"had failed ({result.error})" if failure else "had finished")
-            raise StageInterrupted(f"stage {stage.name!r} ({stage.title}) {what} when {late} arrived, while its record "
-                                   f"was kept: the record is complete ({target.name} and "
-                                   f"{target.with_suffix('.html').name}), and the run stops before any further stage. "
-                                   f"{changed}", result, failed=bool(failure)) from None
-        if hits:
-            files = ", ".join(f"{name} ({kind})" for name, kind in hits)
-            raise StageFailed(f"after stage {stage.name!r} a secret value was found in {files}: the run stops. "
-                              f"Delete those files; the secret may have to be changed.", result)
-        if failure:
-            records = [str(p) for p in (target, target.with_suffix(".html")) if p.exists()]
-            see = f"See {' and '.join(records)}." if records else "Neither its notebook nor its HTML could be kept."
-            raise StageFailed(f"stage {stage.name!r} ({stage.title}) failed: {result.error}\n{changed}\n{see}",
-                              result)
-        return result
+        return {name: self.values[name] for name in stage.parameters}
+
+    def _keep(self, stage: Stage, target: Path, execution: "_Execution", managers, secrets: list[str]) -> None:
+        """The kernel stopped, the record scrubbed, marked and exported, the folder scrubbed and scanned: to the
+        end whatever signal arrives (one that does takes effect after it, as ``execution.late``)."""
+        try:
+            with shielded(f"the record of stage {stage.name!r}"):
+                if execution.interrupted is not None:
+                    _quiet_after_interrupt()
+                # After an interrupt papermill could not stop its kernel; after a normal end it did, and this
+                # only proves it (a kernel never outlives its stage, whatever went wrong).
+                _stop_kernels(managers)
+                if target.exists():
+                    if execution.interrupted is not None:
+                        mark_interrupted(target)
+                    execution.kept = _keep_record(target, secrets)
+                elif execution.interrupted is None:
+                    execution.kept = f"its executed notebook {target.name} was never written"
+                scrub_text_files(self.run_folder, secrets)  # a table or file of the stage's own, in case
+                checkpoint("record:scan")
+                execution.hits = scan_for_secrets(self.run_folder, [s for s in secrets if len(s) >= MIN_SCANNED])
+        except KeyboardInterrupt as exc:  # it arrived while the record was kept: the record is complete
+            execution.late = execution.late or exc
+        if execution.kept and not execution.failure:  # a record that could not be kept fails the stage
+            execution.failure = f"its record could not be kept: {execution.kept}"
+
+
+@dataclass
+class _Execution:
+    """How a stage's notebook ran: what failed (its words, the exception's class), a signal that stopped it
+    or came late (while the kernel shut down, or the record was kept), why its record could not be kept,
+    and the files the secret scan hit."""
+
+    start: float
+    failure: str = ""
+    ename: str = ""
+    interrupted: Optional[KeyboardInterrupt] = None
+    late: Optional[KeyboardInterrupt] = None
+    kept: str = ""
+    hits: list = field(default_factory=list)
+
+
+def _execute(source: Path, target: Path, parameters: dict, notebooks: Path, managers, progress: bool) -> _Execution:
+    """papermill executes the notebook on a kernel of ``managers``; whatever ends it is kept, not raised."""
+    import papermill as pm
+
+    execution = _Execution(time.monotonic())
+    try:
+        checkpoint("stage")
+        pm.execute_notebook(str(source), str(target), parameters=parameters, cwd=str(notebooks),
+                            progress_bar=progress, log_output=False, kernel_name="python3",
+                            kernel_manager_class=managers)
+    except pm.PapermillExecutionError as exc:
+        execution.failure, execution.ename = f"{exc.ename}: {exc.evalue}", exc.ename
+    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM/SIGHUP (see tkgs_lib.runner.interruption)
+        execution.interrupted, execution.failure = exc, "interrupted"
+    except Exception as exc:  # the kernel died, a timeout, a full disk...: still a failed stage, still a record
+        execution.failure = f"the notebook could not be executed: {type(exc).__name__}: {exc}"
+    held = take_held()  # a signal while the kernel shut down: the stage had finished
+    if held and execution.interrupted is None:
+        execution.late = KeyboardInterrupt(held)
+    return execution
+
+
+def _judged(stage: Stage, target: Path, execution: _Execution, result: StageResult) -> StageResult:
+    """The stage's result, or the error that says how it ended: interrupted, stopped late, a secret left
+    behind, failed; each with what it changed, from the ledger."""
+    changed, html = result.changed, target.with_suffix(".html")
+    if execution.interrupted is not None:
+        record = (f"The record of how far it got is {target} and {html}." if target.exists()
+                  else "It was stopped before its notebook started: none of its cells ran.")
+        raise StageInterrupted(f"stage {stage.name!r} ({stage.title}) was interrupted by {execution.interrupted}. "
+                               f"{changed} {record}", result) from None
+    if execution.late is not None:
+        what = f"had failed ({result.error})" if execution.failure else "had finished"
+        raise StageInterrupted(f"stage {stage.name!r} ({stage.title}) {what} when {execution.late} arrived, while its "
+                               f"record was kept: the record is complete ({target.name} and {html.name}), and the run "
+                               f"stops before any further stage. {changed}", result, failed=bool(execution.failure))
+    if execution.hits:
+        files = ", ".join(f"{name} ({kind})" for name, kind in execution.hits)
+        raise StageFailed(f"after stage {stage.name!r} a secret value was found in {files}: the run stops. "
+                          f"Delete those files; the secret may have to be changed.", result)
+    if execution.failure:
+        records = [str(p) for p in (target, html) if p.exists()]
+        see = f"See {' and '.join(records)}." if records else "Neither its notebook nor its HTML could be kept."
+        raise StageFailed(f"stage {stage.name!r} ({stage.title}) failed: {result.error}\n{changed}\n{see}", result)
+    return result
 
 
 def _ipc_kernel_manager(folder: Path):
