@@ -65,6 +65,16 @@ def _checks_sections(folder: Path) -> str:
     return "".join(sections) or "<h2>Checks</h2><p><em>No checks were saved in this run.</em></p>"
 
 
+def _page(folder: Path, heading: str, width: str, summary: str) -> str:
+    """The head of an index page: its title, style and heading, and the summary line."""
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>tkgs-runbook: {html.escape(folder.name)}</title>
+<style>body{{font-family:sans-serif;max-width:{width};margin:2em auto}} td,th{{text-align:left;padding:.2em .6em}}
+table{{border-collapse:collapse}} tr:nth-child(even){{background:#f4f4f4}}</style></head><body>
+<h1>{html.escape(heading)}</h1>
+<p>{html.escape(summary)}</p>"""
+
+
 def write_index(folder: Path, site_file: Path, rows: Sequence[IndexRow], summary: str) -> Path:
     """Write ``folder/index.html`` and return its path."""
     folder = Path(folder)
@@ -75,12 +85,7 @@ def write_index(folder: Path, site_file: Path, rows: Sequence[IndexRow], summary
         for r in rows)
     pictures = "".join(f'<p><img src="{html.escape(p.name)}" alt="{html.escape(p.stem)}" style="max-width:100%"></p>'
                        for p in sorted(folder.glob("*.png")))
-    page = f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>tkgs-runbook: {html.escape(folder.name)}</title>
-<style>body{{font-family:sans-serif;max-width:70em;margin:2em auto}} td,th{{text-align:left;padding:.2em .6em}}
-table{{border-collapse:collapse}} tr:nth-child(even){{background:#f4f4f4}}</style></head><body>
-<h1>Run {html.escape(folder.name)}</h1>
-<p>{html.escape(summary)}</p>
+    page = _page(folder, f"Run {folder.name}", "70em", summary) + f"""
 <p>Site: {_link(Path(site_file), folder) or html.escape(str(site_file))}. Written
 {datetime.datetime.now():%Y-%m-%d %H:%M}.</p>
 <h2>Stages</h2>
@@ -127,12 +132,7 @@ def write_fleet_index(folder: Path, rows: Sequence[FleetRow], stage_names: Seque
                    f"{f'<br><small>{html.escape(r.why)}</small>' if r.why else ''}</td>"
                    f"{''.join(stage_cell(r, n) for n in stage_names)}<td>{html.escape(r.site_file)}</td></tr>"
                    for r in rows)
-    page = f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>tkgs-runbook: {html.escape(folder.name)}</title>
-<style>body{{font-family:sans-serif;max-width:90em;margin:2em auto}} td,th{{text-align:left;padding:.2em .6em}}
-table{{border-collapse:collapse}} tr:nth-child(even){{background:#f4f4f4}}</style></head><body>
-<h1>Fleet {html.escape(folder.name)}</h1>
-<p>{html.escape(summary)}</p>
+    page = _page(folder, f"Fleet {folder.name}", "90em", summary) + f"""
 <p>Written {datetime.datetime.now():%Y-%m-%d %H:%M}. Each site's name links to its own run's index.</p>
 <table><tr><th>site</th><th>outcome</th>{header}<th>site file</th></tr>{body}</table>
 </body></html>

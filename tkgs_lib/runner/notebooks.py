@@ -11,9 +11,8 @@ import shutil
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Optional
 
 from ..credentials import (fields_holding_secrets, scan_for_secrets, scrub_notebook, scrub_text, scrub_text_files,
                           secret_values, unscrubbable_secrets)
