@@ -311,7 +311,7 @@ def test_every_answer_says_it_is_a_stand_in_and_other_operations_are_not_found(l
     http = client.rest.session
     base = f"{client.rest.base_url}/api/vcenter/namespace-management"
     for method, path in (("GET", "/clusters"), ("GET", f"/clusters/{cluster}"), ("POST", "/clusters?action=create"),
-                         ("GET", "/distributed-switch-compatibility")):
+                         ("GET", "/edge-cluster-compatibility")):
         answer = http.request(method, base + path, timeout=10)
         assert answer.headers.get("X-Simulated-By") == STAND_IN, (method, path)
     assert answer.status_code == 404 and answer.json()["error_type"] == "OPERATION_NOT_FOUND"
