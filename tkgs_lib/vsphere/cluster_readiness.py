@@ -102,6 +102,16 @@ def _said(messages) -> list[str]:
     return [m.default_message or m.id for m in messages or ()]
 
 
+def _licence_fix(cluster: str) -> str:
+    return (f"assign the hosts of cluster {cluster} a licence that includes Workload Management (vSphere with "
+            f"Tanzu) in Administration > Licensing > Licenses > Assets")
+
+
+def _switch_fix(cluster: str, switch: str) -> str:
+    return (f"add every host of cluster {cluster} to distributed switch {switch} (vcenter.distributed_switch), "
+            f"version 7.0 or later: Networking > {switch} > Add and Manage Hosts")
+
+
 def fix_for(reason: str, cluster: str, switch: str) -> str:
     """What to do about one of vCenter's reasons (its words; the commonest causes, then a general fix)."""
     text = reason.lower()
@@ -113,11 +123,9 @@ def fix_for(reason: str, cluster: str, switch: str) -> str:
         fixes.append(f"in the vSphere Client, cluster {cluster} > Configure > Services > vSphere Availability > "
                      f"Edit: turn vSphere HA on")
     if "licens" in text:
-        fixes.append(f"assign the hosts of cluster {cluster} a licence that includes Workload Management (vSphere "
-                     f"with Tanzu) in Administration > Licensing > Licenses > Assets")
+        fixes.append(_licence_fix(cluster))
     if "switch" in text or "vds" in text:
-        fixes.append(f"add every host of cluster {cluster} to distributed switch {switch} (vcenter.distributed_"
-                     f"switch), version 7.0 or later: Networking > {switch} > Add and Manage Hosts")
+        fixes.append(_switch_fix(cluster, switch))
     elif "version" in text or "esx" in text:
         fixes.append(f"upgrade every host of cluster {cluster} to ESXi 7.0 Update 1 or later (vSphere Lifecycle "
                      f"Manager), or move the older ones out of the cluster")
@@ -145,7 +153,7 @@ def readiness_findings(readiness: ClusterReadiness, *, cluster_name: str, cluste
         findings.append(Finding.error(cluster_field, f"{vc} says no host it manages is licensed for Workload "
                                                      f"Management (GET {CAPABILITY_PATH}: namespaces_licensed is "
                                                      f"false), so it refuses the enable (UNABLE_TO_ALLOCATE_RESOURCE).",
-                                      fix_for("not licensed", cluster_name, switch_name)))
+                                      f"{_licence_fix(cluster_name)}, then rerun."))
     summary = readiness.compatibility
     if readiness.compatibility_read and summary is None:
         findings.append(Finding.error(cluster_field, f"{vc} lists no compatibility for {where} (GET "
@@ -165,7 +173,7 @@ def readiness_findings(readiness: ClusterReadiness, *, cluster_name: str, cluste
                                                                     f"{where}'s Supervisor (GET "
                                                                     f"{SWITCH_COMPATIBILITY_PATH} lists it not): no "
                                                                     f"host of the cluster is on it.",
-                                      fix_for("switch", cluster_name, switch_name)))
+                                      f"{_switch_fix(cluster_name, switch_name)}, then rerun."))
     elif switch is not None and not switch.compatible:
         reasons = _said(switch.incompatibility_reasons) or ["(it gives no reason)"]
         findings += [Finding.error("vcenter.distributed_switch", f"{vc} says {switch_where} cannot carry {where}'s "
