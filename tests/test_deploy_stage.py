@@ -157,6 +157,34 @@ def test_an_ova_of_an_unknown_release_is_a_warning_naming_the_known_ones(vcsim, 
     assert str(run.appliance_release.release) == "v0.2.0" and not run.appliance_release.known
 
 
+@pytest.mark.parametrize("release", ["v0.1.8", "v0.1.10"])
+def test_an_ova_older_than_the_vcenter_takes_is_refused_at_the_desk(vcsim, tmp_path, monkeypatch, release):
+    """vCenter 7.0.1 and later need the appliance v0.1.9 or later (the appliance's README at v0.2.0); the
+    simulator is vCenter 7.0.3: an OVA of v0.1.8 is refused before anything is deployed, v0.1.10 goes on."""
+    ova = build_ova(tmp_path / f"haproxy-{release}.ova", name=f"haproxy-{release}", disk_size=64 * 1024)
+    site_file = write_site(vcsim, tmp_path, monkeypatch, ova=ova, content_libraries=None)
+    with connect(load_site(site_file).vcenter, password=vcsim.password) as session:
+        prepare(site_file, session, tmp_path)
+        run = stage("deploy", site_file, session, tmp_path)
+        plan = run.plan()
+        errors = [f for f in plan.findings if f.is_error]
+        if release == "v0.1.10":
+            assert errors == [] and [s.action for s in plan.steps][0] == "create"
+            return
+        [error] = errors
+        assert error.path == "haproxy.ova"
+        assert error.message.startswith(f"the OVA haproxy-v0.1.8.ova is the appliance's release v0.1.8, and vCenter "
+                                        f"7.0.3 build 21477706 (API 7.0.3.0) is 7.0.1 or later, which needs release "
+                                        f"v0.1.9 or later (the appliance's README at v0.2.0: "), error.message
+        assert error.fix.startswith("deploy release v0.1.10 (haproxy-v0.1.10.ova, the article's) or v0.2.0 instead: "
+                                    "download its OVA from https://github.com/haproxytech/vmware-haproxy/releases "
+                                    "and give its path in haproxy.ova."), error.fix
+        assert plan.steps == []
+        with pytest.raises(ValidationFailed):
+            run.carry_out(plan, apply=True)
+        assert appliance(session, site_file) == []  # nothing deployed
+
+
 def test_the_default_option_gives_two_nics_and_no_frontend_property(vcsim, first_boot, tmp_path, monkeypatch):
     site_file = write_site(vcsim, tmp_path, monkeypatch, **{
         "haproxy.deployment": "default", "haproxy.frontend_ip": None, "networks.frontend": None,

@@ -26,7 +26,7 @@ import yaml
 
 from appliance_fixtures import HEALTH_CHECK_MS, PASSWORD_ENV, start_appliance
 from test_namespace_management import deploy_appliance_vm
-from tkgs_lib.errors import RestError, TkgsError
+from tkgs_lib.errors import TkgsError
 
 SCRIPT = Path(sys.executable).with_name("tkgs-runbook")
 NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "06_enable_workload_management.ipynb"
@@ -106,14 +106,8 @@ class EnableLab:
         return self.lab.sim.in_lab(logged_in)
 
     def info(self):
-        def read(client):
-            try:
-                return client.get(self.cluster)
-            except RestError as missing:
-                if missing.status == 404:
-                    return None
-                raise
-        return self._vcenter(read)
+        """The cluster's Supervisor, None when vCenter says it has none (NOT_FOUND or UNSUPPORTED)."""
+        return self._vcenter(lambda client: client.find(self.cluster))
 
     def enable_by_hand(self, spec) -> None:
         """An enable request this stage did not send (an earlier attempt, or the vSphere Client's)."""
@@ -166,6 +160,7 @@ def lab(enabling):
     seen = len(enabling.vcsim.enable_requests)
     yield enabling, seen
     enabling.disable()
+    enabling.vcsim.supervisor.no_supervisor_error = "NOT_FOUND"
 
 
 def request_csv(folder: Path) -> dict[str, str]:
@@ -246,14 +241,89 @@ def test_notebook_06_by_papermill_enables_the_cluster(lab, tmp_path):
     assert "".join(said["data"]["text/plain"]) == "All 8 checks of the Supervisor through the load balancer passed."
 
 
-def test_a_dry_run_shows_the_request_and_sends_nothing(lab, tmp_path):
+@pytest.mark.parametrize("answer", ["NOT_FOUND", "UNSUPPORTED"])
+def test_a_dry_run_shows_the_request_and_sends_nothing(lab, tmp_path, answer):
+    """vCenter answers a read of a cluster without a Supervisor NOT_FOUND (7.0 builds) or UNSUPPORTED (as
+    VMware's bindings document it): either is "not enabled"."""
     enabling, seen = lab
+    enabling.vcsim.supervisor.no_supervisor_error = answer
     folder = enabling.run_folder(tmp_path)
     plan, error = enabling.stage(folder, apply=False)
     assert error is None, error
-    assert [s.action for s in plan.steps] == ["create"]
+    assert [(s.action, s.found) for s in plan.steps] == [("create", "not enabled")]
     assert len(enabling.vcsim.enable_requests) == seen and enabling.info() is None
     assert request_csv(folder)["load_balancer_config_spec.ha_proxy_config_create_spec.password"] == "********"
+    # What vCenter said of the cluster, and which vCenter said it, is in the stage's report.
+    judged = pd.read_csv(folder / "enable-readiness.csv", keep_default_na=False)
+    rows = dict(zip(judged["what"], judged["found"]))
+    assert rows["vCenter"] == "vCenter 7.0.3 build 21477706 (API 7.0.3.0)"
+    assert rows[f"cluster DC0_C0 ({enabling.cluster}) for vSphere networking"] == "compatible"
+    assert set(judged["read from"][1:].str.endswith("vCenter 7.0.3 build 21477706 (API 7.0.3.0)")) == {True}
+
+
+EVALUATION = "00000-00000-00000-00000-00000"  # the simulator's evaluation licence, which it assigns every host
+
+
+@contextlib.contextmanager
+def cluster_set(enabling: EnableLab, how: str):
+    """The simulator's cluster DC0_C0 changed through its SOAP API (from the lab, where it listens) as an
+    administrator would, then set back."""
+    vcsim = enabling.vcsim
+
+    def change() -> None:
+        if how == "DRS off":
+            vcsim.configure_cluster("DC0_C0", drs_enabled=False)
+        elif how == "HA off":
+            vcsim.configure_cluster("DC0_C0", ha_enabled=False)
+        else:
+            with vcsim.soap() as si:
+                si.content.licenseManager.RemoveLicense(licenseKey=EVALUATION)
+
+    def set_back() -> None:
+        vcsim.configure_cluster("DC0_C0", drs_enabled=True, drs_behavior="fullyAutomated", ha_enabled=True)
+        with vcsim.soap() as si:
+            si.content.licenseManager.AddLicense(licenseKey=EVALUATION)
+
+    enabling.lab.sim.in_lab(change)
+    try:
+        yield
+    finally:
+        enabling.lab.sim.in_lab(set_back)
+
+
+@pytest.mark.parametrize("how, words, fix", [
+    ("DRS off", "must have DRS enabled and set to fully automated to enable vSphere Namespaces (DRS is off).",
+     "in the vSphere Client, cluster DC0_C0 > Configure > Services > vSphere DRS > Edit: turn DRS on, with "
+     "automation level Fully Automated, then rerun."),
+    ("HA off", "must have vSphere HA enabled to enable vSphere Namespaces.",
+     "in the vSphere Client, cluster DC0_C0 > Configure > Services > vSphere Availability > Edit: turn vSphere HA "
+     "on, then rerun."),
+    ("unlicensed", "has hosts that are not licensed for vSphere Namespaces: DC0_C0_H0, DC0_C0_H1, DC0_C0_H2.",
+     "assign the hosts of cluster DC0_C0 a licence that includes Workload Management (vSphere with Tanzu) in "
+     "Administration > Licensing > Licenses > Assets, then rerun."),
+])
+def test_a_cluster_vcenter_would_refuse_is_refused_before_anything_is_sent(lab, tmp_path, how, words, fix):
+    from tkgs_lib.errors import ValidationFailed
+
+    enabling, seen = lab
+    folder = enabling.run_folder(tmp_path)
+    with cluster_set(enabling, how):
+        said = enabling._vcenter(lambda client: [m.default_message for s in client.cluster_compatibility()
+                                                 if s.cluster == enabling.cluster for m in s.incompatibility_reasons])
+        plan, error = enabling.stage(folder)
+    [reason] = said  # vCenter's own words, as its /api gives them
+    assert reason == f"Cluster {enabling.cluster} {words}"
+    assert isinstance(error, ValidationFailed), error
+    [refusal] = [f for f in plan.findings if f.is_error and f.message.endswith(f'"{reason}"')]
+    assert refusal.path == "vcenter.cluster"  # where the site names the cluster (workload_management takes it)
+    assert refusal.message == (f"vCenter 7.0.3 build 21477706 (API 7.0.3.0) says cluster DC0_C0 ({enabling.cluster}) "
+                               f"cannot take a Supervisor with vSphere networking: \"{reason}\"")
+    assert refusal.fix == fix
+    assert reason in str(error) and fix in str(error)
+    assert plan.steps == [] and request_csv(folder) == {}
+    assert len(enabling.vcsim.enable_requests) == seen and enabling.info() is None  # the stand-in accepted none
+    ledger = folder / "effects.jsonl"  # and the stage sent nothing that changes vCenter
+    assert not ledger.exists() or "namespace-management" not in ledger.read_text()
 
 
 def one_sentence(error: Exception) -> str:

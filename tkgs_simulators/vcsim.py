@@ -9,6 +9,11 @@ govmomi implements no Workload Management enable, so the simulator's
 ``/api/vcenter/namespace-management/`` paths are proxied (by the launcher, over TLS) to a stand-in
 of ours run in a thread of this process (:mod:`tkgs_simulators.namespace_management`);
 :class:`VCenterSimulator` exposes its faults and the enable requests it accepted to the tests.
+
+govmomi's model has a cluster's DRS on with no automation level and vSphere HA off, which no
+Supervisor takes; once started, every cluster is set as an administrator readies it for vSphere with
+Tanzu, through the simulator's own API (:meth:`VCenterSimulator.configure_cluster`): DRS fully
+automated, vSphere HA on.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ import ssl
 import subprocess
 import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 from typing import TYPE_CHECKING
@@ -234,7 +240,38 @@ class VCenterSimulator:
 
         self._stand_in.attach(SimulatorInventory(self.host, self.port, str(self.ca_file), self.username,
                                                  self.password))
+        try:
+            with self.soap() as si:
+                for cluster in _every(si, "ClusterComputeResource"):
+                    _reconfigure(cluster, drs_enabled=True, drs_behavior="fullyAutomated", ha_enabled=True)
+        except Exception as exc:  # noqa: BLE001 (whatever it was, the simulator is of no use)
+            self.stop()
+            raise SimulatorUnavailable(f"the vCenter simulator's clusters could not be readied for Workload "
+                                       f"Management: {type(exc).__name__}: {exc}") from exc
         return self
+
+    # --- the inventory, as an administrator changes it (SOAP) ------------------------------------
+
+    @contextmanager
+    def soap(self):
+        """A SOAP session of the simulator's administrator (pyVmomi's ServiceInstance), logged out after."""
+        from pyVim.connect import Disconnect, SmartConnect
+
+        si = SmartConnect(host=self.host, port=self.port, user=self.username, pwd=self.password,
+                          sslContext=ssl.create_default_context(cafile=str(self.ca_file)))
+        try:
+            yield si
+        finally:
+            Disconnect(si)
+
+    def configure_cluster(self, name: str = "DC0_C0", *, drs_enabled: bool | None = None,
+                          drs_behavior: str | None = None, ha_enabled: bool | None = None) -> None:
+        """Set cluster ``name``'s DRS (on or off, its default automation level: fullyAutomated,
+        partiallyAutomated, manual) and vSphere HA as the vSphere Client does:
+        ``ReconfigureComputeResource_Task`` with a ``ClusterConfigSpecEx``; a value left None is kept."""
+        with self.soap() as si:
+            [cluster] = [c for c in _every(si, "ClusterComputeResource") if c.name == name]
+            _reconfigure(cluster, drs_enabled=drs_enabled, drs_behavior=drs_behavior, ha_enabled=ha_enabled)
 
     # --- Workload Management, as the stand-in plays it (for the tests) ------------------------------
 
@@ -329,6 +366,31 @@ class VCenterSimulator:
         if self._own_workdir and self.workdir is not None:
             shutil.rmtree(self.workdir, ignore_errors=True)
             self.workdir, self._own_workdir = None, False
+
+
+def _every(si, kind: str) -> list:
+    """Every managed object of ``kind`` (a vim type's name) in the simulator's inventory."""
+    from pyVmomi import vim
+
+    content = si.content
+    view = content.viewManager.CreateContainerView(content.rootFolder, [getattr(vim, kind)], True)
+    try:
+        return list(view.view)
+    finally:
+        view.Destroy()
+
+
+def _reconfigure(cluster, *, drs_enabled, drs_behavior, ha_enabled) -> None:
+    from pyVmomi import vim
+
+    spec = vim.cluster.ConfigSpecEx(
+        drsConfig=vim.cluster.DrsConfigInfo(enabled=drs_enabled, defaultVmBehavior=drs_behavior),
+        dasConfig=vim.cluster.DasConfigInfo(enabled=ha_enabled))
+    task = cluster.ReconfigureComputeResource_Task(spec=spec, modify=True)
+    while task.info.state not in ("success", "error"):
+        time.sleep(0.02)
+    if task.info.state == "error":
+        raise SimulatorUnavailable(f"the simulator refused to reconfigure cluster {cluster.name}: {task.info.error}")
 
 
 def _main() -> None:

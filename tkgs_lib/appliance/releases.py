@@ -39,7 +39,7 @@ from typing import Optional
 
 __all__ = ["release_for", "Release", "RELEASES", "KNOWN", "ReleaseChoice", "choose_release", "release_named", "ARTICLE_RELEASE",
            "WORKLOAD_NETWORKS_FILE", "TABLE_IDS", "release_of", "ADDITIONAL_WORKLOAD_NETWORKS", "anyip_routes_text",
-           "route_tables_text", "lines_text"]
+           "route_tables_text", "lines_text", "release_needed", "release_number", "RELEASES_URL"]
 
 WORKLOAD_NETWORKS_FILE = "/etc/vmware/workload-networks.cfg"
 ADDITIONAL_WORKLOAD_NETWORKS = "network.additional_workload_networks"  # the property v0.2.0 adds
@@ -164,11 +164,26 @@ RELEASES: tuple[Release, ...] = (
 )
 KNOWN = tuple(r.version for r in RELEASES)
 ARTICLE_RELEASE = "v0.1.10"  # the article deploys haproxy-v0.1.10.ova
+# The appliance's README at v0.2.0 (README.md, "Download"): "If running on or upgrading to vSphere 7.0.1 or
+# later, you _must_ upgrade to version v0.1.9 or later."
+VSPHERE_701 = (7, 0, 1)
+FOR_VSPHERE_701 = "v0.1.9"
+RELEASES_URL = "https://github.com/haproxytech/vmware-haproxy/releases"
 
 
 def _number(version: str) -> tuple[int, ...]:
     found = re.findall(r"\d+", version or "")
     return tuple(int(n) for n in found[:3]) if found else ()
+
+
+def release_needed(vcenter_version: tuple[int, ...]) -> Optional[Release]:
+    """The oldest release a vCenter of ``vcenter_version`` (e.g. (7, 0, 3)) takes, when it rules some out."""
+    return release_named(FOR_VSPHERE_701) if vcenter_version >= VSPHERE_701 else None
+
+
+def release_number(choice: "ReleaseChoice") -> tuple[int, ...]:
+    """The release as numbers: the version read, else the known release it is judged as."""
+    return _number(choice.found) or choice.release.number
 
 
 def release_named(version: str) -> Release:

@@ -17,13 +17,14 @@ from typing import Optional
 
 from ..appliance.ca import CA_FILE, CA_GUESTINFO, CaCertificate
 from ..appliance.properties import DATAPLANE_PASSWORD, ROOT_PASSWORD, ApplianceProperties, appliance_properties
-from ..appliance.releases import KNOWN, release_of
+from ..appliance.releases import ARTICLE_RELEASE, KNOWN, RELEASES_URL, release_needed, release_number, release_of
 from ..credentials import SECRET_PROPERTIES
 from ..errors import ApplianceError, NotFound, OvaError
 from ..findings import Finding
 from ..ova import DIGEST_PREFIX, Ova, OvfDescriptor
 from ..planning import Plan, Step
 from ..display.tables import Table
+from ..vsphere.connection import VCenterVersion
 from ..vsphere.content_api import ContentLibraryApi
 from ..vsphere.vm import (OVF_NETWORK_ORDER, BootWait, DeploySource, DeploySpec, Placement, VmFacts, VmOps, plan_vm,
                           read_vms, vm_table)
@@ -42,6 +43,7 @@ class DeployFacts:
     placement: Optional[Placement]
     vms: list[VmFacts]
     findings: list[Finding] = field(default_factory=list)  # placement problems, found while reading
+    vcenter: Optional[VCenterVersion] = None  # which vCenter the appliance goes to (its about)
 
 
 # --- read ------------------------------------------------------------------------------------------
@@ -142,7 +144,8 @@ def read_facts(run) -> "DeployFacts":
                                          prepared.portgroups if prepared is not None else {})
     findings: list[Finding] = []
     placement = _placement(run, findings)
-    return DeployFacts(descriptor, source, problem, portgroups, placement, vms, findings)
+    return DeployFacts(descriptor, source, problem, portgroups, placement, vms, findings,
+                       run.require_vcenter().version)
 
 
 def provides(run, facts: DeployFacts) -> list:
@@ -197,6 +200,20 @@ def _network_mapping(run, facts: DeployFacts, findings: list[Finding]) -> dict[s
     return mapping
 
 
+def _release_for_vcenter(release, vcenter: Optional[VCenterVersion], ova: str, field_name: str) -> list[Finding]:
+    """An error when the OVA's release is older than vCenter takes (the appliance's README at v0.2.0)."""
+    needed = release_needed(vcenter.number) if vcenter is not None else None
+    if needed is None or release_number(release) >= needed.number:
+        return []
+    said = release.found or f"unnamed, judged as {release.release}"
+    return [Finding.error(field_name, f"the OVA {ova} is the appliance's release {said}, and {vcenter} is 7.0.1 or "
+                                      f"later, which needs release {needed} or later (the appliance's README at "
+                                      f"v0.2.0: \"If running on or upgrading to vSphere 7.0.1 or later, you must "
+                                      f"upgrade to version v0.1.9 or later\").",
+                          f"deploy release {ARTICLE_RELEASE} (haproxy-{ARTICLE_RELEASE}.ova, the article's) or v0.2.0 "
+                          f"instead: download its OVA from {RELEASES_URL} and give its path in {field_name}.")]
+
+
 def plan(run, facts: DeployFacts) -> Plan:
     site = run.site
     result = Plan(STAGE.title, findings=list(facts.findings))
@@ -208,6 +225,7 @@ def plan(run, facts: DeployFacts) -> Plan:
         result.findings.append(Finding.warning(field_name, release.warning(),
                                                f"deploy an OVA of a release tkgs-runbook knows ({', '.join(KNOWN)}), "
                                                f"or verify the appliance's route tables by hand."))
+    result.findings += _release_for_vcenter(release, facts.vcenter, path.name, field_name)
     mapping = _network_mapping(run, facts, result.findings)
     ova_obj = f"OVA {facts.descriptor.name} ({facts.descriptor.version or 'version unknown'})"
     if facts.source is None:

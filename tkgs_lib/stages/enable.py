@@ -8,7 +8,11 @@ the run holds: the port groups', the storage policy's and the subscribed library
 vCenter), the appliance's Data Plane API address, user and CA (the deploy stage's), the password (its
 environment variable, or a prompt, read only when the request is sent).
 
-Facts: the cluster, the ids, the CA and the cluster's namespace-management state. Plan: one row, the
+Facts: the cluster, the ids, the CA and the cluster's namespace-management state; and, read before
+any request, whether the cluster can take a Supervisor as vCenter judges it (its licence, the
+cluster's compatibility with vSphere networking, the switch and the port groups it offers a
+Supervisor, :mod:`tkgs_lib.vsphere.cluster_readiness`): each reason vCenter gives is an error
+finding in its words, with the fix, so nothing is sent to a cluster vCenter would refuse. Plan: one row, the
 Supervisor (enable it; ok when it runs with the same values; a conflict naming each difference when
 it runs with others, or when it is configuring or in error, with vCenter's messages). The request
 is VMware's own ``Clusters.EnableSpec`` (:mod:`tkgs_lib.vsphere.namespace_management`); the table a
@@ -25,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from ..credentials import MASK
-from ..errors import RestError, SupervisorFailed, TkgsError, VerificationFailed
+from ..errors import SupervisorFailed, TkgsError, VerificationFailed
 from ..findings import Finding
 from ..planning import Plan, Step
 from ..polling import wait_until
@@ -36,6 +40,7 @@ from .provided import PreparedIds, SupervisorState
 
 STAGE = stage_named("enable")
 REQUEST_FILE = "enable-request.csv"
+READINESS_FILE = "enable-readiness.csv"  # the cluster as vCenter judged it for a Supervisor, and which vCenter
 POLL_SECONDS = 5.0  # vCenter's own UI polls about this often; the Supervisor takes many minutes
 PASSWORD_FIELD = "load_balancer_config_spec.ha_proxy_config_create_spec.password"
 
@@ -47,6 +52,7 @@ class EnableFacts:
     settings: Optional[SupervisorSettings]  # None: the site has no workload_management block
     cluster: str = ""  # the cluster's managed object id, e.g. domain-c8
     cluster_name: str = ""
+    switch_name: str = ""  # the site's distributed switch (vcenter.distributed_switch)
     portgroups: dict[str, str] = field(default_factory=dict)  # the site's port groups that exist: name → id
     storage_policy: str = ""  # its id
     content_library: str = ""  # the subscribed library's id
@@ -55,6 +61,7 @@ class EnableFacts:
     ca_certificates: list = field(default_factory=list)  # the chain's CaCertificate, checked
     dataplane: tuple[str, int, str] = ("", 0, "")  # the Data Plane API's host, port, and where they came from
     supervisor: Any = None  # Clusters.Info, or None when the cluster has no Supervisor
+    readiness: Any = None  # the cluster as vCenter judges it for a Supervisor (a ClusterReadiness); None: not read
     findings: list[Finding] = field(default_factory=list)
 
     @property
@@ -74,7 +81,15 @@ class EnableFacts:
                 {"what": "subscribed library", "value": self.content_library or "missing"},
                 {"what": "Data Plane API", "value": f"{host}:{port}, from {where}"},
                 {"what": "CA chain", "value": f"{chain}, from {self.ca_source}" if chain else "missing"}]
+        rows += [{"what": row["what"], "value": row["found"]} for row in self.readiness_rows()]
         return Table(rows, ["what", "value"])
+
+    def readiness_rows(self) -> list[dict]:
+        from ..vsphere.cluster_readiness import readiness_rows
+
+        if self.readiness is None:
+            return []
+        return readiness_rows(self.readiness, cluster_name=self.cluster_name, switch_name=self.switch_name)
 
     def _repr_html_(self) -> str:
         return self.table()._repr_html_()
@@ -92,13 +107,8 @@ def _client(run):
 
 
 def read_supervisor_info(run, cluster: str):
-    """The cluster's ``Clusters.Info``, or None when vCenter says it has no Supervisor (404)."""
-    try:
-        return _client(run).get(cluster)
-    except RestError as exc:
-        if exc.status == 404:
-            return None
-        raise
+    """The cluster's ``Clusters.Info``, or None when vCenter says it has no Supervisor (UNSUPPORTED or NOT_FOUND)."""
+    return _client(run).find(cluster)
 
 
 def _portgroup_ids(run, facts: EnableFacts, prepared: Optional[PreparedIds]) -> None:
@@ -207,7 +217,7 @@ def read_facts(run) -> EnableFacts:
             "add the block (`tkgs-runbook fields` lists its keys) to enable Workload Management with this appliance.")])
     inventory = run.inventory
     cluster = inventory.cluster_named(settings.cluster, settings.sources.get("cluster", "workload_management.cluster"))
-    facts = EnableFacts(settings, cluster._moId, settings.cluster)
+    facts = EnableFacts(settings, cluster._moId, settings.cluster, run.site.vcenter.distributed_switch)
     prepared = run.provided.get(PreparedIds)  # the prepare stage's ids, when it ran in this run folder
     _portgroup_ids(run, facts, prepared)
     _storage_policy(run, facts, prepared)
@@ -215,7 +225,25 @@ def read_facts(run) -> EnableFacts:
     facts.dataplane = run.dataplane()
     _ca_chain(run, facts)
     facts.supervisor = read_supervisor_info(run, facts.cluster)
+    _readiness(run, facts, cluster)
     return facts
+
+
+def _readiness(run, facts: EnableFacts, cluster) -> None:
+    """Whether vCenter would take an enable of the cluster: read always, judged while it has no Supervisor
+    (with one, this stage sends nothing)."""
+    from ..vsphere.cluster_readiness import read_readiness, readiness_findings
+
+    facts.readiness = read_readiness(run.require_vcenter(), cluster, run.inventory.switch)
+    if facts.supervisor is not None:
+        return
+    names = {role: run.network.networks[role].portgroup for role in ("management", "workload")}
+    portgroups = {f"networks.{role}.portgroup": (name, facts.portgroups[name]) for role, name in names.items()
+                  if name in facts.portgroups}
+    facts.findings += readiness_findings(
+        facts.readiness, cluster_name=facts.cluster_name,
+        cluster_field=facts.settings.sources.get("cluster", "workload_management.cluster"),
+        switch_name=facts.switch_name, portgroups=portgroups)
 
 
 def provides(run, facts: EnableFacts) -> list:
@@ -347,12 +375,14 @@ def request_rows(run, facts: EnableFacts) -> list[dict]:
 
 
 def request_table(run, facts: EnableFacts) -> Table:
-    """The table a person reads before applying (saved as ``enable-request.csv``)."""
+    """The table a person reads before applying (saved as ``enable-request.csv``; what vCenter said of the
+    cluster beside it, as ``enable-readiness.csv``)."""
     rows = request_rows(run, facts)
     why = ("The site has no workload_management block: nothing is requested." if facts.settings is None else
            "No request can be made yet: the findings of the plan say what is missing.")
     table = Table(rows, ["field", "value", "from"], empty=why)
     table.to_csv(run.output / REQUEST_FILE)
+    readiness_table(facts).to_csv(run.output / READINESS_FILE)
     return table
 
 
@@ -586,8 +616,15 @@ def supervisor_table(facts: EnableFacts) -> Table:
     return Table(rows, ["what", "value"])
 
 
+def readiness_table(facts: EnableFacts) -> Table:
+    """The cluster as vCenter judges it for a Supervisor: each read, what it found, and from which vCenter."""
+    return Table(facts.readiness_rows(), ["what", "found", "read from"],
+                 empty="The site has no workload_management block: nothing was read.")
+
+
 def reports(run, facts: EnableFacts) -> dict[str, Table]:
-    return {"the Supervisor, as vCenter reports it": supervisor_table(facts)}
+    return {"the Supervisor, as vCenter reports it": supervisor_table(facts),
+            "the cluster, as vCenter judges it for a Supervisor": readiness_table(facts)}
 
 
 @dataclass

@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import atexit
 import logging
+import re
 import socket
 import ssl
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any, Optional
 
 from pyVim.connect import Disconnect, SmartConnect, SmartStubAdapter
@@ -31,10 +33,33 @@ from .tls import TlsPolicy, unreachable_sentence
 
 log = logging.getLogger(__name__)
 
-__all__ = ["connect", "vcenter_identity", "VCenterSession", "PBM_PATH", "PBM_VERSION"]
+__all__ = ["connect", "vcenter_identity", "VCenterSession", "VCenterVersion", "PBM_PATH", "PBM_VERSION"]
 
 PBM_PATH = "/pbm"  # SPBM's SOAP endpoint; it accepts the SOAP session's cookie
 PBM_VERSION = "pbm.version.version11"
+
+
+@dataclass(frozen=True)
+class VCenterVersion:
+    """Which vCenter answers, as it says (``ServiceContent.about``): version 7.0.3, build, API 7.0.3.0."""
+
+    version: str
+    build: str
+    api_version: str
+
+    def __str__(self) -> str:
+        return (f"vCenter {self.version or 'of no version'} build {self.build or 'unknown'} "
+                f"(API {self.api_version or 'unknown'})")
+
+    @property
+    def number(self) -> tuple[int, ...]:
+        """The version as numbers, e.g. (7, 0, 3); () when it says none."""
+        return tuple(int(n) for n in re.findall(r"\d+", self.version or "")[:3])
+
+    @property
+    def api_number(self) -> tuple[int, ...]:
+        """The API version as numbers, e.g. (7, 0, 3, 0); what VMware's bindings date each call by."""
+        return tuple(int(n) for n in re.findall(r"\d+", self.api_version or "")[:4])
 
 
 def connect(vcenter: VCenter, password: Optional[str] = None, *, timeout: float = 30.0) -> "VCenterSession":
@@ -142,6 +167,11 @@ class VCenterSession:
     @property
     def content(self) -> vim.ServiceInstanceContent:
         return self.si.content
+
+    @property
+    def version(self) -> VCenterVersion:
+        about = self.content.about
+        return VCenterVersion(about.version or "", about.build or "", about.apiVersion or "")
 
     @property
     def session_id(self) -> str:

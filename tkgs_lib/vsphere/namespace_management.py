@@ -14,6 +14,18 @@ the Supervisor configures itself), ``GET .../clusters/{cluster}`` (``config_stat
 CONFIGURING | RUNNING | ERROR | REMOVING, with ``messages``), ``GET .../clusters``,
 ``POST .../clusters/{cluster}?action=disable``. Deprecated from vSphere 9.0 in favour of
 ``supervisors/{cluster}?action=enable_on_compute_cluster``, and still served.
+
+A read of a cluster that has no Supervisor is answered UNSUPPORTED (HTTP 400), as the bindings
+document ``Clusters.get``, or NOT_FOUND (404), as 7.0 builds are seen to answer: :meth:`NamespaceManagement.find`
+takes both for "none" (:func:`says_no_supervisor`).
+
+Whether a cluster can take a Supervisor, as vCenter judges it (each read VMware's bindings type):
+``GET .../capability`` (``HostsConfig.Info``: whether any host is licensed, API 7.0.0.0), ``GET
+.../cluster-compatibility?network_provider=VSPHERE_NETWORK`` (``ClusterCompatibility.Summary``
+per cluster, with its incompatibility reasons; the filter's network_provider is API 7.0.1.0,
+unset it means NSX) and ``GET .../distributed-switch-compatibility?cluster=...&network_provider=
+VSPHERE_NETWORK`` (``DistributedSwitchCompatibility.Summary`` per switch of the cluster, with the
+port groups a Supervisor may use, ``compatible_networks``, API 7.0.1.0).
 """
 
 from __future__ import annotations
@@ -23,8 +35,9 @@ import json
 from dataclasses import dataclass, field
 from typing import Callable, Optional, Sequence
 
-from com.vmware.vcenter.namespace_management_client import (Clusters, IPRange, Ipv4Cidr, LoadBalancers, Networks,
-                                                             SizingHint)
+from com.vmware.vcenter.namespace_management_client import (ClusterCompatibility, Clusters,
+                                                             DistributedSwitchCompatibility, HostsConfig, IPRange,
+                                                             Ipv4Cidr, LoadBalancers, Networks, SizingHint)
 from vmware.vapi.bindings.converter import RestConverter, TypeConverter
 from vmware.vapi.bindings.type import ListType
 from vmware.vapi.data.serializers.cleanjson import DataValueConverter
@@ -35,9 +48,14 @@ from ..errors import ConnectionFailed, RestError, SiteError, SupervisorFailed, V
 from .rest import RestClient
 
 __all__ = ["AddressRange", "ManagementNetwork", "WorkloadNetwork", "HaproxyLoadBalancer", "build_enable_spec",
-           "enable_body", "NamespaceManagement", "SupervisorWait", "Unanswered", "messages_of", "CLUSTERS_PATH"]
+           "enable_body", "NamespaceManagement", "SupervisorWait", "Unanswered", "messages_of", "says_no_supervisor",
+           "CLUSTERS_PATH", "CAPABILITY_PATH", "CLUSTER_COMPATIBILITY_PATH", "SWITCH_COMPATIBILITY_PATH"]
 
 CLUSTERS_PATH = "/api/vcenter/namespace-management/clusters"
+CAPABILITY_PATH = "/api/vcenter/namespace-management/capability"
+CLUSTER_COMPATIBILITY_PATH = "/api/vcenter/namespace-management/cluster-compatibility"
+SWITCH_COMPATIBILITY_PATH = "/api/vcenter/namespace-management/distributed-switch-compatibility"
+VSPHERE_NETWORK = str(Clusters.NetworkProvider.VSPHERE_NETWORK)
 
 
 @dataclass(frozen=True)
@@ -229,6 +247,14 @@ def _seconds(value: float) -> str:
     return f"{value:.0f}" if value >= 10 else f"{value:.1f}"
 
 
+def says_no_supervisor(error: RestError) -> bool:
+    """Whether ``error``, a read of a cluster, says it has no Supervisor: UNSUPPORTED (HTTP 400, "if the
+    specified cluster does not have vSphere Namespaces enabled", the bindings' ``Clusters.get``) or
+    NOT_FOUND (404: 7.0 builds answer so, and so does an unknown cluster)."""
+    kind = error.error_type.rsplit(".", 1)[-1].upper()  # /api: UNSUPPORTED; /rest: ...std.errors.unsupported
+    return error.status == 404 or (error.status == 400 and kind == "UNSUPPORTED")
+
+
 def messages_of(info: Clusters.Info) -> list[str]:
     """The sentences of an Info's messages (its severity first when it is not INFO)."""
     sentences = []
@@ -259,10 +285,38 @@ class NamespaceManagement:
         path = f"{CLUSTERS_PATH}/{cluster}"
         return self._read("GET", path, self.rest.api_get(path), Clusters.Info.get_binding_type(), "a Clusters.Info")
 
+    def find(self, cluster: str) -> Optional[Clusters.Info]:
+        """:meth:`get`, or None when vCenter says the cluster has no Supervisor (:func:`says_no_supervisor`)."""
+        try:
+            return self.get(cluster)
+        except RestError as exc:
+            if says_no_supervisor(exc):
+                return None
+            raise
+
     def list(self) -> list[Clusters.Summary]:
         """A summary of each cluster that has a Supervisor."""
         return self._read("GET", CLUSTERS_PATH, self.rest.api_get(CLUSTERS_PATH),
                           ListType(Clusters.Summary.get_binding_type()), "a list of Clusters.Summary")
+
+    def capability(self) -> HostsConfig.Info:
+        """Whether this vCenter supports vSphere Namespaces and licenses them on any host."""
+        return self._read("GET", CAPABILITY_PATH, self.rest.api_get(CAPABILITY_PATH),
+                          HostsConfig.Info.get_binding_type(), "a HostsConfig.Info")
+
+    def cluster_compatibility(self) -> list[ClusterCompatibility.Summary]:
+        """Each cluster's compatibility with a Supervisor on vSphere networking, with vCenter's reasons."""
+        params = {"network_provider": VSPHERE_NETWORK}
+        return self._read("GET", CLUSTER_COMPATIBILITY_PATH, self.rest.api_get(CLUSTER_COMPATIBILITY_PATH, params),
+                          ListType(ClusterCompatibility.Summary.get_binding_type()),
+                          "a list of ClusterCompatibility.Summary")
+
+    def switch_compatibility(self, cluster: str) -> list[DistributedSwitchCompatibility.Summary]:
+        """Each distributed switch of ``cluster``, judged for a Supervisor on vSphere networking."""
+        params = {"cluster": cluster, "network_provider": VSPHERE_NETWORK}
+        return self._read("GET", SWITCH_COMPATIBILITY_PATH, self.rest.api_get(SWITCH_COMPATIBILITY_PATH, params),
+                          ListType(DistributedSwitchCompatibility.Summary.get_binding_type()),
+                          "a list of DistributedSwitchCompatibility.Summary")
 
     def wait_until_running(self, cluster: str, *, timeout: float, poll: float = 5.0,
                            error_grace: Optional[float] = None, what_to_check: Callable[[list[str]], str] = lambda m: "",

@@ -2,10 +2,17 @@
 
 A request's ``vmware-api-session-id`` is good when the simulator's own vAPI session service knows
 it (``POST /rest/com/vmware/cis/session?~action=get``; this govmomi serves sessions only under
-``/rest``, not ``/api/session``). Clusters and VMs come over SOAP with the simulator's
-credentials. An appliance is the VM whose property values (the simulator keeps them in the VM's
-``extraConfig``, the last value of each key) say ``network.management_ip`` is the load
+``/rest``, not ``/api/session``). Clusters, hosts, switches, licences and VMs come over SOAP with
+the simulator's credentials. An appliance is the VM whose property values (the simulator keeps them
+in the VM's ``extraConfig``, the last value of each key) say ``network.management_ip`` is the load
 balancer's address; ``loadbalance.service_ip_range`` is what it was deployed to serve.
+
+A host's licence, as this stand-in decides it (its choice: the simulator has no licence that names
+Workload Management): the host is licensed while the licence vCenter reports assigned to it
+(``LicenseAssignmentManager.QueryAssignedLicenses`` with the host's id) is one the
+``LicenseManager`` still holds (its ``licenses``). The simulator assigns its evaluation licence to
+every host and holds it until ``LicenseManager.RemoveLicense`` removes it (``AddLicense`` with the
+same key brings it back); vSphere's evaluation mode has every feature, Workload Management among them.
 """
 
 from __future__ import annotations
@@ -27,7 +34,7 @@ from ..extra_config import extra_config_values
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Appliance", "SimulatorInventory", "SESSION_HEADER"]
+__all__ = ["Appliance", "Host", "Cluster", "Switch", "SimulatorInventory", "SESSION_HEADER"]
 
 SESSION_HEADER = "vmware-api-session-id"
 SESSION_CHECK = "/rest/com/vmware/cis/session?~action=get"
@@ -42,6 +49,48 @@ class Appliance:
     management_ip: str
     service_ranges: tuple[ipaddress.IPv4Network, ...]
     service_ip_range: str  # the property's value, as it was sent
+
+
+@dataclass(frozen=True)
+class Host:
+    """A host as the simulator holds it: its product (``summary.config.product``) and licence."""
+
+    moid: str
+    name: str
+    version: str  # e.g. 7.0.3
+    build: str
+    licensed: bool
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """A cluster's DRS and vSphere HA (``configurationEx``) and its hosts."""
+
+    moid: str
+    name: str
+    datacenter: str  # the datacenter's managed object id
+    drs_enabled: bool
+    drs_behavior: str  # defaultVmBehavior: fullyAutomated, partiallyAutomated, manual; "" when unset
+    ha_enabled: bool
+    hosts: tuple[Host, ...]
+
+
+@dataclass(frozen=True)
+class Switch:
+    """A distributed switch: its version (``summary.productInfo.version``), member hosts and port groups."""
+
+    moid: str
+    name: str
+    datacenter: str
+    version: str
+    members: frozenset[str]  # the hosts' managed object ids
+    portgroups: tuple[str, ...]  # its port groups' managed object ids, the uplink port groups left out
+
+
+def _datacenter(entity) -> str:
+    while entity is not None and not isinstance(entity, vim.Datacenter):
+        entity = entity.parent
+    return entity._moId if entity is not None else ""
 
 
 class SimulatorInventory:
@@ -71,24 +120,67 @@ class SimulatorInventory:
             return False
         return answer.status_code == 200
 
-    def _objects(self, kind) -> list:
+    def _read(self, read):
+        """``read(content)`` on the simulator's service content, under the lock, logged in."""
         with self._lock:
             for attempt in (1, 2):  # a dropped SOAP session (a loaded machine): log in once more
                 try:
                     if self._si is None:
                         self._si = SmartConnect(host=self.host, port=self.port, user=self.username,
                                                 pwd=self._password, sslContext=self._context)
-                    content = self._si.content
-                    view = content.viewManager.CreateContainerView(content.rootFolder, [kind], True)
-                    try:
-                        return list(view.view)
-                    finally:
-                        view.Destroy()
+                    return read(self._si.content)
                 except (vim.fault.NotAuthenticated, ConnectionError, OSError):
                     self._si = None
                     if attempt == 2:
                         raise
-        return []
+        return None
+
+    def _objects(self, kind) -> list:
+        def listed(content) -> list:
+            view = content.viewManager.CreateContainerView(content.rootFolder, [kind], True)
+            try:
+                return list(view.view)
+            finally:
+                view.Destroy()
+        return self._read(listed)
+
+    def compute(self) -> tuple[list[Cluster], list[Switch]]:
+        """Every cluster (its DRS, HA, hosts, their products and licences) and every distributed switch."""
+        def read(content) -> tuple[list[Cluster], list[Switch]]:
+            view = content.viewManager.CreateContainerView(content.rootFolder, [vim.ClusterComputeResource,
+                                                                                vim.DistributedVirtualSwitch], True)
+            try:
+                objects = list(view.view)
+            finally:
+                view.Destroy()
+            licences = content.licenseManager
+            held = {licence.licenseKey for licence in licences.licenses or ()}
+            assignments = licences.licenseAssignmentManager
+
+            def host(h) -> Host:
+                product = h.summary.config.product
+                assigned = {a.assignedLicense.licenseKey for a in assignments.QueryAssignedLicenses(entityId=h._moId)
+                            if a.assignedLicense is not None}
+                return Host(h._moId, h.name, product.version or "", product.build or "", bool(assigned & held))
+
+            clusters, switches = [], []
+            for obj in objects:
+                if isinstance(obj, vim.ClusterComputeResource):
+                    config = obj.configurationEx
+                    clusters.append(Cluster(obj._moId, obj.name, _datacenter(obj.parent),
+                                            bool(config.drsConfig.enabled), config.drsConfig.defaultVmBehavior or "",
+                                            bool(config.dasConfig.enabled), tuple(host(h) for h in obj.host or ())))
+                else:
+                    summary = obj.summary
+                    product = summary.productInfo
+                    uplinks = {pg._moId for pg in obj.config.uplinkPortgroup or ()}
+                    switches.append(Switch(obj._moId, obj.name, _datacenter(obj.parent),
+                                           (product.version if product is not None else "") or "",
+                                           frozenset(h._moId for h in summary.hostMember or ()),
+                                           tuple(pg._moId for pg in obj.portgroup or ()
+                                                 if pg._moId not in uplinks and not pg.config.uplink)))
+            return clusters, switches
+        return self._read(read)
 
     def clusters(self) -> dict[str, str]:
         """Each cluster's managed object id and name. (vCenter's ids read ``domain-c8``; this

@@ -6,12 +6,17 @@ this server listens on 127.0.0.1 with the simulator's certificate. Each answer c
 ``X-Simulated-By`` naming it a tkgs-runbook stand-in. Served:
 
 * ``GET .../clusters``: a ``Clusters.Summary`` per cluster with a Supervisor;
-* ``GET .../clusters/{cluster}``: its ``Clusters.Info`` (NOT_FOUND without one);
+* ``GET .../clusters/{cluster}``: its ``Clusters.Info`` (without one, NOT_FOUND or UNSUPPORTED, as
+  :attr:`.settings.StandInSettings.no_supervisor_error` says);
+* ``GET .../capability``, ``GET .../cluster-compatibility`` (filters ``compatible``,
+  ``network_provider``) and ``GET .../distributed-switch-compatibility?cluster=...``: judged from
+  what the simulator holds, its clusters' DRS and HA, hosts, switches and licences (:mod:`.compatibility`);
 * ``POST .../clusters/{cluster}?action=enable``: the body decoded by VMware's types (:mod:`.spec`)
   and judged (:func:`.supervisor.judge`); refused with 400 and every problem, nothing stored; the
-  cluster must be one of the simulator's (``domain-c...``); accepted with 204, then configured
-  as :class:`.supervisor.Supervisor` plays it (given the lab: its control plane and load-balancer
-  controller too, :mod:`.control_plane`);
+  cluster must be one of the simulator's (``domain-c...``) and able to take a Supervisor (else
+  UNSUPPORTED, or UNABLE_TO_ALLOCATE_RESOURCE when unlicensed, with each reason); accepted with
+  204, then configured as :class:`.supervisor.Supervisor` plays it (given the lab: its control
+  plane and load-balancer controller too, :mod:`.control_plane`);
 * ``POST .../clusters/{cluster}?action=disable``: REMOVING, then gone.
 
 A request needs a session of the simulator's (``vmware-api-session-id``), else 401
@@ -35,12 +40,14 @@ from pathlib import Path
 from typing import Any, Optional
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from com.vmware.vcenter.namespace_management_client import Clusters
+from com.vmware.vcenter.namespace_management_client import (ClusterCompatibility, Clusters,
+                                                             DistributedSwitchCompatibility, HostsConfig)
 from vmware.vapi.bindings.converter import RestConverter, TypeConverter
 from vmware.vapi.bindings.type import ListType
 from vmware.vapi.data.serializers.cleanjson import DataValueConverter
 from vmware.vapi.rest.lib import vapi_to_http_error_map
 
+from .compatibility import capability, cluster_summary, enable_refusal, switch_summaries
 from .inventory import SESSION_HEADER, SimulatorInventory
 from .settings import StandInSettings
 from .spec import SpecRejected, decode_enable_spec
@@ -218,8 +225,42 @@ class NamespaceManagementStandIn:
     def get_cluster(self, cluster: str) -> str:
         supervisor = self.supervisor(cluster)
         if supervisor is None:
-            raise self._not_enabled(cluster)
+            raise self._not_enabled(cluster, self.settings.no_supervisor_error)
         return _to_json(supervisor.info(), Clusters.Info.get_binding_type())
+
+    def capability(self) -> str:
+        clusters, _ = self._inventory.compute()
+        return _to_json(capability(clusters), HostsConfig.Info.get_binding_type())
+
+    def cluster_compatibility(self, query: dict[str, list[str]]) -> str:
+        provider, compatible = _provider(query), _flag(query, "compatible")
+        clusters, switches = self._inventory.compute()
+        summaries = [cluster_summary(c, switches, provider) for c in clusters]
+        if compatible:
+            summaries = [s for s in summaries if s.compatible]
+        return _to_json(summaries, _list_of(ClusterCompatibility.Summary))
+
+    def switch_compatibility(self, query: dict[str, list[str]]) -> str:
+        provider, compatible = _provider(query), _flag(query, "compatible")
+        wanted = (query.get("cluster") or [""])[0]
+        if not wanted:
+            raise _error("INVALID_ARGUMENT", "tkgs.stand_in.query.cluster",
+                         "The query parameter cluster (a cluster's identifier) is required.")
+        clusters, switches = self._inventory.compute()
+        cluster = self._cluster_of(wanted, clusters)
+        summaries = switch_summaries(cluster, switches, provider)
+        if compatible is not None:
+            summaries = [s for s in summaries if s.compatible == compatible]
+        return _to_json(summaries, _list_of(DistributedSwitchCompatibility.Summary))
+
+    def _cluster_of(self, moid: str, clusters):
+        for found in clusters:
+            if found.moid == moid:
+                return found
+        known = ", ".join(f"{c.moid} ({c.name})" for c in clusters) or "none"
+        raise _error("NOT_FOUND", "tkgs.stand_in.cluster.not_found",
+                     f"Cluster {moid} does not exist in this vCenter; its clusters, by managed object id: {known}.",
+                     moid)
 
     def enable(self, cluster: str, body: bytes) -> None:
         try:
@@ -228,6 +269,11 @@ class NamespaceManagementStandIn:
             raise _ApiError(rejected.error_type, [(r.message.id, r.sentence, [str(a) for a in r.message.args])
                                                   for r in rejected.refusals]) from None
         name = self._cluster_name(cluster)
+        clusters, switches = self._inventory.compute()
+        refused = enable_refusal(self._cluster_of(cluster, clusters), switches)
+        if refused is not None:
+            error_type, reasons = refused
+            raise _ApiError(error_type, [(r.id, r.sentence, list(r.args)) for r in reasons])
         problems = judge(spec)
         if problems:
             raise _ApiError("INVALID_ARGUMENT", [("tkgs.stand_in.enable.invalid", p, []) for p in problems])
@@ -269,14 +315,34 @@ class NamespaceManagementStandIn:
                          f"{known}.", cluster)
         return clusters[cluster]
 
-    def _not_enabled(self, cluster: str) -> _ApiError:
+    def _not_enabled(self, cluster: str, error_type: str = "NOT_FOUND") -> _ApiError:
         self._cluster_name(cluster)
-        return _error("NOT_FOUND", "tkgs.stand_in.cluster.not_enabled",
+        return _error(error_type, "tkgs.stand_in.cluster.not_enabled",
                       f"Cluster {cluster} has no Supervisor (Workload Management is not enabled on it).", cluster)
 
 
 def _list_of(struct_class) -> ListType:
     return ListType(struct_class.get_binding_type())
+
+
+def _provider(query: dict[str, list[str]]):
+    """The filter's network_provider (unset: NSXT_CONTAINER_PLUGIN, as the bindings document it)."""
+    given = (query.get("network_provider") or [""])[0]
+    if not given:
+        return Clusters.NetworkProvider.NSXT_CONTAINER_PLUGIN
+    for known in Clusters.NetworkProvider.get_values():
+        if known == given:
+            return known
+    raise _error("INVALID_ARGUMENT", "tkgs.stand_in.query.network_provider",
+                 f"network_provider is {given!r}; it takes one of "
+                 f"{', '.join(str(v) for v in Clusters.NetworkProvider.get_values())}.")
+
+
+def _flag(query: dict[str, list[str]], name: str) -> Optional[bool]:
+    given = (query.get(name) or [""])[0].lower()
+    if given in ("", "true", "false"):
+        return None if not given else given == "true"
+    raise _error("INVALID_ARGUMENT", f"tkgs.stand_in.query.{name}", f"{name} is {given!r}; it takes true or false.")
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -341,8 +407,15 @@ class _Handler(BaseHTTPRequestHandler):
         action = (parse_qs(parts.query).get("action") or [""])[0]
         rest = parts.path[len(PREFIX):] if parts.path.startswith(PREFIX) else None
         segments = [unquote(s) for s in rest.strip("/").split("/")] if rest is not None else []
+        query = parse_qs(parts.query)
         if segments == ["clusters"] and method == "GET" and not action:
             return self.owner.list_clusters()
+        if len(segments) == 1 and method == "GET" and not action:
+            read = {"capability": lambda: self.owner.capability(),
+                    "cluster-compatibility": lambda: self.owner.cluster_compatibility(query),
+                    "distributed-switch-compatibility": lambda: self.owner.switch_compatibility(query)}.get(segments[0])
+            if read is not None:
+                return read()
         if len(segments) == 2 and segments[0] == "clusters" and segments[1]:
             cluster = segments[1]
             if method == "GET" and not action:
@@ -356,7 +429,7 @@ class _Handler(BaseHTTPRequestHandler):
         what = f"{method} {parts.path}" + (f"?action={action}" if action else "")
         raise _error("OPERATION_NOT_FOUND", "tkgs.stand_in.operation.not_found",
                      f"{what} is not an operation this stand-in plays (it plays list, get, enable and disable "
-                     f"of namespace-management clusters).")
+                     f"of namespace-management clusters, and reads their capability and compatibility).")
 
     def _send(self, status: int, text: Optional[str]) -> None:
         data = text.encode("utf-8") if text is not None else b""

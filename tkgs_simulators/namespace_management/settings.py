@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
+from typing import Literal, Optional
 
 __all__ = ["StandInSettings"]
 
@@ -18,10 +18,15 @@ class StandInSettings:
     (the appliance simulator's lab), None for the simulator's own. Given a lab, the stand-in also
     plays the Supervisor's control plane on its workload bridge and the load-balancer controller
     that programs the appliance, which reconciles every ``reconcile_seconds`` and has HAProxy check
-    each control-plane server every ``health_check_interval_ms`` (None: HAProxy's 2 s)."""
+    each control-plane server every ``health_check_interval_ms`` (None: HAProxy's 2 s).
+
+    ``no_supervisor_error``: how a read of a cluster without a Supervisor is answered: NOT_FOUND
+    (HTTP 404), as 7.0 builds are seen to answer, or UNSUPPORTED (HTTP 400), as VMware's bindings
+    document ``Clusters.get`` ("if the specified cluster does not have vSphere Namespaces enabled")."""
 
     config_seconds: float = 3.0
     load_balancer_timeout: float = 5.0
     load_balancer_netns: Optional[str] = None
     reconcile_seconds: float = 1.0
     health_check_interval_ms: Optional[int] = None
+    no_supervisor_error: Literal["NOT_FOUND", "UNSUPPORTED"] = "NOT_FOUND"

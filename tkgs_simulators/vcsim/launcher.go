@@ -6,9 +6,14 @@
 // reverse-proxied to that HTTPS address: tkgs-runbook's Workload Management stand-in, run by the
 // Python process that owns this simulator (govmomi's own handlers there answer enable with an
 // empty 200 and store nothing). The upstream must present the -cert certificate.
+//
+// The inventory is a vSphere 7.0 U3 one: vCenter reports 7.0.3 and the model's hosts ESXi 7.0.3 (a host
+// added later through AddHost_Task is govmomi's template, ESXi 6.5.0). ReconfigureComputeResource_Task
+// sets a cluster's DRS and vSphere HA as vCenter does (clusterConfigApplied).
 package main
 
 import (
+	"bytes"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
@@ -17,14 +22,18 @@ import (
 	"io"
 	"log"
 	"net/http"
+	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
 	"os"
 	"os/signal"
+	"regexp"
 	"strings"
 	"syscall"
 
 	"github.com/vmware/govmomi/simulator"
+	"github.com/vmware/govmomi/vim25"
+	"github.com/vmware/govmomi/vim25/types"
 
 	// Registered through init(): REST (vAPI) and storage policies. Not vapi/namespace/simulator:
 	// its handlers would take /api/vcenter/namespace-management/clusters from the stand-in.
@@ -77,6 +86,88 @@ func emptyBodyAsNoInput(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// taskReturned is the task a SOAP call's answer names (<returnval type="Task">task-12</returnval>).
+var taskReturned = regexp.MustCompile(`<returnval type="Task">([^<]+)</returnval>`)
+
+// clusterConfigApplied sets a cluster's DRS (enabled, defaultVmBehavior) and vSphere HA (enabled) from a
+// ReconfigureComputeResource_Task's ClusterConfigSpecEx once the simulator's task for it succeeded, as
+// vCenter does: this govmomi's simulator applies only the spec's rules, groups and per-VM overrides, so
+// neither could be set through its API. The call is the simulator's own (its session check, its task);
+// this only adds what it leaves out.
+func clusterConfigApplied(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost || r.URL.Path != vim25.Path {
+			next.ServeHTTP(w, r)
+			return
+		}
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		if !bytes.Contains(body, []byte("ReconfigureComputeResource_Task")) {
+			next.ServeHTTP(w, r)
+			return
+		}
+		answer := httptest.NewRecorder()
+		next.ServeHTTP(answer, r)
+		if answer.Code == http.StatusOK {
+			applyClusterConfig(body, answer.Body.Bytes())
+		}
+		for name, values := range answer.Header() {
+			w.Header()[name] = values
+		}
+		w.WriteHeader(answer.Code)
+		_, _ = w.Write(answer.Body.Bytes())
+	})
+}
+
+func applyClusterConfig(request, answer []byte) {
+	method, err := simulator.UnmarshalBody(types.TypeFunc(), request)
+	if err != nil {
+		return
+	}
+	call, ok := method.Body.(*types.ReconfigureComputeResource_Task)
+	if !ok {
+		return
+	}
+	spec, ok := call.Spec.(*types.ClusterConfigSpecEx)
+	cluster, isCluster := simulator.Map.Get(method.This).(*simulator.ClusterComputeResource)
+	found := taskReturned.FindSubmatch(answer)
+	if !ok || !isCluster || found == nil {
+		return
+	}
+	task, _ := simulator.Map.Get(types.ManagedObjectReference{Type: "Task", Value: string(found[1])}).(*simulator.Task)
+	if task == nil || task.Info.State != types.TaskInfoStateSuccess {
+		return
+	}
+	simulator.Map.WithLock(cluster, func() {
+		config := cluster.ConfigurationEx.(*types.ClusterConfigInfoEx)
+		if drs := spec.DrsConfig; drs != nil {
+			if drs.Enabled != nil {
+				config.DrsConfig.Enabled = drs.Enabled
+			}
+			if drs.DefaultVmBehavior != "" {
+				config.DrsConfig.DefaultVmBehavior = drs.DefaultVmBehavior
+			}
+		}
+		if das := spec.DasConfig; das != nil && das.Enabled != nil {
+			config.DasConfig.Enabled = das.Enabled
+		}
+	})
+}
+
+// esxi703 is what the model's hosts report: ESXi 7.0 U3, beside the vCenter 7.0.3 below.
+func esxi703(product types.AboutInfo) types.AboutInfo {
+	product.Version = "7.0.3"
+	product.Build = "21930508"
+	product.FullName = "VMware ESXi 7.0.3 build-21930508"
+	product.ApiVersion = "7.0.3.0"
+	product.LicenseProductVersion = "7.0"
+	return product
 }
 
 func main() {
@@ -132,6 +223,12 @@ func main() {
 		log.Fatalf("creating inventory: %v", err)
 	}
 	defer m.Remove()
+	// Each host's config is its own copy; its summary's product points at govmomi's template (6.5.0).
+	for _, entity := range simulator.Map.All("HostSystem") {
+		host := entity.(*simulator.HostSystem)
+		host.Config.Product = esxi703(host.Config.Product)
+		host.Summary.Config.Product = &host.Config.Product
+	}
 
 	// Credentials in the listen URL make SOAP Login check them; without, any login passes.
 	m.Service.Listen = &url.URL{Host: *listen, User: url.UserPassword(*username, *password)}
@@ -139,7 +236,7 @@ func main() {
 	m.Service.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
 	s := m.Service.NewServer()
 	defer s.Close()
-	s.Config.Handler = emptyBodyAsNoInput(s.Config.Handler)
+	s.Config.Handler = clusterConfigApplied(emptyBodyAsNoInput(s.Config.Handler))
 
 	ready := url.URL{Scheme: s.URL.Scheme, Host: s.URL.Host, Path: s.URL.Path} // no credentials
 	fmt.Printf("VCSIM_READY %s\n", ready.String())
