@@ -66,9 +66,10 @@ class EnableLab:
                 else:
                     os.environ[name] = value
 
-    def stage(self, folder: Path, *, apply: bool = True, env: dict | None = None, site_file: Path | None = None):
+    def stage(self, folder: Path, *, apply: bool = True, env: dict | None = None, site_file: Path | None = None,
+              shown=lambda plan: None):
         """The stage as its notebook runs it, in this process (from the lab): the plan it showed and
-        the error it stopped with (None when it passed)."""
+        the error it stopped with (None when it passed). ``shown(plan)`` runs while the person reads the plan."""
         from tkgs_lib.stages import enable
         from tkgs_lib.stages.flow import StageRun
 
@@ -80,6 +81,7 @@ class EnableLab:
                 facts = run.read()
                 enable.request_table(run, facts)
                 plan = run.plan(facts)
+                shown(plan)
                 try:
                     run.carry_out(plan, apply)
                     enable.conclude(run, enable.check_supervisor(run))
@@ -454,3 +456,50 @@ def test_a_wait_whose_reads_go_unanswered_after_vcenter_accepted_the_enable(lab,
     assert f"Changed: create Supervisor on cluster DC0_C0 ({enabling.cluster})." in sentence
     assert "Nothing was changed" not in sentence and "check vcenter.server" not in sentence
     assert recorded["status"] == "CONFIGURING", recorded  # what vCenter last said, not "not enabled"
+
+
+def test_a_wait_that_times_out_says_so_and_a_rerun_with_apply_sends_nothing_and_waits_on(lab, tmp_path, capsys):
+    """A real enable outlasts a short wait: the timeout says how long it waited, what vCenter said last, and
+    that a rerun picks the wait up; the rerun's plan row waits (a dry run says apply would), and with apply
+    it waits on to RUNNING, sending nothing: the stand-in accepted no second enable, the ledger gained nothing."""
+    from tkgs_lib.errors import SupervisorStillConfiguring
+
+    enabling, seen = lab
+    folder = enabling.run_folder(tmp_path)
+    data = yaml.safe_load(enabling.site_file.read_text())
+    data["workload_management"].update(timeout=1, error_grace=1)
+    impatient = enabling.site_file.with_name("impatient.yaml")  # beside it: its relative paths hold
+    impatient.write_text(yaml.safe_dump(data))
+    enabling.vcsim.inject_enable_stall()
+    _, error = enabling.stage(folder, site_file=impatient)
+    text = one_sentence(error)
+    assert isinstance(error, SupervisorStillConfiguring), text
+    assert f"Workload Management on cluster {enabling.cluster} is still CONFIGURING, Kubernetes WARNING after " \
+           f"waiting " in text and " s (workload_management.timeout is 1)" in text, text
+    assert "vCenter goes on configuring it by itself, with the values it was sent: a rerun with apply sends nothing " \
+           "and waits on for it" in text, text
+    assert f"Changed: create Supervisor on cluster DC0_C0 ({enabling.cluster})." in text
+    assert "disable Workload Management" not in text  # no way out is needed from a Supervisor still on its way
+    assert len(enabling.vcsim.enable_requests) == seen + 1
+    ledger = (folder / "effects.jsonl").read_text()
+
+    plan, error = enabling.stage(folder, apply=False)
+    assert error is None, error
+    [step] = plan.steps
+    assert step.action == "wait" and step.found.startswith("CONFIGURING, Kubernetes WARNING"), step
+    assert step.why == ("vCenter is still configuring it, with the site's values (an enable sent before): a run with "
+                        "apply sends nothing and waits for it to run, up to workload_management.timeout (60 s).")
+    assert list(pd.read_csv(folder / "enable-plan.csv")["action"]) == ["wait"]
+
+    capsys.readouterr()
+    plan, error = enabling.stage(folder, shown=lambda plan: enabling.vcsim.release_enable_stall(enabling.cluster))
+    assert error is None, error
+    assert [s.action for s in plan.steps] == ["wait"]
+    assert "from an enable sent before; nothing is sent, waiting up to 60 s for RUNNING." in capsys.readouterr().out
+    assert enabling.info().config_status == "RUNNING"
+    assert len(enabling.vcsim.enable_requests) == seen + 1  # nothing sent
+    assert (folder / "effects.jsonl").read_text() == ledger  # the wait row entered nothing on the ledger
+    assert set(pd.read_csv(folder / "enable-after-apply.csv")["action"]) == {"ok"}
+    assert json.loads((folder / "provided.json").read_text())["supervisor"]["status"] == "RUNNING"
+    checks = pd.read_csv(folder / "supervisor-checks.csv", keep_default_na=False)
+    assert set(checks["status"]) == {"ok"}, checks.to_string()

@@ -115,9 +115,9 @@ BROKEN = {
                                             f"{WM}.workload_network_name", ("network-1",)),
     "a load balancer id that is no DNS label": ({f"{WM}.load_balancer_id": "--"}, f"{WM}.load_balancer_id",
                                                 ("haproxy",)),
-    "a timeout out of range": ({f"{WM}.timeout": 0}, f"{WM}.timeout", ("1800",)),
-    "a timeout out of range below the grace": ({f"{WM}.timeout": 999999, f"{WM}.error_grace": 5000},
-                                               f"{WM}.timeout", ("5000",)),
+    "a timeout out of range": ({f"{WM}.timeout": 0}, f"{WM}.timeout", ("7200",)),
+    "a timeout out of range below the grace": ({f"{WM}.timeout": 999999, f"{WM}.error_grace": 9000},
+                                               f"{WM}.timeout", ("9000",)),
     "an error grace past the timeout": ({f"{WM}.timeout": 100, f"{WM}.error_grace": 500}, f"{WM}.error_grace",
                                         ("100",)),
     # the site rules (rules.py)

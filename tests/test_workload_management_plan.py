@@ -56,7 +56,7 @@ def test_the_articles_site_with_the_block_has_no_error_and_no_new_warning():
 
 def test_the_articles_site_resolves_to_what_an_enable_request_takes():
     s, _ = planned()
-    assert (s.cluster, s.size, s.load_balancer_id, s.timeout) == ("Cluster", "tiny", "haproxy", 1800)
+    assert (s.cluster, s.size, s.load_balancer_id, s.timeout) == ("Cluster", "tiny", "haproxy", 7200)
     assert (str(s.services_cidr.network), s.services_cidr.prefixlen) == ("10.96.0.0", 23)
     m = s.management
     assert (m.start, m.count, m.subnet_mask, m.gateway) == (IPAddress("10.64.2.20"), SUPERVISOR_ADDRESSES,
@@ -379,10 +379,10 @@ def test_timeout_out_of_range(timeout):
     assert at(findings_for({f"{WM}.timeout": timeout}), f"{WM}.timeout")
 
 
-@pytest.mark.parametrize("grace", [-1, 1801])
+@pytest.mark.parametrize("grace", [-1, 7201])
 def test_an_error_grace_beyond_the_timeout_is_refused(grace):
     (f,) = at(findings_for({f"{WM}.error_grace": grace}), f"{WM}.error_grace")
-    assert "from 0 to the timeout (1,800)" in f.message
+    assert "from 0 to the timeout (7,200)" in f.message
 
 
 def test_the_block_is_read_as_strictly_as_the_rest():

@@ -203,10 +203,15 @@ class WorkloadManagement:
     virtual_ip_ranges: Optional[list[str]] = doc(
         "Virtual-server addresses (first-last or CIDR), within haproxy.load_balancer_ranges; null: those ranges "
         "less each network's network and broadcast addresses.", None)
-    timeout: int = doc("Seconds to wait after enabling for the Supervisor to report RUNNING.", 1800)
+    # A real enable takes 20 to 40 minutes or more: VMware's own Ansible module waits up to 7200 s, and
+    # vCenter reports ERRORs that pass for many minutes (William Lam's notes: expect them for about 25).
+    timeout: int = doc(
+        "Seconds to wait after enabling for the Supervisor to report RUNNING (a real enable takes 20 to 40 minutes "
+        "or more; VMware's own tooling waits 2 hours). A wait that times out sends nothing more: a rerun with apply "
+        "waits on.", 7200)
     error_grace: int = doc(
-        "Seconds vCenter may report ERROR while the Supervisor retries (it does, while its VMs deploy), or not answer "
-        "at all, before the wait gives up with vCenter's messages; at most timeout.", 300)
+        "Seconds vCenter may report ERROR while the Supervisor retries (it does, for many minutes, while its VMs "
+        "deploy), or not answer at all, before the wait gives up with vCenter's messages; at most timeout.", 1500)
 
 
 @dataclass

@@ -50,7 +50,7 @@ __all__ = ["SUPERVISOR_ADDRESSES", "AddressCount", "SupervisorAddresses", "Super
 SUPERVISOR_ADDRESSES = 5  # a floating address and the three control plane VMs', plus one for upgrades
 BLOCK = "workload_management"
 MAX_TIMEOUT = 86400  # a day: past it the number is a typo, not a wait
-USUAL_TIMEOUT, USUAL_GRACE = 1800, 300  # seconds: what a fix offers for timeout and error_grace
+USUAL_TIMEOUT, USUAL_GRACE = 7200, 1500  # seconds: what a fix offers for timeout and error_grace (the defaults)
 SHOWN = 3  # collisions or blocks a finding names before it counts the rest
 DEFAULT_SERVICES = IPNetwork("10.96.0.0/23")  # vCenter's own suggestion
 SERVICES_SUGGESTIONS = ("10.96.0.0", "172.20.0.0", "172.16.0.0", "192.168.0.0")  # private, for a fix to name
@@ -343,10 +343,11 @@ class _Planner:
             return 0
         if not 1 <= seconds <= MAX_TIMEOUT:
             grace = self.site.workload_management.error_grace
-            # the usual half hour, or the error_grace it must not be shorter than
+            # the two hours VMware's own tooling waits, or the error_grace it must not be shorter than
             usual = max(USUAL_TIMEOUT, grace if isinstance(grace, int) and 0 <= grace <= MAX_TIMEOUT else 0)
             self.error("timeout", f"{seconds:,} seconds is out of range: from 1 to a day ({MAX_TIMEOUT}).",
-                       f"give the Supervisor the usual half hour or more, e.g. {usual}.", (str(usual),))
+                       f"give the Supervisor the two hours VMware's own tooling waits, or more, e.g. {usual}.",
+                       (str(usual),))
         return seconds
 
     def _error_grace(self, seconds: Optional[int], timeout: int) -> int:
@@ -355,7 +356,7 @@ class _Planner:
         if not 0 <= seconds <= max(timeout, 0):
             usual = min(USUAL_GRACE, max(timeout, 0))
             self.error("error_grace", f"{seconds:,} seconds is out of range: from 0 to the timeout ({timeout:,}).",
-                       f"let an ERROR pass for a few minutes while vCenter retries, e.g. {usual} (0: none may pass).",
+                       f"let an ERROR pass for many minutes while vCenter retries, e.g. {usual} (0: none may pass).",
                        (str(usual),))
         return seconds
 

@@ -9,8 +9,11 @@ vCenter), the appliance's Data Plane API address, user and CA (the deploy stage'
 environment variable, or a prompt, read only when the request is sent).
 
 Facts: the cluster, the ids, the CA and the cluster's namespace-management state. Plan: one row, the
-Supervisor (enable it; ok when it runs with the same values; a conflict naming each difference when
-it runs with others, or when it is configuring or in error, with vCenter's messages). The request
+Supervisor (enable it; ok when it runs with the same values; wait, sending nothing, while vCenter is
+still configuring it with the same values, as after a wait that timed out; a conflict naming each
+difference when it runs or is configured with others, or when it is in error or being removed, with
+vCenter's messages). A real enable takes 20 to 40 minutes or more, so the wait is as patient as
+VMware's own tooling (``workload_management.timeout``, ``error_grace``). The request
 is VMware's own ``Clusters.EnableSpec`` (:mod:`tkgs_lib.vsphere.namespace_management`); the table a
 person reads before applying is that spec, field by field in vCenter's wire names, each with where
 it came from. After apply: the Supervisor as vCenter reports it, and the Supervisor through the load
@@ -25,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from ..credentials import MASK
-from ..errors import RestError, SupervisorFailed, TkgsError, VerificationFailed
+from ..errors import RestError, SupervisorFailed, SupervisorStillConfiguring, TkgsError, VerificationFailed
 from ..findings import Finding
 from ..planning import Plan, Step
 from ..polling import wait_until
@@ -450,26 +453,33 @@ def plan(run, facts: EnableFacts) -> Plan:
                                                              found="not enabled")]))
     status = str(info.config_status)
     wanted = spec_fields(build_spec(run, facts, MASK))
-    if status == "RUNNING":
-        different = differences(wanted, info)
-        if not different:
-            if str(info.kubernetes_status) == "READY":
-                return result.extend(Plan(STAGE.title, [Step.ok(obj, desired, _found(info))]))
-            why = (f"it runs with the site's values, but Kubernetes is {info.kubernetes_status}: wait, and read the "
-                   f"Supervisor's messages in vCenter.")
-        else:
-            why = ("it is enabled with other values: " + "; ".join(different) + ". Nothing is changed on a running "
-                   "Supervisor: change the site to match, or disable Workload Management on the cluster and rerun "
-                   "with apply.")
-    elif status == "CONFIGURING":
-        why = (f"vCenter is still configuring it (enabled before, with {'the same' if not differences(wanted, info) else 'other'} "
-               f"values): wait and rerun. {what_to_check(_messages(info))}")
+    different = differences(wanted, info) if status in ("RUNNING", "CONFIGURING") else []
+    if status in ("RUNNING", "CONFIGURING") and not different:
+        if status == "RUNNING" and str(info.kubernetes_status) == "READY":
+            return result.extend(Plan(STAGE.title, [Step.ok(obj, desired, _found(info))]))
+        # vCenter is still at the enable an earlier run (or person) sent with these very values.
+        return result.extend(Plan(STAGE.title, [Step.wait(obj, desired, _found(info),
+                                                           lambda: wait_for_supervisor(run, facts),
+                                                           waits_on(info, facts.settings.timeout))]))
+    if different:
+        doing = "enabled" if status == "RUNNING" else "being configured"
+        why = (f"it is {doing} with other values: " + "; ".join(different) + f". Nothing is changed on a Supervisor "
+               f"{doing}: change the site to match, or disable Workload Management on the cluster and rerun with "
+               f"apply once vCenter no longer lists it.")
     elif status == "ERROR":
         out = way_out(facts.cluster, _load_balancer_id(facts))
         why = f"it is in ERROR. {what_to_check(_messages(info))} vCenter keeps the values it was sent, so {out}."
     else:  # REMOVING
         why = "it is being removed (Workload Management was disabled): rerun once vCenter no longer lists it."
     return result.extend(Plan(STAGE.title, [Step.conflict(obj, desired, _found(info), why)]))
+
+
+def waits_on(info, timeout: int) -> str:
+    """The note of a plan row that waits: vCenter is still at an enable sent before with the site's values."""
+    state = ("still configuring it" if str(info.config_status) == "CONFIGURING" else
+             f"running it, and Kubernetes is {info.kubernetes_status}")
+    return (f"vCenter is {state}, with the site's values (an enable sent before): a run with apply sends nothing "
+            f"and waits for it to run, up to workload_management.timeout ({timeout:,} s).")
 
 
 def way_out(cluster: str, load_balancer: str) -> str:
@@ -504,18 +514,29 @@ def _messages(info) -> list[str]:
 # --- apply -----------------------------------------------------------------------------------------
 
 def enable(run, facts: EnableFacts):
-    """The enable call, then the wait (progress shown, vCenter's messages printed as they change)
-    until the Supervisor runs; an ERROR that passes within ``error_grace`` is reported, one that
-    lasts fails with vCenter's messages and what to check."""
+    """The enable call, then :func:`wait_for_supervisor`."""
     from ..credentials import plain
-    from ..vsphere.namespace_management import Unanswered
 
     hp, wm = run.site.haproxy, facts.settings
     password = run.secret(hp.dataplane_password_env, "the Data Plane API password", "haproxy.dataplane_password_env")
-    client = _client(run)
-    client.enable(facts.cluster, build_spec(run, facts, plain(password)))
+    _client(run).enable(facts.cluster, build_spec(run, facts, plain(password)))
     print(f"Asked vCenter to enable Workload Management on cluster {facts.cluster_name} ({facts.cluster}); waiting "
           f"up to {wm.timeout:,} s for RUNNING.", flush=True)
+    return wait_for_supervisor(run, facts, sent=True)
+
+
+def wait_for_supervisor(run, facts: EnableFacts, sent: bool = False):
+    """The wait (progress shown, vCenter's messages printed as they change) until the Supervisor runs:
+    after this run's enable call (``sent``), or for one vCenter is still configuring from an enable sent
+    before, which sends nothing. An ERROR that passes within ``error_grace`` is reported, one that lasts
+    fails with vCenter's messages and what to check; the timeout says a rerun waits on."""
+    from ..vsphere.namespace_management import Unanswered
+
+    wm = facts.settings
+    client = _client(run)
+    if not sent:
+        print(f"vCenter is still configuring the Supervisor on cluster {facts.cluster_name} ({facts.cluster}) from an "
+              f"enable sent before; nothing is sent, waiting up to {wm.timeout:,} s for RUNNING.", flush=True)
     last: list = [None]
 
     def said(info) -> None:
@@ -539,6 +560,8 @@ def enable(run, facts: EnableFacts):
                                          error_grace=wm.error_grace, what_to_check=what_to_check, on_poll=said,
                                          progress=f"waiting for the Supervisor on {facts.cluster_name}",
                                          show_progress=run.progress, passed_errors=passed)
+    except SupervisorStillConfiguring as exc:
+        raise exc.reworded(f"{exc.message} {RERUN_WAITS}") from None
     except SupervisorFailed as exc:
         raise exc.reworded(f"{exc.message} vCenter keeps the values it was sent, so "
                            f"{way_out(facts.cluster, wm.load_balancer_id)}") from None
@@ -547,12 +570,17 @@ def enable(run, facts: EnableFacts):
         seen = (f"the Supervisor {reported.config_status}, Kubernetes {reported.kubernetes_status}" if reported
                 else "no Supervisor yet")
         raise exc.reworded(f"{exc.message.rstrip('.')}, while waiting for the Supervisor, whose enable vCenter had "
-                           f"accepted; it last reported {seen}. Rerun without apply once vCenter answers, to see the "
-                           f"Supervisor as vCenter then reports it.") from None
+                           f"accepted{'' if sent else ' before this run'}; it last reported {seen}. Rerun without "
+                           f"apply once vCenter answers, to see the Supervisor as vCenter then reports it.") from None
     finally:
         for error in passed:
             print(f"  An ERROR passed while vCenter retried: {error}", flush=True)
     return info
+
+
+# A wait that timed out while vCenter was still at it: the plan of a rerun is a wait row, not a conflict.
+RERUN_WAITS = ("vCenter goes on configuring it by itself, with the values it was sent: a rerun with apply sends "
+               "nothing and waits on for it (a rerun without apply shows it as vCenter then reports it).")
 
 
 def run_poll_seconds(timeout: float) -> float:
@@ -596,6 +624,7 @@ class SupervisorChecked:
 
     rows: list = field(default_factory=list)  # Check rows
     note: str = ""
+    on_its_way: str = ""  # the Supervisor as vCenter reported it, when still configuring (its checks may not pass yet)
 
     def table(self) -> Table:
         from ..appliance.checks import checks_table
@@ -676,18 +705,26 @@ def check_supervisor(run, facts: Optional[EnableFacts] = None) -> SupervisorChec
     except _StillUnchecked as still:  # their rows say HAProxy has not checked them yet
         seen = still.facts
     rows = supervisor_checks(seen, run.network.load_balancer_lines)
-    checked = SupervisorChecked(rows)
+    info = facts.supervisor
+    coming = str(info.config_status) == "CONFIGURING" or (str(info.config_status) == "RUNNING" and
+                                                          str(info.kubernetes_status) != "READY")
+    checked = SupervisorChecked(rows, on_its_way=_found(info) if coming else "")
     checked.table().to_csv(target)
     return checked
 
 
 def conclude(run, checked: SupervisorChecked) -> Sentence:
-    """Raise VerificationFailed naming each failed check of the Supervisor, or one that could not run."""
+    """Raise VerificationFailed naming each failed check of the Supervisor, or one that could not run; of a
+    Supervisor still configuring (a dry run), say so instead."""
     if not checked.rows:
         return Sentence(checked.note)
     failed = [c for c in checked.rows if c.status in ("failed", "not checked")]
     if not failed:
         return Sentence(f"All {len(checked.rows)} checks of the Supervisor through the load balancer passed.")
+    if checked.on_its_way:  # only a dry run gets here with one (a run with apply waits until it runs)
+        return Sentence(f"The Supervisor is not running yet ({checked.on_its_way}): {len(failed)} of "
+                        f"{len(checked.rows)} checks through the load balancer do not pass yet (the table above says "
+                        f"why); a run with apply waits for it, sending nothing.")
     lines = "\n".join(f"  - {c.check}: {c.found}. {c.fix}" for c in failed)
     raise VerificationFailed(f"{len(failed)} of {len(checked.rows)} checks of the Supervisor through the load "
                              f"balancer failed or could not run:\n{lines}", failed)
