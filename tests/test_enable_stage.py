@@ -242,6 +242,8 @@ def test_notebook_06_by_papermill_enables_the_cluster(lab, tmp_path):
     shown = "".join(read["data"]["text/html"])
     assert f"DC0_C0 ({enabling.cluster})" in shown and "not enabled" in shown and "10.64.2.10:5556" in shown, shown
     assert "subscribed library" in shown and "SHA-256" in shown and "BEGIN CERTIFICATE" not in shown
+    assert ("10.64.2.20-10.64.2.24: free (no answer to ARP from the appliance&#x27;s management interface)" in shown
+            or "10.64.2.20-10.64.2.24: free (no answer to ARP from the appliance's management interface)" in shown), shown
     # The last word as text, not a quoted Python string.
     [said] = cells["enable.conclude(run, checked)"]["outputs"]
     assert "".join(said["data"]["text/markdown"]) == "All 8 checks of the Supervisor through the load balancer passed."
@@ -503,3 +505,49 @@ def test_a_wait_that_times_out_says_so_and_a_rerun_with_apply_sends_nothing_and_
     assert json.loads((folder / "provided.json").read_text())["supervisor"]["status"] == "RUNNING"
     checks = pd.read_csv(folder / "supervisor-checks.csv", keep_default_na=False)
     assert set(checks["status"]) == {"ok"}, checks.to_string()
+
+
+def test_a_management_address_already_in_use_stops_the_stage_naming_it_before_anything_is_sent(lab, tmp_path):
+    """One of the Supervisor's five management addresses answers on the management network (a real kernel
+    address on the lab's management bridge): asked from the appliance's management interface with an ARP
+    probe, the stage refuses, naming it and who answered, and sends nothing."""
+    from tkgs_lib.errors import ValidationFailed
+    from tkgs_simulators.appliance.netns import ip
+
+    enabling, seen = lab
+    folder = enabling.run_folder(tmp_path)
+    sim = enabling.lab.sim
+    ip("addr", "add", "10.64.2.22/23", "dev", "br-management", netns=sim.lab)
+    try:
+        mac = json.loads(ip("-j", "link", "show", "br-management", netns=sim.lab).stdout)[0]["address"]
+        plan, error = enabling.stage(folder)
+    finally:
+        ip("addr", "del", "10.64.2.22/23", "dev", "br-management", netns=sim.lab)
+    assert isinstance(error, ValidationFailed), error
+    [finding] = [f for f in plan.findings if f.is_error]
+    assert finding.path == "workload_management.supervisor_start"
+    assert finding.message == (f"the Supervisor's management addresses 10.64.2.20-10.64.2.24 are not free: 10.64.2.22 "
+                               f"answered ARP from {mac}, asked from the appliance's management interface. A "
+                               f"Supervisor given an address in use stays CONFIGURING."), finding.message
+    assert plan.steps == [] and request_csv(folder) == {}
+    assert len(enabling.vcsim.enable_requests) == seen and enabling.info() is None  # nothing was sent
+    ledger = folder / "effects.jsonl"  # the probe is a read: the ledger holds nothing of this stage
+    assert not ledger.exists() or '"stage": "enable"' not in ledger.read_text()
+
+
+def test_the_workloads_dns_servers_may_differ_from_the_control_planes_and_the_request_says_where_each_came_from(
+        lab, tmp_path):
+    enabling, seen = lab
+    folder = enabling.run_folder(tmp_path)
+    data = yaml.safe_load(enabling.site_file.read_text())
+    data["workload_management"]["workload_dns_servers"] = ["10.64.8.1"]
+    site_file = enabling.site_file.with_name("workload-dns.yaml")  # beside it: its relative paths hold
+    site_file.write_text(yaml.safe_dump(data))
+    _, error = enabling.stage(folder, site_file=site_file)
+    assert error is None, error
+    [accepted] = enabling.vcsim.enable_requests[seen:]
+    assert (accepted.spec.master_dns, accepted.spec.worker_dns) == (["10.64.2.1"], ["10.64.8.1"])
+    rows = pd.read_csv(folder / "enable-request.csv", keep_default_na=False, dtype=str).set_index("field")
+    assert dict(rows.loc["master_DNS"]) == {"value": "10.64.2.1", "from": "workload_management.dns_servers"}
+    assert dict(rows.loc["worker_DNS"]) == {"value": "10.64.8.1", "from": "workload_management.workload_dns_servers"}
+

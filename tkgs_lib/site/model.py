@@ -188,11 +188,16 @@ class WorkloadManagement:
     supervisor_start: str = doc(
         "The first of the Supervisor's 5 consecutive addresses on the management network, clear of its gateway, "
         "the appliance and every range.", example="10.64.2.20")
-    dns_servers: list[str] = doc("DNS servers (IPv4 addresses) of the Supervisor's control plane and workers.",
-                                 example="[10.64.2.1]")
+    dns_servers: list[str] = doc("DNS servers (IPv4 addresses) of the Supervisor's control plane (the API's "
+                                 "master_DNS), on the management network.", example="[10.64.2.1]")
+    workload_dns_servers: Optional[list[str]] = doc(
+        "DNS servers (IPv4 addresses) of the Supervisor's workloads (the API's worker_DNS), reached from the "
+        "workload network; null: dns_servers (write others when the workload network cannot reach those).", None,
+        example="[10.64.8.1]")
     dns_search_domains: list[str] = doc("DNS search domains of the Supervisor's control plane, e.g. test.corp.", [])
     ntp_servers: list[str] = doc(
-        "NTP servers (addresses or host names) of the Supervisor; empty: time comes from VMware Tools.", [])
+        "NTP servers (addresses or host names) of the Supervisor, those the ESXi hosts use: required, as a clock "
+        "that drifts fails every certificate check.", example="[10.64.2.1]")
     workload_network_name: str = doc(
         "Name of the Supervisor's primary workload network: a DNS label (a-z, 0-9 and inner '-', at most 63).",
         "network-1")

@@ -58,6 +58,7 @@ class EnableFacts:
     ca_certificates: list = field(default_factory=list)  # the chain's CaCertificate, checked
     dataplane: tuple[str, int, str] = ("", 0, "")  # the Data Plane API's host, port, and where they came from
     supervisor: Any = None  # Clusters.Info, or None when the cluster has no Supervisor
+    free_addresses: str = ""  # what the appliance found at the Supervisor's management addresses before enabling
     findings: list[Finding] = field(default_factory=list)
 
     @property
@@ -72,6 +73,8 @@ class EnableFacts:
         chain = "; ".join(f"{c.subject} (SHA-256 {c.fingerprint})" for c in self.ca_certificates)
         rows = [{"what": "cluster", "value": f"{self.cluster_name} ({self.cluster})"},
                 {"what": "Supervisor", "value": "not enabled" if self.supervisor is None else _found(self.supervisor)},
+                *([{"what": "Supervisor's management addresses", "value": self.free_addresses}]
+                  if self.free_addresses else []),
                 *({"what": f"port group {name}", "value": moid} for name, moid in self.portgroups.items()),
                 {"what": "storage policy", "value": self.storage_policy or "missing"},
                 {"what": "subscribed library", "value": self.content_library or "missing"},
@@ -218,7 +221,54 @@ def read_facts(run) -> EnableFacts:
     facts.dataplane = run.dataplane()
     _ca_chain(run, facts)
     facts.supervisor = read_supervisor_info(run, facts.cluster)
+    if facts.supervisor is None and settings.management is not None:
+        _management_addresses_free(run, facts)
     return facts
+
+
+CHECK_BY_HAND = ("before applying, check from a machine on the management network that none answers (arping -D -c 1 "
+                 "-I <its interface> <address>).")
+
+
+def _management_addresses_free(run, facts: EnableFacts) -> None:
+    """None of the Supervisor's management addresses may answer before it is enabled: asked from the
+    appliance's management interface, which sits on that network (an address already in use is the
+    classic Supervisor stuck CONFIGURING)."""
+    from netaddr import IPAddress
+
+    from ..appliance.commands import gather_many
+    from ..appliance.facts import address_in_use
+
+    m = facts.settings.management
+    addresses = [str(IPAddress(int(m.start) + i)) for i in range(m.count)]
+    span = f"{addresses[0]}-{addresses[-1]}"
+    path = facts.settings.sources.get("management.start", "workload_management.supervisor_start")
+    try:
+        seen = gather_many(run.connect_appliance(), {a: address_in_use("management", a) for a in addresses})
+    except TkgsError as exc:
+        facts.free_addresses = f"{span}: not checked ({exc.message.rstrip('.')})"
+        facts.findings.append(Finding.warning(path, f"whether the Supervisor's management addresses {span} are free "
+                                                    f"could not be checked from the appliance: {exc.message}",
+                                              CHECK_BY_HAND))
+        return
+    answered = [p for p in seen.values() if not isinstance(p, TkgsError) and p.answered]
+    unread = [f"{a} ({v.message.rstrip('.')})" for a, v in seen.items() if isinstance(v, TkgsError)]
+    by = next((p.by for p in seen.values() if not isinstance(p, TkgsError)), "a probe")
+    if answered:
+        who = "; ".join(str(p) for p in answered)
+        facts.free_addresses = f"{span}: in use ({who})"
+        facts.findings.append(Finding.error(
+            path, f"the Supervisor's management addresses {span} are not free: {who}, asked from the appliance's "
+                  f"management interface. A Supervisor given an address in use stays CONFIGURING.",
+            "free the address (the MAC says which machine holds it), or move supervisor_start to 5 consecutive "
+            "addresses nothing answers at."))
+    elif unread:
+        facts.free_addresses = f"{span}: not all checked"
+        facts.findings.append(Finding.warning(path, f"whether the Supervisor's management addresses are free could "
+                                                    f"not be read for {'; '.join(unread)}.",
+                                              CHECK_BY_HAND))
+    else:
+        facts.free_addresses = f"{span}: free (no answer to {by} from the appliance's management interface)"
 
 
 def provides(run, facts: EnableFacts) -> list:
@@ -251,7 +301,7 @@ def build_spec(run, facts: EnableFacts, password: str):
                                  ranges(wm.workload_ranges), str(wm.workload_gateway), str(wm.workload_subnet_mask)),
         load_balancer=HaproxyLoadBalancer(wm.load_balancer_id, ((host, port),), run.site.haproxy.dataplane_username,
                                           password, facts.ca_chain, ranges(wm.virtual_ip_ranges)),
-        storage_policy=facts.storage_policy, master_dns=wm.dns_servers, worker_dns=wm.dns_servers,
+        storage_policy=facts.storage_policy, master_dns=wm.dns_servers, worker_dns=wm.workload_dns_servers,
         dns_search_domains=wm.dns_search_domains, ntp_servers=wm.ntp_servers, content_library=facts.content_library)
 
 
@@ -319,7 +369,7 @@ def _sources(run, facts: EnableFacts) -> list[tuple[str, str]]:
         (f"{management}.address_range.gateway", s.get("management.gateway", "networks.management.gateway")),
         ("master_DNS_search_domains", s.get("dns_search_domains", "workload_management.dns_search_domains")),
         ("master_DNS", s.get("dns_servers", "workload_management.dns_servers")),
-        ("worker_DNS", s.get("dns_servers", "workload_management.dns_servers")),
+        ("worker_DNS", s.get("workload_dns_servers", "workload_management.dns_servers")),
         ("master_NTP_servers", s.get("ntp_servers", "workload_management.ntp_servers")),
         ("master_storage_policy", policy), ("ephemeral_storage_policy", policy), ("image_storage", policy),
         ("default_kubernetes_service_content_library", library),
