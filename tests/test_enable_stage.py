@@ -551,3 +551,27 @@ def test_the_workloads_dns_servers_may_differ_from_the_control_planes_and_the_re
     assert dict(rows.loc["master_DNS"]) == {"value": "10.64.2.1", "from": "workload_management.dns_servers"}
     assert dict(rows.loc["worker_DNS"]) == {"value": "10.64.8.1", "from": "workload_management.workload_dns_servers"}
 
+
+def test_an_empty_subscribed_library_is_a_warning_saying_how_to_start_its_sync(lab, tmp_path):
+    """The simulator's subscribed library cannot reach VMware's feed, so it holds nothing, as a real one
+    that has not synced: the stage warns (and goes on: the Supervisor is enabled all the same), saying how
+    to start the sync; started as it says, vCenter records the sync, and the warning says when."""
+    import re
+
+    enabling, seen = lab
+    plan, error = enabling.stage(enabling.run_folder(tmp_path / "first"), apply=False)
+    assert error is None, error
+    [warning] = [f for f in plan.findings if f.path == "content_libraries.kubernetes.name"]
+    assert warning.severity == "warning" and plan.steps[0].action == "create"
+    assert warning.message == ("the subscribed library 'Tanzu VMware' holds no Kubernetes release (never "
+                               "synchronized): Workload Management is enabled all the same, but every Tanzu Kubernetes "
+                               "cluster made later fails until it holds them."), warning.message
+    assert "in the vSphere Client, Content Libraries > Tanzu VMware > Actions > Synchronize, or POST " \
+           "/rest/com/vmware/content/subscribed-library/id:" in warning.fix, warning.fix
+    (sync,) = re.findall(r"POST (\S+)\?~action=sync", warning.fix)
+    enabling._vcenter(lambda client: client.rest.post(sync, action="sync"))
+    plan, error = enabling.stage(enabling.run_folder(tmp_path / "again"), apply=False)
+    assert error is None, error
+    [warning] = [f for f in plan.findings if f.path == "content_libraries.kubernetes.name"]
+    assert "holds no Kubernetes release (last synchronized 20" in warning.message, warning.message
+    assert len(enabling.vcsim.enable_requests) == seen

@@ -53,6 +53,7 @@ class EnableFacts:
     portgroups: dict[str, str] = field(default_factory=dict)  # the site's port groups that exist: name → id
     storage_policy: str = ""  # its id
     content_library: str = ""  # the subscribed library's id
+    library_state: str = ""  # its items and last sync, as vCenter reports them
     ca_chain: str = field(default="", repr=False)
     ca_source: str = ""
     ca_certificates: list = field(default_factory=list)  # the chain's CaCertificate, checked
@@ -77,7 +78,8 @@ class EnableFacts:
                   if self.free_addresses else []),
                 *({"what": f"port group {name}", "value": moid} for name, moid in self.portgroups.items()),
                 {"what": "storage policy", "value": self.storage_policy or "missing"},
-                {"what": "subscribed library", "value": self.content_library or "missing"},
+                {"what": "subscribed library", "value": (f"{self.content_library}: {self.library_state}"
+                                                         if self.content_library else "missing")},
                 {"what": "Data Plane API", "value": f"{host}:{port}, from {where}"},
                 {"what": "CA chain", "value": f"{chain}, from {self.ca_source}" if chain else "missing"}]
         return Table(rows, ["what", "value"])
@@ -150,18 +152,40 @@ def _content_library(run, facts: EnableFacts, prepared: Optional[PreparedIds]) -
                                                                  "subscribed library.",
                                             "add a content_libraries block and run the prepare stage with apply."))
         return
-    if prepared is not None and prepared.kubernetes_library:  # the prepare stage's, as deploy takes its ids
-        facts.content_library = prepared.kubernetes_library
-        return
+    api = ContentLibraryApi(run.require_vcenter().rest)
     name = libraries.kubernetes.name
-    found = [lib for lib in ContentLibraryApi(run.require_vcenter().rest).libraries_named(name)
-             if lib.type == "SUBSCRIBED"]
-    if len(found) != 1:
-        facts.findings.append(Finding.error("content_libraries.kubernetes.name",
-                                            f"{'no' if not found else len(found)} subscribed library named '{name}' "
-                                            f"in vCenter.", "run the prepare stage with apply first."))
+    if prepared is not None and prepared.kubernetes_library:  # the prepare stage's, as deploy takes its ids
+        library = api.library(prepared.kubernetes_library)
+    else:
+        found = [lib for lib in api.libraries_named(name) if lib.type == "SUBSCRIBED"]
+        if len(found) != 1:
+            facts.findings.append(Finding.error("content_libraries.kubernetes.name",
+                                                f"{'no' if not found else len(found)} subscribed library named "
+                                                f"'{name}' in vCenter.", "run the prepare stage with apply first."))
+            return
+        library = found[0]
+    facts.content_library = library.id
+    _library_synced(api, facts, library, name)
+
+
+def _library_synced(api, facts: EnableFacts, library, name: str) -> None:
+    """Warn when the subscribed library holds no item: Workload Management is enabled all the same, and
+    every Tanzu Kubernetes cluster made later fails (William Lam's script refuses a library that has not
+    synced). Its sync is started from vCenter: the /rest content-library API's ``sync`` on the
+    subscribed library, or the vSphere Client's Synchronize."""
+    items = len(api.item_ids(library.id))
+    synced = f"last synchronized {library.last_sync_time}" if library.last_sync_time else "never synchronized"
+    facts.library_state = f"{items:,} item{'s' if items != 1 else ''}, {synced}"
+    if items:
         return
-    facts.content_library = found[0].id
+    facts.findings.append(Finding.warning(
+        "content_libraries.kubernetes.name",
+        f"the subscribed library '{name}' holds no Kubernetes release ({synced}): Workload Management is enabled all "
+        f"the same, but every Tanzu Kubernetes cluster made later fails until it holds them.",
+        f"synchronize it and wait until it lists the releases: in the vSphere Client, Content Libraries > {name} > "
+        f"Actions > Synchronize, or POST /rest/com/vmware/content/subscribed-library/id:{library.id}?~action=sync; "
+        f"if it stays empty, check that vCenter reaches its subscription URL "
+        f"(content_libraries.kubernetes.subscription_url)."))
 
 
 CA_FIX = ("use the appliance's own CA certificate, whole (PEM, from -----BEGIN CERTIFICATE----- to -----END "
