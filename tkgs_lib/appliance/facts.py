@@ -15,7 +15,8 @@ from .commands import Fact
 __all__ = ["Interface", "parse_ip_json", "parse_ip_text", "parse_failed_units", "INTERFACES", "INTERFACES_TEXT",
            "FAILED_UNITS", "RouteTableEntry", "Route", "Rule", "parse_route_tables", "parse_routes", "parse_rules",
            "parse_config_lines", "ConfigText", "shown", "anyip_unit", "unit_state", "unit_log", "config_file", "route_tables_file", "routes", "RULES",
-           "ping", "AddressProbe", "parse_address_probe", "address_in_use", "ANYIP_UNIT", "ROUTE_TABLES_UNIT", "ANYIP_FILE", "ROUTE_TABLES_FILE"]
+           "ping", "AddressProbe", "parse_address_probe", "address_in_use", "ANYIP_UNIT", "ROUTE_TABLES_UNIT",
+           "ANYIP_FILE", "ROUTE_TABLES_FILE"]
 
 
 @dataclass(frozen=True)

@@ -267,7 +267,7 @@ def _management_addresses_free(run, facts: EnableFacts) -> None:
     addresses = [str(IPAddress(int(m.start) + i)) for i in range(m.count)]
     span = f"{addresses[0]}-{addresses[-1]}"
     path = facts.settings.sources.get("management.start", "workload_management.supervisor_start")
-    try:
+    try:  # the appliance names its NICs by role (v0.1.10: ansible/roles/vmware/files/.../10-management.link)
         seen = gather_many(run.connect_appliance(), {a: address_in_use("management", a) for a in addresses})
     except TkgsError as exc:
         facts.free_addresses = f"{span}: not checked ({exc.message.rstrip('.')})"
@@ -529,7 +529,7 @@ def plan(run, facts: EnableFacts) -> Plan:
     wanted = spec_fields(build_spec(run, facts, MASK))
     different = differences(wanted, info) if status in ("RUNNING", "CONFIGURING") else []
     if status in ("RUNNING", "CONFIGURING") and not different:
-        if status == "RUNNING" and str(info.kubernetes_status) == "READY":
+        if not on_its_way(info):
             return result.extend(Plan(STAGE.title, [Step.ok(obj, desired, _found(info))]))
         # vCenter is still at the enable an earlier run (or person) sent with these very values.
         return result.extend(Plan(STAGE.title, [Step.wait(obj, desired, _found(info),
@@ -546,6 +546,12 @@ def plan(run, facts: EnableFacts) -> Plan:
     else:  # REMOVING
         why = "it is being removed (Workload Management was disabled): rerun once vCenter no longer lists it."
     return result.extend(Plan(STAGE.title, [Step.conflict(obj, desired, _found(info), why)]))
+
+
+def on_its_way(info) -> bool:
+    """Whether vCenter is still bringing the Supervisor up: CONFIGURING, or RUNNING with Kubernetes not READY."""
+    status = str(info.config_status)
+    return status == "CONFIGURING" or (status == "RUNNING" and str(info.kubernetes_status) != "READY")
 
 
 def waits_on(info, timeout: int) -> str:
@@ -698,7 +704,7 @@ class SupervisorChecked:
 
     rows: list = field(default_factory=list)  # Check rows
     note: str = ""
-    on_its_way: str = ""  # the Supervisor as vCenter reported it, when still configuring (its checks may not pass yet)
+    coming_up: str = ""  # the Supervisor as vCenter reported it, when still on its way (its checks may not pass yet)
 
     def table(self) -> Table:
         from ..appliance.checks import checks_table
@@ -780,9 +786,7 @@ def check_supervisor(run, facts: Optional[EnableFacts] = None) -> SupervisorChec
         seen = still.facts
     rows = supervisor_checks(seen, run.network.load_balancer_lines)
     info = facts.supervisor
-    coming = str(info.config_status) == "CONFIGURING" or (str(info.config_status) == "RUNNING" and
-                                                          str(info.kubernetes_status) != "READY")
-    checked = SupervisorChecked(rows, on_its_way=_found(info) if coming else "")
+    checked = SupervisorChecked(rows, coming_up=_found(info) if on_its_way(info) else "")
     checked.table().to_csv(target)
     return checked
 
@@ -795,8 +799,8 @@ def conclude(run, checked: SupervisorChecked) -> Sentence:
     failed = [c for c in checked.rows if c.status in ("failed", "not checked")]
     if not failed:
         return Sentence(f"All {len(checked.rows)} checks of the Supervisor through the load balancer passed.")
-    if checked.on_its_way:  # only a dry run gets here with one (a run with apply waits until it runs)
-        return Sentence(f"The Supervisor is not running yet ({checked.on_its_way}): {len(failed)} of "
+    if checked.coming_up:  # only a dry run gets here with one (a run with apply waits until it runs)
+        return Sentence(f"The Supervisor is not running yet ({checked.coming_up}): {len(failed)} of "
                         f"{len(checked.rows)} checks through the load balancer do not pass yet (the table above says "
                         f"why); a run with apply waits for it, sending nothing.")
     lines = "\n".join(f"  - {c.check}: {c.found}. {c.fix}" for c in failed)
