@@ -5,11 +5,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Go and govmomi's sources build the vCenter simulator; chromium and its driver run the notebooks in
-# JupyterLab for the browser tests; openssh-server, iputils-ping, iproute2, haproxy and openssl make the
-# simulated appliance (its sshd and HAProxy are started only inside the simulator's own namespaces,
-# never as services; openssl hashes the Data Plane API password as the appliance's first boot does).
-debs=(golang-go golang-github-vmware-govmomi-dev curl chromium chromium-driver openssh-server iputils-ping iproute2
-      haproxy openssl)
+# JupyterLab for the browser tests; openssh-server, iputils-ping, iputils-arping, iproute2, haproxy and openssl
+# make the simulated appliance (its sshd and HAProxy are started only inside the simulator's own namespaces,
+# never as services; openssl hashes the Data Plane API password as the appliance's first boot does; the
+# appliance's Photon iputils carries arping as well as ping).
+debs=(golang-go golang-github-vmware-govmomi-dev curl chromium chromium-driver openssh-server iputils-ping
+      iputils-arping iproute2 haproxy openssl)
 if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
     missing=()
     for p in "${debs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done

@@ -100,3 +100,49 @@ def test_output_a_parser_cannot_read_is_one_sentence():
 def test_a_recorded_runner_refuses_a_command_it_has_no_answer_for():
     with pytest.raises(ApplianceError, match="no recorded output for `reboot`"):
         gather(RecordedRunner({}), Fact("a reboot", "reboot", str))
+
+
+# iputils' arping -D and ping, as they print (iputils 20221126, the output's shape unchanged since 2015).
+ARPING_ANSWERED = """\
+ARPING 10.64.2.22 from 0.0.0.0 management
+Unicast reply from 10.64.2.22 [36:40:AC:54:22:8E]  0.525ms
+Sent 1 probes (1 broadcast(s))
+Received 1 response(s)
+"""
+ARPING_SILENT = """\
+ARPING 10.64.2.23 from 0.0.0.0 management
+Sent 1 probes (1 broadcast(s))
+Received 0 response(s)
+"""
+PING_SILENT = """\
+PING 10.64.2.23 (10.64.2.23) from 10.64.2.10 management: 56(84) bytes of data.
+
+--- 10.64.2.23 ping statistics ---
+1 packets transmitted, 0 received, 100% packet loss, time 0ms
+"""
+
+
+@pytest.mark.parametrize("output, status, seen", [
+    (ARPING_ANSWERED, 1, "10.64.2.22 answered ARP from 36:40:ac:54:22:8e"),  # arping -D: exit 1, a reply came
+    (ARPING_SILENT, 0, "10.64.2.22: no answer to ARP"),
+    (PING_SILENT, 1, "10.64.2.22: no answer to ping"),  # an appliance without arping
+    (PING_SILENT.replace("0 received, 100%", "1 received, 0%"), 0, "10.64.2.22 answered ping"),
+])
+def test_whether_an_address_is_in_use_is_read_from_arping_or_ping(output, status, seen):
+    from tkgs_lib.appliance.facts import address_in_use
+
+    fact = address_in_use("management", "10.64.2.22")
+    assert "arping -D -c 1 -w 1 -I management 10.64.2.22" in fact.command
+    assert "ping -c 1 -W 1 -I management 10.64.2.22" in fact.command
+    assert str(gather(RecordedRunner({fact.command: CommandResult(fact.command, status, output)}), fact)) == seen
+
+
+def test_an_address_probe_that_cannot_run_or_says_something_else_is_an_error_naming_it():
+    from tkgs_lib.appliance.facts import address_in_use
+
+    fact = address_in_use("management", "10.64.2.22")
+    with pytest.raises(CommandFailed, match="arping: Device management not available"):
+        gather(RecordedRunner({fact.command: CommandResult(fact.command, 2, "", "arping: Device management not "
+                                                                               "available.")}), fact)
+    with pytest.raises(ApplianceError, match="is not what reading whether 10.64.2.22 answers on management expects"):
+        gather(RecordedRunner({fact.command: "something else"}), fact)

@@ -66,9 +66,10 @@ class EnableLab:
                 else:
                     os.environ[name] = value
 
-    def stage(self, folder: Path, *, apply: bool = True, env: dict | None = None, site_file: Path | None = None):
+    def stage(self, folder: Path, *, apply: bool = True, env: dict | None = None, site_file: Path | None = None,
+              shown=lambda plan: None):
         """The stage as its notebook runs it, in this process (from the lab): the plan it showed and
-        the error it stopped with (None when it passed)."""
+        the error it stopped with (None when it passed). ``shown(plan)`` runs while the person reads the plan."""
         from tkgs_lib.stages import enable
         from tkgs_lib.stages.flow import StageRun
 
@@ -80,6 +81,7 @@ class EnableLab:
                 facts = run.read()
                 enable.request_table(run, facts)
                 plan = run.plan(facts)
+                shown(plan)
                 try:
                     run.carry_out(plan, apply)
                     enable.conclude(run, enable.check_supervisor(run))
@@ -235,6 +237,7 @@ def test_notebook_06_by_papermill_enables_the_cluster(lab, tmp_path):
     shown = "".join(read["data"]["text/html"])
     assert f"DC0_C0 ({enabling.cluster})" in shown and "not enabled" in shown and "10.64.2.10:5556" in shown, shown
     assert "subscribed library" in shown and "SHA-256" in shown and "BEGIN CERTIFICATE" not in shown
+    assert "10.64.2.20-10.64.2.24: free (no answer to ARP from the appliance" in shown, shown
     # The last word as text, not a quoted Python string.
     [said] = cells["enable.conclude(run, checked)"]["outputs"]
     assert "".join(said["data"]["text/markdown"]) == "All 8 checks of the Supervisor through the load balancer passed."
@@ -554,3 +557,120 @@ def test_an_enable_whose_answer_is_lost_may_have_happened_and_vcenter_holds_it(l
     assert [r["outcome"] for r in ledger if "close" in r] == ["unknown"]
     rerun, _ = enabling.stage(tmp_path / "rerun", apply=False)
     assert [s.action for s in rerun.steps] != ["create"]  # what the sentence says may be so, vCenter holds
+
+
+def test_a_wait_that_times_out_says_so_and_a_rerun_with_apply_sends_nothing_and_waits_on(lab, tmp_path, capsys):
+    """A real enable outlasts a short wait: the timeout says how long it waited, what vCenter said last, and
+    that a rerun picks the wait up; the rerun's plan row waits (a dry run says apply would), and with apply
+    it waits on to RUNNING, sending nothing: the stand-in accepted no second enable, the ledger gained nothing."""
+    from tkgs_lib.errors import SupervisorStillConfiguring
+
+    enabling, seen = lab
+    folder = enabling.run_folder(tmp_path)
+    data = yaml.safe_load(enabling.site_file.read_text())
+    data["workload_management"].update(timeout=1, error_grace=1)
+    impatient = enabling.site_file.with_name("impatient.yaml")  # beside it: its relative paths hold
+    impatient.write_text(yaml.safe_dump(data))
+    enabling.vcsim.inject_enable_stall()
+    _, error = enabling.stage(folder, site_file=impatient)
+    text = one_sentence(error)
+    assert isinstance(error, SupervisorStillConfiguring), text
+    assert f"Workload Management on cluster {enabling.cluster} is still CONFIGURING, Kubernetes WARNING after " \
+           f"waiting " in text and " s (workload_management.timeout is 1)" in text, text
+    assert "vCenter goes on configuring it by itself, with the values it was sent: a rerun with apply sends nothing " \
+           "and waits on for it" in text, text
+    assert f"Changed: create Supervisor on cluster DC0_C0 ({enabling.cluster})." in text
+    assert "disable Workload Management" not in text  # no way out is needed from a Supervisor still on its way
+    assert len(enabling.vcsim.enable_requests) == seen + 1
+    ledger = (folder / "effects.jsonl").read_text()
+
+    plan, error = enabling.stage(folder, apply=False)
+    assert error is None, error
+    [step] = plan.steps
+    assert step.action == "wait" and step.found.startswith("CONFIGURING, Kubernetes WARNING"), step
+    assert step.why == ("vCenter is still configuring it, with the site's values (an enable sent before): a run with "
+                        "apply sends nothing and waits for it to run, up to workload_management.timeout (60 s).")
+    assert list(pd.read_csv(folder / "enable-plan.csv")["action"]) == ["wait"]
+
+    capsys.readouterr()
+    plan, error = enabling.stage(folder, shown=lambda plan: enabling.vcsim.release_enable_stall(enabling.cluster))
+    assert error is None, error
+    assert [s.action for s in plan.steps] == ["wait"]
+    assert "from an enable sent before; nothing is sent, waiting up to 60 s for RUNNING." in capsys.readouterr().out
+    assert enabling.info().config_status == "RUNNING"
+    assert len(enabling.vcsim.enable_requests) == seen + 1  # nothing sent
+    assert (folder / "effects.jsonl").read_text() == ledger  # the wait row entered nothing on the ledger
+    assert set(pd.read_csv(folder / "enable-after-apply.csv")["action"]) == {"ok"}
+    assert json.loads((folder / "provided.json").read_text())["supervisor"]["status"] == "RUNNING"
+    checks = pd.read_csv(folder / "supervisor-checks.csv", keep_default_na=False)
+    assert set(checks["status"]) == {"ok"}, checks.to_string()
+
+
+def test_a_management_address_already_in_use_stops_the_stage_naming_it_before_anything_is_sent(lab, tmp_path):
+    """One of the Supervisor's five management addresses answers on the management network (a real kernel
+    address on the lab's management bridge): asked from the appliance's management interface with an ARP
+    probe, the stage refuses, naming it and who answered, and sends nothing."""
+    from tkgs_lib.errors import ValidationFailed
+    from tkgs_simulators.appliance.netns import ip
+
+    enabling, seen = lab
+    folder = enabling.run_folder(tmp_path)
+    sim = enabling.lab.sim
+    ip("addr", "add", "10.64.2.22/23", "dev", "br-management", netns=sim.lab)
+    try:
+        mac = json.loads(ip("-j", "link", "show", "br-management", netns=sim.lab).stdout)[0]["address"]
+        plan, error = enabling.stage(folder)
+    finally:
+        ip("addr", "del", "10.64.2.22/23", "dev", "br-management", netns=sim.lab)
+    assert isinstance(error, ValidationFailed), error
+    [finding] = [f for f in plan.findings if f.is_error]
+    assert finding.path == "workload_management.supervisor_start"
+    assert finding.message == (f"the Supervisor's management addresses 10.64.2.20-10.64.2.24 are not free: 10.64.2.22 "
+                               f"answered ARP from {mac}, asked from the appliance's management interface. A "
+                               f"Supervisor given an address in use stays CONFIGURING."), finding.message
+    assert plan.steps == [] and request_csv(folder) == {}
+    assert len(enabling.vcsim.enable_requests) == seen and enabling.info() is None  # nothing was sent
+    ledger = folder / "effects.jsonl"  # the probe is a read: the ledger holds nothing of this stage
+    assert not ledger.exists() or '"stage": "enable"' not in ledger.read_text()
+
+
+def test_the_workloads_dns_servers_may_differ_from_the_control_planes_and_the_request_says_where_each_came_from(
+        lab, tmp_path):
+    enabling, seen = lab
+    folder = enabling.run_folder(tmp_path)
+    data = yaml.safe_load(enabling.site_file.read_text())
+    data["workload_management"]["workload_dns_servers"] = ["10.64.8.1"]
+    site_file = enabling.site_file.with_name("workload-dns.yaml")  # beside it: its relative paths hold
+    site_file.write_text(yaml.safe_dump(data))
+    _, error = enabling.stage(folder, site_file=site_file)
+    assert error is None, error
+    [accepted] = enabling.vcsim.enable_requests[seen:]
+    assert (accepted.spec.master_dns, accepted.spec.worker_dns) == (["10.64.2.1"], ["10.64.8.1"])
+    rows = pd.read_csv(folder / "enable-request.csv", keep_default_na=False, dtype=str).set_index("field")
+    assert dict(rows.loc["master_DNS"]) == {"value": "10.64.2.1", "from": "workload_management.dns_servers"}
+    assert dict(rows.loc["worker_DNS"]) == {"value": "10.64.8.1", "from": "workload_management.workload_dns_servers"}
+
+
+def test_an_empty_subscribed_library_is_a_warning_saying_how_to_start_its_sync(lab, tmp_path):
+    """The simulator's subscribed library cannot reach VMware's feed, so it holds nothing, as a real one
+    that has not synced: the stage warns (and goes on: the Supervisor is enabled all the same), saying how
+    to start the sync; started as it says, vCenter records the sync, and the warning says when."""
+    import re
+
+    enabling, seen = lab
+    plan, error = enabling.stage(enabling.run_folder(tmp_path / "first"), apply=False)
+    assert error is None, error
+    [warning] = [f for f in plan.findings if f.path == "content_libraries.kubernetes.name"]
+    assert warning.severity == "warning" and plan.steps[0].action == "create"
+    assert warning.message == ("the subscribed library 'Tanzu VMware' holds no Kubernetes release (never "
+                               "synchronized): Workload Management is enabled all the same, but every Tanzu Kubernetes "
+                               "cluster made later fails until it holds them."), warning.message
+    assert "in the vSphere Client, Content Libraries > Tanzu VMware > Actions > Synchronize, or POST " \
+           "/rest/com/vmware/content/subscribed-library/id:" in warning.fix, warning.fix
+    (sync,) = re.findall(r"POST (\S+)\?~action=sync", warning.fix)
+    enabling._vcenter(lambda client: client.rest.post(sync, action="sync"))
+    plan, error = enabling.stage(enabling.run_folder(tmp_path / "again"), apply=False)
+    assert error is None, error
+    [warning] = [f for f in plan.findings if f.path == "content_libraries.kubernetes.name"]
+    assert "holds no Kubernetes release (last synchronized 20" in warning.message, warning.message
+    assert len(enabling.vcsim.enable_requests) == seen

@@ -91,3 +91,26 @@ def test_an_unexpected_fault_after_a_request_left_says_it_may_have_happened():
 def test_a_plan_of_ok_rows_is_a_no_op():
     plan = Plan("stage", [Step("a", "x", "x", "ok")])
     assert plan.is_noop and plan.apply(progress=False) == []
+
+
+def test_a_wait_row_runs_on_apply_is_no_change_and_leaves_the_ledger_empty():
+    """A row that waits for another system (vCenter configuring what an earlier run asked for) runs when
+    the plan is applied, after the changes before it, yet sends nothing: the ledger holds nothing for it,
+    and a plan holding one is not all done (carry_out then insists on a plan all ok)."""
+    ran = []
+    plan = Plan("stage", [Step.create("a", "x", lambda: ran.append("a")),
+                          Step.wait("Supervisor s", "RUNNING", "CONFIGURING", lambda: ran.append("waited"),
+                                    "vCenter is still configuring it: apply waits for it, sending nothing.")])
+    assert [s.action for s in plan.waits] == ["wait"] and [s.action for s in plan.changes] == ["create"]
+    assert not plan.is_noop and not Plan("stage", [plan.steps[1]]).is_noop
+    told = []
+    plan.before_changes = lambda: told.append(True)
+    with effects.keeping(effects.Ledger()) as ledger:
+        assert [s.object for s in plan.apply(progress=False)] == ["a", "Supervisor s"]
+        assert ledger.effects == []
+    assert ran == ["a", "waited"] and told == [True]
+    waiting = Plan("stage", [Step.wait("Supervisor s", "RUNNING", "CONFIGURING", lambda: ran.append("again"), "")])
+    waiting.raise_for_blockers()  # a wait is no conflict: a dry run passes
+    assert waiting.table().records()[0]["action"] == "wait"
+    with pytest.raises(ValueError, match="would wait but has nothing to run"):
+        Step("Supervisor s", "RUNNING", "CONFIGURING", "wait")

@@ -92,8 +92,52 @@ def test_a_timeout_names_the_status_the_messages_and_the_site_field():
     wait, _ = judge()
     failed = wait.timed_out(info("CONFIGURING", "WARNING", "Deploying the control plane."), 60)
     assert str(failed) == ("Workload Management on cluster domain-c8 is still CONFIGURING, Kubernetes WARNING after "
-                           "60 s (workload_management.timeout is 60): vCenter says: WARNING: Deploying the control "
-                           "plane. Check the CA chain.")
+                           "waiting 60 s (workload_management.timeout is 60): vCenter says: WARNING: Deploying the "
+                           "control plane. Check the CA chain.")
+
+
+def test_the_default_timeout_outlasts_a_real_enable_whose_errors_pass_for_many_minutes():
+    """A real enable takes 20 to 40 minutes or more, with ERRORs that pass for many minutes (William Lam's
+    notes: about 25): on the site's defaults the wait rides it out, then reports RUNNING."""
+    from tkgs_lib.site.model import WorkloadManagement
+
+    defaults = {f.name: f.default for f in WorkloadManagement.__dataclass_fields__.values()}
+    assert defaults["timeout"] >= 7200 and defaults["error_grace"] >= 1500  # as patient as VMware's own tooling
+    clock = FakeClock()
+    wait = SupervisorWait("domain-c8", defaults["timeout"], defaults["error_grace"], lambda m: "", clock)
+    seen = iter([(0, info("CONFIGURING")), (600, info("ERROR", "ERROR", "Waiting for the control plane VMs.")),
+                 (1800, info("ERROR", "ERROR", "Waiting for the control plane VMs.")),  # 20 minutes of ERROR
+                 (2100, info("CONFIGURING")), (2700, info("RUNNING", "READY"))])
+
+    def read():
+        clock.t, value = next(seen)
+        return value
+    done = wait_until(read, wait.done, timeout=defaults["timeout"], timed_out=wait.timed_out, interval=1,
+                      clock=clock)
+    assert done.config_status == "RUNNING" and clock.t == 2700  # 45 minutes: a healthy enable, not a failure
+    assert wait.passed_errors == ["ERROR for 1500 s, then CONFIGURING: ERROR: Waiting for the control plane VMs."]
+
+
+def test_a_timeout_while_still_configuring_says_how_long_it_waited_and_what_vcenter_said_last():
+    """Still CONFIGURING at the deadline is no failure of the Supervisor: vCenter goes on with it (a rerun
+    waits on), so it is its own error; in ERROR at the deadline it failed as an ERROR fails."""
+    from tkgs_lib.errors import SupervisorStillConfiguring
+
+    clock = FakeClock()
+    wait = SupervisorWait("domain-c8", 7200, 1500, lambda m: "Check the Supervisor's messages.", clock)
+    said = iter(["Deploying the control plane.", "Configuring the load balancer."])
+    with pytest.raises(SupervisorStillConfiguring) as still:
+        wait_until(lambda: info("CONFIGURING", "WARNING", next(said, "Waiting for the load balancer.")), wait.done,
+                   timeout=7200, timed_out=wait.timed_out, interval=5, max_interval=60, clock=clock)
+    assert clock.t == 7200
+    assert str(still.value) == ("Workload Management on cluster domain-c8 is still CONFIGURING, Kubernetes WARNING "
+                                "after waiting 2 h 0 min (7,200 s; workload_management.timeout is 7200): vCenter "
+                                "says: WARNING: Waiting for the load balancer. Check the Supervisor's messages.")
+    ready_soon = wait.timed_out(info("RUNNING", "WARNING"), 150)
+    assert isinstance(ready_soon, SupervisorStillConfiguring)
+    assert "is still RUNNING, Kubernetes WARNING after waiting 2 min (150 s; " in str(ready_soon)
+    in_error = wait.timed_out(info("ERROR", "ERROR", "no route to host"), 7200)
+    assert isinstance(in_error, SupervisorFailed) and not isinstance(in_error, SupervisorStillConfiguring)
 
 
 def test_removing_ends_the_wait():

@@ -115,11 +115,17 @@ BROKEN = {
                                             f"{WM}.workload_network_name", ("network-1",)),
     "a load balancer id that is no DNS label": ({f"{WM}.load_balancer_id": "--"}, f"{WM}.load_balancer_id",
                                                 ("haproxy",)),
-    "a timeout out of range": ({f"{WM}.timeout": 0}, f"{WM}.timeout", ("1800",)),
-    "a timeout out of range below the grace": ({f"{WM}.timeout": 999999, f"{WM}.error_grace": 5000},
-                                               f"{WM}.timeout", ("5000",)),
+    "a timeout out of range": ({f"{WM}.timeout": 0}, f"{WM}.timeout", ("7200",)),
+    "a timeout out of range below the grace": ({f"{WM}.timeout": 999999, f"{WM}.error_grace": 9000},
+                                               f"{WM}.timeout", ("9000",)),
     "an error grace past the timeout": ({f"{WM}.timeout": 100, f"{WM}.error_grace": 500}, f"{WM}.error_grace",
                                         ("100",)),
+    "a primary workload range without the control plane's 3 addresses": (
+        {"networks.workload.ranges": ["10.64.8.50-10.64.8.51"]}, "networks.workload.ranges", None),
+    "Workload Management's workload range without the control plane's 3 addresses": (
+        {f"{WM}.workload_ranges": ["10.64.9.7"]}, f"{WM}.workload_ranges", None),
+    "no workload DNS server": ({f"{WM}.workload_dns_servers": []}, f"{WM}.workload_dns_servers", None),
+    "no NTP server": ({f"{WM}.ntp_servers": []}, f"{WM}.ntp_servers", None),
     # the site rules (rules.py)
     "vCenter as a URL": ({"vcenter.server": "https://vc01.test.corp/ui"}, "vcenter.server", ("vc01.test.corp",)),
 }

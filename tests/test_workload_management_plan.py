@@ -56,7 +56,7 @@ def test_the_articles_site_with_the_block_has_no_error_and_no_new_warning():
 
 def test_the_articles_site_resolves_to_what_an_enable_request_takes():
     s, _ = planned()
-    assert (s.cluster, s.size, s.load_balancer_id, s.timeout) == ("Cluster", "tiny", "haproxy", 1800)
+    assert (s.cluster, s.size, s.load_balancer_id, s.timeout) == ("Cluster", "tiny", "haproxy", 7200)
     assert (str(s.services_cidr.network), s.services_cidr.prefixlen) == ("10.96.0.0", 23)
     m = s.management
     assert (m.start, m.count, m.subnet_mask, m.gateway) == (IPAddress("10.64.2.20"), SUPERVISOR_ADDRESSES,
@@ -334,11 +334,67 @@ def test_dns_servers_are_ipv4_addresses():
     assert "not an IPv4 address" in f.message
 
 
-def test_no_ntp_server_is_a_warning_that_time_comes_from_vmware_tools():
-    findings = findings_for({f"{WM}.ntp_servers": []})
+@pytest.mark.parametrize("changes, remove", [({f"{WM}.ntp_servers": []}, ()), ({}, (f"{WM}.ntp_servers",))])
+def test_no_ntp_server_is_an_error_for_a_clock_that_drifts_fails_every_certificate(changes, remove):
+    findings = findings_for(changes, remove)
+    (f,) = at(findings, f"{WM}.ntp_servers")
+    assert "is required" in f.message and "a clock that drifts fails every certificate check" in f.fix, f
+    assert at(findings, f"{WM}.ntp_servers", "warning") == []
+
+
+def test_the_workload_dns_servers_default_to_the_management_ones_and_may_differ():
+    s, findings = planned()
+    assert s.workload_dns_servers == ("10.64.2.1",) and s.sources["workload_dns_servers"] == f"{WM}.dns_servers"
+    rows = {r["what"]: r for r in s.rows()}
+    assert rows["workload_dns_servers"] == {"what": "workload_dns_servers", "value": "10.64.2.1",
+                                            "from": f"{WM}.dns_servers"}
+    s, findings = planned({f"{WM}.workload_dns_servers": ["10.64.8.1", "10.64.8.2"]})
     assert errors(findings) == []
-    (w,) = at(findings, f"{WM}.ntp_servers", "warning")
-    assert "VMware Tools" in w.message
+    assert (s.dns_servers, s.workload_dns_servers) == (("10.64.2.1",), ("10.64.8.1", "10.64.8.2"))
+    assert s.sources["workload_dns_servers"] == f"{WM}.workload_dns_servers"
+
+
+@pytest.mark.parametrize("written, path, words", [
+    ([], f"{WM}.workload_dns_servers", "is empty: the Supervisor's workloads would have no DNS server."),
+    (["10.64.8.1", "dns.test.corp"], f"{WM}.workload_dns_servers[1]", "not an IPv4 address"),
+])
+def test_workload_dns_servers_are_ipv4_addresses(written, path, words):
+    (f,) = at(findings_for({f"{WM}.workload_dns_servers": written}), path)
+    assert words in f.message
+
+
+def test_supervisor_addresses_on_a_workload_dns_server_are_caught():
+    (f,) = at(findings_for({f"{WM}.workload_dns_servers": ["10.64.2.23"]}), f"{WM}.supervisor_start")
+    assert "the workload DNS server 10.64.2.23 (workload_management.workload_dns_servers[0])" in f.message
+
+
+# --- room on the primary workload network -----------------------------------------------------------------
+
+@pytest.mark.parametrize("changes, path, usable", [
+    ({"networks.workload.ranges": ["10.64.8.50-10.64.8.51"]}, "networks.workload.ranges", 2),
+    ({f"{WM}.workload_ranges": ["10.64.9.7"]}, f"{WM}.workload_ranges", 1),
+    # The gateway in the range is no address for a VM (its own finding says so), so it is not counted.
+    ({f"{WM}.workload_ranges": ["10.64.8.1-10.64.8.3"]}, f"{WM}.workload_ranges", 2),
+])
+def test_a_primary_workload_range_without_the_control_planes_three_addresses_is_an_error(changes, path, usable):
+    """The Supervisor's three control-plane VMs take an address each of the primary workload network
+    (VMware's vSphere 7 requirements for vSphere networking with HAProxy)."""
+    (f,) = [f for f in at(findings_for(changes), path) if "control-plane VMs" in f.message]
+    assert f.message.startswith(f"the Supervisor's primary workload network has {usable} usable address"), f.message
+    assert "its 3 control-plane VMs take an address each." in f.message
+    assert f.fix.startswith("widen the range, or add one, to hold at least 10 addresses: 3 for the control-plane VMs")
+    assert f.suggested == ()
+
+
+def test_a_primary_workload_range_with_little_room_for_clusters_is_a_warning():
+    findings = findings_for({f"{WM}.workload_ranges": ["10.64.9.10-10.64.9.14", "10.64.9.12-10.64.9.16"]})
+    (w,) = at(findings, f"{WM}.workload_ranges", "warning")  # overlapping ranges count once: 7 addresses
+    assert w.message == ("the Supervisor's primary workload network has 7 usable addresses in all: its 3 "
+                         "control-plane VMs take an address each, leaving 4 for the nodes of Tanzu Kubernetes "
+                         "clusters, fewer than one cluster of 3 control-plane and 3 worker nodes takes while a rolling "
+                         "update adds one (7)."), w.message
+    assert at(findings_for({f"{WM}.workload_ranges": ["10.64.9.10-10.64.9.19"]}), f"{WM}.workload_ranges",
+              "warning") == []  # 10: room for one such cluster
 
 
 def test_ntp_servers_are_addresses_or_host_names():
@@ -379,10 +435,10 @@ def test_timeout_out_of_range(timeout):
     assert at(findings_for({f"{WM}.timeout": timeout}), f"{WM}.timeout")
 
 
-@pytest.mark.parametrize("grace", [-1, 1801])
+@pytest.mark.parametrize("grace", [-1, 7201])
 def test_an_error_grace_beyond_the_timeout_is_refused(grace):
     (f,) = at(findings_for({f"{WM}.error_grace": grace}), f"{WM}.error_grace")
-    assert "from 0 to the timeout (1,800)" in f.message
+    assert "from 0 to the timeout (7,200)" in f.message
 
 
 def test_the_block_is_read_as_strictly_as_the_rest():

@@ -122,6 +122,12 @@ class SupervisorFailed(VSphereError):
     someone disabling it meanwhile. The message carries vCenter's own messages and what to check."""
 
 
+class SupervisorStillConfiguring(SupervisorFailed):
+    """The wait's timeout passed while vCenter was still configuring the Supervisor (CONFIGURING, or
+    RUNNING with Kubernetes not READY yet), with no ERROR: vCenter goes on by itself, and a later read
+    may find it running."""
+
+
 class ApplianceError(TkgsError):
     """Something went wrong talking to the HAProxy appliance (SSH, its Data Plane API)."""
 

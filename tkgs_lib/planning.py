@@ -2,11 +2,12 @@
 
 A Step is one row of the table a person reads before anything happens: the object, what the
 site wants, what was found, and the action, made by the constructor that says what it is:
-``Step.ok``, ``Step.create``, ``Step.change`` or ``Step.conflict`` (with its reason), as
-``Finding.error``/``Finding.warning`` say what a finding is. ``Plan.apply`` runs only when asked,
-refuses to start while any conflict or error finding exists, and runs the steps in order; a step
-that fails is named in the error with what had already been done. A rerun after apply plans
-only ``ok`` rows, so applying it changes nothing.
+``Step.ok``, ``Step.create``, ``Step.change``, ``Step.wait`` (another system is already making the
+object what the site wants: the step waits for it and sends nothing) or ``Step.conflict`` (with its
+reason), as ``Finding.error``/``Finding.warning`` say what a finding is. ``Plan.apply`` runs only
+when asked, refuses to start while any conflict or error finding exists, and runs the steps in
+order; a step that fails is named in the error with what had already been done. A rerun after apply
+plans only ``ok`` rows, so applying it changes nothing.
 
 A plan made from values alone (no connection, as in the planners' tests) reads like any other;
 its steps' operations are :class:`ValuesOnly`, which refuse to run.
@@ -26,7 +27,8 @@ log = logging.getLogger(__name__)
 
 __all__ = ["Action", "Step", "Plan", "ValuesOnly", "VALUES_ONLY", "PendingId"]
 
-Action = Literal["create", "change", "ok", "conflict"]
+Action = Literal["create", "change", "wait", "ok", "conflict"]
+RUNS = ("create", "change", "wait")  # the actions whose step runs when the plan is applied
 
 
 @dataclass
@@ -39,7 +41,7 @@ class Step:
     why: str = ""  # a conflict's reason and what to do; a change's reason
 
     def __post_init__(self) -> None:
-        if self.action in ("create", "change") and self.run is None:
+        if self.action in RUNS and self.run is None:
             raise ValueError(f"step {self.object!r} would {self.action} but has nothing to run")
 
     @classmethod
@@ -58,6 +60,12 @@ class Step:
         return cls(obj, desired, found, "change", run=run, why=why)
 
     @classmethod
+    def wait(cls, obj: str, desired: str, found: str, run: Callable[[], object], why: str) -> "Step":
+        """Another system is already making the object what the site wants (vCenter configuring what an
+        earlier run asked for); ``run`` waits until it has, and sends nothing."""
+        return cls(obj, desired, found, "wait", run=run, why=why)
+
+    @classmethod
     def conflict(cls, obj: str, desired: str, found: str, why: str) -> "Step":
         """What exists contradicts the site; ``why`` says what is wrong and what to do. Nothing runs."""
         return cls(obj, desired, found, "conflict", why=why)
@@ -68,7 +76,8 @@ class Plan:
     title: str  # what the plan covers: a stage's title, or one part of it ("port groups")
     steps: list[Step] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
-    # Told before the first change (the stage run that made the plan: what it last read is then stale).
+    # Told before the first step runs, a change or a wait (the stage run that made the plan: what it last read
+    # is then stale).
     before_changes: Optional[Callable[[], None]] = field(default=None, repr=False, compare=False)
 
     def add(self, step: Step) -> Step:
@@ -85,12 +94,16 @@ class Plan:
         return [s for s in self.steps if s.action in ("create", "change")]
 
     @property
+    def waits(self) -> list[Step]:
+        return [s for s in self.steps if s.action == "wait"]
+
+    @property
     def conflicts(self) -> list[Step]:
         return [s for s in self.steps if s.action == "conflict"]
 
     @property
     def is_noop(self) -> bool:
-        return not self.changes and not self.conflicts
+        return not self.changes and not self.waits and not self.conflicts
 
     def table(self):
         """One row per object: what the site wants, what was found, and the action."""
@@ -118,9 +131,10 @@ class Plan:
         raise_for_errors(self.findings, what=self.title)
 
     def apply(self, progress: bool = True) -> list[Step]:
-        """Run every create/change step in order, after raise_for_blockers(). Returns the steps that ran."""
+        """Run every create, change and wait step in order, after raise_for_blockers(). Returns the steps that
+        ran (a wait's sends nothing, so the ledger holds nothing for it)."""
         self.raise_for_blockers()
-        todo = self.changes
+        todo = [s for s in self.steps if s.action in RUNS]
         if not todo:
             log.info("%s: nothing to change", self.title)
             return []

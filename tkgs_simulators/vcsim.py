@@ -292,10 +292,18 @@ class VCenterSimulator:
         self._need_stand_in().inject(Fault(kind, message, recover_after or 0.0, cluster))
 
     def inject_enable_stall(self, *, cluster: str | None = None) -> None:
-        """The next enable (of ``cluster``, or any) never leaves CONFIGURING."""
+        """The next enable (of ``cluster``, or any) stays CONFIGURING until :meth:`release_enable_stall`."""
         from .namespace_management.supervisor import Fault
 
         self._need_stand_in().inject(Fault("stuck", cluster=cluster))
+
+    def release_enable_stall(self, cluster: str) -> None:
+        """The stalled enable of ``cluster`` goes on configuring, as a good one does (a real enable that
+        outlasted a wait)."""
+        supervisor = self._need_stand_in().supervisor(cluster)
+        if supervisor is None:
+            raise SimulatorUnavailable(f"cluster {cluster} has no Supervisor whose enable could be stalled.")
+        supervisor.release()
 
     def control_plane(self, cluster: str):
         """The Supervisor's control plane the stand-in plays for ``cluster`` (a

@@ -15,7 +15,8 @@ from .commands import Fact
 __all__ = ["Interface", "parse_ip_json", "parse_ip_text", "parse_failed_units", "INTERFACES", "INTERFACES_TEXT",
            "FAILED_UNITS", "RouteTableEntry", "Route", "Rule", "parse_route_tables", "parse_routes", "parse_rules",
            "parse_config_lines", "ConfigText", "shown", "anyip_unit", "unit_state", "unit_log", "config_file", "route_tables_file", "routes", "RULES",
-           "ping", "ANYIP_UNIT", "ROUTE_TABLES_UNIT", "ANYIP_FILE", "ROUTE_TABLES_FILE"]
+           "ping", "AddressProbe", "parse_address_probe", "address_in_use", "ANYIP_UNIT", "ROUTE_TABLES_UNIT",
+           "ANYIP_FILE", "ROUTE_TABLES_FILE"]
 
 
 @dataclass(frozen=True)
@@ -268,3 +269,50 @@ def ping(interface: str, address: str) -> Fact[bool]:
     """Whether ``address`` answers one ping sent from ``interface`` (exit 1: no answer)."""
     return Fact(f"a ping of {address} from {interface}", f"ping -c 1 -W 2 -I {interface} {address}",
                 lambda text: " 0% packet loss" in text, ok_exit=(0, 1))
+
+
+@dataclass(frozen=True)
+class AddressProbe:
+    """Whether an address already answers on a network the appliance sits on, and how it was asked."""
+
+    address: str
+    answered: bool
+    by: str  # "ARP" (a duplicate-address probe), or "ping" where the appliance has no arping
+    mac: str = ""  # who answered an ARP probe, lower case
+
+    def __str__(self) -> str:
+        if not self.answered:
+            return f"{self.address}: no answer to {self.by}"
+        return f"{self.address} answered {self.by}" + (f" from {self.mac}" if self.mac else "")
+
+
+_ARP_REPLY = re.compile(r"reply from (\S+) \[([0-9A-Fa-f:]{17})\]")
+_ARP_RECEIVED = re.compile(r"^Received (\d+) response", re.MULTILINE)
+_PING_RECEIVED = re.compile(r"(\d+) (?:packets )?received")
+
+
+def parse_address_probe(address: str, text: str) -> AddressProbe:
+    """iputils' ``arping -D`` (ARPING ..., Unicast reply from <address> [<MAC>], Received <n> response(s)),
+    or ``ping`` (<n> packets transmitted, <m> received) where the appliance has no arping."""
+    if text.lstrip().startswith("ARPING"):
+        received = _ARP_RECEIVED.search(text)
+        if received is None:
+            raise ValueError("arping printed no 'Received N response(s)' line")
+        reply = _ARP_REPLY.search(text)
+        return AddressProbe(address, int(received.group(1)) > 0, "ARP", reply.group(2).lower() if reply else "")
+    received = _PING_RECEIVED.search(text)
+    if not text.lstrip().startswith("PING") or received is None:
+        raise ValueError("neither arping's nor ping's output")
+    return AddressProbe(address, int(received.group(1)) > 0, "ping")
+
+
+def address_in_use(interface: str, address: str) -> Fact[AddressProbe]:
+    """Whether ``address`` already answers on ``interface``'s network: an ARP duplicate-address probe
+    (``arping -D``, source 0.0.0.0, so nothing learns the appliance has it; exit 1: a reply came), which a
+    host that drops ping answers too; ``ping`` where the appliance has no arping. The appliance's OS image
+    at v0.1.10 installs Photon's iputils (``ansible/roles/common/defaults/main.yml``,
+    ``common_photon_rpms``), whose package holds arping (vmware/photon ``SPECS/iputils/iputils.spec``)."""
+    command = (f"if command -v arping >/dev/null 2>&1; then arping -D -c 1 -w 1 -I {interface} {address}; "
+               f"else ping -c 1 -W 1 -I {interface} {address}; fi")
+    return Fact(f"whether {address} answers on {interface}", command,
+                lambda text: parse_address_probe(address, text), ok_exit=(0, 1))

@@ -188,11 +188,16 @@ class WorkloadManagement:
     supervisor_start: str = doc(
         "The first of the Supervisor's 5 consecutive addresses on the management network, clear of its gateway, "
         "the appliance and every range.", example="10.64.2.20")
-    dns_servers: list[str] = doc("DNS servers (IPv4 addresses) of the Supervisor's control plane and workers.",
-                                 example="[10.64.2.1]")
+    dns_servers: list[str] = doc("DNS servers (IPv4 addresses) of the Supervisor's control plane (the API's "
+                                 "master_DNS), on the management network.", example="[10.64.2.1]")
+    workload_dns_servers: Optional[list[str]] = doc(
+        "DNS servers (IPv4 addresses) of the Supervisor's workloads (the API's worker_DNS), reached from the "
+        "workload network; null: dns_servers (write others when the workload network cannot reach those).", None,
+        example="[10.64.8.1]")
     dns_search_domains: list[str] = doc("DNS search domains of the Supervisor's control plane, e.g. test.corp.", [])
     ntp_servers: list[str] = doc(
-        "NTP servers (addresses or host names) of the Supervisor; empty: time comes from VMware Tools.", [])
+        "NTP servers (addresses or host names) of the Supervisor, those the ESXi hosts use: required, as a clock "
+        "that drifts fails every certificate check.", example="[10.64.2.1]")
     workload_network_name: str = doc(
         "Name of the Supervisor's primary workload network: a DNS label (a-z, 0-9 and inner '-', at most 63).",
         "network-1")
@@ -203,10 +208,15 @@ class WorkloadManagement:
     virtual_ip_ranges: Optional[list[str]] = doc(
         "Virtual-server addresses (first-last or CIDR), within haproxy.load_balancer_ranges; null: those ranges "
         "less each network's network and broadcast addresses.", None)
-    timeout: int = doc("Seconds to wait after enabling for the Supervisor to report RUNNING.", 1800)
+    # A real enable takes 20 to 40 minutes or more: VMware's own Ansible module waits up to 7200 s, and
+    # vCenter reports ERRORs that pass for many minutes (William Lam's notes: expect them for about 25).
+    timeout: int = doc(
+        "Seconds to wait after enabling for the Supervisor to report RUNNING (a real enable takes 20 to 40 minutes "
+        "or more; VMware's own tooling waits 2 hours). A wait that times out sends nothing more: a rerun with apply "
+        "waits on.", 7200)
     error_grace: int = doc(
-        "Seconds vCenter may report ERROR while the Supervisor retries (it does, while its VMs deploy), or not answer "
-        "at all, before the wait gives up with vCenter's messages; at most timeout.", 300)
+        "Seconds vCenter may report ERROR while the Supervisor retries (it does, for many minutes, while its VMs "
+        "deploy), or not answer at all, before the wait gives up with vCenter's messages; at most timeout.", 1500)
 
 
 @dataclass

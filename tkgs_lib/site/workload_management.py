@@ -21,8 +21,13 @@ Where the rules come from:
   count, never CIDRs. A block's count is its size (a /24 is 256 addresses), never its prefix length:
   an Ansible role once sent ``10.64.1.0/24`` as address 10.64.1.0, count 24;
 - VMware's API reference (``namespace_management``): network names and load-balancer ids are DNS
-  labels (RFC 1123, a-z, 0-9 and inner '-', at most 63); ``master_DNS`` takes IP addresses;
-  ``master_NTP_servers`` takes names or addresses, and without them VMware Tools keeps the time.
+  labels (RFC 1123, a-z, 0-9 and inner '-', at most 63); ``master_DNS`` and ``worker_DNS`` take IP
+  addresses; ``master_NTP_servers`` takes names or addresses, and without them VMware Tools keeps the
+  time (the ESXi host's clock, which drifts: every certificate check then fails, so they are required);
+- VMware's "System Requirements for Setting Up vSphere with Tanzu with vSphere Networking and HAProxy"
+  (vSphere 7.0, GUID-C86B9028): "The Kubernetes control plane VMs on the Supervisor Cluster use three IP
+  addresses from the IP address range that is assigned to the Primary Workload Network. Each node of a
+  Tanzu Kubernetes cluster has a separate IP address".
 
 As in :mod:`tkgs_lib.site.network`, everything is interval arithmetic on netaddr's values: a /8
 costs what a /24 costs, and no address range is ever enumerated.
@@ -50,8 +55,12 @@ __all__ = ["SUPERVISOR_ADDRESSES", "AddressCount", "SupervisorAddresses", "Super
 SUPERVISOR_ADDRESSES = 5  # a floating address and the three control plane VMs', plus one for upgrades
 BLOCK = "workload_management"
 MAX_TIMEOUT = 86400  # a day: past it the number is a typo, not a wait
-USUAL_TIMEOUT, USUAL_GRACE = 1800, 300  # seconds: what a fix offers for timeout and error_grace
+USUAL_TIMEOUT, USUAL_GRACE = 7200, 1500  # seconds: what a fix offers for timeout and error_grace (the defaults)
 SHOWN = 3  # collisions or blocks a finding names before it counts the rest
+CONTROL_PLANE_VMS = 3  # the Supervisor's control-plane VMs, an address each on the primary workload network
+# Room for one Tanzu Kubernetes cluster besides: VMware's example clusters have 3 control-plane and 3 worker
+# nodes, and a rolling update adds one node before it removes one (Cluster API's maxSurge of 1).
+CLUSTER_NODES = 3 + 3 + 1
 DEFAULT_SERVICES = IPNetwork("10.96.0.0/23")  # vCenter's own suggestion
 SERVICES_SUGGESTIONS = ("10.96.0.0", "172.20.0.0", "172.16.0.0", "192.168.0.0")  # private, for a fix to name
 _DNS_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
@@ -111,6 +120,7 @@ class SupervisorSettings:
     workload_subnet_mask: Optional[IPAddress]
     virtual_ip_ranges: tuple[AddressCount, ...]
     dns_servers: tuple[str, ...]
+    workload_dns_servers: tuple[str, ...]  # the request's worker_DNS
     dns_search_domains: tuple[str, ...]
     ntp_servers: tuple[str, ...]
     load_balancer_id: str
@@ -140,7 +150,8 @@ class SupervisorSettings:
             if not ranges:
                 out.append({"what": what, "value": "none", "from": self.sources.get(what, "")})
         rows = [("workload_gateway", self.workload_gateway), ("workload_subnet_mask", self.workload_subnet_mask),
-                ("dns_servers", self.dns_servers), ("dns_search_domains", self.dns_search_domains),
+                ("dns_servers", self.dns_servers), ("workload_dns_servers", self.workload_dns_servers),
+                ("dns_search_domains", self.dns_search_domains),
                 ("ntp_servers", self.ntp_servers), ("load_balancer_id", self.load_balancer_id),
                 ("timeout", self.timeout), ("error_grace", self.error_grace)]
         out += [{"what": what, "value": text(value), "from": self.sources.get(what, "")} for what, value in rows]
@@ -274,14 +285,16 @@ class _Planner:
                 BLOCK, "is missing: Workload Management is enabled with the values of this block.",
                 "add a workload_management block (`tkgs-runbook fields` lists its keys)."))
             return self._result(cluster="", size="", services=None, management=None, name="", workload=(),
-                                virtual_ips=(), dns=(), search=(), ntp=(), lb_id="", timeout=0)
+                                virtual_ips=(), dns=(), workload_dns=(), search=(), ntp=(), lb_id="", timeout=0)
         for key in ("size", "dns_search_domains", "load_balancer_id", "timeout", "error_grace"):
             self.sources[key] = f"{BLOCK}.{key}"
         cluster = self._cluster(wm.cluster)
         services = self._services_cidr(wm.services_cidr)
         workload = self._workload_ranges(wm.workload_ranges)
+        self._check_room(workload, wm.workload_ranges is not None)
         virtual_ips = self._virtual_ip_ranges(wm.virtual_ip_ranges, wm.workload_ranges is not None, workload)
         dns = self._dns(wm.dns_servers)
+        workload_dns = self._workload_dns(wm.workload_dns_servers, dns)
         search = self._search_domains(wm.dns_search_domains)
         ntp = self._ntp(wm.ntp_servers)
         management = self._supervisor_addresses(wm.supervisor_start, workload, virtual_ips)
@@ -296,11 +309,11 @@ class _Planner:
         self.findings[:] = settle_suggestions(self.parse.withdraw_overlapping_splits(self.findings, peers),
                                               self.parse.pending, also=self.site.findings)
         return self._result(cluster=cluster, size=wm.size, services=services, management=management, name=name,
-                            workload=workload, virtual_ips=virtual_ips, dns=dns, search=search, ntp=ntp,
-                            lb_id=lb_id, timeout=timeout, error_grace=error_grace)
+                            workload=workload, virtual_ips=virtual_ips, dns=dns, workload_dns=workload_dns,
+                            search=search, ntp=ntp, lb_id=lb_id, timeout=timeout, error_grace=error_grace)
 
-    def _result(self, *, cluster, size, services, management, name, workload, virtual_ips, dns, search, ntp,
-                lb_id, timeout, error_grace=0) -> SupervisorSettings:
+    def _result(self, *, cluster, size, services, management, name, workload, virtual_ips, dns, workload_dns, search,
+                ntp, lb_id, timeout, error_grace=0) -> SupervisorSettings:
         w = self.network.networks.get("workload")
         self.sources["workload_gateway"] = "networks.workload.gateway"
         self.sources["workload_subnet_mask"] = "networks.workload.cidr"
@@ -308,7 +321,8 @@ class _Planner:
             cluster=cluster, size=size, services_cidr=services, management=management, workload_network_name=name,
             workload_ranges=tuple(workload), workload_gateway=w.gateway if w else None,
             workload_subnet_mask=w.network.netmask if w and w.network is not None else None,
-            virtual_ip_ranges=tuple(virtual_ips), dns_servers=tuple(dns), dns_search_domains=tuple(search),
+            virtual_ip_ranges=tuple(virtual_ips), dns_servers=tuple(dns), workload_dns_servers=tuple(workload_dns),
+            dns_search_domains=tuple(search),
             ntp_servers=tuple(ntp), load_balancer_id=lb_id, timeout=timeout, error_grace=error_grace,
             sources=dict(self.sources),
             findings=tuple(self.findings))
@@ -343,10 +357,11 @@ class _Planner:
             return 0
         if not 1 <= seconds <= MAX_TIMEOUT:
             grace = self.site.workload_management.error_grace
-            # the usual half hour, or the error_grace it must not be shorter than
+            # the two hours VMware's own tooling waits, or the error_grace it must not be shorter than
             usual = max(USUAL_TIMEOUT, grace if isinstance(grace, int) and 0 <= grace <= MAX_TIMEOUT else 0)
             self.error("timeout", f"{seconds:,} seconds is out of range: from 1 to a day ({MAX_TIMEOUT}).",
-                       f"give the Supervisor the usual half hour or more, e.g. {usual}.", (str(usual),))
+                       f"give the Supervisor the two hours VMware's own tooling waits, or more, e.g. {usual}.",
+                       (str(usual),))
         return seconds
 
     def _error_grace(self, seconds: Optional[int], timeout: int) -> int:
@@ -355,21 +370,34 @@ class _Planner:
         if not 0 <= seconds <= max(timeout, 0):
             usual = min(USUAL_GRACE, max(timeout, 0))
             self.error("error_grace", f"{seconds:,} seconds is out of range: from 0 to the timeout ({timeout:,}).",
-                       f"let an ERROR pass for a few minutes while vCenter retries, e.g. {usual} (0: none may pass).",
+                       f"let an ERROR pass for many minutes while vCenter retries, e.g. {usual} (0: none may pass).",
                        (str(usual),))
         return seconds
 
     # --- DNS and NTP --------------------------------------------------------------------------------
 
-    def _dns(self, servers: list[str]) -> list[str]:
-        """The API's master_DNS and worker_DNS take IPv4 addresses. An empty list is the loader's
-        "required" finding already."""
-        self.sources["dns_servers"] = f"{BLOCK}.dns_servers"
+    def _dns(self, servers: list[str], key: str = "dns_servers") -> list[str]:
+        """The API's master_DNS and worker_DNS take IPv4 addresses. An empty dns_servers is the
+        loader's "required" finding already."""
+        self.sources[key] = f"{BLOCK}.{key}"
         out = []
         for i, text in enumerate(servers[:MAX_RANGES]):
-            if self.parse.address(f"{BLOCK}.dns_servers[{i}]", text) is not None:
+            if self.parse.address(f"{BLOCK}.{key}[{i}]", text) is not None:
                 out.append(text)
         return out
+
+    def _workload_dns(self, servers: Optional[list[str]], dns: list[str]) -> list[str]:
+        """The workloads' DNS servers (the API's worker_DNS): the management ones unless written, for a
+        workload network that cannot reach those."""
+        if servers is None:
+            self.sources["workload_dns_servers"] = f"{BLOCK}.dns_servers"
+            return dns
+        if not servers:
+            self.sources["workload_dns_servers"] = f"{BLOCK}.workload_dns_servers"
+            self.error("workload_dns_servers", "is empty: the Supervisor's workloads would have no DNS server.",
+                       "write the DNS servers the workload network reaches, or null for dns_servers.")
+            return []
+        return self._dns(servers, "workload_dns_servers")
 
     def _search_domains(self, domains: list[str]) -> list[str]:
         out = []
@@ -382,14 +410,10 @@ class _Planner:
         return out
 
     def _ntp(self, servers: list[str]) -> list[str]:
-        """Names or addresses (the API's master_NTP_servers). None at all is allowed, but then
-        VMware Tools keeps the control plane's time from its host, which is seldom what a site wants."""
+        """Names or addresses (the API's master_NTP_servers). None at all is the loader's "required"
+        finding: VMware Tools would keep the control plane's time from its host, and a clock that drifts
+        fails every certificate check."""
         self.sources["ntp_servers"] = f"{BLOCK}.ntp_servers"
-        if not servers:
-            self.findings.append(Finding.warning(
-                f"{BLOCK}.ntp_servers", "no NTP server: the Supervisor's control plane then takes its time from "
-                                        "VMware Tools (its ESXi host's clock).",
-                "add the NTP servers the ESXi hosts use, e.g. ntp_servers: [10.64.2.1]."))
         out = []
         for i, text in enumerate(servers[:MAX_RANGES]):
             path = f"{BLOCK}.ntp_servers[{i}]"
@@ -482,6 +506,33 @@ class _Planner:
             ranges.append(r)
         self._check_disjoint(ranges, "workload range")
         return ranges
+
+    def _check_room(self, ranges: list[AddressCount], written: bool) -> None:
+        """The primary workload network's ranges hold the control-plane VMs' 3 addresses (an error
+        below), and room for one Tanzu Kubernetes cluster besides (a warning below). Special addresses
+        in a range do not count: their own findings take them out."""
+        if not ranges:
+            return  # its own finding says so
+        specials = [t.first for t in self.special]
+        held = Intervals((int(r.start), int(r.last)) for r in ranges)  # overlapping ranges count once
+        usable = sum(b - a + 1 for first, last in held.intervals for a, b in _without(first, last, specials))
+        path = f"{BLOCK}.workload_ranges" if written else "networks.workload.ranges"
+        roomy = CONTROL_PLANE_VMS + CLUSTER_NODES
+        has = f"{usable:,} usable address{'es' if usable != 1 else ''} in {'its range' if len(ranges) == 1 else 'all'}"
+        fix = (f"widen the range, or add one, to hold at least {roomy} addresses: {CONTROL_PLANE_VMS} for the "
+               f"control-plane VMs and one for each node of the Tanzu Kubernetes clusters ({CLUSTER_NODES} for one of "
+               f"3 control-plane and 3 worker nodes, and the node a rolling update adds).")
+        if usable < CONTROL_PLANE_VMS:
+            self.findings.append(Finding.error(path, f"the Supervisor's primary workload network has {has}: its "
+                                                     f"{CONTROL_PLANE_VMS} control-plane VMs take an address each.",
+                                               fix))
+        elif usable < roomy:
+            left = usable - CONTROL_PLANE_VMS
+            self.findings.append(Finding.warning(
+                path, f"the Supervisor's primary workload network has {has}: its {CONTROL_PLANE_VMS} control-plane "
+                      f"VMs take an address each, leaving {left} for the nodes of Tanzu Kubernetes clusters, fewer "
+                      f"than one cluster of 3 control-plane and 3 worker nodes takes while a rolling update adds one "
+                      f"({CLUSTER_NODES}).", fix))
 
     # --- virtual IP ranges ------------------------------------------------------------------------
 
@@ -710,6 +761,7 @@ class _Planner:
                       for r in ranges if r.source.startswith(BLOCK)]  # the defaults are the ranges above
         wm, hp = self.site.workload_management, self.site.haproxy
         named = [("the DNS server", f"{BLOCK}.dns_servers", wm.dns_servers),
+                 ("the workload DNS server", f"{BLOCK}.workload_dns_servers", wm.workload_dns_servers or []),
                  ("the NTP server", f"{BLOCK}.ntp_servers", wm.ntp_servers),
                  ("the appliance's DNS server", "haproxy.nameservers", hp.nameservers if hp else [])]
         for what, where, servers in named:

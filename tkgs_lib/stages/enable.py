@@ -12,9 +12,12 @@ Facts: the cluster, the ids, the CA and the cluster's namespace-management state
 any request, whether the cluster can take a Supervisor as vCenter judges it (its licence, the
 cluster's compatibility with vSphere networking, the switch and the port groups it offers a
 Supervisor, :mod:`tkgs_lib.vsphere.cluster_readiness`): each reason vCenter gives is an error
-finding in its words, with the fix, so nothing is sent to a cluster vCenter would refuse. Plan: one row, the
-Supervisor (enable it; ok when it runs with the same values; a conflict naming each difference when
-it runs with others, or when it is configuring or in error, with vCenter's messages). The request
+finding in its words, with the fix, so nothing is sent to a cluster vCenter would refuse. Plan: one
+row, the Supervisor (enable it; ok when it runs with the same values; wait, sending nothing, while
+vCenter is still configuring it with the same values, as after a wait that timed out; a conflict
+naming each difference when it runs or is configured with others, or when it is in error or being
+removed, with vCenter's messages). A real enable takes 20 to 40 minutes or more, so the wait is as
+patient as VMware's own tooling (``workload_management.timeout``, ``error_grace``). The request
 is VMware's own ``Clusters.EnableSpec`` (:mod:`tkgs_lib.vsphere.namespace_management`); the table a
 person reads before applying is that spec, field by field in vCenter's wire names, each with where
 it came from. After apply: the Supervisor as vCenter reports it, and the Supervisor through the load
@@ -29,7 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from ..credentials import MASK
-from ..errors import SupervisorFailed, TkgsError, VerificationFailed
+from ..errors import SupervisorFailed, SupervisorStillConfiguring, TkgsError, VerificationFailed
 from ..findings import Finding
 from ..planning import Plan, Step
 from ..polling import wait_until
@@ -56,12 +59,14 @@ class EnableFacts:
     portgroups: dict[str, str] = field(default_factory=dict)  # the site's port groups that exist: name → id
     storage_policy: str = ""  # its id
     content_library: str = ""  # the subscribed library's id
+    library_state: str = ""  # its items and last sync, as vCenter reports them
     ca_chain: str = field(default="", repr=False)
     ca_source: str = ""
     ca_certificates: list = field(default_factory=list)  # the chain's CaCertificate, checked
     dataplane: tuple[str, int, str] = ("", 0, "")  # the Data Plane API's host, port, and where they came from
     supervisor: Any = None  # Clusters.Info, or None when the cluster has no Supervisor
     readiness: Any = None  # the cluster as vCenter judges it for a Supervisor (a ClusterReadiness); None: not read
+    free_addresses: str = ""  # what the appliance found at the Supervisor's management addresses before enabling
     findings: list[Finding] = field(default_factory=list)
 
     @property
@@ -76,9 +81,12 @@ class EnableFacts:
         chain = "; ".join(f"{c.subject} (SHA-256 {c.fingerprint})" for c in self.ca_certificates)
         rows = [{"what": "cluster", "value": f"{self.cluster_name} ({self.cluster})"},
                 {"what": "Supervisor", "value": "not enabled" if self.supervisor is None else _found(self.supervisor)},
+                *([{"what": "Supervisor's management addresses", "value": self.free_addresses}]
+                  if self.free_addresses else []),
                 *({"what": f"port group {name}", "value": moid} for name, moid in self.portgroups.items()),
                 {"what": "storage policy", "value": self.storage_policy or "missing"},
-                {"what": "subscribed library", "value": self.content_library or "missing"},
+                {"what": "subscribed library", "value": (f"{self.content_library}: {self.library_state}"
+                                                         if self.content_library else "missing")},
                 {"what": "Data Plane API", "value": f"{host}:{port}, from {where}"},
                 {"what": "CA chain", "value": f"{chain}, from {self.ca_source}" if chain else "missing"}]
         rows += [{"what": row["what"], "value": row["found"]} for row in self.readiness_rows()]
@@ -154,18 +162,40 @@ def _content_library(run, facts: EnableFacts, prepared: Optional[PreparedIds]) -
                                                                  "subscribed library.",
                                             "add a content_libraries block and run the prepare stage with apply."))
         return
-    if prepared is not None and prepared.kubernetes_library:  # the prepare stage's, as deploy takes its ids
-        facts.content_library = prepared.kubernetes_library
-        return
+    api = ContentLibraryApi(run.require_vcenter().rest)
     name = libraries.kubernetes.name
-    found = [lib for lib in ContentLibraryApi(run.require_vcenter().rest).libraries_named(name)
-             if lib.type == "SUBSCRIBED"]
-    if len(found) != 1:
-        facts.findings.append(Finding.error("content_libraries.kubernetes.name",
-                                            f"{'no' if not found else len(found)} subscribed library named '{name}' "
-                                            f"in vCenter.", "run the prepare stage with apply first."))
+    if prepared is not None and prepared.kubernetes_library:  # the prepare stage's, as deploy takes its ids
+        library = api.library(prepared.kubernetes_library)
+    else:
+        found = [lib for lib in api.libraries_named(name) if lib.type == "SUBSCRIBED"]
+        if len(found) != 1:
+            facts.findings.append(Finding.error("content_libraries.kubernetes.name",
+                                                f"{'no' if not found else len(found)} subscribed library named "
+                                                f"'{name}' in vCenter.", "run the prepare stage with apply first."))
+            return
+        library = found[0]
+    facts.content_library = library.id
+    _library_synced(api, facts, library, name)
+
+
+def _library_synced(api, facts: EnableFacts, library, name: str) -> None:
+    """Warn when the subscribed library holds no item: Workload Management is enabled all the same, and
+    every Tanzu Kubernetes cluster made later fails (William Lam's script refuses a library that has not
+    synced). Its sync is started from vCenter: the /rest content-library API's ``sync`` on the
+    subscribed library, or the vSphere Client's Synchronize."""
+    items = len(api.item_ids(library.id))
+    synced = f"last synchronized {library.last_sync_time}" if library.last_sync_time else "never synchronized"
+    facts.library_state = f"{items:,} item{'s' if items != 1 else ''}, {synced}"
+    if items:
         return
-    facts.content_library = found[0].id
+    facts.findings.append(Finding.warning(
+        "content_libraries.kubernetes.name",
+        f"the subscribed library '{name}' holds no Kubernetes release ({synced}): Workload Management is enabled all "
+        f"the same, but every Tanzu Kubernetes cluster made later fails until it holds them.",
+        f"synchronize it and wait until it lists the releases: in the vSphere Client, Content Libraries > {name} > "
+        f"Actions > Synchronize, or POST /rest/com/vmware/content/subscribed-library/id:{library.id}?~action=sync; "
+        f"if it stays empty, check that vCenter reaches its subscription URL "
+        f"(content_libraries.kubernetes.subscription_url)."))
 
 
 CA_FIX = ("use the appliance's own CA certificate, whole (PEM, from -----BEGIN CERTIFICATE----- to -----END "
@@ -226,6 +256,8 @@ def read_facts(run) -> EnableFacts:
     _ca_chain(run, facts)
     facts.supervisor = read_supervisor_info(run, facts.cluster)
     _readiness(run, facts, cluster)
+    if facts.supervisor is None and settings.management is not None:
+        _management_addresses_free(run, facts)
     return facts
 
 
@@ -244,6 +276,51 @@ def _readiness(run, facts: EnableFacts, cluster) -> None:
         facts.readiness, cluster_name=facts.cluster_name,
         cluster_field=facts.settings.sources.get("cluster", "workload_management.cluster"),
         switch_name=facts.switch_name, portgroups=portgroups)
+
+
+CHECK_BY_HAND = ("before applying, check from a machine on the management network that none answers (arping -D -c 1 "
+                 "-I <its interface> <address>).")
+
+
+def _management_addresses_free(run, facts: EnableFacts) -> None:
+    """None of the Supervisor's management addresses may answer before it is enabled: asked from the
+    appliance's management interface, which sits on that network (an address already in use is the
+    classic Supervisor stuck CONFIGURING)."""
+    from netaddr import IPAddress
+
+    from ..appliance.commands import gather_many
+    from ..appliance.facts import address_in_use
+
+    m = facts.settings.management
+    addresses = [str(IPAddress(int(m.start) + i)) for i in range(m.count)]
+    span = f"{addresses[0]}-{addresses[-1]}"
+    path = facts.settings.sources.get("management.start", "workload_management.supervisor_start")
+    try:  # the appliance names its NICs by role (v0.1.10: ansible/roles/vmware/files/.../10-management.link)
+        seen = gather_many(run.connect_appliance(), {a: address_in_use("management", a) for a in addresses})
+    except TkgsError as exc:
+        facts.free_addresses = f"{span}: not checked ({exc.message.rstrip('.')})"
+        facts.findings.append(Finding.warning(path, f"whether the Supervisor's management addresses {span} are free "
+                                                    f"could not be checked from the appliance: {exc.message}",
+                                              CHECK_BY_HAND))
+        return
+    answered = [p for p in seen.values() if not isinstance(p, TkgsError) and p.answered]
+    unread = [f"{a} ({v.message.rstrip('.')})" for a, v in seen.items() if isinstance(v, TkgsError)]
+    by = next((p.by for p in seen.values() if not isinstance(p, TkgsError)), "a probe")
+    if answered:
+        who = "; ".join(str(p) for p in answered)
+        facts.free_addresses = f"{span}: in use ({who})"
+        facts.findings.append(Finding.error(
+            path, f"the Supervisor's management addresses {span} are not free: {who}, asked from the appliance's "
+                  f"management interface. A Supervisor given an address in use stays CONFIGURING.",
+            "free the address (the MAC says which machine holds it), or move supervisor_start to 5 consecutive "
+            "addresses nothing answers at."))
+    elif unread:
+        facts.free_addresses = f"{span}: not all checked"
+        facts.findings.append(Finding.warning(path, f"whether the Supervisor's management addresses are free could "
+                                                    f"not be read for {'; '.join(unread)}.",
+                                              CHECK_BY_HAND))
+    else:
+        facts.free_addresses = f"{span}: free (no answer to {by} from the appliance's management interface)"
 
 
 def provides(run, facts: EnableFacts) -> list:
@@ -276,7 +353,7 @@ def build_spec(run, facts: EnableFacts, password: str):
                                  ranges(wm.workload_ranges), str(wm.workload_gateway), str(wm.workload_subnet_mask)),
         load_balancer=HaproxyLoadBalancer(wm.load_balancer_id, ((host, port),), run.site.haproxy.dataplane_username,
                                           password, facts.ca_chain, ranges(wm.virtual_ip_ranges)),
-        storage_policy=facts.storage_policy, master_dns=wm.dns_servers, worker_dns=wm.dns_servers,
+        storage_policy=facts.storage_policy, master_dns=wm.dns_servers, worker_dns=wm.workload_dns_servers,
         dns_search_domains=wm.dns_search_domains, ntp_servers=wm.ntp_servers, content_library=facts.content_library)
 
 
@@ -344,7 +421,7 @@ def _sources(run, facts: EnableFacts) -> list[tuple[str, str]]:
         (f"{management}.address_range.gateway", s.get("management.gateway", "networks.management.gateway")),
         ("master_DNS_search_domains", s.get("dns_search_domains", "workload_management.dns_search_domains")),
         ("master_DNS", s.get("dns_servers", "workload_management.dns_servers")),
-        ("worker_DNS", s.get("dns_servers", "workload_management.dns_servers")),
+        ("worker_DNS", s.get("workload_dns_servers", "workload_management.dns_servers")),
         ("master_NTP_servers", s.get("ntp_servers", "workload_management.ntp_servers")),
         ("master_storage_policy", policy), ("ephemeral_storage_policy", policy), ("image_storage", policy),
         ("default_kubernetes_service_content_library", library),
@@ -480,26 +557,39 @@ def plan(run, facts: EnableFacts) -> Plan:
                                                              found="not enabled")]))
     status = str(info.config_status)
     wanted = spec_fields(build_spec(run, facts, MASK))
-    if status == "RUNNING":
-        different = differences(wanted, info)
-        if not different:
-            if str(info.kubernetes_status) == "READY":
-                return result.extend(Plan(STAGE.title, [Step.ok(obj, desired, _found(info))]))
-            why = (f"it runs with the site's values, but Kubernetes is {info.kubernetes_status}: wait, and read the "
-                   f"Supervisor's messages in vCenter.")
-        else:
-            why = ("it is enabled with other values: " + "; ".join(different) + ". Nothing is changed on a running "
-                   "Supervisor: change the site to match, or disable Workload Management on the cluster and rerun "
-                   "with apply.")
-    elif status == "CONFIGURING":
-        why = (f"vCenter is still configuring it (enabled before, with {'the same' if not differences(wanted, info) else 'other'} "
-               f"values): wait and rerun. {what_to_check(_messages(info))}")
+    different = differences(wanted, info) if status in ("RUNNING", "CONFIGURING") else []
+    if status in ("RUNNING", "CONFIGURING") and not different:
+        if not on_its_way(info):
+            return result.extend(Plan(STAGE.title, [Step.ok(obj, desired, _found(info))]))
+        # vCenter is still at the enable an earlier run (or person) sent with these very values.
+        return result.extend(Plan(STAGE.title, [Step.wait(obj, desired, _found(info),
+                                                           lambda: wait_for_supervisor(run, facts),
+                                                           waits_on(info, facts.settings.timeout))]))
+    if different:
+        doing = "enabled" if status == "RUNNING" else "being configured"
+        why = (f"it is {doing} with other values: " + "; ".join(different) + f". Nothing is changed on a Supervisor "
+               f"{doing}: change the site to match, or disable Workload Management on the cluster and rerun with "
+               f"apply once vCenter no longer lists it.")
     elif status == "ERROR":
         out = way_out(facts.cluster, _load_balancer_id(facts))
         why = f"it is in ERROR. {what_to_check(_messages(info))} vCenter keeps the values it was sent, so {out}."
     else:  # REMOVING
         why = "it is being removed (Workload Management was disabled): rerun once vCenter no longer lists it."
     return result.extend(Plan(STAGE.title, [Step.conflict(obj, desired, _found(info), why)]))
+
+
+def on_its_way(info) -> bool:
+    """Whether vCenter is still bringing the Supervisor up: CONFIGURING, or RUNNING with Kubernetes not READY."""
+    status = str(info.config_status)
+    return status == "CONFIGURING" or (status == "RUNNING" and str(info.kubernetes_status) != "READY")
+
+
+def waits_on(info, timeout: int) -> str:
+    """The note of a plan row that waits: vCenter is still at an enable sent before with the site's values."""
+    state = ("still configuring it" if str(info.config_status) == "CONFIGURING" else
+             f"running it, and Kubernetes is {info.kubernetes_status}")
+    return (f"vCenter is {state}, with the site's values (an enable sent before): a run with apply sends nothing "
+            f"and waits for it to run, up to workload_management.timeout ({timeout:,} s).")
 
 
 def way_out(cluster: str, load_balancer: str) -> str:
@@ -534,18 +624,29 @@ def _messages(info) -> list[str]:
 # --- apply -----------------------------------------------------------------------------------------
 
 def enable(run, facts: EnableFacts):
-    """The enable call, then the wait (progress shown, vCenter's messages printed as they change)
-    until the Supervisor runs; an ERROR that passes within ``error_grace`` is reported, one that
-    lasts fails with vCenter's messages and what to check."""
+    """The enable call, then :func:`wait_for_supervisor`."""
     from ..credentials import plain
-    from ..vsphere.namespace_management import Unanswered
 
     hp, wm = run.site.haproxy, facts.settings
     password = run.secret(hp.dataplane_password_env, "the Data Plane API password", "haproxy.dataplane_password_env")
-    client = _client(run)
-    client.enable(facts.cluster, build_spec(run, facts, plain(password)))
+    _client(run).enable(facts.cluster, build_spec(run, facts, plain(password)))
     print(f"Asked vCenter to enable Workload Management on cluster {facts.cluster_name} ({facts.cluster}); waiting "
           f"up to {wm.timeout:,} s for RUNNING.", flush=True)
+    return wait_for_supervisor(run, facts, sent=True)
+
+
+def wait_for_supervisor(run, facts: EnableFacts, sent: bool = False):
+    """The wait (progress shown, vCenter's messages printed as they change) until the Supervisor runs:
+    after this run's enable call (``sent``), or for one vCenter is still configuring from an enable sent
+    before, which sends nothing. An ERROR that passes within ``error_grace`` is reported, one that lasts
+    fails with vCenter's messages and what to check; the timeout says a rerun waits on."""
+    from ..vsphere.namespace_management import Unanswered
+
+    wm = facts.settings
+    client = _client(run)
+    if not sent:
+        print(f"vCenter is still configuring the Supervisor on cluster {facts.cluster_name} ({facts.cluster}) from an "
+              f"enable sent before; nothing is sent, waiting up to {wm.timeout:,} s for RUNNING.", flush=True)
     last: list = [None]
 
     def said(info) -> None:
@@ -569,6 +670,8 @@ def enable(run, facts: EnableFacts):
                                          error_grace=wm.error_grace, what_to_check=what_to_check, on_poll=said,
                                          progress=f"waiting for the Supervisor on {facts.cluster_name}",
                                          show_progress=run.progress, passed_errors=passed)
+    except SupervisorStillConfiguring as exc:
+        raise exc.reworded(f"{exc.message} {RERUN_WAITS}") from None
     except SupervisorFailed as exc:
         raise exc.reworded(f"{exc.message} vCenter keeps the values it was sent, so "
                            f"{way_out(facts.cluster, wm.load_balancer_id)}") from None
@@ -577,12 +680,17 @@ def enable(run, facts: EnableFacts):
         seen = (f"the Supervisor {reported.config_status}, Kubernetes {reported.kubernetes_status}" if reported
                 else "no Supervisor yet")
         raise exc.reworded(f"{exc.message.rstrip('.')}, while waiting for the Supervisor, whose enable vCenter had "
-                           f"accepted; it last reported {seen}. Rerun without apply once vCenter answers, to see the "
-                           f"Supervisor as vCenter then reports it.") from None
+                           f"accepted{'' if sent else ' before this run'}; it last reported {seen}. Rerun without "
+                           f"apply once vCenter answers, to see the Supervisor as vCenter then reports it.") from None
     finally:
         for error in passed:
             print(f"  An ERROR passed while vCenter retried: {error}", flush=True)
     return info
+
+
+# A wait that timed out while vCenter was still at it: the plan of a rerun is a wait row, not a conflict.
+RERUN_WAITS = ("vCenter goes on configuring it by itself, with the values it was sent: a rerun with apply sends "
+               "nothing and waits on for it (a rerun without apply shows it as vCenter then reports it).")
 
 
 def run_poll_seconds(timeout: float) -> float:
@@ -633,6 +741,7 @@ class SupervisorChecked:
 
     rows: list = field(default_factory=list)  # Check rows
     note: str = ""
+    coming_up: str = ""  # the Supervisor as vCenter reported it, when still on its way (its checks may not pass yet)
 
     def table(self) -> Table:
         from ..appliance.checks import checks_table
@@ -713,18 +822,24 @@ def check_supervisor(run, facts: Optional[EnableFacts] = None) -> SupervisorChec
     except _StillUnchecked as still:  # their rows say HAProxy has not checked them yet
         seen = still.facts
     rows = supervisor_checks(seen, run.network.load_balancer_lines)
-    checked = SupervisorChecked(rows)
+    info = facts.supervisor
+    checked = SupervisorChecked(rows, coming_up=_found(info) if on_its_way(info) else "")
     checked.table().to_csv(target)
     return checked
 
 
 def conclude(run, checked: SupervisorChecked) -> Sentence:
-    """Raise VerificationFailed naming each failed check of the Supervisor, or one that could not run."""
+    """Raise VerificationFailed naming each failed check of the Supervisor, or one that could not run; of a
+    Supervisor still configuring (a dry run), say so instead."""
     if not checked.rows:
         return Sentence(checked.note)
     failed = [c for c in checked.rows if c.status in ("failed", "not checked")]
     if not failed:
         return Sentence(f"All {len(checked.rows)} checks of the Supervisor through the load balancer passed.")
+    if checked.coming_up:  # only a dry run gets here with one (a run with apply waits until it runs)
+        return Sentence(f"The Supervisor is not running yet ({checked.coming_up}): {len(failed)} of "
+                        f"{len(checked.rows)} checks through the load balancer do not pass yet (the table above says "
+                        f"why); a run with apply waits for it, sending nothing.")
     lines = "\n".join(f"  - {c.check}: {c.found}. {c.fix}" for c in failed)
     raise VerificationFailed(f"{len(failed)} of {len(checked.rows)} checks of the Supervisor through the load "
                              f"balancer failed or could not run:\n{lines}", failed)

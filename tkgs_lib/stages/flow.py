@@ -55,7 +55,7 @@ class Outcome:
             return "<p>This stage only reads: nothing to apply, and nothing was changed.</p>"
         if not self.applied:
             return ("<p>Dry run: nothing was changed. Set <code>apply = True</code> (or run with "
-                    "<code>--apply</code>) to carry out the rows marked create or change.</p>")
+                    "<code>--apply</code>) to carry out the rows marked create, change or wait.</p>")
         done = ", ".join(f"{s.action} {s.object}" for s in self.ran) or "nothing needed changing"
         return (f"<p><b>Applied</b>: {html.escape(done)}.</p><p><b>After apply</b> (every row is ok):</p>"
                 + (self.after.table()._repr_html_() if self.after else ""))
@@ -65,7 +65,7 @@ class Outcome:
             return "This stage only reads: nothing to apply, and nothing was changed."
         if not self.applied:
             return ("Dry run: nothing was changed. Set apply = True (or run with --apply) to carry out the rows "
-                    "marked create or change.")
+                    "marked create, change or wait.")
         done = ", ".join(f"{s.action} {s.object}" for s in self.ran) or "nothing needed changing"
         return f"Applied: {done}.\nAfter apply (every row is ok):\n" + (self.after.table().to_text() if self.after else "")
 

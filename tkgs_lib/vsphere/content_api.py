@@ -103,6 +103,10 @@ class ContentLibraryApi:
                 "subscription_info": subscription}
         return self.rest.post(SUBSCRIBED_LIBRARY, {"create_spec": spec})
 
+    def item_ids(self, library_id: str) -> list[str]:
+        """The ids of every item of a library (``GET .../library/item?library_id=``)."""
+        return list(self.rest.get(ITEM, {"library_id": library_id}) or [])
+
     def items_named(self, library_id: str, name: str) -> list[LibraryItem]:
         ids = self.rest.post(ITEM, {"spec": {"library_id": library_id, "name": name}}, action="find") or []
         return [self.item(i) for i in ids]

@@ -44,7 +44,8 @@ from vmware.vapi.data.serializers.cleanjson import DataValueConverter
 from vmware.vapi.exception import CoreException
 
 from ..credentials import Secret
-from ..errors import ConnectionFailed, RestError, SiteError, SupervisorFailed, VSphereError
+from ..errors import (ConnectionFailed, RestError, SiteError, SupervisorFailed, SupervisorStillConfiguring,
+                      VSphereError)
 from .rest import RestClient
 
 __all__ = ["AddressRange", "ManagementNetwork", "WorkloadNetwork", "HaproxyLoadBalancer", "build_enable_spec",
@@ -233,8 +234,10 @@ class SupervisorWait:
             return info.error.reworded(f"{info.error.message.rstrip('.')}; the wait's timeout "
                                        f"({self.timeout:g} s, workload_management.timeout) passed meanwhile")
         status = f"{info.config_status}" + (f", Kubernetes {info.kubernetes_status}" if info.kubernetes_status else "")
-        return SupervisorFailed(self._sentence(f"is still {status} after {_seconds(elapsed)} s "
-                                               f"(workload_management.timeout is {self.timeout:g})", messages_of(info)))
+        # In ERROR at the deadline it failed as a lasting ERROR fails; otherwise vCenter is still at work.
+        failed = SupervisorFailed if str(info.config_status) == "ERROR" else SupervisorStillConfiguring
+        return failed(self._sentence(f"is still {status} after waiting {_waited(elapsed, self.timeout)}",
+                                     messages_of(info)))
 
     def _sentence(self, state: str, messages: list[str]) -> str:
         said = (f": vCenter says: {'; '.join(m.rstrip('.') for m in messages)}" if messages
@@ -253,6 +256,17 @@ def says_no_supervisor(error: RestError) -> bool:
     NOT_FOUND (404: 7.0 builds answer so, and so does an unknown cluster)."""
     kind = error.error_type.rsplit(".", 1)[-1].upper()  # /api: UNSUPPORTED; /rest: ...std.errors.unsupported
     return error.status == 404 or (error.status == 400 and kind == "UNSUPPORTED")
+
+
+def _waited(elapsed: float, timeout: float) -> str:
+    """How long a wait lasted, and the timeout that ended it: "60 s (workload_management.timeout is 60)",
+    "2 h 0 min (7,200 s; workload_management.timeout is 7200)"."""
+    field = f"workload_management.timeout is {timeout:g}"
+    if elapsed < 120:
+        return f"{_seconds(elapsed)} s ({field})"
+    minutes = int(elapsed // 60)
+    lasted = f"{minutes // 60} h {minutes % 60} min" if minutes >= 60 else f"{minutes} min"
+    return f"{lasted} ({elapsed:,.0f} s; {field})"
 
 
 def messages_of(info: Clusters.Info) -> list[str]:

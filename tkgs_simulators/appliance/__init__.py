@@ -15,7 +15,8 @@ made; :meth:`ApplianceSimulator.stop` removes every namespace and process (also 
 its owner, through ``atexit`` and the caller's handlers; on SIGKILL the guest's PID namespace dies
 with its parent, and the next start sweeps namespaces whose names carry a dead PID).
 
-Needs root, ``openssh-server``, ``iputils-ping``, ``haproxy`` and ``openssl``.
+Needs root, ``openssh-server``, ``iputils-ping``, ``iputils-arping`` (the appliance's Photon iputils carries
+arping too), ``haproxy`` and ``openssl``.
 """
 
 from __future__ import annotations
@@ -52,8 +53,9 @@ def available() -> Optional[str]:
     """Why the appliance simulator cannot run here, or None when it can."""
     if os.geteuid() != 0:
         return "the appliance simulator needs root (network namespaces, mounts, sshd)"
-    for tool, package in (("/usr/sbin/sshd", "openssh-server"), ("ping", "iputils-ping"), ("unshare", "util-linux"),
-                          ("ip", "iproute2"), ("/usr/sbin/haproxy", "haproxy"), ("openssl", "openssl")):
+    for tool, package in (("/usr/sbin/sshd", "openssh-server"), ("ping", "iputils-ping"), ("arping", "iputils-arping"),
+                          ("unshare", "util-linux"), ("ip", "iproute2"), ("/usr/sbin/haproxy", "haproxy"),
+                          ("openssl", "openssl")):
         if shutil.which(tool) is None:
             return f"{tool} is missing: apt-get install {package}"
     return None

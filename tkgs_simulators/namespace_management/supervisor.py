@@ -65,7 +65,8 @@ class Fault:
     """How the next enable (of ``cluster``, or of any when None) goes wrong after its checks pass:
     ``error`` stays ERROR with ``message``; ``transient`` is ERROR for ``seconds`` and until a read
     has reported it, then RUNNING (so a poller on a slow host sees the ERROR it is tested for, as a
-    person watching vCenter would); ``stuck`` never leaves CONFIGURING."""
+    person watching vCenter would); ``stuck`` stays CONFIGURING until released
+    (:meth:`Supervisor.release`), as a real enable outlasts a wait, then goes on as a good one."""
 
     kind: str
     message: str = ""
@@ -218,6 +219,7 @@ class Supervisor:
         self._lock = threading.Lock()
         self._cancel = threading.Event()
         self._error_reported = threading.Event()  # an ERROR was in an Info read since it was set
+        self._released = threading.Event()  # a stuck enable goes on
         self.config_status, self.kubernetes_status = ConfigStatus.CONFIGURING, KubernetesStatus.WARNING
         self._messages: list[tuple[str, str]] = []  # (id, sentence)
         self._thread: Optional[threading.Thread] = None
@@ -244,6 +246,10 @@ class Supervisor:
         """The played control plane (a SupervisorControlPlane), or None: for the tests."""
         played = self._played
         return played.control_plane if played is not None else None
+
+    def release(self) -> None:
+        """A ``stuck`` enable goes on configuring, as a good one does."""
+        self._released.set()
 
     def disable(self) -> None:
         """REMOVING for ``config_seconds``, then gone (``on_removed``); the played control plane and
@@ -274,7 +280,10 @@ class Supervisor:
             return
         fault = self._fault
         if fault is not None and fault.kind == "stuck":
-            return  # CONFIGURING for ever
+            while not self._released.wait(0.05):  # CONFIGURING until released
+                if self._cancel.is_set():
+                    return
+            fault = None
         if fault is not None:
             self._set(ConfigStatus.ERROR, KubernetesStatus.ERROR, [("tkgs.stand_in.supervisor.fault", fault.message)])
             if fault.kind == "error" or self._cancel.wait(fault.seconds) or not self._reported_or_cancelled():
