@@ -23,6 +23,7 @@ import requests
 
 from appliance_fixtures import DATAPLANE_PASSWORD, HEALTH_CHECK_MS, ROOT_PASSWORD, start_appliance
 from tkgs_lib.appliance.dataplane import verified_session
+from tkgs_lib.appliance.repair import FLUSH_ANYIP_ROUTES
 from tkgs_lib.appliance.ssh import SshRunner
 from tkgs_lib.https import basic_auth
 from tkgs_lib.errors import ApplianceError
@@ -156,16 +157,18 @@ def test_a_virtual_ip_binds_only_through_an_anyip_route(lb):
         assert said.endswith(f"is {OUTSIDE_ANYIP} inside a range of the appliance's /etc/vmware/anyip-routes.cfg?")
         assert lb.control_plane.who_answers(VIP).startswith("supervisor-cp-")  # the previous configuration serves on
 
-        # The fix: the address in anyip-routes.cfg (stop the unit, change the file, start it).
-        [changed] = on_appliance(lb, f"systemctl stop anyip-routes.service && echo {OUTSIDE_ANYIP}/32 >> "
-                                     f"/etc/vmware/anyip-routes.cfg && systemctl start anyip-routes.service")
+        # The fix: the address in anyip-routes.cfg (stop the unit, change the file, start it), its local routes
+        # removed between, as the repair stage does: the unit's own down and up can misread a route that is there.
+        [changed] = on_appliance(lb, f"systemctl stop anyip-routes.service && {FLUSH_ANYIP_ROUTES} && echo "
+                                     f"{OUTSIDE_ANYIP}/32 >> /etc/vmware/anyip-routes.cfg && systemctl start "
+                                     f"anyip-routes.service")
         assert changed.ok, changed
         program(OUTSIDE_ANYIP)
         assert lb.control_plane.who_answers(OUTSIDE_ANYIP, 443, name=VIP).startswith("supervisor-cp-")  # its cert's
     finally:
         lb.sim.in_lab(lambda: remove_load_balancer(lb.url, "admin", DATAPLANE_PASSWORD, lb.sim.ca_pem,
                                                    name="outside-anyip"))
-        on_appliance(lb, f"systemctl stop anyip-routes.service && sed -i '/^{OUTSIDE_ANYIP}/d' "
+        on_appliance(lb, f"systemctl stop anyip-routes.service && {FLUSH_ANYIP_ROUTES} && sed -i '/^{OUTSIDE_ANYIP}/d' "
                          f"/etc/vmware/anyip-routes.cfg && systemctl start anyip-routes.service")
     assert lb.control_plane.who_answers(VIP).startswith("supervisor-cp-")
 
