@@ -338,7 +338,7 @@ def test_a_wrong_dataplane_password_fails_naming_the_refused_user_and_what_gets_
     folder = enabling.run_folder(tmp_path)
     _, error = enabling.stage(folder, env={**enabling.env, "TKGS_HAPROXY_DATAPLANE_PASSWORD": "not-the-password-8c2"})
     text = one_sentence(error)
-    assert "it refused user 'admin' (HTTP 401)" in text, text
+    assert "HTTP 401 Unauthorized: invalid username or password (user admin)" in text, text
     assert "Check the Data Plane API user and password" in text, text
     assert "not-the-password-8c2" not in text
     assert "vCenter keeps the values it was sent, so a fix in the site" in text, text

@@ -103,7 +103,7 @@ def handshake(address: str, ca_file: Optional[str | Path], *, port: int = API_PO
             version = tls.version() or ""
     except ssl.SSLCertVerificationError as exc:
         code, said = exc.verify_code, exc.verify_message or str(exc)
-        if code == 62:  # X509_V_ERR_HOSTNAME_MISMATCH (an IP address mismatch too)
+        if code in (62, 64):  # X509_V_ERR_HOSTNAME_MISMATCH, X509_V_ERR_IP_ADDRESS_MISMATCH (an address asked)
             return failed("other name", said)
         if code == 10:  # X509_V_ERR_CERT_HAS_EXPIRED
             return failed("expired", said)
