@@ -231,7 +231,7 @@ def test_notebook_06_by_papermill_enables_the_cluster(lab, tmp_path):
     assert len(enabling.vcsim.enable_requests) == seen + 1
     executed = json.loads(out.read_text())
     texts = "".join(str(o) for c in executed["cells"] for o in c.get("outputs", []))
-    assert "All 8 checks of the Supervisor through the load balancer passed." in texts
+    assert "All 12 checks of the Supervisor through the load balancer passed." in texts
     assert "RUNNING, Kubernetes READY" in texts
     assert PASSWORD_ENV["TKGS_HAPROXY_DATAPLANE_PASSWORD"] not in texts
     cells = {"".join(c["source"]): c for c in executed["cells"] if c["cell_type"] == "code"}
@@ -242,8 +242,8 @@ def test_notebook_06_by_papermill_enables_the_cluster(lab, tmp_path):
     assert "subscribed library" in shown and "SHA-256" in shown and "BEGIN CERTIFICATE" not in shown
     # The last word as text, not a quoted Python string.
     [said] = cells["enable.conclude(run, checked)"]["outputs"]
-    assert "".join(said["data"]["text/markdown"]) == "All 8 checks of the Supervisor through the load balancer passed."
-    assert "".join(said["data"]["text/plain"]) == "All 8 checks of the Supervisor through the load balancer passed."
+    assert "".join(said["data"]["text/markdown"]) == "All 12 checks of the Supervisor through the load balancer passed."
+    assert "".join(said["data"]["text/plain"]) == "All 12 checks of the Supervisor through the load balancer passed."
 
 
 def test_a_dry_run_shows_the_request_and_sends_nothing(lab, tmp_path):
@@ -407,7 +407,7 @@ def test_notebook_06_in_jupyterlab_asks_for_three_passwords_enables_and_shows_th
     assert errors == []
     assert "load_balancer_config_spec.ha_proxy_config_create_spec.password" in text and "********" in text
     assert "RUNNING, Kubernetes READY" in text
-    assert "All 8 checks of the Supervisor through the load balancer passed." in text
+    assert "All 12 checks of the Supervisor through the load balancer passed." in text
     assert len(enabling.vcsim.enable_requests) == seen + 1
     saved = (notebooks / NOTEBOOK.name).read_text()
     assert not [a for a in answers.values() if a in saved]

@@ -736,7 +736,8 @@ def supervisor_view(cluster: str, info):
         workload = [VirtualIpRange(r.address, r.count) for r in primary.vsphere_network.address_ranges or ()]
     return SupervisorView(cluster, str(info.config_status), tuple(messages_of(info)),
                           info.api_server_cluster_endpoint or "", balancer_id, tuple(ranges), tuple(servers), username,
-                          tuple(workload))
+                          tuple(workload), info.api_server_management_endpoint or "",
+                          tuple(sorted(info.api_servers or ())), info.tls_endpoint_certificate or "")
 
 
 def check_supervisor(run, facts: Optional[EnableFacts] = None) -> SupervisorChecked:
