@@ -363,7 +363,8 @@ def test_the_api_keeps_data_plane_api_2_1_0s_protocol(lb):
                 params={"frontend": "supervisor-control-plane"}).json()["data"]
     assert rules == [{"index": 0, "name": "supervisor-control-plane-kube-apiserver", "cond": "if",
                       "cond_test": "{ dst_port 6443 }"},
-                     {"index": 1, "name": "supervisor-control-plane-nginx", "cond": "if", "cond_test": "{ dst_port 443 }"}]
+                     {"index": 1, "name": "supervisor-control-plane-nginx", "cond": "if",
+                      "cond_test": "{ dst_port 443 }"}]
     beyond = api(lb, "GET", "/services/haproxy/configuration/backend_switching_rules/2",
                  params={"frontend": "supervisor-control-plane"})
     assert (beyond.status_code, beyond.json()["message"]) == (

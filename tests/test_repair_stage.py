@@ -258,8 +258,8 @@ def test_a_session_that_cannot_be_reconnected_says_what_state_the_appliance_is_i
         assert "May have changed (rerun without apply to see whether it did): change /etc/vmware/anyip-routes.cfg " \
                "(and anyip-routes.service) (`if [ -e /etc/vmware/anyip-routes.cfg ]" in sentence
         assert "`systemctl stop anyip-routes.service && ip route flush table local dev lo prot...`: done; " \
-               "`printf %s '#...`: done; `systemctl start anyip-routes.service` to the appliance 10.64.2.10: sent, no " \
-               "answer came)" in sentence
+               "`printf %s '#...`: done; `systemctl start anyip-routes.service` to the appliance 10.64.2.10: sent, " \
+               "no answer came)" in sentence
         assert "Nothing was changed" not in sentence
         replaced = lab.sim.appliance_run(["nsenter", "-t", str(lab.sim.guest_pid), "-m", "cat", ANYIP_FILE],
                                          capture_output=True, text=True, check=True).stdout

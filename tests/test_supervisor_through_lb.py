@@ -102,9 +102,9 @@ def row(checks: list[Check], starts: str) -> Check:
 def test_a_supervisor_served_through_the_load_balancer_passes_every_row():
     checks = supervisor_checks(facts(), SITE_RANGES)
     assert [c.check for c in checks] == [
-        "Supervisor of domain-c8", f"TLS to the Supervisor's API {VIP}:6443", f"TLS to the Supervisor's login {VIP}:443",
-        f"HAProxy frontend for {VIP}", f"HAProxy runs frontend {NAME}", *SERVER_ROWS,
-        f"virtual IP range {VIP} + 256 (10.64.1.0-10.64.1.255)"]
+        "Supervisor of domain-c8", f"TLS to the Supervisor's API {VIP}:6443",
+        f"TLS to the Supervisor's login {VIP}:443", f"HAProxy frontend for {VIP}", f"HAProxy runs frontend {NAME}",
+        *SERVER_ROWS, f"virtual IP range {VIP} + 256 (10.64.1.0-10.64.1.255)"]
     assert {c.status for c in checks} == {"ok"}, checks_table(checks).to_text()
     assert row(checks, "TLS to the Supervisor's API").found == ("TLSv1.3 handshake, answered by supervisor-cp-2 "
                                                                 "(10.64.8.51), certificate issued by vcenter")
@@ -264,7 +264,8 @@ def test_a_backend_broken_for_443_fails_the_443_rows_and_names_its_servers():
         state.runtime[BACKENDS[443]] = [r if r.name != name else type(r)(r.name, r.address, "down", "ready")
                                         for r in state.runtime[BACKENDS[443]]]
     state.stats[:] = [st if not (st.backend == BACKENDS[443] and st.type == "server") else
-                      type(st)(st.type, st.name, st.backend, "DOWN", "L4CON", "Connection refused") for st in state.stats]
+                      type(st)(st.type, st.name, st.backend, "DOWN", "L4CON", "Connection refused")
+                      for st in state.stats]
     refused = {(a, 443): Handshake(a, 443, cause="refused", detail="the connection was refused", name=VIP)
                for a in SERVERS.values()}
     checks = supervisor_checks(facts(load_balancer=state, handshakes={
@@ -295,7 +296,8 @@ def test_one_backend_for_both_ports_checked_on_6443_still_fails_a_server_that_re
     [broken] = [c for c in checks if c.status != "ok"]
     assert broken.check == f"HAProxy server supervisor-cp-3 of {NAME} (10.64.8.52)"
     assert broken.fix.startswith("HAProxy checks supervisor-cp-3 on 10.64.8.52:6443 and finds it up, but "
-                                 "10.64.8.52:443, where HAProxy sends the Supervisor's connections, does not answer TLS")
+                                 "10.64.8.52:443, where HAProxy sends the Supervisor's connections, does not answer "
+                                 "TLS")
 
 
 # --- servers that are not the Supervisor's -----------------------------------------------------------
@@ -411,7 +413,8 @@ def test_enabled_the_supervisor_runs_and_its_virtual_ip_answers_end_to_end(runni
     assert row(checks, "HAProxy runs frontend").found == "OPEN"
     assert [c.found.split(" (")[0] for c in checks if c.check.startswith("HAProxy server")] == ["up"] * 6
     assert [c.check for c in checks if c.check.startswith("HAProxy server")] == SERVER_ROWS  # a backend per port
-    assert row(checks, "TLS to the Supervisor's login").found.startswith("TLSv1.3 handshake, answered by supervisor-cp-")
+    assert row(checks, "TLS to the Supervisor's login").found.startswith("TLSv1.3 handshake, answered by "
+                                                                         "supervisor-cp-")
 
 
 @pytest.mark.slow
@@ -518,7 +521,8 @@ def test_a_range_missing_from_anyip_routes_is_found_and_repaired(vcsim, tmp_path
                              "every row ok after the repair", timeout=15)
         assert row(checks, "virtual IP range").found == ("inside 10.64.1.0/24, a line of /etc/vmware/anyip-routes.cfg; "
                                                          "local routes present")
-        assert row(checks, "TLS to the Supervisor's API").found.startswith("TLSv1.3 handshake, answered by supervisor-cp-")
+        assert row(checks, "TLS to the Supervisor's API").found.startswith("TLSv1.3 handshake, answered by "
+                                                                           "supervisor-cp-")
     finally:
         end(supervised)
     # No secret in what a person reads or what was logged (the stand-in's thread and the controller's too).

@@ -16,9 +16,9 @@ it reads the configuration's version (from a list's ``_version``: 2.1.0 has no
 ``/configuration/version``), opens a transaction at it, puts in what a real Supervisor's controller
 puts there: a TCP frontend on the virtual IP with binds on 6443 and 443, and per port a ``use_backend
 ... if { dst_port <port> }`` rule and a round-robin backend holding the servers on that port, each
-health-checked there; and commits with ``force_reload`` so the answer carries HAProxy's verdict. :func:`reconcile_load_balancer` is one pass of a controller's
-loop: it reads what the appliance holds and what its HAProxy runs, and programs it only where
-either differs from what is wanted.
+health-checked there; and commits with ``force_reload`` so the answer carries HAProxy's verdict.
+:func:`reconcile_load_balancer` is one pass of a controller's loop: it reads what the appliance
+holds and what its HAProxy runs, and programs it only where either differs from what is wanted.
 
 Needs root (namespaces), and a lab with a workload bridge: the appliance simulator's.
 """

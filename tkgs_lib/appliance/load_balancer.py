@@ -2,18 +2,20 @@
 
 A load-balancer controller (the Supervisor's) writes the configuration: frontends with their
 binds and the rules that pick a backend (a real Supervisor's: ``use_backend <...>-kube-apiserver
-if { dst_port 6443 }`` and ``<...>-nginx`` for 443, no default backend), backends with their servers. That the configuration holds a frontend does not
-mean HAProxy runs it: a reload that fails (``cannot bind socket`` for a virtual IP the appliance
-has no anyip route for) leaves the new file in place while HAProxy serves the previous one, so the
-runtime is read too: HAProxy's own statistics (``show stat``: a frontend ``OPEN`` is bound and
-accepting, a server's ``status`` and last health check) and the servers' runtime state (``show
-servers state``: ``operational_state`` up or down).
+if { dst_port 6443 }`` and ``<...>-nginx`` for 443, no default backend), backends with their
+servers. That the configuration holds a frontend does not mean HAProxy runs it: a reload that
+fails (``cannot bind socket`` for a virtual IP the appliance has no anyip route for) leaves the new
+file in place while HAProxy serves the previous one, so the runtime is read too: HAProxy's own
+statistics (``show stat``: a frontend ``OPEN`` is bound and accepting, a server's ``status`` and
+last health check) and the servers' runtime state (``show servers state``: ``operational_state``
+up or down).
 
 Paths and shapes are Data Plane API 2.1.0's (its specification, ``embedded_spec.go`` at
 haproxytech/dataplaneapi v2.1.0): ``/v2/services/haproxy/configuration/{frontends,binds,
-servers,backend_switching_rules}`` answer ``{"_version", "data": [...]}``; ``/runtime/servers?backend=`` a list of
-``{name, address, port, operational_state, admin_state}``; ``/stats/native`` a list of
-``{"runtimeAPI", "stats": [{"name", "type", "backend_name", "stats": {...}}]}``. Each parser is a
+servers,backend_switching_rules}`` answer ``{"_version", "data": [...]}``;
+``/runtime/servers?backend=`` a list of ``{name, address, port, operational_state, admin_state}``;
+``/stats/native`` a list of ``{"runtimeAPI", "stats": [{"name", "type", "backend_name", "stats":
+{...}}]}``. Each parser is a
 pure function of a decoded answer, tested with no appliance. TLS is verified against the
 appliance's CA (:func:`tkgs_lib.appliance.dataplane.verified_session`), nothing else trusted.
 """
@@ -31,8 +33,8 @@ from ..https import basic_auth
 from ..errors import ApplianceError
 from .dataplane import DataPlaneInfo, get_info, message_of, verified_session
 
-__all__ = ["Bind", "Frontend", "SwitchingRule", "BackendServer", "RuntimeServer", "NativeStat", "LoadBalancerState", "PASSED_CHECKS",
-           "NOT_CHECKED_YET",
+__all__ = ["Bind", "Frontend", "SwitchingRule", "BackendServer", "RuntimeServer", "NativeStat", "LoadBalancerState",
+           "PASSED_CHECKS", "NOT_CHECKED_YET",
            "frontends_from", "binds_from", "rules_from", "servers_from", "runtime_servers_from", "native_stats_from",
            "read_load_balancer", "CONFIGURATION", "RUNTIME", "STATS"]
 

@@ -299,8 +299,8 @@ def _handshake_row(facts: SupervisorFacts, port: int) -> Check:
         if frontend is not None and port not in {b.port for b in frontend.binds if b.address == view.endpoint}:
             bound = ", ".join(str(b) for b in frontend.binds if b.address == view.endpoint) or "nothing"
             fix = (f"nothing listens on {view.endpoint}:{port}: the Supervisor's frontend {frontend.name} binds "
-                   f"{bound} but not {view.endpoint}:{port}, which the Supervisor's load-balancer controller binds with "
-                   f"the others; read the Supervisor's messages.")
+                   f"{bound} but not {view.endpoint}:{port}, which the Supervisor's load-balancer controller binds "
+                   f"with the others; read the Supervisor's messages.")
     tried = f" ({len(tries)} tries)" if len(tries) > 1 else ""
     return Check(check, expected, f"{answer.cause}: {answer.detail}{tried}", "failed", fix)
 
@@ -417,7 +417,8 @@ def _server_rows(facts: SupervisorFacts, frontend: Frontend, backend: str, ports
     present = {s.address for s in configured}
     absent = [a for a in control_plane if a not in present]
     if absent:
-        rows.append(Check(f"HAProxy backend {backend}", f"a server for each control-plane VM ({', '.join(control_plane)})",
+        rows.append(Check(f"HAProxy backend {backend}",
+                          f"a server for each control-plane VM ({', '.join(control_plane)})",
                           f"none for {', '.join(absent)}", "warning",
                           f"HAProxy sends nothing to {', '.join(absent)}, so the Supervisor's API rests on fewer "
                           f"control-plane VMs than it has: the Supervisor's load-balancer controller lists them all; "

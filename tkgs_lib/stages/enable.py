@@ -551,8 +551,9 @@ def plan(run, facts: EnableFacts) -> Plan:
                    "Supervisor: change the site to match, or disable Workload Management on the cluster and rerun "
                    "with apply.")
     elif status == "CONFIGURING":
-        why = (f"vCenter is still configuring it (enabled before, with {'the same' if not differences(wanted, info) else 'other'} "
-               f"values): wait and rerun. {what_to_check(_reported(info), facts.dataplane[:2])}")
+        same = "the same" if not differences(wanted, info) else "other"
+        why = (f"vCenter is still configuring it (enabled before, with {same} values): wait and rerun. "
+               f"{what_to_check(_reported(info), facts.dataplane[:2])}")
     elif status == "ERROR":
         out = way_out(facts.cluster, _load_balancer_id(facts))
         why = (f"it is in ERROR. {what_to_check(_reported(info), facts.dataplane[:2])} vCenter keeps the values "

@@ -284,7 +284,8 @@ class NamespaceManagement:
 
         An ERROR may pass (the Supervisor retries while its VMs deploy): for ``error_grace``
         seconds (None: until the timeout), after which the wait fails with vCenter's messages and
-        ``what_to_check(messages)`` (the ``Clusters.Message`` list, ids with them); the timeout ends it too, with the last status and messages.
+        ``what_to_check(messages)`` (the ``Clusters.Message`` list, ids with them); the timeout ends it
+        too, with the last status and messages.
         Each ERROR that passed is added to ``passed_errors`` (for the record)."""
         from ..polling import REAL, wait_until
 

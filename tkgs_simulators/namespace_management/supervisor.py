@@ -383,8 +383,9 @@ class Supervisor:
             appliance = self._find_appliance(server.host)
             if appliance is None:
                 problems.append(Said(APPLIANCE_UNKNOWN, f"{name}: no VM in vCenter is the HAProxy appliance at "
-                                                        f"{server.host} (none has network.management_ip {server.host}), "
-                                                        f"so the virtual IP ranges it serves are unknown.",
+                                                        f"{server.host} (none has network.management_ip "
+                                                        f"{server.host}), so the virtual IP ranges it serves are "
+                                                        f"unknown.",
                                      (balancer.id, server.host)))
                 continue
             for missing in unserved_ranges(balancer.address_ranges, appliance):
