@@ -228,7 +228,7 @@ def test_notebook_06_by_papermill_enables_the_cluster(lab, tmp_path):
     assert len(enabling.vcsim.enable_requests) == seen + 1
     executed = json.loads(out.read_text())
     texts = "".join(str(o) for c in executed["cells"] for o in c.get("outputs", []))
-    assert "All 8 checks of the Supervisor through the load balancer passed." in texts
+    assert "All 12 checks of the Supervisor through the load balancer passed." in texts
     assert "RUNNING, Kubernetes READY" in texts
     assert PASSWORD_ENV["TKGS_HAPROXY_DATAPLANE_PASSWORD"] not in texts
     cells = {"".join(c["source"]): c for c in executed["cells"] if c["cell_type"] == "code"}
@@ -240,8 +240,8 @@ def test_notebook_06_by_papermill_enables_the_cluster(lab, tmp_path):
     assert "10.64.2.20-10.64.2.24: free (no answer to ARP from the appliance" in shown, shown
     # The last word as text, not a quoted Python string.
     [said] = cells["enable.conclude(run, checked)"]["outputs"]
-    assert "".join(said["data"]["text/markdown"]) == "All 8 checks of the Supervisor through the load balancer passed."
-    assert "".join(said["data"]["text/plain"]) == "All 8 checks of the Supervisor through the load balancer passed."
+    assert "".join(said["data"]["text/markdown"]) == "All 12 checks of the Supervisor through the load balancer passed."
+    assert "".join(said["data"]["text/plain"]) == "All 12 checks of the Supervisor through the load balancer passed."
 
 
 @pytest.mark.parametrize("answer", ["NOT_FOUND", "UNSUPPORTED"])
@@ -411,7 +411,7 @@ def test_a_wrong_dataplane_password_fails_naming_the_refused_user_and_what_gets_
     folder = enabling.run_folder(tmp_path)
     _, error = enabling.stage(folder, env={**enabling.env, "TKGS_HAPROXY_DATAPLANE_PASSWORD": "not-the-password-8c2"})
     text = one_sentence(error)
-    assert "it refused user 'admin' (HTTP 401)" in text, text
+    assert "HTTP 401 Unauthorized: invalid username or password (user admin)" in text, text
     assert "Check the Data Plane API user and password" in text, text
     assert "not-the-password-8c2" not in text
     assert "vCenter keeps the values it was sent, so a fix in the site" in text, text
@@ -480,7 +480,7 @@ def test_notebook_06_in_jupyterlab_asks_for_three_passwords_enables_and_shows_th
     assert errors == []
     assert "load_balancer_config_spec.ha_proxy_config_create_spec.password" in text and "********" in text
     assert "RUNNING, Kubernetes READY" in text
-    assert "All 8 checks of the Supervisor through the load balancer passed." in text
+    assert "All 12 checks of the Supervisor through the load balancer passed." in text
     assert len(enabling.vcsim.enable_requests) == seen + 1
     saved = (notebooks / NOTEBOOK.name).read_text()
     assert not [a for a in answers.values() if a in saved]

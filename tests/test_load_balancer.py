@@ -23,6 +23,7 @@ import requests
 
 from appliance_fixtures import DATAPLANE_PASSWORD, HEALTH_CHECK_MS, ROOT_PASSWORD, start_appliance
 from tkgs_lib.appliance.dataplane import verified_session
+from tkgs_lib.appliance.repair import FLUSH_ANYIP_ROUTES
 from tkgs_lib.appliance.ssh import SshRunner
 from tkgs_lib.https import basic_auth
 from tkgs_lib.errors import ApplianceError
@@ -41,11 +42,14 @@ def _digest(path: Path) -> str:
 
 @dataclass
 class Balanced:
-    """The appliance (``lab``), the control plane, and the Data Plane API's address."""
+    """The appliance (``lab``), the control plane, the Data Plane API's address, and the CA that issues the
+    control plane's certificates (playing vCenter's VMCA): its file, and its certificate and key."""
 
     lab: object
     control_plane: object
     url: str
+    ca_file: Path
+    ca: tuple[str, str]
 
     @property
     def sim(self):
@@ -54,20 +58,23 @@ class Balanced:
 
 @pytest.fixture(scope="module")
 def lb(tmp_path_factory):
-    from tkgs_simulators.supervisor import SupervisorControlPlane, program_load_balancer
+    from tkgs_simulators.appliance.dataplane_server import make_ca
+    from tkgs_simulators.supervisor import SupervisorControlPlane
 
     host_cfg = _digest(HOST_HAPROXY_CFG)
-    lab = start_appliance(tmp_path_factory.mktemp("load-balancer"))
+    folder = tmp_path_factory.mktemp("load-balancer")
+    lab = start_appliance(folder)
     workload = lab.site.networks.workload
     first = ipaddress.ip_address(workload.ranges[0].split("-")[0])  # of the primary workload range
+    ca = make_ca("vcenter.test.corp", organization="VMCA (simulated)")
+    (folder / "vcenter-ca.pem").write_text(ca[0])
     control_plane = SupervisorControlPlane(lab.sim.lab, workload.cidr, workload.gateway,
-                                           [str(first + i) for i in range(3)], vip=VIP)
-    balanced = Balanced(lab, control_plane, f"https://{lab.sim.management_address}:5556")
+                                           [str(first + i) for i in range(3)], vip=VIP, ca_pem=ca[0], ca_key_pem=ca[1])
+    balanced = Balanced(lab, control_plane, f"https://{lab.sim.management_address}:5556", folder / "vcenter-ca.pem",
+                        ca)
     try:
         control_plane.start()
-        lab.sim.in_lab(lambda: program_load_balancer(balanced.url, "admin", DATAPLANE_PASSWORD, lab.sim.ca_pem, VIP,
-                                                     control_plane.servers, check_interval_ms=HEALTH_CHECK_MS))
-        wait_for(lambda: {s["operational_state"] for s in runtime_servers(balanced)} == {"up"}, "every server up")
+        programmed(balanced, control_plane.servers)
         yield balanced
     finally:
         control_plane.stop()
@@ -93,7 +100,7 @@ def api(lab, method: str, path: str, *, password: str = DATAPLANE_PASSWORD, **kw
     return lab.sim.in_lab(work)
 
 
-def runtime_servers(lab, backend: str = "supervisor-control-plane") -> list[dict]:
+def runtime_servers(lab, backend: str = "supervisor-control-plane-kube-apiserver") -> list[dict]:
     answer = api(lab, "GET", "/services/haproxy/runtime/servers", params={"backend": backend})
     assert answer.status_code == 200, answer.text
     return answer.json()
@@ -156,16 +163,18 @@ def test_a_virtual_ip_binds_only_through_an_anyip_route(lb):
         assert said.endswith(f"is {OUTSIDE_ANYIP} inside a range of the appliance's /etc/vmware/anyip-routes.cfg?")
         assert lb.control_plane.who_answers(VIP).startswith("supervisor-cp-")  # the previous configuration serves on
 
-        # The fix: the address in anyip-routes.cfg (stop the unit, change the file, start it).
-        [changed] = on_appliance(lb, f"systemctl stop anyip-routes.service && echo {OUTSIDE_ANYIP}/32 >> "
-                                     f"/etc/vmware/anyip-routes.cfg && systemctl start anyip-routes.service")
+        # The fix: the address in anyip-routes.cfg (stop the unit, change the file, start it), its local routes
+        # removed between, as the repair stage does: the unit's own down and up can misread a route that is there.
+        [changed] = on_appliance(lb, f"systemctl stop anyip-routes.service && {FLUSH_ANYIP_ROUTES} && echo "
+                                     f"{OUTSIDE_ANYIP}/32 >> /etc/vmware/anyip-routes.cfg && systemctl start "
+                                     f"anyip-routes.service")
         assert changed.ok, changed
         program(OUTSIDE_ANYIP)
         assert lb.control_plane.who_answers(OUTSIDE_ANYIP, 443, name=VIP).startswith("supervisor-cp-")  # its cert's
     finally:
         lb.sim.in_lab(lambda: remove_load_balancer(lb.url, "admin", DATAPLANE_PASSWORD, lb.sim.ca_pem,
                                                    name="outside-anyip"))
-        on_appliance(lb, f"systemctl stop anyip-routes.service && sed -i '/^{OUTSIDE_ANYIP}/d' "
+        on_appliance(lb, f"systemctl stop anyip-routes.service && {FLUSH_ANYIP_ROUTES} && sed -i '/^{OUTSIDE_ANYIP}/d' "
                          f"/etc/vmware/anyip-routes.cfg && systemctl start anyip-routes.service")
     assert lb.control_plane.who_answers(VIP).startswith("supervisor-cp-")
 
@@ -176,7 +185,8 @@ def test_a_control_plane_server_down_shows_in_the_runtime_status(lb):
         wait_for(lambda: {s["name"]: s["operational_state"] for s in runtime_servers(lb)}
                  == {"supervisor-cp-1": "up", "supervisor-cp-2": "down", "supervisor-cp-3": "up"}, "cp-2 down")
         stats = api(lb, "GET", "/services/haproxy/stats/native",
-                    params={"type": "server", "name": "supervisor-cp-2", "parent": "supervisor-control-plane"})
+                    params={"type": "server", "name": "supervisor-cp-2",
+                            "parent": "supervisor-control-plane-kube-apiserver"})
         assert stats.status_code == 200
         [collection] = stats.json()
         assert collection["runtimeAPI"] == "/run/haproxy.sock"  # the release's stats socket
@@ -186,6 +196,127 @@ def test_a_control_plane_server_down_shows_in_the_runtime_status(lb):
     finally:
         lb.control_plane.start_server("supervisor-cp-2")
     wait_for(lambda: all(s["operational_state"] == "up" for s in runtime_servers(lb)), "cp-2 up again")
+
+
+# --- the product's checks of the Supervisor through this load balancer ---------------------------------
+
+def checked(lb, timeout: float = 5.0) -> dict:
+    """The product's reads and checks (the enable stage's), for a Supervisor vCenter would report with this
+    appliance's load balancer, its endpoint the virtual IP, its control plane the first three addresses of the
+    site's primary workload range; from the lab, trusting the CA that plays vCenter's. Rows by name."""
+    from tkgs_lib.appliance.supervisor_checks import (SupervisorView, VirtualIpRange, gather_supervisor_facts,
+                                                      supervisor_checks)
+
+    first, last = (ipaddress.ip_address(a) for a in lb.lab.site.networks.workload.ranges[0].split("-"))
+    view = SupervisorView("domain-c8", "RUNNING", endpoint=VIP, load_balancer="haproxy",
+                          virtual_ip_ranges=(VirtualIpRange("10.64.1.0", 256),),
+                          dataplane_servers=((lb.sim.management_address, 5556),), dataplane_username="admin",
+                          workload_ranges=(VirtualIpRange(str(first), int(last) - int(first) + 1),))
+
+    def work():
+        with SshRunner(lb.sim.management_address, password=ROOT_PASSWORD,
+                       known_hosts=str(lb.lab.site_file.parent / "known_hosts")) as runner:
+            facts = gather_supervisor_facts(view, ca_file=lb.ca_file, runner=runner,
+                                            dataplane_password=DATAPLANE_PASSWORD, dataplane_ca_pem=lb.sim.ca_pem,
+                                            ca_described="vCenter's CA", timeout=timeout)
+        return {c.check: c for c in supervisor_checks(facts, ["10.64.1.0/24"])}
+    return lb.sim.in_lab(work)
+
+
+def not_ok(rows: dict) -> dict:
+    return {name: c.status for name, c in rows.items() if c.status != "ok"}
+
+
+def programmed(lb, servers, **options) -> None:
+    """The appliance programmed for ``servers`` (as a controller would, or someone else), every server checked up."""
+    from tkgs_simulators.supervisor import backend_names, program_load_balancer
+
+    lb.sim.in_lab(lambda: program_load_balancer(lb.url, "admin", DATAPLANE_PASSWORD, lb.sim.ca_pem, VIP, servers,
+                                                check_interval_ms=HEALTH_CHECK_MS, **options))
+    backends = backend_names("supervisor-control-plane", options.get("ports", (6443, 443))).values()
+
+    def checked_up() -> bool:  # HAProxy's check passed (a server is "up" before its first check)
+        stats = api(lb, "GET", "/services/haproxy/stats/native", params={"type": "server"}).json()
+        held = [row for collection in stats for row in collection["stats"] if row.get("backend_name") in backends]
+        return len(held) == len(servers) * len(backends) and all(
+            row["stats"].get("check_status", "").endswith("L4OK") for row in held)
+    wait_for(checked_up, "every server's health check passed")
+
+
+LOGIN, API = f"TLS to the Supervisor's login {VIP}:443", f"TLS to the Supervisor's API {VIP}:6443"
+
+
+def test_the_supervisors_443_is_checked_through_the_appliance_as_its_6443_is(lb):
+    """kubectl vsphere login starts at https://<VIP>/wcp/loginbanner: a virtual IP that answers 6443 but not 443
+    is a known field fault (lamw/vsphere-with-tanzu-basic-automated-lab-deployment issue #6)."""
+    rows = checked(lb)
+    assert not_ok(rows) == {}, rows
+    assert rows[LOGIN].found.startswith("TLSv1.3 handshake, answered by supervisor-cp-")
+    try:
+        programmed(lb, lb.control_plane.servers, ports=(6443,))  # a frontend that binds 6443 alone
+        rows = checked(lb)
+        assert not_ok(rows) == {LOGIN: "failed", f"HAProxy frontend for {VIP}": "failed"}, rows
+        assert rows[LOGIN].found == "refused: the connection was refused"
+        assert rows[LOGIN].fix.startswith(f"nothing listens on {VIP}:443: the Supervisor's frontend "
+                                          f"supervisor-control-plane binds {VIP}:6443 but not {VIP}:443")
+        programmed(lb, lb.control_plane.servers)
+        for server in lb.control_plane.servers:  # the 443 backend broken: its servers down on 443, 6443 up
+            lb.control_plane.stop_server(server.name, ports=(443,))
+        wait_for(lambda: {s["operational_state"] for s in runtime_servers(lb, "supervisor-control-plane-nginx")}
+                 == {"down"}, "the 443 backend's servers down")
+        rows = checked(lb)
+        nginx = [f"HAProxy server {s.name} of supervisor-control-plane-nginx ({s.address}:443)"
+                 for s in lb.control_plane.servers]
+        assert not_ok(rows) == {LOGIN: "failed", **{name: "failed" for name in nginx}}, rows
+        assert rows[LOGIN].found.startswith("closed: ") and rows[LOGIN].found.endswith("(3 tries)")
+        assert rows[nginx[0]].found.startswith("down (L4CON")
+        assert rows[API].status == "ok"
+    finally:
+        for server in lb.control_plane.servers:
+            lb.control_plane.start_server(server.name)
+        programmed(lb, lb.control_plane.servers)
+    assert not_ok(checked(lb)) == {}
+
+
+def test_servers_that_are_not_the_control_planes_fail_the_check_naming_each_whichever_answers(lb):
+    """The two ways the one handshake with the virtual IP was fooled: a server with a foreign certificate among
+    .50 and .51 (passed 3 runs in 4), and every server an impostor whose certificate vCenter's CA signed."""
+    from tkgs_simulators.supervisor import ControlPlaneServer, SupervisorControlPlane
+
+    workload = lb.lab.site.networks.workload
+    foreign = SupervisorControlPlane(lb.sim.lab, workload.cidr, workload.gateway, ["10.64.8.60"], vip=VIP)
+    impostors = SupervisorControlPlane(lb.sim.lab, workload.cidr, workload.gateway,
+                                       ["10.64.8.99", "10.64.8.98", "10.64.8.97"], vip=VIP, ca_pem=lb.ca[0],
+                                       ca_key_pem=lb.ca[1])
+    cp1, cp2, _ = lb.control_plane.servers
+    try:
+        foreign.start()
+        programmed(lb, [cp1, cp2, ControlPlaneServer("supervisor-cp-3", "10.64.8.60")])
+        named = [f"HAProxy server supervisor-cp-3 of supervisor-control-plane-{role} (10.64.8.60:{port})"
+                 for port, role in ((6443, "kube-apiserver"), (443, "nginx"))]
+        for _ in range(4):  # whichever server the handshakes with the virtual IP meet
+            rows = checked(lb)
+            failed = {name: c for name, c in rows.items() if c.failed}
+            assert set(named) <= set(failed) <= {*named, API, LOGIN}, rows
+            assert failed[named[0]].fix.startswith("supervisor-cp-3 (10.64.8.60) is not a control-plane VM of the "
+                                                   "Supervisor: vCenter gives its control plane 10.64.8.50, "
+                                                   "10.64.8.51, 10.64.8.52")
+            assert "untrusted" in failed[named[0]].found  # and its certificate is not vCenter's CA's
+        impostors.start()
+        programmed(lb, impostors.servers)
+        rows = checked(lb)
+        servers = [f"HAProxy server {s.name} of supervisor-control-plane-{role} ({s.address}:{port})"
+                   for port, role in ((6443, "kube-apiserver"), (443, "nginx")) for s in impostors.servers]
+        assert {name for name, c in rows.items() if c.failed} == {API, LOGIN, *servers}, rows
+        assert rows[API].found.startswith("TLSv1.3 handshake, answered by supervisor-cp-")  # vCenter's CA signed it
+        assert "none an address vCenter gives the Supervisor's control plane" in rows[API].fix
+        assert rows[servers[0]].fix.startswith("supervisor-cp-1 (10.64.8.99) is not a control-plane VM of the "
+                                               "Supervisor")
+    finally:
+        programmed(lb, lb.control_plane.servers)
+        foreign.stop()
+        impostors.stop()
+    assert not_ok(checked(lb)) == {}
 
 
 def test_haproxy_refuses_a_broken_configuration_in_its_own_words(lb):
@@ -227,6 +358,17 @@ def test_the_api_keeps_data_plane_api_2_1_0s_protocol(lb):
                                                                           "equal to 65535"})
     binds = api(lb, "GET", "/services/haproxy/configuration/binds", params={"frontend": "supervisor-control-plane"})
     assert sorted(b["port"] for b in binds.json()["data"]) == [443, 6443]
+    # As a real Supervisor's controller writes it: a backend per port, picked by the port asked for.
+    rules = api(lb, "GET", "/services/haproxy/configuration/backend_switching_rules",
+                params={"frontend": "supervisor-control-plane"}).json()["data"]
+    assert rules == [{"index": 0, "name": "supervisor-control-plane-kube-apiserver", "cond": "if",
+                      "cond_test": "{ dst_port 6443 }"},
+                     {"index": 1, "name": "supervisor-control-plane-nginx", "cond": "if",
+                      "cond_test": "{ dst_port 443 }"}]
+    beyond = api(lb, "GET", "/services/haproxy/configuration/backend_switching_rules/2",
+                 params={"frontend": "supervisor-control-plane"})
+    assert (beyond.status_code, beyond.json()["message"]) == (
+        400, "32: Object with id 2 in frontend supervisor-control-plane out of range")  # client-native's handleError
     assert api(lb, "GET", "/info", password="not-the-password").status_code == 401
 
 
@@ -240,6 +382,9 @@ def test_haproxy_runs_the_releases_configuration_in_the_guests_own_etc(lb):
                       "stats socket /run/haproxy.sock user haproxy group haproxy mode 660 level admin expose-fd "
                       "listeners", "log stdout format raw local0 info", "timeout client-fin 10s"):
         assert directive in lines, directive  # v0.1.10 haproxy.cfg, log level as its tasks/main.yml sets it
+    for port, role in ((6443, "kube-apiserver"), (443, "nginx")):  # the real Supervisor's layout
+        assert f"use_backend supervisor-control-plane-{role} if {{ dst_port {port} }}" in lines
+        assert f"server supervisor-cp-1 10.64.8.50:{port} check inter {HEALTH_CHECK_MS}" in lines
     [user] = [line for line in lines if line.startswith("user admin password ")]
     hashed = user.split()[-1]
     assert hashed.startswith("$1$")  # openssl passwd -1, as setHAProxyUserPass at v0.1.10 writes it

@@ -34,6 +34,22 @@ CONFIG_SECONDS = 1.0  # CONFIGURING (and REMOVING) this long: wide enough for a 
 
 
 @pytest.fixture(scope="module")
+def misnamed():
+    """Data Plane API stand-ins whose certificates will not do: one on 127.0.0.2 naming 127.0.0.1 (as every
+    appliance's names it) but not 127.0.0.2, one expired; {kind: (CA PEM, host, port)}."""
+    ca_pem, ca_key = make_ca("haproxy02.test.corp")
+    servers = {"name": serve("127.0.0.2", 0, ca_pem=ca_pem, ca_key_pem=ca_key, hostname="haproxy02.test.corp",
+                             addresses=[], users={DATAPLANE_USER: md5_crypt(DATAPLANE_PASSWORD)}),
+               "expired": serve("127.0.0.1", 0, ca_pem=ca_pem, ca_key_pem=ca_key, hostname="haproxy02.test.corp",
+                                addresses=["127.0.0.1"], users={DATAPLANE_USER: md5_crypt(DATAPLANE_PASSWORD)},
+                                fault="expired")}
+    yield {kind: (ca_pem, *server.server_address[:2]) for kind, server in servers.items()}
+    for server in servers.values():
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture(scope="module")
 def dataplane():
     """A Data Plane API stand-in on 127.0.0.1, signed by its appliance's CA: (CA PEM, port)."""
     ca_pem, ca_key = make_ca("haproxy01.test.corp")
@@ -171,28 +187,47 @@ def test_disable_removes_the_supervisor_however_vcenter_says_there_is_none(lab, 
 
 # --- enables that fail as a real one fails ------------------------------------------------------
 
-@pytest.mark.parametrize("broken, cause", [
-    ("ca", "its certificate is not trusted under the certificate authority chain given"),
-    ("password", "it refused user 'admin' (HTTP 401): the user name or password is wrong"),
-    ("address", "the connection was refused"),
+@pytest.mark.parametrize("broken, cause, hint", [
+    ("ca", 'Get "https://{where}/v2/info": x509: certificate signed by unknown authority', "the CA chain"),
+    ("password", "GET https://{where}/v2/info: HTTP 401 Unauthorized: invalid username or password (user admin)",
+     "the Data Plane API user and password"),
+    ("address", 'Get "https://{where}/v2/info": dial tcp {where}: connect: connection refused',
+     "the Data Plane API at {where}, which refused the connection"),
+    ("name", 'Get "https://{where}/v2/info": x509: certificate is valid for 127.0.0.1, not 127.0.0.2',
+     "the Data Plane API's address: its certificate does not name 127.0.0.2"),
+    ("expired", 'Get "https://{where}/v2/info": x509: certificate has expired or is not yet valid: current time ',
+     "the clocks: the Data Plane API's certificate is not valid at vCenter's time"),
 ])
-def test_a_load_balancer_that_cannot_be_used_ends_in_error_naming_it_and_the_cause(lab, vcsim, dataplane,
-                                                                                    broken, cause):
+def test_a_load_balancer_that_cannot_be_used_ends_in_error_reading_as_vcenters(lab, vcsim, dataplane, misnamed, broken,
+                                                                                cause, hint):
+    """In vCenter's shape ({severity, details{id, default_message, args}}), the cause in the words of the Go client a
+    Supervisor runs, so that the hints keyed to a real vCenter's messages read the stand-in's too."""
+    from tkgs_lib.stages.enable import hints
+    from tkgs_lib.vsphere.namespace_management import reported_messages
+
     client, cluster = lab
     ca_pem, port = dataplane
     spec = {"ca": lambda: spec_for(make_ca("another-appliance")[0], port),
             "password": lambda: spec_for(ca_pem, port, password="not-the-dataplane-password"),
-            "address": lambda: spec_for(ca_pem, _closed_port())}[broken]()
+            "address": lambda: spec_for(ca_pem, _closed_port()),
+            "name": lambda: spec_for(misnamed["name"][0], misnamed["name"][2], host=misnamed["name"][1]),
+            "expired": lambda: spec_for(misnamed["expired"][0], misnamed["expired"][2])}[broken]()
     client.enable(cluster, spec)
     assert statuses(client, cluster, until="ERROR")[-1] == "ERROR"
     time.sleep(CONFIG_SECONDS + 0.2)
     info = client.get(cluster)
     assert info.config_status == "ERROR" and info.kubernetes_status == "ERROR"  # it stays so
-    [message] = messages_of(info)
     server = spec.load_balancer_config_spec.ha_proxy_config_create_spec.servers[0]
-    assert message.startswith(f"ERROR: Load balancer 'haproxy-lb': cannot use the HAProxy Data Plane API at "
-                              f"127.0.0.1:{server.port}: ")
-    assert cause in message and message.endswith(".")
+    where = f"{server.host}:{server.port}"
+    cause = cause.format(where=where)
+    [message] = info.messages
+    assert message.severity == "ERROR" and message.details.id == "tkgs.stand_in.wcp.loadbalancer.dataplane.unusable"
+    said = message.details.default_message
+    assert said.startswith(f"Load balancer 'haproxy-lb': cannot use the HAProxy Data Plane API at {where}. Details: "
+                           f"{cause}"), said
+    assert message.details.args == ["haproxy-lb", where, said.split(". Details: ", 1)[1]]
+    [check] = hints(reported_messages(info), (server.host, server.port))
+    assert check.startswith(hint.format(where=where)), check
     assert info.api_server_cluster_endpoint == ""
 
 
@@ -392,7 +427,8 @@ def test_enable_against_the_simulated_appliance_in_its_lab(vcsim, tmp_path):
                                         password=APPLIANCE_PASSWORD, vips=(AddressRange("10.64.1.0", 256),)))
         assert statuses(client, cluster, until="ERROR")[-1] == "ERROR"
         [message] = messages_of(client.get(cluster))
-        assert f"HAProxy Data Plane API at {address}:{port}: its certificate is not trusted" in message
+        assert message.endswith(f"HAProxy Data Plane API at {address}:{port}. Details: Get "
+                                f"\"https://{address}:{port}/v2/info\": x509: certificate signed by unknown authority")
         rest.logout()
     finally:
         appliance.stop()

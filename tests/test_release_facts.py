@@ -49,35 +49,8 @@ def test_the_same_releases_are_known_and_played():
     assert KNOWN == tuple(PLAYED) and ARTICLE_RELEASE == PLAYED_ARTICLE_RELEASE
 
 
-# What a simulator may take from the product: plumbing, no belief about the system it plays.
-PLUMBING = {"tkgs_lib.errors": None, "tkgs_lib.paths": {"cache_dir", "CHECKOUT"},
-            "tkgs_lib.credentials": {"basic_auth", "Secret"}, "tkgs_lib.vsphere.tls": {"ContextAdapter"}}
-# Not simulators: the product's demo, and the launcher that deploys a site as the deploy stage does.
-NOT_PLAYED = {"demo.py", "appliance/__main__.py"}
-
-
-def test_the_simulators_import_nothing_the_product_believes():
-    root = Path(__file__).resolve().parent.parent / "tkgs_lib"
-    taken = []
-    for path in sorted((root / "simulators").rglob("*.py")):
-        if str(path.relative_to(root / "simulators")) in NOT_PLAYED:
-            continue
-        package = ".".join(path.relative_to(root.parent).parent.parts)
-        for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.ImportFrom):
-                base = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
-                module = f"{base}.{node.module}" if node.level else node.module
-                names = {alias.name for alias in node.names}
-            elif isinstance(node, ast.Import):
-                module, names = None, set()
-                taken += [(path.name, alias.name) for alias in node.names if alias.name.startswith("tkgs_lib")]
-            else:
-                continue
-            if module and module.startswith("tkgs_lib.") and not module.startswith("tkgs_simulators"):
-                allowed = PLUMBING.get(module, set())
-                taken += [(path.name, f"{module}.{name}") for name in names
-                          if allowed is not None and name not in allowed]
-    assert taken == []
+# What a simulator may take from the product is tests/test_layers.py's to hold (the imports of every module,
+# names included).
 
 
 # --- the files first boot writes --------------------------------------------------------------------
@@ -225,3 +198,46 @@ def test_the_kernel_holds_what_the_product_believes_after_boot_stop_and_start(re
         assert read_routing(sim) == stopped_without_rule(rel, first, gone), "after a stop without the workload rule"
     finally:
         sim.stop()
+
+
+def test_the_played_anyiproutectl_tests_a_route_as_the_script_does_and_can_read_a_present_one_as_absent(
+        tmp_path, monkeypatch):
+    """anyiproutectl.sh (v0.1.7 to v0.2.0) tests each route with `ip route show table local | grep -qF ...` under
+    `set -o pipefail`: grep leaves at its first match, ip dies of SIGPIPE on its next write, and the pipeline fails.
+    With a local table many times what a pipe holds, ip is still writing when grep leaves, every time: down then leaves
+    the route ("route already removed") and up fails on it ("File exists"), as the script does on an appliance."""
+    from tkgs_simulators.appliance.netns import add_netns, del_netns, ip, new_name, run_in_netns
+    from tkgs_simulators.appliance.scripts import anyiproutectl
+    from tkgs_simulators.appliance.scripts.shell import ScriptExit, Shell
+
+    require_appliance_simulator()
+    config = tmp_path / "anyip-routes.cfg"
+    config.write_text("10.64.1.0/24\n")
+    monkeypatch.setattr(anyiproutectl, "CONFIG_FILE", config)
+    namespace = new_name("app")
+    add_netns(namespace)
+    try:
+        ip("link", "set", "lo", "up", netns=namespace)
+        ip("route", "add", "local", "10.64.1.0/24", "dev", "lo", netns=namespace)
+        # some 700 KiB as ip shows them: ten times what a pipe holds, so ip is still writing when grep leaves
+        others = "".join(f"route add local 10.96.{i // 250}.{i % 250} dev lo\n" for i in range(20000))
+        (tmp_path / "batch").write_text(others)
+        ip("-batch", str(tmp_path / "batch"), netns=namespace)
+        said: list[str] = []
+        script = anyiproutectl.AnyIpRouteCtl(Shell("anyiproutectl.sh", said.append))
+
+        def down_then_up() -> tuple[bool, str]:
+            present = script.present("10.64.1.0/24")
+            script.down_routes()
+            left = "local 10.64.1.0/24 dev lo" in ip("route", "show", "table", "local").stdout
+            try:
+                script.up_routes()
+            except ScriptExit as exc:
+                return present, f"{left} {exc.status}"
+            return present, f"{left} 0"
+
+        assert run_in_netns(namespace, down_then_up) == (False, "True 2")  # read absent; left; up exited 2
+        assert said == ["route already removed for 10.64.1.0/24", "adding route for 10.64.1.0/24",
+                        "RTNETLINK answers: File exists"]
+    finally:
+        del_netns(namespace)

@@ -71,6 +71,24 @@ def test_grown_ranges_are_added_and_said_so():
     assert change.why.startswith("the site's ranges grew: 10.64.1.128/25 added")
 
 
+def test_a_local_route_of_a_dropped_range_is_removed_first_then_the_file_rewritten():
+    from test_verify_checks import DROPPED_RANGE
+
+    outputs = healthy(**{config_file(ANYIP_FILE).command: HEADER + "10.64.1.0/24\n10.64.3.0/24\n",
+                         routes("local").command: DROPPED_RANGE})
+    plan = planned(outputs)
+    assert [(s.object, s.action) for s in plan.steps] == [
+        ("local route for 10.64.3.0/24 on the appliance", "change"),
+        ("/etc/vmware/route-tables.cfg (and route-tables.service)", "ok"),
+        (f"{ANYIP_FILE} (and anyip-routes.service)", "change")]
+    route = plan.steps[0]
+    assert (route.desired, route.found) == ("none: not in haproxy.load_balancer_ranges", "local 10.64.3.0/24 dev lo")
+    assert route.why.startswith("the appliance answers for 10.64.3.0/24, which the plan's ranges do not hold")
+    # The file already the plan's: the route alone is planned, and no restart of the unit (it would not remove it).
+    alone = planned(healthy(**{routes("local").command: DROPPED_RANGE}))
+    assert [s.action for s in alone.steps] == ["change", "ok", "ok"]
+
+
 def test_a_failed_unit_on_the_right_file_is_started_again():
     outputs = healthy(**{anyip_unit().command: CommandResult("", 3, "failed\n"), routes("local").command: "[]"})
     (change,) = planned(outputs).changes
@@ -103,8 +121,8 @@ def test_a_session_lost_while_the_change_is_checked_is_not_taken_for_success():
     with pytest.raises(ApplianceError) as lost:
         change.run()
     sentence = str(lost.value)
-    assert "was lost while the facts were read, after these steps: anyip-routes.service stopped; " \
-           f"{ANYIP_FILE} replaced by the plan's" in sentence, sentence
+    assert "was lost while the facts were read, after these steps: anyip-routes.service stopped and its local " \
+           f"routes removed; {ANYIP_FILE} replaced by the plan's" in sentence, sentence
     assert "could not be reconnected" in sentence and "Nothing had been changed" not in sentence
     assert ops.take_read_after_change() is None  # no read to show as the state after the repair
 
@@ -213,8 +231,8 @@ def test_a_session_lost_after_the_file_was_replaced_is_reconnected_and_rolled_ba
             carry_out(lab)
         sentence = str(lost.value)
         assert "the SSH session to 10.64.2.10 was lost while `systemctl start anyip-routes.service` ran" in sentence
-        assert "after these steps: anyip-routes.service stopped; /etc/vmware/anyip-routes.cfg replaced by the plan's" \
-            in sentence
+        assert "after these steps: anyip-routes.service stopped and its local routes removed; " \
+               "/etc/vmware/anyip-routes.cfg replaced by the plan's" in sentence
         assert "reconnected (host key checked) and put the backups back: anyip-routes.service is failed again, as " \
                "before; the backups stay at /etc/vmware/anyip-routes.cfg.tkgs-" in sentence
         assert "Nothing was changed" not in sentence
@@ -233,14 +251,15 @@ def test_a_session_that_cannot_be_reconnected_says_what_state_the_appliance_is_i
         sentence = str(lost.value)
         assert "It could not be reconnected to put things back (reconnecting to 10.64.2.10 failed 3 times: cannot " \
                "open SSH to root@10.64.2.10:22: the connection was refused" in sentence
-        assert "the appliance is now: anyip-routes.service stopped, /etc/vmware/anyip-routes.cfg replaced by the " \
-               "plan's, the backups at /etc/vmware/anyip-routes.cfg.tkgs-" in sentence
+        assert "the appliance is now: anyip-routes.service stopped and its local routes removed, /etc/vmware/" \
+               "anyip-routes.cfg replaced by the plan's, the backups at /etc/vmware/anyip-routes.cfg.tkgs-" in sentence
         assert "`systemctl stop anyip-routes.service; cp -p /etc/vmware/anyip-routes.cfg.tkgs-" in sentence
         # What was sent, from the ledger: never "nothing was changed" when something was.
         assert "May have changed (rerun without apply to see whether it did): change /etc/vmware/anyip-routes.cfg " \
                "(and anyip-routes.service) (`if [ -e /etc/vmware/anyip-routes.cfg ]" in sentence
-        assert "`systemctl stop anyip-routes.service`: done; `printf %s '#...`: done; `systemctl start " \
-               "anyip-routes.service` to the appliance 10.64.2.10: sent, no answer came)" in sentence
+        assert "`systemctl stop anyip-routes.service && ip route flush table local dev lo prot...`: done; " \
+               "`printf %s '#...`: done; `systemctl start anyip-routes.service` to the appliance 10.64.2.10: sent, " \
+               "no answer came)" in sentence
         assert "Nothing was changed" not in sentence
         replaced = lab.sim.appliance_run(["nsenter", "-t", str(lab.sim.guest_pid), "-m", "cat", ANYIP_FILE],
                                          capture_output=True, text=True, check=True).stdout
@@ -268,5 +287,46 @@ def test_a_session_lost_while_a_failed_unit_is_started_again_is_reconnected_and_
         assert "`systemctl stop route-tables.service`: done" in sentence and "Nothing was changed" not in sentence
         plan, _, reports = carry_out(lab, apply=False)
         assert plan.is_noop and set(reports["the appliance, checked"]["status"]) == {"ok"}  # rules and routes back
+    finally:
+        lab.sim.stop()
+
+
+# --- a range the site dropped -----------------------------------------------------------------------
+
+@pytest.mark.slow
+def test_a_range_dropped_from_the_site_is_no_longer_answered_for_after_the_repair_nor_after_a_reboot(tmp_path,
+                                                                                                   secrets_in_env):
+    """Booted with two ranges, the site then holds one: verify flags the dropped range's line and its local route,
+    repair removes the route itself (first) and rewrites the file, and the appliance answers for the plan's range
+    alone, also after a reboot."""
+    from test_verify_stage import verify_in_lab
+
+    dropped = "10.64.0.128/26"
+    lab = start_appliance(tmp_path, appliance_changes={"haproxy.load_balancer_ranges": ["10.64.1.0/24", dropped]})
+    stale = f"local route for {dropped} (not a range of the plan)"
+
+    def anyip_routes() -> list[str]:
+        shown = lab.sim.appliance_run(["ip", "route", "show", "table", "local", "dev", "lo"], capture_output=True,
+                                      text=True, check=True).stdout
+        return [line.split()[1] for line in shown.splitlines()
+                if line.startswith("local ") and "proto kernel" not in line]
+
+    try:
+        assert anyip_routes() == [dropped, "10.64.1.0/24"]
+        rows = verify_in_lab(lab)
+        assert {name for name, c in rows.items() if c.status != "ok"} == {ANYIP_FILE, stale}
+        assert rows[stale].found == f"local {dropped} dev lo"
+        plan, outcome, reports = carry_out(lab)
+        assert [(s.object, s.action) for s in plan.steps] == [
+            (f"local route for {dropped} on the appliance", "change"),
+            (f"{ROUTE_TABLES_FILE} (and route-tables.service)", "ok"),
+            (f"{ANYIP_FILE} (and anyip-routes.service)", "change")]
+        assert len(outcome.ran) == 2 and set(reports["the appliance, checked"]["status"]) == {"ok"}
+        assert anyip_routes() == ["10.64.1.0/24"]
+        rerun, again, _ = carry_out(lab)
+        assert rerun.is_noop and again.ran == []
+        lab.sim.reboot()
+        assert anyip_routes() == ["10.64.1.0/24"]
+        assert {name: c.found for name, c in verify_in_lab(lab).items() if c.status != "ok"} == {}
     finally:
         lab.sim.stop()

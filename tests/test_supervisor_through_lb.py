@@ -12,7 +12,10 @@ field's fault has its own pair. Everything runs inside the namespaces the simula
 
 from __future__ import annotations
 
+import hashlib
 import logging
+from dataclasses import replace
+from pathlib import Path
 from typing import Optional
 
 import pytest
@@ -25,11 +28,16 @@ from tkgs_lib.appliance.facts import ConfigText, Route
 from tkgs_lib.appliance.load_balancer import (LoadBalancerState, frontends_from, native_stats_from,
                                               runtime_servers_from, servers_from)
 from tkgs_lib.appliance.supervisor_checks import SupervisorFacts, SupervisorView, VirtualIpRange, supervisor_checks
-from tkgs_lib.appliance.supervisor_endpoint import Handshake, handshake
+from tkgs_lib.appliance.supervisor_endpoint import Handshake, fingerprint_of, handshake
 from tkgs_lib.vsphere.namespace_management import messages_of
 
 SITE_RANGES = ["10.64.1.0/24"]
 SERVERS = {"supervisor-cp-1": "10.64.8.50", "supervisor-cp-2": "10.64.8.51", "supervisor-cp-3": "10.64.8.52"}
+NAME = "supervisor-control-plane"
+# A real Supervisor's controller: a backend per port, chosen by `use_backend ... if { dst_port <port> }`
+# (ritsz/ritsz.github.io, _posts/2021-7-24-Notes-on-HAProxy.md), as the stand-in's controller programs it.
+BACKENDS = {6443: f"{NAME}-kube-apiserver", 443: f"{NAME}-nginx"}
+SERVER_ROWS = [f"HAProxy server {n} of {BACKENDS[p]} ({a}:{p})" for p in (6443, 443) for n, a in SERVERS.items()]
 
 
 # --- the judging, on values ----------------------------------------------------------------------
@@ -37,35 +45,50 @@ SERVERS = {"supervisor-cp-1": "10.64.8.50", "supervisor-cp-2": "10.64.8.51", "su
 def view(**changes) -> SupervisorView:
     values = dict(cluster="domain-c8", config_status="RUNNING", endpoint=VIP, load_balancer="haproxy-lb",
                   virtual_ip_ranges=(VirtualIpRange(VIP, 256),), dataplane_servers=(("10.64.2.10", 5556),),
-                  dataplane_username="admin", workload_ranges=(VirtualIpRange("10.64.8.50", 100),))
+                  dataplane_username="admin", workload_ranges=(VirtualIpRange("10.64.8.50", 100),),
+                  management_endpoint="10.64.2.20", api_servers=("10.64.2.21", "10.64.2.22", "10.64.2.23"))
     return SupervisorView(**{**values, **changes})
 
 
-def balanced(*, running: bool = True, down: tuple[str, ...] = (), stats: Optional[dict] = None) -> LoadBalancerState:
-    """The Data Plane API's answers for a programmed appliance, as recorded from the stand-in;
-    ``stats``: a server's `show stat` values in place of up_stats."""
-    name = "supervisor-control-plane"
-    frontends = frontends_from({"_version": 3, "data": [{"name": name, "mode": "tcp", "default_backend": name}]},
-                               {name: {"_version": 3, "data": [{"name": f"{name}-6443", "address": VIP, "port": 6443},
-                                                               {"name": f"{name}-443", "address": VIP, "port": 443}]}})
-    servers = servers_from({"_version": 3, "data": [{"name": n, "address": a, "check": "enabled",
-                                                     "health_check_port": 6443} for n, a in SERVERS.items()]})
+def balanced(*, running: bool = True, down: tuple[str, ...] = (), stats: Optional[dict] = None,
+             servers: Optional[dict] = None, ports: tuple[int, ...] = (6443, 443)) -> LoadBalancerState:
+    """The Data Plane API's answers for a programmed appliance, as recorded from the stand-in; ``stats``: a
+    server's `show stat` values in place of up_stats; ``servers``: the backends' servers in place of the control
+    plane's; ``ports``: the binds the frontend holds."""
+    servers = SERVERS if servers is None else servers
+    frontends = frontends_from({"_version": 3, "data": [{"name": NAME, "mode": "tcp"}]},
+                               {NAME: {"_version": 3, "data": [{"name": f"{NAME}-{p}", "address": VIP, "port": p}
+                                                               for p in ports]}},
+                               {NAME: {"_version": 3, "data": [{"index": i, "name": b, "cond": "if",
+                                                                "cond_test": f"{{ dst_port {p} }}"}
+                                                               for i, (p, b) in enumerate(BACKENDS.items())]}})
     down_stats = {"status": "DOWN", "check_status": "L4CON", "check_desc": "Layer4 connection problem"}  # HAProxy's
     up_stats = {"status": "UP", "check_status": "L4OK", "check_desc": "Layer4 check passed"}
-    rows = [{"name": name, "type": "frontend", "stats": {"status": "OPEN"}},
-            {"name": name, "type": "backend", "stats": {"status": "UP"}}] + [
-        {"name": n, "type": "server", "backend_name": name,
-         "stats": down_stats if n in down else (stats or {}).get(n, up_stats)} for n in SERVERS]
-    stats = native_stats_from([{"runtimeAPI": "/run/haproxy.sock", "stats": rows if running else []}])
-    runtime = runtime_servers_from([{"name": n, "address": a, "operational_state": "down" if n in down else "up",
-                                     "admin_state": "ready", "id": str(i)} for i, (n, a) in enumerate(SERVERS.items())])
-    return LoadBalancerState(DataPlaneInfo("2.1.0", "", "https://10.64.2.10:5556/v2/info"), frontends, stats,
-                             {name: servers}, {name: runtime if running else None})
+    rows = [{"name": NAME, "type": "frontend", "stats": {"status": "OPEN"}}]
+    configured, runtime = {}, {}
+    for port, backend in BACKENDS.items():
+        rows += [{"name": backend, "type": "backend", "stats": {"status": "UP"}}] + [
+            {"name": n, "type": "server", "backend_name": backend,
+             "stats": down_stats if n in down else (stats or {}).get(n, up_stats)} for n in servers]
+        configured[backend] = servers_from({"_version": 3, "data": [{"name": n, "address": a, "port": port,
+                                                                     "check": "enabled"} for n, a in servers.items()]})
+        runtime[backend] = runtime_servers_from([
+            {"name": n, "address": a, "operational_state": "down" if n in down else "up", "admin_state": "ready",
+             "id": str(i)} for i, (n, a) in enumerate(servers.items())]) if running else None
+    native = native_stats_from([{"runtimeAPI": "/run/haproxy.sock", "stats": rows if running else []}])
+    return LoadBalancerState(DataPlaneInfo("2.1.0", "", "https://10.64.2.10:5556/v2/info"), frontends, native,
+                             configured, runtime)
+
+
+def answers(name: str, address: str, port: int, *, issuer: str = "vcenter", via: str = "") -> Handshake:
+    """A handshake that completed: with the virtual IP (``via`` "") or with a server for it (``via`` VIP)."""
+    return Handshake(via or VIP, port, "TLSv1.3", name, issuer, (name,), (address, VIP), name=via and VIP,
+                     fingerprint=hashlib.sha256(name.encode()).hexdigest())
 
 
 def facts(**changes) -> SupervisorFacts:
-    values = dict(view=view(), handshake=Handshake(VIP, 6443, "TLSv1.3", "supervisor-cp-2", "vcenter",
-                                                   ("supervisor-cp-2",), ("10.64.8.51", VIP)),
+    values = dict(view=view(), handshakes={p: (answers("supervisor-cp-2", "10.64.8.51", p),) for p in (6443, 443)},
+                  server_handshakes={(a, p): answers(n, a, p, via=a) for n, a in SERVERS.items() for p in (6443, 443)},
                   load_balancer=balanced(), anyip_file=ConfigText(("10.64.1.0/24",)),
                   local_routes=[Route("10.64.1.0/24", "local", "lo", scope="host")], ca_described="vcenter.ca_file")
     return SupervisorFacts(**{**values, **changes})
@@ -79,14 +102,15 @@ def row(checks: list[Check], starts: str) -> Check:
 def test_a_supervisor_served_through_the_load_balancer_passes_every_row():
     checks = supervisor_checks(facts(), SITE_RANGES)
     assert [c.check for c in checks] == [
-        "Supervisor of domain-c8", f"TLS to the Supervisor's API {VIP}:6443", f"HAProxy frontend for {VIP}",
-        "HAProxy runs frontend supervisor-control-plane",
-        *[f"HAProxy server {n} of supervisor-control-plane ({a})" for n, a in SERVERS.items()],
-        f"virtual IP range {VIP} + 256 (10.64.1.0-10.64.1.255)"]
+        "Supervisor of domain-c8", f"TLS to the Supervisor's API {VIP}:6443",
+        f"TLS to the Supervisor's login {VIP}:443", f"HAProxy frontend for {VIP}", f"HAProxy runs frontend {NAME}",
+        *SERVER_ROWS, f"virtual IP range {VIP} + 256 (10.64.1.0-10.64.1.255)"]
     assert {c.status for c in checks} == {"ok"}, checks_table(checks).to_text()
-    assert row(checks, "TLS").found == ("TLSv1.3 handshake, answered by supervisor-cp-2 (10.64.8.51), certificate "
-                                        "issued by vcenter")
-    assert row(checks, "HAProxy frontend").found == f"frontend supervisor-control-plane: {VIP}:6443, {VIP}:443"
+    assert row(checks, "TLS to the Supervisor's API").found == ("TLSv1.3 handshake, answered by supervisor-cp-2 "
+                                                                "(10.64.8.51), certificate issued by vcenter")
+    assert row(checks, "HAProxy frontend").found == f"frontend {NAME}: {VIP}:6443, {VIP}:443"
+    assert row(checks, SERVER_ROWS[0]).found == ("up (L4OK Layer4 check passed); TLS on 10.64.8.50:6443: "
+                                                 "supervisor-cp-1 (10.64.8.50), issued by vcenter")
     assert row(checks, "virtual IP range").found == ("inside 10.64.1.0/24, a line of /etc/vmware/anyip-routes.cfg; "
                                                      "local routes present")
 
@@ -140,11 +164,12 @@ def test_a_range_in_the_file_without_its_local_route_points_at_the_unit():
     assert vips.fix.startswith("anyip-routes.service did not add the local route for 10.64.1.0/24")
 
 
-def test_a_server_down_fails_its_own_row_only():
+def test_a_server_down_fails_its_own_rows_only():
     checks = supervisor_checks(facts(load_balancer=balanced(down=("supervisor-cp-2",))), SITE_RANGES)
     failed = [c for c in checks if c.failed]
-    assert [c.check for c in failed] == ["HAProxy server supervisor-cp-2 of supervisor-control-plane (10.64.8.51)"]
-    assert failed[0].found == "down (L4CON Layer4 connection problem)"  # HAProxy's words
+    assert [c.check for c in failed] == [f"HAProxy server supervisor-cp-2 of {BACKENDS[p]} (10.64.8.51:{p})"
+                                         for p in (6443, 443)]
+    assert failed[0].found.startswith("down (L4CON Layer4 connection problem)")  # HAProxy's words
     assert failed[0].fix.startswith("HAProxy's health check of 10.64.8.51:6443 fails: the control-plane VM "
                                     "supervisor-cp-2 or its API server is down")
 
@@ -155,11 +180,12 @@ def test_a_server_haproxy_has_not_checked_yet_is_not_up():
     as operational_state up."""
     recorded = {"status": "UP 1/3", "check_status": "INI", "check_desc": "Initializing"}
     initializing = balanced(stats={"supervisor-cp-3": recorded})
-    assert initializing.awaiting_first_check() == ["supervisor-control-plane/supervisor-cp-3"]  # enable waits a bit
+    assert initializing.awaiting_first_check() == [f"{b}/supervisor-cp-3" for b in BACKENDS.values()]  # enable waits
     checks = supervisor_checks(facts(load_balancer=initializing), SITE_RANGES)
     failed = [c for c in checks if c.status != "ok"]
-    assert [(c.check, c.status, c.found) for c in failed] == [
-        ("HAProxy server supervisor-cp-3 of supervisor-control-plane (10.64.8.52)", "failed", "up (INI Initializing)")]
+    assert [(c.check, c.status, c.found.split(";")[0]) for c in failed] == [
+        (f"HAProxy server supervisor-cp-3 of {BACKENDS[p]} (10.64.8.52:{p})", "failed", "up (INI Initializing)")
+        for p in (6443, 443)]
     assert failed[0].fix.startswith("HAProxy has not completed a health check of 10.64.8.52:6443 yet (INI)")
     # a check in progress reports the last one after "* ": it passed, so the server is up
     running = {"status": "UP", "check_status": "* L4OK", "check_desc": "Layer4 check passed"}
@@ -169,22 +195,22 @@ def test_a_server_haproxy_has_not_checked_yet_is_not_up():
     unchecked = {"status": "no check"}  # HAProxy's words for a server without a health check
     checks = supervisor_checks(facts(load_balancer=balanced(stats={"supervisor-cp-3": unchecked})), SITE_RANGES)
     assert [(c.check, c.status) for c in checks if c.status != "ok"] == [
-        ("HAProxy server supervisor-cp-3 of supervisor-control-plane (10.64.8.52)", "warning")]
+        (f"HAProxy server supervisor-cp-3 of {BACKENDS[p]} (10.64.8.52:{p})", "warning") for p in (6443, 443)]
 
 
 def test_a_supervisor_stuck_configuring_on_a_bind_reads_as_the_field_meets_it():
     said = ("WARNING: Load balancer 'haproxy-lb': ... Reload failed: [ALERT] (1) : Starting frontend "
             "supervisor-control-plane: cannot bind socket (Cannot assign requested address) for [10.64.1.0:6443].")
     checks = supervisor_checks(facts(view=view(config_status="CONFIGURING", endpoint="", messages=(said,)),
-                                     handshake=None, load_balancer=balanced(running=False),
+                                     handshakes={}, load_balancer=balanced(running=False),
                                      anyip_file=ConfigText(("10.64.1.128/25",)),
                                      local_routes=[Route("10.64.1.128/25", "local", "lo")]), SITE_RANGES)
     status = {c.check: c.status for c in checks}
     assert status == {"Supervisor of domain-c8": "failed",
                       "TLS to the Supervisor's API endpoint (6443)": "not checked",
+                      "TLS to the Supervisor's login endpoint (443)": "not checked",
                       f"HAProxy frontend for {VIP}": "ok",  # the configuration holds it (the reload failed)
-                      "HAProxy runs frontend supervisor-control-plane": "failed",
-                      **{f"HAProxy server {n} of supervisor-control-plane ({a})": "failed" for n, a in SERVERS.items()},
+                      f"HAProxy runs frontend {NAME}": "failed", **{name: "failed" for name in SERVER_ROWS},
                       f"virtual IP range {VIP} + 256 (10.64.1.0-10.64.1.255)": "failed"}
     assert row(checks, "Supervisor").fix.startswith("HAProxy cannot bind the Supervisor's virtual IP")
     assert row(checks, "HAProxy runs").found == "not running: HAProxy serves a configuration without it"
@@ -197,23 +223,149 @@ def test_a_supervisor_stuck_configuring_on_a_bind_reads_as_the_field_meets_it():
     ("untrusted", "give vcenter.ca_file the VMCA root certificate"), ("other name", "does not name 10.64.1.0"),
     ("expired", "has expired"), ("no CA", "give vcenter.ca_file"), ("handshake timeout", "see the server rows")])
 def test_each_way_the_handshake_fails_has_its_cause_and_fix(cause, words):
-    checks = supervisor_checks(facts(handshake=Handshake(VIP, 6443, cause=cause, detail="its words")), SITE_RANGES)
-    tls = row(checks, "TLS")
+    checks = supervisor_checks(facts(handshakes={6443: (Handshake(VIP, 6443, cause=cause, detail="its words"),),
+                                                 443: (answers("supervisor-cp-2", "10.64.8.51", 443),)}), SITE_RANGES)
+    tls = row(checks, "TLS to the Supervisor's API")
     assert (tls.status, tls.found) == ("failed", f"{cause}: its words")
     assert words in tls.fix
 
 
-def test_an_answer_from_outside_the_workload_network_is_not_the_control_planes():
+def test_an_answer_from_outside_the_control_plane_is_not_the_supervisors():
     other = Handshake(VIP, 6443, "TLSv1.3", "web", "vcenter", (), ("10.64.0.77", VIP))
-    tls = row(supervisor_checks(facts(handshake=other), SITE_RANGES), "TLS")
-    assert tls.status == "failed" and "none an address of the Supervisor's primary workload network" in tls.fix
+    tls = row(supervisor_checks(facts(handshakes={6443: (other,), 443: (other,)}), SITE_RANGES),
+              "TLS to the Supervisor's API")
+    assert tls.status == "failed" and tls.fix.startswith(
+        "its certificate names 10.64.0.77, none an address vCenter gives the Supervisor's control plane (10.64.8.50, "
+        "10.64.8.51, 10.64.8.52, 10.64.2.21, 10.64.2.22, 10.64.2.23, 10.64.2.20)")
+
+
+# --- 443 as 6443: kubectl vsphere login starts at https://<VIP>/wcp/loginbanner ---------------------
+
+def test_a_frontend_that_binds_6443_but_not_443_fails_the_443_row_naming_it():
+    refused = Handshake(VIP, 443, cause="refused", detail="the connection was refused")
+    checks = supervisor_checks(facts(load_balancer=balanced(ports=(6443,)),
+                                     handshakes={6443: (answers("supervisor-cp-1", "10.64.8.50", 6443),),
+                                                 443: (refused,)}), SITE_RANGES)
+    assert [c.check for c in checks if c.status != "ok"] == [f"TLS to the Supervisor's login {VIP}:443",
+                                                             f"HAProxy frontend for {VIP}"]
+    login = row(checks, "TLS to the Supervisor's login")
+    assert login.found == "refused: the connection was refused"
+    assert login.fix.startswith(f"nothing listens on {VIP}:443: the Supervisor's frontend {NAME} binds {VIP}:6443 but "
+                                f"not {VIP}:443")
+    assert login.expected.endswith("(kubectl vsphere login starts there: /wcp/loginbanner, /wcp/login)")
+
+
+def test_a_backend_broken_for_443_fails_the_443_rows_and_names_its_servers():
+    """The nginx backend's servers down (HAProxy checks each on 443): HAProxy takes 443's connections and
+    closes them, every try; 6443 answers."""
+    closed = Handshake(VIP, 443, cause="closed", detail="UNEXPECTED_EOF_WHILE_READING")
+    state = balanced()
+    for name in SERVERS:
+        state.runtime[BACKENDS[443]] = [r if r.name != name else type(r)(r.name, r.address, "down", "ready")
+                                        for r in state.runtime[BACKENDS[443]]]
+    state.stats[:] = [st if not (st.backend == BACKENDS[443] and st.type == "server") else
+                      type(st)(st.type, st.name, st.backend, "DOWN", "L4CON", "Connection refused")
+                      for st in state.stats]
+    refused = {(a, 443): Handshake(a, 443, cause="refused", detail="the connection was refused", name=VIP)
+               for a in SERVERS.values()}
+    checks = supervisor_checks(facts(load_balancer=state, handshakes={
+        6443: (answers("supervisor-cp-1", "10.64.8.50", 6443),), 443: (closed, closed, closed)},
+        server_handshakes={**facts().server_handshakes, **refused}), SITE_RANGES)
+    assert [c.check for c in checks if c.status != "ok"] == [f"TLS to the Supervisor's login {VIP}:443",
+                                                             *SERVER_ROWS[3:]]
+    assert row(checks, "TLS to the Supervisor's login").found == "closed: UNEXPECTED_EOF_WHILE_READING (3 tries)"
+    assert row(checks, SERVER_ROWS[3]).found == ("down (L4CON Connection refused); TLS on 10.64.8.50:443: refused: the "
+                                                 "connection was refused")
+
+
+def test_one_backend_for_both_ports_checked_on_6443_still_fails_a_server_that_refuses_443():
+    """A controller's other layout: one default backend, servers on the port the client asked for, checked on
+    6443: HAProxy finds them up while 443 refuses, so only the handshakes with each server say so."""
+    state = balanced()
+    state.frontends = frontends_from({"_version": 3, "data": [{"name": NAME, "mode": "tcp", "default_backend": NAME}]},
+                                     {NAME: {"_version": 3, "data": [{"name": f"{NAME}-{p}", "address": VIP, "port": p}
+                                                                     for p in (6443, 443)]}})
+    state.servers = {NAME: servers_from({"_version": 3, "data": [
+        {"name": n, "address": a, "check": "enabled", "health_check_port": 6443} for n, a in SERVERS.items()]})}
+    state.runtime = {NAME: state.runtime[BACKENDS[6443]]}
+    state.stats[:] = [type(st)(st.type, st.name, NAME, st.status, st.check_status, st.check_desc)
+                      if st.type == "server" else st for st in state.stats]
+    handshakes = {**facts().server_handshakes,
+                  ("10.64.8.52", 443): Handshake("10.64.8.52", 443, cause="refused", detail="refused", name=VIP)}
+    checks = supervisor_checks(facts(load_balancer=state, server_handshakes=handshakes), SITE_RANGES)
+    [broken] = [c for c in checks if c.status != "ok"]
+    assert broken.check == f"HAProxy server supervisor-cp-3 of {NAME} (10.64.8.52)"
+    assert broken.fix.startswith("HAProxy checks supervisor-cp-3 on 10.64.8.52:6443 and finds it up, but "
+                                 "10.64.8.52:443, where HAProxy sends the Supervisor's connections, does not answer "
+                                 "TLS")
+
+
+# --- servers that are not the Supervisor's -----------------------------------------------------------
+
+def test_a_server_with_a_foreign_certificate_fails_its_rows_however_the_round_robin_falls():
+    """HAProxy's backends at .50, .51 and a server with a certificate vCenter's CA did not sign: whichever server
+    the one handshake with the virtual IP met, the server's own handshake names it."""
+    foreign = {(a, p): Handshake(a, p, cause="untrusted", detail="unable to get local issuer certificate", name=VIP)
+               for a in ("10.64.8.52",) for p in (6443, 443)}
+    checks = supervisor_checks(facts(server_handshakes={**facts().server_handshakes, **foreign}), SITE_RANGES)
+    failed = [c for c in checks if c.status != "ok"]
+    assert [c.check for c in failed] == [SERVER_ROWS[2], SERVER_ROWS[5]]
+    assert failed[0].found == ("up (L4OK Layer4 check passed); TLS on 10.64.8.52:6443: untrusted: unable to get local "
+                               "issuer certificate")
+    assert failed[0].fix.startswith("supervisor-cp-3 (10.64.8.52) is not the Supervisor's: it answers 10.64.8.52:6443 "
+                                    "with a certificate that will not do (untrusted:")
+
+
+def test_impostors_signed_by_vcenters_ca_at_addresses_not_the_control_planes_fail_naming_each():
+    """Every backend server an impostor whose certificate vCenter's CA signed (it names the virtual IP and its own
+    address): the control plane vCenter gives is .50-.52."""
+    impostors = {"supervisor-cp-1": "10.64.8.99", "supervisor-cp-2": "10.64.8.98", "supervisor-cp-3": "10.64.8.97"}
+    checks = supervisor_checks(facts(
+        load_balancer=balanced(servers=impostors),
+        handshakes={p: (answers("supervisor-cp-1", "10.64.8.99", p),) for p in (6443, 443)},
+        server_handshakes={(a, p): answers(n, a, p, via=a) for n, a in impostors.items() for p in (6443, 443)}),
+        SITE_RANGES)
+    failed = {c.check: c for c in checks if c.status != "ok"}
+    assert list(failed) == [f"TLS to the Supervisor's API {VIP}:6443", f"TLS to the Supervisor's login {VIP}:443",
+                            *[name for p, b in BACKENDS.items() for name in (
+                                *[f"HAProxy server {n} of {b} ({a}:{p})" for n, a in impostors.items()],
+                                f"HAProxy backend {b}")]]
+    tls = failed[f"TLS to the Supervisor's API {VIP}:6443"]
+    assert tls.found == "TLSv1.3 handshake, answered by supervisor-cp-1 (10.64.8.99), certificate issued by vcenter"
+    assert tls.fix.startswith("its certificate names 10.64.8.99, none an address vCenter gives the Supervisor's "
+                              "control plane")
+    first = failed[f"HAProxy server supervisor-cp-1 of {BACKENDS[6443]} (10.64.8.99:6443)"]
+    assert first.status == "failed" and first.fix.startswith(
+        "supervisor-cp-1 (10.64.8.99) is not a control-plane VM of the Supervisor: vCenter gives its control plane "
+        "10.64.8.50, 10.64.8.51, 10.64.8.52 on the primary workload network")
+    assert failed[f"HAProxy backend {BACKENDS[6443]}"].status == "warning"  # and none of the control plane's is there
+
+
+def test_a_certificate_that_is_not_the_one_vcenter_reports_for_the_api_is_not_the_supervisors(tmp_path):
+    from appliance_material import write_ca
+
+    cert = Path(write_ca(tmp_path / "api")[0]).read_text()  # any certificate other than the one that answered
+    checks = supervisor_checks(facts(view=view(tls_endpoint_certificate=cert)), SITE_RANGES)
+    failed = [c for c in checks if c.status != "ok"]
+    assert [c.check for c in failed] == [f"TLS to the Supervisor's API {VIP}:6443",
+                                         f"TLS to the Supervisor's login {VIP}:443", *SERVER_ROWS]
+    assert "is not the one vCenter reports for the Supervisor's API through the load balancer " \
+           "(tls_endpoint_certificate, SHA-256 " in failed[0].fix
+    # The very certificate vCenter reports answers everywhere: every row passes.
+    theirs = fingerprint_of(cert)
+    same = facts(view=view(tls_endpoint_certificate=cert),
+                 handshakes={p: (replace(answers("supervisor-cp-2", "10.64.8.51", p), fingerprint=theirs),)
+                             for p in (6443, 443)},
+                 server_handshakes={(a, p): replace(answers(n, a, p, via=a), fingerprint=theirs)
+                                    for n, a in SERVERS.items() for p in (6443, 443)})
+    assert {c.status for c in supervisor_checks(same, SITE_RANGES)} == {"ok"}
 
 
 def test_unreadable_facts_are_not_checked_with_why():
     checks = supervisor_checks(facts(load_balancer=None, anyip_file=None,
                                      problems={"data plane api": "refused (HTTP 401)",
                                                "/etc/vmware/anyip-routes.cfg": "cat failed"}), SITE_RANGES)
-    assert [(c.status, c.found) for c in checks[2:]] == [
+    assert [(c.status, c.found) for c in checks[3:]] == [
         ("not checked", "could not be read: refused (HTTP 401)"), ("not checked", "could not be read: cat failed")]
 
 
@@ -252,34 +404,39 @@ def test_enabled_the_supervisor_runs_and_its_virtual_ip_answers_end_to_end(runni
 
     checks = running.checks()
     assert {c.status for c in checks} == {"ok"}, checks_table(checks).to_text()
-    tls = row(checks, "TLS")
+    tls = row(checks, "TLS to the Supervisor's API")
     assert tls.check == f"TLS to the Supervisor's API {VIP}:6443"
     assert tls.expected == (f"a handshake verified by vCenter's CA, the certificate naming {VIP}, from a control-plane "
                             f"server")
     [name] = [n for n in SERVERS if f"answered by {n} ({SERVERS[n]})" in tls.found]
     assert tls.found.endswith("certificate issued by 127.0.0.1")  # the vCenter simulator's CA names its host
     assert row(checks, "HAProxy runs frontend").found == "OPEN"
-    assert [c.found.split(" (")[0] for c in checks if c.check.startswith("HAProxy server")] == ["up"] * 3
+    assert [c.found.split(" (")[0] for c in checks if c.check.startswith("HAProxy server")] == ["up"] * 6
+    assert [c.check for c in checks if c.check.startswith("HAProxy server")] == SERVER_ROWS  # a backend per port
+    assert row(checks, "TLS to the Supervisor's login").found.startswith("TLSv1.3 handshake, answered by "
+                                                                         "supervisor-cp-")
 
 
 @pytest.mark.slow
 @pytest.mark.vcsim
 def test_a_control_plane_server_down_shows_in_its_row(running):
     control_plane = running.vcsim.control_plane(running.cluster)
-    cp2 = f"HAProxy server supervisor-cp-2 of supervisor-control-plane ({SERVERS['supervisor-cp-2']})"
+    cp2 = [SERVER_ROWS[1], SERVER_ROWS[4]]  # its rows in both backends
     control_plane.stop_server("supervisor-cp-2")
     try:
-        checks_when(running, lambda checks: row(checks, cp2).failed, "cp-2's row failed")
-        # Read again: HAProxy now sends nothing to cp-2, so no handshake of this read can meet it going down.
+        checks_when(running, lambda checks: all(row(checks, r).found.startswith("down") for r in cp2),
+                    "cp-2 down in both backends")  # HAProxy takes a server down after its third failed check
+        # Read again: whether HAProxy has marked cp-2 down yet or not, a handshake with the virtual IP that meets it
+        # is tried again, so only cp-2's own rows fail.
         checks = running.checks()
-        assert [c.check for c in checks if c.status != "ok"] == [cp2], checks_table(checks).to_text()
-        assert row(checks, cp2).found.startswith("down (L4CON")  # HAProxy's own check: connection refused
-        assert "the control-plane VM supervisor-cp-2 or its API server is down" in row(checks, cp2).fix
-        assert "answered by supervisor-cp-2" not in row(checks, "TLS").found
+        assert [c.check for c in checks if c.status != "ok"] == cp2, checks_table(checks).to_text()
+        assert row(checks, cp2[0]).found.startswith("down (L4CON")  # HAProxy's own check: connection refused
+        assert "the control-plane VM supervisor-cp-2 or its API server is down" in row(checks, cp2[0]).fix
+        assert "answered by supervisor-cp-2" not in row(checks, "TLS to the Supervisor's API").found
         assert running.info().config_status == "RUNNING"  # the load balancer is right: the controller changes nothing
     finally:
         control_plane.start_server("supervisor-cp-2")
-    checks_when(running, lambda checks: not row(checks, cp2).failed, "cp-2 up again")
+    checks_when(running, lambda checks: not any(row(checks, r).failed for r in cp2), "cp-2 up again")
 
 
 @pytest.mark.slow
@@ -293,12 +450,12 @@ def test_a_broken_return_route_means_the_handshake_never_completes(running):
     running.sim.appliance_run(["ip", "route", "add", *route], check=True)
     try:
         # The one timeout also bounds the SSH reads beside the handshake: 3 s leaves a loaded host room.
-        tls = row(running.checks(timeout=3), "TLS")
+        tls = row(running.checks(timeout=3), "TLS to the Supervisor's API")
     finally:
         running.sim.appliance_run(["ip", "route", "del", *route], check=True)
     assert (tls.status, tls.found) == ("failed", "connect timeout: no answer to the connection within 3 s")
     assert "a return route is missing" in tls.fix
-    assert row(running.checks(), "TLS").status == "ok"
+    assert row(running.checks(), "TLS to the Supervisor's API").status == "ok"
 
 
 @pytest.mark.slow
@@ -337,7 +494,7 @@ def test_a_range_missing_from_anyip_routes_is_found_and_repaired(vcsim, tmp_path
                             "haproxy.load_balancer_ranges.")
         assert row(checks, "Supervisor of").found.startswith("CONFIGURING: WARNING: Load balancer 'haproxy-lb'")
         assert row(checks, "HAProxy runs frontend").status == "failed"
-        assert row(checks, "TLS").status == "not checked"
+        assert row(checks, "TLS to the Supervisor's API").status == "not checked"
         assert supervised.info().config_status == "CONFIGURING"  # the controller keeps retrying; never ERROR
         assert "ERROR" not in supervised.seen
 
@@ -364,7 +521,8 @@ def test_a_range_missing_from_anyip_routes_is_found_and_repaired(vcsim, tmp_path
                              "every row ok after the repair", timeout=15)
         assert row(checks, "virtual IP range").found == ("inside 10.64.1.0/24, a line of /etc/vmware/anyip-routes.cfg; "
                                                          "local routes present")
-        assert row(checks, "TLS").found.startswith("TLSv1.3 handshake, answered by supervisor-cp-")
+        assert row(checks, "TLS to the Supervisor's API").found.startswith("TLSv1.3 handshake, answered by "
+                                                                           "supervisor-cp-")
     finally:
         end(supervised)
     # No secret in what a person reads or what was logged (the stand-in's thread and the controller's too).

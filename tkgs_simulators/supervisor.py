@@ -13,12 +13,12 @@ balancer's address, so a client verifies the answer through the virtual IP.
 :func:`program_load_balancer` does what a load-balancer controller does through the appliance's
 Data Plane API (2.1.0, the version the appliance ships), TLS verified against the appliance's CA:
 it reads the configuration's version (from a list's ``_version``: 2.1.0 has no
-``/configuration/version``), opens a transaction at it, puts in a TCP frontend on the virtual IP
-with binds on 6443 and 443 and a round-robin backend holding the servers (each reached on the
-port the client asked for, health-checked on 6443), and commits with ``force_reload`` so the
-answer carries HAProxy's verdict. :func:`reconcile_load_balancer` is one pass of a controller's
-loop: it reads what the appliance holds and what its HAProxy runs, and programs it only where
-either differs from what is wanted.
+``/configuration/version``), opens a transaction at it, puts in what a real Supervisor's controller
+puts there: a TCP frontend on the virtual IP with binds on 6443 and 443, and per port a ``use_backend
+... if { dst_port <port> }`` rule and a round-robin backend holding the servers on that port, each
+health-checked there; and commits with ``force_reload`` so the answer carries HAProxy's verdict.
+:func:`reconcile_load_balancer` is one pass of a controller's loop: it reads what the appliance
+holds and what its HAProxy runs, and programs it only where either differs from what is wanted.
 
 Needs root (namespaces), and a lab with a workload bridge: the appliance simulator's.
 """
@@ -44,11 +44,11 @@ from .appliance.netns import add_netns, del_netns, ip, namespaces, need_root, ne
 from tkgs_lib.https import ContextAdapter
 
 __all__ = ["SupervisorControlPlane", "ControlPlaneServer", "program_load_balancer", "reconcile_load_balancer",
-           "remove_load_balancer", "CONTROL_PLANE_PORTS", "STAND_IN", "LOAD_BALANCER_NAME"]
+           "remove_load_balancer", "backend_names", "CONTROL_PLANE_PORTS", "STAND_IN", "LOAD_BALANCER_NAME"]
 
 CONTROL_PLANE_PORTS = (6443, 443)  # the Kubernetes API, and the Supervisor's 443 (login, vSphere plug-in)
 STAND_IN = "tkgs-runbook Supervisor control plane (stand-in)"
-LOAD_BALANCER_NAME = "supervisor-control-plane"  # the frontend's and the backend's name
+LOAD_BALANCER_NAME = "supervisor-control-plane"  # the frontend's name, and its backends' first part
 
 
 @dataclass(frozen=True)
@@ -108,7 +108,7 @@ class SupervisorControlPlane:
         self.namespace = new_name("sup")
         self._lab_end = "v-sup" + self.namespace.rsplit("-", 1)[-1]  # the veth's end on the bridge
         self.ca_pem, self._ca_key, self._own_ca = ca_pem, ca_key_pem, not ca_pem
-        self._listening: dict[str, list[_Server]] = {}
+        self._listening: dict[str, dict[int, _Server]] = {}  # server name → port → its HTTPS server
         self._started = False
 
     def __repr__(self) -> str:
@@ -173,10 +173,13 @@ class SupervisorControlPlane:
                 return server
         raise KeyError(f"no control-plane server named {name}: {', '.join(s.name for s in self.servers)}")
 
-    def start_server(self, name: str) -> None:
-        """Start (again) the server ``name`` on each port: as its VM coming back."""
+    def start_server(self, name: str, ports: Optional[Sequence[int]] = None) -> None:
+        """Start (again) the server ``name`` on each of ``ports`` (all when None): as its VM, or one of its
+        services, coming back."""
         server = self._server(name)
-        if self._listening.get(name):
+        listening = self._listening.setdefault(name, {})
+        wanted = [p for p in (self.ports if ports is None else ports) if p not in listening]
+        if not wanted:
             return
         cert_pem, key_pem = issue_server_cert(
             self.ca_pem, self._ca_key, server.name, dns_names=[server.name],
@@ -184,8 +187,7 @@ class SupervisorControlPlane:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.minimum_version = ssl.TLSVersion.TLSv1_2
         load_cert_chain(context, cert_pem, key_pem)
-        listening = []
-        for port in self.ports:
+        for port in wanted:
             # the listening socket is made in the namespace; served from any thread after
             http = run_in_netns(self.namespace,
                                 lambda port=port: _Server((server.address, port), _handler(server.name)))
@@ -193,13 +195,15 @@ class SupervisorControlPlane:
             # a short poll: stop_server waits for each loop to see its shutdown
             threading.Thread(target=http.serve_forever, kwargs={"poll_interval": 0.05}, name=f"{server.name}:{port}",
                              daemon=True).start()
-            listening.append(http)
-        self._listening[name] = listening
+            listening[port] = http
 
-    def stop_server(self, name: str) -> None:
-        """Stop the server ``name`` (its ports then refuse connections): as its API server going down."""
+    def stop_server(self, name: str, ports: Optional[Sequence[int]] = None) -> None:
+        """Stop the server ``name`` on ``ports`` (all when None; they then refuse connections): as its API
+        server, or one of its services, going down."""
         self._server(name)
-        for http in self._listening.pop(name, []):
+        listening = self._listening.get(name, {})
+        for port in list(listening) if ports is None else [p for p in ports if p in listening]:
+            http = listening.pop(port)
             http.shutdown()
             http.server_close()
 
@@ -306,43 +310,68 @@ class _DataPlane:
         return int(committed["_version"]) + 1
 
 
+# What a real Supervisor's controller programs (a lab's haproxy.cfg, ritsz/ritsz.github.io
+# _posts/2021-7-24-Notes-on-HAProxy.md): one frontend with a bind on the virtual IP per port
+# (`bind 192.168.0.1:443 name ...:nginx`, `bind 192.168.0.1:6443 name ...:kube-apiserver`), no default
+# backend but `use_backend <...>-kube-apiserver if { dst_port 6443 }` and `use_backend <...>-nginx if
+# { dst_port 443 }`, each backend round robin over the control-plane VMs' workload addresses on that port
+# (`server ... 192.168.128.0:6443 check weight 100 verify none`).
+PORT_ROLES = {6443: "kube-apiserver", 443: "nginx"}
+
+
+def backend_names(name: str, ports: Sequence[int] = CONTROL_PLANE_PORTS) -> dict[int, str]:
+    """Each port's backend: ``<name>-kube-apiserver`` for 6443, ``<name>-nginx`` for 443."""
+    return {port: f"{name}-{PORT_ROLES.get(port, str(port))}" for port in ports}
+
+
+def _wanted_rules(name: str, ports: Sequence[int]) -> list[dict]:
+    return [{"index": i, "name": backend, "cond": "if", "cond_test": f"{{ dst_port {port} }}"}
+            for i, (port, backend) in enumerate(backend_names(name, ports).items())]
+
+
 def program_load_balancer(dataplane_url: str, user: str, password: str, ca_pem: str, vip: str,
                           servers: Sequence[ControlPlaneServer], *, name: str = LOAD_BALANCER_NAME,
                           ports: Sequence[int] = CONTROL_PLANE_PORTS, check_interval_ms: Optional[int] = None,
                           timeout: float = 30.0, explain: bool = True) -> int:
     """Program the appliance at ``dataplane_url`` (``https://<management address>:<port>``) for the
-    control plane: frontend ``name`` on ``vip`` (a bind per port), backend ``name`` with ``servers``
-    (health-checked every ``check_interval_ms``, HAProxy's 2 s by default), replacing what an
-    earlier call made; one transaction, committed with a reload. Returns the configuration's new
-    version; ApplianceError, one sentence, when the API refuses (in HAProxy's own words when
-    HAProxy does; ``explain``: with a hint at anyip-routes.cfg when HAProxy cannot bind). Call it
-    where the management address is reachable: with the simulator, in its
-    lab (``sim.in_lab(lambda: program_load_balancer(...))``, or from a process running there)."""
+    control plane as a real Supervisor's controller does: frontend ``name`` on ``vip`` (a bind per
+    port), a backend per port (:func:`backend_names`) with ``servers`` on that port (health-checked
+    every ``check_interval_ms``, HAProxy's 2 s by default), and a ``use_backend`` rule per port,
+    replacing what an earlier call made; one transaction, committed with a reload. Returns the
+    configuration's new version; ApplianceError, one sentence, when the API refuses (in HAProxy's own
+    words when HAProxy does; ``explain``: with a hint at anyip-routes.cfg when HAProxy cannot bind).
+    Call it where the management address is reachable: with the simulator, in its lab
+    (``sim.in_lab(lambda: program_load_balancer(...))``, or from a process running there)."""
+    backends = backend_names(name, ports)
     with _DataPlane(dataplane_url, user, password, ca_pem, timeout) as api:
-        transaction, frontends, backends = api.start_transaction()
+        transaction, frontends, present = api.start_transaction()
         within = {"transaction_id": transaction}
         try:
-            if name in frontends:
+            if name in frontends:  # its binds and rules go with it
                 api.call("DELETE", f"/configuration/frontends/{name}", f"remove the earlier frontend {name}", (202,),
                          params=within)
-            if name in backends:
-                api.call("DELETE", f"/configuration/backends/{name}", f"remove the earlier backend {name}", (202,),
-                         params=within)
-            api.call("POST", "/configuration/backends", f"add the backend {name}", (202,), params=within,
-                     json={"name": name, "mode": "tcp", "balance": {"algorithm": "roundrobin"}})
-            for server in servers:
-                model = {"name": server.name, "address": server.address, "check": "enabled",
-                         "health_check_port": ports[0]}
-                if check_interval_ms:
-                    model["inter"] = check_interval_ms
-                api.call("POST", "/configuration/servers", f"add the server {server.name}", (202,),
-                         params={**within, "backend": name}, json=model)
+            for backend in [*backends.values(), name]:  # `name`: the one backend of an earlier layout
+                if backend in present:
+                    api.call("DELETE", f"/configuration/backends/{backend}", f"remove the earlier backend {backend}",
+                             (202,), params=within)
+            for port, backend in backends.items():
+                api.call("POST", "/configuration/backends", f"add the backend {backend}", (202,), params=within,
+                         json={"name": backend, "mode": "tcp", "balance": {"algorithm": "roundrobin"}})
+                for server in servers:
+                    model = {"name": server.name, "address": server.address, "port": port, "check": "enabled"}
+                    if check_interval_ms:
+                        model["inter"] = check_interval_ms
+                    api.call("POST", "/configuration/servers", f"add the server {server.name} to {backend}", (202,),
+                             params={**within, "backend": backend}, json=model)
             api.call("POST", "/configuration/frontends", f"add the frontend {name}", (202,), params=within,
-                     json={"name": name, "mode": "tcp", "default_backend": name})
+                     json={"name": name, "mode": "tcp"})
             for port in ports:
                 api.call("POST", "/configuration/binds", f"bind {vip}:{port}", (202,),
                          params={**within, "frontend": name}, json={"name": f"{name}-{port}", "address": vip,
                                                                     "port": port})
+            for rule in _wanted_rules(name, ports):
+                api.call("POST", "/configuration/backend_switching_rules", f"send {rule['cond_test']} to "
+                         f"{rule['name']}", (202,), params={**within, "frontend": name}, json=rule)
         except ApplianceError:
             api.call("DELETE", f"/transactions/{transaction}", "drop the unfinished transaction", (204,))
             raise
@@ -356,31 +385,13 @@ def reconcile_load_balancer(dataplane_url: str, user: str, password: str, ca_pem
                             ports: Sequence[int] = CONTROL_PLANE_PORTS, check_interval_ms: Optional[int] = None,
                             timeout: float = 30.0, explain: bool = True) -> bool:
     """One pass of a load-balancer controller's loop: read the appliance's configuration (frontend
-    ``name`` with a bind on ``vip`` per port, backend ``name`` holding ``servers``) and whether its
-    HAProxy runs that frontend (native stats: ``OPEN``); when either differs, program it
-    (:func:`program_load_balancer`). True when it programmed. A failed reload leaves the new file
-    with HAProxy serving the old one, so the file alone never says the virtual IP is bound: the
-    runtime is read too, and a frontend HAProxy does not run is programmed again (a fresh reload)."""
+    ``name`` with a bind on ``vip`` per port and a rule per port, each port's backend holding ``servers``
+    on that port) and whether its HAProxy runs that frontend (native stats: ``OPEN``); when either
+    differs, program it (:func:`program_load_balancer`). True when it programmed. A failed reload leaves
+    the new file with HAProxy serving the old one, so the file alone never says the virtual IP is bound:
+    the runtime is read too, and a frontend HAProxy does not run is programmed again (a fresh reload)."""
     with _DataPlane(dataplane_url, user, password, ca_pem, timeout) as api:
-        frontends = api.call("GET", "/configuration/frontends", "list the frontends", (200,)).json()["data"]
-        frontend = next((f for f in frontends if f.get("name") == name), None)
-        in_step = frontend is not None and frontend.get("default_backend") == name
-        if in_step:
-            binds = api.call("GET", "/configuration/binds", f"list the binds of {name}", (200,),
-                             params={"frontend": name}).json()["data"]
-            in_step = {(b.get("address"), b.get("port")) for b in binds} == {(vip, port) for port in ports}
-        if in_step:
-            backends = api.call("GET", "/configuration/backends", "list the backends", (200,)).json()["data"]
-            in_step = any(b.get("name") == name for b in backends)
-        if in_step:
-            held = api.call("GET", "/configuration/servers", f"list the servers of {name}", (200,),
-                            params={"backend": name}).json()["data"]
-            in_step = {(s.get("name"), s.get("address")) for s in held} == {(s.name, s.address) for s in servers}
-        if in_step:
-            stats = api.call("GET", "/stats/native", f"read HAProxy's statistics of {name}", (200,),
-                             params={"type": "frontend", "name": name}).json()
-            rows = [row for collection in stats for row in collection.get("stats") or ()]
-            in_step = any(row.get("stats", {}).get("status") == "OPEN" for row in rows)
+        in_step = _in_step(api, vip, servers, name, ports)
     if in_step:
         return False
     program_load_balancer(dataplane_url, user, password, ca_pem, vip, servers, name=name, ports=ports,
@@ -388,14 +399,46 @@ def reconcile_load_balancer(dataplane_url: str, user: str, password: str, ca_pem
     return True
 
 
+def _in_step(api: _DataPlane, vip: str, servers: Sequence[ControlPlaneServer], name: str, ports: Sequence[int]) -> bool:
+    """Whether the appliance holds and runs what :func:`program_load_balancer` makes, read step by step."""
+    def data(path: str, what: str, **params) -> list:
+        return api.call("GET", path, what, (200,), params=params or None).json()["data"]
+
+    if not any(f.get("name") == name for f in data("/configuration/frontends", "list the frontends")):
+        return False
+    binds = data("/configuration/binds", f"list the binds of {name}", frontend=name)
+    if {(b.get("address"), b.get("port")) for b in binds} != {(vip, port) for port in ports}:
+        return False
+    rules = data("/configuration/backend_switching_rules", f"list the backend switching rules of {name}",
+                 frontend=name)
+    if [{k: r.get(k) for k in ("index", "name", "cond", "cond_test")} for r in rules] != _wanted_rules(name, ports):
+        return False
+    held = {b.get("name") for b in data("/configuration/backends", "list the backends")}
+    for port, backend in backend_names(name, ports).items():
+        if backend not in held:
+            return False
+        found = data("/configuration/servers", f"list the servers of {backend}", backend=backend)
+        if {(s.get("name"), s.get("address"), s.get("port")) for s in found} != {(s.name, s.address, port)
+                                                                                for s in servers}:
+            return False
+    stats = api.call("GET", "/stats/native", f"read HAProxy's statistics of {name}", (200,),
+                     params={"type": "frontend", "name": name}).json()
+    rows = [row for collection in stats for row in collection.get("stats") or ()]
+    return any(row.get("stats", {}).get("status") == "OPEN" for row in rows)
+
+
 def remove_load_balancer(dataplane_url: str, user: str, password: str, ca_pem: str, *,
-                         name: str = LOAD_BALANCER_NAME, timeout: float = 30.0) -> int:
-    """Remove frontend and backend ``name`` (what :func:`program_load_balancer` made), as a
+                         name: str = LOAD_BALANCER_NAME, ports: Sequence[int] = CONTROL_PLANE_PORTS,
+                         timeout: float = 30.0) -> int:
+    """Remove frontend ``name`` and its backends (what :func:`program_load_balancer` made), as a
     controller does when the service goes; the configuration's new version."""
     with _DataPlane(dataplane_url, user, password, ca_pem, timeout) as api:
         transaction, frontends, backends = api.start_transaction()
-        for kind, present in (("frontends", frontends), ("backends", backends)):
-            if name in present:
-                api.call("DELETE", f"/configuration/{kind}/{name}", f"remove the {kind[:-1]} {name}", (202,),
-                         params={"transaction_id": transaction})
+        within = {"transaction_id": transaction}
+        if name in frontends:
+            api.call("DELETE", f"/configuration/frontends/{name}", f"remove the frontend {name}", (202,), params=within)
+        for backend in [*backend_names(name, ports).values(), name]:
+            if backend in backends:
+                api.call("DELETE", f"/configuration/backends/{backend}", f"remove the backend {backend}", (202,),
+                         params=within)
         return api.commit(transaction, f"commit the removal of {name}")

@@ -28,7 +28,7 @@ from .facts import (ANYIP_FILE, ANYIP_UNIT, FAILED_UNITS, INTERFACES, INTERFACES
 from .releases import KNOWN, NO_RELEASE_GIVEN, TABLE_IDS, WORKLOAD_NETWORKS_FILE, ReleaseChoice
 
 __all__ = ["Check", "ApplianceFacts", "gather_appliance_facts", "appliance_checks", "checks_table", "expected_route_tables",
-           "TABLE_IDS", "ROUTED_ROLES"]
+           "anyip_local_routes", "stale_local_routes", "TABLE_IDS", "ROUTED_ROLES"]
 
 Status = Literal["ok", "failed", "not checked", "warning"]
 ROUTED_ROLES = ("workload", "frontend")  # the networks with a routing table of their own (management keeps main)
@@ -266,18 +266,23 @@ def _anyip_file(network: NetworkLayout, facts: ApplianceFacts) -> Check:
                  f"rewrites the file from the site's haproxy.load_balancer_ranges.")
 
 
+def anyip_local_routes(local_routes: list[Route]) -> list[Route]:
+    """The local routes anyip-routes.service makes: on ``lo``, not the kernel's own (an interface's
+    addresses are the kernel's, on their interface; ``lo``'s 127.0.0.0/8 is the kernel's too)."""
+    return [r for r in local_routes if r.type == "local" and r.dev == "lo" and r.protocol != "kernel"]
+
+
 def _local_routes(network: NetworkLayout, facts: ApplianceFacts) -> list[Check]:
     rows = []
     if facts.local_routes is None:
         return [_not_read("local routes (ip route show table local)", "one per range",
                           _reason(facts, "local routes", ""))]
     held = set()
-    for route in facts.local_routes:
-        if route.type == "local" and route.dev == "lo":
-            try:
-                held.add(netaddr.IPNetwork(route.dst))
-            except (netaddr.AddrFormatError, ValueError):
-                continue
+    for route in anyip_local_routes(facts.local_routes):
+        try:
+            held.add(netaddr.IPNetwork(route.dst))
+        except (netaddr.AddrFormatError, ValueError):
+            continue
     for line in network.load_balancer_lines:
         check, expected = f"local route for {line}", f"local {line} dev lo"
         try:
@@ -292,6 +297,46 @@ def _local_routes(network: NetworkLayout, facts: ApplianceFacts) -> list[Check]:
                               "the kernel does not answer for these virtual IPs: anyip-routes.service did not add "
                               "it (see its row); restart the unit once its file is right."))
     return rows
+
+
+def stale_local_routes(network: NetworkLayout, local_routes: list[Route]) -> list[Route]:
+    """anyip-routes.service's local routes for addresses no range of the plan holds."""
+    planned = netaddr.IPSet()
+    for line in network.load_balancer_lines:
+        try:
+            planned.add(netaddr.IPNetwork(line))
+        except (netaddr.AddrFormatError, ValueError):
+            continue
+    stale = []
+    for route in anyip_local_routes(local_routes):
+        try:
+            inside = netaddr.IPSet([netaddr.IPNetwork(route.dst)]).issubset(planned)
+        except (netaddr.AddrFormatError, ValueError):
+            inside = False
+        if not inside:
+            stale.append(route)
+    return stale
+
+
+def _stale_local_routes(network: NetworkLayout, facts: ApplianceFacts) -> list[Check]:
+    """A row per local route for a range the plan does not hold: the appliance answers for every address of it.
+    No unit makes it any more (the file lacks it), so no unit's restart removes it: the repair stage does."""
+    if facts.local_routes is None:
+        return []
+    lines = ", ".join(network.load_balancer_lines) or "none"
+    # v0.1.10 anyiproutectl.sh (haproxytech/vmware-haproxy, ansible/roles/vmware/files/var/lib/vmware/, the same
+    # file v0.1.7 to v0.2.0): down_routes removes the routes of the lines its file holds when it stops, each only
+    # if `ip route show table local | grep -qF "local ${ip%/32} dev lo scope host"` succeeds under `set -o
+    # pipefail`; grep -q leaves at its first match, ip's next write then dies of SIGPIPE and the pipeline fails.
+    return [Check(f"local route for {route.dst} (not a range of the plan)",
+                  f"none outside the plan's ranges ({lines}, haproxy.load_balancer_ranges)",
+                  f"local {route.dst} dev lo", "failed",
+                  f"the appliance answers for every address of {route.dst}, which the site's "
+                  f"haproxy.load_balancer_ranges no longer holds: anyip-routes.service added it from an earlier "
+                  f"{ANYIP_FILE}, and its stop left it (it removes only the routes of the lines the file holds "
+                  f"then, and its `grep -q` under pipefail can read a present route as absent); the repair stage "
+                  f"removes it (`ip route del table local {route.dst} dev lo`).")
+            for route in stale_local_routes(network, facts.local_routes)]
 
 
 def _routed(network: NetworkLayout):
@@ -532,7 +577,8 @@ def appliance_checks(network: NetworkLayout, facts: ApplianceFacts,
     release = release or NO_RELEASE_GIVEN
     anyip = [_anyip_unit(network, facts), _anyip_file(network, facts), *_local_routes(network, facts)]
     return [_release_row(release), *_interface_checks(network, facts), _failed_units(facts),
-            *_made_by(ANYIP_UNIT, anyip), *_made_by(ROUTE_TABLES_UNIT, _route_tables(network, facts, release)),
+            *_made_by(ANYIP_UNIT, anyip), *_stale_local_routes(network, facts),
+            *_made_by(ROUTE_TABLES_UNIT, _route_tables(network, facts, release)),
             *_gateways(network, facts)]
 
 

@@ -1,24 +1,28 @@
 """What the appliance's HAProxy holds and runs, read through its Data Plane API (2.1.0), GET only.
 
 A load-balancer controller (the Supervisor's) writes the configuration: frontends with their
-binds, a backend per frontend with its servers. That the configuration holds a frontend does not
-mean HAProxy runs it: a reload that fails (``cannot bind socket`` for a virtual IP the appliance
-has no anyip route for) leaves the new file in place while HAProxy serves the previous one, so the
-runtime is read too: HAProxy's own statistics (``show stat``: a frontend ``OPEN`` is bound and
-accepting, a server's ``status`` and last health check) and the servers' runtime state (``show
-servers state``: ``operational_state`` up or down).
+binds and the rules that pick a backend (a real Supervisor's: ``use_backend <...>-kube-apiserver
+if { dst_port 6443 }`` and ``<...>-nginx`` for 443, no default backend), backends with their
+servers. That the configuration holds a frontend does not mean HAProxy runs it: a reload that
+fails (``cannot bind socket`` for a virtual IP the appliance has no anyip route for) leaves the new
+file in place while HAProxy serves the previous one, so the runtime is read too: HAProxy's own
+statistics (``show stat``: a frontend ``OPEN`` is bound and accepting, a server's ``status`` and
+last health check) and the servers' runtime state (``show servers state``: ``operational_state``
+up or down).
 
 Paths and shapes are Data Plane API 2.1.0's (its specification, ``embedded_spec.go`` at
 haproxytech/dataplaneapi v2.1.0): ``/v2/services/haproxy/configuration/{frontends,binds,
-servers}`` answer ``{"_version", "data": [...]}``; ``/runtime/servers?backend=`` a list of
-``{name, address, port, operational_state, admin_state}``; ``/stats/native`` a list of
-``{"runtimeAPI", "stats": [{"name", "type", "backend_name", "stats": {...}}]}``. Each parser is a
+servers,backend_switching_rules}`` answer ``{"_version", "data": [...]}``;
+``/runtime/servers?backend=`` a list of ``{name, address, port, operational_state, admin_state}``;
+``/stats/native`` a list of ``{"runtimeAPI", "stats": [{"name", "type", "backend_name", "stats":
+{...}}]}``. Each parser is a
 pure function of a decoded answer, tested with no appliance. TLS is verified against the
 appliance's CA (:func:`tkgs_lib.appliance.dataplane.verified_session`), nothing else trusted.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
@@ -29,9 +33,9 @@ from ..https import basic_auth
 from ..errors import ApplianceError
 from .dataplane import DataPlaneInfo, get_info, message_of, verified_session
 
-__all__ = ["Bind", "Frontend", "BackendServer", "RuntimeServer", "NativeStat", "LoadBalancerState", "PASSED_CHECKS",
-           "NOT_CHECKED_YET",
-           "frontends_from", "binds_from", "servers_from", "runtime_servers_from", "native_stats_from",
+__all__ = ["Bind", "Frontend", "SwitchingRule", "BackendServer", "RuntimeServer", "NativeStat", "LoadBalancerState",
+           "PASSED_CHECKS", "NOT_CHECKED_YET",
+           "frontends_from", "binds_from", "rules_from", "servers_from", "runtime_servers_from", "native_stats_from",
            "read_load_balancer", "CONFIGURATION", "RUNTIME", "STATS"]
 
 CONFIGURATION = "/v2/services/haproxy/configuration"
@@ -50,10 +54,40 @@ class Bind:
 
 
 @dataclass(frozen=True)
+class SwitchingRule:
+    """A frontend's ``use_backend <backend> [if|unless <condition>]``."""
+
+    backend: str
+    cond: str = ""
+    cond_test: str = ""
+
+    def port(self) -> Optional[int]:
+        """The port of a ``{ dst_port <port> }`` condition (None for any other)."""
+        match = re.fullmatch(r"\{\s*dst_port\s+(\d+)\s*\}", self.cond_test.strip())
+        return int(match.group(1)) if match else None
+
+
+@dataclass(frozen=True)
 class Frontend:
     name: str
     default_backend: str
     binds: tuple[Bind, ...] = ()
+    rules: tuple[SwitchingRule, ...] = ()  # its backend switching rules, in order
+
+    def backend_for(self, port: int) -> str:
+        """The backend HAProxy sends a connection to ``port`` to: the first rule that takes it (a rule with
+        no condition, or ``if { dst_port <port> }``), else the default backend ("" when there is none).
+        A condition of another kind is not read, so the rules after it speak for the port."""
+        for rule in self.rules:
+            if not rule.cond or (rule.cond == "if" and rule.port() == port):
+                return rule.backend
+        return self.default_backend
+
+    @property
+    def backends(self) -> tuple[str, ...]:
+        """Every backend it names, each once, in order."""
+        named = [r.backend for r in self.rules] + ([self.default_backend] if self.default_backend else [])
+        return tuple(dict.fromkeys(named))
 
 
 @dataclass(frozen=True)
@@ -162,10 +196,19 @@ def binds_from(answer: Any) -> tuple[Bind, ...]:
     return tuple(Bind(str(b["name"]), str(b.get("address", "")), _port(b.get("port"))) for b in _data(answer))
 
 
-def frontends_from(answer: Any, binds: Optional[dict[str, Any]] = None) -> list[Frontend]:
-    """``GET .../configuration/frontends``, with each frontend's binds answer from ``binds`` (by name)."""
+def rules_from(answer: Any) -> tuple[SwitchingRule, ...]:
+    """``GET .../configuration/backend_switching_rules?frontend=`` (in their index order)."""
+    rules = sorted(_data(answer), key=lambda r: int(r.get("index", 0)))
+    return tuple(SwitchingRule(str(r["name"]), str(r.get("cond", "")), str(r.get("cond_test", ""))) for r in rules)
+
+
+def frontends_from(answer: Any, binds: Optional[dict[str, Any]] = None,
+                   rules: Optional[dict[str, Any]] = None) -> list[Frontend]:
+    """``GET .../configuration/frontends``, with each frontend's binds and backend switching rules answers from
+    ``binds`` and ``rules`` (by name)."""
     return [Frontend(str(f["name"]), str(f.get("default_backend", "")),
-                     binds_from((binds or {})[f["name"]]) if f["name"] in (binds or {}) else ())
+                     binds_from((binds or {})[f["name"]]) if f["name"] in (binds or {}) else (),
+                     rules_from((rules or {})[f["name"]]) if f["name"] in (rules or {}) else ())
             for f in _data(answer)]
 
 
@@ -235,14 +278,18 @@ def read_load_balancer(host: str, port: int, user: str, password: str, ca_pem: s
         read = _Reader(where, session, user, password, timeout)
         listed = read.get(f"{CONFIGURATION}/frontends", _data)
         binds = {f["name"]: read.get(f"{CONFIGURATION}/binds", lambda a: a, frontend=f["name"]) for f in listed}
-        frontends = frontends_from({"data": listed}, binds)
+        inside = [f["name"] for f in listed if within is None or any(
+            b.address and netaddr.IPAddress(b.address) in within for b in binds_from(binds[f["name"]])
+            if netaddr.valid_ipv4(b.address))]
+        rules = {name: read.get(f"{CONFIGURATION}/backend_switching_rules", lambda a: a, frontend=name)
+                 for name in inside}
+        frontends = frontends_from({"data": listed}, binds, rules)
         stats = read.get(STATS, native_stats_from)
         state = LoadBalancerState(info, frontends, stats)
         for frontend in frontends:
-            inside = within is None or any(b.address and netaddr.IPAddress(b.address) in within
-                                           for b in frontend.binds if netaddr.valid_ipv4(b.address))
-            backend = frontend.default_backend
-            if inside and backend and backend not in state.servers:
+            for backend in frontend.backends if frontend.name in inside else ():
+                if backend in state.servers:
+                    continue
                 state.servers[backend] = read.get(f"{CONFIGURATION}/servers", servers_from, backend=backend)
                 # `show servers state` of a backend HAProxy does not run is no answer (2.1.0: HTTP 500)
                 running = any(s.type == "backend" and s.name == backend for s in stats)

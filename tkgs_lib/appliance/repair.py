@@ -6,14 +6,18 @@ is not what the release's first boot writes for this plan (``route-tables.cfg`` 
 per network from v0.1.9, v0.2.0's ``workload-networks.cfg``, ``anyip-routes.cfg`` with the site's
 ranges, including ranges the site has grown: the appliance must serve a superset of what Workload
 Management is given), each file shown as a diff before anything changes; ok rows otherwise. A unit
-that failed although its files are already right is a change too: it is started again.
+that failed although its files are already right is a change too: it is started again. First of all,
+a row per local route the appliance holds for a range the plan does not (a range the site dropped):
+no unit removes it any more, so the repair does (``ip route del table local``).
 
 :class:`RepairOps` changes one unit's files the way the appliance's units allow: a dated backup of
 each; stop the unit (its stop removes what it made by reading the files as they are then, so it
-stops before they change); for route-tables.service, the routing tables and their rules cleaned by
-the repair itself, since no release's own ``down`` leaves them clean (v0.1.10's keeps the
-link-scoped routes, so its next ``up`` fails with "File exists"; v0.2.0's deletes no rule); an
-atomic replace of each file; start the unit; then the checks again. The kernel then holds what
+stops before they change); what the unit made cleaned by the repair itself, since no release's own
+``down`` leaves it clean: for route-tables.service the routing tables and their rules (v0.1.10's
+keeps the link-scoped routes, so its next ``up`` fails with "File exists"; v0.2.0's deletes no
+rule), for anyip-routes.service its local routes (its test of each with ``grep -q`` under pipefail
+can read a present route as absent); an atomic replace of each file; start the unit; then the
+checks again. The kernel then holds what
 the release's first boot makes, and so it does after a reboot (the unit started from these files
 on a fresh kernel). When the unit still fails or a check still fails, the backups are put back the
 same way and the unit started again, and the stage fails naming what was tried and what the
@@ -32,13 +36,15 @@ from typing import Callable, Optional
 from ..errors import ApplianceError, SessionLost
 from ..planning import Plan, Step, VALUES_ONLY
 from ..site.network import NetworkLayout
-from .checks import ApplianceFacts, Check, appliance_checks, expected_route_tables, gather_appliance_facts
+from .checks import (ApplianceFacts, Check, appliance_checks, expected_route_tables, gather_appliance_facts,
+                     stale_local_routes)
 from .commands import CommandRunner, run_change
 from .facts import ANYIP_FILE, ANYIP_UNIT, ROUTE_TABLES_FILE, ROUTE_TABLES_UNIT
 from .releases import (NO_RELEASE_GIVEN, TABLE_IDS, WORKLOAD_NETWORKS_FILE, ReleaseChoice, anyip_routes_text,
                        lines_text, route_tables_text)
 
-__all__ = ["FileChange", "UnitChange", "planned_changes", "plan_repair", "RepairOps", "diffs_markdown", "TITLE"]
+__all__ = ["FileChange", "UnitChange", "planned_changes", "plan_repair", "RepairOps", "diffs_markdown", "TITLE",
+           "FLUSH_ANYIP_ROUTES"]
 
 TITLE = "the appliance's network files"
 @dataclass(frozen=True)
@@ -127,6 +133,12 @@ def plan_repair(network: NetworkLayout, facts: ApplianceFacts, ops: "RepairOps" 
         plan.add(Step.conflict("the appliance", "its network files readable", "unreadable", why))
         return plan
     checks = appliance_checks(network, facts, release)
+    for route in stale_local_routes(network, facts.local_routes or []):  # first: no unit's restart removes them
+        plan.add(Step.change(f"local route for {route.dst} on the appliance",
+                             "none: not in haproxy.load_balancer_ranges", f"local {route.dst} dev lo",
+                             lambda dst=route.dst: ops.remove_local_route(dst),
+                             why=f"the appliance answers for {route.dst}, which the plan's ranges do not hold, and "
+                                 f"{ANYIP_UNIT} never removes it now that {ANYIP_FILE} lacks it: it is removed"))
     for change in planned_changes(network, facts, release):
         desired, found = change.lines("wanted"), change.lines("found")
         failing = _failing(checks, change.unit)
@@ -185,6 +197,16 @@ def _coloured(diff: str) -> str:
     return "\n".join(line(number, text) for number, text in enumerate(diff.split("\n")))
 
 
+# Every local route anyip-routes.service made (on lo, `ip route add`'s protocol boot), which its own down may leave:
+# anyiproutectl.sh (v0.1.7 to v0.2.0) tests each with `grep -q` under pipefail, which can read a present route as
+# absent, and its up then fails on it with "File exists" for the same reason; flushed, up starts as on a fresh kernel.
+FLUSH_ANYIP_ROUTES = "ip route flush table local dev lo proto boot"
+
+
+def _stopped_anyip() -> str:
+    return f"systemctl stop {ANYIP_UNIT} && {FLUSH_ANYIP_ROUTES}"
+
+
 def _clean_route_tables() -> str:
     """What no release's ``down`` leaves clean: every route of the tables and every rule that looks them
     up (v0.1.10 keeps the link-scoped routes, v0.2.0 every rule), so ``up`` starts as on a fresh kernel."""
@@ -230,11 +252,26 @@ class RepairOps:
         return _failing(appliance_checks(self.network, facts, self.release), unit)
 
     def _stop(self, unit: str, done: list[str]) -> None:
+        if unit == ANYIP_UNIT:  # one command: its routes are lo's, gone in one flush
+            self._run(_stopped_anyip(), f"stopping {unit} and removing its local routes")
+            done.append(f"{unit} stopped and its local routes removed")
+            return
         self._run(f"systemctl stop {unit}", f"stopping {unit}")
         done.append(f"{unit} stopped")
         if unit == ROUTE_TABLES_UNIT:
             self._run(_clean_route_tables(), "cleaning the routing tables")
             done.append("its routing tables and their rules flushed")
+
+    def remove_local_route(self, dst: str) -> None:
+        """Remove a local route of a range the plan does not hold; the appliance must then not hold it."""
+        self._run(f"ip route del table local {shlex.quote(dst)} dev lo", f"removing the local route for {dst}")
+        facts = gather_appliance_facts(self.runner, self.network, self.release)
+        if facts.lost:
+            raise SessionLost(facts.lost)
+        self._read_after_change = facts
+        if any(r.dst == dst for r in stale_local_routes(self.network, facts.local_routes or [])):
+            raise ApplianceError(f"the local route for {dst} is still on the appliance after `ip route del table "
+                                 f"local {dst} dev lo`: see `ip route show table local` there.")
 
     def replace(self, change: UnitChange) -> None:
         """Backups, stop the unit, replace its files atomically, start it, check; roll back on failure."""
@@ -321,7 +358,7 @@ class RepairOps:
     def _rollback(self, unit: str, backups: dict[str, str]) -> None:
         """Stop ``unit``, put ``backups`` back (none: the files stay) and start it again."""
         self._read_after_change = None
-        run_change(self.runner, f"systemctl stop {unit}", timeout=60)
+        run_change(self.runner, _stopped_anyip() if unit == ANYIP_UNIT else f"systemctl stop {unit}", timeout=60)
         if unit == ROUTE_TABLES_UNIT:
             run_change(self.runner, _clean_route_tables(), timeout=60)
         for path, backup in backups.items():

@@ -3,16 +3,25 @@
 Where the field's worst failures live: a virtual IP range Workload Management uses that the
 appliance's ``anyip-routes.cfg`` lacks (HAProxy then fails with "cannot bind socket" and the
 Supervisor stays CONFIGURING), a return route missing (the handshake never completes), the
-Supervisor's endpoint unreachable on 6443. The facts (:class:`SupervisorFacts`) are reads:
+Supervisor's endpoint unreachable on 6443 or on 443 (where ``kubectl vsphere login`` starts:
+``/wcp/loginbanner``, ``/wcp/login``; a virtual IP that answers 6443 but not 443 is a known field
+fault), and HAProxy sending the Supervisor's traffic to servers that are not its control plane. The
+facts (:class:`SupervisorFacts`) are reads:
 
 * what vCenter says of the Supervisor (:class:`SupervisorView`, made from its ``Clusters.Info`` by
   :func:`tkgs_lib.stages.enable.supervisor_view`, as vCenter's transport reads it): its status and
-  messages, its API endpoint, the virtual IP ranges and the Data Plane API it gave the load
+  messages, its API endpoint, its management addresses, the primary workload network (whose range's
+  first three addresses its control-plane VMs take), the certificate of its API through the load
+  balancer when vCenter reports one, the virtual IP ranges and the Data Plane API it gave the load
   balancer;
-* a TLS handshake with ``<api_server_cluster_endpoint>:6443`` from here, verified against a CA
-  bundle (:mod:`.supervisor_endpoint`);
 * the appliance's HAProxy through its Data Plane API, GET only (:mod:`.load_balancer`): the
-  frontend on the virtual IP, whether HAProxy runs it, each backend server's state;
+  frontend on the virtual IP, whether HAProxy runs it, the backend each port goes to (a real
+  Supervisor's: one per port, by ``use_backend ... if { dst_port <port> }``), each server's state;
+* TLS handshakes from here, verified against a CA bundle (:mod:`.supervisor_endpoint`): with
+  ``<api_server_cluster_endpoint>`` on 6443 and on 443, another try when HAProxy closes one (a
+  server going down meanwhile: one handshake meets one server), and with each server of those
+  backends on its port, checked to answer for the virtual IP, so that a server that is not the
+  Supervisor's is named whichever one the round robin would have picked;
 * the appliance's ``anyip-routes.cfg`` and local routes over SSH, the very facts the verify
   stage reads (:mod:`.facts`).
 
@@ -23,6 +32,7 @@ Supervisor's endpoint unreachable on 6443. The facts (:class:`SupervisorFacts`) 
 from __future__ import annotations
 
 import ipaddress
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional, Sequence
@@ -30,16 +40,17 @@ from typing import Optional, Sequence
 import netaddr
 
 from ..errors import ApplianceError
-from .checks import Check
+from .checks import Check, anyip_local_routes
 from .commands import CommandRunner, gather_many
 from .facts import ANYIP_FILE, ANYIP_UNIT, ConfigText, Route, config_file, routes
-from .load_balancer import NOT_CHECKED_YET, Frontend, LoadBalancerState, read_load_balancer
-from .supervisor_endpoint import API_PORT, Handshake, handshake
+from .load_balancer import NOT_CHECKED_YET, BackendServer, Frontend, LoadBalancerState, read_load_balancer
+from .supervisor_endpoint import API_PORT, Handshake, fingerprint_of, handshake
 
 __all__ = ["VirtualIpRange", "SupervisorView", "SupervisorFacts", "gather_supervisor_facts",
            "supervisor_checks", "SUPERVISOR_PORTS"]
 
 SUPERVISOR_PORTS = (6443, 443)  # the Kubernetes API, and the Supervisor's 443: what its load balancer binds
+CONTROL_PLANE_VMS = 3
 
 
 @dataclass(frozen=True)
@@ -78,6 +89,34 @@ class SupervisorView:
     dataplane_servers: tuple[tuple[str, int], ...] = ()  # the Data Plane APIs the Supervisor programs
     dataplane_username: str = ""
     workload_ranges: tuple[VirtualIpRange, ...] = ()  # the primary workload network's: the control plane's
+    management_endpoint: str = ""  # api_server_management_endpoint: the floating management address
+    api_servers: tuple[str, ...] = ()  # the control-plane VMs' management addresses
+    tls_endpoint_certificate: str = field(default="", repr=False)  # PEM: its API's leaf through the load balancer
+
+    @property
+    def control_plane_addresses(self) -> tuple[str, ...]:
+        """The control-plane VMs' workload addresses: the first three of the primary workload network's
+        ranges. VMware's documentation (vSphere with Tanzu 7.0, GUID-1F885AAE): "The Kubernetes control
+        plane VMs on the Supervisor Cluster use three IP addresses from the IP address range that is
+        assigned to the Primary Workload Network"; a lab's HAProxy configuration shows them as its
+        first three (ritsz/ritsz.github.io, _posts/2021-7-24-Notes-on-HAProxy.md: servers
+        192.168.128.0-2)."""
+        taken: list[str] = []
+        for ip_range in self.workload_ranges:
+            try:
+                first = ip_range.first
+            except (netaddr.AddrFormatError, ValueError):
+                continue
+            taken += [str(first + i) for i in range(min(max(ip_range.count, 0), CONTROL_PLANE_VMS - len(taken)))]
+            if len(taken) == CONTROL_PLANE_VMS:
+                break
+        return tuple(taken)
+
+    @property
+    def own_addresses(self) -> tuple[str, ...]:
+        """Every address vCenter gives the Supervisor's control plane: its VMs' on both networks, the floating one."""
+        return tuple(dict.fromkeys([*self.control_plane_addresses, *self.api_servers,
+                                    *([self.management_endpoint] if self.management_endpoint else [])]))
 
 
 @dataclass
@@ -85,7 +124,8 @@ class SupervisorFacts:
     """Every read the checks judge; a read that failed is None, with why in ``problems``."""
 
     view: SupervisorView
-    handshake: Optional[Handshake] = None  # None: not tried (no endpoint yet)
+    handshakes: dict[int, tuple[Handshake, ...]] = field(default_factory=dict)  # port → the tries with the VIP
+    server_handshakes: dict[tuple[str, int], Handshake] = field(default_factory=dict)  # (address, port) → one
     load_balancer: Optional[LoadBalancerState] = None
     anyip_file: Optional[ConfigText] = None
     local_routes: Optional[list[Route]] = None
@@ -111,13 +151,12 @@ def _ranges_set(view: SupervisorView) -> netaddr.IPSet:
 def gather_supervisor_facts(view: SupervisorView, *, ca_file: Optional[str | Path], runner: CommandRunner,
                             dataplane_password: str, dataplane_ca_pem: str, dataplane_username: str = "",
                             ca_described: str = "", timeout: float = 10.0) -> SupervisorFacts:
-    """Every fact, read only: the handshake with the endpoint (verified against ``ca_file``, the site's
-    ``vcenter.ca_file``), the first Data Plane API vCenter lists (the appliance's CA, its user, the
-    password), and the appliance's anyip file and local routes through ``runner`` (SSH)."""
+    """Every fact, read only: the first Data Plane API vCenter lists (the appliance's CA, its user, the
+    password), then the handshakes (verified against ``ca_file``, the site's ``vcenter.ca_file``), side by
+    side: with the endpoint on each port, and with each server of the backends those ports go to; and the
+    appliance's anyip file and local routes through ``runner`` (SSH)."""
     facts = SupervisorFacts(view, ca_described=ca_described or (f"the CA bundle {ca_file}" if ca_file
                                                                  else "no CA bundle"))
-    if view.endpoint:
-        facts.handshake = handshake(view.endpoint, ca_file, port=API_PORT, timeout=timeout)
     if view.dataplane_servers:
         host, port = view.dataplane_servers[0]
         try:
@@ -128,7 +167,28 @@ def gather_supervisor_facts(view: SupervisorView, *, ca_file: Optional[str | Pat
             facts.problems["data plane api"] = exc.message
     else:
         facts.problems["data plane api"] = "vCenter lists no HAProxy Data Plane API for the Supervisor's load balancer"
-    read = gather_many(runner, {ANYIP_FILE: config_file(ANYIP_FILE), "local routes": routes("local")}, timeout)
+    vip, frontend = _the_frontend(view, facts.load_balancer)
+    served = port_backends(frontend, facts.load_balancer) if frontend is not None else {}
+
+    def tries(port: int) -> tuple[Handshake, ...]:
+        """Up to one handshake per server of the port's backend while HAProxy closes them (a server going
+        down meets one handshake; the server rows name it): the virtual IP answers when one completes."""
+        made: list[Handshake] = []
+        for _ in range(max(1, len(served.get(port, ("", []))[1]))):
+            made.append(handshake(view.endpoint, ca_file, port=port, timeout=timeout))
+            if made[-1].cause != "closed":
+                break
+        return tuple(made)
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        endpoint = {port: pool.submit(tries, port) for port in SUPERVISOR_PORTS} if view.endpoint else {}
+        servers = {(server.address, server_port): pool.submit(handshake, server.address, ca_file, port=server_port,
+                                                              name=vip, timeout=timeout)
+                   for port, (_, held) in served.items() for server in held
+                   for server_port in [server.port or port] if vip and netaddr.valid_ipv4(server.address)}
+        read = gather_many(runner, {ANYIP_FILE: config_file(ANYIP_FILE), "local routes": routes("local")}, timeout)
+        facts.handshakes = {port: future.result() for port, future in endpoint.items()}
+        facts.server_handshakes = {where: future.result() for where, future in servers.items()}
     for name, value in read.items():
         if isinstance(value, ApplianceError):
             facts.problems[name] = value.message
@@ -192,40 +252,77 @@ _HANDSHAKE_FIX = {
 }
 
 
-def _handshake_row(facts: SupervisorFacts) -> Check:
-    view, answer = facts.view, facts.handshake
-    check = (f"TLS to the Supervisor's API {view.endpoint}:{API_PORT}" if view.endpoint else
-             f"TLS to the Supervisor's API endpoint ({API_PORT})")
+def _port_words(port: int) -> str:
+    return "the Supervisor's API" if port == API_PORT else "the Supervisor's login"
+
+
+def _not_its_own(view: SupervisorView, answer: Handshake) -> str:
+    """Why a certificate that verified is still not the Supervisor's (a sentence), or "" when it is: its leaf is
+    not the one vCenter reports for the Supervisor's API, or it names addresses none of which vCenter gives the
+    control plane (an impostor's certificate from the same CA names its own)."""
+    wanted = fingerprint_of(view.tls_endpoint_certificate) if view.tls_endpoint_certificate else ""
+    if wanted and answer.fingerprint and answer.fingerprint != wanted:
+        return (f"its certificate ({answer.subject or 'no common name'}, SHA-256 {answer.fingerprint[:16]}...) is not "
+                f"the one vCenter reports for the Supervisor's API through the load balancer "
+                f"(tls_endpoint_certificate, SHA-256 {wanted[:16]}...)")
+    own = [a for a in answer.server_addresses if netaddr.valid_ipv4(a)]
+    if own and view.own_addresses and not set(own) & set(view.own_addresses):
+        return (f"its certificate names {', '.join(own)}, none an address vCenter gives the Supervisor's control plane "
+                f"({', '.join(view.own_addresses)})")
+    return ""
+
+
+def _handshake_row(facts: SupervisorFacts, port: int) -> Check:
+    view = facts.view
+    tries = facts.handshakes.get(port, ())
+    check = (f"TLS to {_port_words(port)} {view.endpoint}:{port}" if view.endpoint else
+             f"TLS to {_port_words(port)} endpoint ({port})")
     expected = (f"a handshake verified by {facts.ca_described}, the certificate naming {view.endpoint or 'it'}, from "
-                f"a control-plane server")
-    if answer is None:
+                f"a control-plane server" + ("" if port == API_PORT else " (kubectl vsphere login starts there: "
+                                                                         "/wcp/loginbanner, /wcp/login)"))
+    if not tries:
         return _not_checked(check, expected, f"vCenter reports no api_server_cluster_endpoint yet (the Supervisor is "
                                              f"{view.config_status})")
+    answer = tries[-1]
     if answer.ok:
         found = (f"{answer.tls_version} handshake, answered by {answer.answered_by}, certificate issued by "
                  f"{answer.issuer or 'an unnamed CA'}")
-        workload = _addresses(view.workload_ranges)
-        own = [a for a in answer.server_addresses if netaddr.valid_ipv4(a)]
-        if workload and own and not any(netaddr.IPAddress(a) in workload for a in own):
+        foreign = _not_its_own(view, answer)
+        if foreign:
             return Check(check, expected, found, "failed",
-                         f"the certificate names {', '.join(own)}, none an address of the Supervisor's primary "
-                         f"workload network, where its control-plane VMs are: something other than the Supervisor's "
-                         f"control plane answers at {answer.address} (another load balancer, an address used twice?).")
+                         f"{foreign}: something other than the Supervisor's control plane answers at {answer.address} "
+                         f"(see the server rows: another load balancer, an address used twice?).")
         return Check(check, expected, found, "ok")
     fix = _HANDSHAKE_FIX[answer.cause].format(vip=answer.address, port=answer.port, ca=facts.ca_described)
-    return Check(check, expected, f"{answer.cause}: {answer.detail}", "failed", fix)
+    if answer.cause == "refused" and facts.load_balancer is not None:
+        _, frontend = _the_frontend(view, facts.load_balancer)
+        if frontend is not None and port not in {b.port for b in frontend.binds if b.address == view.endpoint}:
+            bound = ", ".join(str(b) for b in frontend.binds if b.address == view.endpoint) or "nothing"
+            fix = (f"nothing listens on {view.endpoint}:{port}: the Supervisor's frontend {frontend.name} binds "
+                   f"{bound} but not {view.endpoint}:{port}, which the Supervisor's load-balancer controller binds "
+                   f"with the others; read the Supervisor's messages.")
+    tried = f" ({len(tries)} tries)" if len(tries) > 1 else ""
+    return Check(check, expected, f"{answer.cause}: {answer.detail}{tried}", "failed", fix)
 
 
-def _supervisor_frontend(view: SupervisorView, state: LoadBalancerState) -> tuple[str, list[Frontend]]:
+def _the_frontend(view: SupervisorView, state: Optional[LoadBalancerState]) -> tuple[str, Optional[Frontend]]:
     """The Supervisor's virtual IP (its endpoint, else the address a frontend binds on 6443 inside the
-    virtual IP ranges, as while it configures) and the frontends with a bind on it."""
+    virtual IP ranges, as while it configures) and the frontend that binds it (None: no frontend does)."""
+    if state is None:
+        return view.endpoint, None
     vip = view.endpoint
     if not vip:
         ranges = _ranges_set(view)
         vip = next((b.address for f in state.frontends for b in f.binds
                     if b.port == API_PORT and netaddr.valid_ipv4(b.address) and netaddr.IPAddress(b.address) in ranges),
                    "")
-    return vip, [f for f in state.frontends if vip and any(b.address == vip for b in f.binds)]
+    return vip, next((f for f in state.frontends if vip and any(b.address == vip for b in f.binds)), None)
+
+
+def port_backends(frontend: Frontend, state: LoadBalancerState) -> dict[int, tuple[str, list[BackendServer]]]:
+    """Each Supervisor port: the backend the frontend sends it to ("" for none) and that backend's servers."""
+    return {port: (frontend.backend_for(port), state.servers.get(frontend.backend_for(port)) or [])
+            for port in SUPERVISOR_PORTS}
 
 
 def _load_balancer_rows(facts: SupervisorFacts) -> list[Check]:
@@ -235,16 +332,15 @@ def _load_balancer_rows(facts: SupervisorFacts) -> list[Check]:
         why = facts.problems.get("data plane api", "not read")
         return [_not_checked("HAProxy frontend for the Supervisor's virtual IP", f"binds on {ports} (Data Plane API)",
                              f"could not be read: {why}")]
-    vip, frontends = _supervisor_frontend(view, state)
+    vip, frontend = _the_frontend(view, state)
     check = f"HAProxy frontend for {vip or 'the Supervisor'}"
     expected = " and ".join(f"{vip or '<virtual IP>'}:{p}" for p in SUPERVISOR_PORTS) + " bound (its configuration)"
-    if not frontends:
+    if frontend is None:
         where = vip or f"an address of the virtual IP ranges on {API_PORT}"
         return [Check(check, expected, f"no frontend binds {where} ({len(state.frontends)} frontends)", "failed",
                       "the Supervisor's load-balancer controller has not programmed the appliance: read the "
                       "Supervisor's messages (its row); check the Data Plane API user, password and CA chain given "
                       "to Workload Management.")]
-    frontend = frontends[0]
     binds = [b for b in frontend.binds if b.address == vip]
     found = f"frontend {frontend.name}: {', '.join(str(b) for b in binds)}"
     missing = [p for p in SUPERVISOR_PORTS if p not in {b.port for b in binds}]
@@ -264,21 +360,47 @@ def _load_balancer_rows(facts: SupervisorFacts) -> list[Check]:
                           status or "not running: HAProxy serves a configuration without it", "failed",
                           f"the configuration holds frontend {frontend.name}, but HAProxy's last reload did not load "
                           f"it, so nothing listens on {vip}: {cause}."))
-    return rows + _server_rows(frontend, state)
+    return rows + _backend_rows(facts, frontend, state)
 
 
-def _server_rows(frontend: Frontend, state: LoadBalancerState) -> list[Check]:
-    backend = frontend.default_backend
+def _backend_rows(facts: SupervisorFacts, frontend: Frontend, state: LoadBalancerState) -> list[Check]:
+    """Each backend the Supervisor's ports go to: its servers, each judged once (with every port it serves)."""
+    rows: list[Check] = []
+    ports_of: dict[str, list[int]] = {}
+    bound = {b.port for b in frontend.binds}
+    for port, (backend, _) in port_backends(frontend, state).items():
+        if port not in bound:  # the frontend's row says so
+            continue
+        if not backend:
+            rows.append(Check(f"HAProxy backend for {frontend.name} port {port}", "the control-plane servers",
+                              "none: no rule sends the port anywhere and there is no default backend", "failed",
+                              f"frontend {frontend.name} sends its connections on port {port} nowhere: the "
+                              f"Supervisor's load-balancer controller adds `use_backend ... if {{ dst_port {port} }}` "
+                              f"and its backend; read the Supervisor's messages."))
+            continue
+        ports_of.setdefault(backend, []).append(port)
+    for backend, ports in ports_of.items():
+        rows += _server_rows(facts, frontend, backend, ports, state)
+    return rows
+
+
+def _server_rows(facts: SupervisorFacts, frontend: Frontend, backend: str, ports: list[int],
+                 state: LoadBalancerState) -> list[Check]:
+    view = facts.view
     configured = state.servers.get(backend)
     if not configured:
-        return [Check(f"HAProxy backend {backend or '(none)'}", "the control-plane servers", "no server", "failed",
+        return [Check(f"HAProxy backend {backend}", "the control-plane servers", "no server", "failed",
                       f"frontend {frontend.name} sends its connections to a backend without servers: the Supervisor's "
                       f"load-balancer controller fills it with the control-plane VMs; read the Supervisor's "
                       f"messages.")]
+    control_plane = view.control_plane_addresses
+    expected = (f"a control-plane VM ({', '.join(control_plane)}, the first three of the primary workload network's "
+                f"range), up, its health check passed, answering as the Supervisor" if control_plane else
+                "up, its health check passed, answering as the Supervisor")
     running = state.runtime.get(backend)
     rows = []
     for server in configured:
-        check, expected = f"HAProxy server {server.name} of {backend} ({server.address})", "up, its health check passed"
+        check = f"HAProxy server {server.name} of {backend} ({server})"
         held = next((r for r in running or () if r.name == server.name), None)
         if held is None:
             rows.append(Check(check, expected, "not in HAProxy's running configuration", "failed",
@@ -288,33 +410,90 @@ def _server_rows(frontend: Frontend, state: LoadBalancerState) -> list[Check]:
         health = " ".join(p for p in (stat.check_status, stat.check_desc) if p) if stat else ""
         found = held.operational_state + (f" ({health})" if health else "") + (
             f", {held.admin_state}" if held.admin_state and held.admin_state != "ready" else "")
-        port = server.check_port or server.port or API_PORT
-        up = held.operational_state == "up"  # also before HAProxy's first health check (see PASSED_CHECKS)
-        if held.admin_state not in ("", "ready"):
-            rows.append(Check(check, expected, found, "failed",
-                              f"{server.name} is in {held.admin_state} on HAProxy (set by hand or by a controller): "
-                              f"HAProxy sends it nothing until it is ready again."))
-        elif up and stat is not None and stat.check_passed:
-            rows.append(Check(check, expected, found, "ok"))
-        elif up and stat is not None and not stat.checked:
-            rows.append(Check(check, expected, found, "warning",
-                              f"HAProxy does not check {server.name}'s health, so it sends it connections whether or "
-                              f"not its API server answers: the Supervisor's load-balancer controller normally "
-                              f"enables the check; read the Supervisor's messages."))
-        elif up and (stat is None or stat.last_check in NOT_CHECKED_YET):
-            said = f" ({stat.last_check})" if stat is not None and stat.last_check else ""
-            rows.append(Check(check, expected, found, "failed",
-                              f"HAProxy has not completed a health check of {server.address}:{port} yet{said}, and "
-                              f"reports a server up until its first check, so nothing yet says {server.name} answers: "
-                              f"run the checks again in a few seconds; if it stays so, read /var/log/haproxy.log on "
-                              f"the appliance."))
-        else:
-            rows.append(Check(check, expected, found, "failed",
-                              f"HAProxy's health check of {server.address}:{port} fails: the control-plane VM "
-                              f"{server.name} or its API server is down, or unreachable from the appliance's workload "
-                              f"interface; the other servers carry the traffic meanwhile. See the Supervisor's "
-                              f"control-plane VMs in vCenter."))
+        answers = [facts.server_handshakes[(server.address, server.port or port)] for port in ports
+                   if (server.address, server.port or port) in facts.server_handshakes]
+        found += "".join(f"; {_answered(a)}" for a in answers)
+        rows.append(_server_row(view, server, check, expected, found, held, stat, answers))
+    present = {s.address for s in configured}
+    absent = [a for a in control_plane if a not in present]
+    if absent:
+        rows.append(Check(f"HAProxy backend {backend}",
+                          f"a server for each control-plane VM ({', '.join(control_plane)})",
+                          f"none for {', '.join(absent)}", "warning",
+                          f"HAProxy sends nothing to {', '.join(absent)}, so the Supervisor's API rests on fewer "
+                          f"control-plane VMs than it has: the Supervisor's load-balancer controller lists them all; "
+                          f"read its messages."))
     return rows
+
+
+def _answered(answer: Handshake) -> str:
+    where = f"{answer.address}:{answer.port}"
+    if answer.ok:
+        return f"TLS on {where}: {answer.answered_by}, issued by {answer.issuer or 'an unnamed CA'}"
+    return f"TLS on {where}: {answer.cause}: {answer.detail}"
+
+
+_NOT_THE_SUPERVISORS = ("untrusted", "other name", "expired")
+
+
+def _server_row(view: SupervisorView, server: BackendServer, check: str, expected: str, found: str, held, stat,
+                answers: list[Handshake]) -> Check:
+    """One server of a backend the Supervisor's ports go to: the Supervisor's own (a control-plane address,
+    answering with the Supervisor's certificate for the virtual IP), then up as HAProxy checks it."""
+    control_plane = view.control_plane_addresses
+    if control_plane and server.address not in control_plane:
+        return Check(check, expected, found, "failed",
+                     f"{server.name} ({server.address}) is not a control-plane VM of the Supervisor: vCenter gives "
+                     f"its control plane {', '.join(control_plane)} on the primary workload network, so HAProxy sends "
+                     f"the Supervisor's connections to another machine; the Supervisor's load-balancer controller "
+                     f"writes these servers, so something else changed them: remove {server.name} from the backend "
+                     f"(the controller puts its own back), and find who programs the appliance besides the "
+                     f"Supervisor.")
+    for answer in answers:
+        foreign = _not_its_own(view, answer) if answer.ok else (
+            f"it answers {answer.address}:{answer.port} with a certificate that will not do ({answer.cause}: "
+            f"{answer.detail})" if answer.cause in _NOT_THE_SUPERVISORS else "")
+        if foreign:
+            return Check(check, expected, found, "failed",
+                         f"{server.name} ({server.address}) is not the Supervisor's: {foreign}; HAProxy sends it the "
+                         f"Supervisor's connections in turn with the others, so remove it from the backend and find "
+                         f"what answers at {server.address}.")
+    port = server.check_port or server.port or API_PORT
+    up = held.operational_state == "up"  # also before HAProxy's first health check (see PASSED_CHECKS)
+    if held.admin_state not in ("", "ready"):
+        return Check(check, expected, found, "failed",
+                     f"{server.name} is in {held.admin_state} on HAProxy (set by hand or by a controller): HAProxy "
+                     f"sends it nothing until it is ready again.")
+    if up and stat is not None and stat.check_passed:
+        refused = [a for a in answers if a.cause in ("refused", "closed")]
+        if refused:
+            return Check(check, expected, found, "failed",
+                         f"HAProxy checks {server.name} on {server.address}:{port} and finds it up, but "
+                         f"{refused[0].address}:{refused[0].port}, where HAProxy sends the Supervisor's connections, "
+                         f"does not answer TLS ({refused[0].cause}): its service on that port is down; see the "
+                         f"Supervisor's control-plane VMs in vCenter.")
+        unreached = [a for a in answers if not a.ok]
+        if unreached:
+            return Check(check, expected, found, "warning",
+                         f"HAProxy finds {server.name} up, but its certificate could not be read from here "
+                         f"({unreached[0].cause}), so nothing says it is the Supervisor's: run the checks from where "
+                         f"the workload network is reached (the frontend and workload networks route to each other).")
+        return Check(check, expected, found, "ok")
+    if up and stat is not None and not stat.checked:
+        return Check(check, expected, found, "warning",
+                     f"HAProxy does not check {server.name}'s health, so it sends it connections whether or not its "
+                     f"API server answers: the Supervisor's load-balancer controller normally enables the check; "
+                     f"read the Supervisor's messages.")
+    if up and (stat is None or stat.last_check in NOT_CHECKED_YET):
+        said = f" ({stat.last_check})" if stat is not None and stat.last_check else ""
+        return Check(check, expected, found, "failed",
+                     f"HAProxy has not completed a health check of {server.address}:{port} yet{said}, and reports a "
+                     f"server up until its first check, so nothing yet says {server.name} answers: run the checks "
+                     f"again in a few seconds; if it stays so, read /var/log/haproxy.log on the appliance.")
+    return Check(check, expected, found, "failed",
+                 f"HAProxy's health check of {server.address}:{port} fails: the control-plane VM {server.name} or its "
+                 f"API server is down, or unreachable from the appliance's workload interface; the other servers "
+                 f"carry the traffic meanwhile. See the Supervisor's control-plane VMs in vCenter.")
 
 
 def _line_block(line: str) -> Optional[netaddr.IPNetwork]:
@@ -340,12 +519,11 @@ def _lines_holding(lines: Sequence[str], addresses: netaddr.IPSet) -> str:
 
 def _local_blocks(local_routes: Sequence[Route]) -> netaddr.IPSet:
     held = netaddr.IPSet()
-    for route in local_routes:
-        if route.type == "local" and route.dev == "lo":
-            try:
-                held.add(netaddr.IPNetwork(route.dst))
-            except (netaddr.AddrFormatError, ValueError):
-                continue
+    for route in anyip_local_routes(list(local_routes)):
+        try:
+            held.add(netaddr.IPNetwork(route.dst))
+        except (netaddr.AddrFormatError, ValueError):
+            continue
     return held
 
 
@@ -419,5 +597,5 @@ def supervisor_checks(facts: SupervisorFacts, site_ranges: Sequence[str] = ()) -
     IP range inside the appliance's anyip ranges. ``site_ranges``: the site's
     haproxy.load_balancer_ranges (the network plan's ``load_balancer_lines``), so a fix can say
     whether the site or only the appliance lacks a range."""
-    return [_status_row(facts.view), _handshake_row(facts), *_load_balancer_rows(facts),
-            *_range_rows(facts, site_ranges)]
+    return [_status_row(facts.view), *(_handshake_row(facts, port) for port in SUPERVISOR_PORTS),
+            *_load_balancer_rows(facts), *_range_rows(facts, site_ranges)]

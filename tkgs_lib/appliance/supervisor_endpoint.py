@@ -1,12 +1,13 @@
-"""The Supervisor's API endpoint through the load balancer: one TLS handshake, verified.
+"""The Supervisor's API endpoint through the load balancer: a TLS handshake, verified.
 
 From where it runs (the frontend network, or one routed to it), a TCP connection to the virtual
-IP vCenter reports as the Supervisor's ``api_server_cluster_endpoint`` and a TLS handshake in
-which the certificate must be signed by the CA bundle given (the Supervisor's certificates are
-issued by vCenter's VMCA, so vCenter's own CA bundle, the site's ``vcenter.ca_file``, verifies
-them) and name that address. HAProxy passes TLS through in TCP mode, so the certificate is the
-control-plane server's own: its subject and addresses say which server answered. Nothing is
-sent after the handshake, and verification is never turned off.
+IP vCenter reports as the Supervisor's ``api_server_cluster_endpoint`` (or to one server behind it,
+which must then answer for the virtual IP) and a TLS handshake in which the certificate must be
+signed by the CA bundle given (the Supervisor's certificates are issued by vCenter's VMCA, so
+vCenter's own CA bundle, the site's ``vcenter.ca_file``, verifies them) and name that address.
+HAProxy passes TLS through in TCP mode, so the certificate is the control-plane server's own: its
+subject, addresses and fingerprint say which server answered. Nothing is sent after the handshake,
+and verification is never turned off.
 
 Every way it can fail is one cause, as the field meets them: the connection never completes (a
 return route missing, so the appliance's answer goes elsewhere), refused (nothing bound on the
@@ -18,6 +19,7 @@ another address, or expired.
 from __future__ import annotations
 
 import errno
+import hashlib
 import socket
 import ssl
 from dataclasses import dataclass
@@ -26,7 +28,7 @@ from typing import Literal, Optional
 
 from ..errors import innermost_cause
 
-__all__ = ["Handshake", "handshake", "API_PORT"]
+__all__ = ["Handshake", "handshake", "fingerprint_of", "API_PORT"]
 
 API_PORT = 6443  # the Kubernetes API of the Supervisor
 Cause = Literal["", "connect timeout", "handshake timeout", "refused", "unreachable", "closed", "untrusted",
@@ -47,6 +49,8 @@ class Handshake:
     ip_addresses: tuple[str, ...] = ()
     cause: Cause = ""
     detail: str = ""
+    name: str = ""  # the name the certificate had to hold, when not the address (a server behind the virtual IP)
+    fingerprint: str = ""  # SHA-256 of the certificate, hex
 
     @property
     def ok(self) -> bool:
@@ -54,8 +58,8 @@ class Handshake:
 
     @property
     def server_addresses(self) -> tuple[str, ...]:
-        """The certificate's addresses but the endpoint's: the answering server's own."""
-        return tuple(a for a in self.ip_addresses if a != self.address)
+        """The certificate's addresses but the one it had to name (the virtual IP): the answering server's own."""
+        return tuple(a for a in self.ip_addresses if a != (self.name or self.address))
 
     @property
     def answered_by(self) -> str:
@@ -73,11 +77,12 @@ def _name(fields, *keys: str) -> str:
     return ""
 
 
-def handshake(address: str, ca_file: Optional[str | Path], *, port: int = API_PORT,
+def handshake(address: str, ca_file: Optional[str | Path], *, port: int = API_PORT, name: str = "",
               timeout: float = 10.0) -> Handshake:
-    """A TLS handshake with ``address:port`` trusting only the PEM bundle ``ca_file`` (names checked)."""
+    """A TLS handshake with ``address:port`` trusting only the PEM bundle ``ca_file``, the certificate
+    checked to name ``name`` (a server behind the virtual IP answers for the virtual IP), else ``address``."""
     def failed(cause: Cause, detail: str) -> Handshake:
-        return Handshake(address, port, cause=cause, detail=detail)
+        return Handshake(address, port, cause=cause, detail=detail, name=name)
 
     if not ca_file:
         return failed("no CA", "no CA bundle was given to verify the Supervisor's certificate by")
@@ -98,12 +103,13 @@ def handshake(address: str, ca_file: Optional[str | Path], *, port: int = API_PO
             return failed("unreachable", exc.strerror or str(exc))
         return failed("error", exc.strerror or str(exc))
     try:
-        with context.wrap_socket(raw, server_hostname=address) as tls:
+        with context.wrap_socket(raw, server_hostname=name or address) as tls:
             cert = tls.getpeercert() or {}
+            der = tls.getpeercert(binary_form=True) or b""
             version = tls.version() or ""
     except ssl.SSLCertVerificationError as exc:
         code, said = exc.verify_code, exc.verify_message or str(exc)
-        if code == 62:  # X509_V_ERR_HOSTNAME_MISMATCH (an IP address mismatch too)
+        if code in (62, 64):  # X509_V_ERR_HOSTNAME_MISMATCH, X509_V_ERR_IP_ADDRESS_MISMATCH (an address asked)
             return failed("other name", said)
         if code == 10:  # X509_V_ERR_CERT_HAS_EXPIRED
             return failed("expired", said)
@@ -120,4 +126,14 @@ def handshake(address: str, ca_file: Optional[str | Path], *, port: int = API_PO
     sans = cert.get("subjectAltName", ())
     return Handshake(address, port, version, _name(cert.get("subject"), "commonName"),
                      _name(cert.get("issuer"), "commonName", "organizationName"),
-                     tuple(v for k, v in sans if k == "DNS"), tuple(v for k, v in sans if k == "IP Address"))
+                     tuple(v for k, v in sans if k == "DNS"), tuple(v for k, v in sans if k == "IP Address"),
+                     name=name, fingerprint=hashlib.sha256(der).hexdigest())
+
+
+def fingerprint_of(pem: str) -> str:
+    """The SHA-256 of a PEM certificate's DER, hex ("" when it holds none)."""
+    try:
+        der = ssl.PEM_cert_to_DER_cert(pem.strip())
+    except ValueError:
+        return ""
+    return hashlib.sha256(der).hexdigest()

@@ -28,6 +28,7 @@ side, the appliance's HAProxy and its anyip ranges.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
@@ -508,26 +509,114 @@ def differences(wanted: dict[str, str], info) -> list[str]:
 
 # --- plan ------------------------------------------------------------------------------------------
 
-def what_to_check(messages: list[str]) -> str:
-    """What a person checks for vCenter's messages, the commonest first."""
-    text = " ".join(messages).lower()
+# What vCenter and the Supervisor report, and what a person checks for each. Messages come as VMware shapes them,
+# {severity, details{id, default_message, args}}, the failure's details in Go's own words, for the Supervisor's
+# services are Go: crypto/x509's (go/src/crypto/x509/verify.go: "x509: certificate signed by unknown authority",
+# "x509: certificate is valid for A, not B", "x509: cannot validate certificate for B because it doesn't contain any
+# IP SANs", "x509: certificate has expired or is not yet valid: ..."), net's "i/o timeout" (go/src/net/net.go), and
+# the system's words after "dial tcp <address>:<port>: connect: " ("connection refused", "no route to host",
+# "network is unreachable"). The ids VMware gives its messages (vcenter.wcp.*) are read where one is known: a
+# vSphere 7.0 U1 Supervisor with HAProxy, as `GET /api/vcenter/namespace-management/clusters/{cluster}` reported it
+# (public lab notes, 2020-11; repository not identified), carried vcenter.wcp.cluster.k8s.health.endpoint.problem
+# ("Kubernetes cluster health endpoint problem at 192.168.0.175. Details: Get https://192.168.0.175:6443/healthz?
+# timeout=5s: dial tcp 192.168.0.175:6443: connect: no route to host", the floating management address) and
+# vcenter.wcp.cluster.nic.config.error ("Error configuring cluster NIC on master VM. This operation is part of API
+# server configuration and will be retried.").
+HEALTH_ENDPOINT_PROBLEM = "vcenter.wcp.cluster.k8s.health.endpoint.problem"
+CLUSTER_NIC_ERROR = "vcenter.wcp.cluster.nic.config.error"
+_DIALED = re.compile(r"dial tcp (\[?[0-9A-Fa-f.:]+?\]?):(\d+)")
+_NAMED_INSTEAD = re.compile(r"x509: certificate is valid for (.+?), not (\S+)|x509: cannot validate certificate for "
+                            r"(\S+) because it doesn't contain any IP SANs")
+_UNREACHABLE = {"i/o timeout": "nothing answered in time", "context deadline exceeded": "nothing answered in time",
+                "Client.Timeout exceeded": "nothing answered in time", "no route to host": "no route to it",
+                "network is unreachable": "no route to it", "connection refused": "the connection was refused"}
+CA_HINT = ("the CA chain: it must be the appliance's own CA (haproxy-ca.pem of the deploy stage, or the VM's "
+           "guestinfo.dataplaneapi.cacert), pasted whole")
+PASSWORD_HINT = ("the Data Plane API user and password: haproxy.dataplane_username and the variable "
+                 "haproxy.dataplane_password_env must hold what the appliance was deployed with")
+RANGES_HINT = ("the virtual IP ranges: each must lie in haproxy.load_balancer_ranges and the appliance's "
+               "anyip-routes.cfg (the verify stage shows it, the repair stage extends it)")
+REACH_HINT = ("that vCenter reaches the Data Plane API at the management address and port (haproxy.management_ip, "
+              "haproxy.dataplane_port; the verify stage checks it)")
+GENERIC_HINT = ("the Supervisor's messages in vCenter (Workload Management, the cluster's Supervisor) and "
+                "/var/log/vmware/wcp/wcpsvc.log on vCenter")
+
+
+def _said(message) -> tuple[str, str]:
+    """A message's id and its words (its text and its arguments), from a ``Clusters.Message`` or a sentence."""
+    if isinstance(message, str):
+        return "", message
+    details = message.details
+    if details is None:
+        return message.id or "", ""
+    return details.id or message.id or "", " ".join([details.default_message or "", *map(str, details.args or [])])
+
+
+def _unreachable_hint(message_id: str, text: str, dataplane: Optional[tuple[str, int]]) -> Optional[str]:
+    """What to check when a connection failed: by the address it was to (``dial tcp A:P``)."""
+    why = next((meaning for words, meaning in _UNREACHABLE.items() if words in text), "")
+    if not why:
+        return None
+    dialed = _DIALED.search(text)
+    if dialed is None:
+        return REACH_HINT
+    host, port = dialed.group(1).strip("[]"), int(dialed.group(2))
+    where = f"{host}:{port}"
+    if dataplane is not None and (host, port) == (dataplane[0], int(dataplane[1])):
+        if why == "the connection was refused":
+            return (f"the Data Plane API at {where}, which refused the connection: dataplaneapi is not running on the "
+                    f"appliance, or listens on another port than haproxy.dataplane_port (the verify stage checks it)")
+        return (f"the route from the Supervisor's management network (and vCenter) to the Data Plane API at {where} "
+                f"({why}): the management gateway, the management port group's VLAN, a firewall on port "
+                f"haproxy.dataplane_port (the verify stage checks the API from where the runner is)")
+    if message_id == HEALTH_ENDPOINT_PROBLEM:
+        return (f"that vCenter reaches the Supervisor's API at {where} on the management network ({why}): the "
+                f"management port group (networks.management.portgroup) with its VLAN and gateway, and that the 5 "
+                f"addresses from workload_management.supervisor_start are free (nothing else answers for them)")
+    return f"that the Supervisor's control plane reaches {where} ({why})"
+
+
+def _hints(message_id: str, text: str, dataplane: Optional[tuple[str, int]]) -> list[str]:
     hints = []
-    if "not trusted" in text or "certificate" in text:
-        hints.append("the CA chain: it must be the appliance's own CA (haproxy-ca.pem of the deploy stage, or the "
-                     "VM's guestinfo.dataplaneapi.cacert), pasted whole")
-    if "401" in text or "password" in text:
-        hints.append("the Data Plane API user and password: haproxy.dataplane_username and the variable "
-                     "haproxy.dataplane_password_env must hold what the appliance was deployed with")
+    named = _NAMED_INSTEAD.search(text)
+    if "unknown authority" in text or "not trusted" in text:
+        hints.append(CA_HINT)
+    if named:
+        asked = named.group(2) or named.group(3)
+        hints.append(f"the Data Plane API's address: its certificate does not name {asked}, so the server given to "
+                     f"Workload Management must be the management address the appliance was deployed with "
+                     f"(haproxy.management_ip; the certificate names every address it had at first boot)")
+    if "x509: certificate has expired or is not yet valid" in text:
+        hints.append("the clocks: the Data Plane API's certificate is not valid at vCenter's time (the appliance makes "
+                     "it at first boot from its own clock): set the time of the appliance and of vCenter right (NTP), "
+                     "then make the certificate again or deploy the appliance again")
+    if "401" in text or "nauthorized" in text or "invalid username or password" in text or "password" in text:
+        hints.append(PASSWORD_HINT)
     if "not served" in text or "cannot bind" in text:
-        hints.append("the virtual IP ranges: each must lie in haproxy.load_balancer_ranges and the appliance's "
-                     "anyip-routes.cfg (the verify stage shows it, the repair stage extends it)")
-    if "cannot use" in text or "refused" in text or "timed out" in text or "unreachable" in text:
-        hints.append("that vCenter reaches the Data Plane API at the management address and port "
-                     "(haproxy.management_ip, haproxy.dataplane_port; the verify stage checks it)")
-    if not hints:
-        hints.append("the Supervisor's messages in vCenter (Workload Management, the cluster's Supervisor) and "
-                     "/var/log/vmware/wcp/wcpsvc.log on vCenter")
-    return "Check " + "; ".join(hints) + "."
+        hints.append(RANGES_HINT)
+    reach = _unreachable_hint(message_id, text, dataplane)
+    if reach:
+        hints.append(reach)
+    if message_id == CLUSTER_NIC_ERROR:
+        hints.append("the primary workload network the control-plane VMs join (networks.workload.portgroup on every "
+                     "host's distributed switch, its VLAN and gateway, the first three addresses of "
+                     "networks.workload.ranges free): vCenter retries it, so only a lasting one needs a fix")
+    return hints
+
+
+def hints(messages, dataplane: Optional[tuple[str, int]] = None) -> list[str]:
+    """What a person checks for vCenter's messages (``Clusters.Message``, as vCenter reports them, or their
+    sentences), each once, in the order of the messages; ``dataplane``: the Data Plane API's host and port,
+    to tell a failed connection to it from one to the Supervisor's own API."""
+    found: list[str] = []
+    for message in messages:
+        found += [hint for hint in _hints(*_said(message), dataplane) if hint not in found]
+    return found
+
+
+def what_to_check(messages, dataplane: Optional[tuple[str, int]] = None) -> str:
+    """The :func:`hints` as one sentence (the general one when no message is of a form known here)."""
+    return "Check " + "; ".join(hints(messages, dataplane) or [GENERIC_HINT]) + "."
 
 
 def _desired(facts: EnableFacts, host: str, port: int) -> str:
@@ -572,7 +661,8 @@ def plan(run, facts: EnableFacts) -> Plan:
                f"apply once vCenter no longer lists it.")
     elif status == "ERROR":
         out = way_out(facts.cluster, _load_balancer_id(facts))
-        why = f"it is in ERROR. {what_to_check(_messages(info))} vCenter keeps the values it was sent, so {out}."
+        why = (f"it is in ERROR. {what_to_check(_reported(info), facts.dataplane[:2])} vCenter keeps the values "
+               f"it was sent, so {out}.")
     else:  # REMOVING
         why = "it is being removed (Workload Management was disabled): rerun once vCenter no longer lists it."
     return result.extend(Plan(STAGE.title, [Step.conflict(obj, desired, _found(info), why)]))
@@ -621,6 +711,12 @@ def _messages(info) -> list[str]:
     return messages_of(info)
 
 
+def _reported(info) -> list:
+    from ..vsphere.namespace_management import reported_messages
+
+    return reported_messages(info)
+
+
 # --- apply -----------------------------------------------------------------------------------------
 
 def enable(run, facts: EnableFacts):
@@ -667,7 +763,8 @@ def wait_for_supervisor(run, facts: EnableFacts, sent: bool = False):
     passed: list[str] = []
     try:
         info = client.wait_until_running(facts.cluster, timeout=wm.timeout, poll=run_poll_seconds(wm.timeout),
-                                         error_grace=wm.error_grace, what_to_check=what_to_check, on_poll=said,
+                                         error_grace=wm.error_grace, on_poll=said,
+                                         what_to_check=lambda said: what_to_check(said, facts.dataplane[:2]),
                                          progress=f"waiting for the Supervisor on {facts.cluster_name}",
                                          show_progress=run.progress, passed_errors=passed)
     except SupervisorStillConfiguring as exc:
@@ -785,7 +882,8 @@ def supervisor_view(cluster: str, info):
         workload = [VirtualIpRange(r.address, r.count) for r in primary.vsphere_network.address_ranges or ()]
     return SupervisorView(cluster, str(info.config_status), tuple(messages_of(info)),
                           info.api_server_cluster_endpoint or "", balancer_id, tuple(ranges), tuple(servers), username,
-                          tuple(workload))
+                          tuple(workload), info.api_server_management_endpoint or "",
+                          tuple(sorted(info.api_servers or ())), info.tls_endpoint_certificate or "")
 
 
 def check_supervisor(run, facts: Optional[EnableFacts] = None) -> SupervisorChecked:

@@ -50,7 +50,8 @@ from .rest import RestClient
 
 __all__ = ["AddressRange", "ManagementNetwork", "WorkloadNetwork", "HaproxyLoadBalancer", "build_enable_spec",
            "enable_body", "NamespaceManagement", "SupervisorWait", "Unanswered", "messages_of", "says_no_supervisor",
-           "CLUSTERS_PATH", "CAPABILITY_PATH", "CLUSTER_COMPATIBILITY_PATH", "SWITCH_COMPATIBILITY_PATH"]
+           "reported_messages", "CLUSTERS_PATH", "CAPABILITY_PATH", "CLUSTER_COMPATIBILITY_PATH",
+           "SWITCH_COMPATIBILITY_PATH"]
 
 CLUSTERS_PATH = "/api/vcenter/namespace-management/clusters"
 CAPABILITY_PATH = "/api/vcenter/namespace-management/capability"
@@ -187,13 +188,14 @@ class SupervisorWait:
     disabled it)."""
 
     def __init__(self, cluster: str, timeout: float, error_grace: Optional[float],
-                 what_to_check: Callable[[list[str]], str], clock) -> None:
+                 what_to_check: Callable[[list[Clusters.Message]], str], clock) -> None:
         self.cluster, self.timeout, self.error_grace = cluster, timeout, error_grace
         self.what_to_check, self.clock = what_to_check, clock
         self.info: Optional[Clusters.Info] = None
         self.passed_errors: list[str] = []  # "ERROR for 2 s: <messages>", each that passed
         self._error_since: Optional[float] = None
         self._error_messages: list[str] = []
+        self._error_reported: list[Clusters.Message] = []  # the same, with their ids, for what_to_check
         self._unanswered_since: Optional[float] = None
 
     def done(self, info) -> bool:
@@ -214,19 +216,21 @@ class SupervisorWait:
         if status == "ERROR":
             if self._error_since is None:
                 self._error_since = now
-            self._error_messages = messages_of(info)
+            self._error_messages, self._error_reported = messages_of(info), reported_messages(info)
             lasted = now - self._error_since
             if self.error_grace is not None and lasted >= self.error_grace:
                 raise SupervisorFailed(self._sentence(
                     f"has been in ERROR for {_seconds(lasted)} s, longer than the {self.error_grace:g} s an error may "
-                    f"last while vCenter retries (workload_management.error_grace)", self._error_messages))
+                    f"last while vCenter retries (workload_management.error_grace)", self._error_messages,
+                    self._error_reported))
             return False
         if self._error_since is not None:  # an ERROR that passed
             said = "; ".join(self._error_messages) or "no message"
             self.passed_errors.append(f"ERROR for {_seconds(now - self._error_since)} s, then {status}: {said}")
             self._error_since = None
         if status == "REMOVING":
-            raise SupervisorFailed(self._sentence("is being removed (someone disabled it meanwhile)", messages_of(info)))
+            raise SupervisorFailed(self._sentence("is being removed (someone disabled it meanwhile)", messages_of(info),
+                                                  reported_messages(info)))
         return status == "RUNNING" and str(info.kubernetes_status) == "READY"
 
     def timed_out(self, info, elapsed: float) -> Exception:
@@ -237,12 +241,12 @@ class SupervisorWait:
         # In ERROR at the deadline it failed as a lasting ERROR fails; otherwise vCenter is still at work.
         failed = SupervisorFailed if str(info.config_status) == "ERROR" else SupervisorStillConfiguring
         return failed(self._sentence(f"is still {status} after waiting {_waited(elapsed, self.timeout)}",
-                                     messages_of(info)))
+                                     messages_of(info), reported_messages(info)))
 
-    def _sentence(self, state: str, messages: list[str]) -> str:
+    def _sentence(self, state: str, messages: list[str], reported: list[Clusters.Message]) -> str:
         said = (f": vCenter says: {'; '.join(m.rstrip('.') for m in messages)}" if messages
                 else "; vCenter gives no message")
-        check = self.what_to_check(messages)
+        check = self.what_to_check(reported)
         return f"Workload Management on cluster {self.cluster} {state}{said}." + (f" {check}" if check else "")
 
 
@@ -267,6 +271,11 @@ def _waited(elapsed: float, timeout: float) -> str:
     minutes = int(elapsed // 60)
     lasted = f"{minutes // 60} h {minutes % 60} min" if minutes >= 60 else f"{minutes} min"
     return f"{lasted} ({elapsed:,.0f} s; {field})"
+
+
+def reported_messages(info: Clusters.Info) -> list[Clusters.Message]:
+    """Every message of an Info, as vCenter reports it (its id with it): the Supervisor's, then Kubernetes'."""
+    return [*(info.messages or []), *(info.kubernetes_status_messages or [])]
 
 
 def messages_of(info: Clusters.Info) -> list[str]:
@@ -333,7 +342,8 @@ class NamespaceManagement:
                           "a list of DistributedSwitchCompatibility.Summary")
 
     def wait_until_running(self, cluster: str, *, timeout: float, poll: float = 5.0,
-                           error_grace: Optional[float] = None, what_to_check: Callable[[list[str]], str] = lambda m: "",
+                           error_grace: Optional[float] = None,
+                           what_to_check: Callable[[list[Clusters.Message]], str] = lambda m: "",
                            on_poll: Optional[Callable[[Clusters.Info], None]] = None, progress: str = "",
                            show_progress: bool = True, passed_errors: Optional[list] = None,
                            clock=None) -> Clusters.Info:
@@ -341,7 +351,8 @@ class NamespaceManagement:
 
         An ERROR may pass (the Supervisor retries while its VMs deploy): for ``error_grace``
         seconds (None: until the timeout), after which the wait fails with vCenter's messages and
-        ``what_to_check(messages)``; the timeout ends it too, with the last status and messages.
+        ``what_to_check(messages)`` (the ``Clusters.Message`` list, ids with them); the timeout ends it
+        too, with the last status and messages.
         Each ERROR that passed is added to ``passed_errors`` (for the record)."""
         from ..polling import REAL, wait_until
 

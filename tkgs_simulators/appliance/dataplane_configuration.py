@@ -10,7 +10,8 @@ its ``handlers/`` and ``haproxy/reload_agent.go``, and client-native v2.1.0's ``
 * ``/services/haproxy/transactions`` GET (``status``), POST (``version``, required);
   ``/transactions/{id}`` GET, PUT (commit; ``force_reload``), DELETE;
 * ``/services/haproxy/configuration/frontends`` and ``backends``: GET, POST; ``.../{name}`` GET,
-  PUT, DELETE; ``binds`` (``frontend=``) and ``servers`` (``backend=``) the same. Reads take
+  PUT, DELETE; ``binds`` (``frontend=``) and ``servers`` (``backend=``) the same;
+  ``backend_switching_rules`` (``frontend=``, a frontend's ``use_backend`` lines) by ``{index}``. Reads take
   ``transaction_id``; changes take ``transaction_id`` or ``version`` (an implicit transaction,
   committed at once) and ``force_reload``. Every read answers ``{"_version": N, "data": ...}`` and
   a ``Configuration-Version`` header: 2.1.0 has no ``/configuration/version`` (it came with 2.2.0),
@@ -81,7 +82,7 @@ class _Refused(Exception):
 # client-native v2.1.0 error codes (configuration/errors.go) and the HTTP status dataplaneapi's
 # misc.HandleError gives each.
 _NO_PARENT, _BOTH, _NEITHER, _VALIDATION, _MISMATCH = 11, 12, 13, 14, 15
-_NO_TRANSACTION, _MISSING, _EXISTS = 20, 30, 31
+_NO_TRANSACTION, _MISSING, _EXISTS, _OUT_OF_RANGE = 20, 30, 31, 32
 _STATUS = {_MISMATCH: 409, _EXISTS: 409, _MISSING: 404}
 
 
@@ -215,6 +216,11 @@ class ConfigurationAPI:
                 ("GET", f"{conf}/(?P<kind>frontends|backends|binds|servers)/(?P<name>[^/]+)", self._get_one),
                 ("PUT", f"{conf}/(?P<kind>frontends|backends|binds|servers)/(?P<name>[^/]+)", self._replace),
                 ("DELETE", f"{conf}/(?P<kind>frontends|backends|binds|servers)/(?P<name>[^/]+)", self._delete),
+                ("GET", f"{conf}/backend_switching_rules", self._list_rules),
+                ("POST", f"{conf}/backend_switching_rules", self._create_rule),
+                ("GET", f"{conf}/backend_switching_rules/(?P<index>[^/]+)", self._get_rule),
+                ("PUT", f"{conf}/backend_switching_rules/(?P<index>[^/]+)", self._replace_rule),
+                ("DELETE", f"{conf}/backend_switching_rules/(?P<index>[^/]+)", self._delete_rule),
                 ("GET", "/v2/services/haproxy/runtime/servers", self._runtime_servers),
                 ("GET", "/v2/services/haproxy/runtime/servers/(?P<name>[^/]+)", self._runtime_server),
                 ("GET", "/v2/services/haproxy/stats/native", self._stats),
@@ -332,9 +338,9 @@ class ConfigurationAPI:
 
     # --- changes ----------------------------------------------------------------------------------
 
-    def _validated(self, kind: str, body: Optional[bytes]) -> dict:
+    def _validated(self, model: str, body: Optional[bytes]) -> dict:
         try:
-            return validate(_KINDS[kind][0], self._body(body))
+            return validate(model, self._body(body))
         except Invalid as invalid:
             raise _Refused(422, invalid.message, invalid.code) from None
         except NotSimulated as missing:
@@ -366,7 +372,7 @@ class ConfigurationAPI:
         return self._reload(force, done, payload)
 
     def _create(self, kind: str, query: dict, body: Optional[bytes]) -> Answer:
-        model = self._validated(kind, body)
+        model = self._validated(_KINDS[kind][0], body)
         parent = self._parent(kind, query)
         name, title, parent_kind = model["name"], _KINDS[kind][3], _KINDS[kind][1]
 
@@ -381,7 +387,7 @@ class ConfigurationAPI:
         return self._change(query, change, 201, model)
 
     def _replace(self, kind: str, name: str, query: dict, body: Optional[bytes]) -> Answer:
-        model = self._validated(kind, body)
+        model = self._validated(_KINDS[kind][0], body)
         parent = self._parent(kind, query)
         title, parent_kind = _KINDS[kind][3], _KINDS[kind][1]
         if parent is None:
@@ -409,8 +415,83 @@ class ConfigurationAPI:
                 raise _refused(_MISSING, f"{title} {name} does not exist in {parent_kind} {parent}" if parent else
                                f"{_KINDS[kind][0]} {name} does not exist")
             del container[name]
-            if parent is None:  # a section's binds or servers go with it
+            if parent is None:  # a section's binds or servers go with it, a frontend's use_backend lines too
                 (sections.binds if kind == "frontends" else sections.servers).pop(name, None)
+                if kind == "frontends":
+                    sections.rules.pop(name, None)
+
+        return self._change(query, change, 204, None)
+
+    # --- backend switching rules (a frontend's use_backend lines, by index) --------------------------
+    # client-native v2.1.0 configuration/backend_switching_rule.go: a rule is created at its index (the
+    # parser inserts it there, or appends it past the end); read, replaced and deleted by index, the
+    # others renumbered; errors through its handleError (errors.go): 30 for a frontend without any, 32
+    # for an index past the end, which dataplaneapi's misc.HandleError serves as 404 and 400.
+
+    def _rules(self, sections: Sections, query: dict) -> tuple[str, list[dict]]:
+        frontend = query.get("frontend")
+        if not frontend:
+            raise _Refused(422, "frontend in query is required", 601)
+        if frontend not in sections.frontends:
+            raise _refused(_NO_PARENT, f"frontend {frontend} does not exist")
+        return frontend, sections.rules.setdefault(frontend, [])
+
+    @staticmethod
+    def _at(rules: list[dict], index: str, frontend: str) -> int:
+        try:
+            position = int(index)
+        except ValueError:
+            raise _Refused(422, f"index in path must be of type int64: \"{index}\"", 600) from None
+        if not rules:
+            raise _refused(_MISSING, f"Object {position} does not exist in frontend {frontend}")
+        if not 0 <= position < len(rules):
+            raise _refused(_OUT_OF_RANGE, f"Object with id {position} in frontend {frontend} out of range")
+        return position
+
+    @staticmethod
+    def _numbered(rules: list[dict]) -> list[dict]:
+        return [{**rule, "index": i} for i, rule in enumerate(rules)]
+
+    def _rule(self, body: Optional[bytes]) -> dict:
+        model = self._validated("backend_switching_rule", body)
+        if "index" not in model:
+            raise _Refused(422, "index in body is required", 601)
+        return model
+
+    def _list_rules(self, query: dict, body: Optional[bytes]) -> Answer:
+        with self._lock:
+            version, sections = self._read(query)
+            _, rules = self._rules(sections, query)
+            return self._versioned(version, self._numbered(rules))
+
+    def _get_rule(self, index: str, query: dict, body: Optional[bytes]) -> Answer:
+        with self._lock:
+            version, sections = self._read(query)
+            frontend, rules = self._rules(sections, query)
+            return self._versioned(version, self._numbered(rules)[self._at(rules, index, frontend)])
+
+    def _create_rule(self, query: dict, body: Optional[bytes]) -> Answer:
+        model = self._rule(body)
+
+        def change(sections: Sections) -> None:
+            _, rules = self._rules(sections, query)
+            rules.insert(min(model["index"], len(rules)), {k: v for k, v in model.items() if k != "index"})
+
+        return self._change(query, change, 201, model)
+
+    def _replace_rule(self, index: str, query: dict, body: Optional[bytes]) -> Answer:
+        model = self._rule(body)
+
+        def change(sections: Sections) -> None:
+            frontend, rules = self._rules(sections, query)
+            rules[self._at(rules, index, frontend)] = {k: v for k, v in model.items() if k != "index"}
+
+        return self._change(query, change, 200, model)
+
+    def _delete_rule(self, index: str, query: dict, body: Optional[bytes]) -> Answer:
+        def change(sections: Sections) -> None:
+            frontend, rules = self._rules(sections, query)
+            del rules[self._at(rules, index, frontend)]
 
         return self._change(query, change, 204, None)
 

@@ -18,7 +18,8 @@ not is marked where it is added. The first line, ``# _version=N``, is where Data
 (client-native v2.1.0) keeps the configuration's version.
 
 The sections' models are the Data Plane API 2.1.0 specification's (``embedded_spec.go`` at
-haproxytech/dataplaneapi v2.1.0): ``frontend``, ``bind``, ``backend``, ``server``. This stand-in
+haproxytech/dataplaneapi v2.1.0): ``frontend``, ``bind``, ``backend_switching_rule`` (a frontend's
+``use_backend``), ``backend``, ``server``. This stand-in
 renders the fields a load-balancer controller sets; a request carrying any other field is refused
 with :class:`NotSimulated`, so nothing is silently dropped.
 """
@@ -123,6 +124,8 @@ MODELS: dict[str, dict[str, tuple]] = {
                 "server_timeout": ("int", None, None), "connect_timeout": ("int", None, None),
                 "check_timeout": ("int", None, None), "queue_timeout": ("int", None, None),
                 "retries": ("int", None, None), "adv_check": ("enum", _ADV_CHECK)},
+    "backend_switching_rule": {"index": ("int", 0, None), "name": ("str", _NO_SPACE),
+                               "cond": ("enum", ("if", "unless")), "cond_test": ("str", r"^[^\r\n]+$")},
     "server": {"name": ("str", _NO_SPACE), "address": ("str", _NO_SPACE), "port": ("int", 1, 65535),
                "check": ("enum", _SWITCH), "health_check_port": ("int", 1, 65535), "inter": ("int", None, None),
                "fastinter": ("int", None, None), "downinter": ("int", None, None), "weight": ("int", None, None),
@@ -187,10 +190,12 @@ def validate(kind: str, body: Any) -> dict:
 
 @dataclass
 class Sections:
-    """What the Data Plane API manages: frontends (each with its binds) and backends (each with its servers)."""
+    """What the Data Plane API manages: frontends (each with its binds and its backend switching rules, the
+    ``use_backend`` lines, in order) and backends (each with its servers)."""
 
     frontends: dict[str, dict] = field(default_factory=dict)
     binds: dict[str, dict[str, dict]] = field(default_factory=dict)  # frontend → bind name → bind
+    rules: dict[str, list[dict]] = field(default_factory=dict)  # frontend → its backend switching rules
     backends: dict[str, dict] = field(default_factory=dict)
     servers: dict[str, dict[str, dict]] = field(default_factory=dict)  # backend → server name → server
 
@@ -198,7 +203,7 @@ class Sections:
         return copy.deepcopy(self)
 
 
-def _frontend_lines(frontend: dict, binds: dict[str, dict]) -> list[str]:
+def _frontend_lines(frontend: dict, binds: dict[str, dict], rules: list[dict]) -> list[str]:
     lines = [f"frontend {frontend['name']}"]
     if "mode" in frontend:
         lines.append(f"  mode {frontend['mode']}")
@@ -218,6 +223,9 @@ def _frontend_lines(frontend: dict, binds: dict[str, dict]) -> list[str]:
     for key in ("dontlognull", "clitcpka"):
         if key in frontend:
             lines.append(f"  {'' if frontend[key] == 'enabled' else 'no '}option {key}")
+    for rule in rules:  # client-native's types.UseBackend: use_backend <name> [if|unless <cond_test>]
+        lines.append(" ".join(["  use_backend", rule["name"], *((rule["cond"], rule["cond_test"]) if "cond" in rule
+                                                               else ())]))
     if "default_backend" in frontend:
         lines.append(f"  default_backend {frontend['default_backend']}")
     return lines
@@ -258,7 +266,8 @@ def render(version: int, head_text: str, sections: Sections) -> str:
     """The whole configuration file at ``version``."""
     parts = [f"# _version={version}\n", head_text]
     for name, frontend in sections.frontends.items():
-        parts.append("\n".join(_frontend_lines(frontend, sections.binds.get(name, {}))) + "\n\n")
+        parts.append("\n".join(_frontend_lines(frontend, sections.binds.get(name, {}), sections.rules.get(name, [])))
+                     + "\n\n")
     for name, backend in sections.backends.items():
         parts.append("\n".join(_backend_lines(backend, sections.servers.get(name, {}))) + "\n\n")
     return "".join(parts)

@@ -10,7 +10,11 @@ addresses are); and it checks that each virtual IP range (``address`` + ``count`
 the ranges the appliance was deployed with (``loadbalance.service_ip_range``, read from vCenter:
 HAProxy cannot bind an address its appliance's ``anyip-routes.cfg`` lacks; haproxy-appliance.md,
 "Known field problems"). A failure leaves ``config_status`` ERROR with a message naming the load
-balancer and the cause. Otherwise, after ``config_seconds`` (the control-plane VMs deploying):
+balancer and the cause, shaped as vCenter's (``{severity, details{id, default_message, args}}``, the
+sentence ending ``Details: <cause>``), the cause in the words of the Go client a Supervisor runs
+(:mod:`.go_words`: ``Get "https://...": x509: certificate signed by unknown authority``, ``dial tcp
+...: connect: connection refused``...); the ids are the stand-in's own (``tkgs.stand_in.wcp.*``), never
+VMware's. Otherwise, after ``config_seconds`` (the control-plane VMs deploying):
 told the lab (``netns``), it plays the control plane and its load-balancer controller
 (:mod:`.control_plane`): CONFIGURING, with the controller's messages, until the appliance's
 HAProxy serves the virtual IP, then RUNNING, reconciling every ``reconcile_seconds`` for as
@@ -30,7 +34,6 @@ servers) and the first virtual IP (the cluster endpoint) once RUNNING.
 
 from __future__ import annotations
 
-import errno
 import ipaddress
 import logging
 import ssl
@@ -48,6 +51,7 @@ from tkgs_lib.errors import SimulatorUnavailable, innermost_cause
 from ..appliance.netns import run_in_netns
 from tkgs_lib.https import ContextAdapter
 
+from . import go_words
 from .control_plane import PlayedControlPlane
 from .inventory import Appliance
 
@@ -58,6 +62,26 @@ __all__ = ["Fault", "Supervisor", "judge", "probe_data_plane", "unserved_ranges"
 INFO_PATH = "/v2/info"
 SUPERVISOR_ADDRESSES = 5  # a floating address and the control plane VMs' (haproxy-appliance.md)
 ConfigStatus, KubernetesStatus, Severity = Clusters.ConfigStatus, Clusters.KubernetesStatus, Clusters.Message.Severity
+
+
+@dataclass(frozen=True)
+class Said:
+    """One message as vCenter reports it (``Clusters.Message.details``, a LocalizableMessage): an id, the
+    sentence with its arguments in place, and the arguments. A real Supervisor's ids are vcenter.wcp.*
+    and its sentences end in ``Details: <Go's words>``; the stand-in's ids are its own, never VMware's."""
+
+    id: str
+    default_message: str
+    args: tuple[str, ...] = ()
+
+
+# The stand-in's message ids, shaped as vCenter's (vcenter.wcp.cluster.k8s.health.endpoint.problem...).
+DATAPLANE_UNUSABLE = "tkgs.stand_in.wcp.loadbalancer.dataplane.unusable"
+APPLIANCE_UNKNOWN = "tkgs.stand_in.wcp.loadbalancer.appliance.unknown"
+RANGE_UNSERVED = "tkgs.stand_in.wcp.loadbalancer.range.unserved"
+INJECTED = "tkgs.stand_in.wcp.injected"
+CONTROL_PLANE = "tkgs.stand_in.wcp.controlplane"
+CONTROLLER = "tkgs.stand_in.wcp.loadbalancer.controller"
 
 
 @dataclass(frozen=True)
@@ -130,56 +154,67 @@ def _address_problems(where: str, address: str) -> list[str]:
 
 # --- what the Supervisor does ----------------------------------------------------------------
 
-def _verify_reason(exc: BaseException) -> str:
+def _verify_code(exc: BaseException) -> Optional[int]:
     seen: Optional[BaseException] = exc
     while seen is not None:
         if isinstance(seen, ssl.SSLCertVerificationError):
-            return seen.verify_message or str(seen)
+            return seen.verify_code
         seen = seen.__cause__ or seen.__context__
-    return str(innermost_cause(exc))
+    return None
+
+
+def _refused_certificate(exc: BaseException, host: str, port: int, timeout: float) -> str:
+    """Go's words for the certificate the server presented and the chain given refused."""
+    code = _verify_code(exc)
+    # OpenSSL's X509_V_ERR_CERT_NOT_YET_VALID 9, _CERT_HAS_EXPIRED 10, _HOSTNAME_MISMATCH 62, _IP_ADDRESS_MISMATCH 64
+    if code in (9, 10, 62, 64):
+        certificate = go_words.peer_certificate(host, port, timeout)
+        if certificate is not None:
+            return go_words.other_name(host, certificate) if code in (62, 64) else go_words.not_valid_now(certificate)
+    return go_words.untrusted()
 
 
 def probe_data_plane(host: str, port: int, username: str, password: str, ca_chain: str,
                      timeout: float) -> Optional[str]:
-    """Why the Data Plane API at ``host:port`` cannot be used as given (a clause), or None when it
-    answers ``/v2/info`` as documented."""
+    """Why the Data Plane API at ``host:port`` cannot be used as given, in Go's words as the Supervisor's
+    client meets it (:mod:`.go_words`), or None when it answers ``/v2/info`` as documented."""
     if not ca_chain.strip():  # create_default_context would trust the system's store instead
-        return "no certificate authority chain was given, so it cannot be trusted"
+        return "no certificate authority chain was given, so the server cannot be trusted"
     try:
         context = ssl.create_default_context(cadata=ca_chain)  # only this chain; names are checked
-    except (ssl.SSLError, ValueError) as exc:
-        return f"the certificate authority chain given is not a PEM certificate ({getattr(exc, 'reason', '') or exc})"
+    except (ssl.SSLError, ValueError):
+        return "x509: malformed certificate: the certificate authority chain given is not PEM certificates"
     http = requests.Session()
     http.trust_env = False
     http.mount("https://", ContextAdapter(context))
     where = f"[{host}]" if ":" in host else host
+    url = f"https://{where}:{port}{INFO_PATH}"
     try:
-        answer = http.get(f"https://{where}:{port}{INFO_PATH}", headers=basic_auth(username, password),
-                          timeout=(timeout, timeout), allow_redirects=False)
+        answer = http.get(url, headers=basic_auth(username, password), timeout=(timeout, timeout),
+                          allow_redirects=False)
     except requests.exceptions.SSLError as exc:
-        return f"its certificate is not trusted under the certificate authority chain given ({_verify_reason(exc)})"
+        return go_words.request_failed(url, _refused_certificate(exc, host, port, timeout))
     except requests.exceptions.ConnectTimeout:
-        return f"nothing answered within {timeout:g} s"
+        return go_words.request_failed(url, go_words.dial_failed(host, port, None))
     except requests.exceptions.ReadTimeout:
-        return f"it accepted the connection but did not answer within {timeout:g} s"
+        return go_words.request_failed(url, go_words.client_timeout())
     except requests.exceptions.ConnectionError as exc:
         cause = innermost_cause(exc)
-        code = getattr(cause, "errno", None)
-        if isinstance(cause, ConnectionRefusedError) or code == errno.ECONNREFUSED:
-            return "the connection was refused"
-        if code in (errno.EHOSTUNREACH, errno.ENETUNREACH):
-            return "there is no route to it"
-        return f"it cannot be reached ({cause})"
+        return go_words.request_failed(url, go_words.dial_failed(host, port, cause if isinstance(cause, OSError)
+                                                                 else None))
     finally:
         http.close()
-    if answer.status_code == 401:
-        return f"it refused user '{username}' (HTTP 401): the user name or password is wrong"
     if answer.status_code != 200:
-        return f"it answered {INFO_PATH} with HTTP {answer.status_code} {answer.reason}"
+        try:
+            said = str(answer.json()["message"])
+        except (ValueError, KeyError, TypeError):
+            said = answer.text.strip()[:200]
+        return (f"GET {url}: HTTP {answer.status_code} {answer.reason}" + (f": {said}" if said else "") +
+                (f" (user {username})" if answer.status_code == 401 else ""))
     try:
         str(answer.json()["api"]["version"])
     except (ValueError, KeyError, TypeError):
-        return f"it answered {INFO_PATH}, but not as the Data Plane API does"
+        return f"GET {url}: the answer is not the Data Plane API's info (no api.version)"
     return None
 
 
@@ -221,7 +256,7 @@ class Supervisor:
         self._error_reported = threading.Event()  # an ERROR was in an Info read since it was set
         self._released = threading.Event()  # a stuck enable goes on
         self.config_status, self.kubernetes_status = ConfigStatus.CONFIGURING, KubernetesStatus.WARNING
-        self._messages: list[tuple[str, str]] = []  # (id, sentence)
+        self._messages: list[Said] = []
         self._thread: Optional[threading.Thread] = None
 
     def __repr__(self) -> str:  # the spec holds a password: never shown
@@ -260,7 +295,7 @@ class Supervisor:
         self._thread = threading.Thread(target=self._remove, name=f"supervisor-{self.cluster}-removal", daemon=True)
         self._thread.start()
 
-    def _set(self, status, kubernetes, messages: list[tuple[str, str]]) -> None:
+    def _set(self, status, kubernetes, messages: list[Said]) -> None:
         with self._lock:
             if (self.config_status, self.kubernetes_status, self._messages) == (status, kubernetes, list(messages)):
                 return  # a controller's pass that changed nothing
@@ -273,8 +308,7 @@ class Supervisor:
         if self._cancel.is_set():
             return
         if problems:
-            self._set(ConfigStatus.ERROR, KubernetesStatus.ERROR,
-                      [("tkgs.stand_in.supervisor.load_balancer", p) for p in problems])
+            self._set(ConfigStatus.ERROR, KubernetesStatus.ERROR, problems)
             return
         if self._cancel.wait(self._config_seconds):
             return
@@ -285,7 +319,7 @@ class Supervisor:
                     return
             fault = None
         if fault is not None:
-            self._set(ConfigStatus.ERROR, KubernetesStatus.ERROR, [("tkgs.stand_in.supervisor.fault", fault.message)])
+            self._set(ConfigStatus.ERROR, KubernetesStatus.ERROR, [Said(INJECTED, fault.message)])
             if fault.kind == "error" or self._cancel.wait(fault.seconds) or not self._reported_or_cancelled():
                 return
         if self._netns is None or self._ca_files is None:  # no lab to play the control plane in
@@ -302,12 +336,11 @@ class Supervisor:
                                         check_interval_ms=self._health_check_interval_ms)
             self._played = played
             self._set(ConfigStatus.CONFIGURING, KubernetesStatus.WARNING, [
-                ("tkgs.stand_in.supervisor.control_plane", "Deploying the Supervisor's control plane.")])
+                Said(CONTROL_PLANE, "Deploying the Supervisor's control plane.")])
             played.start()
         except SimulatorUnavailable as exc:
             self._set(ConfigStatus.ERROR, KubernetesStatus.ERROR, [
-                ("tkgs.stand_in.supervisor.control_plane", f"The Supervisor's control plane cannot be deployed: "
-                                                           f"{exc}")])
+                Said(CONTROL_PLANE, f"The Supervisor's control plane cannot be deployed. Details: {exc}", (str(exc),))])
             if self._played is not None:
                 self._played.stop()
             return
@@ -318,7 +351,7 @@ class Supervisor:
                     break
                 if problems:
                     self._set(ConfigStatus.CONFIGURING, KubernetesStatus.WARNING,
-                              [("tkgs.stand_in.supervisor.load_balancer_controller", p) for p in problems])
+                              [Said(CONTROLLER, p) for p in problems])
                 else:
                     self._set(ConfigStatus.RUNNING, KubernetesStatus.READY, [])
                 self._cancel.wait(self._reconcile_seconds)
@@ -339,7 +372,7 @@ class Supervisor:
         if not self._cancel.wait(self._config_seconds):
             self._on_removed(self)
 
-    def _check_load_balancer(self) -> list[str]:
+    def _check_load_balancer(self) -> list[Said]:
         balancer = self.spec.load_balancer_config_spec
         haproxy = balancer.ha_proxy_config_create_spec
         name = f"Load balancer '{balancer.id}'"
@@ -350,28 +383,34 @@ class Supervisor:
                                         haproxy.certificate_authority_chain, self._timeout)
             cause = run_in_netns(self._netns, probe) if self._netns else probe()
             if cause:
-                problems.append(f"{name}: cannot use the HAProxy Data Plane API at {server.host}:{server.port}: "
-                                f"{cause}.")
+                where = f"{server.host}:{server.port}"
+                problems.append(Said(DATAPLANE_UNUSABLE, f"{name}: cannot use the HAProxy Data Plane API at {where}. "
+                                                         f"Details: {cause}", (balancer.id, where, cause)))
         if problems:
             return problems
         for server in haproxy.servers:
             appliance = self._find_appliance(server.host)
             if appliance is None:
-                problems.append(f"{name}: no VM in vCenter is the HAProxy appliance at {server.host} (none has "
-                                f"network.management_ip {server.host}), so the virtual IP ranges it serves are "
-                                f"unknown.")
+                problems.append(Said(APPLIANCE_UNKNOWN, f"{name}: no VM in vCenter is the HAProxy appliance at "
+                                                        f"{server.host} (none has network.management_ip "
+                                                        f"{server.host}), so the virtual IP ranges it serves are "
+                                                        f"unknown.",
+                                     (balancer.id, server.host)))
                 continue
             for missing in unserved_ranges(balancer.address_ranges, appliance):
-                problems.append(f"{name}: the virtual IP range {missing} is not served by the HAProxy appliance "
-                                f"at {server.host} (VM {appliance.vm}, deployed with loadbalance.service_ip_range "
-                                f"'{appliance.service_ip_range}'), so HAProxy cannot bind those addresses.")
+                problems.append(Said(RANGE_UNSERVED, f"{name}: the virtual IP range {missing} is not served by the "
+                                                     f"HAProxy appliance at {server.host} (VM {appliance.vm}, deployed "
+                                                     f"with loadbalance.service_ip_range "
+                                                     f"'{appliance.service_ip_range}'), so HAProxy cannot bind those "
+                                                     f"addresses.",
+                                     (balancer.id, missing, server.host, appliance.service_ip_range)))
         return problems
 
     # --- what vCenter reports ----------------------------------------------------------------
 
     def messages(self) -> list[str]:
         with self._lock:
-            return [sentence for _, sentence in self._messages]
+            return [said.default_message for said in self._messages]
 
     def summary(self) -> Clusters.Summary:
         with self._lock:
@@ -387,7 +426,7 @@ class Supervisor:
         spec = self.spec
         severity = Severity.ERROR if status == ConfigStatus.ERROR else Severity.WARNING
         reported = [Clusters.Message(severity=severity, details=LocalizableMessage(
-            id=message_id, default_message=sentence, args=[])) for message_id, sentence in messages]
+            id=said.id, default_message=said.default_message, args=list(said.args))) for said in messages]
         running = status == ConfigStatus.RUNNING
         management_endpoint, api_servers = "", set()
         address_range = spec.master_management_network.address_range

@@ -21,10 +21,14 @@ class AnyIpRouteCtl(Script):
 
     def present(self, ip: str) -> bool:
         """``ip route show table local | grep -qF "local ${ip%/32} dev lo scope host"`` (the /32 dropped:
-        ``ip route`` prints a host route without it)."""
-        shown = ip[:-3] if ip.endswith("/32") else ip
-        listing = self.sh.run(["ip", "route", "show", "table", "local"]).stdout
-        return any(f"local {shown} dev lo scope host" in line for line in listing.splitlines())
+        ``ip route`` prints a host route without it), run by bash under the script's ``set -o pipefail``:
+        grep -q leaves at its first match, and ``ip``, which writes each route apart, may then die of
+        SIGPIPE on its next write, failing the pipeline, so a present route can read as absent (``down``
+        then leaves it, ``up`` adds it again and fails with "File exists"), as on the appliance."""
+        test = self.sh.run(["bash", "-o", "pipefail", "-c",
+                            'ip route show table local | grep -qF "local ${1%/32} dev lo scope host"',
+                            self.sh.script, ip])
+        return test.returncode == 0
 
     def down_routes(self) -> None:
         sh = self.sh
