@@ -71,6 +71,42 @@ class SimulatorInventory:
             return False
         return answer.status_code == 200
 
+    def login_works(self, username: str, password: str) -> bool:
+        """Whether the simulator takes ``username`` and ``password`` (a vAPI session made, and ended)."""
+        import base64
+
+        token = base64.b64encode(f"{username}:{password}".encode("utf-8")).decode()
+        try:
+            answer = self._http.post(f"https://{self.host}:{self.port}/rest/com/vmware/cis/session",
+                                     headers={"Authorization": f"Basic {token}"}, timeout=10, allow_redirects=False)
+        except requests.RequestException:
+            return False
+        if answer.status_code != 200:
+            return False
+        try:
+            self._http.delete(f"https://{self.host}:{self.port}/rest/com/vmware/cis/session",
+                              headers={SESSION_HEADER: answer.json()["value"]}, timeout=10)
+        except (requests.RequestException, ValueError, KeyError):
+            pass
+        return True
+
+    def storage_policy_name(self, policy_id: str) -> str:
+        """The name of the storage policy ``policy_id`` (SPBM, on the SOAP session), or ""."""
+        from pyVmomi import SoapStubAdapter, pbm
+
+        self._objects(vim.Datacenter)  # logged in
+        with self._lock:
+            cookie = self._si._stub.cookie if self._si is not None else ""
+        session = cookie.split('"')[1] if '"' in cookie else ""
+        stub = SoapStubAdapter(host=self.host, port=self.port, path="/pbm", version="pbm.version.version11",
+                               sslContext=self._context, requestContext={"vcSessionCookie": session})
+        manager = pbm.ServiceInstance("ServiceInstance", stub).RetrieveContent().profileManager
+        try:
+            profiles = manager.PbmRetrieveContent([pbm.profile.ProfileId(uniqueId=policy_id)])
+        except Exception:  # noqa: BLE001 (an unknown id: no name)
+            return ""
+        return profiles[0].name if profiles else ""
+
     def _objects(self, kind) -> list:
         with self._lock:
             for attempt in (1, 2):  # a dropped SOAP session (a loaded machine): log in once more

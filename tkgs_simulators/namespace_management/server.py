@@ -143,7 +143,8 @@ class NamespaceManagementStandIn:
         self._inventory: Optional[SimulatorInventory] = None
         self._attached = threading.Event()
         self._server: Optional[_Server] = None
-        self.namespaces = NamespaceInstances(self._supervisor_running, config_seconds=lambda: self.settings.config_seconds)
+        self.namespaces = NamespaceInstances(self._supervisor_running, config_seconds=lambda: self.settings.config_seconds,
+                                             on_change=self._namespace_changed)
 
     def __repr__(self) -> str:
         return f"<NamespaceManagementStandIn {self.url or 'not started'}>"
@@ -199,6 +200,11 @@ class NamespaceManagementStandIn:
         with self._lock:
             return self._supervisors.get(cluster)
 
+    def _namespace_changed(self, played, present: bool) -> None:
+        supervisor = self.supervisor(played.spec.cluster)
+        if supervisor is not None and supervisor.kubernetes is not None:
+            supervisor.kubernetes.namespace_changed(played, present)
+
     def _supervisor_running(self, cluster: str) -> bool:
         supervisor = self.supervisor(cluster)
         return supervisor is not None and supervisor.config_status == "RUNNING"
@@ -247,12 +253,16 @@ class NamespaceManagementStandIn:
                 raise _error("ALREADY_EXISTS", "tkgs.stand_in.enable.enabled",
                              f"Cluster {cluster} already has a Supervisor ({status}); disable it first.", cluster)
             settings = self.settings
+            from tkgs_simulators.kubernetes.supervisor_api import SupervisorKubernetes
+
+            kubernetes = SupervisorKubernetes(spec, settings.load_balancer_netns, check_login=self._inventory.login_works,
+                                              policy_name=self._inventory.storage_policy_name, settings=settings)
             supervisor = Supervisor(cluster, name, spec, find_appliance=self._inventory.appliance_at,
                                     netns=settings.load_balancer_netns, timeout=settings.load_balancer_timeout,
                                     config_seconds=settings.config_seconds, fault=self._take_fault(cluster),
                                     on_removed=self._removed, ca_files=(self.cert_file, self.key_file),
                                     reconcile_seconds=settings.reconcile_seconds,
-                                    health_check_interval_ms=settings.health_check_interval_ms)
+                                    health_check_interval_ms=settings.health_check_interval_ms, kubernetes=kubernetes)
             self._supervisors[cluster] = supervisor
             self.enable_requests.append(EnableRequest(cluster, body.decode("utf-8", errors="replace"), spec))
         supervisor.start()
