@@ -74,7 +74,6 @@ class KubernetesSession:
         configuration.host = server
         configuration.verify_ssl = True
         configuration.ssl_ca_cert = ca_file
-        configuration.assert_hostname = True
         configuration.proxy = None
         configuration.retries = 0
         return configuration

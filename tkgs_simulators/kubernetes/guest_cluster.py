@@ -286,16 +286,53 @@ class GuestCluster:
                                          {"type": "Hostname", "address": vm.name}],
                            "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady",
                                            "message": "kubelet is posting ready status"}],
-                           "nodeInfo": {"kubeletVersion": release.split("---")[0]}}}, create=True)
+                           "nodeInfo": {"kubeletVersion": release.split("---")[0],
+                                        "kubeProxyVersion": release.split("---")[0], "architecture": "amd64",
+                                        "operatingSystem": "linux", "osImage": "VMware Photon OS/Linux (simulated)",
+                                        "kernelVersion": "4.19.0", "containerRuntimeVersion": "containerd://1.5.7",
+                                        "bootID": secrets.token_hex(16), "machineID": secrets.token_hex(16),
+                                        "systemUUID": secrets.token_hex(16)}}}, create=True)
         self.api.put(self.api.resource("namespaces"), {"metadata": {"name": "default"}, "status": {"phase": "Active"}},
                      create=True)
+        first = str(next(self._services.hosts()))  # the API's own Service takes the services' first address
+        self.api.put(self.api.resource("services"), {
+            "metadata": {"name": "kubernetes", "namespace": "default", "labels": {"component": "apiserver"}},
+            "spec": {"type": "ClusterIP", "clusterIP": first, "clusterIPs": [first],
+                     "ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": 6443}]},
+            "status": {"loadBalancer": {}}}, create=True)
         kubeconfig = _kubeconfig(self.name, vip, ca_pem, client_cert, client_key)
         secrets_res = self.supervisor.api.resource("secrets")
+        self._answers_through(vip, ca_pem)
         self.supervisor.api.put(secrets_res, {"metadata": {"name": f"{self.name}-kubeconfig", "namespace": self.namespace,
                                                            "labels": {"cluster.x-k8s.io/cluster-name": self.name}},
                                               "type": "cluster.x-k8s.io/secret",
                                               "data": {"value": base64.b64encode(kubeconfig.encode()).decode()}},
                                 create=True)
+
+    def _answers_through(self, vip: str, ca_pem: str, timeout: float = 30.0) -> None:
+        """Until the API answers at the virtual IP (through HAProxy, once its checks find the server up): a
+        control plane is ready only when its endpoint answers."""
+        import socket
+        import time
+
+        from ..appliance.netns import run_in_netns
+
+        context = ssl.create_default_context(cadata=ca_pem)
+
+        def ask() -> bool:
+            try:
+                with socket.create_connection((vip, 6443), timeout=2) as raw:
+                    with context.wrap_socket(raw, server_hostname=vip) as tls:
+                        tls.sendall(b"GET /version HTTP/1.1\r\nHost: api\r\nConnection: close\r\n\r\n")
+                        return tls.recv(16).startswith(b"HTTP/1.")
+            except (OSError, ssl.SSLError):
+                return False
+
+        deadline = time.monotonic() + timeout
+        while not self._stop.is_set() and time.monotonic() < deadline:
+            if run_in_netns(self.supervisor.lab, ask):
+                return
+            self._stop.wait(0.2)
 
     # --- inside the cluster -----------------------------------------------------------------------
 

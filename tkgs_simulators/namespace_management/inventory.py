@@ -72,21 +72,18 @@ class SimulatorInventory:
         return answer.status_code == 200
 
     def login_works(self, username: str, password: str) -> bool:
-        """Whether the simulator takes ``username`` and ``password`` (a vAPI session made, and ended)."""
-        import base64
-
-        token = base64.b64encode(f"{username}:{password}".encode("utf-8")).decode()
+        """Whether the simulator takes ``username`` and ``password``: a SOAP login, logged out again (its REST
+        session service takes any password; its SOAP login checks them)."""
         try:
-            answer = self._http.post(f"https://{self.host}:{self.port}/rest/com/vmware/cis/session",
-                                     headers={"Authorization": f"Basic {token}"}, timeout=10, allow_redirects=False)
-        except requests.RequestException:
+            si = SmartConnect(host=self.host, port=self.port, user=username, pwd=password, sslContext=self._context)
+        except vim.fault.InvalidLogin:
             return False
-        if answer.status_code != 200:
+        except Exception as exc:  # noqa: BLE001 (the simulator unreachable: not a login)
+            log.warning("checking a login with the simulator failed: %s", type(exc).__name__)
             return False
         try:
-            self._http.delete(f"https://{self.host}:{self.port}/rest/com/vmware/cis/session",
-                              headers={SESSION_HEADER: answer.json()["value"]}, timeout=10)
-        except (requests.RequestException, ValueError, KeyError):
+            Disconnect(si)
+        except Exception:  # noqa: BLE001
             pass
         return True
 
@@ -96,14 +93,14 @@ class SimulatorInventory:
 
         self._objects(vim.Datacenter)  # logged in
         with self._lock:
-            cookie = self._si._stub.cookie if self._si is not None else ""
-        session = cookie.split('"')[1] if '"' in cookie else ""
+            session = self._si._stub.GetSessionId() if self._si is not None else ""
         stub = SoapStubAdapter(host=self.host, port=self.port, path="/pbm", version="pbm.version.version11",
-                               sslContext=self._context, requestContext={"vcSessionCookie": session})
+                               sslContext=self._context, sessionId=session, requestContext={"vcSessionCookie": session})
         manager = pbm.ServiceInstance("ServiceInstance", stub).RetrieveContent().profileManager
         try:
             profiles = manager.PbmRetrieveContent([pbm.profile.ProfileId(uniqueId=policy_id)])
-        except Exception:  # noqa: BLE001 (an unknown id: no name)
+        except Exception as exc:  # noqa: BLE001 (an unknown id: no name)
+            log.info("storage policy %s: %s", policy_id, exc)
             return ""
         return profiles[0].name if profiles else ""
 
