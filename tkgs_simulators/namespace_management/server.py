@@ -143,7 +143,7 @@ class NamespaceManagementStandIn:
         self._inventory: Optional[SimulatorInventory] = None
         self._attached = threading.Event()
         self._server: Optional[_Server] = None
-        self.namespaces = NamespaceInstances(self._supervisor_running, config_seconds=lambda: self.settings.config_seconds,
+        self.namespaces = NamespaceInstances(self._supervisor_running, config_seconds=lambda: self.settings.namespace_seconds,
                                              on_change=self._namespace_changed)
 
     def __repr__(self) -> str:

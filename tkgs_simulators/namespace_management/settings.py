@@ -28,5 +28,6 @@ class StandInSettings:
     load_balancer_netns: Optional[str] = None
     reconcile_seconds: float = 1.0
     health_check_interval_ms: Optional[int] = None
+    namespace_seconds: float = 0.5  # how long a new vSphere Namespace stays CONFIGURING, and a removed one REMOVING
     tkc_api_version: str = "v1alpha2"
     load_balancer_stalled: bool = False
