@@ -21,6 +21,7 @@ import pytest
 import yaml
 
 from appliance_fixtures import PASSWORD_ENV
+from supervisor_fixtures import wait_for
 from test_enable_stage import SCRIPT, VCENTER_ENV, VCENTER_PASSWORD, EnableLab, no_password_in
 from test_namespace_management import deploy_appliance_vm
 from tkgs_lib.errors import TkgsError
@@ -51,7 +52,8 @@ class TanzuLab(EnableLab):
 
     @property
     def env(self) -> dict:
-        return {**os.environ, **PASSWORD_ENV, VCENTER_ENV: VCENTER_PASSWORD, "TKGS_KUBECONFIG_DIR": str(self.kubeconfigs)}
+        return {**os.environ, **PASSWORD_ENV, VCENTER_ENV: VCENTER_PASSWORD,
+                "TKGS_KUBECONFIG_DIR": str(self.kubeconfigs)}
 
     def variant(self, name: str, changes: dict) -> Path:
         """The lab's site with ``changes`` (dotted keys) written beside it."""
@@ -120,7 +122,8 @@ def tanzu(vcsim_binary, tmp_path_factory):
                                                               props["loadbalance.service_ip_range"]))
         folder = lab.run_folder  # the appliance's CA and release, as the deploy stage leaves them
         tanzu = TanzuLab(lab, vcsim, site_file, cluster, folder, tmp / "kube")
-        result = tanzu.cli("run", str(site_file), "--stages", "prepare", "enable", "--apply", "--run-folder", str(folder))
+        result = tanzu.cli("run", str(site_file), "--stages", "prepare", "enable", "--apply", "--run-folder",
+                           str(folder))
         assert result.returncode == 0, result.stderr[-3000:]
         yield tanzu
 
@@ -143,7 +146,8 @@ def test_namespace_is_made_then_a_rerun_sends_nothing_and_other_values_are_a_con
     [spec] = tanzu.vcsim._stand_in.namespaces.create_requests  # decoded by VMware's Instances.CreateSpec
     assert spec.namespace == "tkgs-demo" and set(spec.vm_service_spec.vm_classes) == {"best-effort-xsmall",
                                                                                         "best-effort-small"}
-    assert [(str(a.role), a.subject, a.domain) for a in spec.access_list] == [("EDIT", "administrator", "vsphere.local")]
+    assert [(str(a.role), a.subject, a.domain) for a in spec.access_list] == [
+        ("EDIT", "administrator", "vsphere.local")]
     assert json.loads((folder / "provided.json").read_text())["namespace"]["status"] == "RUNNING"
 
     again = tanzu.cli("run", str(tanzu.site_file), "--stages", "namespace", "--apply", "--run-folder", str(folder))
@@ -224,6 +228,31 @@ def test_debian_kubectl_reads_the_stand_ins_with_the_saved_kubeconfig(tanzu):
     assert svc.splitlines()[0].split()[:4] == ["NAME", "TYPE", "CLUSTER-IP", "EXTERNAL-IP"]
     assert "kubernetes" in svc and "tkgs-probe" not in svc  # removed after the proof
     assert "tkc-01-workers-0" in run("--context", "tkc-01", "get", "nodes")
+    # kubectl's own LoadBalancer Service: its EXTERNAL-IP one of the appliance's, answering through its HAProxy.
+    run("--context", "tkc-01", "expose", "deployment", "tkgs-probe", "-n", "default", "--name", "by-kubectl",
+        "--type", "LoadBalancer", "--port", "8081", "--target-port", "8080")
+    address = wait_for(lambda: run("--context", "tkc-01", "get", "svc", "by-kubectl", "-n", "default", "-o",
+                                   "jsonpath={.status.loadBalancer.ingress[0].ip}").strip(), "an address", 30)
+    assert address.startswith("10.64.1.")
+    [row] = [line.split() for line in run("--context", "tkc-01", "get", "svc", "-n", "default").splitlines()
+             if line.startswith("by-kubectl")]
+    assert row[1:2] == ["LoadBalancer"] and row[3] == address and row[4].startswith("8081:")
+    assert wait_for(lambda: asked(tanzu, address, 8081), "an answer", 30).startswith("tkgs-probe-")
+    run("--context", "tkc-01", "delete", "svc", "by-kubectl", "-n", "default")
+    wait_for(lambda: asked(tanzu, address, 8081) is None, "silence after the delete", 30)
+
+
+def asked(tanzu, address: str, port: int):
+    """``GET /hostname`` at ``address:port`` from the lab's frontend side: the answer, or None."""
+    import requests
+
+    def ask():
+        try:
+            said = requests.get(f"http://{address}:{port}/hostname", timeout=2, proxies={"http": None})
+        except requests.RequestException:
+            return None
+        return said.text if said.status_code == 200 else None
+    return tanzu.lab.sim.in_lab(ask)
 
 
 def test_every_answer_reads_into_the_official_clients_models(tanzu):

@@ -28,7 +28,8 @@ from .files import write_text_whole
 from .display.notebook import kernel_allows_input
 
 __all__ = ["SECRETS", "SecretKind", "SECRET_FIELDS", "SECRET_PROPERTIES", "secret_env_fields", "is_secret_key",
-           "mentions_secret", "read_secret", "secret_values", "kubeconfig_secrets", "scrub_notebook", "scrub_text", "MASK", "Secret", "plain",
+           "mentions_secret", "read_secret", "secret_values", "kubeconfig_secrets", "scrub_notebook", "scrub_text",
+           "MASK", "Secret", "plain",
            "is_secret_property"]
 
 MASK = "********"

@@ -17,8 +17,8 @@ sentence, never a traceback.
     │   ├── SessionLost          the SSH session was lost while a command ran (it may have run, in part)
     │   ├── CommandFailed        a command on the appliance failed (carries its result)
     │   └── VerificationFailed   the appliance does not hold what the plan says (carries the checks)
-    ├── KubernetesError      talking to a Kubernetes API (the Supervisor's, a cluster's) failed (carries the status)
-    │   └── ClusterFailed        a Tanzu Kubernetes cluster or its Service did not come up (carries what it waits for)
+    ├── KubernetesError      talking to a Kubernetes API (the Supervisor's, a cluster's) failed
+    │   └── ClusterFailed        a Tanzu Kubernetes cluster or its Service did not come up (what it waits for)
     ├── ConflictError        what exists contradicts the site; nothing was changed
     ├── OvaError             an OVA cannot be read
     │   └── ManifestMismatch     an OVA's files do not match its manifest (.mf)

@@ -40,16 +40,16 @@ def supervisor_login(address: str, username: str, password: str, ca_file: str, *
     try:
         try:
             http.get(base + BANNER_PATH, timeout=timeout, allow_redirects=False)
-            answer = http.post(base + LOGIN_PATH, headers={**basic_auth(username, password), "Accept": "application/json"},
-                               timeout=timeout, allow_redirects=False)
+            answer = http.post(base + LOGIN_PATH, timeout=timeout, allow_redirects=False,
+                               headers={**basic_auth(username, password), "Accept": "application/json"})
         except requests.exceptions.SSLError as exc:
-            raise KubernetesError(f"the Supervisor at {address} presents a certificate vCenter's CA ({ca_file}) does not "
-                                  f"vouch for, so no password was sent: {exc.__context__ or exc}; vcenter.ca_file must "
-                                  f"be the CA that signs vCenter's (VMCA's) certificates.") from None
+            raise KubernetesError(f"the Supervisor at {address} presents a certificate vCenter's CA ({ca_file}) does "
+                                  f"not vouch for, so no password was sent: {exc.__context__ or exc}; vcenter.ca_file "
+                                  f"must be the CA that signs vCenter's (VMCA's) certificates.") from None
         except requests.RequestException as exc:
-            raise KubernetesError(f"the Supervisor at {address} did not answer {LOGIN_PATH} on 443 ({type(exc).__name__}): "
-                                  f"its virtual IP must answer through the load balancer (the enable stage's checks "
-                                  f"show whether it does).") from None
+            raise KubernetesError(f"the Supervisor at {address} did not answer {LOGIN_PATH} on 443 "
+                                  f"({type(exc).__name__}): its virtual IP must answer through the load balancer (the "
+                                  f"enable stage's checks show whether it does).") from None
     finally:
         http.close()
     if answer.status_code in (401, 403):

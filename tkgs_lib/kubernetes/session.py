@@ -147,7 +147,8 @@ class KubernetesSession:
             if error.status:
                 ledger.close(entry, effects.REFUSED, error.message)
             else:
-                ledger.close(entry, effects.NOT_SENT if _never_sent(exc) else effects.UNKNOWN, error.message)
+                sent = _transport_error(exc) and not _never_sent(exc)
+                ledger.close(entry, effects.UNKNOWN if sent else effects.NOT_SENT, error.message)
             raise error from None
         ledger.close(entry, effects.DONE)
         return answer
@@ -167,6 +168,9 @@ class KubernetesSession:
                     403: ": the user may not; check its role in the namespace (namespace.access)"}.get(exc.status, "")
             return KubernetesError(f"{self.name} refused to {what} (HTTP {exc.status}{f' {reason}' if reason else ''})"
                                    f"{f': {said}' if said else ''}{hint}.", exc.status, reason)
+        if not _transport_error(exc):  # the client refused to build the request (its models check the values)
+            said = " ".join(str(exc).split())[:300]
+            return KubernetesError(f"could not {what}: the request could not be made ({type(exc).__name__}: {said}).")
         cause = exc.reason if isinstance(exc, MaxRetryError) else exc
         if isinstance(cause, SSLError) or isinstance(getattr(cause, "__context__", None), ssl.SSLError):
             return KubernetesError(f"{self.name} at {self.server} presents a certificate the CA given does not vouch "
@@ -180,6 +184,13 @@ def _root(exc: BaseException) -> str:
     while exc.__cause__ is not None or exc.__context__ is not None:
         exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
     return str(exc) or type(exc).__name__
+
+
+def _transport_error(exc: BaseException) -> bool:
+    """Whether ``exc`` came from the connection (urllib3, a socket, TLS), not from building the request."""
+    from urllib3.exceptions import HTTPError
+
+    return isinstance(exc, (HTTPError, OSError, ssl.SSLError))
 
 
 def _never_sent(exc: BaseException) -> bool:

@@ -111,7 +111,8 @@ def admin_kubeconfig(secret) -> dict:
     try:
         return yaml.safe_load(base64.b64decode((secret.data or {})["value"]).decode())
     except (KeyError, ValueError, UnicodeDecodeError, yaml.YAMLError):
-        raise KubernetesError(f"the Supervisor secret {secret.metadata.name} holds no kubeconfig in data.value.") from None
+        raise KubernetesError(f"the Supervisor secret {secret.metadata.name} holds no kubeconfig in "
+                              f"data.value.") from None
 
 
 def write_kubeconfig(path: Path, contexts: list[tuple[str, dict, dict]], current: str) -> Path:

@@ -92,7 +92,8 @@ class ClusterFacts:
                 {"what": "storage classes", "value": ", ".join(sorted(self.storage_classes)) or "none"},
                 {"what": "releases", "value": ", ".join(sorted(self.releases)) or "none"},
                 {"what": "cluster", "value": "missing" if self.cluster is None else f"Ready {ready_of(self.cluster)}"},
-                {"what": "kubeconfig", "value": f"{self.kubeconfig} ({'current' if self.kubeconfig_current else 'to write'})"},
+                {"what": "kubeconfig",
+                 "value": f"{self.kubeconfig} ({'current' if self.kubeconfig_current else 'to write'})"},
                 {"what": "probe workload", "value": "present" if self.probe is not None else "missing"}]
         return Table(rows, ["what", "value"])
 
@@ -216,8 +217,9 @@ def read_facts(run) -> ClusterFacts:
         GROUP, "v1alpha1", "tanzukubernetesreleases"))
     facts.releases = {r["metadata"]["name"] for r in releases.get("items", [])}
     _desk_against_supervisor(run, facts)
-    facts.cluster = session.read_or_none(f"read TanzuKubernetesCluster {ns}/{tkc.name}", lambda: custom.get_namespaced_custom_object(
-        GROUP, facts.version, ns, PLURAL, tkc.name))
+    facts.cluster = session.read_or_none(f"read TanzuKubernetesCluster {ns}/{tkc.name}",
+                                         lambda: custom.get_namespaced_custom_object(GROUP, facts.version, ns, PLURAL,
+                                                                                     tkc.name))
     facts.kubeconfig = str(_kubeconfig_path(run))
     if facts.ready:
         facts.kubeconfig_current = _kubeconfig_current(run, session)
@@ -245,16 +247,17 @@ def _desk_against_supervisor(run, facts: ClusterFacts) -> None:
     for key in ("control_plane_class", "worker_class"):
         name = getattr(tkc, key)
         if name not in facts.bound:
-            facts.findings.append(Finding.error(f"tanzu_cluster.{key}", f"the VM class {name} is not bound to namespace "
-                                                                        f"{run.site.namespace.name} (bound: "
-                                                                        f"{', '.join(sorted(facts.bound)) or 'none'}).",
+            bound = ", ".join(sorted(facts.bound)) or "none"
+            facts.findings.append(Finding.error(f"tanzu_cluster.{key}", f"the VM class {name} is not bound to "
+                                                                        f"namespace {run.site.namespace.name} "
+                                                                        f"(bound: {bound}).",
                                                 "add it to namespace.vm_classes and rerun the namespace stage, or "
                                                 "write a bound class."))
     wanted = cluster_storage_class(run.site)
     if wanted not in facts.storage_classes:
+        held = ", ".join(sorted(facts.storage_classes)) or "none"
         facts.findings.append(Finding.error("tanzu_cluster.storage_class", f"the namespace holds no storage class "
-                                                                           f"{wanted} (it holds "
-                                                                           f"{', '.join(sorted(facts.storage_classes)) or 'none'}).",
+                                                                           f"{wanted} (it holds {held}).",
                                             "give the namespace storage.policy (the namespace stage), or write the "
                                             "class it holds."))
 
@@ -337,7 +340,8 @@ def plan(run, facts: ClusterFacts) -> Plan:
     wanted = manifest(run, facts)
     obj = f"TanzuKubernetesCluster {ns}/{tkc.name}"
     desired = (f"Ready: {tkc.control_plane_count} control plane ({tkc.control_plane_class}), {tkc.worker_count} "
-               f"workers ({tkc.worker_class}), release {tkc.release}, pods {tkc.pods_cidr}, services {tkc.services_cidr}")
+               f"workers ({tkc.worker_class}), release {tkc.release}, pods {tkc.pods_cidr}, services "
+               f"{tkc.services_cidr}")
     steps = []
     if facts.cluster is None:
         steps.append(Step.create(obj, desired, lambda: create_cluster(run, facts)))
@@ -350,7 +354,8 @@ def plan(run, facts: ClusterFacts) -> Plan:
                                        + ". Nothing is changed on a cluster that exists: change the site to match, "
                                          "or delete the cluster and rerun with apply."))
         elif not facts.ready:
-            steps.append(Step.conflict(obj, desired, found, f"it is not Ready: {what_it_waits_for(facts.cluster, run)}"))
+            steps.append(Step.conflict(obj, desired, found,
+                                       f"it is not Ready: {what_it_waits_for(facts.cluster, run)}"))
         else:
             steps.append(Step.ok(obj, desired, found))
     kubeconfig = f"kubeconfig {facts.kubeconfig}"
@@ -400,15 +405,16 @@ def create_cluster(run, facts: ClusterFacts):
     tkc, ns = run.site.tanzu_cluster, run.site.namespace.name
     session = connect_supervisor(run)
     body = manifest(run, facts)
-    session.change(f"create TanzuKubernetesCluster {ns}/{tkc.name}", lambda: session.custom.create_namespaced_custom_object(
-        GROUP, facts.version, ns, PLURAL, body))
+    session.change(f"create TanzuKubernetesCluster {ns}/{tkc.name}",
+                   lambda: session.custom.create_namespaced_custom_object(GROUP, facts.version, ns, PLURAL, body))
     print(f"Asked the Supervisor for cluster {tkc.name} ({GROUP}/{facts.version}); waiting up to {tkc.timeout} s for "
           f"Ready.", flush=True)
     last: list = [None]
 
     def read():
-        return session.read(f"read TanzuKubernetesCluster {ns}/{tkc.name}", lambda: session.custom.get_namespaced_custom_object(
-            GROUP, facts.version, ns, PLURAL, tkc.name))
+        return session.read(f"read TanzuKubernetesCluster {ns}/{tkc.name}",
+                            lambda: session.custom.get_namespaced_custom_object(GROUP, facts.version, ns, PLURAL,
+                                                                                tkc.name))
 
     def said(obj, elapsed) -> None:
         now = tuple((c.get("type"), c.get("status"), c.get("reason"), c.get("message")) for c in conditions_of(obj))
@@ -516,13 +522,16 @@ def prove_service(run) -> ProofResult:
             ingress = (svc.status.load_balancer.ingress if svc.status and svc.status.load_balancer else None) or []
             return ingress[0].ip if ingress else ""
 
-        held = wait_until(lambda: guest.read(f"read Service {PROBE_NAMESPACE}/{PROBE}", lambda: guest.core.read_namespaced_service(
-            PROBE, PROBE_NAMESPACE)), lambda svc: bool(address_of(svc)), timeout=tkc.timeout, interval=0.2,
+        def read_service():
+            return guest.read(f"read Service {PROBE_NAMESPACE}/{PROBE}",
+                              lambda: guest.core.read_namespaced_service(PROBE, PROBE_NAMESPACE))
+
+        held = wait_until(read_service, lambda svc: bool(address_of(svc)), timeout=tkc.timeout, interval=0.2,
             max_interval=POLL_SECONDS, timed_out=lambda svc, elapsed: ClusterFailed(
                 f"the LoadBalancer Service {PROBE_NAMESPACE}/{PROBE} of cluster {tkc.name} has no address after "
-                f"{elapsed:.0f} s (tanzu_cluster.timeout): the Supervisor's load balancer gave its VirtualMachineService "
-                f"none; check that workload_management.virtual_ip_ranges has free addresses and that the appliance's "
-                f"Data Plane API answers the Supervisor (the enable stage's checks)."),
+                f"{elapsed:.0f} s (tanzu_cluster.timeout): the Supervisor's load balancer gave its "
+                f"VirtualMachineService none; check that workload_management.virtual_ip_ranges has free addresses "
+                f"and that the appliance's Data Plane API answers the Supervisor (the enable stage's checks)."),
             progress="waiting for the Service's address", show_progress=run.progress)
         proof.address = address_of(held)
         print(f"  its address: {proof.address}", flush=True)
@@ -538,7 +547,8 @@ def prove_service(run) -> ProofResult:
                                   f"serves it (the verify stage) and that the workload network routes to the frontend "
                                   f"network."))
         proof.answered_by = answered
-        print(f"  http://{proof.address}:{SERVICE_PORT}/hostname answered through the appliance: {answered}", flush=True)
+        print(f"  http://{proof.address}:{SERVICE_PORT}/hostname answered through the appliance: {answered}",
+              flush=True)
     finally:
         guest.change(f"delete Service {PROBE_NAMESPACE}/{PROBE} in cluster {tkc.name}",
                      lambda: guest.core.delete_namespaced_service(PROBE, PROBE_NAMESPACE))
@@ -593,8 +603,9 @@ def cluster_table(run, facts: ClusterFacts) -> Table:
         return Table([], ["what", "value"], empty="No cluster: the site has none, or a dry run made none.")
     status = facts.cluster.get("status") or {}
     rows = [{"what": "phase (deprecated in v1alpha2)", "value": status.get("phase") or "none"}]
-    rows += [{"what": f"condition {c.get('type')}", "value": f"{c.get('status')}" + (
-        f" ({c.get('reason')}: {c.get('message', '')})" if c.get("reason") else "")} for c in conditions_of(facts.cluster)]
+    for c in conditions_of(facts.cluster):
+        why = f" ({c.get('reason')}: {c.get('message', '')})" if c.get("reason") else ""
+        rows.append({"what": f"condition {c.get('type')}", "value": f"{c.get('status')}{why}"})
     rows += [{"what": "API endpoint", "value": f"{e['host']}:{e['port']}"} for e in status.get("apiEndpoints") or []]
     return Table(rows, ["what", "value"])
 

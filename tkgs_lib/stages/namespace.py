@@ -271,7 +271,8 @@ def check_namespace(run, facts: Optional[NamespaceFacts] = None) -> list:
         names = sorted(bound.namespaces or []) if bound is not None else []
         rows.append(Check(f"VM class {name} bound", f"lists namespace {ns.name}", ", ".join(names) or "no namespace",
                           "ok" if ns.name in names else "failed",
-                          "" if ns.name in names else f"bind {name} to the namespace in vCenter (namespace.vm_classes)."))
+                          "" if ns.name in names else
+                          f"bind {name} to the namespace in vCenter (namespace.vm_classes)."))
     storage = {s.policy: s.limit or 0 for s in info.storage_specs or []}
     held = storage.get(facts.storage_policy)
     rows.append(Check("storage policy", f"{facts.storage_policy}, limit {ns.storage_limit_mib or 'none'}",

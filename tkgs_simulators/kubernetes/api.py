@@ -6,7 +6,7 @@ What clients use of the real one, in its wire shapes (k8s.io/apimachinery, kuber
 
 * discovery: ``/version``, ``/api`` (APIVersions), ``/api/v1`` and ``/apis/{group}/{version}``
   (APIResourceList: each resource's name, kind, verbs, short names), ``/apis`` (APIGroupList);
-* objects: ``GET`` a list or one, ``POST`` (201), ``PUT``, ``PATCH`` (a JSON merge patch), ``DELETE``
+* objects: ``GET`` a list (label and field selectors: ``metadata.name``, ``metadata.namespace``) or one, ``POST`` (201), ``PUT``, ``PATCH`` (a JSON merge patch), ``DELETE``
   (200 with the object), under ``/api/v1[/namespaces/{ns}]/{plural}`` and
   ``/apis/{group}/{version}[/namespaces/{ns}]/{plural}``; ``metadata`` filled in as the server fills it
   (uid, resourceVersion, creationTimestamp, generation); a list's ``kind`` is ``<Kind>List``;
@@ -237,7 +237,8 @@ class KubernetesApi:
         if method == "GET" and not name:
             items = self.list(res, namespace)
             selector = (query.get("labelSelector") or [""])[0]
-            items = [o for o in items if _selected(o, selector)]
+            fields = (query.get("fieldSelector") or [""])[0]
+            items = [o for o in items if _selected(o, selector) and _fields_selected(o, fields)]
             if "as=Table" in handler.headers.get("Accept", ""):
                 return 200, self._table(res, items)
             with self.lock:
@@ -302,6 +303,16 @@ def _selected(obj: dict, selector: str) -> bool:
     for term in filter(None, (t.strip() for t in selector.split(","))):
         key, _, value = term.partition("=")
         if labels.get(key.strip()) != value.strip():
+            return False
+    return True
+
+
+def _fields_selected(obj: dict, selector: str) -> bool:
+    """A field selector of ``metadata.name`` and ``metadata.namespace`` (what kubectl's waits send)."""
+    meta = obj.get("metadata") or {}
+    for term in filter(None, (t.strip() for t in selector.split(","))):
+        key, _, value = term.partition("=")
+        if key.strip() in ("metadata.name", "metadata.namespace") and meta.get(key.strip()[9:]) != value.strip():
             return False
     return True
 

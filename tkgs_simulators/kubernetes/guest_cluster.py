@@ -303,11 +303,11 @@ class GuestCluster:
         kubeconfig = _kubeconfig(self.name, vip, ca_pem, client_cert, client_key)
         secrets_res = self.supervisor.api.resource("secrets")
         self._answers_through(vip, ca_pem)
-        self.supervisor.api.put(secrets_res, {"metadata": {"name": f"{self.name}-kubeconfig", "namespace": self.namespace,
-                                                           "labels": {"cluster.x-k8s.io/cluster-name": self.name}},
-                                              "type": "cluster.x-k8s.io/secret",
-                                              "data": {"value": base64.b64encode(kubeconfig.encode()).decode()}},
-                                create=True)
+        self.supervisor.api.put(secrets_res, {
+            "metadata": {"name": f"{self.name}-kubeconfig", "namespace": self.namespace,
+                         "labels": {"cluster.x-k8s.io/cluster-name": self.name}},
+            "type": "cluster.x-k8s.io/secret", "data": {"value": base64.b64encode(kubeconfig.encode()).decode()}},
+            create=True)
 
     def _answers_through(self, vip: str, ca_pem: str, timeout: float = 30.0) -> None:
         """Until the API answers at the virtual IP (through HAProxy, once its checks find the server up): a
@@ -371,7 +371,8 @@ class GuestCluster:
             name = f"{deployment['metadata']['name']}-{suffix}-{secrets.token_hex(3)[:5]}"
             node = workers[i % len(workers)]
             api.put(pods, {"metadata": {"name": name, "namespace": deployment["metadata"]["namespace"],
-                                        "labels": labels}, "spec": {**(template.get("spec") or {}), "nodeName": node.name},
+                                        "labels": labels},
+                           "spec": {**(template.get("spec") or {}), "nodeName": node.name},
                            "status": {"phase": "Running", "podIP": str(next(self._pod_addresses)),
                                       "hostIP": node.address, "startTime": now(),
                                       "conditions": [{"type": "Ready", "status": "True"}]}}, create=True)

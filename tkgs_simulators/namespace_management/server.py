@@ -143,8 +143,8 @@ class NamespaceManagementStandIn:
         self._inventory: Optional[SimulatorInventory] = None
         self._attached = threading.Event()
         self._server: Optional[_Server] = None
-        self.namespaces = NamespaceInstances(self._supervisor_running, config_seconds=lambda: self.settings.namespace_seconds,
-                                             on_change=self._namespace_changed)
+        self.namespaces = NamespaceInstances(self._supervisor_running, on_change=self._namespace_changed,
+                                             config_seconds=lambda: self.settings.namespace_seconds)
 
     def __repr__(self) -> str:
         return f"<NamespaceManagementStandIn {self.url or 'not started'}>"
@@ -255,8 +255,9 @@ class NamespaceManagementStandIn:
             settings = self.settings
             from tkgs_simulators.kubernetes.supervisor_api import SupervisorKubernetes
 
-            kubernetes = SupervisorKubernetes(spec, settings.load_balancer_netns, check_login=self._inventory.login_works,
-                                              policy_name=self._inventory.storage_policy_name, settings=settings)
+            kubernetes = SupervisorKubernetes(spec, settings.load_balancer_netns, settings=settings,
+                                              check_login=self._inventory.login_works,
+                                              policy_name=self._inventory.storage_policy_name)
             supervisor = Supervisor(cluster, name, spec, find_appliance=self._inventory.appliance_at,
                                     netns=settings.load_balancer_netns, timeout=settings.load_balancer_timeout,
                                     config_seconds=settings.config_seconds, fault=self._take_fault(cluster),
