@@ -31,35 +31,31 @@ from netaddr import AddrFormatError, IPAddress, IPNetwork
 from ..findings import Finding
 from .model import Site
 from .network import NetworkLayout
+from .workload_management import _as_dns_label, _dns_label_problem
 
 __all__ = ["tanzu_findings", "version_findings", "storage_class_of", "cluster_storage_class", "dns_label_problem",
            "OWNER_FROM", "VM_SERVICE_FROM", "api_at_least"]
 
 NS, TKC = "namespace", "tanzu_cluster"
 OWNER_FROM = VM_SERVICE_FROM = "7.0.2.00100"  # vSphere 7.0 Update 2a
-_DNS_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 _SUBJECT = re.compile(r"^[^\s@\\/]+$")
 MAX_TIMEOUT = 86400
 
 
-def dns_label_problem(name: str) -> str:
-    """Why ``name`` is no DNS label (RFC 1123), or ""."""
-    if len(name) > 63:
-        return f"is {len(name):,} characters long; a DNS label (RFC 1123) has at most 63."
-    if not _DNS_LABEL.match(name):
-        return (f"{name!r} is not a DNS label (RFC 1123): lower-case letters a-z, digits and '-', not first or "
-                f"last, at most 63 characters.")
-    return ""
-
-
-def _as_label(name: str) -> str:
-    return re.sub(r"-+", "-", re.sub(r"[^a-z0-9-]", "-", name.lower()))[:63].strip("-")
+dns_label_problem = _dns_label_problem  # why a name is no DNS label (RFC 1123), or ""
 
 
 def storage_class_of(policy: str) -> str:
     """The storage class a namespace's storage policy is in Kubernetes: "Tanzu Storage Policy" is
     tanzu-storage-policy."""
-    return _as_label(policy)
+    return _as_dns_label(policy, "")
+
+
+def _label_finding(path: str, name: str, example: str, findings: list[Finding]) -> None:
+    problem = dns_label_problem(name) if name else ""
+    if problem:
+        label = _as_dns_label(name, "")
+        findings.append(Finding.error(path, problem, f"write a DNS label, e.g. {example}.", (label,) if label else ()))
 
 
 def cluster_storage_class(site: Site) -> str:
@@ -192,10 +188,7 @@ def _namespace(site: Site, findings: list[Finding]) -> None:
     if site.workload_management is None:
         findings.append(Finding.error(NS, "a namespace lives on a Supervisor, and the site has no workload_management "
                                           "block.", "add the workload_management block (the enable stage)."))
-    problem = dns_label_problem(ns.name) if ns.name else ""
-    if problem:
-        findings.append(Finding.error(f"{NS}.name", problem, "write a DNS label, e.g. tkgs-demo.",
-                                      (_as_label(ns.name),) if _as_label(ns.name) else ()))
+    _label_finding(f"{NS}.name", ns.name, "tkgs-demo", findings)
     seen: dict[tuple[str, str, str], int] = {}
     for i, entry in enumerate(ns.access):
         path = f"{NS}.access[{i}]"
@@ -233,10 +226,7 @@ def _cluster(site: Site, layout: NetworkLayout, findings: list[Finding]) -> None
     if ns is None:
         findings.append(Finding.error(TKC, "a Tanzu Kubernetes cluster lives in a namespace, and the site has no "
                                            "namespace block.", "add the namespace block."))
-    problem = dns_label_problem(tkc.name) if tkc.name else ""
-    if problem:
-        findings.append(Finding.error(f"{TKC}.name", problem, "write a DNS label, e.g. tkc-01.",
-                                      (_as_label(tkc.name),) if _as_label(tkc.name) else ()))
+    _label_finding(f"{TKC}.name", tkc.name, "tkc-01", findings)
     if tkc.release and not re.match(r"^v\d+\.\d+\.\d+", tkc.release):
         findings.append(Finding.error(f"{TKC}.release", f"{tkc.release!r} is not a Tanzu Kubernetes release's name.",
                                       "write a name `kubectl get tanzukubernetesreleases` lists, e.g. "
