@@ -8,9 +8,17 @@ cd "$(dirname "$0")/.."
 # JupyterLab for the browser tests; openssh-server, iputils-ping, iputils-arping, iproute2, haproxy and openssl
 # make the simulated appliance (its sshd and HAProxy are started only inside the simulator's own namespaces,
 # never as services; openssl hashes the Data Plane API password as the appliance's first boot does; the
-# appliance's Photon iputils carries arping as well as ping).
+# appliance's Photon iputils carries arping as well as ping); kubernetes-client is Debian's kubectl, which the
+# tests run against the Kubernetes stand-ins.
 debs=(golang-go golang-github-vmware-govmomi-dev curl chromium chromium-driver openssh-server iputils-ping
       iputils-arping iproute2 haproxy openssl)
+# Another package may own /usr/bin/kubectl (Google Cloud SDK's kubectl): dpkg then refuses to install
+# kubernetes-client over it, so its files are unpacked under the cache instead, where the tests look
+# ($TKGS_CACHE_DIR or ~/.cache/tkgs-runbook, kubernetes-client/usr/bin/kubectl).
+kubectl_owner=$(dpkg-query -S /usr/bin/kubectl 2>/dev/null | cut -d: -f1 || true)
+if [ -z "$kubectl_owner" ] || [ "$kubectl_owner" = kubernetes-client ]; then
+    debs+=(kubernetes-client)
+fi
 if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
     missing=()
     for p in "${debs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
@@ -24,6 +32,18 @@ if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
         [ -e "$policy" ] || { printf '#!/bin/sh\nexit 101\n' > "$policy"; chmod +x "$policy"; made_policy=1; }
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
         [ -z "${made_policy:-}" ] || rm -f "$policy"
+    fi
+    cache=${TKGS_CACHE_DIR:-$HOME/.cache/tkgs-runbook}
+    if [ -n "$kubectl_owner" ] && [ "$kubectl_owner" != kubernetes-client ] \
+        && [ ! -x "$cache/kubernetes-client/usr/bin/kubectl" ]; then
+        echo "unpacking Debian's kubernetes-client under $cache (package $kubectl_owner owns /usr/bin/kubectl)"
+        mkdir -p "$cache/kubernetes-client"
+        download=$(mktemp -d)
+        chmod 755 "$download"  # apt's download user writes there
+        [ -n "${missing[*]}" ] || apt-get update -qq
+        (cd "$download" && apt-get download -qq kubernetes-client >/dev/null)
+        dpkg-deb -x "$download"/kubernetes-client_*.deb "$cache/kubernetes-client"
+        rm -rf "$download"
     fi
 else
     echo "note: not root on Debian; install ${debs[*]} yourself for the simulator and browser tests" >&2

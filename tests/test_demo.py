@@ -23,15 +23,17 @@ CANARIES = {"TKGS_VCENTER_PASSWORD": "canary-vcenter-€-Pa55",
             "TKGS_HAPROXY_ROOT_PASSWORD": "canary-root-Pa55/+=",
             "TKGS_HAPROXY_DATAPLANE_PASSWORD": "canary-dataplane-Pa55 &"}
 RECORDS = ["01_plan_networks", "02_prepare_vsphere", "03_deploy_haproxy", "04_verify_haproxy",
-           "04_verify_haproxy_again", "05_repair_haproxy", "06_enable_workload_management"]
+           "04_verify_haproxy_again", "05_repair_haproxy", "06_enable_workload_management", "07_create_namespace",
+           "08_tanzu_cluster"]
 pytestmark = pytest.mark.slow
 
 
 def assert_the_demo_record(folder: Path, stdout: str) -> None:
     """What the demo must leave (the README's main job runs it: tests/test_main_job.py, with these
     CANARIES as its passwords): every stage's record, the article's fault found and repaired,
-    Workload Management enabled with the Supervisor's virtual IP answering through the appliance, and
-    no secret anywhere."""
+    Workload Management enabled with the Supervisor's virtual IP answering through the appliance, a
+    namespace and a Tanzu Kubernetes cluster whose LoadBalancer Service's address answered through the
+    appliance (and no longer once removed), and no secret anywhere, the kubeconfig's credentials neither."""
     assert sorted(p.stem for p in folder.glob("0*.ipynb")) == RECORDS
     assert all((folder / f"{name}.html").exists() for name in RECORDS)
     summary = stdout.strip().splitlines()[-1]
@@ -39,7 +41,9 @@ def assert_the_demo_record(folder: Path, stdout: str) -> None:
            "length.' on the line 10.64.0.1/23); repair fixed it; verify again: all 19 checks ok; " in summary, summary
     assert "Workload Management enabled: the Supervisor's virtual IP 10.64.1.0:6443 answers through the appliance " \
            "(supervisor-cp-" in summary, summary
-    assert summary.endswith(f"See {folder / 'index.html'}.")
+    assert "namespace tkgs-demo, cluster tkc-01 Ready; its LoadBalancer Service's address 10.64.1.2 answered through " \
+           "the appliance (tkgs-probe-" in summary, summary
+    assert summary.endswith(f"and no longer once the Service was removed. See {folder / 'index.html'}."), summary
     index = (folder / "index.html").read_text()
     assert all(f'href="{name}.html"' in index for name in RECORDS) and 'img src="address-space.png"' in index
     assert "found the injected fault" in index and ">ok<" in index
@@ -48,11 +52,14 @@ def assert_the_demo_record(folder: Path, stdout: str) -> None:
     stages = json.loads((folder / "stages.json").read_text())
     assert [(e["stage"], e["name"], e["status"]) for e in stages["stages"]] == [
         ("networks", "", "ok"), ("prepare", "", "ok"), ("deploy", "", "ok"), ("verify", "", "failed"),
-        ("repair", "", "ok"), ("verify", "verify-again", "ok"), ("enable", "", "ok")]
+        ("repair", "", "ok"), ("verify", "verify-again", "ok"), ("enable", "", "ok"), ("namespace", "", "ok"),
+        ("cluster", "", "ok")]
     assert "VerificationFailed" in stages["stages"][3]["error"] and stages["note"] in summary
     provided = json.loads((folder / "provided.json").read_text())
     assert {"prepared_ids", "appliance_release", "appliance_ca", "dataplane", "appliance_vm", "supervisor"} <= set(provided)
     assert provided["supervisor"]["status"] == "RUNNING"
+    assert provided["namespace"]["status"] == "RUNNING" and provided["tanzu_cluster"]["ready"] == "True"
+    assert provided["service_address"]["address"] == "10.64.1.2" and provided["service_address"]["removed"]
     import html
 
     shown = html.unescape(index)
@@ -62,6 +69,18 @@ def assert_the_demo_record(folder: Path, stdout: str) -> None:
 
     checks = pd.read_csv(folder / "supervisor-checks.csv", keep_default_na=False)
     assert len(checks) and set(checks["status"]) == {"ok"}, checks.to_string()
+    for table in ("namespace-checks.csv", "cluster-checks.csv"):
+        checks = pd.read_csv(folder / table, keep_default_na=False)
+        assert len(checks) and set(checks["status"]) == {"ok"}, checks.to_string()
+    assert "the vSphere Namespace" in shown and "tkgs-demo" in shown and "tkc-01" in shown
+    assert "default/tkgs-probe at 10.64.1.2:80, answered by tkgs-probe-" in shown
+    # The kubeconfig lives outside the run folder; its credentials are nowhere in it.
+    from tkgs_lib.credentials import kubeconfig_secrets
+
+    kubeconfig = Path(provided["kubeconfig"]["path"])
+    assert not kubeconfig.is_relative_to(folder) and oct(kubeconfig.stat().st_mode & 0o777) == "0o600"
+    held = kubeconfig_secrets(kubeconfig)
+    assert held and scan_for_secrets(folder, held) == []
 
     # No secret anywhere in the run folder: plain, URL-encoded, base64 at all three offsets.
     assert scan_for_secrets(folder, CANARIES.values()) == []

@@ -5,7 +5,7 @@ From the bottom up (a module may import its own layer and those below it):
 
     core        errors, files, paths, effects, credentials, https, findings, polling, planning, ova, display/
     site        site/ (the site file, its rules, the address plan and its picture)
-    transports  vsphere/, appliance/ (vCenter and the HAProxy appliance; never each other)
+    transports  vsphere/, appliance/, kubernetes/ (vCenter, the HAProxy appliance, a Kubernetes API; never each other)
     stages      stages/ (the registry, StageRun, each stage, the values stages provide and need)
     runner      runner/ (the one orchestrator, its kernels, the run record, the index, signals, the lab)
     fleet       fleet/ (many sites, the fleet file, the Airflow DAG)
@@ -30,8 +30,8 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 CORE = ("errors", "files", "paths", "effects", "credentials", "https", "findings", "polling", "planning", "ova",
         "display", "__init__")
-LAYERS = {**{name: 0 for name in CORE}, "site": 1, "vsphere": 2, "appliance": 2, "stages": 3, "runner": 4,
-          "fleet": 5, "cli": 6, "demo": 6, "validate": 6, "__main__": 6}
+LAYERS = {**{name: 0 for name in CORE}, "site": 1, "vsphere": 2, "appliance": 2, "kubernetes": 2, "stages": 3,
+          "runner": 4, "fleet": 5, "cli": 6, "demo": 6, "validate": 6, "__main__": 6}
 LAYER_NAMES = ["core", "site", "transports", "stages", "runner", "fleet", "commands"]
 # module -> the names a simulator may take from it (None: any)
 SIMULATORS_MAY_IMPORT = {"tkgs_lib": None, "tkgs_lib.errors": None, "tkgs_lib.paths": None, "tkgs_lib.files": None,
@@ -101,7 +101,7 @@ def test_no_import_runs_back_up_the_layers():
 
 def test_the_transports_do_not_import_each_other():
     wrong = [f"{name} imports {target}" for name, targets in graph().items() for target in targets
-             if name.startswith(("tkgs_lib.vsphere", "tkgs_lib.appliance"))
+             if name.startswith(("tkgs_lib.vsphere", "tkgs_lib.appliance", "tkgs_lib.kubernetes"))
              and target.split(".")[:2] != name.split(".")[:2] and layer_of(target) == LAYERS["vsphere"]]
     assert not wrong, "\n".join(wrong)
 

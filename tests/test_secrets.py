@@ -142,3 +142,31 @@ def test_the_cas_private_key_is_scrubbed_and_scanned_for(tmp_path):
         assert scrub_text(text, values).count(body_line) == 0, name
     hits = {name for name, _ in scan_for_secrets(run, values)}
     assert hits == {"as-file.txt", "one-line.txt", "a-line.txt"}
+
+
+def test_the_kubeconfigs_credentials_are_scanned_for(tmp_path, monkeypatch):
+    """The cluster stage keeps a kubeconfig outside the run folder; its token and client key are secrets the
+    run scrubs and scans for, as written and the key decoded (issue 26)."""
+    import base64
+
+    from tkgs_lib.kubernetes.tanzu import write_kubeconfig
+    from tkgs_lib.paths import kubeconfig_file
+
+    monkeypatch.setenv("TKGS_KUBECONFIG_DIR", str(tmp_path / "kube"))
+    site = parse_site(yaml.safe_dump(variant()), source=tmp_path / "site.yaml")
+    assert not [v for v in secret_values(site) if "token" in v]
+    _, key = write_ca(tmp_path / "ca")
+    key_data = base64.b64encode(key.read_bytes()).decode()
+    path = write_kubeconfig(kubeconfig_file(site.site, "tkgs-demo", "tkc-01"), [
+        ("tkgs-demo", {"server": "https://10.64.1.0:6443"}, {"token": "session-token-of-the-supervisor"}),
+        ("tkc-01", {"server": "https://10.64.1.1:6443"}, {"client-certificate-data": "Y2VydA==",
+                                                          "client-key-data": key_data})], "tkc-01")
+    assert oct(path.stat().st_mode & 0o777) == "0o600" and oct(path.parent.stat().st_mode & 0o777) == "0o700"
+    values = secret_values(site)
+    assert "session-token-of-the-supervisor" in values and key_data in values
+    assert key.read_text().strip() in values  # decoded too, and each long line of its body
+    assert "Y2VydA==" not in values  # a certificate is no secret
+    folder = tmp_path / "run"
+    folder.mkdir()
+    (folder / "leak.txt").write_text(f"the key: {key_data}")
+    assert scan_for_secrets(folder, values) == [("leak.txt", "plain")]

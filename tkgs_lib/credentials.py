@@ -28,7 +28,8 @@ from .files import write_text_whole
 from .display.notebook import kernel_allows_input
 
 __all__ = ["SECRETS", "SecretKind", "SECRET_FIELDS", "SECRET_PROPERTIES", "secret_env_fields", "is_secret_key",
-           "mentions_secret", "read_secret", "secret_values", "scrub_notebook", "scrub_text", "MASK", "Secret", "plain",
+           "mentions_secret", "read_secret", "secret_values", "kubeconfig_secrets", "scrub_notebook", "scrub_text",
+           "MASK", "Secret", "plain",
            "is_secret_property"]
 
 MASK = "********"
@@ -175,13 +176,49 @@ def unscrubbable_secrets(site, own_texts: dict[str, str]) -> list[str]:
 
 def secret_values(site) -> list[str]:
     """The values of every secret the site names, so they can be scrubbed from reports and scanned for:
-    the passwords in their variables, and the CA's private key as the file holds it and as it is sent
-    (PKCS#8, on one line), each line of its body too (a part of a key that leaks is a leak)."""
+    the passwords in their variables, the CA's private key as the file holds it and as it is sent
+    (PKCS#8, on one line), each line of its body too (a part of a key that leaks is a leak), and the
+    credentials of the kubeconfig the cluster stage keeps for the site (:func:`kubeconfig_secrets`)."""
     values = [os.environ[name] for _, name in secret_env_fields(site) if name and os.environ.get(name)]
     key_file = getattr(getattr(site, "haproxy", None), "ca_key_file", None)
     if key_file:
         values += _private_key_forms(key_file)
+    namespace, cluster = getattr(site, "namespace", None), getattr(site, "tanzu_cluster", None)
+    if namespace is not None and cluster is not None and getattr(site, "site", ""):
+        from .paths import kubeconfig_file
+
+        values += kubeconfig_secrets(kubeconfig_file(site.site, namespace.name, cluster.name))
     return values
+
+
+def kubeconfig_secrets(path: Path) -> list[str]:
+    """The credentials a kubeconfig holds (each user's token, password and client key, as written and the key
+    decoded, each line of its body too), or none when there is no such file."""
+    import base64
+
+    import yaml
+
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return []
+    values = []
+    for user in (data or {}).get("users") or [] if isinstance(data, dict) else []:
+        fields = (user or {}).get("user") or {}
+        if not isinstance(fields, dict):
+            continue
+        for key in ("token", "password"):
+            if isinstance(fields.get(key), str) and fields[key]:
+                values.append(fields[key])
+        key_data = fields.get("client-key-data")
+        if isinstance(key_data, str) and key_data:
+            values.append(key_data)
+            try:
+                pem = base64.b64decode(key_data).decode()
+            except (ValueError, UnicodeDecodeError):
+                continue
+            values += [pem.strip()] + [line for line in pem.splitlines() if len(line) >= 40 and "-----" not in line]
+    return sorted(set(values), key=len, reverse=True)
 
 
 def _private_key_forms(path: str) -> list[str]:

@@ -74,7 +74,8 @@ class DemoResult:
 def run_demo(output: Path, *, disk_size: int = 2 * 1024 * 1024, fault: str = ARTICLE_FAULT) -> DemoResult:
     """The whole article against the simulators, with apply: networks, prepare, deploy, verify (which finds
     the injected fault), repair, verify again, then Workload Management enabled with the appliance and
-    its Supervisor's virtual IP answering through it. Everything runs in a lab network namespace of its own:
+    its Supervisor's virtual IP answering through it, a namespace, and a Tanzu Kubernetes cluster whose
+    LoadBalancer Service's address answers through the appliance. Everything runs in a lab network namespace of its own:
     the vCenter simulator, the first-boot player that boots the simulated appliance from what vCenter
     holds, the runner and its kernels. Needs root (one sentence says so otherwise).
 
@@ -111,6 +112,9 @@ def run_demo(output: Path, *, disk_size: int = 2 * 1024 * 1024, fault: str = ART
         # The stand-in plays the Supervisor in the lab: its control plane on the workload network, its
         # load-balancer controller programming the appliance's HAProxy through the Data Plane API.
         sim.supervisor.load_balancer_netns = lab.name
+        # HAProxy checks the servers behind a virtual IP every 250 ms (2 s by default): a new cluster's API and
+        # a new Service answer through the appliance a few seconds sooner.
+        sim.supervisor.health_check_interval_ms = 250
         appliances = simulators.enter_context(_Appliances(lab.name, fault, ARTICLE_RELEASE))
         simulators.callback(sim.stop_supervisors)  # at teardown, before the appliances they program
         simulators.enter_context(FirstBoot(sim, appliance=appliances.boot))
@@ -122,11 +126,13 @@ def run_demo(output: Path, *, disk_size: int = 2 * 1024 * 1024, fault: str = ART
 
 
 # The demo's stages: the article, with its fault found by the first verify (a failure the run goes on
-# after), repaired, verified again, then Workload Management.
+# after), repaired, verified again, then Workload Management, a namespace, and a Tanzu Kubernetes cluster
+# whose LoadBalancer Service answers through the appliance.
 def demo_calls() -> list[StageCall]:
     return [StageCall(stage_named("networks")), StageCall(stage_named("prepare")), StageCall(stage_named("deploy")),
             StageCall(stage_named("verify"), goes_on_after="VerificationFailed"), StageCall(stage_named("repair")),
-            StageCall(stage_named("verify"), "verify-again"), StageCall(stage_named("enable"))]
+            StageCall(stage_named("verify"), "verify-again"), StageCall(stage_named("enable")),
+            StageCall(stage_named("namespace")), StageCall(stage_named("cluster"))]
 
 
 def _demo_stages(sim, appliances, work: str, output: Path, passwords: dict, disk_size: int) -> "DemoResult":
@@ -161,7 +167,8 @@ def _demo_stages(sim, appliances, work: str, output: Path, passwords: dict, disk
         checks = _count_checks(folder / stage_named("verify").checks_file)
         fault = found[0] if found else "none found"
         return (f"demo: networks, prepare and deploy ok; verify found the injected fault ({fault}); repair fixed it; "
-                f"verify again: all {checks} checks ok; Workload Management enabled: {_supervisor_answering(folder)}.")
+                f"verify again: all {checks} checks ok; Workload Management enabled: {_supervisor_answering(folder)}; "
+                f"{_service_answering(folder)}.")
 
     results = []
     try:
@@ -214,6 +221,20 @@ def _supervisor_answering(folder: Path) -> str:
     address = tls.iloc[0]["check"].rsplit(" ", 1)[-1]
     answered = tls.iloc[0]["found"].split("answered by ", 1)[-1].split(",", 1)[0]
     return f"the Supervisor's virtual IP {address} answers through the appliance ({answered})"
+
+
+def _service_answering(folder: Path) -> str:
+    """The cluster stage's proof, in a few words: the namespace, the cluster and the Service's address answering."""
+    from .stages.provided import ClusterState, NamespaceState, Provided, ServiceAddress
+
+    provided = Provided.load(folder)
+    namespace, cluster, service = (provided.get(NamespaceState), provided.get(ClusterState),
+                                   provided.get(ServiceAddress))
+    if service is None or not service.answered_by:
+        return "no LoadBalancer Service proved"
+    return (f"namespace {namespace.name if namespace else '?'}, cluster {cluster.name if cluster else '?'} Ready; its "
+            f"LoadBalancer Service's address {service.address} answered through the appliance ({service.answered_by}), "
+            f"and no longer once the Service was removed")
 
 
 def _count_checks(checks_csv: Path) -> int:

@@ -17,6 +17,8 @@ sentence, never a traceback.
     │   ├── SessionLost          the SSH session was lost while a command ran (it may have run, in part)
     │   ├── CommandFailed        a command on the appliance failed (carries its result)
     │   └── VerificationFailed   the appliance does not hold what the plan says (carries the checks)
+    ├── KubernetesError      talking to a Kubernetes API (the Supervisor's, a cluster's) failed
+    │   └── ClusterFailed        a Tanzu Kubernetes cluster or its Service did not come up (what it waits for)
     ├── ConflictError        what exists contradicts the site; nothing was changed
     ├── OvaError             an OVA cannot be read
     │   └── ManifestMismatch     an OVA's files do not match its manifest (.mf)
@@ -27,10 +29,10 @@ sentence, never a traceback.
 Low-level faults are translated into this tree at one boundary per transport: every SOAP call's
 fault or lost connection at the stub (:func:`tkgs_lib.vsphere.tasks.guard_stub`), a REST request's
 in :mod:`tkgs_lib.vsphere.rest`, the TLS check before login in :mod:`tkgs_lib.vsphere.tls`, an SSH
-session's in :mod:`tkgs_lib.appliance.ssh` and a command's exit status in
-:mod:`tkgs_lib.appliance.commands`. (A pinned certificate that does not match is raised inside the
-TLS handshake as an ``ssl`` error, where it must stay one, and translated where the handshake is
-made.)
+session's in :mod:`tkgs_lib.appliance.ssh`, a command's exit status in
+:mod:`tkgs_lib.appliance.commands`, a Kubernetes request's in :mod:`tkgs_lib.kubernetes.session`. (A
+pinned certificate that does not match is raised inside the TLS handshake as an ``ssl`` error, where it
+must stay one, and translated where the handshake is made.)
 """
 
 from __future__ import annotations
@@ -154,6 +156,20 @@ class VerificationFailed(ApplianceError):
     def __init__(self, message: str, checks=()) -> None:
         super().__init__(message)
         self.checks = list(checks)
+
+
+class KubernetesError(TkgsError):
+    """A Kubernetes API (the Supervisor's, a Tanzu Kubernetes cluster's) refused a request, or could not be
+    reached or logged in to; ``status`` is the HTTP status when one came, ``reason`` Kubernetes' (NotFound...)."""
+
+    def __init__(self, message: str, status: int = 0, reason: str = "") -> None:
+        super().__init__(message)
+        self.status, self.reason = status, reason
+
+
+class ClusterFailed(KubernetesError):
+    """A Tanzu Kubernetes cluster, or its LoadBalancer Service, did not come up within its time; the message
+    names the condition it waits on and what to check."""
 
 
 class ConflictError(TkgsError):

@@ -18,12 +18,19 @@ NOTEBOOKS = Path(os.environ.get("TKGS_NOTEBOOKS") or CHECKOUT / "notebooks")
 RUNS = Path(os.environ.get("TKGS_RUNS_DIR") or CHECKOUT / "runs")  # run folders made by hand go here
 BY_HAND = "by-hand"  # the suffix of the run folder a notebook run by hand writes into
 
-__all__ = ["CHECKOUT", "NOTEBOOKS", "RUNS", "site_file_path", "output_folder", "cache_dir"]
+__all__ = ["CHECKOUT", "NOTEBOOKS", "RUNS", "site_file_path", "output_folder", "cache_dir", "kubeconfig_file"]
 
 
 def cache_dir() -> Path:
     """tkgs-runbook's cache (the built simulator, the apply locks): $TKGS_CACHE_DIR or ~/.cache/tkgs-runbook."""
     return Path(os.environ.get("TKGS_CACHE_DIR") or Path.home() / ".cache" / "tkgs-runbook")
+
+
+def kubeconfig_file(site: str, namespace: str, cluster: str) -> Path:
+    """Where the cluster stage keeps a site's kubeconfig: it holds credentials, so never in a run folder (handed
+    to colleagues): $TKGS_KUBECONFIG_DIR, else ~/.kube/tkgs-runbook, ``<site>-<namespace>-<cluster>.kubeconfig``."""
+    folder = Path(os.environ.get("TKGS_KUBECONFIG_DIR") or Path.home() / ".kube" / "tkgs-runbook")
+    return folder / f"{site}-{namespace}-{cluster}.kubeconfig"
 
 
 def site_file_path(site_file: str | Path) -> Path:

@@ -55,6 +55,7 @@ LOAD_BALANCER_NAME = "supervisor-control-plane"  # the frontend's name, and its 
 class ControlPlaneServer:
     name: str
     address: str
+    port: Optional[int] = None  # None: the port the client asked for (a control plane's); else this one (a NodePort)
 
 
 class _Server(ThreadingHTTPServer):
@@ -65,14 +66,40 @@ class _Server(ThreadingHTTPServer):
         self.server_name, self.server_port = self.server_address[:2]
 
 
-def _handler(name: str):
+def _handler(name: str, api=None):
+    """Each server answers with its name; given ``api`` (the Supervisor's Kubernetes API and ``/wcp``, played by
+    :mod:`tkgs_simulators.kubernetes`), the paths it serves are its."""
     class Answer(BaseHTTPRequestHandler):
         server_version = "supervisor-stand-in"
 
         def log_message(self, *args) -> None:
             pass
 
+        def _api(self, method: str) -> bool:
+            if api is not None and api.serves(self.path):
+                api.serve(self, method)
+                return True
+            return False
+
+        def do_POST(self) -> None:  # noqa: N802
+            if not self._api("POST"):
+                self.send_error(405)
+
+        def do_PUT(self) -> None:  # noqa: N802
+            if not self._api("PUT"):
+                self.send_error(405)
+
+        def do_PATCH(self) -> None:  # noqa: N802
+            if not self._api("PATCH"):
+                self.send_error(405)
+
+        def do_DELETE(self) -> None:  # noqa: N802
+            if not self._api("DELETE"):
+                self.send_error(405)
+
         def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+            if self._api("GET"):
+                return
             data = json.dumps({"name": name, "address": self.server.server_name,
                                "port": self.server.server_port}).encode()
             self.send_response(200)
@@ -92,9 +119,10 @@ class SupervisorControlPlane:
 
     def __init__(self, lab: str, workload_cidr: str, gateway: str, addresses: Sequence[str], *,
                  vip: Optional[str] = None, bridge: str = "br-workload",
-                 ports: Sequence[int] = CONTROL_PLANE_PORTS, ca_pem: str = "", ca_key_pem: str = "") -> None:
+                 ports: Sequence[int] = CONTROL_PLANE_PORTS, ca_pem: str = "", ca_key_pem: str = "", api=None) -> None:
         """``ca_pem`` and ``ca_key_pem``: the CA that issues the servers' certificates (both or
-        neither; neither: a CA of their own, made at :meth:`start`)."""
+        neither; neither: a CA of their own, made at :meth:`start`); ``api``: what serves the Supervisor's
+        Kubernetes API and /wcp on them (None: each answers with its name alone)."""
         if bool(ca_pem) != bool(ca_key_pem):
             raise SimulatorUnavailable("the control plane's CA needs both its certificate and its key, or neither.")
         network = ipaddress.ip_network(workload_cidr)
@@ -108,6 +136,7 @@ class SupervisorControlPlane:
         self.namespace = new_name("sup")
         self._lab_end = "v-sup" + self.namespace.rsplit("-", 1)[-1]  # the veth's end on the bridge
         self.ca_pem, self._ca_key, self._own_ca = ca_pem, ca_key_pem, not ca_pem
+        self.api = api
         self._listening: dict[str, dict[int, _Server]] = {}  # server name → port → its HTTPS server
         self._started = False
 
@@ -190,7 +219,7 @@ class SupervisorControlPlane:
         for port in wanted:
             # the listening socket is made in the namespace; served from any thread after
             http = run_in_netns(self.namespace,
-                                lambda port=port: _Server((server.address, port), _handler(server.name)))
+                                lambda port=port: _Server((server.address, port), _handler(server.name, self.api)))
             http.socket = context.wrap_socket(http.socket, server_side=True)
             # a short poll: stop_server waits for each loop to see its shutdown
             threading.Thread(target=http.serve_forever, kwargs={"poll_interval": 0.05}, name=f"{server.name}:{port}",
@@ -358,7 +387,7 @@ def program_load_balancer(dataplane_url: str, user: str, password: str, ca_pem: 
                 api.call("POST", "/configuration/backends", f"add the backend {backend}", (202,), params=within,
                          json={"name": backend, "mode": "tcp", "balance": {"algorithm": "roundrobin"}})
                 for server in servers:
-                    model = {"name": server.name, "address": server.address, "port": port, "check": "enabled"}
+                    model = {"name": server.name, "address": server.address, "port": server.port or port, "check": "enabled"}
                     if check_interval_ms:
                         model["inter"] = check_interval_ms
                     api.call("POST", "/configuration/servers", f"add the server {server.name} to {backend}", (202,),
@@ -418,8 +447,8 @@ def _in_step(api: _DataPlane, vip: str, servers: Sequence[ControlPlaneServer], n
         if backend not in held:
             return False
         found = data("/configuration/servers", f"list the servers of {backend}", backend=backend)
-        if {(s.get("name"), s.get("address"), s.get("port")) for s in found} != {(s.name, s.address, port)
-                                                                                for s in servers}:
+        if {(s.get("name"), s.get("address"), s.get("port")) for s in found} != {
+                (s.name, s.address, s.port or port) for s in servers}:
             return False
     stats = api.call("GET", "/stats/native", f"read HAProxy's statistics of {name}", (200,),
                      params={"type": "frontend", "name": name}).json()

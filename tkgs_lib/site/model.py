@@ -34,6 +34,8 @@ Deployment = Literal["default", "frontend"]
 Download = Literal["immediately", "on_demand"]
 Provisioning = Literal["thin", "thick", "eagerZeroedThick"]
 SupervisorSize = Literal["tiny", "small", "medium", "large"]
+SubjectType = Literal["USER", "GROUP"]
+NamespaceRole = Literal["OWNER", "EDIT", "VIEW"]
 
 
 @dataclass
@@ -220,6 +222,59 @@ class WorkloadManagement:
 
 
 @dataclass
+class NamespaceAccess:
+    subject: str = doc("The user or group given the role, without its domain, e.g. administrator or devops.")
+    domain: str = doc("Its identity source's domain, e.g. vsphere.local.", "vsphere.local")
+    subject_type: SubjectType = doc("USER or GROUP.", "USER")
+    role: NamespaceRole = doc("EDIT or VIEW; OWNER only where vCenter's API is 7.0.2.00100 (7.0 Update 2a) or later.",
+                              "EDIT")
+
+
+@dataclass(kw_only=True)  # the keys in the order a person fills them in, required ones among them
+class Namespace:
+    """A vSphere Namespace on the Supervisor's cluster (vCenter's /api/vcenter/namespaces/instances): who may use
+    it, the VM classes bound to it and the site's storage policy with its limit."""
+
+    name: str = doc("The namespace's name: a DNS label (a-z, 0-9 and inner '-', at most 63).", example="tkgs-demo")
+    description: str = doc("What the namespace is for, as vCenter shows it.", "Made by tkgs-runbook")
+    access: list[NamespaceAccess] = doc(
+        "Who may use the namespace: a list of subject, domain, subject_type and role.",
+        example="[{subject: administrator, domain: vsphere.local, role: EDIT}]")
+    vm_classes: list[str] = doc(
+        "VM classes bound to the namespace (vCenter 7.0 Update 2a and later); the cluster's classes must be among "
+        "them.", ["best-effort-xsmall", "best-effort-small"])
+    storage_limit_mib: int = doc("The namespace's limit on the storage policy (storage.policy), in MiB; 0: none.", 0)
+    timeout: int = doc("Seconds to wait after creating for the namespace to report RUNNING.", 300)
+
+
+@dataclass(kw_only=True)
+class TanzuCluster:
+    """A Tanzu Kubernetes cluster (TanzuKubernetesCluster) in the namespace, and the proof that its
+    LoadBalancer Services get addresses from haproxy.load_balancer_ranges."""
+
+    name: str = doc("The cluster's name: a DNS label (a-z, 0-9 and inner '-', at most 63).", example="tkc-01")
+    release: str = doc("The Tanzu Kubernetes release (TanzuKubernetesRelease name) of its nodes.",
+                       example="v1.21.6---vmware.1-tkg.1.b3d708a")
+    control_plane_count: int = doc("Control-plane nodes: 1 or 3.", 1)
+    control_plane_class: str = doc("VM class of the control-plane nodes (one of namespace.vm_classes).",
+                                   "best-effort-small")
+    worker_count: int = doc("Worker nodes (one node pool).", 2)
+    worker_class: str = doc("VM class of the worker nodes (one of namespace.vm_classes).", "best-effort-small")
+    storage_class: Optional[str] = doc(
+        "Storage class of the nodes' disks: the namespace's storage policy as Kubernetes names it; null: "
+        "storage.policy so named.", None)
+    pods_cidr: str = doc("Network (CIDR) of the cluster's pods; clear of every site network and the Supervisor's "
+                         "addresses (the API's default 192.168.0.0/16 collides with any 192.168.x site).",
+                         "192.168.0.0/16")
+    services_cidr: str = doc("Network (CIDR) of the cluster's services; clear of every site network and the "
+                             "Supervisor's addresses.", "10.96.0.0/12")
+    probe_image: str = doc(
+        "Image of the small workload that proves a LoadBalancer Service: it answers /hostname with its pod's name "
+        "(Kubernetes' agnhost netexec).", "registry.k8s.io/e2e-test-images/agnhost:2.39")
+    timeout: int = doc("Seconds to wait for the cluster to be Ready, and for a Service's address.", 1800)
+
+
+@dataclass
 class Site:
     site: str = doc("Short name of the deployment; names run folders.")
     vcenter: VCenter = doc("How to reach vCenter and which inventory objects to use.")
@@ -229,6 +284,10 @@ class Site:
     content_libraries: Optional[ContentLibraries] = doc("The two content libraries.", None)
     workload_management: Optional[WorkloadManagement] = doc(
         "Workload Management (the Supervisor) with this appliance as its load balancer.", None)
+    namespace: Optional[Namespace] = doc("A vSphere Namespace on the Supervisor (the namespace stage).", None)
+    tanzu_cluster: Optional[TanzuCluster] = doc(
+        "A Tanzu Kubernetes cluster in that namespace and a LoadBalancer Service proving the appliance (the cluster "
+        "stage).", None)
 
     # Not site keys: where the file came from and what loading it found.
     source: Optional[Path] = field(default=None, metadata={"internal": True}, compare=False)

@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from typing import Iterable, Optional
 
 from ..errors import TkgsError
-from .provided import (ApplianceCa, ApplianceRelease, ApplianceVm, DataplaneAddress, PreparedIds,
-                       SupervisorState)
+from .provided import (ApplianceCa, ApplianceRelease, ApplianceVm, ClusterState, DataplaneAddress, KubeconfigFile,
+                       NamespaceState, PreparedIds, ServiceAddress, SupervisorState)
 
 __all__ = ["Stage", "StageCall", "STAGES", "STAGE_NAMES", "stage_named", "select_stages"]
 
@@ -88,6 +88,15 @@ STAGES: tuple[Stage, ...] = (
           ("site_file", "output_dir", "apply"), changes="Workload Management", secrets=(_VCENTER, _ROOT, _DATAPLANE),
           takes=(PreparedIds, ApplianceCa, DataplaneAddress), provides=(SupervisorState,),
           checks_file="supervisor-checks.csv", checks_title="The Supervisor, through the load balancer"),
+    Stage("namespace", "07_create_namespace.ipynb", "Create the vSphere Namespace",
+          ("site_file", "output_dir", "apply"),
+          changes="vSphere Namespaces", secrets=(_VCENTER,), takes=(PreparedIds,), provides=(NamespaceState,),
+          checks_file="namespace-checks.csv", checks_title="The namespace, as vCenter reports it"),
+    Stage("cluster", "08_tanzu_cluster.ipynb", "Create the Tanzu Kubernetes cluster and prove a LoadBalancer Service",
+          ("site_file", "output_dir", "apply"), changes="the Tanzu Kubernetes cluster", secrets=(_VCENTER, _ROOT),
+          takes=(SupervisorState,), provides=(ClusterState, KubeconfigFile, ServiceAddress),
+          checks_file="cluster-checks.csv",
+          checks_title="The cluster and its LoadBalancer Service, through the appliance"),
 )
 
 

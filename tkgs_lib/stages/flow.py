@@ -105,6 +105,7 @@ class StageRun:
         self.output = Path(output)
         self.vcenter = vcenter  # a VCenterSession once connected
         self.appliance = None  # an SshRunner once connected
+        self.sessions: dict[str, Any] = {}  # other sessions a stage opens (a Kubernetes API's), each closed by close()
         self.progress = progress
         self._secrets: dict[str, str] = {}  # read once per run (a person is asked once); never shown
         self._operations: dict[type, object] = {}
@@ -181,6 +182,9 @@ class StageRun:
         if self.appliance is not None:
             self.appliance.close()
             self.appliance = None
+        for session in self.sessions.values():
+            session.close()
+        self.sessions.clear()
         self._operations.clear()
 
     def secret(self, env_name: str, what: str, field: str) -> str:

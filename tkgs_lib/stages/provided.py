@@ -30,7 +30,8 @@ from typing import Callable, Optional, TypeVar
 from ..errors import TkgsError
 
 __all__ = ["PROVIDED_FILE", "Value", "VALUES", "value_of", "Provided", "provide", "missing", "ApplianceCa",
-           "ApplianceRelease", "DataplaneAddress", "ApplianceVm", "PreparedIds", "SupervisorState"]
+           "ApplianceRelease", "DataplaneAddress", "ApplianceVm", "PreparedIds", "SupervisorState", "NamespaceState",
+           "ClusterState", "ServiceAddress", "KubeconfigFile"]
 
 PROVIDED_FILE = "provided.json"
 T = TypeVar("T")
@@ -89,6 +90,48 @@ class SupervisorState:
 
 
 @dataclass(frozen=True)
+class NamespaceState:
+    """The vSphere Namespace as vCenter last reported it to this run."""
+
+    name: str
+    cluster: str  # the Supervisor's cluster, "DC0_C0 (domain-c8)"
+    status: str  # config_status, or "missing"
+    storage_class: str = ""  # the storage policy it holds, as Kubernetes names it
+    vm_classes: list = dataclasses.field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ClusterState:
+    """The Tanzu Kubernetes cluster as the Supervisor last reported it to this run."""
+
+    name: str
+    namespace: str
+    api_version: str  # run.tanzu.vmware.com/v1alpha2, or v1alpha1
+    ready: str  # its Ready condition: True, False (with its reason), or "missing"
+    endpoint: str = ""  # its API's address and port, through the load balancer
+
+
+@dataclass(frozen=True)
+class ServiceAddress:
+    """The LoadBalancer Service that proved the appliance: its address and what answered there."""
+
+    service: str  # namespace/name in the cluster
+    address: str  # status.loadBalancer.ingress[0].ip
+    port: int
+    answered_by: str = ""  # the pod that named itself, or "" when it did not answer
+    removed: bool = False  # the Service was removed after, and its address stopped answering
+
+
+@dataclass(frozen=True)
+class KubeconfigFile:
+    """Where the cluster stage saved the kubeconfig (its contexts: the Supervisor's namespace and the cluster):
+    outside the run folder, mode 0600, for it holds credentials; never its content."""
+
+    path: str
+    contexts: list = dataclasses.field(default_factory=list)
+
+
+@dataclass(frozen=True)
 class Value:
     """One kind of value a stage provides for later ones."""
 
@@ -114,8 +157,15 @@ class Value:
             parts += [f"storage policy: {value.storage_policy}"] if value.storage_policy else []
             parts += [f"subscribed library: {value.kubernetes_library}"] if value.kubernetes_library else []
             return ", ".join(parts)
-        if isinstance(value, SupervisorState):
-            return ", ".join(f"{k}: {v}" for k, v in dataclasses.asdict(value).items() if v)
+        if isinstance(value, (SupervisorState, NamespaceState, ClusterState)):
+            return ", ".join(f"{k}: {', '.join(v) if isinstance(v, list) else v}"
+                             for k, v in dataclasses.asdict(value).items() if v)
+        if isinstance(value, ServiceAddress):
+            answered = f"answered by {value.answered_by}" if value.answered_by else "did not answer"
+            after = "; removed, and its address no longer answers" if value.removed else ""
+            return f"{value.service} at {value.address}:{value.port}, {answered}{after}"
+        if isinstance(value, KubeconfigFile):
+            return f"{value.path} (contexts: {', '.join(value.contexts) or 'none'})"
         return str(value)
 
 
@@ -136,6 +186,10 @@ VALUES: tuple[Value, ...] = (
           stands_in="haproxy.management_ip and haproxy.dataplane_port", given=lambda site: True),
     Value(ApplianceVm, "appliance_vm", "the appliance's VM", "deploy"),
     Value(SupervisorState, "supervisor", "the Supervisor", "enable"),
+    Value(NamespaceState, "namespace", "the vSphere Namespace", "namespace"),
+    Value(ClusterState, "tanzu_cluster", "the Tanzu Kubernetes cluster", "cluster"),
+    Value(KubeconfigFile, "kubeconfig", "the kubeconfig", "cluster"),
+    Value(ServiceAddress, "service_address", "the LoadBalancer Service's address", "cluster"),
 )
 
 

@@ -59,7 +59,8 @@ class PlayedControlPlane:
     number of times). ``ca_files``: the vCenter simulator's certificate (its own CA) and key."""
 
     def __init__(self, spec: Clusters.EnableSpec, lab: str, *, ca_files: tuple[Path, Path], timeout: float,
-                 check_interval_ms: Optional[int] = None) -> None:
+                 check_interval_ms: Optional[int] = None, api=None) -> None:
+        """``api``: the Supervisor's Kubernetes API its servers serve (:mod:`tkgs_simulators.kubernetes`)."""
         balancer = spec.load_balancer_config_spec
         self._balancer_id = balancer.id
         self._haproxy = balancer.ha_proxy_config_create_spec  # holds the password: never shown
@@ -76,6 +77,7 @@ class PlayedControlPlane:
         network = ipaddress.IPv4Network(f"{primary.gateway}/{primary.subnet_mask}", strict=False)
         self.lab, self.workload_cidr, self.gateway = lab, str(network), primary.gateway
         self._ca_files, self._timeout, self._check_interval_ms = ca_files, timeout, check_interval_ms
+        self._api = api
         self._lock = threading.Lock()
         self.control_plane: Optional[SupervisorControlPlane] = None
 
@@ -91,7 +93,7 @@ class PlayedControlPlane:
         cert_file, key_file = self._ca_files
         control_plane = SupervisorControlPlane(self.lab, self.workload_cidr, self.gateway, self.addresses,
                                                vip=self.vip, ca_pem=Path(cert_file).read_text(),
-                                               ca_key_pem=Path(key_file).read_text())
+                                               ca_key_pem=Path(key_file).read_text(), api=self._api)
         with self._lock:
             self.control_plane = control_plane
             control_plane.start()

@@ -120,6 +120,39 @@ class SimulatorInventory:
             return False
         return answer.status_code == 200
 
+    def login_works(self, username: str, password: str) -> bool:
+        """Whether the simulator takes ``username`` and ``password``: a SOAP login, logged out again (its REST
+        session service takes any password; its SOAP login checks them)."""
+        try:
+            si = SmartConnect(host=self.host, port=self.port, user=username, pwd=password, sslContext=self._context)
+        except vim.fault.InvalidLogin:
+            return False
+        except Exception as exc:  # noqa: BLE001 (the simulator unreachable: not a login)
+            log.warning("checking a login with the simulator failed: %s", type(exc).__name__)
+            return False
+        try:
+            Disconnect(si)
+        except Exception:  # noqa: BLE001
+            pass
+        return True
+
+    def storage_policy_name(self, policy_id: str) -> str:
+        """The name of the storage policy ``policy_id`` (SPBM, on the SOAP session), or ""."""
+        from pyVmomi import SoapStubAdapter, pbm
+
+        self._objects(vim.Datacenter)  # logged in
+        with self._lock:
+            session = self._si._stub.GetSessionId() if self._si is not None else ""
+        stub = SoapStubAdapter(host=self.host, port=self.port, path="/pbm", version="pbm.version.version11",
+                               sslContext=self._context, sessionId=session, requestContext={"vcSessionCookie": session})
+        manager = pbm.ServiceInstance("ServiceInstance", stub).RetrieveContent().profileManager
+        try:
+            profiles = manager.PbmRetrieveContent([pbm.profile.ProfileId(uniqueId=policy_id)])
+        except Exception as exc:  # noqa: BLE001 (an unknown id: no name)
+            log.info("storage policy %s: %s", policy_id, exc)
+            return ""
+        return profiles[0].name if profiles else ""
+
     def _read(self, read):
         """``read(content)`` on the simulator's service content, under the lock, logged in."""
         with self._lock:

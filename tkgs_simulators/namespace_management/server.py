@@ -17,7 +17,10 @@ this server listens on 127.0.0.1 with the simulator's certificate. Each answer c
   UNSUPPORTED, or UNABLE_TO_ALLOCATE_RESOURCE when unlicensed, with each reason); accepted with
   204, then configured as :class:`.supervisor.Supervisor` plays it (given the lab: its control
   plane and load-balancer controller too, :mod:`.control_plane`);
-* ``POST .../clusters/{cluster}?action=disable``: REMOVING, then gone.
+* ``POST .../clusters/{cluster}?action=disable``: REMOVING, then gone;
+* ``/api/vcenter/namespaces/instances...`` and ``.../namespace-management/virtual-machine-classes...``:
+  vSphere Namespaces and VM classes (:mod:`.namespaces`; the launcher proxies ``/api/vcenter/namespaces/``
+  here too).
 
 A request needs a session of the simulator's (``vmware-api-session-id``), else 401
 UNAUTHENTICATED. Errors have vCenter's ``/api`` shape, ``{"error_type", "messages": [{"id",
@@ -50,7 +53,8 @@ from vmware.vapi.rest.lib import vapi_to_http_error_map
 from .compatibility import capability, cluster_summary, enable_refusal, switch_summaries
 from .inventory import SESSION_HEADER, SimulatorInventory
 from .settings import StandInSettings
-from .spec import SpecRejected, decode_enable_spec
+from .namespaces import INSTANCES, VM_CLASSES, NamespaceInstances, Refused
+from .spec import SpecRejected, decode_enable_spec, decode_json
 from .supervisor import Fault, Supervisor, judge
 
 log = logging.getLogger(__name__)
@@ -146,6 +150,8 @@ class NamespaceManagementStandIn:
         self._inventory: Optional[SimulatorInventory] = None
         self._attached = threading.Event()
         self._server: Optional[_Server] = None
+        self.namespaces = NamespaceInstances(self._supervisor_running, on_change=self._namespace_changed,
+                                             config_seconds=lambda: self.settings.namespace_seconds)
 
     def __repr__(self) -> str:
         return f"<NamespaceManagementStandIn {self.url or 'not started'}>"
@@ -200,6 +206,15 @@ class NamespaceManagementStandIn:
     def supervisor(self, cluster: str) -> Optional[Supervisor]:
         with self._lock:
             return self._supervisors.get(cluster)
+
+    def _namespace_changed(self, played, present: bool) -> None:
+        supervisor = self.supervisor(played.spec.cluster)
+        if supervisor is not None and supervisor.kubernetes is not None:
+            supervisor.kubernetes.namespace_changed(played, present)
+
+    def _supervisor_running(self, cluster: str) -> bool:
+        supervisor = self.supervisor(cluster)
+        return supervisor is not None and supervisor.config_status == "RUNNING"
 
     def _take_fault(self, cluster: str) -> Optional[Fault]:  # the caller holds the lock
         for fault in self._faults:
@@ -284,15 +299,37 @@ class NamespaceManagementStandIn:
                 raise _error("ALREADY_EXISTS", "tkgs.stand_in.enable.enabled",
                              f"Cluster {cluster} already has a Supervisor ({status}); disable it first.", cluster)
             settings = self.settings
+            from tkgs_simulators.kubernetes.supervisor_api import SupervisorKubernetes
+
+            kubernetes = SupervisorKubernetes(spec, settings.load_balancer_netns, settings=settings,
+                                              check_login=self._inventory.login_works,
+                                              policy_name=self._inventory.storage_policy_name)
             supervisor = Supervisor(cluster, name, spec, find_appliance=self._inventory.appliance_at,
                                     netns=settings.load_balancer_netns, timeout=settings.load_balancer_timeout,
                                     config_seconds=settings.config_seconds, fault=self._take_fault(cluster),
                                     on_removed=self._removed, ca_files=(self.cert_file, self.key_file),
                                     reconcile_seconds=settings.reconcile_seconds,
-                                    health_check_interval_ms=settings.health_check_interval_ms)
+                                    health_check_interval_ms=settings.health_check_interval_ms, kubernetes=kubernetes)
             self._supervisors[cluster] = supervisor
             self.enable_requests.append(EnableRequest(cluster, body.decode("utf-8", errors="replace"), spec))
         supervisor.start()
+
+    def create_namespace(self, body: bytes) -> None:
+        from com.vmware.vcenter.namespaces_client import Instances
+
+        try:
+            spec = decode_json(Instances.CreateSpec.get_binding_type(), body)
+        except SpecRejected as rejected:
+            raise _ApiError(rejected.error_type, [(r.message.id, r.sentence, [str(a) for a in r.message.args])
+                                                  for r in rejected.refusals]) from None
+        self._cluster_name(spec.cluster)
+        self._namespaces_call(lambda: self.namespaces.create(spec))
+
+    def _namespaces_call(self, work):
+        try:
+            return work()
+        except Refused as refused:
+            raise _error(refused.error_type, refused.message_id, refused.sentence) from None
 
     def disable(self, cluster: str) -> None:
         self._cluster_name(cluster)
@@ -405,6 +442,8 @@ class _Handler(BaseHTTPRequestHandler):
     def _route(self, method: str, body: bytes) -> Optional[str]:
         parts = urlsplit(self.path)
         action = (parse_qs(parts.query).get("action") or [""])[0]
+        if parts.path.rstrip("/").startswith((INSTANCES, VM_CLASSES)) and not action:
+            return self._route_namespaces(method, parts.path.rstrip("/"), body)
         rest = parts.path[len(PREFIX):] if parts.path.startswith(PREFIX) else None
         segments = [unquote(s) for s in rest.strip("/").split("/")] if rest is not None else []
         query = parse_qs(parts.query)
@@ -430,6 +469,35 @@ class _Handler(BaseHTTPRequestHandler):
         raise _error("OPERATION_NOT_FOUND", "tkgs.stand_in.operation.not_found",
                      f"{what} is not an operation this stand-in plays (it plays list, get, enable and disable "
                      f"of namespace-management clusters, and reads their capability and compatibility).")
+
+    def _route_namespaces(self, method: str, path: str, body: bytes) -> Optional[str]:
+        from com.vmware.vcenter.namespace_management_client import VirtualMachineClasses
+        from com.vmware.vcenter.namespaces_client import Instances
+
+        owner, namespaces = self.owner, self.owner.namespaces
+        if path == INSTANCES and method == "GET":
+            return _to_json(namespaces.summaries(), _list_of(Instances.Summary))
+        if path == INSTANCES and method == "POST":
+            owner.create_namespace(body)
+            return None
+        name = unquote(path[len(INSTANCES) + 1:]) if path.startswith(INSTANCES + "/") else ""
+        if name and "/" not in name and method == "GET":
+            return owner._namespaces_call(lambda: _to_json(namespaces.info(name), Instances.Info.get_binding_type()))
+        if name and "/" not in name and method == "DELETE":
+            owner._namespaces_call(lambda: namespaces.delete(name))
+            return None
+        if path == VM_CLASSES and method == "GET":
+            return _to_json(namespaces.vm_classes(), _list_of(VirtualMachineClasses.Info))
+        wanted = unquote(path[len(VM_CLASSES) + 1:]) if path.startswith(VM_CLASSES + "/") else ""
+        if wanted and method == "GET":
+            for info in namespaces.vm_classes():
+                if info.id == wanted:
+                    return _to_json(info, VirtualMachineClasses.Info.get_binding_type())
+            raise _error("NOT_FOUND", "vcenter.wcp.vmclass.not_found", f"Virtual machine class {wanted} does not "
+                                                                        f"exist.", wanted)
+        raise _error("OPERATION_NOT_FOUND", "tkgs.stand_in.operation.not_found",
+                     f"{method} {path} is not an operation this stand-in plays (it plays create, get, list and delete "
+                     f"of namespaces, and list and get of VM classes).")
 
     def _send(self, status: int, text: Optional[str]) -> None:
         data = text.encode("utf-8") if text is not None else b""

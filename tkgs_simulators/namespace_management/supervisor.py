@@ -244,12 +244,13 @@ class Supervisor:
                  timeout: float = 5.0, config_seconds: float = 3.0, fault: Optional[Fault] = None,
                  on_removed: Callable[["Supervisor"], None] = lambda supervisor: None,
                  ca_files: Optional[tuple] = None, reconcile_seconds: float = 1.0,
-                 health_check_interval_ms: Optional[int] = None) -> None:
+                 health_check_interval_ms: Optional[int] = None, kubernetes=None) -> None:
         self.cluster, self.cluster_name, self.spec = cluster, cluster_name, spec
         self._find_appliance, self._netns, self._timeout = find_appliance, netns, timeout
         self._config_seconds, self._fault, self._on_removed = config_seconds, fault, on_removed
         self._ca_files, self._reconcile_seconds = ca_files, reconcile_seconds
         self._health_check_interval_ms = health_check_interval_ms
+        self.kubernetes = kubernetes  # its Kubernetes API and what it runs (tkgs_simulators.kubernetes), or None
         self._played: Optional[PlayedControlPlane] = None
         self._lock = threading.Lock()
         self._cancel = threading.Event()
@@ -275,6 +276,8 @@ class Supervisor:
             self._thread.join(timeout=self._timeout * 2 + 5)
         if self._played is not None:  # its thread stops it too; not later than this, though
             self._played.stop()
+        if self.kubernetes is not None:
+            self.kubernetes.stop()
 
     @property
     def control_plane(self):
@@ -333,7 +336,7 @@ class Supervisor:
         with what the controller met otherwise; every ``reconcile_seconds`` until stopped."""
         try:
             played = PlayedControlPlane(self.spec, self._netns, ca_files=self._ca_files, timeout=self._timeout,
-                                        check_interval_ms=self._health_check_interval_ms)
+                                        check_interval_ms=self._health_check_interval_ms, api=self.kubernetes)
             self._played = played
             self._set(ConfigStatus.CONFIGURING, KubernetesStatus.WARNING, [
                 Said(CONTROL_PLANE, "Deploying the Supervisor's control plane.")])

@@ -2,8 +2,8 @@
 // Prints "VCSIM_READY <url>" on stdout once serving, then runs until SIGINT/SIGTERM
 // (or, with -exit-on-eof, until stdin closes, so it dies with its parent).
 //
-// With -namespace-management-upstream, every path under /api/vcenter/namespace-management/ is
-// reverse-proxied to that HTTPS address: tkgs-runbook's Workload Management stand-in, run by the
+// With -namespace-management-upstream, every path under /api/vcenter/namespace-management/ and
+// /api/vcenter/namespaces/ is reverse-proxied to that HTTPS address: tkgs-runbook's Workload Management stand-in, run by the
 // Python process that owns this simulator (govmomi's own handlers there answer enable with an
 // empty 200 and store nothing). The upstream must present the -cert certificate.
 //
@@ -42,6 +42,9 @@ import (
 )
 
 const namespaceManagementPath = "/api/vcenter/namespace-management/"
+
+// namespacesPath: vSphere Namespaces (instances), which the stand-in plays with the Supervisor it runs.
+const namespacesPath = "/api/vcenter/namespaces/"
 
 // standInHeader marks every answer under namespaceManagementPath, the stand-in's own and the
 // proxy's when the stand-in cannot be reached (the Python side sets it on its answers).
@@ -207,6 +210,7 @@ func main() {
 		// Registered endpoints are added when NewServer builds the service's mux.
 		simulator.RegisterEndpoint(func(s *simulator.Service, r *simulator.Registry) {
 			s.Handle(namespaceManagementPath, proxy)
+			s.Handle(namespacesPath, proxy)
 		})
 	}
 
