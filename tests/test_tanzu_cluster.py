@@ -128,6 +128,18 @@ def tanzu(vcsim_binary, tmp_path_factory):
         yield tanzu
 
 
+@pytest.fixture
+def made(tanzu):
+    """The lab once the namespace and the cluster are made: by the tests above on this worker, else here (pytest-xdist
+    may give the tests below to a worker that ran neither)."""
+    if "service_address" not in json.loads((tanzu.folder / "provided.json").read_text()):
+        for stage in ("namespace", "cluster"):
+            result = tanzu.cli("run", str(tanzu.site_file), "--stages", stage, "--apply", "--run-folder",
+                               str(tanzu.folder))
+            assert result.returncode == 0, result.stderr[-3000:]
+    return tanzu
+
+
 def effects_of(folder: Path, stage: str) -> list[dict]:
     from tkgs_lib.effects import read_effects
 
@@ -209,7 +221,8 @@ def test_cluster_is_made_its_service_answers_through_haproxy_then_not_and_a_reru
     assert set(pd.read_csv(folder / "cluster-plan.csv")["action"]) == {"ok"}
 
 
-def test_debian_kubectl_reads_the_stand_ins_with_the_saved_kubeconfig(tanzu):
+def test_debian_kubectl_reads_the_stand_ins_with_the_saved_kubeconfig(made):
+    tanzu = made
     kubectl = debian_kubectl()
     version = subprocess.run([kubectl, "version", "--client", "--short"], capture_output=True, text=True)
     assert "v1.20" in version.stdout, version.stdout + version.stderr
@@ -255,7 +268,8 @@ def asked(tanzu, address: str, port: int):
     return tanzu.lab.sim.in_lab(ask)
 
 
-def test_every_answer_reads_into_the_official_clients_models(tanzu):
+def test_every_answer_reads_into_the_official_clients_models(made):
+    tanzu = made
     from kubernetes import client
 
     from tkgs_lib.stages.cluster import guest_session
@@ -295,7 +309,8 @@ def test_a_wrong_password_at_wcp_login_is_one_sentence(tanzu):
     assert "not-the-password" not in str(refused.value)
 
 
-def test_a_cluster_waiting_for_its_load_balancer_address_names_it_in_one_sentence(tanzu, tmp_path):
+def test_a_cluster_waiting_for_its_load_balancer_address_names_it_in_one_sentence(made, tmp_path):
+    tanzu = made
     tanzu.vcsim.supervisor.load_balancer_stalled = True
     try:
         stuck = tanzu.variant("stuck.yaml", {"tanzu_cluster.name": "tkc-stuck", "tanzu_cluster.timeout": 3})
