@@ -55,6 +55,7 @@ def site_files(folder: Path, count: int) -> list[Path]:
         for key in ("dns_servers", "ntp_servers"):
             wm[key] = [n.replace("10.64.", f"10.{second}.") for n in wm[key]]
         wm["services_cidr"] = "172.20.0.0/23"  # 10.96.x.x is one of the sites' own networks
+        data["tanzu_cluster"]["services_cidr"] = "172.22.0.0/16"  # so is the example's 10.112.0.0/16
         path = folder / f"site{i:03}.yaml"
         path.write_text(yaml.safe_dump(data, sort_keys=False))
         files.append(path)
