@@ -221,3 +221,37 @@ def test_repair_notebook_in_jupyterlab_from_the_lab_shows_the_diff_and_repairs_t
     assert "local route for 10.64.1.0/24 local 10.64.1.0/24 dev lo present ok" in text
     assert "anyip-routes.service active active ok" in text
     assert ROOT_PASSWORD not in saved
+
+
+def test_every_stage_notebook_in_jupyterlab_renders_its_typed_parameter_form(tmp_path, chromium):
+    """A person opening any stage's notebook gets the form of the parameters its stage passes (text fields, the
+    apply checkbox): its first cells run in JupyterLab, in one session, without an error."""
+    import json
+
+    from tkgs_lib.stages import STAGES
+
+    lab = start_lab(tmp_path)
+    try:
+        page = None
+        for stage in STAGES:
+            if page is None:
+                page = NotebookPage(chromium, lab, stage.notebook)
+            else:  # opened as a person does, beside the last (whose kernel is shut down and tab closed)
+                page.open_from_the_file_browser(stage.notebook)
+                page = NotebookPage(chromium, lab, stage.notebook, navigate=False)
+            cells = json.loads((lab.folder / stage.notebook).read_text())["cells"]
+            form = next(i for i, c in enumerate(cells) if "show_parameter_form(" in "".join(c["source"]))
+            for index in range(form + 1):
+                if cells[index]["cell_type"] == "code":
+                    page.run_cell(index)
+                    page.wait_done(60)
+            wait_for(lambda: page.find(f"{page.notebook} button.jupyter-widgets"), 30,
+                     f"{stage.notebook}'s parameter form")
+            assert page.form_field("site_file").get_attribute("value") == "examples/example-site.yaml"
+            if "apply" in stage.parameters:
+                assert page.form_field("apply").get_attribute("type") == "checkbox", stage.notebook
+            assert error_outputs(page.save()) == [], stage.notebook
+            page.menu("Kernel", "Shut Down Kernel")
+            page.menu("File", "Close Tab")
+    finally:
+        lab.stop()
