@@ -3,7 +3,8 @@
 A Step is one row of the table a person reads before anything happens: the object, what the
 site wants, what was found, and the action, made by the constructor that says what it is:
 ``Step.ok``, ``Step.create``, ``Step.change`` or ``Step.conflict`` (with its reason), as
-``Finding.error``/``Finding.warning`` say what a finding is. ``Plan.apply`` runs only when asked,
+``Finding.error``/``Finding.warning`` say what a finding is; a plan that removes what a run made
+(the destroy stage) has ``Step.delete``, ``Step.keep`` (with why it stays) and ``Step.gone``. ``Plan.apply`` runs only when asked,
 refuses to start while any conflict or error finding exists, and runs the steps in order; a step
 that fails is named in the error with what had already been done. A rerun after apply plans
 only ``ok`` rows, so applying it changes nothing.
@@ -24,9 +25,10 @@ from .findings import Finding, findings_table, raise_for_errors
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Action", "Step", "Plan", "ValuesOnly", "VALUES_ONLY", "PendingId"]
+__all__ = ["Action", "CHANGING", "Step", "Plan", "ValuesOnly", "VALUES_ONLY", "PendingId"]
 
-Action = Literal["create", "change", "ok", "conflict"]
+Action = Literal["create", "change", "delete", "ok", "keep", "gone", "conflict"]
+CHANGING = ("create", "change", "delete")  # the actions that run something
 
 
 @dataclass
@@ -39,7 +41,7 @@ class Step:
     why: str = ""  # a conflict's reason and what to do; a change's reason
 
     def __post_init__(self) -> None:
-        if self.action in ("create", "change") and self.run is None:
+        if self.action in CHANGING and self.run is None:
             raise ValueError(f"step {self.object!r} would {self.action} but has nothing to run")
 
     @classmethod
@@ -56,6 +58,21 @@ class Step:
     def change(cls, obj: str, desired: str, found: str, run: Callable[[], object], why: str) -> "Step":
         """The object exists but differs; ``run`` changes it, for the reason ``why``."""
         return cls(obj, desired, found, "change", run=run, why=why)
+
+    @classmethod
+    def delete(cls, obj: str, found: str, run: Callable[[], object], why: str = "made by this run") -> "Step":
+        """The object is one this run made; ``run`` removes it."""
+        return cls(obj, "removed", found, "delete", run=run, why=why)
+
+    @classmethod
+    def keep(cls, obj: str, found: str, why: str) -> "Step":
+        """The object stays, for the reason ``why`` (found, not made by this run; in use by ...). Nothing runs."""
+        return cls(obj, "kept", found, "keep", why=why)
+
+    @classmethod
+    def gone(cls, obj: str, found: str = "gone") -> "Step":
+        """The object this run made is no longer there: nothing to remove."""
+        return cls(obj, "removed", found, "gone")
 
     @classmethod
     def conflict(cls, obj: str, desired: str, found: str, why: str) -> "Step":
@@ -82,7 +99,7 @@ class Plan:
 
     @property
     def changes(self) -> list[Step]:
-        return [s for s in self.steps if s.action in ("create", "change")]
+        return [s for s in self.steps if s.action in CHANGING]
 
     @property
     def conflicts(self) -> list[Step]:
@@ -118,7 +135,7 @@ class Plan:
         raise_for_errors(self.findings, what=self.title)
 
     def apply(self, progress: bool = True) -> list[Step]:
-        """Run every create/change step in order, after raise_for_blockers(). Returns the steps that ran."""
+        """Run every create/change/delete step in order, after raise_for_blockers(). Returns the steps that ran."""
         self.raise_for_blockers()
         todo = self.changes
         if not todo:
@@ -139,11 +156,12 @@ class Plan:
                     step.run()
             except TkgsError as exc:  # name the object and say what was changed; keep the class and fields
                 named = exc.message if exc.message.startswith(step.object) else f"{step.object}: {exc.message}"
-                raise exc.reworded(f"{named.rstrip('.')}. {_what_changed(ledger.since(mark), exc.effect)}") from exc
+                raise exc.reworded(f"{named.rstrip('.')}. {_what_changed(ledger.since(mark), exc.effect)}"
+                                   f"{_left(todo[len(done):])}") from exc
             except Exception as exc:  # a fault no boundary translated: name the object, keep the cause
                 said = str(exc) or type(exc).__name__  # a bare EOFError says nothing
                 raise TkgsError(f"{self.title}: {row} failed: {said}. "
-                                f"{_what_changed(ledger.since(mark))}") from exc
+                                f"{_what_changed(ledger.since(mark))}{_left(todo[len(done):])}") from exc
             done.append(step)
         return done
 
@@ -155,6 +173,12 @@ def _what_changed(sent: list, found: str = "") -> str:
     if found:
         said += f" Read afterwards: {found.rstrip('.')}."
     return said
+
+
+def _left(rest: list[Step]) -> str:
+    """What a failed removal leaves: the objects of the delete rows not done (the failed one first)."""
+    left = [s.object for s in rest if s.action == "delete"]
+    return f" Left: {'; '.join(left)}." if left else ""
 
 
 class ValuesOnly:

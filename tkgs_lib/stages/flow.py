@@ -57,7 +57,7 @@ class Outcome:
             return ("<p>Dry run: nothing was changed. Set <code>apply = True</code> (or run with "
                     "<code>--apply</code>) to carry out the rows marked create or change.</p>")
         done = ", ".join(f"{s.action} {s.object}" for s in self.ran) or "nothing needed changing"
-        return (f"<p><b>Applied</b>: {html.escape(done)}.</p><p><b>After apply</b> (every row is ok):</p>"
+        return (f"<p><b>Applied</b>: {html.escape(done)}.</p><p><b>After apply</b> ({html.escape(self._after)}):</p>"
                 + (self.after.table()._repr_html_() if self.after else ""))
 
     def __repr__(self) -> str:
@@ -67,7 +67,13 @@ class Outcome:
             return ("Dry run: nothing was changed. Set apply = True (or run with --apply) to carry out the rows "
                     "marked create or change.")
         done = ", ".join(f"{s.action} {s.object}" for s in self.ran) or "nothing needed changing"
-        return f"Applied: {done}.\nAfter apply (every row is ok):\n" + (self.after.table().to_text() if self.after else "")
+        return f"Applied: {done}.\nAfter apply ({self._after}):\n" + (self.after.table().to_text() if self.after else "")
+
+    @property
+    def _after(self) -> str:
+        if self.after is not None and {s.action for s in self.after.steps} <= {"keep", "gone"} and self.after.steps:
+            return "every row is keep or gone"
+        return "every row is ok"
 
 
 @dataclass

@@ -122,6 +122,15 @@ def read_vms(inventory: Inventory, name: str) -> list[VmFacts]:
     return [_vm_facts(vm, network_names) for vm in found]
 
 
+def vm_power_states(session) -> dict[str, tuple[str, str]]:
+    """Every VM vCenter holds, by managed object id: its name and power state."""
+    view = session.content.viewManager.CreateContainerView(session.content.rootFolder, [vim.VirtualMachine], True)
+    try:
+        return {vm._moId: (vm.name, str(vm.runtime.powerState)) for vm in view.view}
+    finally:
+        view.Destroy()
+
+
 # --- what is wanted ------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
