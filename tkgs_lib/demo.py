@@ -119,7 +119,7 @@ def run_demo(output: Path, *, disk_size: int = 2 * 1024 * 1024, fault: str = ART
         sim.supervisor.load_balancer_netns = lab.name
         appliances = simulators.enter_context(_Appliances(lab.name, fault, ARTICLE_RELEASE))
         simulators.callback(sim.stop_supervisors)  # at teardown, before the appliances they program
-        simulators.enter_context(FirstBoot(sim, appliance=appliances.boot))
+        simulators.enter_context(FirstBoot(sim, appliance=appliances.boot, release=ARTICLE_RELEASE))
         return _demo_stages(sim, appliances, work, output, passwords, disk_size, teardown)
     finally:
         checkpoint("demo:teardown")
