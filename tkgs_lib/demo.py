@@ -34,12 +34,12 @@ def simulator_site_data(sim, base: Optional[dict] = None, ova: Optional[Path] = 
 ARTICLE_FAULT = "10.64.0.1/23"
 
 
-class _Appliances:
+class Appliances:
     """Boots a simulated appliance in the lab when the first-boot player asks, from what vCenter holds,
-    as the ``release`` of the OVA the demo deploys boots."""
+    as the ``release`` of the OVA the demo deploys boots, with ``faults`` (see the simulator's guest)."""
 
-    def __init__(self, lab: str, fault: str, release: str) -> None:
-        self.lab, self.fault, self.release = lab, fault, release
+    def __init__(self, lab: str, faults: dict, release: str) -> None:
+        self.lab, self.faults, self.release = lab, faults, release
         self.known_hosts: Optional[Path] = None  # where the appliance's host keys are written, as read off its console
         self.running: list = []
 
@@ -48,14 +48,14 @@ class _Appliances:
 
         roles = [r for r in ROLES if properties.get(f"network.{r}_ip")]
         sim = ApplianceSimulator(dict(properties), macs=dict(zip(roles, macs)), lab=self.lab, release=self.release,
-                                 faults={"service_ip_range": self.fault} if self.fault else {})
+                                 faults=dict(self.faults))
         sim.start()
         self.running.append(sim)
         if self.known_hosts is not None:
             self.known_hosts.write_text(sim.known_hosts())
         return sim.ca_pem
 
-    def __enter__(self) -> "_Appliances":
+    def __enter__(self) -> "Appliances":
         return self
 
     def __exit__(self, *exc) -> None:
@@ -117,7 +117,8 @@ def run_demo(output: Path, *, disk_size: int = 2 * 1024 * 1024, fault: str = ART
         # The stand-in plays the Supervisor in the lab: its control plane on the workload network, its
         # load-balancer controller programming the appliance's HAProxy through the Data Plane API.
         sim.supervisor.load_balancer_netns = lab.name
-        appliances = simulators.enter_context(_Appliances(lab.name, fault, ARTICLE_RELEASE))
+        appliances = simulators.enter_context(Appliances(lab.name, {"service_ip_range": fault} if fault else {},
+                                                         ARTICLE_RELEASE))
         simulators.callback(sim.stop_supervisors)  # at teardown, before the appliances they program
         simulators.enter_context(FirstBoot(sim, appliance=appliances.boot, release=ARTICLE_RELEASE))
         return _demo_stages(sim, appliances, work, output, passwords, disk_size, teardown)

@@ -29,12 +29,12 @@ import shlex
 from dataclasses import dataclass, field
 from typing import Iterable, Optional
 
-from ..credentials import MASK
+from ..credentials import MASK, SECRETS
 from ..errors import ApplianceError
 from .commands import CommandRunner, Fact, run_change
 
-__all__ = ["LOG", "ENCODED_USERDATA", "FIRST_BOOT_DONE", "AUTHORIZED_KEYS", "Trace", "LogText", "SshdSettings",
-           "first_boot_traces", "masked_log", "FACTS", "HardeningOps", "MASKED"]
+__all__ = ["LOG", "ENCODED_USERDATA", "FIRST_BOOT_DONE", "AUTHORIZED_KEYS", "SECRET_PROPERTIES", "Trace", "LogText",
+           "KeptFile", "SshdSettings", "first_boot_traces", "masked_log", "FACTS", "HardeningOps", "MASKED"]
 
 LOG = "/var/log/vmware/ovf-to-cloud-init.log"
 ENCODED_USERDATA = "/var/lib/vmware/encoded_userdata.txt"
@@ -46,8 +46,7 @@ SSHD_FILES = "/etc/ssh/sshd_config /etc/ssh/sshd_config.d/*.conf"
 MASKED = "# masked by tkgs-runbook's harden stage:"  # ends each line the harden stage put in a trace's place
 
 # The vApp properties that carry a secret, and what each is in words.
-SECRET_PROPERTIES = {"appliance.root_pwd": "root's password", "loadbalance.haproxy_pwd": "the Data Plane API password",
-                     "appliance.ca_cert_key": "the CA's private key"}
+SECRET_PROPERTIES = {prop: kind.what for kind in SECRETS for prop in kind.properties}
 _ENTRY = re.compile(r"^(\++) ")
 _READ = re.compile(r"ovf-rpctool get\.ovf (\S+)$")
 _ASSIGN = re.compile(r"^\++ ([A-Za-z_][A-Za-z0-9_]*)=(.*)$", re.DOTALL)

@@ -85,6 +85,11 @@ STAGES: tuple[Stage, ...] = (
           checks_file="verify-checks.csv", checks_title="The appliance, checked last"),
     Stage("repair", "05_repair_haproxy.ipynb", "Repair the HAProxy appliance", ("site_file", "output_dir", "apply"),
           changes="the appliance", secrets=(_ROOT,), takes=(ApplianceRelease,)),
+    # what the appliance's own first boot leaves readable (the log, vCenter's copies, root's password login)
+    Stage("harden", "05b_harden_haproxy.ipynb", "Harden the HAProxy appliance", ("site_file", "output_dir", "apply"),
+          changes="the appliance and its VM in vCenter", secrets=(_VCENTER, _ROOT, _DATAPLANE),
+          takes=(ApplianceCa,), checks_file="harden-checks.csv",
+          checks_title="What the appliance's first boot left readable, checked"),
     Stage("enable", "06_enable_workload_management.ipynb", "Enable Workload Management",
           ("site_file", "output_dir", "apply"), changes="Workload Management", secrets=(_VCENTER, _ROOT, _DATAPLANE),
           takes=(PreparedIds, ApplianceCa, DataplaneAddress), provides=(SupervisorState, VCenterObjects),

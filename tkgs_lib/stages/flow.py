@@ -163,15 +163,22 @@ class StageRun:
         return self.vcenter
 
     def connect_appliance(self):
-        """Log in to the appliance over SSH as the site says (host key checked; a key file, or the root
-        password from its environment variable or a prompt)."""
+        """Log in to the appliance over SSH as the site says (host key checked): with the site's key file,
+        else (and while the appliance refuses that key, before the harden stage put it in place) with the
+        root password from its environment variable or a prompt."""
         from ..appliance.ssh import SshRunner
+        from ..errors import LoginRefused
 
         if self.appliance is None:
-            hp = self.site.haproxy
-            password = None if hp.ssh_key_file else self.secret(
-                hp.root_password_env, "the appliance's root password", "haproxy.root_password_env")
-            self.appliance = SshRunner.for_site(self.site, self.network, password, self.output / "known_hosts").connect()
+            hp, known = self.site.haproxy, self.output / "known_hosts"
+            if hp.ssh_key_file:
+                try:
+                    self.appliance = SshRunner.for_site(self.site, self.network, None, known).connect()
+                    return self.appliance
+                except LoginRefused:
+                    pass  # the key is not in place yet: the password, as without a key
+            password = self.secret(hp.root_password_env, "the appliance's root password", "haproxy.root_password_env")
+            self.appliance = SshRunner.for_site(self.site, self.network, password, known, key=False).connect()
         return self.appliance
 
     def __enter__(self) -> "StageRun":

@@ -322,6 +322,18 @@ class VmOps:
             name = vm.name
         wait_for_task(vm.ReconfigVM_Task(spec), f"setting {key} = {value} on VM '{name}'")
 
+    def clear_vapp_values(self, moid: str, ids: list[str]) -> None:
+        """Empty the values of the vApp properties ``ids`` (vCenter keeps each property, with no value)."""
+        vm = self.vm(moid)
+        with vsphere_call(f"reading VM {moid}'s vApp properties"):
+            name = vm.name
+            found = {p.id: p.key for p in (vm.config.vAppConfig.property if vm.config.vAppConfig else ()) or ()}
+        edits = [vim.vApp.PropertySpec(operation="edit", info=vim.vApp.PropertyInfo(key=found[i], value=""))
+                 for i in ids if i in found]
+        if edits:
+            wait_for_task(vm.ReconfigVM_Task(vim.vm.ConfigSpec(vAppConfig=vim.vApp.VmConfigSpec(property=edits))),
+                          f"emptying {', '.join(ids)} of VM '{name}'")
+
     def power_on(self, moid: str, boot: BootWait, on_poll: Optional[Callable[[], None]] = None) -> GuestState:
         """Power on, then wait until the guest reports the management address and publishes its CA."""
         vm = self.vm(moid)
