@@ -203,6 +203,11 @@ class NamespaceManagementStandIn:
         with self._lock:
             self._faults.append(fault)
 
+    def enabled_clusters(self) -> list[str]:
+        """The clusters that have a Supervisor (in whatever state), by managed object id."""
+        with self._lock:
+            return sorted(self._supervisors)
+
     def supervisor(self, cluster: str) -> Optional[Supervisor]:
         with self._lock:
             return self._supervisors.get(cluster)
