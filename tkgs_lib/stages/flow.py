@@ -67,7 +67,8 @@ class Outcome:
             return ("Dry run: nothing was changed. Set apply = True (or run with --apply) to carry out the rows "
                     "marked create, change or wait.")
         done = ", ".join(f"{s.action} {s.object}" for s in self.ran) or "nothing needed changing"
-        return f"Applied: {done}.\nAfter apply ({self._after}):\n" + (self.after.table().to_text() if self.after else "")
+        return (f"Applied: {done}.\nAfter apply ({self._after}):\n"
+                + (self.after.table().to_text() if self.after else ""))
 
     @property
     def _after(self) -> str:

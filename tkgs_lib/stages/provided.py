@@ -30,7 +30,6 @@ from typing import Callable, Optional, TypeVar
 from ..errors import TkgsError
 
 __all__ = ["PROVIDED_FILE", "Value", "VALUES", "value_of", "Provided", "provide", "missing", "ApplianceCa",
-__all__ = ["PROVIDED_FILE", "Value", "VALUES", "value_of", "Provided", "provide", "missing", "ApplianceCa",
            "ApplianceRelease", "DataplaneAddress", "ApplianceVm", "PreparedIds", "SupervisorState", "NamespaceState",
            "ClusterState", "ServiceAddress", "KubeconfigFile", "RunObject", "VCenterObjects", "RemovedObjects",
            "made_by_run"]

@@ -408,9 +408,9 @@ class NamespaceManagement:
                 if lasted >= grace:
                     said = (info.error.message.rstrip(".") if isinstance(info, Unanswered) else
                             "; ".join(messages_of(info)) or "vCenter gives no message")
-                    raise SupervisorFailed(f"Workload Management on cluster {cluster} was being disabled, and "
-                                           f"{'vCenter has not answered' if state == 'unanswered' else 'it has been in ERROR'}"
-                                           f" for {_seconds(lasted)} s (workload_management.error_grace is "
+                    how = "vCenter has not answered" if state == "unanswered" else "it has been in ERROR"
+                    raise SupervisorFailed(f"Workload Management on cluster {cluster} was being disabled, and {how} "
+                                           f"for {_seconds(lasted)} s (workload_management.error_grace is "
                                            f"{grace:g}): {said}.")
             return False
 

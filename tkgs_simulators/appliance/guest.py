@@ -23,8 +23,9 @@ JSON on standard input (never on the command line: it holds the root password). 
    Data Plane API stand-in over it, signed by the appliance's CA (made at first boot by its
    ``new-ca.sh``, :mod:`.scripts.new_ca`, SHA-1 signed, and kept in ``/etc/haproxy``, as the appliance
    keeps its own);
-5. prints one JSON line (the CA, the host keys, what it published in guestinfo) and waits for SIGTERM, on which it shuts down as
-   systemd does: the units stopped (their ``down`` runs), then the API, HAProxy and sshd.
+5. prints one JSON line (the CA, the host keys, what it published in guestinfo) and waits for SIGTERM, on
+   which it shuts down as systemd does: the units stopped (their ``down`` runs), then the API, HAProxy and
+   sshd.
 
 A later boot (``"boot": "again"``, after :meth:`ApplianceSimulator.reboot`) starts from the files on
 its disk on a fresh kernel (a new network namespace): nothing is written from the properties again

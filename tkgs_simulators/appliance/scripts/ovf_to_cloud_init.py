@@ -314,7 +314,8 @@ class OvfToCloudInitV0_1_7:
         create = self.get_create_default_ca(2)
         if not self.test(1, "true" if create else "false", "==", "false"):
             return
-        cert, key = self.read_ovf(1, "ca_cert", "appliance.ca_cert"), self.read_ovf(1, "ca_cert_key", "appliance.ca_cert_key")
+        cert = self.read_ovf(1, "ca_cert", "appliance.ca_cert")
+        key = self.read_ovf(1, "ca_cert_key", "appliance.ca_cert_key")
         self.write_cert_file(cert, CA_CRT, 0o644)
         self.write_cert_file(key, CA_KEY, 0o644)
 
