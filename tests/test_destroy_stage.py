@@ -2,21 +2,27 @@
 
 Against the vCenter simulator with the appliance's first boot played beside it: prepare and deploy with
 apply (the record of what they made, by vCenter's ids, in provided.json), then destroy; the simulator's
-whole inventory is compared before the run and after the destroy. The planner is also tested on values.
+whole inventory is compared before the run and after the destroy. After the namespace and cluster stages,
+in the lab of tests/test_tanzu_cluster.py (the simulated appliance, the stand-in's Supervisor behind its
+HAProxy): the cluster, then the namespace, then the Supervisor; a namespace the run found is never touched.
+The planner is also tested on values.
 """
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 from pyVmomi import vim
 
+from supervisor_fixtures import wait_for
 from test_deploy_stage import write_site
+from test_tanzu_cluster import effects_of, tanzu  # noqa: F401  (tanzu: the lab of the namespace and cluster stages)
 from tkgs_lib.effects import EFFECTS_FILE, account, read_effects
 from tkgs_lib.errors import RestError, TkgsError
 from tkgs_lib.site import load_site
 from tkgs_lib.stages import STAGES, destroy, select_stages, stage_named
 from tkgs_lib.stages.flow import StageRun
-from tkgs_lib.stages.provided import Provided, RemovedObjects, RunObject, VCenterObjects, missing
+from tkgs_lib.stages.provided import ClusterState, Provided, RemovedObjects, RunObject, VCenterObjects, missing
 from tkgs_lib.vsphere.connection import connect
 from tkgs_lib.vsphere.content_api import ContentLibraryApi
 from tkgs_simulators.first_boot import FirstBoot
@@ -113,7 +119,8 @@ def test_destroy_never_touches_what_the_run_found_even_when_a_name_matches(vcsim
         plan = {s.object.split(" (")[0]: s for s in run.plan().steps}
         assert (plan["port group tkgs-workload"].action, plan["port group tkgs-workload"].why) == (
             "keep", "found, not made by this run (stage prepare found it there)")
-        assert plan["local library HAProxy"].action == "keep" and plan["library item haproxy-v0.1.10"].action == "delete"
+        assert plan["local library HAProxy"].action == "keep"
+        assert plan["library item haproxy-v0.1.10"].action == "delete"
         assert plan["port group tkgs-management"].action == "gone"  # the run's id is gone; the new one is not its
         run.carry_out(run.plan(), apply=True)
         ids = {o.id for o in Provided.load(folder).get(RemovedObjects).entries()}
@@ -161,6 +168,84 @@ def test_a_destroy_stopped_half_way_says_what_it_removed_and_what_is_left_and_a_
     assert vcsim.inventory() == before
 
 
+def _rows(folder) -> list[tuple[str, str, str]]:
+    plan = pd.read_csv(folder / "destroy-plan.csv", keep_default_na=False)
+    return [(o.split(" (")[0], a, why) for o, a, why in zip(plan["object"], plan["action"], plan["note"])]
+
+
+def _api_answers(tanzu, address: str) -> bool:
+    """Whether something accepts a connection at ``address``:6443 from the lab (through the appliance)."""
+    import socket
+
+    def connect() -> bool:
+        try:
+            socket.create_connection((address, 6443), timeout=1).close()
+            return True
+        except OSError:
+            return False
+    return tanzu.lab.sim.in_lab(connect)
+
+
+@pytest.mark.slow
+def test_destroy_after_namespace_and_cluster_removes_the_cluster_then_the_namespace_never_a_found_one(tanzu,
+                                                                                                     tmp_path):
+    site, stand_in = str(tanzu.site_file), tanzu.vcsim._stand_in
+
+    def run(folder, *stages: str, apply: bool = True) -> None:
+        result = tanzu.cli("run", site, "--stages", *stages, *(["--apply"] if apply else []), "--run-folder",
+                           str(folder))
+        assert result.returncode == 0, result.stderr[-3000:]
+
+    def record(folder) -> dict:
+        return {o.kind: o for o in Provided.load(folder).get(VCenterObjects).entries()}
+
+    # Another run makes the site's namespace: the run below finds it there, and makes its cluster in it.
+    theirs, found = tmp_path / "theirs", tmp_path / "found"
+    run(theirs, "namespace")
+    run(found, "namespace", "cluster")
+    made = record(found)
+    assert not made["namespace"].made and made["TanzuKubernetesCluster"].made
+    assert made["namespace"].id == "tkgs-demo" and made["TanzuKubernetesCluster"].within == "tkgs-demo"
+    endpoint = Provided.load(found).get(ClusterState).endpoint.split(":")[0]
+    assert _api_answers(tanzu, endpoint)
+    run(found, "destroy")
+    assert _rows(found) == [
+        ("TanzuKubernetesCluster tkgs-demo/tkc-01", "delete", "made by this run (stage cluster)"),
+        ("namespace tkgs-demo", "keep", "found, not made by this run (stage namespace found it there)")]
+    assert [e.request for e in effects_of(found, "destroy")] == ["delete TanzuKubernetesCluster tkgs-demo/tkc-01"]
+    assert [(name, status) for name, _, status in stand_in.namespaces.held()] == [("tkgs-demo", "RUNNING")]
+    # The cluster's VMs and its API's virtual IP went with it (the Supervisor's load balancer removed its frontend).
+    wait_for(lambda: not _api_answers(tanzu, endpoint), "the cluster's API address to stop answering", 30)
+    # The lab's own run (prepare and enable) keeps its Supervisor and storage policy while the found namespace
+    # holds them: disabling the Supervisor would remove the namespace with it.
+    run(tanzu.folder, "destroy", apply=False)
+    rows = {obj: (action, why) for obj, action, why in _rows(tanzu.folder)}
+    supervisor = next(obj for obj in rows if obj.startswith("Supervisor "))
+    assert rows[supervisor] == ("keep", "in use by namespace tkgs-demo")
+    assert rows["storage policy Tanzu Storage Policy"] == ("keep", "in use by namespace tkgs-demo")
+
+    # The other run removes its namespace; then the lab's run makes a namespace and a cluster of its own, and its
+    # destroy removes the cluster, then the namespace, then the Supervisor.
+    run(theirs, "destroy")
+    assert [e.request for e in effects_of(theirs, "destroy")] == ["DELETE /api/vcenter/namespaces/instances/tkgs-demo"]
+    assert stand_in.namespaces.held() == []
+    run(tanzu.folder, "namespace", "cluster")
+    made = record(tanzu.folder)
+    assert made["namespace"].made and made["TanzuKubernetesCluster"].made
+    run(tanzu.folder, "destroy")
+    sent = [e.request for e in effects_of(tanzu.folder, "destroy")]
+    assert sent[:2] == ["delete TanzuKubernetesCluster tkgs-demo/tkc-01",
+                        "DELETE /api/vcenter/namespaces/instances/tkgs-demo"], sent
+    assert sent[2].startswith("POST /api/vcenter/namespace-management/clusters/") and sent[2].endswith(
+        "?action=disable"), sent
+    assert stand_in.namespaces.held() == [] and stand_in.enabled_clusters() == []
+    removed = {o.kind for o in Provided.load(tanzu.folder).get(RemovedObjects).entries()}
+    assert {"TanzuKubernetesCluster", "namespace", "Supervisor"} <= removed
+    run(tanzu.folder, "destroy")  # a rerun: what the run made is gone, nothing is sent
+    assert {action for _, action, _ in _rows(tanzu.folder)} <= {"gone", "keep"}
+    assert len(effects_of(tanzu.folder, "destroy")) == len(sent)
+
+
 # --- the planner, on values ----------------------------------------------------------------------------
 
 def _obj(kind, name, oid, made=True, stage="prepare", within=""):
@@ -182,8 +267,19 @@ def test_in_use_by_what_stays_is_kept_and_what_the_run_removes_first_does_not_co
                                  users={("tag category", "cat-1", ""): {("tag", "tag-7", "cat-1"): "tag tag-7"}})
     (row,) = destroy.plan_destroy(facts).steps
     assert (row.action, row.why) == ("keep", "in use by tag tag-7")  # only an empty category goes
-    facts = destroy.DestroyFacts([_obj("namespace", "ns1", "ns1", stage="later")], present={},
-                                 unknown={("namespace", "ns1", ""): "the destroy stage cannot read or remove a namespace"})
+    # A namespace the run made keeps while a cluster it did not make is in it; the run's own cluster goes first.
+    ns, tkc = ("namespace", "ns1", "domain-c8"), ("TanzuKubernetesCluster", "uid-1", "ns1")
+    facts = destroy.DestroyFacts([_obj("namespace", "ns1", "ns1", stage="namespace", within="domain-c8"),
+                                  _obj("TanzuKubernetesCluster", "ns1/tkc-01", "uid-1", stage="cluster", within="ns1")],
+                                 present={ns: "RUNNING", tkc: "Ready True"},
+                                 users={ns: {tkc: "TanzuKubernetesCluster ns1/tkc-01"}})
+    assert actions(destroy.plan_destroy(facts)) == [("TanzuKubernetesCluster ns1/tkc-01", "delete"),
+                                                    ("namespace ns1", "delete")]
+    facts.users[ns][("TanzuKubernetesCluster", "uid-2", "ns1")] = "TanzuKubernetesCluster ns1/theirs"
+    assert destroy.plan_destroy(facts).steps[1].why == "in use by TanzuKubernetesCluster ns1/theirs"
+    facts = destroy.DestroyFacts([_obj("VirtualMachineService", "lb1", "lb1", stage="later")], present={},
+                                 unknown={("VirtualMachineService", "lb1", ""):
+                                          "the destroy stage cannot read or remove a VirtualMachineService"})
     (row,) = destroy.plan_destroy(facts).steps
     assert row.action == "keep" and "remove it by hand" in row.why
 

@@ -267,10 +267,13 @@ class VCenterSimulator:
     def inventory(self) -> dict[str, list]:
         """Everything the simulator holds that a run can make, as sorted lists: each managed entity (kind,
         id, name), each tag category and tag (with what it is attached to), content library and item, VM
-        storage policy, and each cluster's Supervisor (the stand-in's). Two snapshots compare equal when
-        nothing was made or left behind between them."""
+        storage policy, each cluster's Supervisor and each vSphere Namespace (the stand-in's; a namespace
+        holds what the Supervisor runs in it, its Tanzu Kubernetes clusters). Two snapshots compare equal
+        when nothing was made or left behind between them."""
         import requests
         from pyVmomi import SoapStubAdapter, pbm, vim
+
+        from tkgs_lib.https import basic_auth
 
         with self.soap() as si:
             content = si.content
@@ -290,8 +293,8 @@ class VCenterSimulator:
         rest = requests.Session()
         rest.verify, rest.trust_env = str(self.ca_file), False
         base = f"https://{self.host}:{self.port}/rest/com/vmware"
-        rest.headers["vmware-api-session-id"] = rest.post(f"{base}/cis/session",
-                                                         auth=(self.username, self.password)).json()["value"]
+        rest.headers["vmware-api-session-id"] = rest.post(f"{base}/cis/session", headers=basic_auth(
+            self.username, self.password)).json()["value"]  # UTF-8, as vCenter reads it (a euro sign in a password)
 
         def value(method: str, path: str, **kwargs):
             answer = rest.request(method, f"{base}/{path}", **kwargs)
@@ -311,9 +314,11 @@ class VCenterSimulator:
         finally:
             rest.delete(f"{base}/cis/session")
             rest.close()
-        supervisors = self._stand_in.enabled_clusters() if self._stand_in is not None else []
+        stand_in = self._stand_in
+        supervisors = stand_in.enabled_clusters() if stand_in is not None else []
+        namespaces = stand_in.namespaces.held() if stand_in is not None else []
         return {"entities": entities, "tag categories": categories, "tags": tags, "libraries": libraries,
-                "storage policies": policies, "supervisors": supervisors}
+                "storage policies": policies, "supervisors": supervisors, "namespaces": namespaces}
 
     def configure_cluster(self, name: str = "DC0_C0", *, drs_enabled: bool | None = None,
                           drs_behavior: str | None = None, ha_enabled: bool | None = None) -> None:

@@ -1,20 +1,23 @@
 """Stage destroy: what this run made in vCenter, removed in the reverse order of making, and nothing else.
 
 Run only when named (``--stages destroy``). It works from the run folder's record of what the stages
-made and found in vCenter (:class:`~tkgs_lib.stages.provided.VCenterObjects`, written by prepare, deploy
-and enable from what vCenter answered and the ledger), never from names: an object of the site's name
-that the run did not make is never touched.
+made and found in vCenter (:class:`~tkgs_lib.stages.provided.VCenterObjects`, written by prepare, deploy,
+enable, namespace and cluster from what vCenter and the Supervisor answered and the ledger), never from
+names: an object of the site's name that the run did not make is never touched.
 
-Facts: each object of the record read again by its id: whether vCenter still holds it, and what uses
-it (the VMs on a port group, the objects a tag is attached to, the tags of a category, the items of a
-library). Plan: one row per object, the last made first:
+Facts: each object of the record read again by its id: whether vCenter (for a Tanzu Kubernetes cluster,
+its Supervisor, by the cluster's uid) still holds it, and what uses it (the VMs on a port group, the
+objects a tag is attached to, the tags of a category, the items of a library, the namespaces on a
+Supervisor, the clusters in a namespace). Plan: one row per object, the last made first:
 
     delete   the run made it, it is there, and nothing that stays uses it
     keep     found, not made by this run; or in use by what stays (another VM on the port group...)
     gone     the run made it and vCenter no longer holds it
 
-Apply removes each in turn (a Supervisor is disabled and waited for through REMOVING until vCenter
-says it is gone, with the patience of the enable stage; a VM powered off, then destroyed); a failure
+Apply removes each in turn (a Tanzu Kubernetes cluster deleted through the Supervisor's Kubernetes API,
+logged in as the cluster stage logs in, and waited for until it is gone; a namespace deleted and waited
+for through REMOVING; a Supervisor disabled and waited for through REMOVING until vCenter says it is
+gone, with the patience of the enable stage; a VM powered off, then destroyed); a failure
 names what was removed before it and what is left, and a rerun plans only ``gone`` and ``keep`` rows.
 """
 
@@ -66,14 +69,8 @@ def read_facts(run) -> DestroyFacts:
         facts.present.update({key_of(o): "there" for o in facts.objects if o.kind == "storage policy" and o.id in held})
     if kinds & {"subscribed library", "local library", "library item"}:
         _read_libraries(session, facts)
-    if "Supervisor" in kinds:
-        from ..vsphere.namespace_management import NamespaceManagement
-
-        client = NamespaceManagement(session.rest)
-        for obj in (o for o in facts.objects if o.kind == "Supervisor"):
-            info = client.find(obj.id)
-            if info is not None:
-                facts.present[key_of(obj)] = f"{info.config_status}, Kubernetes {info.kubernetes_status}"
+    if kinds & {"Supervisor", "namespace", "TanzuKubernetesCluster", "storage policy"}:
+        _read_workload_management(run, session, facts)
     for obj in facts.objects:
         if obj.kind not in REMOVERS:
             facts.unknown[key_of(obj)] = f"the destroy stage cannot read or remove a {obj.kind}"
@@ -107,6 +104,68 @@ def _read_tagging(session, facts: DestroyFacts) -> None:
             facts.users[key_of(obj)] = {("tag attachment", oid, obj.id): f"{kind} {oid}" for kind, oid in tags[obj.id]}
         elif obj.kind == "tag attachment" and ("Datastore", obj.id) in tags.get(obj.within, ()):
             facts.present[key_of(obj)] = "attached"
+
+
+def _read_workload_management(run, session, facts: DestroyFacts) -> None:
+    """Each Supervisor and the namespaces vCenter lists on its cluster; each storage policy and the namespaces
+    holding it; each namespace and the Tanzu Kubernetes clusters its Supervisor lists in it (read there only
+    when a namespace of the record is still held)."""
+    from ..errors import RestError
+    from ..vsphere.namespace_management import NamespaceManagement
+    from ..vsphere.namespaces import Namespaces
+
+    client = Namespaces(session.rest)
+    try:
+        listed = {(str(s.namespace), str(s.cluster)): str(s.config_status) for s in client.list()}
+    except RestError as exc:  # a vCenter whose /api has no namespaces holds none
+        if exc.status != 404:
+            raise
+        listed = {}
+    policies = {o.id for o in facts.objects if o.kind == "storage policy"}
+    for name, cluster in listed if policies else ():
+        info = client.get(name)
+        for spec in (info.storage_specs or []) if info is not None else []:
+            if spec.policy in policies:
+                facts.users.setdefault(("storage policy", spec.policy, ""), {})[("namespace", name, cluster)] = \
+                    f"namespace {name}"
+    for obj in (o for o in facts.objects if o.kind == "Supervisor"):
+        info = NamespaceManagement(session.rest).find(obj.id)
+        if info is not None:
+            facts.present[key_of(obj)] = f"{info.config_status}, Kubernetes {info.kubernetes_status}"
+            facts.users[key_of(obj)] = {("namespace", name, cluster): f"namespace {name}"
+                                        for name, cluster in listed if cluster == obj.id}
+    held = {obj.id for obj in facts.objects if obj.kind == "namespace" and (obj.id, obj.within) in listed}
+    clusters = _tanzu_clusters(run, held) if held else {}
+    for obj in facts.objects:
+        if obj.kind == "namespace" and obj.id in held:
+            facts.present[key_of(obj)] = listed[(obj.id, obj.within)]
+            facts.users[key_of(obj)] = {("TanzuKubernetesCluster", uid, obj.id):
+                                        f"TanzuKubernetesCluster {obj.id}/{name}"
+                                        for uid, (name, _) in clusters.get(obj.id, {}).items()}
+        elif obj.kind == "TanzuKubernetesCluster" and obj.id in clusters.get(obj.within, {}):
+            facts.present[key_of(obj)] = clusters[obj.within][obj.id][1]
+
+
+def _tanzu_clusters(run, namespaces: set[str]) -> dict[str, dict[str, tuple[str, str]]]:
+    """The Tanzu Kubernetes clusters the Supervisor lists in each namespace: uid → (name, how it is), read as the
+    cluster stage reads them (its login)."""
+    from ..kubernetes.tanzu import GROUP, PLURAL, ready_of, tkc_version
+    from .cluster import connect_supervisor
+
+    session = connect_supervisor(run)
+    version = tkc_version(session)
+    out: dict[str, dict[str, tuple[str, str]]] = {}
+    for ns in sorted(namespaces):
+        items = session.read(f"list the TanzuKubernetesClusters of namespace {ns}", lambda ns=ns: (
+            session.custom.list_namespaced_custom_object(GROUP, version, ns, PLURAL))).get("items", [])
+        out[ns] = {c["metadata"]["uid"]: (c["metadata"]["name"], _cluster_found(c, ready_of(c))) for c in items}
+    return out
+
+
+def _cluster_found(obj: dict, ready: str) -> str:
+    if (obj.get("metadata") or {}).get("deletionTimestamp"):
+        return "being deleted"
+    return f"Ready {ready}"
 
 
 def _read_libraries(session, facts: DestroyFacts) -> None:
@@ -197,16 +256,53 @@ class DestroyOps:
         client.disable(obj.id)
         print(f"Asked vCenter to disable Workload Management on cluster {obj.id}; waiting up to {timeout:,.0f} s "
               f"until it no longer lists the Supervisor.", flush=True)
-        last: list = [None]
-
-        def said(info) -> None:
-            now = str(getattr(info, "config_status", "no answer"))
-            if now != last[0]:
-                last[0] = now
-                print(f"  {now}", flush=True)
-
         client.wait_until_gone(obj.id, timeout=timeout, poll=max(0.1, min(5.0, timeout / 10)), error_grace=grace,
-                               on_poll=said, progress=f"waiting for the Supervisor on {obj.id} to go",
+                               on_poll=_said_once(), progress=f"waiting for the Supervisor on {obj.id} to go",
+                               show_progress=self.run.progress)
+
+    def tanzu_cluster(self, obj: RunObject) -> None:
+        """Delete the cluster through the Supervisor's Kubernetes API, only if it is still the one of the record
+        (its uid, a precondition the API checks), then wait until the Supervisor no longer lists it."""
+        from kubernetes import client
+
+        from ..errors import ClusterFailed
+        from ..kubernetes.tanzu import GROUP, PLURAL, tkc_version
+        from ..polling import wait_until
+        from .cluster import connect_supervisor
+
+        session = connect_supervisor(self.run)
+        version, (ns, name) = tkc_version(session), obj.name.split("/", 1)
+        tkc = self.run.site.tanzu_cluster
+        timeout = float(tkc.timeout) if tkc is not None else 1800.0
+        options = client.V1DeleteOptions(preconditions=client.V1Preconditions(uid=obj.id))
+        session.change(f"delete TanzuKubernetesCluster {obj.name}", lambda: (
+            session.custom.delete_namespaced_custom_object(GROUP, version, ns, PLURAL, name, body=options)))
+        print(f"Asked the Supervisor to delete cluster {obj.name}; waiting up to {timeout:,.0f} s until it no longer "
+              f"lists it.", flush=True)
+
+        def read():
+            held = session.read_or_none(f"read TanzuKubernetesCluster {obj.name}", lambda: (
+                session.custom.get_namespaced_custom_object(GROUP, version, ns, PLURAL, name)))
+            return held if held is not None and held["metadata"]["uid"] == obj.id else None
+
+        wait_until(read, lambda held: held is None, timeout=timeout, interval=0.2,
+                   max_interval=max(0.2, min(5.0, timeout / 10)), progress=f"waiting for cluster {obj.name} to go",
+                   show_progress=self.run.progress, timed_out=lambda held, elapsed: ClusterFailed(
+                       f"Tanzu Kubernetes cluster {obj.name} is still listed {elapsed:.0f} s after it was deleted "
+                       f"(tanzu_cluster.timeout is {timeout:g}): see its conditions with `kubectl get tkc -n {ns}`."))
+
+    def namespace(self, obj: RunObject) -> None:
+        """Delete the namespace in vCenter, then wait through REMOVING until vCenter no longer holds it."""
+        from ..vsphere.namespaces import Namespaces
+
+        ns = self.run.site.namespace
+        timeout = float(ns.timeout) if ns is not None else 600.0
+        client = Namespaces(self.run.require_vcenter().rest)
+        client.delete(obj.id)
+        print(f"Asked vCenter to delete namespace {obj.id}; waiting up to {timeout:,.0f} s until it no longer lists "
+              f"it.", flush=True)
+        client.wait_until_gone(obj.id, timeout=timeout, poll=max(0.1, min(2.0, timeout / 10)),
+                               on_poll=_said_once(), progress=f"waiting for namespace {obj.id} to go",
                                show_progress=self.run.progress)
 
     def vm(self, obj: RunObject) -> None:
@@ -244,7 +340,24 @@ class DestroyOps:
         PortgroupOps(self.run.inventory).delete_portgroup(obj.id)
 
 
+def _said_once() -> Callable[[object], None]:
+    """Prints each config_status vCenter reports while an object goes, once (nothing once it is gone)."""
+    from ..vsphere.namespace_management import Unanswered
+
+    last: list = [None]
+
+    def said(info) -> None:
+        if not isinstance(info, Unanswered) and not hasattr(info, "config_status"):
+            return  # gone: the wait says so
+        now = "no answer from vCenter" if isinstance(info, Unanswered) else str(info.config_status)
+        if now != last[0]:
+            last[0] = now
+            print(f"  {now}", flush=True)
+    return said
+
+
 REMOVERS: dict[str, Callable[[DestroyOps, RunObject], None]] = {
+    "TanzuKubernetesCluster": DestroyOps.tanzu_cluster, "namespace": DestroyOps.namespace,
     "Supervisor": DestroyOps.supervisor, "VM": DestroyOps.vm, "library item": DestroyOps.library_item,
     "local library": DestroyOps.library, "subscribed library": DestroyOps.library,
     "storage policy": DestroyOps.storage, "tag attachment": DestroyOps.storage, "tag": DestroyOps.storage,

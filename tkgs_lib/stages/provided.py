@@ -134,15 +134,18 @@ class KubeconfigFile:
 
 @dataclass(frozen=True)
 class RunObject:
-    """One object a stage made or found in vCenter, by vCenter's id."""
+    """One object a stage made or found in vCenter (or, for a Tanzu Kubernetes cluster, in its Supervisor), by
+    its id there."""
 
     kind: str  # "port group", "tag category", "tag", "tag attachment", "storage policy", "subscribed library",
-    # "local library", "library item", "VM", "Supervisor"
-    name: str  # as the stage's plan names it: tkgs-workload, haproxy-v0.1.10...
-    id: str  # vCenter's: dvportgroup-21, urn:vmomi:InventoryServiceTag:..., a library's UUID, vm-44, domain-c8
+    # "local library", "library item", "VM", "Supervisor", "namespace", "TanzuKubernetesCluster"
+    name: str  # as the stage's plan names it: tkgs-workload, haproxy-v0.1.10, tkgs-demo/tkc-01...
+    id: str  # vCenter's: dvportgroup-21, urn:vmomi:InventoryServiceTag:..., a library's UUID, vm-44, domain-c8, a
+    # namespace's name; a cluster's metadata.uid in the Supervisor
     made: bool  # True: this run made it (its create row was sent); False: it was there already
     stage: str  # the stage that made or found it
-    within: str = ""  # the id of what holds it: an item's library, an attachment's tag
+    within: str = ""  # the id of what holds it: an item's library, an attachment's tag, a namespace's cluster, a
+    # Tanzu Kubernetes cluster's namespace
 
     @property
     def shown(self) -> str:
@@ -152,7 +155,8 @@ class RunObject:
 @dataclass(frozen=True)
 class VCenterObjects:
     """What this run's stages made or found in vCenter, in the order they make them (prepare's, deploy's,
-    enable's, each in its plan's order): the destroy stage removes exactly what the run made, in reverse.
+    enable's, namespace's, cluster's, each in its plan's order): the destroy stage removes exactly what the run
+    made, in reverse.
     Each stage writes its own entries (:class:`RunObject` as a mapping); those of the others are kept."""
 
     objects: list = dataclasses.field(default_factory=list)
@@ -264,7 +268,7 @@ VALUES: tuple[Value, ...] = (
     Value(KubeconfigFile, "kubeconfig", "the kubeconfig", "cluster"),
     Value(ServiceAddress, "service_address", "the LoadBalancer Service's address", "cluster"),
     Value(VCenterObjects, "vcenter_objects", "the record of what this run made and found in vCenter (prepare, "
-          "deploy and enable write it)", "prepare", merge=_merged_objects),
+          "deploy, enable, namespace and cluster write it)", "prepare", merge=_merged_objects),
     Value(RemovedObjects, "removed_objects", "what the destroy stage removed", "destroy"),
 )
 

@@ -341,6 +341,7 @@ class NamespaceManagementStandIn:
         supervisor = self.supervisor(cluster)
         if supervisor is None:
             raise self._not_enabled(cluster)
+        self.namespaces.remove_on(cluster)
         supervisor.disable()
 
     def _removed(self, supervisor: Supervisor) -> None:
