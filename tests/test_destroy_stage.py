@@ -10,6 +10,8 @@ The planner is also tested on values.
 
 from __future__ import annotations
 
+import contextlib
+
 import pandas as pd
 import pytest
 from pyVmomi import vim
@@ -39,6 +41,17 @@ def applied(name, site, session, folder):
     return run.carry_out(run.plan(), apply=True)
 
 
+@contextlib.contextmanager
+def prepared_and_deployed(vcsim, tmp_path, monkeypatch):
+    """The site's prepare and deploy applied into a run folder, the appliance's first boot played:
+    (site, session, folder), the session open until the block ends."""
+    site, folder = load_site(write_site(vcsim, tmp_path, monkeypatch)), tmp_path / "run"
+    with FirstBoot(vcsim), connect(site.vcenter, password=vcsim.password) as session:
+        applied("prepare", site, session, folder)
+        applied("deploy", site, session, folder)
+        yield site, session, folder
+
+
 def actions(plan) -> list[tuple[str, str]]:
     return [(s.object.split(" (")[0], s.action) for s in plan.steps]
 
@@ -46,11 +59,7 @@ def actions(plan) -> list[tuple[str, str]]:
 def test_destroy_removes_what_prepare_and_deploy_made_in_reverse_and_a_rerun_plans_nothing(vcsim, tmp_path,
                                                                                              monkeypatch):
     before = vcsim.inventory()
-    site_file = write_site(vcsim, tmp_path, monkeypatch)
-    site, folder = load_site(site_file), tmp_path / "run"
-    with FirstBoot(vcsim), connect(site.vcenter, password=vcsim.password) as session:
-        applied("prepare", site, session, folder)
-        applied("deploy", site, session, folder)
+    with prepared_and_deployed(vcsim, tmp_path, monkeypatch) as (site, session, folder):
         record = Provided.load(folder).get(VCenterObjects).entries()
         assert all(o.made for o in record) and [o.kind for o in record] == [
             "port group", "port group", "port group", "tag category", "tag", "tag attachment", "storage policy",
@@ -138,11 +147,7 @@ def test_destroy_never_touches_what_the_run_found_even_when_a_name_matches(vcsim
 def test_a_destroy_stopped_half_way_says_what_it_removed_and_what_is_left_and_a_rerun_finishes(
         vcsim, tmp_path, monkeypatch, stop):
     before = vcsim.inventory()
-    site_file = write_site(vcsim, tmp_path, monkeypatch)
-    site, folder = load_site(site_file), tmp_path / "run"
-    with FirstBoot(vcsim), connect(site.vcenter, password=vcsim.password) as session:
-        applied("prepare", site, session, folder)
-        applied("deploy", site, session, folder)
+    with prepared_and_deployed(vcsim, tmp_path, monkeypatch) as (site, session, folder):
         # Half way through: vCenter refuses the local library's removal, or the person presses Ctrl-C there.
         fault = (RestError("DELETE /rest/com/vmware/content/local-library: vCenter answered HTTP 500", 500)
                  if stop == "refused" else KeyboardInterrupt())
