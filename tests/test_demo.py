@@ -104,8 +104,10 @@ def test_demo_teardown_removes_what_the_run_made_last_first_and_leaves_the_inven
 
     require_appliance_simulator()
     started = time.monotonic()
-    result = subprocess.run([str(SCRIPT), "demo", "--teardown", "--output", str(tmp_path)], capture_output=True,
-                            text=True, timeout=600, env={**os.environ, **CANARIES}, stdin=subprocess.DEVNULL)
+    runs, kubeconfigs = tmp_path / "runs", tmp_path / "kube"  # the kubeconfig kept apart from the person's ~/.kube
+    env = {**os.environ, **CANARIES, "TKGS_KUBECONFIG_DIR": str(kubeconfigs)}
+    result = subprocess.run([str(SCRIPT), "demo", "--teardown", "--output", str(runs)], capture_output=True,
+                            text=True, timeout=600, env=env, stdin=subprocess.DEVNULL)
     elapsed = time.monotonic() - started
     assert result.returncode == 0, result.stderr[-4000:]
     assert "Traceback" not in result.stdout + result.stderr
@@ -116,7 +118,7 @@ def test_demo_teardown_removes_what_the_run_made_last_first_and_leaves_the_inven
         "haproxy-v0.1.10, "), last
     assert last.endswith("port group tkgs-management): vCenter holds nothing the run made (its inventory is as it "
                          "was before the run)."), last
-    (folder,) = [p for p in tmp_path.iterdir() if p.is_dir()]
+    (folder,) = [p for p in runs.iterdir() if p.is_dir()]
     stages = json.loads((folder / "stages.json").read_text())
     assert [(e["stage"], e["status"]) for e in stages["stages"]][-3:] == [
         ("namespace", "ok"), ("cluster", "ok"), ("destroy", "ok")]
