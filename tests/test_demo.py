@@ -93,6 +93,43 @@ def assert_the_demo_record(folder: Path, stdout: str) -> None:
     assert "\x1b" not in streams and "\r" not in streams
 
 
+def test_demo_teardown_removes_what_the_run_made_last_first_and_leaves_the_inventory_as_before(tmp_path):
+    """`tkgs-runbook demo --teardown`: the whole article, then destroy. The cluster, the namespace and the
+    Supervisor go first, then the appliance and what prepare made; the simulators' inventory (vCenter's
+    entities, tags, libraries, policies, and the stand-in's Supervisors and namespaces) is as before the run."""
+    import time
+
+    from appliance_fixtures import require_appliance_simulator
+    from tkgs_lib.effects import read_effects
+
+    require_appliance_simulator()
+    started = time.monotonic()
+    runs, kubeconfigs = tmp_path / "runs", tmp_path / "kube"  # the kubeconfig kept apart from the person's ~/.kube
+    env = {**os.environ, **CANARIES, "TKGS_KUBECONFIG_DIR": str(kubeconfigs)}
+    result = subprocess.run([str(SCRIPT), "demo", "--teardown", "--output", str(runs)], capture_output=True,
+                            text=True, timeout=600, env=env, stdin=subprocess.DEVNULL)
+    elapsed = time.monotonic() - started
+    assert result.returncode == 0, result.stderr[-4000:]
+    assert "Traceback" not in result.stdout + result.stderr
+    last = result.stdout.strip().splitlines()[-1]
+    assert last.startswith(
+        "teardown: destroy removed 14 of the 14 objects the run made in vCenter (TanzuKubernetesCluster "
+        "tkgs-demo/tkc-01, namespace tkgs-demo, Supervisor on cluster DC0_C0, VM haproxy01, library item "
+        "haproxy-v0.1.10, "), last
+    assert last.endswith("port group tkgs-management): vCenter holds nothing the run made (its inventory is as it "
+                         "was before the run)."), last
+    (folder,) = [p for p in runs.iterdir() if p.is_dir()]
+    stages = json.loads((folder / "stages.json").read_text())
+    assert [(e["stage"], e["status"]) for e in stages["stages"]][-3:] == [
+        ("namespace", "ok"), ("cluster", "ok"), ("destroy", "ok")]
+    sent = [e.step for e in read_effects(folder / "effects.jsonl") if e.stage == "destroy"]
+    assert [step.split(" (")[0] for step in dict.fromkeys(sent)][:4] == [
+        "delete TanzuKubernetesCluster tkgs-demo/tkc-01", "delete namespace tkgs-demo",
+        "delete Supervisor on cluster DC0_C0", "delete VM haproxy01"], sent
+    assert scan_for_secrets(folder, CANARIES.values()) == []
+    print(f"demo --teardown took {elapsed:.1f} s")
+
+
 def test_without_root_the_demo_says_so_in_one_sentence(tmp_path):
     """The product's own sentence, from its own console script, run as nobody. The checkout may sit
     where nobody may enter (a clone in a 0700 folder, as under /root): a private mount namespace

@@ -89,11 +89,13 @@ def interrupted_run(folder: Path, signal_name: str) -> str:
 def cmd_demo(args) -> int:
     from .demo import run_demo
 
-    result = run_demo(Path(args.output))
+    result = run_demo(Path(args.output), teardown=args.teardown)
     print(f"demo run folder: {result.folder}")
     for path in sorted(result.folder.glob("0*.html")):
         print(f"  {path.name}")
     print(f"{result.summary} See {result.index}.")
+    if args.teardown:  # the last line: what the teardown removed, and that vCenter holds nothing the run made
+        print(f"teardown: {result.teardown}")
     return EXIT_OK
 
 
@@ -176,6 +178,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("demo", help="run every stage with apply against the bundled simulators")
     p.add_argument("--output", default="runs", help="folder that receives the run folder (default: runs)")
+    p.add_argument("--teardown", action="store_true",
+                   help="then run the destroy stage: remove everything the run made in vCenter, in reverse")
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("lab", help="step through the notebooks in JupyterLab (on 127.0.0.1)")

@@ -34,12 +34,12 @@ def simulator_site_data(sim, base: Optional[dict] = None, ova: Optional[Path] = 
 ARTICLE_FAULT = "10.64.0.1/23"
 
 
-class _Appliances:
+class Appliances:
     """Boots a simulated appliance in the lab when the first-boot player asks, from what vCenter holds,
-    as the ``release`` of the OVA the demo deploys boots."""
+    as the ``release`` of the OVA the demo deploys boots, with ``faults`` (see the simulator's guest)."""
 
-    def __init__(self, lab: str, fault: str, release: str) -> None:
-        self.lab, self.fault, self.release = lab, fault, release
+    def __init__(self, lab: str, faults: dict, release: str) -> None:
+        self.lab, self.faults, self.release = lab, faults, release
         self.known_hosts: Optional[Path] = None  # where the appliance's host keys are written, as read off its console
         self.running: list = []
 
@@ -48,14 +48,14 @@ class _Appliances:
 
         roles = [r for r in ROLES if properties.get(f"network.{r}_ip")]
         sim = ApplianceSimulator(dict(properties), macs=dict(zip(roles, macs)), lab=self.lab, release=self.release,
-                                 faults={"service_ip_range": self.fault} if self.fault else {})
+                                 faults=dict(self.faults))
         sim.start()
         self.running.append(sim)
         if self.known_hosts is not None:
             self.known_hosts.write_text(sim.known_hosts())
         return sim.ca_pem
 
-    def __enter__(self) -> "_Appliances":
+    def __enter__(self) -> "Appliances":
         return self
 
     def __exit__(self, *exc) -> None:
@@ -69,9 +69,13 @@ class DemoResult:
     index: Path
     summary: str
     results: list = field(default_factory=list)  # each stage's StageResult, in order
+    teardown: str = ""  # with teardown: what destroy removed, and whether vCenter holds anything the run made
+    inventory_before: dict = field(default_factory=dict)  # with teardown: the simulator's inventory before the run
+    inventory_after: dict = field(default_factory=dict)  # ... and after the destroy
 
 
-def run_demo(output: Path, *, disk_size: int = 2 * 1024 * 1024, fault: str = ARTICLE_FAULT) -> DemoResult:
+def run_demo(output: Path, *, disk_size: int = 2 * 1024 * 1024, fault: str = ARTICLE_FAULT,
+             teardown: bool = False) -> DemoResult:
     """The whole article against the simulators, with apply: networks, prepare, deploy, verify (which finds
     the injected fault), repair, verify again, then Workload Management enabled with the appliance and
     its Supervisor's virtual IP answering through it, a namespace, and a Tanzu Kubernetes cluster whose
@@ -81,7 +85,9 @@ def run_demo(output: Path, *, disk_size: int = 2 * 1024 * 1024, fault: str = ART
 
     The run folder keeps the demo site, every stage's record and ``index.html``. The passwords (the
     simulator's, fresh ones for the appliance) reach the notebooks only through the environment
-    variables the site names, never as a parameter or in the site file."""
+    variables the site names, never as a parameter or in the site file. With ``teardown``, the destroy
+    stage runs last and removes what the run made; the simulator's whole inventory is read before the
+    first stage and after the destroy, and the two are compared."""
     import contextlib
     import os
     import secrets
@@ -115,10 +121,11 @@ def run_demo(output: Path, *, disk_size: int = 2 * 1024 * 1024, fault: str = ART
         # HAProxy checks the servers behind a virtual IP every 250 ms (2 s by default): a new cluster's API and
         # a new Service answer through the appliance a few seconds sooner.
         sim.supervisor.health_check_interval_ms = 250
-        appliances = simulators.enter_context(_Appliances(lab.name, fault, ARTICLE_RELEASE))
+        appliances = simulators.enter_context(Appliances(lab.name, {"service_ip_range": fault} if fault else {},
+                                                         ARTICLE_RELEASE))
         simulators.callback(sim.stop_supervisors)  # at teardown, before the appliances they program
-        simulators.enter_context(FirstBoot(sim, appliance=appliances.boot))
-        return _demo_stages(sim, appliances, work, output, passwords, disk_size)
+        simulators.enter_context(FirstBoot(sim, appliance=appliances.boot, release=ARTICLE_RELEASE))
+        return _demo_stages(sim, appliances, work, output, passwords, disk_size, teardown)
     finally:
         checkpoint("demo:teardown")
         with shielded("the simulators' teardown (their processes, namespaces and files)", last=True):
@@ -127,15 +134,17 @@ def run_demo(output: Path, *, disk_size: int = 2 * 1024 * 1024, fault: str = ART
 
 # The demo's stages: the article, with its fault found by the first verify (a failure the run goes on
 # after), repaired, verified again, then Workload Management, a namespace, and a Tanzu Kubernetes cluster
-# whose LoadBalancer Service answers through the appliance.
-def demo_calls() -> list[StageCall]:
+# whose LoadBalancer Service answers through the appliance; with teardown, then what the run made removed.
+def demo_calls(teardown: bool = False) -> list[StageCall]:
     return [StageCall(stage_named("networks")), StageCall(stage_named("prepare")), StageCall(stage_named("deploy")),
             StageCall(stage_named("verify"), goes_on_after="VerificationFailed"), StageCall(stage_named("repair")),
             StageCall(stage_named("verify"), "verify-again"), StageCall(stage_named("enable")),
-            StageCall(stage_named("namespace")), StageCall(stage_named("cluster"))]
+            StageCall(stage_named("namespace")), StageCall(stage_named("cluster")),
+            *([StageCall(stage_named("destroy"))] if teardown else [])]
 
 
-def _demo_stages(sim, appliances, work: str, output: Path, passwords: dict, disk_size: int) -> "DemoResult":
+def _demo_stages(sim, appliances, work: str, output: Path, passwords: dict, disk_size: int,
+                 teardown: bool = False) -> "DemoResult":
     """The demo's site written into a new run folder, then its stages run as ``run`` runs them
     (:func:`~tkgs_lib.runner.site_run.run_site`: the same stages.json, provided.json and index)."""
     import os
@@ -162,17 +171,24 @@ def _demo_stages(sim, appliances, work: str, output: Path, passwords: dict, disk
     previous = {name: os.environ.get(name) for name in passwords}
     os.environ.update(passwords)
     found: list[str] = []  # the fault the first verify found, read before the second verify rewrites its checks
+    inventory = {"before": sim.inventory()} if teardown else {}
+    torn_down: list[str] = []
 
     def concluded(results) -> str:
         checks = _count_checks(folder / stage_named("verify").checks_file)
         fault = found[0] if found else "none found"
-        return (f"demo: networks, prepare and deploy ok; verify found the injected fault ({fault}); repair fixed it; "
+        said = (f"demo: networks, prepare and deploy ok; verify found the injected fault ({fault}); repair fixed it; "
                 f"verify again: all {checks} checks ok; Workload Management enabled: {_supervisor_answering(folder)}; "
                 f"{_service_answering(folder)}.")
+        if teardown:
+            inventory["after"] = sim.inventory()
+            torn_down.append(_torn_down(folder, inventory["before"], inventory["after"]))
+            said += f" Then {torn_down[0]}"
+        return said
 
     results = []
     try:
-        for result in run_site(site, demo_calls(), folder, apply=True, progress=sys.stderr.isatty(),
+        for result in run_site(site, demo_calls(teardown), folder, apply=True, progress=sys.stderr.isatty(),
                                conclusion=concluded):
             results.append(result)
             if result.stage.name == "verify" and result.error and not found:
@@ -190,7 +206,26 @@ def _demo_stages(sim, appliances, work: str, output: Path, passwords: dict, disk
     from .runner.stage_list import StageList
 
     record = StageList.read(folder)
-    return DemoResult(folder, folder / "index.html", record.note if record else "", results)
+    note = record.note if record else ""
+    return DemoResult(folder, folder / "index.html", note.split(" Then ", 1)[0] if teardown else note, results,
+                      torn_down[0] if torn_down else "", inventory.get("before", {}), inventory.get("after", {}))
+
+
+def _torn_down(folder: Path, before: dict, after: dict) -> str:
+    """What the demo's destroy removed (the record's objects, by kind and name), and whether the simulator
+    holds anything the run made: its whole inventory compared with the one read before the first stage."""
+    from .stages.provided import Provided, RemovedObjects, VCenterObjects
+
+    provided = Provided.load(folder)
+    removed = provided.get(RemovedObjects)
+    made = [o for o in provided.get(VCenterObjects).entries() if o.made] if provided.get(VCenterObjects) else []
+    names = [f"{o.kind} {o.name}" for o in reversed(removed.entries())] if removed else []
+    said = f"destroy removed {len(names)} of the {len(made)} objects the run made in vCenter ({', '.join(names)})"
+    if before == after:
+        return f"{said}: vCenter holds nothing the run made (its inventory is as it was before the run)."
+    left = {kind: sorted(set(map(str, after[kind])) - set(map(str, before[kind]))) for kind in after}
+    return f"{said}, but vCenter still holds what it did not hold before the run: " + "; ".join(
+        f"{kind}: {', '.join(items)}" for kind, items in left.items() if items) + "."
 
 
 def _first_failure(checks_csv: Path) -> str:

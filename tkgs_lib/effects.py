@@ -206,11 +206,17 @@ def _rows(effects: Sequence[Effect]) -> list[tuple[str, str, list[Effect]]]:
     return out
 
 
+DELETE = "delete "  # how a plan's row that removes an object begins ("delete port group tkgs-workload")
+
+
 def account(effects: Sequence[Effect], *, nothing: str = "Nothing was changed.") -> str:
-    """What ``effects`` changed, in sentences: the rows done, the rows that may have been (with the request
-    whose answer never came), or ``nothing``. A refused request changed nothing and is not listed."""
+    """What ``effects`` changed, in sentences: the rows done (a delete row's object as removed), the rows
+    that may have been (with the request whose answer never came), or ``nothing``. A refused request
+    changed nothing and is not listed."""
     rows = _rows(effects)
     done = [name for name, outcome, _ in rows if outcome == DONE]
+    removed = [name.removeprefix(DELETE) for name in done if name.startswith(DELETE)]
+    changed = [name for name in done if not name.startswith(DELETE)]
     unsure = []
     for name, outcome, group in rows:
         if outcome == UNKNOWN:
@@ -218,8 +224,10 @@ def account(effects: Sequence[Effect], *, nothing: str = "Nothing was changed.")
     if not done and not unsure:
         return nothing
     parts = []
-    if done:
-        parts.append(f"Changed: {'; '.join(done)}.")
+    if changed:
+        parts.append(f"Changed: {'; '.join(changed)}.")
+    if removed:  # a plan's delete rows: what was removed, not "changed"
+        parts.append(f"Removed: {'; '.join(removed)}.")
     if unsure:
         parts.append(f"May have changed (rerun without apply to see whether it did): {'; '.join(unsure)}.")
     return " ".join(parts)

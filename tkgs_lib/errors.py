@@ -134,6 +134,10 @@ class ApplianceError(TkgsError):
     """Something went wrong talking to the HAProxy appliance (SSH, its Data Plane API)."""
 
 
+class LoginRefused(ApplianceError):
+    """The appliance refused an SSH login: the password or the key was judged, and said no."""
+
+
 class SessionLost(ApplianceError):
     """The SSH session to the appliance was lost while ``command`` ran: it may have run, in part."""
 

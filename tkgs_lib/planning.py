@@ -4,10 +4,11 @@ A Step is one row of the table a person reads before anything happens: the objec
 site wants, what was found, and the action, made by the constructor that says what it is:
 ``Step.ok``, ``Step.create``, ``Step.change``, ``Step.wait`` (another system is already making the
 object what the site wants: the step waits for it and sends nothing) or ``Step.conflict`` (with its
-reason), as ``Finding.error``/``Finding.warning`` say what a finding is. ``Plan.apply`` runs only
-when asked, refuses to start while any conflict or error finding exists, and runs the steps in
-order; a step that fails is named in the error with what had already been done. A rerun after apply
-plans only ``ok`` rows, so applying it changes nothing.
+reason), as ``Finding.error``/``Finding.warning`` say what a finding is; a plan that removes what a run
+made (the destroy stage) has ``Step.delete``, ``Step.keep`` (with why it stays) and ``Step.gone``.
+``Plan.apply`` runs only when asked, refuses to start while any conflict or error finding exists, and
+runs the steps in order; a step that fails is named in the error with what had already been done. A
+rerun after apply plans only ``ok`` rows, so applying it changes nothing.
 
 A plan made from values alone (no connection, as in the planners' tests) reads like any other;
 its steps' operations are :class:`ValuesOnly`, which refuse to run.
@@ -25,10 +26,11 @@ from .findings import Finding, findings_table, raise_for_errors
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Action", "Step", "Plan", "ValuesOnly", "VALUES_ONLY", "PendingId"]
+__all__ = ["Action", "CHANGING", "Step", "Plan", "ValuesOnly", "VALUES_ONLY", "PendingId"]
 
-Action = Literal["create", "change", "wait", "ok", "conflict"]
-RUNS = ("create", "change", "wait")  # the actions whose step runs when the plan is applied
+Action = Literal["create", "change", "delete", "wait", "ok", "keep", "gone", "conflict"]
+CHANGING = ("create", "change", "delete")  # the actions that send something
+RUNS = (*CHANGING, "wait")  # the actions whose step runs when the plan is applied
 
 
 @dataclass
@@ -66,6 +68,21 @@ class Step:
         return cls(obj, desired, found, "wait", run=run, why=why)
 
     @classmethod
+    def delete(cls, obj: str, found: str, run: Callable[[], object], why: str = "made by this run") -> "Step":
+        """The object is one this run made; ``run`` removes it."""
+        return cls(obj, "removed", found, "delete", run=run, why=why)
+
+    @classmethod
+    def keep(cls, obj: str, found: str, why: str) -> "Step":
+        """The object stays, for the reason ``why`` (found, not made by this run; in use by ...). Nothing runs."""
+        return cls(obj, "kept", found, "keep", why=why)
+
+    @classmethod
+    def gone(cls, obj: str, found: str = "gone") -> "Step":
+        """The object this run made is no longer there: nothing to remove."""
+        return cls(obj, "removed", found, "gone")
+
+    @classmethod
     def conflict(cls, obj: str, desired: str, found: str, why: str) -> "Step":
         """What exists contradicts the site; ``why`` says what is wrong and what to do. Nothing runs."""
         return cls(obj, desired, found, "conflict", why=why)
@@ -91,7 +108,7 @@ class Plan:
 
     @property
     def changes(self) -> list[Step]:
-        return [s for s in self.steps if s.action in ("create", "change")]
+        return [s for s in self.steps if s.action in CHANGING]
 
     @property
     def waits(self) -> list[Step]:
@@ -131,8 +148,8 @@ class Plan:
         raise_for_errors(self.findings, what=self.title)
 
     def apply(self, progress: bool = True) -> list[Step]:
-        """Run every create, change and wait step in order, after raise_for_blockers(). Returns the steps that
-        ran (a wait's sends nothing, so the ledger holds nothing for it)."""
+        """Run every create, change, delete and wait step in order, after raise_for_blockers(). Returns the steps
+        that ran (a wait's sends nothing, so the ledger holds nothing for it)."""
         self.raise_for_blockers()
         todo = [s for s in self.steps if s.action in RUNS]
         if not todo:
@@ -153,11 +170,12 @@ class Plan:
                     step.run()
             except TkgsError as exc:  # name the object and say what was changed; keep the class and fields
                 named = exc.message if exc.message.startswith(step.object) else f"{step.object}: {exc.message}"
-                raise exc.reworded(f"{named.rstrip('.')}. {_what_changed(ledger.since(mark), exc.effect)}") from exc
+                raise exc.reworded(f"{named.rstrip('.')}. {_what_changed(ledger.since(mark), exc.effect)}"
+                                   f"{_left(todo[len(done):])}") from exc
             except Exception as exc:  # a fault no boundary translated: name the object, keep the cause
                 said = str(exc) or type(exc).__name__  # a bare EOFError says nothing
                 raise TkgsError(f"{self.title}: {row} failed: {said}. "
-                                f"{_what_changed(ledger.since(mark))}") from exc
+                                f"{_what_changed(ledger.since(mark))}{_left(todo[len(done):])}") from exc
             done.append(step)
         return done
 
@@ -169,6 +187,12 @@ def _what_changed(sent: list, found: str = "") -> str:
     if found:
         said += f" Read afterwards: {found.rstrip('.')}."
     return said
+
+
+def _left(rest: list[Step]) -> str:
+    """What a failed removal leaves: the objects of the delete rows not done (the failed one first)."""
+    left = [s.object for s in rest if s.action == "delete"]
+    return f" Left: {'; '.join(left)}." if left else ""
 
 
 class ValuesOnly:

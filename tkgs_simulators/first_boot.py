@@ -8,10 +8,13 @@ the appliance would read, the VM's property values (the simulator keeps them in 
 
 * without ``guest_rpc.auth.cloud-init.set = FALSE`` it stays unconfigured (on vSphere 8.0U3 the
   real appliance never configures itself then): no address, no CA;
-* otherwise it reports its management address to the VM (the simulator's ``SET.guest.ipAddress``)
-  and publishes its CA in ``guestinfo.dataplaneapi.cacert`` (base64 of the PEM): the user's own
-  CA when ``appliance.ca_cert`` and ``appliance.ca_cert_key`` were sent, else one it makes. In the
-  end-to-end run it first boots a full simulated appliance from those values and the VM's MACs
+* otherwise it reports its management address to the VM (the simulator's ``SET.guest.ipAddress``),
+  publishes the cloud-config its ``ovf-to-cloud-init.sh`` made, as its ``publishUserdata`` does
+  (``guestinfo.userdata``, base64 of userdata.txt with root's password hashed with the salt SaltSalt,
+  and ``guestinfo.userdata.encoding``: :mod:`tkgs_simulators.appliance.scripts`), and publishes its CA in
+  ``guestinfo.dataplaneapi.cacert`` (base64 of the PEM): the user's own CA when ``appliance.ca_cert``
+  and ``appliance.ca_cert_key`` were sent, else one it makes as its ``new-ca.sh`` does (SHA-1 signed).
+  In the end-to-end run it first boots a full simulated appliance from those values and the VM's MACs
   (:mod:`tkgs_simulators.appliance`), and publishes that appliance's CA.
 
 What it saw at each power-on is kept in :attr:`FirstBoot.boots`, for the tests. The tests and
@@ -30,8 +33,8 @@ from typing import Callable, Optional
 from pyVim.connect import Disconnect, SmartConnect
 from pyVmomi import vim
 
-from .appliance.dataplane_server import make_ca as appliance_ca
 from .appliance.scripts import ARTICLE_RELEASE, played
+from .appliance.scripts.new_ca import new_ca
 from .appliance.scripts.ovf_to_cloud_init import CA_CRT
 from .extra_config import extra_config_values
 
@@ -58,19 +61,21 @@ class Boot:
     extra_config: dict[str, str] = field(default_factory=dict)
 
 
-def make_ca(hostname: str) -> str:
-    """A fresh CA certificate, as the appliance makes at first boot when given none (PEM)."""
-    return appliance_ca(hostname)[0]
+def make_ca(local_ipv4: str) -> str:
+    """A fresh CA certificate, as the appliance's new-ca.sh makes at first boot when given none (PEM)."""
+    return new_ca(local_ipv4)[0]
 
 
 class FirstBoot:
     """Watches a :class:`~tkgs_simulators.vcsim.VCenterSimulator`; plays each VM's first boot."""
 
     def __init__(self, sim, *, poll: float = 0.2,
-                 appliance: Optional[Callable[[str, dict[str, str], list[str]], str]] = None) -> None:
+                 appliance: Optional[Callable[[str, dict[str, str], list[str]], str]] = None,
+                 release: str = ARTICLE_RELEASE) -> None:
         """``appliance(vm name, property values, NIC MACs in order) -> CA PEM`` boots a full simulated
-        appliance from what vCenter holds (the end-to-end run); without it, a CA is made here."""
-        self.sim, self.poll, self.appliance = sim, poll, appliance
+        appliance from what vCenter holds (the end-to-end run); without it, a CA is made here.
+        ``release``: the appliance's, whose first-boot script publishes the userdata."""
+        self.sim, self.poll, self.appliance, self.release = sim, poll, appliance, release
         self.boots: dict[str, Boot] = {}
         self._stop = threading.Event()
         self._thread: Optional[threading.Thread] = None
@@ -138,11 +143,15 @@ class FirstBoot:
             macs = [d.macAddress for d in vm.config.hardware.device if isinstance(d, vim.vm.device.VirtualEthernetCard)]
             pem = self.appliance(vm.name, properties, macs)
         else:  # the user's CA as writeCAfiles writes it (the same at every tag), else one made as cloud-init makes it
-            first_boot = played(ARTICLE_RELEASE).first_boot(properties, {})
+            first_boot = played(self.release).first_boot(properties, {})
             first_boot.write_ca_files()
-            pem = first_boot.files.get(CA_CRT) or make_ca(properties.get("network.hostname", ""))
+            pem = first_boot.files.get(CA_CRT) or make_ca(address)
+        script = played(self.release).first_boot(properties, {})
+        script.publish_userdata()  # `ovf-rpctool set userdata ...`: the guestinfo the VM then holds
         published = base64.b64encode(pem.encode()).decode()
         spec = vim.vm.ConfigSpec(extraConfig=[vim.option.OptionValue(key="SET.guest.ipAddress", value=address),
+                                              *(vim.option.OptionValue(key=k, value=v) for k, v in
+                                                script.published.items()),
                                               vim.option.OptionValue(key=CA_GUESTINFO, value=published)])
         task = vm.ReconfigVM_Task(spec)
         while task.info.state not in ("success", "error"):

@@ -264,6 +264,62 @@ class VCenterSimulator:
         finally:
             Disconnect(si)
 
+    def inventory(self) -> dict[str, list]:
+        """Everything the simulator holds that a run can make, as sorted lists: each managed entity (kind,
+        id, name), each tag category and tag (with what it is attached to), content library and item, VM
+        storage policy, each cluster's Supervisor and each vSphere Namespace (the stand-in's; a namespace
+        holds what the Supervisor runs in it, its Tanzu Kubernetes clusters). Two snapshots compare equal
+        when nothing was made or left behind between them."""
+        import requests
+        from pyVmomi import SoapStubAdapter, pbm, vim
+
+        from tkgs_lib.https import basic_auth
+
+        with self.soap() as si:
+            content = si.content
+            view = content.viewManager.CreateContainerView(content.rootFolder, [vim.ManagedEntity], True)
+            try:
+                entities = sorted((type(e).__name__, e._moId, e.name) for e in view.view)
+            finally:
+                view.Destroy()
+            cookie = si._stub.GetSessionId()
+            stub = SoapStubAdapter(host=self.host, port=self.port, path="/pbm", version="pbm.version.version11",
+                                   sslContext=ssl.create_default_context(cafile=str(self.ca_file)), sessionId=cookie,
+                                   requestContext={"vcSessionCookie": cookie})
+            manager = pbm.ServiceInstance("ServiceInstance", stub).RetrieveContent().profileManager
+            ids = manager.PbmQueryProfile(resourceType=pbm.profile.ResourceType(resourceType="STORAGE"),
+                                          profileCategory="REQUIREMENT")
+            policies = sorted((p.profileId.uniqueId, p.name) for p in (manager.PbmRetrieveContent(ids) if ids else ()))
+        rest = requests.Session()
+        rest.verify, rest.trust_env = str(self.ca_file), False
+        base = f"https://{self.host}:{self.port}/rest/com/vmware"
+        rest.headers["vmware-api-session-id"] = rest.post(f"{base}/cis/session", headers=basic_auth(
+            self.username, self.password)).json()["value"]  # UTF-8, as vCenter reads it (a euro sign in a password)
+
+        def value(method: str, path: str, **kwargs):
+            answer = rest.request(method, f"{base}/{path}", **kwargs)
+            answer.raise_for_status()
+            return answer.json().get("value") if answer.content else None
+
+        try:
+            categories = sorted((c, value("GET", f"cis/tagging/category/id:{c}")["name"])
+                                for c in value("GET", "cis/tagging/category") or ())
+            tags = sorted((t, value("GET", f"cis/tagging/tag/id:{t}")["name"], tuple(sorted(
+                (o["type"], o["id"]) for o in value("POST", f"cis/tagging/tag-association/id:{t}",
+                                                    params={"~action": "list-attached-objects"}) or ())))
+                          for t in value("GET", "cis/tagging/tag") or ())
+            libraries = sorted((lib, value("GET", f"content/library/id:{lib}")["name"],
+                                tuple(sorted(value("GET", "content/library/item", params={"library_id": lib}) or ())))
+                               for lib in value("GET", "content/library") or ())
+        finally:
+            rest.delete(f"{base}/cis/session")
+            rest.close()
+        stand_in = self._stand_in
+        supervisors = stand_in.enabled_clusters() if stand_in is not None else []
+        namespaces = stand_in.namespaces.held() if stand_in is not None else []
+        return {"entities": entities, "tag categories": categories, "tags": tags, "libraries": libraries,
+                "storage policies": policies, "supervisors": supervisors, "namespaces": namespaces}
+
     def configure_cluster(self, name: str = "DC0_C0", *, drs_enabled: bool | None = None,
                           drs_behavior: str | None = None, ha_enabled: bool | None = None) -> None:
         """Set cluster ``name``'s DRS (on or off, its default automation level: fullyAutomated,

@@ -21,12 +21,12 @@ from typing import Optional
 import paramiko
 
 from ..credentials import plain
-from ..errors import ApplianceError, SessionLost
+from ..errors import ApplianceError, LoginRefused, SessionLost
 from .commands import DEFAULT_TIMEOUT, CommandResult, shown_command
 
 log = logging.getLogger(__name__)
 
-__all__ = ["SshRunner", "fingerprint", "TrustOnFirstUseWarning"]
+__all__ = ["SshRunner", "fingerprint", "public_key_line", "TrustOnFirstUseWarning"]
 
 
 class TrustOnFirstUseWarning(UserWarning):
@@ -36,6 +36,20 @@ class TrustOnFirstUseWarning(UserWarning):
 def fingerprint(key: paramiko.PKey) -> str:
     """A host key's SHA-256 fingerprint as ``ssh-keygen -lf`` prints it: SHA256:<base64, no padding>."""
     return "SHA256:" + base64.b64encode(hashlib.sha256(key.asbytes()).digest()).decode().rstrip("=")
+
+
+def public_key_line(key_file: str, comment: str) -> tuple[str, str]:
+    """The public half of the private key in ``key_file`` as an authorized_keys line ("<type> <base64>
+    <comment>"), and its fingerprint; ApplianceError naming the field when the file cannot be used."""
+    try:
+        key = paramiko.PKey.from_path(key_file)
+    except paramiko.PasswordRequiredException:
+        raise ApplianceError(f"haproxy.ssh_key_file ({key_file}) is protected by a passphrase, which tkgs-runbook "
+                             f"cannot ask for: give it a key without one (ssh-keygen -t ed25519 -N '').") from None
+    except (OSError, paramiko.SSHException, ValueError) as exc:
+        raise ApplianceError(f"haproxy.ssh_key_file ({key_file}) cannot be read as a private key ({exc}): give "
+                             f"an OpenSSH private key file (ssh-keygen -t ed25519).") from None
+    return f"{key.get_name()} {key.get_base64()} {comment}", fingerprint(key)
 
 
 class _PinnedKey(paramiko.MissingHostKeyPolicy):
@@ -129,11 +143,12 @@ class SshRunner:
         return client
 
     @classmethod
-    def for_site(cls, site, network, password: Optional[str], record_to: Path) -> "SshRunner":
-        """An (unconnected) session to the appliance's management address as the site says."""
+    def for_site(cls, site, network, password: Optional[str], record_to: Path, key: bool = True) -> "SshRunner":
+        """An (unconnected) session to the appliance's management address as the site says (``key``: with the
+        site's key file, when it names one)."""
         hp = site.haproxy
         return cls(str(network.networks["management"].appliance.ip), user=hp.ssh_user, password=password,
-                   key_file=hp.ssh_key_file, known_hosts=hp.ssh_known_hosts, host_key=hp.ssh_host_key,
+                   key_file=hp.ssh_key_file if key else None, known_hosts=hp.ssh_known_hosts, host_key=hp.ssh_host_key,
                    trust_on_first_use=hp.ssh_trust_on_first_use, record_to=record_to)
 
     def describe(self) -> str:
@@ -169,8 +184,10 @@ class SshRunner:
             raise
         except (paramiko.SSHException, OSError, EOFError) as exc:
             why = self._why_not(where, exc)  # before close: it asks the session how far it got
+            refused = (isinstance(exc, paramiko.AuthenticationException) and not self._lost_during_login()
+                       and str(exc) != "Authentication timeout.")
             self.close()
-            raise ApplianceError(why) from None
+            raise (LoginRefused if refused else ApplianceError)(why) from None
         self._open = True
         return self
 

@@ -164,8 +164,9 @@ class HAProxy:
         "the site file).", None, path=True)
     ssh_user: str = doc("User the verify and repair stages log in as over SSH (the article: root).", "root")
     ssh_key_file: Optional[str] = doc(
-        "Private key for that SSH login; null: the root password from root_password_env (or a prompt).", None,
-        path=True)
+        "Private key for that SSH login (no passphrase); the harden stage puts its public half in place for root "
+        "and then turns root's password login off. Until the appliance takes the key, and when null: the root "
+        "password from root_password_env (or a prompt).", None, path=True)
     ssh_known_hosts: Optional[str] = doc(
         "known_hosts file holding the appliance's SSH host key (checked on every connection).", None, path=True)
     ssh_host_key: Optional[str] = doc(

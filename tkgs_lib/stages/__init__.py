@@ -23,7 +23,7 @@ from typing import Iterable, Optional
 
 from ..errors import TkgsError
 from .provided import (ApplianceCa, ApplianceRelease, ApplianceVm, ClusterState, DataplaneAddress, KubeconfigFile,
-                       NamespaceState, PreparedIds, ServiceAddress, SupervisorState)
+                       NamespaceState, PreparedIds, RemovedObjects, ServiceAddress, SupervisorState, VCenterObjects)
 
 __all__ = ["Stage", "StageCall", "STAGES", "STAGE_NAMES", "stage_named", "select_stages"]
 
@@ -42,6 +42,7 @@ class Stage:
     module_name: str = ""  # where its read_facts, plan and reports live ("": tkgs_lib.stages.<name>)
     checks_file: str = ""  # the table of checks it saves in the run folder (CSV), shown on the run's index
     checks_title: str = ""  # that table's heading there
+    on_request: bool = False  # runs only when named (--stages destroy): never part of all the stages
 
     @property
     def module(self) -> str:
@@ -74,29 +75,39 @@ _VCENTER, _ROOT, _DATAPLANE = "vcenter.password_env", "haproxy.root_password_env
 STAGES: tuple[Stage, ...] = (
     Stage("networks", "01_plan_networks.ipynb", "Plan the networks", ("site_file", "output_dir")),
     Stage("prepare", "02_prepare_vsphere.ipynb", "Prepare vSphere", ("site_file", "output_dir", "apply"),
-          changes="vSphere", secrets=(_VCENTER,), provides=(PreparedIds,)),
+          changes="vSphere", secrets=(_VCENTER,), provides=(PreparedIds, VCenterObjects)),
     Stage("deploy", "03_deploy_haproxy.ipynb", "Deploy the HAProxy appliance", ("site_file", "output_dir", "apply"),
           changes="vSphere", secrets=(_VCENTER, _ROOT, _DATAPLANE), takes=(PreparedIds,),
-          provides=(ApplianceRelease, ApplianceCa, DataplaneAddress, ApplianceVm)),
+          provides=(ApplianceRelease, ApplianceCa, DataplaneAddress, ApplianceVm, VCenterObjects)),
     # verify reads vCenter only for the appliance's CA when the run folder holds none
     Stage("verify", "04_verify_haproxy.ipynb", "Verify the HAProxy appliance", ("site_file", "output_dir"),
           secrets=(_VCENTER, _ROOT, _DATAPLANE), takes=(ApplianceCa, ApplianceRelease, DataplaneAddress),
           checks_file="verify-checks.csv", checks_title="The appliance, checked last"),
     Stage("repair", "05_repair_haproxy.ipynb", "Repair the HAProxy appliance", ("site_file", "output_dir", "apply"),
           changes="the appliance", secrets=(_ROOT,), takes=(ApplianceRelease,)),
+    # what the appliance's own first boot leaves readable (the log, vCenter's copies, root's password login)
+    Stage("harden", "05b_harden_haproxy.ipynb", "Harden the HAProxy appliance", ("site_file", "output_dir", "apply"),
+          changes="the appliance and its VM in vCenter", secrets=(_VCENTER, _ROOT, _DATAPLANE),
+          takes=(ApplianceCa,), checks_file="harden-checks.csv",
+          checks_title="What the appliance's first boot left readable, checked"),
     Stage("enable", "06_enable_workload_management.ipynb", "Enable Workload Management",
           ("site_file", "output_dir", "apply"), changes="Workload Management", secrets=(_VCENTER, _ROOT, _DATAPLANE),
-          takes=(PreparedIds, ApplianceCa, DataplaneAddress), provides=(SupervisorState,),
+          takes=(PreparedIds, ApplianceCa, DataplaneAddress), provides=(SupervisorState, VCenterObjects),
           checks_file="supervisor-checks.csv", checks_title="The Supervisor, through the load balancer"),
     Stage("namespace", "07_create_namespace.ipynb", "Create the vSphere Namespace",
           ("site_file", "output_dir", "apply"),
-          changes="vSphere Namespaces", secrets=(_VCENTER,), takes=(PreparedIds,), provides=(NamespaceState,),
+          changes="vSphere Namespaces", secrets=(_VCENTER,), takes=(PreparedIds,),
+          provides=(NamespaceState, VCenterObjects),
           checks_file="namespace-checks.csv", checks_title="The namespace, as vCenter reports it"),
     Stage("cluster", "08_tanzu_cluster.ipynb", "Create the Tanzu Kubernetes cluster and prove a LoadBalancer Service",
           ("site_file", "output_dir", "apply"), changes="the Tanzu Kubernetes cluster", secrets=(_VCENTER, _ROOT),
-          takes=(SupervisorState,), provides=(ClusterState, KubeconfigFile, ServiceAddress),
+          takes=(SupervisorState,), provides=(ClusterState, KubeconfigFile, ServiceAddress, VCenterObjects),
           checks_file="cluster-checks.csv",
           checks_title="The cluster and its LoadBalancer Service, through the appliance"),
+    # what the run made in vCenter, removed in reverse: only when named, after whatever else ran
+    Stage("destroy", "09_destroy_run.ipynb", "Remove what the run made", ("site_file", "output_dir", "apply"),
+          changes="vSphere", secrets=(_VCENTER,), needs=(VCenterObjects,), provides=(RemovedObjects,),
+          on_request=True),
 )
 
 
@@ -138,9 +149,10 @@ def stage_named(name: str) -> Stage:
 
 
 def select_stages(names: Optional[Iterable[str]]) -> list[Stage]:
-    """The stages asked for, in runbook order; all of them when none are named."""
+    """The stages asked for, in runbook order; when none are named, all of them but those that run only on
+    request (destroy)."""
     if not names:
-        return list(STAGES)
+        return [s for s in STAGES if not s.on_request]
     wanted = [n.strip() for name in names for n in name.split(",") if n.strip()]
     unknown = [n for n in wanted if n not in STAGE_NAMES]
     if unknown or not wanted:

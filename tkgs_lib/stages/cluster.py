@@ -41,7 +41,8 @@ from ..findings import Finding
 from ..planning import Plan, Step
 from ..display.tables import Sentence, Table
 from . import stage_named
-from .provided import ClusterState, KubeconfigFile, ServiceAddress, SupervisorState
+from .provided import (ClusterState, KubeconfigFile, RunObject, ServiceAddress, SupervisorState, VCenterObjects,
+                       made_by_run)
 
 STAGE = stage_named("cluster")
 PROBE, PROBE_NAMESPACE = "tkgs-probe", "default"
@@ -295,6 +296,11 @@ def provides(run, facts: ClusterFacts) -> list:
     out: list = [ClusterState(tkc.name, run.site.namespace.name, f"run.tanzu.vmware.com/{facts.version}",
                               ready_of(facts.cluster) if facts.cluster else "missing",
                               f"{endpoints[0]['host']}:{endpoints[0]['port']}" if endpoints else "")]
+    if facts.cluster is not None:  # by its uid: a cluster of the same name made later is another one
+        name = f"{run.site.namespace.name}/{tkc.name}"
+        out.append(VCenterObjects.of([RunObject(
+            "TanzuKubernetesCluster", name, facts.cluster["metadata"]["uid"],
+            made_by_run(run.output, f"TanzuKubernetesCluster {name}"), STAGE.name, within=run.site.namespace.name)]))
     if facts.kubeconfig_current:
         out.append(KubeconfigFile(facts.kubeconfig, [run.site.namespace.name, tkc.name]))
     proved = _proved(facts)

@@ -29,7 +29,8 @@ from ..vsphere.content_api import ContentLibraryApi
 from ..vsphere.vm import (OVF_NETWORK_ORDER, BootWait, DeploySource, DeploySpec, Placement, VmFacts, VmOps, plan_vm,
                           read_vms, vm_table)
 from . import stage_named
-from .provided import ApplianceCa, ApplianceRelease, ApplianceVm, DataplaneAddress, PreparedIds
+from .provided import (ApplianceCa, ApplianceRelease, ApplianceVm, DataplaneAddress, PreparedIds, RunObject,
+                       VCenterObjects, made_by_run)
 
 STAGE = stage_named("deploy")
 
@@ -156,7 +157,11 @@ def provides(run, facts: DeployFacts) -> list:
     declares = any(p.key == ADDITIONAL_WORKLOAD_NETWORKS for p in facts.descriptor.properties)
     values: list = [ApplianceRelease(facts.descriptor.version, f"the descriptor of the OVA {path.name}", declares)]
     if len(facts.vms) == 1:
-        values.append(ApplianceVm(facts.vms[0].name, facts.vms[0].moid))
+        vm = facts.vms[0]
+        values.append(ApplianceVm(vm.name, vm.moid))
+        # made by this run when its deploy (a create row, or a replacing change row) was sent from this run folder
+        values.append(VCenterObjects.of([RunObject("VM", vm.name, vm.moid, made_by_run(
+            run.output, f"VM {vm.name}", ("create", "change")), STAGE.name)]))
     return values
 
 

@@ -40,7 +40,7 @@ from ..polling import wait_until
 from ..site.workload_management import SupervisorSettings
 from ..display.tables import Sentence, Table
 from . import stage_named
-from .provided import PreparedIds, SupervisorState
+from .provided import PreparedIds, RunObject, SupervisorState, VCenterObjects, made_by_run
 
 STAGE = stage_named("enable")
 REQUEST_FILE = "enable-request.csv"
@@ -329,9 +329,14 @@ def provides(run, facts: EnableFacts) -> list:
     if facts.settings is None:
         return []
     info = facts.supervisor
-    return [SupervisorState(f"{facts.cluster_name} ({facts.cluster})", facts.status,
+    state = SupervisorState(f"{facts.cluster_name} ({facts.cluster})", facts.status,
                             str(info.kubernetes_status) if info is not None else "",
-                            (info.api_server_cluster_endpoint or "") if info is not None else "")]
+                            (info.api_server_cluster_endpoint or "") if info is not None else "")
+    if info is None:
+        return [state]
+    name = f"on cluster {facts.cluster_name}"  # made by this run when its enable left this run folder
+    return [state, VCenterObjects.of([RunObject("Supervisor", name, facts.cluster, made_by_run(
+        run.output, f"Supervisor {name} ({facts.cluster})"), STAGE.name)])]
 
 
 # --- the request -----------------------------------------------------------------------------------

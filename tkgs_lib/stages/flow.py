@@ -57,7 +57,7 @@ class Outcome:
             return ("<p>Dry run: nothing was changed. Set <code>apply = True</code> (or run with "
                     "<code>--apply</code>) to carry out the rows marked create, change or wait.</p>")
         done = ", ".join(f"{s.action} {s.object}" for s in self.ran) or "nothing needed changing"
-        return (f"<p><b>Applied</b>: {html.escape(done)}.</p><p><b>After apply</b> (every row is ok):</p>"
+        return (f"<p><b>Applied</b>: {html.escape(done)}.</p><p><b>After apply</b> ({html.escape(self._after)}):</p>"
                 + (self.after.table()._repr_html_() if self.after else ""))
 
     def __repr__(self) -> str:
@@ -67,7 +67,14 @@ class Outcome:
             return ("Dry run: nothing was changed. Set apply = True (or run with --apply) to carry out the rows "
                     "marked create, change or wait.")
         done = ", ".join(f"{s.action} {s.object}" for s in self.ran) or "nothing needed changing"
-        return f"Applied: {done}.\nAfter apply (every row is ok):\n" + (self.after.table().to_text() if self.after else "")
+        return (f"Applied: {done}.\nAfter apply ({self._after}):\n"
+                + (self.after.table().to_text() if self.after else ""))
+
+    @property
+    def _after(self) -> str:
+        if self.after is not None and {s.action for s in self.after.steps} <= {"keep", "gone"} and self.after.steps:
+            return "every row is keep or gone"
+        return "every row is ok"
 
 
 @dataclass
@@ -158,15 +165,22 @@ class StageRun:
         return self.vcenter
 
     def connect_appliance(self):
-        """Log in to the appliance over SSH as the site says (host key checked; a key file, or the root
-        password from its environment variable or a prompt)."""
+        """Log in to the appliance over SSH as the site says (host key checked): with the site's key file,
+        else (and while the appliance refuses that key, before the harden stage put it in place) with the
+        root password from its environment variable or a prompt."""
         from ..appliance.ssh import SshRunner
+        from ..errors import LoginRefused
 
         if self.appliance is None:
-            hp = self.site.haproxy
-            password = None if hp.ssh_key_file else self.secret(
-                hp.root_password_env, "the appliance's root password", "haproxy.root_password_env")
-            self.appliance = SshRunner.for_site(self.site, self.network, password, self.output / "known_hosts").connect()
+            hp, known = self.site.haproxy, self.output / "known_hosts"
+            if hp.ssh_key_file:
+                try:
+                    self.appliance = SshRunner.for_site(self.site, self.network, None, known).connect()
+                    return self.appliance
+                except LoginRefused:
+                    pass  # the key is not in place yet: the password, as without a key
+            password = self.secret(hp.root_password_env, "the appliance's root password", "haproxy.root_password_env")
+            self.appliance = SshRunner.for_site(self.site, self.network, password, known, key=False).connect()
         return self.appliance
 
     def __enter__(self) -> "StageRun":

@@ -21,7 +21,7 @@ from ..planning import Plan, Step
 from ..site.tanzu import storage_class_of, version_findings
 from ..display.tables import Sentence, Table
 from . import stage_named
-from .provided import NamespaceState, PreparedIds
+from .provided import NamespaceState, PreparedIds, RunObject, VCenterObjects, made_by_run
 
 STAGE = stage_named("namespace")
 POLL_SECONDS = 2.0
@@ -117,11 +117,16 @@ def provides(run, facts: NamespaceFacts) -> list:
     if ns is None:
         return []
     info = facts.namespace
-    return [NamespaceState(ns.name, f"{facts.cluster_name} ({facts.cluster})",
+    state = NamespaceState(ns.name, f"{facts.cluster_name} ({facts.cluster})",
                            str(info.config_status) if info is not None else "missing",
                            storage_class_of(run.site.storage.policy) if run.site.storage else "",
                            sorted(info.vm_service_spec.vm_classes or []) if info is not None and
-                           info.vm_service_spec else [])]
+                           info.vm_service_spec else [])
+    if info is None:
+        return [state]
+    # vCenter's id of a namespace is its name; made by this run when its create row left this run folder
+    return [state, VCenterObjects.of([RunObject("namespace", ns.name, ns.name, made_by_run(
+        run.output, f"namespace {ns.name}"), STAGE.name, within=info.cluster)])]
 
 
 # --- the request and the comparison ---------------------------------------------------------------

@@ -31,7 +31,8 @@ from ..errors import TkgsError
 
 __all__ = ["PROVIDED_FILE", "Value", "VALUES", "value_of", "Provided", "provide", "missing", "ApplianceCa",
            "ApplianceRelease", "DataplaneAddress", "ApplianceVm", "PreparedIds", "SupervisorState", "NamespaceState",
-           "ClusterState", "ServiceAddress", "KubeconfigFile"]
+           "ClusterState", "ServiceAddress", "KubeconfigFile", "RunObject", "VCenterObjects", "RemovedObjects",
+           "made_by_run"]
 
 PROVIDED_FILE = "provided.json"
 T = TypeVar("T")
@@ -132,6 +133,74 @@ class KubeconfigFile:
 
 
 @dataclass(frozen=True)
+class RunObject:
+    """One object a stage made or found in vCenter (or, for a Tanzu Kubernetes cluster, in its Supervisor), by
+    its id there."""
+
+    kind: str  # "port group", "tag category", "tag", "tag attachment", "storage policy", "subscribed library",
+    # "local library", "library item", "VM", "Supervisor", "namespace", "TanzuKubernetesCluster"
+    name: str  # as the stage's plan names it: tkgs-workload, haproxy-v0.1.10, tkgs-demo/tkc-01...
+    id: str  # vCenter's: dvportgroup-21, urn:vmomi:InventoryServiceTag:..., a library's UUID, vm-44, domain-c8, a
+    # namespace's name; a cluster's metadata.uid in the Supervisor
+    made: bool  # True: this run made it (its create row was sent); False: it was there already
+    stage: str  # the stage that made or found it
+    within: str = ""  # the id of what holds it: an item's library, an attachment's tag, a namespace's cluster, a
+    # Tanzu Kubernetes cluster's namespace
+
+    @property
+    def shown(self) -> str:
+        return f"{self.kind} {self.name} ({self.id})"
+
+
+@dataclass(frozen=True)
+class VCenterObjects:
+    """What this run's stages made or found in vCenter, in the order they make them (prepare's, deploy's,
+    enable's, namespace's, cluster's, each in its plan's order): the destroy stage removes exactly what the run
+    made, in reverse.
+    Each stage writes its own entries (:class:`RunObject` as a mapping); those of the others are kept."""
+
+    objects: list = dataclasses.field(default_factory=list)
+
+    def entries(self) -> list[RunObject]:
+        return [RunObject(**entry) for entry in self.objects]
+
+    @classmethod
+    def of(cls, entries) -> "VCenterObjects":
+        return cls([dataclasses.asdict(entry) for entry in entries])
+
+
+@dataclass(frozen=True)
+class RemovedObjects:
+    """What the destroy stage removed of what the run made (:class:`RunObject` as a mapping), by vCenter's ids."""
+
+    objects: list = dataclasses.field(default_factory=list)
+
+    def entries(self) -> list[RunObject]:
+        return [RunObject(**entry) for entry in self.objects]
+
+
+def made_by_run(folder: Path, obj: str, rows: tuple[str, ...] = ("create",)) -> bool:
+    """Whether the run folder's ledger holds a request of the plan row that makes ``obj`` (``create <obj>``;
+    a VM replaced: ``change <obj>`` too) that was done, or sent with no answer. A create row is planned only
+    for what a read did not find: so an object that exists after such a request is one this run made."""
+    from ..effects import EFFECTS_FILE, read_effects
+
+    wanted = {f"{row} {obj}" for row in rows}
+    return any(e.step in wanted and (e.happened or e.may_have_happened)
+               for e in read_effects(Path(folder) / EFFECTS_FILE))
+
+
+def _merged_objects(held: Optional[VCenterObjects], new: VCenterObjects) -> VCenterObjects:
+    """A stage's entries replace its own earlier ones; the other stages' stay, in the registry's order."""
+    from . import STAGE_NAMES
+
+    stages = {entry["stage"] for entry in new.objects}
+    kept = [entry for entry in (held.objects if held is not None else []) if entry["stage"] not in stages]
+    order = {name: i for i, name in enumerate(STAGE_NAMES)}
+    return VCenterObjects(sorted(kept + list(new.objects), key=lambda e: order.get(e["stage"], len(order))))
+
+
+@dataclass(frozen=True)
 class Value:
     """One kind of value a stage provides for later ones."""
 
@@ -141,6 +210,7 @@ class Value:
     provider: str  # the stage that provides it
     stands_in: str = ""  # the site field(s) that stand in when no stage provided it
     given: Callable[[object], bool] = lambda site: False  # whether the site gives that stand-in
+    merge: Optional[Callable] = None  # (held, new) → the value kept, for a value more than one stage writes to
 
     def shown(self, value) -> str:
         """The value in a few words, for the run's index."""
@@ -166,6 +236,13 @@ class Value:
             return f"{value.service} at {value.address}:{value.port}, {answered}{after}"
         if isinstance(value, KubeconfigFile):
             return f"{value.path} (contexts: {', '.join(value.contexts) or 'none'})"
+        if isinstance(value, VCenterObjects):
+            made = [e.shown for e in value.entries() if e.made]
+            found = [e.shown for e in value.entries() if not e.made]
+            return "; ".join(part for part in (f"created: {', '.join(made)}" if made else "",
+                                               f"found already there: {', '.join(found)}" if found else "") if part)
+        if isinstance(value, RemovedObjects):
+            return f"removed: {', '.join(e.shown for e in value.entries())}" if value.objects else "removed: nothing"
         return str(value)
 
 
@@ -190,6 +267,9 @@ VALUES: tuple[Value, ...] = (
     Value(ClusterState, "tanzu_cluster", "the Tanzu Kubernetes cluster", "cluster"),
     Value(KubeconfigFile, "kubeconfig", "the kubeconfig", "cluster"),
     Value(ServiceAddress, "service_address", "the LoadBalancer Service's address", "cluster"),
+    Value(VCenterObjects, "vcenter_objects", "the record of what this run made and found in vCenter (prepare, "
+          "deploy, enable, namespace and cluster write it)", "prepare", merge=_merged_objects),
+    Value(RemovedObjects, "removed_objects", "what the destroy stage removed", "destroy"),
 )
 
 
@@ -237,8 +317,8 @@ def provide(folder: Path, *values) -> Provided:
 
     held = Provided.load(folder).values
     for item in values:
-        value_of(type(item))  # only a declared kind of value
-        held[type(item)] = item
+        kind = value_of(type(item))  # only a declared kind of value
+        held[type(item)] = kind.merge(held.get(type(item)), item) if kind.merge else item
     data = {value.key: dataclasses.asdict(held[value.type]) for value in VALUES if value.type in held}
     Path(folder).mkdir(parents=True, exist_ok=True)
     try:

@@ -128,6 +128,26 @@ class ContentLibraryApi:
     def delete_item(self, item_id: str) -> None:
         self.rest.delete(f"{ITEM}/id:{item_id}")
 
+    def delete_library(self, library: Library) -> None:
+        """Remove a library (and the items it holds)."""
+        kind = LOCAL_LIBRARY if library.type == "LOCAL" else SUBSCRIBED_LIBRARY
+        self.rest.delete(f"{kind}/id:{library.id}")
+
+    def library_or_none(self, library_id: str) -> Optional[Library]:
+        """The library ``library_id``, or None when vCenter holds none of that id (404)."""
+        from ..errors import RestError
+
+        try:
+            return self.library(library_id)
+        except RestError as exc:
+            if exc.status == 404:
+                return None
+            raise
+
+    def item_ids(self, library_id: str) -> list[str]:
+        """The ids of the items library ``library_id`` holds."""
+        return list(self.rest.get(ITEM, {"library_id": library_id}) or [])
+
     def create_update_session(self, item_id: str) -> str:
         return self.rest.post(UPDATE_SESSION, {"create_spec": {"library_item_id": item_id}})
 

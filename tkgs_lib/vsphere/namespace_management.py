@@ -377,6 +377,54 @@ class NamespaceManagement:
             if passed_errors is not None:
                 passed_errors.extend(judge.passed_errors)
 
+    def wait_until_gone(self, cluster: str, *, timeout: float, poll: float = 5.0, error_grace: Optional[float] = None,
+                        on_poll: Optional[Callable[[object], None]] = None, progress: str = "",
+                        show_progress: bool = True, clock=None) -> None:
+        """:meth:`find` until vCenter says the cluster has no Supervisor (a disable done: REMOVING, then gone),
+        with the patience of :meth:`wait_until_running`: an ERROR, or a vCenter that does not answer, may last
+        ``error_grace`` seconds (None: until the timeout); the timeout ends it with the last status and messages."""
+        from ..polling import REAL, wait_until
+
+        absent = object()  # the cluster has no Supervisor
+        since: dict[str, float] = {}
+        now = (clock or REAL).now
+        grace = timeout if error_grace is None else error_grace
+
+        def read():
+            try:
+                found = self.find(cluster)
+            except ConnectionFailed as lost:
+                return Unanswered(lost)
+            return absent if found is None else found
+
+        def done(info) -> bool:
+            if info is absent:
+                return True
+            state = "unanswered" if isinstance(info, Unanswered) else str(info.config_status)
+            for other in [k for k in since if k != state]:
+                del since[other]
+            if state in ("unanswered", "ERROR"):
+                lasted = now() - since.setdefault(state, now())
+                if lasted >= grace:
+                    said = (info.error.message.rstrip(".") if isinstance(info, Unanswered) else
+                            "; ".join(messages_of(info)) or "vCenter gives no message")
+                    how = "vCenter has not answered" if state == "unanswered" else "it has been in ERROR"
+                    raise SupervisorFailed(f"Workload Management on cluster {cluster} was being disabled, and {how} "
+                                           f"for {_seconds(lasted)} s (workload_management.error_grace is "
+                                           f"{grace:g}): {said}.")
+            return False
+
+        def timed_out(info, elapsed: float) -> Exception:
+            state = "unanswered" if isinstance(info, Unanswered) else str(info.config_status)
+            said = "" if isinstance(info, Unanswered) else "; ".join(messages_of(info))
+            return SupervisorFailed(f"Workload Management on cluster {cluster} is still {state} "
+                                    f"{_seconds(elapsed)} s after it was disabled (workload_management.timeout is "
+                                    f"{timeout:g})" + (f": vCenter says: {said}." if said else "."))
+
+        wait_until(read, done, timeout=timeout, timed_out=timed_out, interval=min(0.5, poll), max_interval=poll,
+                   on_poll=(lambda info, elapsed: on_poll(info)) if on_poll else None, progress=progress,
+                   show_progress=show_progress, clock=clock or REAL)
+
     @staticmethod
     def _read(method: str, path: str, data, binding_type, what: str):
         try:

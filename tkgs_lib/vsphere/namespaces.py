@@ -9,6 +9,9 @@ govmomi ``vapi/namespace/namespace.go``, ``NamespacesPath``):
                                              none; the SDK's ``Instances.create`` returns nothing)
 ``GET /api/vcenter/namespaces/instances/{namespace}``   its ``Instances.Info``: ``config_status``
                                              CONFIGURING | RUNNING | ERROR | REMOVING, with ``messages``
+``GET /api/vcenter/namespaces/instances``   an ``Instances.Summary`` of each namespace (its cluster, status)
+``DELETE /api/vcenter/namespaces/instances/{namespace}``   answers without a body; vCenter says REMOVING,
+                                             then no longer lists it
 ``GET /api/vcenter/namespace-management/virtual-machine-classes``   each class, with the namespaces
                                              it is bound to (from vCenter 7.0 Update 2a)
 
@@ -97,6 +100,14 @@ class Namespaces:
             raise
         return NamespaceManagement._read("GET", path, data, Instances.Info.get_binding_type(), "an Instances.Info")
 
+    def list(self) -> list[Instances.Summary]:
+        """A summary of every namespace vCenter holds, on any cluster."""
+        return NamespaceManagement._read("GET", INSTANCES_PATH, self.rest.api_get(INSTANCES_PATH),
+                                         ListType(Instances.Summary.get_binding_type()), "a list of Instances.Summary")
+
+    def delete(self, name: str) -> None:
+        self.rest.api_delete(f"{INSTANCES_PATH}/{name}")
+
     def vm_classes(self) -> list[VirtualMachineClasses.Info]:
         return NamespaceManagement._read("GET", VM_CLASSES_PATH, self.rest.api_get(VM_CLASSES_PATH),
                                          ListType(VirtualMachineClasses.Info.get_binding_type()),
@@ -108,12 +119,6 @@ class Namespaces:
         """:meth:`get` until the namespace is RUNNING; ERROR or REMOVING ends the wait with vCenter's messages,
         the timeout with the last status; a read vCenter does not answer is waited through."""
         from ..polling import wait_until
-
-        def read():
-            try:
-                return self.get(name)
-            except ConnectionFailed as lost:
-                return Unanswered(lost)
 
         def done(info) -> bool:
             if isinstance(info, Unanswered) or info is None:
@@ -130,6 +135,40 @@ class Namespaces:
             return VSphereError(f"namespace {name} is still {status} after {elapsed:.0f} s (namespace.timeout is "
                                 f"{timeout:g}).")
 
-        return wait_until(read, done, timeout=timeout, timed_out=timed_out, interval=min(0.5, poll),
-                          max_interval=poll, on_poll=(lambda info, _: on_poll(info)) if on_poll else None,
-                          progress=progress, show_progress=show_progress)
+        return wait_until(lambda: self._read_through(name), done, timeout=timeout, timed_out=timed_out,
+                          interval=min(0.5, poll), max_interval=poll,
+                          on_poll=(lambda info, _: on_poll(info)) if on_poll else None, progress=progress,
+                          show_progress=show_progress)
+
+    def wait_until_gone(self, name: str, *, timeout: float, poll: float = 2.0,
+                        on_poll: Optional[Callable[[object], None]] = None, progress: str = "",
+                        show_progress: bool = True) -> None:
+        """:meth:`get` until vCenter no longer holds the namespace (a delete done: REMOVING, then gone); ERROR
+        ends the wait with vCenter's messages, the timeout with the last status; a read vCenter does not answer
+        is waited through."""
+        from ..polling import wait_until
+
+        def done(info) -> bool:
+            if info is None:
+                return True
+            if not isinstance(info, Unanswered) and str(info.config_status) == "ERROR":
+                said = "; ".join(namespace_messages(info)) or "no message"
+                raise VSphereError(f"namespace {name} was being removed and is in ERROR: vCenter says: {said}.")
+            return False
+
+        def timed_out(info, elapsed: float) -> Exception:
+            status = "unanswered" if isinstance(info, Unanswered) else str(info.config_status)
+            return VSphereError(f"namespace {name} is still {status} {elapsed:.0f} s after it was deleted "
+                                f"(namespace.timeout is {timeout:g}).")
+
+        wait_until(lambda: self._read_through(name), done, timeout=timeout, timed_out=timed_out,
+                   interval=min(0.5, poll), max_interval=poll,
+                   on_poll=(lambda info, _: on_poll(info)) if on_poll else None, progress=progress,
+                   show_progress=show_progress)
+
+    def _read_through(self, name: str):
+        """:meth:`get` for a wait: a read vCenter does not answer is :class:`Unanswered`, waited through."""
+        try:
+            return self.get(name)
+        except ConnectionFailed as lost:
+            return Unanswered(lost)

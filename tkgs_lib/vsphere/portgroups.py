@@ -108,6 +108,16 @@ def read_portgroups(inventory: Inventory) -> SwitchFacts:
         hosts=hosts, portgroups=portgroups, other_networks=others)
 
 
+def portgroup_users(session) -> dict[str, tuple[tuple[str, str], ...]]:
+    """Every distributed port group vCenter holds, by managed object id: the VMs on it, (id, name) each."""
+    view = session.content.viewManager.CreateContainerView(session.content.rootFolder,
+                                                           [vim.dvs.DistributedVirtualPortgroup], True)
+    try:
+        return {pg._moId: tuple(sorted((vm._moId, vm.name) for vm in pg.vm or ())) for pg in view.view}
+    finally:
+        view.Destroy()
+
+
 def _failover_order(port_config):
     teaming = getattr(port_config, "uplinkTeamingPolicy", None) if port_config else None
     return getattr(teaming, "uplinkPortOrder", None) if teaming else None
@@ -250,6 +260,11 @@ class PortgroupOps:
 
     def __init__(self, inventory: Inventory) -> None:
         self.inventory = inventory
+
+    def delete_portgroup(self, moid: str) -> None:
+        """Remove the port group ``moid`` (vCenter refuses while a VM is connected to it)."""
+        portgroup = vim.dvs.DistributedVirtualPortgroup(moid, self.inventory.session.si._stub)
+        wait_for_task(portgroup.Destroy_Task(), f"removing port group {moid}")
 
     def create_portgroup(self, name: str, vlan: int, ports: int = DEFAULT_PORTS) -> vim.dvs.DistributedVirtualPortgroup:
         """One early-binding port group with VLAN ``vlan``; its teaming is inherited from the switch.

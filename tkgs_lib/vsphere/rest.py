@@ -137,6 +137,10 @@ class RestClient:
             kwargs["json"] = body
         return self._request("POST", path, **kwargs)
 
+    def api_delete(self, path: str) -> None:
+        """``DELETE`` an ``/api`` path (an answer without a body)."""
+        self._request("DELETE", path, wrapped=False)
+
     def send(self, method: str, url: str, what: str, **kwargs) -> requests.Response:
         """Bytes for vCenter at ``url`` (an address it gave, checked to be its own), entered on the ledger as
         ``what``; the response whatever its status (the caller words a refusal). A transport failure is

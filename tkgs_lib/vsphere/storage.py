@@ -171,6 +171,57 @@ class StorageOps:
             return self.session.pbm.profileManager.PbmCreate(spec).uniqueId
 
 
+    def detach(self, tag_id: str, datastore_id: str) -> None:
+        body = {"object_id": {"type": DATASTORE, "id": datastore_id}}
+        self.session.rest.post(f"{ASSOCIATION_PATH}/id:{tag_id}", body, action="detach")
+
+    def delete_tag(self, tag_id: str) -> None:
+        self.session.rest.delete(f"{TAG_PATH}/id:{tag_id}")
+
+    def delete_category(self, category_id: str) -> None:
+        self.session.rest.delete(f"{CATEGORY_PATH}/id:{category_id}")
+
+    def delete_policy(self, policy_id: str) -> None:
+        with vsphere_call(f"removing VM storage policy {policy_id}"):
+            self.session.pbm.profileManager.PbmDelete([pbm.profile.ProfileId(uniqueId=policy_id)])
+
+
+def tagging_by_id(rest: RestClient, category_ids, tag_ids) -> tuple[dict, dict]:
+    """Of the categories and tags ``category_ids`` and ``tag_ids`` (vCenter's ids), those vCenter still holds:
+    each category's tag ids, and each tag's attachments as (type, id)."""
+    categories = {}
+    for category_id in category_ids:
+        if _exists(rest, f"{CATEGORY_PATH}/id:{category_id}"):
+            categories[category_id] = tuple(rest.post(f"{TAG_PATH}/id:{category_id}",
+                                                      action="list-tags-for-category") or ())
+    tags = {}
+    for tag_id in tag_ids:
+        if _exists(rest, f"{TAG_PATH}/id:{tag_id}"):
+            attached = rest.post(f"{ASSOCIATION_PATH}/id:{tag_id}", action="list-attached-objects") or ()
+            tags[tag_id] = tuple((o.get("type", ""), o.get("id", "")) for o in attached)
+    return categories, tags
+
+
+def _exists(rest: RestClient, path: str) -> bool:
+    """Whether ``GET path`` finds the object (vCenter answers 404 for an id it does not hold)."""
+    from ..errors import RestError
+
+    try:
+        rest.get(path)
+    except RestError as exc:
+        if exc.status == 404:
+            return False
+        raise
+    return True
+
+
+def policy_ids(session) -> set[str]:
+    """The ids of every VM storage policy (requirement profile) vCenter holds."""
+    ids = session.pbm.profileManager.PbmQueryProfile(resourceType=pbm.profile.ResourceType(resourceType="STORAGE"),
+                                                     profileCategory="REQUIREMENT")
+    return {profile_id.uniqueId for profile_id in ids or ()}
+
+
 def tag_rule_spec(category: str, tag: str):
     """The rule set "Tag based placement": datastores carrying ``tag`` of ``category`` (as vCenter's UI writes it)."""
     cap = pbm.capability

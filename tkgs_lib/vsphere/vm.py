@@ -122,6 +122,15 @@ def read_vms(inventory: Inventory, name: str) -> list[VmFacts]:
     return [_vm_facts(vm, network_names) for vm in found]
 
 
+def vm_power_states(session) -> dict[str, tuple[str, str]]:
+    """Every VM vCenter holds, by managed object id: its name and power state."""
+    view = session.content.viewManager.CreateContainerView(session.content.rootFolder, [vim.VirtualMachine], True)
+    try:
+        return {vm._moId: (vm.name, str(vm.runtime.powerState)) for vm in view.view}
+    finally:
+        view.Destroy()
+
+
 # --- what is wanted ------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -312,6 +321,18 @@ class VmOps:
         with vsphere_call(f"setting {key} on VM {moid}"):
             name = vm.name
         wait_for_task(vm.ReconfigVM_Task(spec), f"setting {key} = {value} on VM '{name}'")
+
+    def clear_vapp_values(self, moid: str, ids: list[str]) -> None:
+        """Empty the values of the vApp properties ``ids`` (vCenter keeps each property, with no value)."""
+        vm = self.vm(moid)
+        with vsphere_call(f"reading VM {moid}'s vApp properties"):
+            name = vm.name
+            found = {p.id: p.key for p in (vm.config.vAppConfig.property if vm.config.vAppConfig else ()) or ()}
+        edits = [vim.vApp.PropertySpec(operation="edit", info=vim.vApp.PropertyInfo(key=found[i], value=""))
+                 for i in ids if i in found]
+        if edits:
+            wait_for_task(vm.ReconfigVM_Task(vim.vm.ConfigSpec(vAppConfig=vim.vApp.VmConfigSpec(property=edits))),
+                          f"emptying {', '.join(ids)} of VM '{name}'")
 
     def power_on(self, moid: str, boot: BootWait, on_poll: Optional[Callable[[], None]] = None) -> GuestState:
         """Power on, then wait until the guest reports the management address and publishes its CA."""

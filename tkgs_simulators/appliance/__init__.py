@@ -111,6 +111,7 @@ class ApplianceSimulator:
         self.macs = {role: (self.macs.get(role) or _vmware_mac(i, salt)).lower() for i, role in enumerate(self.roles)}
         self.ca_pem = ""
         self.host_keys: list[str] = []
+        self.guestinfo: dict[str, str] = {}  # what its first boot published in the VM's guestinfo (the userdata)
         self._guest: Optional[subprocess.Popen] = None
         self.disk: Optional[Path] = None  # the appliance's own disk: what its /etc and /root keep across a reboot
 
@@ -222,6 +223,8 @@ class ApplianceSimulator:
         if not ready.get("ready"):
             raise SimulatorUnavailable(f"the simulated appliance failed to boot: {ready.get('error')}")
         self.ca_pem, self.host_keys = ready["ca"], ready["host_keys"]
+        if first:
+            self.guestinfo = ready.get("guestinfo", {})
         self._wait_for_sshd()
 
     def _read_line(self, stream, timeout: float) -> str:

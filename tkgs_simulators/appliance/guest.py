@@ -4,23 +4,28 @@ with a private view of the filesystem. It boots as the appliance does, from the 
 Started by :class:`~tkgs_simulators.appliance.ApplianceSimulator` with the configuration as
 JSON on standard input (never on the command line: it holds the root password). It
 
-1. makes the private view: tmpfs on ``/run`` and ``/var/log``; ``/etc``, ``/root`` and
+1. makes the private view: tmpfs on ``/run`` and ``/var/log``; ``/etc``, ``/root``, ``/var/lib`` and
    ``/usr/local/sbin`` overlaid with their writes on the appliance's own disk (a folder the
-   simulator owns, so they outlive a reboot), so the host's ``/etc`` is never touched; the
-   ``systemctl``/``journalctl`` stand-ins mounted over the real ones;
+   simulator owns, so they outlive a reboot), and ``/var/log/vmware`` kept there too, so the host's
+   ``/etc`` is never touched; the ``systemctl``/``journalctl`` stand-ins mounted over the real ones;
 2. configures the interfaces from ``network.*`` (addresses, the default route via the
-   management gateway); at its first boot writes ``/etc/vmware/anyip-routes.cfg``,
-   ``route-tables.cfg``, (v0.2.0) ``workload-networks.cfg`` and a CA the user sent from the
-   properties as the release's ``ovf-to-cloud-init.sh`` does (:mod:`.scripts`, the release's own
-   scripts read at its tag); then starts both units, which run real ``ip`` commands as the
-   release's scripts do (:mod:`.units`);
+   management gateway); runs the release's ``ovf-to-cloud-init.sh`` as its unit does at every boot
+   (:mod:`.scripts`, the release's own scripts read at its tag), its ``set -x`` trace appended to
+   ``/var/log/vmware/ovf-to-cloud-init.log``: at the first boot it writes ``/etc/vmware/anyip-routes.cfg``,
+   ``route-tables.cfg``, (v0.2.0) ``workload-networks.cfg``, a CA the user sent, ``encoded_userdata.txt``
+   and the image's ``/etc/ssh/sshd_config`` edited (``PermitRootLogin``, ``ListenAddress``) from the
+   properties and the OVF environment, and says what it published in the VM's guestinfo (the userdata
+   with root's hash); then starts both units, which run real ``ip`` commands as the release's scripts
+   do (:mod:`.units`);
 3. at its first boot sets root's password and makes sshd's own host keys; starts sshd on the
-   management address;
+   configuration its disk holds;
 4. starts the real HAProxy on the appliance's configuration (:mod:`.load_balancer`), and the
-   Data Plane API stand-in over it, signed by the appliance's CA (made at first boot and kept in
-   ``/etc/haproxy``, as the appliance keeps its own);
-5. prints one JSON line (the CA, the host keys) and waits for SIGTERM, on which it shuts down as
-   systemd does: the units stopped (their ``down`` runs), then the API, HAProxy and sshd.
+   Data Plane API stand-in over it, signed by the appliance's CA (made at first boot by its
+   ``new-ca.sh``, :mod:`.scripts.new_ca`, SHA-1 signed, and kept in ``/etc/haproxy``, as the appliance
+   keeps its own);
+5. prints one JSON line (the CA, the host keys, what it published in guestinfo) and waits for SIGTERM, on
+   which it shuts down as systemd does: the units stopped (their ``down`` runs), then the API, HAProxy and
+   sshd.
 
 A later boot (``"boot": "again"``, after :meth:`ApplianceSimulator.reboot`) starts from the files on
 its disk on a fresh kernel (a new network namespace): nothing is written from the properties again
@@ -31,7 +36,8 @@ Faults (``faults`` in the configuration) make it boot as the appliance's users m
 ``service_ip_range`` (e.g. the article's ``10.64.0.1/23``), ``addresses`` (a wrong interface
 address), ``route_tables`` (the lines of route-tables.cfg), ``workload_networks`` (the lines of
 v0.2.0's workload-networks.cfg), ``dataplane`` (``down``, ``expired``, ``unnamed``, ``other-body``),
-``lose_session_at`` and ``lose_sshd_at`` (commands at whose start the SSH session is lost, and with
+``sshd_keys`` (``refused``: an sshd that accepts no key), ``lose_session_at`` and ``lose_sshd_at``
+(commands at whose start the SSH session is lost, and with
 ``lose_sshd_at`` sshd itself too), ``lose_answer_at`` (commands that run to their end, the session lost
 before their answer leaves).
 """
@@ -49,9 +55,10 @@ from pathlib import Path
 from . import children
 from . import load_balancer
 from . import units
-from .dataplane_server import make_ca, serve
+from .dataplane_server import serve
 from .scripts import played
-from .scripts.ovf_to_cloud_init import CA_CRT, CA_KEY, WORKLOAD_NETWORKS_CFG
+from .scripts.new_ca import new_ca
+from .scripts.ovf_to_cloud_init import CA_CRT, CA_KEY, LOG, SSHD_CONFIG, WORKLOAD_NETWORKS_CFG
 from .scripts.shipped import ROUTE_TABLES_CFG, SHIPPED
 
 def sh(*argv: str, check: bool = True, **kwargs) -> subprocess.CompletedProcess:
@@ -62,11 +69,15 @@ def sh(*argv: str, check: bool = True, **kwargs) -> subprocess.CompletedProcess:
 
 
 def private_view(python: str, disk: str) -> None:
-    """tmpfs on /run and /var/log; /etc, /root and /usr/local/sbin overlaid with their writes on
-    ``disk`` (overlays, not tmpfs: what lives there, a Python under /root/.pyenv say, stays visible)."""
+    """tmpfs on /run and /var/log, but /var/log/vmware on ``disk`` (the appliance's logs outlive a reboot);
+    /etc, /root, /var/lib and /usr/local/sbin overlaid with their writes on ``disk`` (overlays, not tmpfs:
+    what lives there, a Python under /root/.pyenv say, stays visible)."""
     for folder in ("/run", "/var/log"):
         sh("mount", "-t", "tmpfs", "-o", "mode=0755", "tmpfs", folder)
-    for folder in ("/etc", "/root", "/usr/local/sbin"):
+    os.makedirs(f"{disk}/var-log-vmware", exist_ok=True)
+    os.makedirs("/var/log/vmware", exist_ok=True)
+    sh("mount", "--bind", f"{disk}/var-log-vmware", "/var/log/vmware")
+    for folder in ("/etc", "/root", "/var/lib", "/usr/local/sbin"):
         upper, work = f"{disk}/overlay{folder}/upper", f"{disk}/overlay{folder}/work"
         os.makedirs(upper, exist_ok=True)
         os.makedirs(work, exist_ok=True)
@@ -102,14 +113,45 @@ def configure_network(config: dict) -> None:
         sh("ip", "route", "add", "default", "via", gateway, "dev", "management", check=False)
 
 
-def first_boot_files(config: dict) -> None:
-    """The files the release's first boot writes from its properties (:mod:`.scripts.ovf_to_cloud_init`),
-    or, with a fault, as a broken first boot (or a careless edit) left them."""
+def image_sshd_config(config: dict) -> str:
+    """The image's ``/etc/ssh/sshd_config`` before its first boot. Photon's file is not in the appliance's
+    repository: this one holds what first boot's seds act on (a ``PermitRootLogin`` line and
+    ``#ListenAddress 0.0.0.0``, ``permitRootViaSSH`` and ``bindSSHToIP`` at v0.1.7 to v0.2.0), IPv4 only
+    (``ansible/roles/common/tasks/main.yml``: "Bind SSH only to IPv4"), and what this machine's sshd needs.
+    The fault ``sshd_keys: refused`` boots an sshd that refuses every key (``PubkeyAuthentication no``)."""
+    keys = "no" if config.get("faults", {}).get("sshd_keys") == "refused" else "yes"
+    return ("# /etc/ssh/sshd_config of the simulated HAProxy appliance's image\n"
+            "PermitRootLogin no\n#ListenAddress 0.0.0.0\nAddressFamily inet\nPasswordAuthentication yes\n"
+            f"PubkeyAuthentication {keys}\nKbdInteractiveAuthentication no\nUsePAM yes\nPrintMotd no\n"
+            "Subsystem sftp /usr/lib/openssh/sftp-server\n")
+
+
+def ovf_to_cloud_init(config: dict):
+    """The release's ``ovf-to-cloud-init.sh``, given what vCenter hands the guest: the property values (a
+    fault's as a person typed it into vCenter), the NICs' MACs and the OVF environment they make."""
+    from .ovf_environment import ovf_environment
+
     props, faults = config["properties"], config.get("faults", {})
     if "service_ip_range" in faults:  # the value as a person typed it into vCenter
         props = {**props, "loadbalance.service_ip_range": faults["service_ip_range"]}
     nics = {role: nic["mac"] for role, nic in config["interfaces"].items()}
-    boot = played(config["release"]).first_boot(props, nics)
+    return played(config["release"]).first_boot(props, nics, ovfenv=ovf_environment(props, nics),
+                                                 image={SSHD_CONFIG: image_sshd_config(config)})
+
+
+def later_boot_log(config: dict) -> None:
+    """The unit runs the script at every boot (``tee -a`` its log): a later boot's branch, appended."""
+    with open(LOG, "a") as log:
+        log.write(ovf_to_cloud_init(config).later_boot())
+
+
+def first_boot_files(config: dict) -> dict:
+    """The files the release's first boot writes from its properties (:mod:`.scripts.ovf_to_cloud_init`),
+    its log appended to, or, with a fault, as a broken first boot (or a careless edit) left them; returns
+    what it published in the VM's guestinfo."""
+    faults = config.get("faults", {})
+    nics = {role: nic["mac"] for role, nic in config["interfaces"].items()}  # for the faults' route-tables.cfg
+    boot = ovf_to_cloud_init(config)
     files = boot.first_boot()
     if "route_tables" in faults:  # the lines below the shipped comment; {workload}: that NIC's MAC
         files[ROUTE_TABLES_CFG] = SHIPPED[ROUTE_TABLES_CFG] + "".join(
@@ -118,9 +160,11 @@ def first_boot_files(config: dict) -> None:
         files[WORKLOAD_NETWORKS_CFG] = "".join(f"{line}\n" for line in faults["workload_networks"])
     for path, text in files.items():
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-        Path(path).write_text(text)
+        with open(path, "a" if path == LOG else "w") as out:  # the unit's `tee -a`
+            out.write(text)
         if path in boot.modes:
             Path(path).chmod(boot.modes[path])
+    return boot.published
 
 
 def first_boot_accounts(config: dict) -> None:
@@ -179,18 +223,11 @@ exec /bin/bash "$@"
 
 
 def start_sshd(config: dict) -> subprocess.Popen:
-    props = config["properties"]
     # The host's message of the day and its logind are not the appliance's: asking them costs every session.
     for pam, module in ((Path("/etc/pam.d/sshd"), "pam_motd"), (Path("/etc/pam.d/common-session"), "pam_systemd")):
         if pam.exists():
             pam.write_text("".join(line for line in pam.read_text().splitlines(keepends=True) if module not in line))
-    permit = "yes" if props.get("appliance.permit_root_login", "true").lower() == "true" else "no"
-    address = props["network.management_ip"].split("/", 1)[0]
-    drop_in = Path("/etc/ssh/sshd_config.d")
-    drop_in.mkdir(parents=True, exist_ok=True)
-    (drop_in / "00-tkgs-appliance.conf").write_text(
-        f"# The simulated HAProxy appliance\nPermitRootLogin {permit}\nPasswordAuthentication yes\n"
-        f"ListenAddress {address}\n")
+    # /etc/ssh/sshd_config is the image's, as its first boot edited it (and whatever changed it since)
     log = open("/var/log/sshd.log", "w")
     return subprocess.Popen(["/usr/sbin/sshd", "-D", "-e"], stdout=log, stderr=subprocess.STDOUT)
 
@@ -203,14 +240,15 @@ def main() -> int:
         return 1
 
 
-def appliance_ca(hostname: str) -> tuple[str, str]:
+def appliance_ca(local_ipv4: str) -> tuple[str, str]:
     """The CA the appliance keeps in /etc/haproxy: the user's own, which first boot wrote there from
-    both properties (writeCAfiles), else one cloud-init makes at the first boot (userdata.txt's
-    new-ca.sh); read back on later boots."""
+    both properties (writeCAfiles), else the one cloud-init makes at the first boot (userdata.txt's
+    ``new-ca.sh -n '{{ ds.meta_data.local_ipv4 }}' /etc/haproxy``: :mod:`.scripts.new_ca`, SHA-1 signed);
+    read back on later boots."""
     kept_cert, kept_key = Path(CA_CRT), Path(CA_KEY)
     if kept_cert.exists() and kept_key.exists():
         return kept_cert.read_text(), kept_key.read_text()
-    ca_pem, ca_key = make_ca(hostname)
+    ca_pem, ca_key = new_ca(local_ipv4)
     kept_cert.parent.mkdir(parents=True, exist_ok=True)
     kept_cert.write_text(ca_pem)
     kept_key.touch(mode=0o600)
@@ -229,13 +267,16 @@ def boot_and_serve(config: dict) -> int:
     hostname = props.get("network.hostname", "haproxy.local")
     sh("hostname", hostname)
     configure_network(config)
+    published: dict = {}
     if first:
-        first_boot_files(config)
+        published = first_boot_files(config)
         first_boot_accounts(config)
+    else:
+        later_boot_log(config)
     units.start(units.ROUTE_TABLES)  # route-tables.service is ordered Before=anyip-routes.service
     units.start(units.ANYIP)  # ... and anyip-routes.service Before=haproxy.service
     balancer = load_balancer.boot(props)
-    ca_pem, ca_key = appliance_ca(hostname)
+    ca_pem, ca_key = appliance_ca(props["network.management_ip"].split("/", 1)[0])
     if faults.get("lose_session_at") or faults.get("lose_sshd_at") or faults.get("lose_answer_at"):
         lose_sessions_at(list(faults.get("lose_session_at", ())), list(faults.get("lose_sshd_at", ())),
                          list(faults.get("lose_answer_at", ())))
@@ -249,7 +290,7 @@ def boot_and_serve(config: dict) -> int:
                        ca_key_pem=ca_key, hostname=hostname, addresses=addresses, users=balancer.users,
                        fault=faults.get("dataplane", ""), configuration=balancer.configuration)
     host_keys = [p.read_text().strip() for p in sorted(Path("/etc/ssh").glob("ssh_host_*_key.pub"))]
-    print(json.dumps({"ready": True, "ca": ca_pem, "host_keys": host_keys}), flush=True)
+    print(json.dumps({"ready": True, "ca": ca_pem, "host_keys": host_keys, "guestinfo": published}), flush=True)
     while not stopping:
         children.reap_orphans()  # PID 1 reaps every orphan of the namespace
         time.sleep(0.2)

@@ -12,7 +12,8 @@ states): the scripts its disk holds.
 
 The watch (``inotifywait -e modify``, the units' main process) is not played: nothing here edits a
 file in place while its unit runs. Each command says on standard error that it is a stand-in;
-``systemctl status`` says it on its first line too. ``python units.py systemctl ...`` runs one: the
+``systemctl status`` says it on its first line too. ``systemctl reload sshd`` is sshd's own unit's reload: a SIGHUP
+to its listener. ``python units.py systemctl ...`` runs one: the
 stand-ins run this file without the package (importing it would cost every call a second), and
 with it the scripts, which import nothing of the package either.
 """
@@ -41,6 +42,7 @@ ANYIP, ROUTE_TABLES = "anyip-routes.service", "route-tables.service"
 # The units' Description= is their own name (v0.1.10 ansible/roles/vmware/files/etc/systemd/system/*.service).
 UNITS = {ANYIP: "anyiproutectl.sh", ROUTE_TABLES: "routetablectl.sh"}
 NOTICE = "(tkgs-runbook appliance simulator: a stand-in for {command}, reporting the simulated units)"
+SSHD, SSHD_PID = ("sshd", "sshd.service"), "/run/sshd.pid"  # reloaded as its unit does (sshd -D writes the pid)
 
 
 # --- unit state ----------------------------------------------------------------------------------
@@ -150,6 +152,8 @@ def systemctl(args: list[str]) -> int:
             if wanted in (None, state):
                 print(f"{unit} loaded {state} {state} {unit}")
         return 0
+    if verb in ("reload", "restart") and units and all(u in SSHD for u in units):
+        return _reload_sshd()
     unknown = [u for u in units if u not in UNITS]
     if unknown:
         print(f"Unit {unknown[0]} could not be found.", file=sys.stderr)
@@ -184,6 +188,19 @@ def systemctl(args: list[str]) -> int:
         return code
     print(f"systemctl stand-in: '{verb}' is not simulated", file=sys.stderr)
     return 1
+
+
+def _reload_sshd() -> int:
+    """``systemctl reload sshd``: sshd's ExecReload, a SIGHUP to its listener, which reads its configuration
+    again (sessions already open keep going)."""
+    import signal
+
+    try:
+        os.kill(int(Path(SSHD_PID).read_text().split()[0]), signal.SIGHUP)
+    except (OSError, ValueError) as exc:
+        print(f"Failed to reload sshd.service: {exc}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def journalctl(args: list[str]) -> int:

@@ -6,18 +6,22 @@ What clients use of the real one, in its wire shapes (k8s.io/apimachinery, kuber
 
 * discovery: ``/version``, ``/api`` (APIVersions), ``/api/v1`` and ``/apis/{group}/{version}``
   (APIResourceList: each resource's name, kind, verbs, short names), ``/apis`` (APIGroupList);
-* objects: ``GET`` a list (label and field selectors: ``metadata.name``, ``metadata.namespace``) or one, ``POST`` (201), ``PUT``, ``PATCH`` (a JSON merge patch), ``DELETE``
-  (200 with the object), under ``/api/v1[/namespaces/{ns}]/{plural}`` and
+* objects: ``GET`` a list (label and field selectors: ``metadata.name``, ``metadata.namespace``) or one,
+  ``POST`` (201), ``PUT``, ``PATCH`` (a JSON merge patch), ``DELETE`` (200 with the object; a
+  ``DeleteOptions`` body's ``preconditions.uid`` checked, 409 Conflict when it is another object's; an
+  object of a resource with a finalizer keeps ``metadata.deletionTimestamp`` until its finalizer, run in a
+  thread as a controller's, has removed what it owns), under ``/api/v1[/namespaces/{ns}]/{plural}`` and
   ``/apis/{group}/{version}[/namespaces/{ns}]/{plural}``; ``metadata`` filled in as the server fills it
   (uid, resourceVersion, creationTimestamp, generation); a list's ``kind`` is ``<Kind>List``;
 * ``Accept: application/json;as=Table;...;g=meta.k8s.io`` (what ``kubectl get`` asks for): a
   ``meta.k8s.io/v1`` Table with each resource's own columns;
 * errors as a ``Status`` (``reason`` NotFound, AlreadyExists, Unauthorized, Forbidden, BadRequest,
-  MethodNotAllowed), with the HTTP status in ``code``.
+  MethodNotAllowed, Conflict), with the HTTP status in ``code``.
 
 Each answer carries ``X-Simulated-By`` naming the stand-in. ``authenticate(handler)`` decides who asks (a
 bearer token, a client certificate); ``watchers`` are told of every change (the controllers the stand-ins
-play react to them).
+play react to them); ``finalizers`` (by ``plural.group``) do what a controller's finalizer does before an
+object of theirs goes.
 """
 
 from __future__ import annotations
@@ -92,6 +96,7 @@ class KubernetesApi:
     version: str = "v1.21.6+vmware.1"
     authenticate: Callable[[object], Optional[str]] = lambda handler: None
     watchers: list[Callable[[str, Resource, dict], None]] = field(default_factory=list)
+    finalizers: dict[str, Callable[[dict], None]] = field(default_factory=dict)  # plural.group → work before it goes
     objects: dict[tuple[str, str, str], dict] = field(default_factory=dict)  # (plural.group, namespace, name)
     lock: threading.RLock = field(default_factory=threading.RLock)
     _revision: int = 0
@@ -253,7 +258,7 @@ class KubernetesApi:
                 return 200, self._table(res, [obj])
             return 200, obj
         if method == "DELETE" and name:
-            return 200, self.remove(res, namespace, name)
+            return 200, self._delete(res, namespace, name, _json(body))
         data = _json(body)
         if method == "POST" and not name:
             meta = data.setdefault("metadata", {})
@@ -281,6 +286,31 @@ class KubernetesApi:
                 new["status"] = old["status"]
             return 200, self.put(res, new)
         raise ApiRefusal(405, "MethodNotAllowed", f"{method} is not allowed here")
+
+    def _delete(self, res: Resource, namespace: str, name: str, options: dict) -> dict:
+        """A DELETE: refused when its precondition names another object (k8s.io/apiserver's words); an object
+        with a finalizer marked for deletion and left to it, any other removed at once."""
+        obj = self.get(res, namespace, name)
+        if obj is None:
+            raise self.not_found(res, name)
+        uid = ((options or {}).get("preconditions") or {}).get("uid")
+        if uid and uid != obj["metadata"]["uid"]:
+            raise ApiRefusal(409, "Conflict", f'Operation cannot be fulfilled on {res.plural}.{res.group or "core"} '
+                                              f'"{name}": Precondition failed: UID in precondition: {uid}, UID in '
+                                              f'object meta: {obj["metadata"]["uid"]}', name, res.plural)
+        finalize = self.finalizers.get(f"{res.plural}.{res.group}")
+        if finalize is None:
+            return self.remove(res, namespace, name)
+        if not obj["metadata"].get("deletionTimestamp"):
+            obj["metadata"]["deletionTimestamp"] = now()
+            obj = self.put(res, obj)
+
+            def work() -> None:
+                finalize(copy.deepcopy(obj))
+                if self.get(res, namespace, name) is not None:
+                    self.remove(res, namespace, name)
+            threading.Thread(target=work, name=f"finalize-{name}", daemon=True).start()
+        return obj
 
     def _admitted(self, res: Resource, obj: dict) -> dict:
         """What an admission step of the stand-in makes of a new object (a Service's addresses...); as sent."""

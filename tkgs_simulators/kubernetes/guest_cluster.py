@@ -107,8 +107,33 @@ class GuestClusters:
             if event == "ADDED" and key not in self.played:
                 self.played[key] = GuestCluster(self, key[0], key[1], res)
                 threading.Thread(target=self.played[key].build, name=f"tkc-{key[1]}", daemon=True).start()
-            elif event == "DELETED" and key in self.played:
+            elif event == "DELETED" and key in self.played:  # removed without its finalizer (its namespace went)
                 self.played.pop(key).stop()
+
+    def finalize(self, obj: dict) -> None:
+        """What deleting a cluster does before it goes (the TKG service's and Cluster API's controllers, through
+        owner references): its phase ``deleting``, its VMs stopped and their ``VirtualMachine`` objects, its
+        VirtualMachineServices (its API's and its LoadBalancer Services') and its kubeconfig secret removed,
+        its workload addresses free again. The load-balancer controller then removes their frontends."""
+        api, (namespace, name) = self.supervisor.api, (obj["metadata"]["namespace"], obj["metadata"]["name"])
+        with self._lock:
+            played = self.played.pop((namespace, name), None)
+        if played is not None:
+            played._status("deleting", (obj.get("status") or {}).get("conditions") or [])
+            played.stop()
+        owned = (("virtualmachineservices", CLUSTER_LABEL), ("virtualmachineservices", f"{RUN}/cluster.name"),
+                 ("virtualmachines", CLUSTER_LABEL))
+        for plural, label in owned:
+            res = api.resource(plural, VMOP)
+            for held in api.list(res, namespace):
+                if (held["metadata"].get("labels") or {}).get(label) == name:
+                    api.remove(res, namespace, held["metadata"]["name"])
+        secrets_res = api.resource("secrets")
+        if api.get(secrets_res, namespace, f"{name}-kubeconfig") is not None:
+            api.remove(secrets_res, namespace, f"{name}-kubeconfig")
+        if played is not None:
+            with self._lock:
+                self._used -= {vm.address for vm in played.vms}
 
     def addresses(self, count: int) -> list[str]:
         _, _, free = self.supervisor.workload()

@@ -128,6 +128,7 @@ class SupervisorKubernetes:
         self.load_balancer = VirtualMachineServices(self)
         self.clusters = GuestClusters(self)
         self.api.watchers.append(self.clusters.changed)
+        self.api.finalizers[f"tanzukubernetesclusters.{RUN}"] = self.clusters.finalize
         self.api.watchers.append(self.load_balancer.changed)
 
     def __repr__(self) -> str:  # the spec holds the Data Plane API's password
@@ -191,7 +192,11 @@ class SupervisorKubernetes:
         api, name = self.api, played.name
         namespaces = api.resource("namespaces")
         bindings = api.resource("virtualmachineclassbindings", VMOP)
-        if not present:
+        if not present:  # what the namespace held goes with it: its clusters first, as their deletion does
+            clusters = api.resource("tanzukubernetesclusters", RUN)
+            for cluster in api.list(clusters, name):
+                self.clusters.finalize(cluster)
+                api.remove(clusters, name, cluster["metadata"]["name"])
             for binding in api.list(bindings, name):
                 api.remove(bindings, name, binding["metadata"]["name"])
             if api.get(namespaces, "", name) is not None:

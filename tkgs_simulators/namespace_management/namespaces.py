@@ -7,7 +7,8 @@
   (the Supervisor makes the Kubernetes namespace, its quota and class bindings), then RUNNING;
 * ``GET .../instances/{namespace}``: its ``Instances.Info`` (``config_status``, ``messages``...);
   ``GET .../instances``: an ``Instances.Summary`` each; ``DELETE .../instances/{namespace}``: REMOVING,
-  then gone;
+  then gone (what it held in the Supervisor, its Tanzu Kubernetes clusters too); a Supervisor disabled
+  takes its namespaces with it;
 * ``GET /api/vcenter/namespace-management/virtual-machine-classes[/{id}]``: the default classes a
   vCenter of 7.0 Update 2a and later has (``best-effort-*`` and ``guaranteed-*``, xsmall 2 vCPU 2 GiB
   to 8xlarge 32 vCPU 128 GiB), each naming the namespaces it is bound to.
@@ -137,6 +138,19 @@ class NamespaceInstances:
                 if self._namespaces.get(name) is played:
                     del self._namespaces[name]
         threading.Thread(target=remove, name=f"namespace-{name}-removal", daemon=True).start()
+
+    def remove_on(self, cluster: str) -> None:
+        """The cluster's Supervisor is being disabled: each namespace on it goes too (REMOVING, then gone), as
+        vCenter removes a Supervisor's namespaces with it."""
+        with self._lock:
+            names = [name for name, played in self._namespaces.items() if played.spec.cluster == cluster]
+        for name in names:
+            self.delete(name)
+
+    def held(self) -> list[tuple[str, str, str]]:
+        """(name, cluster, config_status) of each namespace held, sorted."""
+        with self._lock:
+            return sorted((name, p.spec.cluster, str(p.status)) for name, p in self._namespaces.items())
 
     @staticmethod
     def not_found(name: str) -> Refused:

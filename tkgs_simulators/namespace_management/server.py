@@ -203,6 +203,11 @@ class NamespaceManagementStandIn:
         with self._lock:
             self._faults.append(fault)
 
+    def enabled_clusters(self) -> list[str]:
+        """The clusters that have a Supervisor (in whatever state), by managed object id."""
+        with self._lock:
+            return sorted(self._supervisors)
+
     def supervisor(self, cluster: str) -> Optional[Supervisor]:
         with self._lock:
             return self._supervisors.get(cluster)
@@ -336,6 +341,7 @@ class NamespaceManagementStandIn:
         supervisor = self.supervisor(cluster)
         if supervisor is None:
             raise self._not_enabled(cluster)
+        self.namespaces.remove_on(cluster)
         supervisor.disable()
 
     def _removed(self, supervisor: Supervisor) -> None:

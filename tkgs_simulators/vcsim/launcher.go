@@ -9,7 +9,8 @@
 //
 // The inventory is a vSphere 7.0 U3 one: vCenter reports 7.0.3 and the model's hosts ESXi 7.0.3 (a host
 // added later through AddHost_Task is govmomi's template, ESXi 6.5.0). ReconfigureComputeResource_Task
-// sets a cluster's DRS and vSphere HA as vCenter does (clusterConfigApplied).
+// sets a cluster's DRS and vSphere HA as vCenter does (clusterConfigApplied), and ReconfigVM_Task's extraConfig
+// replaces a key set again and removes one set to "" (extraConfigAsVCenterKeepsIt).
 package main
 
 import (
@@ -94,12 +95,9 @@ func emptyBodyAsNoInput(next http.Handler) http.Handler {
 // taskReturned is the task a SOAP call's answer names (<returnval type="Task">task-12</returnval>).
 var taskReturned = regexp.MustCompile(`<returnval type="Task">([^<]+)</returnval>`)
 
-// clusterConfigApplied sets a cluster's DRS (enabled, defaultVmBehavior) and vSphere HA (enabled) from a
-// ReconfigureComputeResource_Task's ClusterConfigSpecEx once the simulator's task for it succeeded, as
-// vCenter does: this govmomi's simulator applies only the spec's rules, groups and per-VM overrides, so
-// neither could be set through its API. The call is the simulator's own (its session check, its task);
-// this only adds what it leaves out.
-func clusterConfigApplied(next http.Handler) http.Handler {
+// appliedAfter runs apply(request, answer) once the simulator has answered a SOAP call of method with
+// HTTP 200: the call is the simulator's own (its session check, its task); apply only adds what it leaves out.
+func appliedAfter(next http.Handler, method string, apply func(request, answer []byte)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost || r.URL.Path != vim25.Path {
 			next.ServeHTTP(w, r)
@@ -111,14 +109,14 @@ func clusterConfigApplied(next http.Handler) http.Handler {
 			return
 		}
 		r.Body = io.NopCloser(bytes.NewReader(body))
-		if !bytes.Contains(body, []byte("ReconfigureComputeResource_Task")) {
+		if !bytes.Contains(body, []byte(method)) {
 			next.ServeHTTP(w, r)
 			return
 		}
 		answer := httptest.NewRecorder()
 		next.ServeHTTP(answer, r)
 		if answer.Code == http.StatusOK {
-			applyClusterConfig(body, answer.Body.Bytes())
+			apply(body, answer.Body.Bytes())
 		}
 		for name, values := range answer.Header() {
 			w.Header()[name] = values
@@ -128,7 +126,56 @@ func clusterConfigApplied(next http.Handler) http.Handler {
 	})
 }
 
-func applyClusterConfig(request, answer []byte) {
+// succeeded is the task a SOAP call's answer names, when it ended in success.
+func succeeded(answer []byte) bool {
+	found := taskReturned.FindSubmatch(answer)
+	if found == nil {
+		return false
+	}
+	task, _ := simulator.Map.Get(types.ManagedObjectReference{Type: "Task", Value: string(found[1])}).(*simulator.Task)
+	return task != nil && task.Info.State == types.TaskInfoStateSuccess
+}
+
+// extraConfigAsVCenterKeepsIt makes a ReconfigVM_Task's extraConfig do what vCenter's does: a key set
+// again replaces its value, and a key set to "" is removed ("To remove an option, set its value to the
+// empty string"). This govmomi's simulator appends every option it is given, so an old value stays.
+func extraConfigAsVCenterKeepsIt(request, answer []byte) {
+	method, err := simulator.UnmarshalBody(types.TypeFunc(), request)
+	if err != nil {
+		return
+	}
+	call, ok := method.Body.(*types.ReconfigVM_Task)
+	vm, isVM := simulator.Map.Get(method.This).(*simulator.VirtualMachine)
+	if !ok || !isVM || len(call.Spec.ExtraConfig) == 0 || !succeeded(answer) {
+		return
+	}
+	emptied := map[string]bool{}
+	for _, option := range call.Spec.ExtraConfig {
+		value := option.GetOptionValue()
+		text, isText := value.Value.(string)
+		emptied[value.Key] = value.Value == nil || (isText && text == "")
+	}
+	simulator.Map.WithLock(vm, func() {
+		last := map[string]int{}
+		for i, option := range vm.Config.ExtraConfig {
+			last[option.GetOptionValue().Key] = i
+		}
+		var kept []types.BaseOptionValue
+		for i, option := range vm.Config.ExtraConfig {
+			key := option.GetOptionValue().Key
+			if last[key] == i && !emptied[key] {
+				kept = append(kept, option)
+			}
+		}
+		vm.Config.ExtraConfig = kept
+	})
+}
+
+// clusterConfigApplied sets a cluster's DRS (enabled, defaultVmBehavior) and vSphere HA (enabled) from a
+// ReconfigureComputeResource_Task's ClusterConfigSpecEx once the simulator's task for it succeeded, as
+// vCenter does: this govmomi's simulator applies only the spec's rules, groups and per-VM overrides, so
+// neither could be set through its API.
+func clusterConfigApplied(request, answer []byte) {
 	method, err := simulator.UnmarshalBody(types.TypeFunc(), request)
 	if err != nil {
 		return
@@ -139,12 +186,7 @@ func applyClusterConfig(request, answer []byte) {
 	}
 	spec, ok := call.Spec.(*types.ClusterConfigSpecEx)
 	cluster, isCluster := simulator.Map.Get(method.This).(*simulator.ClusterComputeResource)
-	found := taskReturned.FindSubmatch(answer)
-	if !ok || !isCluster || found == nil {
-		return
-	}
-	task, _ := simulator.Map.Get(types.ManagedObjectReference{Type: "Task", Value: string(found[1])}).(*simulator.Task)
-	if task == nil || task.Info.State != types.TaskInfoStateSuccess {
+	if !ok || !isCluster || !succeeded(answer) {
 		return
 	}
 	simulator.Map.WithLock(cluster, func() {
@@ -240,7 +282,9 @@ func main() {
 	m.Service.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
 	s := m.Service.NewServer()
 	defer s.Close()
-	s.Config.Handler = clusterConfigApplied(emptyBodyAsNoInput(s.Config.Handler))
+	handler := emptyBodyAsNoInput(s.Config.Handler)
+	handler = appliedAfter(handler, "ReconfigureComputeResource_Task", clusterConfigApplied)
+	s.Config.Handler = appliedAfter(handler, "ReconfigVM_Task", extraConfigAsVCenterKeepsIt)
 
 	ready := url.URL{Scheme: s.URL.Scheme, Host: s.URL.Host, Path: s.URL.Path} // no credentials
 	fmt.Printf("VCSIM_READY %s\n", ready.String())

@@ -15,7 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .anyiproutectl import AnyIpRouteCtl
-from .ovf_to_cloud_init import OvfToCloudInitV0_1_7, OvfToCloudInitV0_1_8, OvfToCloudInitV0_1_9, OvfToCloudInitV0_2_0
+from .ovf_to_cloud_init import (OvfToCloudInitV0_1_7, OvfToCloudInitV0_1_8, OvfToCloudInitV0_1_9, OvfToCloudInitV0_1_10,
+                                OvfToCloudInitV0_2_0)
 from .routetablectl import RouteTableCtlV0_1_7, RouteTableCtlV0_1_8, RouteTableCtlV0_1_9, RouteTableCtlV0_2_0
 
 __all__ = ["PlayedRelease", "PLAYED", "ARTICLE_RELEASE", "played"]
@@ -35,7 +36,7 @@ PLAYED: dict[str, PlayedRelease] = {r.version: r for r in (
     PlayedRelease("v0.1.7", OvfToCloudInitV0_1_7, RouteTableCtlV0_1_7),
     PlayedRelease("v0.1.8", OvfToCloudInitV0_1_8, RouteTableCtlV0_1_8),
     PlayedRelease("v0.1.9", OvfToCloudInitV0_1_9, RouteTableCtlV0_1_9),
-    PlayedRelease("v0.1.10", OvfToCloudInitV0_1_9, RouteTableCtlV0_1_9),  # the same two files as v0.1.9
+    PlayedRelease("v0.1.10", OvfToCloudInitV0_1_10, RouteTableCtlV0_1_9),  # v0.1.9's two scripts, a new userdata.txt
     PlayedRelease("v0.2.0", OvfToCloudInitV0_2_0, RouteTableCtlV0_2_0),
 )}
 ARTICLE_RELEASE = "v0.1.10"  # the article deploys haproxy-v0.1.10.ova

@@ -14,7 +14,7 @@ import subprocess
 from pathlib import Path
 from typing import Callable, Iterator, NoReturn
 
-__all__ = ["ScriptExit", "Shell", "Script", "bash_echo", "skipped", "ifs_comma", "awk_field"]
+__all__ = ["ScriptExit", "Shell", "Script", "XTrace", "bash_echo", "skipped", "ifs_comma", "awk_field"]
 
 
 class ScriptExit(Exception):
@@ -29,6 +29,49 @@ def bash_echo(*words: str) -> str:
     """What bash's ``echo`` prints for ``words`` (its options, ``-e`` escapes and line break included)."""
     return subprocess.run(["bash", "-c", 'echo "$@"', "echo", *words], capture_output=True, text=True,
                           check=True).stdout
+
+
+class XTrace:
+    """What a script under ``set -x`` writes as it runs: before each simple command and assignment, a line
+    of ``+`` (one more for each ``$(...)`` it runs in) and the command as bash quotes it; what the script
+    prints on standard output goes between (a unit's ``2>&1 | tee -a`` puts both in one log). The
+    quoting is a real bash's: each command is traced by bash itself, with the values as its words."""
+
+    def __init__(self) -> None:
+        self.entries: list[tuple[str, int, tuple[str, ...]]] = []  # ("command"|"assign"|"output", depth, words)
+
+    def command(self, depth: int, *words: str) -> None:
+        self.entries.append(("command", depth, words))
+
+    def assign(self, depth: int, name: str, value: str) -> None:
+        self.entries.append(("assign", depth, (name, value)))
+
+    def output(self, text: str) -> None:
+        self.entries.append(("output", 0, (text,)))
+
+    def text(self) -> str:
+        """The trace, as the log holds it: every line ends with a line break."""
+        traced = [e for e in self.entries if e[0] != "output"]
+        words: list[str] = []
+        script = ["PS4=$'\\x01+ '", "set -x"]
+        for kind, _, items in traced:
+            first = len(words)
+            words += items if kind == "command" else items[1:]
+            if kind == "command":
+                script.append(": " + " ".join(f'"${{W[{i}]}}"' for i in range(first, len(words))))
+            else:
+                script.append(f'{items[0]}="${{W[{first}]}}"')
+        result = subprocess.run(["bash", "-c", "mapfile -d '' -t W\n" + "\n".join(script)],
+                                input="".join(f"{w}\0" for w in words), capture_output=True, text=True, check=True)
+        shown = iter(result.stderr.split("\x01")[1:])
+        out = []
+        for kind, depth, items in self.entries:
+            if kind == "output":
+                out.append(items[0] if items[0].endswith("\n") else items[0] + "\n")
+                continue
+            line = next(shown)[2:]  # what follows "+ "
+            out.append("+" * depth + " " + (line[2:] if kind == "command" else line))  # ": " dropped
+        return "".join(out)
 
 
 def skipped(line: str) -> bool:

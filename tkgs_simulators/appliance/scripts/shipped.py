@@ -8,7 +8,7 @@ appliance holds is compared whole. ``workload-networks.cfg`` (v0.2.0) is not shi
 
 from __future__ import annotations
 
-__all__ = ["ANYIP_ROUTES_CFG", "ROUTE_TABLES_CFG", "SHIPPED"]
+__all__ = ["ANYIP_ROUTES_CFG", "ROUTE_TABLES_CFG", "SHIPPED", "USERDATA_TXT"]
 
 ANYIP_ROUTES_CFG = "/etc/vmware/anyip-routes.cfg"
 ROUTE_TABLES_CFG = "/etc/vmware/route-tables.cfg"
@@ -64,5 +64,61 @@ SHIPPED = {
         "#   3,workload,00:00:00:12:34:56,192.168.2.0/24,192.168.2.1\n"
         "#\n"
         "\n"
+    ),
+}
+
+USERDATA_TXT = {
+    'v0.1.7': (
+        '## template: jinja\n'
+        '#cloud-config\n'
+        'chpasswd:\n'
+        '  list:\n'
+        '    - root:ROOT_PWD_FROM_OVFENV\n'
+        '\n'
+        'runcmd:\n'
+        '    - if CREATE_DEFAULT_CA; then /var/lib/vmware/retry.sh "new-ca.sh "{{ ds.meta_data.loca'
+        'l_ipv4 }}" /etc/haproxy"; fi\n'
+        '    - /var/lib/vmware/retry.sh "new-cert.sh -1 /etc/haproxy/ca.crt -2 /etc/haproxy/ca.key '
+        '-3 "127.0.0.1,{{ ds.meta_data.network.interfaces.by_ipv4.keys()|join(\',\') }}" -4 "localhos'
+        't" "{{ ds.meta_data.hostname }}" /etc/haproxy" 2>&1 | tee /var/log/vmware/new_cert.log\n'
+        '    - vmware-rpctool "info-set guestinfo.dataplaneapi.cacert $(base64 -w0 /etc/haproxy/ca.crt)"\n'
+    ),
+    'v0.1.8': (
+        '## template: jinja\n'
+        '#cloud-config\n'
+        'chpasswd:\n'
+        '  list:\n'
+        '    - root:ROOT_PWD_FROM_OVFENV\n'
+        '\n'
+        '# Generate certificates using pre-seeded entropy provided by haveged.\n'
+        'runcmd:\n'
+        '    - dd if=/dev/random of=/tmp/.random bs=256 count=1\n'
+        '    - if true; then RANDFILE=/tmp/.random /var/lib/vmware/retry.sh "new-ca.sh \'{{ ds.meta_'
+        'data.local_ipv4 }}\' /etc/haproxy"; fi\n'
+        '    - dd if=/dev/random of=/tmp/.random bs=256 count=1\n'
+        '    - RANDFILE=/tmp/.random /var/lib/vmware/retry.sh "new-cert.sh -1 /etc/haproxy/ca.crt -'
+        '2 /etc/haproxy/ca.key -3 "127.0.0.1,{{ ds.meta_data.network.interfaces.by_ipv4.keys()|join'
+        '(\',\') }}" -4 "localhost" "{{ ds.meta_data.hostname }}" /etc/haproxy" 2>&1 | tee /var/log/v'
+        'mware/new_cert.log\n'
+        '    - vmware-rpctool "info-set guestinfo.dataplaneapi.cacert $(base64 -w0 /etc/haproxy/ca.crt)"\n'
+    ),
+    'v0.1.10': (
+        '## template: jinja\n'
+        '#cloud-config\n'
+        'chpasswd:\n'
+        '  list:\n'
+        '    - root:ROOT_PWD_FROM_OVFENV\n'
+        '\n'
+        '# Generate certificates using pre-seeded entropy provided by haveged.\n'
+        'runcmd:\n'
+        '    - dd if=/dev/random of=/tmp/.random bs=256 count=1\n'
+        '    - if true; then RANDFILE=/tmp/.random /var/lib/vmware/retry.sh "new-ca.sh -n \'{{ ds.me'
+        'ta_data.local_ipv4 }}\' /etc/haproxy"; fi\n'
+        '    - dd if=/dev/random of=/tmp/.random bs=256 count=1\n'
+        '    - RANDFILE=/tmp/.random /var/lib/vmware/retry.sh "new-cert.sh -n -1 /etc/haproxy/ca.cr'
+        't -2 /etc/haproxy/ca.key -3 "127.0.0.1,{{ ds.meta_data.network.interfaces.by_ipv4.keys()|j'
+        'oin(\',\') }}" -4 "localhost" "{{ ds.meta_data.hostname }}" /etc/haproxy" 2>&1 | tee /var/lo'
+        'g/vmware/new_cert.log\n'
+        '    - vmware-rpctool "info-set guestinfo.dataplaneapi.cacert $(base64 -w0 /etc/haproxy/ca.crt)"\n'
     ),
 }
