@@ -11,6 +11,7 @@ The planner is also tested on values.
 from __future__ import annotations
 
 import contextlib
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -24,7 +25,8 @@ from tkgs_lib.errors import RestError, TkgsError
 from tkgs_lib.site import load_site
 from tkgs_lib.stages import STAGES, destroy, select_stages, stage_named
 from tkgs_lib.stages.flow import StageRun
-from tkgs_lib.stages.provided import ClusterState, Provided, RemovedObjects, RunObject, VCenterObjects, missing
+from tkgs_lib.stages.provided import (ClusterState, KubeconfigFile, Provided, RemovedObjects, RunObject, VCenterObjects,
+                                     missing)
 from tkgs_lib.vsphere.connection import connect
 from tkgs_lib.vsphere.content_api import ContentLibraryApi
 from tkgs_simulators.first_boot import FirstBoot
@@ -237,7 +239,10 @@ def test_destroy_after_namespace_and_cluster_removes_the_cluster_then_the_namesp
     run(tanzu.folder, "namespace", "cluster")
     made = record(tanzu.folder)
     assert made["namespace"].made and made["TanzuKubernetesCluster"].made
+    kubeconfig = Path(Provided.load(tanzu.folder).get(KubeconfigFile).path)
+    assert kubeconfig.exists()
     run(tanzu.folder, "destroy")
+    assert not kubeconfig.exists()  # its credentials open nothing any more, and are not left behind
     sent = [e.request for e in effects_of(tanzu.folder, "destroy")]
     assert sent[:2] == ["delete TanzuKubernetesCluster tkgs-demo/tkc-01",
                         "DELETE /api/vcenter/namespaces/instances/tkgs-demo"], sent

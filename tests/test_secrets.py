@@ -94,7 +94,9 @@ NOT_SECRETS = {("tkgs_lib.ova", "OvfProperty", "password"),  # whether the OVA d
                ("tkgs_lib.vsphere.vm", "DeploySpec", "password_keys"),  # which keys are secret, not their values
                ("tkgs_lib.fleet.file", "FleetEntry", "passwords"),  # variable → Airflow connection id
                ("tkgs_lib.fleet.file", "FleetEntry", "secret_fields"),  # site field → the variable's name
-               ("tkgs_lib.stages", "Stage", "secrets")}  # the site fields naming the secrets a stage may read
+               ("tkgs_lib.stages", "Stage", "secrets"),  # the site fields naming the secrets a stage may read
+               ("tkgs_lib.appliance.hardening", "SshdSettings", "password_authentication"),  # sshd's yes or no
+               ("tkgs_lib.stages.harden", "HardenFacts", "secret_properties")}  # property → where vCenter holds one
 
 
 def test_every_dataclass_field_that_could_hold_a_secret_is_a_secret_or_kept_out_of_repr():

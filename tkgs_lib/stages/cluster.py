@@ -107,55 +107,6 @@ class ClusterFacts:
 
 # --- the sessions --------------------------------------------------------------------------------
 
-def supervisor_address(run) -> str:
-    """The Supervisor's virtual IP: the enable stage's, else vCenter's ``api_server_cluster_endpoint``."""
-    from ..vsphere.namespace_management import NamespaceManagement
-
-    state = run.provided.get(SupervisorState)
-    if state is not None and state.endpoint:
-        return state.endpoint
-    settings = run.network.supervisor
-    name = settings.cluster if settings is not None else run.site.vcenter.cluster
-    cluster = run.inventory.cluster_named(name, "workload_management.cluster")
-    try:
-        info = NamespaceManagement(run.require_vcenter().rest).get(cluster._moId)
-    except RestError as exc:
-        if exc.status == 404:
-            raise TkgsError(f"cluster {name} has no Supervisor: run the enable stage with apply first.") from None
-        raise
-    if not info.api_server_cluster_endpoint:
-        raise TkgsError(f"cluster {name}'s Supervisor is {info.config_status} and has no endpoint yet: run the enable "
-                        f"stage with apply first.")
-    return info.api_server_cluster_endpoint
-
-
-def _ca_file(run) -> str:
-    ca_file = run.site.vcenter.ca_file
-    if not ca_file:
-        raise TkgsError("vcenter.ca_file is null: the Supervisor's certificates are signed by vCenter's CA (VMCA), so "
-                        "this stage needs that CA's file to verify them; write vcenter.ca_file.")
-    return ca_file
-
-
-def connect_supervisor(run):
-    """Log in at the Supervisor's ``/wcp/login`` as the site's vCenter user and open its Kubernetes API."""
-    from ..kubernetes.login import supervisor_login
-    from ..kubernetes.session import KubernetesSession
-
-    if "supervisor" in run.sessions:
-        return run.sessions["supervisor"]
-    run.connect_vcenter()
-    address = supervisor_address(run)
-    vc = run.site.vcenter
-    password = run.secret(vc.password_env, "vCenter's password", "vcenter.password_env")
-    token = supervisor_login(address, vc.username, password, _ca_file(run),
-                             password_from=f"${vc.password_env} (vcenter.password_env)")
-    session = KubernetesSession.with_token(f"the Supervisor {address}", f"https://{address}:6443", _ca_file(run), token)
-    session.address, session.token = address, token  # the token only for the kubeconfig, never shown
-    run.sessions["supervisor"] = session
-    return session
-
-
 def guest_session(run):
     """The cluster's API, as its admin kubeconfig's context reaches it (through the load balancer)."""
     import base64
@@ -200,7 +151,7 @@ def read_facts(run) -> ClusterFacts:
                                                                "block), so this stage makes nothing.",
                                               "add both blocks (`tkgs-runbook fields` lists their keys)."))
         return facts
-    session = connect_supervisor(run)
+    session = run.connect_supervisor()
     facts.supervisor, ns = session.address, site.namespace.name
     facts.version = tkc_version(session)
     facts.namespace = session.read_or_none(f"read namespace {ns}", lambda: session.core.read_namespace(ns)) is not None
@@ -409,7 +360,7 @@ def create_cluster(run, facts: ClusterFacts):
     from ..polling import wait_until
 
     tkc, ns = run.site.tanzu_cluster, run.site.namespace.name
-    session = connect_supervisor(run)
+    session = run.connect_supervisor()
     body = manifest(run, facts)
     session.change(f"create TanzuKubernetesCluster {ns}/{tkc.name}",
                    lambda: session.custom.create_namespaced_custom_object(GROUP, facts.version, ns, PLURAL, body))
@@ -452,14 +403,14 @@ def save_kubeconfig(run) -> Path:
     from ..credentials import plain
     from ..kubernetes.tanzu import admin_kubeconfig, write_kubeconfig
 
-    session = connect_supervisor(run)
+    session = run.connect_supervisor()
     tkc, ns = run.site.tanzu_cluster, run.site.namespace.name
     secret = session.read(f"read Secret {ns}/{tkc.name}-kubeconfig", lambda: session.core.read_namespaced_secret(
         f"{tkc.name}-kubeconfig", ns))
     admin = admin_kubeconfig(secret)
     import base64
 
-    ca = base64.b64encode(Path(_ca_file(run)).read_bytes()).decode()
+    ca = base64.b64encode(Path(run.supervisor_ca_file()).read_bytes()).decode()
     supervisor = ({"server": f"https://{session.address}:6443", "certificate-authority-data": ca},
                   {"token": plain(session.token)})
     path = write_kubeconfig(_kubeconfig_path(run), [(ns, *supervisor),
@@ -686,4 +637,4 @@ def conclude(run, rows: list) -> Sentence:
 
 
 __all__ = ["STAGE", "ClusterFacts", "ProofResult", "read_facts", "plan", "reports", "check_cluster", "conclude",
-           "provides", "connect_supervisor", "what_it_waits_for"]
+           "provides", "what_it_waits_for"]

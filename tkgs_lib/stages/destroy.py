@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable, Optional
 
 from ..display.tables import Table
@@ -150,9 +151,8 @@ def _tanzu_clusters(run, namespaces: set[str]) -> dict[str, dict[str, tuple[str,
     """The Tanzu Kubernetes clusters the Supervisor lists in each namespace: uid → (name, how it is), read as the
     cluster stage reads them (its login)."""
     from ..kubernetes.tanzu import GROUP, PLURAL, ready_of, tkc_version
-    from .cluster import connect_supervisor
 
-    session = connect_supervisor(run)
+    session = run.connect_supervisor()
     version = tkc_version(session)
     out: dict[str, dict[str, tuple[str, str]]] = {}
     for ns in sorted(namespaces):
@@ -268,9 +268,8 @@ class DestroyOps:
         from ..errors import ClusterFailed
         from ..kubernetes.tanzu import GROUP, PLURAL, tkc_version
         from ..polling import wait_until
-        from .cluster import connect_supervisor
-
-        session = connect_supervisor(self.run)
+    
+        session = self.run.connect_supervisor()
         version, (ns, name) = tkc_version(session), obj.name.split("/", 1)
         tkc = self.run.site.tanzu_cluster
         timeout = float(tkc.timeout) if tkc is not None else 1800.0
@@ -290,6 +289,7 @@ class DestroyOps:
                    show_progress=self.run.progress, timed_out=lambda held, elapsed: ClusterFailed(
                        f"Tanzu Kubernetes cluster {obj.name} is still listed {elapsed:.0f} s after it was deleted "
                        f"(tanzu_cluster.timeout is {timeout:g}): see its conditions with `kubectl get tkc -n {ns}`."))
+        _remove_kubeconfig(self.run, obj)
 
     def namespace(self, obj: RunObject) -> None:
         """Delete the namespace in vCenter, then wait through REMOVING until vCenter no longer holds it."""
@@ -338,6 +338,20 @@ class DestroyOps:
         from ..vsphere.portgroups import PortgroupOps
 
         PortgroupOps(self.run.inventory).delete_portgroup(obj.id)
+
+
+def _remove_kubeconfig(run, obj: RunObject) -> None:
+    """The kubeconfig the cluster stage saved for the cluster just deleted: its credentials open nothing any more,
+    and a file of secrets is not left behind (it is outside the run folder, so this says where it was)."""
+    from .provided import KubeconfigFile
+
+    saved = run.provided.get(KubeconfigFile)
+    if saved is None or obj.name.split("/", 1)[-1] not in saved.contexts:
+        return
+    path = Path(saved.path)
+    if path.exists():
+        path.unlink()
+        print(f"Removed the kubeconfig the cluster stage saved for {obj.name}: {path}.", flush=True)
 
 
 def _said_once() -> Callable[[object], None]:

@@ -164,6 +164,55 @@ class StageRun:
             raise TkgsError(f"{self.stage.title} reads vCenter: connect first (run.connect_vcenter()).")
         return self.vcenter
 
+    def connect_supervisor(self):
+        """Log in at the Supervisor's ``/wcp/login`` as the site's vCenter user and open its Kubernetes API (TLS
+        verified by vCenter's CA: VMCA signs the Supervisor's certificates)."""
+        from ..kubernetes.login import supervisor_login
+        from ..kubernetes.session import KubernetesSession
+
+        if "supervisor" in self.sessions:
+            return self.sessions["supervisor"]
+        self.connect_vcenter()
+        address, ca_file = self.supervisor_address(), self.supervisor_ca_file()
+        vc = self.site.vcenter
+        password = self.secret(vc.password_env, "vCenter's password", "vcenter.password_env")
+        token = supervisor_login(address, vc.username, password, ca_file,
+                                 password_from=f"${vc.password_env} (vcenter.password_env)")
+        session = KubernetesSession.with_token(f"the Supervisor {address}", f"https://{address}:6443", ca_file, token)
+        session.address, session.token = address, token  # the token only for the kubeconfig, never shown
+        self.sessions["supervisor"] = session
+        return session
+
+    def supervisor_address(self) -> str:
+        """The Supervisor's virtual IP: the enable stage's, else vCenter's ``api_server_cluster_endpoint``."""
+        from ..errors import RestError
+        from ..vsphere.namespace_management import NamespaceManagement
+        from .provided import SupervisorState
+
+        state = self.provided.get(SupervisorState)
+        if state is not None and state.endpoint:
+            return state.endpoint
+        settings = self.network.supervisor
+        name = settings.cluster if settings is not None else self.site.vcenter.cluster
+        cluster = self.inventory.cluster_named(name, "workload_management.cluster")
+        try:
+            info = NamespaceManagement(self.require_vcenter().rest).get(cluster._moId)
+        except RestError as exc:
+            if exc.status == 404:
+                raise TkgsError(f"cluster {name} has no Supervisor: run the enable stage with apply first.") from None
+            raise
+        if not info.api_server_cluster_endpoint:
+            raise TkgsError(f"cluster {name}'s Supervisor is {info.config_status} and has no endpoint yet: run the "
+                            f"enable stage with apply first.")
+        return info.api_server_cluster_endpoint
+
+    def supervisor_ca_file(self) -> str:
+        ca_file = self.site.vcenter.ca_file
+        if not ca_file:
+            raise TkgsError("vcenter.ca_file is null: the Supervisor's certificates are signed by vCenter's CA (VMCA), "
+                            "so this stage needs that CA's file to verify them; write vcenter.ca_file.")
+        return ca_file
+
     def connect_appliance(self):
         """Log in to the appliance over SSH as the site says (host key checked): with the site's key file,
         else (and while the appliance refuses that key, before the harden stage put it in place) with the
