@@ -30,7 +30,8 @@ from typing import Callable, Optional, TypeVar
 from ..errors import TkgsError
 
 __all__ = ["PROVIDED_FILE", "Value", "VALUES", "value_of", "Provided", "provide", "missing", "ApplianceCa",
-           "ApplianceRelease", "DataplaneAddress", "ApplianceVm", "PreparedIds", "SupervisorState"]
+           "ApplianceRelease", "DataplaneAddress", "ApplianceVm", "PreparedIds", "SupervisorState",
+           "ReissuedCertificate"]
 
 PROVIDED_FILE = "provided.json"
 T = TypeVar("T")
@@ -89,6 +90,16 @@ class SupervisorState:
 
 
 @dataclass(frozen=True)
+class ReissuedCertificate:
+    """The Data Plane API's server certificate the rotate stage issued, and the one it replaced."""
+
+    fingerprint: str  # SHA-256, AA:BB:...
+    valid: str  # its validity, "2025-01-01 10:00 to 2034-12-30 10:00 UTC (3,650 days)"
+    replaced: str  # the fingerprint of the certificate it replaced
+    replaced_valid: str
+
+
+@dataclass(frozen=True)
 class Value:
     """One kind of value a stage provides for later ones."""
 
@@ -114,6 +125,8 @@ class Value:
             parts += [f"storage policy: {value.storage_policy}"] if value.storage_policy else []
             parts += [f"subscribed library: {value.kubernetes_library}"] if value.kubernetes_library else []
             return ", ".join(parts)
+        if isinstance(value, ReissuedCertificate):
+            return f"{value.fingerprint[:23]}…, valid {value.valid} (replaced {value.replaced[:23]}…)"
         if isinstance(value, SupervisorState):
             return ", ".join(f"{k}: {v}" for k, v in dataclasses.asdict(value).items() if v)
         return str(value)
@@ -136,6 +149,7 @@ VALUES: tuple[Value, ...] = (
           stands_in="haproxy.management_ip and haproxy.dataplane_port", given=lambda site: True),
     Value(ApplianceVm, "appliance_vm", "the appliance's VM", "deploy"),
     Value(SupervisorState, "supervisor", "the Supervisor", "enable"),
+    Value(ReissuedCertificate, "reissued_certificate", "the Data Plane API's reissued certificate", "rotate"),
 )
 
 
