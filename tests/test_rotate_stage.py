@@ -270,6 +270,27 @@ def test_a_refused_update_in_vcenter_puts_the_appliances_password_back(rotating,
     assert rotating.info().config_status == "RUNNING"
 
 
+def test_a_supervisor_that_does_not_take_the_new_password_gets_both_put_back(rotating, tmp_path):
+    """vCenter accepts the update, but the Supervisor's controller goes on with the old password, which the appliance
+    now refuses: vCenter reports it CONFIGURING, the wait gives up, and the appliance and vCenter both get the old
+    password back, the Supervisor programming the appliance with it again."""
+    new = canary("dataplane")
+    site_file = rotating.site(tmp_path, dataplane_password_env=NEW_DATAPLANE_ENV, supervisor_timeout=15)
+    folder = rotating.run_folder(tmp_path)
+    seen = len(rotating.vcsim.load_balancer_updates)
+    rotating.vcsim.lose_next_load_balancer_update()
+    plan, error = rotating.stage(site_file, folder, rotating.env(dataplane=new))
+    assert [s.action for s in plan.steps] == ["change"]
+    assert error is not None and "the Supervisor is not served through the appliance" in error.message, error
+    assert "HTTP 401" in error.message, error.message  # the controller's own words, as vCenter reports them
+    assert "vCenter told the old password again" in error.message
+    assert "programs the appliance with the old password again" in error.message
+    told = [u.spec.ha_proxy_config_update_spec.password for u in rotating.vcsim.load_balancer_updates[seen:]]
+    assert told == [new, rotating.passwords["dataplane"]]
+    assert rotating.takes(rotating.passwords["dataplane"]) and not rotating.takes(new)
+    assert rotating.info().config_status == "RUNNING"
+
+
 def test_on_a_vcenter_before_7_0_u3_the_password_rotation_is_refused_and_nothing_changes(rotating, tmp_path,
                                                                                         vcsim_binary):
     """vCenter 7.0 U2 has no call to tell the Supervisor a new password: the plan says so and nothing is sent."""

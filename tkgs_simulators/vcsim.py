@@ -294,6 +294,10 @@ class VCenterSimulator:
         """The next load-balancer update is refused (INVALID_ARGUMENT with ``message``), nothing changed."""
         self._need_stand_in().refuse_next_update(message)
 
+    def lose_next_load_balancer_update(self) -> None:
+        """The next load-balancer update is accepted (and listed) but never reaches the Supervisor."""
+        self._need_stand_in().lose_next_update()
+
     def inject_enable_error(self, message: str, *, recover_after: float | None = None,
                             cluster: str | None = None) -> None:
         """The next enable (of ``cluster``, or any) ends in config_status ERROR with ``message``

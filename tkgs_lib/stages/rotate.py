@@ -333,19 +333,22 @@ def rotate_dataplane_password(run, facts: RotateFacts) -> None:
             told = True
         _served(run, facts, new, "after the Data Plane API's password was changed")
     except TkgsError as exc:
-        put_back = ["the appliance's userlist line from its backup, dataplaneapi restarted"]
+        put_back: list[str] = []
         try:
             ops.put_dataplane_password_back(hp.dataplane_username, backup)
+            put_back.append(f"the appliance's userlist line from {backup}, dataplaneapi restarted")
             if told:
                 vcenter.update_load_balancer(now.cluster, now.load_balancer,
                                              load_balancer_update_body(password=current))
                 put_back.append("vCenter told the old password again")
             _served(run, facts, current, "after the old Data Plane API password was put back")
         except TkgsError as failed:
+            done = f"what was put back: {'; '.join(put_back)}" if put_back else "nothing could be put back"
+            vcenter_holds = "the new" if told and len(put_back) < 2 else "the old"
             raise exc.reworded(
                 f"the Data Plane API's password was not rotated: {exc.message.rstrip('.')}. Putting it back failed "
-                f"too: {failed.message.rstrip('.')}. The old line is in {backup} on the appliance; vCenter "
-                f"{'was' if told else 'was not'} told the new password.") from None
+                f"too: {failed.message.rstrip('.')} ({done}; the old line is in {backup} on the appliance; vCenter "
+                f"holds {vcenter_holds} password).") from None
         raise exc.reworded(f"the Data Plane API's password was not rotated: {exc.message.rstrip('.')}. It was put back "
                            f"({'; '.join(put_back)}), and the Supervisor programs the appliance with the old password "
                            f"again.") from None

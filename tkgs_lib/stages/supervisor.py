@@ -108,9 +108,9 @@ def supervisor_rows(run, now: SupervisorNow, *, runner, password: str, ca_pem: s
 class NotServed(TkgsError):
     """The Supervisor was not served through the load balancer within the time given: ``rows`` say why."""
 
-    def __init__(self, message: str, rows: list) -> None:
+    def __init__(self, message: str, rows: Optional[list] = None) -> None:  # rows optional: reworded copies it
         super().__init__(message)
-        self.rows = rows
+        self.rows = rows or []
 
 
 def wait_until_served(run, *, runner: Callable[[], object], password: str, ca_pem: str, timeout: float,
@@ -144,7 +144,8 @@ def wait_until_served(run, *, runner: Callable[[], object], password: str, ca_pe
     def timed_out(seen, elapsed: float) -> Exception:
         now, rows = seen
         failing = [row for row in rows if row.status != "ok"]
-        said = "; ".join(f"{row.check}: {row.found}" for row in failing) or now.shown()
+        said = "; ".join(f"{row.check}: {row.found}" for row in failing) or (
+            f"{now.shown()}; every check passed, but not yet on reads {settle:g} s apart" if rows else now.shown())
         return NotServed(f"{what}: after {elapsed:.0f} s the Supervisor is not served through the appliance "
                          f"({said}).", rows)
 

@@ -158,6 +158,7 @@ class NamespaceManagementStandIn:
         self.enable_requests: list[EnableRequest] = []
         self.load_balancer_updates: list[LoadBalancerUpdate] = []
         self._refuse_updates: list[str] = []  # the refusals the next updates meet (a test's)
+        self._lose_updates = 0  # how many of the next updates are accepted but never reach the Supervisor (a test's)
         self._faults: list[Fault] = []
         self._supervisors: dict[str, Supervisor] = {}
         self._lock = threading.Lock()
@@ -219,6 +220,12 @@ class NamespaceManagementStandIn:
         """The next load-balancer update is refused (INVALID_ARGUMENT, ``message``), nothing changed."""
         with self._lock:
             self._refuse_updates.append(message)
+
+    def lose_next_update(self) -> None:
+        """The next load-balancer update is accepted (and listed) but never reaches the Supervisor, whose
+        controller goes on with what it had."""
+        with self._lock:
+            self._lose_updates += 1
 
     def supervisor(self, cluster: str) -> Optional[Supervisor]:
         with self._lock:
@@ -334,9 +341,10 @@ class NamespaceManagementStandIn:
             # Namespaces enabled" (the bindings' LoadBalancers.update)
         with self._lock:
             refusal = self._refuse_updates.pop(0) if self._refuse_updates else None
+            lost, self._lose_updates = self._lose_updates > 0, max(self._lose_updates - 1, 0)
         if refusal is not None:
             raise _error("INVALID_ARGUMENT", "tkgs.stand_in.load_balancer.refused", refusal)
-        problem = supervisor.update_load_balancer(load_balancer, spec)
+        problem = None if lost else supervisor.update_load_balancer(load_balancer, spec)
         if problem is not None:
             raise _error(*problem)
         with self._lock:
