@@ -53,11 +53,10 @@ class Rotating:
                 **({NEW_ROOT_ENV: new["root"]} if "root" in new else {})}
 
     def site(self, tmp_path: Path, **rotate) -> Path:
-        """The module's site with its own rotate block (and vcenter block, when given)."""
+        """The module's site with its own rotate block (and the vcenter and haproxy values given)."""
         data = yaml.safe_load(self.site_file.read_text())
-        vcenter = rotate.pop("vcenter", None)
-        if vcenter is not None:
-            data["vcenter"].update(vcenter)
+        for block in ("vcenter", "haproxy"):
+            data[block].update(rotate.pop(block, None) or {})
         data["rotate"] = {"supervisor_timeout": 40, **rotate}
         path = self.site_file.with_name(f"rotate-{tmp_path.name}.yaml")
         path.write_text(yaml.safe_dump(data, sort_keys=False))
@@ -255,6 +254,29 @@ def test_the_certificate_is_reissued_from_the_same_ca_and_vcenter_is_not_told(ro
     assert provided["fingerprint"] == new["SHA-256 fingerprint"]
     again, error = rotating.stage(site_file, folder, rotating.env(), apply=False)  # this run folder reissued it
     assert error is None and [s.action for s in again.steps] == ["ok"]
+
+
+def test_a_certificate_from_another_ca_is_refused_as_an_upgrade_sized_change_and_nothing_changes(rotating, tmp_path):
+    from tkgs_lib.effects import read_effects
+    from tkgs_lib.errors import ConflictError
+    from tkgs_simulators.appliance.dataplane_server import make_ca
+
+    pem, key = make_ca("elsewhere.local", "Another CA")
+    (tmp_path / "other-ca.pem").write_text(pem)
+    (tmp_path / "other-ca.key").write_text(key)
+    (tmp_path / "other-ca.key").chmod(0o600)
+    site_file = rotating.site(tmp_path, certificate=True, haproxy={"ca_cert_file": str(tmp_path / "other-ca.pem"),
+                                                                   "ca_key_file": str(tmp_path / "other-ca.key")})
+    folder = rotating.run_folder(tmp_path)
+    files = "md5sum /etc/haproxy/server.crt /etc/haproxy/server.key /etc/haproxy/ca.crt"
+    before = rotating.ssh(files).stdout
+    plan, error = rotating.stage(site_file, folder, rotating.env())
+    assert isinstance(error, ConflictError), error
+    [step] = plan.steps
+    assert step.action == "conflict" and "is not the appliance's CA (/etc/haproxy/ca.crt)" in step.why, step.why
+    assert "a new CA is an upgrade-sized change, refused here" in step.why
+    assert [e for e in read_effects(folder / "effects.jsonl") if e.stage == "rotate"] == []
+    assert rotating.ssh(files).stdout == before
 
 
 def test_a_refused_update_in_vcenter_puts_the_appliances_password_back(rotating, tmp_path):
