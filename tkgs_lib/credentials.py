@@ -54,6 +54,8 @@ SECRETS: tuple[SecretKind, ...] = (
     SecretKind("the Data Plane API password", "haproxy.dataplane_password_env", ("loadbalance.haproxy_pwd",)),
     SecretKind("the appliance's root password", "haproxy.root_password_env", ("appliance.root_pwd",)),
     SecretKind("the private key of the appliance's own CA", "haproxy.ca_key_file", ("appliance.ca_cert_key",)),
+    SecretKind("the Data Plane API's new password", "rotate.dataplane_password_env", ("loadbalance.haproxy_pwd",)),
+    SecretKind("the appliance's new root password", "rotate.root_password_env", ("appliance.root_pwd",)),
 )
 # (block, field) of every site field that names a secret's environment variable.
 SECRET_FIELDS = tuple(tuple(k.field.split(".")) for k in SECRETS if k.from_environment)

@@ -22,8 +22,8 @@ from ..errors import ApplianceError
 
 CA_FILE = "haproxy-ca.pem"  # the appliance's CA, as the deploy stage saves it in the run folder
 
-__all__ = ["CA_FILE", "CaCertificate", "check_ca_pair", "decode_published_ca", "one_line_pem", "pem_from_property",
-           "CA_GUESTINFO", "ca_for"]
+__all__ = ["CA_FILE", "CaCertificate", "Certificate", "check_ca_pair", "decode_published_ca", "one_line_pem",
+           "pem_from_property", "CA_GUESTINFO", "ca_for", "same_certificate"]
 
 _PEM_BLOCK = re.compile(r"-----BEGIN ([A-Z0-9 ]+)-----")
 
@@ -76,6 +76,53 @@ class CaCertificate:
                 {"what": "valid from", "value": f"{self.not_before:%Y-%m-%d %H:%M} UTC"},
                 {"what": "valid until", "value": f"{self.not_after:%Y-%m-%d %H:%M} UTC"},
                 {"what": "SHA-256 fingerprint", "value": self.fingerprint}]
+
+
+@dataclass(frozen=True)
+class Certificate:
+    """A server's certificate as a person compares two: subject, issuer, names, validity and fingerprint."""
+
+    subject: str
+    issuer: str
+    names: tuple[str, ...]  # its subject alternative names, DNS names then addresses
+    not_before: datetime.datetime
+    not_after: datetime.datetime
+    fingerprint: str  # SHA-256, AA:BB:...
+    signature: str  # its signature algorithm, e.g. sha256WithRSAEncryption
+
+    @classmethod
+    def from_pem(cls, pem: str, where: str) -> "Certificate":
+        """The (first) certificate of ``pem``; ApplianceError naming ``where`` when there is none."""
+        return cls.of(_certificates(pem, where)[0])
+
+    @classmethod
+    def of(cls, cert: x509.Certificate) -> "Certificate":
+        try:
+            sans = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+            names = tuple(sans.get_values_for_type(x509.DNSName)) + tuple(
+                str(a) for a in sans.get_values_for_type(x509.IPAddress))
+        except x509.ExtensionNotFound:
+            names = ()
+        signature = cert.signature_algorithm_oid._name  # noqa: SLF001 (cryptography's own name of the OID)
+        return cls(cert.subject.rfc4514_string(), cert.issuer.rfc4514_string(), names, cert.not_valid_before_utc,
+                   cert.not_valid_after_utc, ":".join(f"{b:02X}" for b in cert.fingerprint(hashes.SHA256())),
+                   signature)
+
+    @property
+    def days(self) -> int:
+        """How many days it is valid for, from its first to its last."""
+        return (self.not_after - self.not_before).days
+
+    def validity(self) -> str:
+        return f"{self.not_before:%Y-%m-%d %H:%M} to {self.not_after:%Y-%m-%d %H:%M} UTC ({self.days:,} days)"
+
+
+def same_certificate(one: str, other: str) -> bool:
+    """Whether two PEM texts hold the same (first) certificate, whatever their line breaks."""
+    try:
+        return x509.load_pem_x509_certificate(one.encode()) == x509.load_pem_x509_certificate(other.encode())
+    except ValueError:
+        return False
 
 
 def _certificates(pem: str, where: str) -> list[x509.Certificate]:

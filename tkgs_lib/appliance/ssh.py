@@ -21,7 +21,7 @@ from typing import Optional
 import paramiko
 
 from ..credentials import plain
-from ..errors import ApplianceError, SessionLost
+from ..errors import ApplianceError, LoginRefused, SessionLost
 from .commands import DEFAULT_TIMEOUT, CommandResult, shown_command
 
 log = logging.getLogger(__name__)
@@ -169,8 +169,10 @@ class SshRunner:
             raise
         except (paramiko.SSHException, OSError, EOFError) as exc:
             why = self._why_not(where, exc)  # before close: it asks the session how far it got
+            refused = (isinstance(exc, paramiko.AuthenticationException) and not self._lost_during_login()
+                       and str(exc) != "Authentication timeout.")
             self.close()
-            raise ApplianceError(why) from None
+            raise (LoginRefused if refused else ApplianceError)(why) from None
         self._open = True
         return self
 
@@ -222,12 +224,16 @@ class SshRunner:
             return f"SSH to {where} failed: no SSH greeting came ({str(exc).rstrip('.')}): {NOT_SSHD}."
         return f"SSH to {where} failed: {exc}."
 
-    def run(self, command: str, timeout: float = DEFAULT_TIMEOUT) -> CommandResult:
+    def run(self, command: str, timeout: float = DEFAULT_TIMEOUT, input: Optional[str] = None) -> CommandResult:
         if not self._open:
             raise ApplianceError(f"the SSH session to {self.host} is not open.")
         self.execs += 1
         try:
-            _, stdout, stderr = self.client.exec_command(command, timeout=timeout)
+            stdin, stdout, stderr = self.client.exec_command(command, timeout=timeout)
+            if input is not None:  # a secret travels in the channel, never in the command's words
+                stdin.write(plain(input).encode("utf-8"))
+                stdin.flush()
+            stdin.channel.shutdown_write()
             out = stdout.read().decode("utf-8", errors="replace")
             err = stderr.read().decode("utf-8", errors="replace")
             status = stdout.channel.recv_exit_status()

@@ -23,7 +23,7 @@ from typing import Iterable, Optional
 
 from ..errors import TkgsError
 from .provided import (ApplianceCa, ApplianceRelease, ApplianceVm, ClusterState, DataplaneAddress, KubeconfigFile,
-                       NamespaceState, PreparedIds, ServiceAddress, SupervisorState)
+                       NamespaceState, PreparedIds, ReissuedCertificate, ServiceAddress, SupervisorState)
 
 __all__ = ["Stage", "StageCall", "STAGES", "STAGE_NAMES", "stage_named", "select_stages"]
 
@@ -42,6 +42,7 @@ class Stage:
     module_name: str = ""  # where its read_facts, plan and reports live ("": tkgs_lib.stages.<name>)
     checks_file: str = ""  # the table of checks it saves in the run folder (CSV), shown on the run's index
     checks_title: str = ""  # that table's heading there
+    default: bool = True  # runs when no stage is named; False: only when named (--stages rotate)
 
     @property
     def module(self) -> str:
@@ -71,6 +72,7 @@ class StageCall:
 
 
 _VCENTER, _ROOT, _DATAPLANE = "vcenter.password_env", "haproxy.root_password_env", "haproxy.dataplane_password_env"
+_NEW_ROOT, _NEW_DATAPLANE = "rotate.root_password_env", "rotate.dataplane_password_env"
 STAGES: tuple[Stage, ...] = (
     Stage("networks", "01_plan_networks.ipynb", "Plan the networks", ("site_file", "output_dir")),
     Stage("prepare", "02_prepare_vsphere.ipynb", "Prepare vSphere", ("site_file", "output_dir", "apply"),
@@ -97,6 +99,11 @@ STAGES: tuple[Stage, ...] = (
           takes=(SupervisorState,), provides=(ClusterState, KubeconfigFile, ServiceAddress),
           checks_file="cluster-checks.csv",
           checks_title="The cluster and its LoadBalancer Service, through the appliance"),
+    # Day-2 stages: each runs only when named (--stages rotate), never in a run of every stage.
+    Stage("rotate", "10_rotate_secrets.ipynb", "Rotate the appliance's secrets", ("site_file", "output_dir", "apply"),
+          changes="the appliance and the Supervisor's load balancer",
+          secrets=(_VCENTER, _ROOT, _DATAPLANE, _NEW_ROOT, _NEW_DATAPLANE), takes=(ApplianceCa, DataplaneAddress),
+          provides=(ReissuedCertificate,), default=False),
 )
 
 
@@ -138,9 +145,10 @@ def stage_named(name: str) -> Stage:
 
 
 def select_stages(names: Optional[Iterable[str]]) -> list[Stage]:
-    """The stages asked for, in runbook order; all of them when none are named."""
+    """The stages asked for, in runbook order; when none are named, every stage that runs by default (not the
+    day-2 ones, such as rotate, which run only when named)."""
     if not names:
-        return list(STAGES)
+        return [s for s in STAGES if s.default]
     wanted = [n.strip() for name in names for n in name.split(",") if n.strip()]
     unknown = [n for n in wanted if n not in STAGE_NAMES]
     if unknown or not wanted:

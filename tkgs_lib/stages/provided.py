@@ -31,7 +31,7 @@ from ..errors import TkgsError
 
 __all__ = ["PROVIDED_FILE", "Value", "VALUES", "value_of", "Provided", "provide", "missing", "ApplianceCa",
            "ApplianceRelease", "DataplaneAddress", "ApplianceVm", "PreparedIds", "SupervisorState", "NamespaceState",
-           "ClusterState", "ServiceAddress", "KubeconfigFile"]
+           "ClusterState", "ServiceAddress", "KubeconfigFile", "ReissuedCertificate"]
 
 PROVIDED_FILE = "provided.json"
 T = TypeVar("T")
@@ -132,6 +132,16 @@ class KubeconfigFile:
 
 
 @dataclass(frozen=True)
+class ReissuedCertificate:
+    """The Data Plane API's server certificate the rotate stage issued, and the one it replaced."""
+
+    fingerprint: str  # SHA-256, AA:BB:...
+    valid: str  # its validity, "2025-01-01 10:00 to 2034-12-30 10:00 UTC (3,650 days)"
+    replaced: str  # the fingerprint of the certificate it replaced
+    replaced_valid: str
+
+
+@dataclass(frozen=True)
 class Value:
     """One kind of value a stage provides for later ones."""
 
@@ -166,6 +176,8 @@ class Value:
             return f"{value.service} at {value.address}:{value.port}, {answered}{after}"
         if isinstance(value, KubeconfigFile):
             return f"{value.path} (contexts: {', '.join(value.contexts) or 'none'})"
+        if isinstance(value, ReissuedCertificate):
+            return f"{value.fingerprint[:23]}…, valid {value.valid} (replaced {value.replaced[:23]}…)"
         return str(value)
 
 
@@ -190,6 +202,7 @@ VALUES: tuple[Value, ...] = (
     Value(ClusterState, "tanzu_cluster", "the Tanzu Kubernetes cluster", "cluster"),
     Value(KubeconfigFile, "kubeconfig", "the kubeconfig", "cluster"),
     Value(ServiceAddress, "service_address", "the LoadBalancer Service's address", "cluster"),
+    Value(ReissuedCertificate, "reissued_certificate", "the Data Plane API's reissued certificate", "rotate"),
 )
 
 
