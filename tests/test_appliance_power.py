@@ -90,3 +90,42 @@ def test_the_appliance_shuts_down_with_its_vm_and_boots_again_with_the_same_ca(v
             assert len(appliances.running) == 1  # booted again, not a second first boot
         finally:
             Disconnect(si)
+
+
+def test_a_new_appliance_at_the_old_ones_addresses_is_reached_at_its_own_mac_at_once(tmp_path):
+    """An upgrade's new VM boots at the old one's addresses with other MACs: it announces each address as it
+    comes up (gratuitous ARP), so a neighbour that held an address at the old MAC (the lab, where the runner and
+    the Supervisor are) takes the new one at once rather than once its entry has failed (seconds of nothing)."""
+    import json
+    import sys
+
+    from tkgs_simulators.appliance import ApplianceSimulator, available
+    from tkgs_simulators.appliance.netns import Namespace, ip, netns_exec
+
+    if available():
+        pytest.skip(available())
+    properties = {k: plain(v) for k, v in deployed_properties(parse_site(yaml.safe_dump(variant()))).items()}
+    workload = properties["network.workload_ip"].split("/", 1)[0]  # not the address start() waits for sshd at
+
+    def neighbour() -> str:
+        shown = json.loads(netns_exec(lab.name, ["ip", "-j", "neigh", "show", workload], capture_output=True,
+                                      text=True, check=True).stdout)
+        return (shown[0].get("lladdr") or "").lower() if shown else ""
+
+    # Refused or taken, an answer: the address was resolved to a MAC.
+    probe = [sys.executable, "-c", f"import socket\ntry: socket.create_connection(('{workload}', 22), 2)\n"
+                                   f"except ConnectionRefusedError: pass"]
+    with Namespace("lab") as lab:
+        with ApplianceSimulator(dict(properties), lab=lab.name) as old:
+            # Another machine on the workload network (the Supervisor's VMs in the demo) keeps the lab's bridge up
+            # while the old appliance is off, and the bridge's MAC is its own: a bridge without ports loses its
+            # carrier, one whose MAC follows its ports' changes it, and either way the lab forgets its entries.
+            for argv in (["link", "add", "other", "type", "veth", "peer", "name", "other-nic"],
+                         ["link", "set", "other", "master", "br-workload", "up"], ["link", "set", "other-nic", "up"],
+                         ["link", "set", "br-workload", "address", "02:00:00:00:00:01"]):
+                ip(*argv, netns=lab.name)
+            assert netns_exec(lab.name, probe, capture_output=True).returncode == 0
+            assert neighbour() == old.macs["workload"]
+        with ApplianceSimulator(dict(properties), lab=lab.name) as new:
+            assert new.macs["workload"] != old.macs["workload"]
+            assert neighbour() == new.macs["workload"]

@@ -51,6 +51,7 @@ from . import load_balancer
 from . import units
 from .dataplane_server import make_ca, serve
 from .haproxy_config import CONFIG_FILE, head, userlist_users
+from .netns import announce
 from .scripts import new_cert, played
 from .scripts.new_cert import NEW_CERT
 from .scripts.ovf_to_cloud_init import CA_CRT, CA_KEY, WORKLOAD_NETWORKS_CFG
@@ -95,6 +96,9 @@ def private_view(python: str, disk: str) -> None:
 
 
 def configure_network(config: dict) -> None:
+    """The interfaces' addresses, each announced as it comes up (gratuitous ARP: a neighbour that held the address
+    at the MAC of the VM before this one, an upgrade's old appliance say, takes the new MAC at once), and the
+    default route."""
     props, faults = config["properties"], config.get("faults", {})
     sh("ip", "link", "set", "lo", "up")
     for role in config["interfaces"]:
@@ -102,6 +106,7 @@ def configure_network(config: dict) -> None:
         address = faults.get("addresses", {}).get(role) or props.get(f"network.{role}_ip")
         if address:
             sh("ip", "addr", "add", address, "dev", role)
+            announce(role, [address.split("/", 1)[0]])
     gateway = props.get("network.management_gateway")
     if gateway:
         sh("ip", "route", "add", "default", "via", gateway, "dev", "management", check=False)
