@@ -22,7 +22,7 @@ from ..errors import ApplianceError
 
 CA_FILE = "haproxy-ca.pem"  # the appliance's CA, as the deploy stage saves it in the run folder
 
-__all__ = ["CA_FILE", "CaCertificate", "Certificate", "check_ca_pair", "decode_published_ca", "one_line_pem",
+__all__ = ["CA_FILE", "CaCertificate", "Certificate", "check_ca_pair", "ca_pair", "decode_published_ca", "one_line_pem",
            "pem_from_property", "CA_GUESTINFO", "ca_for", "same_certificate"]
 
 _PEM_BLOCK = re.compile(r"-----BEGIN ([A-Z0-9 ]+)-----")
@@ -167,20 +167,28 @@ def check_ca_pair(cert_file: str, key_file: str) -> tuple[CaCertificate, str]:
         cert_pem, key_pem = Path(cert_file).read_text(), Path(key_file).read_text()
     except (OSError, UnicodeDecodeError) as exc:
         raise ApplianceError(f"{files}: cannot be read ({exc}).") from None
-    ca = CaCertificate.from_pem(cert_pem, f"haproxy.ca_cert_file ({cert_file})")
+    return ca_pair(cert_pem, key_pem, f"haproxy.ca_cert_file ({cert_file})", f"haproxy.ca_key_file ({key_file})",
+                   "issue a new CA")
+
+
+def ca_pair(cert_pem: str, key_pem: str, cert_where: str, key_where: str, renew: str) -> tuple[CaCertificate, str]:
+    """A CA certificate, unexpired, and the private key that belongs to it (``renew``: what to do about an expired
+    one); the certificate and the key's PEM as PKCS#8. An ApplianceError names where each came from, never the key."""
+    ca = CaCertificate.from_pem(cert_pem, cert_where)
     if ca.expired():
-        raise ApplianceError(f"haproxy.ca_cert_file ({cert_file}) is not valid now: it is valid from "
-                             f"{ca.not_before:%Y-%m-%d} to {ca.not_after:%Y-%m-%d}; issue a new CA.")
+        raise ApplianceError(f"{cert_where} is not valid now: it is valid from "
+                             f"{ca.not_before:%Y-%m-%d} to {ca.not_after:%Y-%m-%d}; {renew}.")
     try:
         key = serialization.load_pem_private_key(key_pem.encode(), password=None)
     except (ValueError, TypeError) as exc:
-        raise ApplianceError(f"haproxy.ca_key_file ({key_file}) is not an unencrypted PEM private key "
+        raise ApplianceError(f"{key_where} is not an unencrypted PEM private key "
                              f"({exc}); the appliance cannot use an encrypted key.") from None
     public = x509.load_pem_x509_certificate(cert_pem.encode()).public_key()
     pem = serialization.PublicFormat.SubjectPublicKeyInfo
     if key.public_key().public_bytes(serialization.Encoding.DER, pem) != public.public_bytes(
             serialization.Encoding.DER, pem):
-        raise ApplianceError(f"{files} do not belong together: the key is not the certificate's private key.")
+        raise ApplianceError(f"{cert_where} and {key_where} do not belong together: the key is not the "
+                             f"certificate's private key.")
     # PKCS#8 ("-----BEGIN PRIVATE KEY-----") whatever form the file has: the appliance rebuilds a
     # one-line PEM's markers only around BEGIN, END and PRIVATE, so "RSA PRIVATE KEY" would break.
     pkcs8 = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
