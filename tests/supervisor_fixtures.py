@@ -17,7 +17,7 @@ from appliance_fixtures import DATAPLANE_PASSWORD, HEALTH_CHECK_MS, ROOT_PASSWOR
 from test_namespace_management import deploy_appliance_vm, spec_for, wait_until_removed
 from tkgs_lib.appliance.checks import Check
 from tkgs_lib.appliance.supervisor_checks import gather_supervisor_facts, supervisor_checks
-from tkgs_lib.stages.enable import supervisor_view
+from tkgs_lib.stages.supervisor import supervisor_view
 from tkgs_lib.vsphere.namespace_management import AddressRange, NamespaceManagement
 
 VIP = "10.64.1.0"  # the first address of the site's load-balancer range 10.64.1.0/24
@@ -77,6 +77,35 @@ def wait_for(condition, what: str, timeout: float = 20.0, poll: float = 0.1):
         time.sleep(poll)
 
 
+def play_in(lab, vcsim) -> None:
+    """The simulator's stand-in plays the Supervisor in ``lab``'s lab, quickly: its control plane on the workload
+    network, its load-balancer controller programming the appliance's HAProxy."""
+    settings = vcsim.supervisor
+    settings.config_seconds, settings.load_balancer_timeout, settings.load_balancer_netns = 0.2, 3.0, lab.sim.lab
+    settings.reconcile_seconds, settings.health_check_interval_ms = 0.4, HEALTH_CHECK_MS
+
+
+def vcenter_in_lab(lab, vcsim_binary, workdir, cleanup, password: str):
+    """A vCenter simulator started inside ``lab``'s lab (its process and its stand-in's threads live there), playing
+    the Supervisor there (:func:`play_in`); stopped by ``cleanup`` (an ExitStack), its Supervisors first."""
+    from tkgs_simulators.appliance.netns import entered
+    from tkgs_simulators.vcsim import VCenterSimulator
+
+    with entered(lab.sim.lab):
+        vcsim = VCenterSimulator(binary=vcsim_binary, password=password, workdir=workdir).start()
+    cleanup.callback(vcsim.stop)
+    cleanup.callback(vcsim.stop_supervisors)  # before the appliance they program goes
+    play_in(lab, vcsim)
+    return vcsim
+
+
+def appliance_vm_in_lab(lab, vcsim) -> str:
+    """The appliance's VM in vCenter with its properties, made from the lab; the cluster's id."""
+    props = lab.sim.properties
+    return lab.sim.in_lab(lambda: deploy_appliance_vm(vcsim, props["network.management_ip"],
+                                                      props["loadbalance.service_ip_range"]))
+
+
 def supervise(vcsim, tmp_path, *, faults=None) -> Supervised:
     """An appliance booted (with ``faults``), its VM in vCenter with the site's properties, and
     Workload Management enabled on the simulator's cluster with it."""
@@ -87,9 +116,7 @@ def supervise(vcsim, tmp_path, *, faults=None) -> Supervised:
     try:
         props = lab.sim.properties
         cluster = deploy_appliance_vm(vcsim, props["network.management_ip"], props["loadbalance.service_ip_range"])
-        settings = vcsim.supervisor
-        settings.config_seconds, settings.load_balancer_timeout, settings.load_balancer_netns = 0.2, 3.0, lab.sim.lab
-        settings.reconcile_seconds, settings.health_check_interval_ms = 0.4, HEALTH_CHECK_MS
+        play_in(lab, vcsim)
         rest = RestClient(vcsim.host, vcsim.port, TlsPolicy(ca_file=str(vcsim.ca_file)))
         rest.login(vcsim.username, vcsim.password)
         spec = spec_for(lab.sim.ca_pem, int(props["loadbalance.dataplane_port"]), host=lab.sim.management_address,

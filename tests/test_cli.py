@@ -478,6 +478,15 @@ def test_run_help_lists_every_stage_with_its_title():
     assert [line.split()[0] for line in listed] == [s.name for s in STAGES]
     for stage, line in zip(STAGES, listed):
         assert stage.title in line and (not stage.changes or f"changes {stage.changes}" in line)
+        assert line.endswith("; only when named") == stage.on_request, line
+
+
+def test_a_day_2_stage_runs_only_when_named():
+    from tkgs_lib.stages import STAGES, select_stages
+
+    assert [s.name for s in select_stages(None)] == [s.name for s in STAGES if s.name not in ("rotate", "destroy")]
+    assert [s.name for s in select_stages(["rotate"])] == ["rotate"]
+    assert [s.name for s in select_stages(["verify,rotate"])] == ["verify", "rotate"]
 
 
 # --- a file that is not a site file is never echoed ---------------------------------------------

@@ -29,6 +29,7 @@ from tkgs_simulators.ova import build_ova
 from tkgs_simulators.first_boot import FirstBoot
 from tkgs_lib.site import load_site
 from tkgs_lib.stages import deploy
+from tkgs_lib.stages.appliance_vm import network_mapping
 from tkgs_lib.stages.flow import StageRun
 from tkgs_lib.vsphere.connection import connect
 from tkgs_lib.vsphere.inventory import Inventory
@@ -310,7 +311,7 @@ def test_an_interrupted_import_leaves_no_vm(vcsim, tmp_path, monkeypatch):
         run = stage("deploy", site_file, session, tmp_path)
         facts = run.read()
         props = deploy.properties(run, facts)
-        spec = DeploySpec("haproxy01", "frontend", deploy._network_mapping(run, facts, []), props.as_dict(),
+        spec = DeploySpec("haproxy01", "frontend", network_mapping(run, facts.descriptor, facts.portgroups, []), props.as_dict(),
                           frozenset(), facts.placement, "thin")
 
         def interrupt(sent: int) -> None:  # the person presses Ctrl-C once the upload has begun

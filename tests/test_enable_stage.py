@@ -24,8 +24,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from appliance_fixtures import HEALTH_CHECK_MS, PASSWORD_ENV, start_appliance
-from test_namespace_management import deploy_appliance_vm
+from appliance_fixtures import PASSWORD_ENV, start_appliance
+from supervisor_fixtures import appliance_vm_in_lab, vcenter_in_lab
 from tkgs_lib.errors import TkgsError
 
 SCRIPT = Path(sys.executable).with_name("tkgs-runbook")
@@ -128,28 +128,18 @@ class EnableLab:
 
 @pytest.fixture(scope="module")
 def enabling(vcsim_binary, tmp_path_factory):
-    from tkgs_simulators.appliance.netns import entered
     from tkgs_lib.demo import simulator_site_data
-    from tkgs_simulators.vcsim import VCenterSimulator
 
     tmp = tmp_path_factory.mktemp("enable")
     lab = start_appliance(tmp)
     with contextlib.ExitStack() as cleanup:
         cleanup.callback(lab.sim.stop)
-        with entered(lab.sim.lab):  # the simulator's process and its stand-in's threads live in the lab
-            vcsim = VCenterSimulator(binary=vcsim_binary, password=VCENTER_PASSWORD, workdir=tmp / "vcsim").start()
-        cleanup.callback(vcsim.stop)
-        cleanup.callback(vcsim.stop_supervisors)  # before the appliance they program goes
-        settings = vcsim.supervisor
-        settings.config_seconds, settings.load_balancer_timeout, settings.load_balancer_netns = 0.2, 3.0, lab.sim.lab
-        settings.reconcile_seconds, settings.health_check_interval_ms = 0.4, HEALTH_CHECK_MS
+        vcsim = vcenter_in_lab(lab, vcsim_binary, tmp / "vcsim", cleanup, VCENTER_PASSWORD)
         data = simulator_site_data(vcsim, base=yaml.safe_load(lab.site_file.read_text()))
         data["workload_management"].update(timeout=60, error_grace=2)
         site_file = lab.site_file.with_name("enable-site.yaml")
         site_file.write_text(yaml.safe_dump(data, sort_keys=False))
-        props = lab.sim.properties
-        cluster = lab.sim.in_lab(lambda: deploy_appliance_vm(vcsim, props["network.management_ip"],
-                                                              props["loadbalance.service_ip_range"]))
+        cluster = appliance_vm_in_lab(lab, vcsim)
         prepared = EnableLab(lab, vcsim, site_file, cluster)
         result = prepared.cli("run", str(site_file), "--stages", "prepare", "--apply", "--output", str(tmp / "prepare"))
         assert result.returncode == 0, result.stderr[-3000:]

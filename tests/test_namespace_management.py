@@ -364,6 +364,59 @@ def test_every_answer_says_it_is_a_stand_in_and_other_operations_are_not_found(l
     assert answer.status_code == 404 and answer.json()["error_type"] == "OPERATION_NOT_FOUND"
 
 
+# --- the load balancer updated in place (vCenter 7.0 U3) -----------------------------------------------
+
+def test_a_load_balancer_update_gives_the_supervisor_the_new_password_as_vmwares_types_decode_it(lab, vcsim, dataplane):
+    from tkgs_lib.vsphere.namespace_management import load_balancer_update_body
+
+    client, cluster = lab
+    ca_pem, port = dataplane
+    client.enable(cluster, spec_for(ca_pem, port))
+    statuses(client, cluster, until="RUNNING")
+    client.update_load_balancer(cluster, "haproxy-lb", load_balancer_update_body(password="canary-new-dataplane-9"))
+    [update] = vcsim.load_balancer_updates
+    assert (update.cluster, update.load_balancer) == (cluster, "haproxy-lb")
+    held = vcsim._stand_in.supervisor(cluster).spec.load_balancer_config_spec.ha_proxy_config_create_spec
+    assert held.password == "canary-new-dataplane-9" and held.username == DATAPLANE_USER  # None keeps the user
+    assert held.certificate_authority_chain == ca_pem
+    with pytest.raises(RestError) as unknown:  # decoded by VMware's types: an unknown field is refused
+        client.update_load_balancer(cluster, "haproxy-lb", '{"provider": "HA_PROXY", "passwd": "x"}')
+    assert unknown.value.status == 400 and unknown.value.error_type == "UNEXPECTED_INPUT"
+    with pytest.raises(RestError) as other:
+        client.update_load_balancer(cluster, "another-lb", load_balancer_update_body(password="canary-new-x"))
+    assert other.value.status == 404
+    vcsim.refuse_next_load_balancer_update("the update is refused for a test")
+    with pytest.raises(RestError) as refused:
+        client.update_load_balancer(cluster, "haproxy-lb", load_balancer_update_body(password="canary-new-y"))
+    assert "refused for a test" in str(refused.value) and held.password == "canary-new-dataplane-9"
+    assert len(vcsim.load_balancer_updates) == 1
+
+
+def test_a_vcenter_before_7_0_u3_has_no_load_balancer_update(vcsim_binary, tmp_path):
+    """The simulator playing vCenter 7.0 U2 (its about, API 7.0.2.0) has no PATCH of a load balancer: its
+    path is an operation it does not know, as on such a vCenter."""
+    from tkgs_lib.vsphere.namespace_management import load_balancer_update_body
+    from tkgs_simulators.vcsim import VCenterSimulator
+
+    with VCenterSimulator(binary=vcsim_binary, workdir=tmp_path / "vcsim", vcenter_version="7.0.2") as old:
+        si = _soap(old)
+        try:
+            about = si.content.about
+            assert (about.version, about.apiVersion) == ("7.0.2", "7.0.2.0")
+        finally:
+            Disconnect(si)
+        rest = RestClient(old.host, old.port, TlsPolicy(ca_file=str(old.ca_file)))
+        rest.login(old.username, old.password)
+        try:
+            cluster = deploy_appliance_vm(old, "127.0.0.1/8", SERVED)
+            with pytest.raises(RestError) as missing:
+                NamespaceManagement(rest).update_load_balancer(cluster, "haproxy-lb",
+                                                               load_balancer_update_body(password="canary-x-123"))
+        finally:
+            rest.logout()
+    assert missing.value.status == 404 and missing.value.error_type == "OPERATION_NOT_FOUND"
+
+
 def test_with_the_stand_in_down_the_proxy_answers_503_in_vcenters_api_shape(lab, vcsim):
     client, cluster = lab
     vcsim._stand_in.stop()

@@ -57,6 +57,11 @@ CELLS = ["from tkgs_lib.stages.flow import StageRun\nrun = StageRun.start('audit
 @pytest.fixture
 def audit(tmp_path):
     """The environment that registers the audit: its module on the path, its notebook beside the runbook's."""
+    return registered(tmp_path, CELLS)
+
+
+def registered(tmp_path: Path, cells: list[str]) -> dict:
+    """The environment that registers the audit, its notebook made of ``cells`` after the parameters."""
     code = tmp_path / "extra"
     code.mkdir()
     (code / "site_audit.py").write_text(MODULE)
@@ -64,7 +69,7 @@ def audit(tmp_path):
     shutil.copytree(ROOT / "notebooks", notebooks)
     parameters = nbformat.v4.new_code_cell('site_file: str = ""  # the site\noutput_dir: str = ""  # the run folder\n',
                                            metadata={"tags": ["parameters"]})
-    nb = nbformat.v4.new_notebook(cells=[parameters, *(nbformat.v4.new_code_cell(c) for c in CELLS)])
+    nb = nbformat.v4.new_notebook(cells=[parameters, *(nbformat.v4.new_code_cell(c) for c in cells)])
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nbformat.write(nb, str(notebooks / "07_audit_site.ipynb"))
     return {**os.environ, "TKGS_EXTRA_STAGES": "site_audit", "TKGS_NOTEBOOKS": str(notebooks),
@@ -114,3 +119,41 @@ def test_an_extra_stage_runs_through_run_the_fleet_and_the_index(audit, tmp_path
     sites = json.loads((folder / "fleet.json").read_text())["sites"]
     assert [(s["site"], s["outcome"]) for s in sites] == [("lab01", "failed at audit"), ("lab02", "failed at audit")]
     assert "<th>audit</th>" in (folder / "index.html").read_text()
+
+
+LEARNED = "learned-canary-read-at-run-time-7f3"
+LEARNED_CELL = ("from tkgs_lib.credentials import learned_secret, plain\n"
+                f"key = learned_secret({LEARNED!r})  # as a stage reads one off the appliance\nprint(plain(key))")
+
+
+def test_a_secret_a_stage_reads_at_run_time_is_scrubbed_from_its_record(tmp_path):
+    """Not every secret is named by the site: the upgrade stage reads the running appliance's CA key over SSH.
+    The kernel hands it to the runner (credentials.learned_secret), which scrubs it from the stage's record."""
+    folder = tmp_path / "run"
+    env = registered(tmp_path, [CELLS[0], LEARNED_CELL])
+    provide_vm(folder)
+    result = run("run", EXAMPLE_SITE, "--stages", "audit", "--run-folder", folder, env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    notebook, page = (folder / "07_audit_site.ipynb").read_text(), (folder / "07_audit_site.html").read_text()
+    assert LEARNED not in notebook and LEARNED not in page and LEARNED not in result.stdout + result.stderr
+    assert "********" in notebook  # where it was printed
+
+
+def test_a_secret_a_stage_read_at_run_time_left_encoded_in_the_run_folder_stops_the_run(tmp_path):
+    """Scrubbing masks its plain forms; the scan after the stage looks for it encoded too, as for the site's."""
+    folder = tmp_path / "run"
+    leak = ("import base64, pathlib\npathlib.Path(output_dir, 'leak.txt').write_text("
+            "base64.b64encode(plain(key).encode()).decode())")
+    env = registered(tmp_path, [CELLS[0], LEARNED_CELL.replace("print(plain(key))", leak)])
+    provide_vm(folder)
+    result = run("run", EXAMPLE_SITE, "--stages", "audit", "--run-folder", folder, env=env)
+    assert result.returncode == 1, result.stdout
+    assert "after stage 'audit' a secret value was found in leak.txt (encoded): the run stops." in result.stderr, \
+        result.stderr[-3000:]
+    assert LEARNED not in result.stdout + result.stderr
+
+
+def provide_vm(folder: Path) -> None:
+    from tkgs_lib.stages.provided import ApplianceVm, provide
+
+    provide(folder, ApplianceVm("haproxy01", "vm-42"))  # as the deploy stage leaves it in the folder

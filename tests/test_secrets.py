@@ -123,7 +123,8 @@ def test_one_list_says_what_is_secret_and_everything_reads_it():
 
     assert SECRET_PROPERTIES == {"appliance.root_pwd", "loadbalance.haproxy_pwd", "appliance.ca_cert_key"}
     assert [k.field for k in SECRETS] == ["vcenter.password_env", "haproxy.dataplane_password_env",
-                                          "haproxy.root_password_env", "haproxy.ca_key_file"]
+                                          "haproxy.root_password_env", "haproxy.ca_key_file",
+                                          "rotate.dataplane_password_env", "rotate.root_password_env"]
     assert PropertyValue("appliance.ca_cert_key", "k", "haproxy.ca_key_file").password
     assert not PropertyValue("network.hostname", "h", "haproxy.hostname").password
 

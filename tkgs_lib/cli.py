@@ -143,7 +143,7 @@ def _stages_help() -> str:
     width = max(len(s.name) for s in STAGES)
     return "the stages, in runbook order:\n" + "\n".join(
         f"  {s.name:<{width}}  {s.title}" + (f" (with --apply it changes {s.changes})" if s.changes else "")
-        for s in STAGES)
+        + ("; only when named" if s.on_request else "") for s in STAGES)
 
 
 def _positive(text: str) -> int:
@@ -165,7 +165,8 @@ def build_parser() -> argparse.ArgumentParser:
                        epilog=_stages_help(), formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("site", nargs="+", help="the site file (YAML); several: a fleet, each site in its own run folder")
     p.add_argument("--stages", nargs="+", metavar="STAGE",
-                   help="stages to run, in runbook order (default: all; listed below); e.g. --stages networks")
+                   help="stages to run, in runbook order (default: all but those run only when named; listed below); "
+                        "e.g. --stages networks")
     where = p.add_mutually_exclusive_group()
     where.add_argument("--output", help="folder that receives the run folder (default: runs)")
     where.add_argument("--run-folder", metavar="PATH",

@@ -29,8 +29,8 @@ from .display.notebook import kernel_allows_input
 
 __all__ = ["SECRETS", "SecretKind", "SECRET_FIELDS", "SECRET_PROPERTIES", "secret_env_fields", "is_secret_key",
            "mentions_secret", "read_secret", "secret_values", "kubeconfig_secrets", "scrub_notebook", "scrub_text",
-           "MASK", "Secret", "plain",
-           "is_secret_property"]
+           "MASK", "Secret", "plain", "is_secret_property", "private_key_forms", "learned_secret", "learned_secrets",
+           "LEARNED_SECRETS_ENV"]
 
 MASK = "********"
 
@@ -54,6 +54,8 @@ SECRETS: tuple[SecretKind, ...] = (
     SecretKind("the Data Plane API password", "haproxy.dataplane_password_env", ("loadbalance.haproxy_pwd",)),
     SecretKind("the appliance's root password", "haproxy.root_password_env", ("appliance.root_pwd",)),
     SecretKind("the private key of the appliance's own CA", "haproxy.ca_key_file", ("appliance.ca_cert_key",)),
+    SecretKind("the Data Plane API's new password", "rotate.dataplane_password_env", ("loadbalance.haproxy_pwd",)),
+    SecretKind("the appliance's new root password", "rotate.root_password_env", ("appliance.root_pwd",)),
 )
 # (block, field) of every site field that names a secret's environment variable.
 SECRET_FIELDS = tuple(tuple(k.field.split(".")) for k in SECRETS if k.from_environment)
@@ -226,6 +228,13 @@ def _private_key_forms(path: str) -> list[str]:
         text = open(path, encoding="utf-8").read().strip()
     except (OSError, UnicodeDecodeError):
         return []
+    return private_key_forms(text)
+
+
+def private_key_forms(text: str) -> list[str]:
+    """A private key (PEM) as it may appear: as written, as PKCS#8 and on one line (as the appliance property
+    carries it), and each line of its body (a part of a key that leaks is a leak); longest first."""
+    text = text.strip()
     forms = {text}
     try:
         from cryptography.hazmat.primitives import serialization
@@ -238,6 +247,46 @@ def _private_key_forms(path: str) -> list[str]:
         pass
     lines = {line for form in forms for line in form.splitlines() if len(line) >= 40 and "-----" not in line}
     return sorted(forms | lines, key=len, reverse=True)
+
+
+# --- secrets a stage reads at run time -------------------------------------------------------------
+
+# The file (in the runner's private folder) a stage's kernel appends the secrets it reads at run time to, for
+# the runner's scrubbing and scan; set by the runner for its kernels.
+LEARNED_SECRETS_ENV = "TKGS_LEARNED_SECRETS"
+
+
+def learned_secret(value: str) -> Secret:
+    """``value``, a secret a stage read at run time rather than one the site names (the running appliance's CA
+    key, read over SSH by the upgrade stage), as a Secret; its forms (a key's too: :func:`private_key_forms`)
+    are appended first to the runner's private file (``TKGS_LEARNED_SECRETS``), so the runner scrubs the
+    stage's record of it and its scan of the run folder looks for it, as for every secret the site names.
+    Without a runner (a person in JupyterLab) there is no scan to tell."""
+    forms = private_key_forms(value) if "PRIVATE KEY" in value else [value]
+    path = os.environ.get(LEARNED_SECRETS_ENV)
+    if path:
+        descriptor = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            os.write(descriptor, (json.dumps(forms) + "\n").encode())
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
+    return Secret(value)
+
+
+def learned_secrets(path: Path) -> list[str]:
+    """The secrets the stages' kernels handed the runner in ``path`` (:func:`learned_secret`)."""
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return []
+    found: list[str] = []
+    for line in lines:
+        try:
+            found += [form for form in json.loads(line) if isinstance(form, str) and form]
+        except ValueError:  # a line cut short by a kernel killed mid-write
+            continue
+    return found
 
 
 # --- scrubbing records --------------------------------------------------------------------------

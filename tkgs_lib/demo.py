@@ -43,7 +43,7 @@ class Appliances:
         self.known_hosts: Optional[Path] = None  # where the appliance's host keys are written, as read off its console
         self.running: list = []
 
-    def boot(self, vm_name: str, properties: dict, macs: list) -> str:
+    def boot(self, vm_name: str, properties: dict, macs: list):
         from tkgs_simulators.appliance import ROLES, ApplianceSimulator
 
         roles = [r for r in ROLES if properties.get(f"network.{r}_ip")]
@@ -53,7 +53,7 @@ class Appliances:
         self.running.append(sim)
         if self.known_hosts is not None:
             self.known_hosts.write_text(sim.known_hosts())
-        return sim.ca_pem
+        return sim
 
     def __enter__(self) -> "Appliances":
         return self

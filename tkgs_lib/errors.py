@@ -15,6 +15,7 @@ sentence, never a traceback.
     │   └── SupervisorFailed     Workload Management did not come up (a lasting ERROR, a timeout)
     ├── ApplianceError       talking to the HAProxy appliance failed
     │   ├── SessionLost          the SSH session was lost while a command ran (it may have run, in part)
+    │   ├── LoginRefused         the appliance refused the SSH login (the password or key)
     │   ├── CommandFailed        a command on the appliance failed (carries its result)
     │   └── VerificationFailed   the appliance does not hold what the plan says (carries the checks)
     ├── KubernetesError      talking to a Kubernetes API (the Supervisor's, a cluster's) failed
@@ -144,6 +145,10 @@ class SessionLost(ApplianceError):
     def __init__(self, message: str, command: str = "") -> None:
         super().__init__(message)
         self.command = command
+
+
+class LoginRefused(ApplianceError):
+    """The appliance refused the SSH login with the password or key given (a password rotated since, say)."""
 
 
 class CommandFailed(ApplianceError):

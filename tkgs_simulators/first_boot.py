@@ -16,6 +16,8 @@ the appliance would read, the VM's property values (the simulator keeps them in 
   and ``appliance.ca_cert_key`` were sent, else one it makes as its ``new-ca.sh`` does (SHA-1 signed).
   In the end-to-end run it first boots a full simulated appliance from those values and the VM's MACs
   (:mod:`tkgs_simulators.appliance`), and publishes that appliance's CA.
+  That appliance then follows its VM's power: powered off, it shuts down and its NICs leave the lab
+  (nothing answers at its addresses); powered on again, it boots from its disk.
 
 What it saw at each power-on is kept in :attr:`FirstBoot.boots`, for the tests. The tests and
 ``tkgs-runbook demo`` start one beside the simulator.
@@ -28,7 +30,7 @@ import logging
 import ssl
 import threading
 from dataclasses import dataclass, field
-from typing import Callable, Optional
+from typing import Callable, Optional, Protocol
 
 from pyVim.connect import Disconnect, SmartConnect
 from pyVmomi import vim
@@ -47,6 +49,17 @@ CLOUD_INIT_KEY = "guest_rpc.auth.cloud-init.set"
 # v0.2.0: vmware-rpctool "info-set guestinfo.dataplaneapi.cacert $(base64 -w0 /etc/haproxy/ca.crt)").
 CA_GUESTINFO = "guestinfo.dataplaneapi.cacert"
 PROPERTY_CLASSES = ("appliance.", "network.", "loadbalance.")
+
+
+class Appliance(Protocol):
+    """A simulated appliance a VM's first boot booted: it powers off and on with its VM."""
+
+    ca_pem: str
+    running: bool
+
+    def power_off(self) -> object: ...
+
+    def power_on(self) -> object: ...
 
 
 @dataclass
@@ -70,13 +83,14 @@ class FirstBoot:
     """Watches a :class:`~tkgs_simulators.vcsim.VCenterSimulator`; plays each VM's first boot."""
 
     def __init__(self, sim, *, poll: float = 0.2,
-                 appliance: Optional[Callable[[str, dict[str, str], list[str]], str]] = None,
+                 appliance: Optional[Callable[[str, dict[str, str], list[str]], "Appliance"]] = None,
                  release: str = ARTICLE_RELEASE) -> None:
-        """``appliance(vm name, property values, NIC MACs in order) -> CA PEM`` boots a full simulated
-        appliance from what vCenter holds (the end-to-end run); without it, a CA is made here.
-        ``release``: the appliance's, whose first-boot script publishes the userdata."""
+        """``appliance(vm name, property values, NIC MACs in order)`` boots a full simulated appliance from what
+        vCenter holds (the end-to-end run) and returns it; without it, a CA is made here. ``release``: the
+        appliance's, whose first-boot script publishes the userdata."""
         self.sim, self.poll, self.appliance, self.release = sim, poll, appliance, release
         self.boots: dict[str, Boot] = {}
+        self._appliances: dict[str, Appliance] = {}  # managed object id → the appliance its first boot booted
         self._stop = threading.Event()
         self._thread: Optional[threading.Thread] = None
         self._seen: set[str] = set()  # managed object ids already booted (or left unconfigured)
@@ -123,7 +137,13 @@ class FirstBoot:
         finally:
             view.Destroy()
         for vm in vms:
-            if vm._moId in self._seen or vm.runtime.powerState != "poweredOn":
+            state = vm.runtime.powerState
+            booted = self._appliances.get(vm._moId)
+            if booted is not None and booted.running != (state == "poweredOn"):
+                (booted.power_on if state == "poweredOn" else booted.power_off)()
+                log.info("%s: its appliance %s", vm.name, "booted again" if booted.running else "shut down")
+                continue
+            if vm._moId in self._seen or state != "poweredOn":
                 continue
             self._boot(vm)
             self._seen.add(vm._moId)  # only once booted: a boot cut short by a dropped session is tried again
@@ -141,7 +161,9 @@ class FirstBoot:
         address = properties["network.management_ip"].split("/", 1)[0]
         if self.appliance is not None:
             macs = [d.macAddress for d in vm.config.hardware.device if isinstance(d, vim.vm.device.VirtualEthernetCard)]
-            pem = self.appliance(vm.name, properties, macs)
+            booted = self.appliance(vm.name, properties, macs)
+            self._appliances[vm._moId] = booted
+            pem = booted.ca_pem
         else:  # the user's CA as writeCAfiles writes it (the same at every tag), else one made as cloud-init makes it
             first_boot = played(self.release).first_boot(properties, {})
             first_boot.write_ca_files()

@@ -40,7 +40,8 @@ import requests
 from tkgs_lib.https import basic_auth
 from tkgs_lib.errors import ApplianceError, SimulatorUnavailable
 from .appliance.dataplane_server import issue_server_cert, load_cert_chain, make_ca
-from .appliance.netns import add_netns, del_netns, ip, namespaces, need_root, new_name, run_in_netns, sweep
+from .appliance.netns import (add_netns, announce, del_netns, ip, namespaces, need_root, new_name, run_in_netns,
+                             sweep)
 from tkgs_lib.https import ContextAdapter
 
 __all__ = ["SupervisorControlPlane", "ControlPlaneServer", "program_load_balancer", "reconcile_load_balancer",
@@ -184,17 +185,7 @@ class SupervisorControlPlane:
         plane made again (disable, then enable) has new MACs for the same addresses: without this the
         appliance's neighbour entries point at the old ones for half a minute, and HAProxy's health
         checks time out meanwhile (a real Supervisor takes minutes to deploy, so they have aged)."""
-        mac_text = json.loads(ip("-j", "link", "show", "dev", "workload", netns=self.namespace).stdout)[0]["address"]
-        mac = bytes.fromhex(mac_text.replace(":", ""))
-
-        def send() -> None:
-            with socket.socket(socket.AF_PACKET, socket.SOCK_RAW) as raw:
-                raw.bind(("workload", 0))
-                for server in self.servers:
-                    address = ipaddress.IPv4Address(server.address).packed
-                    arp = (b"\x00\x01\x08\x00\x06\x04\x00\x01" + mac + address + b"\x00" * 6 + address)
-                    raw.send(b"\xff" * 6 + mac + b"\x08\x06" + arp)
-        run_in_netns(self.namespace, send)
+        run_in_netns(self.namespace, lambda: announce("workload", [server.address for server in self.servers]))
 
     def _server(self, name: str) -> ControlPlaneServer:
         for server in self.servers:

@@ -167,9 +167,13 @@ class VCenterSimulator:
 
     def __init__(self, *, username: str = "administrator@vsphere.local", password: str | None = None,
                  datastores: int = 2, workdir: Path | None = None, binary: Path | None = None,
-                 start_timeout: float = 60.0, supervisor: StandInSettings | None = None) -> None:
+                 start_timeout: float = 60.0, supervisor: StandInSettings | None = None,
+                 vcenter_version: str = "7.0.3") -> None:
         """``supervisor``: how the Workload Management stand-in plays the Supervisor (its times, the
-        namespace it reaches load balancers from); :attr:`supervisor` may be changed while running."""
+        namespace it reaches load balancers from); :attr:`supervisor` may be changed while running.
+        ``vcenter_version``: the vCenter 7.0 update it reports (7.0.1, 7.0.2 or 7.0.3: its about and API
+        version, which say what the namespace-management stand-in serves)."""
+        self.vcenter_version = vcenter_version
         self.supervisor = supervisor or StandInSettings()
         self._stand_in: NamespaceManagementStandIn | None = None
         self.username = username
@@ -215,7 +219,7 @@ class VCenterSimulator:
         env = {**os.environ, "VCSIM_PASSWORD": self.password, "TMPDIR": str(self.workdir)}
         argv = [str(binary), "-listen", f"{self.host}:0", "-username", self.username,
                 "-cert", str(cert), "-key", str(key), "-datastores", str(self.datastores),
-                "-namespace-management-upstream", upstream, "-exit-on-eof"]
+                "-namespace-management-upstream", upstream, "-vcenter-version", self.vcenter_version, "-exit-on-eof"]
         try:
             with open(stderr_path, "wb") as stderr:
                 self._proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
@@ -336,6 +340,19 @@ class VCenterSimulator:
         """Every Workload Management enable the simulator accepted, in order: the cluster, the body
         as sent and the EnableSpec decoded from it."""
         return list(self._stand_in.enable_requests) if self._stand_in else []
+
+    @property
+    def load_balancer_updates(self) -> list:
+        """Every load-balancer update (PATCH .../load-balancers/{id}) the simulator accepted, in order."""
+        return list(self._stand_in.load_balancer_updates) if self._stand_in else []
+
+    def refuse_next_load_balancer_update(self, message: str) -> None:
+        """The next load-balancer update is refused (INVALID_ARGUMENT with ``message``), nothing changed."""
+        self._need_stand_in().refuse_next_update(message)
+
+    def lose_next_load_balancer_update(self) -> None:
+        """The next load-balancer update is accepted (and listed) but never reaches the Supervisor."""
+        self._need_stand_in().lose_next_update()
 
     def inject_enable_error(self, message: str, *, recover_after: float | None = None,
                             cluster: str | None = None) -> None:

@@ -22,8 +22,8 @@ from ..errors import ApplianceError
 
 CA_FILE = "haproxy-ca.pem"  # the appliance's CA, as the deploy stage saves it in the run folder
 
-__all__ = ["CA_FILE", "CaCertificate", "check_ca_pair", "decode_published_ca", "one_line_pem", "pem_from_property",
-           "CA_GUESTINFO", "ca_for"]
+__all__ = ["CA_FILE", "CaCertificate", "Certificate", "check_ca_pair", "ca_pair", "decode_published_ca", "one_line_pem",
+           "pem_from_property", "CA_GUESTINFO", "ca_for", "same_certificate"]
 
 _PEM_BLOCK = re.compile(r"-----BEGIN ([A-Z0-9 ]+)-----")
 
@@ -78,6 +78,53 @@ class CaCertificate:
                 {"what": "SHA-256 fingerprint", "value": self.fingerprint}]
 
 
+@dataclass(frozen=True)
+class Certificate:
+    """A server's certificate as a person compares two: subject, issuer, names, validity and fingerprint."""
+
+    subject: str
+    issuer: str
+    names: tuple[str, ...]  # its subject alternative names, DNS names then addresses
+    not_before: datetime.datetime
+    not_after: datetime.datetime
+    fingerprint: str  # SHA-256, AA:BB:...
+    signature: str  # its signature algorithm, e.g. sha256WithRSAEncryption
+
+    @classmethod
+    def from_pem(cls, pem: str, where: str) -> "Certificate":
+        """The (first) certificate of ``pem``; ApplianceError naming ``where`` when there is none."""
+        return cls.of(_certificates(pem, where)[0])
+
+    @classmethod
+    def of(cls, cert: x509.Certificate) -> "Certificate":
+        try:
+            sans = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+            names = tuple(sans.get_values_for_type(x509.DNSName)) + tuple(
+                str(a) for a in sans.get_values_for_type(x509.IPAddress))
+        except x509.ExtensionNotFound:
+            names = ()
+        signature = cert.signature_algorithm_oid._name  # noqa: SLF001 (cryptography's own name of the OID)
+        return cls(cert.subject.rfc4514_string(), cert.issuer.rfc4514_string(), names, cert.not_valid_before_utc,
+                   cert.not_valid_after_utc, ":".join(f"{b:02X}" for b in cert.fingerprint(hashes.SHA256())),
+                   signature)
+
+    @property
+    def days(self) -> int:
+        """How many days it is valid for, from its first to its last."""
+        return (self.not_after - self.not_before).days
+
+    def validity(self) -> str:
+        return f"{self.not_before:%Y-%m-%d %H:%M} to {self.not_after:%Y-%m-%d %H:%M} UTC ({self.days:,} days)"
+
+
+def same_certificate(one: str, other: str) -> bool:
+    """Whether two PEM texts hold the same (first) certificate, whatever their line breaks."""
+    try:
+        return x509.load_pem_x509_certificate(one.encode()) == x509.load_pem_x509_certificate(other.encode())
+    except ValueError:
+        return False
+
+
 def _certificates(pem: str, where: str) -> list[x509.Certificate]:
     """The certificates of ``pem``: PEM, nothing but certificates (a pasted key is named as one, and
     never shown), each readable."""
@@ -120,20 +167,28 @@ def check_ca_pair(cert_file: str, key_file: str) -> tuple[CaCertificate, str]:
         cert_pem, key_pem = Path(cert_file).read_text(), Path(key_file).read_text()
     except (OSError, UnicodeDecodeError) as exc:
         raise ApplianceError(f"{files}: cannot be read ({exc}).") from None
-    ca = CaCertificate.from_pem(cert_pem, f"haproxy.ca_cert_file ({cert_file})")
+    return ca_pair(cert_pem, key_pem, f"haproxy.ca_cert_file ({cert_file})", f"haproxy.ca_key_file ({key_file})",
+                   "issue a new CA")
+
+
+def ca_pair(cert_pem: str, key_pem: str, cert_where: str, key_where: str, renew: str) -> tuple[CaCertificate, str]:
+    """A CA certificate, unexpired, and the private key that belongs to it (``renew``: what to do about an expired
+    one); the certificate and the key's PEM as PKCS#8. An ApplianceError names where each came from, never the key."""
+    ca = CaCertificate.from_pem(cert_pem, cert_where)
     if ca.expired():
-        raise ApplianceError(f"haproxy.ca_cert_file ({cert_file}) is not valid now: it is valid from "
-                             f"{ca.not_before:%Y-%m-%d} to {ca.not_after:%Y-%m-%d}; issue a new CA.")
+        raise ApplianceError(f"{cert_where} is not valid now: it is valid from "
+                             f"{ca.not_before:%Y-%m-%d} to {ca.not_after:%Y-%m-%d}; {renew}.")
     try:
         key = serialization.load_pem_private_key(key_pem.encode(), password=None)
     except (ValueError, TypeError) as exc:
-        raise ApplianceError(f"haproxy.ca_key_file ({key_file}) is not an unencrypted PEM private key "
+        raise ApplianceError(f"{key_where} is not an unencrypted PEM private key "
                              f"({exc}); the appliance cannot use an encrypted key.") from None
     public = x509.load_pem_x509_certificate(cert_pem.encode()).public_key()
     pem = serialization.PublicFormat.SubjectPublicKeyInfo
     if key.public_key().public_bytes(serialization.Encoding.DER, pem) != public.public_bytes(
             serialization.Encoding.DER, pem):
-        raise ApplianceError(f"{files} do not belong together: the key is not the certificate's private key.")
+        raise ApplianceError(f"{cert_where} and {key_where} do not belong together: the key is not the "
+                             f"certificate's private key.")
     # PKCS#8 ("-----BEGIN PRIVATE KEY-----") whatever form the file has: the appliance rebuilds a
     # one-line PEM's markers only around BEGIN, END and PRIVATE, so "RSA PRIVATE KEY" would break.
     pkcs8 = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,

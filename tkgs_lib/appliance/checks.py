@@ -20,7 +20,7 @@ import netaddr
 from ..errors import ApplianceError, SessionLost
 from ..site.network import NetworkLayout
 from ..display.tables import Table
-from .commands import CommandRunner, Fact, gather_many
+from .commands import CommandRunner, Fact, gather_many, value_or_problem
 from .facts import (ANYIP_FILE, ANYIP_UNIT, FAILED_UNITS, INTERFACES, INTERFACES_TEXT, ROUTE_TABLES_FILE,
                     ROUTE_TABLES_UNIT, RULES,
                     ConfigText, Interface, Route, RouteTableEntry, Rule, anyip_unit, config_file, ping,
@@ -109,11 +109,7 @@ def gather_appliance_facts(runner: CommandRunner, network: NetworkLayout,
     facts = ApplianceFacts()
 
     def value(name: str):
-        got = read.get(name)
-        if isinstance(got, ApplianceError):
-            facts.problems[name] = got.message
-            return None
-        return got
+        return value_or_problem(read, name, facts.problems)
 
     json_form = read["interfaces (JSON)"]
     facts.interfaces = json_form if not isinstance(json_form, ApplianceError) else value("interfaces")

@@ -18,8 +18,8 @@ from typing import Callable, Generic, Mapping, Optional, Protocol, TypeVar, Unio
 from .. import effects
 from ..errors import ApplianceError, CommandFailed, SessionLost
 
-__all__ = ["CommandResult", "CommandRunner", "RecordedRunner", "Fact", "gather", "gather_many", "run_batch",
-           "batch_script", "run_change", "shown_command"]
+__all__ = ["CommandResult", "CommandRunner", "RecordedRunner", "Fact", "gather", "gather_many", "value_or_problem",
+           "run_batch", "batch_script", "run_change", "shown_command"]
 
 T = TypeVar("T")
 DEFAULT_TIMEOUT = 30.0  # seconds; every command on the appliance has one
@@ -39,9 +39,10 @@ class CommandResult:
 
 class CommandRunner(Protocol):
     """Runs one command on the appliance and returns its result; raises ApplianceError when it
-    cannot (connection lost, timeout), never for a command that ran and failed."""
+    cannot (connection lost, timeout), never for a command that ran and failed. ``input``: what the
+    command reads on its standard input (a secret goes there, never into the command's words)."""
 
-    def run(self, command: str, timeout: float = DEFAULT_TIMEOUT) -> CommandResult: ...
+    def run(self, command: str, timeout: float = DEFAULT_TIMEOUT, input: Optional[str] = None) -> CommandResult: ...
 
 
 @dataclass
@@ -52,7 +53,7 @@ class RecordedRunner:
     outputs: Mapping[str, Union[CommandResult, str]]
     ran: list[str] = field(default_factory=list)  # the commands asked for, in order
 
-    def run(self, command: str, timeout: float = DEFAULT_TIMEOUT) -> CommandResult:
+    def run(self, command: str, timeout: float = DEFAULT_TIMEOUT, input: Optional[str] = None) -> CommandResult:
         self.ran.append(command)
         if command not in self.outputs:
             raise ApplianceError(f"no recorded output for `{command}` (recorded: {', '.join(self.outputs) or 'none'}).")
@@ -83,14 +84,16 @@ def shown_command(command: str) -> str:
     return first if len(first) <= 80 and "\n" not in command.strip() else first[:77] + "..."
 
 
-def run_change(runner: CommandRunner, command: str, timeout: float = DEFAULT_TIMEOUT) -> CommandResult:
+def run_change(runner: CommandRunner, command: str, timeout: float = DEFAULT_TIMEOUT,
+               input: Optional[str] = None) -> CommandResult:
     """Run ``command``, which changes the appliance, entered on the ledger first: done when it exits 0,
     refused when it exits otherwise (the command ran and said no), unknown when the session was lost
-    meanwhile (it may have run, in part)."""
+    meanwhile (it may have run, in part). ``input`` (a secret, say) goes to its standard input and never
+    to the ledger."""
     ledger = effects.current()
     entry = ledger.enter(f"the appliance {getattr(runner, 'host', '')}".rstrip(), f"`{shown_command(command)}`")
     try:
-        result = runner.run(command, timeout)
+        result = runner.run(command, timeout) if input is None else runner.run(command, timeout, input=input)
     except SessionLost as exc:
         ledger.close(entry, effects.UNKNOWN, exc.message)
         raise
@@ -136,6 +139,15 @@ def gather_many(runner: CommandRunner, facts: Mapping[str, Fact], timeout: float
         except ApplianceError as exc:
             values[name] = exc
     return values
+
+
+def value_or_problem(read: Mapping[str, Union[object, ApplianceError]], name: str, problems: dict[str, str]):
+    """The value :func:`gather_many` read for ``name``; None when reading it failed, and why kept in ``problems``."""
+    got = read.get(name)
+    if isinstance(got, ApplianceError):
+        problems[name] = got.message
+        return None
+    return got
 
 
 def run_batch(runner: CommandRunner, commands: list[str], timeout: float = DEFAULT_TIMEOUT

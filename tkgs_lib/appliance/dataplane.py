@@ -25,7 +25,7 @@ from ..errors import ApplianceError, innermost_cause
 from ..https import ContextAdapter
 
 __all__ = ["DataPlaneInfo", "get_info", "verified_session", "message_of", "signed_by", "INFO_PATH",
-           "dataplane_for"]
+           "dataplane_for", "presented_certificate"]
 
 INFO_PATH = "/v2/info"
 
@@ -105,6 +105,25 @@ def signed_by(host: str, port: int, ca_pem: str, *, trusted_by: str, timeout: fl
         return f"no TLS handshake with {where} within {timeout:g} s"
     except OSError as exc:  # refused, unreachable, or a handshake that is not TLS
         return f"no TLS handshake with {where} ({getattr(exc, 'reason', None) or exc.strerror or exc})"
+
+
+def presented_certificate(host: str, port: int, ca_pem: str, *, trusted_by: str, timeout: float = 10.0) -> str:
+    """The certificate (PEM) the Data Plane API at ``host:port`` presents, in a handshake verified against ``ca_pem``
+    (names checked); ApplianceError, one sentence, when there is none it vouches for."""
+    where = f"{host}:{port}"
+    context = _context(ca_pem, trusted_by)
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as raw, \
+                context.wrap_socket(raw, server_hostname=host) as tls:
+            der = tls.getpeercert(binary_form=True)
+    except ssl.SSLCertVerificationError as exc:
+        raise ApplianceError(_tls_sentence(where, exc, trusted_by, host)) from None
+    except (socket.timeout, TimeoutError):
+        raise ApplianceError(f"no TLS handshake with the Data Plane API at {where} within {timeout:g} s.") from None
+    except OSError as exc:  # refused, unreachable, or a handshake that is not TLS
+        raise ApplianceError(f"no TLS handshake with the Data Plane API at {where} "
+                             f"({getattr(exc, 'reason', None) or exc.strerror or exc}).") from None
+    return ssl.DER_cert_to_PEM_cert(der)
 
 
 def get_info(host: str, port: int, user: str, password: str, ca_pem: str, *, trusted_by: str,

@@ -239,12 +239,16 @@ class SshRunner:
             return f"SSH to {where} failed: no SSH greeting came ({str(exc).rstrip('.')}): {NOT_SSHD}."
         return f"SSH to {where} failed: {exc}."
 
-    def run(self, command: str, timeout: float = DEFAULT_TIMEOUT) -> CommandResult:
+    def run(self, command: str, timeout: float = DEFAULT_TIMEOUT, input: Optional[str] = None) -> CommandResult:
         if not self._open:
             raise ApplianceError(f"the SSH session to {self.host} is not open.")
         self.execs += 1
         try:
-            _, stdout, stderr = self.client.exec_command(command, timeout=timeout)
+            stdin, stdout, stderr = self.client.exec_command(command, timeout=timeout)
+            if input is not None:  # a secret travels in the channel, never in the command's words
+                stdin.write(plain(input).encode("utf-8"))
+                stdin.flush()
+            stdin.channel.shutdown_write()
             out = stdout.read().decode("utf-8", errors="replace")
             err = stderr.read().decode("utf-8", errors="replace")
             status = stdout.channel.recv_exit_status()

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from ..credentials import (fields_holding_secrets, scan_for_secrets, scrub_notebook, scrub_text, scrub_text_files,
-                          secret_values, unscrubbable_secrets)
+from ..credentials import (LEARNED_SECRETS_ENV, fields_holding_secrets, learned_secrets, scan_for_secrets,
+                          scrub_notebook, scrub_text, scrub_text_files, secret_values, unscrubbable_secrets)
 from ..effects import EFFECTS_FILE, account, read_effects
 from ..errors import StageFailed, StageInterrupted, TkgsError
 from ..files import write_text_whole
@@ -82,6 +82,8 @@ class StageRunner:
         self.values = {"site_file": str(Path(site.source).absolute()), "output_dir": str(self.run_folder),
                        "apply": apply}
         self.sockets: Optional[Path] = None
+        self._learned_before: Optional[str] = None
+        self._learned: list[str] = []
         _whole_notebook_writes()
 
     def __enter__(self) -> "StageRunner":
@@ -92,10 +94,25 @@ class StageRunner:
         from .kernels import new_socket_folder  # with jupyter_client: not on the command line's start
 
         self.sockets = new_socket_folder()
+        # The kernels (started with this environment) hand the secrets they read at run time over here.
+        self._learned_before = os.environ.get(LEARNED_SECRETS_ENV)
+        os.environ[LEARNED_SECRETS_ENV] = str(self.sockets / "learned-secrets")
         return self
 
+    def secrets(self) -> list[str]:
+        """Every secret to keep out of the run's records: those the site names, and those its stages' kernels
+        read at run time and handed over (credentials.learned_secret)."""
+        if self.sockets is not None:  # kept once read: the private folder goes when the runner ends
+            self._learned = list(dict.fromkeys(self._learned + learned_secrets(self.sockets / "learned-secrets")))
+        return secret_values(self.site) + self._learned
+
     def __exit__(self, *exc) -> None:
+        if self._learned_before is None:
+            os.environ.pop(LEARNED_SECRETS_ENV, None)
+        else:
+            os.environ[LEARNED_SECRETS_ENV] = self._learned_before
         if self.sockets is not None:
+            self.secrets()  # what the kernels handed over, kept before their folder goes
             shutil.rmtree(self.sockets, ignore_errors=True)
         lock = getattr(self, "lock", None)
         if lock is not None:
@@ -112,7 +129,7 @@ class StageRunner:
         managers = _ipc_kernel_manager(self.sockets)
         with on_give_up(lambda: _kill_kernels(managers)):
             execution = _execute(source, target, parameters, self.notebooks, managers, self.progress)
-            secrets = secret_values(self.site)
+            secrets = self.secrets()
             self._keep(stage, target, execution, managers, secrets)
         result = StageResult(stage, target, time.monotonic() - execution.start, scrub_text(execution.failure, secrets),
                              execution.ename, read_effects(ledger)[sent_before:])

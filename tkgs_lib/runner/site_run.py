@@ -42,6 +42,7 @@ def run_site(site, calls: Sequence[StageCall], folder: Path, *, apply: bool = Fa
     record = _opened(site, calls, folder, apply, secrets)
     results: list[StageResult] = []
     current: Optional[StageEntry] = None
+    runner: Optional[StageRunner] = None
     try:
         with StageRunner(site, folder, apply=apply, progress=progress, notebooks=notebooks) as runner:
             for call in calls:
@@ -54,12 +55,14 @@ def run_site(site, calls: Sequence[StageCall], folder: Path, *, apply: bool = Fa
                     if exc.result is None or not call.goes_on_after or exc.result.ename != call.goes_on_after:
                         raise
                     result = exc.result  # a failure this run expects (the demo's verify): entered, and on
+                secrets = runner.secrets()  # with what the stage read at run time (credentials.learned_secret)
                 _ended(record, current, result, folder, secrets)
                 results.append(result)
                 yield result
         if conclusion is not None:
             record.note = scrub_text(conclusion(results), secrets)
     except StageFailed as exc:
+        secrets = runner.secrets() if runner is not None else secrets
         if current is not None and exc.result is not None:
             _ended(record, current, exc.result, folder, secrets)
         if current is not None:

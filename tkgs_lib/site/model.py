@@ -276,6 +276,27 @@ class TanzuCluster:
 
 
 @dataclass
+class Rotation:
+    """What the rotate stage changes on the running appliance (and, for the Data Plane API's password, in the
+    Supervisor too). Each new password comes from the environment variable named here, or a prompt."""
+
+    dataplane_password_env: Optional[str] = doc(
+        "Environment variable holding the Data Plane API's new password (set in the appliance's haproxy.cfg and "
+        "in the Supervisor, which needs vCenter 7.0 U3); null: not rotated. Afterwards put it in "
+        "haproxy.dataplane_password_env's variable.", None, example="TKGS_HAPROXY_NEW_DATAPLANE_PASSWORD")
+    root_password_env: Optional[str] = doc(
+        "Environment variable holding the appliance's new root password (set over SSH, then a login with it "
+        "checked); null: not rotated. Afterwards put it in haproxy.root_password_env's variable.", None,
+        example="TKGS_HAPROXY_NEW_ROOT_PASSWORD")
+    certificate: bool = doc(
+        "Reissue the Data Plane API's server certificate from the appliance's own CA (its new-cert.sh, 3,650 "
+        "days); vCenter needs no change.", False)
+    supervisor_timeout: int = doc(
+        "Seconds to wait, once vCenter holds the new Data Plane API password, for the Supervisor to program the "
+        "appliance with it (its control-plane servers up) before both are put back.", 300)
+
+
+@dataclass
 class Site:
     site: str = doc("Short name of the deployment; names run folders.")
     vcenter: VCenter = doc("How to reach vCenter and which inventory objects to use.")
@@ -289,6 +310,7 @@ class Site:
     tanzu_cluster: Optional[TanzuCluster] = doc(
         "A Tanzu Kubernetes cluster in that namespace and a LoadBalancer Service proving the appliance (the cluster "
         "stage).", None)
+    rotate: Optional[Rotation] = doc("Secrets the rotate stage changes on the running appliance.", None)
 
     # Not site keys: where the file came from and what loading it found.
     source: Optional[Path] = field(default=None, metadata={"internal": True}, compare=False)

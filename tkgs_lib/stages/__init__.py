@@ -23,7 +23,8 @@ from typing import Iterable, Optional
 
 from ..errors import TkgsError
 from .provided import (ApplianceCa, ApplianceRelease, ApplianceVm, ClusterState, DataplaneAddress, KubeconfigFile,
-                       NamespaceState, PreparedIds, RemovedObjects, ServiceAddress, SupervisorState, VCenterObjects)
+                       NamespaceState, PreparedIds, ReissuedCertificate, RemovedObjects, ServiceAddress, SupervisorState,
+                       VCenterObjects)
 
 __all__ = ["Stage", "StageCall", "STAGES", "STAGE_NAMES", "stage_named", "select_stages"]
 
@@ -42,7 +43,7 @@ class Stage:
     module_name: str = ""  # where its read_facts, plan and reports live ("": tkgs_lib.stages.<name>)
     checks_file: str = ""  # the table of checks it saves in the run folder (CSV), shown on the run's index
     checks_title: str = ""  # that table's heading there
-    on_request: bool = False  # runs only when named (--stages destroy): never part of all the stages
+    on_request: bool = False  # runs only when named (--stages destroy, rotate): never part of all the stages
 
     @property
     def module(self) -> str:
@@ -72,6 +73,7 @@ class StageCall:
 
 
 _VCENTER, _ROOT, _DATAPLANE = "vcenter.password_env", "haproxy.root_password_env", "haproxy.dataplane_password_env"
+_NEW_ROOT, _NEW_DATAPLANE = "rotate.root_password_env", "rotate.dataplane_password_env"
 STAGES: tuple[Stage, ...] = (
     Stage("networks", "01_plan_networks.ipynb", "Plan the networks", ("site_file", "output_dir")),
     Stage("prepare", "02_prepare_vsphere.ipynb", "Prepare vSphere", ("site_file", "output_dir", "apply"),
@@ -104,6 +106,11 @@ STAGES: tuple[Stage, ...] = (
           takes=(SupervisorState,), provides=(ClusterState, KubeconfigFile, ServiceAddress, VCenterObjects),
           checks_file="cluster-checks.csv",
           checks_title="The cluster and its LoadBalancer Service, through the appliance"),
+    # Day-2 stages: each runs only when named (--stages rotate), never in a run of every stage.
+    Stage("rotate", "10_rotate_secrets.ipynb", "Rotate the appliance's secrets", ("site_file", "output_dir", "apply"),
+          changes="the appliance and the Supervisor's load balancer",
+          secrets=(_VCENTER, _ROOT, _DATAPLANE, _NEW_ROOT, _NEW_DATAPLANE), takes=(ApplianceCa, DataplaneAddress),
+          provides=(ReissuedCertificate,), on_request=True),
     # what the run made in vCenter, removed in reverse: only when named, after whatever else ran
     Stage("destroy", "09_destroy_run.ipynb", "Remove what the run made", ("site_file", "output_dir", "apply"),
           changes="vSphere", secrets=(_VCENTER,), needs=(VCenterObjects,), provides=(RemovedObjects,),
@@ -150,7 +157,7 @@ def stage_named(name: str) -> Stage:
 
 def select_stages(names: Optional[Iterable[str]]) -> list[Stage]:
     """The stages asked for, in runbook order; when none are named, all of them but those that run only on
-    request (destroy)."""
+    request (the day-2 ones: rotate, destroy)."""
     if not names:
         return [s for s in STAGES if not s.on_request]
     wanted = [n.strip() for name in names for n in name.split(",") if n.strip()]

@@ -16,19 +16,19 @@ from pathlib import Path
 from typing import Optional
 
 from ..appliance.ca import CA_FILE, CA_GUESTINFO, CaCertificate
-from ..appliance.properties import DATAPLANE_PASSWORD, ROOT_PASSWORD, ApplianceProperties, appliance_properties
+from ..appliance.properties import ApplianceProperties
 from ..appliance.releases import ARTICLE_RELEASE, KNOWN, RELEASES_URL, release_needed, release_number, release_of
 from ..credentials import SECRET_PROPERTIES
-from ..errors import ApplianceError, NotFound, OvaError
+from ..errors import ApplianceError, OvaError
 from ..findings import Finding
 from ..ova import DIGEST_PREFIX, Ova, OvfDescriptor
 from ..planning import Plan, Step
 from ..display.tables import Table
 from ..vsphere.connection import VCenterVersion
 from ..vsphere.content_api import ContentLibraryApi
-from ..vsphere.vm import (OVF_NETWORK_ORDER, BootWait, DeploySource, DeploySpec, Placement, VmFacts, VmOps, plan_vm,
-                          read_vms, vm_table)
+from ..vsphere.vm import BootWait, DeploySource, DeploySpec, Placement, VmFacts, VmOps, plan_vm, read_vms, vm_table
 from . import stage_named
+from .appliance_vm import appliance_placement, appliance_property_values, network_mapping
 from .provided import (ApplianceCa, ApplianceRelease, ApplianceVm, DataplaneAddress, PreparedIds, RunObject,
                        VCenterObjects, made_by_run)
 
@@ -83,47 +83,6 @@ def _library_source(session, site, ova: Ova, descriptor_text: str) -> tuple[Opti
     return DeploySource("library", ova.path, descriptor_text, want.name, want.item, item.id), ""
 
 
-def _placement(run, findings: list[Finding]) -> Optional[Placement]:
-    site, inventory = run.site, run.inventory
-    hp = site.haproxy
-    try:
-        folder, folder_shown = inventory.vm_folder(hp.vm_folder)
-    except NotFound as exc:
-        findings.append(Finding.error("haproxy.vm_folder", exc.message, "create the folder, or set "
-                                                                       "haproxy.vm_folder: null."))
-        return None
-    try:
-        pool, pool_shown = inventory.resource_pool(hp.resource_pool)
-    except NotFound as exc:
-        findings.append(Finding.error("haproxy.resource_pool", exc.message, "name an existing resource pool, or "
-                                                                           "set haproxy.resource_pool: null."))
-        return None
-    name = hp.datastore or (site.vcenter.datastores[0] if site.vcenter.datastores else "")
-    field_name = "haproxy.datastore" if hp.datastore else "vcenter.datastores[0]"
-    try:
-        datastore = inventory.datastore(name, field_name)
-    except NotFound as exc:
-        findings.append(Finding.error(field_name, exc.message, "name an existing datastore."))
-        return None
-    policy_id = policy = None
-    prepared = run.provided.get(PreparedIds)  # the prepare stage's, when it ran in this run folder
-    recorded = prepared.storage_policy if prepared is not None else ""
-    if site.storage is not None and recorded:
-        policy_id, policy = recorded, site.storage.policy
-    elif site.storage is not None:
-        from ..vsphere.storage import read_policies
-
-        policies = read_policies(run.require_vcenter(), site.storage.policy)
-        if len(policies) == 1:
-            policy_id, policy = policies[0].id, policies[0].name
-        else:
-            findings.append(Finding.warning(
-                "storage.policy", f"{'no' if not policies else len(policies)} VM storage policy named "
-                                  f"'{site.storage.policy}': the appliance is placed on datastore {name} alone.",
-                "run the prepare stage with apply first, so the appliance's disk follows the Tanzu policy."))
-    return Placement(folder._moId, folder_shown, pool._moId, pool_shown, datastore._moId, name, policy_id, policy)
-
-
 def read_facts(run) -> "DeployFacts":
     """The OVA's descriptor and source, the port groups, the placement, and any VM of the appliance's name.
     The port groups' and storage policy's ids are the prepare stage's (provided.json) when it ran in this
@@ -144,7 +103,7 @@ def read_facts(run) -> "DeployFacts":
     portgroups = inventory.portgroup_ids({net.portgroup for net in run.network.networks.values() if net.portgroup},
                                          prepared.portgroups if prepared is not None else {})
     findings: list[Finding] = []
-    placement = _placement(run, findings)
+    placement = appliance_placement(run, findings)
     return DeployFacts(descriptor, source, problem, portgroups, placement, vms, findings,
                        run.require_vcenter().version)
 
@@ -168,41 +127,12 @@ def provides(run, facts: DeployFacts) -> list:
 # --- plan ------------------------------------------------------------------------------------------
 
 def properties(run, facts: DeployFacts) -> ApplianceProperties:
-    """Every property that will be sent, checked against the OVA; the two passwords from their
-    environment variables (or a prompt), read once per run."""
-    hp = run.site.haproxy
-    passwords = {
-        ROOT_PASSWORD: run.secret(hp.root_password_env, "the appliance's root password", "haproxy.root_password_env"),
-        DATAPLANE_PASSWORD: run.secret(hp.dataplane_password_env, "the Data Plane API password",
-                                       "haproxy.dataplane_password_env"),
-    }
-    return appliance_properties(run.site, run.network, facts.descriptor, passwords)
+    """Every property that will be sent, checked against the OVA (:func:`.appliance_vm.appliance_property_values`)."""
+    return appliance_property_values(run, facts.descriptor)
 
 
 def property_table(run, facts: DeployFacts) -> Table:
     return properties(run, facts).table()
-
-
-def _network_mapping(run, facts: DeployFacts, findings: list[Finding]) -> dict[str, tuple[str, str]]:
-    """The OVA's networks for the deployment option (Management, Workload, Frontend) → the site's
-    port group for each, by the network plan's roles."""
-    mapping: dict[str, tuple[str, str]] = {}
-    ovf_networks = facts.descriptor.networks_for(run.network.deployment)
-    for ovf in ovf_networks:
-        role = ovf.lower()
-        planned = run.network.networks.get(role)
-        if ovf not in OVF_NETWORK_ORDER or planned is None:
-            findings.append(Finding.error("haproxy.deployment", f"the OVA's network {ovf!r} has no site network to "
-                                                                f"map to.", "use the HAProxy appliance's OVA."))
-            continue
-        moid = facts.portgroups.get(planned.portgroup)
-        if moid is None:
-            findings.append(Finding.error(f"networks.{role}.portgroup", f"port group '{planned.portgroup}' does not "
-                                                                        f"exist in vCenter.",
-                                          "run the prepare stage with apply first."))
-            continue
-        mapping[ovf] = (planned.portgroup, moid)
-    return mapping
 
 
 def _release_for_vcenter(release, vcenter: Optional[VCenterVersion], ova: str, field_name: str) -> list[Finding]:
@@ -231,7 +161,7 @@ def plan(run, facts: DeployFacts) -> Plan:
                                                f"deploy an OVA of a release tkgs-runbook knows ({', '.join(KNOWN)}), "
                                                f"or verify the appliance's route tables by hand."))
     result.findings += _release_for_vcenter(release, facts.vcenter, path.name, field_name)
-    mapping = _network_mapping(run, facts, result.findings)
+    mapping = network_mapping(run, facts.descriptor, facts.portgroups, result.findings)
     ova_obj = f"OVA {facts.descriptor.name} ({facts.descriptor.version or 'version unknown'})"
     if facts.source is None:
         result.add(Step.conflict(ova_obj, "in the content library, as prepared", "not usable", facts.source_problem))

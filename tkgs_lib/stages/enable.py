@@ -41,6 +41,7 @@ from ..site.workload_management import SupervisorSettings
 from ..display.tables import Sentence, Table
 from . import stage_named
 from .provided import PreparedIds, RunObject, SupervisorState, VCenterObjects, made_by_run
+from .supervisor import supervisor_view
 
 STAGE = stage_named("enable")
 REQUEST_FILE = "enable-request.csv"
@@ -865,30 +866,6 @@ class _StillUnchecked(Exception):
     def __init__(self, facts) -> None:
         super().__init__("HAProxy has not checked every server yet")
         self.facts = facts
-
-
-def supervisor_view(cluster: str, info):
-    """What the checks of the Supervisor through the load balancer take of a ``Clusters.Info`` (VMware's
-    bindings, as vCenter's transport reads it): an :class:`~tkgs_lib.appliance.supervisor_checks.SupervisorView`."""
-    from ..appliance.supervisor_checks import SupervisorView, VirtualIpRange
-    from ..vsphere.namespace_management import messages_of
-
-    ranges, servers, username, balancer_id = [], [], "", ""
-    for balancer in info.load_balancers or ():
-        balancer_id = balancer_id or balancer.id
-        ranges += [VirtualIpRange(r.address, r.count) for r in balancer.address_ranges or ()]
-        if balancer.ha_proxy_info is not None:
-            servers += [(s.host, s.port) for s in balancer.ha_proxy_info.servers or ()]
-            username = username or balancer.ha_proxy_info.username
-    workload: list = []
-    networks = info.workload_networks
-    primary = networks.supervisor_primary_workload_network if networks is not None else None
-    if primary is not None and primary.vsphere_network is not None:
-        workload = [VirtualIpRange(r.address, r.count) for r in primary.vsphere_network.address_ranges or ()]
-    return SupervisorView(cluster, str(info.config_status), tuple(messages_of(info)),
-                          info.api_server_cluster_endpoint or "", balancer_id, tuple(ranges), tuple(servers), username,
-                          tuple(workload), info.api_server_management_endpoint or "",
-                          tuple(sorted(info.api_servers or ())), info.tls_endpoint_certificate or "")
 
 
 def check_supervisor(run, facts: Optional[EnableFacts] = None) -> SupervisorChecked:

@@ -31,8 +31,8 @@ from ..errors import TkgsError
 
 __all__ = ["PROVIDED_FILE", "Value", "VALUES", "value_of", "Provided", "provide", "missing", "ApplianceCa",
            "ApplianceRelease", "DataplaneAddress", "ApplianceVm", "PreparedIds", "SupervisorState", "NamespaceState",
-           "ClusterState", "ServiceAddress", "KubeconfigFile", "RunObject", "VCenterObjects", "RemovedObjects",
-           "made_by_run"]
+           "ClusterState", "ServiceAddress", "KubeconfigFile", "ReissuedCertificate", "RunObject", "VCenterObjects",
+           "RemovedObjects", "made_by_run"]
 
 PROVIDED_FILE = "provided.json"
 T = TypeVar("T")
@@ -130,6 +130,16 @@ class KubeconfigFile:
 
     path: str
     contexts: list = dataclasses.field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ReissuedCertificate:
+    """The Data Plane API's server certificate the rotate stage issued, and the one it replaced."""
+
+    fingerprint: str  # SHA-256, AA:BB:...
+    valid: str  # its validity, "2025-01-01 10:00 to 2034-12-30 10:00 UTC (3,650 days)"
+    replaced: str  # the fingerprint of the certificate it replaced
+    replaced_valid: str
 
 
 @dataclass(frozen=True)
@@ -243,6 +253,8 @@ class Value:
                                                f"found already there: {', '.join(found)}" if found else "") if part)
         if isinstance(value, RemovedObjects):
             return f"removed: {', '.join(e.shown for e in value.entries())}" if value.objects else "removed: nothing"
+        if isinstance(value, ReissuedCertificate):
+            return f"{value.fingerprint[:23]}…, valid {value.valid} (replaced {value.replaced[:23]}…)"
         return str(value)
 
 
@@ -270,6 +282,7 @@ VALUES: tuple[Value, ...] = (
     Value(VCenterObjects, "vcenter_objects", "the record of what this run made and found in vCenter (prepare, "
           "deploy, enable, namespace and cluster write it)", "prepare", merge=_merged_objects),
     Value(RemovedObjects, "removed_objects", "what the destroy stage removed", "destroy"),
+    Value(ReissuedCertificate, "reissued_certificate", "the Data Plane API's reissued certificate", "rotate"),
 )
 
 

@@ -13,7 +13,11 @@ The calls (vSphere Automation API 7.0.1 and later; no ``/rest`` form exists):
 the Supervisor configures itself), ``GET .../clusters/{cluster}`` (``config_status``
 CONFIGURING | RUNNING | ERROR | REMOVING, with ``messages``), ``GET .../clusters``,
 ``POST .../clusters/{cluster}?action=disable``. Deprecated from vSphere 9.0 in favour of
-``supervisors/{cluster}?action=enable_on_compute_cluster``, and still served.
+``supervisors/{cluster}?action=enable_on_compute_cluster``, and still served. From API 7.0.3.0 (vCenter 7.0
+U3), ``PATCH .../clusters/{cluster}/load-balancers/{id}`` (``LoadBalancers.update``) changes a load balancer
+in place: an HAProxy one's user, password and CA chain (``HAProxyConfigUpdateSpec``, a value left None kept);
+7.0 U2's bindings have only its get and list, so an older vCenter has no call that tells the Supervisor a
+new password (:data:`LOAD_BALANCER_UPDATE_API`).
 
 A read of a cluster that has no Supervisor is answered UNSUPPORTED (HTTP 400), as the bindings
 document ``Clusters.get``, or NOT_FOUND (404), as 7.0 builds are seen to answer: :meth:`NamespaceManagement.find`
@@ -51,13 +55,16 @@ from .rest import RestClient
 __all__ = ["AddressRange", "ManagementNetwork", "WorkloadNetwork", "HaproxyLoadBalancer", "build_enable_spec",
            "enable_body", "NamespaceManagement", "SupervisorWait", "Unanswered", "messages_of", "says_no_supervisor",
            "reported_messages", "CLUSTERS_PATH", "CAPABILITY_PATH", "CLUSTER_COMPATIBILITY_PATH",
-           "SWITCH_COMPATIBILITY_PATH"]
+           "SWITCH_COMPATIBILITY_PATH", "LOAD_BALANCER_UPDATE_API", "load_balancer_update_body"]
 
 CLUSTERS_PATH = "/api/vcenter/namespace-management/clusters"
 CAPABILITY_PATH = "/api/vcenter/namespace-management/capability"
 CLUSTER_COMPATIBILITY_PATH = "/api/vcenter/namespace-management/cluster-compatibility"
 SWITCH_COMPATIBILITY_PATH = "/api/vcenter/namespace-management/distributed-switch-compatibility"
 VSPHERE_NETWORK = str(Clusters.NetworkProvider.VSPHERE_NETWORK)
+# LoadBalancers.update and HAProxyConfigUpdateSpec: each "added in vSphere API 7.0.3.0" (VMware's bindings,
+# com/vmware/vcenter/namespace_management_client.py).
+LOAD_BALANCER_UPDATE_API = (7, 0, 3, 0)
 
 
 @dataclass(frozen=True)
@@ -170,6 +177,23 @@ def enable_body(spec: Clusters.EnableSpec) -> str:
         value = TypeConverter.convert_to_vapi(spec, Clusters.EnableSpec.get_binding_type(), RestConverter.SWAGGER_REST)
     except CoreException as exc:  # VMware's own checks of the spec: a missing field, a union's rules
         raise VSphereError(f"the Workload Management EnableSpec is incomplete: {_runtime_sentence(exc)}.") from None
+    return DataValueConverter.convert_to_json(value)
+
+
+def load_balancer_update_body(*, username: Optional[str] = None, password: Optional[str] = None,
+                              certificate_authority_chain: Optional[str] = None) -> str:
+    """A ``LoadBalancers.UpdateSpec`` for an HAProxy load balancer (provider HA_PROXY, its
+    ``ha_proxy_config_update_spec``), as ``/api`` reads it, serialized by VMware's runtime; a value left None
+    is kept by vCenter. The password rides in it masked (the bindings print a structure's every field)."""
+    haproxy = LoadBalancers.HAProxyConfigUpdateSpec(
+        username=username, password=None if password is None else Secret(password),
+        certificate_authority_chain=certificate_authority_chain)
+    spec = LoadBalancers.UpdateSpec(provider=LoadBalancers.Provider.HA_PROXY, ha_proxy_config_update_spec=haproxy)
+    try:
+        value = TypeConverter.convert_to_vapi(spec, LoadBalancers.UpdateSpec.get_binding_type(),
+                                              RestConverter.SWAGGER_REST)
+    except CoreException as exc:
+        raise VSphereError(f"the load balancer's UpdateSpec is incomplete: {_runtime_sentence(exc)}.") from None
     return DataValueConverter.convert_to_json(value)
 
 
@@ -303,6 +327,11 @@ class NamespaceManagement:
 
     def disable(self, cluster: str) -> None:
         self.rest.api_post(f"{CLUSTERS_PATH}/{cluster}", action="disable")
+
+    def update_load_balancer(self, cluster: str, load_balancer: str, body: str) -> None:
+        """``LoadBalancers.update`` (API 7.0.3.0 and later) of the Supervisor's load balancer ``load_balancer``
+        on ``cluster``, ``body`` as :func:`load_balancer_update_body` makes it."""
+        self.rest.api_patch(f"{CLUSTERS_PATH}/{cluster}/load-balancers/{load_balancer}", body)
 
     def get(self, cluster: str) -> Clusters.Info:
         path = f"{CLUSTERS_PATH}/{cluster}"

@@ -141,6 +141,12 @@ class RestClient:
         """``DELETE`` an ``/api`` path (an answer without a body)."""
         self._request("DELETE", path, wrapped=False)
 
+    def api_patch(self, path: str, body: str) -> Any:
+        """``PATCH`` an ``/api`` path with ``body``, JSON text as it is to be sent (what VMware's runtime
+        serialized); an answer without a body (HTTP 204) is None."""
+        return self._request("PATCH", path, data=body.encode("utf-8"), headers={"Content-Type": "application/json"},
+                             wrapped=False)
+
     def send(self, method: str, url: str, what: str, **kwargs) -> requests.Response:
         """Bytes for vCenter at ``url`` (an address it gave, checked to be its own), entered on the ledger as
         ``what``; the response whatever its status (the caller words a refusal). A transport failure is

@@ -293,7 +293,7 @@ class GuestState:
 
 class VmOps:
     """The changes a VM plan makes: deploy, an advanced setting, power-on (and the wait for the
-    guest), destroy. Every task is waited for, and every fault worded, in :mod:`.tasks`."""
+    guest), power-off, rename, destroy. Every task is waited for, and every fault worded, in :mod:`.tasks`."""
 
     @classmethod
     def for_run(cls, run) -> Optional["VmOps"]:
@@ -342,12 +342,30 @@ class VmOps:
         wait_for_task(vm.PowerOnVM_Task(), f"powering on VM '{name}'")
         return wait_for_guest(vm, name, boot, progress=self.progress, on_poll=on_poll)
 
-    def destroy(self, moid: str) -> None:
+    def power_off(self, moid: str) -> bool:
+        """Power the VM off (vCenter's "Power Off", not a guest shutdown); whether it was on. An upgrade powers the
+        old appliance off before the new one powers on: two appliances on one network "will ARP for the same IP
+        addresses causing flaky connections" (haproxytech/vmware-haproxy, tag v0.2.0, docs/upgrade.md)."""
         vm = self.vm(moid)
         with vsphere_call(f"reading VM {moid}"):
             name, state = vm.name, vm.runtime.powerState
-        if state == "poweredOn":
-            wait_for_task(vm.PowerOffVM_Task(), f"powering off VM '{name}'")
+        if state != "poweredOn":
+            return False
+        wait_for_task(vm.PowerOffVM_Task(), f"powering off VM '{name}'")
+        return True
+
+    def rename(self, moid: str, new_name: str) -> None:
+        """Give the VM another name (an upgrade's old appliance, kept beside the new one to go back to)."""
+        vm = self.vm(moid)
+        with vsphere_call(f"reading VM {moid}"):
+            name = vm.name
+        wait_for_task(vm.Rename_Task(new_name), f"renaming VM '{name}' to '{new_name}'")
+
+    def destroy(self, moid: str) -> None:
+        vm = self.vm(moid)
+        with vsphere_call(f"reading VM {moid}"):
+            name = vm.name
+        self.power_off(moid)
         wait_for_task(vm.Destroy_Task(), f"destroying VM '{name}'")
 
     def destroy_named(self, name: str) -> bool:

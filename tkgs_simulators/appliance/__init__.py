@@ -153,9 +153,20 @@ class ApplianceSimulator:
         """Shut the appliance down as systemd does (its units stopped), then boot it again from its
         disk on a fresh kernel: a new network namespace, the same NICs (MACs), nothing written from
         the properties again. Its host keys and CA stay those of its first boot."""
+        return self.power_off().power_on()
+
+    def power_off(self) -> "ApplianceSimulator":
+        """Its VM powered off: shut down as systemd does, its NICs gone from the lab's bridges (nothing answers
+        at its addresses, ARP included); its disk kept for :meth:`power_on`."""
         self._shutdown()
-        del_netns(self.appliance)
+        if self.appliance in namespaces():
+            del_netns(self.appliance)
         self._wait_for_nics_gone()
+        return self
+
+    def power_on(self) -> "ApplianceSimulator":
+        """Its VM powered on again after :meth:`power_off`: booted from its disk on a fresh kernel, with the same
+        NICs (MACs); nothing is written from the properties again."""
         try:
             self._wire(lab=False)
             self._boot(first=False)
@@ -163,6 +174,11 @@ class ApplianceSimulator:
             self.stop()
             raise
         return self
+
+    @property
+    def running(self) -> bool:
+        """Whether its guest runs (powered on)."""
+        return self._guest is not None
 
     def _wait_for_nics_gone(self, timeout: float = 10.0) -> None:
         """The kernel destroys a deleted namespace's veth pairs in the background: wait for their lab

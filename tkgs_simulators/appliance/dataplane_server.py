@@ -145,11 +145,15 @@ def _authenticated(header: str, users: dict[str, str], known: set[bytes], key: b
 
 
 def serve(address: str, port: int, *, ca_pem: str, ca_key_pem: str, hostname: str, addresses: list[str],
-          users: dict[str, str], fault: str = "", configuration=None) -> ThreadingHTTPServer:
+          users: dict[str, str], fault: str = "", configuration=None, cert_pem: str = "",
+          key_pem: str = "") -> ThreadingHTTPServer:
     """Start the stand-in on ``address:port`` in a thread; returns the server (``shutdown()`` stops it).
     ``users``: the ``controller`` userlist (name → MD5-crypt hash); ``configuration``: a
-    ConfigurationAPI, for the endpoints beyond ``/v2/info``."""
-    cert_pem, key_pem = _server_cert(ca_pem, ca_key_pem, hostname, addresses, fault)
+    ConfigurationAPI, for the endpoints beyond ``/v2/info``; ``cert_pem`` and ``key_pem``: the server's
+    certificate and key (as the appliance keeps them in server.crt and server.key), else one issued here by
+    the CA (as ``fault`` asks)."""
+    if not (cert_pem and key_pem):
+        cert_pem, key_pem = _server_cert(ca_pem, ca_key_pem, hostname, addresses, fault)
     known: set[bytes] = set()
     key = secrets.token_bytes(32)
 
@@ -202,9 +206,9 @@ def serve(address: str, port: int, *, ca_pem: str, ca_key_pem: str, hostname: st
         def do_DELETE(self) -> None:  # noqa: N802
             self._answer("DELETE")
 
-    server = _Server((address, port), Handler)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    load_cert_chain(context, cert_pem, key_pem)
+    load_cert_chain(context, cert_pem, key_pem)  # a certificate that is not its key's: it does not start
+    server = _Server((address, port), Handler)
     server.socket = context.wrap_socket(server.socket, server_side=True)
     threading.Thread(target=server.serve_forever, name="dataplane-stand-in", daemon=True).start()
     return server

@@ -56,10 +56,16 @@ from . import children
 from . import load_balancer
 from . import units
 from .dataplane_server import serve
-from .scripts import played
+from .haproxy_config import CONFIG_FILE, head, userlist_users
+from .netns import announce
+from .scripts import new_cert, played
 from .scripts.new_ca import new_ca
+from .scripts.new_cert import NEW_CERT
 from .scripts.ovf_to_cloud_init import CA_CRT, CA_KEY, LOG, SSHD_CONFIG, WORKLOAD_NETWORKS_CFG
 from .scripts.shipped import ROUTE_TABLES_CFG, SHIPPED
+
+# Where the Data Plane API's certificate lives (dataplaneapi.cfg's TLS_CERTIFICATE and TLS_KEY at v0.1.10)
+SERVER_CRT, SERVER_KEY = "/etc/haproxy/server.crt", "/etc/haproxy/server.key"
 
 def sh(*argv: str, check: bool = True, **kwargs) -> subprocess.CompletedProcess:
     result = subprocess.run(list(argv), capture_output=True, text=True, **kwargs)
@@ -70,14 +76,14 @@ def sh(*argv: str, check: bool = True, **kwargs) -> subprocess.CompletedProcess:
 
 def private_view(python: str, disk: str) -> None:
     """tmpfs on /run and /var/log, but /var/log/vmware on ``disk`` (the appliance's logs outlive a reboot);
-    /etc, /root, /var/lib and /usr/local/sbin overlaid with their writes on ``disk`` (overlays, not tmpfs:
-    what lives there, a Python under /root/.pyenv say, stays visible)."""
+    /etc, /root, /var/lib, /usr/local/sbin and /usr/local/bin overlaid with their writes on ``disk`` (overlays,
+    not tmpfs: what lives there, a Python under /root/.pyenv say, stays visible)."""
     for folder in ("/run", "/var/log"):
         sh("mount", "-t", "tmpfs", "-o", "mode=0755", "tmpfs", folder)
     os.makedirs(f"{disk}/var-log-vmware", exist_ok=True)
     os.makedirs("/var/log/vmware", exist_ok=True)
     sh("mount", "--bind", f"{disk}/var-log-vmware", "/var/log/vmware")
-    for folder in ("/etc", "/root", "/var/lib", "/usr/local/sbin"):
+    for folder in ("/etc", "/root", "/var/lib", "/usr/local/sbin", "/usr/local/bin"):
         upper, work = f"{disk}/overlay{folder}/upper", f"{disk}/overlay{folder}/work"
         os.makedirs(upper, exist_ok=True)
         os.makedirs(work, exist_ok=True)
@@ -101,6 +107,9 @@ def private_view(python: str, disk: str) -> None:
 
 
 def configure_network(config: dict) -> None:
+    """The interfaces' addresses, each announced as it comes up (gratuitous ARP: a neighbour that held the address
+    at the MAC of the VM before this one, an upgrade's old appliance say, takes the new MAC at once), and the
+    default route."""
     props, faults = config["properties"], config.get("faults", {})
     sh("ip", "link", "set", "lo", "up")
     for role in config["interfaces"]:
@@ -108,6 +117,7 @@ def configure_network(config: dict) -> None:
         address = faults.get("addresses", {}).get(role) or props.get(f"network.{role}_ip")
         if address:
             sh("ip", "addr", "add", address, "dev", role)
+            announce(role, [address.split("/", 1)[0]])
     gateway = props.get("network.management_gateway")
     if gateway:
         sh("ip", "route", "add", "default", "via", gateway, "dev", "management", check=False)
@@ -240,6 +250,75 @@ def main() -> int:
         return 1
 
 
+def install_new_cert(python: str, release: str) -> None:
+    """``/usr/local/bin/new-cert.sh`` as the release's image ships it (:mod:`.scripts.new_cert`, played)."""
+    script = Path(NEW_CERT)
+    script.write_text(f"#!/bin/sh\nexec {python} -S {new_cert.__file__} --release {release} \"$@\"\n")
+    script.chmod(0o755)
+
+
+def first_server_certificate(config: dict, hostname: str) -> None:
+    """cloud-init's ``runcmd`` at first boot (``userdata.txt``): the Data Plane API's certificate from the CA,
+    naming the host, localhost, 127.0.0.1 and every interface's address (``-n`` from v0.1.10)."""
+    props = config["properties"]
+    addresses = [props[f"network.{role}_ip"].split("/", 1)[0] for role in config["interfaces"]
+                 if props.get(f"network.{role}_ip")]
+    skip = ["-n"] if "n" in played(config["release"]).new_cert.OPTIONS else []
+    status = played(config["release"]).new_cert().run(
+        [*skip, "-1", CA_CRT, "-2", CA_KEY, "-3", ",".join(["127.0.0.1", *addresses]), "-4", "localhost", hostname,
+         str(Path(SERVER_CRT).parent)])
+    if status:
+        raise RuntimeError(f"new-cert.sh failed with exit status {status} at first boot")
+
+
+def start_dataplane(props: dict, faults: dict, balancer, ca_pem: str, ca_key: str, hostname: str):
+    """The Data Plane API as dataplaneapi.service starts it: the ``controller`` userlist of haproxy.cfg and the
+    certificate in server.crt and server.key (dataplaneapi.cfg's TLS_CERTIFICATE and TLS_KEY); a test's fault
+    (``expired``, ``unnamed``) serves a certificate made for it instead. None when it is down (a fault)."""
+    if faults.get("dataplane") == "down":
+        return None
+    users = userlist_users(Path(CONFIG_FILE).read_text())
+    balancer.configuration.head = head(users)  # what the API writes back from now on
+    certificate = {}
+    if faults.get("dataplane") not in ("expired", "unnamed"):
+        certificate = {"cert_pem": Path(SERVER_CRT).read_text(), "key_pem": Path(SERVER_KEY).read_text()}
+    addresses = [props[k].split("/", 1)[0] for k in ("network.management_ip", "network.workload_ip",
+                                                     "network.frontend_ip") if props.get(k)]
+    return serve(props["network.management_ip"].split("/", 1)[0], int(props.get("loadbalance.dataplane_port") or 5556),
+                 ca_pem=ca_pem, ca_key_pem=ca_key, hostname=hostname, addresses=addresses, users=users,
+                 fault=faults.get("dataplane", ""), configuration=balancer.configuration, **certificate)
+
+
+def dataplane_asked(server, start):
+    """What ``systemctl start|stop|restart dataplaneapi`` asked (:func:`.units.ask_dataplane`), done: the API
+    stopped, and started again (``start()``) from the files it reads; the unit's state says how it went."""
+    state = units.load(units.DATAPLANE)
+    try:
+        asked = json.loads(units.DATAPLANE_REQUEST.read_text())
+    except (OSError, ValueError):
+        return server
+    journal = units.Journal(state, units.DATAPLANE)
+    if server is not None and asked["verb"] in ("stop", "restart"):
+        journal.systemd(f"Stopping {units.DATAPLANE}...")
+        server.shutdown()
+        server.server_close()
+        server = None
+        state["active"] = "inactive"
+        journal.systemd(f"Stopped {units.DATAPLANE}.")
+    if asked["verb"] in ("start", "restart") and server is None:
+        journal.systemd(f"Started {units.DATAPLANE}.")
+        try:
+            server = start()
+            state["active"] = "active"
+        except Exception as exc:  # noqa: BLE001 (a certificate that is not its key's, a file missing: the unit fails)
+            journal.service(f"level=fatal msg=\"{type(exc).__name__}: {exc}\"")
+            journal.systemd(f"{units.DATAPLANE}: Main process exited, code=exited, status=1/FAILURE")
+            state["active"] = "failed"
+    state["handled"] = asked["number"]
+    units.save(units.DATAPLANE, state)
+    return server
+
+
 def appliance_ca(local_ipv4: str) -> tuple[str, str]:
     """The CA the appliance keeps in /etc/haproxy: the user's own, which first boot wrote there from
     both properties (writeCAfiles), else the one cloud-init makes at the first boot (userdata.txt's
@@ -259,11 +338,13 @@ def appliance_ca(local_ipv4: str) -> tuple[str, str]:
 def boot_and_serve(config: dict) -> int:
     props, faults = config["properties"], config.get("faults", {})
     first = config.get("boot", "first") == "first"
-    stopping = []
+    stopping, asked = [], []
     signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
     signal.signal(signal.SIGINT, lambda *_: stopping.append(True))
+    signal.signal(signal.SIGUSR1, lambda *_: asked.append(True))  # systemctl ... dataplaneapi
     private_view(config["python"], config["disk"])
     units.RELEASE_FILE.write_text(config["release"])  # the scripts on its disk are that release's
+    install_new_cert(config["python"], config["release"])
     hostname = props.get("network.hostname", "haproxy.local")
     sh("hostname", hostname)
     configure_network(config)
@@ -275,25 +356,28 @@ def boot_and_serve(config: dict) -> int:
         later_boot_log(config)
     units.start(units.ROUTE_TABLES)  # route-tables.service is ordered Before=anyip-routes.service
     units.start(units.ANYIP)  # ... and anyip-routes.service Before=haproxy.service
-    balancer = load_balancer.boot(props)
+    balancer = load_balancer.boot(props, first)
     ca_pem, ca_key = appliance_ca(props["network.management_ip"].split("/", 1)[0])
+    if first:
+        first_server_certificate(config, hostname)
     if faults.get("lose_session_at") or faults.get("lose_sshd_at") or faults.get("lose_answer_at"):
         lose_sessions_at(list(faults.get("lose_session_at", ())), list(faults.get("lose_sshd_at", ())),
                          list(faults.get("lose_answer_at", ())))
     sshd = start_sshd(config)
-    server = None
-    management = props["network.management_ip"].split("/", 1)[0]
-    if faults.get("dataplane") != "down":
-        addresses = [props[k].split("/", 1)[0] for k in ("network.management_ip", "network.workload_ip",
-                                                         "network.frontend_ip") if props.get(k)]
-        server = serve(management, int(props.get("loadbalance.dataplane_port") or 5556), ca_pem=ca_pem,
-                       ca_key_pem=ca_key, hostname=hostname, addresses=addresses, users=balancer.users,
-                       fault=faults.get("dataplane", ""), configuration=balancer.configuration)
+
+    def start():
+        return start_dataplane(props, faults, balancer, ca_pem, ca_key, hostname)
+
+    server = start()
+    units.save(units.DATAPLANE, {"active": "active" if server is not None else "inactive", "log": [], "handled": 0})
     host_keys = [p.read_text().strip() for p in sorted(Path("/etc/ssh").glob("ssh_host_*_key.pub"))]
     print(json.dumps({"ready": True, "ca": ca_pem, "host_keys": host_keys, "guestinfo": published}), flush=True)
     while not stopping:
         children.reap_orphans()  # PID 1 reaps every orphan of the namespace
-        time.sleep(0.2)
+        if asked:
+            asked.clear()
+            server = dataplane_asked(server, start)
+        time.sleep(0.1)
     # Shut down as systemd does: in the reverse order of the start (the units' down runs).
     if server is not None:
         server.shutdown()

@@ -34,7 +34,7 @@ from typing import Any
 from . import children
 
 __all__ = ["CONFIG_FILE", "STATS_SOCKET", "Sections", "Invalid", "NotSimulated", "head", "md5_crypt",
-           "md5_crypt_matches", "render", "validate", "MODELS"]
+           "md5_crypt_matches", "render", "validate", "MODELS", "userlist_users"]
 
 CONFIG_FILE = "/etc/haproxy/haproxy.cfg"
 STATS_SOCKET = "/run/haproxy.sock"
@@ -82,6 +82,22 @@ def md5_crypt_matches(password: str, hashed: str) -> bool:
         return False
     result = children.run(["openssl", "passwd", "-1", "-salt", parts[2], "-stdin"], input=password + "\n")
     return result.returncode == 0 and result.stdout.strip() == hashed
+
+
+def userlist_users(text: str, userlist: str = "controller") -> dict[str, str]:
+    """The users of ``userlist`` in a configuration file's text (name → hash), as the Data Plane API reads
+    them at its start (``--userlist=controller``): each ``user <name> password <hash>`` line of the section,
+    which ends at the next line that starts at the margin."""
+    users: dict[str, str] = {}
+    inside = False
+    for line in text.splitlines():
+        if line and not line[0].isspace():
+            inside = line.split() == ["userlist", userlist]
+            continue
+        words = line.split()
+        if inside and len(words) == 4 and words[0] == "user" and words[2] == "password":
+            users[words[1]] = words[3]
+    return users
 
 
 def head(users: dict[str, str]) -> str:

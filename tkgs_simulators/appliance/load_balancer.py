@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .dataplane_configuration import ConfigurationAPI
-from .haproxy_config import head, md5_crypt
+from .haproxy_config import CONFIG_FILE, head, md5_crypt, userlist_users
 from .haproxy_service import HAProxy
 
 __all__ = ["LoadBalancer", "boot"]
@@ -32,11 +32,13 @@ class LoadBalancer:
         self.haproxy.stop()
 
 
-def boot(properties: dict[str, str]) -> LoadBalancer:
+def boot(properties: dict[str, str], first: bool = True) -> LoadBalancer:
     """First boot's userlist (empty user or password fall back to admin / haproxy, as
-    setHAProxyUserPass does at v0.1.10), the file, and HAProxy running on it."""
+    setHAProxyUserPass does at v0.1.10), the file, and HAProxy running on it. A later boot keeps the
+    userlist the file holds (a password changed since stays changed)."""
+    kept = userlist_users(Path(CONFIG_FILE).read_text()) if not first and Path(CONFIG_FILE).exists() else {}
     user = properties.get("loadbalance.haproxy_user") or "admin"
-    users = {user: md5_crypt(properties.get("loadbalance.haproxy_pwd") or "haproxy")}
+    users = kept or {user: md5_crypt(properties.get("loadbalance.haproxy_pwd") or "haproxy")}
     NONLOCAL_BIND.write_text("0\n")
     haproxy = HAProxy()
     configuration = ConfigurationAPI(haproxy, head(users))

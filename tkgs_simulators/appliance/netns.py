@@ -22,7 +22,7 @@ from typing import Callable, Sequence, TypeVar
 from tkgs_lib.errors import SimulatorUnavailable
 
 __all__ = ["ip", "netns_exec", "namespaces", "sweep", "run_in_netns", "PREFIX", "need_root", "new_name", "Namespace",
-           "entered", "new_disk", "add_netns", "del_netns", "netns_mounted"]
+           "entered", "new_disk", "add_netns", "del_netns", "netns_mounted", "announce"]
 
 PREFIX = "tkgs-"
 _counter = itertools.count(1)
@@ -30,6 +30,25 @@ _OWNED = re.compile(rf"^{PREFIX}(lab|app|sup)-(\d+)-\d+$")  # sup: the Superviso
 _DISK = re.compile(rf"^{PREFIX}disk-(\d+)-")
 CLONE_NEWNET = 0x40000000
 T = TypeVar("T")
+
+
+def announce(interface: str, addresses: Sequence[str]) -> None:
+    """Gratuitous ARP for each of ``addresses`` from ``interface`` of the current network namespace, as a booting
+    VM announces itself (RFC 5227): a neighbour holding one of them at another MAC (the machine that held it
+    before) takes the new one at once, rather than after its entry has aged (half a minute and more)."""
+    import ipaddress
+    import json
+    import socket
+
+    shown = json.loads(subprocess.run(["ip", "-j", "link", "show", "dev", interface], capture_output=True,
+                                      text=True, check=True).stdout)
+    mac = bytes.fromhex(shown[0]["address"].replace(":", ""))
+    with socket.socket(socket.AF_PACKET, socket.SOCK_RAW) as raw:
+        raw.bind((interface, 0))
+        for text in addresses:
+            address = ipaddress.IPv4Address(text).packed
+            arp = b"\x00\x01\x08\x00\x06\x04\x00\x01" + mac + address + b"\x00" * 6 + address
+            raw.send(b"\xff" * 6 + mac + b"\x08\x06" + arp)
 
 
 def need_root() -> None:

@@ -11,11 +11,19 @@ active unit runs ``down``. The release is the one the guest booted (``release`` 
 states): the scripts its disk holds.
 
 The watch (``inotifywait -e modify``, the units' main process) is not played: nothing here edits a
-file in place while its unit runs. Each command says on standard error that it is a stand-in;
-``systemctl status`` says it on its first line too. ``systemctl reload sshd`` is sshd's own unit's reload: a SIGHUP
-to its listener. ``python units.py systemctl ...`` runs one: the
-stand-ins run this file without the package (importing it would cost every call a second), and
-with it the scripts, which import nothing of the package either.
+file in place while its unit runs.
+
+``dataplaneapi.service`` (``ansible/roles/haproxy/files/etc/systemd/system/dataplaneapi.service``) runs in the
+guest itself: ``systemctl start|stop|restart dataplaneapi`` writes what is asked beside the unit states and
+signals the guest (PID 1 of the appliance, SIGUSR1), which stops the Data Plane API and starts it again from
+the files it reads at its start (the ``controller`` userlist of ``/etc/haproxy/haproxy.cfg``, and
+``server.crt`` and ``server.key``, dataplaneapi.cfg's TLS_CERTIFICATE and TLS_KEY), then says how it went;
+the command waits for that and fails as systemctl does when the API did not start.
+
+Each command says on standard error that it is a stand-in; ``systemctl status`` says it on its first line too.
+``systemctl reload sshd`` is sshd's own unit's reload: a SIGHUP to its listener.
+``python units.py systemctl ...`` runs one: the stand-ins run this file without the package (importing it would
+cost every call a second), and with it the scripts, which import nothing of the package either.
 """
 
 from __future__ import annotations
@@ -34,13 +42,17 @@ else:  # run as a file by the stand-ins: the scripts are a package beside it
     from scripts import ARTICLE_RELEASE, played
     from scripts.shell import ScriptExit, Shell
 
-__all__ = ["main", "ANYIP", "ROUTE_TABLES", "STATE_DIR", "RELEASE_FILE", "start", "stop"]
+__all__ = ["main", "ANYIP", "ROUTE_TABLES", "DATAPLANE", "STATE_DIR", "RELEASE_FILE", "DATAPLANE_REQUEST", "start",
+           "stop", "load", "save", "Journal"]
 
 STATE_DIR = Path(os.environ.get("TKGS_APPLIANCE_STATE", "/run/tkgs-appliance"))
 RELEASE_FILE = STATE_DIR / "release"  # the release the guest booted, written at each boot
 ANYIP, ROUTE_TABLES = "anyip-routes.service", "route-tables.service"
 # The units' Description= is their own name (v0.1.10 ansible/roles/vmware/files/etc/systemd/system/*.service).
 UNITS = {ANYIP: "anyiproutectl.sh", ROUTE_TABLES: "routetablectl.sh"}
+DATAPLANE = "dataplaneapi.service"  # run by the guest: asked through DATAPLANE_REQUEST and a signal
+DATAPLANE_REQUEST = STATE_DIR / "dataplaneapi.request"
+DATAPLANE_WAIT = 20.0  # seconds systemctl waits for the guest to have done what was asked
 NOTICE = "(tkgs-runbook appliance simulator: a stand-in for {command}, reporting the simulated units)"
 SSHD, SSHD_PID = ("sshd", "sshd.service"), "/run/sshd.pid"  # reloaded as its unit does (sshd -D writes the pid)
 
@@ -91,6 +103,10 @@ class Journal:
     def systemd(self, text: str) -> None:
         self._add("systemd[1]", text)
 
+    def service(self, text: str) -> None:
+        """A line of the unit's own process (the Data Plane API's)."""
+        self._add(f"dataplaneapi[{os.getpid()}]", text)
+
 
 # --- the units -------------------------------------------------------------------------------------
 
@@ -139,6 +155,25 @@ def stop(unit: str) -> int:
     return 0
 
 
+def ask_dataplane(verb: str) -> int:
+    """``systemctl start|stop|restart dataplaneapi``: asked of the guest, which runs the API; 0 when the unit is
+    then as asked (active, or inactive after a stop)."""
+    import signal
+    import time
+
+    before = load(DATAPLANE).get("handled", 0)
+    DATAPLANE_REQUEST.write_text(json.dumps({"verb": verb, "number": before + 1}))
+    os.kill(1, signal.SIGUSR1)  # the guest is PID 1 of the appliance's PID namespace
+    deadline = time.monotonic() + DATAPLANE_WAIT
+    while time.monotonic() < deadline:
+        state = load(DATAPLANE)
+        if state.get("handled", 0) > before:
+            return 0 if state["active"] == ("inactive" if verb == "stop" else "active") else 1
+        time.sleep(0.05)
+    print(f"Job for {DATAPLANE} timed out.", file=sys.stderr)
+    return 1
+
+
 # --- the commands ---------------------------------------------------------------------------------
 
 def systemctl(args: list[str]) -> int:
@@ -147,14 +182,15 @@ def systemctl(args: list[str]) -> int:
     units = [a for a in args[1:] if not a.startswith("-")]
     if verb == "list-units":
         wanted = args[args.index("--state") + 1] if "--state" in args else None
-        for unit in UNITS:
+        for unit in (*UNITS, DATAPLANE):
             state = load(unit)["active"]
             if wanted in (None, state):
                 print(f"{unit} loaded {state} {state} {unit}")
         return 0
     if verb in ("reload", "restart") and units and all(u in SSHD for u in units):
         return _reload_sshd()
-    unknown = [u for u in units if u not in UNITS]
+    units = [DATAPLANE if u == "dataplaneapi" else u for u in units]
+    unknown = [u for u in units if u not in UNITS and u != DATAPLANE]
     if unknown:
         print(f"Unit {unknown[0]} could not be found.", file=sys.stderr)
         return 4 if verb in ("status", "is-active") else 5
@@ -174,6 +210,12 @@ def systemctl(args: list[str]) -> int:
             print()
             print("\n".join(state["log"][-10:]))
             code = code or (0 if active == "active" else 3)
+        return code
+    if verb in ("start", "stop", "restart") and DATAPLANE in units:
+        code = ask_dataplane(verb)
+        if code and verb != "stop":
+            print(f"Job for {DATAPLANE} failed because the control process exited with error code.\n"
+                  f'See "systemctl status {DATAPLANE}" and "journalctl -xeu {DATAPLANE}" for details.', file=sys.stderr)
         return code
     if verb in ("start", "stop", "restart"):
         code = 0
@@ -208,8 +250,8 @@ def journalctl(args: list[str]) -> int:
     units = [args[i + 1] for i, a in enumerate(args[:-1]) if a in ("-u", "--unit")]
     lines = int(args[args.index("-n") + 1]) if "-n" in args else 1000
     for unit in units or list(UNITS):
-        if unit in UNITS:
-            print("\n".join(load(unit)["log"][-lines:]))
+        if unit in UNITS or unit in (DATAPLANE, "dataplaneapi"):
+            print("\n".join(load(DATAPLANE if unit == "dataplaneapi" else unit)["log"][-lines:]))
     return 0
 
 

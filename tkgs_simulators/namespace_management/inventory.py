@@ -220,9 +220,16 @@ class SimulatorInventory:
         govmomi's ``clustercomputeresource-27``.)"""
         return {obj._moId: obj.name for obj in self._objects(vim.ClusterComputeResource)}
 
+    def api_version(self) -> tuple[int, ...]:
+        """The API version the simulator reports (``ServiceContent.about.apiVersion``), e.g. (7, 0, 3, 0)."""
+        text = self._read(lambda content: content.about.apiVersion) or ""
+        return tuple(int(part) for part in text.split(".") if part.isdigit())
+
     def appliance_at(self, address: str) -> Optional[Appliance]:
-        """The VM deployed as the HAProxy appliance whose management address is ``address``."""
-        for vm in self._objects(vim.VirtualMachine):
+        """The VM deployed as the HAProxy appliance whose management address is ``address``: a powered-on one
+        first (an upgrade keeps the old appliance's VM beside the new one, powered off)."""
+        vms = sorted(self._objects(vim.VirtualMachine), key=lambda vm: vm.runtime.powerState != "poweredOn")
+        for vm in vms:
             values = extra_config_values(vm.config.extraConfig if vm.config else ())
             if values.get(MANAGEMENT_IP, "").split("/", 1)[0].strip() != address:
                 continue

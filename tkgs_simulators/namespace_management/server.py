@@ -21,6 +21,11 @@ this server listens on 127.0.0.1 with the simulator's certificate. Each answer c
 * ``/api/vcenter/namespaces/instances...`` and ``.../namespace-management/virtual-machine-classes...``:
   vSphere Namespaces and VM classes (:mod:`.namespaces`; the launcher proxies ``/api/vcenter/namespaces/``
   here too).
+* ``PATCH .../clusters/{cluster}/load-balancers/{id}`` (``LoadBalancers.update``, vSphere API 7.0.3.0):
+  served only while the simulator reports API 7.0.3.0 or later (else OPERATION_NOT_FOUND, as for any
+  path a vCenter does not know); the body decoded by VMware's types as a ``LoadBalancers.UpdateSpec``;
+  a new user, password or CA chain of an HAProxy load balancer, and further address ranges (only
+  added: the bindings' words), which the Supervisor's controller uses from its next pass.
 
 A request needs a session of the simulator's (``vmware-api-session-id``), else 401
 UNAUTHENTICATED. Errors have vCenter's ``/api`` shape, ``{"error_type", "messages": [{"id",
@@ -44,7 +49,7 @@ from typing import Any, Optional
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from com.vmware.vcenter.namespace_management_client import (ClusterCompatibility, Clusters,
-                                                             DistributedSwitchCompatibility, HostsConfig)
+                                                             DistributedSwitchCompatibility, HostsConfig, LoadBalancers)
 from vmware.vapi.bindings.converter import RestConverter, TypeConverter
 from vmware.vapi.bindings.type import ListType
 from vmware.vapi.data.serializers.cleanjson import DataValueConverter
@@ -54,17 +59,19 @@ from .compatibility import capability, cluster_summary, enable_refusal, switch_s
 from .inventory import SESSION_HEADER, SimulatorInventory
 from .settings import StandInSettings
 from .namespaces import INSTANCES, VM_CLASSES, NamespaceInstances, Refused
-from .spec import SpecRejected, decode_enable_spec, decode_json
+from .spec import SpecRejected, decode_enable_spec, decode_json, decode_load_balancer_update
 from .supervisor import Fault, Supervisor, judge
 
 log = logging.getLogger(__name__)
 
-__all__ = ["NamespaceManagementStandIn", "EnableRequest", "STAND_IN", "PREFIX"]
+__all__ = ["NamespaceManagementStandIn", "EnableRequest", "LoadBalancerUpdate", "STAND_IN", "PREFIX",
+           "LOAD_BALANCER_UPDATE_API"]
 
 STAND_IN = "tkgs-runbook vCenter simulator (namespace-management stand-in)"
 STAND_IN_HEADER = "X-Simulated-By"
 PREFIX = "/api/vcenter/namespace-management/"
 MAX_BODY = 1 << 20
+LOAD_BALANCER_UPDATE_API = (7, 0, 3, 0)  # LoadBalancers.update: "added in vSphere API 7.0.3.0" (VMware's bindings)
 # vCenter's answer to a request without a session (its /api, 7.0 and later).
 UNAUTHENTICATED_MESSAGE = ("com.vmware.vapi.endpoint.method.authentication.required", "Authentication required.")
 
@@ -77,6 +84,15 @@ class EnableRequest:
     cluster: str
     body: str = field(repr=False)
     spec: Clusters.EnableSpec = field(repr=False)
+
+
+@dataclass(frozen=True)
+class LoadBalancerUpdate:
+    """A load-balancer update the stand-in accepted (its spec may hold a password: never shown)."""
+
+    cluster: str
+    load_balancer: str
+    spec: LoadBalancers.UpdateSpec = field(repr=False)
 
 
 class _ApiError(Exception):
@@ -144,6 +160,9 @@ class NamespaceManagementStandIn:
         self.cert_file, self.key_file = Path(cert_file), Path(key_file)
         self.settings = settings or StandInSettings()
         self.enable_requests: list[EnableRequest] = []
+        self.load_balancer_updates: list[LoadBalancerUpdate] = []
+        self._refuse_updates: list[str] = []  # the refusals the next updates meet (a test's)
+        self._lose_updates = 0  # how many of the next updates are accepted but never reach the Supervisor (a test's)
         self._faults: list[Fault] = []
         self._supervisors: dict[str, Supervisor] = {}
         self._lock = threading.Lock()
@@ -207,6 +226,17 @@ class NamespaceManagementStandIn:
         """The clusters that have a Supervisor (in whatever state), by managed object id."""
         with self._lock:
             return sorted(self._supervisors)
+
+    def refuse_next_update(self, message: str) -> None:
+        """The next load-balancer update is refused (INVALID_ARGUMENT, ``message``), nothing changed."""
+        with self._lock:
+            self._refuse_updates.append(message)
+
+    def lose_next_update(self) -> None:
+        """The next load-balancer update is accepted (and listed) but never reaches the Supervisor, whose
+        controller goes on with what it had."""
+        with self._lock:
+            self._lose_updates += 1
 
     def supervisor(self, cluster: str) -> Optional[Supervisor]:
         with self._lock:
@@ -335,6 +365,32 @@ class NamespaceManagementStandIn:
             return work()
         except Refused as refused:
             raise _error(refused.error_type, refused.message_id, refused.sentence) from None
+
+    def serves_load_balancer_update(self) -> bool:
+        """Whether the simulator's vCenter has ``LoadBalancers.update`` (its API 7.0.3.0 or later)."""
+        return self._inventory is not None and self._inventory.api_version() >= LOAD_BALANCER_UPDATE_API
+
+    def update_load_balancer(self, cluster: str, load_balancer: str, body: bytes) -> None:
+        try:
+            spec = decode_load_balancer_update(body)
+        except SpecRejected as rejected:
+            raise _ApiError(rejected.error_type, [(r.message.id, r.sentence, [str(a) for a in r.message.args])
+                                                  for r in rejected.refusals]) from None
+        self._cluster_name(cluster)
+        supervisor = self.supervisor(cluster)
+        if supervisor is None:
+            raise self._not_enabled(cluster, "UNSUPPORTED")  # "if the specified cluster does not have vSphere
+            # Namespaces enabled" (the bindings' LoadBalancers.update)
+        with self._lock:
+            refusal = self._refuse_updates.pop(0) if self._refuse_updates else None
+            lost, self._lose_updates = self._lose_updates > 0, max(self._lose_updates - 1, 0)
+        if refusal is not None:
+            raise _error("INVALID_ARGUMENT", "tkgs.stand_in.load_balancer.refused", refusal)
+        problem = None if lost else supervisor.update_load_balancer(load_balancer, spec)
+        if problem is not None:
+            raise _error(*problem)
+        with self._lock:
+            self.load_balancer_updates.append(LoadBalancerUpdate(cluster, load_balancer, spec))
 
     def disable(self, cluster: str) -> None:
         self._cluster_name(cluster)
@@ -471,10 +527,15 @@ class _Handler(BaseHTTPRequestHandler):
             if method == "POST" and action == "disable":
                 self.owner.disable(cluster)
                 return None
+        if (len(segments) == 4 and segments[0] == "clusters" and segments[2] == "load-balancers" and method == "PATCH"
+                and not action and self.owner.serves_load_balancer_update()):
+            self.owner.update_load_balancer(segments[1], segments[3], body)
+            return None
         what = f"{method} {parts.path}" + (f"?action={action}" if action else "")
         raise _error("OPERATION_NOT_FOUND", "tkgs.stand_in.operation.not_found",
                      f"{what} is not an operation this stand-in plays (it plays list, get, enable and disable "
-                     f"of namespace-management clusters, and reads their capability and compatibility).")
+                     f"of namespace-management clusters, reads their capability and compatibility, and, from API "
+                     f"7.0.3.0, updates their load balancers).")
 
     def _route_namespaces(self, method: str, path: str, body: bytes) -> Optional[str]:
         from com.vmware.vcenter.namespace_management_client import VirtualMachineClasses

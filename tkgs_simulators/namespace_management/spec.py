@@ -32,7 +32,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from com.vmware.vcenter.namespace_management_client import Clusters
+from com.vmware.vcenter.namespace_management_client import Clusters, LoadBalancers
 from vmware.vapi.bindings import type as vapi_type
 from vmware.vapi.bindings.converter import RestConverter
 from vmware.vapi.bindings.datetime_helper import DateTimeConverter
@@ -46,8 +46,8 @@ from vmware.vapi.message import Message
 
 from tkgs_lib.credentials import Secret
 
-__all__ = ["Refusal", "SpecRejected", "decode", "decode_json", "decode_enable_spec", "INVALID_ARGUMENT",
-           "UNEXPECTED_INPUT"]
+__all__ = ["Refusal", "SpecRejected", "decode", "decode_json", "decode_enable_spec", "decode_load_balancer_update",
+           "INVALID_ARGUMENT", "UNEXPECTED_INPUT"]
 
 # vCenter's /api error types (vSphere Automation API: "API responses", the HTTP error codes table).
 INVALID_ARGUMENT, UNEXPECTED_INPUT = "INVALID_ARGUMENT", "UNEXPECTED_INPUT"
@@ -316,3 +316,9 @@ def decode_json(binding_type: vapi_type.BindingType, body: str | bytes) -> Any:
 def decode_enable_spec(body: str | bytes) -> Clusters.EnableSpec:
     """The body of ``POST /api/vcenter/namespace-management/clusters/{cluster}?action=enable``."""
     return decode_json(Clusters.EnableSpec.get_binding_type(), body)
+
+
+def decode_load_balancer_update(body: str | bytes) -> LoadBalancers.UpdateSpec:
+    """The body of ``PATCH /api/vcenter/namespace-management/clusters/{cluster}/load-balancers/{id}``
+    (``LoadBalancers.update``, vSphere API 7.0.3.0: the operation's body is its ``spec``)."""
+    return decode_json(LoadBalancers.UpdateSpec.get_binding_type(), body)

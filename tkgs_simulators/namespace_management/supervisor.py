@@ -298,6 +298,38 @@ class Supervisor:
         self._thread = threading.Thread(target=self._remove, name=f"supervisor-{self.cluster}-removal", daemon=True)
         self._thread.start()
 
+    def update_load_balancer(self, load_balancer: str, spec: LoadBalancers.UpdateSpec) -> Optional[tuple[str, ...]]:
+        """vCenter's ``LoadBalancers.update``: a value given replaces the HAProxy load balancer's user, password or CA
+        chain, and address ranges are added (an update "only allows for addition of new IP ranges", the bindings
+        say); the controller uses them from its next pass. Refused (the error type, a message id and sentence):
+        another load balancer, another provider, a Supervisor being removed, ranges taken away."""
+        balancer = self.spec.load_balancer_config_spec
+        if load_balancer != balancer.id:
+            return ("NOT_FOUND", "tkgs.stand_in.load_balancer.not_found",
+                    f"Cluster {self.cluster} has no load balancer {load_balancer} (it has {balancer.id}).")
+        if self.config_status == ConfigStatus.REMOVING:
+            return ("NOT_ALLOWED_IN_CURRENT_STATE", "tkgs.stand_in.load_balancer.removing",
+                    f"The Supervisor of cluster {self.cluster} is being removed.")
+        if spec.provider not in (None, balancer.provider) or spec.avi_config_update_spec is not None:
+            return ("INVALID_ARGUMENT", "tkgs.stand_in.load_balancer.provider",
+                    f"Load balancer {load_balancer} is provided by {balancer.provider}, not {spec.provider}.")
+        if spec.address_ranges is not None:
+            kept = {(r.address, r.count) for r in balancer.address_ranges}
+            if not kept <= {(r.address, r.count) for r in spec.address_ranges}:
+                return ("INVALID_ARGUMENT", "tkgs.stand_in.load_balancer.ranges",
+                        "An update only adds address ranges: give every range the load balancer has, and the new.")
+        update = spec.ha_proxy_config_update_spec
+        haproxy = balancer.ha_proxy_config_create_spec  # the controller reads it at each pass
+        with self._lock:
+            if spec.address_ranges is not None:
+                balancer.address_ranges = list(spec.address_ranges)
+            if update is not None:
+                for name in ("username", "password", "certificate_authority_chain"):
+                    if getattr(update, name) is not None:
+                        setattr(haproxy, name, getattr(update, name))
+        log.info("supervisor of %s: load balancer %s updated", self.cluster, load_balancer)
+        return None
+
     def _set(self, status, kubernetes, messages: list[Said]) -> None:
         with self._lock:
             if (self.config_status, self.kubernetes_status, self._messages) == (status, kubernetes, list(messages)):

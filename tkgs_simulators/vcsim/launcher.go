@@ -7,10 +7,11 @@
 // Python process that owns this simulator (govmomi's own handlers there answer enable with an
 // empty 200 and store nothing). The upstream must present the -cert certificate.
 //
-// The inventory is a vSphere 7.0 U3 one: vCenter reports 7.0.3 and the model's hosts ESXi 7.0.3 (a host
-// added later through AddHost_Task is govmomi's template, ESXi 6.5.0). ReconfigureComputeResource_Task
-// sets a cluster's DRS and vSphere HA as vCenter does (clusterConfigApplied), and ReconfigVM_Task's extraConfig
-// replaces a key set again and removes one set to "" (extraConfigAsVCenterKeepsIt).
+// The inventory is a vSphere 7.0 U3 one: vCenter reports 7.0.3 (-vcenter-version plays another 7.0 update:
+// its about and API version) and the model's hosts ESXi 7.0.3 (a host added later through AddHost_Task is
+// govmomi's template, ESXi 6.5.0). ReconfigureComputeResource_Task sets a cluster's DRS and vSphere HA as
+// vCenter does (clusterConfigApplied), and ReconfigVM_Task's extraConfig replaces a key set again and removes
+// one set to "" (extraConfigAsVCenterKeepsIt).
 package main
 
 import (
@@ -215,6 +216,9 @@ func esxi703(product types.AboutInfo) types.AboutInfo {
 	return product
 }
 
+// vcenterBuilds are the vCenter 7.0 updates -vcenter-version plays, each reporting a build number of its own.
+var vcenterBuilds = map[string]string{"7.0.1": "17004997", "7.0.2": "17920168", "7.0.3": "21477706"}
+
 func main() {
 	listen := flag.String("listen", "127.0.0.1:0", "host:port to listen on (port 0 picks a free one)")
 	username := flag.String("username", "administrator@vsphere.local", "SOAP login user")
@@ -223,6 +227,7 @@ func main() {
 	keyFile := flag.String("key", "", "PEM private key of -cert")
 	datastores := flag.Int("datastores", 2, "number of datastores (LocalDS_0...)")
 	exitOnEOF := flag.Bool("exit-on-eof", false, "exit when stdin reaches EOF")
+	vcenterVersion := flag.String("vcenter-version", "7.0.3", "the vCenter 7.0 update to report: 7.0.1, 7.0.2 or 7.0.3")
 	nsUpstream := flag.String("namespace-management-upstream", "",
 		"https://host:port of the namespace-management stand-in that "+namespaceManagementPath+" is proxied to")
 	flag.Parse()
@@ -256,14 +261,18 @@ func main() {
 		})
 	}
 
+	build, known := vcenterBuilds[*vcenterVersion]
+	if !known {
+		log.Fatalf("-vcenter-version %q is not played: 7.0.1, 7.0.2 or 7.0.3", *vcenterVersion)
+	}
 	m := simulator.VPX()
 	m.Datastore = *datastores
-	// VPX() copies the 6.5 ServiceContent template; report vSphere 7.0 U3 instead.
+	// VPX() copies the 6.5 ServiceContent template; report the vSphere 7.0 update asked for instead.
 	about := &m.ServiceContent.About
-	about.Version = "7.0.3"
-	about.Build = "21477706"
-	about.FullName = "VMware vCenter Server 7.0.3 build-21477706"
-	about.ApiVersion = "7.0.3.0"
+	about.Version = *vcenterVersion
+	about.Build = build
+	about.FullName = "VMware vCenter Server " + *vcenterVersion + " build-" + build
+	about.ApiVersion = *vcenterVersion + ".0"
 	about.LicenseProductVersion = "7.0"
 	if err := m.Create(); err != nil {
 		log.Fatalf("creating inventory: %v", err)
