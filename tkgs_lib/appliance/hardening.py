@@ -46,7 +46,7 @@ SSHD_FILES = "/etc/ssh/sshd_config /etc/ssh/sshd_config.d/*.conf"
 MASKED = "# masked by tkgs-runbook's harden stage:"  # ends each line the harden stage put in a trace's place
 
 # The vApp properties that carry a secret, and what each is in words.
-SECRET_PROPERTIES = {prop: kind.what for kind in SECRETS for prop in kind.properties}
+SECRET_PROPERTIES = {prop: kind.what for kind in reversed(SECRETS) for prop in kind.properties}  # the first kind's
 _ENTRY = re.compile(r"^(\++) ")
 _READ = re.compile(r"ovf-rpctool get\.ovf (\S+)$")
 _ASSIGN = re.compile(r"^\++ ([A-Za-z_][A-Za-z0-9_]*)=(.*)$", re.DOTALL)

@@ -113,6 +113,7 @@ class ApplianceSimulator:
         self.host_keys: list[str] = []
         self.guestinfo: dict[str, str] = {}  # what its first boot published in the VM's guestinfo (the userdata)
         self._guest: Optional[subprocess.Popen] = None
+        self._rebooting = False  # a reboot's shutdown is not a VM powered off (the first-boot player looks on)
         self.disk: Optional[Path] = None  # the appliance's own disk: what its /etc and /root keep across a reboot
 
     def __hash__(self) -> int:
@@ -153,7 +154,11 @@ class ApplianceSimulator:
         """Shut the appliance down as systemd does (its units stopped), then boot it again from its
         disk on a fresh kernel: a new network namespace, the same NICs (MACs), nothing written from
         the properties again. Its host keys and CA stay those of its first boot."""
-        return self.power_off().power_on()
+        self._rebooting = True
+        try:
+            return self.power_off().power_on()
+        finally:
+            self._rebooting = False
 
     def power_off(self) -> "ApplianceSimulator":
         """Its VM powered off: shut down as systemd does, its NICs gone from the lab's bridges (nothing answers
@@ -177,8 +182,8 @@ class ApplianceSimulator:
 
     @property
     def running(self) -> bool:
-        """Whether its guest runs (powered on)."""
-        return self._guest is not None
+        """Whether it is powered on: its guest runs, or is being rebooted."""
+        return self._guest is not None or self._rebooting
 
     def _wait_for_nics_gone(self, timeout: float = 10.0) -> None:
         """The kernel destroys a deleted namespace's veth pairs in the background: wait for their lab
