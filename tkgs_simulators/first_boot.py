@@ -14,7 +14,7 @@ the appliance would read, the VM's property values (the simulator keeps them in 
   end-to-end run it first boots a full simulated appliance from those values and the VM's MACs
   (:mod:`tkgs_simulators.appliance`), and publishes that appliance's CA. That appliance then follows its
   VM's power: powered off, it shuts down and its NICs leave the lab (nothing answers at its addresses);
-  powered on again, it boots from its disk.
+  powered on again, it boots from its disk; its VM destroyed, it is shut down for good.
 
 What it saw at each power-on is kept in :attr:`FirstBoot.boots`, for the tests. The tests and
 ``tkgs-runbook demo`` start one beside the simulator.
@@ -131,6 +131,12 @@ class FirstBoot:
             vms = list(view.view)
         finally:
             view.Destroy()
+        present = {vm._moId for vm in vms}
+        for moid in [m for m in self._appliances if m not in present]:  # a VM destroyed: its appliance goes with it
+            gone = self._appliances.pop(moid)
+            if gone.running:
+                gone.power_off()
+                log.info("%s: its VM was destroyed, its appliance shut down", moid)
         for vm in vms:
             state = vm.runtime.powerState
             booted = self._appliances.get(vm._moId)
