@@ -478,14 +478,18 @@ def test_run_help_lists_every_stage_with_its_title():
     assert [line.split()[0] for line in listed] == [s.name for s in STAGES]
     for stage, line in zip(STAGES, listed):
         assert stage.title in line and (not stage.changes or f"changes {stage.changes}" in line)
-        assert line.endswith("; only when named") == (stage.name == "rotate"), line
+        assert line.endswith("; only when named") == (stage.name in DAY_2), line
+
+
+DAY_2 = ("rotate", "upgrade")
 
 
 def test_a_day_2_stage_runs_only_when_named():
     from tkgs_lib.stages import STAGES, select_stages
 
-    assert [s.name for s in select_stages(None)] == [s.name for s in STAGES if s.name != "rotate"]
+    assert [s.name for s in select_stages(None)] == [s.name for s in STAGES if s.name not in DAY_2]
     assert [s.name for s in select_stages(["rotate"])] == ["rotate"]
+    assert [s.name for s in select_stages(["upgrade"])] == ["upgrade"]
     assert [s.name for s in select_stages(["verify,rotate"])] == ["verify", "rotate"]
 
 

@@ -104,6 +104,12 @@ STAGES: tuple[Stage, ...] = (
           changes="the appliance and the Supervisor's load balancer",
           secrets=(_VCENTER, _ROOT, _DATAPLANE, _NEW_ROOT, _NEW_DATAPLANE), takes=(ApplianceCa, DataplaneAddress),
           provides=(ReissuedCertificate,), default=False),
+    Stage("upgrade", "11_upgrade_haproxy.ipynb", "Upgrade the HAProxy appliance to a later release",
+          ("site_file", "output_dir", "apply"), changes="the appliance's VM", secrets=(_VCENTER, _ROOT, _DATAPLANE),
+          takes=(PreparedIds, ApplianceCa, ApplianceRelease, DataplaneAddress),
+          provides=(ApplianceRelease, ApplianceVm),
+          checks_file="upgrade-checks.csv", checks_title="The new appliance, checked before the old one is let go",
+          default=False),
 )
 
 
