@@ -88,6 +88,16 @@ def test_the_appliance_shuts_down_with_its_vm_and_boots_again_with_the_same_ca(v
             assert appliance.running and appliance.ca_pem == ca
             assert presented_certificate(address, 5556, ca, trusted_by="its CA") == first  # from its disk
             assert len(appliances.running) == 1  # booted again, not a second first boot
+
+            # Destroyed straight after a power-off (VmOps.destroy's two tasks), quicker than the player looks: nothing
+            # answers any more.
+            player.poll = 5.0
+            time.sleep(0.5)  # the player's current look ends; the next is 5 s away
+            _power(vm, False)
+            task = vm.Destroy_Task()
+            while task.info.state not in ("success", "error"):
+                time.sleep(0.05)
+            _until(lambda: not appliance.running and not _answers(address, 5556), "nothing answering once destroyed", 15)
         finally:
             Disconnect(si)
 

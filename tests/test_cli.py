@@ -484,8 +484,10 @@ def test_run_help_lists_every_stage_with_its_title():
 def test_a_day_2_stage_runs_only_when_named():
     from tkgs_lib.stages import STAGES, select_stages
 
-    assert [s.name for s in select_stages(None)] == [s.name for s in STAGES if s.name not in ("rotate", "destroy")]
+    assert [s.name for s in select_stages(None)] == [s.name for s in STAGES
+                                                    if s.name not in ("rotate", "upgrade", "destroy")]
     assert [s.name for s in select_stages(["rotate"])] == ["rotate"]
+    assert [s.name for s in select_stages(["upgrade"])] == ["upgrade"]
     assert [s.name for s in select_stages(["verify,rotate"])] == ["verify", "rotate"]
 
 

@@ -125,7 +125,7 @@ def test_lines_of_another_file_pasted_into_a_site_are_counted_never_shown():
     (f,) = at(site.findings, "(top level)")
     assert f.message.startswith("has 4 keys that are not plain names (letters, digits, '_', '-' and '.'), not shown")
     assert f.fix == "remove them; the keys here are: site, vcenter, networks, haproxy, storage, content_libraries, " \
-                    "workload_management, namespace, tanzu_cluster, rotate."
+                    "workload_management, namespace, tanzu_cluster, rotate, upgrade."
     assert hidden_everywhere(site) == []
     data = variant()
     data["haproxy"][SHADOW.splitlines()[0].rstrip(":")] = None  # one, inside a block

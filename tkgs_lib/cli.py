@@ -89,9 +89,9 @@ def interrupted_run(folder: Path, signal_name: str) -> str:
 def cmd_demo(args) -> int:
     from .demo import run_demo
 
-    result = run_demo(Path(args.output), teardown=args.teardown)
+    result = run_demo(Path(args.output), teardown=args.teardown, upgrade=args.upgrade)
     print(f"demo run folder: {result.folder}")
-    for path in sorted(result.folder.glob("0*.html")):
+    for path in sorted(result.folder.glob("[01]*.html")):
         print(f"  {path.name}")
     print(f"{result.summary} See {result.index}.")
     if args.teardown:  # the last line: what the teardown removed, and that vCenter holds nothing the run made
@@ -181,6 +181,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", default="runs", help="folder that receives the run folder (default: runs)")
     p.add_argument("--teardown", action="store_true",
                    help="then run the destroy stage: remove everything the run made in vCenter, in reverse")
+    p.add_argument("--upgrade", action="store_true",
+                   help="then day 2: rotate the appliance's secrets and upgrade it from v0.1.10 to v0.2.0, the "
+                        "Supervisor's virtual IP answering through the new release")
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("lab", help="step through the notebooks in JupyterLab (on 127.0.0.1)")

@@ -17,7 +17,7 @@ the appliance would read, the VM's property values (the simulator keeps them in 
   In the end-to-end run it first boots a full simulated appliance from those values and the VM's MACs
   (:mod:`tkgs_simulators.appliance`), and publishes that appliance's CA.
   That appliance then follows its VM's power: powered off, it shuts down and its NICs leave the lab
-  (nothing answers at its addresses); powered on again, it boots from its disk.
+  (nothing answers at its addresses); powered on again, it boots from its disk; its VM destroyed, it is shut down for good.
 
 What it saw at each power-on is kept in :attr:`FirstBoot.boots`, for the tests. The tests and
 ``tkgs-runbook demo`` start one beside the simulator.
@@ -136,6 +136,12 @@ class FirstBoot:
             vms = list(view.view)
         finally:
             view.Destroy()
+        present = {vm._moId for vm in vms}
+        for moid in [m for m in self._appliances if m not in present]:  # a VM destroyed: its appliance goes with it
+            gone = self._appliances.pop(moid)
+            if gone.running:
+                gone.power_off()
+                log.info("%s: its VM was destroyed, its appliance shut down", moid)
         for vm in vms:
             state = vm.runtime.powerState
             booted = self._appliances.get(vm._moId)
@@ -159,16 +165,17 @@ class FirstBoot:
             log.info("first boot of %s: unconfigured (cloud-init setting %r)", vm.name, extra.get(CLOUD_INIT_KEY))
             return
         address = properties["network.management_ip"].split("/", 1)[0]
+        release = self.release
         if self.appliance is not None:
             macs = [d.macAddress for d in vm.config.hardware.device if isinstance(d, vim.vm.device.VirtualEthernetCard)]
             booted = self.appliance(vm.name, properties, macs)
             self._appliances[vm._moId] = booted
-            pem = booted.ca_pem
+            pem, release = booted.ca_pem, getattr(booted, "release", release)  # an upgrade's: the later release
         else:  # the user's CA as writeCAfiles writes it (the same at every tag), else one made as cloud-init makes it
             first_boot = played(self.release).first_boot(properties, {})
             first_boot.write_ca_files()
             pem = first_boot.files.get(CA_CRT) or make_ca(address)
-        script = played(self.release).first_boot(properties, {})
+        script = played(release).first_boot(properties, {})
         script.publish_userdata()  # `ovf-rpctool set userdata ...`: the guestinfo the VM then holds
         published = base64.b64encode(pem.encode()).decode()
         spec = vim.vm.ConfigSpec(extraConfig=[vim.option.OptionValue(key="SET.guest.ipAddress", value=address),

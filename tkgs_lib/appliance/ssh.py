@@ -283,6 +283,11 @@ class SshRunner:
                     time.sleep(wait)
         raise ApplianceError(f"reconnecting to {self.host} failed {attempts} times: {last.message if last else ''}")
 
+    @property
+    def is_open(self) -> bool:
+        """Logged in, and not closed since (a lost session closes itself)."""
+        return self._open
+
     def close(self) -> None:
         """Close the session; safe to call twice."""
         self._open = False

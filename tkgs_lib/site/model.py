@@ -297,6 +297,22 @@ class Rotation:
 
 
 @dataclass
+class Upgrade:
+    """The running appliance replaced by a later release, deployed beside it with the same settings and CA (the
+    appliance's docs/upgrade.md at v0.2.0: an upgrade swaps the VM for a new one)."""
+
+    ova: str = doc("The OVA of the release to upgrade to (a path, relative to the site file), e.g. "
+                   "haproxy-v0.2.0.ova.", path=True)
+    remove_old: bool = doc(
+        "Destroy the old appliance's VM once the new one serves. false: it is kept, powered off and renamed "
+        "<vm_name>-<its release>, to go back to.", False)
+    supervisor_timeout: int = doc(
+        "Seconds to wait, once the new appliance passes verify's checks, for the Supervisor's virtual IP to answer "
+        "through it (the appliance's upgrade notes: routes within about 5 minutes) before the old one is put back.",
+        600)
+
+
+@dataclass
 class Site:
     site: str = doc("Short name of the deployment; names run folders.")
     vcenter: VCenter = doc("How to reach vCenter and which inventory objects to use.")
@@ -311,6 +327,7 @@ class Site:
         "A Tanzu Kubernetes cluster in that namespace and a LoadBalancer Service proving the appliance (the cluster "
         "stage).", None)
     rotate: Optional[Rotation] = doc("Secrets the rotate stage changes on the running appliance.", None)
+    upgrade: Optional[Upgrade] = doc("The release the upgrade stage replaces the running appliance with.", None)
 
     # Not site keys: where the file came from and what loading it found.
     source: Optional[Path] = field(default=None, metadata={"internal": True}, compare=False)

@@ -111,6 +111,12 @@ STAGES: tuple[Stage, ...] = (
           changes="the appliance and the Supervisor's load balancer",
           secrets=(_VCENTER, _ROOT, _DATAPLANE, _NEW_ROOT, _NEW_DATAPLANE), takes=(ApplianceCa, DataplaneAddress),
           provides=(ReissuedCertificate,), on_request=True),
+    Stage("upgrade", "11_upgrade_haproxy.ipynb", "Upgrade the HAProxy appliance to a later release",
+          ("site_file", "output_dir", "apply"), changes="the appliance's VM", secrets=(_VCENTER, _ROOT, _DATAPLANE),
+          takes=(PreparedIds, ApplianceCa, ApplianceRelease, DataplaneAddress),
+          provides=(ApplianceRelease, ApplianceVm, VCenterObjects),
+          checks_file="upgrade-checks.csv", checks_title="The new appliance, checked before the old one is let go",
+          on_request=True),
     # what the run made in vCenter, removed in reverse: only when named, after whatever else ran
     Stage("destroy", "09_destroy_run.ipynb", "Remove what the run made", ("site_file", "output_dir", "apply"),
           changes="vSphere", secrets=(_VCENTER,), needs=(VCenterObjects,), provides=(RemovedObjects,),

@@ -206,7 +206,10 @@ def _merged_objects(held: Optional[VCenterObjects], new: VCenterObjects) -> VCen
 
     stages = {entry["stage"] for entry in new.objects}
     kept = [entry for entry in (held.objects if held is not None else []) if entry["stage"] not in stages]
-    order = {name: i for i, name in enumerate(STAGE_NAMES)}
+    order = {name: float(i) for i, name in enumerate(STAGE_NAMES)}
+    # An upgrade's VM is the appliance again: it takes the deploy's place, so destroy removes it with the appliance,
+    # after the Supervisor and clusters whose virtual IPs it serves.
+    order["upgrade"] = order["deploy"] + 0.5
     return VCenterObjects(sorted(kept + list(new.objects), key=lambda e: order.get(e["stage"], len(order))))
 
 
@@ -280,7 +283,7 @@ VALUES: tuple[Value, ...] = (
     Value(KubeconfigFile, "kubeconfig", "the kubeconfig", "cluster"),
     Value(ServiceAddress, "service_address", "the LoadBalancer Service's address", "cluster"),
     Value(VCenterObjects, "vcenter_objects", "the record of what this run made and found in vCenter (prepare, "
-          "deploy, enable, namespace and cluster write it)", "prepare", merge=_merged_objects),
+          "deploy, enable, namespace, cluster and upgrade write it)", "prepare", merge=_merged_objects),
     Value(RemovedObjects, "removed_objects", "what the destroy stage removed", "destroy"),
     Value(ReissuedCertificate, "reissued_certificate", "the Data Plane API's reissued certificate", "rotate"),
 )
