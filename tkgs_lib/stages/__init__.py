@@ -118,7 +118,7 @@ STAGES: tuple[Stage, ...] = (
           checks_file="upgrade-checks.csv", checks_title="The new appliance, checked before the old one is let go",
           on_request=True),
     # what the run made in vCenter, removed in reverse: only when named, after whatever else ran
-    Stage("destroy", "09_destroy_run.ipynb", "Remove what the run made", ("site_file", "output_dir", "apply"),
+    Stage("destroy", "12_destroy_run.ipynb", "Remove what the run made", ("site_file", "output_dir", "apply"),
           changes="vSphere", secrets=(_VCENTER,), needs=(VCenterObjects,), provides=(RemovedObjects,),
           on_request=True),
 )
