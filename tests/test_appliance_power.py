@@ -139,3 +139,45 @@ def test_a_new_appliance_at_the_old_ones_addresses_is_reached_at_its_own_mac_at_
         with ApplianceSimulator(dict(properties), lab=lab.name) as new:
             assert new.macs["workload"] != old.macs["workload"]
             assert neighbour() == new.macs["workload"]
+
+
+def test_a_first_boot_tried_again_after_a_failure_boots_the_appliance_once():
+    """The player tries a VM's first boot again after a failure (a dropped session, a reconfigure refused); the
+    appliance it booted before the failure is the one it goes on with, never a second one on the same NICs (which
+    fails every later try, and the VM never reports its address). The VM and vCenter here are stand-ins of the
+    objects' shape: only the player's bookkeeping is under test."""
+    from types import SimpleNamespace
+
+    from pyVmomi import vim
+
+    from tkgs_simulators.appliance.dataplane_server import make_ca
+    from tkgs_simulators.first_boot import CLOUD_INIT_KEY, FirstBoot
+
+    ca_pem, _ = make_ca("haproxy.local")
+    booted: list = []
+
+    class Appliance:  # its CA cannot be read the first time: the try fails after the boot
+        running, release, reads = True, "v0.1.10", 0
+
+        @property
+        def ca_pem(self):
+            self.reads += 1
+            if self.reads == 1:
+                raise ConnectionError("the session dropped")
+            return ca_pem
+
+    def boot(name, properties, macs):
+        booted.append(Appliance())
+        return booted[-1]
+
+    properties = {"network.management_ip": "10.64.2.10/24", "network.hostname": "haproxy.local",
+                  "appliance.root_pwd": "x", "loadbalance.haproxy_pwd": "y"}
+    options = [vim.option.OptionValue(key=k, value=v) for k, v in {**properties, CLOUD_INIT_KEY: "FALSE"}.items()]
+    done = SimpleNamespace(info=SimpleNamespace(state="success"))
+    vm = SimpleNamespace(name="haproxy01", _moId="vm-1", config=SimpleNamespace(
+        extraConfig=options, hardware=SimpleNamespace(device=[])), ReconfigVM_Task=lambda spec: done)
+    player = FirstBoot(SimpleNamespace(), appliance=boot)
+    with pytest.raises(ConnectionError):
+        player._boot(vm)
+    player._boot(vm)
+    assert len(booted) == 1 and player.boots["haproxy01"].configured

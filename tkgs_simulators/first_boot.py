@@ -121,7 +121,7 @@ class FirstBoot:
                                       pwd=self.sim.password, sslContext=context)
                 self._look(si)
             except Exception as exc:  # noqa: BLE001 (a VM destroyed mid-read, a dropped session: try again)
-                log.debug("first boot: %s: %s", type(exc).__name__, exc)
+                log.info("first boot: %s: %s (tried again)", type(exc).__name__, exc)
                 si = None if not isinstance(exc, vim.fault.VimFault) else si
         if si is not None:
             try:
@@ -167,9 +167,11 @@ class FirstBoot:
         address = properties["network.management_ip"].split("/", 1)[0]
         release = self.release
         if self.appliance is not None:
-            macs = [d.macAddress for d in vm.config.hardware.device if isinstance(d, vim.vm.device.VirtualEthernetCard)]
-            booted = self.appliance(vm.name, properties, macs)
-            self._appliances[vm._moId] = booted
+            booted = self._appliances.get(vm._moId)  # booted by a try that failed after it (a dropped session)
+            if booted is None:
+                macs = [d.macAddress for d in vm.config.hardware.device
+                        if isinstance(d, vim.vm.device.VirtualEthernetCard)]
+                booted = self._appliances[vm._moId] = self.appliance(vm.name, properties, macs)
             pem, release = booted.ca_pem, getattr(booted, "release", release)  # an upgrade's: the later release
         else:  # the user's CA as writeCAfiles writes it (the same at every tag), else one made as cloud-init makes it
             first_boot = played(self.release).first_boot(properties, {})
